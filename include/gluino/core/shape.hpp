@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Shape: up to 6 dimensions, stored inline (no heap), printed like "(N, C, H, W)".
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <ostream>
+#include <vector>
+
+#include "gluino/core/error.hpp"
+
+namespace gluino {
+
+/// The dimensions of an NDArray.  At most max_dims axes; a 0-d shape holds one element.
+/// A dimension of 0 inside a Parameter's shape means "unknown, inferred later" (Gluon's 0).
+class Shape {
+ public:
+  static constexpr std::size_t max_dims = 6;
+
+  Shape() = default;
+  Shape(std::initializer_list<std::size_t> dims) { assign(dims.begin(), dims.end()); }
+  explicit Shape(const std::vector<std::size_t>& dims) { assign(dims.begin(), dims.end()); }
+
+  /// Number of axes.
+  std::size_t ndim() const { return ndim_; }
+  /// Number of elements (product of the dimensions; 1 for a 0-d shape).
+  std::size_t size() const {
+    std::size_t n = 1;
+    for (std::size_t i = 0; i < ndim_; ++i) n *= dims_[i];
+    return n;
+  }
+  std::size_t operator[](std::size_t i) const { return dims_[i]; }
+  std::size_t& operator[](std::size_t i) { return dims_[i]; }
+  /// Dimension of an axis counted from the back when negative (-1 = last).
+  std::size_t at(int axis) const { return dims_[normalize_axis(axis)]; }
+  /// Maps a possibly negative axis into [0, ndim); ShapeError when out of range.
+  std::size_t normalize_axis(int axis) const {
+    const int n = static_cast<int>(ndim_);
+    GLUINO_CHECK(ShapeError, axis >= -n && axis < n, "axis ", axis, " out of range for shape ", *this);
+    return static_cast<std::size_t>(axis < 0 ? axis + n : axis);
+  }
+  /// True when every dimension is known (non-zero).
+  bool is_complete() const {
+    for (std::size_t i = 0; i < ndim_; ++i)
+      if (dims_[i] == 0) return false;
+    return true;
+  }
+  const std::size_t* begin() const { return dims_.data(); }
+  const std::size_t* end() const { return dims_.data() + ndim_; }
+  std::vector<std::size_t> vec() const { return {begin(), end()}; }
+
+  void push_back(std::size_t d) {
+    GLUINO_CHECK(ShapeError, ndim_ < max_dims, "shape: more than ", max_dims, " dimensions");
+    dims_[ndim_++] = d;
+  }
+  /// Row-major strides in elements.
+  std::array<std::size_t, max_dims> strides() const {
+    std::array<std::size_t, max_dims> s{};
+    std::size_t acc = 1;
+    for (std::size_t i = ndim_; i-- > 0;) {
+      s[i] = acc;
+      acc *= dims_[i];
+    }
+    return s;
+  }
+
+  friend bool operator==(const Shape& a, const Shape& b) {
+    if (a.ndim_ != b.ndim_) return false;
+    for (std::size_t i = 0; i < a.ndim_; ++i)
+      if (a.dims_[i] != b.dims_[i]) return false;
+    return true;
+  }
+  friend bool operator!=(const Shape& a, const Shape& b) { return !(a == b); }
+  /// Prints "(2, 3)", "(5,)" for one axis and "()" for none, like NumPy.
+  friend std::ostream& operator<<(std::ostream& os, const Shape& s) {
+    os << '(';
+    for (std::size_t i = 0; i < s.ndim_; ++i) os << (i ? ", " : "") << s.dims_[i];
+    if (s.ndim_ == 1) os << ',';
+    return os << ')';
+  }
+
+ private:
+  template <class It>
+  void assign(It b, It e) {
+    for (; b != e; ++b) push_back(static_cast<std::size_t>(*b));
+  }
+  std::array<std::size_t, max_dims> dims_{};
+  std::size_t ndim_ = 0;
+};
+
+}  // namespace gluino

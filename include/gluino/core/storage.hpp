@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Storage<T>: a reference-counted, 64-byte aligned buffer, recycled through a size-keyed pool
+/// so that a training loop stops calling the system allocator after its first step.
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+#include <vector>
+
+namespace gluino {
+
+namespace detail {
+/// Caching allocator: freed blocks are kept per (rounded) byte size and handed out again.
+/// Process-wide and thread-safe.  memory_pool().release() returns every cached block to the system.
+class MemoryPool {
+ public:
+  static constexpr std::size_t alignment = 64;
+
+  void* allocate(std::size_t bytes) {
+    bytes = round(bytes);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(bytes);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_bytes_ -= bytes;
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(alignment, bytes);
+    if (!p) {
+      release();
+      p = std::aligned_alloc(alignment, bytes);
+      if (!p) throw std::bad_alloc();
+    }
+    return p;
+  }
+  void deallocate(void* p, std::size_t bytes) noexcept {
+    bytes = round(bytes);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cached_bytes_ + bytes > max_cached_bytes_) {
+      std::free(p);
+      return;
+    }
+    try {
+      free_[bytes].push_back(p);
+      cached_bytes_ += bytes;
+    } catch (...) {
+      std::free(p);
+    }
+  }
+  /// Frees every cached block.
+  void release() noexcept {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [bytes, blocks] : free_)
+      for (void* p : blocks) std::free(p);
+    free_.clear();
+    cached_bytes_ = 0;
+  }
+  /// Bytes currently cached (free, not in use).
+  std::size_t cached_bytes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cached_bytes_;
+  }
+  ~MemoryPool() { release(); }
+
+ private:
+  static std::size_t round(std::size_t bytes) {
+    if (bytes == 0) bytes = 1;
+    return (bytes + alignment - 1) / alignment * alignment;
+  }
+  mutable std::mutex mu_;
+  std::unordered_map<std::size_t, std::vector<void*>> free_;
+  std::size_t cached_bytes_ = 0;
+  std::size_t max_cached_bytes_ = std::size_t(4) << 30;
+};
+
+/// The process-wide pool used by every Storage.
+inline MemoryPool& memory_pool() {
+  static MemoryPool pool;
+  return pool;
+}
+}  // namespace detail
+
+/// A contiguous buffer of n elements of T.  Not initialised on creation (callers fill it).
+/// NDArray handles share one Storage through a shared_ptr.
+template <class T>
+class Storage {
+ public:
+  explicit Storage(std::size_t n) : n_(n), data_(static_cast<T*>(detail::memory_pool().allocate(n * sizeof(T)))) {}
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  ~Storage() { detail::memory_pool().deallocate(data_, n_ * sizeof(T)); }
+
+  T* data() { return data_; }
+  const T* data() const { return data_; }
+  std::size_t size() const { return n_; }
+
+ private:
+  std::size_t n_;
+  T* data_;
+};
+
+}  // namespace gluino

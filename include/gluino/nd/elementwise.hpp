@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Element-wise ops with NumPy broadcasting: arithmetic (also as C++ operators, array and
+/// scalar on either side), math functions, comparisons (0/1 masks) and activations.
+/// Each op is a small functor with its value and its derivative side by side; Unary, Binary
+/// and Scalar turn such a functor into an autograd op.  Gluon: mx.nd element-wise functions.
+#include <cmath>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "gluino/autograd/engine.hpp"
+#include "gluino/detail/ndarray_class.hpp"
+#include "gluino/detail/broadcast.hpp"
+
+namespace gluino::nd {
+namespace ops {
+
+/// y = F(x); F::grad(x, y) is dy/dx.
+template <class T, class F>
+struct Unary : autograd::OpBase {
+  static constexpr const char* name = F::name;
+  F f;
+  NDArray<T> x, y;
+  NDArray<T> forward(const NDArray<T>& in) {
+    NDArray<T> out = detail::map(in, [this](T v) { return f.value(v); });
+    if (recording()) x = in, y = out;
+    return out;
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+    NDArray<T> dx(x.shape());
+    const T *g = dy.data(), *px = x.data(), *py = y.data();
+    T* d = dx.data();
+    for (std::size_t i = 0, n = dx.size(); i < n; ++i) d[i] = g[i] * f.grad(px[i], py[i]);
+    return {dx};
+  }
+};
+
+/// z = F(a, b) with broadcasting; F::grad_a / grad_b(a, b, z) are the partial derivatives.
+/// Each gradient is summed back to its input's shape.
+template <class T, class F>
+struct Binary : autograd::OpBase {
+  static constexpr const char* name = F::name;
+  F f;
+  NDArray<T> a, b, z;
+  NDArray<T> forward(const NDArray<T>& in_a, const NDArray<T>& in_b) {
+    NDArray<T> out = detail::broadcast_zip(in_a, in_b, [this](T u, T v) { return f.value(u, v); }, name);
+    if (recording()) a = in_a, b = in_b, z = out;
+    return out;
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+    const Shape& s = dy.shape();
+    const T *pa = a.data(), *pb = b.data(), *pz = z.data(), *g = dy.data();
+    NDArray<T> ga, gb;
+    if (needs_grad(0)) {
+      NDArray<T> full(s);
+      T* d = full.data();
+      detail::for_each_broadcast(s, a.shape(), b.shape(),
+                                 [&](std::size_t o, std::size_t i, std::size_t j) { d[o] = g[o] * f.grad_a(pa[i], pb[j], pz[o]); });
+      ga = detail::sum_to(full, a.shape());
+    }
+    if (needs_grad(1)) {
+      NDArray<T> full(s);
+      T* d = full.data();
+      detail::for_each_broadcast(s, a.shape(), b.shape(),
+                                 [&](std::size_t o, std::size_t i, std::size_t j) { d[o] = g[o] * f.grad_b(pa[i], pb[j], pz[o]); });
+      gb = detail::sum_to(full, b.shape());
+    }
+    return {ga, gb};
+  }
+};
+
+/// y = F(x, s) for a scalar s; F::grad(x, s, y) is dy/dx.
+template <class T, class F>
+struct Scalar : autograd::OpBase {
+  static constexpr const char* name = F::name;
+  F f;
+  T s;
+  NDArray<T> x, y;
+  NDArray<T> forward(const NDArray<T>& in) {
+    NDArray<T> out = detail::map(in, [this](T v) { return f.value(v, s); });
+    if (recording()) x = in, y = out;
+    return out;
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+    NDArray<T> dx(x.shape());
+    const T *g = dy.data(), *px = x.data(), *py = y.data();
+    T* d = dx.data();
+    for (std::size_t i = 0, n = dx.size(); i < n; ++i) d[i] = g[i] * f.grad(px[i], s, py[i]);
+    return {dx};
+  }
+};
+
+// ---- unary functors: value and derivative (in terms of input x and output y) ----
+struct Negative { static constexpr const char* name = "negative";
+  template <class T> T value(T x) const { return -x; }
+  template <class T> T grad(T, T) const { return T(-1); } };
+struct Exp { static constexpr const char* name = "exp";
+  template <class T> T value(T x) const { return std::exp(x); }
+  template <class T> T grad(T, T y) const { return y; } };
+struct Log { static constexpr const char* name = "log";
+  template <class T> T value(T x) const { return std::log(x); }
+  template <class T> T grad(T x, T) const { return T(1) / x; } };
+struct Sqrt { static constexpr const char* name = "sqrt";
+  template <class T> T value(T x) const { return std::sqrt(x); }
+  template <class T> T grad(T, T y) const { return T(0.5) / y; } };
+struct Square { static constexpr const char* name = "square";
+  template <class T> T value(T x) const { return x * x; }
+  template <class T> T grad(T x, T) const { return T(2) * x; } };
+/// d|x|/dx = sign(x), 0 at 0 (as MXNet).
+struct Abs { static constexpr const char* name = "abs";
+  template <class T> T value(T x) const { return std::abs(x); }
+  template <class T> T grad(T x, T) const { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0)); } };
+/// max(x, 0); the derivative at 0 is 0.
+struct Relu { static constexpr const char* name = "relu";
+  template <class T> T value(T x) const { return x > T(0) ? x : T(0); }
+  template <class T> T grad(T x, T) const { return x > T(0) ? T(1) : T(0); } };
+/// 1 / (1 + e^-x), computed without overflow for large |x|.
+struct Sigmoid { static constexpr const char* name = "sigmoid";
+  template <class T> T value(T x) const {
+    if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+    const T e = std::exp(x);
+    return e / (T(1) + e);
+  }
+  template <class T> T grad(T, T y) const { return y * (T(1) - y); } };
+struct Tanh { static constexpr const char* name = "tanh";
+  template <class T> T value(T x) const { return std::tanh(x); }
+  template <class T> T grad(T, T y) const { return T(1) - y * y; } };
+/// log(1 + e^x), stable for large |x|.  Gluon: softrelu.
+struct Softrelu { static constexpr const char* name = "softrelu";
+  template <class T> T value(T x) const { return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
+  template <class T> T grad(T x, T) const { return Sigmoid{}.value(x); } };
+/// x / (1 + |x|).
+struct Softsign { static constexpr const char* name = "softsign";
+  template <class T> T value(T x) const { return x / (T(1) + std::abs(x)); }
+  template <class T> T grad(T x, T) const { const T d = T(1) + std::abs(x); return T(1) / (d * d); } };
+
+// ---- binary functors ----
+struct Add { static constexpr const char* name = "add";
+  template <class T> T value(T a, T b) const { return a + b; }
+  template <class T> T grad_a(T, T, T) const { return T(1); }
+  template <class T> T grad_b(T, T, T) const { return T(1); } };
+struct Subtract { static constexpr const char* name = "subtract";
+  template <class T> T value(T a, T b) const { return a - b; }
+  template <class T> T grad_a(T, T, T) const { return T(1); }
+  template <class T> T grad_b(T, T, T) const { return T(-1); } };
+struct Multiply { static constexpr const char* name = "multiply";
+  template <class T> T value(T a, T b) const { return a * b; }
+  template <class T> T grad_a(T, T b, T) const { return b; }
+  template <class T> T grad_b(T a, T, T) const { return a; } };
+struct Divide { static constexpr const char* name = "divide";
+  template <class T> T value(T a, T b) const { return a / b; }
+  template <class T> T grad_a(T, T b, T) const { return T(1) / b; }
+  template <class T> T grad_b(T, T b, T z) const { return -z / b; } };
+struct Power { static constexpr const char* name = "power";
+  template <class T> T value(T a, T b) const { return std::pow(a, b); }
+  template <class T> T grad_a(T a, T b, T) const { return b * std::pow(a, b - T(1)); }
+  template <class T> T grad_b(T a, T, T z) const { return a > T(0) ? z * std::log(a) : T(0); } };
+/// Ties send the gradient to a (as MXNet's maximum).
+struct Maximum { static constexpr const char* name = "maximum";
+  template <class T> T value(T a, T b) const { return a >= b ? a : b; }
+  template <class T> T grad_a(T a, T b, T) const { return a >= b ? T(1) : T(0); }
+  template <class T> T grad_b(T a, T b, T) const { return a >= b ? T(0) : T(1); } };
+struct Minimum { static constexpr const char* name = "minimum";
+  template <class T> T value(T a, T b) const { return a <= b ? a : b; }
+  template <class T> T grad_a(T a, T b, T) const { return a <= b ? T(1) : T(0); }
+  template <class T> T grad_b(T a, T b, T) const { return a <= b ? T(0) : T(1); } };
+/// Comparisons give 0/1 masks and no gradient (zero, as MXNet).  Pred names the comparison.
+template <class Pred>
+struct Compare { static constexpr const char* name = Pred::name;
+  template <class T> T value(T a, T b) const { return Pred{}(a, b) ? T(1) : T(0); }
+  template <class T> T grad_a(T, T, T) const { return T(0); }
+  template <class T> T grad_b(T, T, T) const { return T(0); } };
+struct EqualTo { static constexpr const char* name = "equal";
+  template <class T> bool operator()(T a, T b) const { return a == b; } };
+struct NotEqualTo { static constexpr const char* name = "not_equal";
+  template <class T> bool operator()(T a, T b) const { return a != b; } };
+struct GreaterThan { static constexpr const char* name = "greater";
+  template <class T> bool operator()(T a, T b) const { return a > b; } };
+struct GreaterEqualTo { static constexpr const char* name = "greater_equal";
+  template <class T> bool operator()(T a, T b) const { return a >= b; } };
+struct LessThan { static constexpr const char* name = "lesser";
+  template <class T> bool operator()(T a, T b) const { return a < b; } };
+struct LessEqualTo { static constexpr const char* name = "lesser_equal";
+  template <class T> bool operator()(T a, T b) const { return a <= b; } };
+
+// ---- scalar functors: y = f(x, s) ----
+struct RSubScalar { static constexpr const char* name = "rminus_scalar";  // s - x
+  template <class T> T value(T x, T s) const { return s - x; }
+  template <class T> T grad(T, T, T) const { return T(-1); } };
+struct RDivScalar { static constexpr const char* name = "rdiv_scalar";  // s / x
+  template <class T> T value(T x, T s) const { return s / x; }
+  template <class T> T grad(T x, T, T y) const { return -y / x; } };
+struct PowScalar { static constexpr const char* name = "power_scalar";  // x ^ s
+  template <class T> T value(T x, T s) const { return std::pow(x, s); }
+  template <class T> T grad(T x, T s, T) const { return s * std::pow(x, s - T(1)); } };
+struct RPowScalar { static constexpr const char* name = "rpower_scalar";  // s ^ x
+  template <class T> T value(T x, T s) const { return std::pow(s, x); }
+  template <class T> T grad(T, T s, T y) const { return y * std::log(s); } };
+/// max(x, s*x): the derivative is 1 for x > 0 and s otherwise.
+struct LeakyRelu { static constexpr const char* name = "leaky_relu";
+  template <class T> T value(T x, T s) const { return x > T(0) ? x : s * x; }
+  template <class T> T grad(T x, T s, T) const { return x > T(0) ? T(1) : s; } };
+}  // namespace ops
+
+template <class F, class T>
+NDArray<T> unary(const NDArray<T>& x) { return autograd::apply(ops::Unary<T, F>{}, x); }
+template <class F, class T>
+NDArray<T> binary(const NDArray<T>& a, const NDArray<T>& b) { return autograd::apply(ops::Binary<T, F>{}, a, b); }
+template <class F, class T>
+NDArray<T> with_scalar(const NDArray<T>& x, T s) {
+  ops::Scalar<T, F> op;
+  op.s = s;
+  return autograd::apply(std::move(op), x);
+}
+
+template <class T> NDArray<T> add(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Add>(a, b); }
+template <class T> NDArray<T> subtract(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Subtract>(a, b); }
+template <class T> NDArray<T> multiply(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Multiply>(a, b); }
+template <class T> NDArray<T> divide(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Divide>(a, b); }
+/// a ** b element-wise with broadcasting.  The gradient with respect to b is 0 where a <= 0.
+template <class T> NDArray<T> power(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Power>(a, b); }
+template <class T> NDArray<T> pow(const NDArray<T>& x, std::type_identity_t<T> s) { return with_scalar<ops::PowScalar>(x, s); }
+template <class T> NDArray<T> pow(std::type_identity_t<T> s, const NDArray<T>& x) { return with_scalar<ops::RPowScalar>(x, s); }
+template <class T> NDArray<T> maximum(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Maximum>(a, b); }
+template <class T> NDArray<T> minimum(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Minimum>(a, b); }
+template <class T> NDArray<T> equal(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Compare<ops::EqualTo>>(a, b); }
+template <class T> NDArray<T> not_equal(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Compare<ops::NotEqualTo>>(a, b); }
+template <class T> NDArray<T> greater(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Compare<ops::GreaterThan>>(a, b); }
+template <class T> NDArray<T> greater_equal(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Compare<ops::GreaterEqualTo>>(a, b); }
+template <class T> NDArray<T> lesser(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Compare<ops::LessThan>>(a, b); }
+template <class T> NDArray<T> lesser_equal(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Compare<ops::LessEqualTo>>(a, b); }
+
+template <class T> NDArray<T> negative(const NDArray<T>& x) { return unary<ops::Negative>(x); }
+template <class T> NDArray<T> exp(const NDArray<T>& x) { return unary<ops::Exp>(x); }
+template <class T> NDArray<T> log(const NDArray<T>& x) { return unary<ops::Log>(x); }
+template <class T> NDArray<T> sqrt(const NDArray<T>& x) { return unary<ops::Sqrt>(x); }
+template <class T> NDArray<T> square(const NDArray<T>& x) { return unary<ops::Square>(x); }
+template <class T> NDArray<T> abs(const NDArray<T>& x) { return unary<ops::Abs>(x); }
+/// max(x, 0).  Gluon: nd.relu.
+template <class T> NDArray<T> relu(const NDArray<T>& x) { return unary<ops::Relu>(x); }
+template <class T> NDArray<T> sigmoid(const NDArray<T>& x) { return unary<ops::Sigmoid>(x); }
+template <class T> NDArray<T> tanh(const NDArray<T>& x) { return unary<ops::Tanh>(x); }
+/// log(1 + exp(x)).  Gluon: Activation("softrelu").
+template <class T> NDArray<T> softrelu(const NDArray<T>& x) { return unary<ops::Softrelu>(x); }
+template <class T> NDArray<T> softsign(const NDArray<T>& x) { return unary<ops::Softsign>(x); }
+/// x for x > 0, slope * x otherwise.  Gluon: nd.LeakyReLU(act_type="leaky", slope).
+template <class T> NDArray<T> leaky_relu(const NDArray<T>& x, std::type_identity_t<T> slope = T(0.25)) {
+  return with_scalar<ops::LeakyRelu>(x, slope);
+}
+/// Limits x to [lo, hi]; the gradient passes only where lo <= x <= hi.  Gluon: nd.clip.
+template <class T>
+NDArray<T> clip(const NDArray<T>& x, std::type_identity_t<T> lo, std::type_identity_t<T> hi) {
+  GLUINO_CHECK(ValueError, lo <= hi, "clip: a_min (", lo, ") must not exceed a_max (", hi, ")");
+  NDArray<T> l(Shape{}), h(Shape{});
+  l.fill(lo), h.fill(hi);
+  return minimum(maximum(x, l), h);
+}
+
+/// Applies an activation by Gluon's name: "relu", "sigmoid", "tanh", "softrelu", "softsign";
+/// "" is the identity.  ValueError names the unknown activation.
+template <class T>
+NDArray<T> activation(const NDArray<T>& x, const std::string& act_type) {
+  if (act_type.empty()) return x;
+  if (act_type == "relu") return relu(x);
+  if (act_type == "sigmoid") return sigmoid(x);
+  if (act_type == "tanh") return tanh(x);
+  if (act_type == "softrelu") return softrelu(x);
+  if (act_type == "softsign") return softsign(x);
+  detail::raise<ValueError>("activation: unknown act_type '", act_type,
+                            "'; expected relu, sigmoid, tanh, softrelu or softsign");
+}
+
+}  // namespace gluino::nd
+
+namespace gluino {
+namespace detail {
+template <class T>
+NDArray<T> scalar_array(T v) {
+  NDArray<T> s(Shape{});
+  s.fill(v);
+  return s;
+}
+}  // namespace detail
+
+// Arithmetic and comparison operators (NumPy semantics, broadcasting, scalars on either side).
+template <class T> NDArray<T> operator+(const NDArray<T>& a, const NDArray<T>& b) { return nd::add(a, b); }
+template <class T> NDArray<T> operator-(const NDArray<T>& a, const NDArray<T>& b) { return nd::subtract(a, b); }
+template <class T> NDArray<T> operator*(const NDArray<T>& a, const NDArray<T>& b) { return nd::multiply(a, b); }
+template <class T> NDArray<T> operator/(const NDArray<T>& a, const NDArray<T>& b) { return nd::divide(a, b); }
+template <class T> NDArray<T> operator-(const NDArray<T>& x) { return nd::negative(x); }
+template <class T> NDArray<T> operator+(const NDArray<T>& x, std::type_identity_t<T> s) { return x + detail::scalar_array(s); }
+template <class T> NDArray<T> operator+(std::type_identity_t<T> s, const NDArray<T>& x) { return detail::scalar_array(s) + x; }
+template <class T> NDArray<T> operator-(const NDArray<T>& x, std::type_identity_t<T> s) { return x - detail::scalar_array(s); }
+template <class T> NDArray<T> operator-(std::type_identity_t<T> s, const NDArray<T>& x) { return nd::with_scalar<nd::ops::RSubScalar>(x, s); }
+template <class T> NDArray<T> operator*(const NDArray<T>& x, std::type_identity_t<T> s) { return x * detail::scalar_array(s); }
+template <class T> NDArray<T> operator*(std::type_identity_t<T> s, const NDArray<T>& x) { return detail::scalar_array(s) * x; }
+template <class T> NDArray<T> operator/(const NDArray<T>& x, std::type_identity_t<T> s) { return x / detail::scalar_array(s); }
+template <class T> NDArray<T> operator/(std::type_identity_t<T> s, const NDArray<T>& x) { return nd::with_scalar<nd::ops::RDivScalar>(x, s); }
+template <class T> NDArray<T> operator<(const NDArray<T>& a, const NDArray<T>& b) { return nd::lesser(a, b); }
+template <class T> NDArray<T> operator<=(const NDArray<T>& a, const NDArray<T>& b) { return nd::lesser_equal(a, b); }
+template <class T> NDArray<T> operator>(const NDArray<T>& a, const NDArray<T>& b) { return nd::greater(a, b); }
+template <class T> NDArray<T> operator>=(const NDArray<T>& a, const NDArray<T>& b) { return nd::greater_equal(a, b); }
+template <class T> NDArray<T> operator<(const NDArray<T>& x, std::type_identity_t<T> s) { return x < detail::scalar_array(s); }
+template <class T> NDArray<T> operator<=(const NDArray<T>& x, std::type_identity_t<T> s) { return x <= detail::scalar_array(s); }
+template <class T> NDArray<T> operator>(const NDArray<T>& x, std::type_identity_t<T> s) { return x > detail::scalar_array(s); }
+template <class T> NDArray<T> operator>=(const NDArray<T>& x, std::type_identity_t<T> s) { return x >= detail::scalar_array(s); }
+/// Element-wise equality mask (not a bool): use nd::equal(a, b).sum() or compare to_vector().
+template <class T> NDArray<T> operator==(const NDArray<T>& x, std::type_identity_t<T> s) { return nd::equal(x, detail::scalar_array(s)); }
+template <class T> NDArray<T> operator!=(const NDArray<T>& x, std::type_identity_t<T> s) { return nd::not_equal(x, detail::scalar_array(s)); }
+
+}  // namespace gluino
+
+// The rest of NDArray's methods (so that this header stands alone).
+#include "gluino/core/ndarray.hpp"

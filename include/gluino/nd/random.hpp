@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Random arrays: nd::random::uniform and normal, new or written into an existing array
+/// (Gluon's out=).  They draw from gluino::random::default_generator() unless given a Generator.
+#include "gluino/core/ndarray.hpp"
+#include "gluino/core/random.hpp"
+
+namespace gluino::nd::random {
+
+/// Fills out with U[low, high).  Gluon: nd.random.uniform(low, high, out=out).
+template <class T>
+NDArray<T>& uniform(std::type_identity_t<T> low, std::type_identity_t<T> high, NDArray<T>& out,
+                    gluino::random::Generator* gen = nullptr) {
+  GLUINO_CHECK(ValueError, low <= high, "random.uniform: low (", low, ") must not exceed high (", high, ")");
+  auto& g = gen ? *gen : gluino::random::default_generator();
+  for (T& v : out) v = static_cast<T>(g.uniform(low, high));
+  return out;
+}
+/// A new array of `shape` with U[low, high) entries.  Gluon: nd.random.uniform(low, high, shape).
+template <class T = float>
+NDArray<T> uniform(const Shape& shape, std::type_identity_t<T> low = T(0), std::type_identity_t<T> high = T(1),
+                   gluino::random::Generator* gen = nullptr) {
+  NDArray<T> x(shape);
+  uniform<T>(low, high, x, gen);
+  return x;
+}
+/// Fills out with N(loc, scale^2).  Gluon: nd.random.normal(loc, scale, out=out).
+template <class T>
+NDArray<T>& normal(std::type_identity_t<T> loc, std::type_identity_t<T> scale, NDArray<T>& out,
+                   gluino::random::Generator* gen = nullptr) {
+  GLUINO_CHECK(ValueError, scale >= 0, "random.normal: scale must be >= 0, got ", scale);
+  auto& g = gen ? *gen : gluino::random::default_generator();
+  for (T& v : out) v = static_cast<T>(g.normal(loc, scale));
+  return out;
+}
+/// A new array of `shape` with N(loc, scale^2) entries.  Gluon: nd.random.normal(loc, scale, shape).
+template <class T = float>
+NDArray<T> normal(const Shape& shape, std::type_identity_t<T> loc = T(0), std::type_identity_t<T> scale = T(1),
+                  gluino::random::Generator* gen = nullptr) {
+  NDArray<T> x(shape);
+  normal<T>(loc, scale, x, gen);
+  return x;
+}
+
+}  // namespace gluino::nd::random

@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Reductions over any set of axes, with keepdims: sum, mean, max, min; and argmax.
+/// Gluon: nd.sum / mean / max / min / argmax.  An empty axis list reduces over every axis.
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "gluino/autograd/engine.hpp"
+#include "gluino/detail/ndarray_class.hpp"
+#include "gluino/detail/broadcast.hpp"
+
+namespace gluino::detail {
+/// Which axes a reduction covers (all of them when `axes` is empty); checks range and repeats.
+inline std::vector<bool> reduce_axes(const Shape& s, const std::vector<int>& axes, const char* op) {
+  std::vector<bool> mask(s.ndim(), axes.empty());
+  for (int a : axes) {
+    const int n = static_cast<int>(s.ndim());
+    GLUINO_CHECK(ShapeError, a >= -n && a < n, op, ": axis ", a, " out of range for shape ", s);
+    const std::size_t k = static_cast<std::size_t>(a < 0 ? a + n : a);
+    GLUINO_CHECK(ShapeError, !mask[k] || axes.empty(), op, ": axis ", a, " repeated");
+    mask[k] = true;
+  }
+  return mask;
+}
+/// The shape with reduced axes kept as 1.
+inline Shape keep_shape(const Shape& s, const std::vector<bool>& mask) {
+  Shape out;
+  for (std::size_t i = 0; i < s.ndim(); ++i) out.push_back(mask[i] ? 1 : s[i]);
+  return out;
+}
+inline Shape drop_shape(const Shape& s, const std::vector<bool>& mask) {
+  Shape out;
+  for (std::size_t i = 0; i < s.ndim(); ++i)
+    if (!mask[i]) out.push_back(s[i]);
+  return out;
+}
+/// out (of keep_shape) = fold of x over the masked axes, starting from init.
+template <class T, class F>
+NDArray<T> fold(const NDArray<T>& x, const std::vector<bool>& mask, T init, F combine) {
+  const Shape& s = x.shape();
+  const Shape ks = keep_shape(s, mask);
+  NDArray<T> out(ks);
+  out.fill(init);
+  const T* px = x.data();
+  T* po = out.data();
+  // Contiguous block of reduced axes [lo, hi): view x as (outer, r, inner).
+  std::size_t lo = s.ndim(), hi = 0;
+  for (std::size_t i = 0; i < s.ndim(); ++i)
+    if (mask[i] && s[i] != 1) lo = std::min(lo, i), hi = i + 1;
+  bool contiguous = true;
+  for (std::size_t i = lo; i < hi; ++i) contiguous = contiguous && (mask[i] || s[i] == 1);
+  if (lo >= hi) {  // nothing of size > 1 to reduce
+    for (std::size_t i = 0, n = x.size(); i < n; ++i) po[i] = combine(po[i], px[i]);
+    return out;
+  }
+  if (contiguous) {
+    std::size_t outer = 1, r = 1, inner = 1;
+    for (std::size_t i = 0; i < lo; ++i) outer *= s[i];
+    for (std::size_t i = lo; i < hi; ++i) r *= s[i];
+    for (std::size_t i = hi; i < s.ndim(); ++i) inner *= s[i];
+    for (std::size_t o = 0; o < outer; ++o)
+      for (std::size_t k = 0; k < r; ++k) {
+        const T* row = px + (o * r + k) * inner;
+        T* dst = po + o * inner;
+        for (std::size_t i = 0; i < inner; ++i) dst[i] = combine(dst[i], row[i]);
+      }
+    return out;
+  }
+  for_each_broadcast(s, s, ks, [&](std::size_t o, std::size_t, std::size_t j) { po[j] = combine(po[j], px[o]); });
+  return out;
+}
+}  // namespace gluino::detail
+
+namespace gluino::nd {
+namespace ops {
+/// Sum, mean, max or min over a set of axes.  Backward: dy spread over the reduced axes
+/// (divided by the count for mean; only onto the extremal elements, ties included, for max/min).
+template <class T>
+struct Reduce : autograd::OpBase {
+  enum class Kind { sum, mean, max, min };
+  static constexpr const char* name = "reduce";
+  Kind kind = Kind::sum;
+  std::vector<int> axes;
+  bool keepdims = false;
+  NDArray<T> x, y_keep;
+  std::vector<bool> mask;
+
+  NDArray<T> forward(const NDArray<T>& in) {
+    static const char* names[] = {"sum", "mean", "max", "min"};
+    const char* op = names[static_cast<int>(kind)];
+    mask = detail::reduce_axes(in.shape(), axes, op);
+    NDArray<T> r;
+    switch (kind) {
+      case Kind::sum:
+      case Kind::mean:
+        r = detail::fold(in, mask, T(0), [](T a, T b) { return a + b; });
+        break;
+      case Kind::max:
+        GLUINO_CHECK(ShapeError, in.size() > 0, op, ": cannot reduce an empty array of shape ", in.shape());
+        r = detail::fold(in, mask, -std::numeric_limits<T>::infinity(), [](T a, T b) { return b > a ? b : a; });
+        break;
+      case Kind::min:
+        GLUINO_CHECK(ShapeError, in.size() > 0, op, ": cannot reduce an empty array of shape ", in.shape());
+        r = detail::fold(in, mask, std::numeric_limits<T>::infinity(), [](T a, T b) { return b < a ? b : a; });
+        break;
+    }
+    if (kind == Kind::mean) {
+      const T inv = T(in.size() == 0 ? 0 : double(r.size()) / double(in.size()));
+      for (T& v : r) v *= inv;
+    }
+    if (recording()) {
+      x = in;
+      y_keep = r;
+    }
+    return keepdims ? r : r.view_as(detail::drop_shape(in.shape(), mask));
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+    const Shape& xs = x.shape();
+    const Shape ks = y_keep.shape();
+    NDArray<T> g = dy.view_as(ks);
+    NDArray<T> dx(xs);
+    T* pd = dx.data();
+    const T* pg = g.data();
+    const T* px = x.data();
+    const T* py = y_keep.data();
+    const T scale = kind == Kind::mean ? T(double(ks.size()) / double(std::max<std::size_t>(1, xs.size()))) : T(1);
+    const bool extremal = kind == Kind::max || kind == Kind::min;
+    gluino::detail::for_each_broadcast(xs, xs, ks, [&](std::size_t o, std::size_t, std::size_t j) {
+      pd[o] = extremal ? (px[o] == py[j] ? pg[j] : T(0)) : pg[j] * scale;
+    });
+    return {dx};
+  }
+};
+}  // namespace ops
+
+}  // namespace gluino::nd
+
+namespace gluino::detail {
+template <class T>
+NDArray<T> reduce(const NDArray<T>& x, typename nd::ops::Reduce<T>::Kind kind, const std::vector<int>& axes, bool keepdims) {
+  nd::ops::Reduce<T> op;
+  op.kind = kind;
+  op.axes = axes;
+  op.keepdims = keepdims;
+  return autograd::apply(std::move(op), x);
+}
+}  // namespace gluino::detail
+
+namespace gluino::nd {
+
+/// Sum over `axes` (all when empty); keepdims keeps reduced axes as 1.  Gluon: nd.sum.
+template <class T>
+NDArray<T> sum(const NDArray<T>& x, const std::vector<int>& axes, bool keepdims) {
+  return detail::reduce(x, ops::Reduce<T>::Kind::sum, axes, keepdims);
+}
+template <class T>
+NDArray<T> mean(const NDArray<T>& x, const std::vector<int>& axes, bool keepdims) {
+  return detail::reduce(x, ops::Reduce<T>::Kind::mean, axes, keepdims);
+}
+template <class T>
+NDArray<T> max(const NDArray<T>& x, const std::vector<int>& axes, bool keepdims) {
+  return detail::reduce(x, ops::Reduce<T>::Kind::max, axes, keepdims);
+}
+template <class T>
+NDArray<T> min(const NDArray<T>& x, const std::vector<int>& axes, bool keepdims) {
+  return detail::reduce(x, ops::Reduce<T>::Kind::min, axes, keepdims);
+}
+template <class T> NDArray<T> sum(const NDArray<T>& x) { return sum(x, {}, false); }
+template <class T> NDArray<T> mean(const NDArray<T>& x) { return mean(x, {}, false); }
+template <class T> NDArray<T> max(const NDArray<T>& x) { return max(x, {}, false); }
+template <class T> NDArray<T> min(const NDArray<T>& x) { return min(x, {}, false); }
+template <class T> NDArray<T> sum(const NDArray<T>& x, int axis, bool keepdims = false) { return sum(x, std::vector<int>{axis}, keepdims); }
+template <class T> NDArray<T> mean(const NDArray<T>& x, int axis, bool keepdims = false) { return mean(x, std::vector<int>{axis}, keepdims); }
+template <class T> NDArray<T> max(const NDArray<T>& x, int axis, bool keepdims = false) { return max(x, std::vector<int>{axis}, keepdims); }
+template <class T> NDArray<T> min(const NDArray<T>& x, int axis, bool keepdims = false) { return min(x, std::vector<int>{axis}, keepdims); }
+
+/// Index (as T) of the first largest element along `axis`.  Not differentiable (not recorded).
+/// Gluon: nd.argmax.
+template <class T>
+NDArray<T> argmax(const NDArray<T>& x, int axis, bool keepdims) {
+  const Shape& s = x.shape();
+  const std::size_t a = s.normalize_axis(axis);
+  GLUINO_CHECK(ShapeError, s[a] > 0, "argmax: axis ", axis, " of shape ", s, " is empty");
+  std::size_t outer = 1, inner = 1;
+  for (std::size_t i = 0; i < a; ++i) outer *= s[i];
+  for (std::size_t i = a + 1; i < s.ndim(); ++i) inner *= s[i];
+  std::vector<bool> mask(s.ndim(), false);
+  mask[a] = true;
+  NDArray<T> out(keepdims ? detail::keep_shape(s, mask) : detail::drop_shape(s, mask));
+  const T* px = x.data();
+  T* po = out.data();
+  const std::size_t n = s[a];
+  for (std::size_t o = 0; o < outer; ++o)
+    for (std::size_t i = 0; i < inner; ++i) {
+      const T* p = px + o * n * inner + i;
+      std::size_t best = 0;
+      for (std::size_t k = 1; k < n; ++k)
+        if (p[k * inner] > p[best * inner]) best = k;
+      po[o * inner + i] = static_cast<T>(best);
+    }
+  return out;
+}
+template <class T> NDArray<T> argmax(const NDArray<T>& x, int axis = -1) { return argmax(x, axis, false); }
+
+}  // namespace gluino::nd
+
+// The rest of NDArray's methods (so that this header stands alone).
+#include "gluino/core/ndarray.hpp"

@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Shape ops: reshape, flatten, expand_dims and first-axis slices (views that share storage),
+/// transpose, broadcast_to, concat and stack (copies).  Gluon: nd.reshape, nd.flatten, ...
+#include <numeric>
+#include <vector>
+
+#include "gluino/autograd/engine.hpp"
+#include "gluino/detail/ndarray_class.hpp"
+#include "gluino/detail/broadcast.hpp"
+
+namespace gluino::nd {
+namespace ops {
+
+/// A view with another shape; backward views dy with the input's shape.
+template <class T>
+struct Reshape : autograd::OpBase {
+  static constexpr const char* name = "reshape";
+  Shape to, from;
+  NDArray<T> forward(const NDArray<T>& x) {
+    from = x.shape();
+    return x.view_as(to);
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) { return {dy.view_as(from)}; }
+};
+
+/// Rows [begin, end) of the first axis, as a view; backward scatters dy into zeros.
+template <class T>
+struct SliceAxis0 : autograd::OpBase {
+  static constexpr const char* name = "slice";
+  std::size_t begin = 0, end = 0;
+  Shape from;
+  std::size_t row() const { return from[0] == 0 ? 0 : from.size() / from[0]; }
+  NDArray<T> forward(const NDArray<T>& x) {
+    from = x.shape();
+    Shape s = from;
+    s[0] = end - begin;
+    return x.view_as(s, begin * row());
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+    NDArray<T> dx(from);
+    dx.fill(T(0));
+    std::copy(dy.begin(), dy.end(), dx.data() + begin * row());
+    return {dx};
+  }
+};
+
+/// Permutes the axes (a copy); backward applies the inverse permutation.
+template <class T>
+struct Transpose : autograd::OpBase {
+  static constexpr const char* name = "transpose";
+  std::vector<std::size_t> axes;
+  static NDArray<T> permute(const NDArray<T>& x, const std::vector<std::size_t>& perm) {
+    const Shape& s = x.shape();
+    Shape out;
+    for (std::size_t a : perm) out.push_back(s[a]);
+    NDArray<T> y(out);
+    const auto st = s.strides();
+    const std::size_t nd = s.ndim();
+    if (nd == 2 && perm[0] == 1) {  // plain matrix transpose, blocked for the cache
+      const std::size_t r = s[0], c = s[1];
+      const T* px = x.data();
+      T* py = y.data();
+      for (std::size_t i0 = 0; i0 < r; i0 += 32)
+        for (std::size_t j0 = 0; j0 < c; j0 += 32)
+          for (std::size_t i = i0; i < std::min(r, i0 + 32); ++i)
+            for (std::size_t j = j0; j < std::min(c, j0 + 32); ++j) py[j * r + i] = px[i * c + j];
+      return y;
+    }
+    std::vector<std::size_t> src_stride(nd);
+    for (std::size_t i = 0; i < nd; ++i) src_stride[i] = st[perm[i]];
+    std::vector<std::size_t> idx(nd, 0);
+    const T* px = x.data();
+    T* py = y.data();
+    std::size_t src = 0;
+    for (std::size_t o = 0, n = y.size(); o < n; ++o) {
+      py[o] = px[src];
+      for (std::size_t d = nd; d-- > 0;) {
+        ++idx[d];
+        src += src_stride[d];
+        if (idx[d] < out[d]) break;
+        src -= src_stride[d] * idx[d];
+        idx[d] = 0;
+      }
+    }
+    return y;
+  }
+  NDArray<T> forward(const NDArray<T>& x) { return permute(x, axes); }
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+    std::vector<std::size_t> inv(axes.size());
+    for (std::size_t i = 0; i < axes.size(); ++i) inv[axes[i]] = i;
+    return {permute(dy, inv)};
+  }
+};
+
+/// Stretches size-1 (or missing leading) axes; backward sums dy back to the input's shape.
+template <class T>
+struct BroadcastTo : autograd::OpBase {
+  static constexpr const char* name = "broadcast_to";
+  Shape to, from;
+  NDArray<T> forward(const NDArray<T>& x) {
+    from = x.shape();
+    return gluino::detail::broadcast_copy(x, to, name);
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) { return {gluino::detail::sum_to(dy, from)}; }
+};
+
+/// Joins arrays along an axis (concat) or along a new axis (stack); backward splits dy.
+template <class T>
+struct Concat : autograd::OpBase {
+  static constexpr const char* name = "concat";
+  int axis = 0;
+  bool new_axis = false;  // stack
+  std::size_t ax = 0;
+  std::vector<Shape> shapes;
+  NDArray<T> forward(const std::vector<NDArray<T>>& xs) {
+    const char* op = new_axis ? "stack" : "concat";
+    GLUINO_CHECK(ValueError, !xs.empty(), op, ": needs at least one array");
+    Shape first = xs[0].shape();
+    Shape base = first;
+    if (new_axis) {  // stack: insert a 1 at axis, then concatenate
+      const int n = static_cast<int>(first.ndim()) + 1;
+      GLUINO_CHECK(ShapeError, axis >= -n && axis < n, op, ": axis ", axis, " out of range for shape ", first);
+      ax = static_cast<std::size_t>(axis < 0 ? axis + n : axis);
+      Shape s;
+      for (std::size_t i = 0; i < first.ndim(); ++i) {
+        if (i == ax) s.push_back(1);
+        s.push_back(first[i]);
+      }
+      if (ax == first.ndim()) s.push_back(1);
+      base = s;
+    } else {
+      ax = first.normalize_axis(axis);
+    }
+    shapes.clear();
+    std::size_t total = 0;
+    for (const auto& x : xs) {
+      Shape s = x.shape();
+      GLUINO_CHECK(ShapeError, s.ndim() == first.ndim(), op, ": all arrays need ", first.ndim(), " axes; got ", first,
+                   " and ", s);
+      for (std::size_t i = 0; i < s.ndim(); ++i)
+        GLUINO_CHECK(ShapeError, new_axis ? s[i] == first[i] : (i == ax || s[i] == first[i]), op, ": shapes ", first,
+                     " and ", s, new_axis ? " differ" : " differ outside the concatenation axis");
+      shapes.push_back(s);
+      total += new_axis ? 1 : s[ax];
+    }
+    Shape out = base;
+    out[ax] = total;
+    std::size_t outer = 1, inner = 1;
+    for (std::size_t i = 0; i < ax; ++i) outer *= out[i];
+    for (std::size_t i = ax + 1; i < out.ndim(); ++i) inner *= out[i];
+    NDArray<T> y(out);
+    std::size_t at = 0;
+    for (const auto& x : xs) {
+      const std::size_t k = (new_axis ? 1 : x.shape()[ax]) * inner;
+      for (std::size_t o = 0; o < outer; ++o)
+        std::copy(x.data() + o * k, x.data() + (o + 1) * k, y.data() + o * total * inner + at * inner);
+      at += k / inner;
+    }
+    return y;
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+    const Shape& s = dy.shape();
+    std::size_t outer = 1, inner = 1;
+    for (std::size_t i = 0; i < ax; ++i) outer *= s[i];
+    for (std::size_t i = ax + 1; i < s.ndim(); ++i) inner *= s[i];
+    std::vector<NDArray<T>> gs;
+    std::size_t at = 0;
+    for (std::size_t j = 0; j < shapes.size(); ++j) {
+      const std::size_t len = new_axis ? 1 : shapes[j][ax];
+      NDArray<T> g(shapes[j]);
+      if (needs_grad(j)) {
+        const std::size_t k = len * inner;
+        for (std::size_t o = 0; o < outer; ++o)
+          std::copy(dy.data() + o * s[ax] * inner + at * inner, dy.data() + o * s[ax] * inner + at * inner + k,
+                    g.data() + o * k);
+        gs.push_back(g);
+      } else {
+        gs.emplace_back();
+      }
+      at += len;
+    }
+    return gs;
+  }
+};
+}  // namespace ops
+
+/// Same data with a new shape; one entry may be -1 (inferred).  ShapeError when the sizes differ.
+template <class T>
+NDArray<T> reshape(const NDArray<T>& x, const std::vector<long long>& shape) {
+  Shape to;
+  long long known = 1;
+  int infer = -1;
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    GLUINO_CHECK(ShapeError, shape[i] >= -1, "reshape: bad dimension ", shape[i], " for shape ", x.shape());
+    if (shape[i] == -1) {
+      GLUINO_CHECK(ShapeError, infer < 0, "reshape: more than one -1 in the target shape (input ", x.shape(), ")");
+      infer = static_cast<int>(i);
+      to.push_back(1);
+    } else {
+      to.push_back(static_cast<std::size_t>(shape[i]));
+      known *= shape[i];
+    }
+  }
+  const long long total = static_cast<long long>(x.size());
+  if (infer >= 0) {
+    GLUINO_CHECK(ShapeError, known > 0 && total % known == 0, "reshape: cannot reshape ", x.shape(),
+                 " with a -1 into a multiple of ", known, " elements");
+    to[static_cast<std::size_t>(infer)] = static_cast<std::size_t>(total / known);
+  }
+  GLUINO_CHECK(ShapeError, to.size() == x.size(), "reshape: cannot reshape array of shape ", x.shape(), " (",
+               x.size(), " elements) into shape ", to);
+  ops::Reshape<T> op;
+  op.to = to;
+  return autograd::apply(std::move(op), x);
+}
+template <class T>
+NDArray<T> reshape(const NDArray<T>& x, const Shape& shape) {
+  return reshape(x, std::vector<long long>(shape.begin(), shape.end()));
+}
+
+/// (N, d1, d2, ...) -> (N, d1*d2*...).  Gluon: nd.flatten.
+template <class T>
+NDArray<T> flatten(const NDArray<T>& x) {
+  return x.flatten();
+}
+
+/// Inserts a size-1 axis at `axis` (negative counts from the back of the result).
+template <class T>
+NDArray<T> expand_dims(const NDArray<T>& x, int axis) {
+  const Shape& s = x.shape();
+  const int n = static_cast<int>(s.ndim()) + 1;
+  GLUINO_CHECK(ShapeError, axis >= -n && axis < n, "expand_dims: axis ", axis, " out of range for shape ", s);
+  const std::size_t a = static_cast<std::size_t>(axis < 0 ? axis + n : axis);
+  std::vector<long long> to;
+  for (std::size_t i = 0; i < s.ndim(); ++i) {
+    if (i == a) to.push_back(1);
+    to.push_back(static_cast<long long>(s[i]));
+  }
+  if (a == s.ndim()) to.push_back(1);
+  return reshape(x, to);
+}
+
+/// Permutes the axes; an empty list reverses them.  Gluon: nd.transpose.
+template <class T>
+NDArray<T> transpose(const NDArray<T>& x, const std::vector<std::size_t>& axes) {
+  const std::size_t nd = x.ndim();
+  std::vector<std::size_t> perm = axes;
+  if (perm.empty())
+    for (std::size_t i = 0; i < nd; ++i) perm.push_back(nd - 1 - i);
+  GLUINO_CHECK(ShapeError, perm.size() == nd, "transpose: ", perm.size(), " axes given for shape ", x.shape());
+  std::vector<bool> seen(nd, false);
+  for (std::size_t a : perm) {
+    GLUINO_CHECK(ShapeError, a < nd && !seen[a], "transpose: axes are not a permutation of 0..", nd - 1,
+                 " (shape ", x.shape(), ")");
+    seen[a] = true;
+  }
+  ops::Transpose<T> op;
+  op.axes = perm;
+  return autograd::apply(std::move(op), x);
+}
+template <class T>
+NDArray<T> transpose(const NDArray<T>& x) {
+  return transpose(x, std::vector<std::size_t>{});
+}
+
+/// Copies x stretched to `shape` by NumPy broadcasting.  Gluon: nd.broadcast_to.
+template <class T>
+NDArray<T> broadcast_to(const NDArray<T>& x, const Shape& shape) {
+  ops::BroadcastTo<T> op;
+  op.to = shape;
+  return autograd::apply(std::move(op), x);
+}
+
+/// Rows [begin, end) along the first axis, as a view.  Gluon: x[begin:end] / nd.slice_axis(axis=0).
+template <class T>
+NDArray<T> slice_axis0(const NDArray<T>& x, std::size_t begin, std::size_t end) {
+  GLUINO_CHECK(ShapeError, x.ndim() >= 1 && begin <= end && end <= x.shape()[0], "slice: rows [", begin, ", ", end,
+               ") out of range for shape ", x.shape());
+  ops::SliceAxis0<T> op;
+  op.begin = begin;
+  op.end = end;
+  return autograd::apply(std::move(op), x);
+}
+
+/// Joins arrays along an existing axis.  Gluon: nd.concat(*arrays, dim=axis).
+template <class T>
+NDArray<T> concat(const std::vector<NDArray<T>>& xs, int axis = 1) {
+  ops::Concat<T> op;
+  op.axis = axis;
+  return autograd::apply_n(std::move(op), xs);
+}
+
+/// Joins arrays of one shape along a new axis.  Gluon: nd.stack(*arrays, axis=axis).
+template <class T>
+NDArray<T> stack(const std::vector<NDArray<T>>& xs, int axis = 0) {
+  ops::Concat<T> op;
+  op.axis = axis;
+  op.new_axis = true;
+  return autograd::apply_n(std::move(op), xs);
+}
+
+}  // namespace gluino::nd
+
+// The rest of NDArray's methods (so that this header stands alone).
+#include "gluino/core/ndarray.hpp"

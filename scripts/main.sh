@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The main job: builds the examples (Release, -march=native) and trains LeNet on Fashion-MNIST.
+# Installs the compiler, libraries and Debian's dataset-fashion-mnist package when missing.
+# Extra arguments go to train_lenet (see `build/release/examples/train_lenet --help`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh dataset-fashion-mnist
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DGLUINO_BUILD_EXAMPLES=ON >/dev/null
+cmake --build build/release --target train_lenet -j "$(nproc)"
+exec build/release/examples/train_lenet "$@"
