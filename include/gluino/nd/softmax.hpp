@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// The softmax family: softmax, log_softmax (over any axis) and softmax_cross_entropy (per
+/// sample, on class-index labels).  Gluon: nd.softmax, nd.log_softmax, nd.softmax_cross_entropy.
+#include <cmath>
+#include <vector>
+
+#include "gluino/autograd/engine.hpp"
+#include "gluino/core/ndarray.hpp"
+#include "gluino/kernels/softmax.hpp"
+
+namespace gluino::nd {
+namespace ops {
+
+/// y = exp(x - max) / sum(exp(x - max)) over one axis (Log: y = x - max - log(sum(exp(x - max)))).
+/// Backward from the saved output: softmax dx = y * (dy - sum(dy * y)); log_softmax
+/// dx = dy - exp(y) * sum(dy); sums over the same axis.
+template <class T, bool Log>
+struct Softmax : autograd::OpBase {
+  static constexpr const char* name = Log ? "log_softmax" : "softmax";
+  std::size_t outer = 0, n = 0, inner = 0;  // x viewed as (outer, n, inner), softmax over n
+  NDArray<T> y;                             // saved output
+
+  NDArray<T> forward(const NDArray<T>& x) {
+    NDArray<T> out(x.shape());
+    kernels::softmax(x.data(), out.data(), outer, n, inner, Log);
+    if (recording()) y = out;
+    return out;
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+    NDArray<T> dx(y.shape());
+    kernels::softmax_backward(y.data(), dy.data(), dx.data(), outer, n, inner, Log);
+    return {dx};
+  }
+};
+
+/// loss[i] = -log_softmax(logits)[i, label[i]] for logits (N, C) and class indices label (N,).
+/// Backward: dlogits[i, :] = dy[i] * (softmax(logits)[i, :] - onehot(label[i])); no label gradient.
+template <class T>
+struct SoftmaxCrossEntropy : autograd::OpBase {
+  static constexpr const char* name = "softmax_cross_entropy";
+  std::vector<std::size_t> label;  // validated class indices, set before forward
+  NDArray<T> logp;                 // saved (N, C) log-probabilities
+
+  NDArray<T> forward(const NDArray<T>& logits, const NDArray<T>&) {
+    const std::size_t N = logits.shape()[0], C = logits.shape()[1];
+    NDArray<T> lp(logits.shape()), loss(Shape{N});
+    kernels::softmax(logits.data(), lp.data(), N, C, std::size_t{1}, true);
+    const T* plp = lp.data();
+    T* pl = loss.data();
+    for (std::size_t i = 0; i < N; ++i) pl[i] = -plp[i * C + label[i]];
+    if (recording()) logp = std::move(lp);
+    return loss;
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+    NDArray<T> dx;
+    if (needs_grad(0)) {
+      const std::size_t N = logp.shape()[0], C = logp.shape()[1];
+      dx = NDArray<T>(logp.shape());
+      const T *plp = logp.data(), *g = dy.data();
+      T* d = dx.data();
+      gluino::detail::parallel_for(
+          N,
+          [&](std::size_t i) {
+            for (std::size_t k = 0; k < C; ++k) d[i * C + k] = g[i] * std::exp(plp[i * C + k]);
+            d[i * C + label[i]] -= g[i];
+          },
+          C * 8);
+    }
+    return {dx, NDArray<T>{}};
+  }
+};
+
+/// Views x as (outer, n, inner) around axis; ShapeError names op and shape when out of range.
+inline void split_axis(const Shape& s, int axis, const char* op, std::size_t& outer, std::size_t& n,
+                       std::size_t& inner) {
+  const int nd = static_cast<int>(s.ndim());
+  GLUINO_CHECK(ShapeError, axis >= -nd && axis < nd, op, ": axis ", axis, " out of range for shape ", s);
+  const std::size_t a = s.normalize_axis(axis);
+  outer = 1, inner = 1, n = s[a];
+  for (std::size_t d = 0; d < a; ++d) outer *= s[d];
+  for (std::size_t d = a + 1; d < s.ndim(); ++d) inner *= s[d];
+}
+
+}  // namespace ops
+
+/// Softmax over one axis (default the last): exp(x) / sum(exp(x)), computed stably by
+/// subtracting the maximum along the axis first.  Returns x's shape.  Gluon: nd.softmax(x, axis)
+/// (MXNet's temperature and length options are not supported).  ShapeError for a bad axis.
+template <class T>
+NDArray<T> softmax(const NDArray<T>& x, int axis = -1) {
+  ops::Softmax<T, false> op;
+  ops::split_axis(x.shape(), axis, "softmax", op.outer, op.n, op.inner);
+  return autograd::apply(std::move(op), x);
+}
+
+/// log(softmax(x)) over one axis (default the last), computed as x - max - log(sum(exp(x - max)))
+/// so that it stays finite for huge inputs (1e4).  Gluon: nd.log_softmax(x, axis).
+/// ShapeError for a bad axis.
+template <class T>
+NDArray<T> log_softmax(const NDArray<T>& x, int axis = -1) {
+  ops::Softmax<T, true> op;
+  ops::split_axis(x.shape(), axis, "log_softmax", op.outer, op.n, op.inner);
+  return autograd::apply(std::move(op), x);
+}
+
+/// Per-sample softmax cross-entropy: logits (N, C), labels (N,) holding class indices stored as
+/// T; returns the losses (N,) with loss[i] = -log_softmax(logits)[i, labels[i]].
+/// Differs from MXNet: nd.softmax_cross_entropy returns the batch sum (one number); this returns
+/// one loss per sample, the building block of gluon.loss.SoftmaxCrossEntropyLoss (take sum() for
+/// MXNet's value).  The gradient flows to logits only (softmax - onehot, times dy); labels get none.
+/// ShapeError when logits are not 2-D or labels are not (N,); ValueError naming the label and C
+/// when a label is not an integer in [0, C).
+template <class T>
+NDArray<T> softmax_cross_entropy(const NDArray<T>& logits, const NDArray<T>& labels) {
+  GLUINO_CHECK(ShapeError, logits.defined() && logits.ndim() == 2,
+               "softmax_cross_entropy: logits must be 2-D (N, C), got shape ",
+               logits.defined() ? logits.shape() : Shape{});
+  const std::size_t N = logits.shape()[0], C = logits.shape()[1];
+  GLUINO_CHECK(ShapeError, labels.defined() && labels.shape() == Shape{N},
+               "softmax_cross_entropy: labels must have shape (", N, ",) for logits of shape ", logits.shape(),
+               ", got ", labels.defined() ? labels.shape() : Shape{});
+  ops::SoftmaxCrossEntropy<T> op;
+  op.label.resize(N);
+  const T* pl = labels.data();
+  for (std::size_t i = 0; i < N; ++i) {
+    const T v = pl[i];
+    GLUINO_CHECK(ValueError, v == std::floor(v) && v >= T(0) && v < static_cast<T>(C), "softmax_cross_entropy: label ",
+                 v, " at index ", i, " is not an integer class index in [0, ", C, ")");
+    op.label[i] = static_cast<std::size_t>(v);
+  }
+  if (C == 0 || N == 0) return NDArray<T>(Shape{N});
+  return autograd::apply(std::move(op), logits, labels);
+}
+
+}  // namespace gluino::nd

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// A small SVG line-chart writer for learning curves: one or two panels (e.g. loss, and
+/// accuracy), each with named series over a shared x axis (epochs).  No dependencies.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gluino/core/error.hpp"
+
+namespace gluino::utils {
+
+/// One named line: y values at x = 1, 2, ... (epochs).
+struct Series {
+  std::string name;
+  std::vector<double> y;
+};
+
+/// One chart: a title and its lines, drawn with a y range that fits every value.
+struct Panel {
+  std::string title;
+  std::vector<Series> series;
+};
+
+}  // namespace gluino::utils
+
+namespace gluino::detail {
+inline std::string svg_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else if (c == '&') out += "&amp;";
+    else out += c;
+  }
+  return out;
+}
+inline std::string fmt(double v, int prec = 3) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+  return buf;
+}
+}  // namespace gluino::detail
+
+namespace gluino::utils {
+
+/// Renders the panels side by side as an SVG document (x axis labelled `x_label`).
+inline std::string render_svg(const std::vector<Panel>& panels, const std::string& x_label = "epoch") {
+  const double pw = 420, ph = 300, ml = 55, mr = 15, mt = 30, mb = 45;
+  const char* colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"};
+  std::ostringstream os;
+  os << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << pw * double(panels.size()) << "\" height=\"" << ph
+     << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  for (std::size_t p = 0; p < panels.size(); ++p) {
+    const Panel& panel = panels[p];
+    const double ox = pw * double(p), w = pw - ml - mr, h = ph - mt - mb;
+    double lo = INFINITY, hi = -INFINITY;
+    std::size_t n = 0;
+    for (const auto& s : panel.series) {
+      n = std::max(n, s.y.size());
+      for (double v : s.y)
+        if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+    }
+    if (!(lo <= hi)) lo = 0, hi = 1;
+    if (hi - lo < 1e-12) lo -= 0.5, hi += 0.5;
+    const double pad = 0.05 * (hi - lo);
+    lo -= pad, hi += pad;
+    auto X = [&](double i) { return ox + ml + (n > 1 ? (i - 1) / double(n - 1) : 0.5) * w; };
+    auto Y = [&](double v) { return mt + (hi - v) / (hi - lo) * h; };
+    os << "<text x=\"" << ox + ml + w / 2 << "\" y=\"18\" text-anchor=\"middle\" font-weight=\"bold\">"
+       << detail::svg_escape(panel.title) << "</text>\n";
+    os << "<rect x=\"" << ox + ml << "\" y=\"" << mt << "\" width=\"" << w << "\" height=\"" << h
+       << "\" fill=\"none\" stroke=\"#444\"/>\n";
+    for (int t = 0; t <= 4; ++t) {  // y grid and labels
+      const double v = lo + (hi - lo) * t / 4.0, y = Y(v);
+      os << "<line x1=\"" << ox + ml << "\" x2=\"" << ox + ml + w << "\" y1=\"" << y << "\" y2=\"" << y
+         << "\" stroke=\"#ddd\"/><text x=\"" << ox + ml - 5 << "\" y=\"" << y + 4 << "\" text-anchor=\"end\">"
+         << detail::fmt(v) << "</text>\n";
+    }
+    for (std::size_t i = 1; i <= n; ++i)  // x ticks
+      if (n <= 20 || i % ((n + 9) / 10) == 0 || i == 1)
+        os << "<text x=\"" << X(double(i)) << "\" y=\"" << mt + h + 16 << "\" text-anchor=\"middle\">" << i
+           << "</text>\n";
+    os << "<text x=\"" << ox + ml + w / 2 << "\" y=\"" << ph - 8 << "\" text-anchor=\"middle\">"
+       << detail::svg_escape(x_label) << "</text>\n";
+    for (std::size_t s = 0; s < panel.series.size(); ++s) {
+      const auto& ser = panel.series[s];
+      const char* c = colors[s % 5];
+      os << "<polyline fill=\"none\" stroke=\"" << c << "\" stroke-width=\"2\" points=\"";
+      for (std::size_t i = 0; i < ser.y.size(); ++i) os << X(double(i + 1)) << ',' << Y(ser.y[i]) << ' ';
+      os << "\"/>\n";
+      for (std::size_t i = 0; i < ser.y.size(); ++i)
+        os << "<circle cx=\"" << X(double(i + 1)) << "\" cy=\"" << Y(ser.y[i]) << "\" r=\"3\" fill=\"" << c << "\"/>\n";
+      const double ly = mt + 14 + 16 * double(s);
+      os << "<line x1=\"" << ox + ml + 10 << "\" x2=\"" << ox + ml + 30 << "\" y1=\"" << ly << "\" y2=\"" << ly
+         << "\" stroke=\"" << c << "\" stroke-width=\"2\"/><text x=\"" << ox + ml + 35 << "\" y=\"" << ly + 4 << "\">"
+         << detail::svg_escape(ser.name) << "</text>\n";
+    }
+  }
+  os << "</svg>\n";
+  return os.str();
+}
+
+/// Writes render_svg(panels) to path; ValueError naming the path when it cannot be written.
+inline void write_svg(const std::string& path, const std::vector<Panel>& panels, const std::string& x_label = "epoch") {
+  std::ofstream f(path);
+  GLUINO_CHECK(ValueError, f.good(), "write_svg: cannot open '", path, "' for writing");
+  f << render_svg(panels, x_label);
+  GLUINO_CHECK(ValueError, f.good(), "write_svg: writing '", path, "' failed");
+}
+
+}  // namespace gluino::utils
