@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-/// Printing an NDArray the way MXNet does:
+/// Printing an NDArray the way MXNet does (NumPy's str of the values, then a summary line):
 ///   [[1. 2.]
 ///    [3. 4.]]
 ///   <NDArray 2x2 @cpu(0)>
-/// Numbers follow NumPy (8 significant decimals, trailing zeros dropped, "1." for integers);
-/// arrays over 1000 elements are summarised with "..." (3 items each side per axis).
+/// Numbers follow NumPy's defaults: the shortest digits that identify the value as a T (at most
+/// 8 after the point), "1." for integers, decimal points aligned in a column; scientific notation
+/// when the largest magnitude is >= 1e8, the smallest non-zero one < 1e-4, or their ratio > 1000.
+/// Lines wrap at 75 characters; arrays over 1000 elements are summarised with "..." (3 items
+/// each side per axis).  Unlike NumPy, -0 prints as "0.".
+#include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <ostream>
@@ -17,103 +22,158 @@
 namespace gluino {
 
 namespace detail {
-inline std::string format_number(double v, bool scientific) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, scientific ? "%.8e" : "%.8f", v);
-  std::string s(buf);
-  if (scientific) {
-    auto e = s.find('e');
-    std::string mant = s.substr(0, e), ex = s.substr(e);
-    while (mant.size() > 2 && mant.back() == '0' && mant[mant.size() - 2] != '.') mant.pop_back();
-    if (mant.size() > 2 && mant.back() == '0') mant.pop_back();
-    return mant + ex;
-  }
-  while (!s.empty() && s.back() == '0') s.pop_back();
-  if (s == "-0.") s = "0.";
-  return s;
-}
+/// A finite number split as NumPy pads it: integer part (with sign), fraction digits, exponent.
+struct NumberParts {
+  std::string int_part, frac, exp;  // exp: "" (positional) or sign and digits, e.g. "-05"
+};
 
+/// The shortest digits that round-trip v as a T, at most 8 after the point (rounded beyond).
 template <class T>
-void print_rec(std::ostream& os, const T* p, const Shape& s, std::size_t axis, const std::vector<std::string>& cells,
-               std::size_t& cell, std::size_t width, bool summarise, std::size_t base_index,
-               const std::vector<std::size_t>& strides) {
-  const std::size_t n = s[axis];
-  const bool cut = summarise && n > 6;
-  os << '[';
-  bool first = true;
-  for (std::size_t i = 0; i < n; ++i) {
-    if (cut && i == 3) {
-      if (axis + 1 == s.ndim())
-        os << " ...";
-      else
-        os << "\n" << std::string(axis + 1, ' ') << "...";
-      i = n - 3;
-    }
-    if (!first) {
-      if (axis + 1 == s.ndim())
-        os << ' ';
-      else
-        os << std::string(s.ndim() - axis - 1, '\n') << std::string(axis + 1, ' ');
-    }
-    first = false;
-    if (axis + 1 == s.ndim()) {
-      const std::string& c = cells[cell++];
-      os << std::string(width > c.size() ? width - c.size() : 0, ' ') << c;
-    } else {
-      print_rec(os, p, s, axis + 1, cells, cell, width, summarise, base_index + i * strides[axis], strides);
-    }
+NumberParts split_number(T v, bool scientific) {
+  if (v == T(0)) v = T(0);  // -0 prints as 0
+  char buf[128];
+  const auto fmt = scientific ? std::chars_format::scientific : std::chars_format::fixed;
+  std::string s(buf, std::to_chars(buf, buf + sizeof buf, v, fmt).ptr);
+  auto split = [](const std::string& str, NumberParts& p) {
+    const auto e = str.find('e');
+    const std::string mant = str.substr(0, e);
+    p.exp = e == std::string::npos ? "" : str.substr(e + 1);
+    const auto dot = mant.find('.');
+    p.int_part = mant.substr(0, dot);
+    p.frac = dot == std::string::npos ? "" : mant.substr(dot + 1);
+  };
+  NumberParts p;
+  split(s, p);
+  if (p.frac.size() > 8) {
+    std::snprintf(buf, sizeof buf, scientific ? "%.8e" : "%.8f", static_cast<double>(v));
+    split(buf, p);
+    while (!p.frac.empty() && p.frac.back() == '0') p.frac.pop_back();
   }
-  os << ']';
+  return p;
 }
 
+/// Formats values in one column width as NumPy's FloatingFormat does.
+template <class T>
+std::vector<std::string> format_cells(const std::vector<T>& vals) {
+  double maxabs = 0, minabs = 0;
+  bool any = false;
+  for (T v : vals)
+    if (std::isfinite(v) && v != T(0)) {
+      const double a = std::abs(static_cast<double>(v));
+      maxabs = any ? std::max(maxabs, a) : a;
+      minabs = any ? std::min(minabs, a) : a;
+      any = true;
+    }
+  const bool sci = any && (maxabs >= 1e8 || minabs < 1e-4 || maxabs / minabs > 1e3);
+  std::vector<NumberParts> parts(vals.size());
+  std::size_t pad_left = 0, pad_right = 0, exp_digits = 0;
+  for (std::size_t i = 0; i < vals.size(); ++i) {
+    if (!std::isfinite(vals[i])) continue;
+    parts[i] = split_number(vals[i], sci);
+    pad_left = std::max(pad_left, parts[i].int_part.size());
+    pad_right = std::max(pad_right, parts[i].frac.size());
+    if (sci) exp_digits = std::max(exp_digits, parts[i].exp.size() - 1);
+  }
+  const std::size_t precision = pad_right;         // scientific: every mantissa gets this many digits
+  if (sci) pad_right = precision + 2 + exp_digits;  // fraction, 'e', sign, digits
+  for (T v : vals)                                  // "nan", "inf", "-inf" right-aligned in the column
+    if (!std::isfinite(v)) {
+      const std::size_t len = std::isnan(v) ? 3 : (v < 0 ? 4 : 3);
+      if (len > pad_right + 1) pad_left = std::max(pad_left, len - pad_right - 1);
+    }
+  const std::size_t width = pad_left + 1 + pad_right;
+  std::vector<std::string> cells;
+  cells.reserve(vals.size());
+  for (std::size_t i = 0; i < vals.size(); ++i) {
+    std::string c;
+    if (!std::isfinite(vals[i])) {
+      c = std::isnan(vals[i]) ? "nan" : (vals[i] < 0 ? "-inf" : "inf");
+      c = std::string(width - c.size(), ' ') + c;
+    } else {
+      const NumberParts& p = parts[i];
+      c = std::string(pad_left - p.int_part.size(), ' ') + p.int_part + '.' + p.frac;
+      if (sci) {
+        c += std::string(precision - p.frac.size(), '0') + 'e' + p.exp[0];
+        c += std::string(exp_digits + 1 - p.exp.size(), '0') + p.exp.substr(1);
+      } else {
+        c += std::string(pad_right - p.frac.size(), ' ');
+      }
+    }
+    cells.push_back(std::move(c));
+  }
+  return cells;
+}
+
+/// The values NumPy shows, in order (with summarise, the 3 first and last items of long axes).
 template <class T>
 void collect_cells(const T* p, const Shape& s, std::size_t axis, bool summarise, std::size_t base,
-                   const std::vector<std::size_t>& strides, std::vector<double>& out) {
+                   const std::vector<std::size_t>& strides, std::vector<T>& out) {
   const std::size_t n = s[axis];
   const bool cut = summarise && n > 6;
   for (std::size_t i = 0; i < n; ++i) {
     if (cut && i == 3) i = n - 3;
     if (axis + 1 == s.ndim())
-      out.push_back(static_cast<double>(p[base + i]));
+      out.push_back(p[base + i]);
     else
       collect_cells(p, s, axis + 1, summarise, base + i * strides[axis], strides, out);
   }
 }
+
+/// Lays the formatted cells out as NumPy's _formatArray: rows wrapped to `width` columns,
+/// sub-arrays separated by one newline per remaining axis, "..." for skipped items.
+inline std::string layout_cells(const Shape& s, std::size_t axis, const std::vector<std::string>& cells,
+                                std::size_t& cell, bool summarise, const std::string& hanging, std::size_t width) {
+  const std::size_t n = s[axis];
+  const bool cut = summarise && n > 6;
+  const std::size_t shown = cut ? 7 : n;  // with a cut: 3 items, "...", 3 items
+  std::string out;
+  if (axis + 1 == s.ndim()) {
+    const std::size_t elem_width = width - 1;  // room for the closing ']'
+    std::string line = hanging;
+    for (std::size_t i = 0; i < shown; ++i) {
+      const std::string& word = cut && i == 3 ? std::string("...") : cells[cell++];
+      if (line.size() + word.size() > elem_width && line.size() > hanging.size()) {
+        line.erase(line.find_last_not_of(' ') + 1);
+        out += line + '\n';
+        line = hanging;
+      }
+      line += word;
+      if (i + 1 < shown) line += ' ';
+    }
+    out += line;
+  } else {
+    const std::string sep(s.ndim() - axis - 1, '\n');
+    for (std::size_t i = 0; i < shown; ++i) {
+      out += hanging;
+      out += cut && i == 3 ? std::string("...")
+                           : layout_cells(s, axis + 1, cells, cell, summarise, hanging + ' ', width - 1);
+      if (i + 1 < shown) out += sep;
+    }
+  }
+  return '[' + out.substr(hanging.size()) + ']';
+}
 }  // namespace detail
 
-/// Prints the values and an "<NDArray AxB @cpu(0)>" line, as MXNet's repr.
+/// Prints the values and an "<NDArray AxB @cpu(0)>" line, as MXNet's repr (without its
+/// leading newline).  An empty handle prints "<NDArray empty>".
 template <class T>
 std::ostream& operator<<(std::ostream& os, const NDArray<T>& x) {
   if (!x.defined()) return os << "<NDArray empty>";
   const Shape& s = x.shape();
   if (s.ndim() == 0) {
-    os << detail::format_number(static_cast<double>(x.data()[0]), false);
+    os << detail::format_cells(std::vector<T>{x.data()[0]})[0];
+  } else if (s.size() == 0) {
+    os << "[]";
   } else {
     const bool summarise = s.size() > 1000;
     std::vector<std::size_t> strides(s.ndim());
-    auto st = s.strides();
+    const auto st = s.strides();
     for (std::size_t i = 0; i < s.ndim(); ++i) strides[i] = st[i];
-    std::vector<double> vals;
+    std::vector<T> vals;
     detail::collect_cells(x.data(), s, 0, summarise, 0, strides, vals);
-    bool scientific = false;
-    double maxabs = 0, minabs = 1e300;
-    for (double v : vals)
-      if (std::isfinite(v) && v != 0) {
-        maxabs = std::max(maxabs, std::abs(v));
-        minabs = std::min(minabs, std::abs(v));
-      }
-    if (maxabs >= 1e8 || (maxabs > 0 && minabs < 1e-4)) scientific = true;
-    std::vector<std::string> cells;
-    std::size_t width = 0;
-    for (double v : vals) {
-      cells.push_back(detail::format_number(v, scientific));
-      width = std::max(width, cells.back().size());
-    }
+    const std::vector<std::string> cells = detail::format_cells(vals);
     std::size_t cell = 0;
-    if (s.size() > 0) detail::print_rec(os, x.data(), s, 0, cells, cell, width, summarise, 0, strides);
-    else os << "[]";
+    os << detail::layout_cells(s, 0, cells, cell, summarise, " ", 75);
   }
   os << "\n<NDArray ";
   for (std::size_t i = 0; i < s.ndim(); ++i) os << (i ? "x" : "") << s[i];

@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/core/ndarray.hpp>
+
+#include <doctest/doctest.h>
+
+#include <gluino/nd/creation.hpp>
+
+using namespace gluino;
+
+TEST_SUITE("core/ndarray") {
+TEST_CASE("copying a handle aliases; copy() is deep") {
+  auto a = nd::array<float>({1, 2, 3, 4}, {2, 2});
+  NDArray<float> alias = a;
+  alias.at(0, 1) = 20;
+  CHECK(a.at(0, 1) == 20.0f);
+  CHECK(alias.data() == a.data());
+  auto deep = a.copy();
+  CHECK(deep.data() != a.data());
+  deep.at(1, 1) = -1;
+  CHECK(a.at(1, 1) == 4.0f);
+  CHECK(deep.shape() == a.shape());
+  CHECK(deep.to_vector() == std::vector<float>{1, 20, 3, -1});
+}
+TEST_CASE("shape queries") {
+  NDArray<double> x(Shape{2, 3, 4});
+  CHECK(x.ndim() == 3);
+  CHECK(x.size() == 24);
+  CHECK(x.shape(-1) == 4);
+  CHECK(x.shape(0) == 2);
+  CHECK(x.defined());
+  CHECK(static_cast<bool>(x));
+  CHECK_THROWS_WITH_AS(x.shape(3), doctest::Contains("(2, 3, 4)"), ShapeError);
+}
+TEST_CASE("reshape, slice and operator[] are views: writes are seen through them") {
+  auto a = nd::arange<float>(0, 6);
+  SUBCASE("reshape") {
+    auto r = a.reshape({2, 3});
+    CHECK(r.shape() == Shape{2, 3});
+    r.at(1, 2) = 50;
+    CHECK(a.at(5) == 50.0f);
+    CHECK(a.reshape({-1, 2}).shape() == Shape{3, 2});
+  }
+  SUBCASE("slice") {
+    auto m = a.reshape({3, 2});
+    auto s = m.slice(1, 3);
+    CHECK(s.shape() == Shape{2, 2});
+    CHECK(s.to_vector() == std::vector<float>{2, 3, 4, 5});
+    s.fill(9);
+    CHECK(a.to_vector() == std::vector<float>{0, 1, 9, 9, 9, 9});
+  }
+  SUBCASE("operator[]") {
+    auto m = a.reshape({3, 2});
+    auto row = m[2];
+    CHECK(row.shape() == Shape{2});
+    CHECK(row.to_vector() == std::vector<float>{4, 5});
+    row.at(0) = -4;
+    CHECK(a.at(4) == -4.0f);
+    a.at(5) = -5;
+    CHECK(row.at(1) == -5.0f);
+  }
+  SUBCASE("view_as and detach share storage") {
+    auto v = a.view_as(Shape{2}, 3);
+    CHECK(v.to_vector() == std::vector<float>{3, 4});
+    a.detach().at(3) = 33;
+    CHECK(v.at(0) == 33.0f);
+  }
+}
+TEST_CASE("reshape and slice errors name the shape") {
+  auto a = nd::zeros<float>({2, 3});
+  CHECK_THROWS_WITH_AS(a.reshape({4, 2}), doctest::Contains("(2, 3)"), ShapeError);
+  CHECK_THROWS_WITH_AS(a.slice(1, 3), doctest::Contains("(2, 3)"), ShapeError);
+  CHECK_THROWS_AS(a[2], ShapeError);
+}
+TEST_CASE("assign copies values, with broadcasting") {
+  auto x = nd::zeros<float>({2, 3});
+  x.assign(nd::array<float>({1, 2, 3}));
+  CHECK(x.to_vector() == std::vector<float>{1, 2, 3, 1, 2, 3});
+  x.assign(nd::array<float>({7, 8}, {2, 1}));
+  CHECK(x.to_vector() == std::vector<float>{7, 7, 7, 8, 8, 8});
+  auto src = nd::arange<float>(0, 6).reshape({2, 3});
+  x.assign(src);
+  src.at(0, 0) = 100;  // assign copied, it did not alias
+  CHECK(x.at(0, 0) == 0.0f);
+  CHECK_THROWS_WITH_AS(x.assign(nd::zeros<float>({4})), doctest::Contains("(2, 3)"), ShapeError);
+}
+TEST_CASE("fill, zeros_like, ones_like") {
+  NDArray<float> x(Shape{3});
+  x.fill(2.5f);
+  CHECK(x.to_vector() == std::vector<float>{2.5f, 2.5f, 2.5f});
+  CHECK(x.zeros_like().to_vector() == std::vector<float>{0, 0, 0});
+  CHECK(x.ones_like().to_vector() == std::vector<float>{1, 1, 1});
+  CHECK(x.zeros_like().data() != x.data());
+}
+TEST_CASE("astype<double> converts values into new storage") {
+  auto x = nd::array<float>({0.5f, -1.25f, 3.0f});
+  NDArray<double> y = x.astype<double>();
+  CHECK(y.shape() == x.shape());
+  CHECK(y.to_vector() == std::vector<double>{0.5, -1.25, 3.0});
+  auto z = y.astype<float>();
+  z.at(0) = 9;
+  CHECK(x.at(0) == 0.5f);
+}
+TEST_CASE("at() checks the index count and each index") {
+  auto x = nd::zeros<float>({2, 3});
+  CHECK_THROWS_WITH_AS(x.at(2, 0), "at: index 2 out of range for axis 0 of shape (2, 3)", ShapeError);
+  CHECK_THROWS_WITH_AS(x.at(0, 3), "at: index 3 out of range for axis 1 of shape (2, 3)", ShapeError);
+  CHECK_THROWS_WITH_AS(x.at(1), "at: 1 indices for an array of shape (2, 3)", ShapeError);
+  const auto& cx = x;
+  CHECK_THROWS_AS(cx.at(0, 5), ShapeError);
+}
+TEST_CASE("asscalar and item") {
+  CHECK(nd::full<float>({1, 1}, 4.0f).asscalar() == 4.0f);
+  CHECK(nd::full<double>(Shape{}, 2.0).item() == 2.0);
+  CHECK_THROWS_WITH_AS(nd::zeros<float>({2}).asscalar(), doctest::Contains("exactly one element, got shape (2,)"),
+                       ShapeError);
+}
+TEST_CASE("an empty handle throws StateError") {
+  NDArray<float> e;
+  CHECK_FALSE(e.defined());
+  CHECK_THROWS_WITH_AS(e.shape(), doctest::Contains("empty"), StateError);
+  CHECK_THROWS_AS(e.data(), StateError);
+  CHECK_THROWS_AS(e.size(), StateError);
+  CHECK_THROWS_AS(e.copy(), StateError);
+  CHECK_THROWS_AS(e.fill(1.0f), StateError);
+  CHECK_THROWS_AS(e.attach_grad(), StateError);
+}
+TEST_CASE("attach_grad and grad()") {
+  auto x = nd::ones<double>({2, 2});
+  CHECK_THROWS_WITH_AS(x.grad(), doctest::Contains("call attach_grad() first"), StateError);
+  CHECK(x.grad_req() == GradReq::null);
+  x.attach_grad();
+  CHECK(x.grad_req() == GradReq::write);
+  CHECK(x.grad().shape() == Shape{2, 2});
+  CHECK(x.grad().to_vector() == std::vector<double>{0, 0, 0, 0});
+  x.attach_grad(GradReq::null);
+  CHECK_THROWS_AS(x.grad(), StateError);
+}
+TEST_CASE("backward through NDArray methods") {
+  auto x = nd::array<double>({1, 2, 3, 4}, {2, 2});
+  x.attach_grad();
+  {
+    autograd::record rec;
+    auto y = (x * x).sum();
+    y.backward();
+  }
+  CHECK(x.grad().to_vector() == std::vector<double>{2, 4, 6, 8});
+}
+}

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/core/random.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+using gluino::random::Generator;
+
+namespace {
+std::vector<double> draw(Generator& g, int n) {
+  std::vector<double> v;
+  for (int i = 0; i < n; ++i) v.push_back(g.uniform01());
+  return v;
+}
+}  // namespace
+
+TEST_SUITE("core/random") {
+TEST_CASE("the same seed gives the same numbers") {
+  Generator a(42), b(42);
+  CHECK(draw(a, 20) == draw(b, 20));
+  CHECK(a.normal(0, 1) == b.normal(0, 1));
+  CHECK(a.next_u64() == b.next_u64());
+  a.seed(7);
+  b.seed(7);
+  CHECK(a.normal(1, 2) == b.normal(1, 2));
+  CHECK(draw(a, 5) == draw(b, 5));
+}
+TEST_CASE("seed() discards a cached normal variate") {
+  Generator a(3), b(3);
+  a.normal(0, 1);  // caches the second Box-Muller value
+  a.seed(3);
+  CHECK(a.normal(0, 1) == b.normal(0, 1));
+}
+TEST_CASE("different seeds give different numbers") {
+  Generator a(1), b(2);
+  CHECK(draw(a, 10) != draw(b, 10));
+}
+TEST_CASE("the default generator is reset by gluino::random::seed") {
+  gluino::random::seed(11);
+  const double x = gluino::random::default_generator().uniform01();
+  gluino::random::seed(11);
+  CHECK(gluino::random::default_generator().uniform01() == x);
+}
+TEST_CASE("uniform stays in [low, high) and covers it") {
+  Generator g(5);
+  double lo = 1e9, hi = -1e9, sum = 0;
+  bool in_range = true;
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) {
+    const double v = g.uniform(-2.0, 3.0);
+    in_range = in_range && v >= -2.0 && v < 3.0;
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+    sum += v;
+  }
+  CHECK(in_range);
+  CHECK(lo < -1.99);
+  CHECK(hi > 2.99);
+  CHECK(sum / n == doctest::Approx(0.5).epsilon(0.05));
+}
+TEST_CASE("normal: sample mean and std within tolerance") {
+  Generator g(9);
+  const int n = 40000;
+  double s = 0, s2 = 0;
+  for (int i = 0; i < n; ++i) {
+    const double v = g.normal(2.0, 3.0);
+    s += v;
+    s2 += v * v;
+  }
+  const double mean = s / n, sd = std::sqrt(s2 / n - mean * mean);
+  CHECK(std::abs(mean - 2.0) < 0.06);  // about 4 standard errors (3 / sqrt(n) = 0.015)
+  CHECK(std::abs(sd - 3.0) < 0.06);
+}
+TEST_CASE("randint is in range and hits every value") {
+  Generator g(4);
+  std::vector<int> seen(5, 0);
+  for (int i = 0; i < 500; ++i) {
+    const auto v = g.randint(5);
+    REQUIRE(v < 5);
+    ++seen[v];
+  }
+  for (int c : seen) CHECK(c > 50);
+}
+}

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/core/storage.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstdint>
+
+using gluino::Storage;
+using gluino::detail::memory_pool;
+
+TEST_SUITE("core/storage") {
+TEST_CASE("a storage holds n elements, 64-byte aligned") {
+  Storage<float> s(37);
+  CHECK(s.size() == 37);
+  CHECK(reinterpret_cast<std::uintptr_t>(s.data()) % 64 == 0);
+  s.data()[36] = 1.5f;
+  CHECK(s.data()[36] == 1.5f);
+}
+TEST_CASE("the pool hands back a freed block of the same size") {
+  memory_pool().release();
+  const float* first = nullptr;
+  {
+    Storage<float> a(1000);
+    first = a.data();
+  }
+  CHECK(memory_pool().cached_bytes() == 4032);  // 4000 bytes rounded up to a multiple of 64
+  Storage<float> b(1000);
+  CHECK(b.data() == first);
+  CHECK(memory_pool().cached_bytes() == 0);
+}
+TEST_CASE("sizes that round to the same block share it; other sizes do not") {
+  memory_pool().release();
+  const void* p = nullptr;
+  {
+    Storage<double> a(8);  // 64 bytes
+    p = a.data();
+  }
+  {
+    Storage<float> b(10);  // 40 bytes -> 64
+    CHECK(static_cast<const void*>(b.data()) == p);
+  }
+  Storage<float> c(100);  // 400 bytes -> 448: a new block
+  CHECK(static_cast<const void*>(c.data()) != p);
+}
+TEST_CASE("release() empties the cache") {
+  { Storage<float> a(256); }
+  CHECK(memory_pool().cached_bytes() > 0);
+  memory_pool().release();
+  CHECK(memory_pool().cached_bytes() == 0);
+}
+TEST_CASE("a zero-size storage is valid") {
+  Storage<float> z(0);
+  CHECK(z.size() == 0);
+  CHECK(z.data() != nullptr);
+}
+}

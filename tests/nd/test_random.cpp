@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/nd/random.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include <gluino/nd/creation.hpp>
+
+using namespace gluino;
+
+TEST_SUITE("nd/random") {
+TEST_CASE("uniform into a new array") {
+  auto x = nd::random::uniform<float>({50, 40}, -1.0f, 2.0f);
+  CHECK(x.shape() == Shape{50, 40});
+  bool in_range = true;
+  double mean = 0;
+  for (float v : x) {
+    in_range = in_range && v >= -1.0f && v < 2.0f;
+    mean += v;
+  }
+  CHECK(in_range);
+  CHECK(mean / double(x.size()) == doctest::Approx(0.5).epsilon(0.1));
+  auto d = nd::random::uniform({3});
+  static_assert(std::is_same_v<decltype(d), NDArray<float>>);
+}
+TEST_CASE("normal into a new array: mean and std") {
+  auto x = nd::random::normal<double>({100, 100}, -1.0, 0.5);
+  double s = 0, s2 = 0;
+  for (double v : x) s += v, s2 += v * v;
+  const double n = double(x.size()), mean = s / n, sd = std::sqrt(s2 / n - mean * mean);
+  CHECK(std::abs(mean + 1.0) < 0.03);
+  CHECK(std::abs(sd - 0.5) < 0.03);
+}
+TEST_CASE("into an existing array (Gluon's out=)") {
+  auto out = nd::zeros<float>({4, 5});
+  float* p = out.data();
+  auto& r = nd::random::uniform<float>(2.0f, 3.0f, out);
+  CHECK(&r == &out);
+  CHECK(out.data() == p);
+  for (float v : out) CHECK((v >= 2.0f && v < 3.0f));
+  nd::random::normal<float>(10.0f, 0.0f, out);  // scale 0: every value is loc
+  for (float v : out) CHECK(v == 10.0f);
+}
+TEST_CASE("a Generator makes draws reproducible; the default one follows random::seed") {
+  gluino::random::Generator g1(3), g2(3);
+  auto a = nd::random::normal<float>({8}, 0.0f, 1.0f, &g1);
+  auto b = nd::random::normal<float>({8}, 0.0f, 1.0f, &g2);
+  CHECK(a.to_vector() == b.to_vector());
+  auto out = nd::zeros<float>({8});
+  gluino::random::Generator g3(3);
+  nd::random::normal<float>(0.0f, 1.0f, out, &g3);
+  CHECK(out.to_vector() == a.to_vector());
+  gluino::random::seed(5);
+  auto c = nd::random::uniform<float>({6});
+  gluino::random::seed(5);
+  auto d = nd::random::uniform<float>({6});
+  CHECK(c.to_vector() == d.to_vector());
+  CHECK(nd::random::uniform<float>({6}).to_vector() != d.to_vector());
+}
+TEST_CASE("errors: low > high, negative scale") {
+  CHECK_THROWS_WITH_AS(nd::random::uniform<float>({2}, 1.0f, 0.0f), "random.uniform: low (1) must not exceed high (0)",
+                       ValueError);
+  auto out = nd::zeros<float>({2});
+  CHECK_THROWS_AS(nd::random::uniform<float>(3.0f, 2.0f, out), ValueError);
+  CHECK_THROWS_WITH_AS(nd::random::normal<float>({2}, 0.0f, -1.0f), "random.normal: scale must be >= 0, got -1",
+                       ValueError);
+  auto outd = out.astype<double>();
+  CHECK_THROWS_AS(nd::random::normal<double>(0.0, -0.5, outd), ValueError);
+}
+}
