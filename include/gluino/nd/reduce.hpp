@@ -180,6 +180,8 @@ template <class T> NDArray<T> min(const NDArray<T>& x, int axis, bool keepdims =
 template <class T>
 NDArray<T> argmax(const NDArray<T>& x, int axis, bool keepdims) {
   const Shape& s = x.shape();
+  const int nd = static_cast<int>(s.ndim());
+  GLUINO_CHECK(ShapeError, axis >= -nd && axis < nd, "argmax: axis ", axis, " out of range for shape ", s);
   const std::size_t a = s.normalize_axis(axis);
   GLUINO_CHECK(ShapeError, s[a] > 0, "argmax: axis ", axis, " of shape ", s, " is empty");
   std::size_t outer = 1, inner = 1;

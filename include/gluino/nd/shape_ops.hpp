@@ -2,6 +2,7 @@
 #pragma once
 /// Shape ops: reshape, flatten, expand_dims and first-axis slices (views that share storage),
 /// transpose, broadcast_to, concat and stack (copies).  Gluon: nd.reshape, nd.flatten, ...
+#include <initializer_list>
 #include <numeric>
 #include <vector>
 
@@ -130,6 +131,8 @@ struct Concat : autograd::OpBase {
       if (ax == first.ndim()) s.push_back(1);
       base = s;
     } else {
+      const int n = static_cast<int>(first.ndim());
+      GLUINO_CHECK(ShapeError, axis >= -n && axis < n, op, ": axis ", axis, " out of range for shape ", first);
       ax = first.normalize_axis(axis);
     }
     shapes.clear();
@@ -217,6 +220,11 @@ NDArray<T> reshape(const NDArray<T>& x, const std::vector<long long>& shape) {
 template <class T>
 NDArray<T> reshape(const NDArray<T>& x, const Shape& shape) {
   return reshape(x, std::vector<long long>(shape.begin(), shape.end()));
+}
+/// nd::reshape(x, {2, -1}): a braced list would be ambiguous between the two overloads above.
+template <class T>
+NDArray<T> reshape(const NDArray<T>& x, std::initializer_list<long long> shape) {
+  return reshape(x, std::vector<long long>(shape));
 }
 
 /// (N, d1, d2, ...) -> (N, d1*d2*...).  Gluon: nd.flatten.

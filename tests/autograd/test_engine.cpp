@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/autograd/engine.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include <gluino/nd/creation.hpp>
+#include <gluino/nd/elementwise.hpp>
+#include <gluino/nd/reduce.hpp>
+#include <gluino/nd/shape_ops.hpp>
+#include "support/gradcheck.hpp"
+
+using namespace gluino;
+using test::gradcheck;
+using test::rand_array;
+using V = std::vector<NDArray<double>>;
+using D = std::vector<double>;
+
+namespace {
+/// y = x * w (+ b when defined): records which inputs apply() said need a gradient.
+struct ScaleShift : autograd::OpBase {
+  static constexpr const char* name = "scale_shift";
+  std::vector<bool>* seen = nullptr;
+  NDArray<double> x, w;
+  NDArray<double> forward(const NDArray<double>& in, const NDArray<double>& win, const NDArray<double>& b) {
+    if (seen) *seen = {needs_grad(0), needs_grad(1), needs_grad(2), recording()};
+    NDArray<double> y(in.shape());
+    for (std::size_t i = 0; i < y.size(); ++i) y.data()[i] = in.data()[i] * win.data()[0] + (b ? b.data()[0] : 0.0);
+    if (recording()) x = in, w = win;
+    return y;
+  }
+  std::vector<NDArray<double>> backward(const NDArray<double>& dy) {
+    NDArray<double> dx, dw, db;
+    if (needs_grad(0)) {
+      dx = NDArray<double>(x.shape());
+      for (std::size_t i = 0; i < dx.size(); ++i) dx.data()[i] = dy.data()[i] * w.data()[0];
+    }
+    if (needs_grad(1)) {
+      dw = nd::zeros<double>({1});
+      for (std::size_t i = 0; i < dy.size(); ++i) dw.data()[0] += dy.data()[i] * x.data()[i];
+    }
+    if (needs_grad(2)) {
+      db = nd::zeros<double>({1});
+      for (std::size_t i = 0; i < dy.size(); ++i) db.data()[0] += dy.data()[i];
+    }
+    return {dx, dw, db};
+  }
+};
+NDArray<double> scale_shift(const NDArray<double>& x, const NDArray<double>& w, const NDArray<double>& b,
+                            std::vector<bool>* seen = nullptr) {
+  ScaleShift op;
+  op.seen = seen;
+  return autograd::apply(std::move(op), x, w, b);
+}
+
+/// Identity forward, no gradient backward (an undefined gradient): MXNet's BlockGrad.
+struct BlockGrad : autograd::OpBase {
+  static constexpr const char* name = "block_grad";
+  NDArray<double> forward(const NDArray<double>& x) { return x.copy(); }
+  std::vector<NDArray<double>> backward(const NDArray<double>&) { return {NDArray<double>{}}; }
+};
+/// A broken op returning the wrong number of gradients.
+struct TwoGrads : autograd::OpBase {
+  static constexpr const char* name = "two_grads";
+  NDArray<double> forward(const NDArray<double>& x) { return x.copy(); }
+  std::vector<NDArray<double>> backward(const NDArray<double>& dy) { return {dy, dy}; }
+};
+/// A broken op returning a gradient of the wrong shape.
+struct WrongShape : autograd::OpBase {
+  static constexpr const char* name = "wrong_shape";
+  NDArray<double> forward(const NDArray<double>& x) { return x.copy(); }
+  std::vector<NDArray<double>> backward(const NDArray<double>&) { return {nd::zeros<double>({7})}; }
+};
+
+D grad_of(const NDArray<double>& x) { return x.grad().to_vector(); }
+}  // namespace
+
+TEST_SUITE("autograd/engine") {
+TEST_CASE("attach_grad allocates a zero gradient; grad() before it is a StateError") {
+  auto x = nd::array<double>({1, 2, 3});
+  CHECK_THROWS_WITH_AS(x.grad(), doctest::Contains("attach_grad"), StateError);
+  CHECK_THROWS_WITH_AS(x.grad(), doctest::Contains("(3,)"), StateError);
+  x.attach_grad();
+  CHECK(x.grad_req() == GradReq::write);
+  CHECK(grad_of(x) == D{0, 0, 0});
+  CHECK(x.grad().shape() == Shape{3});
+}
+
+TEST_CASE("grad_req write: a second backward overwrites") {
+  auto x = nd::array<double>({1, 2, 3});
+  x.attach_grad(GradReq::write);
+  {
+    autograd::record rec;
+    (x * 2.0).backward();
+  }
+  CHECK(grad_of(x) == D{2, 2, 2});
+  {
+    autograd::record rec;
+    (x * x).backward();
+  }
+  CHECK(grad_of(x) == D{2, 4, 6});
+}
+
+TEST_CASE("grad_req add: backward accumulates") {
+  auto x = nd::array<double>({1, 2, 3});
+  x.attach_grad(GradReq::add);
+  CHECK(x.grad_req() == GradReq::add);
+  for (int k = 0; k < 3; ++k) {
+    autograd::record rec;
+    (x * 2.0).backward();
+  }
+  CHECK(grad_of(x) == D{6, 6, 6});
+  {
+    autograd::record rec;
+    (x * x).backward();
+  }
+  CHECK(grad_of(x) == D{8, 10, 12});
+  x.attach_grad(GradReq::add);  // re-attaching zeroes the buffer
+  CHECK(grad_of(x) == D{0, 0, 0});
+}
+
+TEST_CASE("grad_req null: no gradient, no graph") {
+  auto x = nd::array<double>({1, 2});
+  auto w = nd::array<double>({3, 4});
+  x.attach_grad(GradReq::null);
+  w.attach_grad();
+  CHECK_THROWS_AS(x.grad(), StateError);
+  {
+    autograd::record rec;
+    auto y = x * 5.0;
+    CHECK(y.impl()->grad_fn == nullptr);  // nothing needs a gradient
+    CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("(2,)"), StateError);
+    (x * w).backward();
+  }
+  CHECK(grad_of(w) == D{1, 2});
+  CHECK_THROWS_AS(x.grad(), StateError);
+}
+
+TEST_CASE("a variable used twice accumulates: d(x*x)/dx = 2x") {
+  auto x = nd::array<double>({-1, 0.5, 3});
+  x.attach_grad();
+  {
+    autograd::record rec;
+    (x * x).backward();
+  }
+  CHECK(grad_of(x) == D{-2, 1, 6});
+  {
+    autograd::record rec;
+    (x * x * x + x).backward();
+  }
+  CHECK(grad_of(x) == D{4, 1.75, 28});
+}
+
+TEST_CASE("a non-scalar head gets a head gradient of ones") {
+  auto x = nd::array<double>({1, 2, 3, 4}, {2, 2});
+  x.attach_grad();
+  {
+    autograd::record rec;
+    nd::square(x).backward();
+  }
+  CHECK(grad_of(x) == D{2, 4, 6, 8});
+}
+
+TEST_CASE("an explicit head gradient, and its shape check") {
+  auto x = nd::array<double>({1, 2, 3, 4}, {2, 2});
+  x.attach_grad();
+  NDArray<double> y;
+  {
+    autograd::record rec;
+    y = nd::square(x);
+  }
+  y.backward(nd::array<double>({1, 0, -1, 0.5}, {2, 2}));
+  CHECK(grad_of(x) == D{2, 0, -6, 4});
+  auto z = (autograd::record{}, nd::square(x));
+  CHECK_THROWS_WITH_AS(z.backward(nd::ones<double>({4})),
+                       doctest::Contains("backward: head gradient shape (4,) differs from the head's shape (2, 2)"),
+                       ShapeError);
+}
+
+TEST_CASE("retain_graph: backward twice; without it the second backward is a StateError") {
+  auto x = nd::array<double>({1, 2});
+  x.attach_grad(GradReq::add);
+  NDArray<double> y;
+  {
+    autograd::record rec;
+    y = nd::exp(x) * x;
+  }
+  y.backward(true);
+  y.backward();
+  for (std::size_t i = 0; i < 2; ++i) {
+    const double v = x.to_vector()[i];
+    CHECK(x.grad().data()[i] == doctest::Approx(2 * (std::exp(v) * v + std::exp(v))));
+  }
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("retain_graph"), StateError);
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("backward:"), StateError);
+}
+
+TEST_CASE("backward on an array without a recorded graph is a StateError naming the shape") {
+  auto x = nd::array<double>({1, 2, 3, 4, 5, 6}, {2, 3});
+  x.attach_grad();
+  auto y = x * 2.0;  // outside record
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("(2, 3)"), StateError);
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("autograd::record"), StateError);
+  auto plain = nd::zeros<double>({4});  // no attach_grad at all
+  CHECK_THROWS_WITH_AS((autograd::record{}, plain * 2.0).backward(), doctest::Contains("(4,)"), StateError);
+  CHECK_THROWS_WITH_AS(NDArray<double>{}.backward(), doctest::Contains("empty"), StateError);
+}
+
+TEST_CASE("backward on a leaf itself writes the head gradient into its grad") {
+  auto x = nd::array<double>({1, 2});
+  x.attach_grad();
+  x.backward();
+  CHECK(grad_of(x) == D{1, 1});
+  x.backward(nd::array<double>({3, 4}));
+  CHECK(grad_of(x) == D{3, 4});
+}
+
+TEST_CASE("ops outside record, or under pause, build no graph") {
+  auto x = nd::array<double>({1, 2});
+  x.attach_grad();
+  auto y = nd::exp(x) + x;
+  CHECK(y.impl()->grad_fn == nullptr);
+  autograd::record rec;
+  auto r = nd::exp(x);
+  CHECK(r.impl()->grad_fn != nullptr);
+  {
+    autograd::pause p;
+    auto z = nd::exp(x) + x;
+    CHECK(z.impl()->grad_fn == nullptr);
+  }
+  autograd::record predict{false};  // predict-mode recording still records
+  CHECK(nd::exp(x).impl()->grad_fn != nullptr);
+}
+
+TEST_CASE("apply: needs_grad per input, undefined inputs, recording() only when needed") {
+  auto x = nd::array<double>({1, 2, 3});
+  auto w = nd::array<double>({2});
+  auto b = nd::array<double>({0.5});
+  std::vector<bool> seen;
+  scale_shift(x, w, b, &seen);
+  CHECK(seen == std::vector<bool>{false, false, false, false});
+  x.attach_grad();
+  {
+    autograd::record rec;
+    auto y = scale_shift(x, w, NDArray<double>{}, &seen);
+    CHECK(seen == std::vector<bool>{true, false, false, true});
+    CHECK(y.to_vector() == D{2, 4, 6});
+    y.backward();
+  }
+  CHECK(grad_of(x) == D{2, 2, 2});
+  w.attach_grad();
+  b.attach_grad();
+  {
+    autograd::record rec;
+    scale_shift(x, w, b, &seen).backward();
+    CHECK(seen == std::vector<bool>{true, true, true, true});
+  }
+  CHECK(grad_of(w) == D{6});
+  CHECK(grad_of(b) == D{3});
+  auto ws = nd::array<double>({1.5}), bs = nd::array<double>({-0.25});
+  CHECK(gradcheck([](const V& v) { return scale_shift(v[0], v[1], v[2]); }, {rand_array({2, 3}), ws, bs}));
+}
+
+TEST_CASE("a diamond: y = a*b + a") {
+  auto a = nd::array<double>({1, 2, 3});
+  auto b = nd::array<double>({4, 5, 6});
+  a.attach_grad();
+  b.attach_grad();
+  {
+    autograd::record rec;
+    (a * b + a).backward();
+  }
+  CHECK(grad_of(a) == D{5, 6, 7});
+  CHECK(grad_of(b) == D{1, 2, 3});
+}
+
+TEST_CASE("a shared intermediate reached by paths of different lengths") {
+  // y = exp(x); out = ((2y + 1) * 3) + y  =>  d out/dx = 7 exp(x).
+  auto x = nd::array<double>({0, 1});
+  x.attach_grad();
+  {
+    autograd::record rec;
+    auto y = nd::exp(x);
+    auto w = (y * 2.0 + 1.0) * 3.0;
+    (w + y).backward();
+  }
+  CHECK(x.grad().data()[0] == doctest::Approx(7.0));
+  CHECK(x.grad().data()[1] == doctest::Approx(7.0 * std::exp(1.0)));
+  CHECK(gradcheck([](const V& v) {
+    auto y = nd::exp(v[0]);
+    auto z = nd::sigmoid(y * v[1]);
+    return z * y + nd::sum(z) - v[1] * y;
+  }, {rand_array({2, 2}), rand_array({2, 2}, 9)}));
+}
+
+TEST_CASE("an op returning no gradient stops the flow on that path only") {
+  auto x = nd::array<double>({0.5, 1});
+  x.attach_grad();
+  {
+    autograd::record rec;
+    auto z = nd::exp(x);
+    auto blocked = autograd::apply(BlockGrad{}, z);
+    (blocked * 3.0 + z).backward();
+  }
+  CHECK(x.grad().data()[0] == doctest::Approx(std::exp(0.5)));
+  CHECK(x.grad().data()[1] == doctest::Approx(std::exp(1.0)));
+  {
+    autograd::record rec;  // only a blocked path: x gets a zero gradient
+    (autograd::apply(BlockGrad{}, nd::exp(x)) * 3.0).backward();
+  }
+  CHECK(grad_of(x) == D{0, 0});
+}
+
+TEST_CASE("an op's wrong gradient count or shape is reported with its name") {
+  auto x = nd::array<double>({1, 2});
+  x.attach_grad();
+  {
+    autograd::record rec;
+    auto y = autograd::apply(TwoGrads{}, x);
+    CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("'two_grads' returned 2 gradients for 1 inputs"), StateError);
+  }
+  {
+    autograd::record rec;
+    auto y = autograd::apply(WrongShape{}, x);
+    CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("'wrong_shape' gave a gradient of shape (7,) for input 0 of shape (2,)"),
+                         ShapeError);
+    auto z = autograd::apply(WrongShape{}, nd::exp(x));
+    CHECK_THROWS_WITH_AS(z.backward(), doctest::Contains("wrong_shape"), ShapeError);
+  }
+}
+
+TEST_CASE("gradients flow through views: reshape, slice, operator[]") {
+  auto x = nd::array<double>({1, 2, 3, 4, 5, 6}, {2, 3});
+  x.attach_grad();
+  {
+    autograd::record rec;
+    auto y = x.reshape({3, 2});
+    (y[1] * 2.0).backward();  // row 1 of the (3, 2) view: x's elements 2 and 3
+  }
+  CHECK(grad_of(x) == D{0, 0, 2, 2, 0, 0});
+  {
+    autograd::record rec;
+    (x.slice(1, 2) * x.slice(0, 1)).backward();
+  }
+  CHECK(grad_of(x) == D{4, 5, 6, 1, 2, 3});
+  {
+    autograd::record rec;
+    nd::sum(x.reshape({-1}).reshape({3, 2}).slice(0, 2)).backward();
+  }
+  CHECK(grad_of(x) == D{1, 1, 1, 1, 0, 0});
+  CHECK(gradcheck([](const V& v) { return nd::square(v[0].reshape({3, 2})[2]) * v[0][0].reshape({3, 1}); },
+                  {rand_array({2, 3})}));
+}
+
+TEST_CASE("attach_grad on an intermediate makes it a leaf and cuts its history") {
+  auto x = nd::array<double>({1, 2});
+  x.attach_grad();
+  autograd::record rec;
+  auto y = x * 3.0;
+  y.attach_grad();
+  CHECK(y.impl()->grad_fn == nullptr);
+  (y * y).backward();
+  CHECK(grad_of(y) == D{6, 12});
+  CHECK(grad_of(x) == D{0, 0});
+}
+
+TEST_CASE("detach() gives the same data without history") {
+  auto x = nd::array<double>({1, 2});
+  x.attach_grad();
+  autograd::record rec;
+  auto y = nd::exp(x);
+  auto d = y.detach();
+  CHECK(d.impl()->grad_fn == nullptr);
+  CHECK(d.data() == y.data());
+  (d * x).backward();
+  CHECK(x.grad().data()[0] == doctest::Approx(std::exp(1.0)));
+}
+
+TEST_CASE("apply_n: more than 64 inputs is a ValueError") {
+  std::vector<NDArray<double>> xs(65, nd::zeros<double>({1}));
+  CHECK_THROWS_WITH_AS(nd::concat(xs, 0), doctest::Contains("concat: at most 64 inputs, got 65"), ValueError);
+}
+}
