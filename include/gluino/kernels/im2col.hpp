@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// im2col / col2im on raw NCHW pointers, and the geometry of a 2-D convolution that they (and
+/// kernels/conv2d.hpp) share.  No NDArray, no autograd.
+#include <algorithm>
+#include <cassert>
+#include <cstddef>
+#include <cstring>
+
+namespace gluino::kernels {
+
+/// Everything that fixes a 2-D convolution's index arithmetic.
+/// x: (N, C, H, W), weight: (O, C / groups, kh, kw), y: (N, O, Ho, Wo).
+struct Conv2DGeometry {
+  std::size_t N = 0, C = 0, H = 0, W = 0;  // input
+  std::size_t O = 0, groups = 1;           // output channels, channel groups
+  std::size_t kh = 1, kw = 1;              // kernel
+  std::size_t sh = 1, sw = 1;              // stride
+  std::size_t ph = 0, pw = 0;              // zero padding on each side
+  std::size_t dh = 1, dw = 1;              // dilation
+  std::size_t Ho = 0, Wo = 0;              // output
+
+  /// Input / output channels of one group.
+  std::size_t Cg() const { return C / groups; }
+  std::size_t Og() const { return O / groups; }
+  /// Rows of one group's column matrix (= the GEMM inner dimension): Cg * kh * kw.
+  std::size_t K() const { return Cg() * kh * kw; }
+  /// Output pixels per image (= the column matrix's width): Ho * Wo.
+  std::size_t P() const { return Ho * Wo; }
+  /// True when the column matrix is the input itself (1x1 kernel, stride 1, no padding).
+  bool is_pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+  /// Output size along one axis: (in + 2 pad - dilate (k - 1) - 1) / stride + 1 (0 if the
+  /// dilated kernel does not fit into the padded input).
+  static std::size_t out_size(std::size_t in, std::size_t k, std::size_t s, std::size_t p, std::size_t d) {
+    const std::size_t span = d * (k - 1) + 1;
+    return in + 2 * p < span ? 0 : (in + 2 * p - span) / s + 1;
+  }
+  /// Fills Ho and Wo from the other fields.
+  void infer_output() {
+    Ho = out_size(H, kh, sh, ph, dh);
+    Wo = out_size(W, kw, sw, pw, dw);
+  }
+};
+
+}  // namespace gluino::kernels
+
+namespace gluino::detail {
+/// The output indices o in [0, out) whose input index o * stride + offset - pad lies in [0, in).
+struct WindowSpan {
+  std::size_t lo, hi;
+};
+inline WindowSpan window_valid_span(std::size_t out, std::size_t in, std::size_t stride, std::size_t pad, std::size_t offset) {
+  const long long s = static_cast<long long>(stride);
+  const long long lo_num = static_cast<long long>(pad) - static_cast<long long>(offset);
+  const long long hi_num = static_cast<long long>(in) - 1 + static_cast<long long>(pad) - static_cast<long long>(offset);
+  const std::size_t lo = lo_num > 0 ? static_cast<std::size_t>((lo_num + s - 1) / s) : 0;
+  const std::size_t hi = hi_num < 0 ? 0 : std::min(out, static_cast<std::size_t>(hi_num / s + 1));
+  return {std::min(lo, hi), hi};
+}
+}  // namespace gluino::detail
+
+namespace gluino::kernels {
+
+/// Unfolds `channels` channels of one image x (channels, H, W) into
+/// cols (channels * kh * kw, Ho * Wo): row (c, i, j) holds x[c, oh*sh + i*dh - ph, ow*sw + j*dw - pw]
+/// over the output pixels (oh, ow), zero where that falls into the padding.
+template <class T>
+void im2col(const T* x, std::size_t channels, const Conv2DGeometry& g, T* cols) {
+  using gluino::detail::window_valid_span;
+  const std::size_t P = g.P();
+  for (std::size_t c = 0; c < channels; ++c) {
+    const T* xc = x + c * g.H * g.W;
+    for (std::size_t i = 0; i < g.kh; ++i) {
+      const auto hs = window_valid_span(g.Ho, g.H, g.sh, g.ph, i * g.dh);
+      for (std::size_t j = 0; j < g.kw; ++j) {
+        T* row = cols + ((c * g.kh + i) * g.kw + j) * P;
+        const auto ws = window_valid_span(g.Wo, g.W, g.sw, g.pw, j * g.dw);
+        std::fill(row, row + hs.lo * g.Wo, T(0));
+        for (std::size_t oh = hs.lo; oh < hs.hi; ++oh) {
+          T* dst = row + oh * g.Wo;
+          std::fill(dst, dst + ws.lo, T(0));
+          if (ws.hi > ws.lo) {
+            const T* src = xc + (oh * g.sh + i * g.dh - g.ph) * g.W + (ws.lo * g.sw + j * g.dw - g.pw);
+            if (g.sw == 1) {
+              std::memcpy(dst + ws.lo, src, (ws.hi - ws.lo) * sizeof(T));
+            } else {
+              for (std::size_t ow = ws.lo; ow < ws.hi; ++ow) dst[ow] = src[(ow - ws.lo) * g.sw];
+            }
+          }
+          std::fill(dst + ws.hi, dst + g.Wo, T(0));
+        }
+        std::fill(row + hs.hi * g.Wo, row + P, T(0));
+      }
+    }
+  }
+}
+
+/// The adjoint of im2col: adds every entry of cols (channels * kh * kw, Ho * Wo) into the input
+/// position it was read from in dx (channels, H, W).  dx is accumulated into, not overwritten.
+template <class T>
+void col2im(const T* cols, std::size_t channels, const Conv2DGeometry& g, T* dx) {
+  using gluino::detail::window_valid_span;
+  const std::size_t P = g.P();
+  for (std::size_t c = 0; c < channels; ++c) {
+    T* dc = dx + c * g.H * g.W;
+    for (std::size_t i = 0; i < g.kh; ++i) {
+      const auto hs = window_valid_span(g.Ho, g.H, g.sh, g.ph, i * g.dh);
+      for (std::size_t j = 0; j < g.kw; ++j) {
+        const T* row = cols + ((c * g.kh + i) * g.kw + j) * P;
+        const auto ws = window_valid_span(g.Wo, g.W, g.sw, g.pw, j * g.dw);
+        if (ws.hi <= ws.lo) continue;
+        for (std::size_t oh = hs.lo; oh < hs.hi; ++oh) {
+          const T* src = row + oh * g.Wo;
+          T* dst = dc + (oh * g.sh + i * g.dh - g.ph) * g.W + (ws.lo * g.sw + j * g.dw - g.pw);
+          if (g.sw == 1) {
+            const std::size_t n = ws.hi - ws.lo;
+            const T* s = src + ws.lo;
+            for (std::size_t k = 0; k < n; ++k) dst[k] += s[k];
+          } else {
+            for (std::size_t ow = ws.lo; ow < ws.hi; ++ow) dst[(ow - ws.lo) * g.sw] += src[ow];
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace gluino::kernels

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// 2-D max and average pooling on raw pointers, one (H, W) plane at a time, with MXNet's window
+/// rules; a fast path for the common 2x2 stride-2 window, and a naive reference for tests.
+/// No NDArray, no autograd: nd/pool.hpp checks arguments and runs these over N * C planes.
+#include <algorithm>
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+
+namespace gluino::kernels {
+
+/// The geometry of pooling one plane: input (H, W) -> output (Ho, Wo).
+struct Pool2DGeometry {
+  std::size_t H = 0, W = 0;
+  std::size_t kh = 1, kw = 1;  // window
+  std::size_t sh = 1, sw = 1;  // stride
+  std::size_t ph = 0, pw = 0;  // padding on each side
+  std::size_t Ho = 0, Wo = 0;
+
+  /// Output size along one axis: floor ("valid") or ceil ("full") of (in + 2p - k) / s, plus 1.
+  static std::size_t out_size(std::size_t in, std::size_t k, std::size_t s, std::size_t p, bool full) {
+    if (in + 2 * p < k) return 0;
+    const std::size_t span = in + 2 * p - k;
+    return (full ? (span + s - 1) / s : span / s) + 1;
+  }
+  /// True for the 2x2, stride-2, unpadded window that tiles the input without clipping.
+  bool is_2x2_s2() const {
+    return kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0 && 2 * Ho <= H && 2 * Wo <= W;
+  }
+};
+
+/// One output's window, as MXNet computes it: [h0, h1) x [w0, w1) clipped to the input, and
+/// `padded_count`, the window's size clipped only to the padded input (the divisor of average
+/// pooling with count_include_pad).
+struct PoolWindow {
+  std::size_t h0, h1, w0, w1, padded_count;
+  std::size_t count() const { return (h1 - h0) * (w1 - w0); }
+};
+
+inline PoolWindow pool_window(const Pool2DGeometry& g, std::size_t oh, std::size_t ow) {
+  using ll = long long;
+  const ll H = static_cast<ll>(g.H), W = static_cast<ll>(g.W);
+  ll hs = static_cast<ll>(oh * g.sh) - static_cast<ll>(g.ph), ws = static_cast<ll>(ow * g.sw) - static_cast<ll>(g.pw);
+  ll he = std::min(hs + static_cast<ll>(g.kh), H + static_cast<ll>(g.ph));
+  ll we = std::min(ws + static_cast<ll>(g.kw), W + static_cast<ll>(g.pw));
+  const ll padded = std::max(he - hs, ll(0)) * std::max(we - ws, ll(0));
+  hs = std::max(hs, ll(0)), ws = std::max(ws, ll(0));
+  he = std::max(std::min(he, H), hs), we = std::max(std::min(we, W), ws);
+  return {static_cast<std::size_t>(hs), static_cast<std::size_t>(he), static_cast<std::size_t>(ws),
+          static_cast<std::size_t>(we), static_cast<std::size_t>(padded)};
+}
+
+/// Max pooling of one plane x (H, W) into y (Ho, Wo).  When idx is not null it receives, per
+/// output, the flat position h * W + w of the maximum (the first one in row-major order on
+/// ties), or -1 for a window that lies entirely in the padding (whose output is 0).
+template <class T>
+void max_pool2d_plane(const Pool2DGeometry& g, const T* x, T* y, std::int32_t* idx) {
+  if (g.is_2x2_s2()) {
+    for (std::size_t oh = 0; oh < g.Ho; ++oh) {
+      const T* r0 = x + 2 * oh * g.W;
+      const T* r1 = r0 + g.W;
+      T* out = y + oh * g.Wo;
+      if (!idx) {
+        for (std::size_t ow = 0; ow < g.Wo; ++ow) {
+          const T a = r0[2 * ow] < r0[2 * ow + 1] ? r0[2 * ow + 1] : r0[2 * ow];
+          const T b = r1[2 * ow] < r1[2 * ow + 1] ? r1[2 * ow + 1] : r1[2 * ow];
+          out[ow] = a < b ? b : a;
+        }
+      } else {
+        std::int32_t* io = idx + oh * g.Wo;
+        const auto base = static_cast<std::int32_t>(2 * oh * g.W);
+        const auto w = static_cast<std::int32_t>(g.W);
+        for (std::size_t ow = 0; ow < g.Wo; ++ow) {
+          const auto c = static_cast<std::int32_t>(2 * ow);
+          T m = r0[2 * ow];
+          std::int32_t at = base + c;
+          if (r0[2 * ow + 1] > m) m = r0[2 * ow + 1], at = base + c + 1;
+          if (r1[2 * ow] > m) m = r1[2 * ow], at = base + w + c;
+          if (r1[2 * ow + 1] > m) m = r1[2 * ow + 1], at = base + w + c + 1;
+          out[ow] = m;
+          io[ow] = at;
+        }
+      }
+    }
+    return;
+  }
+  for (std::size_t oh = 0; oh < g.Ho; ++oh)
+    for (std::size_t ow = 0; ow < g.Wo; ++ow) {
+      const PoolWindow win = pool_window(g, oh, ow);
+      T m = T(0);
+      std::int32_t at = -1;
+      for (std::size_t h = win.h0; h < win.h1; ++h)
+        for (std::size_t w = win.w0; w < win.w1; ++w) {
+          const T v = x[h * g.W + w];
+          if (at < 0 || v > m) m = v, at = static_cast<std::int32_t>(h * g.W + w);
+        }
+      y[oh * g.Wo + ow] = m;
+      if (idx) idx[oh * g.Wo + ow] = at;
+    }
+}
+
+/// Average pooling of one plane x (H, W) into y (Ho, Wo): the window's sum divided by its size
+/// clipped to the padded input (count_include_pad) or by its valid element count; 0 for an
+/// empty window.
+template <class T>
+void avg_pool2d_plane(const Pool2DGeometry& g, const T* x, T* y, bool count_include_pad) {
+  if (g.is_2x2_s2()) {
+    for (std::size_t oh = 0; oh < g.Ho; ++oh) {
+      const T* r0 = x + 2 * oh * g.W;
+      const T* r1 = r0 + g.W;
+      T* out = y + oh * g.Wo;
+      for (std::size_t ow = 0; ow < g.Wo; ++ow)
+        out[ow] = T(0.25) * ((r0[2 * ow] + r0[2 * ow + 1]) + (r1[2 * ow] + r1[2 * ow + 1]));
+    }
+    return;
+  }
+  for (std::size_t oh = 0; oh < g.Ho; ++oh)
+    for (std::size_t ow = 0; ow < g.Wo; ++ow) {
+      const PoolWindow win = pool_window(g, oh, ow);
+      const std::size_t div = count_include_pad ? win.padded_count : win.count();
+      T s = T(0);
+      for (std::size_t h = win.h0; h < win.h1; ++h)
+        for (std::size_t w = win.w0; w < win.w1; ++w) s += x[h * g.W + w];
+      y[oh * g.Wo + ow] = (div == 0 || win.count() == 0) ? T(0) : s / static_cast<T>(div);
+    }
+}
+
+/// Gradient of max pooling for one plane: dx (H, W) = 0, then dy of each output added at the
+/// position idx saved by max_pool2d_plane.
+template <class T>
+void max_pool2d_backward_plane(const Pool2DGeometry& g, const T* dy, const std::int32_t* idx, T* dx) {
+  std::fill(dx, dx + g.H * g.W, T(0));
+  for (std::size_t o = 0, n = g.Ho * g.Wo; o < n; ++o)
+    if (idx[o] >= 0) dx[idx[o]] += dy[o];
+}
+
+/// Gradient of average pooling for one plane: dx (H, W) = sum over the windows covering each
+/// position of dy / divisor.
+template <class T>
+void avg_pool2d_backward_plane(const Pool2DGeometry& g, const T* dy, T* dx, bool count_include_pad) {
+  std::fill(dx, dx + g.H * g.W, T(0));
+  for (std::size_t oh = 0; oh < g.Ho; ++oh)
+    for (std::size_t ow = 0; ow < g.Wo; ++ow) {
+      const PoolWindow win = pool_window(g, oh, ow);
+      const std::size_t div = count_include_pad ? win.padded_count : win.count();
+      if (div == 0 || win.count() == 0) continue;
+      const T v = dy[oh * g.Wo + ow] / static_cast<T>(div);
+      for (std::size_t h = win.h0; h < win.h1; ++h)
+        for (std::size_t w = win.w0; w < win.w1; ++w) dx[h * g.W + w] += v;
+    }
+}
+
+/// Naive reference for tests: pools one plane straight from the definition, scanning the
+/// window in padded coordinates (positions past the padded input do not count, padding counts
+/// for the average divisor only when count_include_pad; max ignores padding).
+template <class T>
+void pool2d_plane_naive(const Pool2DGeometry& g, const T* x, T* y, bool is_max, bool count_include_pad) {
+  using ll = long long;
+  for (std::size_t oh = 0; oh < g.Ho; ++oh)
+    for (std::size_t ow = 0; ow < g.Wo; ++ow) {
+      T m = T(0), s = T(0);
+      std::size_t valid = 0, padded = 0;
+      for (std::size_t i = 0; i < g.kh; ++i)
+        for (std::size_t j = 0; j < g.kw; ++j) {
+          const ll h = static_cast<ll>(oh * g.sh + i) - static_cast<ll>(g.ph);
+          const ll w = static_cast<ll>(ow * g.sw + j) - static_cast<ll>(g.pw);
+          if (h >= static_cast<ll>(g.H + g.ph) || w >= static_cast<ll>(g.W + g.pw)) continue;
+          ++padded;
+          if (h < 0 || w < 0 || h >= static_cast<ll>(g.H) || w >= static_cast<ll>(g.W)) continue;
+          const T v = x[static_cast<std::size_t>(h) * g.W + static_cast<std::size_t>(w)];
+          if (valid == 0 || v > m) m = v;
+          s += v;
+          ++valid;
+        }
+      T out = T(0);
+      if (valid > 0) out = is_max ? m : s / static_cast<T>(count_include_pad ? padded : valid);
+      y[oh * g.Wo + ow] = out;
+    }
+}
+
+}  // namespace gluino::kernels

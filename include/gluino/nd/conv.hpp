@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// 2-D convolution over NCHW arrays, with stride, padding, dilation and channel groups.
+/// Gluon: mx.nd.Convolution (the op behind gluon.nn.Conv2D).
+#include <array>
+#include <cstddef>
+#include <vector>
+
+#include "gluino/core/ndarray.hpp"
+#include "gluino/kernels/conv2d.hpp"
+
+namespace gluino::nd {
+
+/// Options of convolution, in the order of mx.nd.Convolution's keyword arguments, so that
+/// `nd::convolution(x, w, b, {.stride = {2, 2}, .pad = {1, 1}})` reads like the Gluon call.
+/// Each pair is (height, width).
+struct ConvOptions {
+  std::array<std::size_t, 2> stride{1, 1};  ///< step between output pixels; > 0
+  std::array<std::size_t, 2> dilate{1, 1};  ///< spacing between kernel taps; > 0
+  std::array<std::size_t, 2> pad{0, 0};     ///< zeros added on each side of the input
+  std::size_t num_group = 1;                ///< channel groups; C and O must be multiples of it
+};
+
+namespace ops {
+/// y = conv2d(x, w) + b.  Gluon: nd.Convolution.  x (N, C, H, W), w (O, C/groups, kh, kw),
+/// b (O) or undefined; y (N, O, Ho, Wo) with Ho = (H + 2 pad - dilate (kh - 1) - 1) / stride + 1.
+/// Backward: dx = col2im(w^T dy), dw = sum_n dy cols(x)^T, db = sum of dy over (N, Ho, Wo);
+/// saves x only when w needs a gradient and w only when x needs one.
+template <class T>
+struct Convolution : autograd::OpBase {
+  static constexpr const char* name = "convolution";
+  ConvOptions opt;
+  kernels::Conv2DGeometry geom;
+  NDArray<T> x, w;  // saved for backward (see above)
+
+  NDArray<T> forward(const NDArray<T>& in, const NDArray<T>& weight, const NDArray<T>& bias) {
+    geom = make_geometry(in, weight, bias, opt);
+    NDArray<T> y(Shape{geom.N, geom.O, geom.Ho, geom.Wo});
+    kernels::conv2d_forward(geom, in.data(), weight.data(), bias.defined() ? bias.data() : nullptr, y.data());
+    if (needs_grad(1)) x = in;
+    if (needs_grad(0)) w = weight;
+    return y;
+  }
+
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+    NDArray<T> dx, dw, db;
+    if (needs_grad(0)) dx = NDArray<T>(Shape{geom.N, geom.C, geom.H, geom.W});
+    if (needs_grad(1)) dw = NDArray<T>(Shape{geom.O, geom.Cg(), geom.kh, geom.kw});
+    if (needs_grad(2)) db = NDArray<T>(Shape{geom.O});
+    kernels::conv2d_backward(geom, x.defined() ? x.data() : nullptr, w.defined() ? w.data() : nullptr, dy.data(),
+                             dx.defined() ? dx.data() : nullptr, dw.defined() ? dw.data() : nullptr,
+                             db.defined() ? db.data() : nullptr);
+    return {dx, dw, db};
+  }
+
+  /// Checks the arguments (ShapeError / ValueError naming the shapes) and derives the geometry.
+  static kernels::Conv2DGeometry make_geometry(const NDArray<T>& x, const NDArray<T>& w, const NDArray<T>& b,
+                                               const ConvOptions& opt) {
+    GLUINO_CHECK(StateError, x.defined() && w.defined(), "convolution: input and weight must be defined arrays");
+    GLUINO_CHECK(ShapeError, x.ndim() == 4, "convolution: input must be 4-D (N, C, H, W), got ", x.shape());
+    GLUINO_CHECK(ShapeError, w.ndim() == 4, "convolution: weight must be 4-D (O, C/groups, kh, kw), got ", w.shape(),
+                 " for input ", x.shape());
+    GLUINO_CHECK(ValueError, opt.stride[0] > 0 && opt.stride[1] > 0, "convolution: stride must be > 0, got (",
+                 opt.stride[0], ", ", opt.stride[1], ")");
+    GLUINO_CHECK(ValueError, opt.dilate[0] > 0 && opt.dilate[1] > 0, "convolution: dilate must be > 0, got (",
+                 opt.dilate[0], ", ", opt.dilate[1], ")");
+    GLUINO_CHECK(ValueError, opt.num_group > 0, "convolution: num_group must be > 0");
+    kernels::Conv2DGeometry g;
+    g.N = x.shape(0), g.C = x.shape(1), g.H = x.shape(2), g.W = x.shape(3);
+    g.O = w.shape(0), g.groups = opt.num_group, g.kh = w.shape(2), g.kw = w.shape(3);
+    g.sh = opt.stride[0], g.sw = opt.stride[1], g.ph = opt.pad[0], g.pw = opt.pad[1];
+    g.dh = opt.dilate[0], g.dw = opt.dilate[1];
+    GLUINO_CHECK(ShapeError, g.C % g.groups == 0 && g.O % g.groups == 0, "convolution: input channels and filters must be multiples of num_group = ",
+                 g.groups, ": input ", x.shape(), " vs weight ", w.shape());
+    GLUINO_CHECK(ShapeError, w.shape(1) == g.C / g.groups, "convolution: weight expects ", w.shape(1) * g.groups,
+                 " input channels (", w.shape(1), " per group x ", g.groups, " groups): input ", x.shape(), " vs weight ",
+                 w.shape());
+    GLUINO_CHECK(ShapeError, g.kh > 0 && g.kw > 0, "convolution: empty kernel in weight ", w.shape());
+    if (b.defined())
+      GLUINO_CHECK(ShapeError, b.ndim() == 1 && b.shape(0) == g.O, "convolution: bias must have shape (", g.O,
+                   ",) for weight ", w.shape(), ", got ", b.shape());
+    const std::size_t span_h = g.dh * (g.kh - 1) + 1, span_w = g.dw * (g.kw - 1) + 1;
+    GLUINO_CHECK(ShapeError, span_h <= g.H + 2 * g.ph && span_w <= g.W + 2 * g.pw, "convolution: kernel (dilated to ",
+                 span_h, "x", span_w, ") larger than the padded input (", g.H + 2 * g.ph, "x", g.W + 2 * g.pw,
+                 "): input ", x.shape(), " vs weight ", w.shape());
+    g.infer_output();
+    return g;
+  }
+};
+}  // namespace ops
+
+/// 2-D convolution.  Gluon: nd.Convolution(x, weight, bias, kernel, stride, dilate, pad,
+/// num_filter, num_group, no_bias = !bias.defined()).
+/// x (N, C, H, W), weight (O, C / num_group, kh, kw), bias (O,) or an undefined array for none.
+/// Returns (N, O, Ho, Wo), Ho = (H + 2 pad - dilate (kh - 1) - 1) / stride + 1 (likewise Wo).
+/// Kernel size and filter count come from weight's shape (Gluon passes them redundantly).
+/// Throws ShapeError for a non-4-D input or weight, a channel or bias mismatch, or a kernel
+/// larger than the padded input; ValueError for a zero stride, dilation or num_group.
+template <class T>
+NDArray<T> convolution(const NDArray<T>& x, const NDArray<T>& weight, const NDArray<T>& bias = {},
+                       ConvOptions opt = {}) {
+  ops::Convolution<T> op;
+  op.opt = opt;
+  return autograd::apply(std::move(op), x, weight, bias);
+}
+
+/// The output spatial size (Ho, Wo) convolution would give for an input of spatial size (H, W)
+/// and a kernel (kh, kw) (0 when the kernel does not fit).
+inline std::array<std::size_t, 2> conv_output_size(std::array<std::size_t, 2> in, std::array<std::size_t, 2> kernel,
+                                                   const ConvOptions& opt = {}) {
+  return {kernels::Conv2DGeometry::out_size(in[0], kernel[0], opt.stride[0], opt.pad[0], opt.dilate[0]),
+          kernels::Conv2DGeometry::out_size(in[1], kernel[1], opt.stride[1], opt.pad[1], opt.dilate[1])};
+}
+
+}  // namespace gluino::nd

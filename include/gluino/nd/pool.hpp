@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// 2-D max and average pooling over NCHW arrays, including global pooling.
+/// Gluon: mx.nd.Pooling (behind gluon.nn.MaxPool2D, AvgPool2D, GlobalMaxPool2D, GlobalAvgPool2D).
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "gluino/core/ndarray.hpp"
+#include "gluino/core/parallel.hpp"
+#include "gluino/kernels/pool.hpp"
+
+namespace gluino::nd {
+
+/// What a pooling window computes.  Gluon: pool_type "max" / "avg".
+enum class pool_type { max, avg };
+/// How the output size rounds: valid = floor (Gluon ceil_mode=False), full = ceil (ceil_mode=True).
+enum class pooling_convention { valid, full };
+
+/// Options of pooling, in the order of mx.nd.Pooling's keyword arguments, so that
+/// `nd::pooling(x, {.kernel = {2, 2}, .stride = {2, 2}, .type = nd::pool_type::max})` reads like
+/// the Gluon call.  Each pair is (height, width).  Note: nd.Pooling's default stride is 1, as
+/// here; gluon.nn.MaxPool2D defaults the stride to the pool size.
+struct PoolOptions {
+  std::array<std::size_t, 2> kernel{2, 2};  ///< window size; ignored when global_pool
+  std::array<std::size_t, 2> stride{1, 1};  ///< > 0; ignored when global_pool
+  std::array<std::size_t, 2> pad{0, 0};     ///< < kernel; ignored when global_pool
+  pool_type type = pool_type::max;
+  bool global_pool = false;                 ///< pool all of (H, W) into (1, 1)
+  pooling_convention convention = pooling_convention::valid;
+  bool count_include_pad = true;            ///< avg only: padding zeros count in the divisor
+};
+
+namespace ops {
+/// Max or average pooling, plane by plane.  Gluon: nd.Pooling.  x (N, C, H, W) -> (N, C, Ho, Wo),
+/// Ho = floor or ceil((H + 2 pad - kernel) / stride) + 1.  A window is clipped to the padded input;
+/// max ignores padding, avg divides by the clipped window size (count_include_pad) or by the
+/// number of real elements.  Backward: max sends dy to the arg-max position that forward saved
+/// (only when recording); avg spreads dy / divisor over the window.
+template <class T>
+struct Pooling : autograd::OpBase {
+  static constexpr const char* name = "pooling";
+  PoolOptions opt;
+  kernels::Pool2DGeometry geom;
+  std::size_t planes = 0;
+  Shape in_shape;
+  std::vector<std::int32_t> argmax;  // max only: (N * C * Ho * Wo) flat positions within a plane
+
+  NDArray<T> forward(const NDArray<T>& x) {
+    geom = make_geometry(x, opt);
+    in_shape = x.shape();
+    planes = x.shape(0) * x.shape(1);
+    NDArray<T> y(Shape{x.shape(0), x.shape(1), geom.Ho, geom.Wo});
+    const std::size_t in_plane = geom.H * geom.W, out_plane = geom.Ho * geom.Wo;
+    const T* px = x.data();
+    T* py = y.data();
+    const std::size_t cost = out_plane * geom.kh * geom.kw + in_plane;
+    if (opt.type == pool_type::max) {
+      std::int32_t* idx = nullptr;
+      if (recording()) {
+        argmax.resize(planes * out_plane);
+        idx = argmax.data();
+      }
+      gluino::detail::parallel_for(planes, [&](std::size_t p) {
+        kernels::max_pool2d_plane(geom, px + p * in_plane, py + p * out_plane, idx ? idx + p * out_plane : nullptr);
+      }, cost);
+    } else {
+      const bool inc = opt.count_include_pad;
+      gluino::detail::parallel_for(planes, [&](std::size_t p) {
+        kernels::avg_pool2d_plane(geom, px + p * in_plane, py + p * out_plane, inc);
+      }, cost);
+    }
+    return y;
+  }
+
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+    NDArray<T> dx(in_shape);
+    const std::size_t in_plane = geom.H * geom.W, out_plane = geom.Ho * geom.Wo;
+    const T* pdy = dy.data();
+    T* pdx = dx.data();
+    const std::size_t cost = out_plane * geom.kh * geom.kw + in_plane;
+    if (opt.type == pool_type::max) {
+      const std::int32_t* idx = argmax.data();
+      gluino::detail::parallel_for(planes, [&](std::size_t p) {
+        kernels::max_pool2d_backward_plane(geom, pdy + p * out_plane, idx + p * out_plane, pdx + p * in_plane);
+      }, cost);
+    } else {
+      const bool inc = opt.count_include_pad;
+      gluino::detail::parallel_for(planes, [&](std::size_t p) {
+        kernels::avg_pool2d_backward_plane(geom, pdy + p * out_plane, pdx + p * in_plane, inc);
+      }, cost);
+    }
+    return {dx};
+  }
+
+  /// Checks the arguments (ShapeError / ValueError) and derives the per-plane geometry.
+  static kernels::Pool2DGeometry make_geometry(const NDArray<T>& x, const PoolOptions& opt) {
+    GLUINO_CHECK(StateError, x.defined(), "pooling: input must be a defined array");
+    GLUINO_CHECK(ShapeError, x.ndim() == 4, "pooling: input must be 4-D (N, C, H, W), got ", x.shape());
+    kernels::Pool2DGeometry g;
+    g.H = x.shape(2), g.W = x.shape(3);
+    GLUINO_CHECK(ShapeError, g.H * g.W < (std::size_t(1) << 31), "pooling: a plane of more than 2^31 elements: input ",
+                 x.shape());
+    if (opt.global_pool) {
+      g.kh = g.H, g.kw = g.W;
+      g.Ho = g.Wo = 1;
+      GLUINO_CHECK(ShapeError, g.H > 0 && g.W > 0, "pooling: global pooling of an empty plane: input ", x.shape());
+      return g;
+    }
+    GLUINO_CHECK(ValueError, opt.kernel[0] > 0 && opt.kernel[1] > 0, "pooling: kernel must be > 0, got (",
+                 opt.kernel[0], ", ", opt.kernel[1], ")");
+    GLUINO_CHECK(ValueError, opt.stride[0] > 0 && opt.stride[1] > 0, "pooling: stride must be > 0, got (",
+                 opt.stride[0], ", ", opt.stride[1], ")");
+    GLUINO_CHECK(ValueError, opt.pad[0] < opt.kernel[0] && opt.pad[1] < opt.kernel[1], "pooling: pad (", opt.pad[0],
+                 ", ", opt.pad[1], ") must be smaller than kernel (", opt.kernel[0], ", ", opt.kernel[1], ")");
+    g.kh = opt.kernel[0], g.kw = opt.kernel[1];
+    g.sh = opt.stride[0], g.sw = opt.stride[1];
+    g.ph = opt.pad[0], g.pw = opt.pad[1];
+    GLUINO_CHECK(ShapeError, g.kh <= g.H + 2 * g.ph && g.kw <= g.W + 2 * g.pw, "pooling: kernel (", g.kh, ", ", g.kw,
+                 ") larger than the padded input (", g.H + 2 * g.ph, ", ", g.W + 2 * g.pw, "): input ", x.shape());
+    const bool full = opt.convention == pooling_convention::full;
+    g.Ho = kernels::Pool2DGeometry::out_size(g.H, g.kh, g.sh, g.ph, full);
+    g.Wo = kernels::Pool2DGeometry::out_size(g.W, g.kw, g.sw, g.pw, full);
+    return g;
+  }
+};
+}  // namespace ops
+
+/// 2-D pooling.  Gluon: nd.Pooling(x, kernel, pool_type, global_pool, pooling_convention,
+/// stride, pad, count_include_pad).  x (N, C, H, W) -> (N, C, Ho, Wo) with
+/// Ho = floor((H + 2 pad - kernel) / stride) + 1 (valid) or ceil(...) + 1 (full); (N, C, 1, 1)
+/// when global_pool.  Throws ShapeError for a non-4-D input or a kernel larger than the padded
+/// input; ValueError for a zero kernel or stride, or pad >= kernel.
+/// Differs from MXNet: a max window lying entirely in the padding (possible only with the full
+/// convention) gives 0, not the lowest float.
+template <class T>
+NDArray<T> pooling(const NDArray<T>& x, PoolOptions opt = {}) {
+  ops::Pooling<T> op;
+  op.opt = opt;
+  return autograd::apply(std::move(op), x);
+}
+
+/// Mean over each (H, W) plane: (N, C, H, W) -> (N, C, 1, 1).  Gluon: nn.GlobalAvgPool2D.
+template <class T>
+NDArray<T> global_avg_pool(const NDArray<T>& x) {
+  return pooling(x, {.type = pool_type::avg, .global_pool = true});
+}
+
+/// Maximum over each (H, W) plane: (N, C, H, W) -> (N, C, 1, 1).  Gluon: nn.GlobalMaxPool2D.
+template <class T>
+NDArray<T> global_max_pool(const NDArray<T>& x) {
+  return pooling(x, {.type = pool_type::max, .global_pool = true});
+}
+
+}  // namespace gluino::nd

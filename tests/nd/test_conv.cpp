@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/nd/conv.hpp>
+
+#include <doctest/doctest.h>
+
+#include <gluino/kernels/conv2d.hpp>
+#include <gluino/nd/creation.hpp>
+#include "support/gradcheck.hpp"
+
+#include <cmath>
+#include <string>
+
+using namespace gluino;
+using test::gradcheck;
+using test::rand_array;
+using V = std::vector<NDArray<double>>;
+
+namespace {
+NDArray<float> rand_float(const Shape& s, std::uint64_t seed) {
+  random::Generator gen(seed);
+  NDArray<float> x(s);
+  for (float& v : x) v = static_cast<float>(gen.uniform(-1.0, 1.0));
+  return x;
+}
+
+/// The message of the E that f throws ("" when it throws nothing or something else).
+template <class E, class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  } catch (...) {
+  }
+  return "";
+}
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+double max_rel_diff(const float* a, const float* b, std::size_t n) {
+  double worst = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double d = std::abs(double(a[i]) - double(b[i])) / (1.0 + std::abs(double(b[i])));
+    worst = std::max(worst, d);
+  }
+  return worst;
+}
+
+struct Case {
+  std::size_t N, C, H, W, O, kh, kw;
+  nd::ConvOptions opt;
+  bool bias;
+};
+
+// Random shapes with every option: groups, dilation, stride 2, pad 1, 1x1, non-square.
+const Case cases[] = {
+    {2, 3, 7, 9, 4, 3, 3, {}, true},
+    {3, 4, 8, 8, 6, 3, 3, {.stride = {2, 2}, .pad = {1, 1}}, true},
+    {2, 4, 9, 7, 4, 3, 2, {.stride = {1, 2}, .dilate = {2, 1}, .pad = {1, 0}}, false},
+    {2, 6, 6, 6, 9, 3, 3, {.pad = {1, 1}, .num_group = 3}, true},
+    {2, 4, 5, 6, 8, 1, 1, {}, true},                                          // pointwise, direct GEMM
+    {2, 4, 5, 6, 4, 1, 1, {.stride = {2, 2}, .num_group = 2}, false},        // 1x1 strided: im2col
+    {1, 2, 10, 12, 3, 5, 4, {.stride = {3, 2}, .dilate = {1, 2}, .pad = {2, 3}}, true},
+    {5, 8, 16, 16, 8, 3, 3, {.pad = {1, 1}}, true},                           // large enough to split over threads
+    {4, 1, 28, 28, 20, 5, 5, {}, true},                                       // LeNet's first layer, smaller batch
+    {3, 4, 4, 4, 4, 4, 4, {.num_group = 4}, true},                            // depthwise, kernel = input
+};
+
+kernels::Conv2DGeometry geometry(const Case& c) {
+  return nd::ops::Convolution<float>::make_geometry(NDArray<float>(Shape{c.N, c.C, c.H, c.W}),
+                                                    NDArray<float>(Shape{c.O, c.C / c.opt.num_group, c.kh, c.kw}),
+                                                    NDArray<float>(), c.opt);
+}
+
+test::Fn conv_fn(nd::ConvOptions opt, bool bias) {
+  return [opt, bias](const V& x) { return nd::convolution(x[0], x[1], bias ? x[2] : NDArray<double>(), opt); };
+}
+V conv_inputs(const Case& c) {
+  V in{rand_array({c.N, c.C, c.H, c.W}, 1), rand_array({c.O, c.C / c.opt.num_group, c.kh, c.kw}, 2)};
+  if (c.bias) in.push_back(rand_array({c.O}, 3));
+  return in;
+}
+}  // namespace
+
+TEST_SUITE("nd/conv") {
+TEST_CASE("convolution: output shape (N, O, Ho, Wo)") {
+  auto y = nd::convolution(nd::zeros<float>({2, 3, 7, 9}), nd::zeros<float>({4, 3, 3, 2}), {},
+                           {.stride = {2, 1}, .pad = {1, 0}});
+  CHECK(y.shape() == Shape{2, 4, 4, 8});
+  auto z = nd::convolution(nd::zeros<float>({1, 1, 224, 224}), nd::zeros<float>({96, 1, 11, 11}), {},
+                           {.stride = {4, 4}});
+  CHECK(z.shape() == Shape{1, 96, 54, 54});
+  auto d = nd::convolution(nd::zeros<float>({1, 2, 10, 10}), nd::zeros<float>({2, 2, 3, 3}), {}, {.dilate = {2, 3}});
+  CHECK(d.shape() == Shape{1, 2, 6, 4});
+  CHECK(nd::conv_output_size({224, 224}, {11, 11}, {.stride = {4, 4}}) == std::array<std::size_t, 2>{54, 54});
+}
+
+TEST_CASE("convolution: small cases computed by hand") {
+  auto x = nd::arange<float>(1, 10).reshape({1, 1, 3, 3});
+  SUBCASE("2x2 ones with bias") {
+    auto y = nd::convolution(x, nd::ones<float>({1, 1, 2, 2}), nd::array<float>({10}));
+    CHECK(y.to_vector() == std::vector<float>{22, 26, 34, 38});
+  }
+  SUBCASE("stride 2, pad 1") {
+    // y[oh, ow] = x[2oh-1, 2ow-1] - x[2oh, 2ow], zero outside x.
+    auto y = nd::convolution(x, nd::array<float>({1, 0, 0, -1}, {1, 1, 2, 2}), {}, {.stride = {2, 2}, .pad = {1, 1}});
+    CHECK(y.to_vector() == std::vector<float>{-1, -3, -7, -4});
+  }
+  SUBCASE("dilation 2") {
+    auto x5 = nd::arange<float>(25).reshape({1, 1, 5, 5});
+    auto y = nd::convolution(x5, nd::ones<float>({1, 1, 2, 2}), {}, {.dilate = {2, 2}});
+    CHECK(y.shape() == Shape{1, 1, 3, 3});
+    CHECK(y.at(0, 0, 0, 0) == 0 + 2 + 10 + 12);
+    CHECK(y.at(0, 0, 2, 1) == 11 + 13 + 21 + 23);
+  }
+  SUBCASE("groups keep channels apart") {
+    auto y = nd::convolution(nd::array<float>({1, 2}, {1, 2, 1, 1}), nd::array<float>({3, 4}, {2, 1, 1, 1}), {},
+                             {.num_group = 2});
+    CHECK(y.to_vector() == std::vector<float>{3, 8});
+  }
+}
+
+TEST_CASE("convolution: fast path matches the naive reference on random shapes") {
+  for (const Case& c : cases) {
+    const std::string shape = std::to_string(c.N) + "x" + std::to_string(c.C) + "x" + std::to_string(c.H) + "x" +
+                              std::to_string(c.W) + " -> " + std::to_string(c.O) + ", kernel " + std::to_string(c.kh) +
+                              "x" + std::to_string(c.kw);
+    CAPTURE(shape);
+    const auto g = geometry(c);
+    auto x = rand_float({c.N, c.C, c.H, c.W}, 11), w = rand_float({c.O, g.Cg(), c.kh, c.kw}, 12);
+    auto b = rand_float({c.O}, 13);
+    const float* pb = c.bias ? b.data() : nullptr;
+    auto y = nd::convolution(x, w, c.bias ? b : NDArray<float>(), c.opt);
+    NDArray<float> ref(y.shape());
+    kernels::conv2d_forward_naive(g, x.data(), w.data(), pb, ref.data());
+    CHECK(max_rel_diff(y.data(), ref.data(), y.size()) < 1e-5);
+
+    auto dy = rand_float(y.shape(), 14);
+    NDArray<float> dx(x.shape()), dw(w.shape()), db(Shape{c.O}), rx(x.shape()), rw(w.shape()), rb(Shape{c.O});
+    kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
+    kernels::conv2d_backward_naive(g, x.data(), w.data(), dy.data(), rx.data(), rw.data(), rb.data());
+    CHECK(max_rel_diff(dx.data(), rx.data(), dx.size()) < 1e-5);
+    CHECK(max_rel_diff(dw.data(), rw.data(), dw.size()) < 1e-4);
+    CHECK(max_rel_diff(db.data(), rb.data(), db.size()) < 1e-4);
+    // Only some gradients requested.
+    dw.fill(-7);
+    kernels::conv2d_backward<float>(g, x.data(), nullptr, dy.data(), nullptr, dw.data(), nullptr);
+    CHECK(max_rel_diff(dw.data(), rw.data(), dw.size()) < 1e-4);
+    dx.fill(-7);
+    kernels::conv2d_backward<float>(g, nullptr, w.data(), dy.data(), dx.data(), nullptr, nullptr);
+    CHECK(max_rel_diff(dx.data(), rx.data(), dx.size()) < 1e-5);
+  }
+}
+
+TEST_CASE("convolution: gradients match central differences (double)") {
+  SUBCASE("plain, with bias") { CHECK(gradcheck(conv_fn({}, true), conv_inputs({2, 2, 5, 4, 3, 3, 2, {}, true}))); }
+  SUBCASE("no bias") { CHECK(gradcheck(conv_fn({}, false), conv_inputs({1, 2, 4, 4, 2, 2, 2, {}, false}))); }
+  SUBCASE("stride 2, pad 1") {
+    nd::ConvOptions o{.stride = {2, 2}, .pad = {1, 1}};
+    CHECK(gradcheck(conv_fn(o, true), conv_inputs({2, 2, 5, 6, 3, 3, 3, o, true})));
+  }
+  SUBCASE("dilation") {
+    nd::ConvOptions o{.dilate = {2, 1}, .pad = {1, 1}};
+    CHECK(gradcheck(conv_fn(o, true), conv_inputs({1, 2, 6, 5, 2, 2, 3, o, true})));
+  }
+  SUBCASE("groups") {
+    nd::ConvOptions o{.num_group = 2};
+    CHECK(gradcheck(conv_fn(o, true), conv_inputs({2, 4, 4, 4, 6, 2, 2, o, true})));
+  }
+  SUBCASE("pointwise 1x1") { CHECK(gradcheck(conv_fn({}, true), conv_inputs({2, 3, 3, 2, 2, 1, 1, {}, true}))); }
+  SUBCASE("1x1, stride 2, non-square") {
+    nd::ConvOptions o{.stride = {2, 1}};
+    CHECK(gradcheck(conv_fn(o, false), conv_inputs({1, 2, 5, 3, 2, 1, 1, o, false})));
+  }
+}
+
+TEST_CASE("convolution: backward skips the input gradient when x needs none") {
+  auto x = rand_array({2, 2, 5, 5}, 1), w = rand_array({3, 2, 3, 3}, 2), b = rand_array({3}, 3);
+  w.attach_grad();
+  b.attach_grad();
+  {
+    autograd::record rec;
+    auto y = nd::convolution(x, w, b, {.pad = {1, 1}});
+    y.backward();
+  }
+  const auto g = nd::ops::Convolution<double>::make_geometry(x, w, b, {.pad = {1, 1}});
+  NDArray<double> dy(Shape{2, 3, 5, 5}), rw(w.shape()), rb(b.shape());
+  dy.fill(1);
+  kernels::conv2d_backward_naive(g, x.data(), w.data(), dy.data(), static_cast<double*>(nullptr), rw.data(), rb.data());
+  for (std::size_t i = 0; i < rw.size(); ++i) CHECK(w.grad().data()[i] == doctest::Approx(rw.data()[i]));
+  CHECK(b.grad().to_vector() == std::vector<double>{50, 50, 50});
+}
+
+TEST_CASE("convolution: errors name the op and the shapes") {
+  auto x = nd::zeros<float>({1, 3, 8, 8});
+  SUBCASE("channel mismatch names both shapes") {
+    CHECK_THROWS_WITH_AS(nd::convolution(x, nd::zeros<float>({4, 2, 3, 3})), doctest::Contains("(1, 3, 8, 8)"),
+                         ShapeError);
+    const auto msg = error_of<ShapeError>([&] { nd::convolution(x, nd::zeros<float>({4, 2, 3, 3})); });
+    CHECK(has(msg, "convolution: "));
+    CHECK(has(msg, "(4, 2, 3, 3)"));
+  }
+  SUBCASE("input not 4-D") {
+    CHECK_THROWS_WITH_AS(nd::convolution(nd::zeros<float>({3, 8, 8}), nd::zeros<float>({4, 3, 3, 3})),
+                         doctest::Contains("convolution: input must be 4-D (N, C, H, W), got (3, 8, 8)"), ShapeError);
+  }
+  SUBCASE("weight not 4-D") {
+    CHECK_THROWS_WITH_AS(nd::convolution(x, nd::zeros<float>({4, 27})), doctest::Contains("(4, 27)"), ShapeError);
+  }
+  SUBCASE("filters not divisible by groups") {
+    const auto msg = error_of<ShapeError>(
+        [] { nd::convolution(nd::zeros<float>({1, 4, 8, 8}), nd::zeros<float>({3, 2, 3, 3}), {}, {.num_group = 2}); });
+    CHECK(has(msg, "num_group = 2"));
+    CHECK(has(msg, "(1, 4, 8, 8)"));
+    CHECK(has(msg, "(3, 2, 3, 3)"));
+  }
+  SUBCASE("channels not divisible by groups") {
+    CHECK_THROWS_AS(nd::convolution(x, nd::zeros<float>({4, 1, 3, 3}), {}, {.num_group = 2}), ShapeError);
+  }
+  SUBCASE("bias shape") {
+    const auto msg = error_of<ShapeError>([&] { nd::convolution(x, nd::zeros<float>({4, 3, 3, 3}), nd::zeros<float>({5})); });
+    CHECK(has(msg, "bias must have shape (4,)"));
+    CHECK(has(msg, "(5,)"));
+    CHECK_THROWS_AS(nd::convolution(x, nd::zeros<float>({4, 3, 3, 3}), nd::zeros<float>({4, 1})), ShapeError);
+  }
+  SUBCASE("kernel larger than the padded input") {
+    const auto msg =
+        error_of<ShapeError>([] { nd::convolution(nd::zeros<float>({1, 3, 4, 4}), nd::zeros<float>({2, 3, 5, 5})); });
+    CHECK(has(msg, "larger than the padded input"));
+    CHECK(has(msg, "(1, 3, 4, 4)"));
+    CHECK(has(msg, "(2, 3, 5, 5)"));
+    CHECK_NOTHROW(nd::convolution(nd::zeros<float>({1, 3, 4, 4}), nd::zeros<float>({2, 3, 5, 5}), {}, {.pad = {1, 1}}));
+    CHECK_THROWS_AS(nd::convolution(nd::zeros<float>({1, 3, 4, 4}), nd::zeros<float>({2, 3, 3, 3}), {}, {.dilate = {2, 2}}),
+                    ShapeError);
+  }
+  SUBCASE("zero stride, dilation or groups") {
+    auto w = nd::zeros<float>({4, 3, 3, 3});
+    CHECK_THROWS_WITH_AS(nd::convolution(x, w, {}, {.stride = {0, 1}}), doctest::Contains("stride must be > 0"), ValueError);
+    CHECK_THROWS_WITH_AS(nd::convolution(x, w, {}, {.dilate = {1, 0}}), doctest::Contains("dilate must be > 0"), ValueError);
+    CHECK_THROWS_AS(nd::convolution(x, w, {}, {.num_group = 0}), ValueError);
+  }
+}
+}

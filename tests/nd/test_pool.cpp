@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/nd/pool.hpp>
+
+#include <doctest/doctest.h>
+
+#include <gluino/kernels/pool.hpp>
+#include <gluino/nd/creation.hpp>
+#include "support/gradcheck.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+using namespace gluino;
+using test::gradcheck;
+using test::rand_array;
+using V = std::vector<NDArray<double>>;
+
+namespace {
+test::Fn pool_fn(nd::PoolOptions opt) {
+  return [opt](const V& x) { return nd::pooling(x[0], opt); };
+}
+}  // namespace
+
+TEST_SUITE("nd/pool") {
+TEST_CASE("pooling: output shapes (valid, full, global)") {
+  auto x = nd::zeros<float>({2, 3, 5, 7});
+  CHECK(nd::pooling(x, {.kernel = {2, 2}, .stride = {2, 2}}).shape() == Shape{2, 3, 2, 3});
+  CHECK(nd::pooling(x, {.kernel = {2, 2}, .stride = {2, 2}, .convention = nd::pooling_convention::full}).shape() ==
+        Shape{2, 3, 3, 4});
+  CHECK(nd::pooling(x, {.kernel = {3, 3}, .stride = {1, 1}, .pad = {1, 1}}).shape() == Shape{2, 3, 5, 7});
+  CHECK(nd::pooling(x).shape() == Shape{2, 3, 4, 6});  // nd.Pooling's defaults: kernel 2, stride 1
+  CHECK(nd::pooling(x, {.kernel = {9, 9}, .global_pool = true}).shape() == Shape{2, 3, 1, 1});
+  CHECK(nd::global_avg_pool(x).shape() == Shape{2, 3, 1, 1});
+  // AlexNet's 3x3 stride-2 pools.
+  CHECK(nd::pooling(nd::zeros<float>({1, 96, 54, 54}), {.kernel = {3, 3}, .stride = {2, 2}}).shape() ==
+        Shape{1, 96, 26, 26});
+}
+
+TEST_CASE("pooling: small cases computed by hand") {
+  auto x = nd::arange<float>(16).reshape({1, 1, 4, 4});
+  SUBCASE("2x2 stride 2 max and avg") {
+    CHECK(nd::pooling(x, {.kernel = {2, 2}, .stride = {2, 2}}).to_vector() == std::vector<float>{5, 7, 13, 15});
+    CHECK(nd::pooling(x, {.kernel = {2, 2}, .stride = {2, 2}, .type = nd::pool_type::avg}).to_vector() ==
+          std::vector<float>{2.5f, 4.5f, 10.5f, 12.5f});
+  }
+  SUBCASE("3x3 stride 1 pad 1 avg, with and without padding in the count") {
+    auto ones = nd::ones<float>({1, 1, 3, 3});
+    auto inc = nd::pooling(ones, {.kernel = {3, 3}, .pad = {1, 1}, .type = nd::pool_type::avg});
+    CHECK(inc.at(0, 0, 0, 0) == doctest::Approx(4.0 / 9));
+    CHECK(inc.at(0, 0, 0, 1) == doctest::Approx(6.0 / 9));
+    CHECK(inc.at(0, 0, 1, 1) == doctest::Approx(1.0));
+    auto exc = nd::pooling(ones, {.kernel = {3, 3}, .pad = {1, 1}, .type = nd::pool_type::avg, .count_include_pad = false});
+    for (float v : exc.to_vector()) CHECK(v == doctest::Approx(1.0));
+  }
+  SUBCASE("max ignores the padding") {
+    auto neg = nd::full<float>({1, 1, 2, 2}, -3.0f);
+    CHECK(nd::pooling(neg, {.kernel = {2, 2}, .pad = {1, 1}}).to_vector() == std::vector<float>(9, -3.0f));
+  }
+  SUBCASE("full convention clips the last window (as MXNet)") {
+    auto x3 = nd::arange<float>(9).reshape({1, 1, 3, 3});
+    auto m = nd::pooling(x3, {.kernel = {2, 2}, .stride = {2, 2}, .convention = nd::pooling_convention::full});
+    CHECK(m.to_vector() == std::vector<float>{4, 5, 7, 8});
+    auto a = nd::pooling(x3, {.kernel = {2, 2}, .stride = {2, 2}, .type = nd::pool_type::avg,
+                              .convention = nd::pooling_convention::full});
+    CHECK(a.to_vector() == std::vector<float>{2, 3.5f, 6.5f, 8});
+  }
+  SUBCASE("global max and average") {
+    CHECK(nd::global_max_pool(x).to_vector() == std::vector<float>{15});
+    CHECK(nd::global_avg_pool(x).to_vector() == std::vector<float>{7.5f});
+  }
+}
+
+TEST_CASE("pooling: kernels match the naive reference on random shapes") {
+  struct Case {
+    std::size_t H, W;
+    nd::PoolOptions opt;
+  };
+  const Case cases[] = {
+      {24, 24, {.kernel = {2, 2}, .stride = {2, 2}}},  // the 2x2/2 fast path
+      {7, 9, {.kernel = {2, 2}, .stride = {2, 2}}},    // fast path, odd sizes
+      {7, 9, {.kernel = {2, 2}, .stride = {2, 2}, .convention = nd::pooling_convention::full}},
+      {13, 13, {.kernel = {3, 3}, .stride = {2, 2}}},
+      {12, 11, {.kernel = {3, 2}, .stride = {2, 1}, .pad = {1, 1}}},
+      {12, 11, {.kernel = {3, 3}, .stride = {2, 3}, .pad = {2, 1}, .convention = nd::pooling_convention::full}},
+      {8, 8, {.kernel = {8, 8}, .global_pool = true}},
+      {5, 6, {.kernel = {2, 2}, .stride = {3, 3}, .pad = {1, 1}, .convention = nd::pooling_convention::full}},
+  };
+  for (const Case& c : cases)
+    for (auto type : {nd::pool_type::max, nd::pool_type::avg})
+      for (bool inc : {true, false}) {
+        nd::PoolOptions opt = c.opt;
+        opt.type = type, opt.count_include_pad = inc;
+        const std::string what = std::to_string(c.H) + "x" + std::to_string(c.W) + " kernel " +
+                                 std::to_string(opt.kernel[0]) + "x" + std::to_string(opt.kernel[1]) + " stride " +
+                                 std::to_string(opt.stride[0]) + " pad " + std::to_string(opt.pad[0]) +
+                                 (type == nd::pool_type::max ? " max" : " avg") + (inc ? " incl. pad" : "");
+        CAPTURE(what);
+        auto x = rand_array({3, 2, c.H, c.W}, 5).astype<float>();
+        auto y = nd::pooling(x, opt);
+        const auto g = nd::ops::Pooling<float>::make_geometry(x, opt);
+        NDArray<float> ref(y.shape());
+        const std::size_t in_plane = c.H * c.W, out_plane = g.Ho * g.Wo;
+        for (std::size_t p = 0; p < 6; ++p)
+          kernels::pool2d_plane_naive(g, x.data() + p * in_plane, ref.data() + p * out_plane, type == nd::pool_type::max, inc);
+        for (std::size_t i = 0; i < y.size(); ++i) CHECK(y.data()[i] == doctest::Approx(ref.data()[i]).epsilon(1e-5));
+      }
+}
+
+TEST_CASE("pooling: planes split over threads give the same result, forward and backward") {
+  auto x = rand_array({8, 16, 24, 24}, 9);  // large enough for parallel_for to use every thread
+  x.attach_grad();
+  for (auto type : {nd::pool_type::max, nd::pool_type::avg}) {
+    const nd::PoolOptions opt{.kernel = {2, 2}, .stride = {2, 2}, .type = type};
+    NDArray<double> y;
+    {
+      autograd::record rec;
+      y = nd::pooling(x, opt);
+    }
+    y.backward();
+    const auto g = nd::ops::Pooling<double>::make_geometry(x, opt);
+    NDArray<double> ref(y.shape());
+    bool same = true;
+    for (std::size_t p = 0; p < 8 * 16; ++p) {
+      kernels::pool2d_plane_naive(g, x.data() + p * 576, ref.data() + p * 144, type == nd::pool_type::max, true);
+      for (std::size_t i = 0; i < 144; ++i) same = same && ref.data()[p * 144 + i] == doctest::Approx(y.data()[p * 144 + i]);
+    }
+    CHECK(same);
+    // Each 2x2 window is disjoint: max puts a single 1 in each window, avg 0.25 everywhere.
+    double total = 0;
+    for (double v : x.grad()) total += v;
+    CHECK(total == doctest::Approx(8 * 16 * 144));
+    if (type == nd::pool_type::avg) CHECK(std::all_of(x.grad().begin(), x.grad().end(), [](double v) { return v == 0.25; }));
+  }
+}
+
+TEST_CASE("pooling: max backward routes dy to the arg-max") {
+  auto x = nd::array<double>({1, 9, 3, 4, 5, 2, 8, 7, 6}, {1, 1, 3, 3});
+  x.attach_grad();
+  {
+    autograd::record rec;
+    auto y = nd::pooling(x, {.kernel = {2, 2}, .stride = {1, 1}});  // maxima: 9, 9, 8, 7
+    CHECK(y.to_vector() == std::vector<double>{9, 9, 8, 7});
+    y.backward(nd::array<double>({1, 10, 100, 1000}, {1, 1, 2, 2}));
+  }
+  CHECK(x.grad().to_vector() == std::vector<double>{0, 11, 0, 0, 0, 0, 100, 1000, 0});
+}
+
+TEST_CASE("pooling: gradients match central differences (double)") {
+  const V in{rand_array({2, 2, 5, 6}, 3)};
+  using nd::pool_type, nd::pooling_convention;
+  SUBCASE("max 2x2 stride 2 (fast path)") { CHECK(gradcheck(pool_fn({.kernel = {2, 2}, .stride = {2, 2}}), in)); }
+  SUBCASE("max 3x3 stride 1 pad 1 (overlapping)") {
+    CHECK(gradcheck(pool_fn({.kernel = {3, 3}, .stride = {1, 1}, .pad = {1, 1}}), in));
+  }
+  SUBCASE("max full convention") {
+    CHECK(gradcheck(pool_fn({.kernel = {3, 2}, .stride = {2, 2}, .convention = pooling_convention::full}), in));
+  }
+  SUBCASE("avg 2x2 stride 2 (fast path)") {
+    CHECK(gradcheck(pool_fn({.kernel = {2, 2}, .stride = {2, 2}, .type = pool_type::avg}), in));
+  }
+  SUBCASE("avg pad 1, count_include_pad") {
+    CHECK(gradcheck(pool_fn({.kernel = {3, 3}, .stride = {2, 1}, .pad = {1, 1}, .type = pool_type::avg}), in));
+  }
+  SUBCASE("avg pad 1, count_include_pad = false") {
+    CHECK(gradcheck(
+        pool_fn({.kernel = {3, 3}, .stride = {2, 1}, .pad = {1, 1}, .type = pool_type::avg, .count_include_pad = false}),
+        in));
+  }
+  SUBCASE("avg full convention") {
+    CHECK(gradcheck(pool_fn({.kernel = {2, 3}, .stride = {2, 2}, .pad = {1, 1}, .type = pool_type::avg,
+                             .convention = pooling_convention::full}),
+                    in));
+  }
+  SUBCASE("global max and avg") {
+    CHECK(gradcheck([](const V& x) { return nd::global_max_pool(x[0]); }, in));
+    CHECK(gradcheck([](const V& x) { return nd::global_avg_pool(x[0]); }, in));
+  }
+}
+
+TEST_CASE("pooling: errors name the op and the shapes") {
+  auto x = nd::zeros<float>({1, 3, 8, 8});
+  CHECK_THROWS_WITH_AS(nd::pooling(nd::zeros<float>({3, 8, 8})),
+                       doctest::Contains("pooling: input must be 4-D (N, C, H, W), got (3, 8, 8)"), ShapeError);
+  CHECK_THROWS_WITH_AS(nd::pooling(x, {.kernel = {9, 3}}), doctest::Contains("(1, 3, 8, 8)"), ShapeError);
+  CHECK_THROWS_WITH_AS(nd::pooling(x, {.kernel = {9, 3}}), doctest::Contains("pooling: kernel (9, 3) larger than"),
+                       ShapeError);
+  CHECK_NOTHROW(nd::pooling(x, {.kernel = {9, 3}, .pad = {1, 0}}));
+  CHECK_THROWS_WITH_AS(nd::pooling(x, {.kernel = {0, 2}}), doctest::Contains("kernel must be > 0"), ValueError);
+  CHECK_THROWS_WITH_AS(nd::pooling(x, {.stride = {1, 0}}), doctest::Contains("stride must be > 0"), ValueError);
+  CHECK_THROWS_WITH_AS(nd::pooling(x, {.kernel = {2, 2}, .pad = {2, 0}}),
+                       doctest::Contains("pad (2, 0) must be smaller than kernel (2, 2)"), ValueError);
+  CHECK_THROWS_WITH_AS(nd::global_max_pool(nd::zeros<float>({1, 3, 0, 4})), doctest::Contains("(1, 3, 0, 4)"),
+                       ShapeError);
+}
+}
