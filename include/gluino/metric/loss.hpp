@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// The mean of losses.  Gluon: mx.metric.Loss.
+#include "gluino/metric/eval_metric.hpp"
+
+namespace gluino::metric {
+
+/// Mean over every element of every loss array seen: update(labels, losses) ignores labels
+/// (as Gluon), update(losses) is the short form.  Gluon: mx.metric.Loss(name="loss").
+template <class T>
+class BasicLoss : public BasicEvalMetric<T> {
+ public:
+  explicit BasicLoss(std::string name = "loss") : BasicEvalMetric<T>(std::move(name)) {}
+  using BasicEvalMetric<T>::update;
+  void update(const NDArray<T>&, const NDArray<T>& losses) override { update(losses); }
+  /// Adds the losses of one batch.
+  void update(const NDArray<T>& losses) {
+    double s = 0;
+    for (const T v : losses) s += static_cast<double>(v);
+    this->accumulate(s, losses.size());
+  }
+};
+
+/// The float metric, under Gluon's name.
+using Loss = BasicLoss<float>;
+
+}  // namespace gluino::metric

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// optim::create: an optimizer from its name and a map of numeric options, as Gluon's
+/// mx.optimizer.create(name, **kwargs) and Trainer(params, "sgd", {"learning_rate": 0.1}).
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "gluino/optim/adam.hpp"
+#include "gluino/optim/nag.hpp"
+#include "gluino/optim/rmsprop.hpp"
+#include "gluino/optim/sgd.hpp"
+
+namespace gluino::detail {
+/// Reads options into fields; ValueError naming the optimizer, the unknown key and the known ones.
+class OptionReader {
+ public:
+  OptionReader(std::string opt_name, const std::map<std::string, double>& options) : name_(std::move(opt_name)), options_(options) {}
+  void read(const std::string& key, double& field) {
+    known_.insert(key);
+    if (auto it = options_.find(key); it != options_.end()) field = it->second;
+  }
+  void read(const std::string& key, bool& field) {
+    double v = field ? 1 : 0;
+    read(key, v);
+    field = v != 0;
+  }
+  void read(const std::string& key, std::size_t& field) {
+    double v = static_cast<double>(field);
+    read(key, v);
+    GLUINO_CHECK(ValueError, v >= 0 && v == static_cast<double>(static_cast<std::size_t>(v)), "create: option '", key,
+                 "' of optimizer '", name_, "' must be a non-negative integer, got ", v);
+    field = static_cast<std::size_t>(v);
+  }
+  template <class Opt>
+  void read_common(Opt& o) {
+    read("learning_rate", o.learning_rate);
+    read("wd", o.wd);
+    read("rescale_grad", o.rescale_grad);
+    read("clip_gradient", o.clip_gradient);
+    read("begin_num_update", o.begin_num_update);
+  }
+  void finish() const {
+    for (const auto& [key, value] : options_) {
+      if (known_.count(key)) continue;
+      std::string list;
+      for (const auto& k : known_) list += (list.empty() ? "" : ", ") + k;
+      raise<ValueError>("create: unknown option '", key, "' for optimizer '", name_, "'; expected one of: ",
+                                        list);
+    }
+  }
+
+ private:
+  std::string name_;
+  const std::map<std::string, double>& options_;
+  std::set<std::string> known_;
+};
+}  // namespace gluino::detail
+
+namespace gluino::optim {
+
+/// Numeric options by Gluon's keyword names, e.g. {{"learning_rate", 0.1}, {"momentum", 0.9}}.
+using OptimizerOptions = std::map<std::string, double>;
+
+/// The optimizer registered under `name` (case-insensitive: "sgd", "nag", "adam", "rmsprop"),
+/// configured from options.  Keys: learning_rate, wd, rescale_grad, clip_gradient (< 0 = off),
+/// begin_num_update, and per optimizer: momentum (sgd, nag); beta1, beta2, epsilon (adam);
+/// gamma1, gamma2, epsilon, centered (0/1), clip_weights (rmsprop).  ValueError for an unknown
+/// name or key.  Gluon: mx.optimizer.create(name, **kwargs).  A scheduler is installed afterwards
+/// with set_lr_scheduler.
+template <class T = float>
+std::shared_ptr<BasicOptimizer<T>> create(const std::string& name, const OptimizerOptions& options = {}) {
+  std::string key = name;
+  std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  gluino::detail::OptionReader r(key, options);
+  if (key == "sgd") {
+    SGDOptions o;
+    r.read_common(o);
+    r.read("momentum", o.momentum);
+    r.finish();
+    return std::make_shared<BasicSGD<T>>(o);
+  }
+  if (key == "nag") {
+    NAGOptions o;
+    r.read_common(o);
+    r.read("momentum", o.momentum);
+    r.finish();
+    return std::make_shared<BasicNAG<T>>(o);
+  }
+  if (key == "adam") {
+    AdamOptions o;
+    r.read_common(o);
+    r.read("beta1", o.beta1);
+    r.read("beta2", o.beta2);
+    r.read("epsilon", o.epsilon);
+    r.finish();
+    return std::make_shared<BasicAdam<T>>(o);
+  }
+  if (key == "rmsprop") {
+    RMSPropOptions o;
+    r.read_common(o);
+    r.read("gamma1", o.gamma1);
+    r.read("gamma2", o.gamma2);
+    r.read("epsilon", o.epsilon);
+    r.read("centered", o.centered);
+    r.read("clip_weights", o.clip_weights);
+    r.finish();
+    return std::make_shared<BasicRMSProp<T>>(o);
+  }
+  gluino::detail::raise<ValueError>("create: unknown optimizer '", name, "'; expected sgd, nag, adam or rmsprop");
+}
+
+}  // namespace gluino::optim

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Learning-rate schedules: lr = scheduler(num_update).  Gluon: mx.lr_scheduler (FactorScheduler,
+/// MultiFactorScheduler, PolyScheduler, CosineScheduler, with linear or constant warm-up), plus a
+/// one-cycle schedule (not in MXNet).  Like MXNet's, the schedulers are stateful (Factor and
+/// MultiFactor decay base_lr as num_update passes each step), so share one per optimizer.
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <numbers>
+#include <string>
+#include <vector>
+
+#include "gluino/core/error.hpp"
+
+namespace gluino::optim {
+
+/// Base of the schedulers: the base learning rate and the warm-up.  During the first
+/// warmup_steps updates the rate goes from warmup_begin_lr to base_lr (linearly, or stays at
+/// warmup_begin_lr with warmup_mode "constant").  Gluon: mx.lr_scheduler.LRScheduler.
+class LRScheduler {
+ public:
+  explicit LRScheduler(double base_lr = 0.01, std::size_t warmup_steps = 0, double warmup_begin_lr = 0,
+                       std::string warmup_mode = "linear")
+      : base_lr_(base_lr),
+        warmup_final_lr_(base_lr),
+        warmup_begin_lr_(warmup_begin_lr),
+        warmup_steps_(warmup_steps),
+        warmup_mode_(std::move(warmup_mode)) {
+    GLUINO_CHECK(ValueError, warmup_begin_lr_ <= warmup_final_lr_, "LRScheduler: base_lr (", base_lr,
+                 ") must not be below warmup_begin_lr (", warmup_begin_lr, ")");
+    GLUINO_CHECK(ValueError, warmup_mode_ == "linear" || warmup_mode_ == "constant",
+                 "LRScheduler: warmup_mode must be \"linear\" or \"constant\", got \"", warmup_mode_, "\"");
+  }
+  virtual ~LRScheduler() = default;
+
+  /// The learning rate for update number num_update (counted from 1 by the optimizer).
+  virtual double operator()(std::size_t num_update) = 0;
+
+  /// The current base rate.  An optimizer given this scheduler sets it to its own learning_rate
+  /// (as MXNet); Factor/MultiFactor decay it, Cosine/Poly keep the value given at construction.
+  double base_lr() const { return base_lr_; }
+  void set_base_lr(double lr) { base_lr_ = lr; }
+  std::size_t warmup_steps() const { return warmup_steps_; }
+
+ protected:
+  /// The warm-up rate for num_update < warmup_steps.
+  double warmup_lr(std::size_t num_update) const {
+    if (warmup_mode_ == "constant") return warmup_begin_lr_;
+    return warmup_begin_lr_ + (warmup_final_lr_ - warmup_begin_lr_) * static_cast<double>(num_update) /
+                                  static_cast<double>(warmup_steps_);
+  }
+
+  double base_lr_, warmup_final_lr_, warmup_begin_lr_;
+  std::size_t warmup_steps_;
+  std::string warmup_mode_;
+};
+
+/// Options of FactorScheduler, in the order of Gluon's keyword arguments after `step`.
+struct FactorSchedulerOptions {
+  double factor = 1;               ///< multiplies the rate every `step` updates (<= 1)
+  double stop_factor_lr = 1e-8;    ///< the rate never decays below this
+  double base_lr = 0.01;
+  std::size_t warmup_steps = 0;
+  double warmup_begin_lr = 0;
+  std::string warmup_mode = "linear";
+};
+
+/// lr = base_lr * factor^floor((num_update - 1) / step), floored at stop_factor_lr.
+/// Gluon: mx.lr_scheduler.FactorScheduler(step, factor, stop_factor_lr, base_lr, warmup...).
+class FactorScheduler : public LRScheduler {
+ public:
+  explicit FactorScheduler(std::size_t step, FactorSchedulerOptions opt = {})
+      : LRScheduler(opt.base_lr, opt.warmup_steps, opt.warmup_begin_lr, opt.warmup_mode),
+        step_(step),
+        factor_(opt.factor),
+        stop_factor_lr_(opt.stop_factor_lr) {
+    GLUINO_CHECK(ValueError, step >= 1, "FactorScheduler: step must be >= 1, got ", step);
+    GLUINO_CHECK(ValueError, opt.factor <= 1, "FactorScheduler: factor must be <= 1 so that the rate decays, got ",
+                 opt.factor);
+  }
+  double operator()(std::size_t num_update) override {
+    if (num_update < warmup_steps_) return warmup_lr(num_update);
+    while (num_update > count_ + step_) {  // a loop: catches up after a jump (resumed training)
+      count_ += step_;
+      base_lr_ = std::max(base_lr_ * factor_, stop_factor_lr_);
+    }
+    return base_lr_;
+  }
+
+ private:
+  std::size_t step_, count_ = 0;
+  double factor_, stop_factor_lr_;
+};
+
+/// Options of MultiFactorScheduler, in the order of Gluon's keyword arguments after `step`.
+struct MultiFactorSchedulerOptions {
+  double factor = 1;  ///< multiplies the rate at each listed step (<= 1)
+  double base_lr = 0.01;
+  std::size_t warmup_steps = 0;
+  double warmup_begin_lr = 0;
+  std::string warmup_mode = "linear";
+};
+
+/// lr = base_lr * factor^(number of steps s with num_update > s); steps strictly increasing, >= 1.
+/// Gluon: mx.lr_scheduler.MultiFactorScheduler(step, factor, base_lr, warmup...).
+class MultiFactorScheduler : public LRScheduler {
+ public:
+  explicit MultiFactorScheduler(std::vector<std::size_t> steps, MultiFactorSchedulerOptions opt = {})
+      : LRScheduler(opt.base_lr, opt.warmup_steps, opt.warmup_begin_lr, opt.warmup_mode),
+        steps_(std::move(steps)),
+        factor_(opt.factor) {
+    GLUINO_CHECK(ValueError, !steps_.empty(), "MultiFactorScheduler: needs at least one step");
+    for (std::size_t i = 0; i < steps_.size(); ++i) {
+      GLUINO_CHECK(ValueError, steps_[i] >= 1, "MultiFactorScheduler: steps must be >= 1, got ", steps_[i]);
+      GLUINO_CHECK(ValueError, i == 0 || steps_[i] > steps_[i - 1],
+                   "MultiFactorScheduler: steps must increase strictly, got ", steps_[i - 1], " then ", steps_[i]);
+    }
+    GLUINO_CHECK(ValueError, opt.factor <= 1, "MultiFactorScheduler: factor must be <= 1 so that the rate decays, got ",
+                 opt.factor);
+  }
+  double operator()(std::size_t num_update) override {
+    if (num_update < warmup_steps_) return warmup_lr(num_update);
+    while (next_ < steps_.size() && num_update > steps_[next_]) {
+      ++next_;
+      base_lr_ *= factor_;
+    }
+    return base_lr_;
+  }
+
+ private:
+  std::vector<std::size_t> steps_;
+  std::size_t next_ = 0;
+  double factor_;
+};
+
+/// Options of PolyScheduler, in the order of Gluon's keyword arguments after `max_update`.
+struct PolySchedulerOptions {
+  double base_lr = 0.01;
+  double pwr = 2;
+  double final_lr = 0;
+  std::size_t warmup_steps = 0;
+  double warmup_begin_lr = 0;
+  std::string warmup_mode = "linear";
+};
+
+/// lr = final_lr + (base_lr - final_lr) * (1 - (t - warmup_steps) / (max_update - warmup_steps))^pwr
+/// for t <= max_update, final_lr after.  Gluon: mx.lr_scheduler.PolyScheduler.
+class PolyScheduler : public LRScheduler {
+ public:
+  explicit PolyScheduler(std::size_t max_update, PolySchedulerOptions opt = {})
+      : LRScheduler(opt.base_lr, opt.warmup_steps, opt.warmup_begin_lr, opt.warmup_mode),
+        base_lr_orig_(opt.base_lr),
+        final_lr_(opt.final_lr),
+        power_(opt.pwr),
+        max_update_(max_update) {
+    GLUINO_CHECK(ValueError, max_update >= 1, "PolyScheduler: max_update must be >= 1, got ", max_update);
+    GLUINO_CHECK(ValueError, max_update > opt.warmup_steps, "PolyScheduler: max_update (", max_update,
+                 ") must exceed warmup_steps (", opt.warmup_steps, ")");
+  }
+  double operator()(std::size_t num_update) override {
+    if (num_update < warmup_steps_) return warmup_lr(num_update);
+    if (num_update <= max_update_) {
+      const double frac = static_cast<double>(num_update - warmup_steps_) / static_cast<double>(max_update_ - warmup_steps_);
+      base_lr_ = final_lr_ + (base_lr_orig_ - final_lr_) * std::pow(1 - frac, power_);
+    }
+    return base_lr_;
+  }
+
+ private:
+  double base_lr_orig_, final_lr_, power_;
+  std::size_t max_update_;
+};
+
+/// Options of CosineScheduler, in the order of Gluon's keyword arguments after `max_update`.
+struct CosineSchedulerOptions {
+  double base_lr = 0.01;
+  double final_lr = 0;
+  std::size_t warmup_steps = 0;
+  double warmup_begin_lr = 0;
+  std::string warmup_mode = "linear";
+};
+
+/// lr = final_lr + (base_lr - final_lr) * (1 + cos(pi * (t - warmup_steps) / (max_update - warmup_steps))) / 2
+/// for t <= max_update, final_lr after.  As in MXNet, the base_lr given here is the one used
+/// (an optimizer's learning_rate does not replace it).  Gluon: mx.lr_scheduler.CosineScheduler.
+class CosineScheduler : public LRScheduler {
+ public:
+  explicit CosineScheduler(std::size_t max_update, CosineSchedulerOptions opt = {})
+      : LRScheduler(opt.base_lr, opt.warmup_steps, opt.warmup_begin_lr, opt.warmup_mode),
+        base_lr_orig_(opt.base_lr),
+        final_lr_(opt.final_lr),
+        max_update_(max_update) {
+    GLUINO_CHECK(ValueError, max_update >= 1, "CosineScheduler: max_update must be >= 1, got ", max_update);
+    GLUINO_CHECK(ValueError, opt.base_lr >= opt.final_lr, "CosineScheduler: base_lr (", opt.base_lr,
+                 ") must not be below final_lr (", opt.final_lr, ")");
+    GLUINO_CHECK(ValueError, max_update > opt.warmup_steps, "CosineScheduler: max_update (", max_update,
+                 ") must exceed warmup_steps (", opt.warmup_steps, ")");
+  }
+  double operator()(std::size_t num_update) override {
+    if (num_update < warmup_steps_) return warmup_lr(num_update);
+    if (num_update <= max_update_) {
+      const double frac = static_cast<double>(num_update - warmup_steps_) / static_cast<double>(max_update_ - warmup_steps_);
+      base_lr_ = final_lr_ + (base_lr_orig_ - final_lr_) * (1 + std::cos(std::numbers::pi * frac)) / 2;
+    }
+    return base_lr_;
+  }
+
+ private:
+  double base_lr_orig_, final_lr_;
+  std::size_t max_update_;
+};
+
+/// Options of OneCycleScheduler.
+struct OneCycleSchedulerOptions {
+  double base_lr = 0.01;           ///< the peak rate (an optimizer's learning_rate replaces it)
+  double pct_start = 0.3;          ///< fraction of max_update spent rising
+  double div_factor = 25;          ///< start rate = base_lr / div_factor
+  double final_div_factor = 1e4;   ///< final rate = start rate / final_div_factor
+  std::string anneal = "cos";      ///< "cos" or "linear" interpolation
+};
+
+/// One-cycle policy (Smith 2018; fastai / torch OneCycleLR): the rate rises from
+/// base_lr / div_factor to base_lr over the first pct_start * max_update updates, then falls
+/// to base_lr / (div_factor * final_div_factor) at max_update, and stays there.  Not in MXNet.
+class OneCycleScheduler : public LRScheduler {
+ public:
+  explicit OneCycleScheduler(std::size_t max_update, OneCycleSchedulerOptions opt = {})
+      : LRScheduler(opt.base_lr), opt_(std::move(opt)), max_update_(max_update) {
+    GLUINO_CHECK(ValueError, max_update >= 2, "OneCycleScheduler: max_update must be >= 2, got ", max_update);
+    GLUINO_CHECK(ValueError, opt_.pct_start > 0 && opt_.pct_start < 1, "OneCycleScheduler: pct_start must be in (0, 1), got ",
+                 opt_.pct_start);
+    GLUINO_CHECK(ValueError, opt_.div_factor >= 1 && opt_.final_div_factor >= 1,
+                 "OneCycleScheduler: div_factor and final_div_factor must be >= 1, got ", opt_.div_factor, " and ",
+                 opt_.final_div_factor);
+    GLUINO_CHECK(ValueError, opt_.anneal == "cos" || opt_.anneal == "linear",
+                 "OneCycleScheduler: anneal must be \"cos\" or \"linear\", got \"", opt_.anneal, "\"");
+  }
+  double operator()(std::size_t num_update) override {
+    const double start = base_lr_ / opt_.div_factor, end = start / opt_.final_div_factor;
+    const double t = static_cast<double>(std::min(num_update, max_update_));
+    const double up = std::max(1.0, std::round(opt_.pct_start * static_cast<double>(max_update_)));
+    if (t <= up) return interp(start, base_lr_, t / up);
+    return interp(base_lr_, end, (t - up) / (static_cast<double>(max_update_) - up));
+  }
+
+ private:
+  double interp(double a, double b, double frac) const {
+    if (opt_.anneal == "linear") return a + (b - a) * frac;
+    return b + (a - b) * (1 + std::cos(std::numbers::pi * frac)) / 2;
+  }
+  OneCycleSchedulerOptions opt_;
+  std::size_t max_update_;
+};
+
+}  // namespace gluino::optim

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// BasicOptimizer<T>: the hyper-parameters every optimizer shares, the update counters, and the
+/// per-parameter states.  Gluon: mx.optimizer.Optimizer (with its Updater's state dictionary).
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gluino/core/error.hpp"
+#include "gluino/core/ndarray.hpp"
+#include "gluino/core/parallel.hpp"
+#include "gluino/optim/lr_scheduler.hpp"
+
+namespace gluino::optim {
+
+/// The hyper-parameters every optimizer has (Gluon's Optimizer keyword arguments).
+struct OptimizerHyper {
+  double learning_rate = 0.01;
+  double wd = 0;                               ///< weight decay (L2), times each parameter's wd_mult
+  double rescale_grad = 1;                     ///< grad *= rescale_grad first (Trainer: 1 / batch_size)
+  double clip_gradient = -1;                   ///< clip to [-c, c] when c >= 0; < 0 = off (Gluon's None)
+  std::shared_ptr<LRScheduler> lr_scheduler = nullptr;  ///< when set, lr = lr_scheduler(num_update)
+  std::size_t begin_num_update = 0;
+};
+
+/// Base of the optimizers.  update(index, weight, grad) changes weight in place, keeping one
+/// state per parameter index (created at its first update: zeros of the weight's shape per
+/// state name); steady-state updates allocate nothing.
+template <class T>
+class BasicOptimizer {
+ public:
+  BasicOptimizer(std::string name, OptimizerHyper h) : name_(std::move(name)), h_(std::move(h)) {
+    num_update_ = h_.begin_num_update;
+    if (h_.lr_scheduler) h_.lr_scheduler->set_base_lr(h_.learning_rate);  // as MXNet
+  }
+  virtual ~BasicOptimizer() = default;
+
+  /// Lower-case registry name: "sgd", "nag", "adam", "rmsprop".
+  const std::string& name() const { return name_; }
+
+  /// Updates weight in place from grad, for the parameter numbered index: counts the update,
+  /// takes lr = (lr_scheduler ? lr_scheduler(num_update) : learning_rate) * lr_mult and
+  /// wd = wd * wd_mult, creates the state at the first call, and applies the rule.
+  /// ShapeError when weight, grad and a (loaded) state differ in shape.  Gluon: Optimizer.update
+  /// (lr_mult / wd_mult come from Parameter.lr_mult / wd_mult through the Trainer).
+  void update(std::size_t index, NDArray<T>& weight, const NDArray<T>& grad, double lr_mult = 1, double wd_mult = 1) {
+    GLUINO_CHECK(ShapeError, weight.defined() && grad.defined() && weight.shape() == grad.shape(), name_,
+                 ": update of parameter ", index, ": weight of shape ", weight.defined() ? weight.shape() : Shape{},
+                 " and grad of shape ", grad.defined() ? grad.shape() : Shape{}, " differ");
+    auto it = states_.find(index);
+    if (it == states_.end()) {
+      std::vector<NDArray<T>> st;
+      for (std::size_t k = 0; k < state_names().size(); ++k) st.push_back(NDArray<T>(weight.shape()).fill(T(0)));
+      it = states_.emplace(index, std::move(st)).first;
+    }
+    for (const NDArray<T>& s : it->second)
+      GLUINO_CHECK(ShapeError, s.shape() == weight.shape(), name_, ": state of parameter ", index, " has shape ",
+                   s.shape(), " but the weight has shape ", weight.shape());
+    const std::size_t t = count_update(index);
+    const double lr = (h_.lr_scheduler ? (*h_.lr_scheduler)(num_update_) : h_.learning_rate) * lr_mult;
+    step(weight, grad, it->second, lr, h_.wd * wd_mult, t);
+  }
+
+  /// The current learning rate (the scheduler's at num_update when one is set).  Gluon: learning_rate.
+  double learning_rate() const { return h_.lr_scheduler ? (*h_.lr_scheduler)(num_update_) : h_.learning_rate; }
+  /// Sets the learning rate; StateError when a scheduler drives it.  Gluon: set_learning_rate.
+  void set_learning_rate(double lr) {
+    GLUINO_CHECK(StateError, !h_.lr_scheduler, name_,
+                 ": set_learning_rate: an lr_scheduler drives the learning rate; change the scheduler instead");
+    h_.learning_rate = lr;
+  }
+  double wd() const { return h_.wd; }
+  void set_wd(double wd) { h_.wd = wd; }
+  double rescale_grad() const { return h_.rescale_grad; }
+  void set_rescale_grad(double r) { h_.rescale_grad = r; }
+  double clip_gradient() const { return h_.clip_gradient; }
+  void set_clip_gradient(double c) { h_.clip_gradient = c; }
+  const std::shared_ptr<LRScheduler>& lr_scheduler() const { return h_.lr_scheduler; }
+  /// Installs a scheduler, setting its base_lr to this optimizer's learning_rate (as MXNet does at
+  /// construction); nullptr removes it.
+  void set_lr_scheduler(std::shared_ptr<LRScheduler> s) {
+    h_.lr_scheduler = std::move(s);
+    if (h_.lr_scheduler) h_.lr_scheduler->set_base_lr(h_.learning_rate);
+  }
+
+  /// The largest per-parameter update count so far (starts at begin_num_update).  Gluon: num_update.
+  std::size_t num_update() const { return num_update_; }
+  std::size_t begin_num_update() const { return h_.begin_num_update; }
+  /// How many times each parameter index was updated (counted from begin_num_update).
+  const std::map<std::size_t, std::size_t>& index_update_count() const { return index_update_count_; }
+  /// Restores the counters (loading saved states).
+  void set_update_counts(std::size_t num_update, std::map<std::size_t, std::size_t> counts) {
+    num_update_ = num_update;
+    index_update_count_ = std::move(counts);
+  }
+
+  /// Names of the arrays kept per parameter, e.g. {"mom"} for SGD with momentum, {} without.
+  virtual std::vector<std::string> state_names() const = 0;
+  /// The states of one parameter, in state_names() order; StateError before its first update.
+  std::vector<NDArray<T>>& state(std::size_t index) {
+    auto it = states_.find(index);
+    GLUINO_CHECK(StateError, it != states_.end(), name_, ": no state for parameter ", index, " (not updated yet)");
+    return it->second;
+  }
+  bool has_state(std::size_t index) const { return states_.count(index) != 0; }
+  /// Every state as "<index>.<name>" -> array (the arrays themselves, not copies): what a Trainer
+  /// saves.  Counters come from num_update() and index_update_count().
+  std::map<std::string, NDArray<T>> states() const {
+    std::map<std::string, NDArray<T>> out;
+    const auto names = state_names();
+    for (const auto& [index, arrays] : states_)
+      for (std::size_t k = 0; k < arrays.size(); ++k) out.emplace(std::to_string(index) + "." + names[k], arrays[k]);
+    return out;
+  }
+  /// Replaces the states by copies of named arrays as states() returns them.  ValueError for a
+  /// malformed or unknown name, or a parameter with some of its states missing.
+  void set_states(const std::map<std::string, NDArray<T>>& named) {
+    const auto names = state_names();
+    std::map<std::size_t, std::vector<NDArray<T>>> loaded;
+    for (const auto& [key, arr] : named) {
+      const auto dot = key.find('.');
+      GLUINO_CHECK(ValueError, dot != std::string::npos && dot > 0 && key.find_first_not_of("0123456789") == dot, name_,
+                   ": set_states: malformed state name '", key, "' (expected <index>.<state>)");
+      const std::size_t index = std::stoul(key.substr(0, dot));
+      const std::string slot = key.substr(dot + 1);
+      std::size_t k = 0;
+      while (k < names.size() && names[k] != slot) ++k;
+      GLUINO_CHECK(ValueError, k < names.size(), name_, ": set_states: unknown state '", slot, "' in '", key, "'");
+      auto& v = loaded[index];
+      v.resize(names.size());
+      v[k] = arr.copy();
+    }
+    for (const auto& [index, v] : loaded)
+      for (std::size_t k = 0; k < v.size(); ++k)
+        GLUINO_CHECK(ValueError, v[k].defined(), name_, ": set_states: parameter ", index, " lacks state '", names[k], "'");
+    states_ = std::move(loaded);
+  }
+  /// Drops every state and counter (the next update starts afresh).
+  void reset() {
+    states_.clear();
+    index_update_count_.clear();
+    num_update_ = h_.begin_num_update;
+  }
+
+ protected:
+  /// The rule: updates weight (and state) in place.  lr and wd already include the multipliers;
+  /// t is this parameter's update count (1 at its first update).
+  virtual void step(NDArray<T>& weight, const NDArray<T>& grad, std::vector<NDArray<T>>& state, double lr, double wd,
+                    std::size_t t) = 0;
+
+  /// rescale_grad * g, clipped to [-clip_gradient, clip_gradient] when clipping is on.
+  T rescaled(T g) const { return clip(static_cast<T>(h_.rescale_grad) * g); }
+  /// v clipped to [-clip_gradient, clip_gradient] when clipping is on (clip_gradient >= 0).
+  T clip(T v) const {
+    if (h_.clip_gradient < 0) return v;
+    const T c = static_cast<T>(h_.clip_gradient);
+    return v > c ? c : (v < -c ? -c : v);
+  }
+  /// fn(i) for every element, threaded for large parameters.
+  template <class Fn>
+  static void for_each(std::size_t n, Fn&& fn) {
+    gluino::detail::parallel_for(n, std::forward<Fn>(fn), 8);
+  }
+
+  const OptimizerHyper& hyper() const { return h_; }
+
+ private:
+  std::size_t count_update(std::size_t index) {
+    auto [it, fresh] = index_update_count_.try_emplace(index, h_.begin_num_update);
+    const std::size_t t = ++it->second;
+    num_update_ = std::max(num_update_, t);
+    return t;
+  }
+
+  std::string name_;
+  OptimizerHyper h_;
+  std::size_t num_update_ = 0;
+  std::map<std::size_t, std::size_t> index_update_count_;
+  std::map<std::size_t, std::vector<NDArray<T>>> states_;
+};
+
+}  // namespace gluino::optim

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/loss/loss.hpp>
+
+#include <doctest/doctest.h>
+
+#include <gluino/nd/creation.hpp>
+
+using namespace gluino;
+
+namespace {
+/// The smallest loss: the prediction itself (to test the shared weighting and reduction).
+struct Identity : loss::BasicLoss<float> {
+  explicit Identity(double weight = 1, int batch_axis = 0) : BasicLoss("Identity", weight, batch_axis) {}
+  NDArray<float> compute(const NDArray<float>& pred, const NDArray<float>&) const override { return pred; }
+};
+}  // namespace
+
+TEST_SUITE("loss/loss") {
+TEST_CASE("mean over every axis but the batch axis") {
+  auto x = nd::arange<float>(0, 12).reshape({2, 3, 2});
+  CHECK(Identity{}(x, x).to_vector() == std::vector<float>{2.5f, 8.5f});
+  CHECK(Identity(1, 1)(x, x).to_vector() == std::vector<float>{3.5f, 5.5f, 7.5f});
+  CHECK(Identity(1, -1)(x, x).to_vector() == std::vector<float>{5.0f, 6.0f});
+}
+TEST_CASE("a (N,) sample weight is per sample; weights broadcast to the loss") {
+  auto x = nd::ones<float>({2, 3});
+  CHECK(Identity{}(x, x, nd::array<float>({2, 3})).to_vector() == std::vector<float>{2, 3});
+  CHECK(Identity{}(x, x, nd::array<float>({0, 3, 0})).to_vector() == std::vector<float>{1, 1});
+  CHECK(Identity(0.5)(x, x, nd::array<float>({2}, Shape{})).to_vector() == std::vector<float>{1, 1});
+}
+TEST_CASE("errors: sample weight that would grow the loss, undefined inputs") {
+  auto x = nd::ones<float>({2, 3});
+  CHECK_THROWS_WITH_AS(Identity{}(x, x, nd::ones<float>({4, 2, 3})),
+                       doctest::Contains("sample_weight of shape (4, 2, 3) does not broadcast to the loss of shape (2, 3)"),
+                       ShapeError);
+  CHECK_THROWS_AS(Identity{}(NDArray<float>{}, x), StateError);
+}
+}
