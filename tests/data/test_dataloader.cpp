@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/data/dataloader.hpp>
+
+#include <doctest/doctest.h>
+
+#include <gluino/nd/creation.hpp>
+
+#include <algorithm>
+#include <atomic>
+
+using namespace gluino;
+
+namespace {
+// n samples: data (2,) = {i, -i}, label () = i.
+data::ArrayDataset<float> counting(std::size_t n) {
+  NDArray<float> x(Shape{n, 2}), y(Shape{n});
+  for (std::size_t i = 0; i < n; ++i) {
+    x.at(i, 0) = float(i);
+    x.at(i, 1) = -float(i);
+    y.at(i) = float(i);
+  }
+  return data::ArrayDataset<float>(x, y);
+}
+// The labels of one epoch, batch by batch.
+std::vector<std::vector<float>> epoch(data::DataLoader<float>& loader) {
+  std::vector<std::vector<float>> out;
+  for (auto [x, y] : loader) {
+    CHECK(x.shape() == Shape{y.shape(0), 2});
+    for (std::size_t j = 0; j < y.shape(0); ++j) CHECK(x.at(j, 1) == -y.at(j));  // data and label stay paired
+    out.push_back(y.to_vector());
+  }
+  return out;
+}
+std::vector<float> flat(const std::vector<std::vector<float>>& e) {
+  std::vector<float> v;
+  for (const auto& b : e) v.insert(v.end(), b.begin(), b.end());
+  return v;
+}
+}  // namespace
+
+TEST_SUITE("data/dataloader") {
+TEST_CASE("batches in order; last_batch keep / discard") {
+  auto ds = counting(10);
+  data::DataLoader keep(ds, {.batch_size = 4});
+  CHECK(keep.size() == 3);
+  CHECK(epoch(keep) == std::vector<std::vector<float>>{{0, 1, 2, 3}, {4, 5, 6, 7}, {8, 9}});
+  data::DataLoader discard(ds, {.batch_size = 4, .last_batch = "discard"});
+  CHECK(discard.size() == 2);
+  CHECK(epoch(discard) == std::vector<std::vector<float>>{{0, 1, 2, 3}, {4, 5, 6, 7}});
+}
+TEST_CASE("last_batch rollover carries the remainder into the next epoch") {
+  data::DataLoader loader(counting(10), {.batch_size = 4, .last_batch = "rollover"});
+  CHECK(loader.size() == 2);
+  CHECK(epoch(loader) == std::vector<std::vector<float>>{{0, 1, 2, 3}, {4, 5, 6, 7}});
+  CHECK(loader.size() == 3);  // 2 carried + 10
+  CHECK(epoch(loader) == std::vector<std::vector<float>>{{8, 9, 0, 1}, {2, 3, 4, 5}, {6, 7, 8, 9}});
+  CHECK(loader.size() == 2);
+}
+TEST_CASE("shuffle: a permutation per epoch, reproducible from the seed") {
+  auto ds = counting(20);
+  data::DataLoader a(ds, {.batch_size = 6, .shuffle = true, .seed = 7});
+  data::DataLoader b(ds, {.batch_size = 6, .shuffle = true, .seed = 7});
+  data::DataLoader c(ds, {.batch_size = 6, .shuffle = true, .seed = 8});
+  auto a1 = flat(epoch(a)), a2 = flat(epoch(a)), b1 = flat(epoch(b)), b2 = flat(epoch(b)), c1 = flat(epoch(c));
+  CHECK(a1 == b1);
+  CHECK(a2 == b2);
+  CHECK(a1 != a2);  // a new order each epoch
+  CHECK(a1 != c1);
+  auto sorted = a2;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(sorted == flat(epoch(*std::make_unique<data::DataLoader<float>>(ds, data::DataLoaderOptions{.batch_size = 20}))));
+  // Without a seed, the default generator decides.
+  random::seed(3);
+  data::DataLoader d(ds, {.batch_size = 6, .shuffle = true});
+  random::seed(3);
+  data::DataLoader e(ds, {.batch_size = 6, .shuffle = true});
+  CHECK(flat(epoch(d)) == flat(epoch(e)));
+}
+TEST_CASE("prefetch gives the same batches, and early exits neither hang nor leak") {
+  auto ds = counting(50);
+  data::DataLoader plain(ds, {.batch_size = 8, .shuffle = true, .seed = 1});
+  data::DataLoader pre(ds, {.batch_size = 8, .shuffle = true, .seed = 1, .prefetch = true});
+  const int threads = get_num_threads();
+  for (int ep = 0; ep < 3; ++ep) CHECK(epoch(plain) == epoch(pre));
+  CHECK(get_num_threads() == threads);  // the worker's single-thread setting stays on the worker
+  for (int i = 0; i < 20; ++i) {  // abandon after 0 or 1 batches
+    for (auto [x, y] : pre) {
+      (void)x;
+      if (y.at(0) >= 0) break;
+    }
+    { auto it = pre.begin(); }
+  }
+  std::size_t batches = 0;
+  for (auto it = pre.begin(); it != pre.end(); ++it) batches += it->label.shape(0) > 0;
+  CHECK(batches == 7);
+}
+TEST_CASE("errors: options, mismatched sample shapes, and exceptions from a prefetching worker") {
+  auto ds = counting(4);
+  CHECK_THROWS_WITH_AS(data::DataLoader(ds, {.batch_size = 0}), doctest::Contains("batch_size must be > 0"), ValueError);
+  CHECK_THROWS_WITH_AS(data::DataLoader(ds, {.batch_size = 2, .last_batch = "drop"}),
+                       doctest::Contains("got \"drop\""), ValueError);
+  data::SimpleDataset<float> ragged({{nd::zeros<float>({2}), nd::zeros<float>({})},
+                                     {nd::zeros<float>({3}), nd::zeros<float>({})}});
+  data::DataLoader rl(ragged, {.batch_size = 2});
+  CHECK_THROWS_WITH_AS(rl.begin(), doctest::Contains("sample 1 has data shape (3,), unlike the batch's first sample (2,)"),
+                       ShapeError);
+  for (bool prefetch : {false, true}) {
+    auto bad = ds.transform_first([](const NDArray<float>& x) {
+      if (x.at(0) == 3) throw ValueError("bad sample");
+      return x;
+    });
+    data::DataLoader loader(bad, {.batch_size = 1, .prefetch = prefetch});
+    int seen = 0;
+    auto run = [&] {
+      for (auto [x, y] : loader) seen += (x.size() == 2);
+    };
+    CHECK_THROWS_WITH_AS(run(), "bad sample", ValueError);
+    CHECK(seen == 3);
+  }
+}
+TEST_CASE("transforms run unrecorded, and batches are fresh arrays") {
+  auto ds = counting(4);
+  std::atomic<int> recorded{0};
+  auto t = ds.transform_first([&](const NDArray<float>& x) {
+    recorded += autograd::is_recording();
+    return x;
+  });
+  data::DataLoader loader(t, {.batch_size = 2});
+  autograd::record rec;
+  std::vector<NDArray<float>> kept;
+  for (auto [x, y] : loader) kept.push_back(x);
+  CHECK(recorded == 0);
+  CHECK(kept[0].data() != kept[1].data());
+  CHECK(kept[0].to_vector() == std::vector<float>{0, 0, 1, -1});
+}
+}
