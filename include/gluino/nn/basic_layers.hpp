@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Layers without parameters that reshape or wrap a function: Flatten and Lambda.
+/// Gluon: gluon.nn.Flatten, gluon.nn.Lambda.
+#include <functional>
+#include <string>
+#include <utility>
+
+#include "gluino/core/ndarray.hpp"
+#include "gluino/nn/block.hpp"
+
+namespace gluino::nn {
+
+/// (N, d1, d2, ...) -> (N, d1*d2*...), a view of the same data.  Mirrors gluon.nn.Flatten.
+template <class T>
+class BasicFlatten : public BasicBlock<T> {
+ public:
+  explicit BasicFlatten(std::string prefix = "") : BasicBlock<T>(std::move(prefix)) {}
+  std::string type_name() const override { return "Flatten"; }
+  NDArray<T> forward(const NDArray<T>& x) override {
+    GLUINO_CHECK(ShapeError, x.ndim() >= 1, this->prefix(), ": Flatten needs at least one axis, got shape ", x.shape());
+    return x.flatten();
+  }
+  /// "Flatten", as Gluon.
+  std::string repr() const override { return "Flatten"; }
+};
+
+/// Wraps a function of one array as a block.  Mirrors gluon.nn.Lambda(function).
+/// Lambda{[](const NDArray<float>& x) { return x * 2.0f; }} or by the name of an nd function
+/// of one argument: Lambda{"tanh"} (relu, sigmoid, tanh, softrelu, softsign, exp, log, sqrt,
+/// square, abs, negative, flatten; ValueError for others).
+template <class T>
+class BasicLambda : public BasicBlock<T> {
+ public:
+  using Function = std::function<NDArray<T>(const NDArray<T>&)>;
+
+  /// A block calling fn.  Printed as "Lambda(<lambda>)".
+  explicit BasicLambda(Function fn, std::string prefix = "")
+      : BasicBlock<T>(std::move(prefix)), fn_(std::move(fn)), fn_name_("<lambda>") {
+    GLUINO_CHECK(ValueError, static_cast<bool>(fn_), "Lambda: the function is empty");
+  }
+  /// A block calling the nd function of that name.  Printed as "Lambda(tanh)".
+  explicit BasicLambda(const std::string& function, std::string prefix = "")
+      : BasicLambda(by_name(function), std::move(prefix)) {
+    fn_name_ = function;
+  }
+  explicit BasicLambda(const char* function, std::string prefix = "")
+      : BasicLambda(std::string(function), std::move(prefix)) {}
+
+  std::string type_name() const override { return "Lambda"; }
+  NDArray<T> forward(const NDArray<T>& x) override { return fn_(x); }
+  std::string repr() const override { return "Lambda(" + fn_name_ + ")"; }
+
+ private:
+  static Function by_name(const std::string& f) {
+    if (f == "relu" || f == "sigmoid" || f == "tanh" || f == "softrelu" || f == "softsign")
+      return [f](const NDArray<T>& x) { return nd::activation(x, f); };
+    if (f == "exp") return [](const NDArray<T>& x) { return nd::exp(x); };
+    if (f == "log") return [](const NDArray<T>& x) { return nd::log(x); };
+    if (f == "sqrt") return [](const NDArray<T>& x) { return nd::sqrt(x); };
+    if (f == "square") return [](const NDArray<T>& x) { return nd::square(x); };
+    if (f == "abs") return [](const NDArray<T>& x) { return nd::abs(x); };
+    if (f == "negative") return [](const NDArray<T>& x) { return nd::negative(x); };
+    if (f == "flatten") return [](const NDArray<T>& x) { return x.flatten(); };
+    detail::raise<ValueError>("Lambda: unknown function '", f,
+                              "'; pass a callable, or one of relu, sigmoid, tanh, softrelu, softsign, exp, log, "
+                              "sqrt, square, abs, negative, flatten");
+  }
+
+  Function fn_;
+  std::string fn_name_;
+};
+
+using Flatten = BasicFlatten<float>;
+using Lambda = BasicLambda<float>;
+
+}  // namespace gluino::nn

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Dense: the fully connected layer.  Gluon: gluon.nn.Dense.
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "gluino/nd/linalg.hpp"
+#include "gluino/nn/activations.hpp"
+#include "gluino/nn/block.hpp"
+
+namespace gluino::nn {
+
+/// Options of Dense, in the order of gluon.nn.Dense's keyword arguments, so that designated
+/// initializers read like a Gluon call: Dense{128, {.activation = "relu"}}.
+template <class T>
+struct BasicDenseOptions {
+  /// "" = linear; otherwise relu, sigmoid, tanh, softrelu or softsign.
+  std::string activation = "";
+  bool use_bias = true;
+  /// Use (N, d1, d2, ...) inputs as (N, d1*d2*...); otherwise the last axis holds the features
+  /// and the others are kept: (..., in_units) -> (..., units).
+  bool flatten = true;
+  /// The weight's own initializer; empty = the one given to initialize().
+  init::BasicAnyInitializer<T> weight_initializer = {};
+  /// The bias's own initializer (Gluon's default 'zeros'); {} = the one given to initialize().
+  init::BasicAnyInitializer<T> bias_initializer = init::BasicZero<T>{};
+  /// Input features; 0 = inferred at the first forward.
+  std::size_t in_units = 0;
+  /// Gluon's params=: share another block's parameters (e.g. other.params()).
+  BasicParameterDict<T> params = {};
+};
+
+/// Fully connected: y = act(flatten(x) W^T + b).  Mirrors gluon.nn.Dense.
+/// x: (N, ...) -> (N, units) (flatten), or (..., in_units) -> (..., units).
+/// Parameters: weight (units, in_units), bias (units,).
+/// ShapeError naming the block's prefix, the input shape and the weight's shape when the input's
+/// features differ from in_units.
+template <class T>
+class BasicDense : public BasicBlock<T> {
+ public:
+  explicit BasicDense(std::size_t units, BasicDenseOptions<T> opt = {}, std::string prefix = "")
+      : BasicBlock<T>(std::move(prefix), std::move(opt.params)), units_(units), act_(std::move(opt.activation)),
+        flatten_(opt.flatten) {
+    GLUINO_CHECK(ValueError, units > 0, "Dense: units must be > 0");
+    if (!act_.empty()) detail::check_activation_name("Dense", act_);
+    weight_ = this->params().get("weight", Shape{units, opt.in_units}, std::move(opt.weight_initializer));
+    if (opt.use_bias) bias_ = this->params().get("bias", Shape{units}, std::move(opt.bias_initializer));
+  }
+  std::string type_name() const override { return "Dense"; }
+
+  NDArray<T> forward(const NDArray<T>& x) override {
+    const Shape& s = x.shape();
+    GLUINO_CHECK(ShapeError, s.ndim() >= 1, this->prefix(), ": input must have at least one axis, got shape ", s);
+    std::size_t in = s[s.ndim() - 1];
+    if (flatten_) {
+      in = 1;
+      for (std::size_t d = 1; d < s.ndim(); ++d) in *= s[d];
+    }
+    const std::size_t known = weight_->shape()[1];
+    GLUINO_CHECK(ShapeError, known == 0 || known == in, this->prefix(), ": input of shape ", s, " has ", in,
+                 flatten_ ? " features (flattened)" : " features", " but weight '", weight_->name(), "' has shape ",
+                 weight_->shape(), " (in_units ", known, ")");
+    weight_->finish_deferred_init(Shape{units_, in}, this->prefix());
+    NDArray<T> y = nd::fully_connected(x, weight_->data(), bias_ ? bias_->data() : NDArray<T>{}, flatten_);
+    return act_.empty() ? y : nd::activation(y, act_);
+  }
+
+  /// "Dense(None -> 256, Activation(relu))" before the input size is known, then
+  /// "Dense(20 -> 256, Activation(relu))"; "linear" without activation.  As Gluon.
+  std::string repr() const override {
+    std::ostringstream s;
+    s << "Dense(";
+    if (weight_->shape()[1] == 0)
+      s << "None";
+    else
+      s << weight_->shape()[1];
+    s << " -> " << units_ << ", " << (act_.empty() ? std::string("linear") : "Activation(" + act_ + ")") << ')';
+    return s.str();
+  }
+
+  std::size_t units() const { return units_; }
+  /// The input features (0 while unknown).
+  std::size_t in_units() const { return weight_->shape()[1]; }
+  const std::string& activation() const { return act_; }
+  /// Gluon: dense.weight.  (Gives the block its name first, so that the parameter's is final.)
+  const std::shared_ptr<BasicParameter<T>>& weight() const {
+    this->prefix();
+    return weight_;
+  }
+  /// Gluon: dense.bias; null when use_bias is false.
+  const std::shared_ptr<BasicParameter<T>>& bias() const {
+    this->prefix();
+    return bias_;
+  }
+
+ private:
+  std::size_t units_;
+  std::string act_;
+  bool flatten_;
+  std::shared_ptr<BasicParameter<T>> weight_, bias_;  // shared: blocks may share parameters
+};
+
+using DenseOptions = BasicDenseOptions<float>;
+using Dense = BasicDense<float>;
+
+}  // namespace gluino::nn

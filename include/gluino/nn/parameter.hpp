@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// BasicParameter<T>: a named, trainable array with its gradient, deferred shape and initializer
+/// (Gluon: gluon.Parameter).  The dictionary of parameters that blocks own and share,
+/// BasicParameterDict<T>, is in nn/parameter_dict.hpp, which this header also includes.
+#include <memory>
+#include <ostream>
+#include <string>
+#include <utility>
+
+#include "gluino/autograd/mode.hpp"
+#include "gluino/core/ndarray.hpp"
+#include "gluino/init/initializer.hpp"
+
+namespace gluino::nn {
+
+template <class T>
+class BasicParameterDict;
+template <class T>
+class BasicBlock;
+
+/// Options of initialize() (Gluon's keyword arguments of Block.initialize / ParameterDict.initialize).
+struct InitializeOptions {
+  /// Re-initialize parameters that already have data (Gluon: force_reinit).  Without it,
+  /// initializing an initialized parameter does nothing (Gluon warns).
+  bool force_reinit = false;
+};
+
+/// Attributes of a new parameter, in the order of gluon.Parameter's keyword arguments.
+struct ParameterOptions {
+  GradReq grad_req = GradReq::write;  ///< Gluon: grad_req ("write", "add", "null")
+  double lr_mult = 1.0;               ///< Gluon: lr_mult, multiplies the learning rate
+  double wd_mult = 1.0;               ///< Gluon: wd_mult, multiplies the weight decay
+  bool allow_deferred_init = true;    ///< Gluon: allow_deferred_init
+};
+
+/// A parameter of a block.  Mirrors gluon.Parameter.
+/// - shape may contain 0 for "unknown": initialize() then only records the initializer, and the
+///   layer's first forward calls finish_deferred_init(shape) which fills the unknown dimensions
+///   and runs it (Gluon's deferred initialization).
+/// - data() is an NDArray with attach_grad(grad_req) done, so backward() fills grad().
+/// - Its own initializer (init(), e.g. Dense's bias: init::Zero) wins over the global one given
+///   to initialize(); as in Gluon the own initializer's init_weight fills the array, whatever
+///   the name.  Without one, the global initializer dispatches on the name's suffix.
+/// Blocks hold parameters by shared_ptr: blocks that share parameters hold the same object.
+template <class T>
+class BasicParameter {
+ public:
+  /// A parameter named name (the full name, with the block prefix) of the given shape.
+  explicit BasicParameter(std::string name, Shape shape = {}, init::BasicAnyInitializer<T> init = {},
+                          ParameterOptions opt = {})
+      : name_(std::move(name)), shape_(shape), init_(std::move(init)), opt_(opt) {}
+  BasicParameter(const BasicParameter&) = delete;
+  BasicParameter& operator=(const BasicParameter&) = delete;
+
+  const std::string& name() const { return name_; }
+  /// The shape; 0 marks a dimension not known yet.
+  const Shape& shape() const { return shape_; }
+  /// Sets the shape before initialization (Gluon: param.shape = ...); ShapeError when data
+  /// exists with another shape.
+  void set_shape(const Shape& s) {
+    GLUINO_CHECK(ShapeError, !data_.defined() || s == data_.shape(), "Parameter '", name_,
+                 "': cannot change the shape of an initialized parameter from ", data_.shape(), " to ", s);
+    shape_ = s;
+  }
+  GradReq grad_req() const { return opt_.grad_req; }
+  /// Changes grad_req; on an initialized parameter this (re)allocates or drops the gradient.
+  /// Gluon: param.grad_req = "null".
+  void set_grad_req(GradReq req) {
+    opt_.grad_req = req;
+    if (data_.defined()) data_.attach_grad(req);
+  }
+  double lr_mult() const { return opt_.lr_mult; }
+  void set_lr_mult(double m) { opt_.lr_mult = m; }
+  double wd_mult() const { return opt_.wd_mult; }
+  void set_wd_mult(double m) { opt_.wd_mult = m; }
+  bool allow_deferred_init() const { return opt_.allow_deferred_init; }
+  /// The parameter's own initializer (empty: the global one decides).  Gluon: param.init.
+  const init::BasicAnyInitializer<T>& init() const { return init_; }
+  void set_init(init::BasicAnyInitializer<T> i) { init_ = std::move(i); }
+
+  /// True once the parameter has data.
+  bool is_initialized() const { return data_.defined(); }
+  /// True when initialize() was called but waits for the shape (deferred initialization).
+  bool is_deferred() const { return static_cast<bool>(pending_); }
+
+  /// Initializes the data: with the parameter's own initializer if it has one, else with
+  /// default_init (dispatching on the name).  With an incomplete shape the initialization is
+  /// deferred to finish_deferred_init (ValueError when allow_deferred_init is false).  Without
+  /// force_reinit an initialized parameter is left as it is.  Re-initialization writes into the
+  /// existing array, so handles to data() stay valid.  Gluon: Parameter.initialize.
+  void initialize(init::BasicAnyInitializer<T> default_init = init::BasicUniform<T>{}, InitializeOptions opt = {}) {
+    if (data_.defined() && !opt.force_reinit) return;
+    init::BasicAnyInitializer<T> chosen = init_ ? init_ : default_init;
+    GLUINO_CHECK(ValueError, static_cast<bool>(chosen), "Parameter '", name_, "': initialize: no initializer given");
+    own_pending_ = static_cast<bool>(init_);
+    if (!shape_.is_complete()) {
+      GLUINO_CHECK(ValueError, opt_.allow_deferred_init, "Parameter '", name_,
+                   "': cannot initialize with the incomplete shape ", shape_,
+                   " (0 = unknown) because deferred initialization is not allowed");
+      pending_ = std::move(chosen);
+      return;
+    }
+    run_init(*chosen, own_pending_);
+  }
+
+  /// Completes a deferred initialization once the layer knows the full shape: fills the unknown
+  /// dimensions of shape() from `inferred`, checks the known ones, and runs the pending
+  /// initializer if initialize() was called.  Called by layers at every forward; cheap once
+  /// initialized.  ShapeError (starting with `who`, e.g. the block prefix, and naming the
+  /// parameter and both shapes) when a known dimension differs.
+  void finish_deferred_init(const Shape& inferred, const std::string& who = "") {
+    if (data_.defined() && inferred == shape_) return;
+    merge_shape(inferred, who);
+    if (pending_ && shape_.is_complete()) {
+      auto chosen = std::move(pending_);
+      pending_ = {};
+      run_init(*chosen, own_pending_);
+    }
+  }
+
+  /// The data (a handle: writes through it change the parameter).  StateError before
+  /// initialize(), or while the initialization waits for the first forward.  Gluon: data().
+  NDArray<T> data() const {
+    if (!data_.defined()) {
+      GLUINO_CHECK(StateError, !pending_, "Parameter '", name_,
+                   "' has not been initialized yet because initialization was deferred: its shape ", shape_,
+                   " is known only at the first forward; pass one batch through the network first, or give the "
+                   "layer its input size (in_units, in_channels, ...)");
+      detail::raise<StateError>("Parameter '", name_,
+                                "' has not been initialized; call initialize() on the block or on "
+                                "collect_params() (not params(), which misses the children's parameters)");
+    }
+    return data_;
+  }
+  /// The gradient buffer.  StateError when grad_req is null or before initialization.  Gluon: grad().
+  NDArray<T> grad() const {
+    NDArray<T> d = data();
+    GLUINO_CHECK(StateError, opt_.grad_req != GradReq::null, "Parameter '", name_,
+                 "': cannot get the gradient because grad_req is null");
+    return d.grad();
+  }
+  /// Copies values into the data (same shape required).  On an uninitialized parameter it sets
+  /// the shape (checked against the known dimensions) and initializes with a copy of arr,
+  /// replacing any pending initialization.  Gluon: set_data.
+  void set_data(const NDArray<T>& arr) {
+    GLUINO_CHECK(StateError, arr.defined(), "Parameter '", name_, "': set_data: the array is empty");
+    if (data_.defined()) {
+      GLUINO_CHECK(ShapeError, arr.shape() == data_.shape(), "Parameter '", name_, "': set_data: shape ",
+                   arr.shape(), " differs from the parameter's shape ", data_.shape());
+      data_.assign(arr);
+      return;
+    }
+    merge_shape(arr.shape(), "");
+    GLUINO_CHECK(ShapeError, shape_ == arr.shape(), "Parameter '", name_, "': set_data: shape ", arr.shape(),
+                 " differs from the parameter's shape ", shape_);
+    pending_ = {};
+    data_ = arr.detach().copy();
+    data_.attach_grad(opt_.grad_req);
+  }
+  /// Sets the gradient to zero (nothing when there is none).  Gluon: zero_grad.
+  void zero_grad() {
+    if (data_.defined() && opt_.grad_req != GradReq::null) data_.grad().fill(T(0));
+  }
+
+  /// Prints "Parameter dense0_weight (shape=(256, 20), dtype=float32)", as Gluon.
+  friend std::ostream& operator<<(std::ostream& os, const BasicParameter& p) {
+    return os << "Parameter " << p.name_ << " (shape=" << p.shape_
+              << ", dtype=" << (sizeof(T) == 4 ? "float32" : "float64") << ')';
+  }
+
+ private:
+  void merge_shape(const Shape& inferred, const std::string& who) {
+    bool ok = shape_.ndim() == 0 || inferred.ndim() == shape_.ndim();
+    for (std::size_t d = 0; ok && d < shape_.ndim(); ++d)
+      ok = shape_[d] == 0 || inferred[d] == 0 || shape_[d] == inferred[d];
+    GLUINO_CHECK(ShapeError, ok, who.empty() ? "" : who + ": ", "Parameter '", name_, "' has shape ", shape_,
+                 " but the input implies shape ", inferred);
+    if (shape_.ndim() == 0) {
+      shape_ = inferred;
+      return;
+    }
+    for (std::size_t d = 0; d < shape_.ndim(); ++d)
+      if (shape_[d] == 0) shape_[d] = inferred[d];
+  }
+  void run_init(init::BasicInitializer<T>& initializer, bool own) {
+    autograd::pause no_record;
+    NDArray<T> arr = data_.defined() ? data_ : NDArray<T>(shape_);
+    NDArray<T> target = arr;  // the initializer may assign a new array to its argument
+    if (own)
+      initializer.init_weight(name_, arr);
+    else
+      initializer(name_, arr);
+    GLUINO_CHECK(ShapeError, arr.shape() == shape_, "Parameter '", name_, "': the initializer produced shape ",
+                 arr.shape(), " instead of ", shape_);
+    if (arr.impl() != target.impl()) target.assign(arr.detach());
+    if (!data_.defined()) {
+      data_ = target;
+      data_.attach_grad(opt_.grad_req);
+    }
+  }
+
+  template <class U>
+  friend class BasicParameterDict;
+  // Only a provisional ParameterDict renames its parameters, when its block gets its name.
+  void rename(std::string n) { name_ = std::move(n); }
+
+  std::string name_;
+  Shape shape_;
+  init::BasicAnyInitializer<T> init_;
+  ParameterOptions opt_;
+  NDArray<T> data_;
+  init::BasicAnyInitializer<T> pending_;  // set while initialization waits for the shape
+  bool own_pending_ = false;              // the pending initializer is the parameter's own
+};
+
+using Parameter = BasicParameter<float>;
+
+}  // namespace gluino::nn
+
+// The dictionary of parameters (so that including this header gives both).
+#include "gluino/nn/parameter_dict.hpp"

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// BasicParameterDict<T>: the ordered dictionary of parameters a block owns, collects and shares.
+/// Gluon: gluon.ParameterDict.
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <regex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "gluino/nn/parameter.hpp"
+#include "gluino/nn/parameter_io.hpp"
+
+namespace gluino::nn {
+
+/// An ordered (insertion order) map from full parameter names to shared parameters, with a
+/// name prefix.  Mirrors gluon.ParameterDict.
+/// - A handle, like NDArray: copies refer to the same dictionary.  A default-constructed dict is
+///   "none" (Gluon's params=None; defined() is false) until something is added to it.
+/// - get(name, ...) returns prefix + name, creating it if needed, or taking it from the
+///   `shared` dict given at construction: this is how blocks share parameters (a Dense given
+///   another Dense's params() gets the same Parameter objects).
+/// - A block's own dict is provisional until the block gets its name (see BasicBlock): get()
+///   then creates parameters under their local names, and any read names the block first.
+/// - Iteration yields (name, shared_ptr<BasicParameter<T>>) pairs in insertion order:
+///   `for (const auto& [name, p] : net.collect_params()) ...`.
+template <class T>
+class BasicParameterDict {
+ public:
+  using ParameterPtr = std::shared_ptr<BasicParameter<T>>;
+  using Item = std::pair<std::string, ParameterPtr>;
+  using const_iterator = typename std::vector<Item>::const_iterator;
+
+  /// The "none" dict: empty, no prefix, allocated on first insertion.
+  BasicParameterDict() = default;
+  /// An empty dict whose new parameters are named prefix + name; get() also looks names up in
+  /// shared (Gluon: ParameterDict(prefix, shared)).
+  explicit BasicParameterDict(std::string prefix, BasicParameterDict shared = {}) : impl_(std::make_shared<Impl>()) {
+    impl_->prefix = std::move(prefix);
+    impl_->shared = std::move(shared.impl_);
+  }
+
+  /// False for a default-constructed dict that nothing was added to.
+  bool defined() const { return impl_ != nullptr; }
+  const std::string& prefix() const {
+    static const std::string none;
+    resolve();
+    return impl_ ? impl_->prefix : none;
+  }
+  /// The dict this one takes shared parameters from (undefined when none).
+  BasicParameterDict shared() const { return BasicParameterDict(impl_ ? impl_->shared : nullptr); }
+
+  std::size_t size() const {
+    resolve();
+    return impl_ ? impl_->items.size() : 0;
+  }
+  bool empty() const { return size() == 0; }
+  const_iterator begin() const {
+    resolve();
+    return impl_ ? impl_->items.cbegin() : empty_items().cbegin();
+  }
+  const_iterator end() const {
+    resolve();
+    return impl_ ? impl_->items.cend() : empty_items().cend();
+  }
+  /// True when the full name is present.
+  bool contains(const std::string& name) const {
+    resolve();
+    return impl_ && impl_->index.count(name) > 0;
+  }
+  /// The parameter of the full name (e.g. "mlp0_dense0_weight").  ValueError listing the names
+  /// present when it is missing.  Gluon: params[name].
+  const ParameterPtr& operator[](const std::string& name) const {
+    GLUINO_CHECK(ValueError, contains(name), "ParameterDict: no parameter named '", name, "'; it holds: ",
+                 key_list());
+    return impl_->items[impl_->index.at(name)].second;
+  }
+  const ParameterPtr& at(const std::string& name) const { return (*this)[name]; }
+  /// The full names, in order.  Gluon: keys().
+  std::vector<std::string> keys() const {
+    std::vector<std::string> k;
+    for (const auto& [n, p] : *this) k.push_back(n);
+    return k;
+  }
+
+  /// Returns the parameter named prefix() + name, creating it with the given shape, own
+  /// initializer and options when neither this dict nor its shared dict has it.  For an
+  /// existing parameter the shapes are merged (0 = unknown takes the other's dimension);
+  /// ShapeError when known dimensions differ.  Gluon: ParameterDict.get(name, shape=, init=, ...).
+  ParameterPtr get(const std::string& name, const Shape& shape = {}, init::BasicAnyInitializer<T> init = {},
+                   ParameterOptions opt = {}) {
+    ensure();
+    if (impl_->shared) resolve();  // a shared lookup needs the final name
+    const std::string full = impl_->prefix + name;
+    ParameterPtr p = find(full);
+    if (!p && impl_->shared) {
+      auto it = impl_->shared->index.find(full);
+      if (it != impl_->shared->index.end()) {
+        p = impl_->shared->items[it->second].second;
+        insert(full, p);
+      }
+    }
+    if (!p) {
+      p = std::make_shared<BasicParameter<T>>(full, shape, std::move(init), opt);
+      insert(full, p);
+      return p;
+    }
+    if (shape.ndim() > 0) merge_into(*p, shape);
+    return p;
+  }
+
+  /// The parameters whose full name matches the regular expression from its start (Python's
+  /// re.match, as Gluon's collect_params(select)): ".*weight", "mlp0_dense0_.*", ".*weight|.*bias".
+  /// An empty pattern selects everything.  The result has this dict's prefix.
+  BasicParameterDict select(const std::string& pattern) const {
+    BasicParameterDict out(prefix());
+    if (pattern.empty()) {
+      out.update(*this);
+      return out;
+    }
+    std::regex re;
+    try {
+      re = std::regex(pattern);
+    } catch (const std::regex_error& e) {
+      detail::raise<ValueError>("ParameterDict: select: invalid regular expression '", pattern, "': ", e.what());
+    }
+    for (const auto& [n, p] : *this)
+      if (std::regex_search(n, re, std::regex_constants::match_continuous)) out.insert(n, p);
+    return out;
+  }
+
+  /// Adds other's parameters (in its order).  ValueError when a name is present in both with
+  /// different Parameter objects.  Gluon: update.
+  void update(const BasicParameterDict& other) {
+    resolve();
+    for (const auto& [n, p] : other) {
+      ParameterPtr mine = find(n);
+      GLUINO_CHECK(ValueError, !mine || mine == p, "ParameterDict: cannot update: two different parameters are named '",
+                   n, "'");
+    }
+    if (other.empty()) return;
+    ensure();
+    for (const auto& [n, p] : other)
+      if (!find(n)) insert(n, p);
+  }
+
+  /// Initializes every parameter (see BasicParameter::initialize): a parameter's own
+  /// initializer wins over init; deferred where the shape is unknown.  Gluon: initialize(init,
+  /// force_reinit=...).
+  void initialize(init::BasicAnyInitializer<T> init = init::BasicUniform<T>{}, InitializeOptions opt = {}) {
+    for (const auto& [n, p] : *this) p->initialize(init, opt);
+  }
+  /// Zeros every gradient.  Gluon: zero_grad().
+  void zero_grad() {
+    for (const auto& [n, p] : *this) p->zero_grad();
+  }
+  /// Sets grad_req on every parameter.  Gluon: setattr('grad_req', 'null').
+  void set_grad_req(GradReq req) {
+    for (const auto& [n, p] : *this) p->set_grad_req(req);
+  }
+  /// Gluon: setattr('lr_mult', m).
+  void set_lr_mult(double m) {
+    for (const auto& [n, p] : *this) p->set_lr_mult(m);
+  }
+  /// Gluon: setattr('wd_mult', m).
+  void set_wd_mult(double m) {
+    for (const auto& [n, p] : *this) p->set_wd_mult(m);
+  }
+
+  /// Saves every parameter to a safetensors file under its name minus strip_prefix.
+  /// ValueError when a name does not start with strip_prefix.  Gluon: save(filename, strip_prefix).
+  void save(const std::string& path, const std::string& strip_prefix = "") const {
+    detail::NamedParameters<T> named;
+    for (const auto& [n, p] : *this) {
+      GLUINO_CHECK(ValueError, n.rfind(strip_prefix, 0) == 0, "ParameterDict.save: cannot strip the prefix '",
+                   strip_prefix, "' from the parameter name '", n, "'");
+      named.emplace_back(n.substr(strip_prefix.size()), p);
+    }
+    detail::save_named_parameters<T>(path, named, "ParameterDict.save");
+  }
+  /// Loads a file written by save; names in the file get opt.restore_prefix prepended.
+  /// ValueError for missing or extra names (see LoadOptions), ShapeError for a wrong shape.
+  /// Gluon: load(filename, allow_missing=, ignore_extra=, restore_prefix=).
+  void load(const std::string& path, const LoadOptions& opt = {}) {
+    detail::load_named_parameters<T>(path, detail::NamedParameters<T>(begin(), end()), opt, "ParameterDict.load");
+  }
+
+  /// Prints Gluon's listing: "mlp0_ (\n  Parameter mlp0_dense0_weight (shape=(256, 20), dtype=float32)\n...)".
+  friend std::ostream& operator<<(std::ostream& os, const BasicParameterDict& d) {
+    os << (d.prefix().empty() ? "" : d.prefix() + " ") << "(\n";
+    for (const auto& [n, p] : d) os << "  " << *p << '\n';
+    return os << ')';
+  }
+
+ private:
+  template <class U>
+  friend class BasicBlock;
+  struct Impl {
+    std::string prefix;
+    std::vector<Item> items;
+    std::unordered_map<std::string, std::size_t> index;
+    std::shared_ptr<Impl> shared;
+    // Set while the dict is provisional: its block has no name yet, so parameters carry their
+    // local names; calling it names the block, which calls finalize().
+    std::function<void()> resolve;
+  };
+  /// Names the owning block if this dict is still provisional (see BasicBlock).
+  void resolve() const {
+    if (impl_ && impl_->resolve) {
+      auto f = impl_->resolve;  // finalize() clears impl_->resolve while f runs
+      f();
+    }
+  }
+  /// Makes a provisional dict final: the parameters "weight" become prefix + "weight".
+  void finalize(const std::string& prefix) {
+    ensure();
+    impl_->resolve = nullptr;
+    impl_->prefix = prefix;
+    impl_->index.clear();
+    for (std::size_t i = 0; i < impl_->items.size(); ++i) {
+      auto& [n, p] = impl_->items[i];
+      n = prefix + n;
+      p->rename(n);
+      impl_->index.emplace(n, i);
+    }
+  }
+  bool provisional() const { return impl_ && impl_->resolve; }
+  explicit BasicParameterDict(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  static const std::vector<Item>& empty_items() {
+    static const std::vector<Item> none;
+    return none;
+  }
+  void ensure() {
+    if (!impl_) impl_ = std::make_shared<Impl>();
+  }
+  ParameterPtr find(const std::string& full) const {
+    if (!impl_) return nullptr;
+    auto it = impl_->index.find(full);
+    return it == impl_->index.end() ? nullptr : impl_->items[it->second].second;
+  }
+  void insert(const std::string& full, ParameterPtr p) {
+    ensure();
+    impl_->index.emplace(full, impl_->items.size());
+    impl_->items.emplace_back(full, std::move(p));
+  }
+  std::string key_list() const {
+    std::string s;
+    for (const auto& [n, p] : *this) s += (s.empty() ? "" : ", ") + n;
+    return s.empty() ? "(nothing)" : s;
+  }
+  static void merge_into(BasicParameter<T>& p, const Shape& want) {
+    const Shape& have = p.shape();
+    if (have.ndim() == 0 && !p.is_initialized()) {
+      p.set_shape(want);
+      return;
+    }
+    bool ok = have.ndim() == want.ndim();
+    Shape merged;
+    for (std::size_t d = 0; ok && d < have.ndim(); ++d) {
+      ok = have[d] == 0 || want[d] == 0 || have[d] == want[d];
+      merged.push_back(have[d] ? have[d] : want[d]);
+    }
+    GLUINO_CHECK(ShapeError, ok, "ParameterDict: cannot retrieve Parameter '", p.name(), "': requested shape ", want,
+                 " does not match its shape ", have);
+    if (merged != have) p.set_shape(merged);
+  }
+
+  std::shared_ptr<Impl> impl_;
+};
+
+using ParameterDict = BasicParameterDict<float>;
+
+}  // namespace gluino::nn

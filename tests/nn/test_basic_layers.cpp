@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/nn/basic_layers.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <sstream>
+
+#include <gluino/nd/creation.hpp>
+#include "support/gradcheck.hpp"
+
+using namespace gluino;
+using test::gradcheck;
+using test::rand_array;
+using V = std::vector<NDArray<double>>;
+
+namespace {
+std::string repr(const nn::Block& b) {
+  std::ostringstream os;
+  os << b;
+  return os.str();
+}
+}  // namespace
+
+TEST_SUITE("nn/basic_layers") {
+TEST_CASE("Flatten: (N, C, H, W) -> (N, C*H*W), same data") {
+  nn::reset_name_counters();
+  nn::Flatten f;
+  auto x = nd::arange<float>(24).reshape({2, 3, 2, 2});
+  auto y = f(x);
+  CHECK(y.shape() == Shape{2, 12});
+  CHECK(y.to_vector() == x.to_vector());
+  CHECK(f(nd::zeros<float>({4})).shape() == Shape{4, 1});
+  CHECK(f.prefix() == "flatten0_");
+  CHECK(repr(f) == "Flatten");
+  CHECK_THROWS_WITH_AS(f(nd::zeros<float>({})), doctest::Contains("flatten0_"), ShapeError);
+  nn::BasicFlatten<double> fd;
+  CHECK(gradcheck([&](const V& in) { return fd(in[0]) * 2.0; }, {rand_array({2, 2, 3})}));
+}
+TEST_CASE("Lambda: a callable or an nd function's name") {
+  nn::reset_name_counters();
+  nn::Lambda twice{[](const NDArray<float>& x) { return x * 2.0f; }};
+  CHECK(twice(nd::array<float>({1, 2})).to_vector() == std::vector<float>{2, 4});
+  CHECK(twice.prefix() == "lambda0_");
+  CHECK(repr(twice) == "Lambda(<lambda>)");
+  nn::Lambda th{"tanh"};
+  CHECK(th(nd::array<float>({0.5f})).asscalar() == doctest::Approx(std::tanh(0.5f)));
+  CHECK(repr(th) == "Lambda(tanh)");
+  for (const char* name : {"relu", "sigmoid", "softrelu", "softsign", "exp", "log", "sqrt", "square", "abs",
+                           "negative", "flatten"}) {
+    CAPTURE(name);
+    nn::Lambda l{name};
+    CHECK(l(nd::ones<float>({1, 2})).size() == 2);
+  }
+  nn::Lambda sq{"square"};
+  CHECK(sq(nd::array<float>({3})).asscalar() == 9.0f);
+  CHECK_THROWS_WITH_AS(nn::Lambda{"cube"}, doctest::Contains("'cube'"), ValueError);
+  CHECK_THROWS_AS(nn::Lambda{nn::Lambda::Function{}}, ValueError);
+  nn::BasicLambda<double> ld{[](const NDArray<double>& x) { return x * x; }};
+  CHECK(gradcheck([&](const V& in) { return ld(in[0]); }, {rand_array({3})}));
+}
+}

@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/nn/block.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include <gluino/nd/creation.hpp>
+#include <gluino/init/xavier.hpp>
+#include <gluino/nd/random.hpp>
+#include <gluino/nn/basic_layers.hpp>
+#include <gluino/nn/dense.hpp>
+#include <gluino/nn/sequential.hpp>
+
+using namespace gluino;
+
+namespace {
+// The snippets, as written.
+class MLP : public nn::Block {
+ public:
+  explicit MLP(std::string prefix = "") : nn::Block(std::move(prefix)) {
+    auto scope = name_scope();  // Python: with self.name_scope():
+    dense0 = register_child(nn::Dense{256});
+    dense1 = register_child(nn::Dense{10});
+  }
+  NDArray<float> forward(const NDArray<float>& x) override { return (*dense1)(nd::relu((*dense0)(x))); }
+  std::shared_ptr<nn::Dense> dense0, dense1;
+};
+
+class CenteredLayer : public nn::Block {  // a layer without parameters
+ public:
+  NDArray<float> forward(const NDArray<float>& x) override { return x - x.mean(); }
+};
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+struct MyInit : init::Initializer {  // a user's initializer
+  void init_weight(const std::string& name, NDArray<float>& arr) override {
+    nd::random::uniform<float>(5.0f, 10.0f, arr);  // Gluon's out=arr
+  }
+  void init_bias(const std::string& name, NDArray<float>& arr) override { arr.fill(2.0f); }
+};
+#pragma GCC diagnostic pop
+
+// The tutorial's RecMLP: a Block holding a Sequential, used inside a Sequential.
+class RecMLP : public nn::Block {
+ public:
+  RecMLP() {
+    net = register_child(nn::Sequential{}, "net");
+    auto scope = name_scope();
+    net->add(nn::Dense{256, {.activation = "relu"}});
+    net->add(nn::Dense{128, {.activation = "relu"}});
+    dense = register_child(nn::Dense{64}, "dense");
+  }
+  NDArray<float> forward(const NDArray<float>& x) override { return nd::relu((*dense)((*net)(x))); }
+  std::shared_ptr<nn::Sequential> net;
+  std::shared_ptr<nn::Dense> dense;
+};
+
+std::vector<std::string> shapes_of(const nn::ParameterDict& d) {
+  std::vector<std::string> out;
+  for (const auto& [name, p] : d) {
+    std::ostringstream os;
+    os << name << ' ' << p->shape();
+    out.push_back(os.str());
+  }
+  return out;
+}
+}  // namespace
+
+TEST_SUITE("nn/block") {
+TEST_CASE("the issue's MLP: automatic names, deferred init, parameter order") {
+  nn::reset_name_counters();
+  MLP net;
+  MLP net2;
+  MLP net3("another_mlp_");
+  CHECK(net.prefix() == "mlp0_");
+  CHECK(net.name() == "mlp0");
+  CHECK(net2.prefix() == "mlp1_");
+  CHECK(net3.prefix() == "another_mlp_");
+  CHECK(net.dense0->prefix() == "mlp0_dense0_");
+  CHECK(net.dense1->prefix() == "mlp0_dense1_");
+  CHECK(net3.dense1->prefix() == "another_mlp_dense1_");
+  CHECK(net.type_name() == "MLP");
+  CHECK(net.alias() == "mlp");
+
+  net.initialize();  // deferred: shapes are inferred at the first forward
+  CHECK_THROWS_WITH_AS(net.dense0->weight()->data(), doctest::Contains("deferred"), StateError);
+  auto y = net(nd::random::uniform<float>({4, 20}));
+  CHECK(y.shape() == Shape{4, 10});
+  CHECK(shapes_of(net.collect_params()) ==
+        std::vector<std::string>{"mlp0_dense0_weight (256, 20)", "mlp0_dense0_bias (256,)",
+                                 "mlp0_dense1_weight (10, 256)", "mlp0_dense1_bias (10,)"});
+  CHECK(net.collect_params(".*weight").keys() == std::vector<std::string>{"mlp0_dense0_weight", "mlp0_dense1_weight"});
+  CHECK(net.collect_params().prefix() == "mlp0_");
+  CHECK(net.params().size() == 0);  // own parameters only
+  CHECK(net.dense0->params().keys() == std::vector<std::string>{"mlp0_dense0_weight", "mlp0_dense0_bias"});
+}
+TEST_CASE("blocks outside any scope count per alias; reset_name_counters starts again") {
+  nn::reset_name_counters();
+  nn::Dense a{3}, b{3};
+  nn::Sequential s;
+  nn::BasicDense<double> c{3};
+  CHECK(a.prefix() == "dense0_");
+  CHECK(b.prefix() == "dense1_");
+  CHECK(s.prefix() == "sequential0_");
+  CHECK(c.prefix() == "dense2_");
+  CHECK(a.weight()->name() == "dense0_weight");
+  nn::reset_name_counters();
+  CHECK(nn::Dense{3}.prefix() == "dense0_");
+}
+TEST_CASE("the issue's CenteredLayer: no parameters, named at first use") {
+  nn::reset_name_counters();
+  CenteredLayer layer;
+  auto y = layer(nd::array<float>({1, 2, 3, 4, 5}));
+  CHECK(y.to_vector() == std::vector<float>{-2, -1, 0, 1, 2});
+  CHECK(layer.prefix() == "centeredlayer0_");
+  CHECK(layer.collect_params().size() == 0);
+  nn::Sequential net;
+  net.add(nn::Dense{128}, CenteredLayer{});
+  net.initialize();
+  auto z = net(nd::random::uniform<float>({4, 8}));
+  CHECK(std::abs(z.mean().asscalar()) < 1e-5f);
+  CHECK(net[1].prefix() == "centeredlayer1_");
+}
+TEST_CASE("the tutorial's RecMLP: a Block holding a Sequential, inside a Sequential") {
+  nn::reset_name_counters();
+  nn::Sequential rec_mlp;
+  rec_mlp.add(RecMLP{});
+  rec_mlp.add(nn::Dense{10});
+  rec_mlp.initialize();
+  auto y = rec_mlp(nd::random::uniform<float>({2, 20}));
+  CHECK(y.shape() == Shape{2, 10});
+  CHECK(rec_mlp.collect_params().keys() ==
+        std::vector<std::string>{"recmlp0_dense0_weight", "recmlp0_dense0_bias", "recmlp0_dense1_weight",
+                                 "recmlp0_dense1_bias", "recmlp0_dense2_weight", "recmlp0_dense2_bias",
+                                 "dense0_weight", "dense0_bias"});
+  CHECK(rec_mlp[0].children()[0]->prefix() == "sequential1_");  // created outside the scope, as in Gluon
+  std::ostringstream os;
+  os << rec_mlp;
+  CHECK(os.str() ==
+        "Sequential(\n"
+        "  (0): RecMLP(\n"
+        "    (net): Sequential(\n"
+        "      (0): Dense(20 -> 256, Activation(relu))\n"
+        "      (1): Dense(256 -> 128, Activation(relu))\n"
+        "    )\n"
+        "    (dense): Dense(128 -> 64, linear)\n"
+        "  )\n"
+        "  (1): Dense(64 -> 10, linear)\n"
+        ")");
+}
+TEST_CASE("the issue's MyInit with force_reinit: weights in [5, 10), biases from their own Zero") {
+  nn::reset_name_counters();
+  nn::Sequential lenet;
+  lenet.add(nn::Flatten{}, nn::Dense{128, {.activation = "relu"}}, nn::Dense{10});
+  lenet.initialize();
+  lenet(nd::random::uniform<float>({2, 1, 4, 4}));
+  lenet.collect_params().initialize(MyInit{}, {.force_reinit = true});
+  for (const auto& [name, p] : lenet.collect_params()) {
+    for (float v : p->data()) {
+      if (name.ends_with("weight"))
+        CHECK((v >= 5.0f && v < 10.0f));
+      else
+        CHECK(v == 0.0f);  // Gluon: Dense's bias has bias_initializer='zeros', which wins
+    }
+  }
+  // Without its own initializer, the bias goes through MyInit::init_bias.
+  nn::Dense d{3, {.bias_initializer = {}, .in_units = 2}};
+  d.initialize(MyInit{});
+  CHECK(d.bias()->data().to_vector() == std::vector<float>{2, 2, 2});
+}
+TEST_CASE("the issue's shared parameters: same storage, gradients of both uses add up") {
+  nn::reset_name_counters();
+  nn::Sequential shared;  // shared parameters
+  shared.add(nn::Dense{4, {.activation = "relu", .in_units = 4}});
+  shared.add(nn::Dense{4, {.activation = "relu", .in_units = 4, .params = shared[0].params()}});
+  CHECK(shared[1].prefix() == "dense1_");
+  auto& d0 = dynamic_cast<nn::Dense&>(shared[0]);
+  auto& d1 = dynamic_cast<nn::Dense&>(shared[1]);
+  CHECK(d0.weight() == d1.weight());
+  CHECK(d0.bias() == d1.bias());
+  CHECK(d1.weight()->name() == "dense0_weight");
+  CHECK(shared.collect_params().keys() == std::vector<std::string>{"dense0_weight", "dense0_bias"});
+  shared.initialize(init::Xavier{});
+  CHECK(d0.weight()->data().impl() == d1.weight()->data().impl());
+
+  auto x = nd::random::uniform<float>({3, 4}, -1.0f, 1.0f);
+  {
+    autograd::record rec;
+    shared(x).sum().backward();
+  }
+  NDArray<float> g_shared = d0.weight()->grad().copy();
+  // The same computation with two independent copies of the parameters.
+  nn::Dense a{4, {.activation = "relu", .in_units = 4}}, b{4, {.activation = "relu", .in_units = 4}};
+  a.initialize();
+  b.initialize();
+  a.weight()->set_data(d0.weight()->data());
+  b.weight()->set_data(d0.weight()->data());
+  a.bias()->set_data(d0.bias()->data());
+  b.bias()->set_data(d0.bias()->data());
+  {
+    autograd::record rec;
+    b(a(x)).sum().backward();
+  }
+  auto ga = a.weight()->grad(), gb = b.weight()->grad();
+  for (std::size_t i = 0; i < g_shared.size(); ++i)
+    CHECK(g_shared.data()[i] == doctest::Approx(ga.data()[i] + gb.data()[i]).epsilon(1e-5));
+}
+TEST_CASE("sharing a whole network through collect_params()") {
+  nn::reset_name_counters();
+  nn::Sequential a;
+  {
+    auto scope = a.name_scope();
+    a.add(nn::Dense{3, {.in_units = 2}});
+  }
+  nn::Sequential b("", a.collect_params());
+  {
+    auto scope = b.name_scope();
+    b.add(nn::Dense{3, {.in_units = 2}});
+  }
+  CHECK(b.prefix() == "sequential1_");
+  CHECK(b[0].prefix() == "sequential1_dense0_");
+  CHECK(b.collect_params().keys() == std::vector<std::string>{"sequential0_dense0_weight", "sequential0_dense0_bias"});
+  CHECK(b.collect_params()["sequential0_dense0_weight"] == a.collect_params()["sequential0_dense0_weight"]);
+}
+TEST_CASE("register_child: shared_ptr, names, errors; forward must be overridden") {
+  nn::reset_name_counters();
+  nn::Block container;
+  CHECK(container.prefix() == "block0_");
+  auto d = std::make_shared<nn::Dense>(2);
+  auto same = container.register_child(d, "head");
+  CHECK(same == d);
+  CHECK(container.child_names() == std::vector<std::string>{"head"});
+  CHECK_THROWS_WITH_AS(container.register_child(nn::Dense{2}, "head"), doctest::Contains("'head'"), ValueError);
+  CHECK_THROWS_AS(container.register_child(std::shared_ptr<nn::Dense>()), ValueError);
+  CHECK_THROWS_WITH_AS(container(nd::zeros<float>({1, 2})), doctest::Contains("block0_: forward is not implemented"),
+                       StateError);
+}
+TEST_CASE("forward hooks, pre-hooks, detach and apply") {
+  nn::reset_name_counters();
+  nn::Sequential net;
+  net.add(nn::Dense{3, {.in_units = 2}}, nn::Dense{1, {.in_units = 3}});
+  net.initialize();
+  std::vector<std::string> seen;
+  auto h = net[0].register_forward_hook([&](nn::Block& b, const NDArray<float>& in, const NDArray<float>& out) {
+    std::ostringstream os;
+    os << b.name() << ' ' << in.shape() << " -> " << out.shape();
+    seen.push_back(os.str());
+  });
+  auto hp = net.register_forward_pre_hook([&](nn::Block& b, const NDArray<float>&) { seen.push_back("pre " + b.name()); });
+  net(nd::zeros<float>({5, 2}));
+  CHECK(seen == std::vector<std::string>{"pre sequential0", "dense0 (5, 2) -> (5, 3)"});
+  h.detach();
+  hp.detach();
+  h.detach();  // twice is harmless
+  net(nd::zeros<float>({5, 2}));
+  CHECK(seen.size() == 2);
+
+  std::vector<std::string> order;
+  net.apply([&](nn::Block& b) { order.push_back(b.name()); });
+  CHECK(order == std::vector<std::string>{"dense0", "dense1", "sequential0"});
+}
+TEST_CASE("train / predict behaviour comes from autograd's mode") {
+  nn::Lambda probe{[](const NDArray<float>& x) { return autograd::is_training() ? x * 2.0f : x; }};
+  auto x = nd::ones<float>({2});
+  CHECK(probe(x).to_vector() == std::vector<float>{1, 1});
+  {
+    autograd::train_mode train;
+    CHECK(probe(x).to_vector() == std::vector<float>{2, 2});
+  }
+  {
+    autograd::record rec;
+    CHECK(probe(x).to_vector() == std::vector<float>{2, 2});
+  }
+}
+TEST_CASE("Dense input mismatch names the block prefix and both shapes") {
+  nn::reset_name_counters();
+  MLP net;
+  net.initialize();
+  net(nd::zeros<float>({2, 20}));
+  CHECK_THROWS_WITH_AS(net(nd::zeros<float>({2, 30})), doctest::Contains("mlp0_dense0_: input of shape (2, 30)"),
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(net(nd::zeros<float>({2, 30})), doctest::Contains("(256, 20)"), ShapeError);
+}
+TEST_CASE("save_parameters / load_parameters: round trip by structure, and errors") {
+  nn::reset_name_counters();
+  const std::string path = "/tmp/gluino_test_block_mlp.safetensors";
+  MLP net;
+  net.initialize();
+  auto x = nd::random::uniform<float>({2, 20});
+  auto y = net(x);
+  CHECK(net.collect_params_with_prefix().front().first == "0.weight");
+  net.save_parameters(path);
+
+  MLP other;  // other names (mlp1_...), same structure, not initialized
+  other.load_parameters(path);
+  CHECK(other(x).to_vector() == y.to_vector());
+
+  SUBCASE("missing parameter") {
+    nn::Sequential bigger;
+    bigger.add(MLP{}, nn::Dense{3});
+    CHECK_THROWS_WITH_AS(bigger.load_parameters(path), doctest::Contains("'0.0.weight' is missing"), ValueError);
+  }
+  SUBCASE("extra parameter, allow_missing / ignore_extra") {
+    nn::Sequential smaller;
+    smaller.add(nn::Dense{256});
+    CHECK_THROWS_WITH_AS(smaller.load_parameters(path), doctest::Contains("'1.weight'"), ValueError);
+    smaller.load_parameters(path, {.ignore_extra = true});
+    CHECK(smaller[0].params().begin()->second->shape() == Shape{256, 20});
+    MLP partial;
+    partial.initialize();
+    partial(x);
+    partial.load_parameters(path, {.allow_missing = true});
+  }
+  SUBCASE("wrong shape") {
+    nn::Sequential wrong;
+    wrong.add(nn::Dense{256, {.in_units = 21}}, nn::Dense{10});
+    CHECK_THROWS_WITH_AS(wrong.load_parameters(path), doctest::Contains("(256, 21)"), ShapeError);
+  }
+  SUBCASE("saving an uninitialized block") {
+    MLP fresh;
+    CHECK_THROWS_AS(fresh.save_parameters(path + ".x"), StateError);
+  }
+  std::remove(path.c_str());
+}
+TEST_CASE("summary prints output shapes and parameter counts like Gluon") {
+  nn::reset_name_counters();
+  MLP net;
+  net.initialize();
+  std::ostringstream os;
+  net.summary(nd::zeros<float>({4, 20}), os);
+  const std::string expected =
+      "--------------------------------------------------------------------------------\n"
+      "        Layer (type)                                Output Shape         Param #\n"
+      "================================================================================\n"
+      "               Input                                     (4, 20)               0\n"
+      "             Dense-1                                    (4, 256)            5376\n"
+      "             Dense-2                                     (4, 10)            2570\n"
+      "               MLP-3                                     (4, 10)               0\n"
+      "================================================================================\n"
+      "Parameters in forward computation graph, duplicate included\n"
+      "   Total params: 7946\n"
+      "   Trainable params: 7946\n"
+      "   Non-trainable params: 0\n"
+      "Shared params in forward computation graph: 0\n"
+      "Unique parameters in model: 7946\n"
+      "--------------------------------------------------------------------------------\n";
+  CHECK(os.str() == expected);
+  net(nd::zeros<float>({1, 20}));  // the summary's hooks are gone
+}
+TEST_CASE("summary counts shared parameters once in 'Unique parameters'") {
+  nn::reset_name_counters();
+  nn::Sequential shared;
+  shared.add(nn::Dense{4, {.in_units = 4}});
+  shared.add(nn::Dense{4, {.in_units = 4, .params = shared[0].params()}});
+  shared.initialize();
+  shared.collect_params().select(".*bias").set_grad_req(GradReq::null);
+  std::ostringstream os;
+  shared.summary(nd::zeros<float>({2, 4}), os);
+  const std::string s = os.str();
+  CHECK(s.find("Dense-2") != std::string::npos);
+  CHECK(s.find("Sequential") == std::string::npos);
+  CHECK(s.find("   Total params: 40\n") != std::string::npos);
+  CHECK(s.find("   Trainable params: 32\n") != std::string::npos);
+  CHECK(s.find("Shared params in forward computation graph: 20\n") != std::string::npos);
+  CHECK(s.find("Unique parameters in model: 20\n") != std::string::npos);
+}
+}
+
+TEST_SUITE("nn/block") {
+TEST_CASE("a block's params() is provisional until it is named; reading it names the block") {
+  nn::reset_name_counters();
+  nn::Dense first{3}, second{3};
+  auto w = second.params().get("weight");  // get() alone does not name
+  CHECK(w->name() == "weight");
+  CHECK(first.params().keys() == std::vector<std::string>{"dense0_weight", "dense0_bias"});  // a read names
+  CHECK(second.prefix() == "dense1_");
+  CHECK(w->name() == "dense1_weight");
+  CHECK(second.params()["dense1_weight"] == w);
+}
+}

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/nn/sequential.hpp>
+
+#include <doctest/doctest.h>
+
+#include <sstream>
+
+#include <gluino/nd/creation.hpp>
+#include <gluino/nd/random.hpp>
+#include <gluino/nn/activations.hpp>
+#include <gluino/nn/basic_layers.hpp>
+#include <gluino/nn/dense.hpp>
+
+using namespace gluino;
+
+TEST_SUITE("nn/sequential") {
+TEST_CASE("add: one or many, by value or shared_ptr; operator[], size, iteration") {
+  nn::reset_name_counters();
+  nn::Sequential net;
+  auto shared_dense = std::make_shared<nn::Dense>(4);
+  net.add(nn::Flatten{}, nn::Dense{8, {.activation = "relu"}});
+  net.add(shared_dense);
+  CHECK(net.size() == 3);
+  CHECK(&net[2] == shared_dense.get());
+  CHECK(net[0].type_name() == "Flatten");
+  std::vector<std::string> names;
+  for (nn::Block& b : net) names.push_back(b.name());
+  // Gluon's order whatever the order in which C++ evaluated add's arguments.
+  CHECK(names == std::vector<std::string>{"flatten0", "dense0", "dense1"});
+  CHECK(net.prefix() == "sequential0_");
+  CHECK_THROWS_WITH_AS(net[3], doctest::Contains("index 3 out of range"), ValueError);
+}
+TEST_CASE("the issue's LeNet-style add of many blocks is named in order") {
+  nn::reset_name_counters();
+  nn::Sequential lenet;
+  lenet.add(nn::Dense{20, {.activation = "relu"}}, nn::Activation{"tanh"}, nn::Dense{50}, nn::Flatten{},
+            nn::Dense{128, {.activation = "relu"}}, nn::Dense{10});
+  std::vector<std::string> names;
+  for (auto& b : lenet) names.push_back(b.prefix());
+  CHECK(names == std::vector<std::string>{"dense0_", "tanh0_", "dense1_", "flatten0_", "dense2_", "dense3_"});
+  CHECK(lenet.collect_params().keys().front() == "dense0_weight");
+}
+TEST_CASE("forward chains the children; an empty Sequential is the identity") {
+  nn::reset_name_counters();
+  nn::Sequential empty;
+  auto x = nd::random::uniform<float>({2, 3});
+  CHECK(empty(x).to_vector() == x.to_vector());
+
+  nn::Sequential net;
+  net.add(nn::Dense{5, {.activation = "tanh"}}, nn::Dense{2});
+  net.initialize();
+  auto y = net(x);
+  auto& d0 = dynamic_cast<nn::Dense&>(net[0]);
+  auto& d1 = dynamic_cast<nn::Dense&>(net[1]);
+  CHECK(y.to_vector() == d1(d0(x)).to_vector());
+  CHECK(y.shape() == Shape{2, 2});
+}
+TEST_CASE("name_scope: children created inside get the container's prefix") {
+  nn::reset_name_counters();
+  nn::Sequential net;
+  {
+    auto scope = net.name_scope();
+    net.add(nn::Dense{256, {.activation = "relu"}});
+    net.add(nn::Dense{10});
+  }
+  net.add(nn::Dense{1});  // outside the scope: a global name
+  CHECK(net.collect_params().keys() ==
+        std::vector<std::string>{"sequential0_dense0_weight", "sequential0_dense0_bias", "sequential0_dense1_weight",
+                                 "sequential0_dense1_bias", "dense0_weight", "dense0_bias"});
+}
+TEST_CASE("nesting: listing with indentation, parameters collected depth first") {
+  nn::reset_name_counters();
+  nn::Sequential inner;
+  inner.add(nn::Dense{4, {.activation = "relu"}}, nn::LeakyReLU{0.1});
+  nn::Sequential outer;
+  outer.add(std::move(inner), nn::Dense{2, {.in_units = 4}});
+  std::ostringstream os;
+  os << outer;
+  CHECK(os.str() ==
+        "Sequential(\n"
+        "  (0): Sequential(\n"
+        "    (0): Dense(None -> 4, Activation(relu))\n"
+        "    (1): LeakyReLU(0.1)\n"
+        "  )\n"
+        "  (1): Dense(4 -> 2, linear)\n"
+        ")");
+  outer.initialize();
+  CHECK(outer(nd::zeros<float>({3, 7})).shape() == Shape{3, 2});
+  CHECK(outer.collect_params().keys() ==
+        std::vector<std::string>{"dense0_weight", "dense0_bias", "dense1_weight", "dense1_bias"});
+  std::ostringstream empty;
+  empty << nn::Sequential{};
+  CHECK(empty.str() == "Sequential()");
+}
+}

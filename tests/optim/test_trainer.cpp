@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/optim/trainer.hpp>
+
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <gluino/loss/softmax_cross_entropy_loss.hpp>
+#include <gluino/metric/accuracy.hpp>
+#include <gluino/nd/creation.hpp>
+#include <gluino/nn/dense.hpp>
+#include <gluino/nn/sequential.hpp>
+
+using namespace gluino;
+
+namespace {
+/// Three parameters a, b, c of shape (2,): a with lr_mult 2 and wd_mult 0.5, b with grad_req null.
+nn::BasicParameterDict<double> make_params() {
+  nn::BasicParameterDict<double> d("net_");
+  d.get("a", Shape{2})->set_data(nd::array<double>({1.0, -2.0}));
+  d.get("b", Shape{2}, {}, {.grad_req = GradReq::null})->set_data(nd::array<double>({3.0, 4.0}));
+  d.get("c", Shape{2})->set_data(nd::array<double>({0.5, 0.25}));
+  d["net_a"]->set_lr_mult(2);
+  d["net_a"]->set_wd_mult(0.5);
+  return d;
+}
+void set_grads(const nn::BasicParameterDict<double>& d, int step) {
+  d["net_a"]->grad().assign(nd::array<double>({1.0 + step, -0.5}));
+  d["net_c"]->grad().assign(nd::array<double>({-2.0, 4.0 * step}));
+}
+std::string temp_path(const char* name) { return (std::filesystem::temp_directory_path() / name).string(); }
+}  // namespace
+
+TEST_SUITE("optim/trainer") {
+TEST_CASE("step: SGD with momentum, 1 / batch_size, lr_mult / wd_mult, grad_req null skipped") {
+  auto params = make_params();
+  BasicTrainer<double> trainer(params, "sgd", {{"learning_rate", 0.1}, {"momentum", 0.9}, {"wd", 0.01}});
+  const double lr = 0.1, mom = 0.9, wd = 0.01, bs = 4;
+  std::vector<double> a = {1.0, -2.0}, c = {0.5, 0.25}, ma = {0, 0}, mc = {0, 0};
+  for (int step = 0; step < 3; ++step) {
+    set_grads(params, step);
+    trainer.step(4);
+    const std::vector<double> ga = {1.0 + step, -0.5}, gc = {-2.0, 4.0 * step};
+    for (int i = 0; i < 2; ++i) {
+      ma[i] = mom * ma[i] - (lr * 2) * (wd * 0.5) * a[i] - (lr * 2) * ga[i] / bs;
+      a[i] += ma[i];
+      mc[i] = mom * mc[i] - lr * wd * c[i] - lr * gc[i] / bs;
+      c[i] += mc[i];
+      CHECK(params["net_a"]->data().at(i) == doctest::Approx(a[i]).epsilon(1e-12));
+      CHECK(params["net_c"]->data().at(i) == doctest::Approx(c[i]).epsilon(1e-12));
+    }
+  }
+  CHECK(params["net_b"]->data().to_vector() == std::vector<double>{3.0, 4.0});
+  CHECK(trainer.optimizer().rescale_grad() == 0.25);
+  CHECK_FALSE(trainer.optimizer().has_state(1));
+}
+TEST_CASE("learning_rate and set_learning_rate") {
+  auto params = make_params();
+  BasicTrainer<double> trainer(params, "adam", {{"learning_rate", 0.5}});
+  CHECK(trainer.learning_rate() == 0.5);
+  trainer.set_learning_rate(0.05);
+  CHECK(trainer.learning_rate() == 0.05);
+  auto sgd = std::make_shared<optim::BasicSGD<double>>(optim::SGDOptions{.learning_rate = 0.3});
+  BasicTrainer<double> with_obj(params, sgd);
+  CHECK(with_obj.learning_rate() == 0.3);
+  CHECK(&with_obj.optimizer() == sgd.get());
+  CHECK_THROWS_WITH_AS(BasicTrainer<double>(params, "sgd", {{"learnig_rate", 0.1}}), doctest::Contains("learnig_rate"),
+                       ValueError);
+}
+TEST_CASE("save_states / load_states round trip: a restored trainer continues identically") {
+  const std::string path = temp_path("gluino_test_trainer_states.safetensors");
+  auto p1 = make_params();
+  BasicTrainer<double> t1(p1, "adam", {{"learning_rate", 0.1}});
+  for (int s = 0; s < 2; ++s) {
+    set_grads(p1, s);
+    t1.step(2);
+  }
+  t1.save_states(path);
+  auto p2 = make_params();
+  for (const char* n : {"net_a", "net_c"}) p2[n]->set_data(p1[n]->data());
+  BasicTrainer<double> t2(p2, "adam", {{"learning_rate", 0.1}});
+  t2.load_states(path);
+  CHECK(t2.optimizer().num_update() == 2);
+  CHECK(t2.optimizer().index_update_count().at(2) == 2);
+  set_grads(p1, 2), set_grads(p2, 2);
+  t1.step(2), t2.step(2);
+  CHECK(p2["net_a"]->data().to_vector() == p1["net_a"]->data().to_vector());
+  CHECK(p2["net_c"]->data().to_vector() == p1["net_c"]->data().to_vector());
+
+  BasicTrainer<double> wrong_opt(make_params(), "sgd", {{"momentum", 0.9}});
+  CHECK_THROWS_WITH_AS(wrong_opt.load_states(path), doctest::Contains("optimizer 'adam'"), ValueError);
+  nn::BasicParameterDict<double> other("other_");
+  other.get("a", Shape{2})->set_data(nd::zeros<double>({2}));
+  BasicTrainer<double> wrong_params(other, "adam");
+  CHECK_THROWS_WITH_AS(wrong_params.load_states(path), doctest::Contains("other_a"), ValueError);
+  std::remove(path.c_str());
+}
+TEST_CASE("the issue's snippet: Trainer over a network's collect_params()") {
+  nn::Sequential net;
+  net.add(nn::Dense{8, {.activation = "relu"}}, nn::Dense{3});
+  net.initialize();
+  auto x = nd::ones<float>({4, 5});
+  auto labels = nd::array<float>({0, 1, 2, 1});
+  loss::SoftmaxCrossEntropyLoss loss_fn;
+  net(x);
+  Trainer trainer(net.collect_params(), "sgd", {{"learning_rate", 0.1}, {"momentum", 0.9}, {"wd", 1e-4}});
+  const auto before = net.collect_params().at(net.collect_params().keys()[0])->data().copy();
+  {
+    autograd::record rec;
+    auto l = loss_fn(net(x), labels);
+    CHECK(l.shape() == Shape{4});
+    l.backward();
+  }
+  trainer.step(x.shape()[0]);
+  CHECK(trainer.optimizer().rescale_grad() == 0.25);
+  CHECK(net.collect_params().at(net.collect_params().keys()[0])->data().to_vector() != before.to_vector());
+}
+TEST_CASE("an MLP learns a separable 3-class problem (seeded): accuracy >= 0.95") {
+  random::seed(42);
+  random::Generator gen(7);
+  const std::size_t n = 150;
+  NDArray<float> x(Shape{n, 2}), y(Shape{n});
+  const float centers[3][2] = {{2, 0}, {-2, 1}, {0, -2.5f}};
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t k = i % 3;
+    y.at(i) = static_cast<float>(k);
+    x.at(i, 0) = centers[k][0] + static_cast<float>(gen.uniform(-0.8, 0.8));
+    x.at(i, 1) = centers[k][1] + static_cast<float>(gen.uniform(-0.8, 0.8));
+  }
+  nn::Sequential net;
+  net.add(nn::Dense{16, {.activation = "relu"}}, nn::Dense{3});
+  net.initialize();
+  loss::SoftmaxCrossEntropyLoss loss_fn;
+  Trainer trainer(net.collect_params(), "sgd", {{"learning_rate", 0.5}, {"momentum", 0.9}});
+  for (int epoch = 0; epoch < 30; ++epoch)
+    for (std::size_t b = 0; b < n; b += 30) {
+      auto xb = x.slice(b, b + 30), yb = y.slice(b, b + 30);
+      {
+        autograd::record rec;
+        auto l = loss_fn(net(xb), yb);
+        l.backward();
+      }
+      trainer.step(30);
+    }
+  metric::Accuracy acc;
+  acc.update(y, net(x));
+  MESSAGE("accuracy after 30 epochs: ", acc.get().second);
+  CHECK(acc.get().second >= 0.95);
+}
+}
