@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0
+// gluino vs LibTorch, side by side: each run of each workload happens in a fresh child process
+// (so peak RSS is that framework's own), alternating gluino and LibTorch, and the table reports
+// the median img/s of each with its min-max, the ratio of the medians, ms per phase and peak RSS.
+//
+//   compare [--runs 5] [--only lenet|alexnet|vgg11_quarter] [--threads 2]
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gluino_side.hpp"
+#include "torch_side.hpp"
+
+namespace {
+
+compare::Result run_in_child(const compare::Workload& w, bool torch_side) {
+  int fd[2];
+  if (pipe(fd) != 0) std::abort();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fd[0]);
+    compare::Result r = torch_side ? compare::run_torch(w) : compare::run_gluino(w);
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    r.peak_rss_kib = ru.ru_maxrss;
+    if (write(fd[1], &r, sizeof r) != static_cast<ssize_t>(sizeof r)) _exit(2);
+    _exit(0);
+  }
+  close(fd[1]);
+  compare::Result r;
+  const ssize_t n = read(fd[0], &r, sizeof r);
+  close(fd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (n != static_cast<ssize_t>(sizeof r) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "compare: the %s run of '%s' failed\n", torch_side ? "LibTorch" : "gluino", w.label.c_str());
+    std::exit(1);
+  }
+  return r;
+}
+
+struct Summary {
+  std::vector<compare::Result> runs;
+  double median(double compare::Result::*field) const {
+    std::vector<double> v;
+    for (const auto& r : runs) v.push_back(r.*field);
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  }
+  double min_ips() const {
+    double m = 1e300;
+    for (const auto& r : runs) m = std::min(m, r.img_per_s);
+    return m;
+  }
+  double max_ips() const {
+    double m = 0;
+    for (const auto& r : runs) m = std::max(m, r.img_per_s);
+    return m;
+  }
+  long peak_rss() const {
+    long m = 0;
+    for (const auto& r : runs) m = std::max(m, r.peak_rss_kib);
+    return m;
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int runs = 5, threads = 2;
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
+    else if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
+    else if (a == "--only" && i + 1 < argc) only = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: compare [--runs N] [--threads N] [--only lenet|alexnet|vgg11_quarter]\n");
+      return 2;
+    }
+  }
+  std::printf("gluino vs LibTorch %s: %d alternating runs per workload, %d threads, float32\n\n", TORCH_VERSION, runs,
+              threads);
+  std::printf("| workload | gluino img/s (min-max) | LibTorch img/s (min-max) | ratio | gluino fwd/bwd/upd ms | "
+              "LibTorch fwd/bwd/upd ms | peak RSS gluino / LibTorch |\n|---|---|---|---|---|---|---|\n");
+  for (auto w : compare::default_workloads()) {
+    if (!only.empty() && w.model != only) continue;
+    w.threads = threads;
+    Summary g, t;
+    for (int r = 0; r < runs; ++r) {
+      g.runs.push_back(run_in_child(w, false));
+      t.runs.push_back(run_in_child(w, true));
+    }
+    using R = compare::Result;
+    const double gi = g.median(&R::img_per_s), ti = t.median(&R::img_per_s);
+    std::printf("| %s | %.0f (%.0f-%.0f) | %.0f (%.0f-%.0f) | %.2fx | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %ld / %ld MiB |\n",
+                w.label.c_str(), gi, g.min_ips(), g.max_ips(), ti, t.min_ips(), t.max_ips(), gi / ti,
+                g.median(&R::forward_ms), g.median(&R::backward_ms), g.median(&R::update_ms), t.median(&R::forward_ms),
+                t.median(&R::backward_ms), t.median(&R::update_ms), g.peak_rss() / 1024, t.peak_rss() / 1024);
+    std::fflush(stdout);
+  }
+  return 0;
+}

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: Apache-2.0
+// custom_blocks: the tutorial's "creating neural networks with nn.Block" programs, in order,
+// written with gluino.  Each section prints what the Gluon program prints:
+//   1. MLP: a Block with two Dense children created in its name_scope(); automatic names
+//      (mlp0_dense0_weight ...) and collect_params() after a forward on a (4, 20) input; an
+//      explicit prefix (MLP("another_mlp_")).
+//   2. FancyMLP: one Dense used twice, and a constant random weight that is not a parameter.
+//   3. Sequential with name_scope: Dense(256, relu) then Dense(10).
+//   4. RecMLP: a Block holding a Sequential, nested in another Sequential; printed with <<.
+//   5. collect_params() and a custom initializer MyInit (weights in [5, 10), biases 2).
+//   6. Shared parameters: two Dense layers with the same weight; their gradients add up.
+//   7. CenteredLayer: a block without parameters that subtracts the mean.
+//
+// Build: with CMake (-DGLUINO_BUILD_EXAMPLES=ON) it is the target `custom_blocks`; by hand:
+//   g++ -std=c++20 -O2 -fopenmp -I include -isystem /usr/include/eigen3 examples/custom_blocks.cpp -o custom_blocks
+// Run:   ./custom_blocks          (no data, no options; runs in well under a second)
+//
+// Where the C++ differs from the tutorial's Python (besides the syntax) is said at each place;
+// in short: children are created with register_child (Gluon registers them on attribute
+// assignment); name_scope() is an RAII guard; net[i] of a Sequential is a Block&, cast to the
+// layer type to reach its weight; the tutorial's slips (self.dnese1, nn.Sequenctial, RecMLP's
+// undefined self.dense, __init__weight) are written as what they mean.
+#include <gluino/core/ndarray.hpp>
+#include <gluino/core/print.hpp>
+#include <gluino/core/random.hpp>
+#include <gluino/init/initializer.hpp>
+#include <gluino/nd/creation.hpp>
+#include <gluino/nd/elementwise.hpp>
+#include <gluino/nd/linalg.hpp>
+#include <gluino/nd/random.hpp>
+#include <gluino/nd/reduce.hpp>
+#include <gluino/nn/block.hpp>
+#include <gluino/nn/dense.hpp>
+#include <gluino/nn/sequential.hpp>
+
+#include <cmath>
+#include <iostream>
+#include <memory>
+#include <string>
+
+using namespace gluino;
+
+namespace {
+
+void section(const std::string& title) { std::cout << "\n===== " << title << " =====\n"; }
+
+/// Prints "name shape" for each parameter of a dict, one per line.
+void print_params(const nn::ParameterDict& params) {
+  for (const auto& [name, p] : params) std::cout << "  " << name << ' ' << p->shape() << '\n';
+}
+
+/// The largest |a - b| over all elements.
+float max_abs_diff(const NDArray<float>& a, const NDArray<float>& b) { return nd::max(nd::abs(a - b)).asscalar(); }
+
+// ---------------------------------------------------------------------------------------------
+// 1. MLP.  Python:
+//   class MLP(nn.Block):
+//       def __init__(self, **kwargs):
+//           super(MLP, self).__init__(**kwargs)
+//           with self.name_scope():
+//               self.dense0 = nn.Dense(256)
+//               self.dense1 = nn.Dense(10)        # the tutorial misspells it self.dnese1
+//       def forward(self, x):
+//           return self.dense1(nd.relu(self.dense0(x)))
+// The constructor's prefix is Gluon's prefix= keyword (the **kwargs passed to nn.Block).
+class MLP : public nn::Block {
+ public:
+  explicit MLP(std::string prefix = "") : nn::Block(std::move(prefix)) {
+    auto scope = name_scope();  // with self.name_scope():
+    // Gluon registers a child when it is assigned to an attribute, under the attribute's name;
+    // here register_child does it, and the second argument is that name.
+    dense0 = register_child(nn::Dense{256}, "dense0");
+    dense1 = register_child(nn::Dense{10}, "dense1");
+  }
+  NDArray<float> forward(const NDArray<float>& x) override { return (*dense1)(nd::relu((*dense0)(x))); }
+
+  std::shared_ptr<nn::Dense> dense0, dense1;
+};
+
+// ---------------------------------------------------------------------------------------------
+// 2. FancyMLP: the same Dense is applied twice (its parameters are used twice), and `weight_` is
+// a constant random array: not registered with params().get, so it is not a parameter, is not
+// initialized or trained, and does not appear in collect_params().
+class FancyMLP : public nn::Block {
+ public:
+  FancyMLP() {
+    auto scope = name_scope();
+    dense = register_child(nn::Dense{256}, "dense");
+    weight_ = nd::random::uniform<float>({256, 20});  // nd.random_uniform(shape=(256, 20))
+  }
+  NDArray<float> forward(const NDArray<float>& x0) override {
+    NDArray<float> x = nd::relu((*dense)(x0));        // (4, 20) -> (4, 256)
+    std::cout << "layer 1: " << x << '\n';
+    x = nd::relu(nd::dot(x, weight_) + 1.0f);          // (4, 256) x (256, 20) -> (4, 20)
+    std::cout << "layer 2: " << x << '\n';
+    return nd::relu((*dense)(x));                      // the same Dense again: (4, 20) -> (4, 256)
+  }
+
+  std::shared_ptr<nn::Dense> dense;
+
+ private:
+  NDArray<float> weight_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// 4. RecMLP.  The tutorial's forward calls self.dense, which its constructor never defines: here
+// it is a Dense(64) of RecMLP's own (linear, the relu is applied in forward), after the
+// Sequential of Dense(256, relu), Dense(128, relu), Dense(64, relu).  The tutorial also creates
+// self.net before opening name_scope(), which in Gluon names it "sequential0_" outside RecMLP;
+// here every child is created inside the scope, so all names start with "recmlp0_".
+class RecMLP : public nn::Block {
+ public:
+  RecMLP() {
+    auto scope = name_scope();
+    net = register_child(nn::Sequential{}, "net");
+    net->add(nn::Dense{256, {.activation = "relu"}});
+    net->add(nn::Dense{128, {.activation = "relu"}});
+    net->add(nn::Dense{64, {.activation = "relu"}});
+    dense = register_child(nn::Dense{64}, "dense");
+  }
+  NDArray<float> forward(const NDArray<float>& x) override { return nd::relu((*dense)((*net)(x))); }
+
+  std::shared_ptr<nn::Sequential> net;
+  std::shared_ptr<nn::Dense> dense;
+};
+
+// ---------------------------------------------------------------------------------------------
+// 5. MyInit.  Python (the tutorial writes __init__weight / __init__bias for Gluon's
+// _init_weight / _init_bias, and `arr[:] = 2`):
+//   class MyInit(init.Initializer):
+//       def _init_weight(self, name, arr): nd.random.uniform(low=5, high=10, out=arr)
+//       def _init_bias(self, name, arr):   arr[:] = 2
+// The tutorial's `self._verbose = True` makes Gluon log each initialization; here the two
+// methods print a line themselves.
+struct MyInit : init::Initializer {
+  void init_weight(const std::string& name, NDArray<float>& arr) override {
+    std::cout << "  MyInit: init_weight " << name << ' ' << arr.shape() << '\n';
+    nd::random::uniform<float>(5.0f, 10.0f, arr);  // out=arr: the shape comes from arr
+  }
+  void init_bias(const std::string& name, NDArray<float>& arr) override {
+    std::cout << "  MyInit: init_bias   " << name << ' ' << arr.shape() << '\n';
+    arr.fill(2.0f);  // arr[:] = 2
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+// 7. CenteredLayer: no parameters, so nothing to initialize.
+//   class CenteredLayer(nn.Block):
+//       def forward(self, x): return x - x.mean()
+class CenteredLayer : public nn::Block {
+ public:
+  NDArray<float> forward(const NDArray<float>& x) override { return x - x.mean(); }  // x.mean(): a 0-d array
+};
+
+}  // namespace
+
+int main() {
+  random::seed(42);  // mx.random.seed(42): the same numbers on every run
+  const NDArray<float> x = nd::random::uniform<float>({4, 20});  // x = nd.random.uniform(shape=(4, 20))
+
+  // ----- 1. MLP -------------------------------------------------------------------------------
+  section("1. MLP: a Block with name_scope");
+  MLP net1;
+  net1.initialize();
+  NDArray<float> y = net1(x);
+  std::cout << "y = net(x): " << y.shape() << '\n';
+  std::cout << "default prefix: " << net1.dense0->name() << '\n';  // mlp0_dense0
+  std::cout << "net.collect_params():\n";
+  print_params(net1.collect_params());
+
+  MLP net3("another_mlp_");  // net3 = MLP(prefix='another_mlp_')
+  std::cout << "customized prefix: " << net3.dense0->name() << '\n';  // another_mlp_dense0
+  std::cout << "net3.collect_params() (shapes not known until the first forward: 0):\n";
+  print_params(net3.collect_params());
+
+  // ----- 2. FancyMLP --------------------------------------------------------------------------
+  section("2. FancyMLP: a Dense used twice and a constant weight");
+  FancyMLP fancy_mlp;
+  fancy_mlp.initialize();
+  NDArray<float> fy = fancy_mlp(x);
+  std::cout << "y.shape: " << fy.shape() << '\n';
+  std::cout << "parameters (the constant (256, 20) weight is not one of them):\n";
+  print_params(fancy_mlp.collect_params());
+
+  // ----- 3. Sequential ------------------------------------------------------------------------
+  section("3. Sequential with name_scope");
+  nn::Sequential net;  // the tutorial's nn.Sequenctial()
+  {
+    auto scope = net.name_scope();  // with net.name_scope():
+    net.add(nn::Dense{256, {.activation = "relu"}});
+    net.add(nn::Dense{10});
+  }
+  net.initialize();
+  std::cout << "net(x): " << net(x).shape() << '\n';
+  std::cout << net << '\n';
+
+  // ----- 4. RecMLP ----------------------------------------------------------------------------
+  section("4. RecMLP: nesting blocks");
+  nn::Sequential rec_mlp;
+  rec_mlp.add(RecMLP{});
+  rec_mlp.add(nn::Dense{10});
+  std::cout << "print(rec_mlp) before the first forward (input sizes unknown):\n" << rec_mlp << '\n';
+  rec_mlp.initialize();
+  std::cout << "rec_mlp(x): " << rec_mlp(x).shape() << '\n';
+  std::cout << "after it:\n" << rec_mlp << '\n';
+  std::cout << "rec_mlp.collect_params():\n";
+  print_params(rec_mlp.collect_params());
+
+  // ----- 5. collect_params and MyInit -----------------------------------------------------
+  section("5. Accessing parameters and a custom initializer");
+  nn::ParameterDict params = net.collect_params();  // the Sequential of section 3
+  std::cout << params << '\n';
+  params.initialize(MyInit{}, {.force_reinit = true});
+  // net[0] is a Block&: Gluon reaches net[0].weight dynamically; C++ casts to the layer type.
+  auto& dense0 = dynamic_cast<nn::Dense&>(net[0]);
+  std::cout << "net[0].weight.data(): " << dense0.weight()->data() << '\n';
+  std::cout << "net[0].bias.data():   " << dense0.bias()->data() << '\n';
+  std::cout << "The bias is still 0: a Dense's bias has its own initializer (bias_initializer, Zero by\n"
+               "default, Gluon's 'zeros'), which wins over the one given to initialize(), so MyInit's\n"
+               "init_bias was not called (Gluon behaves the same).  With .bias_initializer = {} the\n"
+               "bias has none, and MyInit decides:\n";
+  nn::Sequential net_b;
+  {
+    auto scope = net_b.name_scope();
+    net_b.add(nn::Dense{256, {.activation = "relu", .bias_initializer = {}, .in_units = 20}});
+    net_b.add(nn::Dense{10, {.bias_initializer = {}, .in_units = 256}});
+  }
+  net_b.collect_params().initialize(MyInit{});
+  auto& dense_b = dynamic_cast<nn::Dense&>(net_b[0]);
+  std::cout << "net_b[0].weight.data(): " << dense_b.weight()->data() << '\n';
+  std::cout << "net_b[0].bias.data():   " << dense_b.bias()->data() << '\n';
+
+  // ----- 6. Shared parameters -----------------------------------------------------------------
+  section("6. Shared parameters");
+  nn::Sequential shared;
+  {
+    auto scope = shared.name_scope();
+    shared.add(nn::Dense{4, {.activation = "relu", .in_units = 4}});
+    // params=net[-1].params: the second Dense gets the first one's Parameter objects.
+    shared.add(nn::Dense{4, {.activation = "relu", .in_units = 4, .params = shared[shared.size() - 1].params()}});
+  }
+  shared.initialize();
+  auto& s0 = dynamic_cast<nn::Dense&>(shared[0]);
+  auto& s1 = dynamic_cast<nn::Dense&>(shared[1]);
+  std::cout << "net[0].weight.data(): " << s0.weight()->data() << '\n';
+  std::cout << "net[1].weight.data(): " << s1.weight()->data() << '\n';
+  std::cout << "same Parameter object: " << std::boolalpha << (s0.weight() == s1.weight()) << '\n';
+  std::cout << "collect_params() lists it once:\n";
+  print_params(shared.collect_params());
+
+  // Gradients: the shared weight receives the sum of the gradients of both uses.  Compare with
+  // an unshared copy of the net holding the same values.
+  const NDArray<float> xs = nd::random::uniform<float>({2, 4});
+  {
+    autograd::record rec;
+    nd::sum(shared(xs)).backward();
+  }
+  nn::Sequential unshared;
+  {
+    auto scope = unshared.name_scope();
+    unshared.add(nn::Dense{4, {.activation = "relu", .in_units = 4}});
+    unshared.add(nn::Dense{4, {.activation = "relu", .in_units = 4}});
+  }
+  unshared.initialize();
+  auto& u0 = dynamic_cast<nn::Dense&>(unshared[0]);
+  auto& u1 = dynamic_cast<nn::Dense&>(unshared[1]);
+  for (auto* u : {&u0, &u1}) {
+    u->weight()->set_data(s0.weight()->data().copy());
+    u->bias()->set_data(s0.bias()->data().copy());
+  }
+  {
+    autograd::record rec;
+    nd::sum(unshared(xs)).backward();
+  }
+  const NDArray<float> g_sum = u0.weight()->grad() + u1.weight()->grad();
+  std::cout << "grad of the shared weight:\n" << s0.weight()->grad() << '\n';
+  std::cout << "grad of layer 0 + grad of layer 1 in the unshared copy:\n" << g_sum << '\n';
+  std::cout << "max |difference|: " << max_abs_diff(s0.weight()->grad(), g_sum) << '\n';
+
+  // ----- 7. CenteredLayer ---------------------------------------------------------------------
+  section("7. A custom layer: CenteredLayer");
+  CenteredLayer layer;  // no parameters: no initialize() needed
+  std::cout << "layer(nd.array([1, 2, 3, 4, 5])): " << layer(nd::array<float>({1, 2, 3, 4, 5})) << '\n';
+  nn::Sequential cnet;
+  cnet.add(nn::Dense{128});
+  cnet.add(CenteredLayer{});
+  cnet.initialize();
+  const NDArray<float> cy = cnet(nd::random::uniform<float>({4, 8}));
+  std::cout << cnet << '\n';
+  std::cout << "y = net(random (4, 8)): " << cy.shape() << ", y.mean() = " << cy.mean().asscalar()
+            << " (0 up to rounding)\n";
+  return 0;
+}

@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// The Sequential that model-zoo builders return: a plain nn::BasicSequential printed and named
+/// after the model ("LeNet(...)", parameters "lenet0_conv0_weight").  Not API: users see it as
+/// an nn::BasicSequential<T>.
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "gluino/nn/sequential.hpp"
+
+namespace gluino::detail {
+
+/// A Sequential whose type_name() is the model's name, so that listings read "LeNet(...)" and
+/// automatic names "lenet0_" (Gluon's model-zoo networks are named after their class).
+template <class T>
+class ModelSequential : public nn::BasicSequential<T> {
+ public:
+  explicit ModelSequential(std::string model_name) : model_name_(std::move(model_name)) {}
+  std::string type_name() const override { return model_name_; }
+
+ private:
+  std::string model_name_;
+};
+
+}  // namespace gluino::detail

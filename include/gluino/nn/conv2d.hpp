@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Conv2D: the 2-D convolution layer over NCHW inputs.  Gluon: gluon.nn.Conv2D.
+#include <cstddef>
+#include <sstream>
+#include <string>
+#include <utility>
+
+#include "gluino/nd/conv.hpp"
+#include "gluino/nd/elementwise.hpp"
+#include "gluino/nn/activations.hpp"
+#include "gluino/nn/block.hpp"
+#include "gluino/nn/size2.hpp"
+
+namespace gluino::nn {
+
+/// Options of Conv2D, in the order of gluon.nn.Conv2D's keyword arguments (without layout: NCHW
+/// only), so that designated initializers read like a Gluon call:
+/// Conv2D{96, 11, {.strides = 4, .activation = "relu"}}.  Pairs are (height, width); one number
+/// means both.
+template <class T>
+struct BasicConv2DOptions {
+  Size2 strides = 1;
+  Size2 padding = 0;   ///< zeros added on each side
+  Size2 dilation = 1;  ///< spacing between kernel taps
+  /// Channel groups: input channels and channels must be multiples of it.
+  std::size_t groups = 1;
+  /// "" = linear; otherwise relu, sigmoid, tanh, softrelu or softsign.
+  std::string activation = "";
+  bool use_bias = true;
+  /// The weight's own initializer; empty = the one given to initialize().
+  init::BasicAnyInitializer<T> weight_initializer = {};
+  /// The bias's own initializer (Gluon's default 'zeros'); {} = the one given to initialize().
+  init::BasicAnyInitializer<T> bias_initializer = init::BasicZero<T>{};
+  /// Input channels; 0 = inferred at the first forward.
+  std::size_t in_channels = 0;
+  /// Gluon's params=: share another block's parameters (e.g. other.params()).
+  BasicParameterDict<T> params = {};
+};
+
+/// 2-D convolution: y = act(conv2d(x, W) + b).  Mirrors gluon.nn.Conv2D (layout NCHW).
+/// x: (N, C, H, W) -> (N, channels, Ho, Wo), Ho = (H + 2 padding - dilation (kh - 1) - 1) / stride + 1.
+/// Parameters: weight (channels, C / groups, kh, kw), bias (channels,); C is inferred at the
+/// first forward unless in_channels is given.  Named "conv0_", "conv1_", ... as in Gluon.
+/// ValueError for zero sizes or channels not a multiple of groups; ShapeError naming the block's
+/// prefix, the input shape and the weight's shape when the input's channels differ from the
+/// weight's.
+template <class T>
+class BasicConv2D : public BasicBlock<T> {
+ public:
+  BasicConv2D(std::size_t channels, Size2 kernel_size, BasicConv2DOptions<T> opt = {}, std::string prefix = "")
+      : BasicBlock<T>(std::move(prefix), std::move(opt.params)), channels_(channels), kernel_(kernel_size),
+        strides_(opt.strides), padding_(opt.padding), dilation_(opt.dilation), groups_(opt.groups),
+        act_(std::move(opt.activation)) {
+    GLUINO_CHECK(ValueError, channels > 0, "Conv2D: channels must be > 0");
+    GLUINO_CHECK(ValueError, kernel_.h > 0 && kernel_.w > 0, "Conv2D: kernel_size must be > 0, got ", kernel_);
+    GLUINO_CHECK(ValueError, strides_.h > 0 && strides_.w > 0, "Conv2D: strides must be > 0, got ", strides_);
+    GLUINO_CHECK(ValueError, dilation_.h > 0 && dilation_.w > 0, "Conv2D: dilation must be > 0, got ", dilation_);
+    GLUINO_CHECK(ValueError, groups_ > 0, "Conv2D: groups must be > 0");
+    GLUINO_CHECK(ValueError, channels % groups_ == 0, "Conv2D: channels (", channels,
+                 ") must be a multiple of groups (", groups_, ")");
+    GLUINO_CHECK(ValueError, opt.in_channels % groups_ == 0, "Conv2D: in_channels (", opt.in_channels,
+                 ") must be a multiple of groups (", groups_, ")");
+    if (!act_.empty()) detail::check_activation_name("Conv2D", act_);
+    weight_ = this->params().get("weight", Shape{channels, opt.in_channels / groups_, kernel_.h, kernel_.w},
+                                 std::move(opt.weight_initializer));
+    if (opt.use_bias) bias_ = this->params().get("bias", Shape{channels}, std::move(opt.bias_initializer));
+  }
+  std::string type_name() const override { return "Conv2D"; }
+  /// "conv", as Gluon's _Conv._alias.
+  std::string alias() const override { return "conv"; }
+
+  NDArray<T> forward(const NDArray<T>& x) override {
+    const Shape& s = x.shape();
+    GLUINO_CHECK(ShapeError, s.ndim() == 4, this->prefix(), ": input must be 4-D (N, C, H, W), got shape ", s);
+    const std::size_t c = s[1];
+    GLUINO_CHECK(ShapeError, c % groups_ == 0, this->prefix(), ": input of shape ", s, " has ", c,
+                 " channels, not a multiple of groups = ", groups_);
+    const std::size_t known = weight_->shape()[1];
+    GLUINO_CHECK(ShapeError, known == 0 || known * groups_ == c, this->prefix(), ": input of shape ", s, " has ", c,
+                 " channels but weight '", weight_->name(), "' has shape ", weight_->shape(), " (in_channels ",
+                 known * groups_, ")");
+    weight_->finish_deferred_init(Shape{channels_, c / groups_, kernel_.h, kernel_.w}, this->prefix());
+    NDArray<T> y = nd::convolution(x, weight_->data(), bias_ ? bias_->data() : NDArray<T>{},
+                                   {.stride = strides_.array(), .dilate = dilation_.array(), .pad = padding_.array(),
+                                    .num_group = groups_});
+    return act_.empty() ? y : nd::activation(y, act_);
+  }
+
+  /// As Gluon: "Conv2D(None -> 20, kernel_size=(5, 5), stride=(1, 1), Activation(relu))" before
+  /// the input channels are known, "Conv2D(1 -> 20, ...)" after; padding, dilation, groups and
+  /// "bias=False" are shown when not the defaults.  Like Gluon, the number left of the arrow is
+  /// the weight's second dimension, in_channels / groups.
+  std::string repr() const override {
+    std::ostringstream s;
+    s << "Conv2D(";
+    if (weight_->shape()[1] == 0)
+      s << "None";
+    else
+      s << weight_->shape()[1];
+    s << " -> " << channels_ << ", kernel_size=" << kernel_ << ", stride=" << strides_;
+    if (padding_ != Size2{0}) s << ", padding=" << padding_;
+    if (dilation_ != Size2{1}) s << ", dilation=" << dilation_;
+    if (groups_ != 1) s << ", groups=" << groups_;
+    if (!bias_) s << ", bias=False";
+    if (!act_.empty()) s << ", Activation(" << act_ << ')';
+    s << ')';
+    return s.str();
+  }
+
+  std::size_t channels() const { return channels_; }
+  /// The input channels (0 while unknown).
+  std::size_t in_channels() const { return weight_->shape()[1] * groups_; }
+  Size2 kernel_size() const { return kernel_; }
+  Size2 strides() const { return strides_; }
+  Size2 padding() const { return padding_; }
+  Size2 dilation() const { return dilation_; }
+  std::size_t groups() const { return groups_; }
+  const std::string& activation() const { return act_; }
+  /// Gluon: conv.weight.  (Gives the block its name first, so that the parameter's is final.)
+  const std::shared_ptr<BasicParameter<T>>& weight() const {
+    this->prefix();
+    return weight_;
+  }
+  /// Gluon: conv.bias; null when use_bias is false.
+  const std::shared_ptr<BasicParameter<T>>& bias() const {
+    this->prefix();
+    return bias_;
+  }
+
+ private:
+  std::size_t channels_;
+  Size2 kernel_, strides_, padding_, dilation_;
+  std::size_t groups_;
+  std::string act_;
+  std::shared_ptr<BasicParameter<T>> weight_, bias_;  // shared: blocks may share parameters
+};
+
+using Conv2DOptions = BasicConv2DOptions<float>;
+using Conv2D = BasicConv2D<float>;
+
+}  // namespace gluino::nn

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <doctest/doctest.h>
+
+#include <gluino/init/xavier.hpp>
+#include <gluino/loss/softmax_cross_entropy_loss.hpp>
+#include <gluino/model_zoo/lenet.hpp>
+#include <gluino/nd/creation.hpp>
+#include <gluino/nd/random.hpp>
+#include <gluino/optim/trainer.hpp>
+#include <sstream>
+
+using namespace gluino;
+
+namespace {
+std::size_t count_params(const nn::Block& net) {
+  std::size_t n = 0;
+  for (const auto& [name, p] : net.collect_params()) n += p->data().size();
+  return n;
+}
+}  // namespace
+
+TEST_SUITE("model_zoo/lenet") {
+  TEST_CASE("output shape for a batch of 2, parameter names and shapes") {
+    nn::reset_name_counters();
+    auto net = model_zoo::lenet();
+    net->initialize(init::Xavier{});
+    CHECK(net->size() == 7);
+    const auto y = (*net)(nd::random::uniform<float>({2, 1, 28, 28}));
+    CHECK(y.shape() == Shape{2, 10});
+    const auto params = net->collect_params();
+    CHECK(params.keys() == std::vector<std::string>{"lenet0_conv0_weight", "lenet0_conv0_bias", "lenet0_conv1_weight",
+                                                    "lenet0_conv1_bias", "lenet0_dense0_weight", "lenet0_dense0_bias",
+                                                    "lenet0_dense1_weight", "lenet0_dense1_bias"});
+    CHECK(params["lenet0_conv0_weight"]->shape() == Shape{20, 1, 5, 5});
+    CHECK(params["lenet0_conv1_weight"]->shape() == Shape{50, 20, 3, 3});
+    CHECK(params["lenet0_dense0_weight"]->shape() == Shape{128, 1250});
+    CHECK(params["lenet0_dense1_weight"]->shape() == Shape{10, 128});
+    CHECK(model_zoo::lenet()->prefix() == "lenet1_");
+  }
+  TEST_CASE("parameter count: 170,988, as Gluon's summary of the same net") {
+    // conv0 20*1*5*5 + 20 = 520; conv1 50*20*3*3 + 50 = 9,050; dense0 (50*5*5)*128 + 128 = 160,128;
+    // dense1 128*10 + 10 = 1,290.
+    auto net = model_zoo::lenet();
+    net->initialize();
+    (*net)(nd::zeros<float>({1, 1, 28, 28}));
+    CHECK(count_params(*net) == 520 + 9050 + 160128 + 1290);
+    CHECK(count_params(*net) == 170988);
+  }
+  TEST_CASE("summary lists each layer's output shape and the totals") {
+    auto net = model_zoo::lenet();
+    net->initialize();
+    std::ostringstream os;
+    net->summary(nd::zeros<float>({2, 1, 28, 28}), os);
+    const std::string s = os.str();
+    for (const char* row :
+         {"Conv2D-1", "(2, 20, 24, 24)", "MaxPool2D-2", "(2, 20, 12, 12)", "Conv2D-3", "(2, 50, 10, 10)", "MaxPool2D-4",
+          "(2, 50, 5, 5)", "Flatten-5", "(2, 1250)", "Dense-6", "(2, 128)", "Dense-7", "(2, 10)",
+          "Total params: 170988", "Trainable params: 170988", "Non-trainable params: 0"}) {
+      CAPTURE(row);
+      CHECK(s.find(row) != std::string::npos);
+    }
+  }
+  TEST_CASE("the listing names the model and each layer as Gluon prints them") {
+    auto net = model_zoo::lenet();
+    std::ostringstream os;
+    os << *net;
+    CHECK(os.str() ==
+          "LeNet(\n"
+          "  (0): Conv2D(None -> 20, kernel_size=(5, 5), stride=(1, 1), Activation(relu))\n"
+          "  (1): MaxPool2D(size=(2, 2), stride=(2, 2), padding=(0, 0), ceil_mode=False, global_pool=False, "
+          "pool_type=max, layout=NCHW)\n"
+          "  (2): Conv2D(None -> 50, kernel_size=(3, 3), stride=(1, 1), Activation(relu))\n"
+          "  (3): MaxPool2D(size=(2, 2), stride=(2, 2), padding=(0, 0), ceil_mode=False, global_pool=False, "
+          "pool_type=max, layout=NCHW)\n"
+          "  (4): Flatten\n"
+          "  (5): Dense(None -> 128, Activation(relu))\n"
+          "  (6): Dense(None -> 10, linear)\n"
+          ")");
+  }
+  TEST_CASE("composes with Trainer and a loss: one SGD step lowers the loss on a fixed batch") {
+    random::seed(3);
+    auto net = model_zoo::lenet();
+    net->initialize(init::Xavier{});
+    Trainer trainer(net->collect_params(), "sgd", {{"learning_rate", 0.1}});
+    loss::SoftmaxCrossEntropyLoss loss_fn;
+    const auto x = nd::random::uniform<float>({4, 1, 28, 28});
+    const auto label = nd::array<float>({0, 1, 2, 3});
+    auto mean_loss = [&] { return nd::mean(loss_fn((*net)(x), label)).to_vector()[0]; };
+    const float before = mean_loss();
+    {
+      autograd::record rec;
+      auto l = loss_fn((*net)(x), label);
+      l.backward();
+    }
+    trainer.step(4);
+    CHECK(mean_loss() < before);
+  }
+  TEST_CASE("double precision builds the same net") {
+    auto net = model_zoo::lenet<double>();
+    net->initialize();
+    CHECK((*net)(nd::zeros<double>({2, 1, 28, 28})).shape() == Shape{2, 10});
+  }
+}
