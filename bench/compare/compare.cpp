@@ -20,7 +20,10 @@
 
 namespace {
 
+bool in_process = false;  // --in-process: no fork (for profilers); peak RSS then covers both
+
 compare::Result run_in_child(const compare::Workload& w, bool torch_side) {
+  if (in_process) return torch_side ? compare::run_torch(w) : compare::run_gluino(w);
   int fd[2];
   if (pipe(fd) != 0) std::abort();
   const pid_t pid = fork();
@@ -81,8 +84,11 @@ int main(int argc, char** argv) {
     if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
     else if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (a == "--only" && i + 1 < argc) only = argv[++i];
+    else if (a == "--in-process") in_process = true;
+    else if (a == "--cache-limit-mb" && i + 1 < argc)
+      gluino::set_memory_cache_limit(std::stoul(argv[++i]) << 20);
     else {
-      std::fprintf(stderr, "usage: compare [--runs N] [--threads N] [--only lenet|alexnet|vgg11_quarter]\n");
+      std::fprintf(stderr, "usage: compare [--runs N] [--threads N] [--only lenet|alexnet|vgg11_quarter] [--in-process]\n");
       return 2;
     }
   }

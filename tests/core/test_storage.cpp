@@ -48,6 +48,18 @@ TEST_CASE("release() empties the cache") {
   memory_pool().release();
   CHECK(memory_pool().cached_bytes() == 0);
 }
+TEST_CASE("set_memory_cache_limit: blocks beyond the limit go back to the system") {
+  gluino::set_memory_cache_limit(1024);
+  { Storage<float> small(100); }  // 448 bytes: kept
+  CHECK(memory_pool().cached_bytes() == 448);
+  { Storage<float> big(1000); }  // 4000 bytes: over the limit, freed
+  CHECK(memory_pool().cached_bytes() == 448);
+  gluino::set_memory_cache_limit(0);  // also drops what is cached
+  CHECK(memory_pool().cached_bytes() == 0);
+  { Storage<float> again(100); }
+  CHECK(memory_pool().cached_bytes() == 0);
+  gluino::set_memory_cache_limit(std::size_t(256) << 20);
+}
 TEST_CASE("a zero-size storage is valid") {
   Storage<float> z(0);
   CHECK(z.size() == 0);

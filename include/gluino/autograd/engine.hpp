@@ -119,6 +119,7 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
 
   // Reverse topological order by Kahn's algorithm over the consumer counts.
   std::unordered_map<Node<T>*, int> pending;
+  std::unordered_map<const typename NDArray<T>::Impl*, int> leaf_uses;  // edges into each leaf
   std::vector<Node<T>*> stack{himpl.grad_fn.get()};
   pending[himpl.grad_fn.get()] = 0;
   while (!stack.empty()) {
@@ -127,6 +128,7 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
     GLUINO_CHECK(StateError, !n->released(), "backward: the graph through '", n->name(),
                  "' was freed by an earlier backward(); pass retain_graph = true to call backward twice");
     for (const auto& e : n->inputs) {
+      if (e.leaf) ++leaf_uses[e.leaf.get()];
       if (!e.node) continue;
       auto [it, fresh] = pending.try_emplace(e.node.get(), 0);
       ++it->second;
@@ -152,7 +154,15 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
     ready.pop_back();
     NDArray<T> dy = std::move(grads[n]);
     grads.erase(n);
-    std::vector<NDArray<T>> gin = n->backward(dy);
+    // A leaf reached once, with grad_req write, can take its gradient in its own buffer.
+    std::vector<NDArray<T>> dest(n->inputs.size());
+    for (std::size_t i = 0; i < dest.size(); ++i) {
+      const auto& leaf = n->inputs[i].leaf;
+      if (leaf && leaf->grad_req == GradReq::write && leaf->grad.defined() && leaf_uses[leaf.get()] == 1 &&
+          leaf->grad.shape() == n->inputs[i].shape)
+        dest[i] = leaf->grad;
+    }
+    std::vector<NDArray<T>> gin = n->backward(dy, dest);
     GLUINO_CHECK(StateError, gin.size() == n->inputs.size(), "backward: op '", n->name(), "' returned ", gin.size(),
                  " gradients for ", n->inputs.size(), " inputs");
     for (std::size_t i = 0; i < gin.size(); ++i) {
@@ -186,6 +196,7 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
   for (auto& [leaf, g] : leaf_grads) {
     if (!leaf->grad.defined() || leaf->grad_req == GradReq::null) continue;
     NDArray<T> target = leaf->grad;
+    if (g.data() == target.data()) continue;  // the op wrote into the leaf's buffer already
     if (leaf->grad_req == GradReq::add)
       detail::add_into(target, g);
     else

@@ -37,7 +37,10 @@ class Node {
   /// The op's name, for error messages.
   virtual const char* name() const = 0;
   /// Gradients of the inputs given the output gradient; undefined entries mean "none".
-  virtual std::vector<NDArray<T>> backward(const NDArray<T>& dy) = 0;
+  /// dest[i], when defined, is the buffer input i's gradient will end up in (a leaf's grad()
+  /// with grad_req write, used once): an op may write that gradient there and return dest[i],
+  /// which saves an allocation and a copy.  Ops that ignore dest are just as correct.
+  virtual std::vector<NDArray<T>> backward(const NDArray<T>& dy, const std::vector<NDArray<T>>& dest) = 0;
   /// Drops what the op saved (after a backward() without retain_graph).
   virtual void release() = 0;
   bool released() const { return released_; }
@@ -54,7 +57,12 @@ class OpNode final : public Node<T> {
  public:
   explicit OpNode(Op op) : op_(std::move(op)) {}
   const char* name() const override { return Op::name; }
-  std::vector<NDArray<T>> backward(const NDArray<T>& dy) override { return op_->backward(dy); }
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy, const std::vector<NDArray<T>>& dest) override {
+    if constexpr (requires { op_->backward(dy, dest); })
+      return op_->backward(dy, dest);
+    else
+      return op_->backward(dy);
+  }
   void release() override {
     op_.reset();
     this->released_ = true;

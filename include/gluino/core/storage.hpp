@@ -62,6 +62,13 @@ class MemoryPool {
     free_.clear();
     cached_bytes_ = 0;
   }
+  /// Caps the bytes kept cached (default 256 MiB); blocks freed beyond it go back to the system.
+  /// Lowering the cap also frees what is cached now.
+  void set_limit(std::size_t bytes) {
+    release();
+    std::lock_guard<std::mutex> lock(mu_);
+    max_cached_bytes_ = bytes;
+  }
   /// Bytes currently cached (free, not in use).
   std::size_t cached_bytes() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -77,7 +84,7 @@ class MemoryPool {
   mutable std::mutex mu_;
   std::unordered_map<std::size_t, std::vector<void*>> free_;
   std::size_t cached_bytes_ = 0;
-  std::size_t max_cached_bytes_ = std::size_t(4) << 30;
+  std::size_t max_cached_bytes_ = std::size_t(256) << 20;
 };
 
 /// The process-wide pool used by every Storage.
@@ -86,6 +93,11 @@ inline MemoryPool& memory_pool() {
   return pool;
 }
 }  // namespace detail
+
+/// Caps the memory gluino keeps cached for reuse (freed array storage, default up to 256 MiB):
+/// 0 returns every freed block to the system at once, at the cost of page faults when it is
+/// allocated again.  The cache is what keeps a training loop from calling malloc every step.
+inline void set_memory_cache_limit(std::size_t bytes) { detail::memory_pool().set_limit(bytes); }
 
 /// A contiguous buffer of n elements of T.  Not initialised on creation (callers fill it).
 /// NDArray handles share one Storage through a shared_ptr.

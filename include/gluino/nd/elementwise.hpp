@@ -16,7 +16,18 @@
 namespace gluino::nd {
 namespace ops {
 
-/// y = F(x); F::grad(x, y) is dy/dx.
+/// Whether a functor's derivative reads the op's input(s) / output; ops save only those arrays
+/// for backward.  A functor says so with `uses_input` / `uses_output` (default: true).
+template <class F>
+constexpr bool uses_input() {
+  if constexpr (requires { F::uses_input; }) return F::uses_input; else return true;
+}
+template <class F>
+constexpr bool uses_output() {
+  if constexpr (requires { F::uses_output; }) return F::uses_output; else return true;
+}
+
+/// y = F(x); F::grad(x, y) is dy/dx (x or y is 0 when the functor does not use it).
 template <class T, class F>
 struct Unary : autograd::OpBase {
   static constexpr const char* name = F::name;
@@ -24,14 +35,20 @@ struct Unary : autograd::OpBase {
   NDArray<T> x, y;
   NDArray<T> forward(const NDArray<T>& in) {
     NDArray<T> out = detail::map(in, [this](T v) { return f.value(v); });
-    if (recording()) x = in, y = out;
+    if (recording()) {
+      if constexpr (uses_input<F>()) x = in;
+      if constexpr (uses_output<F>()) y = out;
+    }
     return out;
   }
   std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
-    NDArray<T> dx(x.shape());
-    const T *g = dy.data(), *px = x.data(), *py = y.data();
+    NDArray<T> dx(dy.shape());
+    const T* g = dy.data();
+    const T* px = uses_input<F>() ? x.data() : nullptr;
+    const T* py = uses_output<F>() ? y.data() : nullptr;
     T* d = dx.data();
-    for (std::size_t i = 0, n = dx.size(); i < n; ++i) d[i] = g[i] * f.grad(px[i], py[i]);
+    for (std::size_t i = 0, n = dx.size(); i < n; ++i)
+      d[i] = g[i] * f.grad(px ? px[i] : T(0), py ? py[i] : T(0));
     return {dx};
   }
 };
@@ -43,29 +60,34 @@ struct Binary : autograd::OpBase {
   static constexpr const char* name = F::name;
   F f;
   NDArray<T> a, b, z;
+  Shape a_shape, b_shape;
   NDArray<T> forward(const NDArray<T>& in_a, const NDArray<T>& in_b) {
     NDArray<T> out = detail::broadcast_zip(in_a, in_b, [this](T u, T v) { return f.value(u, v); }, name);
-    if (recording()) a = in_a, b = in_b, z = out;
+    a_shape = in_a.shape();
+    b_shape = in_b.shape();
+    if (recording()) {
+      if constexpr (uses_input<F>()) a = in_a, b = in_b;
+      if constexpr (uses_output<F>()) z = out;
+    }
     return out;
   }
   std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
     const Shape& s = dy.shape();
-    const T *pa = a.data(), *pb = b.data(), *pz = z.data(), *g = dy.data();
+    const T* pa = uses_input<F>() ? a.data() : nullptr;
+    const T* pb = uses_input<F>() ? b.data() : nullptr;
+    const T* pz = uses_output<F>() ? z.data() : nullptr;
+    const T* g = dy.data();
+    auto partial = [&](auto grad_fn, const Shape& shape) {
+      NDArray<T> full(s);
+      T* d = full.data();
+      detail::for_each_broadcast(s, a_shape, b_shape, [&](std::size_t o, std::size_t i, std::size_t j) {
+        d[o] = g[o] * grad_fn(pa ? pa[i] : T(0), pb ? pb[j] : T(0), pz ? pz[o] : T(0));
+      });
+      return detail::sum_to(full, shape);
+    };
     NDArray<T> ga, gb;
-    if (needs_grad(0)) {
-      NDArray<T> full(s);
-      T* d = full.data();
-      detail::for_each_broadcast(s, a.shape(), b.shape(),
-                                 [&](std::size_t o, std::size_t i, std::size_t j) { d[o] = g[o] * f.grad_a(pa[i], pb[j], pz[o]); });
-      ga = detail::sum_to(full, a.shape());
-    }
-    if (needs_grad(1)) {
-      NDArray<T> full(s);
-      T* d = full.data();
-      detail::for_each_broadcast(s, a.shape(), b.shape(),
-                                 [&](std::size_t o, std::size_t i, std::size_t j) { d[o] = g[o] * f.grad_b(pa[i], pb[j], pz[o]); });
-      gb = detail::sum_to(full, b.shape());
-    }
+    if (needs_grad(0)) ga = partial([this](T u, T v, T w) { return f.grad_a(u, v, w); }, a_shape);
+    if (needs_grad(1)) gb = partial([this](T u, T v, T w) { return f.grad_b(u, v, w); }, b_shape);
     return {ga, gb};
   }
 };
@@ -79,72 +101,78 @@ struct Scalar : autograd::OpBase {
   NDArray<T> x, y;
   NDArray<T> forward(const NDArray<T>& in) {
     NDArray<T> out = detail::map(in, [this](T v) { return f.value(v, s); });
-    if (recording()) x = in, y = out;
+    if (recording()) {
+      if constexpr (uses_input<F>()) x = in;
+      if constexpr (uses_output<F>()) y = out;
+    }
     return out;
   }
   std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
-    NDArray<T> dx(x.shape());
-    const T *g = dy.data(), *px = x.data(), *py = y.data();
+    NDArray<T> dx(dy.shape());
+    const T* g = dy.data();
+    const T* px = uses_input<F>() ? x.data() : nullptr;
+    const T* py = uses_output<F>() ? y.data() : nullptr;
     T* d = dx.data();
-    for (std::size_t i = 0, n = dx.size(); i < n; ++i) d[i] = g[i] * f.grad(px[i], s, py[i]);
+    for (std::size_t i = 0, n = dx.size(); i < n; ++i)
+      d[i] = g[i] * f.grad(px ? px[i] : T(0), s, py ? py[i] : T(0));
     return {dx};
   }
 };
 
 // ---- unary functors: value and derivative (in terms of input x and output y) ----
-struct Negative { static constexpr const char* name = "negative";
+struct Negative { static constexpr const char* name = "negative"; static constexpr bool uses_input = false, uses_output = false;
   template <class T> T value(T x) const { return -x; }
   template <class T> T grad(T, T) const { return T(-1); } };
-struct Exp { static constexpr const char* name = "exp";
+struct Exp { static constexpr const char* name = "exp"; static constexpr bool uses_input = false;
   template <class T> T value(T x) const { return std::exp(x); }
   template <class T> T grad(T, T y) const { return y; } };
-struct Log { static constexpr const char* name = "log";
+struct Log { static constexpr const char* name = "log"; static constexpr bool uses_output = false;
   template <class T> T value(T x) const { return std::log(x); }
   template <class T> T grad(T x, T) const { return T(1) / x; } };
-struct Sqrt { static constexpr const char* name = "sqrt";
+struct Sqrt { static constexpr const char* name = "sqrt"; static constexpr bool uses_input = false;
   template <class T> T value(T x) const { return std::sqrt(x); }
   template <class T> T grad(T, T y) const { return T(0.5) / y; } };
-struct Square { static constexpr const char* name = "square";
+struct Square { static constexpr const char* name = "square"; static constexpr bool uses_output = false;
   template <class T> T value(T x) const { return x * x; }
   template <class T> T grad(T x, T) const { return T(2) * x; } };
 /// d|x|/dx = sign(x), 0 at 0 (as MXNet).
-struct Abs { static constexpr const char* name = "abs";
+struct Abs { static constexpr const char* name = "abs"; static constexpr bool uses_output = false;
   template <class T> T value(T x) const { return std::abs(x); }
   template <class T> T grad(T x, T) const { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0)); } };
 /// max(x, 0); the derivative at 0 is 0.
-struct Relu { static constexpr const char* name = "relu";
+struct Relu { static constexpr const char* name = "relu"; static constexpr bool uses_input = false;
   template <class T> T value(T x) const { return x > T(0) ? x : T(0); }
-  template <class T> T grad(T x, T) const { return x > T(0) ? T(1) : T(0); } };
+  template <class T> T grad(T, T y) const { return y > T(0) ? T(1) : T(0); } };  // y > 0 iff x > 0
 /// 1 / (1 + e^-x), computed without overflow for large |x|.
-struct Sigmoid { static constexpr const char* name = "sigmoid";
+struct Sigmoid { static constexpr const char* name = "sigmoid"; static constexpr bool uses_input = false;
   template <class T> T value(T x) const {
     if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
     const T e = std::exp(x);
     return e / (T(1) + e);
   }
   template <class T> T grad(T, T y) const { return y * (T(1) - y); } };
-struct Tanh { static constexpr const char* name = "tanh";
+struct Tanh { static constexpr const char* name = "tanh"; static constexpr bool uses_input = false;
   template <class T> T value(T x) const { return std::tanh(x); }
   template <class T> T grad(T, T y) const { return T(1) - y * y; } };
 /// log(1 + e^x), stable for large |x|.  Gluon: softrelu.
-struct Softrelu { static constexpr const char* name = "softrelu";
+struct Softrelu { static constexpr const char* name = "softrelu"; static constexpr bool uses_output = false;
   template <class T> T value(T x) const { return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
   template <class T> T grad(T x, T) const { return Sigmoid{}.value(x); } };
 /// x / (1 + |x|).
-struct Softsign { static constexpr const char* name = "softsign";
+struct Softsign { static constexpr const char* name = "softsign"; static constexpr bool uses_output = false;
   template <class T> T value(T x) const { return x / (T(1) + std::abs(x)); }
   template <class T> T grad(T x, T) const { const T d = T(1) + std::abs(x); return T(1) / (d * d); } };
 
 // ---- binary functors ----
-struct Add { static constexpr const char* name = "add";
+struct Add { static constexpr const char* name = "add"; static constexpr bool uses_input = false, uses_output = false;
   template <class T> T value(T a, T b) const { return a + b; }
   template <class T> T grad_a(T, T, T) const { return T(1); }
   template <class T> T grad_b(T, T, T) const { return T(1); } };
-struct Subtract { static constexpr const char* name = "subtract";
+struct Subtract { static constexpr const char* name = "subtract"; static constexpr bool uses_input = false, uses_output = false;
   template <class T> T value(T a, T b) const { return a - b; }
   template <class T> T grad_a(T, T, T) const { return T(1); }
   template <class T> T grad_b(T, T, T) const { return T(-1); } };
-struct Multiply { static constexpr const char* name = "multiply";
+struct Multiply { static constexpr const char* name = "multiply"; static constexpr bool uses_output = false;
   template <class T> T value(T a, T b) const { return a * b; }
   template <class T> T grad_a(T, T b, T) const { return b; }
   template <class T> T grad_b(T a, T, T) const { return a; } };
@@ -157,17 +185,17 @@ struct Power { static constexpr const char* name = "power";
   template <class T> T grad_a(T a, T b, T) const { return b * std::pow(a, b - T(1)); }
   template <class T> T grad_b(T a, T, T z) const { return a > T(0) ? z * std::log(a) : T(0); } };
 /// Ties send the gradient to a (as MXNet's maximum).
-struct Maximum { static constexpr const char* name = "maximum";
+struct Maximum { static constexpr const char* name = "maximum"; static constexpr bool uses_output = false;
   template <class T> T value(T a, T b) const { return a >= b ? a : b; }
   template <class T> T grad_a(T a, T b, T) const { return a >= b ? T(1) : T(0); }
   template <class T> T grad_b(T a, T b, T) const { return a >= b ? T(0) : T(1); } };
-struct Minimum { static constexpr const char* name = "minimum";
+struct Minimum { static constexpr const char* name = "minimum"; static constexpr bool uses_output = false;
   template <class T> T value(T a, T b) const { return a <= b ? a : b; }
   template <class T> T grad_a(T a, T b, T) const { return a <= b ? T(1) : T(0); }
   template <class T> T grad_b(T a, T b, T) const { return a <= b ? T(0) : T(1); } };
 /// Comparisons give 0/1 masks and no gradient (zero, as MXNet).  Pred names the comparison.
 template <class Pred>
-struct Compare { static constexpr const char* name = Pred::name;
+struct Compare { static constexpr const char* name = Pred::name; static constexpr bool uses_input = false, uses_output = false;
   template <class T> T value(T a, T b) const { return Pred{}(a, b) ? T(1) : T(0); }
   template <class T> T grad_a(T, T, T) const { return T(0); }
   template <class T> T grad_b(T, T, T) const { return T(0); } };
@@ -185,20 +213,20 @@ struct LessEqualTo { static constexpr const char* name = "lesser_equal";
   template <class T> bool operator()(T a, T b) const { return a <= b; } };
 
 // ---- scalar functors: y = f(x, s) ----
-struct RSubScalar { static constexpr const char* name = "rminus_scalar";  // s - x
+struct RSubScalar { static constexpr const char* name = "rminus_scalar"; static constexpr bool uses_input = false, uses_output = false;  // s - x
   template <class T> T value(T x, T s) const { return s - x; }
   template <class T> T grad(T, T, T) const { return T(-1); } };
 struct RDivScalar { static constexpr const char* name = "rdiv_scalar";  // s / x
   template <class T> T value(T x, T s) const { return s / x; }
   template <class T> T grad(T x, T, T y) const { return -y / x; } };
-struct PowScalar { static constexpr const char* name = "power_scalar";  // x ^ s
+struct PowScalar { static constexpr const char* name = "power_scalar"; static constexpr bool uses_output = false;  // x ^ s
   template <class T> T value(T x, T s) const { return std::pow(x, s); }
   template <class T> T grad(T x, T s, T) const { return s * std::pow(x, s - T(1)); } };
-struct RPowScalar { static constexpr const char* name = "rpower_scalar";  // s ^ x
+struct RPowScalar { static constexpr const char* name = "rpower_scalar"; static constexpr bool uses_input = false;  // s ^ x
   template <class T> T value(T x, T s) const { return std::pow(s, x); }
   template <class T> T grad(T, T s, T y) const { return y * std::log(s); } };
 /// max(x, s*x): the derivative is 1 for x > 0 and s otherwise.
-struct LeakyRelu { static constexpr const char* name = "leaky_relu";
+struct LeakyRelu { static constexpr const char* name = "leaky_relu"; static constexpr bool uses_output = false;
   template <class T> T value(T x, T s) const { return x > T(0) ? x : s * x; }
   template <class T> T grad(T x, T s, T) const { return x > T(0) ? T(1) : s; } };
 }  // namespace ops

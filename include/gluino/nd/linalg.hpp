@@ -145,21 +145,23 @@ struct FullyConnected : autograd::OpBase {
     if (needs_grad(1)) x = in_x;
     return y;
   }
-  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+  /// Writes each gradient into dest[i] when the engine offers that buffer.
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy, const std::vector<NDArray<T>>& dest) {
+    auto out = [&](std::size_t i, const Shape& s) { return dest[i].defined() ? dest[i] : NDArray<T>(s); };
     NDArray<T> dx, dw, db;
     const T* pg = dy.data();
     if (needs_grad(0)) {  // (rows, in) = dy (rows, units) * W (units, in)
-      dx = NDArray<T>(x_shape);
+      dx = out(0, x_shape);
       kernels::gemm(false, false, rows, in_units, units, T(1), pg, units, w.data(), in_units, T(0), dx.data(),
                     in_units);
     }
     if (needs_grad(1)) {  // (units, in) = dy^T (units, rows) * x (rows, in)
-      dw = NDArray<T>(Shape{units, in_units});
+      dw = out(1, Shape{units, in_units});
       kernels::gemm(true, false, units, in_units, rows, T(1), pg, units, x.data(), in_units, T(0), dw.data(),
                     in_units);
     }
     if (needs_grad(2)) {
-      db = NDArray<T>(Shape{units});
+      db = out(2, Shape{units});
       T* pd = db.data();
       std::fill(pd, pd + units, T(0));
       for (std::size_t r = 0; r < rows; ++r)
