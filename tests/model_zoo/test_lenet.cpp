@@ -55,7 +55,9 @@ TEST_SUITE("model_zoo/lenet") {
     for (const char* row :
          {"Conv2D-1", "(2, 20, 24, 24)", "MaxPool2D-2", "(2, 20, 12, 12)", "Conv2D-3", "(2, 50, 10, 10)", "MaxPool2D-4",
           "(2, 50, 5, 5)", "Flatten-5", "(2, 1250)", "Dense-6", "(2, 128)", "Dense-7", "(2, 10)",
-          "Total params: 170988", "Trainable params: 170988", "Non-trainable params: 0"}) {
+          "Total params: 170988", "Trainable params: 170988", "Non-trainable params: 0",
+          // (23040 + 5760 + 10000 + 2500 + 2500 + 256 + 20) outputs * 4 bytes = 172.17 KiB
+          "Activation memory (the listed layers' outputs for this input): 172.2 KiB"}) {
       CAPTURE(row);
       CHECK(s.find(row) != std::string::npos);
     }

@@ -346,6 +346,7 @@ TEST_CASE("summary prints output shapes and parameter counts like Gluon") {
       "   Non-trainable params: 0\n"
       "Shared params in forward computation graph: 0\n"
       "Unique parameters in model: 7946\n"
+      "Activation memory (the listed layers' outputs for this input): 4.3 KiB\n"
       "--------------------------------------------------------------------------------\n";
   CHECK(os.str() == expected);
   net(nd::zeros<float>({1, 20}));  // the summary's hooks are gone

@@ -42,11 +42,13 @@ struct Convolution : autograd::OpBase {
     return y;
   }
 
-  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+  /// Writes each gradient into dest[i] when the engine offers that buffer (a parameter's grad()).
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy, const std::vector<NDArray<T>>& dest) {
+    auto out = [&](std::size_t i, const Shape& s) { return dest[i].defined() ? dest[i] : NDArray<T>(s); };
     NDArray<T> dx, dw, db;
-    if (needs_grad(0)) dx = NDArray<T>(Shape{geom.N, geom.C, geom.H, geom.W});
-    if (needs_grad(1)) dw = NDArray<T>(Shape{geom.O, geom.Cg(), geom.kh, geom.kw});
-    if (needs_grad(2)) db = NDArray<T>(Shape{geom.O});
+    if (needs_grad(0)) dx = out(0, Shape{geom.N, geom.C, geom.H, geom.W});
+    if (needs_grad(1)) dw = out(1, Shape{geom.O, geom.Cg(), geom.kh, geom.kw});
+    if (needs_grad(2)) db = out(2, Shape{geom.O});
     kernels::conv2d_backward(geom, x.defined() ? x.data() : nullptr, w.defined() ? w.data() : nullptr, dy.data(),
                              dx.defined() ? dx.data() : nullptr, dw.defined() ? dw.data() : nullptr,
                              db.defined() ? db.data() : nullptr);

@@ -425,7 +425,7 @@ template <class T>
 void BasicBlock<T>::summary(const NDArray<T>& x, std::ostream& os) {
   struct Row {
     std::string layer, shape;
-    std::size_t n = 0, trainable = 0, shared = 0;
+    std::size_t n = 0, trainable = 0, shared = 0, out_bytes = 0;
   };
   std::vector<Row> rows;
   std::set<const BasicParameter<T>*> seen;
@@ -441,6 +441,7 @@ void BasicBlock<T>::summary(const NDArray<T>& x, std::ostream& os) {
       std::ostringstream s;
       s << y.shape();
       r.shape = s.str();
+      r.out_bytes = y.size() * sizeof(T);
       for (const auto& [n, p] : blk.params()) {
         const std::size_t sz = p->data().size();
         r.n += sz;
@@ -459,7 +460,7 @@ void BasicBlock<T>::summary(const NDArray<T>& x, std::ostream& os) {
   }
   for (auto& h : handles) h.detach();
 
-  std::size_t total = 0, trainable = 0, shared = 0;
+  std::size_t total = 0, trainable = 0, shared = 0, activation_bytes = 0;
   const std::string dash(80, '-'), eq(80, '=');
   os << dash << '\n'
      << std::setw(20) << "Layer (type)" << "  " << std::setw(42) << "Output Shape" << ' ' << std::setw(15) << "Param #"
@@ -467,7 +468,7 @@ void BasicBlock<T>::summary(const NDArray<T>& x, std::ostream& os) {
      << eq << '\n';
   for (const Row& r : rows) {
     os << std::setw(20) << r.layer << "  " << std::setw(42) << r.shape << ' ' << std::setw(15) << r.n << '\n';
-    total += r.n, trainable += r.trainable, shared += r.shared;
+    total += r.n, trainable += r.trainable, shared += r.shared, activation_bytes += r.out_bytes;
   }
   os << eq << '\n'
      << "Parameters in forward computation graph, duplicate included\n"
@@ -476,6 +477,9 @@ void BasicBlock<T>::summary(const NDArray<T>& x, std::ostream& os) {
      << "   Non-trainable params: " << total - trainable << '\n'
      << "Shared params in forward computation graph: " << shared << '\n'
      << "Unique parameters in model: " << total - shared << '\n'
+     << "Activation memory (the listed layers' outputs for this input): " << std::fixed << std::setprecision(1)
+     << (activation_bytes >= (1u << 20) ? double(activation_bytes) / (1 << 20) : double(activation_bytes) / 1024)
+     << (activation_bytes >= (1u << 20) ? " MiB" : " KiB") << std::defaultfloat << '\n'
      << dash << '\n';
 }
 
