@@ -14,7 +14,9 @@ int main(int argc, char** argv) {
       if (std::string(argv[i]) == "--width-divisor" && i + 1 < argc) divisor = std::stoul(argv[++i]);
       else rest.push_back(argv[i]);
     }
-    auto o = example::parse(static_cast<int>(rest.size()), rest.data(), "train_vgg", {.lr = 0.05});
+    example::TrainOptions defaults;
+    defaults.lr = 0.05;  // as the tutorial's VGG
+    auto o = example::parse(static_cast<int>(rest.size()), rest.data(), "train_vgg", defaults);
     auto net = gluino::model_zoo::vgg11({.channel_divisor = divisor});
     example::train_classifier(*net, "VGG-11/" + std::to_string(divisor), o);
     return 0;

@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dataset-fashion-mnist
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DGLUINO_BUILD_EXAMPLES=ON >/dev/null
-cmake --build build/release --target train_lenet -j "$(nproc)"
+cmake --build build/release --target train_lenet predict -j "$(nproc)"
 exec build/release/examples/train_lenet "$@"

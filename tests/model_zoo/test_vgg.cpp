@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support/repr.hpp"
+
 #include <sstream>
 
 #include <gluino/init/xavier.hpp>
@@ -10,17 +12,13 @@
 #include <gluino/nd/random.hpp>
 
 using namespace gluino;
+using test::repr;
 
 namespace {
 std::size_t count_params(const nn::Block& net, const std::string& select = "") {
   std::size_t n = 0;
   for (const auto& [name, p] : net.collect_params(select)) n += p->data().size();
   return n;
-}
-std::string repr(const nn::Block& b) {
-  std::ostringstream os;
-  os << b;
-  return os.str();
 }
 }  // namespace
 

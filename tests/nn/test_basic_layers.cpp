@@ -8,19 +8,13 @@
 
 #include <gluino/nd/creation.hpp>
 #include "support/gradcheck.hpp"
+#include "support/repr.hpp"
 
 using namespace gluino;
+using test::repr;
 using test::gradcheck;
 using test::rand_array;
 using V = std::vector<NDArray<double>>;
-
-namespace {
-std::string repr(const nn::Block& b) {
-  std::ostringstream os;
-  os << b;
-  return os.str();
-}
-}  // namespace
 
 TEST_SUITE("nn/basic_layers") {
 TEST_CASE("Flatten: (N, C, H, W) -> (N, C*H*W), same data") {

@@ -9,18 +9,15 @@
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/random.hpp>
 #include "support/gradcheck.hpp"
+#include "support/repr.hpp"
 
 using namespace gluino;
+using test::repr;
 using test::gradcheck;
 using test::rand_array;
 using V = std::vector<NDArray<double>>;
 
 namespace {
-std::string repr(const nn::Block& b) {
-  std::ostringstream os;
-  os << b;
-  return os.str();
-}
 void check_close(const std::vector<float>& a, const std::vector<float>& b) {
   REQUIRE(a.size() == b.size());
   for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-5));

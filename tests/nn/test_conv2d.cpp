@@ -13,19 +13,13 @@
 #include <gluino/nn/pooling.hpp>
 #include <gluino/nn/sequential.hpp>
 #include "support/gradcheck.hpp"
+#include "support/repr.hpp"
 
 using namespace gluino;
+using test::repr;
 using test::gradcheck;
 using test::rand_array;
 using V = std::vector<NDArray<double>>;
-
-namespace {
-std::string repr(const nn::Block& b) {
-  std::ostringstream os;
-  os << b;
-  return os.str();
-}
-}  // namespace
 
 TEST_SUITE("nn/conv2d") {
 TEST_CASE("the issue's Conv2D{20, 5, relu}: names, shapes, deferred in_channels, repr") {

@@ -9,19 +9,13 @@
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/random.hpp>
 #include "support/gradcheck.hpp"
+#include "support/repr.hpp"
 
 using namespace gluino;
+using test::repr;
 using test::gradcheck;
 using test::rand_array;
 using V = std::vector<NDArray<double>>;
-
-namespace {
-std::string repr(const nn::Block& b) {
-  std::ostringstream os;
-  os << b;
-  return os.str();
-}
-}  // namespace
 
 TEST_SUITE("nn/dense") {
 TEST_CASE("parameters: names, shapes, deferred in_units") {

@@ -8,19 +8,13 @@
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/random.hpp>
 #include "support/gradcheck.hpp"
+#include "support/repr.hpp"
 
 using namespace gluino;
+using test::repr;
 using test::gradcheck;
 using test::rand_array;
 using V = std::vector<NDArray<double>>;
-
-namespace {
-std::string repr(const nn::Block& b) {
-  std::ostringstream os;
-  os << b;
-  return os.str();
-}
-}  // namespace
 
 TEST_SUITE("nn/pooling") {
 TEST_CASE("the issue's MaxPool2D{2, 2}: no parameters, named pool0_, Gluon's repr") {

@@ -57,10 +57,10 @@ inline std::string python_float(double v) {
     int_part = digits.substr(0, static_cast<std::size_t>(exp) + 1);
     frac = digits.substr(static_cast<std::size_t>(exp) + 1);
   } else {
-    int_part = "0";
+    int_part.push_back('0');
     frac = std::string(static_cast<std::size_t>(-exp - 1), '0') + digits;
   }
-  if (frac.empty()) frac = "0";
+  if (frac.empty()) frac.push_back('0');  // (not `= "0"`: g++ 12 -O3 warns falsely on it)
   return sign + int_part + "." + frac;
 }
 
