@@ -2,19 +2,13 @@
 #pragma once
 /// Nesterov accelerated SGD.  Gluon: mx.optimizer.NAG (MXNet's nag_mom_update).
 #include "gluino/optim/optimizer.hpp"
+#include "gluino/optim/sgd.hpp"
 
 namespace gluino::optim {
 
-/// Options of NAG, in the same order as SGDOptions.
-struct NAGOptions {
-  double learning_rate = 0.01;
-  double momentum = 0;
-  double wd = 0;
-  double rescale_grad = 1;
-  double clip_gradient = -1;  ///< < 0 = off
-  std::shared_ptr<LRScheduler> lr_scheduler = nullptr;
-  std::size_t begin_num_update = 0;
-};
+/// Options of NAG: the same as SGD's (learning_rate, momentum, wd, rescale_grad, clip_gradient,
+/// lr_scheduler, begin_num_update).
+using NAGOptions = SGDOptions;
 
 /// MXNet's nag_mom_update, element-wise, with g = clip(rescale_grad * grad) + wd * w:
 ///   momentum > 0:  mom = momentum * mom - lr * g;  w += momentum * mom - lr * g
