@@ -398,6 +398,25 @@ TEST_CASE("empty arrays and arrays larger than one parallel block") {
     CHECK(b.grad().to_vector() == std::vector<double>{0, 0, 0});
     CHECK(nd::exp(a).shape() == Shape{0, 3});
   }
+  SUBCASE("backward of unary and same-shape binary ops over many blocks") {
+    const std::size_t n = 50001;
+    auto x = nd::arange<float>(float(n)) - 25000.5f;
+    auto w = nd::arange<float>(float(n)) * 0.001f;
+    x.attach_grad();
+    w.attach_grad();
+    {
+      autograd::record rec;
+      auto y = nd::relu(x) * w * 2.f;
+      y.backward();
+    }
+    bool ok = true;
+    for (std::size_t i = 0; i < n; ++i) {
+      const float xi = float(i) - 25000.5f, wi = float(i) * 0.001f;
+      ok = ok && x.grad().data()[i] == (xi > 0 ? 2.f * wi : 0.f);
+      ok = ok && w.grad().data()[i] == 2.f * (xi > 0 ? xi : 0.f);
+    }
+    CHECK(ok);
+  }
   SUBCASE("(300, 200) with a broadcast row and a scalar") {
     auto x = nd::arange<float>(60000).reshape({300, 200});
     auto r = nd::arange<float>(200);

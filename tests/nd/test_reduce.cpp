@@ -118,6 +118,10 @@ TEST_CASE("reductions agree with the definition over every kind of axis set") {
       {{2, 1, 3}, {{0, 2}, {1}, {0, 1}}},
       {{2, 3, 2, 3}, {{0, 2}, {1, 3}, {0, 3}, {-1, 1}, {0, 1, 3}, {1, 2}, {3}}},
       {{3, 1, 2, 1}, {{0, 2}, {1, 3}, {0, 1, 2, 3}}},
+      // rows longer than the 8-lane folding loop, of a length that leaves a tail, and rows long
+      // enough to be split over threads
+      {{3, 37}, {{}, {1}, {-1}}},
+      {{2, 20003}, {{1}}},
   };
   for (const auto& [shape, axis_sets] : cases) {
     const auto x = distinct(shape);

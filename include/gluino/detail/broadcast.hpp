@@ -2,6 +2,7 @@
 #pragma once
 /// NumPy broadcasting on plain arrays (no autograd): the result shape of two shapes, a loop
 /// over a broadcast pair, and the reduction of a gradient back to an input's shape.
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <string>
@@ -65,17 +66,28 @@ void for_each_broadcast(const Shape& out, const Shape& a, const Shape& b, F&& f)
   }
 }
 
+/// Calls fn(begin, end) over [0, n) in blocks of 4096 elements, the blocks split over threads
+/// when there are enough of them; fn's loop over its block is where element-wise work
+/// vectorises.
+template <class Fn>
+void for_blocks(std::size_t n, Fn&& fn) {
+  constexpr std::size_t block = 4096;
+  detail::parallel_for((n + block - 1) / block, [&](std::size_t blk) {
+    fn(blk * block, std::min(n, (blk + 1) * block));
+  }, block);
+}
+
 /// y[i] = f(x[i]).
 template <class T, class F>
 NDArray<T> map(const NDArray<T>& x, F&& f) {
   NDArray<T> y(x.shape());
   const T* px = x.data();
   T* py = y.data();
-  const std::size_t n = x.size();
-  detail::parallel_for((n + 4095) / 4096, [&](std::size_t blk) {
-    const std::size_t e = std::min(n, (blk + 1) * 4096);
-    for (std::size_t i = blk * 4096; i < e; ++i) py[i] = f(px[i]);
-  }, 4096);
+  for_blocks(x.size(), [&](std::size_t b, std::size_t e) {
+    const T* __restrict src = px;
+    T* __restrict dst = py;
+    for (std::size_t i = b; i < e; ++i) dst[i] = f(src[i]);
+  });
   return y;
 }
 
@@ -85,11 +97,12 @@ NDArray<T> zip(const NDArray<T>& a, const NDArray<T>& b, F&& f) {
   NDArray<T> z(a.shape());
   const T *pa = a.data(), *pb = b.data();
   T* pz = z.data();
-  const std::size_t n = a.size();
-  detail::parallel_for((n + 4095) / 4096, [&](std::size_t blk) {
-    const std::size_t e = std::min(n, (blk + 1) * 4096);
-    for (std::size_t i = blk * 4096; i < e; ++i) pz[i] = f(pa[i], pb[i]);
-  }, 4096);
+  for_blocks(a.size(), [&](std::size_t lo, std::size_t hi) {
+    const T* __restrict ra = pa;
+    const T* __restrict rb = pb;
+    T* __restrict rz = pz;
+    for (std::size_t i = lo; i < hi; ++i) rz[i] = f(ra[i], rb[i]);
+  });
   return z;
 }
 
