@@ -63,6 +63,7 @@ const Case cases[] = {
     {5, 8, 16, 16, 8, 3, 3, {.pad = {1, 1}}, true},                           // large enough to split over threads
     {4, 1, 28, 28, 20, 5, 5, {}, true},                                       // LeNet's first layer, smaller batch
     {3, 4, 4, 4, 4, 4, 4, {.num_group = 4}, true},                            // depthwise, kernel = input
+    {2, 4, 9, 11, 6, 3, 2, {.dilate = {2, 3}, .num_group = 2}, true},        // dilated, unpadded: im2col_dense
 };
 
 kernels::Conv2DGeometry geometry(const Case& c) {

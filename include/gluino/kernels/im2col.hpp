@@ -61,12 +61,52 @@ inline WindowSpan window_valid_span(std::size_t out, std::size_t in, std::size_t
 
 namespace gluino::kernels {
 
+/// dst[0, n) = src[0, n) for the short rows of im2col (LeNet's are 10 to 24 wide): fixed-size
+/// 8-element copies that compile to vector moves, then at most 7 scalar ones; a call to memcpy
+/// per row cost more than the copy itself.
+template <class T>
+inline void copy_short(const T* src, std::size_t n, T* dst) {
+  std::size_t k = 0;
+  for (; k + 8 <= n; k += 8) std::memcpy(dst + k, src + k, 8 * sizeof(T));
+  if (k + 4 <= n) {
+    std::memcpy(dst + k, src + k, 4 * sizeof(T));
+    k += 4;
+  }
+  switch (n - k) {
+    case 3: dst[k + 2] = src[k + 2]; [[fallthrough]];
+    case 2: dst[k + 1] = src[k + 1]; [[fallthrough]];
+    case 1: dst[k] = src[k]; break;
+    default: break;
+  }
+}
+/// dst[0, n) += src[0, n), the same for col2im.
+template <class T>
+inline void add_short(const T* __restrict src, std::size_t n, T* __restrict dst) {
+  for (std::size_t k = 0; k < n; ++k) dst[k] += src[k];
+}
+
+/// im2col for stride 1 without padding, the common case: every row of every window is inside
+/// the image, so each column row is Ho runs of Wo contiguous input elements.
+template <class T>
+void im2col_dense(const T* x, std::size_t channels, const Conv2DGeometry& g, T* cols) {
+  // locals: the byte copies could alias g's fields, which the compiler would then reload
+  const std::size_t P = g.P(), H = g.H, W = g.W, Ho = g.Ho, Wo = g.Wo, kh = g.kh, kw = g.kw, dh = g.dh, dw = g.dw;
+  for (std::size_t c = 0; c < channels; ++c)
+    for (std::size_t i = 0; i < kh; ++i)
+      for (std::size_t j = 0; j < kw; ++j) {
+        const T* src = x + (c * H + i * dh) * W + j * dw;
+        T* row = cols + ((c * kh + i) * kw + j) * P;
+        for (std::size_t oh = 0; oh < Ho; ++oh) copy_short(src + oh * W, Wo, row + oh * Wo);
+      }
+}
+
 /// Unfolds `channels` channels of one image x (channels, H, W) into
 /// cols (channels * kh * kw, Ho * Wo): row (c, i, j) holds x[c, oh*sh + i*dh - ph, ow*sw + j*dw - pw]
 /// over the output pixels (oh, ow), zero where that falls into the padding.
 template <class T>
 void im2col(const T* x, std::size_t channels, const Conv2DGeometry& g, T* cols) {
   using gluino::detail::window_valid_span;
+  if (g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0) return im2col_dense(x, channels, g, cols);
   const std::size_t P = g.P();
   for (std::size_t c = 0; c < channels; ++c) {
     const T* xc = x + c * g.H * g.W;
@@ -82,7 +122,7 @@ void im2col(const T* x, std::size_t channels, const Conv2DGeometry& g, T* cols) 
           if (ws.hi > ws.lo) {
             const T* src = xc + (oh * g.sh + i * g.dh - g.ph) * g.W + (ws.lo * g.sw + j * g.dw - g.pw);
             if (g.sw == 1) {
-              std::memcpy(dst + ws.lo, src, (ws.hi - ws.lo) * sizeof(T));
+              copy_short(src, ws.hi - ws.lo, dst + ws.lo);
             } else {
               for (std::size_t ow = ws.lo; ow < ws.hi; ++ow) dst[ow] = src[(ow - ws.lo) * g.sw];
             }
@@ -95,11 +135,25 @@ void im2col(const T* x, std::size_t channels, const Conv2DGeometry& g, T* cols) 
   }
 }
 
+/// col2im for stride 1 without padding (see im2col_dense).
+template <class T>
+void col2im_dense(const T* cols, std::size_t channels, const Conv2DGeometry& g, T* dx) {
+  const std::size_t P = g.P(), H = g.H, W = g.W, Ho = g.Ho, Wo = g.Wo, kh = g.kh, kw = g.kw, dh = g.dh, dw = g.dw;
+  for (std::size_t c = 0; c < channels; ++c)
+    for (std::size_t i = 0; i < kh; ++i)
+      for (std::size_t j = 0; j < kw; ++j) {
+        T* dst = dx + (c * H + i * dh) * W + j * dw;
+        const T* row = cols + ((c * kh + i) * kw + j) * P;
+        for (std::size_t oh = 0; oh < Ho; ++oh) add_short(row + oh * Wo, Wo, dst + oh * W);
+      }
+}
+
 /// The adjoint of im2col: adds every entry of cols (channels * kh * kw, Ho * Wo) into the input
 /// position it was read from in dx (channels, H, W).  dx is accumulated into, not overwritten.
 template <class T>
 void col2im(const T* cols, std::size_t channels, const Conv2DGeometry& g, T* dx) {
   using gluino::detail::window_valid_span;
+  if (g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0) return col2im_dense(cols, channels, g, dx);
   const std::size_t P = g.P();
   for (std::size_t c = 0; c < channels; ++c) {
     T* dc = dx + c * g.H * g.W;
@@ -113,9 +167,7 @@ void col2im(const T* cols, std::size_t channels, const Conv2DGeometry& g, T* dx)
           const T* src = row + oh * g.Wo;
           T* dst = dc + (oh * g.sh + i * g.dh - g.ph) * g.W + (ws.lo * g.sw + j * g.dw - g.pw);
           if (g.sw == 1) {
-            const std::size_t n = ws.hi - ws.lo;
-            const T* s = src + ws.lo;
-            for (std::size_t k = 0; k < n; ++k) dst[k] += s[k];
+            add_short(src + ws.lo, ws.hi - ws.lo, dst);
           } else {
             for (std::size_t ow = ws.lo; ow < ws.hi; ++ow) dst[(ow - ws.lo) * g.sw] += src[ow];
           }
