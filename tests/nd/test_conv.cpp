@@ -5,6 +5,8 @@
 
 #include <gluino/kernels/conv2d.hpp>
 #include <gluino/nd/creation.hpp>
+#include <gluino/nd/elementwise.hpp>
+#include <gluino/nd/reduce.hpp>
 #include "support/gradcheck.hpp"
 
 #include <cmath>
@@ -171,6 +173,48 @@ TEST_CASE("convolution: gradients match central differences (double)") {
   SUBCASE("1x1, stride 2, non-square") {
     nd::ConvOptions o{.stride = {2, 1}};
     CHECK(gradcheck(conv_fn(o, false), conv_inputs({1, 2, 5, 3, 2, 1, 1, o, false})));
+  }
+}
+
+TEST_CASE("convolution_relu: the values and gradients of relu(convolution)") {
+  for (const Case& c : cases) {
+    CAPTURE(c.N);
+    CAPTURE(c.C);
+    CAPTURE(c.kh);
+    V fused_in = conv_inputs(c), plain_in = conv_inputs(c);
+    for (auto& a : fused_in) a.attach_grad();
+    for (auto& a : plain_in) a.attach_grad();
+    const NDArray<double> b_fused = c.bias ? fused_in[2] : NDArray<double>(), b_plain = c.bias ? plain_in[2] : NDArray<double>();
+    NDArray<double> yf, yp;
+    {
+      autograd::record rec;
+      yf = nd::convolution_relu(fused_in[0], fused_in[1], b_fused, c.opt);
+      yp = nd::relu(nd::convolution(plain_in[0], plain_in[1], b_plain, c.opt));
+      const auto head = rand_array(yf.shape(), 5);
+      // weight the outputs so that every gradient entry differs
+      nd::sum(yf * head).backward();
+      nd::sum(yp * head).backward();
+    }
+    REQUIRE(yf.shape() == yp.shape());
+    bool zeros = false, same = true;
+    for (std::size_t i = 0; i < yf.size(); ++i) {
+      zeros = zeros || yf.data()[i] == 0.0;
+      same = same && std::abs(yf.data()[i] - yp.data()[i]) < 1e-12;
+    }
+    CHECK(same);
+    CHECK(zeros);  // the ReLU did cut something
+    for (std::size_t k = 0; k < fused_in.size(); ++k) {
+      CAPTURE(k);
+      double worst = 0;
+      for (std::size_t i = 0; i < fused_in[k].size(); ++i)
+        worst = std::max(worst, std::abs(fused_in[k].grad().data()[i] - plain_in[k].grad().data()[i]));
+      CHECK(worst < 1e-10);
+    }
+  }
+  SUBCASE("gradients match central differences (double)") {
+    nd::ConvOptions o{.pad = {1, 1}};
+    CHECK(gradcheck([o](const V& x) { return nd::convolution_relu(x[0], x[1], x[2], o); },
+                    conv_inputs({2, 2, 5, 4, 3, 3, 2, o, true})));
   }
 }
 

@@ -119,12 +119,14 @@ void conv2d_backward_naive(const Conv2DGeometry& g, const T* x, const T* w, cons
 // Fast path: per image and group, y_g (Og, P) = w_g (Og, K) * cols_g (K, P) + b_g.
 // ---------------------------------------------------------------------------------------------
 
-/// Same result as conv2d_forward_naive.  Images are split over threads (each with its own column
-/// workspace, GEMMs single-threaded inside the team); a batch too small to split runs on the
-/// calling thread, where Eigen may parallelise the GEMM itself.  A pointwise convolution (1x1,
-/// stride 1, no padding) multiplies the input directly, without im2col.
+/// Same result as conv2d_forward_naive, followed by max(y, 0) when `relu` (applied to each image
+/// while it is still in cache, instead of a separate pass over the whole batch).  Images are
+/// split over threads (each with its own column workspace, GEMMs single-threaded inside the
+/// team); a batch too small to split runs on the calling thread, where Eigen may parallelise the
+/// GEMM itself.  A pointwise convolution (1x1, stride 1, no padding) multiplies the input
+/// directly, without im2col.
 template <class T>
-void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y) {
+void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu = false) {
   const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W;
   if (g.N == 0 || g.O == 0 || P == 0) return;
   const bool direct = g.is_pointwise();
@@ -147,6 +149,10 @@ void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b,
         }
         gemm(false, false, Og, P, K, T(1), w + gi * Og * K, K, src, P, b ? T(1) : T(0), yg, P);
       }
+      if (relu) {
+        T* __restrict yn = y + n * g.O * P;
+        for (std::size_t i = 0, e = g.O * P; i < e; ++i) yn[i] = yn[i] > T(0) ? yn[i] : T(0);
+      }
     }
   });
 }
@@ -156,9 +162,12 @@ void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b,
 ///   dw_g += dy_g (Og, P) * cols_g^T (P, K),   dcols = w_g^T (K, Og) * dy_g (Og, P) -> col2im -> dx,
 ///   db[o] += sum of dy_g's row o.
 /// Each thread accumulates dw and db over its images in its own buffer (thread 0 directly into
-/// dw and db); the buffers are summed at the end.
+/// dw and db); the buffers are summed at the end.  With relu_y (the output of a convolution
+/// fused with ReLU), dy is first zeroed where relu_y is not positive, image by image in a
+/// per-thread buffer: the ReLU's backward without a pass of its own.
 template <class T>
-void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db) {
+void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db,
+                     const T* relu_y = nullptr) {
   const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W;
   const std::size_t wsize = g.O * K;
   if (dw) std::fill(dw, dw + wsize, T(0));
@@ -187,10 +196,19 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
     }
     T* cols = (direct || !dw) ? nullptr : detail::thread_scratch<T, 0>(K * P);
     T* dcols = (direct || !dx) ? nullptr : detail::thread_scratch<T, 1>(K * P);
+    T* masked = relu_y ? detail::thread_scratch<T, 3>(g.O * P) : nullptr;
     for (std::size_t n = n0; n < n1; ++n) {
       if (dx && !direct) std::fill(dx + n * g.C * HW, dx + (n + 1) * g.C * HW, T(0));
+      const T* dyn = dy + n * g.O * P;
+      if (relu_y) {
+        const T* __restrict yn = relu_y + n * g.O * P;
+        const T* __restrict gn = dyn;
+        T* __restrict mn = masked;
+        for (std::size_t i = 0, e = g.O * P; i < e; ++i) mn[i] = yn[i] > T(0) ? gn[i] : T(0);
+        dyn = masked;
+      }
       for (std::size_t gi = 0; gi < g.groups; ++gi) {
-        const T* dyg = dy + (n * g.O + gi * Og) * P;
+        const T* dyg = dyn + gi * Og * P;
         const T* wg = w ? w + gi * Og * K : nullptr;
         if (my_db) {
           for (std::size_t o = 0; o < Og; ++o) {

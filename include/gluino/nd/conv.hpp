@@ -26,20 +26,24 @@ namespace ops {
 /// b (O) or undefined; y (N, O, Ho, Wo) with Ho = (H + 2 pad - dilate (kh - 1) - 1) / stride + 1.
 /// Backward: dx = col2im(w^T dy), dw = sum_n dy cols(x)^T, db = sum of dy over (N, Ho, Wo);
 /// saves x only when w needs a gradient and w only when x needs one.
+/// With `relu`, y = max(conv2d(x, w) + b, 0) in one op (convolution_relu); it then also saves y,
+/// whose sign masks dy in backward.
 template <class T>
 struct Convolution : autograd::OpBase {
   static constexpr const char* name = "convolution";
   ConvOptions opt;
+  bool relu = false;
   kernels::Conv2DGeometry geom;
-  NDArray<T> x, w;  // saved for backward (see above)
+  NDArray<T> x, w, y;  // saved for backward (see above)
 
   NDArray<T> forward(const NDArray<T>& in, const NDArray<T>& weight, const NDArray<T>& bias) {
     geom = make_geometry(in, weight, bias, opt);
-    NDArray<T> y(Shape{geom.N, geom.O, geom.Ho, geom.Wo});
-    kernels::conv2d_forward(geom, in.data(), weight.data(), bias.defined() ? bias.data() : nullptr, y.data());
+    NDArray<T> out(Shape{geom.N, geom.O, geom.Ho, geom.Wo});
+    kernels::conv2d_forward(geom, in.data(), weight.data(), bias.defined() ? bias.data() : nullptr, out.data(), relu);
     if (needs_grad(1)) x = in;
     if (needs_grad(0)) w = weight;
-    return y;
+    if (relu && recording()) y = out;
+    return out;
   }
 
   /// Writes each gradient into dest[i] when the engine offers that buffer (a parameter's grad()).
@@ -51,7 +55,7 @@ struct Convolution : autograd::OpBase {
     if (needs_grad(2)) db = out(2, Shape{geom.O});
     kernels::conv2d_backward(geom, x.defined() ? x.data() : nullptr, w.defined() ? w.data() : nullptr, dy.data(),
                              dx.defined() ? dx.data() : nullptr, dw.defined() ? dw.data() : nullptr,
-                             db.defined() ? db.data() : nullptr);
+                             db.defined() ? db.data() : nullptr, relu ? y.data() : nullptr);
     return {dx, dw, db};
   }
 
@@ -103,6 +107,19 @@ NDArray<T> convolution(const NDArray<T>& x, const NDArray<T>& weight, const NDAr
                        ConvOptions opt = {}) {
   ops::Convolution<T> op;
   op.opt = opt;
+  return autograd::apply(std::move(op), x, weight, bias);
+}
+
+/// relu(convolution(x, weight, bias, opt)) as one op: the ReLU is applied to each image right
+/// after its product, and its backward masks dy inside the convolution's backward, so neither
+/// takes a pass over the batch of its own.  What nn::Conv2D with activation "relu" runs.
+/// Same arguments and errors as convolution.
+template <class T>
+NDArray<T> convolution_relu(const NDArray<T>& x, const NDArray<T>& weight, const NDArray<T>& bias = {},
+                            ConvOptions opt = {}) {
+  ops::Convolution<T> op;
+  op.opt = opt;
+  op.relu = true;
   return autograd::apply(std::move(op), x, weight, bias);
 }
 

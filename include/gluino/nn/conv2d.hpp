@@ -81,9 +81,11 @@ class BasicConv2D : public BasicBlock<T> {
                  " channels but weight '", weight_->name(), "' has shape ", weight_->shape(), " (in_channels ",
                  known * groups_, ")");
     weight_->finish_deferred_init(Shape{channels_, c / groups_, kernel_.h, kernel_.w}, this->prefix());
-    NDArray<T> y = nd::convolution(x, weight_->data(), bias_ ? bias_->data() : NDArray<T>{},
-                                   {.stride = strides_.array(), .dilate = dilation_.array(), .pad = padding_.array(),
-                                    .num_group = groups_});
+    const nd::ConvOptions opt{.stride = strides_.array(), .dilate = dilation_.array(), .pad = padding_.array(),
+                              .num_group = groups_};
+    const NDArray<T> b = bias_ ? bias_->data() : NDArray<T>{};
+    if (act_ == "relu") return nd::convolution_relu(x, weight_->data(), b, opt);  // fused: one op, no extra pass
+    NDArray<T> y = nd::convolution(x, weight_->data(), b, opt);
     return act_.empty() ? y : nd::activation(y, act_);
   }
 
