@@ -4,11 +4,18 @@
 // the median img/s of each with its min-max, the ratio of the medians, ms per phase and peak RSS.
 //
 //   compare [--runs 5] [--only lenet|alexnet|vgg11_quarter] [--threads 2]
+//
+// LibTorch's Linear layers and some of its convolutions call the system BLAS (libblas.so.3,
+// chosen by Debian's alternatives).  When that is the netlib reference BLAS, LibTorch runs
+// several times slower than with OpenBLAS and the comparison means nothing, so the program names
+// the BLAS it found and refuses the reference one unless --allow-reference-blas is given.
+#include <link.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -49,6 +56,27 @@ compare::Result run_in_child(const compare::Workload& w, bool torch_side) {
   return r;
 }
 
+/// The resolved path of the libblas.so.3 loaded into this process ("" if none).
+std::string loaded_blas() {
+  std::string found;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void* out) {
+        const std::string name = info->dlpi_name ? info->dlpi_name : "";
+        if (name.find("libblas.so") != std::string::npos) {
+          char buf[PATH_MAX];
+          *static_cast<std::string*>(out) = realpath(name.c_str(), buf) ? buf : name;
+          return 1;
+        }
+        return 0;
+      },
+      &found);
+  return found;
+}
+
+/// Debian installs the reference BLAS as .../blas/libblas.so.3; OpenBLAS, BLIS and ATLAS have
+/// their own directories.
+bool is_reference_blas(const std::string& path) { return path.find("/blas/libblas.so") != std::string::npos; }
+
 struct Summary {
   std::vector<compare::Result> runs;
   double median(double compare::Result::*field) const {
@@ -78,6 +106,7 @@ struct Summary {
 
 int main(int argc, char** argv) {
   int runs = 5, threads = 2;
+  bool allow_reference_blas = false;
   std::string only;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -85,15 +114,27 @@ int main(int argc, char** argv) {
     else if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (a == "--only" && i + 1 < argc) only = argv[++i];
     else if (a == "--in-process") in_process = true;
+    else if (a == "--allow-reference-blas") allow_reference_blas = true;
     else if (a == "--cache-limit-mb" && i + 1 < argc)
       gluino::set_memory_cache_limit(std::stoul(argv[++i]) << 20);
     else {
-      std::fprintf(stderr, "usage: compare [--runs N] [--threads N] [--only lenet|alexnet|vgg11_quarter] [--in-process]\n");
+      std::fprintf(stderr, "usage: compare [--runs N] [--threads N] [--only lenet|alexnet|vgg11_quarter] [--in-process] "
+                           "[--cache-limit-mb N] [--allow-reference-blas]\n");
       return 2;
     }
   }
-  std::printf("gluino vs LibTorch %s: %d alternating runs per workload, %d threads, float32\n\n", TORCH_VERSION, runs,
-              threads);
+  const std::string blas = loaded_blas();
+  if (is_reference_blas(blas) && !allow_reference_blas) {
+    std::fprintf(stderr,
+                 "compare: LibTorch would use the reference BLAS (%s), which makes it several times slower than it "
+                 "is with OpenBLAS; install OpenBLAS (apt-get install libopenblas0-pthread) for a fair comparison, "
+                 "or pass --allow-reference-blas\n",
+                 blas.c_str());
+    return 2;
+  }
+  std::printf("gluino vs LibTorch %s (BLAS: %s%s): %d alternating runs per workload, %d threads, float32\n\n",
+              TORCH_VERSION, blas.empty() ? "none loaded" : blas.c_str(), is_reference_blas(blas) ? ", the REFERENCE BLAS" : "",
+              runs, threads);
   std::printf("| workload | gluino img/s (min-max) | LibTorch img/s (min-max) | ratio | gluino fwd/bwd/upd ms | "
               "LibTorch fwd/bwd/upd ms | peak RSS gluino / LibTorch |\n|---|---|---|---|---|---|---|\n");
   for (auto w : compare::default_workloads()) {

@@ -31,6 +31,20 @@ T* thread_scratch(std::size_t n) {
   return buf.get();
 }
 
+/// The sum of p[0, n) in 8 independent lanes, so that it vectorises (a single running sum is
+/// a chain of dependent adds that the compiler may not reorder).
+template <class T>
+T sum_lanes(const T* p, std::size_t n) {
+  T lane[8] = {};
+  std::size_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (std::size_t l = 0; l < 8; ++l) lane[l] += p[k + l];
+  T s = T(0);
+  for (; k < n; ++k) s += p[k];
+  for (std::size_t l = 0; l < 8; ++l) s += lane[l];
+  return s;
+}
+
 /// Runs fn(thread_id, num_threads) on a team of up to nt OpenMP threads (on the calling thread
 /// alone when nt <= 1, without OpenMP, or inside another parallel region).  The calling thread
 /// is always thread 0.
@@ -210,14 +224,8 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
       for (std::size_t gi = 0; gi < g.groups; ++gi) {
         const T* dyg = dyn + gi * Og * P;
         const T* wg = w ? w + gi * Og * K : nullptr;
-        if (my_db) {
-          for (std::size_t o = 0; o < Og; ++o) {
-            const T* row = dyg + o * P;
-            T s = T(0);
-            for (std::size_t p = 0; p < P; ++p) s += row[p];
-            my_db[gi * Og + o] += s;
-          }
-        }
+        if (my_db)
+          for (std::size_t o = 0; o < Og; ++o) my_db[gi * Og + o] += detail::sum_lanes(dyg + o * P, P);
         if (my_dw) {
           const T* xg = x + (n * g.C + gi * Cg) * HW;
           const T* src = xg;
