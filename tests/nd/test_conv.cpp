@@ -66,6 +66,9 @@ const Case cases[] = {
     {4, 1, 28, 28, 20, 5, 5, {}, true},                                       // LeNet's first layer, smaller batch
     {3, 4, 4, 4, 4, 4, 4, {.num_group = 4}, true},                            // depthwise, kernel = input
     {2, 4, 9, 11, 6, 3, 2, {.dilate = {2, 3}, .num_group = 2}, true},        // dilated, unpadded: im2col_dense
+    {3, 1, 13, 13, 13, 3, 3, {}, true},                                       // 1 channel, direct: 8 + 4 + 1 filters, 11 wide
+    {2, 1, 9, 16, 4, 2, 8, {}, false},                                        // 1 channel, direct: output row of one tile
+    {2, 1, 9, 14, 4, 2, 8, {}, true},                                         // 1 channel, 7 wide: too narrow, im2col
 };
 
 kernels::Conv2DGeometry geometry(const Case& c) {
@@ -168,6 +171,9 @@ TEST_CASE("convolution: gradients match central differences (double)") {
   SUBCASE("groups") {
     nd::ConvOptions o{.num_group = 2};
     CHECK(gradcheck(conv_fn(o, true), conv_inputs({2, 4, 4, 4, 6, 2, 2, o, true})));
+  }
+  SUBCASE("one input channel (direct kernel)") {
+    CHECK(gradcheck(conv_fn({}, true), conv_inputs({2, 1, 6, 11, 9, 3, 3, {}, true})));
   }
   SUBCASE("pointwise 1x1") { CHECK(gradcheck(conv_fn({}, true), conv_inputs({2, 3, 3, 2, 2, 1, 1, {}, true}))); }
   SUBCASE("1x1, stride 2, non-square") {

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "gluino/core/parallel.hpp"
+#include "gluino/kernels/conv2d_direct.hpp"
 #include "gluino/kernels/gemm.hpp"
 #include "gluino/kernels/im2col.hpp"
 
@@ -144,12 +145,17 @@ void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b,
   const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W;
   if (g.N == 0 || g.O == 0 || P == 0) return;
   const bool direct = g.is_pointwise();
+  const bool c1 = direct_c1_applies(g);
   const int nt = detail::team_size(g.N, static_cast<double>(g.O) * static_cast<double>(K) * static_cast<double>(P));
   detail::run_team(nt, [&](int tid, int team) {
     const std::size_t n0 = g.N * static_cast<std::size_t>(tid) / static_cast<std::size_t>(team);
     const std::size_t n1 = g.N * static_cast<std::size_t>(tid + 1) / static_cast<std::size_t>(team);
-    T* cols = direct ? nullptr : detail::thread_scratch<T, 0>(K * P);
+    T* cols = (direct || c1) ? nullptr : detail::thread_scratch<T, 0>(K * P);
     for (std::size_t n = n0; n < n1; ++n) {
+      if (c1) {  // one input channel: the direct kernel, ReLU included
+        conv2d_forward_direct_c1(g, x + n * HW, w, b, y + n * g.O * P, relu);
+        continue;
+      }
       for (std::size_t gi = 0; gi < g.groups; ++gi) {
         const T* xg = x + (n * g.C + gi * Cg) * HW;
         T* yg = y + (n * g.O + gi * Og) * P;
@@ -208,7 +214,8 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
       my_dw = dw ? mine : nullptr;
       my_db = db ? mine + wsize : nullptr;
     }
-    T* cols = (direct || !dw) ? nullptr : detail::thread_scratch<T, 0>(K * P);
+    const bool c1 = direct_c1_applies(g);
+    T* cols = (direct || c1 || !dw) ? nullptr : detail::thread_scratch<T, 0>(K * P);
     T* dcols = (direct || !dx) ? nullptr : detail::thread_scratch<T, 1>(K * P);
     T* masked = relu_y ? detail::thread_scratch<T, 3>(g.O * P) : nullptr;
     for (std::size_t n = n0; n < n1; ++n) {
@@ -226,7 +233,9 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
         const T* wg = w ? w + gi * Og * K : nullptr;
         if (my_db)
           for (std::size_t o = 0; o < Og; ++o) my_db[gi * Og + o] += detail::sum_lanes(dyg + o * P, P);
-        if (my_dw) {
+        if (my_dw && c1) {
+          conv2d_weight_grad_direct_c1(g, x + n * HW, dyg, my_dw);
+        } else if (my_dw) {
           const T* xg = x + (n * g.C + gi * Cg) * HW;
           const T* src = xg;
           if (!direct) {
