@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "gluino/core/ndarray.hpp"
@@ -45,7 +46,9 @@ struct Pooling : autograd::OpBase {
   kernels::Pool2DGeometry geom;
   std::size_t planes = 0;
   Shape in_shape;
-  std::vector<std::int32_t> argmax;  // max only: (N * C * Ho * Wo) flat positions within a plane
+  // max only: (N * C * Ho * Wo) flat positions within a plane, from the memory pool (a fresh
+  // zero-filled std::vector each step cost page faults)
+  std::shared_ptr<Storage<std::int32_t>> argmax;
 
   NDArray<T> forward(const NDArray<T>& x) {
     geom = make_geometry(x, opt);
@@ -59,8 +62,8 @@ struct Pooling : autograd::OpBase {
     if (opt.type == pool_type::max) {
       std::int32_t* idx = nullptr;
       if (recording()) {
-        argmax.resize(planes * out_plane);
-        idx = argmax.data();
+        argmax = std::make_shared<Storage<std::int32_t>>(planes * out_plane);
+        idx = argmax->data();
       }
       gluino::detail::parallel_for(planes, [&](std::size_t p) {
         kernels::max_pool2d_plane(geom, px + p * in_plane, py + p * out_plane, idx ? idx + p * out_plane : nullptr);
@@ -81,7 +84,7 @@ struct Pooling : autograd::OpBase {
     T* pdx = dx.data();
     const std::size_t cost = out_plane * geom.kh * geom.kw + in_plane;
     if (opt.type == pool_type::max) {
-      const std::int32_t* idx = argmax.data();
+      const std::int32_t* idx = argmax->data();
       gluino::detail::parallel_for(planes, [&](std::size_t p) {
         kernels::max_pool2d_backward_plane(geom, pdy + p * out_plane, idx + p * out_plane, pdx + p * in_plane);
       }, cost);
