@@ -69,6 +69,8 @@ const Case cases[] = {
     {3, 1, 13, 13, 13, 3, 3, {}, true},                                       // 1 channel, direct: 8 + 4 + 1 filters, 11 wide
     {2, 1, 9, 16, 4, 2, 8, {}, false},                                        // 1 channel, direct: output row of one tile
     {2, 1, 9, 14, 4, 2, 8, {}, true},                                         // 1 channel, 7 wide: too narrow, im2col
+    {2, 1, 7, 9, 10, 3, 3, {.pad = {1, 1}}, true},                            // 1 channel, padded (VGG's first layer)
+    {3, 1, 12, 10, 16, 3, 5, {.pad = {2, 1}}, false},                         // 1 channel, unequal padding
 };
 
 kernels::Conv2DGeometry geometry(const Case& c) {
@@ -174,6 +176,8 @@ TEST_CASE("convolution: gradients match central differences (double)") {
   }
   SUBCASE("one input channel (direct kernel)") {
     CHECK(gradcheck(conv_fn({}, true), conv_inputs({2, 1, 6, 11, 9, 3, 3, {}, true})));
+    nd::ConvOptions o{.pad = {1, 2}};
+    CHECK(gradcheck(conv_fn(o, true), conv_inputs({2, 1, 5, 8, 9, 3, 3, o, true})));
   }
   SUBCASE("pointwise 1x1") { CHECK(gradcheck(conv_fn({}, true), conv_inputs({2, 3, 3, 2, 2, 1, 1, {}, true}))); }
   SUBCASE("1x1, stride 2, non-square") {

@@ -151,9 +151,11 @@ void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b,
     const std::size_t n0 = g.N * static_cast<std::size_t>(tid) / static_cast<std::size_t>(team);
     const std::size_t n1 = g.N * static_cast<std::size_t>(tid + 1) / static_cast<std::size_t>(team);
     T* cols = (direct || c1) ? nullptr : detail::thread_scratch<T, 0>(K * P);
+    const Conv2DGeometry gp = c1 ? direct_c1_padded(g) : g;
+    T* padded = c1 && (g.ph || g.pw) ? detail::thread_scratch<T, 4>(gp.H * gp.W) : nullptr;
     for (std::size_t n = n0; n < n1; ++n) {
       if (c1) {  // one input channel: the direct kernel, ReLU included
-        conv2d_forward_direct_c1(g, x + n * HW, w, b, y + n * g.O * P, relu);
+        conv2d_forward_direct_c1(gp, direct_c1_pad(g, x + n * HW, padded), w, b, y + n * g.O * P, relu);
         continue;
       }
       for (std::size_t gi = 0; gi < g.groups; ++gi) {
@@ -216,6 +218,8 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
     }
     const bool c1 = direct_c1_applies(g);
     T* cols = (direct || c1 || !dw) ? nullptr : detail::thread_scratch<T, 0>(K * P);
+    const Conv2DGeometry gp = c1 ? direct_c1_padded(g) : g;
+    T* padded = c1 && my_dw && (g.ph || g.pw) ? detail::thread_scratch<T, 4>(gp.H * gp.W) : nullptr;
     T* dcols = (direct || !dx) ? nullptr : detail::thread_scratch<T, 1>(K * P);
     T* masked = relu_y ? detail::thread_scratch<T, 3>(g.O * P) : nullptr;
     for (std::size_t n = n0; n < n1; ++n) {
@@ -234,7 +238,7 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
         if (my_db)
           for (std::size_t o = 0; o < Og; ++o) my_db[gi * Og + o] += detail::sum_lanes(dyg + o * P, P);
         if (my_dw && c1) {
-          conv2d_weight_grad_direct_c1(g, x + n * HW, dyg, my_dw);
+          conv2d_weight_grad_direct_c1(gp, direct_c1_pad(g, x + n * HW, padded), dyg, my_dw);
         } else if (my_dw) {
           const T* xg = x + (n * g.C + gi * Cg) * HW;
           const T* src = xg;

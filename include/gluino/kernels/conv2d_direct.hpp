@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// Direct 2-D convolution of one single-channel image (LeNet's first layer: 1 -> 20 channels,
-/// 5x5, stride 1, no padding), without im2col.  With one input channel the column matrix has
+/// 5x5, stride 1; VGG's: 1 -> 64, 3x3, padding 1), without im2col.  With one input channel the column matrix has
 /// only kh * kw rows, so im2col + GEMM spends more time unfolding and packing than multiplying;
 /// here each output row is computed 8 pixels at a time for a block of output channels, the sums
 /// held in registers while the kernel's taps stream past.  Blocks of 8 channels where there are
@@ -20,10 +20,38 @@ namespace gluino::kernels {
 inline constexpr std::size_t direct_lanes = 8;
 
 /// True when the direct kernels handle g: one input channel, no groups, stride and dilation 1,
-/// no padding, and an output row at least one tile wide.
+/// and an output row at least one tile wide.  Padding is handled by the caller copying the image
+/// into a zero-bordered buffer (direct_c1_pad) and running the kernels on that.
 inline bool direct_c1_applies(const Conv2DGeometry& g) {
-  return g.C == 1 && g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ph == 0 && g.pw == 0 &&
-         g.Wo >= direct_lanes;
+  return g.C == 1 && g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.Wo >= direct_lanes;
+}
+
+/// The geometry of one padded image as the direct kernels see it: the zero border made part of
+/// the input, padding 0, batch 1.
+inline Conv2DGeometry direct_c1_padded(const Conv2DGeometry& g) {
+  Conv2DGeometry p = g;
+  p.N = 1;
+  p.H = g.H + 2 * g.ph;
+  p.W = g.W + 2 * g.pw;
+  p.ph = p.pw = 0;
+  return p;
+}
+
+/// Copies one image x (1, H, W) into buf (H + 2 ph, W + 2 pw) with a zero border; returns x itself,
+/// untouched, when g has no padding.  buf holds direct_c1_padded(g).H * .W elements.
+template <class T>
+const T* direct_c1_pad(const Conv2DGeometry& g, const T* x, T* buf) {
+  if (g.ph == 0 && g.pw == 0) return x;
+  const std::size_t Wp = g.W + 2 * g.pw, Hp = g.H + 2 * g.ph;
+  std::fill(buf, buf + g.ph * Wp, T(0));
+  for (std::size_t h = 0; h < g.H; ++h) {
+    T* row = buf + (g.ph + h) * Wp;
+    std::fill(row, row + g.pw, T(0));
+    std::memcpy(row + g.pw, x + h * g.W, g.W * sizeof(T));
+    std::fill(row + g.pw + g.W, row + Wp, T(0));
+  }
+  std::fill(buf + (g.ph + g.H) * Wp, buf + Hp * Wp, T(0));
+  return buf;
 }
 
 namespace detail_direct {
@@ -118,7 +146,7 @@ void weight_grad_tile(const Conv2DGeometry& g, const T* x, const T* dy, T* dw, s
 }  // namespace detail_direct
 
 /// One image x (1, H, W) -> y (O, Ho, Wo) = conv2d(x, w) + b, then max(y, 0) when relu; b may be
-/// null.  Requires direct_c1_applies(g).
+/// null.  Requires direct_c1_applies(g) and no padding (see direct_c1_pad).
 template <class T>
 void conv2d_forward_direct_c1(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu) {
   std::size_t o = 0;
@@ -128,7 +156,7 @@ void conv2d_forward_direct_c1(const Conv2DGeometry& g, const T* x, const T* w, c
 }
 
 /// dw (O, 1, kh, kw) += the weight gradient of one image x (1, H, W) given its dy (O, Ho, Wo).
-/// Requires direct_c1_applies(g).
+/// Requires direct_c1_applies(g) and no padding (see direct_c1_pad).
 template <class T>
 void conv2d_weight_grad_direct_c1(const Conv2DGeometry& g, const T* x, const T* dy, T* dw) {
   std::size_t o = 0;
