@@ -9,7 +9,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 using namespace gluino;
 using test::gradcheck;
@@ -146,10 +148,28 @@ TEST_CASE("pooling: max backward routes dy to the arg-max") {
   CHECK(x.grad().to_vector() == std::vector<double>{0, 11, 0, 0, 0, 0, 100, 1000, 0});
 }
 
+TEST_CASE("pooling: the 2x2/2 max backward overwrites every input position") {
+  // 5x7: the last row and column lie in no window and must come out 0 whatever dx held before
+  kernels::Pool2DGeometry g;
+  g.H = 5, g.W = 7, g.kh = g.kw = 2, g.sh = g.sw = 2, g.Ho = 2, g.Wo = 3;
+  REQUIRE(g.is_2x2_s2());
+  std::vector<float> x(35), y(6), dy{1, 2, 3, 4, 5, 6}, dx(35, std::nanf(""));
+  for (std::size_t i = 0; i < 35; ++i) x[i] = float((i * 7) % 11);
+  std::vector<std::int32_t> idx(6);
+  kernels::max_pool2d_plane(g, x.data(), y.data(), idx.data());
+  kernels::max_pool2d_backward_plane(g, dy.data(), idx.data(), dx.data());
+  std::vector<float> want(35, 0.f);
+  for (std::size_t o = 0; o < 6; ++o) want[static_cast<std::size_t>(idx[o])] += dy[o];
+  CHECK(dx == want);
+}
+
 TEST_CASE("pooling: gradients match central differences (double)") {
   const V in{rand_array({2, 2, 5, 6}, 3)};
   using nd::pool_type, nd::pooling_convention;
   SUBCASE("max 2x2 stride 2 (fast path)") { CHECK(gradcheck(pool_fn({.kernel = {2, 2}, .stride = {2, 2}}), in)); }
+  SUBCASE("max 2x2 stride 2, odd height and width (fast path, uncovered row and column)") {
+    CHECK(gradcheck(pool_fn({.kernel = {2, 2}, .stride = {2, 2}}), V{rand_array({2, 2, 5, 7}, 4)}));
+  }
   SUBCASE("max 3x3 stride 1 pad 1 (overlapping)") {
     CHECK(gradcheck(pool_fn({.kernel = {3, 3}, .stride = {1, 1}, .pad = {1, 1}}), in));
   }
