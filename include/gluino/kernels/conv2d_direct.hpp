@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// Direct 2-D convolution of one single-channel image (LeNet's first layer: 1 -> 20 channels,
-/// 5x5, stride 1; VGG's: 1 -> 64, 3x3, padding 1), without im2col.  With one input channel the column matrix has
-/// only kh * kw rows, so im2col + GEMM spends more time unfolding and packing than multiplying;
-/// here each output row is computed 8 pixels at a time for a block of output channels, the sums
-/// held in registers while the kernel's taps stream past.  Blocks of 8 channels where there are
-/// 8: eight independent sums hide the latency of the multiply-adds, four do not.  Raw pointers,
-/// one image; kernels/conv2d.hpp decides when to use it (direct_c1_applies) and splits the batch
-/// over threads.
+/// 5x5; VGG's: 3x3 with padding 1), without im2col.  With one input channel the column matrix
+/// has only kh * kw rows, so im2col + GEMM spends more time unfolding and packing than
+/// multiplying; here each output row is computed 8 pixels at a time for a block of output
+/// channels, the sums held in registers while the kernel's taps stream past.  Blocks of 8
+/// channels where there are 8: eight independent sums hide the latency of the multiply-adds,
+/// four do not.  Raw pointers, one image; kernels/conv2d.hpp decides when to use it
+/// (direct_c1_applies) and splits the batch over threads.  Needs GCC or Clang (vector
+/// extensions), as the OpenMP pragmas elsewhere do in practice.
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
