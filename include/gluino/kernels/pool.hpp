@@ -131,23 +131,18 @@ void avg_pool2d_plane(const Pool2DGeometry& g, const T* x, T* y, bool count_incl
 template <class T>
 void max_pool2d_backward_plane(const Pool2DGeometry& g, const T* dy, const std::int32_t* idx, T* dx) {
   if (g.is_2x2_s2()) {
-    // The windows do not overlap: write each window's four positions (dy at the arg-max, 0
-    // elsewhere) in one pass, then zero what no window covers (odd trailing row or column).
+    // The windows do not overlap: zero each window's four positions, then store dy at its
+    // arg-max (no branch on where the maximum was: that one mispredicts), in one pass; then zero
+    // what no window covers (an odd trailing row or column).
     const std::size_t W = g.W, Ho = g.Ho, Wo = g.Wo;
-    const auto w = static_cast<std::int32_t>(W);
     for (std::size_t oh = 0; oh < Ho; ++oh) {
       T* r0 = dx + 2 * oh * W;
       T* r1 = r0 + W;
       const std::int32_t* io = idx + oh * Wo;
       const T* d = dy + oh * Wo;
-      const auto base = static_cast<std::int32_t>(2 * oh * W);
       for (std::size_t ow = 0; ow < Wo; ++ow) {
-        const std::int32_t at = io[ow] - base - static_cast<std::int32_t>(2 * ow);  // 0, 1, w or w + 1
-        const T v = d[ow];
-        r0[2 * ow] = at == 0 ? v : T(0);
-        r0[2 * ow + 1] = at == 1 ? v : T(0);
-        r1[2 * ow] = at == w ? v : T(0);
-        r1[2 * ow + 1] = at == w + 1 ? v : T(0);
+        r0[2 * ow] = r0[2 * ow + 1] = r1[2 * ow] = r1[2 * ow + 1] = T(0);
+        dx[io[ow]] = d[ow];
       }
       std::fill(r0 + 2 * Wo, r0 + W, T(0));
       std::fill(r1 + 2 * Wo, r1 + W, T(0));
