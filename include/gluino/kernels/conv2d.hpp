@@ -139,7 +139,8 @@ void conv2d_backward_naive(const Conv2DGeometry& g, const T* x, const T* w, cons
 /// split over threads (each with its own column workspace, GEMMs single-threaded inside the
 /// team); a batch too small to split runs on the calling thread, where Eigen may parallelise the
 /// GEMM itself.  A pointwise convolution (1x1, stride 1, no padding) multiplies the input
-/// directly, without im2col.
+/// directly, without im2col; a single-channel one (direct_c1_applies) goes to the direct kernel
+/// of conv2d_direct.hpp, in the forward pass and for the weight gradient.
 template <class T>
 void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu = false) {
   const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W;
