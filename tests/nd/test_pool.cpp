@@ -170,6 +170,9 @@ TEST_CASE("pooling: gradients match central differences (double)") {
   SUBCASE("max 2x2 stride 2, odd height and width (fast path, uncovered row and column)") {
     CHECK(gradcheck(pool_fn({.kernel = {2, 2}, .stride = {2, 2}}), V{rand_array({2, 2, 5, 7}, 4)}));
   }
+  SUBCASE("max 3x3 stride 2, unpadded (windows inside the plane: the select path)") {
+    CHECK(gradcheck(pool_fn({.kernel = {3, 3}, .stride = {2, 2}}), V{rand_array({2, 2, 7, 9}, 6)}));
+  }
   SUBCASE("max 3x3 stride 1 pad 1 (overlapping)") {
     CHECK(gradcheck(pool_fn({.kernel = {3, 3}, .stride = {1, 1}, .pad = {1, 1}}), in));
   }

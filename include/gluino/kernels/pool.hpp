@@ -85,6 +85,30 @@ void max_pool2d_plane(const Pool2DGeometry& g, const T* x, T* y, std::int32_t* i
     }
     return;
   }
+  if (g.ph == 0 && g.pw == 0 && g.Ho > 0 && g.Wo > 0 && (g.Ho - 1) * g.sh + g.kh <= g.H &&
+      (g.Wo - 1) * g.sw + g.kw <= g.W) {
+    // Every window lies inside the plane (AlexNet's 3x3/2): no clipping per window, and the
+    // running maximum kept with selects (where it lies is random: a branch on it mispredicts).
+    const std::size_t W = g.W, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, Wo = g.Wo;
+    for (std::size_t oh = 0; oh < g.Ho; ++oh)
+      for (std::size_t ow = 0; ow < Wo; ++ow) {
+        const std::size_t start = oh * sh * W + ow * sw;
+        T m = x[start];
+        std::int32_t at = static_cast<std::int32_t>(start);
+        for (std::size_t i = 0; i < kh; ++i) {
+          const std::size_t row = start + i * W;
+          for (std::size_t j = 0; j < kw; ++j) {
+            const T v = x[row + j];
+            const std::int32_t take = -static_cast<std::int32_t>(v > m);  // all ones or zero
+            m = v > m ? v : m;
+            at = (at & ~take) | (static_cast<std::int32_t>(row + j) & take);
+          }
+        }
+        y[oh * Wo + ow] = m;
+        if (idx) idx[oh * Wo + ow] = at;
+      }
+    return;
+  }
   for (std::size_t oh = 0; oh < g.Ho; ++oh)
     for (std::size_t ow = 0; ow < g.Wo; ++ow) {
       const PoolWindow win = pool_window(g, oh, ow);
