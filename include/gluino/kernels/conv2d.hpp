@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "gluino/core/parallel.hpp"
+#include "gluino/detail/fold_lanes.hpp"
 #include "gluino/kernels/conv2d_direct.hpp"
 #include "gluino/kernels/gemm.hpp"
 #include "gluino/kernels/im2col.hpp"
@@ -30,20 +31,6 @@ T* thread_scratch(std::size_t n) {
     cap = n;
   }
   return buf.get();
-}
-
-/// The sum of p[0, n) in 8 independent lanes, so that it vectorises (a single running sum is
-/// a chain of dependent adds that the compiler may not reorder).
-template <class T>
-T sum_lanes(const T* p, std::size_t n) {
-  T lane[8] = {};
-  std::size_t k = 0;
-  for (; k + 8 <= n; k += 8)
-    for (std::size_t l = 0; l < 8; ++l) lane[l] += p[k + l];
-  T s = T(0);
-  for (; k < n; ++k) s += p[k];
-  for (std::size_t l = 0; l < 8; ++l) s += lane[l];
-  return s;
 }
 
 /// Runs fn(thread_id, num_threads) on a team of up to nt OpenMP threads (on the calling thread
@@ -236,8 +223,10 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
       for (std::size_t gi = 0; gi < g.groups; ++gi) {
         const T* dyg = dyn + gi * Og * P;
         const T* wg = w ? w + gi * Og * K : nullptr;
-        if (my_db)
-          for (std::size_t o = 0; o < Og; ++o) my_db[gi * Og + o] += detail::sum_lanes(dyg + o * P, P);
+        if (my_db) {
+          const auto add = [](T a, T b) { return a + b; };
+          for (std::size_t o = 0; o < Og; ++o) my_db[gi * Og + o] += detail::fold_lanes(dyg + o * P, P, T(0), add);
+        }
         if (my_dw && c1) {
           conv2d_weight_grad_direct_c1(gp, direct_c1_pad(g, x + n * HW, padded), dyg, my_dw);
         } else if (my_dw) {

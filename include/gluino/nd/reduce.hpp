@@ -9,6 +9,7 @@
 #include "gluino/autograd/engine.hpp"
 #include "gluino/detail/ndarray_class.hpp"
 #include "gluino/detail/broadcast.hpp"
+#include "gluino/detail/fold_lanes.hpp"
 
 namespace gluino::detail {
 /// Which axes a reduction covers (all of them when `axes` is empty); checks range and repeats.
@@ -60,18 +61,7 @@ NDArray<T> fold(const NDArray<T>& x, const std::vector<bool>& mask, T init, F co
     for (std::size_t i = lo; i < hi; ++i) r *= s[i];
     for (std::size_t i = hi; i < s.ndim(); ++i) inner *= s[i];
     if (inner == 1) {  // each output folds a contiguous row: 8 independent lanes, so it vectorises
-      detail::parallel_for(outer, [&](std::size_t o) {
-        const T* row = px + o * r;
-        T lane[8];
-        std::fill(lane, lane + 8, init);
-        std::size_t k = 0;
-        for (; k + 8 <= r; k += 8)
-          for (std::size_t l = 0; l < 8; ++l) lane[l] = combine(lane[l], row[k + l]);
-        T acc = init;
-        for (std::size_t l = 0; l < 8; ++l) acc = combine(acc, lane[l]);
-        for (; k < r; ++k) acc = combine(acc, row[k]);
-        po[o] = acc;
-      }, r);
+      detail::parallel_for(outer, [&](std::size_t o) { po[o] = fold_lanes(px + o * r, r, init, combine); }, r);
       return out;
     }
     for (std::size_t o = 0; o < outer; ++o)
