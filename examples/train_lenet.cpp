@@ -197,9 +197,9 @@ int run(const Options& o) {
     history = read_metrics(o.metrics);
   }
 
-  std::printf("gluino %s | LeNet | Fashion-MNIST: %zu train / %zu test | batch %zu | %s lr %g%s | %d threads\n",
+  std::printf("gluino %s | LeNet | Fashion-MNIST: %zu train / %zu test | batch %zu | %s lr %g%s | %d threads | GEMM: %s\n",
               gluino::version().c_str(), train_set.size(), test_set.size(), o.batch_size, o.optimizer.c_str(), o.lr,
-              o.schedule == "onecycle" ? " one-cycle" : "", get_num_threads());
+              o.schedule == "onecycle" ? " one-cycle" : "", get_num_threads(), gluino::kernels::gemm_backend().c_str());
   if (o.resume) std::printf("resuming after epoch %zu from %s\n", history.size(), o.output.c_str());
   std::fflush(stdout);
 

@@ -2,7 +2,7 @@
 # Installs the Debian packages gluino's build, tests and main job need, when any is missing.
 # Usage: scripts/setup.sh [extra-package ...]
 set -euo pipefail
-pkgs=(g++ cmake ninja-build libeigen3-dev doctest-dev libbenchmark-dev nlohmann-json3-dev zlib1g-dev libssl-dev "$@")
+pkgs=(g++ cmake ninja-build libeigen3-dev libopenblas-dev doctest-dev libbenchmark-dev nlohmann-json3-dev zlib1g-dev libssl-dev "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -132,9 +132,10 @@ int main(int argc, char** argv) {
                  blas.c_str());
     return 2;
   }
-  std::printf("gluino vs LibTorch %s (BLAS: %s%s): %d alternating runs per workload, %d threads, float32\n\n",
+  std::printf("gluino vs LibTorch %s (BLAS: %s%s): %d alternating runs per workload, %d threads, float32\n"
+              "gluino's matrix products: %s\n\n",
               TORCH_VERSION, blas.empty() ? "none loaded" : blas.c_str(), is_reference_blas(blas) ? ", the REFERENCE BLAS" : "",
-              runs, threads);
+              runs, threads, gluino::kernels::gemm_backend().c_str());
   std::printf("| workload | gluino img/s (min-max) | LibTorch img/s (min-max) | ratio | gluino fwd/bwd/upd ms | "
               "LibTorch fwd/bwd/upd ms | peak RSS gluino / LibTorch |\n|---|---|---|---|---|---|---|\n");
   for (auto w : compare::default_workloads()) {

@@ -2,18 +2,63 @@
 #pragma once
 /// GEMM on raw row-major pointers through Eigen: C = alpha * op(A) * op(B) + beta * C.
 /// Every matrix product in gluino (dot, fully_connected, convolution) goes through here.
+///
+/// Built with GLUINO_USE_OPENBLAS (the CMake target sets it, with EIGEN_USE_BLAS, when it finds
+/// OpenBLAS), Eigen hands its products to OpenBLAS's sgemm/dgemm.  Threads stay gluino's: the
+/// convolutions call gemm from each thread of their team and Eigen splits a large product over
+/// OpenMP threads itself, so OpenBLAS must run each call on the calling thread.  Its OpenMP
+/// build does that inside a parallel region; its pthreads build is set to one thread (once, at
+/// the first product), as OPENBLAS_NUM_THREADS=1 would.
 #include <cassert>
+#include <climits>
 #include <cstddef>
+#include <stdexcept>
+#include <string>
+
+#if defined(GLUINO_USE_OPENBLAS)
+#if !defined(EIGEN_USE_BLAS)
+#error "GLUINO_USE_OPENBLAS needs EIGEN_USE_BLAS as well, in every translation unit (the gluino CMake target defines both)"
+#endif
+extern "C" {
+int openblas_get_parallel(void);
+void openblas_set_num_threads(int);
+char* openblas_get_config(void);
+}
+#endif
 
 #include <Eigen/Core>
 
+namespace gluino::detail {
+/// Keeps OpenBLAS from starting threads of its own (see the top of this header); a no-op
+/// without it.  Cheap after the first call.
+inline void blas_one_thread_per_call() {
+#if defined(GLUINO_USE_OPENBLAS)
+  static const bool done = [] {
+    if (openblas_get_parallel() == 1) openblas_set_num_threads(1);  // 1: the pthreads build
+    return true;
+  }();
+  (void)done;
+#endif
+}
+}  // namespace gluino::detail
+
 namespace gluino::kernels {
+
+/// What multiplies gluino's matrices: OpenBLAS's build configuration ("OpenBLAS 0.3.21 ...") or "Eigen".
+inline std::string gemm_backend() {
+#if defined(GLUINO_USE_OPENBLAS)
+  return openblas_get_config();  // "OpenBLAS 0.3.21 DYNAMIC_ARCH ... Zen MAX_THREADS=64"
+#else
+  return "Eigen";
+#endif
+}
 
 /// C (M x N, leading dimension ldc) = alpha * op(A) * op(B) + beta * C, all row-major.
 /// op(A) is M x K: A is M x K (lda >= K), or K x M (lda >= M) when trans_a.
 /// op(B) is K x N: B is K x N (ldb >= N), or N x K (ldb >= K) when trans_b.
 /// beta == 0 overwrites C without reading it (C may hold garbage).  Eigen parallelises large
-/// products over OpenMP threads unless called from inside a parallel region.
+/// products over OpenMP threads unless called from inside a parallel region.  With OpenBLAS,
+/// whose sizes are ints, a size or leading dimension above INT_MAX throws std::length_error.
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
           std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
@@ -23,6 +68,14 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
   const auto m = static_cast<Eigen::Index>(M), n = static_cast<Eigen::Index>(N), k = static_cast<Eigen::Index>(K);
   Eigen::Map<Mat, 0, Stride> c(C, m, n, Stride(static_cast<Eigen::Index>(ldc)));
   if (M == 0 || N == 0) return;
+#if defined(GLUINO_USE_OPENBLAS)
+  constexpr std::size_t int_max = INT_MAX;
+  if (M > int_max || N > int_max || K > int_max || lda > int_max || ldb > int_max || ldc > int_max)
+    throw std::length_error("gemm: a " + std::to_string(M) + "x" + std::to_string(K) + " by " + std::to_string(K) + "x" +
+                            std::to_string(N) + " product exceeds OpenBLAS's int sizes (at most " +
+                            std::to_string(int_max) + " per dimension and leading dimension)");
+#endif
+  detail::blas_one_thread_per_call();
   if (K == 0) {
     if (beta == T(0)) c.setZero(); else c *= beta;
     return;
