@@ -60,6 +60,25 @@ TEST_CASE("set_memory_cache_limit: blocks beyond the limit go back to the system
   CHECK(memory_pool().cached_bytes() == 0);
   gluino::set_memory_cache_limit(std::size_t(256) << 20);
 }
+TEST_CASE("at the limit, the least recently used size makes room for a freed block") {
+  gluino::set_memory_cache_limit(1024);
+  { Storage<float> stale(100); }  // 448 bytes: cached
+  { Storage<float> fresh(150); }  // 600 -> 640 bytes: 448 + 640 > 1024, so the stale size goes
+  CHECK(memory_pool().cached_bytes() == 640);
+  const void* kept = nullptr;
+  {
+    Storage<float> again(150);  // the fresh block is handed back
+    kept = again.data();
+    { Storage<float> other(100); }  // 448 cached beside the 640 in use
+    CHECK(memory_pool().cached_bytes() == 448);
+  }
+  // Sizes are ordered by their last allocation or release: 448 was released after 640 was
+  // allocated, but 640 is released now, so 448 is the least recent and goes.
+  CHECK(memory_pool().cached_bytes() == 640);
+  Storage<float> last(150);
+  CHECK(static_cast<const void*>(last.data()) == kept);
+  gluino::set_memory_cache_limit(std::size_t(256) << 20);
+}
 TEST_CASE("a zero-size storage is valid") {
   Storage<float> z(0);
   CHECK(z.size() == 0);

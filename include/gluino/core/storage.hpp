@@ -3,6 +3,7 @@
 /// Storage<T>: a reference-counted, 64-byte aligned buffer, recycled through a size-keyed pool
 /// so that a training loop stops calling the system allocator after its first step.
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -16,6 +17,9 @@ namespace gluino {
 namespace detail {
 /// Caching allocator: freed blocks are kept per (rounded) byte size and handed out again.
 /// Process-wide and thread-safe.  memory_pool().release() returns every cached block to the system.
+/// When keeping a freed block would pass the cap, blocks of the size least recently allocated or
+/// freed go back to the system first: a training loop's sizes, used every step, stay cached
+/// while the ones an evaluation pass or a smaller last batch left behind make room for them.
 class MemoryPool {
  public:
   static constexpr std::size_t alignment = 64;
@@ -24,10 +28,11 @@ class MemoryPool {
     bytes = round(bytes);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = free_.find(bytes);
-      if (it != free_.end() && !it->second.empty()) {
-        void* p = it->second.back();
-        it->second.pop_back();
+      Bucket& b = free_[bytes];
+      b.last_use = ++clock_;
+      if (!b.blocks.empty()) {
+        void* p = b.blocks.back();
+        b.blocks.pop_back();
         cached_bytes_ -= bytes;
         return p;
       }
@@ -43,12 +48,16 @@ class MemoryPool {
   void deallocate(void* p, std::size_t bytes) noexcept {
     bytes = round(bytes);
     std::lock_guard<std::mutex> lock(mu_);
+    while (cached_bytes_ + bytes > max_cached_bytes_ && bytes <= max_cached_bytes_ && evict_one_except(bytes)) {
+    }
     if (cached_bytes_ + bytes > max_cached_bytes_) {
       std::free(p);
       return;
     }
     try {
-      free_[bytes].push_back(p);
+      Bucket& b = free_[bytes];
+      b.blocks.push_back(p);
+      b.last_use = ++clock_;
       cached_bytes_ += bytes;
     } catch (...) {
       std::free(p);
@@ -57,8 +66,8 @@ class MemoryPool {
   /// Frees every cached block.
   void release() noexcept {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [bytes, blocks] : free_)
-      for (void* p : blocks) std::free(p);
+    for (auto& [bytes, b] : free_)
+      for (void* p : b.blocks) std::free(p);
     free_.clear();
     cached_bytes_ = 0;
   }
@@ -77,12 +86,33 @@ class MemoryPool {
   ~MemoryPool() { release(); }
 
  private:
+  struct Bucket {
+    std::vector<void*> blocks;
+    std::uint64_t last_use = 0;  // clock_ at the size's last allocation or release
+  };
   static std::size_t round(std::size_t bytes) {
     if (bytes == 0) bytes = 1;
     return (bytes + alignment - 1) / alignment * alignment;
   }
+  /// Frees one cached block of the least recently used size other than `keep`; false when
+  /// there is none.  Called with mu_ held.
+  bool evict_one_except(std::size_t keep) noexcept {
+    Bucket* victim = nullptr;
+    std::size_t victim_bytes = 0;
+    for (auto& [bytes, b] : free_)
+      if (bytes != keep && !b.blocks.empty() && (!victim || b.last_use < victim->last_use)) {
+        victim = &b;
+        victim_bytes = bytes;
+      }
+    if (!victim) return false;
+    std::free(victim->blocks.back());
+    victim->blocks.pop_back();
+    cached_bytes_ -= victim_bytes;
+    return true;
+  }
   mutable std::mutex mu_;
-  std::unordered_map<std::size_t, std::vector<void*>> free_;
+  std::unordered_map<std::size_t, Bucket> free_;
+  std::uint64_t clock_ = 0;
   std::size_t cached_bytes_ = 0;
   std::size_t max_cached_bytes_ = std::size_t(256) << 20;
 };
