@@ -71,12 +71,32 @@ TEST_CASE("at the limit, the least recently used size makes room for a freed blo
     kept = again.data();
     { Storage<float> other(100); }  // 448 cached beside the 640 in use
     CHECK(memory_pool().cached_bytes() == 448);
-  }
-  // Sizes are ordered by their last allocation or release: 448 was released after 640 was
-  // allocated, but 640 is released now, so 448 is the least recent and goes.
+  }  // 640 freed again: 448 + 640 > 1024, and the other size makes room
   CHECK(memory_pool().cached_bytes() == 640);
   Storage<float> last(150);
   CHECK(static_cast<const void*>(last.data()) == kept);
+  gluino::set_memory_cache_limit(std::size_t(256) << 20);
+}
+TEST_CASE("eviction takes the size whose blocks were handed out or taken back longest ago") {
+  gluino::set_memory_cache_limit(640);
+  const void *pa = nullptr, *pc = nullptr;
+  { Storage<float> a(16); }  // 64 bytes
+  { Storage<float> b(32); }  // 128 bytes
+  {
+    Storage<float> c(48);  // 192 bytes
+    pc = c.data();
+  }
+  {
+    Storage<float> a(16);  // the 64-byte block again: now the most recent size
+    pa = a.data();
+  }
+  CHECK(memory_pool().cached_bytes() == 384);
+  { Storage<float> d(96); }  // 384 bytes: 384 + 384 > 640, so the 128-byte size (stalest) goes
+  CHECK(memory_pool().cached_bytes() == 640);
+  Storage<float> a(16), c(48);
+  CHECK(static_cast<const void*>(a.data()) == pa);
+  CHECK(static_cast<const void*>(c.data()) == pc);
+  CHECK(memory_pool().cached_bytes() == 384);
   gluino::set_memory_cache_limit(std::size_t(256) << 20);
 }
 TEST_CASE("a zero-size storage is valid") {

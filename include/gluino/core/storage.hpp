@@ -28,9 +28,10 @@ class MemoryPool {
     bytes = round(bytes);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      Bucket& b = free_[bytes];
-      b.last_use = ++clock_;
-      if (!b.blocks.empty()) {
+      auto it = free_.find(bytes);
+      if (it != free_.end() && !it->second.blocks.empty()) {
+        Bucket& b = it->second;
+        b.last_use = ++clock_;
         void* p = b.blocks.back();
         b.blocks.pop_back();
         cached_bytes_ -= bytes;
@@ -88,22 +89,30 @@ class MemoryPool {
  private:
   struct Bucket {
     std::vector<void*> blocks;
-    std::uint64_t last_use = 0;  // clock_ at the size's last allocation or release
+    std::uint64_t last_use = 0;  // clock_ at the last block of this size handed out or taken back
   };
   static std::size_t round(std::size_t bytes) {
     if (bytes == 0) bytes = 1;
     return (bytes + alignment - 1) / alignment * alignment;
   }
   /// Frees one cached block of the least recently used size other than `keep`; false when
-  /// there is none.  Called with mu_ held.
+  /// there is none.  Drops the empty sizes it passes, so that a program of ever-changing shapes
+  /// does not grow the table.  Called with mu_ held.
   bool evict_one_except(std::size_t keep) noexcept {
     Bucket* victim = nullptr;
     std::size_t victim_bytes = 0;
-    for (auto& [bytes, b] : free_)
-      if (bytes != keep && !b.blocks.empty() && (!victim || b.last_use < victim->last_use)) {
+    for (auto it = free_.begin(); it != free_.end();) {
+      auto& [bytes, b] = *it;
+      if (b.blocks.empty() && bytes != keep) {
+        it = free_.erase(it);
+        continue;
+      }
+      if (bytes != keep && (!victim || b.last_use < victim->last_use)) {
         victim = &b;
         victim_bytes = bytes;
       }
+      ++it;
+    }
     if (!victim) return false;
     std::free(victim->blocks.back());
     victim->blocks.pop_back();
