@@ -20,19 +20,22 @@
 #include <string>
 
 #include <gluino/data/vision/datasets.hpp>
+#include <gluino/data/vision/transforms.hpp>
 #include <gluino/optim/lr_scheduler.hpp>
 
 #include "torch_side.hpp"
 
 namespace {
 
-/// (N, 28, 28, 1) bytes as floats -> (N, 1, 28, 28) normalised, and labels as int64.
+/// The images through train_lenet's own transforms (ToTensor, Normalize(0.2860, 0.3530)):
+/// (N, 1, 28, 28) floats, copied into a tensor; labels as int64.
 std::pair<torch::Tensor, torch::Tensor> load(const std::string& root, bool train) {
+  namespace tf = gluino::data::vision::transforms;
   gluino::data::vision::FashionMNIST<float> ds(root, {.train = train});
-  const auto images = ds.images(), labels = ds.labels();
+  const auto images = tf::Compose({tf::ToTensor(), tf::Normalize(0.2860, 0.3530)})(ds.images());
+  const auto labels = ds.labels();
   const auto n = static_cast<std::int64_t>(images.shape(0));
-  auto x = torch::from_blob(const_cast<float*>(images.data()), {n, 28, 28, 1}, torch::kFloat32).clone();
-  x = ((x.permute({0, 3, 1, 2}) / 255.0 - 0.2860) / 0.3530).contiguous();
+  auto x = torch::from_blob(const_cast<float*>(images.data()), {n, 1, 28, 28}, torch::kFloat32).clone();
   auto y = torch::from_blob(const_cast<float*>(labels.data()), {n}, torch::kFloat32).to(torch::kLong);
   return {x, y};
 }
