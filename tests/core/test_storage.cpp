@@ -3,7 +3,10 @@
 
 #include <doctest/doctest.h>
 
+#include <cstddef>
 #include <cstdint>
+#include <limits>
+#include <new>
 
 using gluino::Storage;
 using gluino::detail::memory_pool;
@@ -104,4 +107,62 @@ TEST_CASE("a zero-size storage is valid") {
   CHECK(z.size() == 0);
   CHECK(z.data() != nullptr);
 }
+TEST_CASE("a byte count past PTRDIFF_MAX is a ValueError before any allocation") {
+  constexpr std::size_t max_bytes = std::numeric_limits<std::ptrdiff_t>::max();
+  CHECK(Storage<float>::max_size() == max_bytes / 4);
+  CHECK(Storage<double>::max_size() == max_bytes / 8);
+  CHECK_THROWS_WITH_AS(Storage<float>(std::size_t(1) << 62),  // 2^64 bytes: n * 4 wraps to 0
+                       "Storage: 4611686018427387904 elements of 4 bytes overflow the largest allocation "
+                       "(9223372036854775807 bytes)",
+                       gluino::ValueError);
+  CHECK_THROWS_AS(Storage<double>((std::size_t(1) << 61) + 1), gluino::ValueError);  // wraps to 8 bytes
+  CHECK_THROWS_AS(Storage<char>(max_bytes + 1), gluino::ValueError);
+  CHECK_THROWS_AS(Storage<float>(std::size_t(-1)), gluino::ValueError);
+}
+TEST_CASE("the pool refuses a size whose rounding would wrap, or past PTRDIFF_MAX") {
+  auto& pool = memory_pool();
+  CHECK_THROWS_AS(pool.allocate(std::size_t(-1)), std::bad_alloc);  // rounding up wraps to 0
+  CHECK_THROWS_AS(pool.allocate(std::size_t(-1) - 62), std::bad_alloc);
+  CHECK_THROWS_AS(pool.allocate(std::size_t(std::numeric_limits<std::ptrdiff_t>::max()) + 1), std::bad_alloc);
+}
+TEST_CASE("the pool is one object for the whole process, never destroyed") {
+  // memory_pool() returns an object that is never destroyed, so arrays with static storage
+  // duration free safely at exit; tests/core/global_array_main.cpp checks the exit itself.
+  CHECK(&memory_pool() == &memory_pool());
+}
+#if GLUINO_ASAN
+// Under AddressSanitizer the pool poisons what no array may touch, so that an overrun into a
+// block's rounding slack or a use of a freed (cached) block is reported as use-after-poison.
+TEST_CASE("AddressSanitizer: a block's rounding slack and cached blocks are poisoned") {
+  auto& pool = memory_pool();
+  pool.release();
+  auto* p = static_cast<unsigned char*>(pool.allocate(37));  // a fresh 64-byte block
+  CHECK(__asan_region_is_poisoned(p, 37) == nullptr);
+  CHECK(__asan_address_is_poisoned(p + 37));
+  CHECK(__asan_region_is_poisoned(p + 37, 27) == p + 37);
+  CHECK(__asan_address_is_poisoned(p + 63));
+  pool.deallocate(p, 37);
+  CHECK(pool.cached_bytes() == 64);
+  CHECK(__asan_region_is_poisoned(p, 64) == p);  // cached: every byte poisoned
+  auto* q = static_cast<unsigned char*>(pool.allocate(50));  // the cached block, handed out again
+  CHECK(q == p);
+  CHECK(__asan_region_is_poisoned(q, 50) == nullptr);
+  CHECK(__asan_region_is_poisoned(q + 50, 14) == q + 50);
+  pool.deallocate(q, 50);
+
+  const float* freed = nullptr;
+  {
+    Storage<float> s(10);  // 40 bytes of a 64-byte block
+    freed = s.data();
+    CHECK(__asan_region_is_poisoned(const_cast<float*>(s.data()), 40) == nullptr);
+    CHECK(__asan_address_is_poisoned(s.data() + 10));
+  }
+  CHECK(__asan_address_is_poisoned(freed));  // a stale pointer into the cache
+  {
+    Storage<float> z(0);  // nothing of a zero-size storage may be touched
+    CHECK(__asan_address_is_poisoned(z.data()));
+  }
+  pool.release();  // blocks go back to the system unpoisoned
+}
+#endif
 }

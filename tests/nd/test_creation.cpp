@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
+
 using namespace gluino;
 
 TEST_SUITE("nd/creation") {
@@ -35,6 +37,27 @@ TEST_CASE("array from values and a shape") {
   CHECK(v.to_vector() == std::vector<double>{1.5, 2.5});
   CHECK_THROWS_WITH_AS(nd::array<float>({1, 2, 3}, {2, 2}), "array: 3 values do not fill shape (2, 2) (4 elements)",
                        ShapeError);
+}
+TEST_CASE("sizes that overflow throw before allocating, naming the shape") {
+  const std::size_t big = std::size_t(1) << 32;
+  // 2^64 elements: the element count itself overflows.
+  CHECK_THROWS_WITH_AS(nd::zeros({big, big}), doctest::Contains("(4294967296, 4294967296)"), ShapeError);
+  CHECK_THROWS_WITH_AS(nd::zeros({big, big}), doctest::Contains("overflows"), ShapeError);
+  // 2^62 floats (2^64 bytes) and 2^61 + 1 doubles: the byte count overflows.
+  CHECK_THROWS_WITH_AS(nd::zeros<float>({std::size_t(1) << 62}),
+                       doctest::Contains("zeros: shape (4611686018427387904,) of 4-byte elements"), ValueError);
+  CHECK_THROWS_WITH_AS(nd::ones<double>({(std::size_t(1) << 61) + 1}), doctest::Contains("ones: shape"), ValueError);
+  CHECK_THROWS_AS(nd::full<float>({big, big / 4}, 1.f), ValueError);  // 2^62 floats
+  // Any array, not only the creation functions: Storage checks the byte count.
+  CHECK_THROWS_WITH_AS(NDArray<float>(Shape{std::size_t(1) << 62}), doctest::Contains("overflow"), ValueError);
+  CHECK_THROWS_AS(NDArray<double>(Shape{std::size_t(1) << 61}), ValueError);  // exactly 2^64 bytes
+}
+TEST_CASE("arange: a length that does not fit, or a non-finite bound, is a ValueError") {
+  CHECK_THROWS_WITH_AS(nd::arange<float>(0, 1e300), doctest::Contains("arange:"), ValueError);
+  CHECK_THROWS_AS(nd::arange<float>(0, 1e30, 1e-30), ValueError);
+  CHECK_THROWS_AS(nd::arange<float>(0, std::numeric_limits<double>::infinity()), ValueError);
+  CHECK_THROWS_AS(nd::arange<float>(0, std::numeric_limits<double>::quiet_NaN()), ValueError);
+  CHECK_THROWS_AS(nd::arange<float>(0, 1, std::numeric_limits<double>::quiet_NaN()), ValueError);
 }
 TEST_CASE("zeros_like, ones_like, full_like: same shape, new storage") {
   auto x = nd::array<double>({1, 2, 3, 4, 5, 6}, {3, 2});

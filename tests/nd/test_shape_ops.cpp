@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
 #include <vector>
 
 #include <gluino/nd/creation.hpp>
@@ -43,6 +44,25 @@ TEST_CASE("reshape: errors name the shapes") {
   CHECK_THROWS_WITH_AS(x.reshape({4, -1}), doctest::Contains("(2, 3)"), ShapeError);
   CHECK_THROWS_WITH_AS(x.reshape({0, -1}), doctest::Contains("reshape:"), ShapeError);
   CHECK_THROWS_WITH_AS(x.reshape({-2, 3}), doctest::Contains("bad dimension -2"), ShapeError);
+}
+TEST_CASE("reshape: a target whose size overflows is a ShapeError naming both shapes") {
+  auto x = nd::zeros<float>({2, 3});
+  constexpr long long m = std::numeric_limits<long long>::max();  // 2^63 - 1
+  CHECK_THROWS_WITH_AS(x.reshape({m, m, 6}),
+                       "reshape: cannot reshape array of shape (2, 3) (6 elements) into shape "
+                       "(9223372036854775807, 9223372036854775807, 6): the number of elements overflows",
+                       ShapeError);
+  // The -1 path: the known dimensions' product overflows (2^62 * 4 = 2^64).
+  CHECK_THROWS_WITH_AS(x.reshape({1LL << 62, 4, -1}),
+                       "reshape: cannot reshape array of shape (2, 3) (6 elements) into shape "
+                       "(4611686018427387904, 4, -1): the number of elements overflows",
+                       ShapeError);
+  CHECK_THROWS_AS(x.reshape({-1, m, m}), ShapeError);
+  CHECK_THROWS_AS(nd::reshape(x, Shape{std::size_t(1) << 32, std::size_t(1) << 32}), ShapeError);
+  // A 0 makes the product 0, as for Shape::size(): an empty array may take such a shape.
+  auto e = nd::zeros<float>({0, 3});
+  CHECK(e.reshape({m, m, 0}).shape() == Shape{std::size_t(m), std::size_t(m), 0});
+  CHECK_THROWS_WITH_AS(e.reshape({m, m, 0, -1}), doctest::Contains("reshape:"), ShapeError);
 }
 
 TEST_CASE("flatten and expand_dims") {

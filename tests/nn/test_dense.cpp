@@ -100,4 +100,20 @@ TEST_CASE("errors: units, activation, input mismatch (prefix and shapes), rank")
   nn::Dense u{2};
   CHECK_THROWS_WITH_AS(u(nd::zeros<float>({1, 3})), doctest::Contains("call initialize()"), StateError);
 }
+TEST_CASE("errors: a weight or bias too large to allocate is a ValueError, never an allocation") {
+  nn::reset_name_counters();
+  CHECK_THROWS_WITH_AS(nn::Dense{std::size_t(-1)}, doctest::Contains("Dense: units = 18446744073709551615 is too large"),
+                       ValueError);
+  CHECK_THROWS_AS(nn::Dense{std::size_t(1) << 62}, ValueError);             // a bias of 2^64 bytes
+  CHECK_THROWS_AS(nn::BasicDense<double>{std::size_t(1) << 61}, ValueError);  // likewise in double
+  CHECK_THROWS_WITH_AS((nn::Dense{std::size_t(1) << 32, {.in_units = std::size_t(1) << 32}}),
+                       doctest::Contains("(4294967296, 4294967296)"), ValueError);
+  CHECK_THROWS_AS((nn::Dense{std::size_t(1) << 40, {.in_units = std::size_t(1) << 22}}), ValueError);  // 2^64 bytes
+  // Deferred in_units: the first forward checks (units, in_units) before allocating.
+  nn::Dense d{std::size_t(1) << 60, {.use_bias = false}};  // 2^60 x 8 floats = 2^65 bytes
+  d.initialize();
+  CHECK_THROWS_WITH_AS(d(nd::zeros<float>({1, 8})), doctest::Contains("dense0_: input of shape (1, 8)"), ValueError);
+  CHECK_THROWS_WITH_AS(d(nd::zeros<float>({1, 8})), doctest::Contains("(1152921504606846976, 8)"), ValueError);
+  CHECK(d.weight()->is_deferred());
+}
 }

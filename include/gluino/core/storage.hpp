@@ -2,57 +2,111 @@
 #pragma once
 /// Storage<T>: a reference-counted, 64-byte aligned buffer, recycled through a size-keyed pool
 /// so that a training loop stops calling the system allocator after its first step.
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <unordered_map>
 #include <vector>
 
+#include "gluino/core/error.hpp"
+
+// GLUINO_ASAN is 1 when compiled with AddressSanitizer (GCC defines __SANITIZE_ADDRESS__, Clang
+// answers __has_feature): the pool then poisons the memory no array may touch (see MemoryPool).
+#if defined(__SANITIZE_ADDRESS__)
+#define GLUINO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GLUINO_ASAN 1
+#endif
+#endif
+#ifndef GLUINO_ASAN
+#define GLUINO_ASAN 0
+#endif
+#if GLUINO_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace gluino {
 
 namespace detail {
+/// Marks [p, p + n) as not addressable for AddressSanitizer; a no-op in other builds.
+inline void asan_poison(void* p, std::size_t n) noexcept {
+#if GLUINO_ASAN
+  __asan_poison_memory_region(p, n);
+#else
+  (void)p, (void)n;
+#endif
+}
+/// Marks [p, p + n) addressable again for AddressSanitizer; a no-op in other builds.
+inline void asan_unpoison(void* p, std::size_t n) noexcept {
+#if GLUINO_ASAN
+  __asan_unpoison_memory_region(p, n);
+#else
+  (void)p, (void)n;
+#endif
+}
+
 /// Caching allocator: freed blocks are kept per (rounded) byte size and handed out again.
 /// Process-wide and thread-safe.  memory_pool().release() returns every cached block to the system.
 /// When keeping a freed block would pass the cap, blocks of the size least recently allocated or
 /// freed go back to the system first: a training loop's sizes, used every step, stay cached
 /// while the ones an evaluation pass or a smaller last batch left behind make room for them.
+///
+/// Built with AddressSanitizer, the pool keeps ASan's view exact: a block handed out is
+/// addressable only for the bytes requested (the rounding slack stays poisoned), and a cached
+/// block is poisoned whole, so an overrun into the slack or a use of freed array storage is
+/// reported (as use-after-poison) instead of silently touching the pool's memory.
 class MemoryPool {
  public:
   static constexpr std::size_t alignment = 64;
+  /// The largest request: its rounded block must not pass PTRDIFF_MAX bytes.
+  static constexpr std::size_t max_bytes =
+      std::size_t(std::numeric_limits<std::ptrdiff_t>::max()) / alignment * alignment;
 
+  /// A 64-byte aligned block of at least `bytes` bytes.  std::bad_alloc when the system has no
+  /// memory left even after the cache is released, or when `bytes` passes max_bytes.
   void* allocate(std::size_t bytes) {
-    bytes = round(bytes);
+    if (bytes > max_bytes) throw std::bad_alloc();  // rounding it up could wrap around to a small block
+    const std::size_t block = round(bytes);
+    void* p = nullptr;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = free_.find(bytes);
+      auto it = free_.find(block);
       if (it != free_.end() && !it->second.blocks.empty()) {
         Bucket& b = it->second;
         b.last_use = ++clock_;
-        void* p = b.blocks.back();
+        p = b.blocks.back();
         b.blocks.pop_back();
-        cached_bytes_ -= bytes;
-        return p;
+        cached_bytes_ -= block;
       }
     }
-    void* p = std::aligned_alloc(alignment, bytes);
     if (!p) {
-      release();
-      p = std::aligned_alloc(alignment, bytes);
-      if (!p) throw std::bad_alloc();
+      p = std::aligned_alloc(alignment, block);
+      if (!p) {
+        release();
+        p = std::aligned_alloc(alignment, block);
+        if (!p) throw std::bad_alloc();
+      }
     }
+    asan_unpoison(p, bytes);  // a cached block was poisoned whole
+    asan_poison(static_cast<char*>(p) + bytes, block - bytes);  // the slack: no array's
     return p;
   }
+  /// Takes back a block from allocate(bytes), with the same `bytes`.
   void deallocate(void* p, std::size_t bytes) noexcept {
     bytes = round(bytes);
+    asan_poison(p, bytes);  // cached memory belongs to no array until handed out again
     std::lock_guard<std::mutex> lock(mu_);
     while (cached_bytes_ + bytes > max_cached_bytes_ && bytes <= max_cached_bytes_ && evict_one_except(bytes)) {
     }
     if (cached_bytes_ + bytes > max_cached_bytes_) {
-      std::free(p);
+      free_block(p, bytes);
       return;
     }
     try {
@@ -61,14 +115,14 @@ class MemoryPool {
       b.last_use = ++clock_;
       cached_bytes_ += bytes;
     } catch (...) {
-      std::free(p);
+      free_block(p, bytes);
     }
   }
   /// Frees every cached block.
   void release() noexcept {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [bytes, b] : free_)
-      for (void* p : b.blocks) std::free(p);
+      for (void* p : b.blocks) free_block(p, bytes);
     free_.clear();
     cached_bytes_ = 0;
   }
@@ -91,9 +145,15 @@ class MemoryPool {
     std::vector<void*> blocks;
     std::uint64_t last_use = 0;  // clock_ at the last block of this size handed out or taken back
   };
-  static std::size_t round(std::size_t bytes) {
+  // Called with bytes <= max_bytes (allocate checks it), so the sum cannot wrap around.
+  static std::size_t round(std::size_t bytes) noexcept {
     if (bytes == 0) bytes = 1;
     return (bytes + alignment - 1) / alignment * alignment;
+  }
+  // Gives a block back to the system, addressable again as the system allocator expects.
+  static void free_block(void* p, std::size_t bytes) noexcept {
+    asan_unpoison(p, bytes);
+    std::free(p);
   }
   /// Frees one cached block of the least recently used size other than `keep`; false when
   /// there is none.  Drops the empty sizes it passes, so that a program of ever-changing shapes
@@ -114,7 +174,7 @@ class MemoryPool {
       ++it;
     }
     if (!victim) return false;
-    std::free(victim->blocks.back());
+    free_block(victim->blocks.back(), victim_bytes);
     victim->blocks.pop_back();
     cached_bytes_ -= victim_bytes;
     return true;
@@ -126,10 +186,13 @@ class MemoryPool {
   std::size_t max_cached_bytes_ = std::size_t(256) << 20;
 };
 
-/// The process-wide pool used by every Storage.
+/// The process-wide pool used by every Storage.  Never destroyed, as PyTorch's caching
+/// allocator: arrays and models with static storage duration are destroyed after main returns,
+/// in an order no header controls, and must still free into a live pool.  Its cached blocks go
+/// back to the system with the process (LeakSanitizer sees them as reachable).
 inline MemoryPool& memory_pool() {
-  static MemoryPool pool;
-  return pool;
+  static MemoryPool* const pool = new MemoryPool;
+  return *pool;
 }
 }  // namespace detail
 
@@ -139,11 +202,13 @@ inline MemoryPool& memory_pool() {
 inline void set_memory_cache_limit(std::size_t bytes) { detail::memory_pool().set_limit(bytes); }
 
 /// A contiguous buffer of n elements of T.  Not initialised on creation (callers fill it).
-/// NDArray handles share one Storage through a shared_ptr.
+/// NDArray handles share one Storage through a shared_ptr.  ValueError when n * sizeof(T) would
+/// pass PTRDIFF_MAX bytes (the product could wrap around to a small block).
 template <class T>
 class Storage {
  public:
-  explicit Storage(std::size_t n) : n_(n), data_(static_cast<T*>(detail::memory_pool().allocate(n * sizeof(T)))) {}
+  explicit Storage(std::size_t n)
+      : n_(checked_count(n)), data_(static_cast<T*>(detail::memory_pool().allocate(n * sizeof(T)))) {}
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   ~Storage() { detail::memory_pool().deallocate(data_, n_ * sizeof(T)); }
@@ -151,10 +216,25 @@ class Storage {
   T* data() { return data_; }
   const T* data() const { return data_; }
   std::size_t size() const { return n_; }
+  /// The largest n a Storage<T> takes: PTRDIFF_MAX bytes' worth (as std::vector::max_size).
+  static constexpr std::size_t max_size() noexcept {
+    return std::size_t(std::numeric_limits<std::ptrdiff_t>::max()) / sizeof(T);
+  }
+  /// Counts the in-place changes made through gluino's API (fill, assign, optimizer updates),
+  /// shared by every view of this storage; autograd compares it to detect that an array saved
+  /// for backward was changed after it was recorded.  Raw writes through data() do not count.
+  std::uint64_t version() const { return version_.load(std::memory_order_relaxed); }
+  void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
+  static std::size_t checked_count(std::size_t n) {
+    GLUINO_CHECK(ValueError, n <= max_size(), "Storage: ", n, " elements of ", sizeof(T),
+                 " bytes overflow the largest allocation (", std::numeric_limits<std::ptrdiff_t>::max(), " bytes)");
+    return n;
+  }
   std::size_t n_;
   T* data_;
+  std::atomic<std::uint64_t> version_{0};
 };
 
 }  // namespace gluino

@@ -2,34 +2,52 @@
 #pragma once
 /// Creating arrays: zeros, ones, full, arange, array (values plus shape), and the *_like forms.
 /// Gluon: nd.zeros, nd.ones, nd.full, nd.arange, nd.array, nd.zeros_like, ...
+#include <cmath>
+#include <cstddef>
+#include <limits>
 #include <vector>
 
 #include "gluino/core/ndarray.hpp"
 
 namespace gluino::nd {
 
-/// An array of `shape` filled with v.  Gluon: nd.full.
-template <class T = float>
-NDArray<T> full(const Shape& shape, T v) {
+namespace detail {
+/// An array of `shape` filled with v.  Before allocating: ShapeError naming the shape when its
+/// element count overflows, ValueError naming `op` and the shape when its bytes pass PTRDIFF_MAX.
+template <class T>
+NDArray<T> filled(const char* op, const Shape& shape, T v) {
+  GLUINO_CHECK(ValueError, shape.size() <= Storage<T>::max_size(), op, ": shape ", shape, " of ", sizeof(T),
+               "-byte elements needs more than ", std::numeric_limits<std::ptrdiff_t>::max(), " bytes");
   NDArray<T> x(shape);
   x.fill(v);
   return x;
 }
+}  // namespace detail
+
+/// An array of `shape` filled with v.  Gluon: nd.full.  ShapeError or ValueError (naming the
+/// shape) when the shape has too many elements to allocate, as for zeros and ones.
+template <class T = float>
+NDArray<T> full(const Shape& shape, T v) { return detail::filled<T>("full", shape, v); }
 /// Gluon: nd.zeros(shape).
 template <class T = float>
-NDArray<T> zeros(const Shape& shape) { return full<T>(shape, T(0)); }
+NDArray<T> zeros(const Shape& shape) { return detail::filled<T>("zeros", shape, T(0)); }
 /// Gluon: nd.ones(shape).
 template <class T = float>
-NDArray<T> ones(const Shape& shape) { return full<T>(shape, T(1)); }
+NDArray<T> ones(const Shape& shape) { return detail::filled<T>("ones", shape, T(1)); }
 template <class T> NDArray<T> zeros_like(const NDArray<T>& x) { return zeros<T>(x.shape()); }
 template <class T> NDArray<T> ones_like(const NDArray<T>& x) { return ones<T>(x.shape()); }
 template <class T> NDArray<T> full_like(const NDArray<T>& x, T v) { return full<T>(x.shape(), v); }
 
 /// start, start + step, ... below stop (1-D).  Gluon: nd.arange(start, stop, step).
+/// ValueError for a zero or non-finite argument, or more elements than an array can hold.
 template <class T = float>
 NDArray<T> arange(double start, double stop, double step = 1.0) {
   GLUINO_CHECK(ValueError, step != 0.0, "arange: step must not be 0");
+  GLUINO_CHECK(ValueError, std::isfinite(start) && std::isfinite(stop) && std::isfinite(step),
+               "arange: start, stop and step must be finite, got ", start, ", ", stop, ", ", step);
   const double span = (stop - start) / step;
+  GLUINO_CHECK(ValueError, span <= static_cast<double>(Storage<T>::max_size()), "arange: ", start, " to ", stop,
+               " by ", step, " gives more elements than an array can hold");
   const std::size_t n = span > 0 ? static_cast<std::size_t>(std::ceil(span)) : 0;
   NDArray<T> x(Shape{n});
   for (std::size_t i = 0; i < n; ++i) x.data()[i] = static_cast<T>(start + step * double(i));

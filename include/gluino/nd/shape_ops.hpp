@@ -4,6 +4,7 @@
 /// transpose, broadcast_to, concat and stack (copies).  Gluon: nd.reshape, nd.flatten, ...
 #include <initializer_list>
 #include <numeric>
+#include <sstream>
 #include <vector>
 
 #include "gluino/autograd/engine.hpp"
@@ -188,11 +189,13 @@ struct Concat : autograd::OpBase {
 };
 }  // namespace ops
 
-/// Same data with a new shape; one entry may be -1 (inferred).  ShapeError when the sizes differ.
+/// Same data with a new shape; one entry may be -1 (inferred).  ShapeError naming both shapes
+/// when the sizes differ or the target's size overflows (a 0 dimension makes it 0).
 template <class T>
 NDArray<T> reshape(const NDArray<T>& x, const std::vector<long long>& shape) {
   Shape to;
-  long long known = 1;
+  std::size_t known = 1;  // product of the given dimensions, checked: the target comes from the user
+  bool overflow = false, has_zero = false;
   int infer = -1;
   for (std::size_t i = 0; i < shape.size(); ++i) {
     GLUINO_CHECK(ShapeError, shape[i] >= -1, "reshape: bad dimension ", shape[i], " for shape ", x.shape());
@@ -201,18 +204,30 @@ NDArray<T> reshape(const NDArray<T>& x, const std::vector<long long>& shape) {
       infer = static_cast<int>(i);
       to.push_back(1);
     } else {
-      to.push_back(static_cast<std::size_t>(shape[i]));
-      known *= shape[i];
+      const auto d = static_cast<std::size_t>(shape[i]);
+      to.push_back(d);
+      overflow |= gluino::detail::mul_overflows(known, d, &known);
+      has_zero |= d == 0;
     }
   }
-  const long long total = static_cast<long long>(x.size());
+  if (has_zero) known = 0;  // whatever overflowed before the 0
+  if (overflow && !has_zero) {
+    std::ostringstream target;  // as given, with its -1
+    target << '(';
+    for (std::size_t i = 0; i < shape.size(); ++i) target << (i ? ", " : "") << shape[i];
+    target << (shape.size() == 1 ? ",)" : ")");
+    gluino::detail::raise<ShapeError>("reshape: cannot reshape array of shape ", x.shape(), " (", x.size(),
+                                      " elements) into shape ", target.str(), ": the number of elements overflows");
+  }
+  const std::size_t total = x.size();
   if (infer >= 0) {
     GLUINO_CHECK(ShapeError, known > 0 && total % known == 0, "reshape: cannot reshape ", x.shape(),
                  " with a -1 into a multiple of ", known, " elements");
-    to[static_cast<std::size_t>(infer)] = static_cast<std::size_t>(total / known);
+    to[static_cast<std::size_t>(infer)] = total / known;
+    known = total;
   }
-  GLUINO_CHECK(ShapeError, to.size() == x.size(), "reshape: cannot reshape array of shape ", x.shape(), " (",
-               x.size(), " elements) into shape ", to);
+  GLUINO_CHECK(ShapeError, known == total, "reshape: cannot reshape array of shape ", x.shape(), " (", total,
+               " elements) into shape ", to);
   ops::Reshape<T> op;
   op.to = to;
   return autograd::apply(std::move(op), x);

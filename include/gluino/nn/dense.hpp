@@ -35,7 +35,9 @@ struct BasicDenseOptions {
 /// x: (N, ...) -> (N, units) (flatten), or (..., in_units) -> (..., units).
 /// Parameters: weight (units, in_units), bias (units,).
 /// ShapeError naming the block's prefix, the input shape and the weight's shape when the input's
-/// features differ from in_units.
+/// features differ from in_units.  ValueError when the weight or bias could not be allocated
+/// (more than PTRDIFF_MAX bytes): at construction, or for a deferred in_units at the first
+/// forward, before anything is allocated.
 template <class T>
 class BasicDense : public BasicBlock<T> {
  public:
@@ -43,6 +45,11 @@ class BasicDense : public BasicBlock<T> {
       : BasicBlock<T>(std::move(prefix), std::move(opt.params)), units_(units), act_(std::move(opt.activation)),
         flatten_(opt.flatten) {
     GLUINO_CHECK(ValueError, units > 0, "Dense: units must be > 0");
+    GLUINO_CHECK(ValueError, units <= Storage<T>::max_size(), "Dense: units = ", units, " is too large (at most ",
+                 Storage<T>::max_size(), " for ", sizeof(T), "-byte elements)");
+    if (opt.in_units > 0)
+      GLUINO_CHECK(ValueError, weight_fits(units, opt.in_units), "Dense: a weight of shape ", Shape{units, opt.in_units},
+                   " is too large to allocate (more than ", Storage<T>::max_size(), " elements)");
     if (!act_.empty()) detail::check_activation_name("Dense", act_);
     weight_ = this->params().get("weight", Shape{units, opt.in_units}, std::move(opt.weight_initializer));
     if (opt.use_bias) bias_ = this->params().get("bias", Shape{units}, std::move(opt.bias_initializer));
@@ -61,6 +68,9 @@ class BasicDense : public BasicBlock<T> {
     GLUINO_CHECK(ShapeError, known == 0 || known == in, this->prefix(), ": input of shape ", s, " has ", in,
                  flatten_ ? " features (flattened)" : " features", " but weight '", weight_->name(), "' has shape ",
                  weight_->shape(), " (in_units ", known, ")");
+    GLUINO_CHECK(ValueError, weight_fits(units_, in), this->prefix(), ": input of shape ", s,
+                 " needs a weight of shape ", Shape{units_, in}, ", too large to allocate (more than ",
+                 Storage<T>::max_size(), " elements)");
     weight_->finish_deferred_init(Shape{units_, in}, this->prefix());
     NDArray<T> y = nd::fully_connected(x, weight_->data(), bias_ ? bias_->data() : NDArray<T>{}, flatten_);
     return act_.empty() ? y : nd::activation(y, act_);
@@ -95,6 +105,10 @@ class BasicDense : public BasicBlock<T> {
   }
 
  private:
+  static bool weight_fits(std::size_t units, std::size_t in) {
+    std::size_t n;
+    return !gluino::detail::mul_overflows(units, in, &n) && n <= Storage<T>::max_size();
+  }
   std::size_t units_;
   std::string act_;
   bool flatten_;
