@@ -4,12 +4,14 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/elementwise.hpp>
 #include <gluino/nd/reduce.hpp>
 #include <gluino/nd/shape_ops.hpp>
+#include <gluino/optim/sgd.hpp>
 #include "support/gradcheck.hpp"
 
 using namespace gluino;
@@ -381,5 +383,102 @@ TEST_CASE("detach() gives the same data without history") {
 TEST_CASE("apply_n: more than 64 inputs is a ValueError") {
   std::vector<NDArray<double>> xs(65, nd::zeros<double>({1}));
   CHECK_THROWS_WITH_AS(nd::concat(xs, 0), doctest::Contains("concat: at most 64 inputs, got 65"), ValueError);
+}
+TEST_CASE("in-place change of a saved input after forward: backward throws instead of a wrong gradient") {
+  auto x = nd::array<double>({3.0});
+  x.attach_grad();
+  NDArray<double> y;
+  {
+    autograd::record rec;
+    y = x * x;
+  }
+  const auto v = x.version();
+  x.fill(100);  // without the check, backward would give 200 instead of 6
+  CHECK(x.version() == v + 1);
+  const std::string want = "backward: input 0 (shape (1,)) of 'multiply' was modified by an in-place operation after "
+                           "it was recorded (version " + std::to_string(v) + ", now " + std::to_string(v + 1) + ")";
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains(want.c_str()), StateError);
+}
+
+TEST_CASE("in-place change through assign, through a view, or of a saved output is detected too") {
+  auto x = nd::array<double>({1.0, 2.0, 3.0, 4.0}, {2, 2});
+  x.attach_grad();
+  SUBCASE("assign") {
+    autograd::record rec;
+    auto y = nd::exp(x * 2.0);
+    x.assign(nd::zeros<double>({2, 2}));
+    CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("input 0 (shape (2, 2)) of 'multiply'"), StateError);
+  }
+  SUBCASE("a view shares the storage's version") {
+    autograd::record rec;
+    auto y = nd::square(x.reshape({4}));
+    x.slice(1, 2).fill(0);  // another view of the same storage
+    CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("input 0 (shape (4,)) of 'square'"), StateError);
+  }
+  SUBCASE("an op that saved its output") {
+    autograd::record rec;
+    auto y = nd::exp(x);
+    y.fill(1);
+    CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("the output (shape (2, 2)) of 'exp' was modified"),
+                         StateError);
+  }
+}
+
+TEST_CASE("a weight updated by an optimizer between forward and backward: backward throws") {
+  auto x = nd::array<float>({1.f, 2.f});
+  auto w = nd::array<float>({0.5f, -1.f});
+  w.attach_grad();
+  NDArray<float> loss;
+  {
+    autograd::record rec;
+    loss = (x * w).sum();
+  }
+  optim::SGD sgd({.learning_rate = 0.1});
+  sgd.update(0, w, nd::array<float>({1.f, 1.f}));
+  CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("input 1 (shape (2,)) of 'multiply' was modified"),
+                       StateError);
+}
+
+TEST_CASE("in-place changes that backward does not read are allowed (no false positives)") {
+  auto x = nd::array<double>({3.0});
+  x.attach_grad();
+  {  // add does not save its inputs; relu and exp save their output only
+    autograd::record rec;
+    auto y = x + nd::relu(x) + nd::exp(x);
+    x.fill(-5);
+    y.backward();
+  }
+  CHECK(x.grad().asscalar() == doctest::Approx(1.0 + 1.0 + std::exp(3.0)));
+  {  // an op that saves a copy of its input (BlockGrad copies) is not affected
+    autograd::record rec;
+    auto y = autograd::apply(BlockGrad{}, x) + x;
+    x.fill(7);
+    CHECK_NOTHROW(y.backward());
+  }
+  {  // the usual loop: forward, backward, then the update; the next forward records anew
+    auto w = nd::array<float>({0.5f});
+    w.attach_grad();
+    optim::SGD sgd({.learning_rate = 0.1});
+    for (int step = 0; step < 3; ++step) {
+      NDArray<float> loss;
+      {
+        autograd::record rec;
+        loss = (w * w * 2.f).sum();
+      }
+      loss.backward();
+      sgd.update(0, w, w.grad());
+    }
+    CHECK(w.asscalar() == doctest::Approx(0.5f * std::pow(1.f - 0.4f, 3.f)));
+  }
+  {  // changes before recording, and to a copy, do not count
+    auto a = nd::array<double>({2.0});
+    a.attach_grad();
+    a.fill(4);
+    autograd::record rec;
+    auto y = a * a;
+    a.copy().fill(0);
+    y.backward();
+    CHECK(a.grad().asscalar() == 8.0);
+  }
 }
 }

@@ -446,4 +446,33 @@ TEST_CASE("float gradients (single precision backward)") {
     CHECK(w.grad().data()[i] == doctest::Approx(t + 2 * w.data()[i]).epsilon(1e-5));
   }
 }
+TEST_CASE("NaN propagates through relu and every activation, maximum, minimum and clip (IEEE, NumPy)") {
+  const double nan = std::nan("");
+  auto x = nd::array<double>({nan, -1.0, 2.0});
+  for (const char* act : {"relu", "sigmoid", "tanh", "softrelu", "softsign"}) {
+    CAPTURE(act);
+    auto y = nd::activation(x, act);
+    CHECK(std::isnan(y.data()[0]));
+    CHECK(!std::isnan(y.data()[1]));
+  }
+  CHECK(std::isnan(nd::leaky_relu(x).data()[0]));
+  CHECK(nd::relu(x).data()[1] == 0.0);
+  CHECK(!std::signbit(nd::relu(nd::array<double>({-0.0})).data()[0]));  // relu(-0) = +0 as before
+  auto fx = nd::array<float>({std::nanf(""), -1.f, 2.f, 0.f, 3.f, -2.f, 1.f, 5.f, std::nanf("")});
+  auto fr = nd::relu(fx);  // long enough for the vectorised loop
+  CHECK(std::isnan(fr.data()[0]));
+  CHECK(std::isnan(fr.data()[8]));
+  CHECK(fr.data()[7] == 5.f);
+  // np.maximum / np.minimum: NaN on either side gives NaN.
+  auto a = nd::array<double>({nan, 1.0, 3.0});
+  auto b = nd::array<double>({1.0, nan, 2.0});
+  for (auto r : {nd::maximum(a, b), nd::minimum(a, b), nd::maximum(b, a), nd::minimum(b, a)}) {
+    CHECK(std::isnan(r.data()[0]));
+    CHECK(std::isnan(r.data()[1]));
+  }
+  CHECK(nd::maximum(a, b).data()[2] == 3.0);
+  CHECK(nd::minimum(a, b).data()[2] == 2.0);
+  CHECK(std::isnan(nd::clip(x, -0.5, 0.5).data()[0]));
+  CHECK(nd::clip(x, -0.5, 0.5).data()[1] == -0.5);
+}
 }

@@ -211,6 +211,22 @@ TEST_CASE("reductions: 0-d input and empty arrays") {
   CHECK_THROWS_WITH_AS(nd::max(e), doctest::Contains("(0, 3)"), ShapeError);
   CHECK_THROWS_WITH_AS(nd::min(e, 0), doctest::Contains("min:"), ShapeError);
 }
+TEST_CASE("reductions over nothing: mean is NaN (as NumPy), max / min are ShapeErrors, empty outputs are fine") {
+  auto e = nd::zeros<double>({0, 3});
+  CHECK(std::isnan(nd::mean(e).asscalar()));
+  CHECK(std::isnan(nd::mean(nd::zeros<float>({0})).asscalar()));
+  const auto m0 = nd::mean(e, 0);  // three means of nothing
+  CHECK(m0.shape() == Shape{3});
+  for (double v : m0) CHECK(std::isnan(v));
+  CHECK(nd::mean(e, 1).shape() == Shape{0});  // no output element: nothing to be NaN
+  CHECK(nd::max(e, 1).shape() == Shape{0});   // NumPy: np.zeros((0, 3)).max(axis=1) -> array([])
+  CHECK(nd::min(e, 1, true).shape() == Shape{0, 1});
+  CHECK_THROWS_WITH_AS(nd::max(e), "max: zero-size reduction with no identity: an empty axis of shape (0, 3) is reduced",
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(nd::max(nd::zeros<float>({3, 0}), 1), doctest::Contains("max: zero-size reduction"), ShapeError);
+  CHECK_THROWS_WITH_AS(nd::min(nd::zeros<float>({0})), doctest::Contains("min: zero-size reduction"), ShapeError);
+  CHECK(nd::sum(e).asscalar() == 0.0);  // sum has an identity
+}
 
 TEST_CASE("reductions: axis out of range and repeated axes are ShapeErrors") {
   auto x = nd::zeros<float>({2, 3, 4});
@@ -257,5 +273,22 @@ TEST_CASE("argmax: errors name the op and the shape") {
                        ShapeError);
   CHECK_THROWS_WITH_AS(nd::argmax(nd::zeros<float>({2, 3}), 2), doctest::Contains("argmax: axis 2"), ShapeError);
   CHECK_THROWS_WITH_AS(nd::argmax(nd::zeros<float>({2, 3}), -3), doctest::Contains("(2, 3)"), ShapeError);
+}
+TEST_CASE("max and min propagate NaN wherever it lies (NumPy's max)") {
+  for (std::size_t p = 0; p < 12; ++p) {
+    CAPTURE(p);
+    auto x = rand_array({3, 4}, 5 + p).astype<float>();
+    x.data()[p] = std::nanf("");
+    CHECK(std::isnan(nd::max(x).asscalar()));
+    CHECK(std::isnan(nd::min(x).asscalar()));
+    for (int axis : {0, 1}) {
+      auto mx = nd::max(x, axis), mn = nd::min(x, axis);
+      const std::size_t hit = axis == 0 ? p % 4 : p / 4;  // the output whose slice holds the NaN
+      for (std::size_t o = 0; o < mx.size(); ++o) {
+        CHECK(std::isnan(mx.data()[o]) == (o == hit));
+        CHECK(std::isnan(mn.data()[o]) == (o == hit));
+      }
+    }
+  }
 }
 }

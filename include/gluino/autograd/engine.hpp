@@ -3,11 +3,13 @@
 /// The autograd engine: apply<Op>() runs an op and, when recording, records it; backward()
 /// walks the recorded graph in reverse topological order and fills the leaves' gradients.
 #include <algorithm>
+#include <array>
 #include <memory>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "gluino/autograd/anomaly.hpp"
 #include "gluino/autograd/mode.hpp"
 #include "gluino/autograd/node.hpp"
 #include "gluino/detail/ndarray_class.hpp"
@@ -43,10 +45,71 @@ void add_into(NDArray<T>& acc, const NDArray<T>& g) {
   for (std::size_t i = 0; i < n; ++i) a[i] += b[i];
 }
 
+/// A handle to x's data without its history (grad_fn, attached gradient): what a recorded op's
+/// forward() receives, so that the arrays ops save never hold the graph (destroying a deep graph
+/// stays iterative, see Node::~Node), nested ops record nothing, and apply() can tell which
+/// inputs the op kept by counting references to these handles.
+template <class T>
+NDArray<T> without_history(const NDArray<T>& x) {
+  return x.defined() ? x.view_as(x.shape()) : x;
+}
+
+/// Counts references to the inputs a recorded forward() receives, before and after it runs, to
+/// learn which storages the op kept for backward (those, and a kept output, get their version
+/// checked by backward()).  An op keeps an input when it holds the handle or a view of it; a
+/// copy is not kept (an in-place change then does not matter).
+template <class T>
+class SaveProbe {
+ public:
+  SaveProbe(const NDArray<T>* in, std::size_t n) : in_(in), n_(n), before_(n, 0) {
+    for (std::size_t i = 0; i < n; ++i)
+      if (in[i].defined()) before_[i] = in[i].impl()->storage.use_count();
+  }
+  std::vector<SavedVersion<T>> kept(const NDArray<T>& out) const {
+    std::vector<SavedVersion<T>> saved;
+    auto note = [&](const NDArray<T>& x, std::size_t i) {
+      saved.push_back({x.impl()->storage, x.impl()->storage->version(), i, x.shape()});
+    };
+    for (std::size_t i = 0; i < n_; ++i) {
+      const NDArray<T>& x = in_[i];
+      if (!x.defined()) continue;
+      const bool is_out = out.impl() == x.impl();
+      const long handle_refs = x.impl().use_count() - 1 - long(is_out);
+      const long storage_refs = x.impl()->storage.use_count() - before_[i] -
+                                long(!is_out && out.defined() && out.impl()->storage == x.impl()->storage);
+      if (handle_refs > 0 || storage_refs > 0) note(x, i);
+    }
+    if (out.defined() && out.impl().use_count() > 1) note(out, SavedVersion<T>::output);
+    return saved;
+  }
+
+ private:
+  const NDArray<T>* in_;
+  std::size_t n_;
+  std::vector<long> before_;
+};
+
+/// Before a node's backward: StateError when a storage the op saved was changed in place since.
+template <class T>
+void check_versions(const Node<T>& n) {
+  for (const SavedVersion<T>& s : n.saved) {
+    const auto st = s.storage.lock();
+    if (!st || st->version() == s.version) continue;
+    if (s.input == SavedVersion<T>::output)
+      ::gluino::detail::raise<StateError>("backward: the output (shape ", s.shape, ") of '", n.name(),
+                                          "' was modified by an in-place operation after it was recorded (version ",
+                                          s.version, ", now ", st->version(), ")");
+    ::gluino::detail::raise<StateError>("backward: input ", s.input, " (shape ", s.shape, ") of '", n.name(),
+                                        "' was modified by an in-place operation after it was recorded (version ",
+                                        s.version, ", now ", st->version(), ")");
+  }
+}
+
 template <class T, class Op>
-NDArray<T> record_node(Op&& op, NDArray<T> out, std::vector<Edge<T>> edges) {
+NDArray<T> record_node(Op&& op, NDArray<T> out, std::vector<Edge<T>> edges, std::vector<SavedVersion<T>> saved) {
   auto node = std::make_shared<OpNode<T, std::decay_t<Op>>>(std::forward<Op>(op));
   node->inputs = std::move(edges);
+  node->saved = std::move(saved);
   // A fresh handle: the op's result may alias an input's storage (views), never its history.
   out = out.view_as(out.shape());
   out.impl()->grad_fn = std::move(node);
@@ -57,20 +120,33 @@ NDArray<T> record_node(Op&& op, NDArray<T> out, std::vector<Edge<T>> edges) {
 /// Runs op.forward(inputs...) and, inside record() with any input needing a gradient, records
 /// a node so that backward() can call op.backward(dy).  Undefined inputs (optional bias) are
 /// passed through and get no gradient.  The one place graph nodes are created.
+/// Under autograd::detect_anomaly, AnomalyError when the output holds a NaN or an infinity and
+/// the inputs do not.  When recording, forward() receives the inputs without their history.
 template <class Op, class T, class... Rest>
 NDArray<T> apply(Op op, const NDArray<T>& first, const Rest&... rest) {
   static_assert((std::is_same_v<Rest, NDArray<T>> && ...), "apply: every input must be an NDArray<T>");
+  constexpr std::size_t n = 1 + sizeof...(Rest);
+  const std::array<const NDArray<T>*, n> xs{&first, &rest...};
   std::uint64_t mask = 0;
-  if (is_recording()) {
-    std::size_t i = 0;
-    for (const NDArray<T>* x : {&first, &rest...}) mask |= std::uint64_t(detail::requires_grad(*x)) << i++;
-  }
+  if (is_recording())
+    for (std::size_t i = 0; i < n; ++i) mask |= std::uint64_t(detail::requires_grad(*xs[i])) << i;
   op.needs_grad_mask = mask;
-  NDArray<T> out = op.forward(first, rest...);
-  if (mask == 0) return out;
+  if (mask == 0) {
+    NDArray<T> out = op.forward(first, rest...);
+    if (is_anomaly_enabled()) detail::check_forward(Op::name, xs.data(), n, out);
+    return out;
+  }
+  std::array<NDArray<T>, n> plain;
+  for (std::size_t i = 0; i < n; ++i) plain[i] = detail::without_history(*xs[i]);
+  const detail::SaveProbe<T> probe(plain.data(), n);
+  NDArray<T> out = [&]<std::size_t... I>(std::index_sequence<I...>) {
+    return op.forward(plain[I]...);
+  }(std::make_index_sequence<n>{});
+  if (is_anomaly_enabled()) detail::check_forward(Op::name, xs.data(), n, out);
+  std::vector<SavedVersion<T>> saved = probe.kept(out);
   std::vector<Edge<T>> edges;
-  for (const NDArray<T>* x : {&first, &rest...}) edges.push_back(detail::edge_of(*x));
-  return detail::record_node<T>(std::move(op), std::move(out), std::move(edges));
+  for (const NDArray<T>* x : xs) edges.push_back(detail::edge_of(*x));
+  return detail::record_node<T>(std::move(op), std::move(out), std::move(edges), std::move(saved));
 }
 
 /// apply() for ops over a list of inputs (concat, stack).
@@ -81,17 +157,35 @@ NDArray<T> apply_n(Op op, const std::vector<NDArray<T>>& inputs) {
   if (is_recording())
     for (std::size_t i = 0; i < inputs.size(); ++i) mask |= std::uint64_t(detail::requires_grad(inputs[i])) << i;
   op.needs_grad_mask = mask;
-  NDArray<T> out = op.forward(inputs);
-  if (mask == 0) return out;
+  auto check = [&](const NDArray<T>& out) {
+    std::vector<const NDArray<T>*> xs;
+    for (const auto& x : inputs) xs.push_back(&x);
+    detail::check_forward(Op::name, xs.data(), xs.size(), out);
+  };
+  if (mask == 0) {
+    NDArray<T> out = op.forward(inputs);
+    if (is_anomaly_enabled()) check(out);
+    return out;
+  }
+  std::vector<NDArray<T>> plain;
+  plain.reserve(inputs.size());
+  for (const auto& x : inputs) plain.push_back(detail::without_history(x));
+  const detail::SaveProbe<T> probe(plain.data(), plain.size());
+  NDArray<T> out = op.forward(std::as_const(plain));
+  if (is_anomaly_enabled()) check(out);
+  std::vector<SavedVersion<T>> saved = probe.kept(out);
   std::vector<Edge<T>> edges;
   for (const auto& x : inputs) edges.push_back(detail::edge_of(x));
-  return detail::record_node<T>(std::move(op), std::move(out), std::move(edges));
+  return detail::record_node<T>(std::move(op), std::move(out), std::move(edges), std::move(saved));
 }
 
 /// Computes the gradients of head with respect to every leaf with attach_grad() that it was
 /// computed from, writing (grad_req write) or adding (grad_req add) into each leaf's grad().
 /// head_grad defaults to ones of head's shape (MXNet's convention for non-scalar heads).
 /// Without retain_graph the graph's saved arrays are freed; a second backward() then throws.
+/// StateError names the op and input when an array an op saved was changed in place after the
+/// op was recorded (Storage::version); under detect_anomaly, AnomalyError names the first op
+/// whose backward made a non-finite gradient from a finite one.
 template <class T>
 void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_graph) {
   GLUINO_CHECK(StateError, head.defined(), "backward: called on an empty array");
@@ -162,9 +256,12 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
           leaf->grad.shape() == n->inputs[i].shape)
         dest[i] = leaf->grad;
     }
+    detail::check_versions(*n);
     std::vector<NDArray<T>> gin = n->backward(dy, dest);
     GLUINO_CHECK(StateError, gin.size() == n->inputs.size(), "backward: op '", n->name(), "' returned ", gin.size(),
                  " gradients for ", n->inputs.size(), " inputs");
+    if (is_anomaly_enabled())
+      for (std::size_t i = 0; i < gin.size(); ++i) detail::check_backward(n->name(), dy, i, gin[i]);
     for (std::size_t i = 0; i < gin.size(); ++i) {
       const Edge<T>& e = n->inputs[i];
       if (e.node) {

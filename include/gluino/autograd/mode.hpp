@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-/// Recording and training flags (thread-local) and the RAII scopes that set them:
-/// record, pause, train_mode, predict_mode.  Mirrors mxnet.autograd's context managers.
+/// Recording, training and anomaly-detection flags (thread-local) and the RAII scopes that set
+/// them: record, pause, train_mode, predict_mode, detect_anomaly.  Mirrors mxnet.autograd's context managers.
 
 namespace gluino::autograd {
 
@@ -9,6 +9,7 @@ namespace detail {
 struct ModeState {
   bool recording = false;
   bool training = false;
+  bool anomaly = false;  // detect_anomaly: check every op's output and gradients for NaN / inf
 };
 /// The calling thread's flags.  Scopes below restore what they found, so they nest.
 inline ModeState& mode_state() {
@@ -68,6 +69,27 @@ class train_mode : detail::ModeGuard {
 class predict_mode : detail::ModeGuard {
  public:
   predict_mode() : ModeGuard(is_recording(), false) {}
+};
+
+/// True inside a detect_anomaly scope (on this thread).
+inline bool is_anomaly_enabled() { return detail::mode_state().anomaly; }
+
+/// While alive (on this thread), every op checks its output, and backward() every gradient it
+/// computes, for NaN and infinity, and throws AnomalyError (gluino/autograd/anomaly.hpp) naming
+/// the first op, forward or backward, that made a non-finite value from finite ones, with its
+/// shapes.  Costs a pass over every result: a debugging aid.  PyTorch: autograd.detect_anomaly.
+/// `autograd::detect_anomaly guard{false};` turns the checks off inside an enabled scope.
+class detect_anomaly {
+ public:
+  explicit detect_anomaly(bool enabled = true) : saved_(detail::mode_state().anomaly) {
+    detail::mode_state().anomaly = enabled;
+  }
+  detect_anomaly(const detect_anomaly&) = delete;
+  detect_anomaly& operator=(const detect_anomaly&) = delete;
+  ~detect_anomaly() { detail::mode_state().anomaly = saved_; }
+
+ private:
+  bool saved_;
 };
 
 }  // namespace gluino::autograd

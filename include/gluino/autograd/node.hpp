@@ -29,11 +29,26 @@ struct Edge {
   Shape shape;
 };
 
+/// A storage that a recorded op kept for its backward, and the storage's version (see
+/// Storage::version) when the op was recorded: backward() throws StateError when they differ.
+template <class T>
+struct SavedVersion {
+  static constexpr std::size_t output = std::size_t(-1);
+  std::weak_ptr<Storage<T>> storage;  // weak: an op that drops what it saved frees it
+  std::uint64_t version = 0;
+  std::size_t input = output;         // which input it belongs to, or `output`
+  Shape shape;
+};
+
 /// A recorded op application.
 template <class T>
 class Node {
  public:
-  virtual ~Node() = default;
+  /// Frees the graph above this node without recursion, so that a chain of millions of ops
+  /// does not overflow the stack: the input nodes this node alone holds are unlinked from their
+  /// own inputs first and then freed one by one from a worklist.  (The arrays ops save hold no
+  /// graph: apply() hands forward() handles without history.)
+  virtual ~Node();
   /// The op's name, for error messages.
   virtual const char* name() const = 0;
   /// Gradients of the inputs given the output gradient; undefined entries mean "none".
@@ -46,10 +61,29 @@ class Node {
   bool released() const { return released_; }
 
   std::vector<Edge<T>> inputs;
+  /// The storages the op saved, with their versions at record time (checked before backward).
+  std::vector<SavedVersion<T>> saved;
 
  protected:
   bool released_ = false;
 };
+
+template <class T>
+Node<T>::~Node() {
+  std::vector<std::shared_ptr<Node<T>>> orphans;
+  auto unlink = [&orphans](Node<T>& n) {
+    for (Edge<T>& e : n.inputs)
+      if (e.node) orphans.push_back(std::move(e.node));
+  };
+  unlink(*this);
+  while (!orphans.empty()) {
+    std::shared_ptr<Node<T>> n = std::move(orphans.back());
+    orphans.pop_back();
+    // The last owner: take its inputs before it dies, so its destructor has nothing to recurse
+    // into.  (Another owner releasing concurrently only costs one level of nesting.)
+    if (n.use_count() == 1) unlink(*n);
+  }
+}
 
 /// A Node holding an Op by value.
 template <class T, class Op>
@@ -65,6 +99,7 @@ class OpNode final : public Node<T> {
   }
   void release() override {
     op_.reset();
+    this->saved.clear();
     this->released_ = true;
   }
 

@@ -116,8 +116,15 @@ class NDArray {
   /// Sets every element to v (in place, not recorded).  Gluon: x[:] = v.
   NDArray& fill(T v) {
     std::fill(begin(), end(), v);
+    bump_version();
     return *this;
   }
+  /// The in-place change count of this array's storage, shared by all its views (PyTorch's
+  /// _version).  fill, assign and the optimizers' updates bump it; a backward() through an op
+  /// that saved this storage before the change throws StateError.  Writes through data() are
+  /// not counted: code that writes there into an array already recorded calls bump_version().
+  std::uint64_t version() const { return checked().storage->version(); }
+  void bump_version() { checked().storage->bump_version(); }
   /// Copies src's values into this array (in place, not recorded).  Gluon: x[:] = src.
   /// src must have the same shape or broadcast to it.
   NDArray& assign(const NDArray& src);
@@ -142,7 +149,10 @@ class NDArray {
   /// (N, ...) -> (N, product of the rest).  Gluon: flatten.
   NDArray flatten() const {
     GLUINO_CHECK(ShapeError, ndim() >= 1, "flatten: needs at least one axis, got shape ", shape());
-    return nd::reshape(*this, {static_cast<long long>(shape()[0]), -1});
+    // The rest's size spelled out, not -1, so that an empty batch (0, C, H, W) flattens too.
+    std::size_t rest = 1;
+    for (std::size_t d = 1; d < ndim(); ++d) rest *= shape()[d];  // cannot overflow: size() did not
+    return nd::reshape(*this, {static_cast<long long>(shape()[0]), static_cast<long long>(rest)});
   }
   /// Reverses the axes, or permutes them by axes.  Gluon: transpose / T.
   NDArray transpose(const std::vector<std::size_t>& axes = {}) const { return nd::transpose(*this, axes); }
@@ -254,6 +264,7 @@ NDArray<T>& NDArray<T>::assign(const NDArray& src) {
     NDArray b = nd::broadcast_to(src.detach(), shape());
     std::copy(b.begin(), b.end(), begin());
   }
+  bump_version();
   return *this;
 }
 

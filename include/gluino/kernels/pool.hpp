@@ -7,6 +7,7 @@
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 namespace gluino::kernels {
 
@@ -51,9 +52,38 @@ inline PoolWindow pool_window(const Pool2DGeometry& g, std::size_t oh, std::size
           static_cast<std::size_t>(we), static_cast<std::size_t>(padded)};
 }
 
+/// True when v replaces m as a window's running maximum: v is larger, or v is a NaN and m is
+/// not.  So a NaN anywhere in a window makes its maximum NaN (as np.max), the first NaN is the
+/// arg-max, and ties keep the first maximum.  (The rule of every path; the fast ones below get
+/// the same result with selects that vectorise, which `&` of two comparisons does not.)
+template <class T>
+inline bool max_pool_takes(T v, T m) {
+  return !(v <= m) & (m == m);
+}
+/// max(a, b) that gives NaN when either is NaN; two selects, so loops over it vectorise.
+template <class T>
+inline T max_nan(T a, T b) {
+  const T m = a < b ? b : a;  // a when either is NaN
+  return b != b ? b : m;
+}
+/// The key the 2x2/2 path keeps for its running maximum: +inf as the largest finite value (so
+/// that a NaN, keyed +inf by nan_key, still beats it; the one cost: among several +inf in a
+/// window the last gets the gradient), a NaN stays NaN (nothing beats it).  Plain selects on
+/// floats: unlike `&` of two comparisons, they keep the loop vectorised.
+template <class T>
+inline T max_key(T v) {
+  return v == std::numeric_limits<T>::infinity() ? std::numeric_limits<T>::max() : v;
+}
+/// The key a candidate is compared with: a NaN as +inf, so that it beats any non-NaN maximum.
+template <class T>
+inline T nan_key(T v) {
+  return v != v ? std::numeric_limits<T>::infinity() : v;
+}
+
 /// Max pooling of one plane x (H, W) into y (Ho, Wo).  When idx is not null it receives, per
 /// output, the flat position h * W + w of the maximum (the first one in row-major order on
-/// ties), or -1 for a window that lies entirely in the padding (whose output is 0).
+/// ties, the first NaN when the window holds one: NaN propagates), or -1 for a window that lies
+/// entirely in the padding (whose output is 0).
 template <class T>
 void max_pool2d_plane(const Pool2DGeometry& g, const T* x, T* y, std::int32_t* idx) {
   if (g.is_2x2_s2()) {
@@ -63,9 +93,7 @@ void max_pool2d_plane(const Pool2DGeometry& g, const T* x, T* y, std::int32_t* i
       T* out = y + oh * g.Wo;
       if (!idx) {
         for (std::size_t ow = 0; ow < g.Wo; ++ow) {
-          const T a = r0[2 * ow] < r0[2 * ow + 1] ? r0[2 * ow + 1] : r0[2 * ow];
-          const T b = r1[2 * ow] < r1[2 * ow + 1] ? r1[2 * ow + 1] : r1[2 * ow];
-          out[ow] = a < b ? b : a;
+          out[ow] = max_nan(max_nan(r0[2 * ow], r0[2 * ow + 1]), max_nan(r1[2 * ow], r1[2 * ow + 1]));
         }
       } else {
         std::int32_t* io = idx + oh * g.Wo;
@@ -73,11 +101,17 @@ void max_pool2d_plane(const Pool2DGeometry& g, const T* x, T* y, std::int32_t* i
         const auto w = static_cast<std::int32_t>(g.W);
         for (std::size_t ow = 0; ow < g.Wo; ++ow) {
           const auto c = static_cast<std::int32_t>(2 * ow);
-          T m = r0[2 * ow];
+          T m = r0[2 * ow], key = max_key(m);
           std::int32_t at = base + c;
-          if (r0[2 * ow + 1] > m) m = r0[2 * ow + 1], at = base + c + 1;
-          if (r1[2 * ow] > m) m = r1[2 * ow], at = base + w + c;
-          if (r1[2 * ow + 1] > m) m = r1[2 * ow + 1], at = base + w + c + 1;
+          auto step = [&](T v, std::int32_t pos) {
+            const bool t = nan_key(v) > key;
+            key = t ? max_key(v) : key;
+            m = t ? v : m;
+            at = t ? pos : at;
+          };
+          step(r0[2 * ow + 1], base + c + 1);
+          step(r1[2 * ow], base + w + c);
+          step(r1[2 * ow + 1], base + w + c + 1);
           out[ow] = m;
           io[ow] = at;
         }
@@ -94,7 +128,14 @@ void max_pool2d_plane(const Pool2DGeometry& g, const T* x, T* y, std::int32_t* i
       for (std::size_t ow = 0; ow < Wo; ++ow) {
         const std::size_t start = oh * sh * W + ow * sw;
         T m = x[start];
+        if (!idx) {
+          for (std::size_t i = 0; i < kh; ++i)
+            for (std::size_t j = 0; j < kw; ++j) m = max_nan(m, x[start + i * W + j]);
+          y[oh * Wo + ow] = m;
+          continue;
+        }
         std::int32_t at = static_cast<std::int32_t>(start);
+        T nan = T(0);  // becomes NaN when the window holds one
         for (std::size_t i = 0; i < kh; ++i) {
           const std::size_t row = start + i * W;
           for (std::size_t j = 0; j < kw; ++j) {
@@ -102,10 +143,17 @@ void max_pool2d_plane(const Pool2DGeometry& g, const T* x, T* y, std::int32_t* i
             const std::int32_t take = -static_cast<std::int32_t>(v > m);  // all ones or zero
             m = v > m ? v : m;
             at = (at & ~take) | (static_cast<std::int32_t>(row + j) & take);
+            nan += v * T(0);  // NaN for a NaN, and for an infinity too (the check below tells them apart)
           }
         }
+        if (nan != nan) {  // rare (a predictable branch): a NaN, if any, is the maximum
+          for (std::size_t i = kh; i-- > 0;)
+            for (std::size_t j = kw; j-- > 0;)
+              if (x[start + i * W + j] != x[start + i * W + j]) at = static_cast<std::int32_t>(start + i * W + j);
+          m = x[at];
+        }
         y[oh * Wo + ow] = m;
-        if (idx) idx[oh * Wo + ow] = at;
+        idx[oh * Wo + ow] = at;
       }
     return;
   }
@@ -117,7 +165,7 @@ void max_pool2d_plane(const Pool2DGeometry& g, const T* x, T* y, std::int32_t* i
       for (std::size_t h = win.h0; h < win.h1; ++h)
         for (std::size_t w = win.w0; w < win.w1; ++w) {
           const T v = x[h * g.W + w];
-          if (at < 0 || v > m) m = v, at = static_cast<std::int32_t>(h * g.W + w);
+          if (at < 0 || max_pool_takes(v, m)) m = v, at = static_cast<std::int32_t>(h * g.W + w);
         }
       y[oh * g.Wo + ow] = m;
       if (idx) idx[oh * g.Wo + ow] = at;
@@ -213,7 +261,7 @@ void pool2d_plane_naive(const Pool2DGeometry& g, const T* x, T* y, bool is_max, 
           ++padded;
           if (h < 0 || w < 0 || h >= static_cast<ll>(g.H) || w >= static_cast<ll>(g.W)) continue;
           const T v = x[static_cast<std::size_t>(h) * g.W + static_cast<std::size_t>(w)];
-          if (valid == 0 || v > m) m = v;
+          if (valid == 0 || v > m || (v != v && m == m)) m = v;  // a NaN in the window: NaN
           s += v;
           ++valid;
         }

@@ -172,9 +172,9 @@ struct Square { static constexpr const char* name = "square"; static constexpr b
 struct Abs { static constexpr const char* name = "abs"; static constexpr bool uses_output = false;
   template <class T> T value(T x) const { return std::abs(x); }
   template <class T> T grad(T x, T) const { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0)); } };
-/// max(x, 0); the derivative at 0 is 0.
+/// max(x, 0); the derivative at 0 is 0.  NaN stays NaN (np.maximum), -0 gives +0.
 struct Relu { static constexpr const char* name = "relu"; static constexpr bool uses_input = false;
-  template <class T> T value(T x) const { return x > T(0) ? x : T(0); }
+  template <class T> T value(T x) const { return x <= T(0) ? T(0) : x; }
   template <class T> T grad(T, T y) const { return y > T(0) ? T(1) : T(0); } };  // y > 0 iff x > 0
 /// 1 / (1 + e^-x), computed without overflow for large |x|.
 struct Sigmoid { static constexpr const char* name = "sigmoid"; static constexpr bool uses_input = false;
@@ -217,15 +217,18 @@ struct Power { static constexpr const char* name = "power";
   template <class T> T value(T a, T b) const { return std::pow(a, b); }
   template <class T> T grad_a(T a, T b, T) const { return b * std::pow(a, b - T(1)); }
   template <class T> T grad_b(T a, T, T z) const { return a > T(0) ? z * std::log(a) : T(0); } };
-/// Ties send the gradient to a (as MXNet's maximum).
+/// Ties send the gradient to a (as MXNet's maximum).  A NaN on either side gives NaN, and its
+/// gradient goes to the NaN (as np.maximum / np.minimum); `|`, not `||`, keeps it branch-free.
 struct Maximum { static constexpr const char* name = "maximum"; static constexpr bool uses_output = false;
-  template <class T> T value(T a, T b) const { return a >= b ? a : b; }
-  template <class T> T grad_a(T a, T b, T) const { return a >= b ? T(1) : T(0); }
-  template <class T> T grad_b(T a, T b, T) const { return a >= b ? T(0) : T(1); } };
+  template <class T> static bool takes_a(T a, T b) { return (a >= b) | (a != a); }
+  template <class T> T value(T a, T b) const { return takes_a(a, b) ? a : b; }
+  template <class T> T grad_a(T a, T b, T) const { return takes_a(a, b) ? T(1) : T(0); }
+  template <class T> T grad_b(T a, T b, T) const { return takes_a(a, b) ? T(0) : T(1); } };
 struct Minimum { static constexpr const char* name = "minimum"; static constexpr bool uses_output = false;
-  template <class T> T value(T a, T b) const { return a <= b ? a : b; }
-  template <class T> T grad_a(T a, T b, T) const { return a <= b ? T(1) : T(0); }
-  template <class T> T grad_b(T a, T b, T) const { return a <= b ? T(0) : T(1); } };
+  template <class T> static bool takes_a(T a, T b) { return (a <= b) | (a != a); }
+  template <class T> T value(T a, T b) const { return takes_a(a, b) ? a : b; }
+  template <class T> T grad_a(T a, T b, T) const { return takes_a(a, b) ? T(1) : T(0); }
+  template <class T> T grad_b(T a, T b, T) const { return takes_a(a, b) ? T(0) : T(1); } };
 /// Comparisons give 0/1 masks and no gradient (zero, as MXNet).  Pred names the comparison.
 template <class Pred>
 struct Compare { static constexpr const char* name = Pred::name; static constexpr bool uses_input = false, uses_output = false;

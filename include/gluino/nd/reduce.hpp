@@ -81,6 +81,7 @@ namespace gluino::nd {
 namespace ops {
 /// Sum, mean, max or min over a set of axes.  Backward: dy spread over the reduced axes
 /// (divided by the count for mean; only onto the extremal elements, ties included, for max/min).
+/// max and min propagate NaN (np.max): a slice holding a NaN reduces to NaN.
 template <class T>
 struct Reduce : autograd::OpBase {
   enum class Kind { sum, mean, max, min };
@@ -102,16 +103,16 @@ struct Reduce : autograd::OpBase {
         r = detail::fold(in, mask, T(0), [](T a, T b) { return a + b; });
         break;
       case Kind::max:
-        GLUINO_CHECK(ShapeError, in.size() > 0, op, ": cannot reduce an empty array of shape ", in.shape());
-        r = detail::fold(in, mask, -std::numeric_limits<T>::infinity(), [](T a, T b) { return b > a ? b : a; });
+        check_not_empty(in, op);
+        r = detail::fold(in, mask, -std::numeric_limits<T>::infinity(), [](T a, T b) { return (b > a) | (b != b) ? b : a; });
         break;
       case Kind::min:
-        GLUINO_CHECK(ShapeError, in.size() > 0, op, ": cannot reduce an empty array of shape ", in.shape());
-        r = detail::fold(in, mask, std::numeric_limits<T>::infinity(), [](T a, T b) { return b < a ? b : a; });
+        check_not_empty(in, op);
+        r = detail::fold(in, mask, std::numeric_limits<T>::infinity(), [](T a, T b) { return (b < a) | (b != b) ? b : a; });
         break;
     }
-    if (kind == Kind::mean) {
-      const T inv = T(in.size() == 0 ? 0 : double(r.size()) / double(in.size()));
+    if (kind == Kind::mean) {  // the mean of nothing is NaN (0 / 0), as NumPy and PyTorch
+      const T inv = in.size() == 0 ? std::numeric_limits<T>::quiet_NaN() : T(double(r.size()) / double(in.size()));
       for (T& v : r) v *= inv;
     }
     if (recording()) {
@@ -119,6 +120,18 @@ struct Reduce : autograd::OpBase {
       y_keep = r;
     }
     return keepdims ? r : r.view_as(detail::drop_shape(in.shape(), mask));
+  }
+  // max / min have no identity: ShapeError when an output element would reduce over nothing (a
+  // reduced axis of length 0), as NumPy's "zero-size array to reduction operation maximum which
+  // has no identity".  An empty output is fine: (0, 3) max over axis 1 is (0,).
+  void check_not_empty(const NDArray<T>& in, const char* op) const {
+    bool empty_output = false, empty_reduced = false;
+    for (std::size_t i = 0; i < mask.size(); ++i) {
+      if (in.shape()[i] != 0) continue;
+      (mask[i] ? empty_reduced : empty_output) = true;
+    }
+    GLUINO_CHECK(ShapeError, !empty_reduced || empty_output, op,
+                 ": zero-size reduction with no identity: an empty axis of shape ", in.shape(), " is reduced");
   }
   std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
     const Shape& xs = x.shape();
@@ -132,7 +145,8 @@ struct Reduce : autograd::OpBase {
     const T scale = kind == Kind::mean ? T(double(ks.size()) / double(std::max<std::size_t>(1, xs.size()))) : T(1);
     const bool extremal = kind == Kind::max || kind == Kind::min;
     gluino::detail::for_each_broadcast(xs, xs, ks, [&](std::size_t o, std::size_t, std::size_t j) {
-      pd[o] = extremal ? (px[o] == py[j] ? pg[j] : T(0)) : pg[j] * scale;
+      // A NaN maximum (NaN propagates, as NumPy) sends dy to the NaNs.
+      pd[o] = extremal ? ((px[o] == py[j]) | ((px[o] != px[o]) & (py[j] != py[j])) ? pg[j] : T(0)) : pg[j] * scale;
     });
     return {dx};
   }
