@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/random.hpp>
 #include "support/gradcheck.hpp"
@@ -210,5 +211,17 @@ TEST_CASE("batch_norm: errors name the shapes and values") {
                        ValueError);
   CHECK_THROWS_WITH_AS(nd::batch_norm(x, c3, c3, c3, c3, {.momentum = 1.5}), doctest::Contains("momentum"),
                        ValueError);
+}
+TEST_CASE("batch_norm: eps must be finite, momentum a number in [0, 1]; messages name x's shape") {
+  auto x = nd::zeros<float>({2, 3, 4, 4}), c3 = nd::zeros<float>({3});
+  const double nan = std::nan(""), inf = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH_AS(nd::batch_norm(x, c3, c3, c3, c3, {.eps = inf}),
+                       doctest::Contains("batch_norm: eps must be > 0 and finite, got inf for x of shape (2, 3, 4, 4)"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(nd::batch_norm(x, c3, c3, c3, c3, {.eps = nan}), doctest::Contains("eps must be > 0"), ValueError);
+  CHECK_THROWS_WITH_AS(nd::batch_norm(x, c3, c3, c3, c3, {.momentum = nan}),
+                       doctest::Contains("momentum must be in [0, 1], got nan for x of shape (2, 3, 4, 4)"), ValueError);
+  CHECK_THROWS_WITH_AS(nd::batch_norm(x, c3, c3, c3, c3, {.axis = -5}), doctest::Contains("axis -5 out of range"),
+                       ShapeError);
 }
 }

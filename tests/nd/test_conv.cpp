@@ -294,4 +294,74 @@ TEST_CASE("convolution: errors name the op and the shapes") {
     CHECK_THROWS_AS(nd::convolution(x, w, {}, {.num_group = 0}), ValueError);
   }
 }
+
+TEST_CASE("convolution: sizes that would wrap, negative ones converted to size_t, and empty channels are errors") {
+  auto x = nd::zeros<float>({1, 3, 8, 8});
+  auto w = nd::zeros<float>({4, 3, 3, 3});
+  const std::size_t minus_one = static_cast<std::size_t>(-1), minus_two = static_cast<std::size_t>(-2);
+  SUBCASE("a negative pad (before: H + 2 pad wrapped and the input was silently cropped)") {
+    const auto msg = error_of<ValueError>([&] { nd::convolution(x, w, {}, {.pad = {minus_one, 0}}); });
+    CHECK(has(msg, "convolution: pad ("));
+    CHECK(has(msg, "too large"));
+    CHECK(has(msg, "(1, 3, 8, 8)"));
+    CHECK(has(msg, "(4, 3, 3, 3)"));
+    CHECK_THROWS_AS(nd::convolution(x, w, {}, {.pad = {0, minus_two}}), ValueError);
+  }
+  SUBCASE("a huge dilation (before: dilate (k - 1) + 1 wrapped to a small span)") {
+    // 2^63 * 2 + 1 wraps to 1: the kernel looked like a single tap
+    const std::size_t half = std::size_t(1) << 63;
+    const auto msg = error_of<ValueError>([&] { nd::convolution(x, w, {}, {.dilate = {half, 1}}); });
+    CHECK(has(msg, "convolution: dilate 9223372036854775808 times kernel size 3 overflows"));
+    CHECK(has(msg, "(1, 3, 8, 8)"));
+    CHECK_THROWS_AS(nd::convolution(x, w, {}, {.dilate = {1, minus_one}}), ValueError);
+    CHECK_THROWS_AS(nd::conv_output_size({8, 8}, {3, 3}, {.dilate = {half, 1}}), ValueError);
+  }
+  SUBCASE("a negative stride (before: one output pixel, silently)") {
+    CHECK_THROWS_WITH_AS(nd::convolution(x, w, {}, {.stride = {minus_one, 1}}),
+                         doctest::Contains("convolution: stride ("), ValueError);
+  }
+  SUBCASE("conv_output_size checks its arguments too") {
+    CHECK_THROWS_AS(nd::conv_output_size({8, 8}, {0, 3}), ValueError);
+    CHECK_THROWS_AS(nd::conv_output_size({8, 8}, {3, 3}, {.stride = {0, 1}}), ValueError);
+    CHECK_THROWS_AS(nd::conv_output_size({8, 8}, {3, 3}, {.pad = {minus_one, 0}}), ValueError);
+    CHECK(nd::conv_output_size({8, 8}, {3, 3}, {.pad = {1, 1}}) == std::array<std::size_t, 2>{8, 8});
+  }
+  SUBCASE("an input with no channels, a weight with no filters") {
+    CHECK_THROWS_WITH_AS(nd::convolution(nd::zeros<float>({1, 0, 8, 8}), nd::zeros<float>({4, 0, 3, 3})),
+                         doctest::Contains("convolution: input has 0 channels: input (1, 0, 8, 8)"), ShapeError);
+    CHECK_THROWS_WITH_AS(nd::convolution(x, nd::zeros<float>({0, 3, 3, 3})),
+                         doctest::Contains("convolution: weight has 0 filters: input (1, 3, 8, 8) vs weight (0, 3, 3, 3)"),
+                         ShapeError);
+  }
+  SUBCASE("an empty batch or an empty image is fine") {
+    CHECK(nd::convolution(nd::zeros<float>({0, 3, 8, 8}), w).shape() == Shape{0, 4, 6, 6});
+  }
+  SUBCASE("zero num_group names the shapes") {
+    CHECK_THROWS_WITH_AS(nd::convolution(x, w, {}, {.num_group = 0}),
+                         doctest::Contains("num_group must be > 0, got 0: input (1, 3, 8, 8)"), ValueError);
+  }
+}
+
+TEST_CASE("convolution: an image whose column matrix spans several workspace tiles matches the naive reference") {
+  // 64 channels at 160x160: a column matrix of 576 x 25281 floats (58 MB) in tiles of
+  // conv_panel_bytes; forward, backward and the fused ReLU against the definition.
+  const Case c{1, 64, 160, 160, 3, 3, 3, {}, true};
+  const auto g = geometry(c);
+  REQUIRE(kernels::conv2d_forward_workspace<float>(g).tile_rows < g.Ho);
+  auto x = rand_float({c.N, c.C, c.H, c.W}, 21), w = rand_float({c.O, c.C, c.kh, c.kw}, 22), b = rand_float({c.O}, 23);
+  auto y = nd::convolution(x, w, b);
+  NDArray<float> ref(y.shape());
+  kernels::conv2d_forward_naive(g, x.data(), w.data(), b.data(), ref.data());
+  CHECK(max_rel_diff(y.data(), ref.data(), y.size()) < 1e-4);  // sums of 576 float products
+  auto yr = nd::convolution_relu(x, w, b);
+  for (std::size_t i = 0; i < yr.size(); ++i) REQUIRE(yr.data()[i] == std::max(y.data()[i], 0.0f));
+
+  auto dy = rand_float(y.shape(), 24);
+  NDArray<float> dx(x.shape()), dw(w.shape()), db(Shape{c.O}), rx(x.shape()), rw(w.shape()), rb(Shape{c.O});
+  kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
+  kernels::conv2d_backward_naive(g, x.data(), w.data(), dy.data(), rx.data(), rw.data(), rb.data());
+  CHECK(max_rel_diff(dx.data(), rx.data(), dx.size()) < 1e-4);
+  CHECK(max_rel_diff(dw.data(), rw.data(), dw.size()) < 1e-3);
+  CHECK(max_rel_diff(db.data(), rb.data(), db.size()) < 1e-3);
+}
 }

@@ -216,4 +216,92 @@ TEST_CASE("pooling: errors name the op and the shapes") {
   CHECK_THROWS_WITH_AS(nd::global_max_pool(nd::zeros<float>({1, 3, 0, 4})), doctest::Contains("(1, 3, 0, 4)"),
                        ShapeError);
 }
+TEST_CASE("pooling: max propagates NaN from any window position, on every path, forward and backward") {
+  // Each case hits one kernel path: 2x2/2 (with and without arg-max), every window inside
+  // (3x3/2, AlexNet's), and the generic clipped windows (padding).  A NaN is put at every input
+  // position in turn; an output is NaN exactly when its window holds the NaN (NumPy's max), and
+  // the gradient of a NaN output goes to the NaN (the forward's arg-max).
+  struct Case {
+    std::size_t H, W;
+    nd::PoolOptions opt;
+  };
+  const Case cases[] = {
+      {6, 8, {.kernel = {2, 2}, .stride = {2, 2}}},
+      {5, 7, {.kernel = {2, 2}, .stride = {2, 2}}},
+      {7, 9, {.kernel = {3, 3}, .stride = {2, 2}}},
+      {6, 5, {.kernel = {3, 3}, .stride = {2, 1}, .pad = {1, 1}}},
+      {5, 5, {.kernel = {2, 2}, .stride = {2, 2}, .convention = nd::pooling_convention::full}},
+  };
+  for (const Case& c : cases)
+    for (bool record : {false, true})
+      for (std::size_t p = 0; p < c.H * c.W; ++p) {
+        CAPTURE(c.H);
+        CAPTURE(c.W);
+        CAPTURE(c.opt.kernel[0]);
+        CAPTURE(c.opt.pad[0]);
+        CAPTURE(record);
+        CAPTURE(p);
+        auto x = rand_array({1, 1, c.H, c.W}, 3 + p).astype<float>();
+        x.data()[p] = std::nanf("");
+        if (p % 2) x.data()[p - 1] = INFINITY;  // an infinity before the NaN does not hide it
+        x.attach_grad();
+        NDArray<float> y;
+        {
+          autograd::record rec;
+          if (!record) autograd::set_recording(false);
+          y = nd::pooling(x, c.opt);
+        }
+        const auto g = nd::ops::Pooling<float>::make_geometry(x, c.opt);
+        // Reference straight from the definition: the window in padded coordinates, clipped.
+        bool ok = true;
+        std::size_t nan_outputs = 0;
+        for (std::size_t oh = 0; oh < g.Ho; ++oh)
+          for (std::size_t ow = 0; ow < g.Wo; ++ow) {
+            bool has_nan = false;
+            float m = -INFINITY;
+            for (std::size_t i = 0; i < g.kh; ++i)
+              for (std::size_t j = 0; j < g.kw; ++j) {
+                const long long h = static_cast<long long>(oh * g.sh + i) - static_cast<long long>(g.ph);
+                const long long w = static_cast<long long>(ow * g.sw + j) - static_cast<long long>(g.pw);
+                if (h < 0 || w < 0 || h >= static_cast<long long>(g.H) || w >= static_cast<long long>(g.W)) continue;
+                const float v = x.data()[static_cast<std::size_t>(h) * g.W + static_cast<std::size_t>(w)];
+                has_nan = has_nan || std::isnan(v);
+                m = std::max(m, v);
+              }
+            const float got = y.data()[oh * g.Wo + ow];
+            nan_outputs += has_nan;
+            ok = ok && (has_nan ? std::isnan(got) : got == m);
+          }
+        CHECK(ok);
+        if (record) {
+          y.backward();
+          // dy = 1: the NaN position gets 1 from every NaN output, and no other position does.
+          CHECK(x.grad().data()[p] == float(nan_outputs));
+        }
+      }
+  // The kernel's naive reference agrees.
+  kernels::Pool2DGeometry g;
+  g.H = 2, g.W = 2, g.kh = g.kw = 2, g.sh = g.sw = 2, g.Ho = g.Wo = 1;
+  for (std::size_t p = 0; p < 4; ++p) {
+    float x[4] = {1, 2, 3, 4}, y = 0;
+    x[p] = std::nanf("");
+    kernels::pool2d_plane_naive(g, x, &y, true, false);
+    CHECK(std::isnan(y));
+  }
+}
+TEST_CASE("pooling: sizes near 2^64 (negative numbers converted) are ValueErrors naming the input") {
+  auto x = nd::zeros<float>({1, 3, 8, 8});
+  const std::size_t minus_one = static_cast<std::size_t>(-1);
+  // before: stride 2^64 - 1 wrapped the full convention's (span + stride - 1) to a wrong size
+  CHECK_THROWS_WITH_AS(nd::pooling(x, {.kernel = {2, 2}, .stride = {minus_one, 1}, .convention = nd::pooling_convention::full}),
+                       doctest::Contains("pooling: kernel (2, 2) or stride (18446744073709551615, 1) too large"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(nd::pooling(x, {.kernel = {minus_one, 2}, .pad = {minus_one - 1, 0}}),
+                       doctest::Contains("(1, 3, 8, 8)"), ValueError);
+  CHECK_THROWS_WITH_AS(nd::pooling(x, {.kernel = {0, 2}}), doctest::Contains("got (0, 2): input (1, 3, 8, 8)"),
+                       ValueError);
+  // a plane whose H * W would wrap is refused before the int32 arg-max positions could
+  CHECK_THROWS_WITH_AS(nd::pooling(NDArray<float>(Shape{0, 1, std::size_t(1) << 33, std::size_t(1) << 33})),
+                       doctest::Contains("more than 2^31 elements"), ShapeError);
+}
 }

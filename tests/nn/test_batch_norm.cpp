@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 #include <gluino/nd/creation.hpp>
@@ -188,5 +189,18 @@ TEST_CASE("errors: channel mismatch naming the prefix and shapes, axis, epsilon,
   CHECK_THROWS_WITH_AS(ax(nd::zeros<float>({2, 4})), doctest::Contains("batchnorm1_: axis 2 out of range"), ShapeError);
   nn::BatchNorm u;
   CHECK_THROWS_WITH_AS(u(nd::zeros<float>({2, 4})), doctest::Contains("call initialize()"), StateError);
+}
+TEST_CASE("errors: epsilon and momentum must be finite numbers in range; in_channels not negative") {
+  const double nan = std::nan(""), inf = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH_AS(nn::BatchNorm({.epsilon = nan}), doctest::Contains("BatchNorm: epsilon must be > 0 and finite, got nan"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(nn::BatchNorm({.epsilon = inf}), doctest::Contains("BatchNorm: epsilon"), ValueError);
+  CHECK_THROWS_WITH_AS(nn::BatchNorm({.epsilon = -1e-5}), doctest::Contains("BatchNorm: epsilon"), ValueError);
+  CHECK_THROWS_WITH_AS(nn::BatchNorm({.momentum = nan}), doctest::Contains("BatchNorm: momentum must be in [0, 1]"), ValueError);
+  CHECK_THROWS_WITH_AS(nn::BatchNorm({.momentum = -0.1}), doctest::Contains("BatchNorm: momentum"), ValueError);
+  CHECK_THROWS_WITH_AS(nn::BatchNorm({.in_channels = static_cast<std::size_t>(-1)}),
+                       doctest::Contains("BatchNorm: in_channels must be >= 0 and at most 2^40, got -1"), ValueError);
+  CHECK_NOTHROW(nn::BatchNorm({.momentum = 0.0}));
+  CHECK_NOTHROW(nn::BatchNorm({.momentum = 1.0}));
 }
 }

@@ -171,4 +171,37 @@ TEST_CASE("errors: hyper-parameters, rank, channel mismatch naming the prefix an
   nn::Conv2D u{2, 3};
   CHECK_THROWS_WITH_AS(u(nd::zeros<float>({1, 1, 4, 4})), doctest::Contains("call initialize()"), StateError);
 }
+TEST_CASE("errors: negative sizes (ints converted to size_t) and wrapping spans name the argument") {
+  nn::reset_name_counters();
+  // before: padding -1 became 2^64 - 1 and cropped the input silently
+  CHECK_THROWS_WITH_AS((nn::Conv2D{2, 3, {.padding = -1}}), doctest::Contains("Conv2D: padding must be >= 0, got (-1, -1)"),
+                       ValueError);
+  int minus_two = -2;
+  CHECK_THROWS_WITH_AS((nn::Conv2D{2, 3, {.padding = nn::Size2(1, minus_two)}}),
+                       doctest::Contains("Conv2D: padding must be >= 0, got (1, -2)"), ValueError);
+  CHECK_THROWS_WITH_AS((nn::Conv2D{2, 3, {.strides = -1}}), doctest::Contains("Conv2D: strides must be > 0, got (-1, -1)"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS((nn::Conv2D(2, -3)), doctest::Contains("Conv2D: kernel_size must be > 0, got (-3, -3)"), ValueError);
+  CHECK_THROWS_WITH_AS((nn::Conv2D{2, 3, {.dilation = -1}}), doctest::Contains("Conv2D: dilation must be > 0, got (-1, -1)"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS((nn::Conv2D{2, 3, {.dilation = std::size_t(1) << 41}}),
+                       doctest::Contains("Conv2D: dilation must be at most 2^40"), ValueError);
+  // each factor allowed, their product not: dilation (k - 1) + 1 would pass 2^40
+  CHECK_THROWS_WITH_AS((nn::Conv2D{2, 5, {.dilation = std::size_t(1) << 39}}),
+                       doctest::Contains("Conv2D: dilation (549755813888, 549755813888) times kernel_size (5, 5)"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS((nn::Conv2D{static_cast<std::size_t>(-1), 3}), doctest::Contains("Conv2D: channels must be > 0 and at most 2^40, got -1"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS((nn::Conv2D{2, 3, {.groups = static_cast<std::size_t>(-1)}}),
+                       doctest::Contains("Conv2D: groups must be > 0, got -1"), ValueError);
+  CHECK_THROWS_WITH_AS((nn::Conv2D{2, 3, {.in_channels = static_cast<std::size_t>(-4)}}),
+                       doctest::Contains("Conv2D: in_channels must be >= 0 and at most 2^40, got -4"), ValueError);
+  // a kernel that fits only thanks to the padding, and one that does not fit at all
+  nn::Conv2D ok{2, 5, {.padding = 1, .in_channels = 1}};
+  ok.initialize();
+  CHECK(ok(nd::zeros<float>({1, 1, 3, 3})).shape() == Shape{1, 2, 1, 1});
+  nn::Conv2D big{2, 5, {.in_channels = 1}};
+  big.initialize();
+  CHECK_THROWS_WITH_AS(big(nd::zeros<float>({1, 1, 3, 3})), doctest::Contains("larger than the padded input"), ShapeError);
+}
 }

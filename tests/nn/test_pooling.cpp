@@ -106,4 +106,15 @@ TEST_CASE("errors: hyper-parameters and input rank name the block") {
   CHECK_THROWS_WITH_AS(nn::MaxPool2D{3}(nd::zeros<float>({1, 1, 2, 2})), doctest::Contains("(1, 1, 2, 2)"),
                        ShapeError);
 }
+TEST_CASE("errors: negative sizes (ints converted to size_t) name the layer and the argument") {
+  CHECK_THROWS_WITH_AS(nn::MaxPool2D(-2), doctest::Contains("MaxPool2D: pool_size must be > 0, got (-2, -2)"), ValueError);
+  CHECK_THROWS_WITH_AS(nn::MaxPool2D(2, -1), doctest::Contains("MaxPool2D: strides must be > 0, got (-1, -1)"), ValueError);
+  CHECK_THROWS_WITH_AS(nn::MaxPool2D(2, 2, {.padding = -1}), doctest::Contains("MaxPool2D: padding must be >= 0, got (-1, -1)"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(nn::AvgPool2D(3, nn::Size2(2, -1)), doctest::Contains("AvgPool2D: strides must be > 0, got (2, -1)"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(nn::AvgPool2D(std::size_t(1) << 41), doctest::Contains("AvgPool2D: pool_size must be at most 2^40"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(nn::AvgPool2D(nn::Size2{2, 0}), doctest::Contains("AvgPool2D: pool_size must be > 0, got (2, 0)"), ValueError);
+}
 }

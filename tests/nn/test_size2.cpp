@@ -44,4 +44,19 @@ TEST_CASE("python_float prints as Python's repr(float)") {
   CHECK(detail::python_bool(true) == std::string("True"));
   CHECK(detail::python_bool(false) == std::string("False"));
 }
+TEST_CASE("Size2: a negative int prints as itself, and check_size2 names the layer and the argument") {
+  const nn::Size2 neg = -1, mixed{std::size_t(3), static_cast<std::size_t>(-2)};
+  CHECK(str(neg) == "(-1, -1)");
+  CHECK(str(mixed) == "(3, -2)");
+  CHECK_FALSE(neg.in_range());
+  CHECK(nn::Size2{nn::Size2::max_side}.in_range());
+  CHECK_THROWS_WITH_AS(nn::check_size2("Conv2D", "padding", neg, false),
+                       doctest::Contains("Conv2D: padding must be >= 0, got (-1, -1)"), ValueError);
+  CHECK_THROWS_WITH_AS(nn::check_size2("MaxPool2D", "strides", {2, 0}, true),
+                       doctest::Contains("MaxPool2D: strides must be > 0, got (2, 0)"), ValueError);
+  CHECK_THROWS_WITH_AS(nn::check_size2("Conv2D", "dilation", nn::Size2{nn::Size2::max_side + 1}, true),
+                       doctest::Contains("Conv2D: dilation must be at most 2^40"), ValueError);
+  CHECK_NOTHROW(nn::check_size2("Conv2D", "padding", 0, false));
+  CHECK_NOTHROW(nn::check_size2("Conv2D", "kernel_size", {1, 7}, true));
+}
 }

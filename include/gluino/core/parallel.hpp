@@ -2,7 +2,10 @@
 #pragma once
 /// Threading: one knob (set_num_threads) and a parallel_for over OpenMP when it is enabled.
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
+#include <exception>
+#include <mutex>
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
@@ -29,22 +32,73 @@ inline int get_num_threads() {
 }
 
 namespace detail {
+/// Carries exceptions out of a parallel region: an exception escaping an OpenMP region calls
+/// std::terminate, so each thread runs its work through run(), which keeps the first exception
+/// thrown (by any thread) and makes later work items no-ops; rethrow() then raises it on the
+/// calling thread once the region has ended.
+class ExceptionCarrier {
+ public:
+  template <class Fn>
+  void run(Fn&& fn) noexcept {
+    if (failed_.load(std::memory_order_relaxed)) return;
+    try {
+      fn();
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!first_) first_ = std::current_exception();
+      failed_.store(true, std::memory_order_relaxed);
+    }
+  }
+  /// Rethrows the first exception caught, if any.  Call after the region, on one thread.
+  void rethrow() {
+    if (first_) std::rethrow_exception(first_);
+  }
+
+ private:
+  std::atomic<bool> failed_{false};
+  std::mutex mu_;
+  std::exception_ptr first_;
+};
+
 /// Runs fn(i) for i in [0, n), split over threads when the work (n * cost per item) is large
-/// enough to pay for it; never nests (inside a parallel region it runs serially).
+/// enough to pay for it; never nests (inside a parallel region it runs serially).  An exception
+/// thrown by fn reaches the caller (the first one, when several threads throw); the items not
+/// yet started when it was thrown are skipped.
 template <class Fn>
 void parallel_for(std::size_t n, Fn&& fn, std::size_t cost_per_item = 1) {
 #if defined(_OPENMP)
   const bool go_parallel = n > 1 && n * cost_per_item >= 32768 && !omp_in_parallel() && omp_get_max_threads() > 1;
   if (go_parallel) {
     const long long nn = static_cast<long long>(n);
+    ExceptionCarrier errors;
 #pragma omp parallel for schedule(static)
-    for (long long i = 0; i < nn; ++i) fn(static_cast<std::size_t>(i));
+    for (long long i = 0; i < nn; ++i) errors.run([&] { fn(static_cast<std::size_t>(i)); });
+    errors.rethrow();
     return;
   }
 #else
   (void)cost_per_item;
 #endif
   for (std::size_t i = 0; i < n; ++i) fn(i);
+}
+
+/// Runs fn(thread_id, num_threads) on a team of up to nt OpenMP threads (on the calling thread
+/// alone when nt <= 1, without OpenMP, or inside another parallel region).  The calling thread
+/// is always thread 0.  An exception thrown by fn on any thread reaches the caller after the
+/// whole team has finished (the first one, when several throw).
+template <class Fn>
+void run_team(int nt, Fn&& fn) {
+#if defined(_OPENMP)
+  if (nt > 1 && !omp_in_parallel()) {
+    ExceptionCarrier errors;
+#pragma omp parallel num_threads(nt)
+    errors.run([&] { fn(omp_get_thread_num(), omp_get_num_threads()); });
+    errors.rethrow();
+    return;
+  }
+#endif
+  (void)nt;
+  fn(0, 1);
 }
 }  // namespace detail
 }  // namespace gluino

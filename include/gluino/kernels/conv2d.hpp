@@ -1,54 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// 2-D convolution on raw NCHW pointers: the fast path (im2col + GEMM per image, images split
-/// over threads, per-thread reused workspaces) and a naive reference loop that tests compare it
-/// with.  No NDArray, no autograd: nd/conv.hpp checks arguments and wraps these.
+/// over threads, each with a bounded workspace from the memory pool, output rows in tiles) and a
+/// naive reference loop that tests compare it with.  No NDArray, no autograd: nd/conv.hpp
+/// checks arguments and wraps these.
 #include <algorithm>
 #include <cstddef>
-#include <memory>
+#include <optional>
 
 #include "gluino/core/parallel.hpp"
+#include "gluino/core/storage.hpp"
 #include "gluino/detail/fold_lanes.hpp"
 #include "gluino/kernels/conv2d_direct.hpp"
 #include "gluino/kernels/gemm.hpp"
 #include "gluino/kernels/im2col.hpp"
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 namespace gluino::detail {
-/// A per-thread scratch buffer of at least n elements, grown on demand and kept for the thread's
-/// lifetime, so that steady-state training allocates nothing.  Slot tells apart buffers that are
-/// live at the same time.  Contents are uninitialised.
-template <class T, int Slot>
-T* thread_scratch(std::size_t n) {
-  thread_local std::unique_ptr<T[]> buf;
-  thread_local std::size_t cap = 0;
-  if (cap < n) {
-    buf.reset();
-    buf.reset(new T[n]);
-    cap = n;
-  }
-  return buf.get();
-}
-
-/// Runs fn(thread_id, num_threads) on a team of up to nt OpenMP threads (on the calling thread
-/// alone when nt <= 1, without OpenMP, or inside another parallel region).  The calling thread
-/// is always thread 0.
-template <class Fn>
-void run_team(int nt, Fn&& fn) {
-#if defined(_OPENMP)
-  if (nt > 1 && !omp_in_parallel()) {
-#pragma omp parallel num_threads(nt)
-    fn(omp_get_thread_num(), omp_get_num_threads());
-    return;
-  }
-#endif
-  (void)nt;
-  fn(0, 1);
-}
-
 /// Threads for a batch of n independent items of `flops` multiply-adds each: one per item at
 /// most, and one in all when the work is too small to pay for waking a team.
 inline int team_size(std::size_t n, double flops_per_item) {
@@ -56,7 +23,92 @@ inline int team_size(std::size_t n, double flops_per_item) {
   if (max_t <= 1 || n < 2 || static_cast<double>(n) * flops_per_item < 2.0e5) return 1;
   return static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(max_t), n));
 }
+
+/// a * b, or SIZE_MAX when that overflows (sizes compared against a budget).
+inline std::size_t saturating_mul(std::size_t a, std::size_t b) {
+  std::size_t r = 0;
+  return __builtin_mul_overflow(a, b, &r) ? static_cast<std::size_t>(-1) : r;
+}
+/// n rounded up to a multiple of 16 elements, so that each panel of a workspace starts 64-byte
+/// aligned (the pool's blocks are).
+inline std::size_t round_panel(std::size_t n) { return (n + 15) / 16 * 16; }
 }  // namespace gluino::detail
+
+namespace gluino::kernels {
+
+/// The most one thread's panel of the column matrix (K x rows of output pixels) or of masked dy
+/// (O x the same) may take before the output rows are split into tiles: 8 MiB, a few L2 caches
+/// (4 MiB tiles cost AlexNet's conv2, 6.2 MB whole, 10% in bench_conv2d).  A tile holds at
+/// least one output row, so a panel is at most max(conv_panel_bytes, K * Wo * sizeof(T)).
+inline constexpr std::size_t conv_panel_bytes = std::size_t(8) << 20;
+
+/// Output rows per tile for panels of `panel_rows` rows of T: all Ho when a whole image's panel
+/// fits in conv_panel_bytes (or there is no panel), otherwise as many rows as fit (at least one),
+/// evened out over the tiles.  g.tile_rows, when set, wins (tests use it).
+template <class T>
+std::size_t conv_tile_rows(const Conv2DGeometry& g, std::size_t panel_rows) {
+  if (g.tile_rows) return std::max<std::size_t>(1, std::min(g.tile_rows, g.Ho));
+  const std::size_t row_bytes = detail::saturating_mul(detail::saturating_mul(panel_rows, g.Wo), sizeof(T));
+  if (row_bytes == 0 || g.Ho <= conv_panel_bytes / row_bytes) return std::max<std::size_t>(g.Ho, 1);
+  const std::size_t fit = std::max<std::size_t>(1, conv_panel_bytes / row_bytes);
+  const std::size_t tiles = (g.Ho + fit - 1) / fit;
+  return (g.Ho + tiles - 1) / tiles;
+}
+
+/// The scratch memory of one conv2d_forward or conv2d_backward call, taken from the memory pool
+/// (Storage) before the threads start and given back when the call returns, so that
+/// set_memory_cache_limit covers it and running out of memory throws std::bad_alloc on the
+/// calling thread.  Sizes in elements of T; per thread: the column panel, the dcols panel, the
+/// masked-dy panel and the zero-bordered image of the single-channel path (each 64-byte
+/// aligned); shared: the partial weight and bias gradients of threads 1.. (backward).
+struct Conv2DWorkspace {
+  int threads = 1;             ///< the team size the call uses
+  std::size_t tile_rows = 0;   ///< output rows per tile
+  std::size_t cols = 0, dcols = 0, masked = 0, padded = 0;  ///< per-thread panel sizes
+  std::size_t shared = 0;      ///< partial sums (backward, threads > 1)
+  std::size_t per_thread() const {
+    return detail::round_panel(cols) + detail::round_panel(dcols) + detail::round_panel(masked) +
+           detail::round_panel(padded);
+  }
+  std::size_t elements() const { return per_thread() * static_cast<std::size_t>(threads) + shared; }
+};
+
+/// The workspace conv2d_forward(g, ...) takes, in elements of T.
+template <class T>
+Conv2DWorkspace conv2d_forward_workspace(const Conv2DGeometry& g) {
+  Conv2DWorkspace ws;
+  if (g.N == 0 || g.O == 0 || g.P() == 0) return ws;
+  const bool c1 = direct_c1_applies(g), im2col_path = !g.is_pointwise() && !c1;
+  const double flops = static_cast<double>(g.O) * static_cast<double>(g.K()) * static_cast<double>(g.P());
+  ws.threads = detail::team_size(g.N, flops);
+  ws.tile_rows = conv_tile_rows<T>(g, im2col_path ? g.K() : 0);
+  if (im2col_path) ws.cols = g.K() * ws.tile_rows * g.Wo;
+  if (c1 && (g.ph || g.pw)) ws.padded = (g.H + 2 * g.ph) * (g.W + 2 * g.pw);
+  return ws;
+}
+
+/// The workspace conv2d_backward(g, ...) takes, in elements of T, given which of dx, dw, db it
+/// computes and whether it masks dy with a fused ReLU's output.
+template <class T>
+Conv2DWorkspace conv2d_backward_workspace(const Conv2DGeometry& g, bool dx, bool dw, bool db, bool relu) {
+  Conv2DWorkspace ws;
+  if (g.N == 0 || g.O == 0 || g.P() == 0 || (!dx && !dw && !db)) return ws;
+  const bool direct = g.is_pointwise(), c1 = direct_c1_applies(g);
+  const bool need_cols = dw && !direct && !c1, need_dcols = dx && !direct;
+  const double flops = static_cast<double>(g.O) * static_cast<double>(g.K()) * static_cast<double>(g.P()) *
+                       ((dx ? 1.0 : 0.0) + (dw ? 1.0 : 0.0));
+  ws.threads = detail::team_size(g.N, std::max(flops, static_cast<double>(g.O * g.P())));
+  ws.tile_rows = conv_tile_rows<T>(g, std::max(need_cols || need_dcols ? g.K() : 0, relu ? g.O : 0));
+  const std::size_t Pt = ws.tile_rows * g.Wo;
+  if (need_cols) ws.cols = g.K() * Pt;
+  if (need_dcols) ws.dcols = g.K() * Pt;
+  if (relu) ws.masked = g.O * Pt;
+  if (c1 && dw && (g.ph || g.pw)) ws.padded = (g.H + 2 * g.ph) * (g.W + 2 * g.pw);
+  if (ws.threads > 1 && (dw || db)) ws.shared = (g.O * g.K() + g.O) * static_cast<std::size_t>(ws.threads - 1);
+  return ws;
+}
+
+}  // namespace gluino::kernels
 
 namespace gluino::kernels {
 
@@ -118,29 +170,38 @@ void conv2d_backward_naive(const Conv2DGeometry& g, const T* x, const T* w, cons
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fast path: per image and group, y_g (Og, P) = w_g (Og, K) * cols_g (K, P) + b_g.
+// Fast path: per image, group and tile of output rows,
+//   y_g[:, tile] (Og, Pt) = w_g (Og, K) * cols_g[:, tile] (K, Pt) + b_g.
 // ---------------------------------------------------------------------------------------------
 
 /// Same result as conv2d_forward_naive, followed by max(y, 0) when `relu` (applied to each image
 /// while it is still in cache, instead of a separate pass over the whole batch).  Images are
-/// split over threads (each with its own column workspace, GEMMs single-threaded inside the
-/// team); a batch too small to split runs on the calling thread, where Eigen may parallelise the
-/// GEMM itself.  A pointwise convolution (1x1, stride 1, no padding) multiplies the input
-/// directly, without im2col; a single-channel one (direct_c1_applies) goes to the direct kernel
-/// of conv2d_direct.hpp, in the forward pass and for the weight gradient.
+/// split over threads (each with its own column panel, GEMMs single-threaded inside the team); a
+/// batch too small to split runs on the calling thread, where Eigen may parallelise the GEMM
+/// itself.  The column matrix of an image is built and multiplied a tile of output rows at a
+/// time (conv_tile_rows), so the workspace (conv2d_forward_workspace, from the memory pool for
+/// the duration of the call) stays bounded.  A pointwise convolution (1x1, stride 1, no padding)
+/// multiplies the input directly, without im2col; a single-channel one (direct_c1_applies) goes
+/// to the direct kernel of conv2d_direct.hpp, in the forward pass and for the weight gradient.
+/// An exception on any thread (std::bad_alloc, the GEMM's size check) reaches the caller.
 template <class T>
 void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu = false) {
-  const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W;
+  const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W, Ho = g.Ho, Wo = g.Wo;
   if (g.N == 0 || g.O == 0 || P == 0) return;
   const bool direct = g.is_pointwise();
   const bool c1 = direct_c1_applies(g);
-  const int nt = detail::team_size(g.N, static_cast<double>(g.O) * static_cast<double>(K) * static_cast<double>(P));
-  detail::run_team(nt, [&](int tid, int team) {
+  const Conv2DWorkspace plan = conv2d_forward_workspace<T>(g);
+  std::optional<Storage<T>> storage;  // taken before the team starts, given back on return or throw
+  if (plan.elements() > 0) storage.emplace(plan.elements());
+  T* const base = storage ? storage->data() : nullptr;
+  const std::size_t rows = plan.tile_rows;
+  detail::run_team(plan.threads, [&](int tid, int team) {
     const std::size_t n0 = g.N * static_cast<std::size_t>(tid) / static_cast<std::size_t>(team);
     const std::size_t n1 = g.N * static_cast<std::size_t>(tid + 1) / static_cast<std::size_t>(team);
-    T* cols = (direct || c1) ? nullptr : detail::thread_scratch<T, 0>(K * P);
+    T* const mine = base ? base + plan.per_thread() * static_cast<std::size_t>(tid) : nullptr;
+    T* const cols = plan.cols ? mine : nullptr;
+    T* const padded = plan.padded ? mine + detail::round_panel(plan.cols) : nullptr;
     const Conv2DGeometry gp = c1 ? direct_c1_padded(g) : g;
-    T* padded = c1 && (g.ph || g.pw) ? detail::thread_scratch<T, 4>(gp.H * gp.W) : nullptr;
     for (std::size_t n = n0; n < n1; ++n) {
       if (c1) {  // one input channel: the direct kernel, ReLU included
         conv2d_forward_direct_c1(gp, direct_c1_pad(g, x + n * HW, padded), w, b, y + n * g.O * P, relu);
@@ -149,50 +210,60 @@ void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b,
       for (std::size_t gi = 0; gi < g.groups; ++gi) {
         const T* xg = x + (n * g.C + gi * Cg) * HW;
         T* yg = y + (n * g.O + gi * Og) * P;
-        const T* src = xg;
-        if (!direct) {
-          im2col(xg, Cg, g, cols);
-          src = cols;
-        }
         if (b) {
           for (std::size_t o = 0; o < Og; ++o) std::fill(yg + o * P, yg + (o + 1) * P, b[gi * Og + o]);
         }
-        gemm(false, false, Og, P, K, T(1), w + gi * Og * K, K, src, P, b ? T(1) : T(0), yg, P);
+        for (std::size_t oh0 = 0; oh0 < Ho; oh0 += rows) {
+          const std::size_t oh1 = std::min(oh0 + rows, Ho), Pt = (oh1 - oh0) * Wo;
+          const T* src = xg + oh0 * Wo;  // pointwise: the input is the column matrix (Wo == W)
+          std::size_t ld = P;
+          if (!direct) {
+            im2col(xg, Cg, g, cols, oh0, oh1);
+            src = cols;
+            ld = Pt;
+          }
+          gemm(false, false, Og, Pt, K, T(1), w + gi * Og * K, K, src, ld, b ? T(1) : T(0), yg + oh0 * Wo, P);
+        }
       }
       if (relu) {
         T* __restrict yn = y + n * g.O * P;
-        for (std::size_t i = 0, e = g.O * P; i < e; ++i) yn[i] = yn[i] > T(0) ? yn[i] : T(0);
+        for (std::size_t i = 0, e = g.O * P; i < e; ++i) yn[i] = yn[i] <= T(0) ? T(0) : yn[i];  // NaN stays NaN, as nd::relu
       }
     }
   });
 }
 
 /// Same result as conv2d_backward_naive (dx, dw, db overwritten; null ones skipped; x is read
-/// only for dw, w only for dx).  Per image and group:
-///   dw_g += dy_g (Og, P) * cols_g^T (P, K),   dcols = w_g^T (K, Og) * dy_g (Og, P) -> col2im -> dx,
+/// only for dw, w only for dx).  Per image, tile of output rows and group:
+///   dw_g += dy_g (Og, Pt) * cols_g^T (Pt, K),   dcols = w_g^T (K, Og) * dy_g (Og, Pt) -> col2im -> dx,
 ///   db[o] += sum of dy_g's row o.
 /// Each thread accumulates dw and db over its images in its own buffer (thread 0 directly into
 /// dw and db); the buffers are summed at the end.  With relu_y (the output of a convolution
-/// fused with ReLU), dy is first zeroed where relu_y is not positive, image by image in a
-/// per-thread buffer: the ReLU's backward without a pass of its own.
+/// fused with ReLU), dy is first zeroed where relu_y is not positive, tile by tile in a
+/// per-thread panel: the ReLU's backward without a pass of its own.  The workspace
+/// (conv2d_backward_workspace) comes from the memory pool for the duration of the call; an
+/// exception on any thread reaches the caller.
 template <class T>
 void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db,
                      const T* relu_y = nullptr) {
-  const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W;
+  const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W, Ho = g.Ho, Wo = g.Wo;
   const std::size_t wsize = g.O * K;
   if (dw) std::fill(dw, dw + wsize, T(0));
   if (db) std::fill(db, db + g.O, T(0));
   if (dx && (P == 0 || g.O == 0)) std::fill(dx, dx + g.N * g.C * HW, T(0));
   if (g.N == 0 || g.O == 0 || P == 0 || (!dx && !dw && !db)) return;
   const bool direct = g.is_pointwise();
-  const double flops = static_cast<double>(g.O) * static_cast<double>(K) * static_cast<double>(P) *
-                       ((dx ? 1.0 : 0.0) + (dw ? 1.0 : 0.0));
-  const int nt = detail::team_size(g.N, std::max(flops, static_cast<double>(g.O * P)));
-  // Partial sums of threads 1.. (dw then db for each), in the calling thread's workspace.
+  const bool c1 = direct_c1_applies(g);
+  const Conv2DWorkspace plan = conv2d_backward_workspace<T>(g, dx, dw, db, relu_y);
+  std::optional<Storage<T>> storage;  // taken before the team starts, given back on return or throw
+  if (plan.elements() > 0) storage.emplace(plan.elements());
+  T* const base = storage ? storage->data() : nullptr;
+  // Partial sums of threads 1.. (dw then db for each), after the per-thread panels.
   const std::size_t part = wsize + g.O;
-  T* partials = (nt > 1 && (dw || db)) ? detail::thread_scratch<T, 2>(part * static_cast<std::size_t>(nt - 1)) : nullptr;
+  T* const partials = plan.shared ? base + plan.per_thread() * static_cast<std::size_t>(plan.threads) : nullptr;
+  const std::size_t rows = plan.tile_rows;
   int used = 1;
-  detail::run_team(nt, [&](int tid, int team) {
+  detail::run_team(plan.threads, [&](int tid, int team) {
     if (tid == 0) used = team;
     const std::size_t n0 = g.N * static_cast<std::size_t>(tid) / static_cast<std::size_t>(team);
     const std::size_t n1 = g.N * static_cast<std::size_t>(tid + 1) / static_cast<std::size_t>(team);
@@ -204,47 +275,61 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
       my_dw = dw ? mine : nullptr;
       my_db = db ? mine + wsize : nullptr;
     }
-    const bool c1 = direct_c1_applies(g);
-    T* cols = (direct || c1 || !dw) ? nullptr : detail::thread_scratch<T, 0>(K * P);
+    T* const mine = base ? base + plan.per_thread() * static_cast<std::size_t>(tid) : nullptr;
+    T* const cols = plan.cols ? mine : nullptr;
+    T* const dcols = plan.dcols ? mine + detail::round_panel(plan.cols) : nullptr;
+    T* const masked = plan.masked ? mine + detail::round_panel(plan.cols) + detail::round_panel(plan.dcols) : nullptr;
+    T* const padded = plan.padded ? mine + detail::round_panel(plan.cols) + detail::round_panel(plan.dcols) +
+                                        detail::round_panel(plan.masked)
+                                  : nullptr;
     const Conv2DGeometry gp = c1 ? direct_c1_padded(g) : g;
-    T* padded = c1 && my_dw && (g.ph || g.pw) ? detail::thread_scratch<T, 4>(gp.H * gp.W) : nullptr;
-    T* dcols = (direct || !dx) ? nullptr : detail::thread_scratch<T, 1>(K * P);
-    T* masked = relu_y ? detail::thread_scratch<T, 3>(g.O * P) : nullptr;
     for (std::size_t n = n0; n < n1; ++n) {
       if (dx && !direct) std::fill(dx + n * g.C * HW, dx + (n + 1) * g.C * HW, T(0));
-      const T* dyn = dy + n * g.O * P;
-      if (relu_y) {
-        const T* __restrict yn = relu_y + n * g.O * P;
-        const T* __restrict gn = dyn;
-        T* __restrict mn = masked;
-        for (std::size_t i = 0, e = g.O * P; i < e; ++i) mn[i] = yn[i] > T(0) ? gn[i] : T(0);
-        dyn = masked;
-      }
-      for (std::size_t gi = 0; gi < g.groups; ++gi) {
-        const T* dyg = dyn + gi * Og * P;
-        const T* wg = w ? w + gi * Og * K : nullptr;
-        if (my_db) {
-          const auto add = [](T a, T b) { return a + b; };
-          for (std::size_t o = 0; o < Og; ++o) my_db[gi * Og + o] += detail::fold_lanes(dyg + o * P, P, T(0), add);
-        }
-        if (my_dw && c1) {
-          conv2d_weight_grad_direct_c1(gp, direct_c1_pad(g, x + n * HW, padded), dyg, my_dw);
-        } else if (my_dw) {
-          const T* xg = x + (n * g.C + gi * Cg) * HW;
-          const T* src = xg;
-          if (!direct) {
-            im2col(xg, Cg, g, cols);
-            src = cols;
+      const T* const dyn = dy + n * g.O * P;
+      const T* const xpad = my_dw && c1 ? direct_c1_pad(g, x + n * HW, padded) : nullptr;
+      for (std::size_t oh0 = 0; oh0 < Ho; oh0 += rows) {
+        const std::size_t oh1 = std::min(oh0 + rows, Ho), Pt = (oh1 - oh0) * Wo, p0 = oh0 * Wo;
+        // this tile of dy: (O, Pt), channel o at dyt + o * lddy
+        const T* dyt = dyn + p0;
+        std::size_t lddy = P;
+        if (relu_y) {
+          for (std::size_t o = 0; o < g.O; ++o) {
+            const T* __restrict yo = relu_y + n * g.O * P + o * P + p0;
+            const T* __restrict go = dyn + o * P + p0;
+            T* __restrict mo = masked + o * Pt;
+            for (std::size_t i = 0; i < Pt; ++i) mo[i] = yo[i] > T(0) ? go[i] : T(0);
           }
-          gemm(false, true, Og, K, P, T(1), dyg, P, src, P, T(1), my_dw + gi * Og * K, K);
+          dyt = masked;
+          lddy = Pt;
         }
-        if (dx) {
-          T* dxg = dx + (n * g.C + gi * Cg) * HW;
-          if (direct) {
-            gemm(true, false, K, P, Og, T(1), wg, K, dyg, P, T(0), dxg, P);
-          } else {
-            gemm(true, false, K, P, Og, T(1), wg, K, dyg, P, T(0), dcols, P);
-            col2im(dcols, Cg, g, dxg);
+        for (std::size_t gi = 0; gi < g.groups; ++gi) {
+          const T* dyg = dyt + gi * Og * lddy;
+          const T* wg = w ? w + gi * Og * K : nullptr;
+          if (my_db) {
+            const auto add = [](T a, T b) { return a + b; };
+            for (std::size_t o = 0; o < Og; ++o) my_db[gi * Og + o] += detail::fold_lanes(dyg + o * lddy, Pt, T(0), add);
+          }
+          if (my_dw && c1) {
+            conv2d_weight_grad_direct_c1(gp, xpad, dyg, my_dw, oh0, oh1, lddy);
+          } else if (my_dw) {
+            const T* xg = x + (n * g.C + gi * Cg) * HW;
+            const T* src = xg + p0;  // pointwise: the input is the column matrix
+            std::size_t ld = P;
+            if (!direct) {
+              im2col(xg, Cg, g, cols, oh0, oh1);
+              src = cols;
+              ld = Pt;
+            }
+            gemm(false, true, Og, K, Pt, T(1), dyg, lddy, src, ld, T(1), my_dw + gi * Og * K, K);
+          }
+          if (dx) {
+            T* dxg = dx + (n * g.C + gi * Cg) * HW;
+            if (direct) {
+              gemm(true, false, K, Pt, Og, T(1), wg, K, dyg, lddy, T(0), dxg + p0, P);
+            } else {
+              gemm(true, false, K, Pt, Og, T(1), wg, K, dyg, lddy, T(0), dcols, Pt);
+              col2im(dcols, Cg, g, dxg, oh0, oh1);
+            }
           }
         }
       }

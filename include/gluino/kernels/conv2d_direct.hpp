@@ -106,36 +106,38 @@ void forward_tile(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T
       }
       for (std::size_t c = 0; c < OB; ++c) {
         Vec<T> v = acc[c];
-        if (relu) v = v > zero ? v : zero;
+        if (relu) v = v <= zero ? zero : v;  // NaN stays NaN, as nd::relu
         store(y + (o0 + c) * P + oh * Wo + ow, v);
       }
     }
 }
 
-/// dw[o, i, j] += sum_{oh, ow} dy[o, oh, ow] x[oh + i, ow + j] for o in [o0, o0 + OB): per tap, 8
-/// lanes of partial sums per channel, then the row tails that do not fill a tile.
+/// dw[o, i, j] += sum_{oh, ow} dy[o, oh, ow] x[oh + i, ow + j] for o in [o0, o0 + OB) and oh in
+/// [oh0, oh1), where dy + o * ldy points at dy[o, oh0, 0]: per tap, 8 lanes of partial sums per
+/// channel, then the row tails that do not fill a tile.
 template <class T, std::size_t OB>
-void weight_grad_tile(const Conv2DGeometry& g, const T* x, const T* dy, T* dw, std::size_t o0) {
+void weight_grad_tile(const Conv2DGeometry& g, const T* x, const T* dy, std::size_t ldy, std::size_t oh0,
+                      std::size_t oh1, T* dw, std::size_t o0) {
   constexpr std::size_t L = direct_lanes;
-  const std::size_t kh = g.kh, kw = g.kw, K = kh * kw, W = g.W, Ho = g.Ho, Wo = g.Wo, P = Ho * Wo;
+  const std::size_t kh = g.kh, kw = g.kw, K = kh * kw, W = g.W, Wo = g.Wo;
   const std::size_t full = Wo - Wo % L;
   for (std::size_t i = 0; i < kh; ++i)
     for (std::size_t j = 0; j < kw; ++j) {
       Vec<T> acc[OB] = {};
       T tail[OB] = {};
-      for (std::size_t oh = 0; oh < Ho; ++oh) {
+      for (std::size_t oh = oh0; oh < oh1; ++oh) {
         const T* xr = x + (oh + i) * W + j;
-        const T* d = dy + o0 * P + oh * Wo;
+        const T* d = dy + o0 * ldy + (oh - oh0) * Wo;
         for (std::size_t ow = 0; ow < full; ow += L) {
           Vec<T> xv, dv;
           load(xv, xr + ow);
           for (std::size_t c = 0; c < OB; ++c) {
-            load(dv, d + c * P + ow);
+            load(dv, d + c * ldy + ow);
             acc[c] += dv * xv;
           }
         }
         for (std::size_t ow = full; ow < Wo; ++ow)
-          for (std::size_t c = 0; c < OB; ++c) tail[c] += d[c * P + ow] * xr[ow];
+          for (std::size_t c = 0; c < OB; ++c) tail[c] += d[c * ldy + ow] * xr[ow];
       }
       for (std::size_t c = 0; c < OB; ++c) {
         T s = tail[c];
@@ -156,14 +158,19 @@ void conv2d_forward_direct_c1(const Conv2DGeometry& g, const T* x, const T* w, c
   for (; o < g.O; ++o) detail_direct::forward_tile<T, 1>(g, x, w, b, y, o, relu);
 }
 
-/// dw (O, 1, kh, kw) += the weight gradient of one image x (1, H, W) given its dy (O, Ho, Wo).
+/// dw (O, 1, kh, kw) += the weight gradient of one image x (1, H, W) given its dy (O, Ho, Wo), or
+/// the part of it from output rows [oh0, oh1) when dy holds only those rows, channel o at
+/// dy + o * ldy (a tile of kernels/conv2d.hpp; by default ldy = Ho * Wo and all rows).
 /// Requires direct_c1_applies(g) and no padding (see direct_c1_pad).
 template <class T>
-void conv2d_weight_grad_direct_c1(const Conv2DGeometry& g, const T* x, const T* dy, T* dw) {
+void conv2d_weight_grad_direct_c1(const Conv2DGeometry& g, const T* x, const T* dy, T* dw, std::size_t oh0 = 0,
+                                  std::size_t oh1 = static_cast<std::size_t>(-1), std::size_t ldy = 0) {
+  oh1 = std::min(oh1, g.Ho);
+  if (ldy == 0) ldy = g.Ho * g.Wo;
   std::size_t o = 0;
-  for (; o + 8 <= g.O; o += 8) detail_direct::weight_grad_tile<T, 8>(g, x, dy, dw, o);
-  for (; o + 4 <= g.O; o += 4) detail_direct::weight_grad_tile<T, 4>(g, x, dy, dw, o);
-  for (; o < g.O; ++o) detail_direct::weight_grad_tile<T, 1>(g, x, dy, dw, o);
+  for (; o + 8 <= g.O; o += 8) detail_direct::weight_grad_tile<T, 8>(g, x, dy, ldy, oh0, oh1, dw, o);
+  for (; o + 4 <= g.O; o += 4) detail_direct::weight_grad_tile<T, 4>(g, x, dy, ldy, oh0, oh1, dw, o);
+  for (; o < g.O; ++o) detail_direct::weight_grad_tile<T, 1>(g, x, dy, ldy, oh0, oh1, dw, o);
 }
 
 }  // namespace gluino::kernels

@@ -19,6 +19,9 @@ struct Conv2DGeometry {
   std::size_t ph = 0, pw = 0;              // zero padding on each side
   std::size_t dh = 1, dw = 1;              // dilation
   std::size_t Ho = 0, Wo = 0;              // output
+  /// Output rows per workspace tile (kernels/conv2d.hpp); 0 = chosen from conv_panel_bytes.
+  /// Tests set it to force several tiles on small shapes.
+  std::size_t tile_rows = 0;
 
   /// Input / output channels of one group.
   std::size_t Cg() const { return C / groups; }
@@ -86,38 +89,46 @@ inline void add_short(const T* __restrict src, std::size_t n, T* __restrict dst)
 }
 
 /// im2col for stride 1 without padding, the common case: every row of every window is inside
-/// the image, so each column row is Ho runs of Wo contiguous input elements.
+/// the image, so each column row is a run of Wo contiguous input elements per output row.
 template <class T>
-void im2col_dense(const T* x, std::size_t channels, const Conv2DGeometry& g, T* cols) {
+void im2col_dense(const T* x, std::size_t channels, const Conv2DGeometry& g, T* cols, std::size_t oh0,
+                  std::size_t oh1) {
   // locals: the byte copies could alias g's fields, which the compiler would then reload
-  const std::size_t P = g.P(), H = g.H, W = g.W, Ho = g.Ho, Wo = g.Wo, kh = g.kh, kw = g.kw, dh = g.dh, dw = g.dw;
+  const std::size_t H = g.H, W = g.W, Wo = g.Wo, kh = g.kh, kw = g.kw, dh = g.dh, dw = g.dw;
+  const std::size_t Pt = (oh1 - oh0) * Wo;
   for (std::size_t c = 0; c < channels; ++c)
     for (std::size_t i = 0; i < kh; ++i)
       for (std::size_t j = 0; j < kw; ++j) {
         const T* src = x + (c * H + i * dh) * W + j * dw;
-        T* row = cols + ((c * kh + i) * kw + j) * P;
-        for (std::size_t oh = 0; oh < Ho; ++oh) copy_short(src + oh * W, Wo, row + oh * Wo);
+        T* row = cols + ((c * kh + i) * kw + j) * Pt;
+        for (std::size_t oh = oh0; oh < oh1; ++oh) copy_short(src + oh * W, Wo, row + (oh - oh0) * Wo);
       }
 }
 
 /// Unfolds `channels` channels of one image x (channels, H, W) into
-/// cols (channels * kh * kw, Ho * Wo): row (c, i, j) holds x[c, oh*sh + i*dh - ph, ow*sw + j*dw - pw]
-/// over the output pixels (oh, ow), zero where that falls into the padding.
+/// cols (channels * kh * kw, (oh1 - oh0) * Wo): row (c, i, j) holds
+/// x[c, oh*sh + i*dh - ph, ow*sw + j*dw - pw] over the output pixels (oh, ow) with oh in
+/// [oh0, oh1), zero where that falls into the padding.  By default all Ho output rows; a
+/// narrower range fills one tile of the column matrix (kernels/conv2d.hpp).
 template <class T>
-void im2col(const T* x, std::size_t channels, const Conv2DGeometry& g, T* cols) {
+void im2col(const T* x, std::size_t channels, const Conv2DGeometry& g, T* cols, std::size_t oh0 = 0,
+            std::size_t oh1 = static_cast<std::size_t>(-1)) {
   using gluino::detail::window_valid_span;
-  if (g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0) return im2col_dense(x, channels, g, cols);
-  const std::size_t P = g.P();
+  oh1 = std::min(oh1, g.Ho);
+  if (g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0) return im2col_dense(x, channels, g, cols, oh0, oh1);
+  const std::size_t Pt = (oh1 - oh0) * g.Wo;
   for (std::size_t c = 0; c < channels; ++c) {
     const T* xc = x + c * g.H * g.W;
     for (std::size_t i = 0; i < g.kh; ++i) {
+      // rows of the tile: zeros in [oh0, lo), copies in [lo, hi), zeros in [hi, oh1)
       const auto hs = window_valid_span(g.Ho, g.H, g.sh, g.ph, i * g.dh);
+      const std::size_t lo = std::min(std::max(hs.lo, oh0), oh1), hi = std::max(std::min(hs.hi, oh1), lo);
       for (std::size_t j = 0; j < g.kw; ++j) {
-        T* row = cols + ((c * g.kh + i) * g.kw + j) * P;
+        T* const row = cols + ((c * g.kh + i) * g.kw + j) * Pt;
         const auto ws = window_valid_span(g.Wo, g.W, g.sw, g.pw, j * g.dw);
-        std::fill(row, row + hs.lo * g.Wo, T(0));
-        for (std::size_t oh = hs.lo; oh < hs.hi; ++oh) {
-          T* dst = row + oh * g.Wo;
+        std::fill(row, row + (lo - oh0) * g.Wo, T(0));
+        for (std::size_t oh = lo; oh < hi; ++oh) {
+          T* dst = row + (oh - oh0) * g.Wo;
           std::fill(dst, dst + ws.lo, T(0));
           if (ws.hi > ws.lo) {
             const T* src = xc + (oh * g.sh + i * g.dh - g.ph) * g.W + (ws.lo * g.sw + j * g.dw - g.pw);
@@ -129,7 +140,7 @@ void im2col(const T* x, std::size_t channels, const Conv2DGeometry& g, T* cols) 
           }
           std::fill(dst + ws.hi, dst + g.Wo, T(0));
         }
-        std::fill(row + hs.hi * g.Wo, row + P, T(0));
+        std::fill(row + (hi - oh0) * g.Wo, row + Pt, T(0));
       }
     }
   }
@@ -137,34 +148,40 @@ void im2col(const T* x, std::size_t channels, const Conv2DGeometry& g, T* cols) 
 
 /// col2im for stride 1 without padding (see im2col_dense).
 template <class T>
-void col2im_dense(const T* cols, std::size_t channels, const Conv2DGeometry& g, T* dx) {
-  const std::size_t P = g.P(), H = g.H, W = g.W, Ho = g.Ho, Wo = g.Wo, kh = g.kh, kw = g.kw, dh = g.dh, dw = g.dw;
+void col2im_dense(const T* cols, std::size_t channels, const Conv2DGeometry& g, T* dx, std::size_t oh0,
+                  std::size_t oh1) {
+  const std::size_t H = g.H, W = g.W, Wo = g.Wo, kh = g.kh, kw = g.kw, dh = g.dh, dw = g.dw;
+  const std::size_t Pt = (oh1 - oh0) * Wo;
   for (std::size_t c = 0; c < channels; ++c)
     for (std::size_t i = 0; i < kh; ++i)
       for (std::size_t j = 0; j < kw; ++j) {
         T* dst = dx + (c * H + i * dh) * W + j * dw;
-        const T* row = cols + ((c * kh + i) * kw + j) * P;
-        for (std::size_t oh = 0; oh < Ho; ++oh) add_short(row + oh * Wo, Wo, dst + oh * W);
+        const T* row = cols + ((c * kh + i) * kw + j) * Pt;
+        for (std::size_t oh = oh0; oh < oh1; ++oh) add_short(row + (oh - oh0) * Wo, Wo, dst + oh * W);
       }
 }
 
-/// The adjoint of im2col: adds every entry of cols (channels * kh * kw, Ho * Wo) into the input
-/// position it was read from in dx (channels, H, W).  dx is accumulated into, not overwritten.
+/// The adjoint of im2col: adds every entry of cols (channels * kh * kw, (oh1 - oh0) * Wo) into
+/// the input position it was read from in dx (channels, H, W).  dx is accumulated into, not
+/// overwritten.  By default all Ho output rows; a narrower range takes one tile.
 template <class T>
-void col2im(const T* cols, std::size_t channels, const Conv2DGeometry& g, T* dx) {
+void col2im(const T* cols, std::size_t channels, const Conv2DGeometry& g, T* dx, std::size_t oh0 = 0,
+            std::size_t oh1 = static_cast<std::size_t>(-1)) {
   using gluino::detail::window_valid_span;
-  if (g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0) return col2im_dense(cols, channels, g, dx);
-  const std::size_t P = g.P();
+  oh1 = std::min(oh1, g.Ho);
+  if (g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0) return col2im_dense(cols, channels, g, dx, oh0, oh1);
+  const std::size_t Pt = (oh1 - oh0) * g.Wo;
   for (std::size_t c = 0; c < channels; ++c) {
     T* dc = dx + c * g.H * g.W;
     for (std::size_t i = 0; i < g.kh; ++i) {
       const auto hs = window_valid_span(g.Ho, g.H, g.sh, g.ph, i * g.dh);
+      const std::size_t lo = std::max(hs.lo, oh0), hi = std::min(hs.hi, oh1);
       for (std::size_t j = 0; j < g.kw; ++j) {
-        const T* row = cols + ((c * g.kh + i) * g.kw + j) * P;
+        const T* row = cols + ((c * g.kh + i) * g.kw + j) * Pt;
         const auto ws = window_valid_span(g.Wo, g.W, g.sw, g.pw, j * g.dw);
         if (ws.hi <= ws.lo) continue;
-        for (std::size_t oh = hs.lo; oh < hs.hi; ++oh) {
-          const T* src = row + oh * g.Wo;
+        for (std::size_t oh = lo; oh < hi; ++oh) {
+          const T* src = row + (oh - oh0) * g.Wo;
           T* dst = dc + (oh * g.sh + i * g.dh - g.ph) * g.W + (ws.lo * g.sw + j * g.dw - g.pw);
           if (g.sw == 1) {
             add_short(src + ws.lo, ws.hi - ws.lo, dst);

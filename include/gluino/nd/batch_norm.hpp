@@ -129,7 +129,7 @@ struct BatchNorm : autograd::OpBase {
 /// normalises with the running statistics and leaves them unchanged.  Gradients flow to x, gamma
 /// and beta; fix_gamma uses 1 for gamma and gives gamma a zero gradient.
 /// ShapeError when an axis is out of range or gamma, beta or a running statistic is not (C,);
-/// ValueError when eps <= 0 or momentum is outside [0, 1].
+/// ValueError when eps is not > 0 and finite or momentum is outside [0, 1] (NaN included).
 template <class T>
 NDArray<T> batch_norm(const NDArray<T>& x, const NDArray<T>& gamma, const NDArray<T>& beta, NDArray<T> running_mean,
                       NDArray<T> running_var, BatchNormOptions opt = {}) {
@@ -137,9 +137,10 @@ NDArray<T> batch_norm(const NDArray<T>& x, const NDArray<T>& gamma, const NDArra
   const int nd = static_cast<int>(x.ndim());
   GLUINO_CHECK(ShapeError, opt.axis >= -nd && opt.axis < nd, "batch_norm: axis ", opt.axis,
                " out of range for x of shape ", x.shape());
-  GLUINO_CHECK(ValueError, opt.eps > 0, "batch_norm: eps must be > 0, got ", opt.eps);
+  GLUINO_CHECK(ValueError, opt.eps > 0 && std::isfinite(opt.eps), "batch_norm: eps must be > 0 and finite, got ", opt.eps,
+               " for x of shape ", x.shape());
   GLUINO_CHECK(ValueError, opt.momentum >= 0 && opt.momentum <= 1, "batch_norm: momentum must be in [0, 1], got ",
-               opt.momentum);
+               opt.momentum, " for x of shape ", x.shape());
   const std::size_t axis = x.shape().normalize_axis(opt.axis);
   const Shape& s = x.shape();
   const std::size_t C = s[axis];

@@ -67,10 +67,12 @@ struct Convolution : autograd::OpBase {
     GLUINO_CHECK(ShapeError, w.ndim() == 4, "convolution: weight must be 4-D (O, C/groups, kh, kw), got ", w.shape(),
                  " for input ", x.shape());
     GLUINO_CHECK(ValueError, opt.stride[0] > 0 && opt.stride[1] > 0, "convolution: stride must be > 0, got (",
-                 opt.stride[0], ", ", opt.stride[1], ")");
+                 opt.stride[0], ", ", opt.stride[1], "): input ", x.shape(), " vs weight ", w.shape());
     GLUINO_CHECK(ValueError, opt.dilate[0] > 0 && opt.dilate[1] > 0, "convolution: dilate must be > 0, got (",
-                 opt.dilate[0], ", ", opt.dilate[1], ")");
-    GLUINO_CHECK(ValueError, opt.num_group > 0, "convolution: num_group must be > 0");
+                 opt.dilate[0], ", ", opt.dilate[1], "): input ", x.shape(), " vs weight ", w.shape());
+    GLUINO_CHECK(ValueError, opt.num_group > 0, "convolution: num_group must be > 0, got 0: input ", x.shape(),
+                 " vs weight ", w.shape());
+    check_pad_stride(opt, x.shape(), w.shape());
     kernels::Conv2DGeometry g;
     g.N = x.shape(0), g.C = x.shape(1), g.H = x.shape(2), g.W = x.shape(3);
     g.O = w.shape(0), g.groups = opt.num_group, g.kh = w.shape(2), g.kw = w.shape(3);
@@ -82,15 +84,49 @@ struct Convolution : autograd::OpBase {
                  " input channels (", w.shape(1), " per group x ", g.groups, " groups): input ", x.shape(), " vs weight ",
                  w.shape());
     GLUINO_CHECK(ShapeError, g.kh > 0 && g.kw > 0, "convolution: empty kernel in weight ", w.shape());
+    GLUINO_CHECK(ShapeError, g.C > 0, "convolution: input has 0 channels: input ", x.shape(), " vs weight ", w.shape());
+    GLUINO_CHECK(ShapeError, g.O > 0, "convolution: weight has 0 filters: input ", x.shape(), " vs weight ", w.shape());
     if (b.defined())
       GLUINO_CHECK(ShapeError, b.ndim() == 1 && b.shape(0) == g.O, "convolution: bias must have shape (", g.O,
                    ",) for weight ", w.shape(), ", got ", b.shape());
-    const std::size_t span_h = g.dh * (g.kh - 1) + 1, span_w = g.dw * (g.kw - 1) + 1;
+    const std::size_t span_h = dilated_span(g.kh, g.dh, x.shape(), w.shape());
+    const std::size_t span_w = dilated_span(g.kw, g.dw, x.shape(), w.shape());
     GLUINO_CHECK(ShapeError, span_h <= g.H + 2 * g.ph && span_w <= g.W + 2 * g.pw, "convolution: kernel (dilated to ",
                  span_h, "x", span_w, ") larger than the padded input (", g.H + 2 * g.ph, "x", g.W + 2 * g.pw,
                  "): input ", x.shape(), " vs weight ", w.shape());
     g.infer_output();
+    std::size_t numel = 0;
+    const bool wraps = __builtin_mul_overflow(g.N, g.O, &numel) || __builtin_mul_overflow(numel, g.Ho, &numel) ||
+                       __builtin_mul_overflow(numel, g.Wo, &numel);
+    GLUINO_CHECK(ShapeError, !wraps && numel < max_extent, "convolution: output (", g.N, ", ", g.O, ", ", g.Ho, ", ",
+                 g.Wo, ") too large: input ", x.shape(), " vs weight ", w.shape());
     return g;
+  }
+
+  /// The largest padded extent, kernel span or output size the kernels index with (their
+  /// arithmetic mixes size_t and long long).
+  static constexpr std::size_t max_extent = std::size_t(1) << 62;
+
+  /// ValueError unless H + 2 pad and W + 2 pad stay below max_extent and the stride below it: a
+  /// size near 2^64 is a negative number converted to size_t, which would wrap the padded size
+  /// and crop the input (or, as a stride, silently give one output pixel).
+  static void check_pad_stride(const ConvOptions& opt, const Shape& xs, const Shape& ws) {
+    for (std::size_t a = 0; a < 2; ++a) {
+      GLUINO_CHECK(ValueError, opt.pad[a] < max_extent / 4 && xs[2 + a] < max_extent / 2, "convolution: pad (",
+                   opt.pad[0], ", ", opt.pad[1], ") too large (a negative value converted to size_t?): input ", xs,
+                   " vs weight ", ws);
+      GLUINO_CHECK(ValueError, opt.stride[a] < max_extent, "convolution: stride (", opt.stride[0], ", ", opt.stride[1],
+                   ") too large (a negative value converted to size_t?): input ", xs, " vs weight ", ws);
+    }
+  }
+  /// dilate * (k - 1) + 1, or ValueError when it reaches max_extent (a huge dilation would wrap
+  /// the kernel's span).
+  static std::size_t dilated_span(std::size_t k, std::size_t d, const Shape& xs, const Shape& ws) {
+    std::size_t span = 0;
+    const bool wraps = __builtin_mul_overflow(d, k - 1, &span) || span >= max_extent;
+    GLUINO_CHECK(ValueError, !wraps, "convolution: dilate ", d, " times kernel size ", k,
+                 " overflows the kernel's span: input ", xs, " vs weight ", ws);
+    return span + 1;
   }
 };
 }  // namespace ops
@@ -100,8 +136,11 @@ struct Convolution : autograd::OpBase {
 /// x (N, C, H, W), weight (O, C / num_group, kh, kw), bias (O,) or an undefined array for none.
 /// Returns (N, O, Ho, Wo), Ho = (H + 2 pad - dilate (kh - 1) - 1) / stride + 1 (likewise Wo).
 /// Kernel size and filter count come from weight's shape (Gluon passes them redundantly).
-/// Throws ShapeError for a non-4-D input or weight, a channel or bias mismatch, or a kernel
-/// larger than the padded input; ValueError for a zero stride, dilation or num_group.
+/// Throws ShapeError for a non-4-D input or weight, a channel or bias mismatch, an input with 0
+/// channels or a weight with 0 filters, channels or filters not multiples of num_group, or a
+/// kernel larger than the padded input; ValueError for a zero stride, dilation or num_group, a
+/// pad or dilation so large that the padded size or the kernel's span would wrap (a negative
+/// number converted to size_t).  Every message names the input's and the weight's shapes.
 template <class T>
 NDArray<T> convolution(const NDArray<T>& x, const NDArray<T>& weight, const NDArray<T>& bias = {},
                        ConvOptions opt = {}) {
@@ -124,9 +163,24 @@ NDArray<T> convolution_relu(const NDArray<T>& x, const NDArray<T>& weight, const
 }
 
 /// The output spatial size (Ho, Wo) convolution would give for an input of spatial size (H, W)
-/// and a kernel (kh, kw) (0 when the kernel does not fit).
+/// and a kernel (kh, kw) (0 when the kernel does not fit).  ValueError for a zero kernel, stride
+/// or dilation, or sizes so large that the arithmetic would wrap.
 inline std::array<std::size_t, 2> conv_output_size(std::array<std::size_t, 2> in, std::array<std::size_t, 2> kernel,
                                                    const ConvOptions& opt = {}) {
+  for (std::size_t a = 0; a < 2; ++a) {
+    constexpr std::size_t lim = ops::Convolution<float>::max_extent;
+    std::size_t span = 0;
+    GLUINO_CHECK(ValueError, kernel[a] > 0 && opt.stride[a] > 0 && opt.dilate[a] > 0,
+                 "conv_output_size: kernel, stride and dilate must be > 0, got kernel (", kernel[0], ", ", kernel[1],
+                 "), stride (", opt.stride[0], ", ", opt.stride[1], "), dilate (", opt.dilate[0], ", ", opt.dilate[1],
+                 ")");
+    GLUINO_CHECK(ValueError,
+                 in[a] < lim / 2 && opt.pad[a] < lim / 4 && !__builtin_mul_overflow(opt.dilate[a], kernel[a] - 1, &span) &&
+                     span < lim,
+                 "conv_output_size: sizes too large: input (", in[0], ", ", in[1], "), kernel (", kernel[0], ", ",
+                 kernel[1], "), pad (", opt.pad[0], ", ", opt.pad[1], "), dilate (", opt.dilate[0], ", ", opt.dilate[1],
+                 ")");
+  }
   return {kernels::Conv2DGeometry::out_size(in[0], kernel[0], opt.stride[0], opt.pad[0], opt.dilate[0]),
           kernels::Conv2DGeometry::out_size(in[1], kernel[1], opt.stride[1], opt.pad[1], opt.dilate[1])};
 }

@@ -103,8 +103,9 @@ struct Pooling : autograd::OpBase {
     GLUINO_CHECK(ShapeError, x.ndim() == 4, "pooling: input must be 4-D (N, C, H, W), got ", x.shape());
     kernels::Pool2DGeometry g;
     g.H = x.shape(2), g.W = x.shape(3);
-    GLUINO_CHECK(ShapeError, g.H * g.W < (std::size_t(1) << 31), "pooling: a plane of more than 2^31 elements: input ",
-                 x.shape());
+    constexpr std::size_t max_plane = std::size_t(1) << 31;  // argmax positions are int32
+    GLUINO_CHECK(ShapeError, g.H < max_plane && g.W < max_plane && g.H * g.W < max_plane,
+                 "pooling: a plane of more than 2^31 elements: input ", x.shape());
     if (opt.global_pool) {
       g.kh = g.H, g.kw = g.W;
       g.Ho = g.Wo = 1;
@@ -112,11 +113,18 @@ struct Pooling : autograd::OpBase {
       return g;
     }
     GLUINO_CHECK(ValueError, opt.kernel[0] > 0 && opt.kernel[1] > 0, "pooling: kernel must be > 0, got (",
-                 opt.kernel[0], ", ", opt.kernel[1], ")");
+                 opt.kernel[0], ", ", opt.kernel[1], "): input ", x.shape());
     GLUINO_CHECK(ValueError, opt.stride[0] > 0 && opt.stride[1] > 0, "pooling: stride must be > 0, got (",
-                 opt.stride[0], ", ", opt.stride[1], ")");
+                 opt.stride[0], ", ", opt.stride[1], "): input ", x.shape());
     GLUINO_CHECK(ValueError, opt.pad[0] < opt.kernel[0] && opt.pad[1] < opt.kernel[1], "pooling: pad (", opt.pad[0],
-                 ", ", opt.pad[1], ") must be smaller than kernel (", opt.kernel[0], ", ", opt.kernel[1], ")");
+                 ", ", opt.pad[1], ") must be smaller than kernel (", opt.kernel[0], ", ", opt.kernel[1],
+                 "): input ", x.shape());
+    // A size near 2^64 is a negative number converted to size_t; it would wrap H + 2 pad or the
+    // output-size arithmetic.
+    constexpr std::size_t lim = std::size_t(1) << 40;
+    GLUINO_CHECK(ValueError, opt.kernel[0] < lim && opt.kernel[1] < lim && opt.stride[0] < lim && opt.stride[1] < lim,
+                 "pooling: kernel (", opt.kernel[0], ", ", opt.kernel[1], ") or stride (", opt.stride[0], ", ",
+                 opt.stride[1], ") too large (a negative value converted to size_t?): input ", x.shape());
     g.kh = opt.kernel[0], g.kw = opt.kernel[1];
     g.sh = opt.stride[0], g.sw = opt.stride[1];
     g.ph = opt.pad[0], g.pw = opt.pad[1];
@@ -134,7 +142,8 @@ struct Pooling : autograd::OpBase {
 /// stride, pad, count_include_pad).  x (N, C, H, W) -> (N, C, Ho, Wo) with
 /// Ho = floor((H + 2 pad - kernel) / stride) + 1 (valid) or ceil(...) + 1 (full); (N, C, 1, 1)
 /// when global_pool.  Throws ShapeError for a non-4-D input or a kernel larger than the padded
-/// input; ValueError for a zero kernel or stride, or pad >= kernel.
+/// input; ValueError for a zero kernel or stride, pad >= kernel, or a kernel or stride of 2^40
+/// or more (a negative number converted to size_t).  Messages name the input's shape.
 /// Differs from MXNet: a max window lying entirely in the padding (possible only with the full
 /// convention) gives 0, not the lowest float.
 template <class T>

@@ -2,6 +2,7 @@
 #pragma once
 /// BatchNorm: batch normalisation with learned scale and shift and running statistics.
 /// Gluon: gluon.nn.BatchNorm.
+#include <cmath>
 #include <cstddef>
 #include <sstream>
 #include <string>
@@ -51,17 +52,20 @@ struct BasicBatchNormOptions {
 /// running statistics in place; otherwise (predict mode, or use_global_stats) it normalises
 /// with the running statistics and leaves them as they are.  Computed by nd::batch_norm.
 /// ShapeError naming the block's prefix and the shapes when the input's channels differ from
-/// the parameters' or the axis is out of range; ValueError for epsilon <= 0 or a momentum
-/// outside [0, 1].
+/// the parameters' or the axis is out of range; ValueError for an epsilon not > 0 and finite, a
+/// momentum outside [0, 1] (NaN included), or in_channels above 2^40 (a negative int converted).
 template <class T>
 class BasicBatchNorm : public BasicBlock<T> {
  public:
   explicit BasicBatchNorm(BasicBatchNormOptions<T> opt = {}, std::string prefix = "")
       : BasicBlock<T>(std::move(prefix), std::move(opt.params)), axis_(opt.axis), momentum_(opt.momentum),
         epsilon_(opt.epsilon), scale_(opt.scale), use_global_stats_(opt.use_global_stats) {
-    GLUINO_CHECK(ValueError, opt.epsilon > 0, "BatchNorm: epsilon must be > 0, got ", opt.epsilon);
+    GLUINO_CHECK(ValueError, opt.epsilon > 0 && std::isfinite(opt.epsilon), "BatchNorm: epsilon must be > 0 and finite, got ",
+                 opt.epsilon);
     GLUINO_CHECK(ValueError, opt.momentum >= 0 && opt.momentum <= 1, "BatchNorm: momentum must be in [0, 1], got ",
                  opt.momentum);
+    GLUINO_CHECK(ValueError, opt.in_channels <= Size2::max_side, "BatchNorm: in_channels must be >= 0 and at most 2^40, got ",
+                 static_cast<long long>(opt.in_channels));
     const Shape shape{opt.in_channels};
     auto& p = this->params();
     gamma_ = p.get("gamma", shape, std::move(opt.gamma_initializer),

@@ -42,9 +42,12 @@ struct BasicConv2DOptions {
 /// x: (N, C, H, W) -> (N, channels, Ho, Wo), Ho = (H + 2 padding - dilation (kh - 1) - 1) / stride + 1.
 /// Parameters: weight (channels, C / groups, kh, kw), bias (channels,); C is inferred at the
 /// first forward unless in_channels is given.  Named "conv0_", "conv1_", ... as in Gluon.
-/// ValueError for zero sizes or channels not a multiple of groups; ShapeError naming the block's
-/// prefix, the input shape and the weight's shape when the input's channels differ from the
-/// weight's.
+/// ValueError naming the argument for zero or negative channels, kernel_size, strides,
+/// dilation or groups, negative padding or in_channels (a negative int converts to a huge
+/// size_t: any size above 2^40 is rejected), a dilated kernel span that would wrap, or channels
+/// not a multiple of groups; ShapeError naming the block's prefix, the input shape and the
+/// weight's shape when the input's channels differ from the weight's, or (from
+/// nd::convolution) when the dilated kernel is larger than the padded input.
 template <class T>
 class BasicConv2D : public BasicBlock<T> {
  public:
@@ -52,11 +55,21 @@ class BasicConv2D : public BasicBlock<T> {
       : BasicBlock<T>(std::move(prefix), std::move(opt.params)), channels_(channels), kernel_(kernel_size),
         strides_(opt.strides), padding_(opt.padding), dilation_(opt.dilation), groups_(opt.groups),
         act_(std::move(opt.activation)) {
-    GLUINO_CHECK(ValueError, channels > 0, "Conv2D: channels must be > 0");
-    GLUINO_CHECK(ValueError, kernel_.h > 0 && kernel_.w > 0, "Conv2D: kernel_size must be > 0, got ", kernel_);
-    GLUINO_CHECK(ValueError, strides_.h > 0 && strides_.w > 0, "Conv2D: strides must be > 0, got ", strides_);
-    GLUINO_CHECK(ValueError, dilation_.h > 0 && dilation_.w > 0, "Conv2D: dilation must be > 0, got ", dilation_);
-    GLUINO_CHECK(ValueError, groups_ > 0, "Conv2D: groups must be > 0");
+    // A count above 2^40 is a negative int converted to size_t (printed as such).
+    constexpr std::size_t max_count = Size2::max_side;
+    GLUINO_CHECK(ValueError, channels > 0 && channels <= max_count, "Conv2D: channels must be > 0 and at most 2^40, got ",
+                 static_cast<long long>(channels));
+    check_size2("Conv2D", "kernel_size", kernel_, true);
+    check_size2("Conv2D", "strides", strides_, true);
+    check_size2("Conv2D", "padding", padding_, false);
+    check_size2("Conv2D", "dilation", dilation_, true);
+    // the dilated kernel's span, dilation (k - 1) + 1, must not wrap: both factors are < 2^40
+    GLUINO_CHECK(ValueError, (kernel_.h - 1) * dilation_.h < max_count && (kernel_.w - 1) * dilation_.w < max_count,
+                 "Conv2D: dilation ", dilation_, " times kernel_size ", kernel_, " exceeds 2^40");
+    GLUINO_CHECK(ValueError, groups_ > 0 && groups_ <= max_count, "Conv2D: groups must be > 0, got ",
+                 static_cast<long long>(groups_));
+    GLUINO_CHECK(ValueError, opt.in_channels <= max_count, "Conv2D: in_channels must be >= 0 and at most 2^40, got ",
+                 static_cast<long long>(opt.in_channels));
     GLUINO_CHECK(ValueError, channels % groups_ == 0, "Conv2D: channels (", channels,
                  ") must be a multiple of groups (", groups_, ")");
     GLUINO_CHECK(ValueError, opt.in_channels % groups_ == 0, "Conv2D: in_channels (", opt.in_channels,

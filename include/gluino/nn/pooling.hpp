@@ -65,10 +65,10 @@ class BasicPool2D : public BasicBlock<T> {
   BasicPool2D(std::string type_name, Size2 pool_size, Size2 strides, Size2 padding, bool ceil_mode,
               nd::pool_type type, bool global_pool, bool count_include_pad, std::string prefix)
       : BasicBlock<T>(std::move(prefix)), type_name_(std::move(type_name)) {
+    check_size2(type_name_.c_str(), "pool_size", pool_size, true);
+    check_size2(type_name_.c_str(), "padding", padding, false);
     if (strides == Size2{0}) strides = pool_size;  // Gluon: strides=None means pool_size
-    GLUINO_CHECK(ValueError, pool_size.h > 0 && pool_size.w > 0, type_name_, ": pool_size must be > 0, got ",
-                 pool_size);
-    GLUINO_CHECK(ValueError, strides.h > 0 && strides.w > 0, type_name_, ": strides must be > 0, got ", strides);
+    check_size2(type_name_.c_str(), "strides", strides, true);
     GLUINO_CHECK(ValueError, padding.h < pool_size.h && padding.w < pool_size.w, type_name_, ": padding ", padding,
                  " must be smaller than pool_size ", pool_size);
     opt_.kernel = pool_size.array();
@@ -89,7 +89,9 @@ class BasicPool2D : public BasicBlock<T> {
 /// x: (N, C, H, W) -> (N, C, Ho, Wo), Ho = floor((H + 2 padding - pool_size) / strides) + 1
 /// (ceil with ceil_mode).  strides = 0 (the default) means pool_size, as Gluon's None:
 /// MaxPool2D{2} and MaxPool2D{2, 2} are the same; MaxPool2D{3, 2} is Gluon's
-/// MaxPool2D(pool_size=3, strides=2).  ValueError for zero sizes or padding >= pool_size.
+/// MaxPool2D(pool_size=3, strides=2).  ValueError naming the argument for a zero or negative
+/// pool_size or strides, a negative padding, a size above 2^40 (a negative int converted to
+/// size_t), or padding >= pool_size.
 template <class T>
 class BasicMaxPool2D : public BasicPool2D<T> {
  public:

@@ -10,12 +10,19 @@
 #include <ostream>
 #include <string>
 
+#include "gluino/core/error.hpp"
+
 namespace gluino::nn {
 
 /// A (height, width) pair, constructible from one number (used for both) or from two:
 /// `Conv2D{20, 5}`, `Conv2D{20, {5, 3}}`, `{.strides = 2}`, `{.padding = {1, 2}}`.
-/// Printed as a Python tuple, "(5, 3)".
+/// Printed as a Python tuple, "(5, 3)".  A negative int converts to a side above max_side
+/// (`{.padding = -1}` compiles, as in C++ any int to size_t does); the layers reject such a
+/// pair naming the argument (check_size2), and it prints as the negative number it was.
 struct Size2 {
+  /// The largest side a layer accepts; above it a side is a negative number converted.
+  static constexpr std::size_t max_side = std::size_t(1) << 40;
+
   std::size_t h = 0;
   std::size_t w = 0;
 
@@ -27,8 +34,27 @@ struct Size2 {
   /// As the std::array the functional ops take (nd::ConvOptions, nd::PoolOptions).
   constexpr std::array<std::size_t, 2> array() const { return {h, w}; }
   friend constexpr bool operator==(const Size2&, const Size2&) = default;
-  friend std::ostream& operator<<(std::ostream& os, const Size2& s) { return os << '(' << s.h << ", " << s.w << ')'; }
+  /// True when both sides are at most max_side.
+  constexpr bool in_range() const { return h <= max_side && w <= max_side; }
+  friend std::ostream& operator<<(std::ostream& os, const Size2& s) {
+    const auto side = [&](std::size_t v) -> std::ostream& {
+      return static_cast<long long>(v) < 0 ? os << static_cast<long long>(v) : os << v;
+    };
+    os << '(';
+    side(s.h) << ", ";
+    return side(s.w) << ')';
+  }
 };
+
+/// Checks a layer's size argument: ValueError "<layer>: <what> must be > 0, got (0, 3)" (">= 0"
+/// when zero is allowed, as for padding) for a zero or negative side, and "... must be at most
+/// 2^40" for a larger one.  Every layer runs it on each of its Size2 arguments.
+inline void check_size2(const char* layer, const char* what, const Size2& s, bool positive) {
+  const auto negative = [](std::size_t v) { return static_cast<long long>(v) < 0; };
+  GLUINO_CHECK(ValueError, !negative(s.h) && !negative(s.w) && (!positive || (s.h > 0 && s.w > 0)), layer, ": ",
+               what, positive ? " must be > 0, got " : " must be >= 0, got ", s);
+  GLUINO_CHECK(ValueError, s.in_range(), layer, ": ", what, " must be at most 2^40, got ", s);
+}
 
 }  // namespace gluino::nn
 
