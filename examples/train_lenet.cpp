@@ -10,18 +10,25 @@
 // Xavier initialisation, SGD with momentum 0.9 and weight decay 5e-4 under a one-cycle
 // learning-rate schedule peaking at 0.1, batch 256, 10 epochs.  Writes the parameters
 // (safetensors), the trainer's state next to them (for --resume), a metrics CSV and an SVG
-// learning curve.  The same seed and thread count give the same losses.
+// learning curve.  The same seed and thread count give the same losses.  --resume continues
+// from the last finished epoch: the checkpoint keeps the epoch, the step, the recipe (checked
+// field by field: another batch size, optimizer, seed or data set is an error) and the metrics,
+// so the metrics CSV is output only.
 #include <gluino/data/dataloader.hpp>
 #include <gluino/data/vision/datasets.hpp>
 #include <gluino/data/vision/transforms.hpp>
 #include <gluino/gluino.hpp>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -111,27 +118,145 @@ struct EpochRow {
   double loss, train_acc, test_acc, seconds, img_per_s;
 };
 
-std::vector<EpochRow> read_metrics(const std::string& path) {
-  std::vector<EpochRow> rows;
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);  // header
-  while (std::getline(in, line)) {
-    EpochRow r{};
-    if (std::sscanf(line.c_str(), "%d,%lf,%lf,%lf,%lf,%lf", &r.epoch, &r.loss, &r.train_acc, &r.test_acc, &r.seconds,
-                    &r.img_per_s) == 6)
-      rows.push_back(r);
-  }
-  return rows;
-}
-
-void write_metrics(const std::string& path, const std::vector<EpochRow>& rows) {
-  std::ofstream out(path);
-  GLUINO_CHECK(ValueError, out.good(), "train_lenet: cannot write '", path, "'");
+/// The metrics as CSV text: what the metrics file holds and what the checkpoint keeps (the
+/// checkpoint's copy is the one --resume reads; the file is output only).
+std::string metrics_csv(const std::vector<EpochRow>& rows) {
+  std::ostringstream out;
   out << "epoch,train_loss,train_acc,test_acc,seconds,img_per_s\n";
   for (const auto& r : rows)
     out << r.epoch << ',' << r.loss << ',' << r.train_acc << ',' << r.test_acc << ',' << r.seconds << ','
         << r.img_per_s << '\n';
+  return out.str();
+}
+
+std::vector<EpochRow> parse_metrics(const std::string& text, const std::string& where) {
+  std::vector<EpochRow> rows;
+  std::istringstream in(text);
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    EpochRow r{};
+    GLUINO_CHECK(ValueError,
+                 std::sscanf(line.c_str(), "%d,%lf,%lf,%lf,%lf,%lf", &r.epoch, &r.loss, &r.train_acc, &r.test_acc,
+                             &r.seconds, &r.img_per_s) == 6 && r.epoch == static_cast<int>(rows.size()) + 1,
+                 "train_lenet: ", where, ": malformed metrics row '", line, "'");
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+/// Replaces `path` by a temporary written beside it and renamed over it, so that an interrupted
+/// write leaves the previous file whole.
+void replace_file(const std::string& path, const std::function<void(const std::string&)>& write) {
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  try {
+    write(tmp);
+    std::filesystem::rename(tmp, path);
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+}
+
+void write_metrics(const std::string& path, const std::vector<EpochRow>& rows) {
+  replace_file(path, [&](const std::string& tmp) {
+    std::ofstream out(tmp);
+    out << metrics_csv(rows);
+    out.close();
+    GLUINO_CHECK(ValueError, !out.fail(), "train_lenet: cannot write '", path, "'");
+  });
+}
+
+/// The recipe: everything that makes a run's numbers what they are.  Kept in the checkpoint
+/// (metadata "train_lenet.<field>") and compared field by field on --resume.  The thread count is
+/// left out on purpose (it changes the last bits, not the recipe); --epochs may grow.
+std::map<std::string, std::string> recipe(const Options& o, const data::vision::FashionMNIST<float>& train,
+                                          std::size_t train_size, std::size_t test_size) {
+  auto num = [](double v) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return std::string(buf);
+  };
+  // FNV-1a over the training images and labels, 4 bytes at a time: another data set, or the same
+  // one changed, gives another value.
+  std::uint64_t h = 1469598103934665603ull;
+  for (const NDArray<float>& a : {train.images(), train.labels()})
+    for (float v : a) {
+      std::uint32_t bits;
+      std::memcpy(&bits, &v, 4);
+      h = (h ^ bits) * 1099511628211ull;
+    }
+  return {{"batch_size", std::to_string(o.batch_size)},
+          {"optimizer", o.optimizer},
+          {"lr", num(o.lr)},
+          {"momentum", o.optimizer == "sgd" ? num(o.momentum) : "-"},
+          {"wd", num(o.wd)},
+          {"schedule", o.schedule},
+          {"seed", std::to_string(o.seed)},
+          {"limit", std::to_string(o.limit)},
+          {"train_size", std::to_string(train_size)},
+          {"test_size", std::to_string(test_size)},
+          {"train_checksum", std::to_string(h)}};
+}
+
+/// The option that sets a recipe field, for messages.
+std::string option_of(const std::string& field) {
+  if (field == "train_size" || field == "test_size" || field == "train_checksum") return "the data set (--data)";
+  std::string opt = "--" + field;
+  std::replace(opt.begin(), opt.end(), '_', '-');
+  return opt;
+}
+
+/// What a resumed run starts from: the last finished epoch and its history.
+struct Checkpoint {
+  int epoch = 0;
+  std::vector<EpochRow> history;
+};
+
+/// Checks that the checkpoint (parameters + trainer state) was written by this recipe and is
+/// consistent, then loads it.  The metrics CSV is not read: the checkpoint carries its history.
+Checkpoint resume(const Options& o, const std::string& states, const std::map<std::string, std::string>& want,
+                  std::size_t steps_per_epoch, nn::Sequential& net, Trainer& trainer) {
+  GLUINO_CHECK(ValueError, std::filesystem::exists(o.output) && std::filesystem::exists(states),
+               "train_lenet: --resume needs '", o.output, "' and '", states, "' from an earlier run");
+  const auto smeta = io::read_safetensors_header(states).metadata;
+  const auto pmeta = io::read_safetensors_header(o.output).metadata;
+  auto get = [&](const std::map<std::string, std::string>& meta, const std::string& file, const std::string& key) {
+    auto it = meta.find("train_lenet." + key);
+    GLUINO_CHECK(ValueError, it != meta.end(), "train_lenet: --resume: '", file, "' has no '", key,
+                 "' in its metadata (not a checkpoint of train_lenet); start afresh without --resume");
+    return it->second;
+  };
+  for (const auto& [field, value] : want) {
+    const std::string saved = get(smeta, states, field);
+    GLUINO_CHECK(ValueError, saved == value, "train_lenet: --resume: the checkpoint '", states, "' was written with ",
+                 field, " ", saved, " but this run has ", field, " ", value, " (", option_of(field),
+                 "); resume with the checkpoint's settings or start afresh without --resume");
+  }
+  Checkpoint c;
+  const std::string epoch = get(smeta, states, "epoch"), step = get(smeta, states, "step");
+  GLUINO_CHECK(ValueError, get(pmeta, o.output, "epoch") == epoch && get(pmeta, o.output, "step") == step,
+               "train_lenet: --resume: '", o.output, "' is at epoch ", get(pmeta, o.output, "epoch"), " but '", states,
+               "' at epoch ", epoch, " (an interrupted save?); start afresh without --resume");
+  c.epoch = std::stoi(epoch);
+  GLUINO_CHECK(ValueError, c.epoch >= 1 && std::stoull(step) == static_cast<unsigned long long>(c.epoch) * steps_per_epoch,
+               "train_lenet: --resume: '", states, "' says epoch ", epoch, " and step ", step, ", but an epoch has ",
+               steps_per_epoch, " steps");
+  GLUINO_CHECK(ValueError, c.epoch < o.epochs, "train_lenet: --resume: the checkpoint has finished epoch ", c.epoch,
+               " and --epochs is ", o.epochs, ": nothing to train; pass a larger --epochs to train on");
+  c.history = parse_metrics(get(smeta, states, "history"), states);
+  GLUINO_CHECK(ValueError, c.history.size() == static_cast<std::size_t>(c.epoch), "train_lenet: --resume: '", states,
+               "' holds ", c.history.size(), " metrics rows for epoch ", c.epoch);
+  const std::string planned = get(smeta, states, "epochs");
+  if (planned != std::to_string(o.epochs) && o.schedule == "onecycle")
+    std::printf("note: the checkpoint was written for %s epochs, this run has --epochs %d: the one-cycle schedule "
+                "now spans %d epochs\n", planned.c_str(), o.epochs, o.epochs);
+  net.load_parameters(o.output);
+  trainer.load_states(states);
+  GLUINO_CHECK(ValueError, trainer.optimizer().num_update() == std::stoull(step), "train_lenet: --resume: '", states,
+               "' holds ", trainer.optimizer().num_update(), " updates, not step ", step);
+  return c;
 }
 
 std::string clock_text(double seconds) {
@@ -188,14 +313,9 @@ int run(const Options& o) {
   Trainer trainer(net->collect_params(), optimizer);
   loss::SoftmaxCrossEntropyLoss loss_fn;
 
+  const auto run_recipe = recipe(o, train_raw, train_set.size(), test_set.size());
   std::vector<EpochRow> history;
-  if (o.resume) {
-    GLUINO_CHECK(ValueError, std::filesystem::exists(o.output) && std::filesystem::exists(states_path(o.output)),
-                 "train_lenet: --resume needs '", o.output, "' and '", states_path(o.output), "' from an earlier run");
-    net->load_parameters(o.output);
-    trainer.load_states(states_path(o.output));
-    history = read_metrics(o.metrics);
-  }
+  if (o.resume) history = resume(o, states_path(o.output), run_recipe, steps_per_epoch, *net, trainer).history;
 
   std::printf("gluino %s | LeNet | Fashion-MNIST: %zu train / %zu test | batch %zu | %s lr %g%s | %d threads | GEMM: %s\n",
               gluino::version().c_str(), train_set.size(), test_set.size(), o.batch_size, o.optimizer.c_str(), o.lr,
@@ -240,16 +360,26 @@ int run(const Options& o) {
     std::printf("%sepoch %d/%d  loss %.3f  train-acc %.3f  test-acc %.3f  %.1f s  %.0f img/s\n", tty ? "\r\033[2K" : "",
                 epoch, o.epochs, r.loss, r.train_acc, r.test_acc, r.seconds, r.img_per_s);
     std::fflush(stdout);
-    // Checkpoint every epoch, so that --resume continues from the last finished one.
-    net->save_parameters(o.output);
-    trainer.save_states(states_path(o.output));
+    // Checkpoint every epoch, so that --resume continues from the last finished one: the epoch,
+    // step, recipe and metrics go into the checkpoint.  Each save is atomic; a crash between the
+    // two leaves files of different epochs, which --resume detects.
+    const std::string step_text = std::to_string(static_cast<std::size_t>(epoch) * steps_per_epoch);
+    std::map<std::string, std::string> meta{{"train_lenet.epoch", std::to_string(epoch)},
+                                            {"train_lenet.step", step_text}};
+    net->save_parameters(o.output, meta);
+    for (const auto& [field, value] : run_recipe) meta["train_lenet." + field] = value;
+    meta["train_lenet.epochs"] = std::to_string(o.epochs);
+    meta["train_lenet.history"] = metrics_csv(history);
+    trainer.save_states(states_path(o.output), meta);
     write_metrics(o.metrics, history);
   }
 
   std::vector<double> loss, tr, te;
   for (const auto& r : history) loss.push_back(r.loss), tr.push_back(r.train_acc), te.push_back(r.test_acc);
-  utils::write_svg(o.curve, {{"LeNet on Fashion-MNIST: training loss", {{"train loss", loss}}},
-                             {"accuracy", {{"train", tr}, {"test", te}}}});
+  replace_file(o.curve, [&](const std::string& tmp) {
+    utils::write_svg(tmp, {{"LeNet on Fashion-MNIST: training loss", {{"train loss", loss}}},
+                           {"accuracy", {{"train", tr}, {"test", te}}}});
+  });
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   std::printf("saved %s, metrics in %s, learning curve in %s (%.1f s in all)\n", o.output.c_str(), o.metrics.c_str(),
               o.curve.c_str(), total);

@@ -199,6 +199,80 @@ TEST_CASE("malformed files are rejected, naming the file and the tensor") {
                          doctest::Contains("__metadata__ value of 'a' is not a string"), ValueError);
   }
 }
+TEST_CASE("regression: shapes whose byte size wraps around 2^64 are rejected, not loaded into a tiny block") {
+  // Before the fix, count * width wrapped: [2^62] F32 looked like 0 bytes and got a 64-byte block
+  // that reading overflowed (as double: a null dereference).
+  struct Case {
+    const char* name;
+    std::string header;
+    std::size_t data;
+  };
+  const Case cases[] = {
+      {"f32-2p62", R"({"a":{"dtype":"F32","shape":[4611686018427387904],"data_offsets":[0,0]}})", 0},
+      {"f64-2p61p1", R"({"a":{"dtype":"F64","shape":[2305843009213693953],"data_offsets":[0,8]}})", 8},
+      {"f32-2p31sq", R"({"a":{"dtype":"F32","shape":[2147483648,2147483648],"data_offsets":[0,0]}})", 0},
+      {"f32-2p62p2", R"({"a":{"dtype":"F32","shape":[4611686018427387906],"data_offsets":[0,8]}})", 8},
+      {"u8-2p64", R"({"a":{"dtype":"U8","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", 0},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const auto p = make_file(std::string(c.name) + ".safetensors", c.header, zeros(c.data));
+    CHECK_THROWS_WITH_AS(io::read_safetensors_header(p), doctest::Contains("tensor 'a': shape ["), ValueError);
+    CHECK_THROWS_WITH_AS(io::load_safetensors<float>(p), doctest::Contains("does not fit in 64 bits"), ValueError);
+    CHECK_THROWS_WITH_AS(io::load_safetensors<double>(p), doctest::Contains((std::string(c.name) + ".safetensors'").c_str()),
+                         ValueError);
+  }
+}
+TEST_CASE("the fuzz corpus: crash-* inputs are rejected with ValueError, seeds load") {
+  const fs::path dir = fs::path(GLUINO_TEST_DATA_DIR) / ".." / "fuzz" / "corpus" / "safetensors";
+  REQUIRE(fs::is_directory(dir));
+  int crashes = 0, seeds = 0;
+  for (const auto& f : fs::directory_iterator(dir)) {
+    const std::string name = f.path().filename().string();
+    CAPTURE(name);
+    if (name.rfind("crash-", 0) == 0) {
+      ++crashes;
+      CHECK_THROWS_AS(io::load_safetensors<float>(f.path().string()), ValueError);
+      CHECK_THROWS_AS(io::load_safetensors<double>(f.path().string()), ValueError);
+    } else {
+      ++seeds;
+      CHECK_FALSE(io::load_safetensors<double>(f.path().string()).empty());
+      if (name.find("f64") == std::string::npos) CHECK_FALSE(io::load_safetensors<float>(f.path().string()).empty());
+    }
+  }
+  CHECK(crashes >= 3);
+  CHECK(seeds >= 2);
+}
+TEST_CASE("a name given twice in the header is rejected") {
+  const auto p = make_file(
+      "dup", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
+      zeros(8));
+  CHECK_THROWS_WITH_AS(io::load_safetensors<float>(p), doctest::Contains("dup': the header names 'a' twice"), ValueError);
+}
+TEST_CASE("a save that fails halfway leaves the previous file byte-identical and no temporary") {
+  const fs::path dir = tmp_dir() / "halfway";
+  fs::create_directories(dir);
+  const std::string p = (dir / "ckpt.safetensors").string();
+  io::save_safetensors<float>(p, {{"w", nd::full<float>({16}, 1.5f)}}, {{"epoch", "1"}});
+  const auto before = read_bytes(p);
+  struct ResetHook {
+    ~ResetHook() { detail::fail_writes_after_bytes.reset(); }
+  } reset_hook;
+  for (std::size_t limit : {std::size_t(0), std::size_t(5), std::size_t(40), before.size() - 1}) {
+    CAPTURE(limit);
+    detail::fail_writes_after_bytes = limit;
+    CHECK_THROWS_WITH_AS(io::save_safetensors<float>(p, {{"w", nd::full<float>({16}, 7.0f)}}, {{"epoch", "2"}}),
+                         doctest::Contains("failed (disk full?)"), ValueError);
+    detail::fail_writes_after_bytes.reset();
+    CHECK(read_bytes(p) == before);
+    CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
+  }
+  detail::fail_writes_after_bytes = before.size();  // exactly enough room: succeeds
+  io::save_safetensors<float>(p, {{"w", nd::full<float>({16}, 7.0f)}}, {{"epoch", "2"}});
+  detail::fail_writes_after_bytes.reset();
+  CHECK(io::load_safetensors<float>(p)[0].second.at(3) == 7.0f);
+  CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
+}
 TEST_CASE("an independent reader (Python, standard library only) agrees") {
   const std::string script = std::string(GLUINO_TEST_DATA_DIR) + "/../io/check_safetensors.py";
   const auto p = tmp_path("py.safetensors"), pd = tmp_path("pyd.safetensors"), e = tmp_path("expected.json"),

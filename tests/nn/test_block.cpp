@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include <gluino/nd/creation.hpp>
@@ -323,6 +325,88 @@ TEST_CASE("save_parameters / load_parameters: round trip by structure, and error
     MLP fresh;
     CHECK_THROWS_AS(fresh.save_parameters(path + ".x"), StateError);
   }
+  std::remove(path.c_str());
+}
+TEST_CASE("load_parameters: all or nothing; every mismatch in one message") {
+  nn::reset_name_counters();
+  const std::string path = "/tmp/gluino_test_block_atomic.safetensors";
+  MLP net;
+  net.initialize();
+  auto x = nd::random::uniform<float>({2, 20});
+  net(x);
+  net.save_parameters(path);
+  // Two problems: 1.weight has another shape ((10, 256) in the file, (7, 256) here), and 1.bias
+  // is too; the first layer matches and would have been loaded before the error.
+  nn::Sequential target;
+  target.add(nn::Dense{256, {.in_units = 20}}, nn::Dense{7, {.in_units = 256}});
+  target.initialize();
+  std::vector<std::vector<float>> before;
+  for (const auto& [k, p] : target.collect_params_with_prefix()) before.push_back(p->data().to_vector());
+  CHECK_THROWS_WITH_AS(target.load_parameters(path),
+                       doctest::Contains("2 problems: Parameter '1.weight' expects shape (7, 256), the file has (10, 256); "
+                                         "Parameter '1.bias' expects shape (7,), the file has (10,)"),
+                       ShapeError);
+  std::size_t i = 0;
+  for (const auto& [k, p] : target.collect_params_with_prefix()) CHECK(p->data().to_vector() == before[i++]);
+
+  // A missing and an extra name and a shape: one ValueError naming all three, nothing changed.
+  nn::Sequential mixed;
+  mixed.add(nn::Dense{256, {.in_units = 20}}, nn::Dense{5, {.use_bias = false, .in_units = 256}}, nn::Dense{3, {.in_units = 5}});
+  mixed.initialize();
+  const auto w0 = mixed[0].params().begin()->second->data().to_vector();
+  try {
+    mixed.load_parameters(path);
+    FAIL("no exception");
+  } catch (const ValueError& e) {
+    const std::string what = e.what();
+    CHECK(what.find("load_parameters: cannot load '" + path + "' (nothing was changed): 4 problems") != std::string::npos);
+    CHECK(what.find("Parameter '1.weight' expects shape (5, 256), the file has (10, 256)") != std::string::npos);
+    CHECK(what.find("Parameter '2.weight' is missing in the file") != std::string::npos);
+    CHECK(what.find("Parameter '2.bias' is missing in the file") != std::string::npos);
+    CHECK(what.find("'1.bias' in the file is not a parameter here") != std::string::npos);
+  }
+  CHECK(mixed[0].params().begin()->second->data().to_vector() == w0);
+  std::remove(path.c_str());
+}
+TEST_CASE("load_parameters: deferred parameters take the file's shape and values, as Gluon") {
+  nn::reset_name_counters();
+  const std::string path = "/tmp/gluino_test_block_deferred.safetensors";
+  MLP net;
+  net.initialize();
+  auto x = nd::random::uniform<float>({2, 20});
+  auto y = net(x);
+  net.save_parameters(path);
+  MLP deferred;  // initialize() called, shapes (256, 0) waiting for the first forward
+  deferred.initialize();
+  deferred.load_parameters(path);
+  CHECK(deferred.dense0->params().begin()->second->shape() == Shape{256, 20});
+  CHECK(deferred(x).to_vector() == y.to_vector());  // the loaded values, not the pending initializer's
+  nn::Sequential known_wrong;  // a known dimension that disagrees is a ShapeError, nothing loaded
+  known_wrong.add(nn::Dense{256, {.in_units = 0}}, nn::Dense{10, {.in_units = 128}});
+  known_wrong.initialize();
+  CHECK_THROWS_WITH_AS(known_wrong.load_parameters(path), doctest::Contains("'1.weight' expects shape (10, 128)"),
+                       ShapeError);
+  CHECK_FALSE(known_wrong[0].params().begin()->second->is_initialized());
+  std::remove(path.c_str());
+}
+TEST_CASE("save_parameters: metadata, and a failed save leaves the previous file whole") {
+  nn::reset_name_counters();
+  const std::string path = "/tmp/gluino_test_block_atomic_save.safetensors";
+  MLP net;
+  net.initialize();
+  net(nd::zeros<float>({1, 20}));
+  net.save_parameters(path, {{"epoch", "3"}});
+  CHECK(io::read_safetensors_header(path).metadata.at("epoch") == "3");
+  std::ifstream f0(path, std::ios::binary);
+  const std::string before{std::istreambuf_iterator<char>(f0), {}};
+  net.dense0->params().begin()->second->data().fill(9.0f);
+  detail::fail_writes_after_bytes = before.size() / 2;
+  CHECK_THROWS_WITH_AS(net.save_parameters(path), doctest::Contains("disk full"), ValueError);
+  detail::fail_writes_after_bytes.reset();
+  std::ifstream f1(path, std::ios::binary);
+  CHECK(std::string{std::istreambuf_iterator<char>(f1), {}} == before);
+  for (const auto& e : std::filesystem::directory_iterator("/tmp"))
+    CHECK(e.path().filename().string().rfind("gluino_test_block_atomic_save.safetensors.tmp", 0) != 0);
   std::remove(path.c_str());
 }
 TEST_CASE("summary prints output shapes and parameter counts like Gluon") {

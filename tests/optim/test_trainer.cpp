@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <gluino/loss/softmax_cross_entropy_loss.hpp>
 #include <gluino/metric/accuracy.hpp>
 #include <gluino/nd/creation.hpp>
@@ -93,6 +94,119 @@ TEST_CASE("save_states / load_states round trip: a restored trainer continues id
   other.get("a", Shape{2})->set_data(nd::zeros<double>({2}));
   BasicTrainer<double> wrong_params(other, "adam");
   CHECK_THROWS_WITH_AS(wrong_params.load_states(path), doctest::Contains("other_a"), ValueError);
+  std::remove(path.c_str());
+}
+TEST_CASE("load_states rejects a file that lacks the state of one updated parameter, naming it") {
+  const std::string path = temp_path("gluino_test_trainer_missing_state.safetensors");
+  auto p1 = make_params();
+  BasicTrainer<double> t1(p1, "sgd", {{"learning_rate", 0.1}, {"momentum", 0.9}});
+  set_grads(p1, 0);
+  t1.step(1);
+  t1.save_states(path);
+  auto c = io::load_safetensors_with_metadata<double>(path);
+  REQUIRE(c.tensors.size() == 2);  // 0.mom and 2.mom (b has grad_req null)
+  c.tensors.erase(c.tensors.begin() + 1);  // drop 2.mom
+  io::save_safetensors(path, c.tensors, c.metadata);
+  auto p2 = make_params();
+  BasicTrainer<double> t2(p2, "sgd", {{"learning_rate", 0.1}, {"momentum", 0.9}});
+  CHECK_THROWS_WITH_AS(t2.load_states(path), doctest::Contains("no state 'mom' for parameter 2 ('net_c')"), ValueError);
+  CHECK_FALSE(t2.optimizer().has_state(0));  // nothing was loaded
+  CHECK(t2.optimizer().num_update() == 0);
+  std::remove(path.c_str());
+}
+namespace {
+nn::Sequential make_net() {
+  nn::Sequential net;
+  net.add(nn::Dense{4, {.activation = "relu", .in_units = 3}}, nn::Dense{2, {.in_units = 4}});
+  net.initialize();
+  return net;
+}
+void train_step(nn::Sequential& net, Trainer& trainer, float scale) {
+  auto x = nd::array<float>({1, 2, 3, -1, 0.5f, 2}, {2, 3}) * scale;
+  loss::SoftmaxCrossEntropyLoss loss_fn;
+  {
+    autograd::record rec;
+    auto l = loss_fn(net(x), nd::array<float>({0, 1}));
+    l.backward();
+  }
+  trainer.step(2);
+}
+}  // namespace
+TEST_CASE("load_states matches parameters by structure: another process numbering blocks differently loads it") {
+  const std::string path = temp_path("gluino_test_trainer_structural.safetensors");
+  nn::reset_name_counters();
+  auto net1 = make_net();  // dense0_, dense1_
+  Trainer t1(net1.collect_params(), "sgd", {{"learning_rate", 0.1}, {"momentum", 0.9}});
+  train_step(net1, t1, 1), train_step(net1, t1, 2);
+  t1.save_states(path);
+  net1.save_parameters(path + ".params");
+
+  nn::reset_name_counters();  // "another process" that built a block first
+  nn::Dense first{7, {.in_units = 2}};
+  (void)first.name();     // blocks are named lazily: name this one first
+  auto net2 = make_net();     // dense1_, dense2_
+  CHECK(net2.collect_params().keys()[0] != net1.collect_params().keys()[0]);
+  net2.load_parameters(path + ".params");
+  Trainer t2(net2.collect_params(), "sgd", {{"learning_rate", 0.1}, {"momentum", 0.9}});
+  t2.load_states(path);
+  std::map<std::string, std::vector<float>> s1;  // copies: states() hands out the live arrays
+  for (const auto& [name, arr] : t1.optimizer().states()) s1[name] = arr.to_vector();
+  const auto s2 = t2.optimizer().states();
+  REQUIRE(s1.size() == 4);
+  REQUIRE(s2.size() == 4);
+  for (const auto& [name, v] : s1) CHECK(s2.at(name).to_vector() == v);
+  CHECK(t2.optimizer().num_update() == 2);
+  train_step(net1, t1, 3), train_step(net2, t2, 3);
+  for (std::size_t i = 0; i < t1.params().size(); ++i)
+    CHECK(t2.params()[i]->data().to_vector() == t1.params()[i]->data().to_vector());
+
+  SUBCASE("another count or shape is rejected") {
+    nn::Sequential three;
+    three.add(nn::Dense{4, {.in_units = 3}}, nn::Dense{2, {.in_units = 4}}, nn::Dense{1, {.in_units = 2}});
+    three.initialize();
+    Trainer t3(three.collect_params(), "sgd", {{"momentum", 0.9}});
+    CHECK_THROWS_WITH_AS(t3.load_states(path), doctest::Contains("saved for 4 parameters"), ValueError);
+    nn::Sequential wide;
+    wide.add(nn::Dense{5, {.in_units = 3}}, nn::Dense{2, {.in_units = 5}});
+    wide.initialize();
+    Trainer t4(wide.collect_params(), "sgd", {{"momentum", 0.9}});
+    CHECK_THROWS_WITH_AS(t4.load_states(path), doctest::Contains("of shape (4, 3) but it has shape (5, 3)"), ShapeError);
+  }
+  SUBCASE("files of format version 1 (global names, no shapes) still load") {
+    auto c = io::load_safetensors_with_metadata<float>(path);
+    for (const char* k : {"format", "format_version", "num_params", "param_shapes"}) CHECK(c.metadata.erase(k) == 1);
+    io::save_safetensors(path, c.tensors, c.metadata);
+    Trainer t5(net2.collect_params(), "sgd", {{"learning_rate", 0.1}, {"momentum", 0.9}});
+    t5.load_states(path);
+    CHECK(t5.optimizer().states().at("3.mom").to_vector() == s1.at("3.mom"));
+  }
+  std::remove(path.c_str());
+  std::remove((path + ".params").c_str());
+}
+TEST_CASE("save_states: the caller's metadata, and a failed save leaves the previous file whole") {
+  const std::string path = temp_path("gluino_test_trainer_meta.safetensors");
+  auto p1 = make_params();
+  BasicTrainer<double> t1(p1, "adam", {{"learning_rate", 0.1}});
+  set_grads(p1, 0);
+  t1.step(1);
+  t1.save_states(path, {{"epoch", "4"}});
+  const auto meta = io::read_safetensors_header(path).metadata;
+  CHECK(meta.at("epoch") == "4");
+  CHECK(meta.at("format_version") == "2");
+  CHECK(meta.at("param_shapes") == "[[2],[2],[2]]");
+  CHECK_THROWS_WITH_AS(t1.save_states(path, {{"optimizer", "x"}}), doctest::Contains("metadata key 'optimizer'"),
+                       ValueError);
+  std::ifstream f0(path, std::ios::binary);
+  const std::string before{std::istreambuf_iterator<char>(f0), {}};
+  set_grads(p1, 1);
+  t1.step(1);
+  detail::fail_writes_after_bytes = 100;
+  CHECK_THROWS_WITH_AS(t1.save_states(path), doctest::Contains("disk full"), ValueError);
+  detail::fail_writes_after_bytes.reset();
+  std::ifstream f1(path, std::ios::binary);
+  CHECK(std::string{std::istreambuf_iterator<char>(f1), {}} == before);
+  for (const auto& e : std::filesystem::directory_iterator(std::filesystem::temp_directory_path()))
+    CHECK(e.path().filename().string().rfind("gluino_test_trainer_meta.safetensors.tmp", 0) != 0);
   std::remove(path.c_str());
 }
 TEST_CASE("the issue's snippet: Trainer over a network's collect_params()") {

@@ -21,9 +21,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
+#include <ostream>
 #include <set>
 #include <string>
 #include <tuple>
+#include <fcntl.h>
 #include <unistd.h>
 #include <utility>
 #include <vector>
@@ -78,14 +81,85 @@ inline void safetensors_swap_bytes(void* p, std::size_t n_elems, std::size_t wid
   auto* b = static_cast<unsigned char*>(p);
   for (std::size_t i = 0; i < n_elems; ++i) std::reverse(b + i * width, b + (i + 1) * width);
 }
+
+/// Test hook, not API: when set, the next files written by write_file_atomically in this thread
+/// fail once this many bytes are written, as a full disk would (the stream goes bad).
+inline thread_local std::optional<std::size_t> fail_writes_after_bytes;
+
+/// A stream buffer that forwards to a file and fails after `limit` bytes (fail_writes_after_bytes).
+class LimitedFileBuf : public std::filebuf {
+ public:
+  std::optional<std::size_t> limit;
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    if (limit) {
+      const auto room = static_cast<std::streamsize>(*limit - std::min(*limit, written_));
+      const std::streamsize put = std::filebuf::xsputn(s, std::min(n, room));
+      written_ += static_cast<std::size_t>(put);
+      return put;  // short: the stream sets badbit
+    }
+    return std::filebuf::xsputn(s, n);
+  }
+  int_type overflow(int_type c) override {  // a single character, or eof: flush the buffer
+    if (limit && written_ >= *limit && !traits_type::eq_int_type(c, traits_type::eof())) return traits_type::eof();
+    return std::filebuf::overflow(c);
+  }
+
+ private:
+  std::size_t written_ = 0;
+};
+
+/// Writes a file so that a failure at any point leaves an existing file at `path` whole: `write`
+/// fills a temporary file in the same folder ("<path>.tmp<pid>-<n>"), which is flushed, checked,
+/// synced to disk (fsync) and then renamed over `path` (an atomic replacement on POSIX); on any
+/// failure the temporary is removed and ValueError (starting with `where`) or write's own
+/// exception propagates.
+template <class Write>
+void write_file_atomically(const std::string& path, const std::string& where, Write&& write) {
+  static std::atomic<unsigned> counter{0};
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  try {
+    {
+      LimitedFileBuf buf;
+      buf.limit = fail_writes_after_bytes;
+      GLUINO_CHECK(ValueError, buf.open(tmp, std::ios::out | std::ios::binary | std::ios::trunc) != nullptr, where,
+                   "cannot create '", tmp, "'");
+      std::ostream out(&buf);
+      write(static_cast<std::ostream&>(out));
+      out.flush();
+      const bool closed = buf.close() != nullptr;
+      GLUINO_CHECK(ValueError, out.good() && closed, where, "write to '", tmp, "' failed (disk full?)");
+    }
+    const int fd = ::open(tmp.c_str(), O_RDONLY);
+    const bool synced = fd >= 0 && ::fsync(fd) == 0;
+    if (fd >= 0) ::close(fd);
+    GLUINO_CHECK(ValueError, synced, where, "cannot sync '", tmp, "' to disk");
+    std::error_code ec;
+    std::filesystem::rename(tmp, path, ec);
+    GLUINO_CHECK(ValueError, !ec, where, "cannot rename '", tmp, "' to it: ", ec.message());
+  } catch (...) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw;
+  }
+  // Make the rename itself durable (best effort: some file systems refuse to sync a folder).
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+}
 }  // namespace gluino::detail
 
 namespace gluino::io {
 
 /// Reads and validates the header of a safetensors file: length (at most 100 MB and within the
 /// file), JSON syntax, the metadata (string values), each tensor's dtype (any dtype of the
-/// format), shape and offsets (span = product(shape) * dtype size; tensors contiguous, not
-/// overlapping, covering the data section).  ValueError naming the file and the tensor.
+/// format), shape and offsets (span = product(shape) * dtype size in checked 64-bit arithmetic;
+/// tensors contiguous, not overlapping, covering the data section), no name given twice.
+/// ValueError naming the file, the tensor and what was expected.
 inline SafetensorsHeader read_safetensors_header(const std::string& path) {
   using ::gluino::detail::raise;
   namespace fs = std::filesystem;
@@ -112,8 +186,15 @@ inline SafetensorsHeader read_safetensors_header(const std::string& path) {
   GLUINO_CHECK(ValueError, n > 0 && text[0] == '{', where, "the header does not start with '{' (not a JSON object)");
 
   nlohmann::json j;
+  // A name given twice would hide one of the two entries (the parser keeps the last): reject it.
+  std::set<std::string> names;
+  auto no_duplicates = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (depth == 1 && event == nlohmann::json::parse_event_t::key && !names.insert(parsed.get<std::string>()).second)
+      raise<ValueError>(where, "the header names '", parsed.get<std::string>(), "' twice");
+    return true;
+  };
   try {
-    j = nlohmann::json::parse(text);
+    j = nlohmann::json::parse(text, no_duplicates);
   } catch (const nlohmann::json::exception& e) {
     raise<ValueError>(where, "invalid JSON header: ", e.what());
   }
@@ -144,16 +225,20 @@ inline SafetensorsHeader read_safetensors_header(const std::string& path) {
     e.dtype = v["dtype"].get<std::string>();
     const std::size_t width = ::gluino::detail::safetensors_dtype_size(e.dtype);
     GLUINO_CHECK(ValueError, width > 0, at, "unknown dtype \"", e.dtype, "\"");
+    // Checked arithmetic throughout: the element count and the byte span are computed so that
+    // no product wraps (a shape of [2^62] F32 must not look like 0 bytes).
     std::uint64_t count = 1;
     bool overflow = false;
     for (const auto& d : v["shape"]) {
       GLUINO_CHECK(ValueError, d.is_number_unsigned(), at, "shape entries must be non-negative integers, got ", d.dump());
       const std::uint64_t dim = d.get<std::uint64_t>();
-      if (dim != 0 && count > (std::uint64_t(1) << 62) / dim) overflow = true;
-      count *= dim;
+      overflow = overflow || __builtin_mul_overflow(count, dim, &count);
       e.shape.push_back(static_cast<std::size_t>(dim));
     }
-    GLUINO_CHECK(ValueError, !overflow, at, "shape ", v["shape"].dump(), " is too large");
+    std::uint64_t span = 0;
+    overflow = overflow || __builtin_mul_overflow(count, std::uint64_t(width), &span);
+    GLUINO_CHECK(ValueError, !overflow, at, "shape ", v["shape"].dump(), " of ", e.dtype,
+                 " is too large: its byte size does not fit in 64 bits");
     for (const auto& o : v["data_offsets"])
       GLUINO_CHECK(ValueError, o.is_number_unsigned(), at, "data_offsets must be non-negative integers, got ",
                    v["data_offsets"].dump());
@@ -162,8 +247,8 @@ inline SafetensorsHeader read_safetensors_header(const std::string& path) {
     GLUINO_CHECK(ValueError, e.begin <= e.end, at, "data_offsets [", e.begin, ", ", e.end, "] end before they begin");
     GLUINO_CHECK(ValueError, e.end <= h.data_bytes, at, "data_offsets [", e.begin, ", ", e.end,
                  "] out of range: the data section has ", h.data_bytes, " bytes");
-    GLUINO_CHECK(ValueError, count * width == e.end - e.begin, at, "shape ", v["shape"].dump(), " of ", e.dtype, " needs ",
-                 count * width, " bytes but data_offsets [", e.begin, ", ", e.end, "] span ", e.end - e.begin);
+    GLUINO_CHECK(ValueError, span == e.end - e.begin, at, "shape ", v["shape"].dump(), " of ", e.dtype, " needs ",
+                 span, " bytes but data_offsets [", e.begin, ", ", e.end, "] span ", e.end - e.begin);
     h.tensors.push_back(std::move(e));
   }
   std::sort(h.tensors.begin(), h.tensors.end(),
@@ -186,8 +271,9 @@ inline SafetensorsHeader read_safetensors_header(const std::string& path) {
 }
 
 /// Writes named arrays to a safetensors file (dtype F32 for float, F64 for double), in the
-/// given order, with optional string metadata.  Writes a temporary file beside `path` and
-/// renames it over `path`, so a failed save leaves an existing file intact.  ValueError for an
+/// given order, with optional string metadata.  Atomic (detail::write_file_atomically): writes a
+/// temporary file beside `path`, checks and syncs it, and renames it over `path`, so a failed
+/// save (full disk, crash) leaves an existing file whole and no temporary behind.  ValueError for an
 /// empty, duplicate or reserved ("__metadata__") name, an undefined array, or an I/O failure.
 /// Gluon: net.save_parameters / nd.save (in MXNet's own format).
 template <class T>
@@ -217,11 +303,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   }
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  static std::atomic<unsigned> counter{0};
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  try {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    GLUINO_CHECK(ValueError, out.good(), where, "cannot create '", tmp, "'");
+  ::gluino::detail::write_file_atomically(path, where, [&](std::ostream& out) {
     unsigned char len[8];
     for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(static_cast<std::uint64_t>(text.size()) >> (8 * i));
     out.write(reinterpret_cast<const char*>(len), 8);
@@ -235,16 +317,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
         out.write(reinterpret_cast<const char*>(le.data()), static_cast<std::streamsize>(le.size() * sizeof(T)));
       }
     }
-    out.close();
-    GLUINO_CHECK(ValueError, !out.fail(), where, "write to '", tmp, "' failed (disk full?)");
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    GLUINO_CHECK(ValueError, !ec, where, "cannot rename '", tmp, "' to it: ", ec.message());
-  } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw;
-  }
+  });
 }
 
 /// Reads a safetensors file, with its metadata.  Tensors come in data order (the order they

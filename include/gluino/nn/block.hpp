@@ -322,14 +322,17 @@ class BasicBlock {
     return out;
   }
   /// Saves the parameters (structural names, see collect_params_with_prefix) to a safetensors
-  /// file.  Gluon: save_parameters.
-  void save_parameters(const std::string& path) const {
-    detail::save_named_parameters<T>(path, collect_params_with_prefix(), "save_parameters");
+  /// file, with optional string metadata (e.g. the epoch).  Atomic: a failed save leaves an
+  /// existing file whole.  Gluon: save_parameters.
+  void save_parameters(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const {
+    detail::save_named_parameters<T>(path, collect_params_with_prefix(), "save_parameters", metadata);
   }
-  /// Loads parameters saved by save_parameters.  ValueError for a parameter missing from the
-  /// file (unless allow_missing) or a name in the file the block does not have (unless
-  /// ignore_extra); ShapeError for a wrong shape.  Uninitialized parameters are initialized with
-  /// the loaded values.  Gluon: load_parameters.
+  /// Loads parameters saved by save_parameters, all or nothing: the whole file is checked first
+  /// and every mismatch reported in one exception, ValueError for a parameter missing from the
+  /// file (unless allow_missing), a name in the file the block does not have (unless
+  /// ignore_extra) or a wrong dtype, ShapeError when all mismatches are shapes; no parameter
+  /// changes then.  Uninitialized (also deferred) parameters are initialized with the loaded
+  /// values.  Gluon: load_parameters.
   void load_parameters(const std::string& path, LoadOptions opt = {}) {
     detail::load_named_parameters<T>(path, collect_params_with_prefix(), opt, "load_parameters");
   }

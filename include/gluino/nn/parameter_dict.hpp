@@ -182,8 +182,9 @@ class BasicParameterDict {
     detail::save_named_parameters<T>(path, named, "ParameterDict.save");
   }
   /// Loads a file written by save; names in the file get opt.restore_prefix prepended.
-  /// ValueError for missing or extra names (see LoadOptions), ShapeError for a wrong shape.
-  /// Gluon: load(filename, allow_missing=, ignore_extra=, restore_prefix=).
+  /// All or nothing: every mismatch is reported in one exception (ValueError for missing or extra
+  /// names, see LoadOptions, or a wrong dtype; ShapeError when all are shapes) and then no
+  /// parameter changes.  Saving is atomic.  Gluon: load(filename, allow_missing=, ignore_extra=, restore_prefix=).
   void load(const std::string& path, const LoadOptions& opt = {}) {
     detail::load_named_parameters<T>(path, detail::NamedParameters<T>(begin(), end()), opt, "ParameterDict.load");
   }

@@ -3,7 +3,10 @@
 /// Saving and loading named parameters as safetensors files: what ParameterDict::save / load and
 /// Block::save_parameters / load_parameters share.
 #include <algorithm>
+#include <map>
 #include <memory>
+#include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,51 +36,107 @@ namespace gluino::detail {
 template <class T>
 using NamedParameters = std::vector<std::pair<std::string, std::shared_ptr<nn::BasicParameter<T>>>>;
 
-/// Writes each parameter's data under its key.  StateError (from data()) for an uninitialized one.
+/// Writes each parameter's data under its key, with optional string metadata (atomic: see
+/// io::save_safetensors).  StateError (from data()) for an uninitialized one.
 template <class T>
-void save_named_parameters(const std::string& path, const NamedParameters<T>& params, const char* who) {
+void save_named_parameters(const std::string& path, const NamedParameters<T>& params, const char* who,
+                           const std::map<std::string, std::string>& metadata = {}) {
   std::vector<std::pair<std::string, NDArray<T>>> arrays;
   for (const auto& [key, p] : params) {
     GLUINO_CHECK(StateError, p->is_initialized(), who, ": Parameter '", p->name(), "' (saved as '", key,
                  "') has not been initialized; initialize the block and run a forward pass first");
     arrays.emplace_back(key, p->data());
   }
-  gluino::io::save_safetensors(path, arrays);
+  gluino::io::save_safetensors(path, arrays, metadata);
 }
 
-/// Reads a file and sets each parameter from the array under its key (see LoadOptions).
+/// Reads a file and sets each parameter from the array under its key (see LoadOptions), all or
+/// nothing: the whole file is first checked against the parameters (names missing from the
+/// file unless allow_missing, names the parameters lack unless ignore_extra, shapes and
+/// dtypes), every mismatch is reported in one exception, and only then are
+/// parameters assigned.  ShapeError when every mismatch is a shape, ValueError otherwise.
+/// A parameter whose shape is still partly unknown (deferred initialization) takes the file's
+/// shape when its known dimensions agree and is initialized with the file's values, as Gluon's
+/// load_parameters does (the pending initializer is dropped).
 template <class T>
 void load_named_parameters(const std::string& path, const NamedParameters<T>& params, const nn::LoadOptions& opt,
                            const char* who) {
-  auto loaded = gluino::io::load_safetensors<T>(path);
-  for (auto& kv : loaded) kv.first = opt.restore_prefix + kv.first;
+  // Validate against the header first (names, dtypes, shapes), read the data only when all is well.
+  const gluino::io::SafetensorsHeader header = gluino::io::read_safetensors_header(path);  // ValueError if malformed
+  std::vector<std::pair<std::string, const gluino::io::SafetensorsEntry*>> entries;
+  for (const auto& e : header.tensors) entries.emplace_back(opt.restore_prefix + e.name, &e);
   auto list = [](const auto& items) {
     std::string s;
     for (const auto& kv : items) s += (s.empty() ? "" : ", ") + kv.first;
     return s.empty() ? std::string("(nothing)") : s;
   };
-  auto find_loaded = [&](const std::string& key) {
-    return std::find_if(loaded.begin(), loaded.end(), [&](const auto& kv) { return kv.first == key; });
+  std::map<std::string, const gluino::io::SafetensorsEntry*> by_name(entries.begin(), entries.end());
+  std::vector<std::string> problems;
+  bool only_shapes = true;
+  auto problem = [&](bool shape, auto&&... parts) {
+    std::ostringstream os;
+    (os << ... << parts);
+    problems.push_back(os.str());
+    only_shapes = only_shapes && shape;
   };
-  if (!opt.allow_missing)
-    for (const auto& [key, p] : params)
-      GLUINO_CHECK(ValueError, find_loaded(key) != loaded.end(), who, ": Parameter '", key, "' is missing in file '",
-                   path, "', which contains: ", list(loaded), "; set allow_missing to ignore missing parameters");
-  for (const auto& [key, arr] : loaded) {
-    bool found = false;
-    for (const auto& [k, p] : params) {
-      if (k != key) continue;
-      found = true;
-      const Shape& want = p->shape();
-      bool ok = want.ndim() == 0 || want.ndim() == arr.shape().ndim();
-      for (std::size_t d = 0; ok && d < want.ndim(); ++d) ok = want[d] == 0 || want[d] == arr.shape()[d];
-      GLUINO_CHECK(ShapeError, ok, who, ": cannot load Parameter '", key, "' from '", path, "': expected shape ", want,
-                   ", the file has ", arr.shape());
-      p->set_data(arr);
+  std::set<std::string> known;
+  // The shape each parameter will have, to catch one shared parameter loaded from two keys of
+  // different shapes.
+  std::map<const nn::BasicParameter<T>*, Shape> assigned;
+  std::vector<std::pair<std::shared_ptr<nn::BasicParameter<T>>, std::string>> plan;  // parameter, file name
+  for (const auto& [key, p] : params) {
+    known.insert(key);
+    auto it = by_name.find(key);
+    if (it == by_name.end()) {
+      if (!opt.allow_missing) problem(false, "Parameter '", key, "' is missing in the file");
+      continue;
     }
-    GLUINO_CHECK(ValueError, found || opt.ignore_extra, who, ": Parameter '", key, "' from file '", path,
-                 "' is not present here, which has: ", list(params), "; set ignore_extra to ignore it");
+    const gluino::io::SafetensorsEntry& e = *it->second;
+    if (e.dtype != "F32" && !(e.dtype == "F64" && sizeof(T) == 8)) {
+      problem(false, "Parameter '", key, "' is stored as ", e.dtype, ", which does not load into ",
+              sizeof(T) == 4 ? "float (F32 expected)" : "double (F32 or F64 expected)");
+      continue;
+    }
+    if (e.shape.size() > Shape::max_dims) {
+      problem(true, "Parameter '", key, "' has ", e.shape.size(), " axes in the file");
+      continue;
+    }
+    const Shape got(e.shape);
+    const Shape want = p->is_initialized() ? p->data().shape() : p->shape();
+    bool ok = p->is_initialized() ? got == want : (want.ndim() == 0 || want.ndim() == got.ndim());
+    for (std::size_t d = 0; ok && !p->is_initialized() && d < want.ndim(); ++d) ok = want[d] == 0 || want[d] == got[d];
+    if (ok) {
+      auto [a, fresh] = assigned.emplace(p.get(), got);
+      ok = fresh || a->second == got;
+    }
+    if (!ok) {
+      problem(true, "Parameter '", key, "' expects shape ", want, ", the file has ", got);
+      continue;
+    }
+    plan.emplace_back(p, e.name);
   }
+  if (!opt.ignore_extra)
+    for (const auto& [key, e] : entries)
+      if (!known.count(key)) problem(false, "'", key, "' in the file is not a parameter here");
+  if (!problems.empty()) {
+    std::string all;
+    for (const auto& m : problems) all += (all.empty() ? "" : "; ") + m;
+    std::ostringstream msg;
+    msg << who << ": cannot load '" << path << "' (nothing was changed): " << problems.size()
+        << (problems.size() == 1 ? " problem: " : " problems: ") << all << ". The file has: " << list(entries)
+        << "; the parameters are: " << list(params);
+    if (!opt.allow_missing || !opt.ignore_extra) msg << " (allow_missing / ignore_extra skip missing / extra names)";
+    if (only_shapes) detail::raise<ShapeError>(msg.str());
+    detail::raise<ValueError>(msg.str());
+  }
+  auto loaded = gluino::io::load_safetensors<T>(path);
+  std::map<std::string, const NDArray<T>*> arrays;
+  for (const auto& [name, arr] : loaded) arrays.emplace(name, &arr);
+  for (const auto& [p, name] : plan) {  // the file may have changed since its header was read
+    auto it = arrays.find(name);
+    GLUINO_CHECK(ValueError, it != arrays.end() && it->second->shape() == assigned.at(p.get()), who, ": '", path,
+                 "' changed while it was being loaded (nothing was changed)");
+  }
+  for (const auto& [p, name] : plan) p->set_data(*arrays.at(name));
 }
-
 }  // namespace gluino::detail
