@@ -5,8 +5,13 @@
 
 #include <gluino/data/sha256.hpp>
 
-#include <filesystem>
+#include <sys/resource.h>
 #include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -40,6 +45,57 @@ std::vector<std::uint8_t> read_bytes(const std::string& path) {
 }
 // A raw IDX file of 2 labels: magic 0x00000801, N = 2, payload {7, 3}.
 std::vector<std::uint8_t> two_labels() { return {0, 0, 8, 1, 0, 0, 0, 2, 7, 3}; }
+
+// The header of an IDX file of unsigned bytes with these dimensions.
+std::vector<std::uint8_t> idx_header(const std::vector<std::uint32_t>& dims) {
+  std::vector<std::uint8_t> h{0, 0, 8, static_cast<std::uint8_t>(dims.size())};
+  for (std::uint32_t d : dims)
+    for (int s = 24; s >= 0; s -= 8) h.push_back(static_cast<std::uint8_t>(d >> s));
+  return h;
+}
+// A valid gzip file of `head` followed by `mib` MiB of zeros, about 1 KB per MiB: one MiB of
+// zeros deflated once (ending in a full flush, so it refers to nothing before it) and repeated,
+// then a trailer with the CRC-32 and length of the whole.  A decompression bomb.
+std::vector<std::uint8_t> gzip_bomb(const std::vector<std::uint8_t>& head, std::size_t mib) {
+  z_stream zs{};
+  REQUIRE(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY) == Z_OK);
+  std::vector<std::uint8_t> buf(1 << 16);
+  auto run = [&](const std::uint8_t* p, std::size_t n, int flush) {
+    std::vector<std::uint8_t> o;
+    zs.next_in = const_cast<Bytef*>(p);
+    zs.avail_in = static_cast<uInt>(n);
+    do {
+      zs.next_out = buf.data();
+      zs.avail_out = static_cast<uInt>(buf.size());
+      deflate(&zs, flush);
+      o.insert(o.end(), buf.begin(), buf.end() - zs.avail_out);
+    } while (zs.avail_out == 0);
+    return o;
+  };
+  const std::vector<std::uint8_t> zeros(1 << 20, 0);
+  auto out = run(head.data(), head.size(), Z_FULL_FLUSH);
+  const auto block = run(zeros.data(), zeros.size(), Z_FULL_FLUSH);
+  auto tail = run(nullptr, 0, Z_FINISH);  // the last (empty) block and an 8-byte trailer
+  deflateEnd(&zs);
+  for (std::size_t i = 0; i < mib; ++i) out.insert(out.end(), block.begin(), block.end());
+  out.insert(out.end(), tail.begin(), tail.end() - 8);
+  uLong crc = crc32(0, head.data(), static_cast<uInt>(head.size()));
+  const uLong crc_mib = crc32(0, zeros.data(), static_cast<uInt>(zeros.size()));
+  for (std::size_t i = 0; i < mib; ++i) crc = crc32_combine(crc, crc_mib, 1 << 20);
+  const std::uint64_t len = head.size() + (std::uint64_t(mib) << 20);
+  for (std::uint64_t v : {std::uint64_t(crc), len})
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  return out;
+}
+// The peak resident memory of this process so far, in bytes.
+std::size_t peak_rss() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<std::size_t>(u.ru_maxrss) * 1024;
+}
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 }  // namespace
 
 TEST_SUITE("data/idx") {
@@ -135,7 +191,9 @@ TEST_CASE("read_idx: errors name the file and what was expected") {
     CHECK_THROWS_WITH_AS(data::read_idx(p), doctest::Contains("truncated: 1 payload bytes, expected 268431360"),
                          ValueError);
     write_bytes(p, {0, 0, 8, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, 42});
-    CHECK_THROWS_WITH_AS(data::read_idx(p), doctest::Contains("more than 2^40 bytes"), ValueError);
+    CHECK_THROWS_WITH_AS(data::read_idx(p), doctest::Contains("dimensions (4294967295, 4294967295, 1) describe more than "
+                                                              "the limit of 1073741824 bytes"),
+                         ValueError);
   }
   SUBCASE("extra trailing bytes") {
     const auto p = tmp_path("trailing");
@@ -162,7 +220,11 @@ TEST_CASE("read_idx: errors name the file and what was expected") {
   }
   SUBCASE("corrupt gzip data") {
     auto gz = read_bytes(mini + "train-images-idx3-ubyte.gz");
-    for (std::size_t i = 100; i < 400; ++i) gz[i] ^= 0x5a;
+    // The first deflate block (after the 10-byte gzip header, no file name) gets the reserved
+    // block type 3.  (Random damage may also inflate to other bytes, reported as a wrong magic,
+    // a wrong length or, at the end, a CRC mismatch.)
+    REQUIRE(gz[3] == 0);  // no optional gzip header fields
+    gz[10] |= 0x06;
     const auto p = tmp_path("corrupt.gz");
     write_bytes(p, gz);
     CHECK_THROWS_WITH_AS(data::read_idx(p), doctest::Contains("corrupt.gz': corrupt gzip data"), ValueError);
@@ -173,6 +235,103 @@ TEST_CASE("read_idx: errors name the file and what was expected") {
     const auto p = tmp_path("badcrc.gz");
     write_bytes(p, gz);
     CHECK_THROWS_WITH_AS(data::read_idx(p), doctest::Contains("badcrc.gz': corrupt gzip data"), ValueError);
+  }
+}
+TEST_CASE("read_idx: decompression bombs stop at what the header promises") {
+  SUBCASE("the bomb generator makes valid gzip files") {
+    const auto p = tmp_path("zeros-3mib.gz");
+    write_bytes(p, gzip_bomb(idx_header({3, 1024, 1024}), 3));
+    const auto a = data::read_idx(p, {.expected_ndim = 3});
+    CHECK(a.dims == std::vector<std::size_t>{3, 1024, 1024});
+    CHECK(a.size() == 3u << 20);
+    CHECK(std::all_of(a.data.begin(), a.data.end(), [](std::uint8_t v) { return v == 0; }));
+  }
+  SUBCASE("2 GiB of zeros after a 10x28x28 payload: stops at the first extra byte") {
+    const auto bomb = gzip_bomb(idx_header({10, 28, 28}), 2048);  // about 2 MB
+    CHECK(bomb.size() < (3u << 20));
+    const auto p = tmp_path("bomb-extra.gz");
+    write_bytes(p, bomb);
+    std::size_t seen = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH_AS(
+        data::read_idx(p, {.on_bytes = [&](const std::uint8_t*, std::size_t n) { seen += n; }}),
+        doctest::Contains("bomb-extra.gz': extra bytes after the payload: expected exactly 7856 bytes for dimensions "
+                          "(10, 28, 28), got more"),
+        ValueError);
+    CHECK(seconds_since(t0) < 0.25);  // before: 2 GiB inflated just to be counted (0.9 s)
+    CHECK(seen == 16 + 7840);
+    // The same from memory.
+    CHECK_THROWS_WITH_AS(data::read_idx_bytes(bomb.data(), bomb.size(), {}, "bomb in memory"),
+                         doctest::Contains("'bomb in memory': extra bytes after the payload"), ValueError);
+  }
+  SUBCASE("a 1 MB file announcing 2 GiB is refused before anything is allocated") {
+    const auto p = tmp_path("bomb-2gib.gz");
+    write_bytes(p, gzip_bomb(idx_header({2048, 1024, 1024}), 1024));  // 1 GiB of zeros in ~1 MB
+    const std::size_t rss0 = peak_rss();
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK_THROWS_WITH_AS(data::read_idx(p), doctest::Contains("bomb-2gib.gz': dimensions (2048, 1024, 1024) describe "
+                                                              "more than the limit of 1073741824 bytes"),
+                         ValueError);
+    CHECK(seconds_since(t0) < 0.25);
+    CHECK(peak_rss() - rss0 < (64u << 20));
+  }
+  SUBCASE("under a raised limit, memory grows with the data, not with the promise") {
+    const auto p = tmp_path("bomb-3gib.gz");
+    write_bytes(p, gzip_bomb(idx_header({3072, 1024, 1024}), 16));  // 3 GiB announced, 16 MiB there
+    const std::size_t rss0 = peak_rss();
+    CHECK_THROWS_WITH_AS(data::read_idx(p, {.max_bytes = std::size_t(4) << 30}),
+                         doctest::Contains("truncated: 16777216 payload bytes, expected 3221225472"), ValueError);
+    CHECK(peak_rss() - rss0 < (128u << 20));
+  }
+  SUBCASE("a raw file's size is checked against the header before reading") {
+    const auto p = tmp_path("raw-huge");
+    auto b = idx_header({1024, 1024, 512});  // 512 MiB announced, 1 byte there
+    b.push_back(1);
+    write_bytes(p, b);
+    const std::size_t rss0 = peak_rss();
+    CHECK_THROWS_WITH_AS(data::read_idx(p), doctest::Contains("truncated: 1 payload bytes, expected 536870912"),
+                         ValueError);
+    CHECK(peak_rss() - rss0 < (64u << 20));
+  }
+}
+TEST_CASE("read_idx: gzip members and trailing garbage") {
+  const auto labels = read_bytes(mini + "train-labels-idx1-ubyte.gz");
+  SUBCASE("bytes after the gzip member are refused, as gzip -t does") {
+    for (const std::vector<std::uint8_t>& junk : {std::vector<std::uint8_t>{0}, {'j', 'u', 'n', 'k'}, {0x1f}}) {
+      auto gz = labels;
+      gz.insert(gz.end(), junk.begin(), junk.end());
+      const auto p = tmp_path("garbage.gz");
+      write_bytes(p, gz);
+      CHECK_THROWS_WITH_AS(data::read_idx(p), doctest::Contains("garbage.gz': unexpected bytes after the end of the gzip "
+                                                                "stream (trailing garbage)"),
+                           ValueError);
+    }
+  }
+  SUBCASE("a second member continues the data (gzip's concatenation)") {
+    // The labels file split into two members: header + 40 labels, then 60 labels.
+    const auto whole = data::read_idx(mini + "train-labels-idx1-ubyte.gz");
+    std::vector<std::uint8_t> raw = idx_header({100});
+    raw.insert(raw.end(), whole.data.begin(), whole.data.end());
+    const auto first = tmp_path("part1.gz"), second = tmp_path("part2.gz");
+    gzFile f = gzopen(first.c_str(), "wb");
+    gzwrite(f, raw.data(), 8 + 40);
+    gzclose(f);
+    f = gzopen(second.c_str(), "wb");
+    gzwrite(f, raw.data() + 48, 60);
+    gzclose(f);
+    auto gz = read_bytes(first);
+    const auto gz2 = read_bytes(second);
+    gz.insert(gz.end(), gz2.begin(), gz2.end());
+    const auto a = data::read_idx_bytes(gz.data(), gz.size(), {.expected_ndim = 1});
+    CHECK(a.data == whole.data);
+    gz.insert(gz.end(), {1, 2, 3});
+    CHECK_THROWS_WITH_AS(data::read_idx_bytes(gz.data(), gz.size()), doctest::Contains("trailing garbage"), ValueError);
+  }
+  SUBCASE("read_idx_bytes reads raw data too, and names it in errors") {
+    const auto raw = two_labels();
+    CHECK(data::read_idx_bytes(raw.data(), raw.size()).data == std::vector<std::uint8_t>{7, 3});
+    CHECK_THROWS_WITH_AS(data::read_idx_bytes(raw.data(), raw.size() - 1, {}, "labels.bin"),
+                         doctest::Contains("'labels.bin': truncated: 1 payload bytes, expected 2"), ValueError);
   }
 }
 TEST_CASE("sha256: known digests") {

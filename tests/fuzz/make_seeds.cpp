@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: Apache-2.0
+// Writes the seed corpora of the fuzz targets (committed under tests/fuzz/corpus/<target>/):
+//   make_seeds <fashion-mnist-mini folder> <corpus folder>
+// Deterministic: running it again rewrites the same files.  See tests/fuzz/README.md.
+#include <gluino/data/idx.hpp>
+#include <gluino/io/safetensors.hpp>
+#include <gluino/optim/trainer.hpp>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "fuzz_lenet.hpp"
+
+using namespace gluino;
+namespace fs = std::filesystem;
+using Bytes = std::vector<std::uint8_t>;
+
+namespace {
+fs::path out_dir;
+
+void write(const std::string& target, const std::string& name, const Bytes& b) {
+  fs::create_directories(out_dir / target);
+  std::ofstream f(out_dir / target / name, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+Bytes read(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+Bytes idx_bytes(const data::IdxArray& a) {
+  Bytes h{0, 0, 8, static_cast<std::uint8_t>(a.dims.size())};
+  for (std::size_t d : a.dims)
+    for (int s = 24; s >= 0; s -= 8) h.push_back(static_cast<std::uint8_t>(d >> s));
+  h.insert(h.end(), a.data.begin(), a.data.end());
+  return h;
+}
+// gzip with a fixed header (no name, no time), so that the seeds are reproducible.
+Bytes gzip(const Bytes& raw, int level = 9) {
+  z_stream zs{};
+  deflateInit2(&zs, level, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY);
+  Bytes out(deflateBound(&zs, raw.size()) + 32);
+  zs.next_in = const_cast<Bytef*>(raw.data());
+  zs.avail_in = static_cast<uInt>(raw.size());
+  zs.next_out = out.data();
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+// `head`, then `mib` MiB of zeros, at about 1 KB per MiB (as tests/data/test_idx.cpp builds them).
+Bytes gzip_bomb(const Bytes& head, std::size_t mib) {
+  z_stream zs{};
+  deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY);
+  Bytes buf(1 << 16);
+  auto run = [&](const std::uint8_t* p, std::size_t n, int flush) {
+    Bytes o;
+    zs.next_in = const_cast<Bytef*>(p);
+    zs.avail_in = static_cast<uInt>(n);
+    do {
+      zs.next_out = buf.data();
+      zs.avail_out = static_cast<uInt>(buf.size());
+      deflate(&zs, flush);
+      o.insert(o.end(), buf.begin(), buf.end() - zs.avail_out);
+    } while (zs.avail_out == 0);
+    return o;
+  };
+  const Bytes zeros(1 << 20, 0);
+  Bytes out = run(head.data(), head.size(), Z_FULL_FLUSH);
+  const Bytes block = run(zeros.data(), zeros.size(), Z_FULL_FLUSH);
+  Bytes tail = run(nullptr, 0, Z_FINISH);
+  deflateEnd(&zs);
+  for (std::size_t i = 0; i < mib; ++i) out.insert(out.end(), block.begin(), block.end());
+  out.insert(out.end(), tail.begin(), tail.end() - 8);
+  uLong crc = crc32(0, head.data(), static_cast<uInt>(head.size()));
+  const uLong crc_mib = crc32(0, zeros.data(), static_cast<uInt>(zeros.size()));
+  for (std::size_t i = 0; i < mib; ++i) crc = crc32_combine(crc, crc_mib, 1 << 20);
+  const std::uint64_t len = head.size() + (std::uint64_t(mib) << 20);
+  for (std::uint64_t v : {std::uint64_t(crc), len})
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+  return out;
+}
+Bytes header_only(const std::vector<std::uint32_t>& dims) {
+  Bytes h{0, 0, 8, static_cast<std::uint8_t>(dims.size())};
+  for (std::uint32_t d : dims)
+    for (int s = 24; s >= 0; s -= 8) h.push_back(static_cast<std::uint8_t>(d >> s));
+  return h;
+}
+data::IdxArray first(const data::IdxArray& a, std::size_t n) {
+  std::size_t per = 1;
+  for (std::size_t i = 1; i < a.dims.size(); ++i) per *= a.dims[i];
+  data::IdxArray b{a.dims, {a.data.begin(), a.data.begin() + static_cast<std::ptrdiff_t>(n * per)}};
+  b.dims[0] = n;
+  return b;
+}
+// Saves through the library (atomic save) to a scratch file and returns the bytes.
+template <class Save>
+Bytes saved(Save save) {
+  const fs::path p = fs::temp_directory_path() / ("gluino-make-seeds-" + std::to_string(::getpid()));
+  save(p.string());
+  Bytes b = read(p);
+  fs::remove(p);
+  return b;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::cerr << "usage: make_seeds <fashion-mnist-mini folder> <corpus folder>\n";
+    return 2;
+  }
+  const fs::path mini = argv[1];
+  out_dir = argv[2];
+
+  // IDX: slices of the fixture, raw and gzip; odd shapes; today's bombs, small.
+  const auto images = data::read_idx((mini / "train-images-idx3-ubyte.gz").string(), {.expected_ndim = 3});
+  const auto labels = data::read_idx((mini / "train-labels-idx1-ubyte.gz").string(), {.expected_ndim = 1});
+  const std::vector<std::pair<std::string, Bytes>> raw = {
+      {"labels-10", idx_bytes(first(labels, 10))},
+      {"labels-100", idx_bytes(labels)},
+      {"images-1", idx_bytes(first(images, 1))},
+      {"images-3", idx_bytes(first(images, 3))},
+      {"bytes-2x3x1x1x2x1", idx_bytes(data::IdxArray{{2, 3, 1, 1, 2, 1}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}})},
+      {"empty-0x28x28", idx_bytes(data::IdxArray{{0, 28, 28}, {}})},
+  };
+  for (const auto& [name, b] : raw) {
+    write("idx_raw", name + ".idx", b);
+    write("idx_gzip", name + ".idx", b);  // compressed by the target itself
+    write("idx_gzip", name + ".idx.gz", gzip(b));
+  }
+  write("idx_gzip", "labels-100-official.idx.gz", read(mini / "train-labels-idx1-ubyte.gz"));
+  {
+    const Bytes b = idx_bytes(first(labels, 10));
+    Bytes two = gzip(Bytes(b.begin(), b.begin() + 12));
+    const Bytes rest = gzip(Bytes(b.begin() + 12, b.end()));
+    two.insert(two.end(), rest.begin(), rest.end());
+    write("idx_gzip", "labels-10-two-members.idx.gz", two);
+    Bytes garbage = gzip(b);
+    garbage.insert(garbage.end(), {'j', 'u', 'n', 'k'});
+    write("idx_gzip", "regression-trailing-garbage.idx.gz", garbage);
+  }
+  // Today's bombs, small: 16 MiB of zeros after a 10x28x28 payload (read in full before), and
+  // 1 MiB of zeros under a header announcing 2 GiB (allocated in full before).
+  write("idx_gzip", "regression-bomb-extra-16mib.idx.gz", gzip_bomb(header_only({10, 28, 28}), 16));
+  write("idx_gzip", "regression-bomb-announces-2gib.idx.gz", gzip_bomb(header_only({2048, 1024, 1024}), 1));
+  write("idx_raw", "regression-announces-2gib.idx", header_only({2048, 1024, 1024}));
+
+  // safetensors: small files of both dtypes (LeNet's are ~700 KB: only the checkpoint targets get them).
+  const auto net = gluino_fuzz::make_lenet();
+  {
+    random::seed(7);
+    std::vector<std::pair<std::string, NDArray<float>>> f32 = {
+        {"scalar", nd::full<float>(Shape{}, 1.5f)},
+        {"matrix", nd::arange<float>(0, 6).reshape({2, 3})},
+        {"empty", nd::zeros<float>({0, 4})},
+        {"column", nd::ones<float>({3, 1})}};
+    const Bytes small = saved([&](const std::string& p) { io::save_safetensors<float>(p, f32, {{"format", "np"}}); });
+    std::vector<std::pair<std::string, NDArray<double>>> f64 = {
+        {"w", nd::arange<double>(0, 8).reshape({2, 2, 2})}, {"b", nd::full<double>({2}, -0.25)}};
+    const Bytes wide = saved([&](const std::string& p) { io::save_safetensors<double>(p, f64); });
+    const Bytes none = saved([&](const std::string& p) { io::save_safetensors<float>(p, {}); });
+    for (const char* target : {"safetensors_float", "safetensors_double"}) {
+      write(target, "f32-four-tensors.safetensors", small);
+      write(target, "f64-two-tensors.safetensors", wide);
+      write(target, "no-tensors.safetensors", none);
+    }
+  }
+
+  // Checkpoints of LeNet: its parameters, and a trainer's states after one step (SGD with momentum; Adam).
+  write("load_parameters", "lenet.params", saved([&](const std::string& p) { net->save_parameters(p); }));
+  write("load_parameters", "no-tensors.params",
+        saved([&](const std::string& p) { io::save_safetensors<float>(p, {}); }));
+  for (const auto& [opt, options] : std::vector<std::pair<std::string, optim::OptimizerOptions>>{
+           {"sgd", {{"learning_rate", 0.1}, {"momentum", 0.9}}}, {"adam", {{"learning_rate", 0.001}}}}) {
+    Trainer trainer(net->collect_params(), opt, options);
+    trainer.step(1);
+    write("trainer_states", "lenet-" + opt + ".states", saved([&](const std::string& p) { trainer.save_states(p); }));
+  }
+  std::cout << "make_seeds: wrote the seeds under " << out_dir << "\n";
+  return 0;
+}
