@@ -3,6 +3,7 @@
 /// The umbrella header: includes every public header of gluino, except the data set readers
 /// that link zlib and OpenSSL (gluino/data/idx.hpp, data/sha256.hpp, data/vision/datasets.hpp:
 /// include those yourself and link the gluino::data CMake target).
+#include "gluino/autograd/anomaly.hpp"
 #include "gluino/autograd/engine.hpp"
 #include "gluino/autograd/mode.hpp"
 #include "gluino/autograd/node.hpp"
@@ -13,6 +14,7 @@
 #include "gluino/core/random.hpp"
 #include "gluino/core/shape.hpp"
 #include "gluino/core/storage.hpp"
+#include "gluino/core/warning.hpp"
 #include "gluino/data/dataloader.hpp"
 #include "gluino/data/dataset.hpp"
 #include "gluino/data/vision/transforms.hpp"

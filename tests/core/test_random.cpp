@@ -43,6 +43,16 @@ TEST_CASE("the default generator is reset by gluino::random::seed") {
   gluino::random::seed(11);
   CHECK(gluino::random::default_generator().uniform01() == x);
 }
+TEST_CASE("after seed(s) the calling thread's default generator draws exactly what Generator(s) draws") {
+  gluino::random::seed(2024);
+  Generator g(2024);
+  auto& d = gluino::random::default_generator();
+  CHECK(draw(d, 7) == draw(g, 7));
+  CHECK(d.normal(0, 1) == g.normal(0, 1));
+  CHECK(d.normal(0, 1) == g.normal(0, 1));  // the cached Box-Muller value too
+  CHECK(d.randint(1000) == g.randint(1000));
+  CHECK(&gluino::random::default_generator() == &d);  // one per thread, the same object each time
+}
 TEST_CASE("uniform stays in [low, high) and covers it") {
   Generator g(5);
   double lo = 1e9, hi = -1e9, sum = 0;

@@ -7,6 +7,10 @@
 #include <sstream>
 
 #include <gluino/nd/creation.hpp>
+#include <gluino/nn/conv2d.hpp>
+#include <gluino/nn/dense.hpp>
+#include <gluino/nn/pooling.hpp>
+#include <gluino/nn/sequential.hpp>
 #include "support/gradcheck.hpp"
 #include "support/repr.hpp"
 
@@ -30,6 +34,31 @@ TEST_CASE("Flatten: (N, C, H, W) -> (N, C*H*W), same data") {
   CHECK_THROWS_WITH_AS(f(nd::zeros<float>({})), doctest::Contains("flatten0_"), ShapeError);
   nn::BasicFlatten<double> fd;
   CHECK(gradcheck([&](const V& in) { return fd(in[0]) * 2.0; }, {rand_array({2, 2, 3})}));
+}
+TEST_CASE("an empty batch flows through Flatten and a LeNet-shaped network: (0, 1, 28, 28) -> (0, 10)") {
+  nn::reset_name_counters();
+  nn::Flatten f;
+  CHECK(f(nd::zeros<float>({0, 50, 5, 5})).shape() == Shape{0, 1250});
+  CHECK(f(nd::zeros<float>({0})).shape() == Shape{0, 1});
+  nn::Sequential net;  // model_zoo::lenet()'s layers
+  net.add(nn::Conv2D{20, 5, {.activation = "relu"}}, nn::MaxPool2D{2, 2}, nn::Conv2D{50, 3, {.activation = "relu"}},
+          nn::MaxPool2D{2, 2}, nn::Flatten{}, nn::Dense{128, {.activation = "relu"}}, nn::Dense{10});
+  net.initialize();
+  auto x = nd::zeros<float>({0, 1, 28, 28});
+  NDArray<float> y;
+  {
+    autograd::record rec;
+    y = net(x);  // the first forward: deferred shapes are inferred from the empty batch too
+  }
+  CHECK(y.shape() == Shape{0, 10});
+  y.backward();
+  for (const auto& [name, p] : net.collect_params()) {
+    CHECK(p->data().size() > 0);
+    CHECK(p->grad().shape() == p->data().shape());
+    for (float g : p->grad()) CHECK(g == 0.0f);  // nothing contributed
+  }
+  CHECK(net.collect_params()["dense0_weight"]->shape() == Shape{128, 1250});
+  CHECK(net(nd::zeros<float>({2, 1, 28, 28})).shape() == Shape{2, 10});  // and a real batch after it
 }
 TEST_CASE("Lambda: a callable or an nd function's name") {
   nn::reset_name_counters();

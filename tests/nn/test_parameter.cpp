@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include <gluino/nd/creation.hpp>
@@ -73,14 +75,40 @@ TEST_CASE("Parameter: its own initializer wins over the global one, through init
   CHECK(all_equal(p.data(), 2.0f));  // Gluon: the own init's _init_weight, whatever the name
 }
 TEST_CASE("Parameter: re-initialization needs force_reinit and keeps the storage") {
+  std::vector<std::string> warnings;
+  auto prev = set_warning_handler([&](const std::string& m) { warnings.push_back(m); });
   Parameter p("w_weight", {2, 2});
   p.initialize(init::Constant{1});
+  CHECK(warnings.empty());
   NDArray<float> handle = p.data();
-  p.initialize(init::Constant{2});  // no-op, no error (Gluon warns)
+  p.initialize(init::Constant{2});  // no-op, with Gluon's warning
   CHECK(all_equal(p.data(), 1.0f));
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0] ==
+        "Parameter 'w_weight' is already initialized, ignoring; pass {.force_reinit = true} to re-initialize");
   p.initialize(init::Constant{2}, {.force_reinit = true});
   CHECK(all_equal(p.data(), 2.0f));
   CHECK(all_equal(handle, 2.0f));  // same storage
+  CHECK(warnings.size() == 1);     // force_reinit does not warn
+  set_warning_handler(prev);
+}
+TEST_CASE("ParameterDict::initialize twice (Block::initialize) warns once per parameter; force_reinit re-draws") {
+  std::vector<std::string> warnings;
+  auto prev = set_warning_handler([&](const std::string& m) { warnings.push_back(m); });
+  ParameterDict d("net_");
+  d.get("weight", Shape{3, 2});
+  d.get("bias", Shape{3}, init::Zero{});
+  d.initialize(init::Uniform{1.0});
+  const auto w0 = d["net_weight"]->data().to_vector();
+  d.initialize(init::Uniform{1.0});
+  CHECK(d["net_weight"]->data().to_vector() == w0);
+  CHECK(warnings == std::vector<std::string>{
+                        "Parameter 'net_weight' is already initialized, ignoring; pass {.force_reinit = true} to re-initialize",
+                        "Parameter 'net_bias' is already initialized, ignoring; pass {.force_reinit = true} to re-initialize"});
+  d.initialize(init::Uniform{1.0}, {.force_reinit = true});
+  CHECK(d["net_weight"]->data().to_vector() != w0);  // new draws
+  CHECK(warnings.size() == 2);
+  set_warning_handler(prev);
 }
 TEST_CASE("Parameter: an initializer that assigns a new array is copied into the data") {
   struct Assigning : init::Initializer {
@@ -214,7 +242,11 @@ TEST_CASE("ParameterDict: initialize, force_reinit, zero_grad, set_grad_req, lr/
   CHECK(all_equal(w->data(), 4.0f));
   CHECK(all_equal(b->data(), 0.0f));
   CHECK(all_equal(g->data(), 1.0f));  // Constant leaves gammas to the base class: ones
+  int warnings = 0;
+  auto prev = set_warning_handler([&](const std::string&) { ++warnings; });
   d.initialize(init::Constant{7});
+  set_warning_handler(prev);
+  CHECK(warnings == 3);  // one per parameter, as Gluon
   CHECK(all_equal(w->data(), 4.0f));
   d.initialize(init::Constant{7}, {.force_reinit = true});
   CHECK(all_equal(w->data(), 7.0f));
@@ -273,6 +305,31 @@ TEST_CASE("ParameterDict: save / load round trip and its errors") {
     c.get("weight", {3, 3});
     c.get("bias", {2});
     CHECK_THROWS_WITH_AS(c.load(path, {.restore_prefix = "net1_"}), doctest::Contains("(3, 3)"), ShapeError);
+  }
+  SUBCASE("two problems: both reported, nothing changed") {
+    ParameterDict c("net1_");
+    c.get("weight", {3, 3});  // wrong shape
+    c.get("bias", {2});       // would load fine
+    c.get("extra_weight", {1});  // missing in the file
+    c.initialize();
+    for (const auto& [n, p] : c) p->data().fill(5.0f);
+    CHECK_THROWS_WITH_AS(c.load(path, {.restore_prefix = "net1_"}),
+                         doctest::Contains("2 problems: Parameter 'net1_weight' expects shape (3, 3), the file has (2, 3); "
+                                           "Parameter 'net1_extra_weight' is missing in the file"),
+                         ValueError);
+    for (const auto& [n, p] : c) CHECK(all_equal(p->data(), 5.0f));
+  }
+  SUBCASE("a failed save leaves the previous file whole, without a temporary") {
+    std::ifstream f0(path, std::ios::binary);
+    const std::string before{std::istreambuf_iterator<char>(f0), {}};
+    a["net0_weight"]->data().fill(-1.0f);
+    detail::fail_writes_after_bytes = 30;
+    CHECK_THROWS_WITH_AS(a.save(path, "net0_"), doctest::Contains("disk full"), ValueError);
+    detail::fail_writes_after_bytes.reset();
+    std::ifstream f1(path, std::ios::binary);
+    CHECK(std::string{std::istreambuf_iterator<char>(f1), {}} == before);
+    for (const auto& e : std::filesystem::directory_iterator("/tmp"))
+      CHECK(e.path().filename().string().rfind("gluino_test_parameter_dict.safetensors.tmp", 0) != 0);
   }
   SUBCASE("bad strip prefix, uninitialized save") {
     CHECK_THROWS_WITH_AS(a.save(path + ".x", "other_"), doctest::Contains("other_"), ValueError);

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 using namespace gluino;
@@ -68,5 +69,33 @@ TEST_CASE("bad arguments are ValueErrors") {
   CHECK_THROWS_AS(optim::FactorScheduler(1, {.warmup_mode = "exp"}), ValueError);
   CHECK_THROWS_AS(optim::FactorScheduler(1, {.base_lr = 0.1, .warmup_begin_lr = 0.5}), ValueError);
   CHECK_THROWS_AS(optim::OneCycleScheduler(10, {.pct_start = 1.5}), ValueError);
+}
+TEST_CASE("nonsense rates (negative, NaN, infinite) are ValueErrors naming the scheduler and the value") {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH_AS(optim::FactorScheduler(1, {.base_lr = -1}),
+                       "FactorScheduler: base_lr must be a finite number >= 0, got -1", ValueError);
+  CHECK_THROWS_WITH_AS(optim::FactorScheduler(1, {.base_lr = nan}), doctest::Contains("base_lr must be a finite number >= 0, got nan"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(optim::FactorScheduler(1, {.factor = -0.5}), "FactorScheduler: factor must be in [0, 1] so that the rate decays, got -0.5",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(optim::FactorScheduler(1, {.factor = nan}), doctest::Contains("factor"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::FactorScheduler(1, {.stop_factor_lr = -1}), doctest::Contains("stop_factor_lr"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::MultiFactorScheduler({3}, {.factor = nan}), doctest::Contains("MultiFactorScheduler: factor"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(optim::PolyScheduler(10, {.base_lr = inf}), doctest::Contains("PolyScheduler: base_lr"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::PolyScheduler(10, {.final_lr = -0.1}), doctest::Contains("PolyScheduler: final_lr"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::PolyScheduler(10, {.pwr = nan}), doctest::Contains("PolyScheduler: pwr"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::CosineScheduler(10, {.base_lr = -1, .final_lr = -2}), doctest::Contains("CosineScheduler: base_lr"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(optim::CosineScheduler(10, {.warmup_steps = 2, .warmup_begin_lr = nan}),
+                       doctest::Contains("CosineScheduler: warmup_begin_lr"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::OneCycleScheduler(10, {.base_lr = nan}), doctest::Contains("OneCycleScheduler: base_lr"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::OneCycleScheduler(10, {.div_factor = inf}), doctest::Contains("OneCycleScheduler: div_factor"),
+                       ValueError);
+  optim::FactorScheduler s(1);
+  CHECK_THROWS_WITH_AS(s.set_base_lr(-1), "FactorScheduler: base_lr must be a finite number >= 0, got -1", ValueError);
+  CHECK(s.base_lr() == 0.01);
+  optim::FactorScheduler zero(1, {.factor = 0, .base_lr = 0});  // edge values are fine
+  CHECK(zero(1) == 0.0);
 }
 }

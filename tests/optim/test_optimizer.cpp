@@ -3,12 +3,57 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include <gluino/nd/creation.hpp>
+#include <gluino/optim/create.hpp>
 #include <gluino/optim/sgd.hpp>
 
 using namespace gluino;
 
 TEST_SUITE("optim/optimizer") {
+TEST_CASE("nonsense hyper-parameters are ValueErrors naming the optimizer and the value") {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH_AS(optim::SGD({.learning_rate = -1}), "sgd: learning_rate must be a finite number >= 0, got -1",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(optim::SGD({.learning_rate = nan}), "sgd: learning_rate must be a finite number >= 0, got nan",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(optim::SGD({.learning_rate = inf}), doctest::Contains("got inf"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::SGD({.momentum = 1.0}), "sgd: momentum must be in [0, 1), got 1", ValueError);
+  CHECK_THROWS_WITH_AS(optim::SGD({.momentum = -0.1}), doctest::Contains("momentum"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::SGD({.wd = -1e-4}), "sgd: wd must be a finite number >= 0, got -0.0001", ValueError);
+  CHECK_THROWS_WITH_AS(optim::SGD({.rescale_grad = 0}), "sgd: rescale_grad must be a finite number > 0, got 0", ValueError);
+  CHECK_THROWS_WITH_AS(optim::SGD({.clip_gradient = nan}), doctest::Contains("sgd: clip_gradient"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::NAG({.momentum = nan}), "nag: momentum must be in [0, 1), got nan", ValueError);
+  CHECK_THROWS_WITH_AS(optim::Adam({.learning_rate = -0.001}), doctest::Contains("adam: learning_rate"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::Adam({.beta1 = nan}), "adam: beta1 must be in [0, 1), got nan", ValueError);
+  CHECK_THROWS_WITH_AS(optim::Adam({.beta2 = 1.5}), "adam: beta2 must be in [0, 1), got 1.5", ValueError);
+  CHECK_THROWS_WITH_AS(optim::Adam({.epsilon = 0}), "adam: epsilon must be a finite number > 0, got 0", ValueError);
+  CHECK_THROWS_WITH_AS(optim::RMSProp({.gamma1 = 1}), "rmsprop: gamma1 must be in [0, 1), got 1", ValueError);
+  CHECK_THROWS_WITH_AS(optim::RMSProp({.gamma2 = -1}), doctest::Contains("rmsprop: gamma2"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::RMSProp({.epsilon = -1e-8}), doctest::Contains("rmsprop: epsilon"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::RMSProp({.clip_weights = nan}), doctest::Contains("rmsprop: clip_weights"), ValueError);
+  // Through the registry (Trainer(params, "sgd", {...})) too.
+  CHECK_THROWS_WITH_AS(optim::create("sgd", {{"learning_rate", -1}}), "sgd: learning_rate must be a finite number >= 0, got -1",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(optim::create("adam", {{"beta1", 1}}), doctest::Contains("adam: beta1"), ValueError);
+  // Edge values that mean something are accepted: lr 0 freezes, clip_gradient < 0 is off, momentum 0.
+  CHECK_NOTHROW(optim::SGD({.learning_rate = 0, .momentum = 0, .wd = 0, .clip_gradient = -1}));
+}
+TEST_CASE("the setters check too, and keep the old value on a bad one") {
+  optim::SGD opt({.learning_rate = 0.1});
+  CHECK_THROWS_WITH_AS(opt.set_learning_rate(-1), "sgd: learning_rate must be a finite number >= 0, got -1", ValueError);
+  CHECK_THROWS_WITH_AS(opt.set_learning_rate(std::numeric_limits<double>::quiet_NaN()), doctest::Contains("got nan"),
+                       ValueError);
+  CHECK(opt.learning_rate() == 0.1);
+  CHECK_THROWS_WITH_AS(opt.set_wd(-1), doctest::Contains("sgd: wd"), ValueError);
+  CHECK_THROWS_WITH_AS(opt.set_rescale_grad(std::numeric_limits<double>::infinity()), doctest::Contains("sgd: rescale_grad"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(opt.set_clip_gradient(std::numeric_limits<double>::quiet_NaN()), doctest::Contains("clip_gradient"),
+                       ValueError);
+  opt.set_learning_rate(0.05);
+  CHECK(opt.learning_rate() == 0.05);
+}
 TEST_CASE("counters: per index and num_update, from begin_num_update") {
   optim::BasicSGD<double> opt({.begin_num_update = 10});
   auto w = nd::zeros<double>({2}), g = nd::ones<double>({2});

@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// Random numbers: a seedable Generator (Mersenne Twister, with gluino's own conversion to
-/// floating point so that a seed gives the same numbers on every platform) and the default
-/// generator that gluino::random::seed() resets.  Gluon: mx.random.seed.
+/// floating point so that a seed gives the same numbers on every platform) and the per-thread
+/// default generators that gluino::random::seed() resets.  Gluon: mx.random.seed.
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <random>
 
 namespace gluino::random {
 
-/// A source of uniform and normal variates.  Not thread-safe: give each thread its own.
+/// A source of uniform and normal variates.  Not thread-safe: give each thread its own (the
+/// default generators below are per thread).
 class Generator {
  public:
   explicit Generator(std::uint64_t seed = 5489u) : engine_(seed) {}
@@ -51,14 +53,54 @@ class Generator {
   bool has_spare_ = false;
 };
 
-/// The generator used when an op is not given one (initializers, nd::random, Dropout).
-/// Process-wide, not thread-safe; reset it with seed().
+namespace detail {
+/// The process seed: the last value given to seed() in any thread (5489, std::mt19937_64's
+/// default, until then).  New threads derive their default generator's seed from it.
+inline std::atomic<std::uint64_t>& process_seed() {
+  static std::atomic<std::uint64_t> s{5489u};
+  return s;
+}
+/// How many default generators the process has created (each thread makes one at its first draw).
+inline std::atomic<std::uint64_t>& generators_created() {
+  static std::atomic<std::uint64_t> n{0};
+  return n;
+}
+/// SplitMix64's finalizer: decorrelates nearby seeds (s, s + 1, ...).
+inline std::uint64_t mix64(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+/// The seed of the k-th default generator made in the process: the process seed itself for the
+/// first (the main thread's, usually: single-threaded programs draw what they always drew), a
+/// hash of (process seed, k) for the others.
+inline std::uint64_t thread_seed(std::uint64_t k) {
+  const std::uint64_t s = process_seed().load(std::memory_order_relaxed);
+  return k == 0 ? s : mix64(s + k * 0x9e3779b97f4a7c15ULL);
+}
+}  // namespace detail
+
+/// The generator used when an op is not given one (initializers, nd::random, Dropout, a
+/// DataLoader's seed).  One per thread (thread_local), so threads never share a stream and need
+/// no lock: two threads training two models draw independently and without a data race.
+/// A thread's generator is made at its first draw, seeded by detail::thread_seed: the first
+/// thread of the process gets the process seed (5489 by default, or the last seed()), later
+/// threads a hash of (process seed, creation order).  For bitwise-reproducible multi-threaded
+/// runs call seed() at the start of each thread (or give each its own Generator): the order in
+/// which concurrent threads make their generators is up to the scheduler.
 inline Generator& default_generator() {
-  static Generator gen;
+  thread_local Generator gen(detail::thread_seed(detail::generators_created().fetch_add(1, std::memory_order_relaxed)));
   return gen;
 }
 
-/// Reseeds the default generator.  Gluon: mx.random.seed(s).
-inline void seed(std::uint64_t s) { default_generator().seed(s); }
+/// Reseeds the calling thread's default generator with s (it then draws exactly what a
+/// Generator(s) draws) and makes s the process seed from which threads that have not drawn yet
+/// seed theirs.  Other threads' generators that exist already are left alone (reseeding a
+/// stream another thread is drawing from would make its results depend on timing).
+/// Gluon: mx.random.seed(s).
+inline void seed(std::uint64_t s) {
+  detail::process_seed().store(s, std::memory_order_relaxed);
+  default_generator().seed(s);
+}
 
 }  // namespace gluino::random

@@ -111,6 +111,7 @@ class BasicAnyInitializer {
 };
 
 /// Weights from U[-scale, scale).  Gluon: mx.init.Uniform(scale=0.07), Gluon's default initializer.
+/// Uniform, Normal, Xavier and MSRAPrelu draw from the calling thread's random::default_generator().
 template <class T>
 class BasicUniform : public BasicInitializer<T> {
  public:

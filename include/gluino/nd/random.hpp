@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// Random arrays: nd::random::uniform and normal, new or written into an existing array
-/// (Gluon's out=).  They draw from gluino::random::default_generator() unless given a Generator.
+/// (Gluon's out=).  They draw from the calling thread's gluino::random::default_generator() unless
+/// given a Generator, one draw per element in row-major order.
 #include "gluino/core/ndarray.hpp"
 #include "gluino/core/random.hpp"
 

@@ -12,14 +12,19 @@
 namespace gluino::nn {
 
 /// (N, d1, d2, ...) -> (N, d1*d2*...), a view of the same data.  Mirrors gluon.nn.Flatten.
+/// An empty batch flows through: (0, 50, 5, 5) -> (0, 1250), as in Gluon and PyTorch.
 template <class T>
 class BasicFlatten : public BasicBlock<T> {
  public:
   explicit BasicFlatten(std::string prefix = "") : BasicBlock<T>(std::move(prefix)) {}
   std::string type_name() const override { return "Flatten"; }
   NDArray<T> forward(const NDArray<T>& x) override {
-    GLUINO_CHECK(ShapeError, x.ndim() >= 1, this->prefix(), ": Flatten needs at least one axis, got shape ", x.shape());
-    return x.flatten();
+    const Shape& s = x.shape();
+    GLUINO_CHECK(ShapeError, s.ndim() >= 1, this->prefix(), ": Flatten needs at least one axis, got shape ", s);
+    // The explicit target shape, not (N, -1): -1 is ambiguous when N == 0.
+    std::size_t rest = 1;
+    for (std::size_t d = 1; d < s.ndim(); ++d) rest *= s[d];
+    return nd::reshape(x, Shape{s[0], rest});
   }
   /// "Flatten", as Gluon.
   std::string repr() const override { return "Flatten"; }

@@ -10,6 +10,7 @@
 
 #include "gluino/autograd/mode.hpp"
 #include "gluino/core/ndarray.hpp"
+#include "gluino/core/warning.hpp"
 #include "gluino/init/initializer.hpp"
 
 namespace gluino::nn {
@@ -22,7 +23,7 @@ class BasicBlock;
 /// Options of initialize() (Gluon's keyword arguments of Block.initialize / ParameterDict.initialize).
 struct InitializeOptions {
   /// Re-initialize parameters that already have data (Gluon: force_reinit).  Without it,
-  /// initializing an initialized parameter does nothing (Gluon warns).
+  /// initializing an initialized parameter does nothing but warn (gluino::warn, as Gluon).
   bool force_reinit = false;
 };
 
@@ -87,10 +88,14 @@ class BasicParameter {
   /// Initializes the data: with the parameter's own initializer if it has one, else with
   /// default_init (dispatching on the name).  With an incomplete shape the initialization is
   /// deferred to finish_deferred_init (ValueError when allow_deferred_init is false).  Without
-  /// force_reinit an initialized parameter is left as it is.  Re-initialization writes into the
-  /// existing array, so handles to data() stay valid.  Gluon: Parameter.initialize.
+  /// force_reinit an initialized parameter is left as it is, with a warning (gluino::warn, as
+  /// Gluon).  Re-initialization writes into the existing array, so handles to data() stay valid.
+  /// Gluon: Parameter.initialize.
   void initialize(init::BasicAnyInitializer<T> default_init = init::BasicUniform<T>{}, InitializeOptions opt = {}) {
-    if (data_.defined() && !opt.force_reinit) return;
+    if (data_.defined() && !opt.force_reinit) {
+      warn("Parameter '" + name_ + "' is already initialized, ignoring; pass {.force_reinit = true} to re-initialize");
+      return;
+    }
     init::BasicAnyInitializer<T> chosen = init_ ? init_ : default_init;
     GLUINO_CHECK(ValueError, static_cast<bool>(chosen), "Parameter '", name_, "': initialize: no initializer given");
     own_pending_ = static_cast<bool>(init_);
@@ -194,6 +199,7 @@ class BasicParameter {
     GLUINO_CHECK(ShapeError, arr.shape() == shape_, "Parameter '", name_, "': the initializer produced shape ",
                  arr.shape(), " instead of ", shape_);
     if (arr.impl() != target.impl()) target.assign(arr.detach());
+    target.bump_version();  // initializers may write through data(): count the change
     if (!data_.defined()) {
       data_ = target;
       data_.attach_grad(opt_.grad_req);

@@ -35,8 +35,9 @@ class BasicAdam : public BasicOptimizer<T> {
         beta1_(opt.beta1),
         beta2_(opt.beta2),
         epsilon_(opt.epsilon) {
-    GLUINO_CHECK(ValueError, beta1_ >= 0 && beta1_ < 1 && beta2_ >= 0 && beta2_ < 1,
-                 "adam: beta1 and beta2 must be in [0, 1), got ", beta1_, " and ", beta2_);
+    this->check_unit("beta1", beta1_);
+    this->check_unit("beta2", beta2_);
+    this->check_positive("epsilon", epsilon_);
   }
   std::vector<std::string> state_names() const override { return {"mean", "var"}; }
 

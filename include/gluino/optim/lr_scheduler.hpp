@@ -18,19 +18,23 @@ namespace gluino::optim {
 /// Base of the schedulers: the base learning rate and the warm-up.  During the first
 /// warmup_steps updates the rate goes from warmup_begin_lr to base_lr (linearly, or stays at
 /// warmup_begin_lr with warmup_mode "constant").  Gluon: mx.lr_scheduler.LRScheduler.
+/// ValueError (naming the scheduler, `name`) for a rate that is NaN, negative or infinite.
 class LRScheduler {
  public:
   explicit LRScheduler(double base_lr = 0.01, std::size_t warmup_steps = 0, double warmup_begin_lr = 0,
-                       std::string warmup_mode = "linear")
+                       std::string warmup_mode = "linear", const char* name = "LRScheduler")
       : base_lr_(base_lr),
         warmup_final_lr_(base_lr),
         warmup_begin_lr_(warmup_begin_lr),
         warmup_steps_(warmup_steps),
-        warmup_mode_(std::move(warmup_mode)) {
-    GLUINO_CHECK(ValueError, warmup_begin_lr_ <= warmup_final_lr_, "LRScheduler: base_lr (", base_lr,
+        warmup_mode_(std::move(warmup_mode)),
+        name_(name) {
+    check_rate("base_lr", base_lr);
+    check_rate("warmup_begin_lr", warmup_begin_lr);
+    GLUINO_CHECK(ValueError, warmup_begin_lr_ <= warmup_final_lr_, name_, ": base_lr (", base_lr,
                  ") must not be below warmup_begin_lr (", warmup_begin_lr, ")");
-    GLUINO_CHECK(ValueError, warmup_mode_ == "linear" || warmup_mode_ == "constant",
-                 "LRScheduler: warmup_mode must be \"linear\" or \"constant\", got \"", warmup_mode_, "\"");
+    GLUINO_CHECK(ValueError, warmup_mode_ == "linear" || warmup_mode_ == "constant", name_,
+                 ": warmup_mode must be \"linear\" or \"constant\", got \"", warmup_mode_, "\"");
   }
   virtual ~LRScheduler() = default;
 
@@ -40,7 +44,11 @@ class LRScheduler {
   /// The current base rate.  An optimizer given this scheduler sets it to its own learning_rate
   /// (as MXNet); Factor/MultiFactor decay it, Cosine/Poly keep the value given at construction.
   double base_lr() const { return base_lr_; }
-  void set_base_lr(double lr) { base_lr_ = lr; }
+  /// ValueError unless lr is finite and >= 0.
+  void set_base_lr(double lr) {
+    check_rate("base_lr", lr);
+    base_lr_ = lr;
+  }
   std::size_t warmup_steps() const { return warmup_steps_; }
 
  protected:
@@ -51,9 +59,19 @@ class LRScheduler {
                                   static_cast<double>(warmup_steps_);
   }
 
+  /// ValueError "<scheduler>: <what> must be a finite number >= 0, got <v>" otherwise.
+  void check_rate(const char* what, double v) const {
+    GLUINO_CHECK(ValueError, std::isfinite(v) && v >= 0, name_, ": ", what, " must be a finite number >= 0, got ", v);
+  }
+  /// ValueError unless factor is in [0, 1] (a decay).
+  void check_factor(double f) const {
+    GLUINO_CHECK(ValueError, f >= 0 && f <= 1, name_, ": factor must be in [0, 1] so that the rate decays, got ", f);
+  }
+
   double base_lr_, warmup_final_lr_, warmup_begin_lr_;
   std::size_t warmup_steps_;
   std::string warmup_mode_;
+  std::string name_;  // for error messages: "FactorScheduler", ...
 };
 
 /// Options of FactorScheduler, in the order of Gluon's keyword arguments after `step`.
@@ -71,13 +89,13 @@ struct FactorSchedulerOptions {
 class FactorScheduler : public LRScheduler {
  public:
   explicit FactorScheduler(std::size_t step, FactorSchedulerOptions opt = {})
-      : LRScheduler(opt.base_lr, opt.warmup_steps, opt.warmup_begin_lr, opt.warmup_mode),
+      : LRScheduler(opt.base_lr, opt.warmup_steps, opt.warmup_begin_lr, opt.warmup_mode, "FactorScheduler"),
         step_(step),
         factor_(opt.factor),
         stop_factor_lr_(opt.stop_factor_lr) {
     GLUINO_CHECK(ValueError, step >= 1, "FactorScheduler: step must be >= 1, got ", step);
-    GLUINO_CHECK(ValueError, opt.factor <= 1, "FactorScheduler: factor must be <= 1 so that the rate decays, got ",
-                 opt.factor);
+    check_factor(opt.factor);
+    check_rate("stop_factor_lr", opt.stop_factor_lr);
   }
   double operator()(std::size_t num_update) override {
     if (num_update < warmup_steps_) return warmup_lr(num_update);
@@ -107,7 +125,7 @@ struct MultiFactorSchedulerOptions {
 class MultiFactorScheduler : public LRScheduler {
  public:
   explicit MultiFactorScheduler(std::vector<std::size_t> steps, MultiFactorSchedulerOptions opt = {})
-      : LRScheduler(opt.base_lr, opt.warmup_steps, opt.warmup_begin_lr, opt.warmup_mode),
+      : LRScheduler(opt.base_lr, opt.warmup_steps, opt.warmup_begin_lr, opt.warmup_mode, "MultiFactorScheduler"),
         steps_(std::move(steps)),
         factor_(opt.factor) {
     GLUINO_CHECK(ValueError, !steps_.empty(), "MultiFactorScheduler: needs at least one step");
@@ -116,8 +134,7 @@ class MultiFactorScheduler : public LRScheduler {
       GLUINO_CHECK(ValueError, i == 0 || steps_[i] > steps_[i - 1],
                    "MultiFactorScheduler: steps must increase strictly, got ", steps_[i - 1], " then ", steps_[i]);
     }
-    GLUINO_CHECK(ValueError, opt.factor <= 1, "MultiFactorScheduler: factor must be <= 1 so that the rate decays, got ",
-                 opt.factor);
+    check_factor(opt.factor);
   }
   double operator()(std::size_t num_update) override {
     if (num_update < warmup_steps_) return warmup_lr(num_update);
@@ -149,11 +166,14 @@ struct PolySchedulerOptions {
 class PolyScheduler : public LRScheduler {
  public:
   explicit PolyScheduler(std::size_t max_update, PolySchedulerOptions opt = {})
-      : LRScheduler(opt.base_lr, opt.warmup_steps, opt.warmup_begin_lr, opt.warmup_mode),
+      : LRScheduler(opt.base_lr, opt.warmup_steps, opt.warmup_begin_lr, opt.warmup_mode, "PolyScheduler"),
         base_lr_orig_(opt.base_lr),
         final_lr_(opt.final_lr),
         power_(opt.pwr),
         max_update_(max_update) {
+    check_rate("final_lr", opt.final_lr);
+    GLUINO_CHECK(ValueError, std::isfinite(opt.pwr) && opt.pwr >= 0, "PolyScheduler: pwr must be a finite number >= 0, got ",
+                 opt.pwr);
     GLUINO_CHECK(ValueError, max_update >= 1, "PolyScheduler: max_update must be >= 1, got ", max_update);
     GLUINO_CHECK(ValueError, max_update > opt.warmup_steps, "PolyScheduler: max_update (", max_update,
                  ") must exceed warmup_steps (", opt.warmup_steps, ")");
@@ -187,10 +207,11 @@ struct CosineSchedulerOptions {
 class CosineScheduler : public LRScheduler {
  public:
   explicit CosineScheduler(std::size_t max_update, CosineSchedulerOptions opt = {})
-      : LRScheduler(opt.base_lr, opt.warmup_steps, opt.warmup_begin_lr, opt.warmup_mode),
+      : LRScheduler(opt.base_lr, opt.warmup_steps, opt.warmup_begin_lr, opt.warmup_mode, "CosineScheduler"),
         base_lr_orig_(opt.base_lr),
         final_lr_(opt.final_lr),
         max_update_(max_update) {
+    check_rate("final_lr", opt.final_lr);
     GLUINO_CHECK(ValueError, max_update >= 1, "CosineScheduler: max_update must be >= 1, got ", max_update);
     GLUINO_CHECK(ValueError, opt.base_lr >= opt.final_lr, "CosineScheduler: base_lr (", opt.base_lr,
                  ") must not be below final_lr (", opt.final_lr, ")");
@@ -226,12 +247,13 @@ struct OneCycleSchedulerOptions {
 class OneCycleScheduler : public LRScheduler {
  public:
   explicit OneCycleScheduler(std::size_t max_update, OneCycleSchedulerOptions opt = {})
-      : LRScheduler(opt.base_lr), opt_(std::move(opt)), max_update_(max_update) {
+      : LRScheduler(opt.base_lr, 0, 0, "linear", "OneCycleScheduler"), opt_(std::move(opt)), max_update_(max_update) {
     GLUINO_CHECK(ValueError, max_update >= 2, "OneCycleScheduler: max_update must be >= 2, got ", max_update);
     GLUINO_CHECK(ValueError, opt_.pct_start > 0 && opt_.pct_start < 1, "OneCycleScheduler: pct_start must be in (0, 1), got ",
                  opt_.pct_start);
-    GLUINO_CHECK(ValueError, opt_.div_factor >= 1 && opt_.final_div_factor >= 1,
-                 "OneCycleScheduler: div_factor and final_div_factor must be >= 1, got ", opt_.div_factor, " and ",
+    GLUINO_CHECK(ValueError, opt_.div_factor >= 1 && opt_.final_div_factor >= 1 && std::isfinite(opt_.div_factor) &&
+                                 std::isfinite(opt_.final_div_factor),
+                 "OneCycleScheduler: div_factor and final_div_factor must be finite and >= 1, got ", opt_.div_factor, " and ",
                  opt_.final_div_factor);
     GLUINO_CHECK(ValueError, opt_.anneal == "cos" || opt_.anneal == "linear",
                  "OneCycleScheduler: anneal must be \"cos\" or \"linear\", got \"", opt_.anneal, "\"");

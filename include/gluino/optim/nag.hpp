@@ -22,7 +22,9 @@ class BasicNAG : public BasicOptimizer<T> {
   explicit BasicNAG(NAGOptions opt = {})
       : BasicOptimizer<T>("nag", {opt.learning_rate, opt.wd, opt.rescale_grad, opt.clip_gradient,
                                   std::move(opt.lr_scheduler), opt.begin_num_update}),
-        momentum_(opt.momentum) {}
+        momentum_(opt.momentum) {
+    this->check_unit("momentum", momentum_);
+  }
   double momentum() const { return momentum_; }
   std::vector<std::string> state_names() const override {
     if (momentum_ == 0) return {};

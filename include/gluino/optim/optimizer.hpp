@@ -2,6 +2,7 @@
 #pragma once
 /// BasicOptimizer<T>: the hyper-parameters every optimizer shares, the update counters, and the
 /// per-parameter states.  Gluon: mx.optimizer.Optimizer (with its Updater's state dictionary).
+#include <cmath>
 #include <cstddef>
 #include <map>
 #include <memory>
@@ -15,7 +16,9 @@
 
 namespace gluino::optim {
 
-/// The hyper-parameters every optimizer has (Gluon's Optimizer keyword arguments).
+/// The hyper-parameters every optimizer has (Gluon's Optimizer keyword arguments).  Checked by
+/// the optimizer's constructor and setters: ValueError for NaN, a learning_rate or wd that is
+/// negative or infinite, a rescale_grad that is not finite and > 0.
 struct OptimizerHyper {
   double learning_rate = 0.01;
   double wd = 0;                               ///< weight decay (L2), times each parameter's wd_mult
@@ -32,6 +35,10 @@ template <class T>
 class BasicOptimizer {
  public:
   BasicOptimizer(std::string name, OptimizerHyper h) : name_(std::move(name)), h_(std::move(h)) {
+    check_non_negative("learning_rate", h_.learning_rate);
+    check_non_negative("wd", h_.wd);
+    check_positive("rescale_grad", h_.rescale_grad);
+    check_clip("clip_gradient", h_.clip_gradient);
     num_update_ = h_.begin_num_update;
     if (h_.lr_scheduler) h_.lr_scheduler->set_base_lr(h_.learning_rate);  // as MXNet
   }
@@ -61,22 +68,37 @@ class BasicOptimizer {
     const std::size_t t = count_update(index);
     const double lr = (h_.lr_scheduler ? (*h_.lr_scheduler)(num_update_) : h_.learning_rate) * lr_mult;
     step(weight, grad, it->second, lr, h_.wd * wd_mult, t);
+    weight.bump_version();  // an in-place change: a graph recorded before it can no longer backward
   }
 
   /// The current learning rate (the scheduler's at num_update when one is set).  Gluon: learning_rate.
   double learning_rate() const { return h_.lr_scheduler ? (*h_.lr_scheduler)(num_update_) : h_.learning_rate; }
-  /// Sets the learning rate; StateError when a scheduler drives it.  Gluon: set_learning_rate.
+  /// Sets the learning rate; StateError when a scheduler drives it, ValueError unless lr is
+  /// finite and >= 0.  Gluon: set_learning_rate.
   void set_learning_rate(double lr) {
     GLUINO_CHECK(StateError, !h_.lr_scheduler, name_,
                  ": set_learning_rate: an lr_scheduler drives the learning rate; change the scheduler instead");
+    check_non_negative("learning_rate", lr);
     h_.learning_rate = lr;
   }
   double wd() const { return h_.wd; }
-  void set_wd(double wd) { h_.wd = wd; }
+  /// ValueError unless wd is finite and >= 0.
+  void set_wd(double wd) {
+    check_non_negative("wd", wd);
+    h_.wd = wd;
+  }
   double rescale_grad() const { return h_.rescale_grad; }
-  void set_rescale_grad(double r) { h_.rescale_grad = r; }
+  /// ValueError unless r is finite and > 0 (a Trainer sets 1 / batch_size).
+  void set_rescale_grad(double r) {
+    check_positive("rescale_grad", r);
+    h_.rescale_grad = r;
+  }
   double clip_gradient() const { return h_.clip_gradient; }
-  void set_clip_gradient(double c) { h_.clip_gradient = c; }
+  /// c < 0 turns clipping off; ValueError for NaN.
+  void set_clip_gradient(double c) {
+    check_clip("clip_gradient", c);
+    h_.clip_gradient = c;
+  }
   const std::shared_ptr<LRScheduler>& lr_scheduler() const { return h_.lr_scheduler; }
   /// Installs a scheduler, setting its base_lr to this optimizer's learning_rate (as MXNet does at
   /// construction); nullptr removes it.
@@ -165,6 +187,20 @@ class BasicOptimizer {
   }
 
   const OptimizerHyper& hyper() const { return h_; }
+
+  // Hyper-parameter checks for constructors and setters: ValueError "<name>: <what> must be
+  // <rule>, got <v>", NaN failing every rule.
+  void require(bool ok, const char* what, const char* rule, double v) const {
+    GLUINO_CHECK(ValueError, ok && !std::isnan(v), name_, ": ", what, " must be ", rule, ", got ", v);
+  }
+  void check_non_negative(const char* what, double v) const {
+    require(std::isfinite(v) && v >= 0, what, "a finite number >= 0", v);
+  }
+  void check_positive(const char* what, double v) const { require(std::isfinite(v) && v > 0, what, "a finite number > 0", v); }
+  /// A decay rate such as momentum or beta1: in [0, 1).
+  void check_unit(const char* what, double v) const { require(v >= 0 && v < 1, what, "in [0, 1)", v); }
+  /// A clipping bound: any number (< 0 = off) but NaN.
+  void check_clip(const char* what, double v) const { require(true, what, "a number (< 0 = off)", v); }
 
  private:
   std::size_t count_update(std::size_t index) {

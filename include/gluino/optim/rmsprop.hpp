@@ -39,7 +39,12 @@ class BasicRMSProp : public BasicOptimizer<T> {
         gamma2_(opt.gamma2),
         epsilon_(opt.epsilon),
         clip_weights_(opt.clip_weights),
-        centered_(opt.centered) {}
+        centered_(opt.centered) {
+    this->check_unit("gamma1", gamma1_);
+    this->check_unit("gamma2", gamma2_);
+    this->check_positive("epsilon", epsilon_);
+    this->check_clip("clip_weights", clip_weights_);
+  }
   bool centered() const { return centered_; }
   std::vector<std::string> state_names() const override {
     if (centered_) return {"n", "g", "delta"};

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: Apache-2.0
+// Threads: two models trained at once on two std::threads, and DataLoaders with a prefetch
+// worker.  scripts/test.sh runs this executable under ThreadSanitizer (GLUINO_SANITIZE_THREAD).
+#include <gluino/core/random.hpp>
+#include <gluino/core/warning.hpp>
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdint>
+#include <latch>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gluino/data/dataloader.hpp>
+#include <gluino/data/vision/datasets.hpp>
+#include <gluino/data/vision/transforms.hpp>
+#include <gluino/init/xavier.hpp>
+#include <gluino/loss/softmax_cross_entropy_loss.hpp>
+#include <gluino/nd/random.hpp>
+#include <gluino/nn/dense.hpp>
+#include <gluino/nn/dropout.hpp>
+#include <gluino/nn/sequential.hpp>
+#include <gluino/optim/trainer.hpp>
+
+using namespace gluino;
+
+namespace {
+/// Seeds this thread's default generator, then builds, initializes (Uniform and Xavier: both draw
+/// from the default generator) and trains a small MLP with Dropout on random data (drawn from the
+/// default generator) for `steps` SGD steps.  Returns the losses and the final weights.
+std::vector<float> train_small(std::uint64_t seed, std::latch* start = nullptr, int steps = 30) {
+  if (start) start->arrive_and_wait();  // both threads begin together
+  random::seed(seed);
+  nn::reset_name_counters();  // the same names ("dense0_weight") on every call
+  nn::Sequential net;
+  net.add(nn::Dense{16, {.activation = "relu", .in_units = 8}}, nn::Dropout{0.5}, nn::Dense{3, {.in_units = 16}});
+  net.initialize();                                                      // Uniform(0.07)
+  REQUIRE(net.collect_params("dense0_weight").size() == 1);
+  net.collect_params("dense0_weight").initialize(init::Xavier{}, {.force_reinit = true});
+  const auto x = nd::random::normal<float>({32, 8});
+  auto y = nd::random::uniform<float>({32}, 0.0f, 3.0f);
+  for (float& v : y) v = static_cast<float>(static_cast<int>(v));
+  Trainer trainer(net.collect_params(), "sgd", {{"learning_rate", 0.5}, {"momentum", 0.9}});
+  loss::SoftmaxCrossEntropyLoss loss_fn;
+  std::vector<float> out;
+  for (int s = 0; s < steps; ++s) {
+    NDArray<float> l;
+    {
+      autograd::record rec;
+      l = loss_fn(net(x), y);
+    }
+    l.backward();
+    trainer.step(32);
+    out.push_back(l.mean().asscalar());
+  }
+  for (const auto& [name, p] : net.collect_params())
+    for (float v : p->data()) out.push_back(v);
+  return out;
+}
+
+const std::string mini = std::string(GLUINO_TEST_DATA_DIR) + "/fashion-mnist-mini";
+
+/// The labels of two shuffled epochs over the fixture, normalized on the fly (a lazy
+/// transform run by the loader's worker thread when prefetching), and the sum of the images.
+std::vector<float> two_epochs(bool prefetch) {
+  namespace tf = data::vision::transforms;
+  data::vision::FashionMNIST<float> train(mini, {.train = true});
+  auto ds = train.transform_first(tf::Compose({tf::ToTensor(), tf::Normalize(0.2860, 0.3530)}));
+  data::DataLoader<float> loader(ds, {.batch_size = 16, .shuffle = true, .seed = 3, .prefetch = prefetch});
+  std::vector<float> out;
+  for (int e = 0; e < 2; ++e) {
+    double total = 0;
+    for (auto [x, y] : loader) {
+      for (float v : y) out.push_back(v);
+      total += x.sum().asscalar();
+    }
+    out.push_back(static_cast<float>(total));
+  }
+  return out;
+}
+}  // namespace
+
+TEST_SUITE("threads") {
+TEST_CASE("two threads train two models at once: each gets what it gets alone (seeded per thread)") {
+  const auto ref1 = train_small(1), ref2 = train_small(2);
+  REQUIRE(ref1 != ref2);
+  CHECK(ref1.front() > ref1[14]);  // it learns
+  std::vector<float> r1, r2;
+  std::latch start(2);
+  std::thread t1([&] { r1 = train_small(1, &start); });
+  std::thread t2([&] { r2 = train_small(2, &start); });
+  t1.join();
+  t2.join();
+  CHECK(r1 == ref1);  // bitwise: per-thread generators, no interleaving of streams
+  CHECK(r2 == ref2);
+}
+TEST_CASE("seed() in one thread leaves another thread's default stream alone") {
+  random::seed(7);
+  const double a = random::default_generator().uniform01();
+  double other = 0;
+  std::thread t([&] {
+    random::seed(99);
+    other = random::default_generator().uniform01();
+  });
+  t.join();
+  const double b = random::default_generator().uniform01();
+  random::Generator g(7), g99(99);
+  CHECK(a == g.uniform01());
+  CHECK(b == g.uniform01());
+  CHECK(other == g99.uniform01());
+}
+TEST_CASE("an unseeded new thread draws a stream of its own, not the seeding thread's") {
+  random::seed(5);
+  std::vector<double> mine, theirs;
+  std::thread t([&] {
+    for (int i = 0; i < 4; ++i) theirs.push_back(random::default_generator().uniform01());
+  });
+  t.join();
+  for (int i = 0; i < 4; ++i) mine.push_back(random::default_generator().uniform01());
+  random::Generator g(5);
+  std::vector<double> expect;
+  for (int i = 0; i < 4; ++i) expect.push_back(g.uniform01());
+  CHECK(mine == expect);
+  CHECK(theirs != expect);
+}
+TEST_CASE("initialize() twice on two threads: both warnings reach the handler") {
+  std::atomic<int> n{0};
+  auto prev = set_warning_handler([&](const std::string&) { ++n; });
+  auto twice = [] {
+    nn::Dense d{4, {.in_units = 3}};
+    d.initialize();
+    d.initialize();  // warns for weight and bias
+  };
+  std::thread t1(twice), t2(twice);
+  t1.join();
+  t2.join();
+  CHECK(n == 4);
+  set_warning_handler(prev);
+}
+TEST_CASE("DataLoaders with a prefetch worker, two at once, on the fixture: the batches of the serial loader") {
+  const auto ref = two_epochs(false);
+  REQUIRE(ref.size() == 2 * 101);
+  std::vector<float> a, b;
+  std::thread t1([&] { a = two_epochs(true); });
+  std::thread t2([&] { b = two_epochs(true); });
+  t1.join();
+  t2.join();
+  CHECK(a == ref);
+  CHECK(b == ref);
+}
+}
