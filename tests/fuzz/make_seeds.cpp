@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "../support/idx_bytes.hpp"
 #include "fuzz_lenet.hpp"
 
 using namespace gluino;
@@ -52,44 +53,8 @@ Bytes gzip(const Bytes& raw, int level = 9) {
   deflateEnd(&zs);
   return out;
 }
-// `head`, then `mib` MiB of zeros, at about 1 KB per MiB (as tests/data/test_idx.cpp builds them).
-Bytes gzip_bomb(const Bytes& head, std::size_t mib) {
-  z_stream zs{};
-  deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 9, Z_DEFAULT_STRATEGY);
-  Bytes buf(1 << 16);
-  auto run = [&](const std::uint8_t* p, std::size_t n, int flush) {
-    Bytes o;
-    zs.next_in = const_cast<Bytef*>(p);
-    zs.avail_in = static_cast<uInt>(n);
-    do {
-      zs.next_out = buf.data();
-      zs.avail_out = static_cast<uInt>(buf.size());
-      deflate(&zs, flush);
-      o.insert(o.end(), buf.begin(), buf.end() - zs.avail_out);
-    } while (zs.avail_out == 0);
-    return o;
-  };
-  const Bytes zeros(1 << 20, 0);
-  Bytes out = run(head.data(), head.size(), Z_FULL_FLUSH);
-  const Bytes block = run(zeros.data(), zeros.size(), Z_FULL_FLUSH);
-  Bytes tail = run(nullptr, 0, Z_FINISH);
-  deflateEnd(&zs);
-  for (std::size_t i = 0; i < mib; ++i) out.insert(out.end(), block.begin(), block.end());
-  out.insert(out.end(), tail.begin(), tail.end() - 8);
-  uLong crc = crc32(0, head.data(), static_cast<uInt>(head.size()));
-  const uLong crc_mib = crc32(0, zeros.data(), static_cast<uInt>(zeros.size()));
-  for (std::size_t i = 0; i < mib; ++i) crc = crc32_combine(crc, crc_mib, 1 << 20);
-  const std::uint64_t len = head.size() + (std::uint64_t(mib) << 20);
-  for (std::uint64_t v : {std::uint64_t(crc), len})
-    for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
-  return out;
-}
-Bytes header_only(const std::vector<std::uint32_t>& dims) {
-  Bytes h{0, 0, 8, static_cast<std::uint8_t>(dims.size())};
-  for (std::uint32_t d : dims)
-    for (int s = 24; s >= 0; s -= 8) h.push_back(static_cast<std::uint8_t>(d >> s));
-  return h;
-}
+using gluino_test::gzip_bomb;
+Bytes header_only(const std::vector<std::uint32_t>& dims) { return gluino_test::idx_header(dims); }
 data::IdxArray first(const data::IdxArray& a, std::size_t n) {
   std::size_t per = 1;
   for (std::size_t i = 1; i < a.dims.size(); ++i) per *= a.dims[i];

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support/random_values.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -20,14 +22,7 @@ using gluino::kernels::Conv2DGeometry;
 namespace kernels = gluino::kernels;
 
 namespace {
-template <class T>
-std::vector<T> random_values(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  std::vector<T> v(n);
-  for (auto& x : v) x = static_cast<T>(u(rng));
-  return v;
-}
+using gluino_test::random_values;
 
 Conv2DGeometry make(std::size_t N, std::size_t C, std::size_t H, std::size_t W, std::size_t O, std::size_t k,
                     std::size_t s, std::size_t p, std::size_t d, std::size_t groups) {

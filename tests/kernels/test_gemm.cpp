@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support/random_values.hpp"
+
 #include <cmath>
 #include <random>
 #include <string>
@@ -14,14 +16,7 @@
 using gluino::kernels::gemm;
 
 namespace {
-template <class T>
-std::vector<T> random_values(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> u(-1.0, 1.0);
-  std::vector<T> v(n);
-  for (auto& x : v) x = static_cast<T>(u(rng));
-  return v;
-}
+using gluino_test::random_values;
 
 /// The definition: C = alpha * op(A) * op(B) + beta * C, in double, with padded leading
 /// dimensions so that a kernel reading or writing past a row shows up.
