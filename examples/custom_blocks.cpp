@@ -10,15 +10,19 @@
 //   5. collect_params() and a custom initializer MyInit (weights in [5, 10), biases 2).
 //   6. Shared parameters: two Dense layers with the same weight; their gradients add up.
 //   7. CenteredLayer: a block without parameters that subtracts the mean.
+//   8. Beyond the tutorial, what a C++ user meets: names fixed when blocks are made, indexing
+//      (net[-1], net.at<nn::Dense>(i), net.slice), a custom parameter with a deferred shape
+//      (infer_shape), a block of two inputs, and a cell returning (output, state).
 //
 // Build: with CMake (-DGLUINO_BUILD_EXAMPLES=ON) it is the target `custom_blocks`; by hand:
 //   g++ -std=c++20 -O2 -fopenmp -I include -isystem /usr/include/eigen3 examples/custom_blocks.cpp -o custom_blocks
 // Run:   ./custom_blocks          (no data, no options; runs in well under a second)
 //
 // Where the C++ differs from the tutorial's Python (besides the syntax) is said at each place;
-// in short: children are created with register_child (Gluon registers them on attribute
-// assignment); name_scope() is an RAII guard; net[i] of a Sequential is a Block&, cast to the
-// layer type to reach its weight; the tutorial's slips (self.dnese1, nn.Sequenctial, RecMLP's
+// in short: a block of one's own derives from nn::CustomBlock<Itself> (so that it is named after
+// its class, as Gluon's are); children are created with register_child (Gluon registers them on
+// attribute assignment); name_scope() is an RAII guard; net.at<nn::Dense>(i) reaches a layer's
+// weight (net[i] is a Block&); the tutorial's slips (self.dnese1, nn.Sequenctial, RecMLP's
 // undefined self.dense, __init__weight) are written as what they mean.
 #include <gluino/core/ndarray.hpp>
 #include <gluino/core/print.hpp>
@@ -29,7 +33,10 @@
 #include <gluino/nd/linalg.hpp>
 #include <gluino/nd/random.hpp>
 #include <gluino/nd/reduce.hpp>
+#include <gluino/nn/activations.hpp>
+#include <gluino/nn/basic_layers.hpp>
 #include <gluino/nn/block.hpp>
+#include <gluino/nn/custom_block.hpp>
 #include <gluino/nn/dense.hpp>
 #include <gluino/nn/sequential.hpp>
 
@@ -37,6 +44,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <tuple>
 
 using namespace gluino;
 
@@ -63,9 +71,10 @@ float max_abs_diff(const NDArray<float>& a, const NDArray<float>& b) { return nd
 //       def forward(self, x):
 //           return self.dense1(nd.relu(self.dense0(x)))
 // The constructor's prefix is Gluon's prefix= keyword (the **kwargs passed to nn.Block).
-class MLP : public nn::Block {
+// nn::CustomBlock<MLP> names the block after its class ("mlp0_"), as Python reads the class name.
+class MLP : public nn::CustomBlock<MLP> {
  public:
-  explicit MLP(std::string prefix = "") : nn::Block(std::move(prefix)) {
+  explicit MLP(std::string prefix = "") : CustomBlock(std::move(prefix)) {
     auto scope = name_scope();  // with self.name_scope():
     // Gluon registers a child when it is assigned to an attribute, under the attribute's name;
     // here register_child does it, and the second argument is that name.
@@ -81,7 +90,7 @@ class MLP : public nn::Block {
 // 2. FancyMLP: the same Dense is applied twice (its parameters are used twice), and `weight_` is
 // a constant random array: not registered with params().get, so it is not a parameter, is not
 // initialized or trained, and does not appear in collect_params().
-class FancyMLP : public nn::Block {
+class FancyMLP : public nn::CustomBlock<FancyMLP> {
  public:
   FancyMLP() {
     auto scope = name_scope();
@@ -108,7 +117,7 @@ class FancyMLP : public nn::Block {
 // Sequential of Dense(256, relu), Dense(128, relu), Dense(64, relu).  The tutorial also creates
 // self.net before opening name_scope(), which in Gluon names it "sequential0_" outside RecMLP;
 // here every child is created inside the scope, so all names start with "recmlp0_".
-class RecMLP : public nn::Block {
+class RecMLP : public nn::CustomBlock<RecMLP> {
  public:
   RecMLP() {
     auto scope = name_scope();
@@ -147,9 +156,54 @@ struct MyInit : init::Initializer {
 // 7. CenteredLayer: no parameters, so nothing to initialize.
 //   class CenteredLayer(nn.Block):
 //       def forward(self, x): return x - x.mean()
-class CenteredLayer : public nn::Block {
+class CenteredLayer : public nn::CustomBlock<CenteredLayer> {
  public:
   NDArray<float> forward(const NDArray<float>& x) override { return x - x.mean(); }  // x.mean(): a 0-d array
+};
+
+// ---------------------------------------------------------------------------------------------
+// 8. A custom parameter whose size comes from the input: y = x * scale, scale of shape
+// (features,).  declare_param returns its position in params(); infer_shape sets the shape
+// before the first forward, and the pending initialization then runs by itself.  The name
+// "scale" is none an initializer knows: it gets the global initializer's init_weight (Gluon).
+class Scale : public nn::CustomBlock<Scale> {
+ public:
+  Scale() { scale_ = declare_param("scale", Shape{0}); }
+  void infer_shape(const NDArray<float>& x) override { param_at(scale_)->set_shape({x.shape(-1)}); }
+  NDArray<float> forward(const NDArray<float>& x) override { return x * param_at(scale_)->data(); }
+
+ private:
+  std::size_t scale_;
+};
+
+// Two inputs (Gluon's forward(self, x, *args)): a gate computed from one input applied to the
+// other.  Called as gate(x, y); a block of other arities is called on its own type and cannot be
+// a Sequential's child (Sequential::add says so at compile time).
+class Gate : public nn::CustomBlock<Gate> {
+ public:
+  Gate() {
+    auto scope = name_scope();
+    proj = register_child(nn::Dense{4});
+  }
+  NDArray<float> forward(const NDArray<float>& x, const NDArray<float>& y) {
+    return nd::sigmoid((*proj)(x)) * y;
+  }
+  std::shared_ptr<nn::Dense> proj;
+};
+
+// A recurrent cell returning (output, state), as Gluon's cells do: out, state = cell(x, state).
+class TinyRNNCell : public nn::CustomBlock<TinyRNNCell> {
+ public:
+  explicit TinyRNNCell(std::size_t hidden) {
+    auto scope = name_scope();
+    i2h = register_child(nn::Dense{hidden});
+    h2h = register_child(nn::Dense{hidden, {.use_bias = false, .in_units = hidden}});
+  }
+  std::pair<NDArray<float>, NDArray<float>> forward(const NDArray<float>& x, const NDArray<float>& h) {
+    NDArray<float> next = nd::tanh((*i2h)(x) + (*h2h)(h));
+    return {next, next};
+  }
+  std::shared_ptr<nn::Dense> i2h, h2h;
 };
 
 }  // namespace
@@ -211,8 +265,9 @@ int main() {
   nn::ParameterDict params = net.collect_params();  // the Sequential of section 3
   std::cout << params << '\n';
   params.initialize(MyInit{}, {.force_reinit = true});
-  // net[0] is a Block&: Gluon reaches net[0].weight dynamically; C++ casts to the layer type.
-  auto& dense0 = dynamic_cast<nn::Dense&>(net[0]);
+  // net[0] is a Block&: Gluon reaches net[0].weight dynamically; at<nn::Dense> gives the layer
+  // (ValueError if it is another type).
+  auto& dense0 = net.at<nn::Dense>(0);
   std::cout << "net[0].weight.data(): " << dense0.weight()->data() << '\n';
   std::cout << "net[0].bias.data():   " << dense0.bias()->data() << '\n';
   std::cout << "The bias is still 0: a Dense's bias has its own initializer (bias_initializer, Zero by\n"
@@ -226,7 +281,7 @@ int main() {
     net_b.add(nn::Dense{10, {.bias_initializer = {}, .in_units = 256}});
   }
   net_b.collect_params().initialize(MyInit{});
-  auto& dense_b = dynamic_cast<nn::Dense&>(net_b[0]);
+  auto& dense_b = net_b.at<nn::Dense>(0);
   std::cout << "net_b[0].weight.data(): " << dense_b.weight()->data() << '\n';
   std::cout << "net_b[0].bias.data():   " << dense_b.bias()->data() << '\n';
 
@@ -237,11 +292,11 @@ int main() {
     auto scope = shared.name_scope();
     shared.add(nn::Dense{4, {.activation = "relu", .in_units = 4}});
     // params=net[-1].params: the second Dense gets the first one's Parameter objects.
-    shared.add(nn::Dense{4, {.activation = "relu", .in_units = 4, .params = shared[shared.size() - 1].params()}});
+    shared.add(nn::Dense{4, {.activation = "relu", .in_units = 4, .params = shared[-1].params()}});
   }
   shared.initialize();
-  auto& s0 = dynamic_cast<nn::Dense&>(shared[0]);
-  auto& s1 = dynamic_cast<nn::Dense&>(shared[1]);
+  auto& s0 = shared.at<nn::Dense>(0);
+  auto& s1 = shared.at<nn::Dense>(1);
   std::cout << "net[0].weight.data(): " << s0.weight()->data() << '\n';
   std::cout << "net[1].weight.data(): " << s1.weight()->data() << '\n';
   std::cout << "same Parameter object: " << std::boolalpha << (s0.weight() == s1.weight()) << '\n';
@@ -262,8 +317,8 @@ int main() {
     unshared.add(nn::Dense{4, {.activation = "relu", .in_units = 4}});
   }
   unshared.initialize();
-  auto& u0 = dynamic_cast<nn::Dense&>(unshared[0]);
-  auto& u1 = dynamic_cast<nn::Dense&>(unshared[1]);
+  auto& u0 = unshared.at<nn::Dense>(0);
+  auto& u1 = unshared.at<nn::Dense>(1);
   for (auto* u : {&u0, &u1}) {
     u->weight()->set_data(s0.weight()->data().copy());
     u->bias()->set_data(s0.bias()->data().copy());
@@ -289,5 +344,41 @@ int main() {
   std::cout << cnet << '\n';
   std::cout << "y = net(random (4, 8)): " << cy.shape() << ", y.mean() = " << cy.mean().asscalar()
             << " (0 up to rounding)\n";
+
+  // ----- 8. Beyond the tutorial ---------------------------------------------------------------
+  section("8. Names, indexing, custom parameters, several inputs and outputs");
+  // Names are fixed when a block is made (outside any name scope) or registered (inside one),
+  // never when they are first read: a and b are dense.. in the order they were made.
+  nn::Dense a{3}, b{3};
+  std::cout << "b first, then a: " << b.name() << ' ' << a.name() << '\n';
+  // Indexing as Gluon: negative indices, typed access, slices that share the blocks.
+  nn::Sequential body;
+  {
+    auto scope = body.name_scope();  // children numbered as they are registered: dense0, relu0, dense1
+    body.add(nn::Dense{8}, nn::Activation{"relu"}, nn::Dense{2});
+  }
+  body.initialize();
+  std::cout << "body[-1]: " << body[-1] << " named " << body[-1].name() << '\n';
+  std::cout << "body.at<nn::Dense>(0).units(): " << body.at<nn::Dense>(0).units() << '\n';
+  nn::Sequential head = body.slice(0, 2);  // Gluon: body[0:2]; the same blocks, not copies
+  std::cout << "body.slice(0, 2):\n" << head << '\n';
+  std::cout << "head(x) is body's first two blocks: " << std::boolalpha
+            << (max_abs_diff(head(x), body[1](body[0](x))) == 0.0f) << '\n';
+  // A custom parameter whose shape comes from the first input.
+  Scale scale;
+  scale.initialize(init::Constant{0.5f});
+  std::cout << "scale(ones(2, 3)): " << scale(nd::ones<float>({2, 3})) << '\n';
+  std::cout << "its parameter: " << *scale.params().nth(0) << '\n';
+  // Two inputs, one output.
+  Gate gate;
+  gate.initialize();
+  std::cout << "gate(x, y).shape: " << gate(x, nd::ones<float>({4, 4})).shape() << '\n';
+  // (output, state) out of a cell, unrolled over three steps.
+  TinyRNNCell cell(5);
+  cell.initialize();
+  NDArray<float> state = nd::zeros<float>({4, 5}), out;
+  for (int t = 0; t < 3; ++t) std::tie(out, state) = cell(x, state);
+  std::cout << "cell unrolled 3 steps: out " << out.shape() << ", state " << state.shape() << ", parameters:\n";
+  print_params(cell.collect_params());
   return 0;
 }

@@ -443,7 +443,7 @@ int main(int argc, char** argv) try {
     train("nn::BatchNorm", std::ref(net), std::ref(softmax_cross_entropy), [&](std::size_t batch) { trainer.step(batch); }, train_data,
           test_data, opt.epochs);
     std::cout << "running_mean of the first BatchNorm after training: "
-              << dynamic_cast<nn::BatchNorm&>(net[1]).running_mean()->data() << '\n';
+              << net.at<nn::BatchNorm>(1).running_mean()->data() << '\n';
   }
   return 0;
 } catch (const std::exception& e) {

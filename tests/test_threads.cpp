@@ -35,7 +35,8 @@ std::vector<float> train_small(std::uint64_t seed, std::latch* start = nullptr, 
   random::seed(seed);
   nn::reset_name_counters();  // the same names ("dense0_weight") on every call
   nn::Sequential net;
-  net.add(nn::Dense{16, {.activation = "relu", .in_units = 8}}, nn::Dropout{0.5}, nn::Dense{3, {.in_units = 16}});
+  net.add(nn::Dense{16, {.activation = "relu", .in_units = 8}});  // one per statement: dense0_ is the first
+  net.add(nn::Dropout{0.5}, nn::Dense{3, {.in_units = 16}});
   net.initialize();                                                      // Uniform(0.07)
   REQUIRE(net.collect_params("dense0_weight").size() == 1);
   net.collect_params("dense0_weight").initialize(init::Xavier{}, {.force_reinit = true});

@@ -50,6 +50,7 @@
 #include "gluino/nn/batch_norm.hpp"
 #include "gluino/nn/block.hpp"
 #include "gluino/nn/conv2d.hpp"
+#include "gluino/nn/custom_block.hpp"
 #include "gluino/nn/dense.hpp"
 #include "gluino/nn/dropout.hpp"
 #include "gluino/nn/parameter.hpp"

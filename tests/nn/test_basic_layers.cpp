@@ -57,7 +57,7 @@ TEST_CASE("an empty batch flows through Flatten and a LeNet-shaped network: (0, 
     CHECK(p->grad().shape() == p->data().shape());
     for (float g : p->grad()) CHECK(g == 0.0f);  // nothing contributed
   }
-  CHECK(net.collect_params()["dense0_weight"]->shape() == Shape{128, 1250});
+  CHECK(net.at<nn::Dense>(-2).weight()->shape() == Shape{128, 1250});
   CHECK(net(nd::zeros<float>({2, 1, 28, 28})).shape() == Shape{2, 10});  // and a real batch after it
 }
 TEST_CASE("Lambda: a callable or an nd function's name") {

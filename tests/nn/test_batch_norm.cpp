@@ -179,6 +179,7 @@ TEST_CASE("errors: channel mismatch naming the prefix and shapes, axis, epsilon,
   nn::reset_name_counters();
   CHECK_THROWS_WITH_AS(nn::BatchNorm({.epsilon = 0}), doctest::Contains("BatchNorm: epsilon must be > 0"), ValueError);
   CHECK_THROWS_WITH_AS(nn::BatchNorm({.momentum = 1.5}), doctest::Contains("BatchNorm: momentum"), ValueError);
+  nn::reset_name_counters();  // the failed constructions above took numbers, as in Gluon
   nn::BatchNorm bn{{.in_channels = 3}};
   bn.initialize();
   CHECK_THROWS_WITH_AS(bn(nd::zeros<float>({2, 4})),

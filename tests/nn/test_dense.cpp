@@ -92,6 +92,7 @@ TEST_CASE("errors: units, activation, input mismatch (prefix and shapes), rank")
   nn::reset_name_counters();
   CHECK_THROWS_WITH_AS(nn::Dense{0}, doctest::Contains("units must be > 0"), ValueError);
   CHECK_THROWS_WITH_AS((nn::Dense{2, {.activation = "gelu"}}), doctest::Contains("'gelu'"), ValueError);
+  nn::reset_name_counters();  // the failed constructions above took numbers, as in Gluon
   nn::Dense d{2, {.in_units = 3}};
   d.initialize();
   CHECK_THROWS_WITH_AS(d(nd::zeros<float>({4, 5})), doctest::Contains("dense0_: input of shape (4, 5)"), ShapeError);
@@ -110,6 +111,7 @@ TEST_CASE("errors: a weight or bias too large to allocate is a ValueError, never
                        doctest::Contains("(4294967296, 4294967296)"), ValueError);
   CHECK_THROWS_AS((nn::Dense{std::size_t(1) << 40, {.in_units = std::size_t(1) << 22}}), ValueError);  // 2^64 bytes
   // Deferred in_units: the first forward checks (units, in_units) before allocating.
+  nn::reset_name_counters();  // the failed constructions above took numbers, as in Gluon
   nn::Dense d{std::size_t(1) << 60, {.use_bias = false}};  // 2^60 x 8 floats = 2^65 bytes
   d.initialize();
   CHECK_THROWS_WITH_AS(d(nd::zeros<float>({1, 8})), doctest::Contains("dense0_: input of shape (1, 8)"), ValueError);

@@ -25,20 +25,24 @@ TEST_CASE("add: one or many, by value or shared_ptr; operator[], size, iteration
   CHECK(net[0].type_name() == "Flatten");
   std::vector<std::string> names;
   for (nn::Block& b : net) names.push_back(b.name());
-  // Gluon's order whatever the order in which C++ evaluated add's arguments.
-  CHECK(names == std::vector<std::string>{"flatten0", "dense0", "dense1"});
+  // Outside a name scope a block is named when it is made: shared_dense first.
+  CHECK(names == std::vector<std::string>{"flatten0", "dense1", "dense0"});
   CHECK(net.prefix() == "sequential0_");
   CHECK_THROWS_WITH_AS(net[3], doctest::Contains("index 3 out of range"), ValueError);
 }
-TEST_CASE("the issue's LeNet-style add of many blocks is named in order") {
+TEST_CASE("inside a name scope, add(a, b, c) numbers in registration order whatever C++'s argument order") {
   nn::reset_name_counters();
   nn::Sequential lenet;
-  lenet.add(nn::Dense{20, {.activation = "relu"}}, nn::Activation{"tanh"}, nn::Dense{50}, nn::Flatten{},
-            nn::Dense{128, {.activation = "relu"}}, nn::Dense{10});
+  {
+    auto scope = lenet.name_scope();
+    lenet.add(nn::Dense{20, {.activation = "relu"}}, nn::Activation{"tanh"}, nn::Dense{50}, nn::Flatten{},
+              nn::Dense{128, {.activation = "relu"}}, nn::Dense{10});
+  }
   std::vector<std::string> names;
   for (auto& b : lenet) names.push_back(b.prefix());
-  CHECK(names == std::vector<std::string>{"dense0_", "tanh0_", "dense1_", "flatten0_", "dense2_", "dense3_"});
-  CHECK(lenet.collect_params().keys().front() == "dense0_weight");
+  CHECK(names == std::vector<std::string>{"sequential0_dense0_", "sequential0_tanh0_", "sequential0_dense1_",
+                                          "sequential0_flatten0_", "sequential0_dense2_", "sequential0_dense3_"});
+  CHECK(lenet.collect_params().keys().front() == "sequential0_dense0_weight");
 }
 TEST_CASE("forward chains the children; an empty Sequential is the identity") {
   nn::reset_name_counters();
@@ -91,5 +95,49 @@ TEST_CASE("nesting: listing with indentation, parameters collected depth first")
   std::ostringstream empty;
   empty << nn::Sequential{};
   CHECK(empty.str() == "Sequential()");
+}
+TEST_CASE("indexing as Gluon: negative indices, typed access, slices sharing the blocks") {
+  nn::reset_name_counters();
+  nn::Sequential net;
+  {
+    auto scope = net.name_scope();
+    net.add(nn::Dense{4, {.in_units = 4}});
+    net.add(nn::Dense{4, {.in_units = 4, .params = net[-1].params()}});  // the tutorial's params=net[-1].params
+    net.add(nn::Flatten{}, nn::Activation{"relu"}, nn::Dense{1, {.in_units = 4}});
+  }
+  CHECK(&net[-1] == &net[4]);
+  CHECK(&net[-5] == &net[0]);
+  CHECK(net.at<nn::Dense>(1).weight() == net.at<nn::Dense>(0).weight());
+  CHECK(net.at<nn::Dense>(-1).units() == 1);
+  CHECK_THROWS_WITH_AS(net[5], doctest::Contains("index 5 out of range for a Sequential of 5 blocks (valid: -5 to 4)"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(net[-6], doctest::Contains("index -6 out of range"), ValueError);
+  CHECK_THROWS_WITH_AS(net.at<nn::Dense>(2), doctest::Contains("sequential0_: block 2 is a Flatten, not a Dense"),
+                       ValueError);
+
+  auto positions = [&](const nn::Sequential& s) {
+    std::vector<std::ptrdiff_t> out;
+    for (auto& b : s)
+      for (std::size_t i = 0; i < net.size(); ++i)
+        if (&b == &net[i]) out.push_back(static_cast<std::ptrdiff_t>(i));
+    return out;
+  };
+  using P = std::vector<std::ptrdiff_t>;
+  CHECK(positions(net.slice(1, 3)) == P{1, 2});  // Python: net[1:3]
+  CHECK(positions(net.slice(-2)) == P{3, 4});    // net[-2:]
+  CHECK(positions(net.slice({}, {}, -1)) == P{4, 3, 2, 1, 0});  // net[::-1]
+  CHECK(positions(net.slice(4, 0, -2)) == P{4, 2});             // net[4:0:-2]
+  CHECK(positions(net.slice(-10, 2)) == P{0, 1});               // clamped
+  CHECK(positions(net.slice(10, 20)).empty());
+  CHECK(positions(net.slice(3, 1)).empty());
+  CHECK_THROWS_WITH_AS(net.slice(0, 2, 0), doctest::Contains("slice step cannot be zero"), ValueError);
+
+  auto head = net.slice(0, 2);
+  CHECK(head.prefix() == "sequential0_");
+  CHECK(head.collect_params().keys() == std::vector<std::string>{"sequential0_dense0_weight", "sequential0_dense0_bias"});
+  net.initialize();
+  auto x = nd::random::uniform<float>({2, 4});
+  auto& d0 = net.at<nn::Dense>(0);
+  CHECK(head(x).to_vector() == d0(d0(x)).to_vector());  // shared blocks, shared parameters
 }
 }

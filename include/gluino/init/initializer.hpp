@@ -23,7 +23,9 @@ namespace gluino::init {
 /// Base of every initializer.  operator()(name, arr) fills arr according to the suffix of name,
 /// as Gluon's Initializer.__call__: "weight" -> init_weight, "bias" -> init_bias (zeros),
 /// "gamma" -> init_gamma (ones), "beta" -> init_beta (zeros), "running_mean" (zeros),
-/// "running_var" (ones), anything else -> init_default (ValueError).
+/// "running_var" (ones), anything else -> init_default, which is init_weight (Gluon: a
+/// parameter without its own initializer gets the global initializer's _init_weight, whatever
+/// its name), so a custom layer's "scale" or "alpha" is initialized like a weight.
 /// init_weight of the base class throws ValueError: a concrete initializer overrides it.
 /// Initializers write into arr in place (they may also assign a new array of the same shape).
 template <class T>
@@ -58,13 +60,9 @@ class BasicInitializer {
   virtual void init_running_mean(const std::string&, NDArray<T>& arr) { arr.fill(T(0)); }
   /// BatchNorm running variance: ones.
   virtual void init_running_var(const std::string&, NDArray<T>& arr) { arr.fill(T(1)); }
-  /// Any other name: ValueError, as Gluon's _init_default.
-  virtual void init_default(const std::string& name, NDArray<T>& arr) {
-    (void)arr;
-    detail::raise<ValueError>("initializer: unknown initialization pattern for '", name,
-                              "': default initialization is limited to names ending in weight, bias, gamma, "
-                              "beta, running_mean and running_var; give the parameter its own initializer");
-  }
+  /// Any other name ("scale", "alpha"): init_weight, as Gluon initializes a parameter without
+  /// its own initializer through the global initializer's _init_weight.
+  virtual void init_default(const std::string& name, NDArray<T>& arr) { init_weight(name, arr); }
 
  protected:
   static bool ends_with(const std::string& s, const std::string& suffix) {

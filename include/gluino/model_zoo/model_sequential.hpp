@@ -3,6 +3,7 @@
 /// The Sequential that model-zoo builders return: a plain nn::BasicSequential printed and named
 /// after the model ("LeNet(...)", parameters "lenet0_conv0_weight").  Not API: users see it as
 /// an nn::BasicSequential<T>.
+#include <cctype>
 #include <memory>
 #include <string>
 #include <utility>
@@ -16,10 +17,15 @@ namespace gluino::detail {
 template <class T>
 class ModelSequential : public nn::BasicSequential<T> {
  public:
-  explicit ModelSequential(std::string model_name) : model_name_(std::move(model_name)) {}
+  explicit ModelSequential(std::string model_name)
+      : nn::BasicSequential<T>(nn::BasicBlockOptions<T>{.alias = lower(model_name)}), model_name_(std::move(model_name)) {}
   std::string type_name() const override { return model_name_; }
 
  private:
+  static std::string lower(std::string name) {
+    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return name;
+  }
   std::string model_name_;
 };
 

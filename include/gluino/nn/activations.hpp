@@ -27,11 +27,11 @@ template <class T>
 class BasicActivation : public BasicBlock<T> {
  public:
   explicit BasicActivation(std::string activation, std::string prefix = "")
-      : BasicBlock<T>(std::move(prefix)), act_(std::move(activation)) {
+      : BasicBlock<T>({.alias = activation, .prefix = std::move(prefix)}), act_(std::move(activation)) {
     detail::check_activation_name("Activation", act_);
   }
   std::string type_name() const override { return "Activation"; }
-  std::string alias() const override { return act_; }
+  // Its alias is the activation's name ("relu0_"), as Gluon's Activation._alias.
   /// The activation's name.
   const std::string& activation() const { return act_; }
   NDArray<T> forward(const NDArray<T>& x) override { return nd::activation(x, act_); }
@@ -47,7 +47,8 @@ class BasicActivation : public BasicBlock<T> {
 template <class T>
 class BasicLeakyReLU : public BasicBlock<T> {
  public:
-  explicit BasicLeakyReLU(double alpha, std::string prefix = "") : BasicBlock<T>(std::move(prefix)), alpha_(alpha) {
+  explicit BasicLeakyReLU(double alpha, std::string prefix = "")
+      : BasicBlock<T>({.alias = "leakyrelu", .prefix = std::move(prefix)}), alpha_(alpha) {
     GLUINO_CHECK(ValueError, alpha >= 0, "LeakyReLU: the slope alpha must be >= 0, got ", alpha);
   }
   std::string type_name() const override { return "LeakyReLU"; }

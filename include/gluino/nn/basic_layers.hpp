@@ -16,11 +16,11 @@ namespace gluino::nn {
 template <class T>
 class BasicFlatten : public BasicBlock<T> {
  public:
-  explicit BasicFlatten(std::string prefix = "") : BasicBlock<T>(std::move(prefix)) {}
+  explicit BasicFlatten(std::string prefix = "") : BasicBlock<T>({.alias = "flatten", .prefix = std::move(prefix)}) {}
   std::string type_name() const override { return "Flatten"; }
   NDArray<T> forward(const NDArray<T>& x) override {
     const Shape& s = x.shape();
-    GLUINO_CHECK(ShapeError, s.ndim() >= 1, this->prefix(), ": Flatten needs at least one axis, got shape ", s);
+    GLUINO_CHECK(ShapeError, s.ndim() >= 1, this->who(), ": Flatten needs at least one axis, got shape ", s);
     // The explicit target shape, not (N, -1): -1 is ambiguous when N == 0.
     std::size_t rest = 1;
     for (std::size_t d = 1; d < s.ndim(); ++d) rest *= s[d];
@@ -41,7 +41,7 @@ class BasicLambda : public BasicBlock<T> {
 
   /// A block calling fn.  Printed as "Lambda(<lambda>)".
   explicit BasicLambda(Function fn, std::string prefix = "")
-      : BasicBlock<T>(std::move(prefix)), fn_(std::move(fn)), fn_name_("<lambda>") {
+      : BasicBlock<T>({.alias = "lambda", .prefix = std::move(prefix)}), fn_(std::move(fn)), fn_name_("<lambda>") {
     GLUINO_CHECK(ValueError, static_cast<bool>(fn_), "Lambda: the function is empty");
   }
   /// A block calling the nd function of that name.  Printed as "Lambda(tanh)".

@@ -58,7 +58,7 @@ template <class T>
 class BasicBatchNorm : public BasicBlock<T> {
  public:
   explicit BasicBatchNorm(BasicBatchNormOptions<T> opt = {}, std::string prefix = "")
-      : BasicBlock<T>(std::move(prefix), std::move(opt.params)), axis_(opt.axis), momentum_(opt.momentum),
+      : BasicBlock<T>({.alias = "batchnorm", .prefix = std::move(prefix), .params = std::move(opt.params)}), axis_(opt.axis), momentum_(opt.momentum),
         epsilon_(opt.epsilon), scale_(opt.scale), use_global_stats_(opt.use_global_stats) {
     GLUINO_CHECK(ValueError, opt.epsilon > 0 && std::isfinite(opt.epsilon), "BatchNorm: epsilon must be > 0 and finite, got ",
                  opt.epsilon);
@@ -67,14 +67,13 @@ class BasicBatchNorm : public BasicBlock<T> {
     GLUINO_CHECK(ValueError, opt.in_channels <= Size2::max_side, "BatchNorm: in_channels must be >= 0 and at most 2^40, got ",
                  static_cast<long long>(opt.in_channels));
     const Shape shape{opt.in_channels};
-    auto& p = this->params();
-    gamma_ = p.get("gamma", shape, std::move(opt.gamma_initializer),
+    gamma_ = this->declare_param("gamma", shape, std::move(opt.gamma_initializer),
                    ParameterOptions{.grad_req = opt.scale ? GradReq::write : GradReq::null});
-    beta_ = p.get("beta", shape, std::move(opt.beta_initializer),
+    beta_ = this->declare_param("beta", shape, std::move(opt.beta_initializer),
                   ParameterOptions{.grad_req = opt.center ? GradReq::write : GradReq::null});
-    running_mean_ = p.get("running_mean", shape, std::move(opt.running_mean_initializer),
+    running_mean_ = this->declare_param("running_mean", shape, std::move(opt.running_mean_initializer),
                           ParameterOptions{.grad_req = GradReq::null});
-    running_var_ = p.get("running_var", shape, std::move(opt.running_variance_initializer),
+    running_var_ = this->declare_param("running_var", shape, std::move(opt.running_variance_initializer),
                          ParameterOptions{.grad_req = GradReq::null});
   }
   std::string type_name() const override { return "BatchNorm"; }
@@ -82,16 +81,16 @@ class BasicBatchNorm : public BasicBlock<T> {
   NDArray<T> forward(const NDArray<T>& x) override {
     const Shape& s = x.shape();
     const int rank = static_cast<int>(s.ndim());
-    GLUINO_CHECK(ShapeError, axis_ >= -rank && axis_ < rank, this->prefix(), ": axis ", axis_,
+    GLUINO_CHECK(ShapeError, axis_ >= -rank && axis_ < rank, this->who(), ": axis ", axis_,
                  " out of range for an input of shape ", s);
     const std::size_t c = s[static_cast<std::size_t>(axis_ < 0 ? axis_ + rank : axis_)];
-    const std::size_t known = gamma_->shape()[0];
-    GLUINO_CHECK(ShapeError, known == 0 || known == c, this->prefix(), ": input of shape ", s, " has ", c,
-                 " channels along axis ", axis_, " but parameter '", gamma_->name(), "' has shape ", gamma_->shape(),
+    const std::size_t known = gamma()->shape()[0];
+    GLUINO_CHECK(ShapeError, known == 0 || known == c, this->who(), ": input of shape ", s, " has ", c,
+                 " channels along axis ", axis_, " but parameter '", gamma()->name(), "' has shape ", gamma()->shape(),
                  " (in_channels ", known, ")");
-    for (const auto* p : {&gamma_, &beta_, &running_mean_, &running_var_})
-      (*p)->finish_deferred_init(Shape{c}, this->prefix());
-    return nd::batch_norm(x, gamma_->data(), beta_->data(), running_mean_->data(), running_var_->data(),
+    for (std::size_t i : {gamma_, beta_, running_mean_, running_var_})
+      this->param_at(i)->finish_deferred_init(Shape{c}, this->who());
+    return nd::batch_norm(x, gamma()->data(), beta()->data(), running_mean()->data(), running_var()->data(),
                           {.eps = epsilon_, .momentum = momentum_, .fix_gamma = !scale_,
                            .use_global_stats = use_global_stats_, .axis = axis_});
   }
@@ -103,10 +102,10 @@ class BasicBatchNorm : public BasicBlock<T> {
     s << "BatchNorm(axis=" << axis_ << ", eps=" << detail::python_float(epsilon_)
       << ", momentum=" << detail::python_float(momentum_) << ", fix_gamma=" << detail::python_bool(!scale_)
       << ", use_global_stats=" << detail::python_bool(use_global_stats_) << ", in_channels=";
-    if (gamma_->shape()[0] == 0)
+    if (gamma()->shape()[0] == 0)
       s << "None";
     else
-      s << gamma_->shape()[0];
+      s << gamma()->shape()[0];
     s << ')';
     return s.str();
   }
@@ -115,24 +114,18 @@ class BasicBatchNorm : public BasicBlock<T> {
   double momentum() const { return momentum_; }
   double epsilon() const { return epsilon_; }
   /// The channels (0 while unknown).
-  std::size_t in_channels() const { return gamma_->shape()[0]; }
-  /// Gluon: bn.gamma, bn.beta, bn.running_mean, bn.running_var.  (Each gives the block its name
-  /// first, so that the parameter's is final.)
-  const std::shared_ptr<BasicParameter<T>>& gamma() const { return with_name(gamma_); }
-  const std::shared_ptr<BasicParameter<T>>& beta() const { return with_name(beta_); }
-  const std::shared_ptr<BasicParameter<T>>& running_mean() const { return with_name(running_mean_); }
-  const std::shared_ptr<BasicParameter<T>>& running_var() const { return with_name(running_var_); }
+  std::size_t in_channels() const { return gamma()->shape()[0]; }
+  /// Gluon: bn.gamma, bn.beta, bn.running_mean, bn.running_var.
+  const std::shared_ptr<BasicParameter<T>>& gamma() const { return this->param_at(gamma_); }
+  const std::shared_ptr<BasicParameter<T>>& beta() const { return this->param_at(beta_); }
+  const std::shared_ptr<BasicParameter<T>>& running_mean() const { return this->param_at(running_mean_); }
+  const std::shared_ptr<BasicParameter<T>>& running_var() const { return this->param_at(running_var_); }
 
  private:
-  const std::shared_ptr<BasicParameter<T>>& with_name(const std::shared_ptr<BasicParameter<T>>& p) const {
-    this->prefix();
-    return p;
-  }
-
   int axis_;
   double momentum_, epsilon_;
   bool scale_, use_global_stats_;
-  std::shared_ptr<BasicParameter<T>> gamma_, beta_, running_mean_, running_var_;
+  std::size_t gamma_ = 0, beta_ = 0, running_mean_ = 0, running_var_ = 0;  // positions in params()
 };
 
 using BatchNormOptions = BasicBatchNormOptions<float>;

@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-/// BasicBlock<T>: the base of every layer and model (Gluon: gluon.Block): automatic names and
-/// name scopes, parameters, children, initialize, forward, hooks, printing, summary, and
-/// saving / loading parameters.
-#include <cctype>
+/// BasicBlock<T>: the base of every layer and model (Gluon: gluon.Block): names fixed at
+/// construction or registration, name scopes, parameters, children, initialize, forward with
+/// deferred initialization, hooks, printing, summary, and saving / loading parameters.
 #include <functional>
 #include <iomanip>
 #include <iostream>
@@ -13,15 +12,14 @@
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <tuple>
 #include <typeinfo>
 #include <utility>
 #include <vector>
-#if __has_include(<cxxabi.h>)
-#include <cxxabi.h>
-#endif
 
 #include "gluino/autograd/mode.hpp"
 #include "gluino/core/ndarray.hpp"
+#include "gluino/detail/block_naming.hpp"
 #include "gluino/init/initializer.hpp"
 #include "gluino/nn/parameter.hpp"
 #include "gluino/nn/parameter_io.hpp"
@@ -33,79 +31,31 @@ inline constexpr bool is_shared_ptr_v = false;
 template <class E>
 inline constexpr bool is_shared_ptr_v<std::shared_ptr<E>> = true;
 
-/// The naming state of a block, shared so that it has a stable address while the block moves:
-/// the scope it was created in, its name once given, its parameter dict, and the per-alias
-/// counters of the children created inside its name_scope() (Gluon's _BlockScope).
+/// The block whose call is running on this thread (null: none); see BasicBlock::operator().
 template <class T>
-struct NameCell {
-  nn::BasicBlock<T>* owner = nullptr;  // the block (kept current by its move operations)
-  std::shared_ptr<NameCell> parent;    // the scope the block was created in (null: top level)
-  std::string explicit_prefix;
-  bool named = false;
-  std::string prefix;
-  nn::BasicParameterDict<T> params;
-  std::map<std::string, std::size_t> counters;
-};
-/// The scope opened by the innermost live name_scope() on this thread (null: none).
-template <class T>
-std::shared_ptr<NameCell<T>>& current_block_scope() {
-  thread_local std::shared_ptr<NameCell<T>> scope;
-  return scope;
-}
-/// Per-alias counters of blocks created outside any name scope (Gluon's NameManager).
-inline std::map<std::string, std::size_t>& global_name_counters() {
-  thread_local std::map<std::string, std::size_t> counters;
-  return counters;
+const nn::BasicBlock<T>*& running_block() {
+  thread_local const nn::BasicBlock<T>* block = nullptr;
+  return block;
 }
 
-/// The class name of a type without namespaces, enclosing functions or template arguments,
-/// and without a leading "Basic" before an upper-case letter: gluino::nn::BasicDense<float>
-/// -> "Dense", MLP -> "MLP".
-inline std::string short_class_name(const std::type_info& ti) {
-  std::string s = ti.name();
-#if __has_include(<cxxabi.h>)
-  int status = 0;
-  char* dem = abi::__cxa_demangle(ti.name(), nullptr, nullptr, &status);
-  if (status == 0 && dem) s = dem;
-  std::free(dem);
-#endif
-  for (const char* kw : {"class ", "struct "})  // MSVC's spelling
-    if (s.rfind(kw, 0) == 0) s.erase(0, std::string(kw).size());
-  int depth = 0;
-  std::size_t start = 0, stop = s.size();
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (c == '<' || c == '(' || c == '[') {
-      if (depth == 0 && c == '<' && stop == s.size()) stop = i;
-      ++depth;
-    } else if (c == '>' || c == ')' || c == ']') {
-      --depth;
-    } else if (depth == 0 && c == ':' && i + 1 < s.size() && s[i + 1] == ':') {
-      start = i + 2;
-      stop = s.size();
-    }
+/// Appends the arrays among a call's arguments or results: an NDArray, a vector of them, or a
+/// pair / tuple of those; anything else adds nothing.  For hooks.
+template <class T, class X>
+void append_arrays(std::vector<NDArray<T>>& out, const X& x) {
+  if constexpr (std::is_same_v<X, NDArray<T>>) {
+    out.push_back(x);
+  } else if constexpr (requires { requires std::is_same_v<typename X::value_type, NDArray<T>>; }) {
+    for (const auto& a : x) out.push_back(a);
+  } else if constexpr (requires { std::tuple_size<X>::value; }) {
+    std::apply([&](const auto&... e) { (append_arrays<T>(out, e), ...); }, x);
   }
-  std::string name = s.substr(start, stop > start ? stop - start : 0);
-  if (name.size() > 5 && name.rfind("Basic", 0) == 0 && std::isupper(static_cast<unsigned char>(name[5])))
-    name.erase(0, 5);
-  return name;
-}
-
-/// Indents every line but the first by n spaces (Gluon's _indent, for nested listings).
-inline std::string indent_lines(const std::string& s, std::size_t n) {
-  std::string out;
-  for (char c : s) {
-    out += c;
-    if (c == '\n') out.append(n, ' ');
-  }
-  return out;
 }
 
 }  // namespace gluino::detail
 
 namespace gluino::nn {
 
-/// Resets the per-alias counters of blocks created outside any name scope, so that the next
+/// Resets the per-alias counters of blocks made outside any name scope, so that the next
 /// Dense is "dense0_" again (Gluon keeps them in its NameManager).  For tests and notebooks;
 /// per thread.
 inline void reset_name_counters() { detail::global_name_counters().clear(); }
@@ -124,25 +74,39 @@ class HookHandle {
   std::function<void()> detach_;
 };
 
-/// Base of layers and models.  Mirrors gluon.Block (1.x).
+/// What a block is made with (Gluon's Block(prefix=, params=), plus the alias that Python
+/// reads off the class).  Layers pass their alias; a user's block derives from
+/// nn::CustomBlock<MyBlock> (nn/custom_block.hpp), which passes "myblock".
+template <class T>
+struct BasicBlockOptions {
+  std::string alias = "";             ///< stem of automatic names ("dense"); "" = "block"
+  std::string prefix = "";            ///< explicit prefix ("another_mlp_"); "" = automatic
+  BasicParameterDict<T> params = {};  ///< Gluon's params=: parameters to share, or none
+};
+using BlockOptions = BasicBlockOptions<float>;
+
+/// Base of layers and models.  Mirrors gluon.Block (1.x).  docs/blocks.md tells the model in
+/// five minutes; in short:
 ///
-/// Naming (Gluon 1.x): a block's alias is its class name lower-cased (alias(), e.g. "dense",
-/// "mlp").  Created outside any name scope it is named alias + a per-alias global counter
-/// ("dense0_", "dense1_"); created while a parent's name_scope() is open, parent prefix + alias
-/// + a per-parent counter ("mlp0_dense0_").  An explicit prefix replaces alias + counter.
-/// Parameters are named prefix + local name ("mlp0_dense0_weight").
-/// When names are given (C++ detail): the dynamic class is unknown in the base constructor and
-/// C++ may construct the arguments of net.add(a, b) right to left, so the scope is captured at
-/// construction and the name is given later, in Gluon's order: when the block is registered
-/// into a named parent, when its parent gets its name (children in registration order), or at
-/// its first use (prefix(), collect_params(), a call, reading params()).  Until then params()
-/// is provisional: get() creates parameters under their local names ("weight"), renamed to
-/// "dense0_weight" when the block is named.  Two top-level blocks are numbered in the order of
-/// their first use, which is their creation order in usual code.
+/// Names.  A block's prefix is fixed once, at one of two moments, and getters never change it:
+///  - made outside any name_scope(): when it is made, alias + a per-alias counter ("dense0_");
+///  - made inside a block's name_scope(): when it is registered (register_child, add), that
+///    block's prefix + alias + that scope's counter ("mlp0_dense0_"), in registration order,
+///    whatever order C++ evaluated the arguments of add(a, b, c) in.  Until then prefix() is
+///    "" and its parameters have local names ("weight").  (If the scope's owner is itself not
+///    named yet, its registration names both.)
+/// An explicit prefix replaces alias + counter.  Parameters are named parameter prefix + local
+/// name ("mlp0_dense0_weight").  Checkpoints use structural keys ("0.weight"), not these names.
 ///
-/// A model derives, registers its children and parameters in its constructor and overrides
-/// forward:
-///   class MLP : public nn::Block {
+/// Ownership.  A parent owns its children through shared_ptr: register_child/add take a
+/// temporary, std::move(block) or a shared_ptr, and return the shared_ptr<Concrete> to keep.
+/// Copying a block does not compile; a moved-from block throws StateError when used; a block
+/// passed as a base-class rvalue (which moving would slice) throws ValueError; a child called
+/// inside a forward but never registered throws StateError saying so.
+///
+/// A model derives (from nn::CustomBlock<Model>, which gives the alias and calls with several
+/// inputs), registers children and parameters in its constructor, and overrides forward:
+///   class MLP : public nn::CustomBlock<MLP> {
 ///    public:
 ///     MLP() { auto scope = name_scope(); dense0 = register_child(nn::Dense{256}); }
 ///     NDArray<float> forward(const NDArray<float>& x) override { return (*dense0)(x); }
@@ -155,107 +119,124 @@ class BasicBlock {
  public:
   using value_type = T;
   using BlockPtr = std::shared_ptr<BasicBlock<T>>;
-  /// hook(block, input, output) after forward.  Gluon: register_forward_hook.
+  using Arrays = std::vector<NDArray<T>>;
+  /// hook(block, input, output) after a single-input, single-output forward.  Gluon:
+  /// register_forward_hook.
   using ForwardHook = std::function<void(BasicBlock&, const NDArray<T>&, const NDArray<T>&)>;
-  /// hook(block, input) before forward.  Gluon: register_forward_pre_hook.
+  /// hook(block, input) before a single-input forward.  Gluon: register_forward_pre_hook.
   using ForwardPreHook = std::function<void(BasicBlock&, const NDArray<T>&)>;
+  /// hook(block, inputs, outputs): every call, any number of arrays.
+  using ForwardHookN = std::function<void(BasicBlock&, const Arrays&, const Arrays&)>;
+  using ForwardPreHookN = std::function<void(BasicBlock&, const Arrays&)>;
 
-  /// prefix: "" for an automatic name; params: parameters to share (Gluon's params=, e.g.
-  /// another block's params() or collect_params()), or none.
-  explicit BasicBlock(std::string prefix = "", BasicParameterDict<T> params = {})
-      : cell_(std::make_shared<detail::NameCell<T>>()) {
-    cell_->owner = this;
-    cell_->parent = detail::current_block_scope<T>();
-    cell_->explicit_prefix = std::move(prefix);
-    if (params.defined()) {  // Gluon: ParameterDict(params.prefix, params)
-      cell_->params = BasicParameterDict<T>(params.prefix(), params);
-    } else {
-      cell_->params = BasicParameterDict<T>("", cell_->parent ? cell_->parent->params.shared() : BasicParameterDict<T>{});
-      std::weak_ptr<detail::NameCell<T>> weak = cell_;
-      cell_->params.impl_->resolve = [weak] {
-        if (auto c = weak.lock(); c && c->owner) c->owner->named();
-      };
+  /// A block named by the rules of the class comment.  StateError when opt.params is the dict of
+  /// a block that is not named yet.
+  explicit BasicBlock(BasicBlockOptions<T> opt = {})
+      : alias_(opt.alias.empty() ? "block" : std::move(opt.alias)),
+        created_in_(detail::current_name_scope<T>()) {
+    const bool sharing = opt.params.defined();
+    GLUINO_CHECK(StateError, !opt.params.pending(), alias_,
+                 ": params= is the dict of a block that has no name yet (made inside a name_scope() and not "
+                 "registered); register that block first");
+    if (!created_in_) {  // top level: named now
+      local_ = opt.prefix.empty() ? alias_ + std::to_string(detail::global_name_counters()[alias_]++) + "_"
+                                  : std::move(opt.prefix);
+      prefix_ = local_;
+      named_ = true;
+      params_ = sharing ? BasicParameterDict<T>(opt.params.prefix(), opt.params) : BasicParameterDict<T>(prefix_);
+    } else {  // inside a name scope: numbered and named when registered
+      local_ = std::move(opt.prefix);
+      params_ = sharing ? BasicParameterDict<T>(opt.params.prefix(), opt.params)
+                        : BasicParameterDict<T>::make_pending(created_in_->shared);
     }
+    scope_->shared = params_.shared();
+    if (named_) mark_scope_named();
   }
-  virtual ~BasicBlock() {
-    if (cell_ && cell_->owner == this) cell_->owner = nullptr;
-  }
-  BasicBlock(BasicBlock&& o) noexcept
-      : cell_(std::move(o.cell_)), children_(std::move(o.children_)), child_names_(std::move(o.child_names_)),
-        hooks_(std::move(o.hooks_)) {
-    if (cell_) cell_->owner = this;
-  }
-  BasicBlock& operator=(BasicBlock&& o) noexcept {
-    if (this == &o) return *this;
-    if (cell_ && cell_->owner == this) cell_->owner = nullptr;
-    cell_ = std::move(o.cell_);
-    children_ = std::move(o.children_);
-    child_names_ = std::move(o.child_names_);
-    hooks_ = std::move(o.hooks_);
-    if (cell_) cell_->owner = this;
-    return *this;
-  }
+  virtual ~BasicBlock() = default;
   BasicBlock(const BasicBlock&) = delete;
   BasicBlock& operator=(const BasicBlock&) = delete;
 
   /// The class name shown by printing and summary ("Dense", "MLP").  Default: the dynamic
   /// class name without namespaces, template arguments and a leading "Basic".
   virtual std::string type_name() const { return detail::short_class_name(typeid(*this)); }
-  /// The stem of automatic names: type_name() lower-cased ("dense").  Gluon: _alias().
-  virtual std::string alias() const {
-    std::string a = type_name();
-    for (char& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return a;
-  }
-
-  /// The name prefix, e.g. "mlp0_dense0_".  Gluon: prefix.
-  const std::string& prefix() const { return named().cell_->prefix; }
+  /// The stem of automatic names ("dense", "mlp"), given at construction.  Gluon: _alias().
+  const std::string& alias() const { return alias_; }
+  /// The name prefix, e.g. "mlp0_dense0_"; "" while a block made inside a name scope waits for
+  /// its registration.  Gluon: prefix.
+  const std::string& prefix() const { return prefix_; }
   /// The prefix without its trailing '_', e.g. "mlp0_dense0".  Gluon: name.
   std::string name() const {
-    const std::string& p = prefix();
-    return !p.empty() && p.back() == '_' ? p.substr(0, p.size() - 1) : p;
+    return !prefix_.empty() && prefix_.back() == '_' ? prefix_.substr(0, prefix_.size() - 1) : prefix_;
   }
+  /// True once the prefix is fixed (see the class comment).
+  bool is_named() const { return named_; }
   /// This block's own parameters (not its children's: see collect_params).  Gluon: params.
   /// Layers call params().get("weight", shape, init) in their constructors.
-  BasicParameterDict<T>& params() { return cell_->params; }
-  const BasicParameterDict<T>& params() const { return cell_->params; }
+  BasicParameterDict<T>& params() { return params_; }
+  const BasicParameterDict<T>& params() const { return params_; }
 
-  /// RAII guard of name_scope(): while alive, blocks created are named inside this block.
+  /// RAII guard of name_scope(): while alive, blocks made are named inside this block.
   class NameScope {
    public:
-    explicit NameScope(std::shared_ptr<detail::NameCell<T>> s) : saved_(detail::current_block_scope<T>()) {
-      detail::current_block_scope<T>() = std::move(s);
-    }
-    ~NameScope() { detail::current_block_scope<T>() = std::move(saved_); }
+    ~NameScope() { detail::current_name_scope<T>() = std::move(saved_); }
     NameScope(const NameScope&) = delete;
     NameScope& operator=(const NameScope&) = delete;
 
    private:
-    std::shared_ptr<detail::NameCell<T>> saved_;
+    friend class BasicBlock;
+    explicit NameScope(std::shared_ptr<detail::NameScopeState<T>> s) : saved_(detail::current_name_scope<T>()) {
+      detail::current_name_scope<T>() = std::move(s);
+    }
+    std::shared_ptr<detail::NameScopeState<T>> saved_;
   };
+  /// A guard under which blocks are made at top level whatever scope is open (for blocks
+  /// that library code makes, such as Sequential::slice).
+  [[nodiscard]] static NameScope top_level_scope() { return NameScope(nullptr); }
   /// Opens this block's name scope: `auto scope = name_scope();` (Gluon: with self.name_scope():).
-  [[nodiscard]] NameScope name_scope() { return NameScope(cell_); }
+  [[nodiscard]] NameScope name_scope() {
+    check_alive("name_scope");
+    return NameScope(scope_);
+  }
 
-  /// Adds a child block (a temporary or std::move'd block, or a shared_ptr to one) and returns
-  /// it as shared_ptr<B>.  name: the key in listings and in save_parameters files (default:
-  /// its index).  Gluon: register_child (and attribute assignment).
+  /// Adds a child block (a temporary, a std::move'd block or a shared_ptr to one) and returns
+  /// it as shared_ptr<B>, which stays valid.  name: the key in listings and in save_parameters
+  /// files (default: its index).  A block made inside a name scope gets its name here.
+  /// Gluon: register_child (and attribute assignment).
   template <class B>
   auto register_child(B&& block, std::string name = "") {
+    check_alive("register_child");
     using D = std::remove_cvref_t<B>;
     if constexpr (detail::is_shared_ptr_v<D>) {
       using E = typename D::element_type;
-      static_assert(std::is_base_of_v<BasicBlock<T>, E>, "register_child: not a block of this element type");
+      static_assert(std::is_base_of_v<BasicBlock<T>, E>,
+                    "register_child/add: not a block of this element type (a float block cannot hold a double one)");
       std::shared_ptr<E> p = block;
-      GLUINO_CHECK(ValueError, p != nullptr, prefix(), ": register_child: null block");
+      GLUINO_CHECK(ValueError, p != nullptr, who(), ": register_child: null block");
+      name = checked_child_name(std::move(name));
       add_child(p, std::move(name));
       return p;
     } else {
-      static_assert(std::is_base_of_v<BasicBlock<T>, D>, "register_child: not a block of this element type");
+      static_assert(std::is_base_of_v<BasicBlock<T>, D>,
+                    "register_child/add: not a block of this element type (a float block cannot hold a double one)");
       static_assert(!std::is_lvalue_reference_v<B>,
-                    "register_child: pass a temporary, std::move(block) or a shared_ptr (blocks are not copied)");
-      auto p = std::make_shared<D>(std::move(block));
-      add_child(p, std::move(name));
-      return p;
+                    "register_child/add: pass a temporary, std::move(block) or a shared_ptr (blocks are not copied)");
+      constexpr bool movable = std::is_move_constructible_v<D> || std::is_same_v<D, BasicBlock<T>>;
+      static_assert(movable,
+                    "register_child/add: this block type cannot be moved (a user-declared destructor or copy "
+                    "operation removes the implicit move constructor): declare `MyBlock(MyBlock&&) = default;` "
+                    "or pass std::make_shared<MyBlock>(...)");
+      if constexpr (movable) {
+        GLUINO_CHECK(ValueError, typeid(block) == typeid(D), who(), ": register_child: the block is a ",
+                     detail::short_class_name(typeid(block)), " passed as a ", detail::short_class_name(typeid(D)),
+                     "&&, and moving it would slice it; pass the ", detail::short_class_name(typeid(block)),
+                     " itself (its own type) or a shared_ptr to it");
+        name = checked_child_name(std::move(name));
+        std::shared_ptr<D> p(new D(std::move(block)));
+        add_child(p, std::move(name));
+        return p;
+      } else {
+        return std::shared_ptr<D>{};
+      }
     }
   }
   /// The children in registration order.
@@ -267,9 +248,9 @@ class BasicBlock {
   /// (Gluon's order), filtered by a regular expression matched from the start of the full name
   /// (".*weight").  Gluon: collect_params(select).
   BasicParameterDict<T> collect_params(const std::string& select = "") const {
-    named();
-    BasicParameterDict<T> ret(params().prefix());
-    ret.update(params().select(select));
+    check_alive("collect_params");
+    BasicParameterDict<T> ret(params_.prefix());
+    ret.update(params_.select(select));
     for (const auto& c : children_) ret.update(c->collect_params(select));
     return ret;
   }
@@ -279,18 +260,22 @@ class BasicBlock {
     collect_params().initialize(std::move(init), opt);
   }
 
-  /// The computation.  The base class throws StateError: derived blocks override it.
+  /// The computation of a single-input, single-output block.  The base class throws
+  /// StateError: derived blocks override it (or, with nn::CustomBlock, define a forward of
+  /// other inputs and outputs).
   virtual NDArray<T> forward(const NDArray<T>& x) {
     (void)x;
-    detail::raise<StateError>(prefix(), ": forward is not implemented; override forward() in ", type_name());
+    detail::raise<StateError>(who(), ": forward(x) with one input is not implemented in ", type_name(),
+                              "; override it (a block whose forward takes other inputs is called with those, and "
+                              "cannot be a Sequential's child)");
   }
-  /// Runs the pre-hooks, forward(x) and the hooks.  Gluon: block(x).
+  /// Sets the shapes of this block's own deferred parameters from the input, before the first
+  /// forward (Gluon 2's infer_shape): set `param->set_shape(...)` and the pending initialization
+  /// runs right after.  The default does nothing (built-in layers complete theirs in forward).
+  virtual void infer_shape(const NDArray<T>& x) { (void)x; }
+  /// Runs the pre-hooks, deferred initialization, forward(x) and the hooks.  Gluon: block(x).
   NDArray<T> operator()(const NDArray<T>& x) {
-    named();
-    for (const auto& [id, h] : hooks_->pre) h(*this, x);
-    NDArray<T> y = forward(x);
-    for (const auto& [id, h] : hooks_->post) h(*this, x, y);
-    return y;
+    return call([&] { infer_shape(x); }, [&] { return forward(x); }, [&](Arrays& in) { in.push_back(x); });
   }
 
   /// Calls fn on every descendant (children first) and then on this block.  Gluon: apply(fn).
@@ -299,10 +284,41 @@ class BasicBlock {
     fn(*this);
     return *this;
   }
-  /// Registers hook(block, input, output), called after each forward.  Gluon: register_forward_hook.
-  HookHandle register_forward_hook(ForwardHook hook) { return add_hook(hooks_->post, std::move(hook)); }
-  /// Registers hook(block, input), called before each forward.  Gluon: register_forward_pre_hook.
-  HookHandle register_forward_pre_hook(ForwardPreHook hook) { return add_hook(hooks_->pre, std::move(hook)); }
+  /// Registers hook(block, input, output), called after each forward; or, with a hook taking
+  /// (block, const Arrays& inputs, const Arrays& outputs), after every call whatever its arity.
+  /// Gluon: register_forward_hook.
+  template <class F>
+  HookHandle register_forward_hook(F hook) {
+    check_alive("register_forward_hook");
+    if constexpr (std::is_invocable_v<F&, BasicBlock&, const Arrays&, const Arrays&>) {
+      return add_hook(hooks_->post, ForwardHookN(std::move(hook)));
+    } else {
+      static_assert(std::is_invocable_v<F&, BasicBlock&, const NDArray<T>&, const NDArray<T>&>,
+                    "register_forward_hook: the hook takes (Block&, const NDArray&, const NDArray&) or "
+                    "(Block&, const std::vector<NDArray>&, const std::vector<NDArray>&)");
+      return add_hook(hooks_->post, ForwardHookN([h = std::move(hook)](BasicBlock& b, const Arrays& in, const Arrays& out) {
+                        check_single(b, "forward hook", in.size(), out.size());
+                        h(b, in[0], out[0]);
+                      }));
+    }
+  }
+  /// Registers hook(block, input) (or hook(block, const Arrays& inputs)), called before each
+  /// forward.  Gluon: register_forward_pre_hook.
+  template <class F>
+  HookHandle register_forward_pre_hook(F hook) {
+    check_alive("register_forward_pre_hook");
+    if constexpr (std::is_invocable_v<F&, BasicBlock&, const Arrays&>) {
+      return add_hook(hooks_->pre, ForwardPreHookN(std::move(hook)));
+    } else {
+      static_assert(std::is_invocable_v<F&, BasicBlock&, const NDArray<T>&>,
+                    "register_forward_pre_hook: the hook takes (Block&, const NDArray&) or "
+                    "(Block&, const std::vector<NDArray>&)");
+      return add_hook(hooks_->pre, ForwardPreHookN([h = std::move(hook)](BasicBlock& b, const Arrays& in) {
+                        check_single(b, "forward pre-hook", in.size(), 1);
+                        h(b, in[0]);
+                      }));
+    }
+  }
   /// Does nothing: gluino runs every block imperatively (Gluon's HybridBlock.hybridize compiles).
   void hybridize(bool active = true) { (void)active; }
 
@@ -311,11 +327,11 @@ class BasicBlock {
   /// ("0.weight", "1.bias", "features.2.weight").  Independent of the automatic prefixes.
   std::vector<std::pair<std::string, std::shared_ptr<BasicParameter<T>>>> collect_params_with_prefix(
       const std::string& prefix = "") const {
-    named();
+    check_alive("collect_params_with_prefix");
     const std::string pre = prefix.empty() ? "" : prefix + ".";
     std::vector<std::pair<std::string, std::shared_ptr<BasicParameter<T>>>> out;
-    const std::string& dp = params().prefix();
-    for (const auto& [n, p] : params())
+    const std::string& dp = params_.prefix();
+    for (const auto& [n, p] : params_)
       out.emplace_back(pre + (n.rfind(dp, 0) == 0 ? n.substr(dp.size()) : n), p);
     for (std::size_t i = 0; i < children_.size(); ++i)
       for (auto& kv : children_[i]->collect_params_with_prefix(pre + child_names_[i])) out.push_back(std::move(kv));
@@ -340,7 +356,6 @@ class BasicBlock {
   /// The listing that operator<< prints: "Dense(20 -> 256, Activation(relu))", or for a
   /// container "Sequential(\n  (0): Dense(...)\n  (1): ...\n)".  Layers override it.
   virtual std::string repr() const {
-    named();
     if (children_.empty()) return type_name() + "()";
     std::string s = type_name() + "(\n";
     for (std::size_t i = 0; i < children_.size(); ++i)
@@ -355,60 +370,156 @@ class BasicBlock {
   void summary(const NDArray<T>& x, std::ostream& os = std::cout);
 
  protected:
+  /// Moving is for register_child (and derived classes' own moves); a moved-from block throws
+  /// StateError when used.  Protected, so that `nn::Block b = std::move(mlp);` (slicing) does
+  /// not compile.
+  BasicBlock(BasicBlock&& o)
+      : alias_(o.alias_), local_(o.local_), prefix_(o.prefix_), named_(o.named_), numbered_(o.numbered_),
+        registered_(o.registered_), created_in_(std::move(o.created_in_)), scope_(std::move(o.scope_)),
+        params_(std::move(o.params_)), children_(std::move(o.children_)), child_names_(std::move(o.child_names_)),
+        hooks_(std::move(o.hooks_)) {
+    o.moved_from_ = true;
+  }
+  BasicBlock& operator=(BasicBlock&&) = delete;
+
+  /// params().get(...), returning the parameter's position in params(): layers keep positions,
+  /// not pointers, because registering a block made inside a name scope may replace its
+  /// parameter by the shared one of the same name (whole-network sharing, params=).
+  std::size_t declare_param(const std::string& name, const Shape& shape = {}, init::BasicAnyInitializer<T> init = {},
+                            ParameterOptions opt = {}) {
+    params_.get(name, shape, std::move(init), opt);
+    return params_.index_of(params_.prefix() + name);
+  }
+  /// The parameter at a position from declare_param; null for BasicParameterDict<T>::npos.
+  const std::shared_ptr<BasicParameter<T>>& param_at(std::size_t i) const {
+    static const std::shared_ptr<BasicParameter<T>> none;
+    return i == BasicParameterDict<T>::npos ? none : params_.nth(i);
+  }
   /// False for pure containers (Sequential), which summary() does not list.
   virtual bool in_summary() const { return true; }
+  /// How messages name this block: its prefix, or "<alias>" before it has one.
+  std::string who() const { return named_ ? prefix_ : "<" + alias_ + ">"; }
+
+  /// The steps of every call (operator() here; nn::CustomBlock's calls of other arities):
+  /// checks, deferred initialization (infer() first when a parameter waits for its shape),
+  /// pre-hooks, run(), hooks.  inputs(arrays) appends the call's input arrays, for hooks.
+  template <class Infer, class Run, class Inputs>
+  decltype(auto) call(Infer&& infer, Run&& run, Inputs&& inputs) {
+    check_callable();
+    finish_deferred(infer);
+    struct Running {  // which block is running, for check_callable of the blocks it calls
+      explicit Running(const BasicBlock* b) : saved(detail::running_block<T>()) { detail::running_block<T>() = b; }
+      ~Running() { detail::running_block<T>() = saved; }
+      const BasicBlock* saved;
+    } running(this);
+    if (hooks_->pre.empty() && hooks_->post.empty()) return run();
+    Arrays in;
+    inputs(in);
+    for (const auto& [id, h] : Hooks::copy(hooks_->pre)) h(*this, in);
+    decltype(auto) out = run();
+    if (!hooks_->post.empty()) {
+      Arrays outs;
+      detail::append_arrays<T>(outs, out);
+      for (const auto& [id, h] : Hooks::copy(hooks_->post)) h(*this, in, outs);
+    }
+    return out;
+  }
 
  private:
   struct Hooks {
     std::size_t next_id = 0;
-    std::vector<std::pair<std::size_t, ForwardPreHook>> pre;
-    std::vector<std::pair<std::size_t, ForwardHook>> post;
+    std::vector<std::pair<std::size_t, ForwardPreHookN>> pre;
+    std::vector<std::pair<std::size_t, ForwardHookN>> post;
+    template <class L>
+    static L copy(const L& l) {
+      return l;  // a hook may detach itself (or another) while the list is walked
+    }
   };
 
-  // Gives the name at first need (see the class comment): the parent scope first, whose naming
-  // names its registered children in order; then this block; then this block's children.
-  const BasicBlock& named() const {
-    const auto& c = *cell_;
-    if (!c.named) {
-      if (c.parent && !c.parent->named && c.parent->owner) c.parent->owner->named();
-      if (!c.named) {
-        assign_name();
-        for (const auto& ch : children_) ch->named();
-      }
-    }
-    return *this;
+  void check_alive(const char* what) const {
+    GLUINO_CHECK(StateError, !moved_from_, who(), ": ", what, ": this block was moved from (into register_child, "
+                 "add or another object) and is empty; use the block it was moved into (register_child returns a "
+                 "shared_ptr to it)");
   }
-  // Gluon's _BlockScope.create.
-  void assign_name() const {
-    auto& c = *cell_;
-    const std::string hint = alias();
-    std::string local = c.explicit_prefix, params_prefix;
-    auto parent = c.parent;
-    if (parent && !parent->named) parent = nullptr;  // the parent block is gone: name at top level
-    if (!parent) {
-      if (local.empty()) local = hint + std::to_string(detail::global_name_counters()[hint]++) + "_";
-      c.prefix = local;
-      params_prefix = local;
-    } else {
-      if (local.empty()) local = hint + std::to_string(parent->counters[hint]++) + "_";
-      c.prefix = parent->prefix + local;
-      params_prefix = parent->params.prefix() + local;
-    }
-    c.named = true;
-    c.parent.reset();
-    if (c.params.provisional()) c.params.finalize(params_prefix);
+  // A moved-from block, or a block called inside another's forward that no parent registered
+  // while its parameters (or its children's) are uninitialized: say so, rather than "call
+  // initialize()".
+  void check_callable() const {
+    check_alive("call");
+    const BasicBlock* outer = detail::running_block<T>();
+    if (!outer || registered_ || outer == this) return;
+    for (const auto& [n, p] : collect_params())
+      GLUINO_CHECK(StateError, p->is_initialized() || p->is_deferred(), outer->who(), ": its forward calls ", who(),
+                   " (", type_name(), "), which no parent registered, so initialize(), collect_params() and "
+                   "save_parameters() do not reach it; register it in the constructor (register_child or add)");
+  }
+  static void check_single(const BasicBlock& b, const char* what, std::size_t n_in, std::size_t n_out) {
+    GLUINO_CHECK(ValueError, n_in == 1 && n_out == 1, b.who(), ": a ", what, " taking one input (and one output) ",
+                 "cannot observe a call of ", n_in, " inputs and ", n_out, " outputs; register one taking "
+                 "(Block&, const std::vector<NDArray>&...)");
+  }
+  template <class Infer>
+  void finish_deferred(Infer& infer) {
+    bool waiting = false;
+    for (const auto& [n, p] : params_) waiting = waiting || p->is_deferred();
+    if (!waiting) return;
+    infer();
+    for (const auto& [n, p] : params_)
+      if (p->is_deferred() && p->shape().is_complete()) p->finish_deferred_init(p->shape(), who());
+  }
+
+  void mark_scope_named() {
+    scope_->named = true;
+    scope_->prefix = prefix_;
+    scope_->params_prefix = params_.prefix();
+  }
+  std::string checked_child_name(std::string name) const {
+    if (name.empty()) name = std::to_string(children_.size());
+    for (const auto& n : child_names_)
+      GLUINO_CHECK(ValueError, n != name, who(), ": register_child: a child named '", name, "' already exists");
+    return name;
+  }
+  bool in_subtree(const BasicBlock* b) const {
+    if (b == this) return true;
+    for (const auto& c : children_)
+      if (c->in_subtree(b)) return true;
+    return false;
   }
   template <class P>
   void add_child(std::shared_ptr<P> p, std::string name) {
-    if (cell_->named) p->named();  // otherwise named with this block, in registration order
-    if (name.empty()) name = std::to_string(children_.size());
-    for (const auto& n : child_names_)
-      GLUINO_CHECK(ValueError, n != name, prefix(), ": register_child: a child named '", name, "' already exists");
+    BasicBlock& c = *p;
+    GLUINO_CHECK(ValueError, !c.in_subtree(this), who(), ": register_child: ", c.who(),
+                 " contains this block; a block cannot be its own descendant");
+    if (!c.named_) {
+      if (!c.numbered_ && c.local_.empty())
+        c.local_ = c.alias_ + std::to_string(c.created_in_->counters[c.alias_]++) + "_";
+      c.numbered_ = true;
+      if (c.created_in_->named) c.take_name();
+    }
+    c.registered_ = true;
     children_.push_back(std::move(p));
     child_names_.push_back(std::move(name));
   }
-  template <class H>
-  HookHandle add_hook(std::vector<std::pair<std::size_t, H>>& list, H hook) {
+  // Called once, when a numbered block's scope owner has its name: fixes this block's prefix
+  // and its parameters' names, then names the blocks made in this block's own scope that are
+  // registered below it and were waiting for it.
+  void take_name() {
+    const auto& s = *created_in_;
+    if (params_.pending()) params_.finalize(s.params_prefix + local_, s.prefix + local_);
+    prefix_ = s.prefix + local_;
+    named_ = true;
+    created_in_.reset();
+    mark_scope_named();
+    name_waiting(*this);
+  }
+  void name_waiting(BasicBlock& root) {
+    for (const auto& c : root.children_) {
+      if (!c->named_ && c->numbered_ && c->created_in_ == scope_) c->take_name();
+      name_waiting(*c);
+    }
+  }
+  template <class L, class H>
+  HookHandle add_hook(L& list, H hook) {
     const std::size_t id = hooks_->next_id++;
     list.emplace_back(id, std::move(hook));
     std::weak_ptr<Hooks> weak = hooks_;
@@ -418,7 +529,17 @@ class BasicBlock {
     });
   }
 
-  std::shared_ptr<detail::NameCell<T>> cell_;
+  // Naming: plain data, fixed once (see the class comment).
+  std::string alias_;
+  std::string local_;   // explicit prefix, or alias + number + '_' once numbered
+  std::string prefix_;  // the full prefix once named
+  bool named_ = false;
+  bool numbered_ = false;
+  bool registered_ = false;  // some parent registered it
+  bool moved_from_ = false;
+  std::shared_ptr<detail::NameScopeState<T>> created_in_;  // the scope it was made in (null: top level)
+  std::shared_ptr<detail::NameScopeState<T>> scope_ = std::make_shared<detail::NameScopeState<T>>();
+  BasicParameterDict<T> params_;
   std::vector<BlockPtr> children_;
   std::vector<std::string> child_names_;
   std::shared_ptr<Hooks> hooks_ = std::make_shared<Hooks>();
@@ -438,13 +559,15 @@ void BasicBlock<T>::summary(const NDArray<T>& x, std::ostream& os) {
   std::vector<HookHandle> handles;
   apply([&](BasicBlock& b) {
     if (!b.in_summary()) return;
-    handles.push_back(b.register_forward_hook([&](BasicBlock& blk, const NDArray<T>&, const NDArray<T>& y) {
+    handles.push_back(b.register_forward_hook([&](BasicBlock& blk, const Arrays&, const Arrays& ys) {
       Row r;
       r.layer = blk.type_name() + "-" + std::to_string(rows.size());
       std::ostringstream s;
-      s << y.shape();
+      for (std::size_t i = 0; i < ys.size(); ++i) {
+        s << (i ? ", " : "") << ys[i].shape();
+        r.out_bytes += ys[i].size() * sizeof(T);
+      }
       r.shape = s.str();
-      r.out_bytes = y.size() * sizeof(T);
       for (const auto& [n, p] : blk.params()) {
         const std::size_t sz = p->data().size();
         r.n += sz;

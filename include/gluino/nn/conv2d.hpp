@@ -52,7 +52,7 @@ template <class T>
 class BasicConv2D : public BasicBlock<T> {
  public:
   BasicConv2D(std::size_t channels, Size2 kernel_size, BasicConv2DOptions<T> opt = {}, std::string prefix = "")
-      : BasicBlock<T>(std::move(prefix), std::move(opt.params)), channels_(channels), kernel_(kernel_size),
+      : BasicBlock<T>({.alias = "conv", .prefix = std::move(prefix), .params = std::move(opt.params)}), channels_(channels), kernel_(kernel_size),
         strides_(opt.strides), padding_(opt.padding), dilation_(opt.dilation), groups_(opt.groups),
         act_(std::move(opt.activation)) {
     // A count above 2^40 is a negative int converted to size_t (printed as such).
@@ -75,30 +75,28 @@ class BasicConv2D : public BasicBlock<T> {
     GLUINO_CHECK(ValueError, opt.in_channels % groups_ == 0, "Conv2D: in_channels (", opt.in_channels,
                  ") must be a multiple of groups (", groups_, ")");
     if (!act_.empty()) detail::check_activation_name("Conv2D", act_);
-    weight_ = this->params().get("weight", Shape{channels, opt.in_channels / groups_, kernel_.h, kernel_.w},
+    weight_ = this->declare_param("weight", Shape{channels, opt.in_channels / groups_, kernel_.h, kernel_.w},
                                  std::move(opt.weight_initializer));
-    if (opt.use_bias) bias_ = this->params().get("bias", Shape{channels}, std::move(opt.bias_initializer));
+    if (opt.use_bias) bias_ = this->declare_param("bias", Shape{channels}, std::move(opt.bias_initializer));
   }
   std::string type_name() const override { return "Conv2D"; }
-  /// "conv", as Gluon's _Conv._alias.
-  std::string alias() const override { return "conv"; }
 
   NDArray<T> forward(const NDArray<T>& x) override {
     const Shape& s = x.shape();
-    GLUINO_CHECK(ShapeError, s.ndim() == 4, this->prefix(), ": input must be 4-D (N, C, H, W), got shape ", s);
+    GLUINO_CHECK(ShapeError, s.ndim() == 4, this->who(), ": input must be 4-D (N, C, H, W), got shape ", s);
     const std::size_t c = s[1];
-    GLUINO_CHECK(ShapeError, c % groups_ == 0, this->prefix(), ": input of shape ", s, " has ", c,
+    GLUINO_CHECK(ShapeError, c % groups_ == 0, this->who(), ": input of shape ", s, " has ", c,
                  " channels, not a multiple of groups = ", groups_);
-    const std::size_t known = weight_->shape()[1];
-    GLUINO_CHECK(ShapeError, known == 0 || known * groups_ == c, this->prefix(), ": input of shape ", s, " has ", c,
-                 " channels but weight '", weight_->name(), "' has shape ", weight_->shape(), " (in_channels ",
+    const std::size_t known = weight()->shape()[1];
+    GLUINO_CHECK(ShapeError, known == 0 || known * groups_ == c, this->who(), ": input of shape ", s, " has ", c,
+                 " channels but weight '", weight()->name(), "' has shape ", weight()->shape(), " (in_channels ",
                  known * groups_, ")");
-    weight_->finish_deferred_init(Shape{channels_, c / groups_, kernel_.h, kernel_.w}, this->prefix());
+    weight()->finish_deferred_init(Shape{channels_, c / groups_, kernel_.h, kernel_.w}, this->who());
     const nd::ConvOptions opt{.stride = strides_.array(), .dilate = dilation_.array(), .pad = padding_.array(),
                               .num_group = groups_};
-    const NDArray<T> b = bias_ ? bias_->data() : NDArray<T>{};
-    if (act_ == "relu") return nd::convolution_relu(x, weight_->data(), b, opt);  // fused: one op, no extra pass
-    NDArray<T> y = nd::convolution(x, weight_->data(), b, opt);
+    const NDArray<T> b = bias() ? bias()->data() : NDArray<T>{};
+    if (act_ == "relu") return nd::convolution_relu(x, weight()->data(), b, opt);  // fused: one op, no extra pass
+    NDArray<T> y = nd::convolution(x, weight()->data(), b, opt);
     return act_.empty() ? y : nd::activation(y, act_);
   }
 
@@ -109,15 +107,15 @@ class BasicConv2D : public BasicBlock<T> {
   std::string repr() const override {
     std::ostringstream s;
     s << "Conv2D(";
-    if (weight_->shape()[1] == 0)
+    if (weight()->shape()[1] == 0)
       s << "None";
     else
-      s << weight_->shape()[1];
+      s << weight()->shape()[1];
     s << " -> " << channels_ << ", kernel_size=" << kernel_ << ", stride=" << strides_;
     if (padding_ != Size2{0}) s << ", padding=" << padding_;
     if (dilation_ != Size2{1}) s << ", dilation=" << dilation_;
     if (groups_ != 1) s << ", groups=" << groups_;
-    if (!bias_) s << ", bias=False";
+    if (!bias()) s << ", bias=False";
     if (!act_.empty()) s << ", Activation(" << act_ << ')';
     s << ')';
     return s.str();
@@ -125,30 +123,24 @@ class BasicConv2D : public BasicBlock<T> {
 
   std::size_t channels() const { return channels_; }
   /// The input channels (0 while unknown).
-  std::size_t in_channels() const { return weight_->shape()[1] * groups_; }
+  std::size_t in_channels() const { return weight()->shape()[1] * groups_; }
   Size2 kernel_size() const { return kernel_; }
   Size2 strides() const { return strides_; }
   Size2 padding() const { return padding_; }
   Size2 dilation() const { return dilation_; }
   std::size_t groups() const { return groups_; }
   const std::string& activation() const { return act_; }
-  /// Gluon: conv.weight.  (Gives the block its name first, so that the parameter's is final.)
-  const std::shared_ptr<BasicParameter<T>>& weight() const {
-    this->prefix();
-    return weight_;
-  }
+  /// Gluon: conv.weight.
+  const std::shared_ptr<BasicParameter<T>>& weight() const { return this->param_at(weight_); }
   /// Gluon: conv.bias; null when use_bias is false.
-  const std::shared_ptr<BasicParameter<T>>& bias() const {
-    this->prefix();
-    return bias_;
-  }
+  const std::shared_ptr<BasicParameter<T>>& bias() const { return this->param_at(bias_); }
 
  private:
   std::size_t channels_;
   Size2 kernel_, strides_, padding_, dilation_;
   std::size_t groups_;
   std::string act_;
-  std::shared_ptr<BasicParameter<T>> weight_, bias_;  // shared: blocks may share parameters
+  std::size_t weight_ = BasicParameterDict<T>::npos, bias_ = BasicParameterDict<T>::npos;  // in params()
 };
 
 using Conv2DOptions = BasicConv2DOptions<float>;

@@ -42,7 +42,7 @@ template <class T>
 class BasicDense : public BasicBlock<T> {
  public:
   explicit BasicDense(std::size_t units, BasicDenseOptions<T> opt = {}, std::string prefix = "")
-      : BasicBlock<T>(std::move(prefix), std::move(opt.params)), units_(units), act_(std::move(opt.activation)),
+      : BasicBlock<T>({.alias = "dense", .prefix = std::move(prefix), .params = std::move(opt.params)}), units_(units), act_(std::move(opt.activation)),
         flatten_(opt.flatten) {
     GLUINO_CHECK(ValueError, units > 0, "Dense: units must be > 0");
     GLUINO_CHECK(ValueError, units <= Storage<T>::max_size(), "Dense: units = ", units, " is too large (at most ",
@@ -51,28 +51,28 @@ class BasicDense : public BasicBlock<T> {
       GLUINO_CHECK(ValueError, weight_fits(units, opt.in_units), "Dense: a weight of shape ", Shape{units, opt.in_units},
                    " is too large to allocate (more than ", Storage<T>::max_size(), " elements)");
     if (!act_.empty()) detail::check_activation_name("Dense", act_);
-    weight_ = this->params().get("weight", Shape{units, opt.in_units}, std::move(opt.weight_initializer));
-    if (opt.use_bias) bias_ = this->params().get("bias", Shape{units}, std::move(opt.bias_initializer));
+    weight_ = this->declare_param("weight", Shape{units, opt.in_units}, std::move(opt.weight_initializer));
+    if (opt.use_bias) bias_ = this->declare_param("bias", Shape{units}, std::move(opt.bias_initializer));
   }
   std::string type_name() const override { return "Dense"; }
 
   NDArray<T> forward(const NDArray<T>& x) override {
     const Shape& s = x.shape();
-    GLUINO_CHECK(ShapeError, s.ndim() >= 1, this->prefix(), ": input must have at least one axis, got shape ", s);
+    GLUINO_CHECK(ShapeError, s.ndim() >= 1, this->who(), ": input must have at least one axis, got shape ", s);
     std::size_t in = s[s.ndim() - 1];
     if (flatten_) {
       in = 1;
       for (std::size_t d = 1; d < s.ndim(); ++d) in *= s[d];
     }
-    const std::size_t known = weight_->shape()[1];
-    GLUINO_CHECK(ShapeError, known == 0 || known == in, this->prefix(), ": input of shape ", s, " has ", in,
-                 flatten_ ? " features (flattened)" : " features", " but weight '", weight_->name(), "' has shape ",
-                 weight_->shape(), " (in_units ", known, ")");
-    GLUINO_CHECK(ValueError, weight_fits(units_, in), this->prefix(), ": input of shape ", s,
+    const std::size_t known = weight()->shape()[1];
+    GLUINO_CHECK(ShapeError, known == 0 || known == in, this->who(), ": input of shape ", s, " has ", in,
+                 flatten_ ? " features (flattened)" : " features", " but weight '", weight()->name(), "' has shape ",
+                 weight()->shape(), " (in_units ", known, ")");
+    GLUINO_CHECK(ValueError, weight_fits(units_, in), this->who(), ": input of shape ", s,
                  " needs a weight of shape ", Shape{units_, in}, ", too large to allocate (more than ",
                  Storage<T>::max_size(), " elements)");
-    weight_->finish_deferred_init(Shape{units_, in}, this->prefix());
-    NDArray<T> y = nd::fully_connected(x, weight_->data(), bias_ ? bias_->data() : NDArray<T>{}, flatten_);
+    weight()->finish_deferred_init(Shape{units_, in}, this->who());
+    NDArray<T> y = nd::fully_connected(x, weight()->data(), bias() ? bias()->data() : NDArray<T>{}, flatten_);
     return act_.empty() ? y : nd::activation(y, act_);
   }
 
@@ -81,28 +81,22 @@ class BasicDense : public BasicBlock<T> {
   std::string repr() const override {
     std::ostringstream s;
     s << "Dense(";
-    if (weight_->shape()[1] == 0)
+    if (weight()->shape()[1] == 0)
       s << "None";
     else
-      s << weight_->shape()[1];
+      s << weight()->shape()[1];
     s << " -> " << units_ << ", " << (act_.empty() ? std::string("linear") : "Activation(" + act_ + ")") << ')';
     return s.str();
   }
 
   std::size_t units() const { return units_; }
   /// The input features (0 while unknown).
-  std::size_t in_units() const { return weight_->shape()[1]; }
+  std::size_t in_units() const { return weight()->shape()[1]; }
   const std::string& activation() const { return act_; }
-  /// Gluon: dense.weight.  (Gives the block its name first, so that the parameter's is final.)
-  const std::shared_ptr<BasicParameter<T>>& weight() const {
-    this->prefix();
-    return weight_;
-  }
+  /// Gluon: dense.weight.
+  const std::shared_ptr<BasicParameter<T>>& weight() const { return this->param_at(weight_); }
   /// Gluon: dense.bias; null when use_bias is false.
-  const std::shared_ptr<BasicParameter<T>>& bias() const {
-    this->prefix();
-    return bias_;
-  }
+  const std::shared_ptr<BasicParameter<T>>& bias() const { return this->param_at(bias_); }
 
  private:
   static bool weight_fits(std::size_t units, std::size_t in) {
@@ -112,7 +106,7 @@ class BasicDense : public BasicBlock<T> {
   std::size_t units_;
   std::string act_;
   bool flatten_;
-  std::shared_ptr<BasicParameter<T>> weight_, bias_;  // shared: blocks may share parameters
+  std::size_t weight_ = BasicParameterDict<T>::npos, bias_ = BasicParameterDict<T>::npos;  // in params()
 };
 
 using DenseOptions = BasicDenseOptions<float>;

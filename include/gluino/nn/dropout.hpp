@@ -27,7 +27,7 @@ template <class T>
 class BasicDropout : public BasicBlock<T> {
  public:
   explicit BasicDropout(double rate, DropoutOptions opt = {}, std::string prefix = "")
-      : BasicBlock<T>(std::move(prefix)), rate_(rate), gen_(opt.generator) {
+      : BasicBlock<T>({.alias = "dropout", .prefix = std::move(prefix)}), rate_(rate), gen_(opt.generator) {
     GLUINO_CHECK(ValueError, rate >= 0.0 && rate <= 1.0, "Dropout: rate must be in [0, 1], got ", rate);
   }
   std::string type_name() const override { return "Dropout"; }

@@ -131,7 +131,7 @@ class BasicParameter {
       GLUINO_CHECK(StateError, !pending_, "Parameter '", name_,
                    "' has not been initialized yet because initialization was deferred: its shape ", shape_,
                    " is known only at the first forward; pass one batch through the network first, or give the "
-                   "layer its input size (in_units, in_channels, ...)");
+                   "layer its input size (in_units, in_channels, ...); a custom block sets it in infer_shape()");
       detail::raise<StateError>("Parameter '", name_,
                                 "' has not been initialized; call initialize() on the block or on "
                                 "collect_params() (not params(), which misses the children's parameters)");
@@ -208,7 +208,7 @@ class BasicParameter {
 
   template <class U>
   friend class BasicParameterDict;
-  // Only a provisional ParameterDict renames its parameters, when its block gets its name.
+  // Only a pending ParameterDict renames its parameters, once, when its block is registered.
   void rename(std::string n) { name_ = std::move(n); }
 
   std::string name_;

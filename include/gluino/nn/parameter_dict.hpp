@@ -2,7 +2,6 @@
 #pragma once
 /// BasicParameterDict<T>: the ordered dictionary of parameters a block owns, collects and shares.
 /// Gluon: gluon.ParameterDict.
-#include <functional>
 #include <memory>
 #include <ostream>
 #include <regex>
@@ -23,8 +22,9 @@ namespace gluino::nn {
 /// - get(name, ...) returns prefix + name, creating it if needed, or taking it from the
 ///   `shared` dict given at construction: this is how blocks share parameters (a Dense given
 ///   another Dense's params() gets the same Parameter objects).
-/// - A block's own dict is provisional until the block gets its name (see BasicBlock): get()
-///   then creates parameters under their local names, and any read names the block first.
+/// - The own dict of a block made inside a name_scope() is *pending* until the block is
+///   registered with its parent (see BasicBlock): its parameters carry their local names
+///   ("weight") until then, and registration gives them their full names once.
 /// - Iteration yields (name, shared_ptr<BasicParameter<T>>) pairs in insertion order:
 ///   `for (const auto& [name, p] : net.collect_params()) ...`.
 template <class T>
@@ -47,30 +47,35 @@ class BasicParameterDict {
   bool defined() const { return impl_ != nullptr; }
   const std::string& prefix() const {
     static const std::string none;
-    resolve();
     return impl_ ? impl_->prefix : none;
   }
+  /// True for the own dict of a block that is not named yet (see BasicBlock): its parameters
+  /// have their local names, and it cannot be shared until the block is registered.
+  bool pending() const { return impl_ && impl_->pending; }
   /// The dict this one takes shared parameters from (undefined when none).
   BasicParameterDict shared() const { return BasicParameterDict(impl_ ? impl_->shared : nullptr); }
 
-  std::size_t size() const {
-    resolve();
-    return impl_ ? impl_->items.size() : 0;
-  }
+  std::size_t size() const { return impl_ ? impl_->items.size() : 0; }
   bool empty() const { return size() == 0; }
-  const_iterator begin() const {
-    resolve();
-    return impl_ ? impl_->items.cbegin() : empty_items().cbegin();
-  }
-  const_iterator end() const {
-    resolve();
-    return impl_ ? impl_->items.cend() : empty_items().cend();
-  }
+  const_iterator begin() const { return impl_ ? impl_->items.cbegin() : empty_items().cbegin(); }
+  const_iterator end() const { return impl_ ? impl_->items.cend() : empty_items().cend(); }
   /// True when the full name is present.
-  bool contains(const std::string& name) const {
-    resolve();
-    return impl_ && impl_->index.count(name) > 0;
+  bool contains(const std::string& name) const { return impl_ && impl_->index.count(name) > 0; }
+  /// The position of the full name in insertion order (npos when absent).  Layers keep
+  /// positions, not pointers: registration may replace a pending block's parameter by the
+  /// shared one of the same name (see BasicBlock), and the position stays.
+  std::size_t index_of(const std::string& name) const {
+    if (!impl_) return npos;
+    auto it = impl_->index.find(name);
+    return it == impl_->index.end() ? npos : it->second;
   }
+  /// The i-th parameter in insertion order.  ValueError when i >= size().
+  const ParameterPtr& nth(std::size_t i) const {
+    GLUINO_CHECK(ValueError, i < size(), "ParameterDict: position ", i, " out of range for a dict of ", size(),
+                 " parameters");
+    return impl_->items[i].second;
+  }
+  static constexpr std::size_t npos = static_cast<std::size_t>(-1);
   /// The parameter of the full name (e.g. "mlp0_dense0_weight").  ValueError listing the names
   /// present when it is missing.  Gluon: params[name].
   const ParameterPtr& operator[](const std::string& name) const {
@@ -93,10 +98,9 @@ class BasicParameterDict {
   ParameterPtr get(const std::string& name, const Shape& shape = {}, init::BasicAnyInitializer<T> init = {},
                    ParameterOptions opt = {}) {
     ensure();
-    if (impl_->shared) resolve();  // a shared lookup needs the final name
     const std::string full = impl_->prefix + name;
     ParameterPtr p = find(full);
-    if (!p && impl_->shared) {
+    if (!p && impl_->shared && !impl_->pending) {  // a pending dict looks up when it gets its prefix
       auto it = impl_->shared->index.find(full);
       if (it != impl_->shared->index.end()) {
         p = impl_->shared->items[it->second].second;
@@ -135,7 +139,6 @@ class BasicParameterDict {
   /// Adds other's parameters (in its order).  ValueError when a name is present in both with
   /// different Parameter objects.  Gluon: update.
   void update(const BasicParameterDict& other) {
-    resolve();
     for (const auto& [n, p] : other) {
       ParameterPtr mine = find(n);
       GLUINO_CHECK(ValueError, !mine || mine == p, "ParameterDict: cannot update: two different parameters are named '",
@@ -204,31 +207,49 @@ class BasicParameterDict {
     std::vector<Item> items;
     std::unordered_map<std::string, std::size_t> index;
     std::shared_ptr<Impl> shared;
-    // Set while the dict is provisional: its block has no name yet, so parameters carry their
-    // local names; calling it names the block, which calls finalize().
-    std::function<void()> resolve;
+    bool pending = false;  // the own dict of a block not named yet: local names, no shared lookups
   };
-  /// Names the owning block if this dict is still provisional (see BasicBlock).
-  void resolve() const {
-    if (impl_ && impl_->resolve) {
-      auto f = impl_->resolve;  // finalize() clears impl_->resolve while f runs
-      f();
-    }
+  /// A pending dict (a block made inside a name scope): parameters keep their local names
+  /// and are looked up in `shared` only when the block is registered (see finalize).
+  static BasicParameterDict make_pending(BasicParameterDict shared) {
+    BasicParameterDict d("", std::move(shared));
+    d.impl_->pending = true;
+    return d;
   }
-  /// Makes a provisional dict final: the parameters "weight" become prefix + "weight".
-  void finalize(const std::string& prefix) {
-    ensure();
-    impl_->resolve = nullptr;
+  /// Called once, when the block of a pending dict is registered: every parameter gets its full
+  /// name prefix + local name, or, when the shared dict has that name, is replaced by the shared
+  /// parameter (shapes merged, as get() does).  Checks that no stale pointer would remain before
+  /// renaming anything.
+  void finalize(const std::string& prefix, const std::string& who) {
+    if (!impl_) impl_ = std::make_shared<Impl>();
+    std::vector<ParameterPtr> replacement(impl_->items.size());
+    for (std::size_t i = 0; i < impl_->items.size(); ++i) {
+      const auto& [local, p] = impl_->items[i];
+      const std::string full = prefix + local;
+      if (impl_->shared) {
+        auto it = impl_->shared->index.find(full);
+        if (it != impl_->shared->index.end()) replacement[i] = impl_->shared->items[it->second].second;
+      }
+      if (!replacement[i]) continue;
+      // The block's code may hold the pointer that get() returned; it would go stale.
+      GLUINO_CHECK(StateError, p.use_count() == 1, who, ": cannot share parameter '", full,
+                   "' with the enclosing block's params: the block holds its own '", local,
+                   "' by pointer; keep its position (params().index_of) instead, or share explicitly with params=");
+      if (p->shape().ndim() > 0) merge_into(*replacement[i], p->shape());
+    }
+    impl_->pending = false;
     impl_->prefix = prefix;
     impl_->index.clear();
     for (std::size_t i = 0; i < impl_->items.size(); ++i) {
       auto& [n, p] = impl_->items[i];
       n = prefix + n;
-      p->rename(n);
+      if (replacement[i])
+        p = std::move(replacement[i]);
+      else
+        p->rename(n);
       impl_->index.emplace(n, i);
     }
   }
-  bool provisional() const { return impl_ && impl_->resolve; }
   explicit BasicParameterDict(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
   static const std::vector<Item>& empty_items() {
     static const std::vector<Item> none;

@@ -34,11 +34,8 @@ struct AvgPool2DOptions {
 template <class T>
 class BasicPool2D : public BasicBlock<T> {
  public:
-  /// "pool", as Gluon's _Pooling._alias.
-  std::string alias() const override { return "pool"; }
-
   NDArray<T> forward(const NDArray<T>& x) override {
-    GLUINO_CHECK(ShapeError, x.ndim() == 4, this->prefix(), ": input must be 4-D (N, C, H, W), got shape ", x.shape());
+    GLUINO_CHECK(ShapeError, x.ndim() == 4, this->who(), ": input must be 4-D (N, C, H, W), got shape ", x.shape());
     return nd::pooling(x, opt_);
   }
 
@@ -64,7 +61,8 @@ class BasicPool2D : public BasicBlock<T> {
  protected:
   BasicPool2D(std::string type_name, Size2 pool_size, Size2 strides, Size2 padding, bool ceil_mode,
               nd::pool_type type, bool global_pool, bool count_include_pad, std::string prefix)
-      : BasicBlock<T>(std::move(prefix)), type_name_(std::move(type_name)) {
+      : BasicBlock<T>({.alias = "pool", .prefix = std::move(prefix)}),  // Gluon's _Pooling._alias
+        type_name_(std::move(type_name)) {
     check_size2(type_name_.c_str(), "pool_size", pool_size, true);
     check_size2(type_name_.c_str(), "padding", padding, false);
     if (strides == Size2{0}) strides = pool_size;  // Gluon: strides=None means pool_size
