@@ -364,6 +364,18 @@ int main() {
   std::cout << "body.slice(0, 2):\n" << head << '\n';
   std::cout << "head(x) is body's first two blocks: " << std::boolalpha
             << (max_abs_diff(head(x), body[1](body[0](x))) == 0.0f) << '\n';
+  // Ownership: a parent owns its children.  Add a temporary, std::move a named block (it is then
+  // empty, and says so if used), or share a handle.
+  nn::Sequential owner;
+  nn::Dense named{2};
+  auto handle = std::make_shared<nn::Dense>(2);
+  owner.add(std::move(named), handle);  // `named` moved in; owner and `handle` share the second
+  try {
+    named(x);
+  } catch (const StateError& e) {
+    std::cout << "using a moved-from block: " << e.what() << '\n';
+  }
+  std::cout << "owner[1] is handle: " << (&owner[1] == handle.get()) << '\n';
   // A custom parameter whose shape comes from the first input.
   Scale scale;
   scale.initialize(init::Constant{0.5f});

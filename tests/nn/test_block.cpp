@@ -545,6 +545,8 @@ TEST_CASE("ownership: a moved-from block, a sliced block and an unregistered chi
     CHECK_THROWS_WITH_AS(net(nd::zeros<float>({1, 3})), doctest::Contains("was moved from"), StateError);
     CHECK_THROWS_WITH_AS(net.head_.collect_params(), doctest::Contains("was moved from"), StateError);
     CHECK(net.children()[0]->prefix() == "dense0_");  // the registered block works
+    CHECK_THROWS_WITH_AS(net.register_child(std::move(net.head_)), doctest::Contains("was moved from"), StateError);
+    CHECK(net.children().size() == 1);
   }
   SUBCASE("a block passed as a Block&& would be sliced") {
     nn::Sequential net;

@@ -212,6 +212,7 @@ class BasicBlock {
                     "register_child/add: not a block of this element type (a float block cannot hold a double one)");
       std::shared_ptr<E> p = block;
       GLUINO_CHECK(ValueError, p != nullptr, who(), ": register_child: null block");
+      static_cast<const BasicBlock&>(*p).check_alive("register_child (the block given)");
       name = checked_child_name(std::move(name));
       add_child(p, std::move(name));
       return p;
@@ -230,6 +231,7 @@ class BasicBlock {
                      detail::short_class_name(typeid(block)), " passed as a ", detail::short_class_name(typeid(D)),
                      "&&, and moving it would slice it; pass the ", detail::short_class_name(typeid(block)),
                      " itself (its own type) or a shared_ptr to it");
+        static_cast<const BasicBlock&>(block).check_alive("register_child (the block given)");
         name = checked_child_name(std::move(name));
         std::shared_ptr<D> p(new D(std::move(block)));
         add_child(p, std::move(name));
