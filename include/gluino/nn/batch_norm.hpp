@@ -32,10 +32,8 @@ struct BasicBatchNormOptions {
   bool use_global_stats = false;
   /// The parameters' own initializers (Gluon's defaults 'zeros', 'ones', 'zeros', 'ones');
   /// {} = the one given to initialize(), which gives the same by the parameters' names.
-  init::BasicAnyInitializer<T> beta_initializer = init::BasicZero<T>{};
-  init::BasicAnyInitializer<T> gamma_initializer = init::BasicOne<T>{};
-  init::BasicAnyInitializer<T> running_mean_initializer = init::BasicZero<T>{};
-  init::BasicAnyInitializer<T> running_variance_initializer = init::BasicOne<T>{};
+  init::BasicAnyInitializer<T> beta_initializer = init::BasicZero<T>{}, gamma_initializer = init::BasicOne<T>{},
+      running_mean_initializer = init::BasicZero<T>{}, running_variance_initializer = init::BasicOne<T>{};
   /// Channels (the size of x along axis); 0 = inferred at the first forward.
   std::size_t in_channels = 0;
   /// Gluon's params=: share another block's parameters (e.g. other.params()).
@@ -101,12 +99,8 @@ class BasicBatchNorm : public BasicBlock<T> {
     std::ostringstream s;
     s << "BatchNorm(axis=" << axis_ << ", eps=" << detail::python_float(epsilon_)
       << ", momentum=" << detail::python_float(momentum_) << ", fix_gamma=" << detail::python_bool(!scale_)
-      << ", use_global_stats=" << detail::python_bool(use_global_stats_) << ", in_channels=";
-    if (gamma()->shape()[0] == 0)
-      s << "None";
-    else
-      s << gamma()->shape()[0];
-    s << ')';
+      << ", use_global_stats=" << detail::python_bool(use_global_stats_)
+      << ", in_channels=" << detail::python_size(gamma()->shape()[0]) << ')';
     return s.str();
   }
 

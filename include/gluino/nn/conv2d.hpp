@@ -28,15 +28,15 @@ struct BasicConv2DOptions {
   /// "" = linear; otherwise relu, sigmoid, tanh, softrelu or softsign.
   std::string activation = "";
   bool use_bias = true;
-  /// The weight's own initializer; empty = the one given to initialize().
-  init::BasicAnyInitializer<T> weight_initializer = {};
-  /// The bias's own initializer (Gluon's default 'zeros'); {} = the one given to initialize().
-  init::BasicAnyInitializer<T> bias_initializer = init::BasicZero<T>{};
+  /// The weight's and the bias's own initializers (the bias's: Gluon's default 'zeros');
+  /// {} = the one given to initialize().
+  init::BasicAnyInitializer<T> weight_initializer = {}, bias_initializer = init::BasicZero<T>{};
   /// Input channels; 0 = inferred at the first forward.
   std::size_t in_channels = 0;
   /// Gluon's params=: share another block's parameters (e.g. other.params()).
   BasicParameterDict<T> params = {};
 };
+using Conv2DOptions = BasicConv2DOptions<float>;
 
 /// 2-D convolution: y = act(conv2d(x, W) + b).  Mirrors gluon.nn.Conv2D (layout NCHW).
 /// x: (N, C, H, W) -> (N, channels, Ho, Wo), Ho = (H + 2 padding - dilation (kh - 1) - 1) / stride + 1.
@@ -106,12 +106,7 @@ class BasicConv2D : public BasicBlock<T> {
   /// the weight's second dimension, in_channels / groups.
   std::string repr() const override {
     std::ostringstream s;
-    s << "Conv2D(";
-    if (weight()->shape()[1] == 0)
-      s << "None";
-    else
-      s << weight()->shape()[1];
-    s << " -> " << channels_ << ", kernel_size=" << kernel_ << ", stride=" << strides_;
+    s << "Conv2D(" << detail::python_size(weight()->shape()[1]) << " -> " << channels_ << ", kernel_size=" << kernel_ << ", stride=" << strides_;
     if (padding_ != Size2{0}) s << ", padding=" << padding_;
     if (dilation_ != Size2{1}) s << ", dilation=" << dilation_;
     if (groups_ != 1) s << ", groups=" << groups_;
@@ -143,7 +138,6 @@ class BasicConv2D : public BasicBlock<T> {
   std::size_t weight_ = BasicParameterDict<T>::npos, bias_ = BasicParameterDict<T>::npos;  // in params()
 };
 
-using Conv2DOptions = BasicConv2DOptions<float>;
 using Conv2D = BasicConv2D<float>;
 
 }  // namespace gluino::nn

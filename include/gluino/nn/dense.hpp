@@ -8,6 +8,7 @@
 #include "gluino/nd/linalg.hpp"
 #include "gluino/nn/activations.hpp"
 #include "gluino/nn/block.hpp"
+#include "gluino/nn/size2.hpp"
 
 namespace gluino::nn {
 
@@ -21,10 +22,9 @@ struct BasicDenseOptions {
   /// Use (N, d1, d2, ...) inputs as (N, d1*d2*...); otherwise the last axis holds the features
   /// and the others are kept: (..., in_units) -> (..., units).
   bool flatten = true;
-  /// The weight's own initializer; empty = the one given to initialize().
-  init::BasicAnyInitializer<T> weight_initializer = {};
-  /// The bias's own initializer (Gluon's default 'zeros'); {} = the one given to initialize().
-  init::BasicAnyInitializer<T> bias_initializer = init::BasicZero<T>{};
+  /// The weight's and the bias's own initializers (the bias's: Gluon's default 'zeros');
+  /// {} = the one given to initialize().
+  init::BasicAnyInitializer<T> weight_initializer = {}, bias_initializer = init::BasicZero<T>{};
   /// Input features; 0 = inferred at the first forward.
   std::size_t in_units = 0;
   /// Gluon's params=: share another block's parameters (e.g. other.params()).
@@ -80,12 +80,7 @@ class BasicDense : public BasicBlock<T> {
   /// "Dense(20 -> 256, Activation(relu))"; "linear" without activation.  As Gluon.
   std::string repr() const override {
     std::ostringstream s;
-    s << "Dense(";
-    if (weight()->shape()[1] == 0)
-      s << "None";
-    else
-      s << weight()->shape()[1];
-    s << " -> " << units_ << ", " << (act_.empty() ? std::string("linear") : "Activation(" + act_ + ")") << ')';
+    s << "Dense(" << detail::python_size(weight()->shape()[1]) << " -> " << units_ << ", " << (act_.empty() ? std::string("linear") : "Activation(" + act_ + ")") << ')';
     return s.str();
   }
 

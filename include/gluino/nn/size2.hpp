@@ -92,5 +92,7 @@ inline std::string python_float(double v) {
 
 /// "True" / "False", as Python prints a bool.
 inline const char* python_bool(bool b) { return b ? "True" : "False"; }
+/// A size as Gluon prints it: "None" while unknown (0), else the number.
+inline std::string python_size(std::size_t n) { return n == 0 ? std::string("None") : std::to_string(n); }
 
 }  // namespace gluino::detail
