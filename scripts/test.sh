@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds and runs gluino's tests: the doctest suite (Release, with OpenBLAS under Eigen's matrix
+# Checks the header layering, then builds and runs gluino's tests: the doctest suite (Release, with OpenBLAS under Eigen's matrix
 # products; then again under AddressSanitizer + UBSan, with Eigen's own kernels, so that both
 # GEMM paths are tested, and the examples; then the thread tests under ThreadSanitizer), the
 # install/find_package consumer test, each example on small data, each benchmark once, briefly,
@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Headers include only what lies below them (docs/architecture.md).
+bash scripts/check_layering.sh
 jobs=${GLUINO_JOBS:-$(nproc)}
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DGLUINO_BUILD_EXAMPLES=ON -DGLUINO_BUILD_BENCH=ON >/dev/null
 cmake --build build/release -j "$jobs"

@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <gluino/nd.hpp>  // NDArray with all its methods and ops
 #include <gluino/nd/creation.hpp>
 
 using namespace gluino;

@@ -7,6 +7,7 @@
 #include <limits>
 #include <sstream>
 
+#include <gluino/nd.hpp>  // NDArray with all its methods and ops
 #include <gluino/nd/creation.hpp>
 
 using namespace gluino;

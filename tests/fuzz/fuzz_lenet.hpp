@@ -4,6 +4,7 @@
 /// fixed seed, its deferred shapes resolved by one forward pass on a 1x1x28x28 batch.
 #include <gluino/core/random.hpp>
 #include <gluino/model_zoo/lenet.hpp>
+#include <gluino/nn/parameter_io.hpp>
 #include <gluino/nd/creation.hpp>
 
 #include <memory>

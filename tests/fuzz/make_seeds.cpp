@@ -4,6 +4,7 @@
 // Deterministic: running it again rewrites the same files.  See tests/fuzz/README.md.
 #include <gluino/data/idx.hpp>
 #include <gluino/io/safetensors.hpp>
+#include <gluino/nn/parameter_io.hpp>
 #include <gluino/optim/trainer.hpp>
 #include <zlib.h>
 

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <doctest/doctest.h>
 
+#include <gluino/nn/parameter_dict.hpp>
+#include <gluino/nn/parameter_io.hpp>  // save / load
+
 #include <gluino/init/xavier.hpp>
 #include <gluino/loss/softmax_cross_entropy_loss.hpp>
 #include <gluino/model_zoo/lenet.hpp>

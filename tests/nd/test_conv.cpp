@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <gluino/nd.hpp>  // NDArray with all its methods and ops
 #include <gluino/kernels/conv2d.hpp>
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/elementwise.hpp>

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <gluino/nd.hpp>  // NDArray with all its methods and ops
 #include <gluino/nd/creation.hpp>
 #include "support/gradcheck.hpp"
 

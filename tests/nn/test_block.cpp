@@ -8,6 +8,9 @@
 #include <fstream>
 #include <sstream>
 
+#include <gluino/io/safetensors.hpp>
+#include <gluino/nd.hpp>  // NDArray with all its methods and ops
+#include <gluino/nn/parameter_io.hpp>  // save_parameters / load_parameters
 #include <gluino/nd/creation.hpp>
 #include <gluino/init/xavier.hpp>
 #include <gluino/nd/random.hpp>

@@ -7,6 +7,7 @@
 #include <tuple>
 #include <vector>
 
+#include <gluino/nd.hpp>  // NDArray with all its methods and ops
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/elementwise.hpp>
 #include <gluino/nd/random.hpp>

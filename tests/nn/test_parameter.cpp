@@ -3,11 +3,15 @@
 
 #include <doctest/doctest.h>
 
+#include <gluino/nn/parameter_dict.hpp>
+#include <gluino/nn/parameter_io.hpp>  // save / load
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include <gluino/nd.hpp>  // NDArray with all its methods and ops
 #include <gluino/nd/creation.hpp>
 
 using namespace gluino;

@@ -3,6 +3,9 @@
 
 #include <doctest/doctest.h>
 
+#include <gluino/nn/parameter_dict.hpp>
+#include <gluino/nn/parameter_io.hpp>  // save / load
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>

@@ -9,7 +9,7 @@
 
 #include "gluino/autograd/mode.hpp"
 #include "gluino/core/error.hpp"
-#include "gluino/detail/ndarray_class.hpp"
+#include "gluino/core/ndarray.hpp"
 
 namespace gluino {
 

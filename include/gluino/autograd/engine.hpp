@@ -12,7 +12,7 @@
 #include "gluino/autograd/anomaly.hpp"
 #include "gluino/autograd/mode.hpp"
 #include "gluino/autograd/node.hpp"
-#include "gluino/detail/ndarray_class.hpp"
+#include "gluino/core/ndarray.hpp"
 
 namespace gluino::autograd {
 
@@ -303,5 +303,12 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
 
 }  // namespace gluino::autograd
 
-// The rest of NDArray's methods (so that this header stands alone).
-#include "gluino/core/ndarray.hpp"
+namespace gluino::detail {
+/// NDArray's backward() (see core/ndarray.hpp).
+template <class A>
+struct ndarray_autograd_ops {
+  static void backward(const A& head, const A& head_grad, bool retain_graph) {
+    autograd::backward(head, head_grad, retain_graph);
+  }
+};
+}  // namespace gluino::detail

@@ -7,7 +7,7 @@
 #include <optional>
 #include <vector>
 
-#include "gluino/detail/ndarray_class.hpp"
+#include "gluino/core/ndarray.hpp"
 
 namespace gluino::autograd {
 

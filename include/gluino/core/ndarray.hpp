@@ -1,11 +1,366 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-/// NDArray<T>: a handle to a contiguous, row-major, reference-counted array (see
-/// detail/ndarray_class.hpp for the class), together with the ops its methods call, its
-/// printing and the autograd engine behind backward().
-#include "gluino/detail/ndarray_class.hpp"
-#include "gluino/autograd/engine.hpp"
-#include "gluino/core/print.hpp"
-#include "gluino/nd/elementwise.hpp"
-#include "gluino/nd/reduce.hpp"
-#include "gluino/nd/shape_ops.hpp"
+/// NDArray<T>: a handle to a contiguous, row-major, reference-counted array, with the autograd
+/// state Gluon keeps on an NDArray (attached gradient, grad_req, the node that produced it).
+/// Copying a handle aliases (like Python names, MXNet and torch); copy() makes a deep copy.
+///
+/// The core layer: this header knows no op.  The methods that call ops (a.sum(), a.reshape(),
+/// a.backward(), ...) are defined where those ops are (nd/reduce.hpp, nd/shape_ops.hpp,
+/// nd/elementwise.hpp, autograd/engine.hpp); gluino/gluino.hpp and gluino/nd.hpp bring them
+/// together.  Such a method called without its header fails to compile with a message naming
+/// the header (docs/architecture.md).
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "gluino/core/error.hpp"
+#include "gluino/core/shape.hpp"
+#include "gluino/core/storage.hpp"
+
+namespace gluino {
+
+template <class T>
+class NDArray;
+
+namespace autograd {
+template <class T>
+class Node;
+}  // namespace autograd
+
+/// How backward() writes a leaf's gradient.  Gluon's grad_req: "write", "add", "null".
+enum class GradReq { null, write, add };
+
+namespace detail {
+/// The ops behind NDArray's methods, one struct a header, defined (as a template over the array
+/// type) by that header: the methods name them, so that the class itself needs no op.
+template <class A>
+struct ndarray_shape_ops;  // nd/shape_ops.hpp: reshape, flatten, transpose, expand_dims, broadcast_to, slice, []
+template <class A>
+struct ndarray_reduce_ops;  // nd/reduce.hpp: sum, mean, max, min, argmax
+template <class A>
+struct ndarray_elementwise_ops;  // nd/elementwise.hpp: relu
+template <class A>
+struct ndarray_autograd_ops;  // autograd/engine.hpp: backward
+/// True when X is a complete type here (its header was included before this use).
+template <class X>
+concept complete_type = requires { sizeof(X); };
+}  // namespace detail
+
+/// An n-dimensional array of T (float or double).
+/// Data layout: contiguous row-major storage shared between handles; views made by reshape
+/// and first-axis slicing share that storage, so writes through one are seen by the others.
+template <class T>
+class NDArray {
+  static_assert(std::is_floating_point_v<T>, "NDArray<T>: T must be float or double");
+
+ public:
+  using value_type = T;
+  struct Impl;
+
+  /// An empty handle (no storage); most operations on it throw StateError.
+  NDArray() = default;
+  /// A new array of the given shape; elements are uninitialised (use nd::zeros to get zeros).
+  explicit NDArray(const Shape& shape);
+
+  /// True when the handle refers to an array.
+  bool defined() const { return impl_ != nullptr; }
+  explicit operator bool() const { return defined(); }
+
+  const Shape& shape() const { return checked().shape; }
+  /// Dimension of one axis; negative counts from the back (shape(-1) is the last).
+  std::size_t shape(int axis) const { return shape().at(axis); }
+  std::size_t ndim() const { return shape().ndim(); }
+  std::size_t size() const { return shape().size(); }
+
+  T* data() { return checked().storage->data() + impl_->offset; }
+  const T* data() const { return checked().storage->data() + impl_->offset; }
+  T* begin() { return data(); }
+  T* end() { return data() + size(); }
+  const T* begin() const { return data(); }
+  const T* end() const { return data() + size(); }
+
+  /// Element at a full index, e.g. x.at(1, 2).  ShapeError when the index is out of range.
+  template <class... I>
+  T& at(I... idx) {
+    return data()[offset_of({static_cast<std::size_t>(idx)...})];
+  }
+  template <class... I>
+  const T& at(I... idx) const {
+    return data()[offset_of({static_cast<std::size_t>(idx)...})];
+  }
+  /// The single element of a one-element array.  Gluon: asscalar().
+  T asscalar() const {
+    GLUINO_CHECK(ShapeError, size() == 1, "asscalar: the array must have exactly one element, got shape ", shape());
+    return data()[0];
+  }
+  T item() const { return asscalar(); }
+  /// The elements, copied into a std::vector in row-major order.
+  std::vector<T> to_vector() const { return std::vector<T>(begin(), end()); }
+
+  /// Sets every element to v (in place, not recorded).  Gluon: x[:] = v.
+  NDArray& fill(T v) {
+    std::fill(begin(), end(), v);
+    bump_version();
+    return *this;
+  }
+  /// The in-place change count of this array's storage, shared by all its views (PyTorch's
+  /// _version).  fill, assign and the optimizers' updates bump it; a backward() through an op
+  /// that saved this storage before the change throws StateError.  Writes through data() are
+  /// not counted: code that writes there into an array already recorded calls bump_version().
+  std::uint64_t version() const { return checked().storage->version(); }
+  void bump_version() { checked().storage->bump_version(); }
+  /// Copies src's values into this array (in place, not recorded).  Gluon: x[:] = src.
+  /// src must have the same shape or broadcast to it.
+  NDArray& assign(const NDArray& src);
+  /// A deep copy: new storage, no autograd history.  Gluon: copy().
+  NDArray copy() const;
+  /// The same data converted to U.  Gluon: astype().
+  template <class U>
+  NDArray<U> astype() const {
+    NDArray<U> out(shape());
+    std::transform(begin(), end(), out.begin(), [](T v) { return static_cast<U>(v); });
+    return out;
+  }
+  /// A handle to the same storage with no autograd history.  Gluon: detach().
+  NDArray detach() const;
+
+  // Shape ops (nd/shape_ops.hpp); recorded by autograd, and views where the data need not move.
+  /// Same data, new shape; one dimension may be -1 (inferred).  Gluon: reshape.
+  template <class A = NDArray>
+  A reshape(std::initializer_list<long long> s) const {
+    static_assert(detail::complete_type<shape_ops<A>>, "NDArray::reshape needs #include <gluino/nd/shape_ops.hpp> (or <gluino/gluino.hpp>)");
+    return shape_ops<A>::reshape(*this, std::vector<long long>(s));
+  }
+  template <class A = NDArray>
+  A reshape(const Shape& s) const {
+    static_assert(detail::complete_type<shape_ops<A>>, "NDArray::reshape needs #include <gluino/nd/shape_ops.hpp> (or <gluino/gluino.hpp>)");
+    return shape_ops<A>::reshape(*this, std::vector<long long>(s.begin(), s.end()));
+  }
+  /// (N, ...) -> (N, product of the rest).  Gluon: flatten.
+  template <class A = NDArray>
+  A flatten() const {
+    static_assert(detail::complete_type<shape_ops<A>>, "NDArray::flatten needs #include <gluino/nd/shape_ops.hpp> (or <gluino/gluino.hpp>)");
+    return shape_ops<A>::flatten(*this);
+  }
+  /// Reverses the axes, or permutes them by axes.  Gluon: transpose / T.
+  template <class A = NDArray>
+  A transpose(const std::vector<std::size_t>& axes = {}) const {
+    static_assert(detail::complete_type<shape_ops<A>>, "NDArray::transpose needs #include <gluino/nd/shape_ops.hpp> (or <gluino/gluino.hpp>)");
+    return shape_ops<A>::transpose(*this, axes);
+  }
+  template <class A = NDArray>
+  A expand_dims(int axis) const {
+    static_assert(detail::complete_type<shape_ops<A>>, "NDArray::expand_dims needs #include <gluino/nd/shape_ops.hpp> (or <gluino/gluino.hpp>)");
+    return shape_ops<A>::expand_dims(*this, axis);
+  }
+  template <class A = NDArray>
+  A broadcast_to(const Shape& s) const {
+    static_assert(detail::complete_type<shape_ops<A>>, "NDArray::broadcast_to needs #include <gluino/nd/shape_ops.hpp> (or <gluino/gluino.hpp>)");
+    return shape_ops<A>::broadcast_to(*this, s);
+  }
+  /// Rows [begin, end) along the first axis, sharing storage (a view).  Gluon: x[begin:end].
+  template <class A = NDArray>
+  A slice(std::size_t begin, std::size_t end) const {
+    static_assert(detail::complete_type<shape_ops<A>>, "NDArray::slice needs #include <gluino/nd/shape_ops.hpp> (or <gluino/gluino.hpp>)");
+    return shape_ops<A>::slice(*this, begin, end);
+  }
+  /// Row i along the first axis, with that axis dropped (a view).  Gluon: x[i].
+  template <class A = NDArray>
+  A operator[](std::size_t i) const {
+    static_assert(detail::complete_type<shape_ops<A>>, "NDArray::operator[] needs #include <gluino/nd/shape_ops.hpp> (or <gluino/gluino.hpp>)");
+    return shape_ops<A>::row(*this, i);
+  }
+
+  // Reductions (nd/reduce.hpp) over all axes (empty axes) or the given ones.
+  template <class A = NDArray>
+  A sum(const std::vector<int>& axes = {}, bool keepdims = false) const {
+    static_assert(detail::complete_type<reduce_ops<A>>, "NDArray::sum needs #include <gluino/nd/reduce.hpp> (or <gluino/gluino.hpp>)");
+    return reduce_ops<A>::sum(*this, axes, keepdims);
+  }
+  template <class A = NDArray>
+  A mean(const std::vector<int>& axes = {}, bool keepdims = false) const {
+    static_assert(detail::complete_type<reduce_ops<A>>, "NDArray::mean needs #include <gluino/nd/reduce.hpp> (or <gluino/gluino.hpp>)");
+    return reduce_ops<A>::mean(*this, axes, keepdims);
+  }
+  template <class A = NDArray>
+  A max(const std::vector<int>& axes = {}, bool keepdims = false) const {
+    static_assert(detail::complete_type<reduce_ops<A>>, "NDArray::max needs #include <gluino/nd/reduce.hpp> (or <gluino/gluino.hpp>)");
+    return reduce_ops<A>::max(*this, axes, keepdims);
+  }
+  template <class A = NDArray>
+  A min(const std::vector<int>& axes = {}, bool keepdims = false) const {
+    static_assert(detail::complete_type<reduce_ops<A>>, "NDArray::min needs #include <gluino/nd/reduce.hpp> (or <gluino/gluino.hpp>)");
+    return reduce_ops<A>::min(*this, axes, keepdims);
+  }
+  /// Index of the largest element along axis, as T.  Gluon: argmax.
+  template <class A = NDArray>
+  A argmax(int axis = -1, bool keepdims = false) const {
+    static_assert(detail::complete_type<reduce_ops<A>>, "NDArray::argmax needs #include <gluino/nd/reduce.hpp> (or <gluino/gluino.hpp>)");
+    return reduce_ops<A>::argmax(*this, axis, keepdims);
+  }
+  /// nd/elementwise.hpp.
+  template <class A = NDArray>
+  A relu() const {
+    static_assert(detail::complete_type<elementwise_ops<A>>, "NDArray::relu needs #include <gluino/nd/elementwise.hpp> (or <gluino/gluino.hpp>)");
+    return elementwise_ops<A>::relu(*this);
+  }
+  NDArray zeros_like() const { return NDArray(shape()).fill(T(0)); }
+  NDArray ones_like() const { return NDArray(shape()).fill(T(1)); }
+
+  // Autograd.
+  /// Allocates a zero gradient buffer and marks this array as a leaf whose gradient backward()
+  /// computes.  Gluon: attach_grad(grad_req).  Detaches the array from any recorded history.
+  void attach_grad(GradReq req = GradReq::write);
+  /// The gradient buffer attach_grad allocated.  StateError when none is attached.
+  NDArray& grad() const;
+  GradReq grad_req() const { return checked().grad_req; }
+  /// Runs backward from this array (autograd/engine.hpp).  A non-scalar head gets a head
+  /// gradient of ones (as MXNet).
+  template <class A = NDArray>
+  void backward(bool retain_graph = false) const {
+    static_assert(detail::complete_type<autograd_ops<A>>, "NDArray::backward needs #include <gluino/autograd/engine.hpp> (or <gluino/gluino.hpp>)");
+    autograd_ops<A>::backward(*this, A(), retain_graph);
+  }
+  /// Runs backward with an explicit head gradient of this array's shape.
+  template <class A = NDArray>
+  void backward(const NDArray& head_grad, bool retain_graph = false) const {
+    static_assert(detail::complete_type<autograd_ops<A>>, "NDArray::backward needs #include <gluino/autograd/engine.hpp> (or <gluino/gluino.hpp>)");
+    autograd_ops<A>::backward(*this, head_grad, retain_graph);
+  }
+
+  /// Internals used by autograd; not part of the user API.
+  const std::shared_ptr<Impl>& impl() const { return impl_; }
+  explicit NDArray(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  /// A view of this array's storage with another shape (no copy, no history).
+  NDArray view_as(const Shape& s, std::size_t extra_offset = 0) const;
+
+ private:
+  // The struct behind a method, with a message naming its header when it was not included.
+  template <class A>
+  using shape_ops = detail::ndarray_shape_ops<A>;
+  template <class A>
+  using reduce_ops = detail::ndarray_reduce_ops<A>;
+  template <class A>
+  using elementwise_ops = detail::ndarray_elementwise_ops<A>;
+  template <class A>
+  using autograd_ops = detail::ndarray_autograd_ops<A>;
+  Impl& checked() const {
+    GLUINO_CHECK(StateError, impl_ != nullptr, "NDArray: operation on an empty (default-constructed) array");
+    return *impl_;
+  }
+  std::size_t offset_of(std::initializer_list<std::size_t> idx) const {
+    const Shape& s = shape();
+    GLUINO_CHECK(ShapeError, idx.size() == s.ndim(), "at: ", idx.size(), " indices for an array of shape ", s);
+    std::size_t off = 0, d = 0;
+    for (std::size_t i : idx) {
+      GLUINO_CHECK(ShapeError, i < s[d], "at: index ", i, " out of range for axis ", d, " of shape ", s);
+      off = off * s[d] + i;
+      ++d;
+    }
+    return off;
+  }
+  std::shared_ptr<Impl> impl_;
+};
+
+/// The state behind a handle: storage, view offset and shape, and autograd bookkeeping.
+template <class T>
+struct NDArray<T>::Impl {
+  std::shared_ptr<Storage<T>> storage;
+  std::size_t offset = 0;
+  Shape shape;
+  std::shared_ptr<autograd::Node<T>> grad_fn;  // set on outputs of recorded ops
+  NDArray<T> grad;                             // set by attach_grad
+  GradReq grad_req = GradReq::null;
+};
+
+template <class T>
+NDArray<T>::NDArray(const Shape& shape) : impl_(std::make_shared<Impl>()) {
+  impl_->storage = std::make_shared<Storage<T>>(shape.size());
+  impl_->shape = shape;
+}
+
+template <class T>
+NDArray<T> NDArray<T>::view_as(const Shape& s, std::size_t extra_offset) const {
+  auto impl = std::make_shared<Impl>();
+  impl->storage = checked().storage;
+  impl->offset = impl_->offset + extra_offset;
+  impl->shape = s;
+  return NDArray(std::move(impl));
+}
+
+template <class T>
+NDArray<T> NDArray<T>::copy() const {
+  NDArray out(shape());
+  std::copy(begin(), end(), out.begin());
+  return out;
+}
+
+template <class T>
+NDArray<T> NDArray<T>::detach() const {
+  return view_as(shape());
+}
+
+template <class T>
+NDArray<T>& NDArray<T>::assign(const NDArray& src) {
+  const Shape& out = shape();
+  if (src.shape() == out) {
+    std::copy(src.begin(), src.end(), begin());
+  } else {  // broadcast src (NumPy's rules: align from the back; size-1 axes repeat)
+    const Shape& in = src.shape();
+    bool ok = in.ndim() <= out.ndim();
+    for (std::size_t d = 0; ok && d < in.ndim(); ++d) {
+      const std::size_t o = out[out.ndim() - in.ndim() + d];
+      ok = in[d] == o || in[d] == 1;
+    }
+    GLUINO_CHECK(ShapeError, ok, "assign: shape ", in, " does not broadcast to ", out);
+    std::vector<std::size_t> stride(out.ndim(), 0);  // src's stride along each output axis (0: repeated)
+    std::size_t s = 1;
+    for (std::size_t d = in.ndim(); d-- > 0;) {
+      if (in[d] != 1) stride[out.ndim() - in.ndim() + d] = s;
+      s *= in[d];
+    }
+    std::vector<std::size_t> idx(out.ndim(), 0);
+    const T* from = src.data();
+    T* to = data();
+    for (std::size_t i = 0, n = out.size(); i < n; ++i) {
+      std::size_t off = 0;
+      for (std::size_t d = 0; d < out.ndim(); ++d) off += idx[d] * stride[d];
+      to[i] = from[off];
+      for (std::size_t d = out.ndim(); d-- > 0;) {  // next index, last axis fastest
+        if (++idx[d] < out[d]) break;
+        idx[d] = 0;
+      }
+    }
+  }
+  bump_version();
+  return *this;
+}
+
+template <class T>
+void NDArray<T>::attach_grad(GradReq req) {
+  Impl& im = checked();
+  im.grad_fn.reset();
+  im.grad_req = req;
+  if (req == GradReq::null) {
+    im.grad = NDArray();
+  } else {
+    im.grad = NDArray(im.shape);
+    im.grad.fill(T(0));
+  }
+}
+
+template <class T>
+NDArray<T>& NDArray<T>::grad() const {
+  Impl& im = checked();
+  GLUINO_CHECK(StateError, im.grad.defined(),
+               "grad: no gradient is attached to this array of shape ", im.shape, "; call attach_grad() first");
+  return im.grad;
+}
+
+}  // namespace gluino
+

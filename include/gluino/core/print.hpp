@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "gluino/detail/ndarray_class.hpp"
+#include "gluino/core/ndarray.hpp"
 
 namespace gluino {
 

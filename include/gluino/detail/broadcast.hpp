@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <string>
 
-#include "gluino/detail/ndarray_class.hpp"
+#include "gluino/core/ndarray.hpp"
 #include "gluino/core/parallel.hpp"
 
 namespace gluino::detail {

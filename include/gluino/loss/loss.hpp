@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "gluino/core/ndarray.hpp"
+#include "gluino/nd/elementwise.hpp"
+#include "gluino/nd/reduce.hpp"
+#include "gluino/nd/shape_ops.hpp"
 #include "gluino/detail/broadcast.hpp"
 
 namespace gluino::loss {

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "gluino/autograd/engine.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/kernels/conv2d.hpp"
 

@@ -9,9 +9,7 @@
 
 #include "gluino/core/ndarray.hpp"
 
-namespace gluino::nd {
-
-namespace detail {
+namespace gluino::detail {
 /// An array of `shape` filled with v.  Before allocating: ShapeError naming the shape when its
 /// element count overflows, ValueError naming `op` and the shape when its bytes pass PTRDIFF_MAX.
 template <class T>
@@ -22,7 +20,9 @@ NDArray<T> filled(const char* op, const Shape& shape, T v) {
   x.fill(v);
   return x;
 }
-}  // namespace detail
+}  // namespace gluino::detail
+
+namespace gluino::nd {
 
 /// An array of `shape` filled with v.  Gluon: nd.full.  ShapeError or ValueError (naming the
 /// shape) when the shape has too many elements to allocate, as for zeros and ones.

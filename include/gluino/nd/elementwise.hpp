@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "gluino/autograd/engine.hpp"
-#include "gluino/detail/ndarray_class.hpp"
+#include "gluino/core/ndarray.hpp"
 #include "gluino/detail/broadcast.hpp"
 
 namespace gluino::nd {
@@ -375,5 +375,10 @@ template <class T> NDArray<T> operator!=(const NDArray<T>& x, std::type_identity
 
 }  // namespace gluino
 
-// The rest of NDArray's methods (so that this header stands alone).
-#include "gluino/core/ndarray.hpp"
+namespace gluino::detail {
+/// NDArray's element-wise methods (see core/ndarray.hpp).
+template <class A>
+struct ndarray_elementwise_ops {
+  static A relu(const A& x) { return nd::relu(x); }
+};
+}  // namespace gluino::detail

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "gluino/autograd/engine.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/core/parallel.hpp"
 #include "gluino/kernels/pool.hpp"

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "gluino/autograd/engine.hpp"
-#include "gluino/detail/ndarray_class.hpp"
+#include "gluino/core/ndarray.hpp"
 #include "gluino/detail/broadcast.hpp"
 #include "gluino/detail/fold_lanes.hpp"
 
@@ -226,5 +226,14 @@ template <class T> NDArray<T> argmax(const NDArray<T>& x, int axis = -1) { retur
 
 }  // namespace gluino::nd
 
-// The rest of NDArray's methods (so that this header stands alone).
-#include "gluino/core/ndarray.hpp"
+namespace gluino::detail {
+/// NDArray's reduction methods (see core/ndarray.hpp).
+template <class A>
+struct ndarray_reduce_ops {
+  static A sum(const A& x, const std::vector<int>& axes, bool keepdims) { return nd::sum(x, axes, keepdims); }
+  static A mean(const A& x, const std::vector<int>& axes, bool keepdims) { return nd::mean(x, axes, keepdims); }
+  static A max(const A& x, const std::vector<int>& axes, bool keepdims) { return nd::max(x, axes, keepdims); }
+  static A min(const A& x, const std::vector<int>& axes, bool keepdims) { return nd::min(x, axes, keepdims); }
+  static A argmax(const A& x, int axis, bool keepdims) { return nd::argmax(x, axis, keepdims); }
+};
+}  // namespace gluino::detail

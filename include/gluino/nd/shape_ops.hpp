@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "gluino/autograd/engine.hpp"
-#include "gluino/detail/ndarray_class.hpp"
+#include "gluino/core/ndarray.hpp"
 #include "gluino/detail/broadcast.hpp"
 
 namespace gluino::nd {
@@ -325,5 +325,27 @@ NDArray<T> stack(const std::vector<NDArray<T>>& xs, int axis = 0) {
 
 }  // namespace gluino::nd
 
-// The rest of NDArray's methods (so that this header stands alone).
-#include "gluino/core/ndarray.hpp"
+namespace gluino::detail {
+/// NDArray's shape methods (see core/ndarray.hpp).
+template <class A>
+struct ndarray_shape_ops {
+  static A reshape(const A& x, const std::vector<long long>& s) { return nd::reshape(x, s); }
+  static A flatten(const A& x) {
+    GLUINO_CHECK(ShapeError, x.ndim() >= 1, "flatten: needs at least one axis, got shape ", x.shape());
+    // The rest's size spelled out, not -1, so that an empty batch (0, C, H, W) flattens too.
+    std::size_t rest = 1;
+    for (std::size_t d = 1; d < x.ndim(); ++d) rest *= x.shape()[d];  // cannot overflow: size() did not
+    return nd::reshape(x, std::vector<long long>{static_cast<long long>(x.shape()[0]), static_cast<long long>(rest)});
+  }
+  static A transpose(const A& x, const std::vector<std::size_t>& axes) { return nd::transpose(x, axes); }
+  static A expand_dims(const A& x, int axis) { return nd::expand_dims(x, axis); }
+  static A broadcast_to(const A& x, const Shape& s) { return nd::broadcast_to(x, s); }
+  static A slice(const A& x, std::size_t begin, std::size_t end) { return nd::slice_axis0(x, begin, end); }
+  static A row(const A& x, std::size_t i) {
+    GLUINO_CHECK(ShapeError, x.ndim() >= 1, "operator[]: cannot index a 0-d array");
+    Shape rest;
+    for (std::size_t d = 1; d < x.ndim(); ++d) rest.push_back(x.shape()[d]);
+    return reshape(slice(x, i, i + 1), std::vector<long long>(rest.begin(), rest.end()));
+  }
+};
+}  // namespace gluino::detail

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gluino/core/ndarray.hpp"
+#include "gluino/nd/elementwise.hpp"
 #include "gluino/nn/block.hpp"
 
 namespace gluino::detail {

@@ -7,6 +7,8 @@
 #include <utility>
 
 #include "gluino/core/ndarray.hpp"
+#include "gluino/nd/elementwise.hpp"
+#include "gluino/nd/shape_ops.hpp"
 #include "gluino/nn/block.hpp"
 
 namespace gluino::nn {

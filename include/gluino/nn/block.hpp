@@ -22,7 +22,7 @@
 #include "gluino/detail/block_naming.hpp"
 #include "gluino/init/initializer.hpp"
 #include "gluino/nn/parameter.hpp"
-#include "gluino/nn/parameter_io.hpp"
+#include "gluino/nn/parameter_dict.hpp"
 
 namespace gluino::detail {
 
@@ -341,18 +341,25 @@ class BasicBlock {
   }
   /// Saves the parameters (structural names, see collect_params_with_prefix) to a safetensors
   /// file, with optional string metadata (e.g. the epoch).  Atomic: a failed save leaves an
-  /// existing file whole.  Gluon: save_parameters.
+  /// existing file whole.  Needs nn/parameter_io.hpp (nn knows no file format).  Gluon:
+  /// save_parameters.
+  template <class B = BasicBlock>
   void save_parameters(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const {
-    detail::save_named_parameters<T>(path, collect_params_with_prefix(), "save_parameters", metadata);
+    static_assert(detail::complete_type<detail::block_io<B>>,
+                  "Block::save_parameters needs #include <gluino/nn/parameter_io.hpp> (or <gluino/gluino.hpp>)");
+    detail::block_io<B>::save(*this, path, metadata);
   }
   /// Loads parameters saved by save_parameters, all or nothing: the whole file is checked first
   /// and every mismatch reported in one exception, ValueError for a parameter missing from the
   /// file (unless allow_missing), a name in the file the block does not have (unless
   /// ignore_extra) or a wrong dtype, ShapeError when all mismatches are shapes; no parameter
   /// changes then.  Uninitialized (also deferred) parameters are initialized with the loaded
-  /// values.  Gluon: load_parameters.
+  /// values.  Needs nn/parameter_io.hpp.  Gluon: load_parameters.
+  template <class B = BasicBlock>
   void load_parameters(const std::string& path, LoadOptions opt = {}) {
-    detail::load_named_parameters<T>(path, collect_params_with_prefix(), opt, "load_parameters");
+    static_assert(detail::complete_type<detail::block_io<B>>,
+                  "Block::load_parameters needs #include <gluino/nn/parameter_io.hpp> (or <gluino/gluino.hpp>)");
+    detail::block_io<B>::load(*this, path, opt);
   }
 
   /// The listing that operator<< prints: "Dense(20 -> 256, Activation(relu))", or for a

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// BasicParameter<T>: a named, trainable array with its gradient, deferred shape and initializer
-/// (Gluon: gluon.Parameter).  The dictionary of parameters that blocks own and share,
-/// BasicParameterDict<T>, is in nn/parameter_dict.hpp, which this header also includes.
+/// (Gluon: gluon.Parameter), and the options of initializing and loading.  The dictionary of
+/// parameters that blocks own and share, BasicParameterDict<T>, is in nn/parameter_dict.hpp.
 #include <memory>
 #include <ostream>
 #include <string>
@@ -25,6 +25,16 @@ struct InitializeOptions {
   /// Re-initialize parameters that already have data (Gluon: force_reinit).  Without it,
   /// initializing an initialized parameter does nothing but warn (gluino::warn, as Gluon).
   bool force_reinit = false;
+};
+
+/// Options of load_parameters / ParameterDict::load, in the order of Gluon's keyword arguments.
+struct LoadOptions {
+  /// Leave parameters that the file lacks as they are (otherwise ValueError).
+  bool allow_missing = false;
+  /// Skip names in the file that the block or dict lacks (otherwise ValueError).
+  bool ignore_extra = false;
+  /// ParameterDict::load only: prepended to the file's names (Gluon: restore_prefix).
+  std::string restore_prefix = "";
 };
 
 /// Attributes of a new parameter, in the order of gluon.Parameter's keyword arguments.
@@ -223,6 +233,3 @@ class BasicParameter {
 using Parameter = BasicParameter<float>;
 
 }  // namespace gluino::nn
-
-// The dictionary of parameters (so that including this header gives both).
-#include "gluino/nn/parameter_dict.hpp"

@@ -11,7 +11,14 @@
 #include <vector>
 
 #include "gluino/nn/parameter.hpp"
-#include "gluino/nn/parameter_io.hpp"
+
+namespace gluino::detail {
+/// Saving and loading of dicts and blocks, defined by nn/parameter_io.hpp.
+template <class D>
+struct dict_io;
+template <class B>
+struct block_io;
+}  // namespace gluino::detail
 
 namespace gluino::nn {
 
@@ -174,22 +181,24 @@ class BasicParameterDict {
   }
 
   /// Saves every parameter to a safetensors file under its name minus strip_prefix.
-  /// ValueError when a name does not start with strip_prefix.  Gluon: save(filename, strip_prefix).
+  /// ValueError when a name does not start with strip_prefix.  Atomic.  Needs
+  /// nn/parameter_io.hpp (nn knows no file format).  Gluon: save(filename, strip_prefix).
+  template <class D = BasicParameterDict>
   void save(const std::string& path, const std::string& strip_prefix = "") const {
-    detail::NamedParameters<T> named;
-    for (const auto& [n, p] : *this) {
-      GLUINO_CHECK(ValueError, n.rfind(strip_prefix, 0) == 0, "ParameterDict.save: cannot strip the prefix '",
-                   strip_prefix, "' from the parameter name '", n, "'");
-      named.emplace_back(n.substr(strip_prefix.size()), p);
-    }
-    detail::save_named_parameters<T>(path, named, "ParameterDict.save");
+    static_assert(detail::complete_type<detail::dict_io<D>>,
+                  "ParameterDict::save needs #include <gluino/nn/parameter_io.hpp> (or <gluino/gluino.hpp>)");
+    detail::dict_io<D>::save(*this, path, strip_prefix);
   }
   /// Loads a file written by save; names in the file get opt.restore_prefix prepended.
   /// All or nothing: every mismatch is reported in one exception (ValueError for missing or extra
   /// names, see LoadOptions, or a wrong dtype; ShapeError when all are shapes) and then no
-  /// parameter changes.  Saving is atomic.  Gluon: load(filename, allow_missing=, ignore_extra=, restore_prefix=).
+  /// parameter changes.  Needs nn/parameter_io.hpp.  Gluon: load(filename, allow_missing=,
+  /// ignore_extra=, restore_prefix=).
+  template <class D = BasicParameterDict>
   void load(const std::string& path, const LoadOptions& opt = {}) {
-    detail::load_named_parameters<T>(path, detail::NamedParameters<T>(begin(), end()), opt, "ParameterDict.load");
+    static_assert(detail::complete_type<detail::dict_io<D>>,
+                  "ParameterDict::load needs #include <gluino/nn/parameter_io.hpp> (or <gluino/gluino.hpp>)");
+    detail::dict_io<D>::load(*this, path, opt);
   }
 
   /// Prints Gluon's listing: "mlp0_ (\n  Parameter mlp0_dense0_weight (shape=(256, 20), dtype=float32)\n...)".

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-/// Saving and loading named parameters as safetensors files: what ParameterDict::save / load and
-/// Block::save_parameters / load_parameters share.
+/// Saving and loading parameters as safetensors files: Block::save_parameters / load_parameters
+/// and ParameterDict::save / load are declared with their classes and defined here, so that nn/
+/// knows no file format (as torch::save is apart from torch::nn::Module).
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -12,24 +13,9 @@
 #include <vector>
 
 #include "gluino/core/ndarray.hpp"
+#include "gluino/nn/block.hpp"
+#include "gluino/nn/parameter_dict.hpp"
 #include "gluino/io/safetensors.hpp"
-
-namespace gluino::nn {
-
-template <class T>
-class BasicParameter;
-
-/// Options of load_parameters / ParameterDict::load, in the order of Gluon's keyword arguments.
-struct LoadOptions {
-  /// Leave parameters that the file lacks as they are (otherwise ValueError).
-  bool allow_missing = false;
-  /// Skip names in the file that the block or dict lacks (otherwise ValueError).
-  bool ignore_extra = false;
-  /// ParameterDict::load only: prepended to the file's names (Gluon: restore_prefix).
-  std::string restore_prefix = "";
-};
-
-}  // namespace gluino::nn
 
 namespace gluino::detail {
 
@@ -139,4 +125,35 @@ void load_named_parameters(const std::string& path, const NamedParameters<T>& pa
   }
   for (const auto& [p, name] : plan) p->set_data(*arrays.at(name));
 }
+}  // namespace gluino::detail
+
+namespace gluino::detail {
+/// ParameterDict::save / load (see nn/parameter_dict.hpp).
+template <class T>
+struct dict_io<nn::BasicParameterDict<T>> {
+  using D = nn::BasicParameterDict<T>;
+  static void save(const D& dict, const std::string& path, const std::string& strip_prefix) {
+    NamedParameters<T> named;
+    for (const auto& [n, p] : dict) {
+      GLUINO_CHECK(ValueError, n.rfind(strip_prefix, 0) == 0, "ParameterDict.save: cannot strip the prefix '",
+                   strip_prefix, "' from the parameter name '", n, "'");
+      named.emplace_back(n.substr(strip_prefix.size()), p);
+    }
+    save_named_parameters<T>(path, named, "ParameterDict.save");
+  }
+  static void load(D& dict, const std::string& path, const nn::LoadOptions& opt) {
+    load_named_parameters<T>(path, NamedParameters<T>(dict.begin(), dict.end()), opt, "ParameterDict.load");
+  }
+};
+/// Block::save_parameters / load_parameters (see nn/block.hpp): structural names.
+template <class T>
+struct block_io<nn::BasicBlock<T>> {
+  using B = nn::BasicBlock<T>;
+  static void save(const B& block, const std::string& path, const std::map<std::string, std::string>& metadata) {
+    save_named_parameters<T>(path, block.collect_params_with_prefix(), "save_parameters", metadata);
+  }
+  static void load(B& block, const std::string& path, const nn::LoadOptions& opt) {
+    load_named_parameters<T>(path, block.collect_params_with_prefix(), opt, "load_parameters");
+  }
+};
 }  // namespace gluino::detail
