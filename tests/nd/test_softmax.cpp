@@ -97,7 +97,7 @@ TEST_CASE("softmax_cross_entropy: per-sample losses") {
     const double lab[3] = {2, 0, 1};
     for (std::size_t i = 0; i < 3; ++i)
       for (std::size_t k = 0; k < 3; ++k)
-        CHECK(logits.grad().at(i, k) == doctest::Approx(p.at(i, k) - (k == lab[i] ? 1.0 : 0.0)));
+        CHECK(logits.grad().at(i, k) == doctest::Approx(p.at(i, k) - (static_cast<double>(k) == lab[i] ? 1.0 : 0.0)));
     CHECK(labels.grad().to_vector() == std::vector<double>{0, 0, 0});
   }
 }

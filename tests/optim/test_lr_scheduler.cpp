@@ -43,7 +43,7 @@ TEST_CASE("CosineScheduler and PolyScheduler follow their formulas") {
   optim::CosineScheduler c(10, {.base_lr = 1.0, .final_lr = 0.1, .warmup_steps = 2});
   CHECK(c(1) == Approx(0.5));  // warm-up from 0 to 1 over 2 updates
   for (std::size_t t : {2, 5, 10})
-    CHECK(c(t) == Approx(0.1 + 0.9 * (1 + std::cos(std::numbers::pi * (t - 2.0) / 8.0)) / 2));
+    CHECK(c(t) == Approx(0.1 + 0.9 * (1 + std::cos(std::numbers::pi * (static_cast<double>(t) - 2.0) / 8.0)) / 2));
   CHECK(c(50) == Approx(0.1));
   optim::PolyScheduler p(10, {.base_lr = 1.0, .pwr = 2, .final_lr = 0.0});
   CHECK(p(5) == Approx(0.25));

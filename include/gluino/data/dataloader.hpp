@@ -216,7 +216,7 @@ class DataLoader {
       if (x.size() != n || x.ndim() + 1 != batch.ndim() ||
           !std::equal(x.shape().begin(), x.shape().end(), batch.shape().begin() + 1)) {
         Shape first;
-        for (std::size_t d = 1; d < batch.ndim(); ++d) first.push_back(batch.shape(d));
+        for (std::size_t d = 1; d < batch.ndim(); ++d) first.push_back(batch.shape()[d]);
         ::gluino::detail::raise<ShapeError>("DataLoader: sample ", index, " has ", what, " shape ", x.shape(),
                                             ", unlike the batch's first sample ", first);
       }

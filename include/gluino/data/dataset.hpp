@@ -122,7 +122,7 @@ class ArrayDataset : public DatasetBase<ArrayDataset<T>, T> {
  private:
   static NDArray<T> row(const NDArray<T>& a, std::size_t i) {
     Shape rest;
-    for (std::size_t d = 1; d < a.ndim(); ++d) rest.push_back(a.shape(d));
+    for (std::size_t d = 1; d < a.ndim(); ++d) rest.push_back(a.shape()[d]);
     return a.view_as(rest, i * rest.size());
   }
   NDArray<T> data_, label_;

@@ -26,7 +26,17 @@ char* openblas_get_config(void);
 }
 #endif
 
+// Eigen's AVX-512 reductions trip GCC 12's -Wmaybe-uninitialized inside avx512fintrin.h (a false
+// positive in Eigen's code, reported where it is inlined): silenced for Eigen's headers only, so
+// that a user's build log shows only their own warnings.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <Eigen/Core>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 namespace gluino::detail {
 /// Keeps OpenBLAS from starting threads of its own (see the top of this header); a no-op
