@@ -46,6 +46,9 @@ template <class A>
 struct ndarray_elementwise_ops;  // nd/elementwise.hpp: relu
 template <class A>
 struct ndarray_autograd_ops;  // autograd/engine.hpp: backward
+/// A copy of x stretched to `shape` (detail/broadcast.hpp, included at the end of this header).
+template <class T>
+NDArray<T> broadcast_copy(const NDArray<T>& x, const Shape& shape, const char* op);
 /// True when X is a complete type here (its header was included before this use).
 template <class X>
 concept complete_type = requires { sizeof(X); };
@@ -310,32 +313,9 @@ NDArray<T>& NDArray<T>::assign(const NDArray& src) {
   const Shape& out = shape();
   if (src.shape() == out) {
     std::copy(src.begin(), src.end(), begin());
-  } else {  // broadcast src (NumPy's rules: align from the back; size-1 axes repeat)
-    const Shape& in = src.shape();
-    bool ok = in.ndim() <= out.ndim();
-    for (std::size_t d = 0; ok && d < in.ndim(); ++d) {
-      const std::size_t o = out[out.ndim() - in.ndim() + d];
-      ok = in[d] == o || in[d] == 1;
-    }
-    GLUINO_CHECK(ShapeError, ok, "assign: shape ", in, " does not broadcast to ", out);
-    std::vector<std::size_t> stride(out.ndim(), 0);  // src's stride along each output axis (0: repeated)
-    std::size_t s = 1;
-    for (std::size_t d = in.ndim(); d-- > 0;) {
-      if (in[d] != 1) stride[out.ndim() - in.ndim() + d] = s;
-      s *= in[d];
-    }
-    std::vector<std::size_t> idx(out.ndim(), 0);
-    const T* from = src.data();
-    T* to = data();
-    for (std::size_t i = 0, n = out.size(); i < n; ++i) {
-      std::size_t off = 0;
-      for (std::size_t d = 0; d < out.ndim(); ++d) off += idx[d] * stride[d];
-      to[i] = from[off];
-      for (std::size_t d = out.ndim(); d-- > 0;) {  // next index, last axis fastest
-        if (++idx[d] < out[d]) break;
-        idx[d] = 0;
-      }
-    }
+  } else {  // a stretched copy first: src may be a view of this array
+    NDArray b = detail::broadcast_copy(src, out, "assign");
+    std::copy(b.begin(), b.end(), begin());
   }
   bump_version();
   return *this;
@@ -364,3 +344,5 @@ NDArray<T>& NDArray<T>::grad() const {
 
 }  // namespace gluino
 
+// assign's broadcasting (same layer; it needs the class above).
+#include "gluino/detail/broadcast.hpp"

@@ -407,7 +407,7 @@ class BasicBlock {
   /// False for pure containers (Sequential), which summary() does not list.
   virtual bool in_summary() const { return true; }
   /// How messages name this block: its prefix, or "<alias>" before it has one.
-  std::string who() const { return named_ ? prefix_ : "<" + alias_ + ">"; }
+  const std::string& who() const { return named_ ? prefix_ : unnamed_label_; }
 
   /// The steps of every call (operator() here; nn::CustomBlock's calls of other arities):
   /// checks, deferred initialization (infer() first when a parameter waits for its shape),
@@ -540,6 +540,7 @@ class BasicBlock {
 
   // Naming: plain data, fixed once (see the class comment).
   std::string alias_;
+  std::string unnamed_label_ = "<" + alias_ + ">";  // who() until the block is named
   std::string local_;   // explicit prefix, or alias + number + '_' once numbered
   std::string prefix_;  // the full prefix once named
   bool named_ = false;
