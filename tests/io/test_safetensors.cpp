@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <gluino/nd/creation.hpp>
+#include <nlohmann/json.hpp>  // the tests write headers of their own
 
 #include <cstdlib>
 #include <filesystem>

@@ -13,6 +13,7 @@
 #include "gluino/autograd/mode.hpp"
 #include "gluino/autograd/node.hpp"
 #include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino::autograd {
 
@@ -312,3 +313,10 @@ struct ndarray_autograd_ops {
   }
 };
 }  // namespace gluino::detail
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_AUTOGRAD_ENGINE_INSTANTIATIONS(X, T) \
+  X void backward<T>(const NDArray<T>&, const NDArray<T>&, bool);
+namespace gluino::autograd {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_AUTOGRAD_ENGINE_INSTANTIATIONS)
+}  // namespace gluino::autograd

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino {
 
@@ -180,4 +181,11 @@ std::ostream& operator<<(std::ostream& os, const NDArray<T>& x) {
   return os << " @cpu(0)>";
 }
 
+}  // namespace gluino
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_CORE_PRINT_INSTANTIATIONS(X, T) \
+  X std::ostream& operator<< <T>(std::ostream&, const NDArray<T>&);
+namespace gluino {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_CORE_PRINT_INSTANTIATIONS)
 }  // namespace gluino

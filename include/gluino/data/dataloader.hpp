@@ -21,6 +21,7 @@
 #include "gluino/core/parallel.hpp"
 #include "gluino/core/random.hpp"
 #include "gluino/data/dataset.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino::data {
 
@@ -61,6 +62,8 @@ struct DataLoaderOptions {
 /// not thread-safe; only one epoch of it should be iterated at a time.
 template <class T = float>
 class DataLoader {
+  struct Epoch;  // below; named here for Iterator (clang needs it declared first)
+
  public:
   DataLoader(const Dataset<T>& dataset, DataLoaderOptions opt = {})
       : dataset_(dataset.clone()), opt_(std::move(opt)) {
@@ -97,8 +100,8 @@ class DataLoader {
 
    private:
     friend class DataLoader;
-    explicit Iterator(std::shared_ptr<typename DataLoader::Epoch> e) : epoch_(std::move(e)) {}
-    std::shared_ptr<typename DataLoader::Epoch> epoch_;
+    explicit Iterator(std::shared_ptr<Epoch> e) : epoch_(std::move(e)) {}
+    std::shared_ptr<Epoch> epoch_;
   };
 
   /// Starts a new epoch and returns its first batch's iterator.
@@ -248,4 +251,11 @@ DataLoader(const Dataset<T>&, DataLoaderOptions) -> DataLoader<T>;
 template <class T>
 DataLoader(const Dataset<T>&) -> DataLoader<T>;
 
+}  // namespace gluino::data
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_DATA_DATALOADER_INSTANTIATIONS(X, T) \
+  X class DataLoader<T>;
+namespace gluino::data {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_DATA_DATALOADER_INSTANTIATIONS)
 }  // namespace gluino::data

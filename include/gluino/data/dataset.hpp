@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino::data {
 
@@ -144,4 +145,14 @@ class SimpleDataset : public DatasetBase<SimpleDataset<T>, T> {
   std::shared_ptr<const std::vector<Sample<T>>> samples_;
 };
 
+}  // namespace gluino::data
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_DATA_DATASET_INSTANTIATIONS(X, T) \
+  X class Dataset<T>; \
+  X class ArrayDataset<T>; \
+  X class SimpleDataset<T>; \
+  X class TransformedDataset<T>;
+namespace gluino::data {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_DATA_DATASET_INSTANTIATIONS)
 }  // namespace gluino::data

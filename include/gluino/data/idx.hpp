@@ -7,8 +7,6 @@
 /// IDX layout: a big-endian uint32 magic 0x0000TTDD (TT = element type, 0x08 = unsigned byte;
 /// DD = number of dimensions), one big-endian uint32 per dimension, then the elements in
 /// row-major order.  Labels are 0x00000801 (N), images 0x00000803 (N, rows, cols).
-#include <zlib.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
@@ -28,6 +26,7 @@
 
 #include "gluino/core/error.hpp"
 #include "gluino/core/shape.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino::data {
 
@@ -55,6 +54,33 @@ struct IdxReadOptions {
 };
 
 }  // namespace gluino::data
+
+namespace gluino::data {
+
+/// Reads an IDX file of unsigned bytes (.gz or raw), checking the magic number, the number and
+/// sizes of the dimensions, and that the payload has exactly the announced length.  ValueError
+/// naming the file and what was expected for a missing, truncated, foreign or corrupt file, one
+/// announcing more than opt.max_bytes, or one with bytes after the payload or after the gzip
+/// stream.  Never decompresses more than the header announces plus one byte.  Gluon reads these
+/// files inside gluon.data.vision.MNIST.
+GLUINO_DATA_FUNC IdxArray read_idx(const std::string& path, const IdxReadOptions& opt = {});
+
+/// read_idx on the bytes of an IDX file held in memory (gzip or raw); `name` stands for the
+/// file in error messages.
+GLUINO_DATA_FUNC IdxArray read_idx_bytes(const std::uint8_t* data, std::size_t size, const IdxReadOptions& opt = {},
+                                         const std::string& name = "<memory>");
+
+/// Writes an IDX file of unsigned bytes: gzip-compressed when the path ends in ".gz", raw
+/// otherwise.  ShapeError when data.size() differs from the product of dims; ValueError when the
+/// file cannot be written.  Written in place (not atomically).
+GLUINO_DATA_FUNC void write_idx(const std::string& path, const IdxArray& a);
+
+}  // namespace gluino::data
+
+// The bodies, which use zlib: compiled where used, or once in the precompiled library
+// (detail/precompiled.hpp).
+#if GLUINO_DATA_FUNCTION_BODIES
+#include <zlib.h>
 
 namespace gluino::detail {
 inline std::string idx_hex32(std::uint32_t v) {
@@ -293,29 +319,18 @@ inline data::IdxArray read_idx_from(IdxSource& in, const data::IdxReadOptions& o
 
 namespace gluino::data {
 
-/// Reads an IDX file of unsigned bytes (.gz or raw), checking the magic number, the number and
-/// sizes of the dimensions, and that the payload has exactly the announced length.  ValueError
-/// naming the file and what was expected for a missing, truncated, foreign or corrupt file, one
-/// announcing more than opt.max_bytes, or one with bytes after the payload or after the gzip
-/// stream.  Never decompresses more than the header announces plus one byte.  Gluon reads these
-/// files inside gluon.data.vision.MNIST.
-inline IdxArray read_idx(const std::string& path, const IdxReadOptions& opt = {}) {
+GLUINO_DATA_FUNC IdxArray read_idx(const std::string& path, const IdxReadOptions& opt) {
   detail::IdxSource in(path);
   return detail::read_idx_from(in, opt);
 }
 
-/// read_idx on the bytes of an IDX file held in memory (gzip or raw); `name` stands for the
-/// file in error messages.
-inline IdxArray read_idx_bytes(const std::uint8_t* data, std::size_t size, const IdxReadOptions& opt = {},
-                               const std::string& name = "<memory>") {
+GLUINO_DATA_FUNC IdxArray read_idx_bytes(const std::uint8_t* data, std::size_t size, const IdxReadOptions& opt,
+                                         const std::string& name) {
   detail::IdxSource in(data, size, name);
   return detail::read_idx_from(in, opt);
 }
 
-/// Writes an IDX file of unsigned bytes: gzip-compressed when the path ends in ".gz", raw
-/// otherwise.  ShapeError when data.size() differs from the product of dims; ValueError when the
-/// file cannot be written.  Written in place (not atomically).
-inline void write_idx(const std::string& path, const IdxArray& a) {
+GLUINO_DATA_FUNC void write_idx(const std::string& path, const IdxArray& a) {
   std::size_t total = 1;
   for (std::size_t d : a.dims) {
     GLUINO_CHECK(ValueError, d <= 0xffffffffu, "write_idx: '", path, "': dimension ", d, " does not fit in 32 bits");
@@ -342,3 +357,4 @@ inline void write_idx(const std::string& path, const IdxArray& a) {
 }
 
 }  // namespace gluino::data
+#endif  // GLUINO_DATA_FUNCTION_BODIES

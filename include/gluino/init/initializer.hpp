@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/nd/random.hpp"
 
 namespace gluino::init {
@@ -200,4 +201,17 @@ using Constant = BasicConstant<float>;
 using Zero = BasicZero<float>;
 using One = BasicOne<float>;
 
+}  // namespace gluino::init
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_INIT_INITIALIZER_INSTANTIATIONS(X, T) \
+  X class BasicInitializer<T>; \
+  X class BasicAnyInitializer<T>; \
+  X class BasicUniform<T>; \
+  X class BasicNormal<T>; \
+  X class BasicConstant<T>; \
+  X class BasicZero<T>; \
+  X class BasicOne<T>;
+namespace gluino::init {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_INIT_INITIALIZER_INSTANTIATIONS)
 }  // namespace gluino::init

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <string>
 
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/init/initializer.hpp"
 
 namespace gluino::init {
@@ -80,4 +81,12 @@ class BasicMSRAPrelu : public BasicXavier<T> {
 using Xavier = BasicXavier<float>;
 using MSRAPrelu = BasicMSRAPrelu<float>;
 
+}  // namespace gluino::init
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_INIT_XAVIER_INSTANTIATIONS(X, T) \
+  X class BasicXavier<T>; \
+  X class BasicMSRAPrelu<T>;
+namespace gluino::init {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_INIT_XAVIER_INSTANTIATIONS)
 }  // namespace gluino::init

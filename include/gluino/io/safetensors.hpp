@@ -9,9 +9,9 @@
 ///   the rest  the data section: each tensor's elements, row-major, little-endian, at
 ///             [begin, end) relative to the start of the data section; tensors are contiguous,
 ///             in order, do not overlap and cover the whole section.
-/// Uses nlohmann-json (header-only) for the header.
-#include <nlohmann/json.hpp>
-
+/// Uses nlohmann-json (header-only) for the header; a program built against the precompiled
+/// library (detail/precompiled.hpp) sees only the declarations of the reader and the writers,
+/// and does not parse nlohmann-json.
 #include <algorithm>
 #include <atomic>
 #include <bit>
@@ -32,6 +32,11 @@
 #include <vector>
 
 #include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
+
+#if GLUINO_FUNCTION_BODIES || !GLUINO_EXTERN_TEMPLATES
+#include <nlohmann/json.hpp>
+#endif
 
 namespace gluino::io {
 
@@ -160,7 +165,36 @@ namespace gluino::io {
 /// format), shape and offsets (span = product(shape) * dtype size in checked 64-bit arithmetic;
 /// tensors contiguous, not overlapping, covering the data section), no name given twice.
 /// ValueError naming the file, the tensor and what was expected.
-inline SafetensorsHeader read_safetensors_header(const std::string& path) {
+GLUINO_FUNC SafetensorsHeader read_safetensors_header(const std::string& path);
+
+/// Writes named arrays to a safetensors file (dtype F32 for float, F64 for double), in the
+/// given order, with optional string metadata.  Atomic (detail::write_file_atomically): writes a
+/// temporary file beside `path`, checks and syncs it, and renames it over `path`, so a failed
+/// save (full disk, crash) leaves an existing file whole and no temporary behind.  ValueError for an
+/// empty, duplicate or reserved ("__metadata__") name, an undefined array, or an I/O failure.
+/// Gluon: net.save_parameters / nd.save (in MXNet's own format).
+template <class T>
+void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, NDArray<T>>>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+/// Reads a safetensors file, with its metadata.  Tensors come in data order (the order they
+/// were saved in).  Every check of read_safetensors_header applies; in addition each tensor must
+/// be F32 or F64 with at most Shape::max_dims axes.  F32 loads into double exactly (widening);
+/// F64 into float is rejected (use T = double) rather than rounded silently.
+template <class T>
+SafetensorsContents<T> load_safetensors_with_metadata(const std::string& path);
+
+/// Reads the tensors of a safetensors file (see load_safetensors_with_metadata).
+/// Gluon: nd.load / net.load_parameters (in MXNet's own format).
+template <class T>
+std::vector<std::pair<std::string, NDArray<T>>> load_safetensors(const std::string& path) {
+  return load_safetensors_with_metadata<T>(path).tensors;
+}
+
+// The definitions, which use nlohmann-json: compiled once in the precompiled library, which
+// programs built against it link instead (detail/precompiled.hpp).
+#if GLUINO_FUNCTION_BODIES
+GLUINO_FUNC SafetensorsHeader read_safetensors_header(const std::string& path) {
   using ::gluino::detail::raise;
   namespace fs = std::filesystem;
   const std::string where = "safetensors: '" + path + "': ";
@@ -269,16 +303,12 @@ inline SafetensorsHeader read_safetensors_header(const std::string& path) {
                h.data_bytes, " (", h.data_bytes - pos, " unaccounted bytes at the end)");
   return h;
 }
+#endif  // GLUINO_FUNCTION_BODIES
 
-/// Writes named arrays to a safetensors file (dtype F32 for float, F64 for double), in the
-/// given order, with optional string metadata.  Atomic (detail::write_file_atomically): writes a
-/// temporary file beside `path`, checks and syncs it, and renames it over `path`, so a failed
-/// save (full disk, crash) leaves an existing file whole and no temporary behind.  ValueError for an
-/// empty, duplicate or reserved ("__metadata__") name, an undefined array, or an I/O failure.
-/// Gluon: net.save_parameters / nd.save (in MXNet's own format).
+#if !GLUINO_EXTERN_TEMPLATES
 template <class T>
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, NDArray<T>>>& tensors,
-                      const std::map<std::string, std::string>& metadata = {}) {
+                      const std::map<std::string, std::string>& metadata) {
   const std::string where = "save_safetensors: '" + path + "': ";
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
@@ -320,10 +350,6 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   });
 }
 
-/// Reads a safetensors file, with its metadata.  Tensors come in data order (the order they
-/// were saved in).  Every check of read_safetensors_header applies; in addition each tensor must
-/// be F32 or F64 with at most Shape::max_dims axes.  F32 loads into double exactly (widening);
-/// F64 into float is rejected (use T = double) rather than rounded silently.
 template <class T>
 SafetensorsContents<T> load_safetensors_with_metadata(const std::string& path) {
   const std::string where = "load_safetensors: '" + path + "': ";
@@ -363,12 +389,15 @@ SafetensorsContents<T> load_safetensors_with_metadata(const std::string& path) {
   }
   return out;
 }
+#endif  // !GLUINO_EXTERN_TEMPLATES
 
-/// Reads the tensors of a safetensors file (see load_safetensors_with_metadata).
-/// Gluon: nd.load / net.load_parameters (in MXNet's own format).
-template <class T>
-std::vector<std::pair<std::string, NDArray<T>>> load_safetensors(const std::string& path) {
-  return load_safetensors_with_metadata<T>(path).tensors;
-}
+}  // namespace gluino::io
 
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_IO_SAFETENSORS_INSTANTIATIONS(X, T) \
+  X void save_safetensors<T>(const std::string&, const std::vector<std::pair<std::string, NDArray<T>>>&, const std::map<std::string, std::string>&); \
+  X SafetensorsContents<T> load_safetensors_with_metadata<T>(const std::string&); \
+  X std::vector<std::pair<std::string, NDArray<T>>> load_safetensors<T>(const std::string&);
+namespace gluino::io {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_IO_SAFETENSORS_INSTANTIATIONS)
 }  // namespace gluino::io

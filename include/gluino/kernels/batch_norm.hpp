@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gluino/core/parallel.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino::kernels {
 
@@ -137,4 +138,14 @@ void batch_norm_dx(const T* dy, const T* x, T* dx, std::size_t outer, std::size_
       inner);
 }
 
+}  // namespace gluino::kernels
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_KERNELS_BATCH_NORM_INSTANTIATIONS(X, T) \
+  X void batch_norm_moments<T>(const T*, std::size_t, std::size_t, std::size_t, double*, double*); \
+  X void batch_norm_grad_sums<T>(const T*, const T*, const double*, std::size_t, std::size_t, std::size_t, double*, double*); \
+  X void batch_norm_affine<T>(const T*, T*, std::size_t, std::size_t, std::size_t, const T*, const T*, const T*); \
+  X void batch_norm_dx<T>(const T*, const T*, T*, std::size_t, std::size_t, std::size_t, const T*, const T*, const T*, const T*);
+namespace gluino::kernels {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_KERNELS_BATCH_NORM_INSTANTIATIONS)
 }  // namespace gluino::kernels

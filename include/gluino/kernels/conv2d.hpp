@@ -11,6 +11,7 @@
 #include "gluino/core/parallel.hpp"
 #include "gluino/core/storage.hpp"
 #include "gluino/detail/fold_lanes.hpp"
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/conv2d_direct.hpp"
 #include "gluino/kernels/gemm.hpp"
 #include "gluino/kernels/im2col.hpp"
@@ -344,4 +345,14 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
   }
 }
 
+}  // namespace gluino::kernels
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_KERNELS_CONV2D_INSTANTIATIONS(X, T) \
+  X void conv2d_forward<T>(const Conv2DGeometry&, const T*, const T*, const T*, T*, bool); \
+  X void conv2d_backward<T>(const Conv2DGeometry&, const T*, const T*, const T*, T*, T*, T*, const T*); \
+  X void conv2d_forward_naive<T>(const Conv2DGeometry&, const T*, const T*, const T*, T*); \
+  X void conv2d_backward_naive<T>(const Conv2DGeometry&, const T*, const T*, const T*, T*, T*, T*);
+namespace gluino::kernels {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_INSTANTIATIONS)
 }  // namespace gluino::kernels

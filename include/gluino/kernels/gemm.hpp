@@ -15,6 +15,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "gluino/detail/precompiled.hpp"
+
 #if defined(GLUINO_USE_OPENBLAS)
 #if !defined(EIGEN_USE_BLAS)
 #error "GLUINO_USE_OPENBLAS needs EIGEN_USE_BLAS as well, in every translation unit (the gluino CMake target defines both)"
@@ -24,18 +26,6 @@ int openblas_get_parallel(void);
 void openblas_set_num_threads(int);
 char* openblas_get_config(void);
 }
-#endif
-
-// Eigen's AVX-512 reductions trip GCC 12's -Wmaybe-uninitialized inside avx512fintrin.h (a false
-// positive in Eigen's code, reported where it is inlined): silenced for Eigen's headers only, so
-// that a user's build log shows only their own warnings.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <Eigen/Core>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
 #endif
 
 namespace gluino::detail {
@@ -69,6 +59,35 @@ inline std::string gemm_backend() {
 /// beta == 0 overwrites C without reading it (C may hold garbage).  Eigen parallelises large
 /// products over OpenMP threads unless called from inside a parallel region.  With OpenBLAS,
 /// whose sizes are ints, a size or leading dimension above INT_MAX throws std::length_error.
+template <class T>
+void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
+          std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc);
+
+#define GLUINO_KERNELS_GEMM_INSTANTIATIONS(X, T)                                                                \
+  X void gemm<T>(bool, bool, std::size_t, std::size_t, std::size_t, T, const T*, std::size_t, const T*, \
+                 std::size_t, T, T*, std::size_t);
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_KERNELS_GEMM_INSTANTIATIONS)
+
+}  // namespace gluino::kernels
+
+// The definition, which needs Eigen: a program built against the precompiled library sees only
+// the declaration above (and does not parse Eigen).
+#if !GLUINO_EXTERN_TEMPLATES
+// Eigen's AVX-512 reductions trip GCC 12's -Wmaybe-uninitialized inside avx512fintrin.h (a false
+// positive in Eigen's code, reported where it is inlined): silenced for Eigen's headers only, so
+// that a user's build log shows only their own warnings.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+#include <Eigen/Core>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+namespace gluino::kernels {
+
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t K, T alpha, const T* A,
           std::size_t lda, const T* B, std::size_t ldb, T beta, T* C, std::size_t ldc) {
@@ -107,3 +126,4 @@ void gemm(bool trans_a, bool trans_b, std::size_t M, std::size_t N, std::size_t 
 }
 
 }  // namespace gluino::kernels
+#endif  // !GLUINO_EXTERN_TEMPLATES

@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <cstring>
 
+#include "gluino/detail/precompiled.hpp"
+
 namespace gluino::kernels {
 
 /// Everything that fixes a 2-D convolution's index arithmetic.
@@ -194,4 +196,12 @@ void col2im(const T* cols, std::size_t channels, const Conv2DGeometry& g, T* dx,
   }
 }
 
+}  // namespace gluino::kernels
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_KERNELS_IM2COL_INSTANTIATIONS(X, T) \
+  X void im2col<T>(const T*, std::size_t, const Conv2DGeometry&, T*, std::size_t, std::size_t); \
+  X void col2im<T>(const T*, std::size_t, const Conv2DGeometry&, T*, std::size_t, std::size_t);
+namespace gluino::kernels {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_KERNELS_IM2COL_INSTANTIATIONS)
 }  // namespace gluino::kernels

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <limits>
 
+#include "gluino/detail/precompiled.hpp"
+
 namespace gluino::kernels {
 
 /// The geometry of pooling one plane: input (H, W) -> output (Ho, Wo).
@@ -271,4 +273,15 @@ void pool2d_plane_naive(const Pool2DGeometry& g, const T* x, T* y, bool is_max, 
     }
 }
 
+}  // namespace gluino::kernels
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_KERNELS_POOL_INSTANTIATIONS(X, T) \
+  X void max_pool2d_plane<T>(const Pool2DGeometry&, const T*, T*, std::int32_t*); \
+  X void avg_pool2d_plane<T>(const Pool2DGeometry&, const T*, T*, bool); \
+  X void max_pool2d_backward_plane<T>(const Pool2DGeometry&, const T*, const std::int32_t*, T*); \
+  X void avg_pool2d_backward_plane<T>(const Pool2DGeometry&, const T*, T*, bool); \
+  X void pool2d_plane_naive<T>(const Pool2DGeometry&, const T*, T*, bool, bool);
+namespace gluino::kernels {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_KERNELS_POOL_INSTANTIATIONS)
 }  // namespace gluino::kernels

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gluino/core/parallel.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino::kernels {
 
@@ -87,4 +88,12 @@ void softmax_backward(const T* y, const T* dy, T* dx, std::size_t outer, std::si
       block * 4);
 }
 
+}  // namespace gluino::kernels
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_KERNELS_SOFTMAX_INSTANTIATIONS(X, T) \
+  X void softmax<T>(const T*, T*, std::size_t, std::size_t, std::size_t, bool); \
+  X void softmax_backward<T>(const T*, const T*, T*, std::size_t, std::size_t, std::size_t, bool);
+namespace gluino::kernels {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_KERNELS_SOFTMAX_INSTANTIATIONS)
 }  // namespace gluino::kernels

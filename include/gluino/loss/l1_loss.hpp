@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// L1Loss.  Gluon: gluon.loss.L1Loss.
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/loss/loss.hpp"
 
 namespace gluino::loss {
@@ -29,4 +30,11 @@ class BasicL1Loss : public BasicLoss<T> {
 /// The float loss, under Gluon's name.
 using L1Loss = BasicL1Loss<float>;
 
+}  // namespace gluino::loss
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_LOSS_L1_LOSS_INSTANTIATIONS(X, T) \
+  X class BasicL1Loss<T>;
+namespace gluino::loss {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_LOSS_L1_LOSS_INSTANTIATIONS)
 }  // namespace gluino::loss

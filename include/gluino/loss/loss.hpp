@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/nd/elementwise.hpp"
 #include "gluino/nd/reduce.hpp"
 #include "gluino/nd/shape_ops.hpp"
@@ -101,4 +102,11 @@ class BasicLoss {
   int batch_axis_;
 };
 
+}  // namespace gluino::loss
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_LOSS_LOSS_INSTANTIATIONS(X, T) \
+  X class BasicLoss<T>;
+namespace gluino::loss {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_LOSS_LOSS_INSTANTIATIONS)
 }  // namespace gluino::loss

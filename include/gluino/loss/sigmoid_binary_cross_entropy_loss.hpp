@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// SigmoidBinaryCrossEntropyLoss.  Gluon: gluon.loss.SigmoidBinaryCrossEntropyLoss.
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/loss/loss.hpp"
 
 namespace gluino::loss {
@@ -68,4 +69,11 @@ using SigmoidBinaryCrossEntropyLoss = BasicSigmoidBinaryCrossEntropyLoss<float>;
 /// Gluon's alias: gluon.loss.SigmoidBCELoss.
 using SigmoidBCELoss = SigmoidBinaryCrossEntropyLoss;
 
+}  // namespace gluino::loss
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_LOSS_SIGMOID_BCE_INSTANTIATIONS(X, T) \
+  X class BasicSigmoidBinaryCrossEntropyLoss<T>;
+namespace gluino::loss {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_LOSS_SIGMOID_BCE_INSTANTIATIONS)
 }  // namespace gluino::loss

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// SoftmaxCrossEntropyLoss.  Gluon: gluon.loss.SoftmaxCrossEntropyLoss.
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/loss/loss.hpp"
 #include "gluino/nd/pick.hpp"
 #include "gluino/nd/softmax.hpp"
@@ -67,4 +68,11 @@ using SoftmaxCrossEntropyLoss = BasicSoftmaxCrossEntropyLoss<float>;
 /// Gluon's alias: gluon.loss.SoftmaxCELoss.
 using SoftmaxCELoss = SoftmaxCrossEntropyLoss;
 
+}  // namespace gluino::loss
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_LOSS_SOFTMAX_CE_INSTANTIATIONS(X, T) \
+  X class BasicSoftmaxCrossEntropyLoss<T>;
+namespace gluino::loss {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_LOSS_SOFTMAX_CE_INSTANTIATIONS)
 }  // namespace gluino::loss

@@ -3,6 +3,7 @@
 /// Accuracy and TopKAccuracy.  Gluon: mx.metric.Accuracy, mx.metric.TopKAccuracy.
 #include <algorithm>
 
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/metric/eval_metric.hpp"
 #include "gluino/nd/reduce.hpp"
 
@@ -66,4 +67,12 @@ class BasicTopKAccuracy : public BasicEvalMetric<T> {
 using Accuracy = BasicAccuracy<float>;
 using TopKAccuracy = BasicTopKAccuracy<float>;
 
+}  // namespace gluino::metric
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_METRIC_ACCURACY_INSTANTIATIONS(X, T) \
+  X class BasicAccuracy<T>; \
+  X class BasicTopKAccuracy<T>;
+namespace gluino::metric {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_METRIC_ACCURACY_INSTANTIATIONS)
 }  // namespace gluino::metric

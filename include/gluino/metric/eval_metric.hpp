@@ -10,6 +10,7 @@
 
 #include "gluino/core/error.hpp"
 #include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino::metric {
 
@@ -67,4 +68,11 @@ class BasicEvalMetric {
 /// The float metric base, under Gluon's name.
 using EvalMetric = BasicEvalMetric<float>;
 
+}  // namespace gluino::metric
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_METRIC_EVAL_METRIC_INSTANTIATIONS(X, T) \
+  X class BasicEvalMetric<T>;
+namespace gluino::metric {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_METRIC_EVAL_METRIC_INSTANTIATIONS)
 }  // namespace gluino::metric

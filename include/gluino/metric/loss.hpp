@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// The mean of losses.  Gluon: mx.metric.Loss.
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/metric/eval_metric.hpp"
 
 namespace gluino::metric {
@@ -24,4 +25,11 @@ class BasicLoss : public BasicEvalMetric<T> {
 /// The float metric, under Gluon's name.
 using Loss = BasicLoss<float>;
 
+}  // namespace gluino::metric
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_METRIC_LOSS_INSTANTIATIONS(X, T) \
+  X class BasicLoss<T>;
+namespace gluino::metric {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_METRIC_LOSS_INSTANTIATIONS)
 }  // namespace gluino::metric

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <memory>
 
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/model_zoo/model_sequential.hpp"
 #include "gluino/nn/conv2d.hpp"
 #include "gluino/nn/dense.hpp"
@@ -44,4 +45,11 @@ std::shared_ptr<nn::BasicSequential<T>> alexnet(AlexNetOptions opt = {}) {
   return net;
 }
 
+}  // namespace gluino::model_zoo
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_MODEL_ZOO_ALEXNET_INSTANTIATIONS(X, T) \
+  X std::shared_ptr<nn::BasicSequential<T>> alexnet<T>(AlexNetOptions);
+namespace gluino::model_zoo {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_MODEL_ZOO_ALEXNET_INSTANTIATIONS)
 }  // namespace gluino::model_zoo

@@ -3,6 +3,7 @@
 /// LeNet as in the Gluon tutorial this project grew from (two convolutions, two dense layers).
 #include <memory>
 
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/model_zoo/model_sequential.hpp"
 #include "gluino/nn/basic_layers.hpp"
 #include "gluino/nn/conv2d.hpp"
@@ -32,4 +33,11 @@ std::shared_ptr<nn::BasicSequential<T>> lenet() {
   return net;
 }
 
+}  // namespace gluino::model_zoo
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_MODEL_ZOO_LENET_INSTANTIATIONS(X, T) \
+  X std::shared_ptr<nn::BasicSequential<T>> lenet<T>();
+namespace gluino::model_zoo {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_MODEL_ZOO_LENET_INSTANTIATIONS)
 }  // namespace gluino::model_zoo

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/model_zoo/model_sequential.hpp"
 #include "gluino/nn/activations.hpp"
 #include "gluino/nn/batch_norm.hpp"
@@ -126,4 +127,16 @@ std::shared_ptr<nn::BasicSequential<T>> vgg19(VGGOptions opt = {}) {
   return vgg<T>(vgg_arch(19), opt);
 }
 
+}  // namespace gluino::model_zoo
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_MODEL_ZOO_VGG_INSTANTIATIONS(X, T) \
+  X std::shared_ptr<nn::BasicSequential<T>> vgg_block<T>(std::size_t, std::size_t, VGGBlockOptions); \
+  X std::shared_ptr<nn::BasicSequential<T>> vgg<T>(const VGGArch&, VGGOptions); \
+  X std::shared_ptr<nn::BasicSequential<T>> vgg11<T>(VGGOptions); \
+  X std::shared_ptr<nn::BasicSequential<T>> vgg13<T>(VGGOptions); \
+  X std::shared_ptr<nn::BasicSequential<T>> vgg16<T>(VGGOptions); \
+  X std::shared_ptr<nn::BasicSequential<T>> vgg19<T>(VGGOptions);
+namespace gluino::model_zoo {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_MODEL_ZOO_VGG_INSTANTIATIONS)
 }  // namespace gluino::model_zoo

@@ -8,6 +8,7 @@
 #include "gluino/autograd/engine.hpp"
 #include "gluino/autograd/mode.hpp"
 #include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/batch_norm.hpp"
 
 namespace gluino::nd {
@@ -169,4 +170,11 @@ NDArray<T> batch_norm(const NDArray<T>& x, const NDArray<T>& gamma, const NDArra
   return autograd::apply(std::move(op), x, gamma, beta);
 }
 
+}  // namespace gluino::nd
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_ND_BATCH_NORM_INSTANTIATIONS(X, T) \
+  X NDArray<T> batch_norm<T>(const NDArray<T>&, const NDArray<T>&, const NDArray<T>&, NDArray<T>, NDArray<T>, BatchNormOptions);
+namespace gluino::nd {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_BATCH_NORM_INSTANTIATIONS)
 }  // namespace gluino::nd

@@ -8,6 +8,7 @@
 
 #include "gluino/autograd/engine.hpp"
 #include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/conv2d.hpp"
 
 namespace gluino::nd {
@@ -186,4 +187,12 @@ inline std::array<std::size_t, 2> conv_output_size(std::array<std::size_t, 2> in
           kernels::Conv2DGeometry::out_size(in[1], kernel[1], opt.stride[1], opt.pad[1], opt.dilate[1])};
 }
 
+}  // namespace gluino::nd
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_ND_CONV_INSTANTIATIONS(X, T) \
+  X NDArray<T> convolution<T>(const NDArray<T>&, const NDArray<T>&, const NDArray<T>&, ConvOptions); \
+  X NDArray<T> convolution_relu<T>(const NDArray<T>&, const NDArray<T>&, const NDArray<T>&, ConvOptions);
+namespace gluino::nd {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_CONV_INSTANTIATIONS)
 }  // namespace gluino::nd

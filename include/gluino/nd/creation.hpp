@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino::detail {
 /// An array of `shape` filled with v.  Before allocating: ShapeError naming the shape when its
@@ -70,4 +71,12 @@ NDArray<T> array(const std::vector<T>& values, const Shape& shape) {
 template <class T = float>
 NDArray<T> array(const std::vector<T>& values) { return array<T>(values, Shape{values.size()}); }
 
+}  // namespace gluino::nd
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_ND_CREATION_INSTANTIATIONS(X, T) \
+  X NDArray<T> arange<T>(double, double, double); \
+  X NDArray<T> array<T>(const std::vector<T>&, const Shape&);
+namespace gluino::nd {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_CREATION_INSTANTIATIONS)
 }  // namespace gluino::nd

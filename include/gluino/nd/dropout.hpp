@@ -7,6 +7,7 @@
 #include "gluino/autograd/mode.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/core/random.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino::nd {
 namespace ops {
@@ -64,4 +65,11 @@ NDArray<T> dropout(const NDArray<T>& x, double p, gluino::random::Generator* gen
   return autograd::apply(std::move(op), x);
 }
 
+}  // namespace gluino::nd
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_ND_DROPOUT_INSTANTIATIONS(X, T) \
+  X NDArray<T> dropout<T>(const NDArray<T>&, double, gluino::random::Generator*);
+namespace gluino::nd {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_DROPOUT_INSTANTIATIONS)
 }  // namespace gluino::nd

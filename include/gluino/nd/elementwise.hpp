@@ -12,6 +12,7 @@
 #include "gluino/autograd/engine.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/detail/broadcast.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino::nd {
 namespace ops {
@@ -382,3 +383,39 @@ struct ndarray_elementwise_ops {
   static A relu(const A& x) { return nd::relu(x); }
 };
 }  // namespace gluino::detail
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_ND_ELEMENTWISE_INSTANTIATIONS(X, T) \
+  X NDArray<T> unary<ops::Negative, T>(const NDArray<T>&); \
+  X NDArray<T> unary<ops::Exp, T>(const NDArray<T>&); \
+  X NDArray<T> unary<ops::Log, T>(const NDArray<T>&); \
+  X NDArray<T> unary<ops::Sqrt, T>(const NDArray<T>&); \
+  X NDArray<T> unary<ops::Square, T>(const NDArray<T>&); \
+  X NDArray<T> unary<ops::Abs, T>(const NDArray<T>&); \
+  X NDArray<T> unary<ops::Relu, T>(const NDArray<T>&); \
+  X NDArray<T> unary<ops::Sigmoid, T>(const NDArray<T>&); \
+  X NDArray<T> unary<ops::Tanh, T>(const NDArray<T>&); \
+  X NDArray<T> unary<ops::Softrelu, T>(const NDArray<T>&); \
+  X NDArray<T> unary<ops::Softsign, T>(const NDArray<T>&); \
+  X NDArray<T> binary<ops::Add, T>(const NDArray<T>&, const NDArray<T>&); \
+  X NDArray<T> binary<ops::Subtract, T>(const NDArray<T>&, const NDArray<T>&); \
+  X NDArray<T> binary<ops::Multiply, T>(const NDArray<T>&, const NDArray<T>&); \
+  X NDArray<T> binary<ops::Divide, T>(const NDArray<T>&, const NDArray<T>&); \
+  X NDArray<T> binary<ops::Power, T>(const NDArray<T>&, const NDArray<T>&); \
+  X NDArray<T> binary<ops::Maximum, T>(const NDArray<T>&, const NDArray<T>&); \
+  X NDArray<T> binary<ops::Minimum, T>(const NDArray<T>&, const NDArray<T>&); \
+  X NDArray<T> binary<ops::Compare<ops::EqualTo>, T>(const NDArray<T>&, const NDArray<T>&); \
+  X NDArray<T> binary<ops::Compare<ops::NotEqualTo>, T>(const NDArray<T>&, const NDArray<T>&); \
+  X NDArray<T> binary<ops::Compare<ops::GreaterThan>, T>(const NDArray<T>&, const NDArray<T>&); \
+  X NDArray<T> binary<ops::Compare<ops::GreaterEqualTo>, T>(const NDArray<T>&, const NDArray<T>&); \
+  X NDArray<T> binary<ops::Compare<ops::LessThan>, T>(const NDArray<T>&, const NDArray<T>&); \
+  X NDArray<T> binary<ops::Compare<ops::LessEqualTo>, T>(const NDArray<T>&, const NDArray<T>&); \
+  X NDArray<T> with_scalar<ops::RSubScalar, T>(const NDArray<T>&, T); \
+  X NDArray<T> with_scalar<ops::RDivScalar, T>(const NDArray<T>&, T); \
+  X NDArray<T> with_scalar<ops::PowScalar, T>(const NDArray<T>&, T); \
+  X NDArray<T> with_scalar<ops::RPowScalar, T>(const NDArray<T>&, T); \
+  X NDArray<T> with_scalar<ops::LeakyRelu, T>(const NDArray<T>&, T); \
+  X NDArray<T> activation<T>(const NDArray<T>&, const std::string&);
+namespace gluino::nd {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_ELEMENTWISE_INSTANTIATIONS)
+}  // namespace gluino::nd

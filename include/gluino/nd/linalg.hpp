@@ -9,6 +9,7 @@
 #include "gluino/autograd/engine.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/core/parallel.hpp"
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/gemm.hpp"
 
 namespace gluino::nd {
@@ -294,4 +295,13 @@ NDArray<T> fully_connected(const NDArray<T>& x, const NDArray<T>& weight, const 
   return autograd::apply(std::move(op), x, weight, bias);
 }
 
+}  // namespace gluino::nd
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_ND_LINALG_INSTANTIATIONS(X, T) \
+  X NDArray<T> dot<T>(const NDArray<T>&, const NDArray<T>&, bool, bool); \
+  X NDArray<T> batch_dot<T>(const NDArray<T>&, const NDArray<T>&, bool, bool); \
+  X NDArray<T> fully_connected<T>(const NDArray<T>&, const NDArray<T>&, const NDArray<T>&, bool);
+namespace gluino::nd {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_LINALG_INSTANTIATIONS)
 }  // namespace gluino::nd

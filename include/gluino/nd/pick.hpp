@@ -6,6 +6,7 @@
 
 #include "gluino/autograd/engine.hpp"
 #include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino::nd {
 namespace ops {
@@ -80,4 +81,11 @@ NDArray<T> pick(const NDArray<T>& x, const NDArray<T>& index, int axis = -1, boo
   return autograd::apply(std::move(op), x, index);
 }
 
+}  // namespace gluino::nd
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_ND_PICK_INSTANTIATIONS(X, T) \
+  X NDArray<T> pick<T>(const NDArray<T>&, const NDArray<T>&, int, bool);
+namespace gluino::nd {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_PICK_INSTANTIATIONS)
 }  // namespace gluino::nd

@@ -11,6 +11,7 @@
 #include "gluino/autograd/engine.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/core/parallel.hpp"
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/pool.hpp"
 
 namespace gluino::nd {
@@ -166,4 +167,11 @@ NDArray<T> global_max_pool(const NDArray<T>& x) {
   return pooling(x, {.type = pool_type::max, .global_pool = true});
 }
 
+}  // namespace gluino::nd
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_ND_POOL_INSTANTIATIONS(X, T) \
+  X NDArray<T> pooling<T>(const NDArray<T>&, PoolOptions);
+namespace gluino::nd {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_POOL_INSTANTIATIONS)
 }  // namespace gluino::nd

@@ -5,6 +5,7 @@
 /// given a Generator, one draw per element in row-major order.
 #include "gluino/core/ndarray.hpp"
 #include "gluino/core/random.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino::nd::random {
 
@@ -43,4 +44,14 @@ NDArray<T> normal(const Shape& shape, std::type_identity_t<T> loc = T(0), std::t
   return x;
 }
 
+}  // namespace gluino::nd::random
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_ND_RANDOM_INSTANTIATIONS(X, T) \
+  X NDArray<T>& uniform<T>(T, T, NDArray<T>&, gluino::random::Generator*); \
+  X NDArray<T> uniform<T>(const Shape&, T, T, gluino::random::Generator*); \
+  X NDArray<T>& normal<T>(T, T, NDArray<T>&, gluino::random::Generator*); \
+  X NDArray<T> normal<T>(const Shape&, T, T, gluino::random::Generator*);
+namespace gluino::nd::random {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_RANDOM_INSTANTIATIONS)
 }  // namespace gluino::nd::random

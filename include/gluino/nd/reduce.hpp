@@ -10,6 +10,7 @@
 #include "gluino/core/ndarray.hpp"
 #include "gluino/detail/broadcast.hpp"
 #include "gluino/detail/fold_lanes.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino::detail {
 /// Which axes a reduction covers (all of them when `axes` is empty); checks range and repeats.
@@ -237,3 +238,14 @@ struct ndarray_reduce_ops {
   static A argmax(const A& x, int axis, bool keepdims) { return nd::argmax(x, axis, keepdims); }
 };
 }  // namespace gluino::detail
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_ND_REDUCE_INSTANTIATIONS(X, T) \
+  X NDArray<T> sum<T>(const NDArray<T>&, const std::vector<int>&, bool); \
+  X NDArray<T> mean<T>(const NDArray<T>&, const std::vector<int>&, bool); \
+  X NDArray<T> max<T>(const NDArray<T>&, const std::vector<int>&, bool); \
+  X NDArray<T> min<T>(const NDArray<T>&, const std::vector<int>&, bool); \
+  X NDArray<T> argmax<T>(const NDArray<T>&, int, bool);
+namespace gluino::nd {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_REDUCE_INSTANTIATIONS)
+}  // namespace gluino::nd

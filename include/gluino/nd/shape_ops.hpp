@@ -10,6 +10,7 @@
 #include "gluino/autograd/engine.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/detail/broadcast.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino::nd {
 namespace ops {
@@ -349,3 +350,16 @@ struct ndarray_shape_ops {
   }
 };
 }  // namespace gluino::detail
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_ND_SHAPE_OPS_INSTANTIATIONS(X, T) \
+  X NDArray<T> reshape<T>(const NDArray<T>&, const std::vector<long long>&); \
+  X NDArray<T> expand_dims<T>(const NDArray<T>&, int); \
+  X NDArray<T> transpose<T>(const NDArray<T>&, const std::vector<std::size_t>&); \
+  X NDArray<T> broadcast_to<T>(const NDArray<T>&, const Shape&); \
+  X NDArray<T> slice_axis0<T>(const NDArray<T>&, std::size_t, std::size_t); \
+  X NDArray<T> concat<T>(const std::vector<NDArray<T>>&, int); \
+  X NDArray<T> stack<T>(const std::vector<NDArray<T>>&, int);
+namespace gluino::nd {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_SHAPE_OPS_INSTANTIATIONS)
+}  // namespace gluino::nd

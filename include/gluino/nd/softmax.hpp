@@ -7,6 +7,7 @@
 
 #include "gluino/autograd/engine.hpp"
 #include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/softmax.hpp"
 
 namespace gluino::nd {
@@ -133,4 +134,13 @@ NDArray<T> softmax_cross_entropy(const NDArray<T>& logits, const NDArray<T>& lab
   return autograd::apply(std::move(op), logits, labels);
 }
 
+}  // namespace gluino::nd
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_ND_SOFTMAX_INSTANTIATIONS(X, T) \
+  X NDArray<T> softmax<T>(const NDArray<T>&, int); \
+  X NDArray<T> log_softmax<T>(const NDArray<T>&, int); \
+  X NDArray<T> softmax_cross_entropy<T>(const NDArray<T>&, const NDArray<T>&);
+namespace gluino::nd {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_SOFTMAX_INSTANTIATIONS)
 }  // namespace gluino::nd

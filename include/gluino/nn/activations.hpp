@@ -6,6 +6,7 @@
 #include <string>
 
 #include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/nd/elementwise.hpp"
 #include "gluino/nn/block.hpp"
 
@@ -69,4 +70,12 @@ class BasicLeakyReLU : public BasicBlock<T> {
 using Activation = BasicActivation<float>;
 using LeakyReLU = BasicLeakyReLU<float>;
 
+}  // namespace gluino::nn
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_NN_ACTIVATIONS_INSTANTIATIONS(X, T) \
+  X class BasicActivation<T>; \
+  X class BasicLeakyReLU<T>;
+namespace gluino::nn {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_NN_ACTIVATIONS_INSTANTIATIONS)
 }  // namespace gluino::nn

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/nd/elementwise.hpp"
 #include "gluino/nd/shape_ops.hpp"
 #include "gluino/nn/block.hpp"
@@ -81,4 +82,12 @@ class BasicLambda : public BasicBlock<T> {
 using Flatten = BasicFlatten<float>;
 using Lambda = BasicLambda<float>;
 
+}  // namespace gluino::nn
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_NN_BASIC_LAYERS_INSTANTIATIONS(X, T) \
+  X class BasicFlatten<T>; \
+  X class BasicLambda<T>;
+namespace gluino::nn {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_NN_BASIC_LAYERS_INSTANTIATIONS)
 }  // namespace gluino::nn

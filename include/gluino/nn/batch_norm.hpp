@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/nd/batch_norm.hpp"
 #include "gluino/nn/block.hpp"
 #include "gluino/nn/size2.hpp"
@@ -125,4 +126,11 @@ class BasicBatchNorm : public BasicBlock<T> {
 using BatchNormOptions = BasicBatchNormOptions<float>;
 using BatchNorm = BasicBatchNorm<float>;
 
+}  // namespace gluino::nn
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_NN_BATCH_NORM_INSTANTIATIONS(X, T) \
+  X class BasicBatchNorm<T>;
+namespace gluino::nn {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_NN_BATCH_NORM_INSTANTIATIONS)
 }  // namespace gluino::nn

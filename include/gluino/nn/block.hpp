@@ -20,6 +20,7 @@
 #include "gluino/autograd/mode.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/detail/block_naming.hpp"
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/init/initializer.hpp"
 #include "gluino/nn/parameter.hpp"
 #include "gluino/nn/parameter_dict.hpp"
@@ -621,4 +622,11 @@ void BasicBlock<T>::summary(const NDArray<T>& x, std::ostream& os) {
 
 using Block = BasicBlock<float>;
 
+}  // namespace gluino::nn
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_NN_BLOCK_INSTANTIATIONS(X, T) \
+  X class BasicBlock<T>;
+namespace gluino::nn {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_NN_BLOCK_INSTANTIATIONS)
 }  // namespace gluino::nn

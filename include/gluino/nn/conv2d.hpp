@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/nd/conv.hpp"
 #include "gluino/nd/elementwise.hpp"
 #include "gluino/nn/activations.hpp"
@@ -140,4 +141,11 @@ class BasicConv2D : public BasicBlock<T> {
 
 using Conv2D = BasicConv2D<float>;
 
+}  // namespace gluino::nn
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_NN_CONV2D_INSTANTIATIONS(X, T) \
+  X class BasicConv2D<T>;
+namespace gluino::nn {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_NN_CONV2D_INSTANTIATIONS)
 }  // namespace gluino::nn

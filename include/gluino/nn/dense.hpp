@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/nd/linalg.hpp"
 #include "gluino/nn/activations.hpp"
 #include "gluino/nn/block.hpp"
@@ -107,4 +108,11 @@ class BasicDense : public BasicBlock<T> {
 using DenseOptions = BasicDenseOptions<float>;
 using Dense = BasicDense<float>;
 
+}  // namespace gluino::nn
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_NN_DENSE_INSTANTIATIONS(X, T) \
+  X class BasicDense<T>;
+namespace gluino::nn {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_NN_DENSE_INSTANTIATIONS)
 }  // namespace gluino::nn

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "gluino/core/random.hpp"
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/nd/dropout.hpp"
 #include "gluino/nn/block.hpp"
 #include "gluino/nn/size2.hpp"
@@ -46,4 +47,11 @@ class BasicDropout : public BasicBlock<T> {
 
 using Dropout = BasicDropout<float>;
 
+}  // namespace gluino::nn
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_NN_DROPOUT_INSTANTIATIONS(X, T) \
+  X class BasicDropout<T>;
+namespace gluino::nn {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_NN_DROPOUT_INSTANTIATIONS)
 }  // namespace gluino::nn

@@ -11,6 +11,7 @@
 #include "gluino/autograd/mode.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/core/warning.hpp"
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/init/initializer.hpp"
 
 namespace gluino::nn {
@@ -232,4 +233,11 @@ class BasicParameter {
 
 using Parameter = BasicParameter<float>;
 
+}  // namespace gluino::nn
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_NN_PARAMETER_INSTANTIATIONS(X, T) \
+  X class BasicParameter<T>;
+namespace gluino::nn {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_NN_PARAMETER_INSTANTIATIONS)
 }  // namespace gluino::nn

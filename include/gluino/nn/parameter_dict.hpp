@@ -4,12 +4,12 @@
 /// Gluon: gluon.ParameterDict.
 #include <memory>
 #include <ostream>
-#include <regex>
 #include <string>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/nn/parameter.hpp"
 
 namespace gluino::detail {
@@ -19,6 +19,34 @@ struct dict_io;
 template <class B>
 struct block_io;
 }  // namespace gluino::detail
+
+namespace gluino::detail {
+/// For each name, whether the regular expression `pattern` matches it from its start (Python's
+/// re.match).  ValueError starting with `who` for an invalid pattern.  <regex> is parsed only
+/// where this is compiled (detail/precompiled.hpp).
+GLUINO_FUNC std::vector<bool> match_from_start(const std::vector<std::string>& names, const std::string& pattern,
+                                               const char* who);
+}  // namespace gluino::detail
+
+#if GLUINO_FUNCTION_BODIES
+#include <regex>
+
+namespace gluino::detail {
+GLUINO_FUNC std::vector<bool> match_from_start(const std::vector<std::string>& names, const std::string& pattern,
+                                               const char* who) {
+  std::regex re;
+  try {
+    re = std::regex(pattern);
+  } catch (const std::regex_error& e) {
+    raise<ValueError>(who, ": invalid regular expression '", pattern, "': ", e.what());
+  }
+  std::vector<bool> out;
+  out.reserve(names.size());
+  for (const auto& n : names) out.push_back(std::regex_search(n, re, std::regex_constants::match_continuous));
+  return out;
+}
+}  // namespace gluino::detail
+#endif  // GLUINO_FUNCTION_BODIES
 
 namespace gluino::nn {
 
@@ -132,14 +160,12 @@ class BasicParameterDict {
       out.update(*this);
       return out;
     }
-    std::regex re;
-    try {
-      re = std::regex(pattern);
-    } catch (const std::regex_error& e) {
-      detail::raise<ValueError>("ParameterDict: select: invalid regular expression '", pattern, "': ", e.what());
-    }
+    std::vector<std::string> names;
+    for (const auto& [n, p] : *this) names.push_back(n);
+    const std::vector<bool> keep = detail::match_from_start(names, pattern, "ParameterDict: select");
+    std::size_t i = 0;
     for (const auto& [n, p] : *this)
-      if (std::regex_search(n, re, std::regex_constants::match_continuous)) out.insert(n, p);
+      if (keep[i++]) out.insert(n, p);
     return out;
   }
 
@@ -304,4 +330,11 @@ class BasicParameterDict {
 
 using ParameterDict = BasicParameterDict<float>;
 
+}  // namespace gluino::nn
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_NN_PARAMETER_DICT_INSTANTIATIONS(X, T) \
+  X class BasicParameterDict<T>;
+namespace gluino::nn {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_NN_PARAMETER_DICT_INSTANTIATIONS)
 }  // namespace gluino::nn

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/nn/block.hpp"
 #include "gluino/nn/parameter_dict.hpp"
 #include "gluino/io/safetensors.hpp"
@@ -156,4 +157,12 @@ struct block_io<nn::BasicBlock<T>> {
     load_named_parameters<T>(path, block.collect_params_with_prefix(), opt, "load_parameters");
   }
 };
+}  // namespace gluino::detail
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_NN_PARAMETER_IO_INSTANTIATIONS(X, T) \
+  X void save_named_parameters<T>(const std::string&, const NamedParameters<T>&, const char*, const std::map<std::string, std::string>&); \
+  X void load_named_parameters<T>(const std::string&, const NamedParameters<T>&, const nn::LoadOptions&, const char*);
+namespace gluino::detail {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_NN_PARAMETER_IO_INSTANTIATIONS)
 }  // namespace gluino::detail

@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/nd/pool.hpp"
 #include "gluino/nn/block.hpp"
 #include "gluino/nn/size2.hpp"
@@ -131,4 +132,15 @@ using AvgPool2D = BasicAvgPool2D<float>;
 using GlobalMaxPool2D = BasicGlobalMaxPool2D<float>;
 using GlobalAvgPool2D = BasicGlobalAvgPool2D<float>;
 
+}  // namespace gluino::nn
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_NN_POOLING_INSTANTIATIONS(X, T) \
+  X class BasicPool2D<T>; \
+  X class BasicMaxPool2D<T>; \
+  X class BasicAvgPool2D<T>; \
+  X class BasicGlobalMaxPool2D<T>; \
+  X class BasicGlobalAvgPool2D<T>;
+namespace gluino::nn {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_NN_POOLING_INSTANTIATIONS)
 }  // namespace gluino::nn

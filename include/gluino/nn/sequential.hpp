@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/nn/block.hpp"
 
 namespace gluino::detail {
@@ -160,4 +161,11 @@ class BasicSequential : public BasicBlock<T> {
 
 using Sequential = BasicSequential<float>;
 
+}  // namespace gluino::nn
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_NN_SEQUENTIAL_INSTANTIATIONS(X, T) \
+  X class BasicSequential<T>;
+namespace gluino::nn {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_NN_SEQUENTIAL_INSTANTIATIONS)
 }  // namespace gluino::nn

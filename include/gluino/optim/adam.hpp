@@ -3,6 +3,7 @@
 /// Adam.  Gluon: mx.optimizer.Adam (MXNet's adam_update with the bias correction in the rate).
 #include <cmath>
 
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/optim/optimizer.hpp"
 
 namespace gluino::optim {
@@ -66,4 +67,11 @@ class BasicAdam : public BasicOptimizer<T> {
 /// The float optimizer, under Gluon's name.
 using Adam = BasicAdam<float>;
 
+}  // namespace gluino::optim
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_OPTIM_ADAM_INSTANTIATIONS(X, T) \
+  X class BasicAdam<T>;
+namespace gluino::optim {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_OPTIM_ADAM_INSTANTIATIONS)
 }  // namespace gluino::optim

@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/optim/adam.hpp"
 #include "gluino/optim/nag.hpp"
 #include "gluino/optim/rmsprop.hpp"
@@ -113,4 +114,11 @@ std::shared_ptr<BasicOptimizer<T>> create(const std::string& name, const Optimiz
   gluino::detail::raise<ValueError>("create: unknown optimizer '", name, "'; expected sgd, nag, adam or rmsprop");
 }
 
+}  // namespace gluino::optim
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_OPTIM_CREATE_INSTANTIATIONS(X, T) \
+  X std::shared_ptr<BasicOptimizer<T>> create<T>(const std::string&, const OptimizerOptions&);
+namespace gluino::optim {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_OPTIM_CREATE_INSTANTIATIONS)
 }  // namespace gluino::optim

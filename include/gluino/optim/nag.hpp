@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// Nesterov accelerated SGD.  Gluon: mx.optimizer.NAG (MXNet's nag_mom_update).
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/optim/optimizer.hpp"
 #include "gluino/optim/sgd.hpp"
 
@@ -56,4 +57,11 @@ class BasicNAG : public BasicOptimizer<T> {
 /// The float optimizer, under Gluon's name.
 using NAG = BasicNAG<float>;
 
+}  // namespace gluino::optim
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_OPTIM_NAG_INSTANTIATIONS(X, T) \
+  X class BasicNAG<T>;
+namespace gluino::optim {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_OPTIM_NAG_INSTANTIATIONS)
 }  // namespace gluino::optim

@@ -12,6 +12,7 @@
 #include "gluino/core/error.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/core/parallel.hpp"
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/optim/lr_scheduler.hpp"
 
 namespace gluino::optim {
@@ -217,4 +218,11 @@ class BasicOptimizer {
   std::map<std::size_t, std::vector<NDArray<T>>> states_;
 };
 
+}  // namespace gluino::optim
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_OPTIM_OPTIMIZER_INSTANTIATIONS(X, T) \
+  X class BasicOptimizer<T>;
+namespace gluino::optim {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_OPTIM_OPTIMIZER_INSTANTIATIONS)
 }  // namespace gluino::optim

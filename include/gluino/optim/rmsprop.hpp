@@ -4,6 +4,7 @@
 /// (MXNet's rmsprop_update / rmspropalex_update).
 #include <cmath>
 
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/optim/optimizer.hpp"
 
 namespace gluino::optim {
@@ -86,4 +87,11 @@ class BasicRMSProp : public BasicOptimizer<T> {
 /// The float optimizer, under Gluon's name.
 using RMSProp = BasicRMSProp<float>;
 
+}  // namespace gluino::optim
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_OPTIM_RMSPROP_INSTANTIATIONS(X, T) \
+  X class BasicRMSProp<T>;
+namespace gluino::optim {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_OPTIM_RMSPROP_INSTANTIATIONS)
 }  // namespace gluino::optim

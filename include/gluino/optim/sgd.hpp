@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// SGD with momentum and weight decay.  Gluon: mx.optimizer.SGD (MXNet's sgd_update / sgd_mom_update).
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/optim/optimizer.hpp"
 
 namespace gluino::optim {
@@ -61,4 +62,11 @@ class BasicSGD : public BasicOptimizer<T> {
 /// The float optimizer, under Gluon's name.
 using SGD = BasicSGD<float>;
 
+}  // namespace gluino::optim
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_OPTIM_SGD_INSTANTIATIONS(X, T) \
+  X class BasicSGD<T>;
+namespace gluino::optim {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_OPTIM_SGD_INSTANTIATIONS)
 }  // namespace gluino::optim

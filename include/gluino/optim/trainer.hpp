@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/io/safetensors.hpp"
 #include "gluino/nn/parameter_dict.hpp"
 #include "gluino/optim/create.hpp"
@@ -78,30 +79,7 @@ class BasicTrainer {
   /// order, 0 = not known yet) and "param_names" (comma-separated, for reading only: loading
   /// matches parameters by index, not name), plus the caller's `metadata` (e.g. the epoch; a key
   /// of the trainer's own is a ValueError).  Gluon: save_states (a pickle there).
-  void save_states(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const {
-    std::vector<std::pair<std::string, NDArray<T>>> tensors;
-    for (const auto& [name, arr] : optimizer_->states()) tensors.emplace_back(name, arr);
-    std::ostringstream counts, names;
-    for (const auto& [index, count] : optimizer_->index_update_count())
-      counts << (counts.tellp() > 0 ? "," : "") << index << ":" << count;
-    nlohmann::json shapes = nlohmann::json::array();
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      names << (i ? "," : "") << params_[i]->name();
-      shapes.push_back(params_[i]->is_initialized() ? params_[i]->data().shape().vec() : params_[i]->shape().vec());
-    }
-    std::map<std::string, std::string> meta{{"format", "gluino.trainer_states"},
-                                            {"format_version", "2"},
-                                            {"optimizer", optimizer_->name()},
-                                            {"num_update", std::to_string(optimizer_->num_update())},
-                                            {"index_update_count", counts.str()},
-                                            {"num_params", std::to_string(params_.size())},
-                                            {"param_shapes", shapes.dump()},
-                                            {"param_names", names.str()}};
-    for (const auto& [key, value] : metadata)
-      GLUINO_CHECK(ValueError, meta.emplace(key, value).second, "Trainer: save_states: '", path, "': metadata key '",
-                   key, "' is the trainer's own");
-    io::save_safetensors<T>(path, tensors, meta);
-  }
+  void save_states(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const;
   /// Restores what save_states wrote, all or nothing (the file is checked whole before anything
   /// changes).  Parameters are matched by index (the order of collect_params(), i.e. the
   /// structure), not by their global names, so a process that numbered its blocks differently
@@ -110,94 +88,7 @@ class BasicTrainer {
   /// of one never updated), or is malformed; ShapeError when a parameter's or a state's shape
   /// differs.  Also reads files of format version 1 (no "format_version": shapes are then
   /// checked through the states only).  Gluon: load_states.
-  void load_states(const std::string& path) {
-    const std::string where = "Trainer: load_states: '" + path + "': ";
-    auto contents = io::load_safetensors_with_metadata<T>(path);
-    const auto& meta = contents.metadata;
-    auto field = [&](const std::string& key) -> const std::string& {
-      auto it = meta.find(key);
-      GLUINO_CHECK(ValueError, it != meta.end(), where, "no '", key, "' in the metadata (not written by save_states)");
-      return it->second;
-    };
-    GLUINO_CHECK(ValueError, field("optimizer") == optimizer_->name(), where, "states of optimizer '", field("optimizer"),
-                 "' cannot be loaded into '", optimizer_->name(), "'");
-    std::ostringstream names;
-    for (std::size_t i = 0; i < params_.size(); ++i) names << (i ? "," : "") << params_[i]->name();
-    auto describe = [&](std::size_t i) { return "parameter " + std::to_string(i) + " ('" + params_[i]->name() + "')"; };
-
-    // The number of parameters and, from version 2 on, their shapes.
-    std::size_t count = 0;
-    std::vector<Shape> saved_shapes;
-    auto version = meta.find("format_version");
-    if (version == meta.end()) {  // version 1: count the names
-      const std::string& saved = field("param_names");
-      count = saved.empty() ? 0 : static_cast<std::size_t>(std::count(saved.begin(), saved.end(), ',')) + 1;
-    } else {
-      GLUINO_CHECK(ValueError, version->second == "2", where, "format_version ", version->second,
-                   " is not known to this gluino (2 is)");
-      count = parse_count(field("num_params"), where);
-      nlohmann::json shapes;
-      try {
-        shapes = nlohmann::json::parse(field("param_shapes"));
-      } catch (const nlohmann::json::exception&) {
-        detail::raise<ValueError>(where, "malformed param_shapes '", field("param_shapes"), "'");
-      }
-      GLUINO_CHECK(ValueError, shapes.is_array() && shapes.size() == count, where, "param_shapes '", field("param_shapes"),
-                   "' does not list ", count, " shapes");
-      for (const auto& s : shapes) {
-        bool ok = s.is_array() && s.size() <= Shape::max_dims;
-        std::vector<std::size_t> dims;
-        for (std::size_t d = 0; ok && d < s.size(); ++d) {
-          ok = s[d].is_number_unsigned();
-          if (ok) dims.push_back(s[d].template get<std::size_t>());
-        }
-        GLUINO_CHECK(ValueError, ok, where, "malformed param_shapes '", field("param_shapes"), "'");
-        saved_shapes.emplace_back(dims);
-      }
-    }
-    GLUINO_CHECK(ValueError, count == params_.size(), where, "saved for ", count, " parameters [", field("param_names"),
-                 "] but this trainer has ", params_.size(), " [", names.str(), "]");
-    for (std::size_t i = 0; i < saved_shapes.size(); ++i)
-      if (saved_shapes[i].is_complete() && params_[i]->is_initialized())
-        GLUINO_CHECK(ShapeError, saved_shapes[i] == params_[i]->data().shape(), where, "saved for ", describe(i),
-                     " of shape ", saved_shapes[i], " but it has shape ", params_[i]->data().shape());
-
-    std::map<std::string, NDArray<T>> states;
-    std::set<std::size_t> with_state;
-    for (auto& [name, arr] : contents.tensors) {
-      const std::size_t index = parse_count(name.substr(0, name.find('.')), where);
-      GLUINO_CHECK(ValueError, index < params_.size(), where, "state '", name, "' names parameter ", index, " of ",
-                   params_.size());
-      const auto& p = *params_[index];
-      if (p.is_initialized())
-        GLUINO_CHECK(ShapeError, arr.shape() == p.data().shape(), where, "state '", name, "' has shape ", arr.shape(),
-                     " but ", describe(index), " has shape ", p.data().shape());
-      states.emplace(name, arr);
-      with_state.insert(index);
-    }
-    std::map<std::size_t, std::size_t> counts;
-    std::istringstream in(field("index_update_count"));
-    for (std::string item; std::getline(in, item, ',');) {
-      const auto colon = item.find(':');
-      GLUINO_CHECK(ValueError, colon != std::string::npos, where, "malformed index_update_count entry '", item, "'");
-      const std::size_t index = parse_count(item.substr(0, colon), where);
-      GLUINO_CHECK(ValueError, index < params_.size(), where, "index_update_count names parameter ", index, " of ",
-                   params_.size());
-      counts[index] = parse_count(item.substr(colon + 1), where);
-    }
-    // Every updated parameter has all its states, and only updated ones have states: otherwise a
-    // missing state would silently restart from zero (momentum lost).
-    const auto state_names = optimizer_->state_names();
-    for (const auto& [index, n] : counts)
-      for (const auto& s : state_names)
-        GLUINO_CHECK(ValueError, states.count(std::to_string(index) + "." + s), where, "no state '", s, "' for ",
-                     describe(index), ", which was updated ", n, " times (state '", index, ".", s, "' missing)");
-    for (std::size_t index : with_state)
-      GLUINO_CHECK(ValueError, counts.count(index), where, "states for ", describe(index),
-                   ", which index_update_count says was never updated");
-    optimizer_->set_states(states);
-    optimizer_->set_update_counts(parse_count(field("num_update"), where), std::move(counts));
-  }
+  void load_states(const std::string& path);
 
  private:
   /// A non-negative decimal integer; ValueError naming the text otherwise.
@@ -212,7 +103,134 @@ class BasicTrainer {
   double scale_ = 1;
 };
 
+// save_states and load_states use nlohmann-json: compiled once in the precompiled library, which
+// programs built against it link instead (detail/precompiled.hpp).
+#if !GLUINO_EXTERN_TEMPLATES
+template <class T>
+void BasicTrainer<T>::save_states(const std::string& path, const std::map<std::string, std::string>& metadata) const {
+  std::vector<std::pair<std::string, NDArray<T>>> tensors;
+  for (const auto& [name, arr] : optimizer_->states()) tensors.emplace_back(name, arr);
+  std::ostringstream counts, names;
+  for (const auto& [index, count] : optimizer_->index_update_count())
+    counts << (counts.tellp() > 0 ? "," : "") << index << ":" << count;
+  nlohmann::json shapes = nlohmann::json::array();
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    names << (i ? "," : "") << params_[i]->name();
+    shapes.push_back(params_[i]->is_initialized() ? params_[i]->data().shape().vec() : params_[i]->shape().vec());
+  }
+  std::map<std::string, std::string> meta{{"format", "gluino.trainer_states"},
+                                          {"format_version", "2"},
+                                          {"optimizer", optimizer_->name()},
+                                          {"num_update", std::to_string(optimizer_->num_update())},
+                                          {"index_update_count", counts.str()},
+                                          {"num_params", std::to_string(params_.size())},
+                                          {"param_shapes", shapes.dump()},
+                                          {"param_names", names.str()}};
+  for (const auto& [key, value] : metadata)
+    GLUINO_CHECK(ValueError, meta.emplace(key, value).second, "Trainer: save_states: '", path, "': metadata key '",
+                 key, "' is the trainer's own");
+  io::save_safetensors<T>(path, tensors, meta);
+}
+
+template <class T>
+void BasicTrainer<T>::load_states(const std::string& path) {
+  const std::string where = "Trainer: load_states: '" + path + "': ";
+  auto contents = io::load_safetensors_with_metadata<T>(path);
+  const auto& meta = contents.metadata;
+  auto field = [&](const std::string& key) -> const std::string& {
+    auto it = meta.find(key);
+    GLUINO_CHECK(ValueError, it != meta.end(), where, "no '", key, "' in the metadata (not written by save_states)");
+    return it->second;
+  };
+  GLUINO_CHECK(ValueError, field("optimizer") == optimizer_->name(), where, "states of optimizer '", field("optimizer"),
+               "' cannot be loaded into '", optimizer_->name(), "'");
+  std::ostringstream names;
+  for (std::size_t i = 0; i < params_.size(); ++i) names << (i ? "," : "") << params_[i]->name();
+  auto describe = [&](std::size_t i) { return "parameter " + std::to_string(i) + " ('" + params_[i]->name() + "')"; };
+
+  // The number of parameters and, from version 2 on, their shapes.
+  std::size_t count = 0;
+  std::vector<Shape> saved_shapes;
+  auto version = meta.find("format_version");
+  if (version == meta.end()) {  // version 1: count the names
+    const std::string& saved = field("param_names");
+    count = saved.empty() ? 0 : static_cast<std::size_t>(std::count(saved.begin(), saved.end(), ',')) + 1;
+  } else {
+    GLUINO_CHECK(ValueError, version->second == "2", where, "format_version ", version->second,
+                 " is not known to this gluino (2 is)");
+    count = parse_count(field("num_params"), where);
+    nlohmann::json shapes;
+    try {
+      shapes = nlohmann::json::parse(field("param_shapes"));
+    } catch (const nlohmann::json::exception&) {
+      detail::raise<ValueError>(where, "malformed param_shapes '", field("param_shapes"), "'");
+    }
+    GLUINO_CHECK(ValueError, shapes.is_array() && shapes.size() == count, where, "param_shapes '", field("param_shapes"),
+                 "' does not list ", count, " shapes");
+    for (const auto& s : shapes) {
+      bool ok = s.is_array() && s.size() <= Shape::max_dims;
+      std::vector<std::size_t> dims;
+      for (std::size_t d = 0; ok && d < s.size(); ++d) {
+        ok = s[d].is_number_unsigned();
+        if (ok) dims.push_back(s[d].template get<std::size_t>());
+      }
+      GLUINO_CHECK(ValueError, ok, where, "malformed param_shapes '", field("param_shapes"), "'");
+      saved_shapes.emplace_back(dims);
+    }
+  }
+  GLUINO_CHECK(ValueError, count == params_.size(), where, "saved for ", count, " parameters [", field("param_names"),
+               "] but this trainer has ", params_.size(), " [", names.str(), "]");
+  for (std::size_t i = 0; i < saved_shapes.size(); ++i)
+    if (saved_shapes[i].is_complete() && params_[i]->is_initialized())
+      GLUINO_CHECK(ShapeError, saved_shapes[i] == params_[i]->data().shape(), where, "saved for ", describe(i),
+                   " of shape ", saved_shapes[i], " but it has shape ", params_[i]->data().shape());
+
+  std::map<std::string, NDArray<T>> states;
+  std::set<std::size_t> with_state;
+  for (auto& [name, arr] : contents.tensors) {
+    const std::size_t index = parse_count(name.substr(0, name.find('.')), where);
+    GLUINO_CHECK(ValueError, index < params_.size(), where, "state '", name, "' names parameter ", index, " of ",
+                 params_.size());
+    const auto& p = *params_[index];
+    if (p.is_initialized())
+      GLUINO_CHECK(ShapeError, arr.shape() == p.data().shape(), where, "state '", name, "' has shape ", arr.shape(),
+                   " but ", describe(index), " has shape ", p.data().shape());
+    states.emplace(name, arr);
+    with_state.insert(index);
+  }
+  std::map<std::size_t, std::size_t> counts;
+  std::istringstream in(field("index_update_count"));
+  for (std::string item; std::getline(in, item, ',');) {
+    const auto colon = item.find(':');
+    GLUINO_CHECK(ValueError, colon != std::string::npos, where, "malformed index_update_count entry '", item, "'");
+    const std::size_t index = parse_count(item.substr(0, colon), where);
+    GLUINO_CHECK(ValueError, index < params_.size(), where, "index_update_count names parameter ", index, " of ",
+                 params_.size());
+    counts[index] = parse_count(item.substr(colon + 1), where);
+  }
+  // Every updated parameter has all its states, and only updated ones have states: otherwise a
+  // missing state would silently restart from zero (momentum lost).
+  const auto state_names = optimizer_->state_names();
+  for (const auto& [index, n] : counts)
+    for (const auto& s : state_names)
+      GLUINO_CHECK(ValueError, states.count(std::to_string(index) + "." + s), where, "no state '", s, "' for ",
+                   describe(index), ", which was updated ", n, " times (state '", index, ".", s, "' missing)");
+  for (std::size_t index : with_state)
+    GLUINO_CHECK(ValueError, counts.count(index), where, "states for ", describe(index),
+                 ", which index_update_count says was never updated");
+  optimizer_->set_states(states);
+  optimizer_->set_update_counts(parse_count(field("num_update"), where), std::move(counts));
+}
+#endif  // !GLUINO_EXTERN_TEMPLATES
+
 /// The float trainer, under Gluon's name.
 using Trainer = BasicTrainer<float>;
 
+}  // namespace gluino
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_OPTIM_TRAINER_INSTANTIATIONS(X, T) \
+  X class BasicTrainer<T>;
+namespace gluino {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_OPTIM_TRAINER_INSTANTIATIONS)
 }  // namespace gluino

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gluino/core/error.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino::utils {
 
@@ -26,8 +27,16 @@ struct Panel {
   std::vector<Series> series;
 };
 
+/// Renders the panels side by side as an SVG document (x axis labelled `x_label`).
+GLUINO_FUNC std::string render_svg(const std::vector<Panel>& panels, const std::string& x_label = "epoch");
+
+/// Writes render_svg(panels) to path; ValueError naming the path when it cannot be written.
+GLUINO_FUNC void write_svg(const std::string& path, const std::vector<Panel>& panels, const std::string& x_label = "epoch");
+
 }  // namespace gluino::utils
 
+// The bodies: compiled where used, or once in the precompiled library (detail/precompiled.hpp).
+#if GLUINO_FUNCTION_BODIES
 namespace gluino::detail {
 inline std::string svg_escape(const std::string& s) {
   std::string out;
@@ -48,8 +57,7 @@ inline std::string fmt(double v, int prec = 3) {
 
 namespace gluino::utils {
 
-/// Renders the panels side by side as an SVG document (x axis labelled `x_label`).
-inline std::string render_svg(const std::vector<Panel>& panels, const std::string& x_label = "epoch") {
+GLUINO_FUNC std::string render_svg(const std::vector<Panel>& panels, const std::string& x_label) {
   const double pw = 420, ph = 300, ml = 55, mr = 15, mt = 30, mb = 45;
   const char* colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"};
   std::ostringstream os;
@@ -105,8 +113,7 @@ inline std::string render_svg(const std::vector<Panel>& panels, const std::strin
   return os.str();
 }
 
-/// Writes render_svg(panels) to path; ValueError naming the path when it cannot be written.
-inline void write_svg(const std::string& path, const std::vector<Panel>& panels, const std::string& x_label = "epoch") {
+GLUINO_FUNC void write_svg(const std::string& path, const std::vector<Panel>& panels, const std::string& x_label) {
   std::ofstream f(path);
   GLUINO_CHECK(ValueError, f.good(), "write_svg: cannot open '", path, "' for writing");
   f << render_svg(panels, x_label);
@@ -114,3 +121,4 @@ inline void write_svg(const std::string& path, const std::vector<Panel>& panels,
 }
 
 }  // namespace gluino::utils
+#endif  // GLUINO_FUNCTION_BODIES

@@ -15,6 +15,7 @@
 #include "gluino/data/dataset.hpp"
 #include "gluino/data/idx.hpp"
 #include "gluino/data/sha256.hpp"
+#include "gluino/detail/precompiled.hpp"
 
 namespace gluino::data::vision {
 
@@ -194,4 +195,12 @@ class FashionMNIST : public MNIST<T> {
   }
 };
 
+}  // namespace gluino::data::vision
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_DATA_VISION_DATASETS_INSTANTIATIONS(X, T) \
+  X class MNIST<T>; \
+  X class FashionMNIST<T>;
+namespace gluino::data::vision {
+GLUINO_DATA_EXTERN_INSTANTIATIONS(GLUINO_DATA_VISION_DATASETS_INSTANTIATIONS)
 }  // namespace gluino::data::vision

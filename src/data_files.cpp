@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: Apache-2.0
+// gluino::precompiled, when built with zlib and OpenSSL (GLUINO_PRECOMPILED_DATA): the data set
+// readers' function bodies and their float and double instantiations (detail/precompiled.hpp).
+#define GLUINO_DEFINE_DATA_FUNCTIONS
+#include "gluino/data/idx.hpp"
+#include "gluino/data/sha256.hpp"
+#include "gluino/data/vision/datasets.hpp"
+
+namespace gluino::data::vision {
+GLUINO_INSTANTIATIONS(GLUINO_DATA_VISION_DATASETS_INSTANTIATIONS)
+}  // namespace gluino::data::vision

@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: Apache-2.0
+// gluino::precompiled: the kernels' float and double instantiations (detail/precompiled.hpp).
+#include "gluino/kernels/batch_norm.hpp"
+#include "gluino/kernels/conv2d.hpp"
+#include "gluino/kernels/gemm.hpp"
+#include "gluino/kernels/im2col.hpp"
+#include "gluino/kernels/pool.hpp"
+#include "gluino/kernels/softmax.hpp"
+
+namespace gluino::kernels {
+GLUINO_INSTANTIATIONS(GLUINO_KERNELS_BATCH_NORM_INSTANTIATIONS)
+GLUINO_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_INSTANTIATIONS)
+GLUINO_INSTANTIATIONS(GLUINO_KERNELS_GEMM_INSTANTIATIONS)
+GLUINO_INSTANTIATIONS(GLUINO_KERNELS_IM2COL_INSTANTIATIONS)
+GLUINO_INSTANTIATIONS(GLUINO_KERNELS_POOL_INSTANTIATIONS)
+GLUINO_INSTANTIATIONS(GLUINO_KERNELS_SOFTMAX_INSTANTIATIONS)
+}  // namespace gluino::kernels
