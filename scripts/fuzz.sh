@@ -3,7 +3,8 @@
 # runs each for a bounded time over a copy of its committed seed corpus; fails on any crash, leak,
 # timeout or out-of-memory.  Installs clang and libFuzzer first when missing (Debian).
 #   scripts/fuzz.sh [seconds per target (30)] [target ...]
-# Environment: GLUINO_FUZZ_BUILD_DIR (build/fuzz), GLUINO_JOBS (build jobs, nproc),
+# Environment: GLUINO_FUZZ_BUILD_DIR (build/fuzz), GLUINO_JOBS (build jobs, and targets fuzzed at
+# once: nproc),
 # GLUINO_FUZZ_KEEP=1 keeps the working corpora (printed), GLUINO_FUZZ_ARGS adds libFuzzer flags.
 # Crash reproducers are written to $build/artifacts/; rerun one with `$build/tests/fuzz/<target> <file>`.
 set -euo pipefail
@@ -44,20 +45,36 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/gluino-fuzz.XXXXXX")
 [ "${GLUINO_FUZZ_KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
 mkdir -p "$build/artifacts"
 export OMP_NUM_THREADS=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# Runs one target over its working corpus; the exit status says whether it found nothing.
+run_one() {
+  local t=$1
+  "$build/tests/fuzz/$t" "$work/$t" -max_total_time="$seconds" -max_len="$(max_len "$t")" \
+    -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" \
+    ${GLUINO_FUZZ_ARGS:-} >"$work/$t.log" 2>&1
+}
+# Each target is one process on one thread: `jobs` of them run at once, each for the full time.
 failed=()
-for t in "${targets[@]}"; do
-  mkdir -p "$work/$t"
-  for c in $(corpora "$t"); do
-    [ -d "tests/fuzz/corpus/$c" ] && cp -r "tests/fuzz/corpus/$c/." "$work/$t/"
+for ((i = 0; i < ${#targets[@]}; i += jobs)); do
+  batch=("${targets[@]:i:jobs}")
+  pids=()
+  for t in "${batch[@]}"; do
+    mkdir -p "$work/$t"
+    for c in $(corpora "$t"); do
+      [ -d "tests/fuzz/corpus/$c" ] && cp -r "tests/fuzz/corpus/$c/." "$work/$t/"
+    done
+    echo "== $t: ${seconds}s over $(ls "$work/$t" | wc -l) seeds"
+    run_one "$t" &
+    pids+=($!)
   done
-  echo "== $t: ${seconds}s over $(ls "$work/$t" | wc -l) seeds"
-  if ! "$build/tests/fuzz/$t" "$work/$t" -max_total_time="$seconds" -max_len="$(max_len "$t")" \
-       -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" \
-       ${GLUINO_FUZZ_ARGS:-} >"$work/$t.log" 2>&1; then
-    tail -n 60 "$work/$t.log"
-    failed+=("$t")
-  fi
-  grep -E "^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)|^#[0-9]+ +DONE" "$work/$t.log" || true
+  for k in "${!batch[@]}"; do
+    t=${batch[$k]}
+    echo "-- $t:"
+    if ! wait "${pids[$k]}"; then
+      tail -n 60 "$work/$t.log"
+      failed+=("$t")
+    fi
+    grep -E "^(stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)|^#[0-9]+ +DONE" "$work/$t.log" || true
+  done
 done
 [ "${GLUINO_FUZZ_KEEP:-0}" = 1 ] && echo "working corpora and logs: $work"
 if [ ${#failed[@]} -gt 0 ]; then

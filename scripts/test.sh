@@ -1,35 +1,67 @@
 #!/usr/bin/env bash
-# Checks the header layering, then builds and runs gluino's tests: the doctest suite (Release, with OpenBLAS under Eigen's matrix
-# products; then again under AddressSanitizer + UBSan, with Eigen's own kernels, so that both
-# GEMM paths are tested, and the examples; then the thread tests under ThreadSanitizer), the
-# install/find_package consumer test, each example on small data, each benchmark once, briefly,
-# and each fuzz target for 20 s (GLUINO_FUZZ_SECONDS).  Installs what it
-# needs first (scripts/setup.sh).
+# Checks the header layering and the precompiled mode's lists, then builds and runs gluino's
+# tests (docs/building.md says what each pass is for and how long it takes):
+#   1. Release, against the precompiled library (gluino::precompiled), with OpenBLAS under Eigen's
+#      matrix products and warnings as errors: the doctest suite, the compile-fail programs, the
+#      install/find_package consumer (header-only and precompiled), each example on small data
+#      and each benchmark once, briefly;
+#   2. AddressSanitizer + UBSan, against the precompiled library built with them, with Eigen's own
+#      kernels (so both GEMM paths are tested): the suite and every example;
+#   3. header-only (gluino::gluino), at -O0: the suite again;
+#   4. libFuzzer (clang, ASan + UBSan, header-only): each fuzz target for 20 s
+#      (GLUINO_FUZZ_SECONDS), two at a time;
+#   5. ThreadSanitizer, header-only: the thread tests.
+# The suites compile each test folder as one translation unit (GLUINO_UNITY_TESTS).  Installs what
+# it needs first (scripts/setup.sh).  Prints the time of each step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+start=$(date +%s)
+step() { echo "test.sh: $1 done at $(( $(date +%s) - start )) s"; }
 bash scripts/setup.sh
+step setup
 # Headers include only what lies below them (docs/architecture.md), and the precompiled mode's
 # instantiation lists are each declared in their header and defined once in src/
 # (docs/building.md).
 bash scripts/check_layering.sh
 bash scripts/check_instantiations.sh
 jobs=${GLUINO_JOBS:-$(nproc)}
-# Warnings are errors here (-Wall -Wextra -Wpedantic -Wshadow -Wconversion); Eigen's own are silenced
-# where it is included (kernels/gemm.hpp).
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DGLUINO_PRECOMPILED=ON -DGLUINO_BUILD_EXAMPLES=ON -DGLUINO_BUILD_BENCH=ON -DGLUINO_WERROR=ON >/dev/null
+
+# 1. Warnings are errors here (-Wall -Wextra -Wpedantic -Wshadow -Wconversion); Eigen's own are
+# silenced where it is included (kernels/gemm.hpp).
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DGLUINO_PRECOMPILED=ON -DGLUINO_UNITY_TESTS=ON \
+  -DGLUINO_BUILD_EXAMPLES=ON -DGLUINO_BUILD_BENCH=ON -DGLUINO_WERROR=ON >/dev/null
 cmake --build build/release -j "$jobs"
+step "release build"
 ctest --test-dir build/release --output-on-failure -j "$jobs"
-# ASan + UBSan: the suite and the examples on the fixture (examples/CMakeLists.txt registers them;
-# their exit, with arrays at namespace scope, is checked too).
+step "release tests"
+
+# 2. ASan + UBSan: the suite and the examples on the fixture (examples/CMakeLists.txt registers
+# them; their exit, with arrays at namespace scope, is checked too).
 cmake -S . -B build/sanitize -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g0" -DGLUINO_SANITIZE=ON \
-  -DGLUINO_PRECOMPILED=ON -DGLUINO_USE_OPENBLAS=OFF -DGLUINO_BUILD_EXAMPLES=ON -DGLUINO_BUILD_BENCH=OFF -DGLUINO_INSTALL=OFF >/dev/null
+  -DGLUINO_PRECOMPILED=ON -DGLUINO_UNITY_TESTS=ON -DGLUINO_COMPILE_FAIL_TESTS=OFF -DGLUINO_USE_OPENBLAS=OFF \
+  -DGLUINO_BUILD_EXAMPLES=ON -DGLUINO_BUILD_BENCH=OFF -DGLUINO_INSTALL=OFF >/dev/null
 cmake --build build/sanitize -j "$jobs"
+step "sanitize build"
 ctest --test-dir build/sanitize --output-on-failure -j "$jobs"
-# libFuzzer (clang, ASan + UBSan): every target briefly over its committed corpus (tests/fuzz).
+step "sanitize tests"
+
+# 3. Header-only: every test file compiles and passes without the precompiled library (-O0: the
+# instantiations are what is tested here, not speed).
+cmake -S . -B build/header-only -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g0" \
+  -DGLUINO_PRECOMPILED=OFF -DGLUINO_UNITY_TESTS=ON -DGLUINO_COMPILE_FAIL_TESTS=OFF -DGLUINO_BUILD_EXAMPLES=OFF \
+  -DGLUINO_BUILD_BENCH=OFF -DGLUINO_INSTALL=OFF >/dev/null
+cmake --build build/header-only -j "$jobs"
+ctest --test-dir build/header-only --output-on-failure -j "$jobs"
+step "header-only build and tests"
+
+# 4. libFuzzer (clang, ASan + UBSan): every target briefly over its committed corpus (tests/fuzz).
 GLUINO_FUZZ_BUILD_DIR=build/fuzz bash scripts/fuzz.sh "${GLUINO_FUZZ_SECONDS:-20}"
-# ThreadSanitizer: only the thread tests (two models trained at once, DataLoaders with a prefetch
-# worker), without OpenMP (libgomp is not instrumented) and with Eigen's own kernels.
+step fuzz
+
+# 5. ThreadSanitizer: only the thread tests (two models trained at once, DataLoaders with a
+# prefetch worker), without OpenMP (libgomp is not instrumented) and with Eigen's own kernels.
 cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DGLUINO_SANITIZE_THREAD=ON -DGLUINO_NATIVE=OFF \
-  -DGLUINO_PRECOMPILED=OFF -DGLUINO_USE_OPENMP=OFF -DGLUINO_USE_OPENBLAS=OFF -DGLUINO_BUILD_EXAMPLES=OFF -DGLUINO_BUILD_BENCH=OFF -DGLUINO_INSTALL=OFF >/dev/null
+  -DGLUINO_PRECOMPILED=OFF -DGLUINO_COMPILE_FAIL_TESTS=OFF -DGLUINO_USE_OPENMP=OFF -DGLUINO_USE_OPENBLAS=OFF -DGLUINO_BUILD_EXAMPLES=OFF -DGLUINO_BUILD_BENCH=OFF -DGLUINO_INSTALL=OFF >/dev/null
 cmake --build build/tsan -j "$jobs" --target test_threads
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/tests/test_threads
+step tsan

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support/scratch.hpp"
+
 #include <gluino/nd.hpp>  // NDArray with all its methods and ops
 #include <gluino/data/dataloader.hpp>
 
@@ -16,15 +18,8 @@ namespace fs = std::filesystem;
 using data::vision::FashionMNIST;
 
 namespace {
-// This process's scratch folder, removed at exit.
-const fs::path scratch = fs::temp_directory_path() / ("gluino-test-datasets-" + std::to_string(::getpid()));
-struct RemoveScratch {
-  ~RemoveScratch() {
-    std::error_code ec;
-    fs::remove_all(scratch, ec);
-  }
-} remove_scratch;
-const std::string mini = std::string(GLUINO_TEST_DATA_DIR) + "/fashion-mnist-mini";
+using gluino::test::mini;
+using gluino::test::scratch;
 std::string tmp_dir(const std::string& name) {
   const fs::path dir = scratch / name;
   fs::create_directories(dir);

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support/scratch.hpp"
+
 #include "support/idx_bytes.hpp"
 
 #include <gluino/data/sha256.hpp>
@@ -22,15 +24,8 @@ using namespace gluino;
 namespace fs = std::filesystem;
 
 namespace {
-// This process's scratch folder, removed at exit.
-const fs::path scratch = fs::temp_directory_path() / ("gluino-test-idx-" + std::to_string(::getpid()));
-struct RemoveScratch {
-  ~RemoveScratch() {
-    std::error_code ec;
-    fs::remove_all(scratch, ec);
-  }
-} remove_scratch;
-const std::string mini = std::string(GLUINO_TEST_DATA_DIR) + "/fashion-mnist-mini/";
+using gluino::test::scratch;
+const std::string mini_dir = gluino::test::mini + "/";
 
 std::string tmp_path(const std::string& name) {
   const fs::path dir = scratch;
@@ -73,12 +68,12 @@ TEST_CASE("read_idx: raw labels file, byte by byte") {
 }
 TEST_CASE("read_idx: the gzip fixture, with the README's decompressed SHA-256") {
   data::Sha256 h;
-  const auto img = data::read_idx(mini + "train-images-idx3-ubyte.gz",
+  const auto img = data::read_idx(mini_dir + "train-images-idx3-ubyte.gz",
                                   {.expected_ndim = 3, .on_bytes = [&](const std::uint8_t* p, std::size_t n) { h.update(p, n); }});
   CHECK(img.dims == std::vector<std::size_t>{100, 28, 28});
   CHECK(img.size() == 78400);
   CHECK(h.hex_digest() == "60ea5feda59124b528e4ae46db7909f10c71829f40f5e1987e4d698dbf350437");
-  const auto lab = data::read_idx(mini + "train-labels-idx1-ubyte.gz", {.expected_ndim = 1});
+  const auto lab = data::read_idx(mini_dir + "train-labels-idx1-ubyte.gz", {.expected_ndim = 1});
   CHECK(lab.dims == std::vector<std::size_t>{100});
   CHECK(lab.data[0] == 9);  // ankle boot
 }
@@ -169,21 +164,21 @@ TEST_CASE("read_idx: errors name the file and what was expected") {
                          ValueError);
   }
   SUBCASE("truncated gzip stream") {
-    auto gz = read_bytes(mini + "train-images-idx3-ubyte.gz");
+    auto gz = read_bytes(mini_dir + "train-images-idx3-ubyte.gz");
     gz.resize(gz.size() / 2);
     const auto p = tmp_path("cut.gz");
     write_bytes(p, gz);
     CHECK_THROWS_WITH_AS(data::read_idx(p), doctest::Contains("cut.gz': truncated gzip stream"), ValueError);
   }
   SUBCASE("gzip stream without its trailer") {
-    auto gz = read_bytes(mini + "train-labels-idx1-ubyte.gz");
+    auto gz = read_bytes(mini_dir + "train-labels-idx1-ubyte.gz");
     gz.resize(gz.size() - 8);  // drop CRC32 and ISIZE
     const auto p = tmp_path("notrailer.gz");
     write_bytes(p, gz);
     CHECK_THROWS_WITH_AS(data::read_idx(p), doctest::Contains("notrailer.gz': truncated gzip stream"), ValueError);
   }
   SUBCASE("corrupt gzip data") {
-    auto gz = read_bytes(mini + "train-images-idx3-ubyte.gz");
+    auto gz = read_bytes(mini_dir + "train-images-idx3-ubyte.gz");
     // The first deflate block (after the 10-byte gzip header, no file name) gets the reserved
     // block type 3.  (Random damage may also inflate to other bytes, reported as a wrong magic,
     // a wrong length or, at the end, a CRC mismatch.)
@@ -194,7 +189,7 @@ TEST_CASE("read_idx: errors name the file and what was expected") {
     CHECK_THROWS_WITH_AS(data::read_idx(p), doctest::Contains("corrupt.gz': corrupt gzip data"), ValueError);
   }
   SUBCASE("corrupt gzip checksum") {
-    auto gz = read_bytes(mini + "train-labels-idx1-ubyte.gz");
+    auto gz = read_bytes(mini_dir + "train-labels-idx1-ubyte.gz");
     gz[gz.size() - 6] ^= 1;  // a CRC32 byte
     const auto p = tmp_path("badcrc.gz");
     write_bytes(p, gz);
@@ -259,7 +254,7 @@ TEST_CASE("read_idx: decompression bombs stop at what the header promises") {
   }
 }
 TEST_CASE("read_idx: gzip members and trailing garbage") {
-  const auto labels = read_bytes(mini + "train-labels-idx1-ubyte.gz");
+  const auto labels = read_bytes(mini_dir + "train-labels-idx1-ubyte.gz");
   SUBCASE("bytes after the gzip member are refused, as gzip -t does") {
     for (const std::vector<std::uint8_t>& junk : {std::vector<std::uint8_t>{0}, {'j', 'u', 'n', 'k'}, {0x1f}}) {
       auto gz = labels;
@@ -273,7 +268,7 @@ TEST_CASE("read_idx: gzip members and trailing garbage") {
   }
   SUBCASE("a second member continues the data (gzip's concatenation)") {
     // The labels file split into two members: header + 40 labels, then 60 labels.
-    const auto whole = data::read_idx(mini + "train-labels-idx1-ubyte.gz");
+    const auto whole = data::read_idx(mini_dir + "train-labels-idx1-ubyte.gz");
     std::vector<std::uint8_t> raw = idx_header({100});
     raw.insert(raw.end(), whole.data.begin(), whole.data.end());
     const auto first = tmp_path("part1.gz"), second = tmp_path("part2.gz");

@@ -3,20 +3,16 @@
 
 #include <doctest/doctest.h>
 
+#include "support/count_params.hpp"
+
 #include <sstream>
 
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/random.hpp>
 
 using namespace gluino;
+using gluino::test::count_params;
 
-namespace {
-std::size_t count_params(const nn::Block& net) {
-  std::size_t n = 0;
-  for (const auto& [name, p] : net.collect_params()) n += p->data().size();
-  return n;
-}
-}  // namespace
 
 TEST_SUITE("model_zoo/alexnet") {
 TEST_CASE("the tutorial's AlexNet on 1x224x224: output shape for a batch of 2, summary, parameter count") {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <doctest/doctest.h>
 
+#include "support/count_params.hpp"
+
 #include <gluino/nn/parameter_dict.hpp>
 #include <gluino/nn/parameter_io.hpp>  // save / load
 
@@ -15,14 +17,7 @@
 #include <sstream>
 
 using namespace gluino;
-
-namespace {
-std::size_t count_params(const nn::Block& net) {
-  std::size_t n = 0;
-  for (const auto& [name, p] : net.collect_params()) n += p->data().size();
-  return n;
-}
-}  // namespace
+using gluino::test::count_params;
 
 TEST_SUITE("model_zoo/lenet") {
   TEST_CASE("output shape for a batch of 2, parameter names and shapes") {

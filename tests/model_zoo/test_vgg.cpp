@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support/count_params.hpp"
+
 #include "support/repr.hpp"
 
 #include <sstream>
@@ -12,15 +14,9 @@
 #include <gluino/nd/random.hpp>
 
 using namespace gluino;
+using gluino::test::count_params;
 using test::repr;
 
-namespace {
-std::size_t count_params(const nn::Block& net, const std::string& select = "") {
-  std::size_t n = 0;
-  for (const auto& [name, p] : net.collect_params(select)) n += p->data().size();
-  return n;
-}
-}  // namespace
 
 TEST_SUITE("model_zoo/vgg") {
 TEST_CASE("vgg_block: the tutorial's block, named in the current scope") {

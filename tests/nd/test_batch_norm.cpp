@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include "support/check_close.hpp"
+
 #include <cmath>
 #include <limits>
 #include <gluino/nd/creation.hpp>
@@ -10,6 +12,7 @@
 #include "support/gradcheck.hpp"
 
 using namespace gluino;
+using gluino::test::check_close;
 using test::gradcheck;
 using test::rand_array;
 using V = std::vector<NDArray<double>>;
@@ -54,11 +57,6 @@ std::vector<double> normalise(const NDArray<double>& x, std::size_t axis, const 
   }
   return y;
 }
-
-void check_close(const std::vector<double>& a, const std::vector<double>& b, double tol = 1e-10) {
-  REQUIRE(a.size() == b.size());
-  for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(tol));
-}
 }  // namespace
 
 TEST_SUITE("nd/batch_norm") {
@@ -82,8 +80,8 @@ TEST_CASE("batch_norm: train mode normalises with batch statistics and updates r
     rm1[c] = 0.9 * rm0[c] + 0.1 * s.mean[c];
     rv1[c] = 0.9 * rv0[c] + 0.1 * s.var[c];
   }
-  check_close(rm.to_vector(), rm1);
-  check_close(rv.to_vector(), rv1);
+  check_close(rm.to_vector(), rm1, 1e-10);
+  check_close(rv.to_vector(), rv1, 1e-10);
   SUBCASE("a second call moves the running stats again") {
     autograd::record rec;  // record implies train mode
     nd::batch_norm(x, gamma, beta, rm, rv, {.momentum = 0.8});
@@ -106,7 +104,7 @@ TEST_CASE("batch_norm: predict mode uses running stats and leaves them unchanged
   SUBCASE("use_global_stats: running stats even in train mode, no update") {
     autograd::record rec;
     auto y2 = nd::batch_norm(x, gamma, beta, rm, rv, {.eps = 1e-3, .use_global_stats = true});
-    check_close(y2.to_vector(), y.to_vector());
+    check_close(y2.to_vector(), y.to_vector(), 1e-10);
     CHECK(rm.to_vector() == std::vector<double>{0.5, -1.0, 2.0});
     CHECK(rv.to_vector() == std::vector<double>{1.0, 2.0, 0.5});
   }
@@ -120,7 +118,7 @@ TEST_CASE("batch_norm: 2-D input, axis 1 and axis -1 agree; other axes") {
   auto y2 = nd::batch_norm(x, g, b, rm, rv, {.axis = -1});
   const Stats s = stats_of(x, 1);
   check_close(y1.to_vector(), normalise(x, 1, s.mean, s.var, g.to_vector(), b.to_vector(), 1e-5));
-  check_close(y2.to_vector(), y1.to_vector());
+  check_close(y2.to_vector(), y1.to_vector(), 1e-10);
   SUBCASE("axis 0 of a matrix: channels are rows") {
     auto r0 = nd::zeros<double>({5}), v0 = nd::ones<double>({5}), g5 = nd::ones<double>({5}), b5 = nd::zeros<double>({5});
     auto y = nd::batch_norm(x, g5, b5, r0, v0, {.axis = 0});

@@ -3,11 +3,14 @@
 
 #include <doctest/doctest.h>
 
+#include "support/check_close.hpp"
+
 #include <gluino/nd.hpp>  // NDArray with all its methods and ops
 #include <gluino/nd/creation.hpp>
 #include "support/gradcheck.hpp"
 
 using namespace gluino;
+using gluino::test::check_close;
 using test::gradcheck;
 using test::rand_array;
 using V = std::vector<NDArray<double>>;
@@ -21,10 +24,6 @@ std::vector<double> naive_matmul(const NDArray<double>& a, const NDArray<double>
     for (std::size_t j = 0; j < n; ++j)
       for (std::size_t p = 0; p < k; ++p) c[i * n + j] += a.data()[i * k + p] * b.data()[p * n + j];
   return c;
-}
-void check_close(const std::vector<double>& got, const std::vector<double>& want) {
-  REQUIRE(got.size() == want.size());
-  for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-12));
 }
 }  // namespace
 

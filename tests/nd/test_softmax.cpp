@@ -3,12 +3,15 @@
 
 #include <doctest/doctest.h>
 
+#include "support/check_close.hpp"
+
 #include <cmath>
 #include <gluino/nd.hpp>  // NDArray with all its methods and ops
 #include <gluino/nd/creation.hpp>
 #include "support/gradcheck.hpp"
 
 using namespace gluino;
+using gluino::test::check_close;
 using test::gradcheck;
 using test::rand_array;
 using V = std::vector<NDArray<double>>;
@@ -26,10 +29,6 @@ std::vector<double> softmax_def(const NDArray<double>& x, std::size_t axis) {
     y[k] = std::exp(x.data()[k]) / s;
   }
   return y;
-}
-void check_close(const std::vector<double>& a, const std::vector<double>& b) {
-  REQUIRE(a.size() == b.size());
-  for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-12));
 }
 }  // namespace
 

@@ -3,16 +3,16 @@
 
 #include <doctest/doctest.h>
 
+#include "support/optimizer_steps.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <gluino/nd/creation.hpp>
 
 using namespace gluino;
 
-namespace {
-const std::vector<std::vector<double>> grads = {{0.5, -2.0, 3.0}, {1.0, 0.25, -4.0}, {-0.75, 1.5, 0.1}};
-double clip(double v, double c) { return c < 0 ? v : std::clamp(v, -c, c); }
-}  // namespace
+using gluino::test::clip;
+using gluino::test::grads;
 
 TEST_SUITE("optim/rmsprop") {
 TEST_CASE("plain: three steps by hand, with wd, rescale, clipping and multipliers") {
