@@ -105,11 +105,11 @@ struct Reduce : autograd::OpBase {
         break;
       case Kind::max:
         check_not_empty(in, op);
-        r = detail::fold(in, mask, -std::numeric_limits<T>::infinity(), [](T a, T b) { return (b > a) | (b != b) ? b : a; });
+        r = detail::fold(in, mask, -std::numeric_limits<T>::infinity(), [](T a, T b) { return ((b > a) | (b != b)) ? b : a; });
         break;
       case Kind::min:
         check_not_empty(in, op);
-        r = detail::fold(in, mask, std::numeric_limits<T>::infinity(), [](T a, T b) { return (b < a) | (b != b) ? b : a; });
+        r = detail::fold(in, mask, std::numeric_limits<T>::infinity(), [](T a, T b) { return ((b < a) | (b != b)) ? b : a; });
         break;
     }
     if (kind == Kind::mean) {  // the mean of nothing is NaN (0 / 0), as NumPy and PyTorch
