@@ -14,7 +14,7 @@
 ///     GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_CONV_INSTANTIATIONS)   // in the header's namespace
 ///
 /// and src/ expands GLUINO_INSTANTIATIONS(GLUINO_ND_CONV_INSTANTIATIONS) in the same namespace
-/// (scripts/check_layering.sh checks that every list is expanded there exactly once).  Other
+/// (scripts/check_instantiations.sh checks that every list is expanded there exactly once).  Other
 /// element types (NDArray<int>, ...) are instantiated in the program as in header-only mode.
 
 #if defined(GLUINO_PRECOMPILED) && !defined(GLUINO_BUILDING_PRECOMPILED)
