@@ -45,9 +45,35 @@ class Twice : public nn::CustomBlock<Twice> {
  public:
   NDArray<float> forward(const NDArray<float>& x) override { return x * 2.0f; }
 };
+// Holds its parameter by the pointer params().get() returned.
+class Holder : public nn::CustomBlock<Holder> {
+ public:
+  Holder() { w = params().get("weight", Shape{2}); }
+  NDArray<float> forward(const NDArray<float>& x) override { return x * w->data(); }
+  std::shared_ptr<nn::Parameter> w;
+};
+// A Holder made in its name scope; `shared` as Gluon's params= (whole-network sharing).
+class Outer : public nn::CustomBlock<Outer> {
+ public:
+  explicit Outer(nn::ParameterDict shared = {}) : CustomBlock("", std::move(shared)) {
+    auto scope = name_scope();
+    inner = register_child(Holder{});
+  }
+  NDArray<float> forward(const NDArray<float>& x) override { return (*inner)(x); }
+  std::shared_ptr<Holder> inner;
+};
 }  // namespace
 
 TEST_SUITE("nn/custom_block") {
+TEST_CASE("whole-network sharing refuses a child that holds its parameter by pointer (it would go stale)") {
+  nn::reset_name_counters();
+  Outer a;
+  CHECK(a.inner->w->name() == "outer0_holder0_weight");
+  CHECK_THROWS_WITH_AS(Outer(a.collect_params()), doctest::Contains("holds its own 'weight' by pointer"), StateError);
+  Outer b;  // without sharing the same class is fine
+  CHECK(b.inner->w->name() == "outer2_holder0_weight");
+}
+
 TEST_CASE("named after the class; an explicit prefix replaces it") {
   nn::reset_name_counters();
   Cell a, b;
