@@ -4,8 +4,8 @@
 # timeout or out-of-memory.  Installs clang and libFuzzer first when missing (Debian).
 #   scripts/fuzz.sh [seconds per target (30)] [target ...]
 # Environment: GLUINO_FUZZ_BUILD_DIR (build/fuzz), GLUINO_JOBS (build jobs, and targets fuzzed at
-# once: nproc),
-# GLUINO_FUZZ_KEEP=1 keeps the working corpora (printed), GLUINO_FUZZ_ARGS adds libFuzzer flags.
+# once: nproc), GLUINO_FUZZ_KEEP=1 keeps the working corpora (printed), GLUINO_FUZZ_ARGS adds
+# libFuzzer flags.
 # Crash reproducers are written to $build/artifacts/; rerun one with `$build/tests/fuzz/<target> <file>`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
