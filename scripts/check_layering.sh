@@ -23,12 +23,14 @@ declare -A allowed=(
   [io]="io core"
   [nd]="nd kernels autograd core"
   [init]="init nd autograd kernels core"
-  [nn]="nn init nd autograd kernels core"
+  [graph]="graph nd autograd kernels core"
+  [nn]="nn graph init nd autograd kernels core"
   [loss]="loss nd autograd kernels core"
   [metric]="metric nd autograd kernels core"
-  [optim]="optim nn init io nd autograd kernels core"
+  [optim]="optim nn graph init io nd autograd kernels core"
   [data]="data nd autograd kernels core"
-  [model_zoo]="model_zoo nn init nd autograd kernels core"
+  [model_zoo]="model_zoo nn graph init nd autograd kernels core"
+  [onnx]="onnx nn graph init nd autograd kernels core"
   [utils]="utils core"
 )
 # The one door from a layer to a higher one: nn's saving and loading uses the file format.

@@ -12,6 +12,7 @@
 #include "gluino/autograd/anomaly.hpp"
 #include "gluino/autograd/mode.hpp"
 #include "gluino/autograd/node.hpp"
+#include "gluino/autograd/trace.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/detail/precompiled.hpp"
 
@@ -123,10 +124,21 @@ NDArray<T> record_node(Op&& op, NDArray<T> out, std::vector<Edge<T>> edges, std:
 /// passed through and get no gradient.  The one place graph nodes are created.
 /// Under autograd::detect_anomaly, AnomalyError when the output holds a NaN or an infinity and
 /// the inputs do not.  When recording, forward() receives the inputs without their history.
+/// While a trace runs on this thread (autograd/trace.hpp), the op is also reported to it.
 template <class Op, class T, class... Rest>
 NDArray<T> apply(Op op, const NDArray<T>& first, const Rest&... rest) {
   static_assert((std::is_same_v<Rest, NDArray<T>> && ...), "apply: every input must be an NDArray<T>");
   constexpr std::size_t n = 1 + sizeof...(Rest);
+  if (Tracer<T>* tracer = active_tracer<T>()) [[unlikely]] {
+    auto traced = std::make_shared<const detail::TracedOpOf<T, Op>>(op, n);  // before forward changes it
+    NDArray<T> out;
+    {
+      detail::TracePause<T> pause;
+      out = apply(std::move(op), first, rest...);
+    }
+    tracer->record(std::move(traced), {first, rest...}, out);
+    return out;
+  }
   const std::array<const NDArray<T>*, n> xs{&first, &rest...};
   std::uint64_t mask = 0;
   if (is_recording())
@@ -154,6 +166,16 @@ NDArray<T> apply(Op op, const NDArray<T>& first, const Rest&... rest) {
 template <class Op, class T>
 NDArray<T> apply_n(Op op, const std::vector<NDArray<T>>& inputs) {
   GLUINO_CHECK(ValueError, inputs.size() <= 64, Op::name, ": at most 64 inputs, got ", inputs.size());
+  if (Tracer<T>* tracer = active_tracer<T>()) [[unlikely]] {
+    auto traced = std::make_shared<const detail::TracedOpOf<T, Op>>(op, detail::TracedOpOf<T, Op>::list);
+    NDArray<T> out;
+    {
+      detail::TracePause<T> pause;
+      out = apply_n(std::move(op), inputs);
+    }
+    tracer->record(std::move(traced), inputs, out);
+    return out;
+  }
   std::uint64_t mask = 0;
   if (is_recording())
     for (std::size_t i = 0; i < inputs.size(); ++i) mask |= std::uint64_t(detail::requires_grad(inputs[i])) << i;
@@ -179,6 +201,65 @@ NDArray<T> apply_n(Op op, const std::vector<NDArray<T>>& inputs) {
   for (const auto& x : inputs) edges.push_back(detail::edge_of(x));
   return detail::record_node<T>(std::move(op), std::move(out), std::move(edges), std::move(saved));
 }
+
+namespace detail {
+/// A traced op: a copy of the op as apply() received it, run again by apply() (or apply_n()
+/// for ops over a list of inputs).
+template <class T, class Op>
+class TracedOpOf final : public TracedOp<T> {
+ public:
+  static constexpr std::size_t list = std::size_t(-1);
+  TracedOpOf(const Op& op, std::size_t arity) : op_(op), arity_(arity) {}
+  const char* name() const override { return Op::name; }
+  Attributes attributes() const override {
+    if constexpr (requires { op_.attributes(); })
+      return op_.attributes();
+    else
+      return {};
+  }
+  std::vector<NDArray<T>> state() const override {
+    if constexpr (requires { op_.state(); })
+      return op_.state();
+    else
+      return {};
+  }
+  NDArray<T> run(const std::vector<NDArray<T>>& in) const override {
+    if constexpr (requires(Op o, const std::vector<NDArray<T>>& v) { o.forward(v); }) {
+      return apply_n(Op(op_), in);
+    } else {
+      GLUINO_CHECK(ValueError, in.size() == arity_, Op::name, ": traced with ", arity_, " inputs, run with ",
+                   in.size());
+      return run_fixed(in, std::make_index_sequence<max_arity>{});
+    }
+  }
+  const void* op() const override { return &op_; }
+  const std::type_info& op_type() const override { return typeid(Op); }
+
+ private:
+  static constexpr std::size_t max_arity = 4;  // the most inputs an op's forward takes
+  // apply() with in.size() arguments: the arity forward takes.
+  template <std::size_t... I>
+  NDArray<T> run_fixed(const std::vector<NDArray<T>>& in, std::index_sequence<I...>) const {
+    NDArray<T> out;
+    const bool done = ((in.size() == I + 1 && call<I + 1>(in, out)) || ...);
+    GLUINO_CHECK(ValueError, done, Op::name, ": cannot run a traced op of ", in.size(), " inputs");
+    return out;
+  }
+  template <std::size_t N>
+  bool call(const std::vector<NDArray<T>>& in, NDArray<T>& out) const {
+    return [&]<std::size_t... J>(std::index_sequence<J...>) {
+      if constexpr (requires(Op o, const NDArray<T>& a) { o.forward((void(J), a)...); }) {
+        out = apply(Op(op_), in[J]...);
+        return true;
+      } else {
+        return false;
+      }
+    }(std::make_index_sequence<N>{});
+  }
+  Op op_;
+  std::size_t arity_;
+};
+}  // namespace detail
 
 /// Computes the gradients of head with respect to every leaf with attach_grad() that it was
 /// computed from, writing (grad_req write) or adding (grad_req add) into each leaf's grad().

@@ -49,6 +49,20 @@ struct ndarray_autograd_ops;  // autograd/engine.hpp: backward
 /// A copy of x stretched to `shape` (detail/broadcast.hpp, included at the end of this header).
 template <class T>
 NDArray<T> broadcast_copy(const NDArray<T>& x, const Shape& shape, const char* op);
+/// While a block's forward is traced into a graph (autograd/trace.hpp), the block's name;
+/// otherwise null.  Reading an array's values then (at, asscalar, to_vector) throws, as does
+/// drawing random arrays outside ops: a graph cannot follow a branch taken on data values
+/// (Gluon's rule for hybridize), and would replay the draw as a constant.
+inline const char*& tracing_block() {
+  thread_local const char* who = nullptr;
+  return who;
+}
+inline void check_not_tracing(const char* what) {
+  if (const char* who = tracing_block()) [[unlikely]]
+    raise<StateError>(who, ": hybridize: its forward ", what,
+                      " while being traced into a graph; a graph holds ops only and cannot follow control flow "
+                      "that depends on data values: call the block without hybridize(), or compute with ops only");
+}
 /// True when X is a complete type here (its header was included before this use).
 template <class X>
 concept complete_type = requires { sizeof(X); };
@@ -90,20 +104,26 @@ class NDArray {
   /// Element at a full index, e.g. x.at(1, 2).  ShapeError when the index is out of range.
   template <class... I>
   T& at(I... idx) {
+    detail::check_not_tracing("reads array values (at)");
     return data()[offset_of({static_cast<std::size_t>(idx)...})];
   }
   template <class... I>
   const T& at(I... idx) const {
+    detail::check_not_tracing("reads array values (at)");
     return data()[offset_of({static_cast<std::size_t>(idx)...})];
   }
   /// The single element of a one-element array.  Gluon: asscalar().
   T asscalar() const {
+    detail::check_not_tracing("reads array values (asscalar)");
     GLUINO_CHECK(ShapeError, size() == 1, "asscalar: the array must have exactly one element, got shape ", shape());
     return data()[0];
   }
   T item() const { return asscalar(); }
   /// The elements, copied into a std::vector in row-major order.
-  std::vector<T> to_vector() const { return std::vector<T>(begin(), end()); }
+  std::vector<T> to_vector() const {
+    detail::check_not_tracing("reads array values (to_vector)");
+    return std::vector<T>(begin(), end());
+  }
 
   /// Sets every element to v (in place, not recorded).  Gluon: x[:] = v.
   NDArray& fill(T v) {

@@ -14,11 +14,14 @@ namespace gluino::detail {
 
 /// A Sequential whose type_name() is the model's name, so that listings read "LeNet(...)" and
 /// automatic names "lenet0_" (Gluon's model-zoo networks are named after their class).
+/// Hybridizable, as Gluon's HybridSequential.
 template <class T>
 class ModelSequential : public nn::BasicSequential<T> {
  public:
   explicit ModelSequential(std::string model_name)
-      : nn::BasicSequential<T>(nn::BasicBlockOptions<T>{.alias = lower(model_name)}), model_name_(std::move(model_name)) {}
+      : nn::BasicSequential<T>(nn::BasicBlockOptions<T>{.alias = lower(model_name)}), model_name_(std::move(model_name)) {
+    this->set_hybridizable();  // Gluon's model-zoo networks are HybridBlocks
+  }
   std::string type_name() const override { return model_name_; }
 
  private:

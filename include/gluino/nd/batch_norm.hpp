@@ -44,6 +44,16 @@ struct BatchNorm : autograd::OpBase {
   std::vector<T> gamma;               // gamma's values (ones with fix_gamma)
   std::vector<double> mean, inv_std;  // the statistics forward normalised with
 
+  /// For graphs (autograd/trace.hpp).  state(): the running statistics it reads (and updates).
+  autograd::Attributes attributes() const {
+    return {{"eps", opt.eps},
+            {"momentum", opt.momentum},
+            {"fix_gamma", std::int64_t(opt.fix_gamma)},
+            {"batch_stats", std::int64_t(batch_stats)},
+            {"axis", std::int64_t(opt.axis)}};
+  }
+  std::vector<NDArray<T>> state() const { return {running_mean, running_var}; }
+
   NDArray<T> forward(const NDArray<T>& in, const NDArray<T>& g, const NDArray<T>& b) {
     const std::size_t C = channels;
     std::vector<double> mu(C), var(C);

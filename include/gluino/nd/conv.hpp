@@ -38,6 +38,15 @@ struct Convolution : autograd::OpBase {
   kernels::Conv2DGeometry geom;
   NDArray<T> x, w, y;  // saved for backward (see above)
 
+  /// For graphs (autograd/trace.hpp): pairs are (height, width).
+  autograd::Attributes attributes() const {
+    return {{"stride", std::vector<std::int64_t>{std::int64_t(opt.stride[0]), std::int64_t(opt.stride[1])}},
+            {"dilate", std::vector<std::int64_t>{std::int64_t(opt.dilate[0]), std::int64_t(opt.dilate[1])}},
+            {"pad", std::vector<std::int64_t>{std::int64_t(opt.pad[0]), std::int64_t(opt.pad[1])}},
+            {"num_group", std::int64_t(opt.num_group)},
+            {"relu", std::int64_t(relu)}};
+  }
+
   NDArray<T> forward(const NDArray<T>& in, const NDArray<T>& weight, const NDArray<T>& bias) {
     geom = make_geometry(in, weight, bias, opt);
     NDArray<T> out(Shape{geom.N, geom.O, geom.Ho, geom.Wo});

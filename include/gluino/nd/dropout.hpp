@@ -21,6 +21,8 @@ struct Dropout : autograd::OpBase {
   gluino::random::Generator* gen = nullptr;
   NDArray<T> mask;  // saved for backward: 0 or 1 / (1 - p)
 
+  autograd::Attributes attributes() const { return {{"p", p}}; }  // for graphs (autograd/trace.hpp)
+
   NDArray<T> forward(const NDArray<T>& x) {
     const T keep = p < 1.0 ? static_cast<T>(1.0 / (1.0 - p)) : T(0);
     NDArray<T> m(x.shape()), y(x.shape());

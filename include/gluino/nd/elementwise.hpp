@@ -139,6 +139,7 @@ struct Scalar : autograd::OpBase {
   static constexpr const char* name = F::name;
   F f;
   T s;
+  autograd::Attributes attributes() const { return {{"scalar", double(s)}}; }  // for graphs
   NDArray<T> x, y;
   NDArray<T> forward(const NDArray<T>& in) {
     NDArray<T> out = detail::map(in, [this](T v) { return f.value(v, s); });

@@ -131,6 +131,9 @@ struct FullyConnected : autograd::OpBase {
   Shape x_shape, out_shape;
   NDArray<T> x, w;  // saved: w for dx, x for dW
 
+  /// For graphs (autograd/trace.hpp): x is viewed as (rows, in_units).
+  autograd::Attributes attributes() const { return {{"units", std::int64_t(units)}, {"in_units", std::int64_t(in_units)}}; }
+
   NDArray<T> forward(const NDArray<T>& in_x, const NDArray<T>& in_w, const NDArray<T>& in_b) {
     NDArray<T> y(out_shape);
     T* py = y.data();

@@ -52,6 +52,17 @@ struct Pooling : autograd::OpBase {
   // zero-filled std::vector each step cost page faults)
   std::shared_ptr<Storage<std::int32_t>> argmax;
 
+  /// For graphs (autograd/trace.hpp): pairs are (height, width).
+  autograd::Attributes attributes() const {
+    return {{"kernel", std::vector<std::int64_t>{std::int64_t(opt.kernel[0]), std::int64_t(opt.kernel[1])}},
+            {"stride", std::vector<std::int64_t>{std::int64_t(opt.stride[0]), std::int64_t(opt.stride[1])}},
+            {"pad", std::vector<std::int64_t>{std::int64_t(opt.pad[0]), std::int64_t(opt.pad[1])}},
+            {"pool_type", std::string(opt.type == pool_type::max ? "max" : "avg")},
+            {"global_pool", std::int64_t(opt.global_pool)},
+            {"pooling_convention", std::string(opt.convention == pooling_convention::full ? "full" : "valid")},
+            {"count_include_pad", std::int64_t(opt.count_include_pad)}};
+  }
+
   NDArray<T> forward(const NDArray<T>& x) {
     geom = make_geometry(x, opt);
     in_shape = x.shape();

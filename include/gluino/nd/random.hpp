@@ -13,6 +13,7 @@ namespace gluino::nd::random {
 template <class T>
 NDArray<T>& uniform(std::type_identity_t<T> low, std::type_identity_t<T> high, NDArray<T>& out,
                     gluino::random::Generator* gen = nullptr) {
+  gluino::detail::check_not_tracing("draws random numbers (nd::random::uniform)");
   GLUINO_CHECK(ValueError, low <= high, "random.uniform: low (", low, ") must not exceed high (", high, ")");
   auto& g = gen ? *gen : gluino::random::default_generator();
   for (T& v : out) v = static_cast<T>(g.uniform(low, high));
@@ -30,6 +31,7 @@ NDArray<T> uniform(const Shape& shape, std::type_identity_t<T> low = T(0), std::
 template <class T>
 NDArray<T>& normal(std::type_identity_t<T> loc, std::type_identity_t<T> scale, NDArray<T>& out,
                    gluino::random::Generator* gen = nullptr) {
+  gluino::detail::check_not_tracing("draws random numbers (nd::random::normal)");
   GLUINO_CHECK(ValueError, scale >= 0, "random.normal: scale must be >= 0, got ", scale);
   auto& g = gen ? *gen : gluino::random::default_generator();
   for (T& v : out) v = static_cast<T>(g.normal(loc, scale));

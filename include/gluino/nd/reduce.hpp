@@ -90,6 +90,12 @@ struct Reduce : autograd::OpBase {
   Kind kind = Kind::sum;
   std::vector<int> axes;
   bool keepdims = false;
+  autograd::Attributes attributes() const {  // for graphs
+    static const char* names[] = {"sum", "mean", "max", "min"};
+    return {{"kind", std::string(names[static_cast<int>(kind)])},
+            {"axes", std::vector<std::int64_t>(axes.begin(), axes.end())},
+            {"keepdims", std::int64_t(keepdims)}};
+  }
   NDArray<T> x, y_keep;
   std::vector<bool> mask;
 

@@ -20,6 +20,7 @@ template <class T>
 struct Reshape : autograd::OpBase {
   static constexpr const char* name = "reshape";
   Shape to, from;
+  autograd::Attributes attributes() const { return {{"shape", std::vector<std::int64_t>(to.begin(), to.end())}}; }  // for graphs
   NDArray<T> forward(const NDArray<T>& x) {
     from = x.shape();
     return x.view_as(to);
@@ -32,6 +33,9 @@ template <class T>
 struct SliceAxis0 : autograd::OpBase {
   static constexpr const char* name = "slice";
   std::size_t begin = 0, end = 0;
+  autograd::Attributes attributes() const {  // for graphs: rows [begin, end) of axis 0
+    return {{"begin", std::int64_t(begin)}, {"end", std::int64_t(end)}};
+  }
   Shape from;
   std::size_t row() const { return from[0] == 0 ? 0 : from.size() / from[0]; }
   NDArray<T> forward(const NDArray<T>& x) {
@@ -53,6 +57,7 @@ template <class T>
 struct Transpose : autograd::OpBase {
   static constexpr const char* name = "transpose";
   std::vector<std::size_t> axes;
+  autograd::Attributes attributes() const { return {{"axes", std::vector<std::int64_t>(axes.begin(), axes.end())}}; }  // for graphs
   static NDArray<T> permute(const NDArray<T>& x, const std::vector<std::size_t>& perm) {
     const Shape& s = x.shape();
     Shape out;
@@ -101,6 +106,7 @@ template <class T>
 struct BroadcastTo : autograd::OpBase {
   static constexpr const char* name = "broadcast_to";
   Shape to, from;
+  autograd::Attributes attributes() const { return {{"shape", std::vector<std::int64_t>(to.begin(), to.end())}}; }  // for graphs
   NDArray<T> forward(const NDArray<T>& x) {
     from = x.shape();
     return gluino::detail::broadcast_copy(x, to, name);
@@ -114,6 +120,9 @@ struct Concat : autograd::OpBase {
   static constexpr const char* name = "concat";
   int axis = 0;
   bool new_axis = false;  // stack
+  autograd::Attributes attributes() const {  // for graphs
+    return {{"axis", std::int64_t(axis)}, {"new_axis", std::int64_t(new_axis)}};
+  }
   std::size_t ax = 0;
   std::vector<Shape> shapes;
   NDArray<T> forward(const std::vector<NDArray<T>>& xs) {

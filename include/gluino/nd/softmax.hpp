@@ -20,7 +20,10 @@ template <class T, bool Log>
 struct Softmax : autograd::OpBase {
   static constexpr const char* name = Log ? "log_softmax" : "softmax";
   std::size_t outer = 0, n = 0, inner = 0;  // x viewed as (outer, n, inner), softmax over n
+  int axis = -1;                            // as given (for graphs)
   NDArray<T> y;                             // saved output
+
+  autograd::Attributes attributes() const { return {{"axis", std::int64_t(axis)}}; }  // for graphs (autograd/trace.hpp)
 
   NDArray<T> forward(const NDArray<T>& x) {
     NDArray<T> out(x.shape());
@@ -91,6 +94,7 @@ inline void split_axis(const Shape& s, int axis, const char* op, std::size_t& ou
 template <class T>
 NDArray<T> softmax(const NDArray<T>& x, int axis = -1) {
   ops::Softmax<T, false> op;
+  op.axis = axis;
   ops::split_axis(x.shape(), axis, "softmax", op.outer, op.n, op.inner);
   return autograd::apply(std::move(op), x);
 }
@@ -101,6 +105,7 @@ NDArray<T> softmax(const NDArray<T>& x, int axis = -1) {
 template <class T>
 NDArray<T> log_softmax(const NDArray<T>& x, int axis = -1) {
   ops::Softmax<T, true> op;
+  op.axis = axis;
   ops::split_axis(x.shape(), axis, "log_softmax", op.outer, op.n, op.inner);
   return autograd::apply(std::move(op), x);
 }

@@ -18,12 +18,18 @@
 #include <vector>
 
 #include "gluino/autograd/mode.hpp"
+#include "gluino/autograd/trace.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/detail/block_naming.hpp"
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/init/initializer.hpp"
 #include "gluino/nn/parameter.hpp"
 #include "gluino/nn/parameter_dict.hpp"
+
+namespace gluino::graph {
+template <class T>
+class Graph;
+}  // namespace gluino::graph
 
 namespace gluino::detail {
 
@@ -52,9 +58,43 @@ void append_arrays(std::vector<NDArray<T>>& out, const X& x) {
   }
 }
 
+/// A hybridized block's cached graphs (nn/hybrid_block.hpp implements it).
+template <class T>
+class HybridState {
+ public:
+  using Arrays = std::vector<NDArray<T>>;
+  virtual ~HybridState() = default;
+  /// forward(inputs) through the graph traced for these inputs' shapes and the autograd mode
+  /// (traced by running forward once, on the first such call).
+  virtual Arrays call(nn::BasicBlock<T>& block, const Arrays& inputs,
+                      const std::function<Arrays(const Arrays&)>& forward) = 0;
+  /// Drops the cached graphs (the block's structure changed).
+  virtual void clear() = 0;
+  /// The cached graphs, oldest first.
+  virtual std::vector<std::shared_ptr<const graph::Graph<T>>> graphs() const = 0;
+};
+template <class B>
+struct block_hybrid;  // nn/hybrid_block.hpp: makes a HybridState
+/// True while BasicBlock::summary runs: hybridized blocks then run imperatively, so that the
+/// children's hooks see each layer.
+template <class T>
+bool& force_imperative() {
+  thread_local bool on = false;
+  return on;
+}
+
 }  // namespace gluino::detail
 
 namespace gluino::nn {
+
+/// Gluon's hybridize(active, static_alloc, static_shape) keywords that gluino has.
+struct HybridizeOptions {
+  /// In predict mode (not recording), fold each batch norm into the convolution before it.
+  bool fold_batch_norm = true;
+  /// How many graphs (input shapes x train / predict x recording) a block keeps; the oldest is
+  /// dropped beyond that.
+  std::size_t max_graphs = 16;
+};
 
 /// Resets the per-alias counters of blocks made outside any name scope, so that the next
 /// Dense is "dense0_" again (Gluon keeps them in its NameManager).  For tests and notebooks;
@@ -277,8 +317,10 @@ class BasicBlock {
   /// runs right after.  The default does nothing (built-in layers complete theirs in forward).
   virtual void infer_shape(const NDArray<T>& x) { (void)x; }
   /// Runs the pre-hooks, deferred initialization, forward(x) and the hooks.  Gluon: block(x).
+  /// A hybridized block (see hybridize) runs its cached graph instead of forward.
   NDArray<T> operator()(const NDArray<T>& x) {
-    return call([&] { infer_shape(x); }, [&] { return forward(x); }, [&](Arrays& in) { in.push_back(x); });
+    return call([&] { infer_shape(x); }, [&] { return hybrid_active() ? run_hybrid(x) : forward(x); },
+                [&](Arrays& in) { in.push_back(x); });
   }
 
   /// Calls fn on every descendant (children first) and then on this block.  Gluon: apply(fn).
@@ -322,8 +364,28 @@ class BasicBlock {
                       }));
     }
   }
-  /// Does nothing: gluino runs every block imperatively (Gluon's HybridBlock.hybridize compiles).
-  void hybridize(bool active = true) { (void)active; }
+  /// Hybridizes (active) or un-hybridizes this block and its descendants: each hybridizable one
+  /// (HybridBlock, HybridSequential, HybridCustomBlock, the model zoo's networks) then runs, when
+  /// called on its own, the graph of its forward traced at the first call for those input
+  /// shapes and autograd mode; blocks inside a graph are traced through.  Plain blocks run
+  /// imperatively, as in Gluon.  Needs nn/hybrid_block.hpp.  docs/hybridize.md.  Gluon: hybridize.
+  template <class B = BasicBlock>
+  void hybridize(bool active = true, HybridizeOptions opt = {}) {
+    static_assert(detail::complete_type<detail::block_hybrid<B>>,
+                  "Block::hybridize needs #include <gluino/nn/hybrid_block.hpp> (or <gluino/gluino.hpp>)");
+    check_alive("hybridize");
+    for (const auto& c : children_) c->template hybridize<B>(active, opt);
+    if (hybridizable_) hybrid_ = active ? detail::block_hybrid<B>::make(opt) : nullptr;
+  }
+  /// True for blocks that hybridize() turns into graphs (Gluon: isinstance(b, HybridBlock)).
+  bool is_hybridizable() const { return hybridizable_; }
+  /// True once hybridize() made this block run graphs.
+  bool is_hybridized() const { return hybrid_ != nullptr; }
+  /// The graphs a hybridized block traced so far (one per input signature), oldest first;
+  /// empty when it is not hybridized.  Print one with <<.
+  std::vector<std::shared_ptr<const graph::Graph<T>>> cached_graphs() const {
+    return hybrid_ ? hybrid_->graphs() : std::vector<std::shared_ptr<const graph::Graph<T>>>{};
+  }
 
   /// The parameters keyed by their structural names, as Gluon's save_parameters stores them:
   /// the parameter's name without its dict prefix, preceded by the children's keys
@@ -387,7 +449,7 @@ class BasicBlock {
       : alias_(o.alias_), local_(o.local_), prefix_(o.prefix_), named_(o.named_), numbered_(o.numbered_),
         registered_(o.registered_), created_in_(std::move(o.created_in_)), scope_(std::move(o.scope_)),
         params_(std::move(o.params_)), children_(std::move(o.children_)), child_names_(std::move(o.child_names_)),
-        hooks_(std::move(o.hooks_)) {
+        hooks_(std::move(o.hooks_)), hybridizable_(o.hybridizable_), hybrid_(std::move(o.hybrid_)) {
     o.moved_from_ = true;
   }
   BasicBlock& operator=(BasicBlock&&) = delete;
@@ -404,6 +466,21 @@ class BasicBlock {
   const std::shared_ptr<BasicParameter<T>>& param_at(std::size_t i) const {
     static const std::shared_ptr<BasicParameter<T>> none;
     return i == BasicParameterDict<T>::npos ? none : params_.nth(i);
+  }
+  /// Hybrid block classes set this in their constructors (see hybridize).
+  void set_hybridizable() { hybridizable_ = true; }
+  /// True when a call should run the cached graph: hybridized, and not inside another block's
+  /// trace (whose graph takes this block's ops in) or summary().
+  bool hybrid_active() const {
+    return hybrid_ && !autograd::active_tracer<T>() && !detail::force_imperative<T>();
+  }
+  /// forward(x) through the cached graph (hybrid_active() must be true).
+  NDArray<T> run_hybrid(const NDArray<T>& x) {
+    return hybrid_->call(*this, {x}, [this](const Arrays& in) { return Arrays{forward(in[0])}; })[0];
+  }
+  /// The same for any number of inputs and outputs, with the forward to trace.
+  Arrays run_hybrid(const Arrays& xs, const std::function<Arrays(const Arrays&)>& fwd) {
+    return hybrid_->call(*this, xs, fwd);
   }
   /// False for pure containers (Sequential), which summary() does not list.
   virtual bool in_summary() const { return true; }
@@ -507,6 +584,7 @@ class BasicBlock {
       if (c.created_in_->named) c.take_name();
     }
     c.registered_ = true;
+    if (hybrid_) hybrid_->clear();  // the graphs no longer match the block
     children_.push_back(std::move(p));
     child_names_.push_back(std::move(name));
   }
@@ -554,6 +632,8 @@ class BasicBlock {
   std::vector<BlockPtr> children_;
   std::vector<std::string> child_names_;
   std::shared_ptr<Hooks> hooks_ = std::make_shared<Hooks>();
+  bool hybridizable_ = false;
+  std::shared_ptr<detail::HybridState<T>> hybrid_;  // set by hybridize()
 };
 
 template <class T>
@@ -590,6 +670,11 @@ void BasicBlock<T>::summary(const NDArray<T>& x, std::ostream& os) {
   });
   try {
     autograd::pause no_record(autograd::is_training());
+    struct Imperative {  // a hybridized block's children must run, for their hooks
+      Imperative() : saved(detail::force_imperative<T>()) { detail::force_imperative<T>() = true; }
+      ~Imperative() { detail::force_imperative<T>() = saved; }
+      bool saved;
+    } imperative;
     (*this)(x);
   } catch (...) {
     for (auto& h : handles) h.detach();

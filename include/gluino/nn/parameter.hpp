@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "gluino/autograd/mode.hpp"
+#include "gluino/autograd/trace.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/core/warning.hpp"
 #include "gluino/detail/precompiled.hpp"
@@ -201,6 +202,7 @@ class BasicParameter {
   }
   void run_init(init::BasicInitializer<T>& initializer, bool own) {
     autograd::pause no_record;
+    autograd::detail::TracePause<T> no_trace;  // a deferred initialization inside a traced forward
     NDArray<T> arr = data_.defined() ? data_ : NDArray<T>(shape_);
     NDArray<T> target = arr;  // the initializer may assign a new array to its argument
     if (own)

@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Graph<T>: a static graph of ops, made by tracing a function once (graph::trace), then run on
+/// new inputs of the same shapes (Graph::run) as Gluon's CachedOp runs a hybridized block.
+/// Each node is an op (a copy of the op struct apply() ran, with its attributes), its input
+/// values and its output value; values are the graph's inputs, named parameters, constants
+/// (arrays the traced code made without ops, such as nd::zeros) and node outputs.
+/// The executor frees each intermediate array after its last use, planned once by liveness;
+/// fold_batch_norm() rewrites a convolution followed by an inference-mode batch norm into one
+/// convolution.  docs/hybridize.md tells the whole story.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <typeinfo>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "gluino/autograd/engine.hpp"
+#include "gluino/autograd/trace.hpp"
+#include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
+#include "gluino/nd/batch_norm.hpp"
+#include "gluino/nd/conv.hpp"
+
+namespace gluino::graph {
+
+/// What a value of the graph is.
+enum class ValueKind { input, parameter, constant, node };
+
+template <class T>
+struct Value {
+  ValueKind kind = ValueKind::node;
+  std::string name;   ///< input and parameter names; "%<id>" otherwise
+  Shape shape;        ///< the shape it had when traced
+  NDArray<T> array;   ///< parameters and constants: the array itself (a parameter's data handle)
+  int producer = -1;  ///< node values: the node's index
+};
+
+template <class T>
+struct Node {
+  std::shared_ptr<const autograd::TracedOp<T>> op;
+  std::vector<int> inputs;  ///< value ids, -1 for an undefined (absent) input such as no bias
+  std::vector<int> state;   ///< value ids of the arrays the op holds (batch_norm's running stats)
+  int output = -1;
+};
+
+/// A traced graph.  Built by trace(); values and nodes are in execution order.
+template <class T>
+class Graph {
+ public:
+  std::vector<Value<T>> values;
+  std::vector<Node<T>> nodes;
+  std::vector<int> inputs;   ///< value ids of the inputs, in call order
+  std::vector<int> outputs;  ///< value ids of the outputs, in return order
+
+  /// Runs the nodes in order on new inputs (the traced shapes; ShapeError otherwise) and
+  /// returns the outputs.  Each op runs through autograd::apply, so a graph run inside
+  /// autograd::record() records as the traced code did, and gives the same gradients.  An
+  /// intermediate array is released right after its last consumer ran (see plan()).
+  std::vector<NDArray<T>> run(const std::vector<NDArray<T>>& in) const;
+  /// Computes, for each value, the last node that reads it (the liveness plan run() follows).
+  /// trace() calls it; call it again after rewriting nodes.
+  void plan();
+  /// The number of node outputs alive at most at once when run() follows the plan, and their
+  /// bytes at the traced shapes (the memory plan's peak).
+  std::pair<std::size_t, std::size_t> peak_live() const;
+  /// The index of the parameter or input value named name, or -1.
+  int find(const std::string& name) const {
+    for (std::size_t i = 0; i < values.size(); ++i)
+      if (values[i].name == name && values[i].kind != ValueKind::node) return int(i);
+    return -1;
+  }
+
+  /// One line per node: "%5 = convolution(%0 data, %1 conv0_weight, %2 conv0_bias) {stride=[1, 1], ...}".
+  friend std::ostream& operator<<(std::ostream& os, const Graph& g) {
+    auto val = [&](int v) { return v < 0 ? std::string("none") : g.label(v); };
+    for (int v : g.inputs) os << "input " << val(v) << ' ' << g.values[v].shape << '\n';
+    for (const Node<T>& n : g.nodes) {
+      os << '%' << n.output << " = " << n.op->name() << '(';
+      for (std::size_t i = 0; i < n.inputs.size(); ++i) os << (i ? ", " : "") << val(n.inputs[i]);
+      os << ')';
+      if (!n.state.empty()) {
+        os << " state(";
+        for (std::size_t i = 0; i < n.state.size(); ++i) os << (i ? ", " : "") << val(n.state[i]);
+        os << ')';
+      }
+      const autograd::Attributes attrs = n.op->attributes();
+      if (!attrs.empty()) {
+        os << " {";
+        for (std::size_t i = 0; i < attrs.size(); ++i) {
+          os << (i ? ", " : "") << attrs[i].first << '=';
+          std::visit(
+              [&](const auto& a) {
+                if constexpr (std::is_same_v<std::decay_t<decltype(a)>, std::vector<std::int64_t>>) {
+                  os << '[';
+                  for (std::size_t k = 0; k < a.size(); ++k) os << (k ? ", " : "") << a[k];
+                  os << ']';
+                } else {
+                  os << a;
+                }
+              },
+              attrs[i].second);
+        }
+        os << '}';
+      }
+      os << ' ' << g.values[n.output].shape << '\n';
+    }
+    os << "output";
+    for (int v : g.outputs) os << ' ' << val(v);
+    return os << '\n';
+  }
+  std::string label(int v) const {
+    const Value<T>& x = values[v];
+    std::string s(1, '%');
+    s += std::to_string(v);
+    if (x.kind != ValueKind::node && !x.name.empty()) s.append(1, ' ').append(x.name);
+    return s;
+  }
+
+ private:
+  std::vector<std::size_t> last_use_;  // per value: the index of the last node reading it
+};
+
+/// A function of arrays, as trace() calls it.
+template <class T>
+using Function = std::function<std::vector<NDArray<T>>(const std::vector<NDArray<T>>&)>;
+
+/// Runs f(inputs) once with a tracer installed and returns the graph of the ops it ran, and
+/// (in outputs) what f returned.  params are the arrays f reads by name (a block's parameters:
+/// their data handles); any other array an op reads that no op made becomes a constant.
+/// StateError, naming `who`, when f reads array values or draws random arrays outside ops
+/// (control flow on data cannot be traced), returns an array no op made, or hands an op a view
+/// of a traced array made without an op.
+template <class T>
+Graph<T> trace(const Function<T>& f, const std::vector<std::pair<std::string, NDArray<T>>>& inputs,
+               const std::vector<std::pair<std::string, NDArray<T>>>& params, const std::string& who,
+               std::vector<NDArray<T>>* outputs = nullptr);
+
+/// Marks the constants of g that are the arrays of params (by identity) as those parameters
+/// (trace() does it for the parameters it is given; a deferred initialization during the trace
+/// makes more).
+template <class T>
+void name_parameters(Graph<T>& g, const std::vector<std::pair<std::string, NDArray<T>>>& params);
+
+/// In place: each convolution (without its fused relu) whose output only an inference-mode
+/// batch_norm over channels reads becomes one node computing both, with the batch norm folded
+/// into the convolution's weight and bias (w' = w * gamma / sqrt(var + eps),
+/// b' = (b - mean) * gamma / sqrt(var + eps) + beta), recomputed when a parameter changes.
+/// For graphs run without recording only (the folded weights have no gradient).  Returns how
+/// many were folded.
+template <class T>
+std::size_t fold_batch_norm(Graph<T>& g);
+
+// ---- implementation ----
+
+namespace detail {
+
+template <class T>
+class GraphTracer final : public autograd::Tracer<T> {
+ public:
+  GraphTracer(Graph<T>& g, std::string who) : g_(g), who_(std::move(who)) {}
+
+  int add_value(ValueKind kind, std::string name, const NDArray<T>& a) {
+    Value<T> v;
+    v.kind = kind;
+    v.name = std::move(name);
+    v.shape = a.shape();
+    if (kind == ValueKind::parameter || kind == ValueKind::constant) v.array = a;
+    g_.values.push_back(std::move(v));
+    const int id = int(g_.values.size()) - 1;
+    ids_[a.impl().get()] = id;
+    keep_.push_back(a);  // alive until the trace ends, so that no other array reuses its address
+    return id;
+  }
+  int id_of(const NDArray<T>& a, const char* op) {
+    if (!a.defined()) return -1;
+    auto it = ids_.find(a.impl().get());
+    if (it != ids_.end()) return it->second;
+    for (const NDArray<T>& k : keep_)
+      GLUINO_CHECK(StateError, k.impl()->storage != a.impl()->storage, who_, ": hybridize: an input of '", op,
+                   "' (shape ", a.shape(), ") is a view of a traced array made without an op (NDArray::view_as, "
+                   "detach); a graph cannot follow it: use nd::reshape or another op");
+    return add_value(ValueKind::constant, "const" + std::to_string(constants_++), a);
+  }
+  void record(std::shared_ptr<const autograd::TracedOp<T>> op, const std::vector<NDArray<T>>& in,
+              const NDArray<T>& out) override {
+    Node<T> n;
+    for (const NDArray<T>& x : in) n.inputs.push_back(id_of(x, op->name()));
+    for (const NDArray<T>& s : op->state()) n.state.push_back(id_of(s, op->name()));
+    n.op = std::move(op);
+    n.output = add_value(ValueKind::node, "", out);
+    g_.values[n.output].producer = int(g_.nodes.size());
+    g_.nodes.push_back(std::move(n));
+  }
+  int output_id(const NDArray<T>& a, std::size_t i) const {
+    GLUINO_CHECK(StateError, a.defined(), who_, ": hybridize: output ", i, " is an empty array");
+    auto it = ids_.find(a.impl().get());
+    GLUINO_CHECK(StateError, it != ids_.end(), who_, ": hybridize: output ", i, " (shape ", a.shape(),
+                 ") was not computed by ops from the inputs and parameters (it was written element by element, "
+                 "or is a view made without an op); a graph cannot reproduce it");
+    return it->second;
+  }
+
+ private:
+  Graph<T>& g_;
+  std::string who_;
+  std::unordered_map<const void*, int> ids_;
+  std::vector<NDArray<T>> keep_;
+  std::size_t constants_ = 0;
+};
+
+/// A convolution with an inference-mode batch norm folded into it (fold_batch_norm).  Inputs:
+/// x, w, b (or none), gamma, beta, running mean, running variance.
+template <class T>
+class FoldedConvBatchNorm final : public autograd::TracedOp<T> {
+ public:
+  FoldedConvBatchNorm(const nd::ops::Convolution<T>& conv, const nd::ops::BatchNorm<T>& bn) : conv_(conv) {
+    eps_ = bn.opt.eps;
+    fix_gamma_ = bn.opt.fix_gamma;
+  }
+  const char* name() const override { return "convolution_batch_norm"; }
+  autograd::Attributes attributes() const override {
+    autograd::Attributes a = conv_.attributes();
+    a.emplace_back("eps", eps_);
+    a.emplace_back("fix_gamma", std::int64_t(fix_gamma_));
+    return a;
+  }
+  std::vector<NDArray<T>> state() const override { return {}; }
+  NDArray<T> run(const std::vector<NDArray<T>>& in) const override {
+    GLUINO_CHECK(StateError, !autograd::is_recording(), "convolution_batch_norm: a graph with folded batch norms "
+                 "runs without recording only");
+    NDArray<T> w, b;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      refresh(in);
+      w = w_, b = b_;
+    }
+    return autograd::apply(nd::ops::Convolution<T>(conv_), in[0], w, b);
+  }
+  const void* op() const override { return &conv_; }
+  const std::type_info& op_type() const override { return typeid(FoldedConvBatchNorm); }
+
+ private:
+  // Recomputes the folded weight and bias when any source changed (Storage::version).
+  void refresh(const std::vector<NDArray<T>>& in) const {
+    std::vector<std::pair<const void*, std::uint64_t>> key;
+    for (std::size_t i = 1; i < in.size(); ++i)
+      key.emplace_back(in[i].defined() ? in[i].impl()->storage.get() : nullptr, in[i].defined() ? in[i].version() : 0);
+    if (w_.defined() && key == key_) return;
+    const NDArray<T>& w = in[1];
+    const NDArray<T>& b = in[2];
+    const T *g = in[3].data(), *beta = in[4].data(), *mean = in[5].data(), *var = in[6].data();
+    const std::size_t O = w.shape(0), per = w.size() / O;
+    NDArray<T> wf(w.shape()), bf(Shape{O});
+    const T* pw = w.data();
+    T *pwf = wf.data(), *pbf = bf.data();
+    for (std::size_t o = 0; o < O; ++o) {
+      const double scale = (fix_gamma_ ? 1.0 : double(g[o])) / std::sqrt(double(var[o]) + eps_);
+      for (std::size_t k = 0; k < per; ++k) pwf[o * per + k] = T(double(pw[o * per + k]) * scale);
+      const double bias = b.defined() ? double(b.data()[o]) : 0.0;
+      pbf[o] = T((bias - double(mean[o])) * scale + double(beta[o]));
+    }
+    w_ = std::move(wf);
+    b_ = std::move(bf);
+    key_ = std::move(key);
+  }
+  nd::ops::Convolution<T> conv_;
+  double eps_ = 1e-5;
+  bool fix_gamma_ = false;
+  // The folded weight and bias, and the (storage, version) of the sources they were made from.
+  // Several threads may run one graph: the cache is behind mutex_.
+  mutable std::mutex mutex_;
+  mutable NDArray<T> w_, b_;
+  mutable std::vector<std::pair<const void*, std::uint64_t>> key_;
+};
+
+}  // namespace detail
+
+template <class T>
+Graph<T> trace(const Function<T>& f, const std::vector<std::pair<std::string, NDArray<T>>>& inputs,
+               const std::vector<std::pair<std::string, NDArray<T>>>& params, const std::string& who,
+               std::vector<NDArray<T>>* outputs) {
+  Graph<T> g;
+  detail::GraphTracer<T> tracer(g, who);
+  std::vector<NDArray<T>> in;
+  for (const auto& [name, a] : inputs) {
+    GLUINO_CHECK(StateError, a.defined(), who, ": trace: input '", name, "' is an empty array");
+    g.inputs.push_back(tracer.add_value(ValueKind::input, name, a));
+    in.push_back(a);
+  }
+  for (const auto& [name, a] : params)
+    if (a.defined()) tracer.add_value(ValueKind::parameter, name, a);
+  std::vector<NDArray<T>> out;
+  {
+    autograd::TraceScope<T> scope(&tracer, who);
+    out = f(in);
+  }
+  for (std::size_t i = 0; i < out.size(); ++i) g.outputs.push_back(tracer.output_id(out[i], i));
+  g.plan();
+  if (outputs) *outputs = std::move(out);
+  return g;
+}
+
+template <class T>
+void name_parameters(Graph<T>& g, const std::vector<std::pair<std::string, NDArray<T>>>& params) {
+  for (const auto& [name, a] : params)
+    for (Value<T>& v : g.values)
+      if (v.kind == ValueKind::constant && a.defined() && v.array.defined() && v.array.impl() == a.impl()) {
+        v.kind = ValueKind::parameter;
+        v.name = name;
+      }
+}
+
+template <class T>
+void Graph<T>::plan() {
+  last_use_.assign(values.size(), 0);
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    for (int v : nodes[i].inputs)
+      if (v >= 0) last_use_[v] = i;
+  for (int v : outputs) last_use_[v] = nodes.size();  // kept to the end
+}
+
+template <class T>
+std::vector<NDArray<T>> Graph<T>::run(const std::vector<NDArray<T>>& in) const {
+  GLUINO_CHECK(ValueError, in.size() == inputs.size(), "graph: ", inputs.size(), " inputs expected, got ", in.size());
+  std::vector<NDArray<T>> slot(values.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const Value<T>& v = values[inputs[i]];
+    GLUINO_CHECK(ShapeError, in[i].defined() && in[i].shape() == v.shape, "graph: input '", v.name,
+                 "' was traced with shape ", v.shape, ", got ", in[i].defined() ? in[i].shape() : Shape{});
+    slot[inputs[i]] = in[i];
+  }
+  for (std::size_t v = 0; v < values.size(); ++v)
+    if (values[v].kind == ValueKind::parameter || values[v].kind == ValueKind::constant) slot[v] = values[v].array;
+  std::vector<NDArray<T>> args;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const Node<T>& n = nodes[i];
+    args.clear();
+    for (int v : n.inputs) args.push_back(v < 0 ? NDArray<T>() : slot[v]);
+    slot[n.output] = n.op->run(args);
+    for (int v : n.inputs)  // the plan: free intermediates after their last reader
+      if (v >= 0 && values[v].kind == ValueKind::node && last_use_[v] == i) slot[v] = NDArray<T>();
+  }
+  args.clear();
+  std::vector<NDArray<T>> out;
+  for (int v : outputs) out.push_back(slot[v]);
+  return out;
+}
+
+template <class T>
+std::pair<std::size_t, std::size_t> Graph<T>::peak_live() const {
+  std::size_t live = 0, bytes = 0, peak = 0, peak_bytes = 0;
+  std::vector<bool> alive(values.size(), false);
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    const Node<T>& n = nodes[i];
+    alive[n.output] = true;
+    ++live, bytes += values[n.output].shape.size() * sizeof(T);
+    if (bytes > peak_bytes) peak = live, peak_bytes = bytes;
+    for (int v : n.inputs)
+      if (v >= 0 && alive[v] && last_use_[v] == i) alive[v] = false, --live, bytes -= values[v].shape.size() * sizeof(T);
+  }
+  return {peak, peak_bytes};
+}
+
+template <class T>
+std::size_t fold_batch_norm(Graph<T>& g) {
+  std::vector<std::size_t> readers(g.values.size(), 0);
+  for (const Node<T>& n : g.nodes)
+    for (int v : n.inputs)
+      if (v >= 0) ++readers[v];
+  for (int v : g.outputs) ++readers[v];
+  std::size_t folded = 0;
+  std::vector<bool> drop(g.nodes.size(), false);
+  for (std::size_t j = 0; j < g.nodes.size(); ++j) {
+    Node<T>& bn_node = g.nodes[j];
+    if (bn_node.op->op_type() != typeid(nd::ops::BatchNorm<T>)) continue;
+    const auto& bn = *static_cast<const nd::ops::BatchNorm<T>*>(bn_node.op->op());
+    const int x = bn_node.inputs[0];
+    if (bn.batch_stats || bn.opt.axis != 1 || x < 0 || g.values[x].kind != ValueKind::node || readers[x] != 1 ||
+        bn_node.state.size() != 2 || bn_node.inputs[1] < 0 || bn_node.inputs[2] < 0)
+      continue;
+    Node<T>& conv_node = g.nodes[g.values[x].producer];
+    if (conv_node.op->op_type() != typeid(nd::ops::Convolution<T>)) continue;
+    const auto& conv = *static_cast<const nd::ops::Convolution<T>*>(conv_node.op->op());
+    if (conv.relu) continue;
+    conv_node.op = std::make_shared<const detail::FoldedConvBatchNorm<T>>(conv, bn);
+    conv_node.inputs = {conv_node.inputs[0], conv_node.inputs[1], conv_node.inputs[2], bn_node.inputs[1],
+                        bn_node.inputs[2],   bn_node.state[0],    bn_node.state[1]};
+    // The folded node now produces the batch norm's value.
+    const int y = bn_node.output;
+    g.values[y].producer = g.values[x].producer;
+    conv_node.output = y;
+    drop[j] = true;
+    ++folded;
+  }
+  if (!folded) return 0;
+  std::vector<Node<T>> kept;
+  for (std::size_t j = 0; j < g.nodes.size(); ++j)
+    if (!drop[j]) kept.push_back(std::move(g.nodes[j]));
+  g.nodes = std::move(kept);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) g.values[g.nodes[i].output].producer = int(i);
+  g.plan();
+  return folded;
+}
+
+}  // namespace gluino::graph
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_GRAPH_GRAPH_INSTANTIATIONS(X, T)                                                                  \
+  X class Graph<T>;                                                                                              \
+  X Graph<T> trace<T>(const Function<T>&, const std::vector<std::pair<std::string, NDArray<T>>>&,               \
+                      const std::vector<std::pair<std::string, NDArray<T>>>&, const std::string&,               \
+                      std::vector<NDArray<T>>*);                                                                 \
+  X void name_parameters<T>(Graph<T>&, const std::vector<std::pair<std::string, NDArray<T>>>&);              \
+  X std::size_t fold_batch_norm<T>(Graph<T>&);
+namespace gluino::graph {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_GRAPH_GRAPH_INSTANTIATIONS)
+}  // namespace gluino::graph

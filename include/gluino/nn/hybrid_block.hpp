@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// HybridBlock, HybridSequential and HybridCustomBlock: blocks that hybridize() turns into
+/// graphs, and the cache of graphs a hybridized block runs (Gluon's CachedOp): one graph per
+/// input signature (the inputs' shapes, train or predict mode, recording or not), traced by
+/// running forward once (graph::trace), then run by graph::Graph::run.  docs/hybridize.md.
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "gluino/autograd/mode.hpp"
+#include "gluino/detail/precompiled.hpp"
+#include "gluino/graph/graph.hpp"
+#include "gluino/nn/block.hpp"
+#include "gluino/nn/custom_block.hpp"
+#include "gluino/nn/sequential.hpp"
+
+namespace gluino::nn {
+
+/// A block with a forward of one array that hybridize() turns into a graph.  Derive from it
+/// as from Block (or use HybridCustomBlock, which also names the block after its class).
+/// Gluon: gluon.HybridBlock (forward plays hybrid_forward's part; parameters are read with
+/// param->data(), which a trace binds by name).
+template <class T>
+class BasicHybridBlock : public BasicBlock<T> {
+ public:
+  explicit BasicHybridBlock(BasicBlockOptions<T> opt = {}) : BasicBlock<T>(std::move(opt)) {
+    this->set_hybridizable();
+  }
+
+ protected:
+  BasicHybridBlock(BasicHybridBlock&&) = default;
+};
+using HybridBlock = BasicHybridBlock<float>;
+
+/// A Sequential that hybridize() turns into one graph of all its children.  Gluon:
+/// gluon.nn.HybridSequential.
+template <class T>
+class BasicHybridSequential : public BasicSequential<T> {
+ public:
+  explicit BasicHybridSequential(std::string prefix = "", BasicParameterDict<T> params = {})
+      : BasicSequential<T>(
+            BasicBlockOptions<T>{.alias = "hybridsequential", .prefix = std::move(prefix), .params = std::move(params)}) {
+    this->set_hybridizable();
+  }
+  std::string type_name() const override { return "HybridSequential"; }
+};
+using HybridSequential = BasicHybridSequential<float>;
+
+/// A user's block (as CustomBlock: named after its class, forward of any arity) that
+/// hybridize() turns into a graph when its forward takes arrays only and returns an array or a
+/// std::vector of arrays.  `class Net : public nn::HybridCustomBlock<Net>`.  Gluon: a
+/// gluon.HybridBlock subclass.
+template <class Derived, class T = float>
+class BasicHybridCustomBlock : public BasicCustomBlock<Derived, T> {
+ public:
+  using HybridCustomBlock = BasicHybridCustomBlock;
+  explicit BasicHybridCustomBlock(std::string prefix = "", BasicParameterDict<T> params = {})
+      : BasicCustomBlock<Derived, T>(std::move(prefix), std::move(params)) {
+    this->set_hybridizable();
+  }
+
+  /// As CustomBlock's call; hybridized, through the cached graph.
+  template <class... A>
+  decltype(auto) operator()(const A&... args) {
+    Derived& self = static_cast<Derived&>(*this);
+    static_assert(requires { self.forward(args...); },
+                  "HybridCustomBlock: the block has no public forward taking these arguments");
+    using R = std::remove_cvref_t<decltype(self.forward(args...))>;
+    constexpr bool arrays_only = (std::is_same_v<A, NDArray<T>> && ...);
+    constexpr bool graphable = arrays_only && (std::is_same_v<R, NDArray<T>> || std::is_same_v<R, std::vector<NDArray<T>>>);
+    using List = std::vector<NDArray<T>>;
+    return this->call(
+        [&] {
+          if constexpr (requires { self.infer_shape(args...); }) self.infer_shape(args...);
+        },
+        [&]() -> R {
+          if constexpr (graphable) {
+            if (this->hybrid_active()) {
+              auto fwd = [&self](const List& in) {
+                return [&]<std::size_t... I>(std::index_sequence<I...>) {
+                  if constexpr (std::is_same_v<R, NDArray<T>>)
+                    return List{self.forward(in[I]...)};
+                  else
+                    return List(self.forward(in[I]...));
+                }(std::index_sequence_for<A...>{});
+              };
+              List out = this->run_hybrid(List{args...}, fwd);
+              if constexpr (std::is_same_v<R, NDArray<T>>)
+                return out[0];
+              else
+                return out;
+            }
+          } else {
+            GLUINO_CHECK(StateError, !this->hybrid_active(), this->who(), ": hybridize: a HybridCustomBlock's forward "
+                         "must take arrays only and return an array or a std::vector of arrays to run as a graph");
+          }
+          return self.forward(args...);
+        },
+        [&](List& in) { (detail::append_arrays<T>(in, args), ...); });
+  }
+
+ protected:
+  BasicHybridCustomBlock(BasicHybridCustomBlock&&) = default;
+};
+template <class Derived>
+using HybridCustomBlock = BasicHybridCustomBlock<Derived, float>;
+
+}  // namespace gluino::nn
+
+namespace gluino::detail {
+
+/// The graphs of one hybridized block, keyed by the input signature.
+template <class T>
+class CachedGraphs final : public HybridState<T> {
+ public:
+  using Arrays = typename HybridState<T>::Arrays;
+  explicit CachedGraphs(nn::HybridizeOptions opt) : opt_(opt) {}
+
+  Arrays call(nn::BasicBlock<T>& block, const Arrays& in, const std::function<Arrays(const Arrays&)>& forward) override {
+    Key key{{}, autograd::is_training(), autograd::is_recording()};
+    for (const NDArray<T>& x : in) {
+      GLUINO_CHECK(StateError, x.defined(), block.name(), ": hybridize: an input is an empty array");
+      key.shapes.push_back(x.shape());
+    }
+    std::shared_ptr<const graph::Graph<T>> g;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const auto& [k, e] : graphs_)
+        if (k == key) g = e;
+    }
+    if (g) return g->run(in);
+    // First call with this signature: trace forward (which also gives this call's result).
+    std::vector<std::pair<std::string, NDArray<T>>> inputs, params;
+    for (std::size_t i = 0; i < in.size(); ++i) inputs.emplace_back(in.size() == 1 ? "data" : "data" + std::to_string(i), in[i]);
+    auto named = [&] {
+      std::vector<std::pair<std::string, NDArray<T>>> ps;
+      for (const auto& [n, p] : block.collect_params())
+        if (p->is_initialized()) ps.emplace_back(n, p->data());
+      return ps;
+    };
+    params = named();
+    Arrays out;
+    auto traced = std::make_shared<graph::Graph<T>>(graph::trace<T>(forward, inputs, params, block.name(), &out));
+    graph::name_parameters<T>(*traced, named());  // those a deferred initialization made
+    if (!key.training && !key.recording && opt_.fold_batch_norm) graph::fold_batch_norm(*traced);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (graphs_.size() >= opt_.max_graphs && !graphs_.empty()) graphs_.erase(graphs_.begin());
+    graphs_.emplace_back(std::move(key), std::move(traced));
+    return out;
+  }
+  void clear() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    graphs_.clear();
+  }
+  std::vector<std::shared_ptr<const graph::Graph<T>>> graphs() const override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::vector<std::shared_ptr<const graph::Graph<T>>> out;
+    for (const auto& [k, g] : graphs_) out.push_back(g);
+    return out;
+  }
+
+ private:
+  struct Key {
+    std::vector<Shape> shapes;
+    bool training = false, recording = false;
+    bool operator==(const Key&) const = default;
+  };
+  nn::HybridizeOptions opt_;
+  mutable std::mutex mutex_;
+  std::vector<std::pair<Key, std::shared_ptr<const graph::Graph<T>>>> graphs_;
+};
+
+template <class T>
+struct block_hybrid<nn::BasicBlock<T>> {
+  static std::shared_ptr<HybridState<T>> make(const nn::HybridizeOptions& opt) {
+    return std::make_shared<CachedGraphs<T>>(opt);
+  }
+};
+
+}  // namespace gluino::detail
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_NN_HYBRID_BLOCK_INSTANTIATIONS(X, T) \
+  X class BasicHybridBlock<T>;                      \
+  X class BasicHybridSequential<T>;
+namespace gluino::nn {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_NN_HYBRID_BLOCK_INSTANTIATIONS)
+}  // namespace gluino::nn

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/graph/graph.hpp>
+
+#include <doctest/doctest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gluino/nd/conv.hpp>
+#include <gluino/nd/creation.hpp>
+#include <gluino/nd/elementwise.hpp>
+#include <gluino/nd/linalg.hpp>
+#include <gluino/nd/random.hpp>
+#include <gluino/nd/reduce.hpp>
+#include <gluino/nd/shape_ops.hpp>
+#include <gluino/nd/softmax.hpp>
+#include "support/gradcheck.hpp"
+
+using namespace gluino;
+using test::rand_array;
+using A = NDArray<double>;
+using Arrays = std::vector<A>;
+
+TEST_SUITE("graph/graph") {
+TEST_CASE("trace records each op with its attributes; run() recomputes on new inputs") {
+  const A w = rand_array({3, 2, 3, 3}, 1), b = rand_array({3}, 2);
+  const A offset = nd::ones<double>({1, 3, 1, 1});  // made outside the traced code: a constant
+  auto f = [&](const Arrays& in) {
+    A y = nd::convolution(in[0], w, b, {.stride = {2, 2}, .pad = {1, 1}});
+    y = nd::relu(y + offset);
+    return Arrays{nd::softmax(y.reshape({static_cast<long long>(in[0].shape(0)), -1}), 1)};
+  };
+  Arrays traced_out;
+  auto g = graph::trace<double>(f, {{"data", rand_array({2, 2, 5, 5}, 3)}}, {{"w", w}, {"b", b}}, "f", &traced_out);
+  std::ostringstream os;
+  os << g;
+  const std::string s = os.str();
+  INFO(s);
+  CHECK(s.find("convolution(%0 data, %1 w, %2 b) {stride=[2, 2], dilate=[1, 1], pad=[1, 1], num_group=1, relu=0}") !=
+        std::string::npos);
+  CHECK(s.find("add(%3, %4 const0)") != std::string::npos);
+  CHECK(s.find("softmax(") != std::string::npos);
+  CHECK(g.nodes.size() == 5);  // convolution, add, relu, reshape, softmax
+  const A x = rand_array({2, 2, 5, 5}, 9);
+  const Arrays got = g.run({x});
+  CHECK(got[0].to_vector() == f({x})[0].to_vector());
+  CHECK_THROWS_WITH_AS(g.run({rand_array({1, 2, 5, 5}, 9)}), doctest::Contains("traced with shape (2, 2, 5, 5)"),
+                       ShapeError);
+}
+
+TEST_CASE("the memory plan frees each intermediate after its last reader") {
+  auto f = [](const Arrays& in) {
+    A y = in[0];
+    for (int i = 0; i < 10; ++i) y = nd::exp(y) - 1.0;  // 20 ops in a chain
+    return Arrays{y};
+  };
+  auto g = graph::trace<double>(f, {{"x", rand_array({100}, 1)}}, {}, "chain");
+  CHECK(g.nodes.size() == 20);
+  const auto [live, bytes] = g.peak_live();
+  CHECK(live == 2);  // one op's input and output
+  CHECK(bytes == 2 * 100 * sizeof(double));
+}
+
+TEST_CASE("refused while tracing: reading values, drawing random arrays, views made without ops") {
+  auto reads = [](const Arrays& in) { return Arrays{in[0] * in[0].sum().asscalar()}; };
+  CHECK_THROWS_WITH_AS(graph::trace<double>(reads, {{"x", rand_array({3}, 1)}}, {}, "reader"),
+                       doctest::Contains("reader: hybridize: its forward reads array values (asscalar)"), StateError);
+  auto draws = [](const Arrays& in) { return Arrays{in[0] + nd::random::uniform<double>(in[0].shape())}; };
+  CHECK_THROWS_WITH_AS(graph::trace<double>(draws, {{"x", rand_array({3}, 1)}}, {}, "drawer"),
+                       doctest::Contains("draws random numbers (nd::random::uniform)"), StateError);
+  auto views = [](const Arrays& in) { return Arrays{nd::exp(in[0].view_as(Shape{3, 1}))}; };
+  CHECK_THROWS_WITH_AS(graph::trace<double>(views, {{"x", rand_array({3}, 1)}}, {}, "viewer"),
+                       doctest::Contains("a view of a traced array made without an op"), StateError);
+  // The thread is left as it was: values can be read again.
+  CHECK(rand_array({1}, 1).asscalar() == rand_array({1}, 1).asscalar());
+}
+
+TEST_CASE("a graph run inside record() gives the traced code's gradients") {
+  A w = rand_array({4, 3}, 5);
+  w.attach_grad();
+  auto f = [&](const Arrays& in) { return Arrays{nd::tanh(nd::dot(in[0], w)).sum()}; };
+  auto g = graph::trace<double>(f, {{"x", rand_array({2, 4}, 1)}}, {{"w", w}}, "f");
+  const A x = rand_array({2, 4}, 6);
+  {
+    autograd::record rec;
+    f({x})[0].backward();
+  }
+  const auto want = w.grad().to_vector();
+  {
+    autograd::record rec;
+    g.run({x})[0].backward();
+  }
+  CHECK(w.grad().to_vector() == want);
+}
+}

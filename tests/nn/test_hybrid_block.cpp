@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/nn/hybrid_block.hpp>
+
+#include <doctest/doctest.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gluino/autograd/mode.hpp>
+#include <gluino/graph/graph.hpp>
+#include <gluino/model_zoo/lenet.hpp>
+#include <gluino/nd/elementwise.hpp>
+#include <gluino/nd/reduce.hpp>
+#include <gluino/nn/activations.hpp>
+#include <gluino/nn/basic_layers.hpp>
+#include <gluino/nn/batch_norm.hpp>
+#include <gluino/nn/conv2d.hpp>
+#include <gluino/nn/dense.hpp>
+#include <gluino/nn/dropout.hpp>
+#include "support/check_close.hpp"
+#include "support/gradcheck.hpp"
+#include "support/repr.hpp"
+
+using namespace gluino;
+using test::rand_array;
+
+namespace {
+using Net = std::shared_ptr<nn::BasicSequential<double>>;
+
+// Every parameter's gradient, in collect_params order.
+std::vector<std::vector<double>> grads_of(const nn::BasicBlock<double>& net) {
+  std::vector<std::vector<double>> g;
+  for (const auto& [n, p] : net.collect_params())
+    if (p->grad_req() != GradReq::null) g.push_back(p->grad().to_vector());
+  return g;
+}
+std::vector<std::vector<double>> train_step_grads(nn::BasicBlock<double>& net, const NDArray<double>& x) {
+  for (const auto& [n, p] : net.collect_params())
+    if (p->grad_req() != GradReq::null) p->zero_grad();
+  {
+    autograd::record rec;
+    auto y = net(x);
+    auto l = (y * y).sum();
+    l.backward();
+  }
+  return grads_of(net);
+}
+std::size_t count_nodes(const graph::Graph<double>& g, const std::string& op) {
+  std::size_t n = 0;
+  for (const auto& node : g.nodes) n += op == node.op->name();
+  return n;
+}
+
+// The tutorial's FancyMLP shape of forward: a loop on a value (refused by hybridize).
+class Halving : public nn::BasicHybridCustomBlock<Halving, double> {
+ public:
+  NDArray<double> forward(const NDArray<double>& x) {
+    NDArray<double> y = x;
+    while (nd::abs(y).sum().asscalar() > 1) y = y / 2.0;
+    return y;
+  }
+};
+// Writes its output element by element: not an op.
+class Handmade : public nn::BasicHybridCustomBlock<Handmade, double> {
+ public:
+  NDArray<double> forward(const NDArray<double>& x) {
+    NDArray<double> y(x.shape());
+    for (std::size_t i = 0; i < x.size(); ++i) y.data()[i] = 2 * x.data()[i];
+    return y;
+  }
+};
+// Two inputs, two outputs, a parameter read through data().
+class TwoWay : public nn::BasicHybridCustomBlock<TwoWay, double> {
+ public:
+  TwoWay() { w_ = this->params().get("w", Shape{3}); }
+  std::vector<NDArray<double>> forward(const NDArray<double>& a, const NDArray<double>& b) {
+    return {a * w_->data() + b, nd::relu(a - b)};
+  }
+  std::shared_ptr<nn::BasicParameter<double>> w_;
+};
+}  // namespace
+
+TEST_SUITE("nn/hybrid_block") {
+TEST_CASE("HybridSequential: Gluon's names and listing; hybridize flags") {
+  nn::reset_name_counters();
+  nn::BasicHybridSequential<double> net;
+  CHECK(net.prefix() == "hybridsequential0_");
+  CHECK(net.is_hybridizable());
+  CHECK_FALSE(net.is_hybridized());
+  net.add(nn::BasicDense<double>{4});
+  CHECK(test::repr(net).rfind("HybridSequential(", 0) == 0);
+  net.hybridize();
+  CHECK(net.is_hybridized());
+  CHECK_FALSE(net[0].is_hybridized());  // a plain Dense is not a HybridBlock here
+  net.hybridize(false);
+  CHECK_FALSE(net.is_hybridized());
+  nn::BasicSequential<double> plain;
+  plain.hybridize();
+  CHECK_FALSE(plain.is_hybridized());
+}
+
+TEST_CASE("LeNet hybridized: one graph per input shape, the imperative outputs, deferred shapes traced") {
+  Net net = model_zoo::lenet<double>();
+  net->initialize();
+  net->hybridize();
+  const auto x = rand_array({2, 1, 28, 28}, 3);
+  const auto first = (*net)(x);  // traces (and initializes the deferred Dense)
+  REQUIRE(net->cached_graphs().size() == 1);
+  const auto graph0 = net->cached_graphs()[0];
+  const auto& g = *graph0;
+  CHECK(count_nodes(g, "convolution") == 2);
+  CHECK(count_nodes(g, "pooling") == 2);
+  CHECK(count_nodes(g, "fully_connected") == 2);
+  CHECK(g.find("lenet0_dense0_weight") >= 0);  // initialized during the trace, bound by name
+  CHECK(g.find("data") == g.inputs[0]);
+  const auto second = (*net)(x);  // the graph
+  CHECK(second.to_vector() == first.to_vector());
+  net->hybridize(false);
+  CHECK(((*net)(x)).to_vector() == first.to_vector());
+  net->hybridize();
+  (void)(*net)(rand_array({5, 1, 28, 28}, 4));
+  (void)(*net)(rand_array({5, 1, 28, 28}, 5));
+  CHECK(net->cached_graphs().size() == 1);  // hybridize() again starts a new cache
+  std::ostringstream os;
+  os << g;
+  CHECK(os.str().find("convolution(%0 data, %") != std::string::npos);
+}
+
+TEST_CASE("training through the graph gives the imperative gradients") {
+  Net net = model_zoo::lenet<double>();
+  net->initialize();
+  const auto x = rand_array({3, 1, 28, 28}, 8);
+  const auto imperative = train_step_grads(*net, x);
+  net->hybridize();
+  const auto traced = train_step_grads(*net, x);  // the trace itself runs imperatively
+  const auto replayed = train_step_grads(*net, x);
+  REQUIRE(net->cached_graphs().size() == 1);
+  REQUIRE(imperative.size() == 8);
+  CHECK(traced == imperative);
+  CHECK(replayed == imperative);
+}
+
+TEST_CASE("predict mode folds a batch norm into the convolution; train mode updates the running stats") {
+  auto make = [] {
+    auto net = std::make_shared<nn::BasicHybridSequential<double>>();
+    net->add(nn::BasicConv2D<double>{4, 3}, nn::BasicBatchNorm<double>{}, nn::BasicActivation<double>{"relu"});
+    net->initialize();
+    return net;
+  };
+  auto net = make(), ref = make();
+  (void)(*net)(rand_array({2, 2, 6, 6}, 1));
+  (void)(*ref)(rand_array({2, 2, 6, 6}, 1));
+  // Same parameters, running statistics away from (0, 1).
+  const auto np = net->collect_params_with_prefix(), rp = ref->collect_params_with_prefix();
+  REQUIRE(np.size() == rp.size());
+  std::uint64_t seed = 20;
+  for (std::size_t i = 0; i < np.size(); ++i) {
+    auto v = rand_array(np[i].second->shape(), seed++, 0.5, 1.5);
+    np[i].second->set_data(v);
+    rp[i].second->set_data(v);
+  }
+  net->hybridize();
+  const auto x = rand_array({2, 2, 6, 6}, 30);
+  auto y_ref = (*ref)(x);
+  (void)(*net)(x);
+  auto y = (*net)(x);
+  REQUIRE(net->cached_graphs().size() == 1);
+  CHECK(count_nodes(*net->cached_graphs()[0], "batch_norm") == 0);
+  CHECK(count_nodes(*net->cached_graphs()[0], "convolution_batch_norm") == 1);
+  test::check_close_arrays(y, y_ref, 1e-12);
+  // Train mode: batch statistics, running statistics updated by each graph run as imperatively.
+  {
+    autograd::train_mode tm;
+    for (int i = 0; i < 2; ++i) {
+      test::check_close_arrays((*net)(x), (*ref)(x), 1e-12);
+    }
+  }
+  REQUIRE(net->cached_graphs().size() == 2);
+  CHECK(count_nodes(*net->cached_graphs()[1], "batch_norm") == 1);
+  const auto& bn_net = net->at<nn::BasicBatchNorm<double>>(1);
+  const auto& bn_ref = ref->at<nn::BasicBatchNorm<double>>(1);
+  test::check_close_arrays(bn_net.running_mean()->data(), bn_ref.running_mean()->data(), 1e-12);
+  test::check_close_arrays(bn_net.running_var()->data(), bn_ref.running_var()->data(), 1e-12);
+  // The folded weights follow parameter changes.
+  for (std::size_t i = 0; i < np.size(); ++i) {
+    auto v = np[i].second->data().copy();
+    for (double& e : v) e *= 0.5;
+    np[i].second->set_data(v);
+    rp[i].second->set_data(v);
+  }
+  test::check_close_arrays((*net)(x), (*ref)(x), 1e-12);
+}
+
+TEST_CASE("dropout in a train-mode graph draws a new mask each run") {
+  nn::BasicHybridSequential<double> net;
+  net.add(nn::BasicDropout<double>{0.5});
+  net.hybridize();
+  autograd::train_mode tm;
+  const auto x = rand_array({1, 200}, 2, 1.0, 2.0);
+  const auto a = net(x), b = net(x), c = net(x);
+  CHECK(net.cached_graphs().size() == 1);
+  CHECK(b.to_vector() != c.to_vector());
+  CHECK(a.to_vector() != b.to_vector());
+}
+
+TEST_CASE("refused: control flow on values, outputs not made by ops") {
+  Halving h;
+  h.hybridize();
+  const auto x = rand_array({4}, 1, 1.0, 2.0);
+  try {
+    (void)h(x);
+    FAIL("no exception");
+  } catch (const StateError& e) {
+    const std::string m = e.what();
+    CHECK(m.find("halving") != std::string::npos);
+    CHECK(m.find("reads array values (asscalar)") != std::string::npos);
+  }
+  CHECK(h.cached_graphs().empty());
+  h.hybridize(false);
+  CHECK(nd::abs(h(x)).sum().asscalar() <= 1);  // imperatively it runs
+  Handmade m;
+  m.hybridize();
+  CHECK_THROWS_WITH_AS((void)m(x), doctest::Contains("was not computed by ops"), StateError);
+}
+
+TEST_CASE("HybridCustomBlock with two inputs and two outputs") {
+  TwoWay b;
+  b.initialize();
+  const auto a = rand_array({2, 3}, 1), c = rand_array({2, 3}, 2);
+  auto ref = b(a, c);
+  b.hybridize();
+  (void)b(a, c);
+  auto out = b(a, c);
+  REQUIRE(b.cached_graphs().size() == 1);
+  REQUIRE(out.size() == 2);
+  CHECK(out[0].to_vector() == ref[0].to_vector());
+  CHECK(out[1].to_vector() == ref[1].to_vector());
+  CHECK(b.cached_graphs()[0]->inputs.size() == 2);
+}
+}
