@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// ONNX export: a block traced in predict mode (graph::trace) written as an ONNX model (opset
+/// 13), its parameters as initializers, with a symbolic batch axis.  Needs ONNX's protobuf
+/// classes: link the optional CMake target gluino::onnx (Debian's libonnx-dev and
+/// libprotobuf-dev); the rest of gluino does not include this header.  Gluon:
+/// mx.onnx.export_model and HybridBlock.export (`export` is a C++ keyword, hence export_onnx;
+/// the functions are in namespace gluino, since gluino::onnx would clash with ONNX's ::onnx).
+/// docs/hybridize.md lists the ops and how each maps to ONNX.
+#include <onnx/onnx_pb.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "gluino/autograd/mode.hpp"
+#include "gluino/core/error.hpp"
+#include "gluino/graph/graph.hpp"
+#include "gluino/nd/creation.hpp"
+#include "gluino/nn/block.hpp"
+
+namespace gluino {
+
+/// Options of export_onnx.
+struct OnnxExportOptions {
+  int opset = 13;                       ///< 13 to 17 (the ops used are the same in these)
+  std::string input_name = "data";      ///< the graph input's name (Gluon's default)
+  std::string output_name = "output";   ///< the graph output's name
+  bool dynamic_batch = true;            ///< axis 0 of the input and output is "batch"
+  std::string graph_name = "";          ///< "" = the block's name
+};
+
+/// The ONNX model of a traced graph (one input, any number of outputs).  ValueError naming
+/// the node and op for an op that has no ONNX form (see docs/hybridize.md).
+template <class T>
+::onnx::ModelProto to_onnx(const graph::Graph<T>& g, const OnnxExportOptions& opt = {}, const std::string& name = "gluino");
+
+/// Traces net in predict mode on an input of input_shape (values do not matter) and writes the
+/// ONNX model to path (atomically: a failed export leaves an existing file whole).  Returns the
+/// model.  Deferred parameters are initialized by the trace if the block was never called.
+template <class T>
+::onnx::ModelProto export_onnx(nn::BasicBlock<T>& net, const std::string& path, const Shape& input_shape,
+                                const OnnxExportOptions& opt = {});
+
+/// Writes a model to path atomically (a temporary file renamed).  ValueError naming the path.
+inline void save_onnx(const ::onnx::ModelProto& model, const std::string& path);
+
+// ---- implementation ----
+
+namespace detail::onnx_export {
+
+template <class T>
+constexpr int elem_type() {
+  return std::is_same_v<T, float> ? ::onnx::TensorProto_DataType_FLOAT : ::onnx::TensorProto_DataType_DOUBLE;
+}
+
+inline std::int64_t attr_int(const autograd::Attributes& a, const char* key) {
+  for (const auto& [k, v] : a)
+    if (k == key) return std::get<std::int64_t>(v);
+  ::gluino::detail::raise<ValueError>("onnx export: attribute '", key, "' missing");
+}
+inline double attr_real(const autograd::Attributes& a, const char* key) {
+  for (const auto& [k, v] : a)
+    if (k == key) return std::get<double>(v);
+  ::gluino::detail::raise<ValueError>("onnx export: attribute '", key, "' missing");
+}
+inline std::vector<std::int64_t> attr_ints(const autograd::Attributes& a, const char* key) {
+  for (const auto& [k, v] : a)
+    if (k == key) return std::get<std::vector<std::int64_t>>(v);
+  ::gluino::detail::raise<ValueError>("onnx export: attribute '", key, "' missing");
+}
+inline std::string attr_str(const autograd::Attributes& a, const char* key) {
+  for (const auto& [k, v] : a)
+    if (k == key) return std::get<std::string>(v);
+  ::gluino::detail::raise<ValueError>("onnx export: attribute '", key, "' missing");
+}
+
+/// Builds the ModelProto's graph node by node.
+template <class T>
+class Writer {
+ public:
+  Writer(const graph::Graph<T>& g, ::onnx::GraphProto& out, const OnnxExportOptions& opt) : g_(g), out_(out), opt_(opt) {}
+
+  void write() {
+    const Shape& in_shape = g_.values[g_.inputs.at(0)].shape;
+    batch_ = in_shape.ndim() ? in_shape[0] : 0;
+    for (std::size_t i = 0; i < g_.values.size(); ++i) {
+      const graph::Value<T>& v = g_.values[i];
+      if (v.kind == graph::ValueKind::parameter || v.kind == graph::ValueKind::constant)
+        add_initializer(name_of(int(i)), v.array);
+    }
+    for (std::size_t i = 0; i < g_.nodes.size(); ++i) node(i);
+  }
+  std::string name_of(int v) const {
+    const graph::Value<T>& x = g_.values[v];
+    if (x.kind == graph::ValueKind::input) return opt_.input_name;
+    for (std::size_t k = 0; k < g_.outputs.size(); ++k)
+      if (g_.outputs[k] == v) return g_.outputs.size() == 1 ? opt_.output_name : opt_.output_name + std::to_string(k);
+    if (x.kind == graph::ValueKind::node) return "node" + std::to_string(x.producer) + "_output";
+    if (x.kind == graph::ValueKind::constant) return "constant" + std::to_string(v);
+    return x.name;
+  }
+
+ private:
+  // A node of op_type with inputs and one output; returns it for attributes.
+  ::onnx::NodeProto& emit(const std::string& op_type, const std::vector<std::string>& in, const std::string& out) {
+    ::onnx::NodeProto& n = *out_.add_node();
+    n.set_op_type(op_type);
+    n.set_name(out + "_" + op_type);
+    for (const auto& s : in) n.add_input(s);
+    n.add_output(out);
+    return n;
+  }
+  static void set_ints(::onnx::NodeProto& n, const char* key, const std::vector<std::int64_t>& v) {
+    auto& a = *n.add_attribute();
+    a.set_name(key);
+    a.set_type(::onnx::AttributeProto_AttributeType_INTS);
+    for (auto x : v) a.add_ints(x);
+  }
+  static void set_int(::onnx::NodeProto& n, const char* key, std::int64_t v) {
+    auto& a = *n.add_attribute();
+    a.set_name(key);
+    a.set_type(::onnx::AttributeProto_AttributeType_INT);
+    a.set_i(v);
+  }
+  static void set_float(::onnx::NodeProto& n, const char* key, double v) {
+    auto& a = *n.add_attribute();
+    a.set_name(key);
+    a.set_type(::onnx::AttributeProto_AttributeType_FLOAT);
+    a.set_f(static_cast<float>(v));
+  }
+  void add_initializer(const std::string& name, const NDArray<T>& a) {
+    ::onnx::TensorProto& t = *out_.add_initializer();
+    t.set_name(name);
+    t.set_data_type(elem_type<T>());
+    for (std::size_t d : a.shape()) t.add_dims(static_cast<std::int64_t>(d));
+    t.set_raw_data(std::string(reinterpret_cast<const char*>(a.data()), a.size() * sizeof(T)));  // little-endian hosts
+  }
+  void add_int64_initializer(const std::string& name, const std::vector<std::int64_t>& v) {
+    ::onnx::TensorProto& t = *out_.add_initializer();
+    t.set_name(name);
+    t.set_data_type(::onnx::TensorProto_DataType_INT64);
+    t.add_dims(static_cast<std::int64_t>(v.size()));
+    for (auto x : v) t.add_int64_data(x);
+  }
+  void add_scalar_initializer(const std::string& name, double s) {
+    ::onnx::TensorProto& t = *out_.add_initializer();
+    t.set_name(name);
+    t.set_data_type(elem_type<T>());
+    const T v = static_cast<T>(s);
+    t.set_raw_data(std::string(reinterpret_cast<const char*>(&v), sizeof(T)));
+  }
+  [[noreturn]] void refuse(std::size_t i, const std::string& why) const {
+    ::gluino::detail::raise<ValueError>("onnx export: node ", i, " ('", g_.nodes[i].op->name(), "', output ",
+                                        g_.values[g_.nodes[i].output].shape, "): ", why);
+  }
+
+  void node(std::size_t i) {
+    const graph::Node<T>& n = g_.nodes[i];
+    const std::string op = n.op->name();
+    const autograd::Attributes a = n.op->attributes();
+    std::vector<std::string> in;
+    for (int v : n.inputs) in.push_back(v < 0 ? std::string() : name_of(v));
+    const std::string out = name_of(n.output);
+    const std::string tmp = "node" + std::to_string(i) + "_";
+    auto shape_of = [&](std::size_t k) -> const Shape& { return g_.values[n.inputs.at(k)].shape; };
+    static const std::map<std::string, std::string> unary = {
+        {"relu", "Relu"}, {"sigmoid", "Sigmoid"}, {"tanh", "Tanh"}, {"exp", "Exp"},     {"log", "Log"},
+        {"sqrt", "Sqrt"}, {"abs", "Abs"},         {"negative", "Neg"}, {"softrelu", "Softplus"},
+        {"softsign", "Softsign"}};
+    static const std::map<std::string, std::string> binary = {{"add", "Add"},         {"subtract", "Sub"},
+                                                              {"multiply", "Mul"},    {"divide", "Div"},
+                                                              {"maximum", "Max"},     {"minimum", "Min"},
+                                                              {"power", "Pow"}};
+    if (auto u = unary.find(op); u != unary.end()) {
+      emit(u->second, {in[0]}, out);
+    } else if (auto b = binary.find(op); b != binary.end()) {
+      emit(b->second, {in[0], in[1]}, out);
+    } else if (op == "square") {
+      emit("Mul", {in[0], in[0]}, out);
+    } else if (op == "leaky_relu") {
+      set_float(emit("LeakyRelu", {in[0]}, out), "alpha", attr_real(a, "scalar"));
+    } else if (op == "rminus_scalar" || op == "rdiv_scalar" || op == "power_scalar" || op == "rpower_scalar") {
+      const std::string s = tmp + "scalar";
+      add_scalar_initializer(s, attr_real(a, "scalar"));
+      if (op == "rminus_scalar") emit("Sub", {s, in[0]}, out);
+      if (op == "rdiv_scalar") emit("Div", {s, in[0]}, out);
+      if (op == "power_scalar") emit("Pow", {in[0], s}, out);
+      if (op == "rpower_scalar") emit("Pow", {s, in[0]}, out);
+    } else if (op == "convolution") {
+      const Shape& w = shape_of(1);
+      const std::string conv_out = attr_int(a, "relu") ? tmp + "conv" : out;
+      std::vector<std::string> ins = {in[0], in[1]};
+      if (!in[2].empty()) ins.push_back(in[2]);
+      auto& c = emit("Conv", ins, conv_out);
+      const auto pad = attr_ints(a, "pad");
+      set_ints(c, "kernel_shape", {std::int64_t(w[2]), std::int64_t(w[3])});
+      set_ints(c, "strides", attr_ints(a, "stride"));
+      set_ints(c, "dilations", attr_ints(a, "dilate"));
+      set_ints(c, "pads", {pad[0], pad[1], pad[0], pad[1]});
+      set_int(c, "group", attr_int(a, "num_group"));
+      if (attr_int(a, "relu")) emit("Relu", {conv_out}, out);
+    } else if (op == "pooling") {
+      const bool max = attr_str(a, "pool_type") == "max";
+      if (attr_int(a, "global_pool")) {
+        emit(max ? "GlobalMaxPool" : "GlobalAveragePool", {in[0]}, out);
+        return;
+      }
+      auto& p = emit(max ? "MaxPool" : "AveragePool", {in[0]}, out);
+      const auto pad = attr_ints(a, "pad");
+      set_ints(p, "kernel_shape", attr_ints(a, "kernel"));
+      set_ints(p, "strides", attr_ints(a, "stride"));
+      set_ints(p, "pads", {pad[0], pad[1], pad[0], pad[1]});
+      set_int(p, "ceil_mode", attr_str(a, "pooling_convention") == "full");
+      if (!max) set_int(p, "count_include_pad", attr_int(a, "count_include_pad"));
+    } else if (op == "fully_connected") {
+      const Shape& x = shape_of(0);
+      const auto rows = std::size_t(x.size() / std::size_t(attr_int(a, "in_units")));
+      std::vector<std::string> ins = {in[0], in[1]};
+      if (!in[2].empty()) ins.push_back(in[2]);
+      if (x.ndim() == 2 || rows == x[0]) {  // (N, ...) flattened to (N, in_units): Gemm
+        if (x.ndim() != 2) {
+          set_int(emit("Flatten", {in[0]}, tmp + "flat"), "axis", 1);
+          ins[0] = tmp + "flat";
+        }
+        auto& gm = emit("Gemm", ins, out);
+        set_int(gm, "transB", 1);
+      } else {  // flatten = false: x (..., in_units) times W^T over the last axis
+        set_ints(emit("Transpose", {in[1]}, tmp + "wt"), "perm", {1, 0});
+        if (in[2].empty()) {
+          emit("MatMul", {in[0], tmp + "wt"}, out);
+        } else {
+          emit("MatMul", {in[0], tmp + "wt"}, tmp + "mm");
+          emit("Add", {tmp + "mm", in[2]}, out);
+        }
+      }
+    } else if (op == "batch_norm") {
+      if (attr_int(a, "batch_stats"))
+        refuse(i, "a batch norm with batch statistics (train mode) has no ONNX inference form; export traces in "
+                  "predict mode, so this comes from a graph traced in train mode");
+      if (attr_int(a, "axis") != 1 && attr_int(a, "axis") != -std::int64_t(shape_of(0).ndim()) + 1)
+        refuse(i, "ONNX BatchNormalization normalizes axis 1 only");
+      std::string scale = in[1];
+      if (attr_int(a, "fix_gamma")) {
+        NDArray<T> ones(Shape{shape_of(1)});
+        ones.fill(T(1));
+        scale = tmp + "ones";
+        add_initializer(scale, ones);
+      }
+      auto& bn = emit("BatchNormalization", {in[0], scale, in[2], name_of(n.state.at(0)), name_of(n.state.at(1))}, out);
+      set_float(bn, "epsilon", attr_real(a, "eps"));
+      set_float(bn, "momentum", attr_real(a, "momentum"));
+    } else if (op == "dropout") {
+      emit("Identity", {in[0]}, out);  // inference
+    } else if (op == "softmax" || op == "log_softmax") {
+      set_int(emit(op == "softmax" ? "Softmax" : "LogSoftmax", {in[0]}, out), "axis", attr_int(a, "axis"));
+    } else if (op == "reshape") {
+      const Shape& from = shape_of(0);
+      std::vector<std::int64_t> to = attr_ints(a, "shape");
+      if (to.size() == 2 && from.ndim() >= 2 && std::size_t(to[0]) == from[0]) {
+        set_int(emit("Flatten", {in[0]}, out), "axis", 1);
+      } else {
+        if (!to.empty() && from.ndim() && std::size_t(to[0]) == from[0] && from[0] == batch_) to[0] = 0;  // copy
+        add_int64_initializer(tmp + "shape", to);
+        emit("Reshape", {in[0], tmp + "shape"}, out);
+      }
+    } else if (op == "transpose") {
+      set_ints(emit("Transpose", {in[0]}, out), "perm", attr_ints(a, "axes"));
+    } else if (op == "concat") {
+      const std::int64_t axis = attr_int(a, "axis");
+      if (attr_int(a, "new_axis")) {  // stack: unsqueeze each, then concatenate
+        std::vector<std::string> parts;
+        add_int64_initializer(tmp + "axes", {axis});
+        for (std::size_t k = 0; k < in.size(); ++k) {
+          parts.push_back(tmp + "part" + std::to_string(k));
+          emit("Unsqueeze", {in[k], tmp + "axes"}, parts.back());
+        }
+        set_int(emit("Concat", parts, out), "axis", axis);
+      } else {
+        set_int(emit("Concat", in, out), "axis", axis);
+      }
+    } else if (op == "dot") {
+      if (shape_of(0).ndim() != 2 || shape_of(1).ndim() != 2) refuse(i, "only 2-D dot has an ONNX form here");
+      emit("MatMul", {in[0], in[1]}, out);
+    } else if (op == "reduce") {
+      static const std::map<std::string, std::string> kinds = {
+          {"sum", "ReduceSum"}, {"mean", "ReduceMean"}, {"max", "ReduceMax"}, {"min", "ReduceMin"}};
+      const std::string kind = kinds.at(attr_str(a, "kind"));
+      std::vector<std::int64_t> axes = attr_ints(a, "axes");
+      if (axes.empty())
+        for (std::size_t d = 0; d < shape_of(0).ndim(); ++d) axes.push_back(std::int64_t(d));
+      if (kind == "ReduceSum") {  // opset 13: axes as an input
+        add_int64_initializer(tmp + "axes", axes);
+        set_int(emit(kind, {in[0], tmp + "axes"}, out), "keepdims", attr_int(a, "keepdims"));
+      } else {
+        auto& r = emit(kind, {in[0]}, out);
+        set_ints(r, "axes", axes);
+        set_int(r, "keepdims", attr_int(a, "keepdims"));
+      }
+    } else {
+      refuse(i, "this op has no ONNX export (docs/hybridize.md lists those that have)");
+    }
+  }
+
+  const graph::Graph<T>& g_;
+  ::onnx::GraphProto& out_;
+  const OnnxExportOptions& opt_;
+  std::size_t batch_ = 0;
+};
+
+// Writes the input or output value_info: element type and shape, axis 0 symbolic if asked.
+template <class T>
+void describe(::onnx::ValueInfoProto& info, const std::string& name, const Shape& shape, bool dynamic_batch) {
+  info.set_name(name);
+  auto& tensor = *info.mutable_type()->mutable_tensor_type();
+  tensor.set_elem_type(elem_type<T>());
+  auto& dims = *tensor.mutable_shape();
+  for (std::size_t d = 0; d < shape.ndim(); ++d) {
+    auto& dim = *dims.add_dim();
+    if (d == 0 && dynamic_batch)
+      dim.set_dim_param("batch");
+    else
+      dim.set_dim_value(static_cast<std::int64_t>(shape[d]));
+  }
+}
+
+// True when every node works for any batch size (no op fixes axis 0 from the traced shape).
+template <class T>
+bool batch_free(const graph::Graph<T>& g) {
+  const std::size_t n = g.values[g.inputs.at(0)].shape.ndim() ? g.values[g.inputs.at(0)].shape[0] : 0;
+  for (const auto& node : g.nodes) {
+    const std::string op = node.op->name();
+    if (op == "slice" || op == "broadcast_to" || op == "dot") return false;
+    if (op == "reshape") {
+      const auto to = attr_ints(node.op->attributes(), "shape");
+      const Shape& from = g.values[node.inputs[0]].shape;
+      if (to.empty() || !from.ndim() || std::size_t(to[0]) != from[0] || from[0] != n) return false;
+    }
+    if (op == "concat" && attr_int(node.op->attributes(), "axis") == 0) return false;
+  }
+  for (const auto& v : g.values)
+    if (v.kind == graph::ValueKind::constant && v.shape.ndim() && v.shape[0] == n && n > 1) return false;
+  return true;
+}
+
+}  // namespace detail::onnx_export
+
+template <class T>
+::onnx::ModelProto to_onnx(const graph::Graph<T>& g, const OnnxExportOptions& opt, const std::string& name) {
+  GLUINO_CHECK(ValueError, opt.opset >= 13 && opt.opset <= 17, "onnx export: opset ", opt.opset,
+               " is not supported (13 to 17)");
+  GLUINO_CHECK(ValueError, g.inputs.size() == 1, "onnx export: a graph of one input is expected, got ",
+               g.inputs.size());
+  ::onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.set_producer_name("gluino");
+  m.set_model_version(1);
+  auto& opset = *m.add_opset_import();
+  opset.set_domain("");
+  opset.set_version(opt.opset);
+  ::onnx::GraphProto& gp = *m.mutable_graph();
+  gp.set_name(opt.graph_name.empty() ? name : opt.graph_name);
+  detail::onnx_export::Writer<T> w(g, gp, opt);
+  w.write();
+  const bool dynamic = opt.dynamic_batch && detail::onnx_export::batch_free(g);
+  detail::onnx_export::describe<T>(*gp.add_input(), opt.input_name, g.values[g.inputs[0]].shape, dynamic);
+  for (int v : g.outputs) detail::onnx_export::describe<T>(*gp.add_output(), w.name_of(v), g.values[v].shape, dynamic);
+  return m;
+}
+
+template <class T>
+::onnx::ModelProto export_onnx(nn::BasicBlock<T>& net, const std::string& path, const Shape& input_shape,
+                                const OnnxExportOptions& opt) {
+  auto params = [&] {
+    std::vector<std::pair<std::string, NDArray<T>>> ps;
+    for (const auto& [n, p] : net.collect_params())
+      if (p->is_initialized()) ps.emplace_back(n, p->data());
+    return ps;
+  };
+  graph::Graph<T> g;
+  {
+    autograd::pause no_record(false);  // predict mode, not recording
+    const NDArray<T> x = nd::zeros<T>(input_shape);
+    g = graph::trace<T>([&](const std::vector<NDArray<T>>& in) { return std::vector<NDArray<T>>{net(in[0])}; },
+                        {{opt.input_name, x}}, params(), net.name());
+  }
+  graph::name_parameters<T>(g, params());
+  ::onnx::ModelProto m = to_onnx(g, opt, net.name());
+  save_onnx(m, path);
+  return m;
+}
+
+inline void save_onnx(const ::onnx::ModelProto& model, const std::string& path) {
+  std::string bytes;
+  GLUINO_CHECK(ValueError, model.SerializeToString(&bytes), "onnx export: cannot serialize the model for '", path, "'");
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    GLUINO_CHECK(ValueError, f.good(), "onnx export: cannot open '", tmp, "' for writing");
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    f.close();
+    if (!f.good()) {
+      std::remove(tmp.c_str());
+      ::gluino::detail::raise<ValueError>("onnx export: writing '", tmp, "' failed");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    ::gluino::detail::raise<ValueError>("onnx export: cannot rename '", tmp, "' to '", path, "'");
+  }
+}
+
+}  // namespace gluino

@@ -1,0 +1,482 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// SymbolBlock: a block made from an ONNX model (what onnx::export_model writes, or PyTorch's
+/// torch.onnx.export for the same networks), run with gluino's ops: inference, and fine-tuning,
+/// since every floating-point initializer becomes a parameter.  It is a HybridBlock.  Needs
+/// ONNX's protobuf classes: link the optional CMake target gluino::onnx.  Gluon:
+/// gluon.SymbolBlock.imports (and mx.onnx.import_to_gluon).  docs/hybridize.md lists the ops.
+#include <onnx/onnx_pb.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "gluino/autograd/mode.hpp"
+#include "gluino/core/error.hpp"
+#include "gluino/nd/batch_norm.hpp"
+#include "gluino/nd/conv.hpp"
+#include "gluino/nd/dropout.hpp"
+#include "gluino/nd/elementwise.hpp"
+#include "gluino/nd/linalg.hpp"
+#include "gluino/nd/pool.hpp"
+#include "gluino/nd/reduce.hpp"
+#include "gluino/nd/shape_ops.hpp"
+#include "gluino/nd/softmax.hpp"
+#include "gluino/nn/hybrid_block.hpp"
+
+namespace gluino::nn {
+
+/// A block running an ONNX graph of one input and one output.
+///   auto net = nn::SymbolBlock::imports("lenet.onnx");
+///   auto logits = (*net)(x);                    // x of the model's input shape (any batch)
+/// Parameters: the model's floating-point initializers, named after them (prefix
+/// "symbolblock0_"); batch norms' running statistics have grad_req null.  Integer initializers
+/// (shapes, axes) are constants.  ValueError naming the file, the node, its op and the opset
+/// for anything not supported; the model is checked whole before the block is made.
+template <class T>
+class BasicSymbolBlock : public BasicHybridBlock<T> {
+ public:
+  /// Reads and checks an ONNX model (opset 11 to 17).  Gluon: SymbolBlock.imports.
+  static std::shared_ptr<BasicSymbolBlock> imports(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    GLUINO_CHECK(ValueError, f.good(), "SymbolBlock::imports: '", path, "': cannot open");
+    ::onnx::ModelProto m;
+    GLUINO_CHECK(ValueError, m.ParseFromIstream(&f), "SymbolBlock::imports: '", path,
+                 "': not an ONNX model (protobuf parsing failed)");
+    return from_model(m, path);
+  }
+  /// The same from a model in memory; `where` names it in messages.
+  static std::shared_ptr<BasicSymbolBlock> from_model(const ::onnx::ModelProto& m, const std::string& where = "model") {
+    return std::shared_ptr<BasicSymbolBlock>(new BasicSymbolBlock(m, where));
+  }
+
+  std::string type_name() const override { return "SymbolBlock"; }
+  std::string repr() const override {
+    return "SymbolBlock(" + input_ + " -> " + output_ + ", " + std::to_string(nodes_.size()) + " nodes, opset " +
+           std::to_string(opset_) + ")";
+  }
+  /// The graph input's and output's names, and the input's shape (0 for a symbolic axis).
+  const std::string& input_name() const { return input_; }
+  const std::string& output_name() const { return output_; }
+  const std::vector<std::int64_t>& input_shape() const { return input_shape_; }
+  /// The op type of each node, in order.
+  std::vector<std::string> op_types() const {
+    std::vector<std::string> out;
+    for (const auto& n : nodes_) out.push_back(n.type);
+    return out;
+  }
+
+  NDArray<T> forward(const NDArray<T>& x) override {
+    GLUINO_CHECK(ShapeError, x.ndim() == input_shape_.size(), this->who(), ": input '", input_, "' has ",
+                 input_shape_.size(), " axes in the model, got shape ", x.shape());
+    for (std::size_t d = 0; d < x.ndim(); ++d)
+      GLUINO_CHECK(ShapeError, input_shape_[d] <= 0 || std::size_t(input_shape_[d]) == x.shape()[d], this->who(),
+                   ": input '", input_, "' of shape ", x.shape(), " does not match the model's ", dims_str(input_shape_));
+    std::map<std::string, NDArray<T>> env;
+    env[input_] = x;
+    for (const auto& [name, pos] : params_) env[name] = this->param_at(pos)->data();
+    for (const auto& [name, a] : constants_) env[name] = a;
+    for (const Node& n : nodes_) run(n, env);
+    return env.at(output_);
+  }
+
+ private:
+  struct Node {
+    std::string type, name;
+    std::vector<std::string> in, out;
+    std::map<std::string, std::int64_t> ints;
+    std::map<std::string, double> reals;
+    std::map<std::string, std::vector<std::int64_t>> lists;
+  };
+
+  BasicSymbolBlock(const ::onnx::ModelProto& m, const std::string& where)
+      : BasicHybridBlock<T>(BasicBlockOptions<T>{.alias = "symbolblock"}), where_(where) {
+    for (const auto& o : m.opset_import())
+      if (o.domain().empty() || o.domain() == "ai.onnx") opset_ = int(o.version());
+    GLUINO_CHECK(ValueError, opset_ >= 11 && opset_ <= 17, "SymbolBlock::imports: '", where_, "': opset ", opset_,
+                 " is not supported (11 to 17)");
+    const ::onnx::GraphProto& g = m.graph();
+    std::set<std::string> inits;
+    for (const auto& t : g.initializer()) inits.insert(t.name());
+    std::vector<const ::onnx::ValueInfoProto*> inputs;
+    for (const auto& v : g.input())
+      if (!inits.count(v.name())) inputs.push_back(&v);
+    GLUINO_CHECK(ValueError, inputs.size() == 1 && g.output_size() == 1, "SymbolBlock::imports: '", where_,
+                 "': a model of one input and one output is supported, got ", inputs.size(), " inputs and ",
+                 g.output_size(), " outputs");
+    input_ = inputs[0]->name();
+    output_ = g.output(0).name();
+    const auto& type = inputs[0]->type().tensor_type();
+    GLUINO_CHECK(ValueError, type.elem_type() == elem_type(), "SymbolBlock::imports: '", where_, "': input '", input_,
+                 "' has element type ", type.elem_type(), ", this block is of ", elem_type(),
+                 " (1 float, 11 double)");
+    for (const auto& d : type.shape().dim()) input_shape_.push_back(d.has_dim_value() ? d.dim_value() : 0);
+
+    std::set<std::string> known = {input_};
+    std::set<std::string> running;  // initializers read as running statistics: grad_req null
+    for (const auto& n : g.node())
+      if (n.op_type() == "BatchNormalization")
+        for (int k = 3; k < n.input_size(); ++k) running.insert(n.input(k));
+    for (const auto& t : g.initializer()) {
+      known.insert(t.name());
+      if (t.data_type() == ::onnx::TensorProto_DataType_INT64) {
+        int_constants_[t.name()] = int64_values(t);
+        continue;
+      }
+      NDArray<T> a = tensor_values(t, "initializer");
+      ParameterOptions po;
+      if (running.count(t.name())) po.grad_req = GradReq::null;
+      params_.emplace_back(t.name(), this->declare_param(t.name(), a.shape(), init::BasicZero<T>{}, po));
+      this->param_at(params_.back().second)->set_data(a);
+    }
+    for (const auto& n : g.node()) {
+      Node node = parse(n);
+      for (const auto& i : node.in)
+        GLUINO_CHECK(ValueError, i.empty() || known.count(i), "SymbolBlock::imports: '", where_, "': node '", node.name,
+                     "' (", node.type, ", opset ", opset_, ") reads '", i, "', which no earlier node, input or "
+                     "initializer gives");
+      for (const auto& o : node.out) known.insert(o);
+      nodes_.push_back(std::move(node));
+    }
+    GLUINO_CHECK(ValueError, known.count(output_), "SymbolBlock::imports: '", where_, "': no node gives the output '",
+                 output_, "'");
+  }
+
+  static constexpr int elem_type() {
+    return std::is_same_v<T, float> ? ::onnx::TensorProto_DataType_FLOAT : ::onnx::TensorProto_DataType_DOUBLE;
+  }
+  static std::string dims_str(const std::vector<std::int64_t>& d) {
+    std::ostringstream os;
+    os << '(';
+    for (std::size_t i = 0; i < d.size(); ++i) os << (i ? ", " : "") << (d[i] > 0 ? std::to_string(d[i]) : "?");
+    os << ')';
+    return os.str();
+  }
+  [[noreturn]] void refuse(const Node& n, const std::string& why) const {
+    ::gluino::detail::raise<ValueError>("SymbolBlock::imports: '", where_, "': node '", n.name, "' (op ", n.type,
+                                        ", opset ", opset_, "): ", why);
+  }
+
+  std::vector<std::int64_t> int64_values(const ::onnx::TensorProto& t) const {
+    std::vector<std::int64_t> v(t.int64_data().begin(), t.int64_data().end());
+    if (t.has_raw_data()) {
+      const std::string& raw = t.raw_data();
+      GLUINO_CHECK(ValueError, raw.size() % 8 == 0, "SymbolBlock::imports: '", where_, "': tensor '", t.name(),
+                   "': raw data of ", raw.size(), " bytes is not a whole number of int64");
+      v.resize(raw.size() / 8);
+      std::memcpy(v.data(), raw.data(), raw.size());
+    }
+    return v;
+  }
+  NDArray<T> tensor_values(const ::onnx::TensorProto& t, const char* what) const {
+    GLUINO_CHECK(ValueError, t.data_type() == elem_type(), "SymbolBlock::imports: '", where_, "': ", what, " '",
+                 t.name(), "' has element type ", t.data_type(), ", this block is of ", elem_type(),
+                 " (1 float, 11 double)");
+    GLUINO_CHECK(ValueError, t.data_location() != ::onnx::TensorProto_DataLocation_EXTERNAL, "SymbolBlock::imports: '",
+                 where_, "': ", what, " '", t.name(), "' is stored in an external file, which is not supported");
+    Shape s;
+    for (auto d : t.dims()) {
+      GLUINO_CHECK(ValueError, d >= 0, "SymbolBlock::imports: '", where_, "': ", what, " '", t.name(),
+                   "' has a negative dimension");
+      s.push_back(std::size_t(d));
+    }
+    NDArray<T> a(s);
+    const std::size_t n = a.size();
+    if (t.has_raw_data()) {
+      GLUINO_CHECK(ValueError, t.raw_data().size() == n * sizeof(T), "SymbolBlock::imports: '", where_, "': ", what,
+                   " '", t.name(), "' holds ", t.raw_data().size(), " bytes for shape ", s, " (", n * sizeof(T),
+                   " expected)");
+      std::memcpy(a.data(), t.raw_data().data(), n * sizeof(T));
+    } else if constexpr (std::is_same_v<T, float>) {
+      GLUINO_CHECK(ValueError, std::size_t(t.float_data_size()) == n, "SymbolBlock::imports: '", where_, "': ", what,
+                   " '", t.name(), "' holds ", t.float_data_size(), " values for shape ", s);
+      std::copy(t.float_data().begin(), t.float_data().end(), a.data());
+    } else {
+      GLUINO_CHECK(ValueError, std::size_t(t.double_data_size()) == n, "SymbolBlock::imports: '", where_, "': ", what,
+                   " '", t.name(), "' holds ", t.double_data_size(), " values for shape ", s);
+      std::copy(t.double_data().begin(), t.double_data().end(), a.data());
+    }
+    return a;
+  }
+
+  // Reads a node's attributes and checks that the op and its attributes are supported.
+  Node parse(const ::onnx::NodeProto& p) {
+    Node n;
+    n.type = p.op_type();
+    n.name = p.name().empty() ? (p.output_size() ? p.output(0) : n.type) : p.name();
+    n.in.assign(p.input().begin(), p.input().end());
+    n.out.assign(p.output().begin(), p.output().end());
+    GLUINO_CHECK(ValueError, p.domain().empty() || p.domain() == "ai.onnx", "SymbolBlock::imports: '", where_,
+                 "': node '", n.name, "' (op ", n.type, ") is in domain '", p.domain(), "', not supported");
+    for (const auto& a : p.attribute()) {
+      switch (a.type()) {
+        case ::onnx::AttributeProto_AttributeType_INT: n.ints[a.name()] = a.i(); break;
+        case ::onnx::AttributeProto_AttributeType_FLOAT: n.reals[a.name()] = a.f(); break;
+        case ::onnx::AttributeProto_AttributeType_INTS: n.lists[a.name()].assign(a.ints().begin(), a.ints().end()); break;
+        case ::onnx::AttributeProto_AttributeType_STRING:
+          if (a.name() == "auto_pad" && (a.s() == "NOTSET" || a.s().empty())) break;
+          refuse(n, "attribute '" + a.name() + "' = '" + a.s() + "' is not supported");
+        case ::onnx::AttributeProto_AttributeType_TENSOR:
+          if (n.type == "Constant" && a.name() == "value") {
+            if (a.t().data_type() == ::onnx::TensorProto_DataType_INT64)
+              int_constants_[n.out.at(0)] = int64_values(a.t());
+            else
+              constants_[n.out.at(0)] = tensor_values(a.t(), "constant");
+            break;
+          }
+          [[fallthrough]];
+        default: refuse(n, "attribute '" + a.name() + "' of this type is not supported");
+      }
+    }
+    GLUINO_CHECK(ValueError, n.out.size() >= 1, "SymbolBlock::imports: '", where_, "': node '", n.name, "' has no output");
+    auto only = [&](std::initializer_list<const char*> allowed) {
+      for (const auto& [k, v] : n.ints)
+        if (std::find_if(allowed.begin(), allowed.end(), [&](const char* s) { return k == s; }) == allowed.end())
+          refuse(n, "attribute '" + k + "' is not supported");
+      for (const auto& [k, v] : n.reals)
+        if (std::find_if(allowed.begin(), allowed.end(), [&](const char* s) { return k == s; }) == allowed.end())
+          refuse(n, "attribute '" + k + "' is not supported");
+      for (const auto& [k, v] : n.lists)
+        if (std::find_if(allowed.begin(), allowed.end(), [&](const char* s) { return k == s; }) == allowed.end())
+          refuse(n, "attribute '" + k + "' is not supported");
+    };
+    auto int_or = [&](const char* k, std::int64_t d) { return n.ints.count(k) ? n.ints.at(k) : d; };
+    const std::string& t = n.type;
+    if (t == "Conv") {
+      only({"kernel_shape", "strides", "pads", "dilations", "group"});
+      const auto pads = n.lists.count("pads") ? n.lists.at("pads") : std::vector<std::int64_t>(4, 0);
+      if (pads.size() != 4 || pads[0] != pads[2] || pads[1] != pads[3])
+        refuse(n, "only 2-D convolutions with the same padding at both ends of an axis are supported");
+      if (n.in.size() < 2) refuse(n, "a weight input is needed");
+    } else if (t == "MaxPool" || t == "AveragePool") {
+      only({"kernel_shape", "strides", "pads", "ceil_mode", "count_include_pad", "storage_order", "dilations"});
+      const auto pads = n.lists.count("pads") ? n.lists.at("pads") : std::vector<std::int64_t>(4, 0);
+      if (!n.lists.count("kernel_shape") || n.lists.at("kernel_shape").size() != 2) refuse(n, "only 2-D pooling is supported");
+      if (pads.size() != 4 || pads[0] != pads[2] || pads[1] != pads[3])
+        refuse(n, "only the same padding at both ends of an axis is supported");
+      if (int_or("storage_order", 0) != 0) refuse(n, "storage_order = 1 is not supported");
+      if (n.lists.count("dilations"))
+        for (auto d : n.lists.at("dilations"))
+          if (d != 1) refuse(n, "dilated pooling is not supported");
+      if (n.out.size() > 1) refuse(n, "MaxPool's Indices output is not supported");
+    } else if (t == "Gemm") {
+      only({"alpha", "beta", "transA", "transB"});
+    } else if (t == "Flatten" || t == "Softmax" || t == "LogSoftmax" || t == "Concat") {
+      only({"axis"});
+      if (opset_ < 13 && (t == "Softmax" || t == "LogSoftmax"))
+        refuse(n, "before opset 13 Softmax flattens its input to 2-D; only opset 13 and later are supported for it");
+    } else if (t == "BatchNormalization") {
+      only({"epsilon", "momentum", "training_mode", "spatial"});
+      if (int_or("training_mode", 0) != 0 || n.out.size() > 1) refuse(n, "training_mode outputs are not supported");
+    } else if (t == "Dropout") {
+      only({"seed", "ratio"});
+    } else if (t == "LeakyRelu") {
+      only({"alpha"});
+    } else if (t == "Transpose") {
+      only({"perm"});
+    } else if (t == "Reshape") {
+      only({"allowzero"});
+      if (int_or("allowzero", 0) != 0) refuse(n, "allowzero = 1 is not supported");
+    } else if (t == "Unsqueeze" || t == "Squeeze") {
+      only({"axes"});
+    } else if (t == "ReduceSum" || t == "ReduceMean" || t == "ReduceMax" || t == "ReduceMin") {
+      only({"axes", "keepdims", "noop_with_empty_axes"});
+      if (int_or("noop_with_empty_axes", 0) != 0) refuse(n, "noop_with_empty_axes = 1 is not supported");
+    } else if (t == "Constant") {
+      if (!constants_.count(n.out[0]) && !int_constants_.count(n.out[0]))
+        refuse(n, "only a Constant with a 'value' tensor is supported");
+    } else {
+      static const std::set<std::string> plain = {"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs",
+                                                  "Softplus", "Softsign", "Identity", "Add", "Sub", "Mul", "Div",
+                                                  "Pow", "Max", "Min", "MatMul", "GlobalAveragePool", "GlobalMaxPool"};
+      if (!plain.count(t)) refuse(n, "this op is not supported (docs/hybridize.md lists those that are)");
+      only({});
+    }
+    return n;
+  }
+
+  const std::vector<std::int64_t>& ints_of(const Node& n, const std::string& name) const {
+    auto it = int_constants_.find(name);
+    if (it == int_constants_.end()) refuse(n, "input '" + name + "' must be a constant int64 tensor");
+    return it->second;
+  }
+
+  void run(const Node& n, std::map<std::string, NDArray<T>>& env) {
+    auto in = [&](std::size_t k) -> const NDArray<T>& {
+      if (k >= n.in.size() || n.in[k].empty()) refuse(n, "input " + std::to_string(k) + " is missing");
+      auto it = env.find(n.in[k]);
+      if (it == env.end()) refuse(n, "input '" + n.in[k] + "' is not a float tensor");
+      return it->second;
+    };
+    auto has = [&](std::size_t k) { return k < n.in.size() && !n.in[k].empty(); };
+    auto int_or = [&](const char* k, std::int64_t d) { return n.ints.count(k) ? n.ints.at(k) : d; };
+    auto real_or = [&](const char* k, double d) { return n.reals.count(k) ? n.reals.at(k) : d; };
+    auto list_or = [&](const char* k, std::vector<std::int64_t> d) { return n.lists.count(k) ? n.lists.at(k) : d; };
+    auto axis_of = [&](std::int64_t a, std::size_t nd) {
+      const std::int64_t r = a < 0 ? a + std::int64_t(nd) : a;
+      if (r < 0 || r >= std::int64_t(nd)) refuse(n, "axis " + std::to_string(a) + " is out of range");
+      return std::size_t(r);
+    };
+    auto pair = [&](const char* k, std::size_t d) {
+      const auto v = list_or(k, {std::int64_t(d), std::int64_t(d)});
+      if (v.size() != 2) refuse(n, std::string("attribute '") + k + "' must have 2 values");
+      return std::array<std::size_t, 2>{std::size_t(v[0]), std::size_t(v[1])};
+    };
+    const std::string& t = n.type;
+    NDArray<T> y;
+    if (t == "Conv") {
+      nd::ConvOptions o;
+      o.stride = pair("strides", 1);
+      o.dilate = pair("dilations", 1);
+      const auto pads = list_or("pads", {0, 0, 0, 0});
+      o.pad = {std::size_t(pads[0]), std::size_t(pads[1])};
+      o.num_group = std::size_t(int_or("group", 1));
+      y = nd::convolution(in(0), in(1), has(2) ? in(2) : NDArray<T>(), o);
+    } else if (t == "MaxPool" || t == "AveragePool") {
+      nd::PoolOptions o;
+      o.kernel = pair("kernel_shape", 1);
+      o.stride = pair("strides", 1);
+      const auto pads = list_or("pads", {0, 0, 0, 0});
+      o.pad = {std::size_t(pads[0]), std::size_t(pads[1])};
+      o.type = t == "MaxPool" ? nd::pool_type::max : nd::pool_type::avg;
+      o.convention = int_or("ceil_mode", 0) ? nd::pooling_convention::full : nd::pooling_convention::valid;
+      o.count_include_pad = int_or("count_include_pad", 0) != 0;
+      y = nd::pooling(in(0), o);
+    } else if (t == "GlobalAveragePool" || t == "GlobalMaxPool") {
+      nd::PoolOptions o;
+      o.global_pool = true;
+      o.type = t == "GlobalMaxPool" ? nd::pool_type::max : nd::pool_type::avg;
+      y = nd::pooling(in(0), o);
+    } else if (t == "Gemm") {
+      const double alpha = real_or("alpha", 1.0), beta = real_or("beta", 1.0);
+      const bool ta = int_or("transA", 0) != 0, tb = int_or("transB", 0) != 0;
+      const NDArray<T>& a = in(0);
+      const NDArray<T>& b = in(1);
+      if (!ta && tb && alpha == 1.0 && beta == 1.0 && (!has(2) || (in(2).ndim() == 1 && in(2).shape(0) == b.shape(0))))
+        y = nd::fully_connected(a, b, has(2) ? in(2) : NDArray<T>(), false);
+      else {
+        y = nd::dot(a, b, ta, tb);
+        if (alpha != 1.0) y = y * static_cast<T>(alpha);
+        if (has(2)) y = y + (beta == 1.0 ? in(2) : in(2) * static_cast<T>(beta));
+      }
+    } else if (t == "MatMul") {
+      if (in(0).ndim() != 2 || in(1).ndim() != 2) refuse(n, "only 2-D MatMul is supported");
+      y = nd::dot(in(0), in(1));
+    } else if (t == "Flatten") {
+      const NDArray<T>& x = in(0);
+      std::int64_t axis = int_or("axis", 1);
+      if (axis < 0) axis += std::int64_t(x.ndim());
+      if (axis < 0 || axis > std::int64_t(x.ndim())) refuse(n, "axis is out of range for shape of " + std::to_string(x.ndim()) + " axes");
+      std::size_t outer = 1, inner = 1;
+      for (std::size_t d = 0; d < x.ndim(); ++d) (std::int64_t(d) < axis ? outer : inner) *= x.shape()[d];
+      y = nd::reshape(x, Shape{outer, inner});
+    } else if (t == "Reshape") {
+      const NDArray<T>& x = in(0);
+      std::vector<long long> to;
+      const auto& target = ints_of(n, n.in.at(1));
+      for (std::size_t d = 0; d < target.size(); ++d) {
+        if (target[d] == 0) {
+          if (d >= x.ndim()) refuse(n, "a 0 in the target shape copies an axis the input does not have");
+          to.push_back(static_cast<long long>(x.shape()[d]));
+        } else {
+          to.push_back(static_cast<long long>(target[d]));
+        }
+      }
+      y = nd::reshape(x, to);
+    } else if (t == "Unsqueeze" || t == "Squeeze") {
+      const NDArray<T>& x = in(0);
+      std::vector<std::int64_t> axes = opset_ >= 13 ? (has(1) ? ints_of(n, n.in[1]) : std::vector<std::int64_t>{})
+                                                    : list_or("axes", {});
+      std::vector<std::size_t> dims(x.shape().begin(), x.shape().end());
+      if (t == "Unsqueeze") {
+        const std::size_t out_nd = dims.size() + axes.size();
+        std::vector<bool> is_new(out_nd, false);
+        for (auto a : axes) is_new[axis_of(a, out_nd)] = true;
+        std::vector<std::size_t> out;
+        for (std::size_t d = 0, k = 0; d < out_nd; ++d) out.push_back(is_new[d] ? 1 : dims[k++]);
+        y = nd::reshape(x, Shape(out));
+      } else {
+        std::vector<bool> drop(dims.size(), false);
+        for (auto a : axes) drop[axis_of(a, dims.size())] = true;
+        std::vector<std::size_t> out;
+        for (std::size_t d = 0; d < dims.size(); ++d)
+          if (!(axes.empty() ? dims[d] == 1 : drop[d])) out.push_back(dims[d]);
+        y = nd::reshape(x, Shape(out));
+      }
+    } else if (t == "BatchNormalization") {
+      nd::BatchNormOptions o;
+      o.eps = real_or("epsilon", 1e-5);
+      o.momentum = real_or("momentum", 0.9);
+      y = nd::batch_norm(in(0), in(1), in(2), in(3), in(4), o);
+    } else if (t == "Dropout") {
+      double ratio = real_or("ratio", 0.5);
+      if (has(1)) {
+        const NDArray<T>& r = in(1);
+        if (r.size() != 1) refuse(n, "ratio must be a scalar");
+        ratio = double(r.data()[0]);
+      }
+      y = nd::dropout(in(0), ratio);  // the identity in predict mode
+    } else if (t == "Identity") {
+      y = in(0);
+    } else if (t == "Softmax" || t == "LogSoftmax") {
+      const int axis = int(int_or("axis", -1));
+      y = t == "Softmax" ? nd::softmax(in(0), axis) : nd::log_softmax(in(0), axis);
+    } else if (t == "Concat") {
+      std::vector<NDArray<T>> xs;
+      for (std::size_t k = 0; k < n.in.size(); ++k) xs.push_back(in(k));
+      y = nd::concat(xs, int(int_or("axis", 0)));
+    } else if (t == "Transpose") {
+      const auto perm = list_or("perm", {});
+      y = nd::transpose(in(0), std::vector<std::size_t>(perm.begin(), perm.end()));
+    } else if (t == "LeakyRelu") {
+      y = nd::leaky_relu(in(0), static_cast<T>(real_or("alpha", 0.01)));
+    } else if (t == "ReduceSum" || t == "ReduceMean" || t == "ReduceMax" || t == "ReduceMin") {
+      std::vector<std::int64_t> axes = (t == "ReduceSum" && opset_ >= 13) ? (has(1) ? ints_of(n, n.in[1]) : std::vector<std::int64_t>{})
+                                                                          : list_or("axes", {});
+      const std::vector<int> ax(axes.begin(), axes.end());
+      const bool keep = int_or("keepdims", 1) != 0;
+      const NDArray<T>& x = in(0);
+      y = t == "ReduceSum" ? x.sum(ax, keep) : t == "ReduceMean" ? x.mean(ax, keep) : t == "ReduceMax" ? x.max(ax, keep) : x.min(ax, keep);
+    } else if (t == "Constant") {
+      return;  // read at import
+    } else {
+      static const std::map<std::string, NDArray<T> (*)(const NDArray<T>&)> unary = {
+          {"Relu", &nd::relu<T>},         {"Sigmoid", &nd::sigmoid<T>}, {"Tanh", &nd::tanh<T>},
+          {"Exp", &nd::exp<T>},           {"Log", &nd::log<T>},         {"Sqrt", &nd::sqrt<T>},
+          {"Neg", &nd::negative<T>},      {"Abs", &nd::abs<T>},         {"Softplus", &nd::softrelu<T>},
+          {"Softsign", &nd::softsign<T>}};
+      static const std::map<std::string, NDArray<T> (*)(const NDArray<T>&, const NDArray<T>&)> binary = {
+          {"Add", &nd::add<T>},     {"Sub", &nd::subtract<T>}, {"Mul", &nd::multiply<T>}, {"Div", &nd::divide<T>},
+          {"Pow", &nd::power<T>},   {"Max", &nd::maximum<T>},  {"Min", &nd::minimum<T>}};
+      if (auto u = unary.find(t); u != unary.end()) {
+        y = u->second(in(0));
+      } else if (auto b = binary.find(t); b != binary.end()) {
+        y = in(0);
+        for (std::size_t k = 1; k < n.in.size(); ++k) y = b->second(y, in(k));
+      } else {
+        refuse(n, "this op is not supported");
+      }
+    }
+    env[n.out[0]] = std::move(y);
+  }
+
+  std::string where_;
+  int opset_ = 0;
+  std::string input_, output_;
+  std::vector<std::int64_t> input_shape_;
+  std::vector<Node> nodes_;
+  std::vector<std::pair<std::string, std::size_t>> params_;  // initializer name, position in params()
+  std::map<std::string, NDArray<T>> constants_;                // Constant nodes' float tensors
+  std::map<std::string, std::vector<std::int64_t>> int_constants_;
+};
+using SymbolBlock = BasicSymbolBlock<float>;
+
+}  // namespace gluino::nn

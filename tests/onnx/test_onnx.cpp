@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: Apache-2.0
+// ONNX export and import (gluino/onnx/export.hpp, symbol_block.hpp), built with gluino::onnx.
+// The export cases also write each model and a random batch with gluino's outputs into
+// GLUINO_ONNX_OUT, which the onnx/ort_* tests then run in ONNX Runtime (tools/onnx).
+#include <gluino/onnx/export.hpp>
+#include <gluino/onnx/symbol_block.hpp>
+
+#include <doctest/doctest.h>
+#include <onnx/checker.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include <gluino/gluino.hpp>
+
+using namespace gluino;
+
+namespace {
+using Net = std::shared_ptr<nn::BasicBlock<float>>;
+
+std::filesystem::path out_dir() {
+  const char* d = std::getenv("GLUINO_ONNX_OUT");
+  std::filesystem::path p = d ? d : "onnx_out";
+  std::filesystem::create_directories(p);
+  return p;
+}
+NDArray<float> random_batch(const Shape& s, std::uint64_t seed) {
+  random::Generator g(seed);
+  NDArray<float> x(s);
+  for (float& v : x) v = static_cast<float>(g.uniform(-1.0, 1.0));
+  return x;
+}
+nlohmann::json tensor_json(const std::string& name, const NDArray<float>& a) {
+  return {{"name", name}, {"shape", std::vector<std::size_t>(a.shape().begin(), a.shape().end())},
+          {"data", a.to_vector()}};
+}
+float max_abs_diff(const NDArray<float>& a, const NDArray<float>& b) {
+  REQUIRE(a.shape() == b.shape());
+  float m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a.data()[i] - b.data()[i]));
+  return m;
+}
+
+// Exports net, checks the model with ONNX's checker, writes <name>.onnx and <name>_io.json
+// (a batch of 3 and gluino's predict-mode outputs), and checks that the model imported back
+// gives the same outputs at batch 3 and at batch 2 (the batch axis is symbolic).
+void export_and_check(const std::string& name, nn::BasicBlock<float>& net, const Shape& sample) {
+  Shape in = sample;
+  in[0] = 3;
+  const auto path = out_dir() / (name + ".onnx");
+  const ::onnx::ModelProto m = export_onnx(net, path.string(), in);
+  CHECK_NOTHROW(::onnx::checker::check_model(m));
+  CHECK_NOTHROW(::onnx::checker::check_model(path.string()));
+  CHECK(m.graph().input(0).type().tensor_type().shape().dim(0).dim_param() == "batch");
+  const auto x = random_batch(in, 11);
+  const auto y = net(x);
+  nlohmann::json io = {{"inputs", {tensor_json("data", x)}}, {"outputs", {tensor_json("output", y)}}};
+  std::ofstream(out_dir() / (name + "_io.json")) << io.dump();
+  auto back = nn::SymbolBlock::imports(path.string());
+  CHECK(max_abs_diff((*back)(x), y) <= 1e-5f);
+  Shape in2 = sample;
+  in2[0] = 2;
+  const auto x2 = random_batch(in2, 12);
+  CHECK(max_abs_diff((*back)(x2), net(x2)) <= 1e-5f);
+}
+}  // namespace
+
+TEST_SUITE("onnx/export") {
+TEST_CASE("LeNet") {
+  auto net = model_zoo::lenet();
+  net->initialize(init::Xavier{});
+  export_and_check("lenet", *net, {1, 1, 28, 28});
+  auto m = export_onnx(*net, (out_dir() / "lenet.onnx").string(), {1, 1, 28, 28});
+  std::vector<std::string> ops;
+  for (const auto& n : m.graph().node()) ops.push_back(n.op_type());
+  CHECK(ops == std::vector<std::string>{"Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Flatten", "Gemm",
+                                        "Relu", "Gemm"});
+  CHECK(m.graph().initializer(0).name().rfind("lenet", 0) == 0);  // Gluon's parameter names
+}
+TEST_CASE("the tutorial's MLP") {
+  nn::Sequential net;
+  net.add(nn::Dense{256, {.activation = "relu"}}, nn::Dense{10});
+  net.initialize();
+  export_and_check("mlp", net, {1, 20});
+}
+TEST_CASE("batch norm, dropout, avg pooling with ceil and padding, softmax") {
+  nn::HybridSequential net;
+  net.add(nn::Conv2D{8, 3, {.padding = 1}}, nn::BatchNorm{}, nn::Activation{"relu"},
+          nn::AvgPool2D{3, 2, {.padding = 1, .ceil_mode = true, .count_include_pad = false}}, nn::Dropout{0.5},
+          nn::Conv2D{4, 3, {.dilation = 2, .groups = 2}}, nn::MaxPool2D{2, 2, {.ceil_mode = true}}, nn::Flatten{},
+          nn::Dense{10}, nn::Lambda{[](const NDArray<float>& x) { return nd::softmax(x, 1); }});
+  net.initialize(init::Xavier{});
+  {  // running statistics away from (0, 1)
+    autograd::train_mode tm;
+    for (int i = 0; i < 3; ++i) (void)net(random_batch({4, 3, 13, 13}, std::uint64_t(i)));
+  }
+  export_and_check("bn_dropout", net, {1, 3, 13, 13});
+}
+TEST_CASE("AlexNet (96x96 input)") {
+  auto net = model_zoo::alexnet();
+  net->initialize(init::Xavier{});
+  export_and_check("alexnet", *net, {1, 1, 96, 96});
+}
+TEST_CASE("VGG-11 (32x32 input, the tutorial's narrow variant)") {
+  auto net = model_zoo::vgg11({.dense_units = 256, .channel_divisor = 4});
+  net->initialize(init::Xavier{});
+  export_and_check("vgg11", *net, {1, 1, 32, 32});
+}
+TEST_CASE("an op without an ONNX form is refused, naming it; no file is left") {
+  auto fn = [](const NDArray<float>& x) { return nd::pick(x, nd::zeros<float>({x.shape(0)})); };
+  nn::Lambda net{fn};
+  const auto path = out_dir() / "refused.onnx";
+  std::filesystem::remove(path);
+  CHECK_THROWS_WITH_AS(export_onnx(net, path.string(), {2, 5}),
+                       doctest::Contains("node 0 ('pick', output (2,)): this op has no ONNX export"), ValueError);
+  CHECK_FALSE(std::filesystem::exists(path));
+}
+}
+
+TEST_SUITE("onnx/symbol_block") {
+TEST_CASE("a LeNet exported by PyTorch gives PyTorch's logits") {
+  const std::string dir = GLUINO_TEST_DATA_DIR "/onnx/";
+  auto net = nn::SymbolBlock::imports(dir + "torch_lenet.onnx");
+  CHECK(net->op_types() == std::vector<std::string>{"Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Flatten",
+                                                    "Gemm", "Relu", "Gemm"});
+  CHECK(net->collect_params().size() == 8);
+  std::ifstream f(dir + "torch_lenet_io.json");
+  const auto io = nlohmann::json::parse(f);
+  auto array_of = [](const nlohmann::json& t) {
+    NDArray<float> a(Shape(t.at("shape").get<std::vector<std::size_t>>()));
+    const auto v = t.at("data").get<std::vector<float>>();
+    REQUIRE(v.size() == a.size());
+    std::copy(v.begin(), v.end(), a.data());
+    return a;
+  };
+  const auto x = array_of(io.at("inputs")[0]);
+  const auto want = array_of(io.at("outputs")[0]);
+  CHECK(max_abs_diff((*net)(x), want) <= 1e-4f);
+  net->hybridize();
+  (void)(*net)(x);
+  CHECK(max_abs_diff((*net)(x), want) <= 1e-4f);
+}
+TEST_CASE("fine-tuning: initializers are parameters with the gradients of the original network") {
+  auto lenet = model_zoo::lenet();
+  lenet->initialize(init::Xavier{});
+  const auto path = (out_dir() / "lenet_tune.onnx").string();
+  export_onnx(*lenet, path, {1, 1, 28, 28});
+  auto net = nn::SymbolBlock::imports(path);
+  const auto x = random_batch({4, 1, 28, 28}, 3);
+  // Each parameter's gradient, keyed by its name without the block's prefix (the symbol block's
+  // parameters are the initializers, named after the exported parameters).
+  auto grads = [&](nn::BasicBlock<float>& b, const std::string& strip) {
+    for (const auto& [n, p] : b.collect_params()) p->zero_grad();
+    {
+      autograd::record rec;
+      auto y = b(x);
+      (y * y).sum().backward();
+    }
+    std::map<std::string, std::vector<float>> g;
+    for (const auto& [n, p] : b.collect_params()) g[n.substr(strip.size())] = p->grad().to_vector();
+    return g;
+  };
+  const auto want = grads(*lenet, ""), got = grads(*net, net->prefix());
+  REQUIRE(want.size() == 8);
+  REQUIRE(got.size() == 8);
+  for (const auto& [name, w] : want) {
+    INFO(name);
+    REQUIRE(got.count(name));
+    const auto& g = got.at(name);
+    REQUIRE(w.size() == g.size());
+    for (std::size_t k = 0; k < w.size(); ++k) CHECK(g[k] == doctest::Approx(w[k]).epsilon(1e-4));
+  }
+  Trainer trainer(net->collect_params(), "sgd", {{"learning_rate", 0.1}});
+  float before = 0, after = 0;
+  {
+    autograd::record rec;
+    auto y = (*net)(x);
+    auto l = (y * y).mean();
+    before = l.asscalar();
+    l.backward();
+  }
+  trainer.step(1);
+  after = ((*net)(x) * (*net)(x)).mean().asscalar();
+  CHECK(after < before);
+}
+TEST_CASE("errors name the file, the node, the op and the opset; nothing half-made") {
+  CHECK_THROWS_WITH_AS(nn::SymbolBlock::imports("/nonexistent/model.onnx"),
+                       doctest::Contains("'/nonexistent/model.onnx': cannot open"), ValueError);
+  const auto junk = out_dir() / "junk.onnx";
+  std::ofstream(junk) << "this is not a protobuf message \xff\xff\xff";
+  CHECK_THROWS_WITH_AS(nn::SymbolBlock::imports(junk.string()), doctest::Contains("not an ONNX model"), ValueError);
+  ::onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  auto& g = *m.mutable_graph();
+  auto& in = *g.add_input();
+  in.set_name("x");
+  in.mutable_type()->mutable_tensor_type()->set_elem_type(::onnx::TensorProto_DataType_FLOAT);
+  in.mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(3);
+  g.add_output()->set_name("y");
+  auto& n = *g.add_node();
+  n.set_op_type("Gelu");
+  n.set_name("act");
+  n.add_input("x");
+  n.add_output("y");
+  CHECK_THROWS_WITH_AS(nn::SymbolBlock::from_model(m, "mem.onnx"),
+                       doctest::Contains("'mem.onnx': node 'act' (op Gelu, opset 13): this op is not supported"),
+                       ValueError);
+  n.set_op_type("Conv");
+  n.add_input("w");
+  auto& pad = *n.add_attribute();
+  pad.set_name("auto_pad");
+  pad.set_type(::onnx::AttributeProto_AttributeType_STRING);
+  pad.set_s("SAME_UPPER");
+  CHECK_THROWS_WITH_AS(nn::SymbolBlock::from_model(m, "mem.onnx"),
+                       doctest::Contains("node 'act' (op Conv, opset 13): attribute 'auto_pad' = 'SAME_UPPER'"),
+                       ValueError);
+  m.mutable_opset_import(0)->set_version(9);
+  CHECK_THROWS_WITH_AS(nn::SymbolBlock::from_model(m, "mem.onnx"), doctest::Contains("opset 9 is not supported"),
+                       ValueError);
+}
+}
