@@ -4,7 +4,7 @@
 //   train_lenet [--data DIR] [--epochs 10] [--batch-size 256] [--optimizer sgd|adam] [--lr 0.1]
 //               [--momentum 0.9] [--wd 5e-4] [--schedule onecycle|constant] [--threads 2]
 //               [--seed 42] [--output lenet.safetensors] [--metrics lenet-metrics.csv]
-//               [--curve lenet-curve.svg] [--limit N] [--resume]
+//               [--curve lenet-curve.svg] [--limit N] [--resume] [--export lenet.onnx]
 //
 // Default recipe (why: see README): inputs normalised with the training set's mean and std,
 // Xavier initialisation, SGD with momentum 0.9 and weight decay 5e-4 under a one-cycle
@@ -13,11 +13,16 @@
 // learning curve.  The same seed and thread count give the same losses.  --resume continues
 // from the last finished epoch: the checkpoint keeps the epoch, the step, the recipe (checked
 // field by field: another batch size, optimizer, seed or data set is an error) and the metrics,
-// so the metrics CSV is output only.
+// so the metrics CSV is output only.  --export also writes the trained network as an ONNX model
+// (input "data" of shape (batch, 1, 28, 28), normalised as here; output "output", the logits),
+// which examples/predict_onnx.cpp and ONNX Runtime run without this program's code.
 #include <gluino/data/dataloader.hpp>
 #include <gluino/data/vision/datasets.hpp>
 #include <gluino/data/vision/transforms.hpp>
 #include <gluino/gluino.hpp>
+#if GLUINO_EXAMPLES_ONNX
+#include <gluino/onnx/export.hpp>
+#endif
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,12 +59,14 @@ struct Options {
   std::string curve = "lenet-curve.svg";
   std::size_t limit = 0;  // 0 = every training image
   bool resume = false;
+  std::string onnx_path;  // --export: "" = no ONNX file
 };
 
 void usage() {
   std::cout << "usage: train_lenet [--data DIR] [--epochs N] [--batch-size N] [--optimizer sgd|adam] [--lr X]\n"
                "                   [--momentum X] [--wd X] [--schedule onecycle|constant] [--threads N] [--seed N]\n"
-               "                   [--output FILE] [--metrics FILE] [--curve FILE] [--limit N] [--resume]\n";
+               "                   [--output FILE] [--metrics FILE] [--curve FILE] [--limit N] [--resume]\n"
+               "                   [--export FILE.onnx]\n";
 }
 
 Options parse(int argc, char** argv) {
@@ -88,11 +95,16 @@ Options parse(int argc, char** argv) {
     else if (a == "--curve") o.curve = value();
     else if (a == "--limit") o.limit = std::stoul(value());
     else if (a == "--resume") o.resume = true;
+    else if (a == "--export") o.onnx_path = value();
     else {
       usage();
       detail::raise<ValueError>("train_lenet: unknown option '", a, "'");
     }
   }
+#if !GLUINO_EXAMPLES_ONNX
+  GLUINO_CHECK(ValueError, o.onnx_path.empty(), "train_lenet: --export: this build has no ONNX support (install "
+               "Debian's libonnx-dev and libprotobuf-dev and configure again)");
+#endif
   GLUINO_CHECK(ValueError, o.epochs > 0 && o.batch_size > 0 && o.threads > 0,
                "train_lenet: epochs, batch size and threads must be positive");
   GLUINO_CHECK(ValueError, o.optimizer == "sgd" || o.optimizer == "adam", "train_lenet: --optimizer must be sgd or adam");
@@ -380,6 +392,12 @@ int run(const Options& o) {
     utils::write_svg(tmp, {{"LeNet on Fashion-MNIST: training loss", {{"train loss", loss}}},
                            {"accuracy", {{"train", tr}, {"test", te}}}});
   });
+#if GLUINO_EXAMPLES_ONNX
+  if (!o.onnx_path.empty()) {
+    export_onnx(*net, o.onnx_path, {1, 1, 28, 28});
+    std::printf("exported %s (ONNX, opset 13)\n", o.onnx_path.c_str());
+  }
+#endif
   const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
   std::printf("saved %s, metrics in %s, learning curve in %s (%.1f s in all)\n", o.output.c_str(), o.metrics.c_str(),
               o.curve.c_str(), total);

@@ -27,6 +27,7 @@ inline Result run_gluino(const Workload& w) {
   auto y = nd::zeros<float>({b});
   for (std::size_t i = 0; i < b; ++i) y.data()[i] = static_cast<float>(i % 10);
   (void)(*net)(x.slice(0, 1));  // deferred initialisation outside the timing
+  if (w.hybridize) net->hybridize();  // traced at the first warm-up step
   Trainer trainer(net->collect_params(), "sgd", {{"learning_rate", w.lr}, {"momentum", w.momentum}});
   loss::SoftmaxCrossEntropyLoss loss_fn;
   Result r;

@@ -26,6 +26,7 @@ struct Workload {
   int threads = 2;
   double lr = 0.01;
   double momentum = 0.9;
+  bool hybridize = false;  // gluino runs the network's graph (hybridize()); LibTorch stays eager
 };
 
 /// VGG-11 with a quarter of the channels: (number of convs, channels) per block.
@@ -50,7 +51,10 @@ inline std::vector<Workload> default_workloads() {
       {"LeNet train, batch 256", "lenet", 256, 28, true, 3, 30},
       {"LeNet train, batch 64", "lenet", 64, 28, true, 5, 100},
       {"LeNet inference, batch 256", "lenet", 256, 28, false, 3, 40},
+      {"LeNet inference, batch 1", "lenet", 1, 28, false, 50, 3000},
+      {"LeNet inference, batch 1, gluino hybridized", "lenet", 1, 28, false, 50, 3000, 2, 0.01, 0.9, true},
       {"AlexNet train, batch 32", "alexnet", 32, 224, true, 1, 3},
+      {"AlexNet train, batch 32, gluino hybridized", "alexnet", 32, 224, true, 1, 3, 2, 0.01, 0.9, true},
       {"VGG-11/4 train, batch 32", "vgg11_quarter", 32, 224, true, 1, 3},
   };
 }

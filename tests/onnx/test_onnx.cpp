@@ -221,6 +221,19 @@ TEST_CASE("errors name the file, the node, the op and the opset; nothing half-ma
   CHECK_THROWS_WITH_AS(nn::SymbolBlock::from_model(m, "mem.onnx"),
                        doctest::Contains("node 'act' (op Conv, opset 13): attribute 'auto_pad' = 'SAME_UPPER'"),
                        ValueError);
+  // A tensor whose dimensions promise more than it holds: refused before anything is allocated.
+  n.set_op_type("Relu");
+  n.mutable_attribute()->Clear();
+  auto& big = *g.add_initializer();
+  big.set_name("w");
+  big.set_data_type(::onnx::TensorProto_DataType_FLOAT);
+  big.add_dims(1000000);
+  big.add_dims(1000000);
+  big.set_raw_data(std::string(16, '\0'));
+  CHECK_THROWS_WITH_AS(nn::SymbolBlock::from_model(m, "mem.onnx"),
+                       doctest::Contains("initializer 'w' of shape (1000000, 1000000) holds 16 bytes of data "
+                                         "(4000000000000 expected)"),
+                       ValueError);
   m.mutable_opset_import(0)->set_version(9);
   CHECK_THROWS_WITH_AS(nn::SymbolBlock::from_model(m, "mem.onnx"), doctest::Contains("opset 9 is not supported"),
                        ValueError);

@@ -150,6 +150,8 @@ class CachedGraphs final : public HybridState<T> {
     graph::name_parameters<T>(*traced, named());  // those a deferred initialization made
     if (!key.training && !key.recording && opt_.fold_batch_norm) graph::fold_batch_norm(*traced);
     std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& entry : graphs_)
+      if (entry.first == key) return out;  // another thread traced the same signature meanwhile
     if (graphs_.size() >= opt_.max_graphs && !graphs_.empty()) graphs_.erase(graphs_.begin());
     graphs_.emplace_back(std::move(key), std::move(traced));
     return out;

@@ -8,6 +8,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -182,28 +183,32 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
                  " (1 float, 11 double)");
     GLUINO_CHECK(ValueError, t.data_location() != ::onnx::TensorProto_DataLocation_EXTERNAL, "SymbolBlock::imports: '",
                  where_, "': ", what, " '", t.name(), "' is stored in an external file, which is not supported");
+    // The element count from the dimensions, checked against what the tensor holds before
+    // anything is allocated (a file cannot make it allocate more than it brings).
     Shape s;
+    std::size_t n = 1;
+    bool overflow = false;
     for (auto d : t.dims()) {
       GLUINO_CHECK(ValueError, d >= 0, "SymbolBlock::imports: '", where_, "': ", what, " '", t.name(),
                    "' has a negative dimension");
       s.push_back(std::size_t(d));
+      overflow = overflow || (d != 0 && n > std::size_t(PTRDIFF_MAX) / sizeof(T) / std::size_t(d));
+      n = overflow ? 0 : n * std::size_t(d);
     }
+    const std::size_t held = t.has_raw_data() ? t.raw_data().size() / sizeof(T)
+                             : std::is_same_v<T, float> ? std::size_t(t.float_data_size())
+                                                        : std::size_t(t.double_data_size());
+    GLUINO_CHECK(ValueError, !overflow && n == held && (!t.has_raw_data() || t.raw_data().size() % sizeof(T) == 0),
+                 "SymbolBlock::imports: '", where_, "': ", what, " '", t.name(), "' of shape ", s, " holds ",
+                 t.has_raw_data() ? t.raw_data().size() : held * sizeof(T), " bytes of data (",
+                 overflow ? std::string("too many elements") : std::to_string(n * sizeof(T)), " expected)");
     NDArray<T> a(s);
-    const std::size_t n = a.size();
-    if (t.has_raw_data()) {
-      GLUINO_CHECK(ValueError, t.raw_data().size() == n * sizeof(T), "SymbolBlock::imports: '", where_, "': ", what,
-                   " '", t.name(), "' holds ", t.raw_data().size(), " bytes for shape ", s, " (", n * sizeof(T),
-                   " expected)");
+    if (t.has_raw_data())
       std::memcpy(a.data(), t.raw_data().data(), n * sizeof(T));
-    } else if constexpr (std::is_same_v<T, float>) {
-      GLUINO_CHECK(ValueError, std::size_t(t.float_data_size()) == n, "SymbolBlock::imports: '", where_, "': ", what,
-                   " '", t.name(), "' holds ", t.float_data_size(), " values for shape ", s);
+    else if constexpr (std::is_same_v<T, float>)
       std::copy(t.float_data().begin(), t.float_data().end(), a.data());
-    } else {
-      GLUINO_CHECK(ValueError, std::size_t(t.double_data_size()) == n, "SymbolBlock::imports: '", where_, "': ", what,
-                   " '", t.name(), "' holds ", t.double_data_size(), " values for shape ", s);
+    else
       std::copy(t.double_data().begin(), t.double_data().end(), a.data());
-    }
     return a;
   }
 
@@ -238,15 +243,13 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     }
     GLUINO_CHECK(ValueError, n.out.size() >= 1, "SymbolBlock::imports: '", where_, "': node '", n.name, "' has no output");
     auto only = [&](std::initializer_list<const char*> allowed) {
-      for (const auto& [k, v] : n.ints)
-        if (std::find_if(allowed.begin(), allowed.end(), [&](const char* s) { return k == s; }) == allowed.end())
-          refuse(n, "attribute '" + k + "' is not supported");
-      for (const auto& [k, v] : n.reals)
-        if (std::find_if(allowed.begin(), allowed.end(), [&](const char* s) { return k == s; }) == allowed.end())
-          refuse(n, "attribute '" + k + "' is not supported");
-      for (const auto& [k, v] : n.lists)
-        if (std::find_if(allowed.begin(), allowed.end(), [&](const char* s) { return k == s; }) == allowed.end())
-          refuse(n, "attribute '" + k + "' is not supported");
+      std::vector<std::string> keys;
+      for (const auto& kv : n.ints) keys.push_back(kv.first);
+      for (const auto& kv : n.reals) keys.push_back(kv.first);
+      for (const auto& kv : n.lists) keys.push_back(kv.first);
+      for (const std::string& key : keys)
+        if (std::none_of(allowed.begin(), allowed.end(), [&key](const char* a) { return key == a; }))
+          refuse(n, "attribute '" + key + "' is not supported");
     };
     auto int_or = [&](const char* k, std::int64_t d) { return n.ints.count(k) ? n.ints.at(k) : d; };
     const std::string& t = n.type;
