@@ -212,6 +212,11 @@ TEST_CASE("errors name the file, the node, the op and the opset; nothing half-ma
   CHECK_THROWS_WITH_AS(nn::SymbolBlock::from_model(m, "mem.onnx"),
                        doctest::Contains("'mem.onnx': node 'act' (op Gelu, opset 13): this op is not supported"),
                        ValueError);
+  // Found by fuzz_onnx_import: a Reshape without its shape input threw std::out_of_range.
+  n.set_op_type("Reshape");
+  CHECK_THROWS_WITH_AS(nn::SymbolBlock::from_model(m, "mem.onnx"),
+                       doctest::Contains("node 'act' (op Reshape, opset 13): 1 inputs given, 2 to 2 expected"),
+                       ValueError);
   n.set_op_type("Conv");
   n.add_input("w");
   auto& pad = *n.add_attribute();

@@ -86,7 +86,10 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     for (const auto& [name, pos] : params_) env[name] = this->param_at(pos)->data();
     for (const auto& [name, a] : constants_) env[name] = a;
     for (const Node& n : nodes_) run(n, env);
-    return env.at(output_);
+    auto out = env.find(output_);
+    GLUINO_CHECK(ValueError, out != env.end(), this->who(), ": the model's output '", output_,
+                 "' is not a floating-point tensor");
+    return out->second;
   }
 
  private:
@@ -221,6 +224,8 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     n.out.assign(p.output().begin(), p.output().end());
     GLUINO_CHECK(ValueError, p.domain().empty() || p.domain() == "ai.onnx", "SymbolBlock::imports: '", where_,
                  "': node '", n.name, "' (op ", n.type, ") is in domain '", p.domain(), "', not supported");
+    GLUINO_CHECK(ValueError, n.out.size() >= 1 && !n.out[0].empty(), "SymbolBlock::imports: '", where_, "': node '",
+                 n.name, "' has no output");
     for (const auto& a : p.attribute()) {
       switch (a.type()) {
         case ::onnx::AttributeProto_AttributeType_INT: n.ints[a.name()] = a.i(); break;
@@ -241,7 +246,28 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
         default: refuse(n, "attribute '" + a.name() + "' of this type is not supported");
       }
     }
-    GLUINO_CHECK(ValueError, n.out.size() >= 1, "SymbolBlock::imports: '", where_, "': node '", n.name, "' has no output");
+    for (std::size_t k = 1; k < n.out.size(); ++k)
+      if (!n.out[k].empty()) refuse(n, "only the first output is supported (output '" + n.out[k] + "' is used)");
+    // How many inputs each op takes (ONNX's optional ones included).
+    static const std::map<std::string, std::pair<std::size_t, std::size_t>> arity = {
+        {"Conv", {2, 3}},    {"MaxPool", {1, 1}},      {"AveragePool", {1, 1}}, {"GlobalAveragePool", {1, 1}},
+        {"GlobalMaxPool", {1, 1}}, {"Gemm", {2, 3}},  {"MatMul", {2, 2}},      {"Flatten", {1, 1}},
+        {"Reshape", {2, 2}}, {"Unsqueeze", {1, 2}},    {"Squeeze", {1, 2}},     {"BatchNormalization", {5, 5}},
+        {"Dropout", {1, 3}}, {"Identity", {1, 1}},     {"Softmax", {1, 1}},     {"LogSoftmax", {1, 1}},
+        {"Concat", {1, 64}}, {"Transpose", {1, 1}},    {"LeakyRelu", {1, 1}},   {"ReduceSum", {1, 2}},
+        {"ReduceMean", {1, 2}}, {"ReduceMax", {1, 2}}, {"ReduceMin", {1, 2}},   {"Constant", {0, 0}},
+        {"Add", {2, 2}},     {"Sub", {2, 2}},          {"Mul", {2, 2}},         {"Div", {2, 2}},
+        {"Pow", {2, 2}},     {"Max", {1, 64}},         {"Min", {1, 64}}};
+    if (auto a = arity.find(n.type); a != arity.end()) {
+      const std::size_t given = n.in.size();
+      if (given < a->second.first || given > a->second.second)
+        refuse(n, std::to_string(given) + " inputs given, " + std::to_string(a->second.first) + " to " +
+                      std::to_string(a->second.second) + " expected");
+      for (std::size_t k = 0; k < a->second.first; ++k)
+        if (n.in[k].empty()) refuse(n, "input " + std::to_string(k) + " is required");
+    } else if (n.in.size() != 1 || n.in[0].empty()) {  // the element-wise functions of one input
+      refuse(n, std::to_string(n.in.size()) + " inputs given, 1 expected");
+    }
     auto only = [&](std::initializer_list<const char*> allowed) {
       std::vector<std::string> keys;
       for (const auto& kv : n.ints) keys.push_back(kv.first);
@@ -252,6 +278,11 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
           refuse(n, "attribute '" + key + "' is not supported");
     };
     auto int_or = [&](const char* k, std::int64_t d) { return n.ints.count(k) ? n.ints.at(k) : d; };
+    for (const char* key : {"kernel_shape", "strides", "pads", "dilations"})
+      if (n.lists.count(key))
+        for (auto v : n.lists.at(key))
+          if (v < 0 || v > (std::int64_t(1) << 30) || (v == 0 && std::string(key) != "pads"))
+            refuse(n, std::string("attribute '") + key + "' = " + std::to_string(v) + " is out of range");
     const std::string& t = n.type;
     if (t == "Conv") {
       only({"kernel_shape", "strides", "pads", "dilations", "group"});
@@ -342,6 +373,9 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
       const auto pads = list_or("pads", {0, 0, 0, 0});
       o.pad = {std::size_t(pads[0]), std::size_t(pads[1])};
       o.num_group = std::size_t(int_or("group", 1));
+      if (n.lists.count("kernel_shape") && in(1).ndim() == 4 &&
+          n.lists.at("kernel_shape") != std::vector<std::int64_t>{std::int64_t(in(1).shape()[2]), std::int64_t(in(1).shape()[3])})
+        refuse(n, "kernel_shape differs from the weight's spatial shape");
       y = nd::convolution(in(0), in(1), has(2) ? in(2) : NDArray<T>(), o);
     } else if (t == "MaxPool" || t == "AveragePool") {
       nd::PoolOptions o;
@@ -384,7 +418,7 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     } else if (t == "Reshape") {
       const NDArray<T>& x = in(0);
       std::vector<long long> to;
-      const auto& target = ints_of(n, n.in.at(1));
+      const auto& target = ints_of(n, n.in[1]);
       for (std::size_t d = 0; d < target.size(); ++d) {
         if (target[d] == 0) {
           if (d >= x.ndim()) refuse(n, "a 0 in the target shape copies an axis the input does not have");
@@ -402,7 +436,11 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
       if (t == "Unsqueeze") {
         const std::size_t out_nd = dims.size() + axes.size();
         std::vector<bool> is_new(out_nd, false);
-        for (auto a : axes) is_new[axis_of(a, out_nd)] = true;
+        for (auto a : axes) {
+          const std::size_t ax = axis_of(a, out_nd);
+          if (is_new[ax]) refuse(n, "axis " + std::to_string(a) + " is given twice");
+          is_new[ax] = true;
+        }
         std::vector<std::size_t> out;
         for (std::size_t d = 0, k = 0; d < out_nd; ++d) out.push_back(is_new[d] ? 1 : dims[k++]);
         y = nd::reshape(x, Shape(out));
