@@ -13,6 +13,9 @@
 //   8. Beyond the tutorial, what a C++ user meets: names fixed when blocks are made, indexing
 //      (net[-1], net.at<nn::Dense>(i), net.slice), a custom parameter with a deferred shape
 //      (infer_shape), a block of two inputs, and a cell returning (output, state).
+//   9. Hybridizing (Gluon's HybridBlock and hybridize()): the MLP with nn::HybridCustomBlock as
+//      its base runs as a graph with the same output; a forward looping on a value (the book's
+//      next FancyMLP, `while x.norm().asscalar() > 1`) is refused (docs/hybridize.md).
 //
 // Build: with CMake (-DGLUINO_BUILD_EXAMPLES=ON) it is the target `custom_blocks`; by hand:
 //   g++ -std=c++20 -O2 -fopenmp -I include -isystem /usr/include/eigen3 examples/custom_blocks.cpp -o custom_blocks
@@ -28,6 +31,7 @@
 #include <gluino/core/print.hpp>
 #include <gluino/core/random.hpp>
 #include <gluino/init/initializer.hpp>
+#include <gluino/nn/hybrid_block.hpp>
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/elementwise.hpp>
 #include <gluino/nd/linalg.hpp>
@@ -207,6 +211,36 @@ class TinyRNNCell : public nn::CustomBlock<TinyRNNCell> {
 };
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// 9. The MLP as Gluon writes it for hybridize(): class HybridMLP(nn.HybridBlock) with
+// hybrid_forward(self, F, x).  In C++ only the base changes; forward is the MLP's.
+class HybridMLP : public nn::HybridCustomBlock<HybridMLP> {
+ public:
+  HybridMLP() {
+    auto scope = name_scope();
+    dense0 = register_child(nn::Dense{256}, "dense0");
+    dense1 = register_child(nn::Dense{10}, "dense1");
+  }
+  NDArray<float> forward(const NDArray<float>& x) override { return (*dense1)(nd::relu((*dense0)(x))); }
+
+  std::shared_ptr<nn::Dense> dense0, dense1;
+};
+// Control flow on a value: `while x.norm().asscalar() > 1: x /= 2` (Dive into Deep Learning's
+// FancyMLP).  Imperatively fine; a graph cannot follow it, so hybridize refuses it.
+class HalvingMLP : public nn::HybridCustomBlock<HalvingMLP> {
+ public:
+  HalvingMLP() {
+    auto scope = name_scope();
+    dense = register_child(nn::Dense{20}, "dense");
+  }
+  NDArray<float> forward(const NDArray<float>& x0) override {
+    NDArray<float> x = (*dense)(x0);
+    while (nd::sqrt(nd::square(x).sum()).asscalar() > 1) x = x / 2.0f;
+    return x;
+  }
+  std::shared_ptr<nn::Dense> dense;
+};
 
 int main() {
   random::seed(42);  // mx.random.seed(42): the same numbers on every run
@@ -392,5 +426,25 @@ int main() {
   for (int t = 0; t < 3; ++t) std::tie(out, state) = cell(x, state);
   std::cout << "cell unrolled 3 steps: out " << out.shape() << ", state " << state.shape() << ", parameters:\n";
   print_params(cell.collect_params());
+
+  // ----- 9. Hybridizing -----------------------------------------------------------------------
+  section("9. HybridBlock and hybridize()");
+  HybridMLP hmlp;
+  hmlp.initialize();
+  const NDArray<float> imperative = hmlp(x);
+  hmlp.hybridize();                        // net.hybridize()
+  (void)hmlp(x);                           // the first call traces forward
+  const NDArray<float> graphed = hmlp(x);  // this one runs the graph
+  std::cout << "hybridized: " << hmlp.cached_graphs().size() << " graph, max |graph - imperative| = "
+            << max_abs_diff(graphed, imperative) << "\n" << *hmlp.cached_graphs()[0];
+  HalvingMLP halving;
+  halving.initialize();
+  std::cout << "HalvingMLP imperatively: " << halving(x).shape() << '\n';
+  halving.hybridize();
+  try {
+    (void)halving(x);
+  } catch (const StateError& e) {
+    std::cout << "HalvingMLP hybridized: " << e.what() << '\n';
+  }
   return 0;
 }
