@@ -91,9 +91,16 @@ class Writer {
   void write() {
     const Shape& in_shape = g_.values[g_.inputs.at(0)].shape;
     batch_ = in_shape.ndim() ? in_shape[0] : 0;
+    std::vector<bool> used(g_.values.size(), false);  // parameters no node reads are left out
+    for (const auto& n : g_.nodes) {
+      for (int v : n.inputs)
+        if (v >= 0) used[std::size_t(v)] = true;
+      for (int v : n.state) used[std::size_t(v)] = true;
+    }
+    for (int v : g_.outputs) used[std::size_t(v)] = true;
     for (std::size_t i = 0; i < g_.values.size(); ++i) {
       const graph::Value<T>& v = g_.values[i];
-      if (v.kind == graph::ValueKind::parameter || v.kind == graph::ValueKind::constant)
+      if (used[i] && (v.kind == graph::ValueKind::parameter || v.kind == graph::ValueKind::constant))
         add_initializer(name_of(int(i)), v.array);
     }
     for (std::size_t i = 0; i < g_.nodes.size(); ++i) node(i);
