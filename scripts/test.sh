@@ -47,10 +47,10 @@ ctest --test-dir build/sanitize --output-on-failure -j "$jobs"
 step "sanitize tests"
 
 # 3. Header-only: every test file compiles and passes without the precompiled library (-O0: the
-# instantiations are what is tested here, not speed); the ONNX tests ran in passes 1 and 2.
+# instantiations are what is tested here, not speed); the ONNX and MPI tests ran in passes 1 and 2.
 cmake -S . -B build/header-only -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g0" \
   -DGLUINO_PRECOMPILED=OFF -DGLUINO_UNITY_TESTS=ON -DGLUINO_COMPILE_FAIL_TESTS=OFF -DGLUINO_BUILD_EXAMPLES=OFF \
-  -DGLUINO_BUILD_BENCH=OFF -DGLUINO_INSTALL=OFF -DGLUINO_ONNX=OFF >/dev/null
+  -DGLUINO_BUILD_BENCH=OFF -DGLUINO_INSTALL=OFF -DGLUINO_ONNX=OFF -DGLUINO_MPI=OFF >/dev/null
 cmake --build build/header-only -j "$jobs"
 ctest --test-dir build/header-only --output-on-failure -j "$jobs"
 step "header-only build and tests"

@@ -21,6 +21,7 @@
 #include "gluino/core/parallel.hpp"
 #include "gluino/core/random.hpp"
 #include "gluino/data/dataset.hpp"
+#include "gluino/data/sampler.hpp"
 #include "gluino/detail/precompiled.hpp"
 
 namespace gluino::data {
@@ -50,6 +51,9 @@ struct DataLoaderOptions {
   /// thread runs gluino's kernels single-threaded).  Gluon: prefetch / num_workers (here at
   /// most one worker thread).
   bool prefetch = false;
+  /// Which samples each epoch visits, in order (shared: a SplitSampler for distributed training);
+  /// null = every sample, shuffled or not.  Not with shuffle (the sampler orders).  Gluon: sampler.
+  std::shared_ptr<Sampler> sampler = nullptr;
 };
 
 /// Iterates over a dataset in batches: `for (auto [x, y] : loader) ...` is one epoch; each new
@@ -57,7 +61,7 @@ struct DataLoaderOptions {
 /// the same seed gives the same sequence of epochs).  Samples are copied into one batch array
 /// allocated per batch, of shape (B,) + the sample's shape; all samples must have the shape of
 /// sample 0.  Mirrors gluon.data.DataLoader(dataset, batch_size, shuffle, last_batch=...).
-/// Differences from Gluon: no sampler / batchify_fn; `prefetch` uses one thread, not processes.
+/// Differences from Gluon: no batchify_fn; `prefetch` uses one thread, not processes.
 /// The loader keeps a clone of the dataset (so a temporary dataset may be passed).  A loader is
 /// not thread-safe; only one epoch of it should be iterated at a time.
 template <class T = float>
@@ -70,12 +74,15 @@ class DataLoader {
     GLUINO_CHECK(ValueError, opt_.batch_size > 0, "DataLoader: batch_size must be > 0");
     GLUINO_CHECK(ValueError, opt_.last_batch == "keep" || opt_.last_batch == "discard" || opt_.last_batch == "rollover",
                  "DataLoader: last_batch must be \"keep\", \"discard\" or \"rollover\", got \"", opt_.last_batch, "\"");
+    GLUINO_CHECK(ValueError, !(opt_.sampler && opt_.shuffle), "DataLoader: shuffle must be false when a sampler "
+                 "is given (the sampler decides the order)");
     gen_.seed(opt_.seed ? *opt_.seed : random::default_generator().next_u64());
   }
 
   /// Number of batches the next epoch yields.  Gluon: len(loader).
   std::size_t size() const {
-    const std::size_t n = dataset_->size() + (opt_.last_batch == "rollover" ? carry_.size() : 0);
+    const std::size_t epoch = opt_.sampler ? opt_.sampler->length(dataset_->size()) : dataset_->size();
+    const std::size_t n = epoch + (opt_.last_batch == "rollover" ? carry_.size() : 0);
     return opt_.last_batch == "keep" ? (n + opt_.batch_size - 1) / opt_.batch_size : n / opt_.batch_size;
   }
   const Dataset<T>& dataset() const { return *dataset_; }
@@ -109,9 +116,18 @@ class DataLoader {
     std::vector<std::size_t> order;
     if (opt_.last_batch == "rollover") order = std::move(carry_);
     carry_.clear();
-    const std::size_t n = dataset_->size(), first = order.size();
-    order.resize(first + n);
-    std::iota(order.begin() + static_cast<std::ptrdiff_t>(first), order.end(), std::size_t(0));
+    std::size_t n = dataset_->size();
+    const std::size_t first = order.size();
+    if (opt_.sampler) {
+      std::vector<std::size_t> picked = opt_.sampler->next_epoch(n);
+      for (std::size_t i : picked)
+        GLUINO_CHECK(ValueError, i < n, "DataLoader: the sampler gave index ", i, " for a dataset of ", n, " samples");
+      order.insert(order.end(), picked.begin(), picked.end());
+      n = picked.size();
+    } else {
+      order.resize(first + n);
+      std::iota(order.begin() + static_cast<std::ptrdiff_t>(first), order.end(), std::size_t(0));
+    }
     if (opt_.shuffle)  // Fisher-Yates over this epoch's new indices
       for (std::size_t i = n; i > 1; --i) std::swap(order[first + i - 1], order[first + gen_.randint(i)]);
     const std::size_t bs = opt_.batch_size, full = order.size() / bs * bs;

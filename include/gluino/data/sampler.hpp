@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Samplers: which samples an epoch of a DataLoader visits, in which order (Gluon: the
+/// sampler= of gluon.data.DataLoader).  SplitSampler gives each of several workers a disjoint
+/// part of every epoch (Gluon's contrib SplitSampler, PyTorch's DistributedSampler).
+#include <cstddef>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+#include "gluino/core/error.hpp"
+#include "gluino/core/random.hpp"
+
+namespace gluino::data {
+
+/// A sampler's next_epoch(n) gives the indices (< n, the dataset's size) of one epoch, in order;
+/// each call is the next epoch.  length(n) is how many indices an epoch gives.
+class Sampler {
+ public:
+  virtual ~Sampler() = default;
+  virtual std::vector<std::size_t> next_epoch(std::size_t n) = 0;
+  virtual std::size_t length(std::size_t n) const = 0;
+};
+
+/// Options of SplitSampler.
+struct SplitSamplerOptions {
+  bool shuffle = true;     ///< a new permutation each epoch, from seed + epoch (the same on every part)
+  std::uint64_t seed = 0;  ///< must be equal on every worker
+};
+
+/// Part `part` of `parts` of every epoch: the epoch's order (a permutation of 0..n-1 drawn from
+/// seed + epoch number, or 0..n-1 without shuffle) cut into `parts` contiguous pieces whose sizes
+/// differ by at most one; worker k takes piece k.  Together the workers visit every index exactly
+/// once per epoch.  ValueError when parts is 0 or part >= parts.  For distributed training the
+/// pieces' sizes may differ by one: use a DataLoader with last_batch "discard" and a size the
+/// batch divides, or dist's helpers, so that every rank takes as many steps.
+class SplitSampler final : public Sampler {
+ public:
+  SplitSampler(std::size_t parts, std::size_t part, SplitSamplerOptions opt = {})
+      : parts_(parts), part_(part), opt_(opt) {
+    GLUINO_CHECK(ValueError, parts > 0 && part < parts, "SplitSampler: part ", part, " of ", parts,
+                 " parts: need 0 <= part < parts");
+  }
+  std::vector<std::size_t> next_epoch(std::size_t n) override {
+    std::vector<std::size_t> order(n);
+    std::iota(order.begin(), order.end(), std::size_t(0));
+    if (opt_.shuffle) {
+      random::Generator g(opt_.seed + epoch_);
+      for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[g.randint(i)]);
+    }
+    ++epoch_;
+    const std::size_t begin = n * part_ / parts_, end = n * (part_ + 1) / parts_;
+    return std::vector<std::size_t>(order.begin() + std::ptrdiff_t(begin), order.begin() + std::ptrdiff_t(end));
+  }
+  std::size_t length(std::size_t n) const override { return n * (part_ + 1) / parts_ - n * part_ / parts_; }
+  /// The epoch the next call gives (0 first); set it to resume a run.  PyTorch: set_epoch.
+  std::uint64_t epoch() const { return epoch_; }
+  void set_epoch(std::uint64_t e) { epoch_ = e; }
+
+ private:
+  std::size_t parts_, part_;
+  SplitSamplerOptions opt_;
+  std::uint64_t epoch_ = 0;
+};
+
+}  // namespace gluino::data

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/data/sampler.hpp>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include <gluino/data/dataloader.hpp>
+
+using namespace gluino;
+
+TEST_SUITE("data/sampler") {
+TEST_CASE("SplitSampler: parts of sizes within one, together every index once, a new order each epoch") {
+  for (std::size_t parts : {1, 2, 3, 4, 7}) {
+    for (std::size_t n : {0, 1, 10, 103}) {
+      std::vector<int> seen(n, 0);
+      std::size_t smallest = n, largest = 0;
+      for (std::size_t k = 0; k < parts; ++k) {
+        data::SplitSampler s(parts, k, {.seed = 4});
+        const auto part = s.next_epoch(n);
+        CHECK(part.size() == s.length(n));
+        smallest = std::min(smallest, part.size());
+        largest = std::max(largest, part.size());
+        for (std::size_t i : part) ++seen[i];
+      }
+      CHECK(largest - smallest <= 1);
+      CHECK(std::all_of(seen.begin(), seen.end(), [](int c) { return c == 1; }));
+    }
+  }
+  data::SplitSampler s(2, 1, {.seed = 4});
+  const auto e0 = s.next_epoch(50), e1 = s.next_epoch(50);
+  CHECK(e0 != e1);
+  CHECK(s.epoch() == 2);
+  s.set_epoch(0);  // resuming
+  CHECK(s.next_epoch(50) == e0);
+  data::SplitSampler ordered(4, 2, {.shuffle = false});
+  CHECK(ordered.next_epoch(10) == std::vector<std::size_t>{5, 6});
+  CHECK_THROWS_WITH_AS(data::SplitSampler(2, 2), doctest::Contains("part 2 of 2 parts"), ValueError);
+  CHECK_THROWS_AS(data::SplitSampler(0, 0), ValueError);
+}
+TEST_CASE("a DataLoader with a sampler visits the sampler's indices; size() counts them") {
+  NDArray<float> x(Shape{10, 1}), y(Shape{10});
+  for (std::size_t i = 0; i < 10; ++i) x.at(i, 0) = y.at(i) = float(i);
+  data::ArrayDataset<float> ds(x, y);
+  auto sampler = std::make_shared<data::SplitSampler>(2, 0, data::SplitSamplerOptions{.shuffle = false});
+  data::DataLoader loader(ds, {.batch_size = 2, .sampler = sampler});
+  CHECK(loader.size() == 3);
+  std::vector<float> got;
+  for (auto [bx, by] : loader)
+    for (float v : by.to_vector()) got.push_back(v);
+  CHECK(got == std::vector<float>{0, 1, 2, 3, 4});
+  CHECK_THROWS_WITH_AS(data::DataLoader(ds, {.batch_size = 2, .shuffle = true, .sampler = sampler}),
+                       doctest::Contains("shuffle must be false when a sampler is given"), ValueError);
+  struct Bad : data::Sampler {
+    std::vector<std::size_t> next_epoch(std::size_t n) override { return {n}; }
+    std::size_t length(std::size_t) const override { return 1; }
+  };
+  data::DataLoader bad(ds, {.batch_size = 2, .sampler = std::make_shared<Bad>()});
+  CHECK_THROWS_WITH_AS((void)bad.begin(), doctest::Contains("the sampler gave index 10 for a dataset of 10 samples"),
+                       ValueError);
+}
+}
