@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <string>
@@ -120,6 +121,12 @@ inline int local_rank() {
   MPI_Comm_free(&local);
   detail::check(rc, "MPI_Comm_rank");
   return r;
+}
+/// Ends every rank of the job with `code` (MPI_Abort): what a rank that cannot go on calls after
+/// reporting why, so that the others do not wait for it.
+[[noreturn]] inline void abort(int code = 1) {
+  MPI_Abort(MPI_COMM_WORLD, code);
+  std::abort();  // MPI_Abort does not return; this keeps [[noreturn]] true if it did
 }
 /// Waits until every rank reaches it.
 inline void barrier() {
