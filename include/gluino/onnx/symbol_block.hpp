@@ -64,7 +64,8 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     return "SymbolBlock(" + input_ + " -> " + output_ + ", " + std::to_string(nodes_.size()) + " nodes, opset " +
            std::to_string(opset_) + ")";
   }
-  /// The graph input's and output's names, and the input's shape (0 for a symbolic axis).
+  /// The graph input's and output's names, and the input's shape (0 for a symbolic axis; empty,
+  /// and any shape accepted, when the model does not give it).
   const std::string& input_name() const { return input_; }
   const std::string& output_name() const { return output_; }
   const std::vector<std::int64_t>& input_shape() const { return input_shape_; }
@@ -76,9 +77,9 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
   }
 
   NDArray<T> forward(const NDArray<T>& x) override {
-    GLUINO_CHECK(ShapeError, x.ndim() == input_shape_.size(), this->who(), ": input '", input_, "' has ",
+    GLUINO_CHECK(ShapeError, !input_shape_known_ || x.ndim() == input_shape_.size(), this->who(), ": input '", input_, "' has ",
                  input_shape_.size(), " axes in the model, got shape ", x.shape());
-    for (std::size_t d = 0; d < x.ndim(); ++d)
+    for (std::size_t d = 0; input_shape_known_ && d < x.ndim(); ++d)
       GLUINO_CHECK(ShapeError, input_shape_[d] <= 0 || std::size_t(input_shape_[d]) == x.shape()[d], this->who(),
                    ": input '", input_, "' of shape ", x.shape(), " does not match the model's ", dims_str(input_shape_));
     std::map<std::string, NDArray<T>> env;
@@ -122,6 +123,7 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     GLUINO_CHECK(ValueError, type.elem_type() == elem_type(), "SymbolBlock::imports: '", where_, "': input '", input_,
                  "' has element type ", type.elem_type(), ", this block is of ", elem_type(),
                  " (1 float, 11 double)");
+    input_shape_known_ = type.has_shape();  // a model may leave the input's shape open
     for (const auto& d : type.shape().dim()) input_shape_.push_back(d.has_dim_value() ? d.dim_value() : 0);
 
     std::set<std::string> known = {input_};
@@ -513,6 +515,7 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
   int opset_ = 0;
   std::string input_, output_;
   std::vector<std::int64_t> input_shape_;
+  bool input_shape_known_ = true;
   std::vector<Node> nodes_;
   std::vector<std::pair<std::string, std::size_t>> params_;  // initializer name, position in params()
   std::map<std::string, NDArray<T>> constants_;                // Constant nodes' float tensors
