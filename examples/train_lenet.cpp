@@ -20,6 +20,8 @@
 #include <gluino/data/vision/datasets.hpp>
 #include <gluino/data/vision/transforms.hpp>
 #include <gluino/gluino.hpp>
+
+#include "support/fashion_mnist.hpp"
 #if GLUINO_EXAMPLES_ONNX
 #include <gluino/onnx/export.hpp>
 #endif
@@ -39,7 +41,6 @@
 #include <vector>
 
 using namespace gluino;
-namespace tf = gluino::data::vision::transforms;
 
 namespace {
 
@@ -111,18 +112,6 @@ Options parse(int argc, char** argv) {
   GLUINO_CHECK(ValueError, o.schedule == "onecycle" || o.schedule == "constant",
                "train_lenet: --schedule must be onecycle or constant");
   return o;
-}
-
-/// Images (N, 28, 28, 1) 0..255 -> (N, 1, 28, 28) normalised with Fashion-MNIST's training
-/// mean and std; labels as they are.  Done once for the whole set rather than per sample.
-data::ArrayDataset<float> prepare(const data::vision::FashionMNIST<float>& ds, std::size_t limit) {
-  NDArray<float> images = ds.images(), labels = ds.labels();
-  if (limit > 0 && limit < images.shape(0)) {
-    images = images.slice(0, limit);
-    labels = labels.slice(0, limit);
-  }
-  tf::Compose pipeline({tf::ToTensor(), tf::Normalize(0.2860, 0.3530)});
-  return data::ArrayDataset<float>(pipeline(images), labels.copy());
 }
 
 struct EpochRow {
@@ -297,8 +286,8 @@ int run(const Options& o) {
   const auto wall0 = std::chrono::steady_clock::now();
 
   data::vision::FashionMNIST<float> train_raw(o.data, {.train = true}), test_raw(o.data, {.train = false});
-  auto train_set = prepare(train_raw, o.limit);
-  auto test_set = prepare(test_raw, 0);
+  auto train_set = example::normalised(train_raw, o.limit);
+  auto test_set = example::normalised(test_raw, 0);
   // Each epoch's shuffle comes from seed + epoch, so that --resume sees the same data order as
   // an uninterrupted run.
   auto train_loader_for = [&](int epoch) {

@@ -17,6 +17,8 @@
 #include <gluino/dist/mpi.hpp>
 #include <gluino/gluino.hpp>
 
+#include "support/fashion_mnist.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -25,7 +27,6 @@
 #include <string>
 
 using namespace gluino;
-namespace tf = gluino::data::vision::transforms;
 
 namespace {
 
@@ -71,14 +72,6 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-// As train_lenet: (N, 28, 28, 1) 0..255 -> (N, 1, 28, 28) normalised with the training set's
-// mean and std.
-data::ArrayDataset<float> normalised(const data::vision::FashionMNIST<float>& ds, std::size_t limit) {
-  const std::size_t n = limit > 0 ? std::min(limit, ds.size()) : ds.size();
-  tf::Compose pipeline({tf::ToTensor(), tf::Normalize(0.2860, 0.3530)});
-  return data::ArrayDataset<float>(pipeline(ds.images().slice(0, n)), ds.labels().slice(0, n).copy());
-}
-
 // Sums of a few numbers over the ranks.
 std::vector<double> summed(std::vector<double> v) {
   NDArray<double> a(Shape{v.size()});
@@ -101,7 +94,7 @@ int run(const Options& o) {
   gluino::random::seed(o.seed);
 
   data::vision::FashionMNIST<float> train_raw(o.data, {.train = true}), test_raw(o.data, {.train = false});
-  const auto train_set = normalised(train_raw, o.limit), test_set = normalised(test_raw, 0);
+  const auto train_set = example::normalised(train_raw, o.limit), test_set = example::normalised(test_raw, 0);
   auto sampler = std::make_shared<data::SplitSampler>(std::size_t(ranks), std::size_t(rank),
                                                       data::SplitSamplerOptions{.shuffle = true, .seed = o.seed});
   data::DataLoader<float> train_loader(train_set, {.batch_size = local_batch, .sampler = sampler});

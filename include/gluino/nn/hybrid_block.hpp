@@ -111,6 +111,24 @@ class BasicHybridCustomBlock : public BasicCustomBlock<Derived, T> {
 template <class Derived>
 using HybridCustomBlock = BasicHybridCustomBlock<Derived, float>;
 
+/// The graph of forward(inputs) with block's parameters bound by name, those a deferred
+/// initialization made during the trace too (graph::trace, then graph::name_parameters); what
+/// forward returned goes to *outputs.  Used by hybridize() and by ONNX export.
+template <class T>
+graph::Graph<T> trace_block(BasicBlock<T>& block, const graph::Function<T>& forward,
+                            const std::vector<std::pair<std::string, NDArray<T>>>& inputs,
+                            std::vector<NDArray<T>>* outputs = nullptr) {
+  auto initialized = [&] {
+    std::vector<std::pair<std::string, NDArray<T>>> ps;
+    for (const auto& [n, p] : block.collect_params())
+      if (p->is_initialized()) ps.emplace_back(n, p->data());
+    return ps;
+  };
+  graph::Graph<T> g = graph::trace<T>(forward, inputs, initialized(), block.name(), outputs);
+  graph::name_parameters<T>(g, initialized());
+  return g;
+}
+
 }  // namespace gluino::nn
 
 namespace gluino::detail {
@@ -136,18 +154,11 @@ class CachedGraphs final : public HybridState<T> {
     }
     if (g) return g->run(in);
     // First call with this signature: trace forward (which also gives this call's result).
-    std::vector<std::pair<std::string, NDArray<T>>> inputs, params;
-    for (std::size_t i = 0; i < in.size(); ++i) inputs.emplace_back(in.size() == 1 ? "data" : "data" + std::to_string(i), in[i]);
-    auto named = [&] {
-      std::vector<std::pair<std::string, NDArray<T>>> ps;
-      for (const auto& [n, p] : block.collect_params())
-        if (p->is_initialized()) ps.emplace_back(n, p->data());
-      return ps;
-    };
-    params = named();
+    std::vector<std::pair<std::string, NDArray<T>>> inputs;
+    for (std::size_t i = 0; i < in.size(); ++i)
+      inputs.emplace_back(in.size() == 1 ? "data" : "data" + std::to_string(i), in[i]);
     Arrays out;
-    auto traced = std::make_shared<graph::Graph<T>>(graph::trace<T>(forward, inputs, params, block.name(), &out));
-    graph::name_parameters<T>(*traced, named());  // those a deferred initialization made
+    auto traced = std::make_shared<graph::Graph<T>>(nn::trace_block(block, forward, inputs, &out));
     if (!key.training && !key.recording && opt_.fold_batch_norm) graph::fold_batch_norm(*traced);
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& entry : graphs_)

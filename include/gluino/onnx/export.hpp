@@ -25,6 +25,7 @@
 #include "gluino/graph/graph.hpp"
 #include "gluino/nd/creation.hpp"
 #include "gluino/nn/block.hpp"
+#include "gluino/nn/hybrid_block.hpp"
 
 namespace gluino {
 
@@ -385,20 +386,14 @@ template <class T>
 template <class T>
 ::onnx::ModelProto export_onnx(nn::BasicBlock<T>& net, const std::string& path, const Shape& input_shape,
                                 const OnnxExportOptions& opt) {
-  auto params = [&] {
-    std::vector<std::pair<std::string, NDArray<T>>> ps;
-    for (const auto& [n, p] : net.collect_params())
-      if (p->is_initialized()) ps.emplace_back(n, p->data());
-    return ps;
-  };
   graph::Graph<T> g;
   {
     autograd::pause no_record(false);  // predict mode, not recording
     const NDArray<T> x = nd::zeros<T>(input_shape);
-    g = graph::trace<T>([&](const std::vector<NDArray<T>>& in) { return std::vector<NDArray<T>>{net(in[0])}; },
-                        {{opt.input_name, x}}, params(), net.name());
+    g = nn::trace_block<T>(
+        net, [&](const std::vector<NDArray<T>>& in) { return std::vector<NDArray<T>>{net(in[0])}; },
+        {{opt.input_name, x}});
   }
-  graph::name_parameters<T>(g, params());
   ::onnx::ModelProto m = to_onnx(g, opt, net.name());
   save_onnx(m, path);
   return m;
