@@ -145,7 +145,8 @@ int run(const Options& o) {
                 get_num_threads());
 
   for (int epoch = first_epoch; epoch <= o.epochs; ++epoch) {
-    double loss_sum = 0, correct = 0, seen = 0;
+    metric::Loss train_loss;
+    metric::Accuracy train_acc, test_acc;
     const auto t0 = std::chrono::steady_clock::now();
     for (auto [x, y] : train_loader) {
       NDArray<float> out, l;
@@ -156,25 +157,21 @@ int run(const Options& o) {
       }
       l.backward();
       trainer.step(x.shape(0));
-      loss_sum += l.sum().asscalar();
-      const auto pred = nd::argmax(out, 1);
-      for (std::size_t i = 0; i < y.size(); ++i) correct += pred.data()[i] == y.data()[i];
-      seen += double(x.shape(0));
+      train_loss.update(l);
+      train_acc.update(y, out);
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    double test_correct = 0, test_seen = 0;
     {
       autograd::predict_mode predict;
-      for (auto [x, y] : test_loader) {
-        const auto pred = nd::argmax((*net)(x), 1);
-        for (std::size_t i = 0; i < y.size(); ++i) test_correct += pred.data()[i] == y.data()[i];
-        test_seen += double(y.size());
-      }
+      for (auto [x, y] : test_loader) test_acc.update(y, (*net)(x));
     }
-    const auto t = summed({loss_sum, correct, seen, test_correct, test_seen});
+    // Every rank's updates: sums and counts summed over the ranks.
+    const double images = summed({double(train_acc.num_inst())})[0];
+    const auto loss = dist::global_value(train_loss), acc = dist::global_value(train_acc),
+               tacc = dist::global_value(test_acc);
     if (rank == 0) {
       std::printf("epoch %d/%d  loss %.3f  train-acc %.3f  test-acc %.3f  %.1f s  %.0f img/s\n", epoch, o.epochs,
-                  t[0] / t[2], t[1] / t[2], t[3] / t[4], secs, t[2] / secs);
+                  loss.second, acc.second, tacc.second, secs, images / secs);
       std::fflush(stdout);
       const std::map<std::string, std::string> meta{{"train_lenet_dist.epoch", std::to_string(epoch)},
                                                     {"train_lenet_dist.global_batch", std::to_string(o.batch_size)}};

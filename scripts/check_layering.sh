@@ -31,7 +31,7 @@ declare -A allowed=(
   [data]="data nd autograd kernels core"
   [model_zoo]="model_zoo nn graph init nd autograd kernels core"
   [onnx]="onnx nn graph init nd autograd kernels core"
-  [dist]="dist optim nn graph init io nd autograd kernels core"
+  [dist]="dist optim metric nn graph init io nd autograd kernels core"
   [utils]="utils core"
 )
 # The one door from a layer to a higher one: nn's saving and loading uses the file format.

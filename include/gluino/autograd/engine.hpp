@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gluino/autograd/anomaly.hpp"
+#include "gluino/autograd/hooks.hpp"
 #include "gluino/autograd/mode.hpp"
 #include "gluino/autograd/node.hpp"
 #include "gluino/autograd/trace.hpp"
@@ -267,7 +268,8 @@ class TracedOpOf final : public TracedOp<T> {
 /// Without retain_graph the graph's saved arrays are freed; a second backward() then throws.
 /// StateError names the op and input when an array an op saved was changed in place after the
 /// op was recorded (Storage::version); under detect_anomaly, AnomalyError names the first op
-/// whose backward made a non-finite gradient from a finite one.
+/// whose backward made a non-finite gradient from a finite one.  A leaf with gradient-ready
+/// hooks (autograd/hooks.hpp) gets its gradient, and its hooks called, as soon as it is final.
 template <class T>
 void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_graph) {
   GLUINO_CHECK(StateError, head.defined(), "backward: called on an empty array");
@@ -290,6 +292,7 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
       detail::add_into(g, dy0);
     else
       std::copy(dy0.begin(), dy0.end(), g.begin());
+    if (detail::has_grad_hooks<T>(himpl)) detail::run_grad_hooks<T>(himpl);
     return;
   }
 
@@ -314,6 +317,30 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
 
   std::unordered_map<Node<T>*, NDArray<T>> grads;
   std::vector<std::pair<std::shared_ptr<typename NDArray<T>::Impl>, NDArray<T>>> leaf_grads;
+  auto write_leaf = [](typename NDArray<T>::Impl& leaf, const NDArray<T>& g) {
+    if (!leaf.grad.defined() || leaf.grad_req == GradReq::null) return;
+    NDArray<T> target = leaf.grad;
+    if (g.data() == target.data()) return;  // the op wrote into the leaf's buffer already
+    if (leaf.grad_req == GradReq::add)
+      detail::add_into(target, g);
+    else
+      std::copy(g.begin(), g.end(), target.begin());
+  };
+  // Leaves with gradient-ready hooks (autograd/hooks.hpp) get their gradient written, and their
+  // hooks called, as soon as their last edge is walked; the others at the end, all together.
+  std::unordered_map<const typename NDArray<T>::Impl*, int> hooked_left;
+  for (const auto& [leaf, uses] : leaf_uses)
+    if (detail::has_grad_hooks<T>(*leaf)) hooked_left.emplace(leaf, uses);
+  auto leaf_reached = [&](const std::shared_ptr<typename NDArray<T>::Impl>& leaf) {
+    auto h = hooked_left.find(leaf.get());
+    if (h == hooked_left.end() || --h->second > 0) return;
+    auto it = std::find_if(leaf_grads.begin(), leaf_grads.end(), [&](const auto& p) { return p.first == leaf; });
+    if (it != leaf_grads.end()) {
+      write_leaf(*leaf, it->second);
+      leaf_grads.erase(it);
+    }
+    if (leaf->grad.defined() && leaf->grad_req != GradReq::null) detail::run_grad_hooks<T>(*leaf);
+  };
   auto accumulate = [](NDArray<T>& slot, NDArray<T> g) {
     if (!slot.defined()) {
       slot = std::move(g);
@@ -360,27 +387,23 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
             grads[e.node.get()] = std::move(z);
           }
         }
-      } else if (e.leaf && gin[i].defined()) {
-        GLUINO_CHECK(ShapeError, gin[i].shape() == e.shape, "backward: op '", n->name(), "' gave a gradient of shape ",
-                     gin[i].shape(), " for input ", i, " of shape ", e.shape);
-        auto it = std::find_if(leaf_grads.begin(), leaf_grads.end(), [&](const auto& p) { return p.first == e.leaf; });
-        if (it == leaf_grads.end())
-          leaf_grads.emplace_back(e.leaf, std::move(gin[i]));
-        else
-          accumulate(it->second, std::move(gin[i]));
+      } else if (e.leaf) {
+        if (gin[i].defined()) {
+          GLUINO_CHECK(ShapeError, gin[i].shape() == e.shape, "backward: op '", n->name(),
+                       "' gave a gradient of shape ", gin[i].shape(), " for input ", i, " of shape ", e.shape);
+          auto it =
+              std::find_if(leaf_grads.begin(), leaf_grads.end(), [&](const auto& p) { return p.first == e.leaf; });
+          if (it == leaf_grads.end())
+            leaf_grads.emplace_back(e.leaf, std::move(gin[i]));
+          else
+            accumulate(it->second, std::move(gin[i]));
+        }
+        if (!hooked_left.empty()) leaf_reached(e.leaf);
       }
     }
     if (!retain_graph) n->release();
   }
-  for (auto& [leaf, g] : leaf_grads) {
-    if (!leaf->grad.defined() || leaf->grad_req == GradReq::null) continue;
-    NDArray<T> target = leaf->grad;
-    if (g.data() == target.data()) continue;  // the op wrote into the leaf's buffer already
-    if (leaf->grad_req == GradReq::add)
-      detail::add_into(target, g);
-    else
-      std::copy(g.begin(), g.end(), target.begin());
-  }
+  for (auto& [leaf, g] : leaf_grads) write_leaf(*leaf, g);
 }
 
 }  // namespace gluino::autograd

@@ -30,6 +30,8 @@ class NDArray;
 namespace autograd {
 template <class T>
 class Node;
+template <class T>
+struct GradHooks;  // autograd/hooks.hpp
 }  // namespace autograd
 
 /// How backward() writes a leaf's gradient.  Gluon's grad_req: "write", "add", "null".
@@ -299,6 +301,7 @@ struct NDArray<T>::Impl {
   std::shared_ptr<autograd::Node<T>> grad_fn;  // set on outputs of recorded ops
   NDArray<T> grad;                             // set by attach_grad
   GradReq grad_req = GradReq::null;
+  std::shared_ptr<autograd::GradHooks<T>> grad_hooks;  // autograd::on_gradient_ready
 };
 
 template <class T>
