@@ -13,6 +13,14 @@ struct Identity : loss::BasicLoss<float> {
   explicit Identity(double weight = 1, int batch_axis = 0) : BasicLoss("Identity", weight, batch_axis) {}
   NDArray<float> compute(const NDArray<float>& pred, const NDArray<float>&) const override { return pred; }
 };
+/// The same with three inputs: their sum.
+struct Sum3 : loss::BasicThreeInputLoss<float> {
+  explicit Sum3(double weight = 1, int batch_axis = 0)
+      : BasicThreeInputLoss("Sum3", {"a", "b", "c"}, weight, batch_axis) {}
+  NDArray<float> compute3(const NDArray<float>& a, const NDArray<float>& b, const NDArray<float>& c) const override {
+    return a + b + c;
+  }
+};
 }  // namespace
 
 TEST_SUITE("loss/loss") {
@@ -27,6 +35,16 @@ TEST_CASE("a (N,) sample weight is per sample; weights broadcast to the loss") {
   CHECK(Identity{}(x, x, nd::array<float>({2, 3})).to_vector() == std::vector<float>{2, 3});
   CHECK(Identity{}(x, x, nd::array<float>({0, 3, 0})).to_vector() == std::vector<float>{1, 1});
   CHECK(Identity(0.5)(x, x, nd::array<float>({2}, Shape{})).to_vector() == std::vector<float>{1, 1});
+}
+TEST_CASE("three inputs: the same weighting and mean") {
+  auto x = nd::arange<float>(0, 6).reshape({2, 3});
+  auto one = nd::ones<float>({2, 3});
+  CHECK(Sum3{}(x, one, one).to_vector() == std::vector<float>{3, 6});
+  CHECK(Sum3(2, 1)(x, one, one, nd::array<float>({1, 0, 1})).to_vector() == std::vector<float>{7, 0, 11});
+  CHECK_THROWS_WITH_AS(Sum3{}(x, NDArray<float>{}, x), doctest::Contains("Sum3: a, b and c must be defined arrays"),
+                       StateError);
+  const loss::BasicLoss<float>& two = Sum3{};
+  CHECK_THROWS_WITH_AS(two(x, x), doctest::Contains("Sum3: takes three inputs (a, b, c), not two"), ValueError);
 }
 TEST_CASE("errors: sample weight that would grow the loss, undefined inputs") {
   auto x = nd::ones<float>({2, 3});

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// BasicLoss<T>: what every loss shares, Gluon's gluon.loss.Loss: a global weight, a batch axis,
-/// sample weights, and the mean over every axis but the batch axis.
+/// sample weights, and the mean over every axis but the batch axis.  BasicThreeInputLoss<T>: the
+/// same for the losses called with three inputs (TripletLoss, CosineEmbeddingLoss).
 /// Differs from Gluon: losses are plain callable objects, not Blocks (no parameters, no hooks,
 /// no hybridize); call them like a function: `auto l = loss_fn(pred, label);`.
+#include <array>
 #include <string>
 #include <vector>
 
@@ -52,22 +54,35 @@ class BasicLoss {
     GLUINO_CHECK(StateError, pred.defined() && label.defined(), name_, ": pred and label must be defined arrays");
   }
 
-  /// label viewed with pred's shape (Gluon's _reshape_like); ShapeError names both shapes when
-  /// the sizes differ.
-  NDArray<T> reshape_like(const NDArray<T>& label, const NDArray<T>& pred) const {
-    GLUINO_CHECK(ShapeError, label.size() == pred.size(), name_, ": label of shape ", label.shape(),
-                 " does not match pred of shape ", pred.shape());
-    return label.shape() == pred.shape() ? label : label.reshape(pred.shape());
+  /// x viewed with like's shape (Gluon's _reshape_like); ShapeError names both inputs and shapes
+  /// when the sizes differ.
+  NDArray<T> reshape_like(const NDArray<T>& x, const NDArray<T>& like, const char* x_name = "label",
+                          const char* like_name = "pred") const {
+    GLUINO_CHECK(ShapeError, x.size() == like.size(), name_, ": ", x_name, " of shape ", x.shape(),
+                 " does not match ", like_name, " of shape ", like.shape());
+    return x.shape() == like.shape() ? x : x.reshape(like.shape());
   }
 
-  /// Applies sample_weight and the global weight, then takes the mean over every axis but the
-  /// batch axis (Gluon: _apply_weighting then mean(axis=batch_axis, exclude=True)).
-  NDArray<T> finish(NDArray<T> l, const NDArray<T>& sample_weight) const {
-    const Shape s = l.shape();  // a copy: l is reassigned below
+  /// batch_axis normalized for a loss of shape s; ShapeError when it is out of range.
+  std::size_t batch_axis_of(const Shape& s) const {
     const int nd = static_cast<int>(s.ndim());
     GLUINO_CHECK(ShapeError, batch_axis_ >= -nd && batch_axis_ < nd, name_, ": batch_axis ", batch_axis_,
                  " out of range for a loss of shape ", s);
-    const std::size_t b = s.normalize_axis(batch_axis_);
+    return s.normalize_axis(batch_axis_);
+  }
+  /// The axes of an ndim-dimensional array other than b (Gluon's `axis=batch_axis, exclude=True`).
+  static std::vector<int> axes_except(std::size_t ndim, std::size_t b) {
+    std::vector<int> axes;
+    for (std::size_t d = 0; d < ndim; ++d)
+      if (d != b) axes.push_back(static_cast<int>(d));
+    return axes;
+  }
+
+  /// Applies sample_weight and the global weight, then reduce(): the mean over every axis but the
+  /// batch axis (Gluon: _apply_weighting then mean(axis=batch_axis, exclude=True)).
+  NDArray<T> finish(NDArray<T> l, const NDArray<T>& sample_weight) const {
+    const Shape s = l.shape();  // a copy: l is reassigned below
+    const std::size_t b = batch_axis_of(s);
     if (sample_weight.defined()) {
       NDArray<T> w = sample_weight;
       if (w.ndim() == 1 && s.ndim() > 1 && w.shape()[0] == s[b] && s[b] != 1) {
@@ -80,9 +95,13 @@ class BasicLoss {
       l = l * w;
     }
     if (weight_ != 1.0) l = l * static_cast<T>(weight_);
-    std::vector<int> axes;
-    for (std::size_t d = 0; d < s.ndim(); ++d)
-      if (d != b) axes.push_back(static_cast<int>(d));
+    return reduce(l, b);
+  }
+
+  /// The last step of finish: the weighted loss l reduced with b the batch axis.  By default the
+  /// mean over every axis but b, giving (N,); PoissonNLLLoss takes the mean of every element.
+  virtual NDArray<T> reduce(const NDArray<T>& l, std::size_t b) const {
+    const std::vector<int> axes = axes_except(l.ndim(), b);
     return axes.empty() ? l : nd::mean(l, axes, false);
   }
 
@@ -102,11 +121,47 @@ class BasicLoss {
   int batch_axis_;
 };
 
+/// Base of the losses of three inputs (TripletLoss: pred, positive, negative; CosineEmbeddingLoss:
+/// input1, input2, label): BasicLoss's weight, batch axis, sample weights and final mean, called
+/// as loss(a, b, c) or loss(a, b, c, sample_weight).  Its call of two inputs raises ValueError
+/// (reached only through a BasicLoss<T>&: the class's own operator() hides it).
+template <class T>
+class BasicThreeInputLoss : public BasicLoss<T> {
+ public:
+  /// inputs: the names of the three inputs, for error messages.
+  BasicThreeInputLoss(std::string name, std::array<const char*, 3> inputs, double weight, int batch_axis)
+      : BasicLoss<T>(std::move(name), weight, batch_axis), inputs_(inputs) {}
+
+  /// Per-sample losses (N,); an undefined sample_weight means none (see BasicLoss::operator()).
+  NDArray<T> operator()(const NDArray<T>& a, const NDArray<T>& b, const NDArray<T>& c,
+                        const NDArray<T>& sample_weight = {}) const {
+    GLUINO_CHECK(StateError, a.defined() && b.defined() && c.defined(), this->name(), ": ", inputs_[0], ", ",
+                 inputs_[1], " and ", inputs_[2], " must be defined arrays");
+    return this->finish(compute3(a, b, c), sample_weight);
+  }
+  /// The names of the three inputs.
+  const std::array<const char*, 3>& inputs() const { return inputs_; }
+
+ protected:
+  /// The unreduced, unweighted loss of the three inputs.  (Not an overload of compute: a derived
+  /// class's override would hide the two-input one, which -Woverloaded-virtual reports.)
+  virtual NDArray<T> compute3(const NDArray<T>& a, const NDArray<T>& b, const NDArray<T>& c) const = 0;
+
+ private:
+  NDArray<T> compute(const NDArray<T>&, const NDArray<T>&) const final {
+    gluino::detail::raise<ValueError>(this->name(), ": takes three inputs (", inputs_[0], ", ", inputs_[1], ", ",
+                                      inputs_[2], "), not two");
+  }
+
+  std::array<const char*, 3> inputs_;
+};
+
 }  // namespace gluino::loss
 
 // Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
 #define GLUINO_LOSS_LOSS_INSTANTIATIONS(X, T) \
-  X class BasicLoss<T>;
+  X class BasicLoss<T>;                          \
+  X class BasicThreeInputLoss<T>;
 namespace gluino::loss {
 GLUINO_EXTERN_INSTANTIATIONS(GLUINO_LOSS_LOSS_INSTANTIATIONS)
 }  // namespace gluino::loss
