@@ -27,6 +27,7 @@
 #include "gluino/loss/huber_loss.hpp"
 #include "gluino/loss/l1_loss.hpp"
 #include "gluino/loss/l2_loss.hpp"
+#include "gluino/loss/logistic_loss.hpp"
 #include "gluino/loss/loss.hpp"
 #include "gluino/loss/sigmoid_binary_cross_entropy_loss.hpp"
 #include "gluino/loss/softmax_cross_entropy_loss.hpp"

@@ -6,6 +6,15 @@
 
 namespace gluino::loss {
 
+namespace detail {
+/// Binary cross-entropy of logits x against labels z, in the overflow-free form Gluon uses:
+/// relu(x) - x * z + softrelu(-|x|).  Shared with LogisticLoss.
+template <class T>
+NDArray<T> sigmoid_bce_from_logits(const NDArray<T>& x, const NDArray<T>& z) {
+  return nd::relu(x) - x * z + nd::softrelu(-nd::abs(x));
+}
+}  // namespace detail
+
 /// Options of SigmoidBinaryCrossEntropyLoss, in the order of Gluon's keyword arguments.
 struct SigmoidBinaryCrossEntropyLossOptions {
   bool from_sigmoid = false;  ///< pred already holds probabilities (sigmoid applied)
@@ -55,7 +64,7 @@ class BasicSigmoidBinaryCrossEntropyLoss : public BasicLoss<T> {
  protected:
   NDArray<T> compute(const NDArray<T>& pred, const NDArray<T>& label) const override {
     const NDArray<T> z = this->reshape_like(label, pred);
-    if (!opt_.from_sigmoid) return nd::relu(pred) - pred * z + nd::softrelu(-nd::abs(pred));
+    if (!opt_.from_sigmoid) return detail::sigmoid_bce_from_logits(pred, z);
     const T eps = T(1e-12);
     return -(nd::log(pred + eps) * z + nd::log(T(1) - pred + eps) * (T(1) - z));
   }
