@@ -25,6 +25,7 @@
 #include "gluino/io/safetensors.hpp"
 #include "gluino/loss/hinge_loss.hpp"
 #include "gluino/loss/huber_loss.hpp"
+#include "gluino/loss/kl_div_loss.hpp"
 #include "gluino/loss/l1_loss.hpp"
 #include "gluino/loss/l2_loss.hpp"
 #include "gluino/loss/logistic_loss.hpp"
