@@ -33,6 +33,7 @@
 #include "gluino/loss/sigmoid_binary_cross_entropy_loss.hpp"
 #include "gluino/loss/softmax_cross_entropy_loss.hpp"
 #include "gluino/loss/squared_hinge_loss.hpp"
+#include "gluino/loss/triplet_loss.hpp"
 #include "gluino/metric/accuracy.hpp"
 #include "gluino/metric/eval_metric.hpp"
 #include "gluino/metric/loss.hpp"
