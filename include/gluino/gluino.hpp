@@ -23,6 +23,7 @@
 #include "gluino/init/initializer.hpp"
 #include "gluino/init/xavier.hpp"
 #include "gluino/io/safetensors.hpp"
+#include "gluino/loss/cosine_embedding_loss.hpp"
 #include "gluino/loss/hinge_loss.hpp"
 #include "gluino/loss/huber_loss.hpp"
 #include "gluino/loss/kl_div_loss.hpp"
