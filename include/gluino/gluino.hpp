@@ -31,6 +31,7 @@
 #include "gluino/loss/l2_loss.hpp"
 #include "gluino/loss/logistic_loss.hpp"
 #include "gluino/loss/loss.hpp"
+#include "gluino/loss/poisson_nll_loss.hpp"
 #include "gluino/loss/sigmoid_binary_cross_entropy_loss.hpp"
 #include "gluino/loss/softmax_cross_entropy_loss.hpp"
 #include "gluino/loss/squared_hinge_loss.hpp"
