@@ -10,7 +10,11 @@
 #include <string>
 
 #include "gluino/detail/precompiled.hpp"
+#include "gluino/optim/adadelta.hpp"
+#include "gluino/optim/adagrad.hpp"
 #include "gluino/optim/adam.hpp"
+#include "gluino/optim/adamax.hpp"
+#include "gluino/optim/nadam.hpp"
 #include "gluino/optim/nag.hpp"
 #include "gluino/optim/rmsprop.hpp"
 #include "gluino/optim/sgd.hpp"
@@ -66,12 +70,17 @@ namespace gluino::optim {
 /// Numeric options by Gluon's keyword names, e.g. {{"learning_rate", 0.1}, {"momentum", 0.9}}.
 using OptimizerOptions = std::map<std::string, double>;
 
-/// The optimizer registered under `name` (case-insensitive: "sgd", "nag", "adam", "rmsprop"),
-/// configured from options.  Keys: learning_rate, wd, rescale_grad, clip_gradient (< 0 = off),
-/// begin_num_update, and per optimizer: momentum (sgd, nag); beta1, beta2, epsilon (adam);
-/// gamma1, gamma2, epsilon, centered (0/1), clip_weights (rmsprop).  ValueError for an unknown
-/// name or key.  Gluon: mx.optimizer.create(name, **kwargs).  A scheduler is installed afterwards
-/// with set_lr_scheduler.
+/// The optimizer registered under `name` (case-insensitive: "sgd", "nag", "adam", "rmsprop",
+/// "adagrad", "adadelta", "adamax", "nadam"), configured from options.  Keys: learning_rate,
+/// wd, rescale_grad, clip_gradient (< 0 = off), begin_num_update, and per optimizer (booleans
+/// as 0 / 1):
+///   sgd, nag: momentum            adam: beta1, beta2, epsilon
+///   rmsprop: gamma1, gamma2, epsilon, centered, clip_weights
+///   adagrad: eps                  adadelta: rho, epsilon
+///   adamax: beta1, beta2          nadam: beta1, beta2, epsilon, schedule_decay
+/// An option left out takes the default of the optimizer's options struct (Gluon's).  ValueError
+/// for an unknown name or key.  Gluon: mx.optimizer.create(name, **kwargs).  A scheduler is
+/// installed afterwards with set_lr_scheduler.
 template <class T = float>
 std::shared_ptr<BasicOptimizer<T>> create(const std::string& name, const OptimizerOptions& options = {}) {
   std::string key = name;
@@ -111,7 +120,41 @@ std::shared_ptr<BasicOptimizer<T>> create(const std::string& name, const Optimiz
     r.finish();
     return std::make_shared<BasicRMSProp<T>>(o);
   }
-  gluino::detail::raise<ValueError>("create: unknown optimizer '", name, "'; expected sgd, nag, adam or rmsprop");
+  if (key == "adagrad") {
+    AdaGradOptions o;
+    r.read_common(o);
+    r.read("eps", o.eps);
+    r.finish();
+    return std::make_shared<BasicAdaGrad<T>>(o);
+  }
+  if (key == "adadelta") {
+    AdaDeltaOptions o;
+    r.read_common(o);
+    r.read("rho", o.rho);
+    r.read("epsilon", o.epsilon);
+    r.finish();
+    return std::make_shared<BasicAdaDelta<T>>(o);
+  }
+  if (key == "adamax") {
+    AdamaxOptions o;
+    r.read_common(o);
+    r.read("beta1", o.beta1);
+    r.read("beta2", o.beta2);
+    r.finish();
+    return std::make_shared<BasicAdamax<T>>(o);
+  }
+  if (key == "nadam") {
+    NadamOptions o;
+    r.read_common(o);
+    r.read("beta1", o.beta1);
+    r.read("beta2", o.beta2);
+    r.read("epsilon", o.epsilon);
+    r.read("schedule_decay", o.schedule_decay);
+    r.finish();
+    return std::make_shared<BasicNadam<T>>(o);
+  }
+  gluino::detail::raise<ValueError>("create: unknown optimizer '", name,
+                                    "'; expected sgd, nag, adam, rmsprop, adagrad, adadelta, adamax or nadam");
 }
 
 }  // namespace gluino::optim
