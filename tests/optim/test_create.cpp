@@ -28,7 +28,8 @@ TEST_CASE("every registered name, with its state names") {
   const std::map<std::string, std::vector<std::string>> states = {
       {"sgd", {}}, {"nag", {}}, {"adam", {"mean", "var"}}, {"rmsprop", {"n"}},
       {"adagrad", {"history"}}, {"adadelta", {"acc_g", "acc_delta"}}, {"adamax", {"mean", "u"}},
-      {"nadam", {"mean", "var"}}};
+      {"nadam", {"mean", "var"}}, {"signum", {"mom"}}, {"ftml", {"d", "v", "z"}},
+      {"lamb", {"mean", "var"}}, {"adamw", {"mean", "var"}}};
   for (const auto& [name, names] : states) {
     INFO(name);
     auto opt = optim::create<double>(name, {{"learning_rate", 0.5}, {"wd", 0.25}, {"clip_gradient", 2}});

@@ -14,10 +14,14 @@
 #include "gluino/optim/adagrad.hpp"
 #include "gluino/optim/adam.hpp"
 #include "gluino/optim/adamax.hpp"
+#include "gluino/optim/adamw.hpp"
+#include "gluino/optim/ftml.hpp"
+#include "gluino/optim/lamb.hpp"
 #include "gluino/optim/nadam.hpp"
 #include "gluino/optim/nag.hpp"
 #include "gluino/optim/rmsprop.hpp"
 #include "gluino/optim/sgd.hpp"
+#include "gluino/optim/signum.hpp"
 
 namespace gluino::detail {
 /// Reads options into fields; ValueError naming the optimizer, the unknown key and the known ones.
@@ -71,13 +75,16 @@ namespace gluino::optim {
 using OptimizerOptions = std::map<std::string, double>;
 
 /// The optimizer registered under `name` (case-insensitive: "sgd", "nag", "adam", "rmsprop",
-/// "adagrad", "adadelta", "adamax", "nadam"), configured from options.  Keys: learning_rate,
-/// wd, rescale_grad, clip_gradient (< 0 = off), begin_num_update, and per optimizer (booleans
-/// as 0 / 1):
+/// "adagrad", "adadelta", "adamax", "nadam", "signum", "ftml", "lamb", "adamw"), configured from
+/// options.  Keys: learning_rate, wd, rescale_grad, clip_gradient (< 0 = off), begin_num_update,
+/// and per optimizer (booleans as 0 / 1):
 ///   sgd, nag: momentum            adam: beta1, beta2, epsilon
 ///   rmsprop: gamma1, gamma2, epsilon, centered, clip_weights
 ///   adagrad: eps                  adadelta: rho, epsilon
 ///   adamax: beta1, beta2          nadam: beta1, beta2, epsilon, schedule_decay
+///   signum: momentum, wd_lh       ftml: beta1, beta2, epsilon
+///   lamb: beta1, beta2, epsilon, lower_bound, upper_bound, bias_correction
+///   adamw: beta1, beta2, epsilon, correct_bias
 /// An option left out takes the default of the optimizer's options struct (Gluon's).  ValueError
 /// for an unknown name or key.  Gluon: mx.optimizer.create(name, **kwargs).  A scheduler is
 /// installed afterwards with set_lr_scheduler.
@@ -153,8 +160,48 @@ std::shared_ptr<BasicOptimizer<T>> create(const std::string& name, const Optimiz
     r.finish();
     return std::make_shared<BasicNadam<T>>(o);
   }
+  if (key == "signum") {
+    SignumOptions o;
+    r.read_common(o);
+    r.read("momentum", o.momentum);
+    r.read("wd_lh", o.wd_lh);
+    r.finish();
+    return std::make_shared<BasicSignum<T>>(o);
+  }
+  if (key == "ftml") {
+    FTMLOptions o;
+    r.read_common(o);
+    r.read("beta1", o.beta1);
+    r.read("beta2", o.beta2);
+    r.read("epsilon", o.epsilon);
+    r.finish();
+    return std::make_shared<BasicFTML<T>>(o);
+  }
+  if (key == "lamb") {
+    LAMBOptions o;
+    r.read_common(o);
+    r.read("beta1", o.beta1);
+    r.read("beta2", o.beta2);
+    r.read("epsilon", o.epsilon);
+    r.read("lower_bound", o.lower_bound);
+    r.read("upper_bound", o.upper_bound);
+    r.read("bias_correction", o.bias_correction);
+    r.finish();
+    return std::make_shared<BasicLAMB<T>>(o);
+  }
+  if (key == "adamw") {
+    AdamWOptions o;
+    r.read_common(o);
+    r.read("beta1", o.beta1);
+    r.read("beta2", o.beta2);
+    r.read("epsilon", o.epsilon);
+    r.read("correct_bias", o.correct_bias);
+    r.finish();
+    return std::make_shared<BasicAdamW<T>>(o);
+  }
   gluino::detail::raise<ValueError>("create: unknown optimizer '", name,
-                                    "'; expected sgd, nag, adam, rmsprop, adagrad, adadelta, adamax or nadam");
+                                    "'; expected sgd, nag, adam, rmsprop, adagrad, adadelta, adamax, nadam, signum, "
+                                    "ftml, lamb or adamw");
 }
 
 }  // namespace gluino::optim
