@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // gluino::precompiled: the float and double instantiations of the optimizers, the Trainer, the
-// losses, the metrics, safetensors files and printing (detail/precompiled.hpp).
+// losses, the metrics, safetensors files, printing and clip_global_norm (detail/precompiled.hpp).
 #include "gluino/gluino.hpp"
 
 namespace gluino {
@@ -42,3 +42,7 @@ GLUINO_INSTANTIATIONS(GLUINO_METRIC_LOSS_INSTANTIATIONS)
 namespace gluino::io {
 GLUINO_INSTANTIATIONS(GLUINO_IO_SAFETENSORS_INSTANTIATIONS)
 }  // namespace gluino::io
+
+namespace gluino::utils {
+GLUINO_INSTANTIATIONS(GLUINO_UTILS_CLIP_GLOBAL_NORM_INSTANTIATIONS)
+}  // namespace gluino::utils

@@ -79,5 +79,6 @@
 #include "gluino/optim/sgd.hpp"
 #include "gluino/optim/signum.hpp"
 #include "gluino/optim/trainer.hpp"
+#include "gluino/utils/clip_global_norm.hpp"
 #include "gluino/utils/svg_plot.hpp"
 #include "gluino/version.hpp"
