@@ -42,6 +42,20 @@ TEST_CASE("the schedule goes by update count: parameters do not share it (MXNet'
   for (int s = 0; s < 3; ++s) opt.update(0, c, nd::array<double>({0.5, -2.0}));
   CHECK(c.to_vector() == after3);
 }
+TEST_CASE("states and counters restored into a new optimizer: it continues as the first would (no schedule state)") {
+  optim::BasicNadam<double> first({.learning_rate = 0.1});
+  auto w = nd::array<double>({1.0, -1.0});
+  for (int s = 0; s < 3; ++s) first.update(0, w, nd::array<double>({0.5, -2.0}));
+  optim::BasicNadam<double> second({.learning_rate = 0.1});
+  second.set_states(first.states());
+  second.set_update_counts(first.num_update(), first.index_update_count());
+  auto v = w.copy();
+  for (int s = 0; s < 2; ++s) {
+    first.update(0, w, nd::array<double>({1.0, 0.25}));
+    second.update(0, v, nd::array<double>({1.0, 0.25}));
+  }
+  CHECK(v.to_vector() == w.to_vector());
+}
 TEST_CASE("defaults as Gluon, state names, option errors") {
   optim::Nadam opt;
   CHECK(opt.name() == "nadam");
