@@ -32,7 +32,7 @@ declare -A allowed=(
   [model_zoo]="model_zoo nn graph init nd autograd kernels core"
   [onnx]="onnx nn graph init nd autograd kernels core"
   [dist]="dist optim metric nn graph init io nd autograd kernels core"
-  [utils]="utils core"
+  [utils]="utils nn graph init nd autograd kernels core"
 )
 # The one door from a layer to a higher one: nn's saving and loading uses the file format.
 declare -A exceptions=(

@@ -3,6 +3,10 @@
 
 #include <doctest/doctest.h>
 
+#include <map>
+#include <string>
+#include <vector>
+
 using namespace gluino;
 
 TEST_SUITE("optim/create") {
@@ -20,8 +24,24 @@ TEST_CASE("creates each optimizer by name with its options") {
   CHECK(dynamic_cast<optim::RMSProp&>(*rms).centered());
   CHECK(rms->state_names().size() == 3);
 }
+TEST_CASE("every registered name, with its state names") {
+  const std::map<std::string, std::vector<std::string>> states = {
+      {"sgd", {}}, {"nag", {}}, {"adam", {"mean", "var"}}, {"rmsprop", {"n"}},
+      {"adagrad", {"history"}}, {"adadelta", {"acc_g", "acc_delta"}}, {"adamax", {"mean", "u"}},
+      {"nadam", {"mean", "var"}}, {"signum", {"mom"}}, {"ftml", {"d", "v", "z"}},
+      {"lamb", {"mean", "var"}}, {"adamw", {"mean", "var"}}};
+  for (const auto& [name, names] : states) {
+    INFO(name);
+    auto opt = optim::create<double>(name, {{"learning_rate", 0.5}, {"wd", 0.25}, {"clip_gradient", 2}});
+    CHECK(opt->name() == name);
+    CHECK(opt->learning_rate() == 0.5);
+    CHECK(opt->wd() == 0.25);
+    CHECK(opt->clip_gradient() == 2);
+    CHECK(opt->state_names() == names);
+  }
+}
 TEST_CASE("unknown names and keys are ValueErrors") {
-  CHECK_THROWS_WITH_AS(optim::create("adagrad"), doctest::Contains("unknown optimizer 'adagrad'"), ValueError);
+  CHECK_THROWS_WITH_AS(optim::create("ftrl"), doctest::Contains("unknown optimizer 'ftrl'"), ValueError);
   CHECK_THROWS_WITH_AS(optim::create("adam", {{"momentum", 0.9}}), doctest::Contains("unknown option 'momentum'"),
                        ValueError);
   CHECK_THROWS_WITH_AS(optim::create("sgd", {{"begin_num_update", 1.5}}), doctest::Contains("integer"), ValueError);

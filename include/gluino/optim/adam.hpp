@@ -31,8 +31,7 @@ template <class T>
 class BasicAdam : public BasicOptimizer<T> {
  public:
   explicit BasicAdam(AdamOptions opt = {})
-      : BasicOptimizer<T>("adam", {opt.learning_rate, opt.wd, opt.rescale_grad, opt.clip_gradient,
-                                   std::move(opt.lr_scheduler), opt.begin_num_update}),
+      : BasicOptimizer<T>("adam", hyper_of(opt)),
         beta1_(opt.beta1),
         beta2_(opt.beta2),
         epsilon_(opt.epsilon) {

@@ -10,10 +10,18 @@
 #include <string>
 
 #include "gluino/detail/precompiled.hpp"
+#include "gluino/optim/adadelta.hpp"
+#include "gluino/optim/adagrad.hpp"
 #include "gluino/optim/adam.hpp"
+#include "gluino/optim/adamax.hpp"
+#include "gluino/optim/adamw.hpp"
+#include "gluino/optim/ftml.hpp"
+#include "gluino/optim/lamb.hpp"
+#include "gluino/optim/nadam.hpp"
 #include "gluino/optim/nag.hpp"
 #include "gluino/optim/rmsprop.hpp"
 #include "gluino/optim/sgd.hpp"
+#include "gluino/optim/signum.hpp"
 
 namespace gluino::detail {
 /// Reads options into fields; ValueError naming the optimizer, the unknown key and the known ones.
@@ -66,12 +74,20 @@ namespace gluino::optim {
 /// Numeric options by Gluon's keyword names, e.g. {{"learning_rate", 0.1}, {"momentum", 0.9}}.
 using OptimizerOptions = std::map<std::string, double>;
 
-/// The optimizer registered under `name` (case-insensitive: "sgd", "nag", "adam", "rmsprop"),
-/// configured from options.  Keys: learning_rate, wd, rescale_grad, clip_gradient (< 0 = off),
-/// begin_num_update, and per optimizer: momentum (sgd, nag); beta1, beta2, epsilon (adam);
-/// gamma1, gamma2, epsilon, centered (0/1), clip_weights (rmsprop).  ValueError for an unknown
-/// name or key.  Gluon: mx.optimizer.create(name, **kwargs).  A scheduler is installed afterwards
-/// with set_lr_scheduler.
+/// The optimizer registered under `name` (case-insensitive: "sgd", "nag", "adam", "rmsprop",
+/// "adagrad", "adadelta", "adamax", "nadam", "signum", "ftml", "lamb", "adamw"), configured from
+/// options.  Keys: learning_rate, wd, rescale_grad, clip_gradient (< 0 = off), begin_num_update,
+/// and per optimizer (booleans as 0 / 1):
+///   sgd, nag: momentum            adam: beta1, beta2, epsilon
+///   rmsprop: gamma1, gamma2, epsilon, centered, clip_weights
+///   adagrad: eps                  adadelta: rho, epsilon
+///   adamax: beta1, beta2          nadam: beta1, beta2, epsilon, schedule_decay
+///   signum: momentum, wd_lh       ftml: beta1, beta2, epsilon
+///   lamb: beta1, beta2, epsilon, lower_bound, upper_bound, bias_correction
+///   adamw: beta1, beta2, epsilon, correct_bias
+/// An option left out takes the default of the optimizer's options struct (Gluon's).  ValueError
+/// for an unknown name or key.  Gluon: mx.optimizer.create(name, **kwargs).  A scheduler is
+/// installed afterwards with set_lr_scheduler.
 template <class T = float>
 std::shared_ptr<BasicOptimizer<T>> create(const std::string& name, const OptimizerOptions& options = {}) {
   std::string key = name;
@@ -111,7 +127,81 @@ std::shared_ptr<BasicOptimizer<T>> create(const std::string& name, const Optimiz
     r.finish();
     return std::make_shared<BasicRMSProp<T>>(o);
   }
-  gluino::detail::raise<ValueError>("create: unknown optimizer '", name, "'; expected sgd, nag, adam or rmsprop");
+  if (key == "adagrad") {
+    AdaGradOptions o;
+    r.read_common(o);
+    r.read("eps", o.eps);
+    r.finish();
+    return std::make_shared<BasicAdaGrad<T>>(o);
+  }
+  if (key == "adadelta") {
+    AdaDeltaOptions o;
+    r.read_common(o);
+    r.read("rho", o.rho);
+    r.read("epsilon", o.epsilon);
+    r.finish();
+    return std::make_shared<BasicAdaDelta<T>>(o);
+  }
+  if (key == "adamax") {
+    AdamaxOptions o;
+    r.read_common(o);
+    r.read("beta1", o.beta1);
+    r.read("beta2", o.beta2);
+    r.finish();
+    return std::make_shared<BasicAdamax<T>>(o);
+  }
+  if (key == "nadam") {
+    NadamOptions o;
+    r.read_common(o);
+    r.read("beta1", o.beta1);
+    r.read("beta2", o.beta2);
+    r.read("epsilon", o.epsilon);
+    r.read("schedule_decay", o.schedule_decay);
+    r.finish();
+    return std::make_shared<BasicNadam<T>>(o);
+  }
+  if (key == "signum") {
+    SignumOptions o;
+    r.read_common(o);
+    r.read("momentum", o.momentum);
+    r.read("wd_lh", o.wd_lh);
+    r.finish();
+    return std::make_shared<BasicSignum<T>>(o);
+  }
+  if (key == "ftml") {
+    FTMLOptions o;
+    r.read_common(o);
+    r.read("beta1", o.beta1);
+    r.read("beta2", o.beta2);
+    r.read("epsilon", o.epsilon);
+    r.finish();
+    return std::make_shared<BasicFTML<T>>(o);
+  }
+  if (key == "lamb") {
+    LAMBOptions o;
+    r.read_common(o);
+    r.read("beta1", o.beta1);
+    r.read("beta2", o.beta2);
+    r.read("epsilon", o.epsilon);
+    r.read("lower_bound", o.lower_bound);
+    r.read("upper_bound", o.upper_bound);
+    r.read("bias_correction", o.bias_correction);
+    r.finish();
+    return std::make_shared<BasicLAMB<T>>(o);
+  }
+  if (key == "adamw") {
+    AdamWOptions o;
+    r.read_common(o);
+    r.read("beta1", o.beta1);
+    r.read("beta2", o.beta2);
+    r.read("epsilon", o.epsilon);
+    r.read("correct_bias", o.correct_bias);
+    r.finish();
+    return std::make_shared<BasicAdamW<T>>(o);
+  }
+  gluino::detail::raise<ValueError>("create: unknown optimizer '", name,
+                                    "'; expected sgd, nag, adam, rmsprop, adagrad, adadelta, adamax, nadam, signum, "
+                                    "ftml, lamb or adamw");
 }
 
 }  // namespace gluino::optim

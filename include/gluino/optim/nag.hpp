@@ -21,8 +21,7 @@ template <class T>
 class BasicNAG : public BasicOptimizer<T> {
  public:
   explicit BasicNAG(NAGOptions opt = {})
-      : BasicOptimizer<T>("nag", {opt.learning_rate, opt.wd, opt.rescale_grad, opt.clip_gradient,
-                                  std::move(opt.lr_scheduler), opt.begin_num_update}),
+      : BasicOptimizer<T>("nag", hyper_of(opt)),
         momentum_(opt.momentum) {
     this->check_unit("momentum", momentum_);
   }

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gluino/core/error.hpp"
@@ -28,6 +29,14 @@ struct OptimizerHyper {
   std::shared_ptr<LRScheduler> lr_scheduler = nullptr;  ///< when set, lr = lr_scheduler(num_update)
   std::size_t begin_num_update = 0;
 };
+
+/// The common hyper-parameters of an optimizer's options struct (every XxxOptions has
+/// learning_rate, wd, rescale_grad, clip_gradient, lr_scheduler and begin_num_update); the
+/// scheduler is moved out of `opt`.
+template <class Options>
+OptimizerHyper hyper_of(Options& opt) {
+  return {opt.learning_rate, opt.wd, opt.rescale_grad, opt.clip_gradient, std::move(opt.lr_scheduler), opt.begin_num_update};
+}
 
 /// Base of the optimizers.  update(index, weight, grad) changes weight in place, keeping one
 /// state per parameter index (created at its first update: zeros of the weight's shape per

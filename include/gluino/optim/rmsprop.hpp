@@ -34,8 +34,7 @@ template <class T>
 class BasicRMSProp : public BasicOptimizer<T> {
  public:
   explicit BasicRMSProp(RMSPropOptions opt = {})
-      : BasicOptimizer<T>("rmsprop", {opt.learning_rate, opt.wd, opt.rescale_grad, opt.clip_gradient,
-                                      std::move(opt.lr_scheduler), opt.begin_num_update}),
+      : BasicOptimizer<T>("rmsprop", hyper_of(opt)),
         gamma1_(opt.gamma1),
         gamma2_(opt.gamma2),
         epsilon_(opt.epsilon),

@@ -27,8 +27,7 @@ template <class T>
 class BasicSGD : public BasicOptimizer<T> {
  public:
   explicit BasicSGD(SGDOptions opt = {})
-      : BasicOptimizer<T>("sgd", {opt.learning_rate, opt.wd, opt.rescale_grad, opt.clip_gradient,
-                                  std::move(opt.lr_scheduler), opt.begin_num_update}),
+      : BasicOptimizer<T>("sgd", hyper_of(opt)),
         momentum_(opt.momentum) {
     this->check_unit("momentum", momentum_);
   }
