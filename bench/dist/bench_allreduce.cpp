@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Allreduce bandwidth: gluino's bucketed gradient reduction (dist::GradientReducer::finish():
-// copy into 25 MB buckets, MPI_Iallreduce each, wait, copy back) against a plain MPI_Allreduce of
-// one buffer of the same size, from 64 KB to 128 MB of gradients.  Counter `GB_per_s`: bytes
+// Allreduce bandwidth: gluino's bucketed gradient reduction (dist::GradientReducer::finish() over
+// eight parameters: one MPI_Allreduce per 25 MB bucket, in place) against plain MPI_Allreduce of
+// one buffer of the same size, a plain MPI_Allreduce loop over the eight parameters, and
+// MPI_Iallreduce + wait, from 64 KB to 128 MB of gradients.  Counter `GB_per_s`: bytes
 // reduced per second (algorithm bandwidth), the slowest rank's time.  docs/distributed.md.
 //   mpirun -np 2 build/release/bench/bench_allreduce
 #include "bench_main.hpp"
@@ -24,6 +25,21 @@ void BM_MPI_Allreduce(benchmark::State& state) {
     state.SetIterationTime(bench::slowest_since(t0));
   }
   state.counters["GB_per_s"] = benchmark::Counter(double(state.range(0)) * double(state.iterations()) / 1e9,
+                                                  benchmark::Counter::kIsRate);
+}
+
+// A plain MPI_Allreduce per parameter: the same eight parameters as BM_GradientReducer, one
+// call each, in place (what dist::allreduce_gradients does).
+void BM_MPI_AllreduceLoop(benchmark::State& state) {
+  const auto n = std::size_t(state.range(0)) / sizeof(float) / 8;
+  std::vector<std::vector<float>> params(8, std::vector<float>(n, 1.0f));
+  for (auto _ : state) {
+    MPI_Barrier(MPI_COMM_WORLD);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (auto& p : params) MPI_Allreduce(MPI_IN_PLACE, p.data(), int(n), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    state.SetIterationTime(bench::slowest_since(t0));
+  }
+  state.counters["GB_per_s"] = benchmark::Counter(double(8 * n * sizeof(float)) * double(state.iterations()) / 1e9,
                                                   benchmark::Counter::kIsRate);
 }
 
@@ -68,8 +84,8 @@ void BM_GradientReducer(benchmark::State& state) {
 const bool registered = [] {
   for (std::int64_t bytes : {64 << 10, 1 << 20, 8 << 20, 32 << 20, 128 << 20}) {
     const int iterations = bytes <= (1 << 20) ? 200 : bytes <= (32 << 20) ? 20 : 6;
-    for (auto [name, fn] : {std::pair{"BM_MPI_Allreduce", &BM_MPI_Allreduce}, {"BM_MPI_Iallreduce", &BM_MPI_Iallreduce},
-                            {"BM_GradientReducer", &BM_GradientReducer}})
+    for (auto [name, fn] : {std::pair{"BM_MPI_Allreduce", &BM_MPI_Allreduce}, {"BM_MPI_AllreduceLoop", &BM_MPI_AllreduceLoop},
+                            {"BM_MPI_Iallreduce", &BM_MPI_Iallreduce}, {"BM_GradientReducer", &BM_GradientReducer}})
       benchmark::RegisterBenchmark(name, fn)->Arg(bytes)->Iterations(iterations)->UseManualTime()->Unit(
           benchmark::kMillisecond);
   }
