@@ -34,16 +34,19 @@ class BasicEvalMetric {
   }
 
   /// (name, value).  Gluon: get().
-  std::pair<std::string, double> get() const { return {name_, ratio(sum_metric_, num_inst_)}; }
+  virtual std::pair<std::string, double> get() const { return {name_, ratio(sum_metric_, num_inst_)}; }
   /// (name, value) over everything since the last reset() (ignoring reset_local()).
-  std::pair<std::string, double> get_global() const { return {name_, ratio(global_sum_metric_, global_num_inst_)}; }
-  /// Clears every statistic.  Gluon: reset().
-  void reset() {
+  virtual std::pair<std::string, double> get_global() const {
+    return {name_, ratio(global_sum_metric_, global_num_inst_)};
+  }
+  /// Clears every statistic.  Gluon: reset().  A metric with statistics of its own overrides
+  /// reset() and reset_local() and calls these.
+  virtual void reset() {
     reset_local();
     global_sum_metric_ = 0, global_num_inst_ = 0;
   }
   /// Clears the local statistics only.  Gluon: reset_local().
-  void reset_local() { sum_metric_ = 0, num_inst_ = 0; }
+  virtual void reset_local() { sum_metric_ = 0, num_inst_ = 0; }
 
   const std::string& name() const { return name_; }
   double sum_metric() const { return sum_metric_; }
@@ -55,6 +58,11 @@ class BasicEvalMetric {
     sum_metric_ += value, global_sum_metric_ += value;
     num_inst_ += count, global_num_inst_ += count;
   }
+  /// Replaces the sums and counts (a metric computed from statistics of its own, as Gluon's
+  /// F1(average="micro") sets sum_metric = F1 * examples and num_inst = examples).
+  void assign(double sum, std::size_t count, double global_sum, std::size_t global_count) {
+    sum_metric_ = sum, num_inst_ = count, global_sum_metric_ = global_sum, global_num_inst_ = global_count;
+  }
 
  private:
   static double ratio(double s, std::size_t n) {
@@ -63,6 +71,46 @@ class BasicEvalMetric {
   std::string name_;
   double sum_metric_ = 0, global_sum_metric_ = 0;
   std::size_t num_inst_ = 0, global_num_inst_ = 0;
+};
+
+/// Base of the metrics with Gluon's `average` option.  "macro": each update adds
+/// value(its statistics) and counts 1, so get() is the mean over updates.  "micro": each update's
+/// Stats are merged (+=) into local ones (since reset_local()) and global ones (since reset()),
+/// and get() / get_global() are value() of those; sum_metric is value * Stats::weight() and
+/// num_inst weight(), as Gluon's F1 sets them.  ValueError for any other average.
+template <class T, class Stats>
+class BasicAveragedMetric : public BasicEvalMetric<T> {
+ public:
+  BasicAveragedMetric(std::string name, const std::string& average) : BasicEvalMetric<T>(std::move(name)) {
+    GLUINO_CHECK(ValueError, average == "macro" || average == "micro", this->name(),
+                 ": average must be \"macro\" or \"micro\", not \"", average, "\"");
+    micro_ = average == "micro";
+  }
+  void reset() override {
+    BasicEvalMetric<T>::reset();
+    global_ = {};
+  }
+  void reset_local() override {
+    BasicEvalMetric<T>::reset_local();
+    local_ = {};
+  }
+  /// The statistics since reset_local() and since reset() (under "micro"; empty under "macro").
+  const Stats& stats() const { return local_; }
+  const Stats& global_stats() const { return global_; }
+
+ protected:
+  virtual double value(const Stats& s) const = 0;
+  /// Adds one update's statistics.
+  void add(const Stats& batch) {
+    if (!micro_) return this->accumulate(value(batch), 1);
+    local_ += batch, global_ += batch;
+    this->assign(value(local_) * double(local_.weight()), local_.weight(), value(global_) * double(global_.weight()),
+                 global_.weight());
+  }
+
+ private:
+  bool micro_ = false;
+  Stats local_, global_;
 };
 
 /// The float metric base, under Gluon's name.
