@@ -37,6 +37,7 @@
 #include "gluino/loss/squared_hinge_loss.hpp"
 #include "gluino/loss/triplet_loss.hpp"
 #include "gluino/metric/accuracy.hpp"
+#include "gluino/metric/binary_classification.hpp"
 #include "gluino/metric/eval_metric.hpp"
 #include "gluino/metric/loss.hpp"
 #include "gluino/model_zoo/alexnet.hpp"
