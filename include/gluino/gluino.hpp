@@ -40,6 +40,7 @@
 #include "gluino/metric/binary_classification.hpp"
 #include "gluino/metric/eval_metric.hpp"
 #include "gluino/metric/loss.hpp"
+#include "gluino/metric/regression.hpp"
 #include "gluino/model_zoo/alexnet.hpp"
 #include "gluino/model_zoo/lenet.hpp"
 #include "gluino/model_zoo/model_sequential.hpp"
