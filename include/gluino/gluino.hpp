@@ -41,6 +41,7 @@
 #include "gluino/metric/cross_entropy.hpp"
 #include "gluino/metric/eval_metric.hpp"
 #include "gluino/metric/loss.hpp"
+#include "gluino/metric/pearson_correlation.hpp"
 #include "gluino/metric/regression.hpp"
 #include "gluino/model_zoo/alexnet.hpp"
 #include "gluino/model_zoo/lenet.hpp"
