@@ -38,6 +38,7 @@
 #include "gluino/loss/triplet_loss.hpp"
 #include "gluino/metric/accuracy.hpp"
 #include "gluino/metric/binary_classification.hpp"
+#include "gluino/metric/composite_eval_metric.hpp"
 #include "gluino/metric/cross_entropy.hpp"
 #include "gluino/metric/eval_metric.hpp"
 #include "gluino/metric/loss.hpp"
