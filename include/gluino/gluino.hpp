@@ -49,6 +49,7 @@
 #include "gluino/model_zoo/model_sequential.hpp"
 #include "gluino/model_zoo/vgg.hpp"
 #include "gluino/nd.hpp"
+#include "gluino/nd/activations.hpp"
 #include "gluino/nd/batch_norm.hpp"
 #include "gluino/nd/conv.hpp"
 #include "gluino/nd/creation.hpp"

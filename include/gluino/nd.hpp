@@ -8,6 +8,7 @@
 #include "gluino/core/ndarray.hpp"
 #include "gluino/core/print.hpp"
 #include "gluino/core/random.hpp"
+#include "gluino/nd/activations.hpp"
 #include "gluino/nd/batch_norm.hpp"
 #include "gluino/nd/conv.hpp"
 #include "gluino/nd/creation.hpp"

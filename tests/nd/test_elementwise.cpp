@@ -9,31 +9,19 @@
 
 #include <gluino/nd.hpp>  // NDArray with all its methods and ops
 #include <gluino/nd/creation.hpp>
+#include "support/check_close.hpp"
 #include "support/gradcheck.hpp"
 
 using namespace gluino;
 using test::gradcheck;
+using test::away_from_zero;
+using test::check_values;
 using test::rand_array;
 using V = std::vector<NDArray<double>>;
 
 namespace {
-/// Checks every element of x against the expected values (relative tolerance for floats).
-template <class T>
-void check_values(const NDArray<T>& x, const std::vector<double>& want, double eps = 1e-6) {
-  REQUIRE(x.size() == want.size());
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    INFO("element ", i);
-    CHECK(double(x.data()[i]) == doctest::Approx(want[i]).epsilon(eps));
-  }
-}
 /// Inputs in [lo, hi) for ops defined only on part of the real line.
 NDArray<double> positive(const Shape& s, std::uint64_t seed = 7) { return rand_array(s, seed, 0.5, 2.0); }
-/// Values bounded away from 0 (for relu, abs, leaky_relu: no kink within eps).
-NDArray<double> away_from_zero(const Shape& s, std::uint64_t seed = 7) {
-  auto x = rand_array(s, seed, 0.2, 1.0);
-  for (std::size_t i = 0; i < x.size(); i += 2) x.data()[i] = -x.data()[i];
-  return x;
-}
 }  // namespace
 
 TEST_SUITE("nd/elementwise") {

@@ -23,4 +23,13 @@ void check_close_arrays(const NDArray<T>& got, const NDArray<T>& want, double at
     CHECK(std::abs(double(got.data()[i]) - double(want.data()[i])) <= atol);
   }
 }
+/// Checks every element of x against the expected values (relative tolerance for floats).
+template <class T>
+void check_values(const NDArray<T>& x, const std::vector<double>& want, double eps = 1e-6) {
+  REQUIRE(x.size() == want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    INFO("element ", i);
+    CHECK(double(x.data()[i]) == doctest::Approx(want[i]).epsilon(eps));
+  }
+}
 }  // namespace gluino::test

@@ -73,4 +73,11 @@ inline NDArray<double> rand_array(const Shape& shape, std::uint64_t seed = 7, do
   return x;
 }
 
+/// A double array of `shape` with values in [-1, -0.2] and [0.2, 1), alternating in sign: away from
+/// 0, for ops with a kink there (relu, abs, leaky_relu, elu, prelu: none within gradcheck's eps).
+inline NDArray<double> away_from_zero(const Shape& s, std::uint64_t seed = 7) {
+  auto x = rand_array(s, seed, 0.2, 1.0);
+  for (std::size_t i = 0; i < x.size(); i += 2) x.data()[i] = -x.data()[i];
+  return x;
+}
 }  // namespace gluino::test

@@ -7,64 +7,21 @@
 /// gluino's loss on the same inputs in float and in double and compares both.
 #include <gluino/autograd/engine.hpp>
 #include <gluino/loss/loss.hpp>
-#include <gluino/nd/creation.hpp>
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
-#include <cmath>
-#include <fstream>
-#include <iomanip>
-#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#include "support/reference.hpp"
 
 namespace gluino::test {
 
 /// The cases of `loss` in the reference file (REQUIREs that there are some).
 inline std::vector<nlohmann::json> loss_reference_cases(const std::string& loss) {
-  static const nlohmann::json doc = [] {
-    std::ifstream f(GLUINO_TEST_DATA_DIR "/reference/losses.json");
-    REQUIRE_MESSAGE(f.good(), "cannot open " GLUINO_TEST_DATA_DIR "/reference/losses.json");
-    return nlohmann::json::parse(f);
-  }();
-  std::vector<nlohmann::json> cases;
-  for (const auto& c : doc.at("cases"))
-    if (c.at("loss") == loss) cases.push_back(c);
-  REQUIRE_MESSAGE(!cases.empty(), "no case of ", loss, " in losses.json");
-  return cases;
-}
-
-/// A {"shape", "data"} object of the reference file as an array of T.
-template <class T>
-NDArray<T> reference_array(const nlohmann::json& t) {
-  const auto data = t.at("data").get<std::vector<double>>();
-  std::vector<T> values(data.size());
-  std::transform(data.begin(), data.end(), values.begin(), [](double v) { return static_cast<T>(v); });
-  return nd::array<T>(values, Shape(t.at("shape").get<std::vector<std::size_t>>()));
-}
-
-/// Checks got against the reference want element-wise: |got - want| <= atol + rtol * |want|.
-template <class T>
-void check_reference_close(const NDArray<T>& got, const nlohmann::json& want, const std::string& what, double rtol,
-                           double atol) {
-  const NDArray<double> w = reference_array<double>(want);
-  INFO(what);
-  REQUIRE(got.shape() == w.shape());
-  double worst = 0;  // the largest |got - want| / (atol + rtol * |want|)
-  std::size_t at = 0;
-  for (std::size_t i = 0; i < w.size(); ++i) {
-    const double err = std::abs(double(got.data()[i]) - w.data()[i]) / (atol + rtol * std::abs(w.data()[i]));
-    if (!(err <= worst)) worst = err, at = i;  // a NaN counts as the worst
-  }
-  std::ostringstream where;  // INFO keeps references: a local, printed with every digit
-  where << "element " << at << ": " << std::setprecision(17) << double(got.data()[at]) << " vs PyTorch "
-        << w.data()[at];
-  const std::string where_text = where.str();
-  INFO(where_text);
-  CHECK(worst <= 1.0);
+  return reference_cases("losses.json", "loss", loss);
 }
 
 /// Runs the loss (Loss<T>(options), called on the case's inputs, then its sample weight if any)
