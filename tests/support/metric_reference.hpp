@@ -7,6 +7,7 @@
 /// check_metric_references runs gluino's metric on the same batches in float and in double.
 #include <gluino/metric/eval_metric.hpp>
 #include <gluino/nd/creation.hpp>
+#include "support/reference.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -22,25 +23,7 @@ namespace gluino::test {
 
 /// The cases of `metric` in the reference file (REQUIREs that there are some).
 inline std::vector<nlohmann::json> metric_reference_cases(const std::string& metric) {
-  static const nlohmann::json doc = [] {
-    std::ifstream f(GLUINO_TEST_DATA_DIR "/reference/metrics.json");
-    REQUIRE_MESSAGE(f.good(), "cannot open " GLUINO_TEST_DATA_DIR "/reference/metrics.json");
-    return nlohmann::json::parse(f);
-  }();
-  std::vector<nlohmann::json> cases;
-  for (const auto& c : doc.at("cases"))
-    if (c.at("metric") == metric) cases.push_back(c);
-  REQUIRE_MESSAGE(!cases.empty(), "no case of ", metric, " in metrics.json");
-  return cases;
-}
-
-/// A {"shape", "data"} object of the reference file as an array of T.
-template <class T>
-NDArray<T> metric_reference_array(const nlohmann::json& t) {
-  const auto data = t.at("data").get<std::vector<double>>();
-  std::vector<T> values(data.size());
-  std::transform(data.begin(), data.end(), values.begin(), [](double v) { return static_cast<T>(v); });
-  return nd::array<T>(values, Shape(t.at("shape").get<std::vector<std::size_t>>()));
+  return reference_cases("metrics.json", "metric", metric);
 }
 
 /// Runs make(case["options"]) (a BasicEvalMetric<T>) through the case's batches in T and checks
@@ -56,7 +39,7 @@ void check_metric_reference_in(const nlohmann::json& c, Make make) {
   metric::BasicEvalMetric<T>& m = made;
   const auto& batches = c.at("batches");
   const auto feed = [&](std::size_t i) {
-    m.update(metric_reference_array<T>(batches[i].at("labels")), metric_reference_array<T>(batches[i].at("preds")));
+    m.update(reference_array<T>(batches[i].at("labels")), reference_array<T>(batches[i].at("preds")));
   };
   const auto close = [&](double got, double want) { return std::abs(got - want) <= rtol * std::abs(want) + 1e-12; };
   for (std::size_t i = 0; i < batches.size(); ++i) {

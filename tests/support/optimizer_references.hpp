@@ -24,21 +24,14 @@
 #include <gluino/nn/parameter_dict.hpp>
 #include <gluino/optim/create.hpp>
 #include <gluino/optim/trainer.hpp>
+#include "support/reference.hpp"
 
 namespace gluino::test {
 
 /// The tolerances of check_optimizer_references, relative to max(1, |want|).
 inline constexpr double reference_tol_double = 1e-10, reference_tol_float = 3e-5;
 
-inline const nlohmann::json& optimizer_references() {
-  static const nlohmann::json doc = [] {
-    const std::string path = std::string(GLUINO_TEST_DATA_DIR) + "/reference/optimizers.json";
-    std::ifstream f(path);
-    REQUIRE_MESSAGE(f.good(), "cannot open ", path);
-    return nlohmann::json::parse(f);
-  }();
-  return doc;
-}
+inline const nlohmann::json& optimizer_references() { return reference_file("optimizers.json"); }
 
 /// The largest |got - want| / max(1, |want|) over the case's steps and final states, for T.
 template <class T>

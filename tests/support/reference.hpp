@@ -2,8 +2,9 @@
 #pragma once
 /// Test support: reference values from PyTorch, in tests/data/reference/*.json (written by
 /// scripts/make_*_references.py).  Each file is {"made_with", "cases": [...]}; arrays are
-/// {"shape", "data"} objects.  Read by the loss tests (loss_reference.hpp) and the activation
-/// tests.
+/// {"shape", "data"} objects.  Read by the loss tests (loss_reference.hpp), the activation
+/// tests, the metric tests (metric_reference.hpp, NumPy) and the optimizer tests
+/// (optimizer_references.hpp).
 #include <gluino/core/ndarray.hpp>
 #include <gluino/nd/creation.hpp>
 
@@ -21,10 +22,9 @@
 
 namespace gluino::test {
 
-/// The cases of tests/data/reference/<file> whose `key` is `value` (REQUIREs that there are some).
-inline std::vector<nlohmann::json> reference_cases(const std::string& file, const std::string& key,
-                                                   const std::string& value) {
-  static std::map<std::string, nlohmann::json> docs;  // each file parsed once
+/// tests/data/reference/<file>, parsed once (REQUIREs that it opens).
+inline const nlohmann::json& reference_file(const std::string& file) {
+  static std::map<std::string, nlohmann::json> docs;
   auto it = docs.find(file);
   if (it == docs.end()) {
     const std::string path = GLUINO_TEST_DATA_DIR "/reference/" + file;
@@ -32,8 +32,14 @@ inline std::vector<nlohmann::json> reference_cases(const std::string& file, cons
     REQUIRE_MESSAGE(f.good(), "cannot open ", path);
     it = docs.emplace(file, nlohmann::json::parse(f)).first;
   }
+  return it->second;
+}
+
+/// The cases of tests/data/reference/<file> whose `key` is `value` (REQUIREs that there are some).
+inline std::vector<nlohmann::json> reference_cases(const std::string& file, const std::string& key,
+                                                   const std::string& value) {
   std::vector<nlohmann::json> cases;
-  for (const auto& c : it->second.at("cases"))
+  for (const auto& c : reference_file(file).at("cases"))
     if (c.at(key) == value) cases.push_back(c);
   REQUIRE_MESSAGE(!cases.empty(), "no case of ", value, " in ", file);
   return cases;
