@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// Benchmarks of nd::convolution (im2col + GEMM) on the layer shapes of LeNet and AlexNet.
-// main() comes from benchmark::benchmark_main.  The argument indexes the table below.
+// Benchmarks of nd::convolution (im2col + GEMM) on the layer shapes of LeNet and AlexNet, and of
+// the depthwise kernel (kernels/conv2d_depthwise.hpp) on MobileNet's against the general grouped
+// im2col + GEMM path it replaces.  main() comes from benchmark::benchmark_main.  The argument
+// indexes the tables below.
 #include <gluino/nd/conv.hpp>
+
+#include <string>
+#include <vector>
 
 #include <benchmark/benchmark.h>
 
@@ -72,3 +77,47 @@ static void BM_Conv2D_ForwardBackward(benchmark::State& state) {
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_Conv2D_ForwardBackward)->DenseRange(0, 4)->Unit(benchmark::kMillisecond);
+
+namespace {
+/// MobileNet v1's depthwise 3x3 layers (224x224 input), batch 8.
+struct DepthwiseLayer {
+  const char* label;
+  std::size_t channels, hw, stride;
+};
+const DepthwiseLayer depthwise_layers[] = {
+    {"mobilenet dw 32 3x3 112x112 b8", 32, 112, 1},
+    {"mobilenet dw 64 3x3/2 112x112 b8", 64, 112, 2},
+    {"mobilenet dw 256 3x3 28x28 b8", 256, 28, 1},
+    {"mobilenet dw 512 3x3 14x14 b8", 512, 14, 1},
+    {"mobilenet dw 1024 3x3 7x7 b8", 1024, 7, 1},
+};
+kernels::Conv2DGeometry depthwise_geometry(const DepthwiseLayer& l, bool generic) {
+  kernels::Conv2DGeometry g;
+  g.N = 8, g.C = g.O = g.groups = l.channels, g.H = g.W = l.hw;
+  g.kh = g.kw = 3, g.sh = g.sw = l.stride, g.ph = g.pw = 1;
+  g.generic = generic;
+  g.infer_output();
+  return g;
+}
+}  // namespace
+
+/// Depthwise forward + backward (dx, dw, db) through kernels::conv2d_forward / conv2d_backward:
+/// argument 1 = 0 the depthwise kernel, 1 the general grouped im2col + GEMM path.
+static void BM_Conv2D_Depthwise(benchmark::State& state) {
+  const DepthwiseLayer& l = depthwise_layers[state.range(0)];
+  const bool generic = state.range(1) != 0;
+  const kernels::Conv2DGeometry g = depthwise_geometry(l, generic);
+  auto rand = [](std::size_t n) { return nd::random::uniform<float>({n}, -1.0f, 1.0f); };
+  const NDArray<float> x = rand(g.N * g.C * g.H * g.W), w = rand(g.O * 9), b = rand(g.O), dy = rand(g.N * g.O * g.P());
+  std::vector<float> y(g.N * g.O * g.P()), dx(x.size()), dw(w.size()), db(g.O);
+  for (auto _ : state) {
+    kernels::conv2d_forward(g, x.data(), w.data(), b.data(), y.data());
+    kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
+    benchmark::DoNotOptimize(dw.data());
+  }
+  state.SetLabel(std::string(l.label) + (generic ? ", grouped im2col + GEMM" : ", depthwise kernel"));
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g.N));
+  const double macs = double(g.N) * double(g.O) * 9.0 * double(g.P());
+  state.counters["FLOP/s"] = benchmark::Counter(2.0 * macs * 3.0, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_Conv2D_Depthwise)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}})->Unit(benchmark::kMillisecond);

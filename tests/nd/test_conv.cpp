@@ -72,6 +72,9 @@ const Case cases[] = {
     {2, 1, 9, 14, 4, 2, 8, {}, true},                                         // 1 channel, 7 wide: too narrow, im2col
     {2, 1, 7, 9, 10, 3, 3, {.pad = {1, 1}}, true},                            // 1 channel, padded (VGG's first layer)
     {3, 1, 12, 10, 16, 3, 5, {.pad = {2, 1}}, false},                         // 1 channel, unequal padding
+    {2, 6, 9, 10, 6, 3, 3, {.stride = {2, 2}, .pad = {1, 1}, .num_group = 6}, true},  // depthwise, MobileNet's stride 2
+    {2, 3, 8, 7, 6, 3, 3, {.pad = {1, 1}, .num_group = 3}, true},             // depthwise, channel multiplier 2
+    {1, 4, 9, 9, 4, 3, 3, {.dilate = {2, 2}, .pad = {2, 2}, .num_group = 4}, false},  // depthwise, dilated
 };
 
 kernels::Conv2DGeometry geometry(const Case& c) {
@@ -179,6 +182,14 @@ TEST_CASE("convolution: gradients match central differences (double)") {
     CHECK(gradcheck(conv_fn({}, true), conv_inputs({2, 1, 6, 11, 9, 3, 3, {}, true})));
     nd::ConvOptions o{.pad = {1, 2}};
     CHECK(gradcheck(conv_fn(o, true), conv_inputs({2, 1, 5, 8, 9, 3, 3, o, true})));
+  }
+  SUBCASE("depthwise (kernels/conv2d_depthwise.hpp), strides 1 and 2, channel multiplier 2") {
+    nd::ConvOptions o{.pad = {1, 1}, .num_group = 3};
+    CHECK(gradcheck(conv_fn(o, true), conv_inputs({2, 3, 5, 6, 3, 3, 3, o, true})));
+    nd::ConvOptions s2{.stride = {2, 2}, .pad = {1, 1}, .num_group = 2};
+    CHECK(gradcheck(conv_fn(s2, true), conv_inputs({1, 2, 7, 6, 4, 3, 3, s2, true})));
+    nd::ConvOptions d2{.dilate = {2, 1}, .pad = {2, 0}, .num_group = 2};
+    CHECK(gradcheck(conv_fn(d2, false), conv_inputs({2, 2, 6, 5, 2, 3, 2, d2, false})));
   }
   SUBCASE("pointwise 1x1") { CHECK(gradcheck(conv_fn({}, true), conv_inputs({2, 3, 3, 2, 2, 1, 1, {}, true}))); }
   SUBCASE("1x1, stride 2, non-square") {

@@ -100,5 +100,13 @@ void run_team(int nt, Fn&& fn) {
   (void)nt;
   fn(0, 1);
 }
+/// Threads for a batch of n independent items of `flops` multiply-adds each: one per item at
+/// most, and one in all when the work is too small to pay for waking a team.
+inline int team_size(std::size_t n, double flops_per_item) {
+  const int max_t = get_num_threads();
+  if (max_t <= 1 || n < 2 || static_cast<double>(n) * flops_per_item < 2.0e5) return 1;
+  return static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(max_t), n));
+}
+
 }  // namespace detail
 }  // namespace gluino

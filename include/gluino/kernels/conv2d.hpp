@@ -12,19 +12,12 @@
 #include "gluino/core/storage.hpp"
 #include "gluino/detail/fold_lanes.hpp"
 #include "gluino/detail/precompiled.hpp"
+#include "gluino/kernels/conv2d_depthwise.hpp"
 #include "gluino/kernels/conv2d_direct.hpp"
 #include "gluino/kernels/gemm.hpp"
 #include "gluino/kernels/im2col.hpp"
 
 namespace gluino::detail {
-/// Threads for a batch of n independent items of `flops` multiply-adds each: one per item at
-/// most, and one in all when the work is too small to pay for waking a team.
-inline int team_size(std::size_t n, double flops_per_item) {
-  const int max_t = get_num_threads();
-  if (max_t <= 1 || n < 2 || static_cast<double>(n) * flops_per_item < 2.0e5) return 1;
-  return static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(max_t), n));
-}
-
 /// a * b, or SIZE_MAX when that overflows (sizes compared against a budget).
 inline std::size_t saturating_mul(std::size_t a, std::size_t b) {
   std::size_t r = 0;
@@ -183,12 +176,14 @@ void conv2d_backward_naive(const Conv2DGeometry& g, const T* x, const T* w, cons
 /// time (conv_tile_rows), so the workspace (conv2d_forward_workspace, from the memory pool for
 /// the duration of the call) stays bounded.  A pointwise convolution (1x1, stride 1, no padding)
 /// multiplies the input directly, without im2col; a single-channel one (direct_c1_applies) goes
-/// to the direct kernel of conv2d_direct.hpp, in the forward pass and for the weight gradient.
+/// to the direct kernel of conv2d_direct.hpp, in the forward pass and for the weight gradient; a
+/// depthwise one (depthwise_applies) to conv2d_depthwise.hpp, forward and backward.
 /// An exception on any thread (std::bad_alloc, the GEMM's size check) reaches the caller.
 template <class T>
 void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu = false) {
   const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W, Ho = g.Ho, Wo = g.Wo;
   if (g.N == 0 || g.O == 0 || P == 0) return;
+  if (depthwise_applies(g)) return conv2d_forward_depthwise(g, x, w, b, y, relu);
   const bool direct = g.is_pointwise();
   const bool c1 = direct_c1_applies(g);
   const Conv2DWorkspace plan = conv2d_forward_workspace<T>(g);
@@ -248,6 +243,7 @@ template <class T>
 void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* dy, T* dx, T* dw, T* db,
                      const T* relu_y = nullptr) {
   const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W, Ho = g.Ho, Wo = g.Wo;
+  if (depthwise_applies(g)) return conv2d_backward_depthwise(g, x, w, dy, dx, dw, db, relu_y);
   const std::size_t wsize = g.O * K;
   if (dw) std::fill(dw, dw + wsize, T(0));
   if (db) std::fill(db, db + g.O, T(0));

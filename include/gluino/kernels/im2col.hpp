@@ -24,6 +24,9 @@ struct Conv2DGeometry {
   /// Output rows per workspace tile (kernels/conv2d.hpp); 0 = chosen from conv_panel_bytes.
   /// Tests set it to force several tiles on small shapes.
   std::size_t tile_rows = 0;
+  /// Tests and benches: true runs every convolution through the general im2col + GEMM path,
+  /// skipping the special kernels (depthwise; kernels/conv2d_depthwise.hpp).
+  bool generic = false;
 
   /// Input / output channels of one group.
   std::size_t Cg() const { return C / groups; }
