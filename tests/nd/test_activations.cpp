@@ -72,6 +72,7 @@ TEST_CASE("elu, selu, gelu, swish: hand-computed values, shape kept") {
   check_values(nd::swish(x), {-0.2689414213699951, 0, 1.7615941559557649}, 1e-12);
   check_values(nd::swish(x, 0.5), {-0.3775406687981454, 0, 1.4621171572600098}, 1e-12);
   check_values(nd::selu(nd::array<float>({1})), {1.0507009873554805});
+  check_values(nd::erf(x), {-0.8427007929497149, 0, 0.9953222650189527}, 1e-12);  // std::erf's, tabulated
 }
 TEST_CASE("prelu: one slope, or one per channel along axis 1") {
   const auto x = nd::array<double>({-1, 2, -3, -4, 5, -6}, {2, 3});
@@ -94,6 +95,7 @@ TEST_CASE("gradients match central differences (double)") {
   SUBCASE("elu") { CHECK(gradcheck([](const V& in) { return nd::elu(in[0], 0.7); }, {x})); }
   SUBCASE("selu") { CHECK(gradcheck([](const V& in) { return nd::selu(in[0]); }, {x})); }
   SUBCASE("gelu") { CHECK(gradcheck([](const V& in) { return nd::gelu(in[0]); }, {rand_array({2, 3, 2}, 3, -3, 3)})); }
+  SUBCASE("erf") { CHECK(gradcheck([](const V& in) { return nd::erf(in[0]); }, {rand_array({2, 3, 2}, 3, -2, 2)})); }
   SUBCASE("swish") {
     CHECK(gradcheck([](const V& in) { return nd::swish(in[0]); }, {rand_array({2, 3, 2}, 3, -3, 3)}));
     CHECK(gradcheck([](const V& in) { return nd::swish(in[0], 1.7); }, {rand_array({2, 3, 2}, 3, -3, 3)}));

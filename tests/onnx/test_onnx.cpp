@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 #include <onnx/checker.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -111,6 +112,35 @@ TEST_CASE("VGG-11 (32x32 input, the tutorial's narrow variant)") {
   auto net = model_zoo::vgg11({.dense_units = 256, .channel_divisor = 4});
   net->initialize(init::Xavier{});
   export_and_check("vgg11", *net, {1, 1, 32, 32});
+}
+TEST_CASE("activations: PReLU (per channel and one slope), ELU, SELU, GELU (as Erf), Swish, erf") {
+  nn::HybridSequential net;
+  net.add(nn::Conv2D{6, 3, {.padding = 1}}, nn::PReLU{{.alpha_initializer = init::Uniform{0.5f}, .in_channels = 6}},
+          nn::ELU{0.7}, nn::Conv2D{4, 3}, nn::SELU{}, nn::Flatten{}, nn::Dense{16}, nn::GELU{}, nn::Swish{},
+          nn::Dense{12}, nn::PReLU{}, nn::Swish{1.5},
+          nn::Lambda{[](const NDArray<float>& x) { return nd::erf(x); }});
+  net.initialize(init::Xavier{});
+  export_and_check("activations", net, {1, 3, 7, 7});
+  auto m = export_onnx(net, (out_dir() / "activations.onnx").string(), {1, 3, 7, 7});
+  std::vector<std::string> ops;
+  for (const auto& n : m.graph().node()) ops.push_back(n.op_type());
+  for (const char* t : {"PRelu", "Elu", "Selu", "Erf", "Sigmoid"})
+    CHECK(std::count(ops.begin(), ops.end(), std::string(t)) >= 1);
+}
+TEST_CASE("import: SELU with other constants is refused, naming the node") {
+  auto net = nn::Sequential{};
+  net.add(nn::SELU{});
+  const auto path = out_dir() / "selu_other.onnx";
+  ::onnx::ModelProto m = export_onnx(net, path.string(), {2, 3});
+  for (auto& n : *m.mutable_graph()->mutable_node())
+    for (auto& a : *n.mutable_attribute())
+      if (a.name() == "alpha") a.set_f(1.5f);
+  {
+    std::ofstream f(path, std::ios::binary);
+    m.SerializeToOstream(&f);
+  }
+  CHECK_THROWS_WITH_AS(nn::SymbolBlock::imports(path.string()), doctest::Contains("only SELU's standard alpha and gamma"),
+                       ValueError);
 }
 TEST_CASE("an op without an ONNX form is refused, naming it; no file is left") {
   auto fn = [](const NDArray<float>& x) { return nd::pick(x, nd::zeros<float>({x.shape(0)})); };

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// Activations beyond nd::activation's five: the act_types of MXNet's LeakyReLU operator
-/// besides "leaky" (elu, selu, gelu, prelu) and swish.  Each op's value and derivative side by
+/// besides "leaky" (elu, selu, gelu, prelu) and swish; and erf, which GELU is made of.  Each op's value and derivative side by
 /// side; elu, selu, gelu and swish are functors run by elementwise.hpp's Unary and Scalar ops
 /// (one pass forward, one backward: faster than composing exp, sigmoid and products), prelu is
 /// an op of its own because its slope is an array with a gradient.
@@ -49,6 +49,14 @@ struct Gelu { static constexpr const char* name = "gelu"; static constexpr bool 
   template <class T> T grad(T x, T) const {
     return T(0.5) * (T(1) + std::erf(x * T(inv_sqrt2))) + x * T(inv_sqrt_2pi) * std::exp(T(-0.5) * x * x);
   } };
+
+/// The error function, 2 / sqrt(pi) * integral of e^(-t^2) from 0 to x.  dy/dx = 2 / sqrt(pi) e^(-x^2).
+/// GELU's building block: ONNX before opset 20 has no Gelu, so export writes GELU with Erf, and
+/// import reads Erf.  Gluon: nd.erf.
+struct Erf { static constexpr const char* name = "erf"; static constexpr bool uses_output = false;
+  static constexpr double two_over_sqrt_pi = 1.12837916709551257390;
+  template <class T> T value(T x) const { return std::erf(x); }
+  template <class T> T grad(T x, T) const { return T(two_over_sqrt_pi) * std::exp(-x * x); } };
 
 /// x * sigmoid(s x).  dy/dx = sig + s x sig (1 - sig), sig = sigmoid(s x).  Gluon's Swish
 /// composes x * sigmoid(beta * x); one functor gives the same values in one pass.
@@ -110,6 +118,8 @@ template <class T> NDArray<T> selu(const NDArray<T>& x) { return unary<ops::Selu
 /// 0.5 x (1 + erf(x / sqrt 2)), the exact (erf) form, not the tanh approximation.
 /// Gluon: nd.LeakyReLU(x, act_type="gelu").
 template <class T> NDArray<T> gelu(const NDArray<T>& x) { return unary<ops::Gelu>(x); }
+/// The error function.  Gluon: nd.erf.
+template <class T> NDArray<T> erf(const NDArray<T>& x) { return unary<ops::Erf>(x); }
 /// x * sigmoid(beta x); beta = 1 is SiLU.  Gluon: gluon.nn.Swish(beta) (no nd function).
 template <class T> NDArray<T> swish(const NDArray<T>& x, std::type_identity_t<T> beta = T(1)) {
   return with_scalar<ops::Swish>(x, beta);
@@ -140,6 +150,7 @@ NDArray<T> prelu(const NDArray<T>& x, const NDArray<T>& alpha) {
   X NDArray<T> with_scalar<ops::Elu, T>(const NDArray<T>&, T); \
   X NDArray<T> unary<ops::Selu, T>(const NDArray<T>&); \
   X NDArray<T> unary<ops::Gelu, T>(const NDArray<T>&); \
+  X NDArray<T> unary<ops::Erf, T>(const NDArray<T>&); \
   X NDArray<T> with_scalar<ops::Swish, T>(const NDArray<T>&, T); \
   X NDArray<T> prelu<T>(const NDArray<T>&, const NDArray<T>&);
 namespace gluino::nd {

@@ -9,6 +9,7 @@
 /// docs/hybridize.md lists the ops and how each maps to ONNX.
 #include <onnx/onnx_pb.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -23,6 +24,7 @@
 #include "gluino/autograd/mode.hpp"
 #include "gluino/core/error.hpp"
 #include "gluino/graph/graph.hpp"
+#include "gluino/nd/activations.hpp"
 #include "gluino/nd/creation.hpp"
 #include "gluino/nn/block.hpp"
 #include "gluino/nn/hybrid_block.hpp"
@@ -195,6 +197,43 @@ class Writer {
       emit("Mul", {in[0], in[0]}, out);
     } else if (op == "leaky_relu") {
       set_float(emit("LeakyRelu", {in[0]}, out), "alpha", attr_real(a, "scalar"));
+    } else if (op == "elu") {
+      set_float(emit("Elu", {in[0]}, out), "alpha", attr_real(a, "scalar"));
+    } else if (op == "selu") {
+      auto& s = emit("Selu", {in[0]}, out);
+      set_float(s, "alpha", nd::selu_alpha);
+      set_float(s, "gamma", nd::selu_lambda);
+    } else if (op == "erf") {
+      emit("Erf", {in[0]}, out);
+    } else if (op == "gelu") {  // no Gelu before opset 20: x * (1 + erf(x / sqrt 2)) * 0.5
+      add_scalar_initializer(tmp + "sqrt2", std::sqrt(2.0));
+      add_scalar_initializer(tmp + "one", 1.0);
+      add_scalar_initializer(tmp + "half", 0.5);
+      emit("Div", {in[0], tmp + "sqrt2"}, tmp + "scaled");
+      emit("Erf", {tmp + "scaled"}, tmp + "erf");
+      emit("Add", {tmp + "erf", tmp + "one"}, tmp + "cdf2");
+      emit("Mul", {in[0], tmp + "cdf2"}, tmp + "xcdf2");
+      emit("Mul", {tmp + "xcdf2", tmp + "half"}, out);
+    } else if (op == "swish") {  // x * sigmoid(beta x)
+      std::string arg = in[0];
+      if (attr_real(a, "scalar") != 1.0) {
+        add_scalar_initializer(tmp + "beta", attr_real(a, "scalar"));
+        emit("Mul", {in[0], tmp + "beta"}, tmp + "scaled");
+        arg = tmp + "scaled";
+      }
+      emit("Sigmoid", {arg}, tmp + "sigmoid");
+      emit("Mul", {in[0], tmp + "sigmoid"}, out);
+    } else if (op == "prelu") {  // a slope per channel (C,) becomes (C, 1, ...) to broadcast over axis 1
+      const Shape& x = shape_of(0);
+      std::string slope = in[1];
+      if (shape_of(1)[0] != 1 && x.ndim() > 2) {
+        std::vector<std::int64_t> to(x.ndim() - 1, 1);
+        to[0] = std::int64_t(x[1]);
+        add_int64_initializer(tmp + "slope_shape", to);
+        emit("Reshape", {in[1], tmp + "slope_shape"}, tmp + "slope");
+        slope = tmp + "slope";
+      }
+      emit("PRelu", {in[0], slope}, out);
     } else if (op == "rminus_scalar" || op == "rdiv_scalar" || op == "power_scalar" || op == "rpower_scalar") {
       const std::string s = tmp + "scalar";
       add_scalar_initializer(s, attr_real(a, "scalar"));

@@ -8,6 +8,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -22,6 +23,7 @@
 
 #include "gluino/autograd/mode.hpp"
 #include "gluino/core/error.hpp"
+#include "gluino/nd/activations.hpp"
 #include "gluino/nd/batch_norm.hpp"
 #include "gluino/nd/conv.hpp"
 #include "gluino/nd/dropout.hpp"
@@ -259,7 +261,8 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
         {"Concat", {1, 64}}, {"Transpose", {1, 1}},    {"LeakyRelu", {1, 1}},   {"ReduceSum", {1, 2}},
         {"ReduceMean", {1, 2}}, {"ReduceMax", {1, 2}}, {"ReduceMin", {1, 2}},   {"Constant", {0, 0}},
         {"Add", {2, 2}},     {"Sub", {2, 2}},          {"Mul", {2, 2}},         {"Div", {2, 2}},
-        {"Pow", {2, 2}},     {"Max", {1, 64}},         {"Min", {1, 64}}};
+        {"Pow", {2, 2}},     {"Max", {1, 64}},         {"Min", {1, 64}},        {"Elu", {1, 1}},
+        {"Selu", {1, 1}},    {"PRelu", {2, 2}},        {"Erf", {1, 1}}};
     if (auto a = arity.find(n.type); a != arity.end()) {
       const std::size_t given = n.in.size();
       if (given < a->second.first || given > a->second.second)
@@ -314,8 +317,14 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
       if (int_or("training_mode", 0) != 0 || n.out.size() > 1) refuse(n, "training_mode outputs are not supported");
     } else if (t == "Dropout") {
       only({"seed", "ratio"});
-    } else if (t == "LeakyRelu") {
+    } else if (t == "LeakyRelu" || t == "Elu") {
       only({"alpha"});
+    } else if (t == "Selu") {  // gluino's selu has the standard constants (float precision here)
+      only({"alpha", "gamma"});
+      auto real_or = [&](const char* k, double d) { return n.reals.count(k) ? n.reals.at(k) : d; };
+      if (std::abs(real_or("alpha", nd::selu_alpha) - nd::selu_alpha) > 1e-6 ||
+          std::abs(real_or("gamma", nd::selu_lambda) - nd::selu_lambda) > 1e-6)
+        refuse(n, "only SELU's standard alpha and gamma are supported");
     } else if (t == "Transpose") {
       only({"perm"});
     } else if (t == "Reshape") {
@@ -332,7 +341,8 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     } else {
       static const std::set<std::string> plain = {"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs",
                                                   "Softplus", "Softsign", "Identity", "Add", "Sub", "Mul", "Div",
-                                                  "Pow", "Max", "Min", "MatMul", "GlobalAveragePool", "GlobalMaxPool"};
+                                                  "Pow", "Max", "Min", "MatMul", "GlobalAveragePool", "GlobalMaxPool",
+                                                  "Erf", "PRelu"};
       if (!plain.count(t)) refuse(n, "this op is not supported (docs/hybridize.md lists those that are)");
       only({});
     }
@@ -481,6 +491,22 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
       y = nd::transpose(in(0), std::vector<std::size_t>(perm.begin(), perm.end()));
     } else if (t == "LeakyRelu") {
       y = nd::leaky_relu(in(0), static_cast<T>(real_or("alpha", 0.01)));
+    } else if (t == "Elu") {
+      y = nd::elu(in(0), static_cast<T>(real_or("alpha", 1.0)));
+    } else if (t == "Selu") {
+      y = nd::selu(in(0));
+    } else if (t == "PRelu") {  // one slope, or one per channel shaped to broadcast over axis 1: nd::prelu
+      const NDArray<T>& x = in(0);
+      const NDArray<T>& slope = in(1);
+      const Shape& s = slope.shape();
+      bool per_channel = x.ndim() >= 2 && s.ndim() >= 1 && s.ndim() <= x.ndim() - 1 && s[0] == x.shape(1);
+      for (std::size_t d = 1; per_channel && d < s.ndim(); ++d) per_channel = s[d] == 1;
+      if (slope.size() == 1)
+        y = nd::prelu(x, nd::reshape(slope, Shape{1}));
+      else if (per_channel)
+        y = nd::prelu(x, nd::reshape(slope, Shape{s[0]}));
+      else  // any other broadcastable slope: max(x, 0) + slope * min(x, 0)
+        y = nd::add(nd::relu(x), nd::multiply(slope, nd::negative(nd::relu(nd::negative(x)))));
     } else if (t == "ReduceSum" || t == "ReduceMean" || t == "ReduceMax" || t == "ReduceMin") {
       std::vector<std::int64_t> axes = (t == "ReduceSum" && opset_ >= 13) ? (has(1) ? ints_of(n, n.in[1]) : std::vector<std::int64_t>{})
                                                                           : list_or("axes", {});
@@ -495,7 +521,7 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
           {"Relu", &nd::relu<T>},         {"Sigmoid", &nd::sigmoid<T>}, {"Tanh", &nd::tanh<T>},
           {"Exp", &nd::exp<T>},           {"Log", &nd::log<T>},         {"Sqrt", &nd::sqrt<T>},
           {"Neg", &nd::negative<T>},      {"Abs", &nd::abs<T>},         {"Softplus", &nd::softrelu<T>},
-          {"Softsign", &nd::softsign<T>}};
+          {"Softsign", &nd::softsign<T>}, {"Erf", &nd::erf<T>}};
       static const std::map<std::string, NDArray<T> (*)(const NDArray<T>&, const NDArray<T>&)> binary = {
           {"Add", &nd::add<T>},     {"Sub", &nd::subtract<T>}, {"Mul", &nd::multiply<T>}, {"Div", &nd::divide<T>},
           {"Pow", &nd::power<T>},   {"Max", &nd::maximum<T>},  {"Min", &nd::minimum<T>}};
