@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // gluino vs LibTorch, side by side: each run of each workload happens in a fresh child process
-// (so peak RSS is that framework's own), alternating gluino and LibTorch, and the table reports
-// the median img/s of each with its min-max, the ratio of the medians, ms per phase and peak RSS.
+// (so peak RSS is that framework's own), alternating gluino, LibTorch in NCHW and LibTorch in
+// channels_last (NHWC), and the table reports the median img/s of each with its min-max, the
+// ratio of gluino's median to the faster LibTorch's, the achieved GFLOP/s of gluino and of the
+// faster LibTorch with their share of the machine's FP32 peak (measured first with an FMA loop
+// on the same threads: bench/peak_flops.hpp), ms per phase and peak RSS.
 //
 //   compare [--runs 5] [--only lenet|alexnet|vgg11_quarter] [--threads 2]
 //
@@ -22,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "../peak_flops.hpp"
 #include "gluino_side.hpp"
 #include "torch_side.hpp"
 
@@ -132,26 +136,38 @@ int main(int argc, char** argv) {
                  blas.c_str());
     return 2;
   }
+  const double peak = gluino_bench::measure_peak_flops(threads);
   std::printf("gluino vs LibTorch %s (BLAS: %s%s): %d alternating runs per workload, %d threads, float32\n"
-              "gluino's matrix products: %s\n\n",
+              "gluino's matrix products: %s\n"
+              "FP32 peak of %d threads, measured with an %s FMA loop: %.1f GFLOP/s\n\n",
               TORCH_VERSION, blas.empty() ? "none loaded" : blas.c_str(), is_reference_blas(blas) ? ", the REFERENCE BLAS" : "",
-              runs, threads, gluino::kernels::gemm_backend().c_str());
-  std::printf("| workload | gluino img/s (min-max) | LibTorch img/s (min-max) | ratio | gluino fwd/bwd/upd ms | "
-              "LibTorch fwd/bwd/upd ms | peak RSS gluino / LibTorch |\n|---|---|---|---|---|---|---|\n");
+              runs, threads, gluino::kernels::gemm_backend().c_str(), threads, gluino_bench::peak_isa().c_str(), peak / 1e9);
+  std::printf("| workload | gluino img/s (min-max) | LibTorch NCHW img/s (min-max) | LibTorch channels_last img/s (min-max) "
+              "| ratio to the faster LibTorch | gluino GFLOP/s (of peak) | faster LibTorch GFLOP/s (of peak) "
+              "| gluino fwd/bwd/upd ms | faster LibTorch fwd/bwd/upd ms | peak RSS gluino / LibTorch |\n"
+              "|---|---|---|---|---|---|---|---|---|---|\n");
   for (auto w : compare::default_workloads()) {
     if (!only.empty() && w.model != only) continue;
     w.threads = threads;
-    Summary g, t;
+    compare::Workload wc = w;
+    wc.channels_last = true;
+    Summary g, t, tc;
     for (int r = 0; r < runs; ++r) {
       g.runs.push_back(run_in_child(w, false));
       t.runs.push_back(run_in_child(w, true));
+      tc.runs.push_back(run_in_child(wc, true));
     }
     using R = compare::Result;
-    const double gi = g.median(&R::img_per_s), ti = t.median(&R::img_per_s);
-    std::printf("| %s | %.0f (%.0f-%.0f) | %.0f (%.0f-%.0f) | %.2fx | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %ld / %ld MiB |\n",
-                w.label.c_str(), gi, g.min_ips(), g.max_ips(), ti, t.min_ips(), t.max_ips(), gi / ti,
-                g.median(&R::forward_ms), g.median(&R::backward_ms), g.median(&R::update_ms), t.median(&R::forward_ms),
-                t.median(&R::backward_ms), t.median(&R::update_ms), g.peak_rss() / 1024, t.peak_rss() / 1024);
+    const double gi = g.median(&R::img_per_s), ti = t.median(&R::img_per_s), tci = tc.median(&R::img_per_s);
+    const Summary& best = tci > ti ? tc : t;
+    const double bi = std::max(ti, tci), flops = compare::flops_per_image(w);
+    std::printf("| %s | %.0f (%.0f-%.0f) | %.0f (%.0f-%.0f) | %.0f (%.0f-%.0f) | %.2fx | %.1f (%.0f%%) | %.1f (%.0f%%) "
+                "| %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %ld / %ld MiB |\n",
+                w.label.c_str(), gi, g.min_ips(), g.max_ips(), ti, t.min_ips(), t.max_ips(), tci, tc.min_ips(),
+                tc.max_ips(), gi / bi, gi * flops / 1e9, 100.0 * gi * flops / peak, bi * flops / 1e9,
+                100.0 * bi * flops / peak, g.median(&R::forward_ms), g.median(&R::backward_ms), g.median(&R::update_ms),
+                best.median(&R::forward_ms), best.median(&R::backward_ms), best.median(&R::update_ms),
+                g.peak_rss() / 1024, best.peak_rss() / 1024);
     std::fflush(stdout);
   }
   return 0;

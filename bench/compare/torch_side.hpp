@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-// The LibTorch side of the comparison: the same five workloads as gluino_side.hpp, built with
-// torch::nn, trained with the same loss and optimizer.
+// The LibTorch side of the comparison: the same workloads as gluino_side.hpp, built with
+// torch::nn, trained with the same loss and optimizer; in the default NCHW memory format or,
+// with Workload::channels_last, in channels_last (NHWC), which oneDNN often runs faster.
 #include <torch/torch.h>
 
 #include <chrono>
@@ -56,6 +57,12 @@ inline Result run_torch(const Workload& w) {
   torch::nn::Sequential net = w.model == "lenet" ? torch_lenet() : w.model == "alexnet" ? torch_alexnet() : torch_vgg11_quarter();
   torch::optim::SGD opt(net->parameters(), torch::optim::SGDOptions(w.lr).momentum(w.momentum));
   auto x = torch::rand({w.batch, 1, w.size, w.size});
+  if (w.channels_last) {  // PyTorch's recipe for NHWC: the input and the 4-D weights in channels_last
+    torch::NoGradGuard ng;
+    x = x.contiguous(torch::MemoryFormat::ChannelsLast);
+    for (auto& p : net->parameters())
+      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  }
   auto y = torch::randint(0, 10, {w.batch}, torch::kLong);
   Result r;
   for (int step = 0; step < w.warmup + w.steps; ++step) {

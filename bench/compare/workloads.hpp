@@ -27,10 +27,58 @@ struct Workload {
   double lr = 0.01;
   double momentum = 0.9;
   bool hybridize = false;  // gluino runs the network's graph (hybridize()); LibTorch stays eager
+  bool channels_last = false;  // LibTorch side: NHWC memory format for the input and the conv weights
 };
 
 /// VGG-11 with a quarter of the channels: (number of convs, channels) per block.
 inline std::vector<std::pair<int, int>> vgg11_quarter_arch() { return {{1, 16}, {1, 32}, {2, 64}, {2, 128}, {2, 128}}; }
+
+/// One layer of a model, for counting its arithmetic: a convolution (out channels, kernel,
+/// stride, padding), a max pooling (kernel, stride) or a dense layer (out units).
+struct LayerSpec {
+  char kind;  // 'c' conv, 'p' pool, 'd' dense
+  int out = 0, k = 1, stride = 1, pad = 0;
+};
+
+inline std::vector<LayerSpec> layer_specs(const std::string& model) {
+  if (model == "lenet") return {{'c', 20, 5}, {'p', 0, 2, 2}, {'c', 50, 3}, {'p', 0, 2, 2}, {'d', 128}, {'d', 10}};
+  if (model == "alexnet")
+    return {{'c', 96, 11, 4},       {'p', 0, 3, 2},        {'c', 256, 5, 1, 2}, {'p', 0, 3, 2},
+            {'c', 384, 3, 1, 1},    {'c', 384, 3, 1, 1},   {'c', 256, 3, 1, 1}, {'p', 0, 3, 2},
+            {'d', 4096},            {'d', 4096},           {'d', 10}};
+  std::vector<LayerSpec> v;
+  for (auto [convs, ch] : vgg11_quarter_arch()) {
+    for (int i = 0; i < convs; ++i) v.push_back({'c', ch, 3, 1, 1});
+    v.push_back({'p', 0, 2, 2});
+  }
+  for (int units : {4096, 4096, 10}) v.push_back({'d', units});
+  return v;
+}
+
+/// Floating-point operations per image (2 per multiply-add) of the convolutions and dense
+/// layers: the forward pass for inference; for training forward + backward, counted as the
+/// work needed: 3x the forward's multiply-adds, less the first layer's input gradient, which
+/// nobody computes.  (Pooling, activations, loss and update are left out: under 1%.)
+inline double flops_per_image(const Workload& w) {
+  int c = 1, h = w.size;
+  double total = 0, first = -1;
+  for (const LayerSpec& l : layer_specs(w.model)) {
+    double macs = 0;
+    if (l.kind == 'c') {
+      const int ho = (h + 2 * l.pad - l.k) / l.stride + 1;
+      macs = double(l.out) * c * l.k * l.k * ho * ho;
+      c = l.out, h = ho;
+    } else if (l.kind == 'p') {
+      h = (h - l.k) / l.stride + 1;
+    } else {
+      macs = double(c) * h * h * l.out;
+      c = l.out, h = 1;
+    }
+    if (macs > 0 && first < 0) first = macs;
+    total += macs;
+  }
+  return w.train ? 2.0 * (3.0 * total - first) : 2.0 * total;
+}
 
 /// Milliseconds per phase summed over the timed steps, then turned into per-step figures.
 struct Result {
