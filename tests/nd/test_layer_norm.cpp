@@ -21,20 +21,20 @@ using V = std::vector<NDArray<double>>;
 
 namespace {
 template <class T>
-NDArray<T> run_case(const std::vector<NDArray<T>>& in, const nlohmann::json& o, const std::string& op) {
+NDArray<T> run_norm_case(const std::vector<NDArray<T>>& in, const nlohmann::json& o, const std::string& op) {
   if (op == "layer_norm") return nd::layer_norm(in[0], in[1], in[2], o.at("axis").get<int>(), o.at("eps").get<double>());
   if (op == "instance_norm")
     return nd::instance_norm(in[0], in[1], in[2], o.at("eps").get<double>(), o.at("axis").get<int>());
   return nd::group_norm(in[0], in[1], in[2], o.at("num_groups").get<std::size_t>(), o.at("eps").get<double>());
 }
-void check_references(const std::string& op) {
+void check_norm_references(const std::string& op) {
   for (const auto& c : test::reference_cases("norms.json", "op", op)) {
-    test::check_op_reference<float>(c, [&](const auto& in, const auto& o) { return run_case<float>(in, o, op); }, 2e-5);
-    test::check_op_reference<double>(c, [&](const auto& in, const auto& o) { return run_case<double>(in, o, op); }, 2e-5);
+    test::check_op_reference<float>(c, [&](const auto& in, const auto& o) { return run_norm_case<float>(in, o, op); }, 2e-5);
+    test::check_op_reference<double>(c, [&](const auto& in, const auto& o) { return run_norm_case<double>(in, o, op); }, 2e-5);
   }
 }
-NDArray<double> ones(std::size_t n) { return nd::ones<double>({n}); }
-NDArray<double> zeros(std::size_t n) { return nd::zeros<double>({n}); }
+NDArray<double> norm_ones(std::size_t n) { return nd::ones<double>({n}); }
+NDArray<double> norm_zeros(std::size_t n) { return nd::zeros<double>({n}); }
 }  // namespace
 
 TEST_SUITE("nd/layer_norm") {
@@ -42,7 +42,7 @@ TEST_CASE("layer_norm: each lane along the axis by its own mean and biased varia
   // Gluon's LayerNorm docstring example: rows (1 2 3 4 5), mean 3, var 2; (1 1 2 2 2), mean 1.6, var 0.24.
   const auto x = nd::array<double>({1, 2, 3, 4, 5, 1, 1, 2, 2, 2}, {2, 5});
   const double s1 = std::sqrt(2 + 1e-5), s2 = std::sqrt(0.24 + 1e-5);
-  auto y = nd::layer_norm(x, ones(5), zeros(5));
+  auto y = nd::layer_norm(x, norm_ones(5), norm_zeros(5));
   CHECK(y.shape() == Shape{2, 5});
   check_values(y, {-2 / s1, -1 / s1, 0, 1 / s1, 2 / s1, -0.6 / s2, -0.6 / s2, 0.4 / s2, 0.4 / s2, 0.4 / s2}, 1e-12);
   check_values(y, {-1.41421, -0.707105, 0, 0.707105, 1.41421, -1.2247195, -1.2247195, 0.81647956, 0.81647956, 0.81647956},
@@ -56,7 +56,7 @@ TEST_CASE("layer_norm: each lane along the axis by its own mean and biased varia
 TEST_CASE("instance_norm: per sample and channel over the spatial axes, gamma and beta per channel") {
   // Gluon's InstanceNorm docstring example (eps 1e-5): (1.1, 2.2) and (3.3, 4.4).
   const auto x = nd::array<double>({1.1, 2.2, 3.3, 4.4}, {2, 1, 2});
-  check_values(nd::instance_norm(x, ones(1), zeros(1), 1e-5), {-0.99998355, 0.99998331, -0.99998319, 0.99998361}, 1e-6);
+  check_values(nd::instance_norm(x, norm_ones(1), norm_zeros(1), 1e-5), {-0.99998355, 0.99998331, -0.99998319, 0.99998361}, 1e-6);
   // (1, 2, 2): channel 0 = (0, 2), channel 1 = (5, 5): mean 1 and 5, var 1 and 0.
   const auto x2 = nd::array<double>({0, 2, 5, 5}, {1, 2, 2});
   const double s = std::sqrt(1 + 1e-3);
@@ -71,7 +71,7 @@ TEST_CASE("group_norm: MXNet 1.x's, gamma and beta per group") {
   std::vector<double> v(24);
   for (std::size_t i = 0; i < 24; ++i) v[i] = double(i % 12);
   const auto x = nd::array<double>(v, {2, 3, 4});
-  const auto y = nd::group_norm(x, ones(1), zeros(1));
+  const auto y = nd::group_norm(x, norm_ones(1), norm_zeros(1));
   const auto v0 = y.to_vector();
   check_values(nd::array<double>({v0[0], v0[1], v0[2], v0[3]}), {-1.5932543, -1.3035717, -1.0138891, -0.7242065}, 1e-6);
   for (std::size_t i = 0; i < 12; ++i) CHECK(v0[i + 12] == doctest::Approx(v0[i]).epsilon(1e-12));  // same sample
@@ -85,9 +85,9 @@ TEST_CASE("group_norm: MXNet 1.x's, gamma and beta per group") {
 }
 TEST_CASE("no running statistics: the same result in train and predict mode") {
   const auto x = rand_array({2, 3, 4}, 3);
-  const auto predict = nd::layer_norm(x, ones(4), zeros(4)).to_vector();
+  const auto predict = nd::layer_norm(x, norm_ones(4), norm_zeros(4)).to_vector();
   autograd::train_mode train;
-  CHECK(nd::layer_norm(x, ones(4), zeros(4)).to_vector() == predict);
+  CHECK(nd::layer_norm(x, norm_ones(4), norm_zeros(4)).to_vector() == predict);
 }
 TEST_CASE("gradients in x, gamma and beta match central differences (double)") {
   auto check = [](const Shape& s, std::size_t n, auto f) {
@@ -112,9 +112,9 @@ TEST_CASE("gradients in x, gamma and beta match central differences (double)") {
   }
 }
 TEST_CASE("forward and gradients match PyTorch 1.13 (tests/data/reference/norms.json)") {
-  SUBCASE("layer_norm (F.layer_norm, the axis moved last)") { check_references("layer_norm"); }
-  SUBCASE("instance_norm (F.instance_norm, the axis moved to 1)") { check_references("instance_norm"); }
-  SUBCASE("group_norm (F.group_norm, gamma and beta expanded per channel)") { check_references("group_norm"); }
+  SUBCASE("layer_norm (F.layer_norm, the axis moved last)") { check_norm_references("layer_norm"); }
+  SUBCASE("instance_norm (F.instance_norm, the axis moved to 1)") { check_norm_references("instance_norm"); }
+  SUBCASE("group_norm (F.group_norm, gamma and beta expanded per channel)") { check_norm_references("group_norm"); }
 }
 TEST_CASE("errors name the op and the shapes") {
   const auto x = nd::zeros<float>({2, 3, 4});

@@ -19,7 +19,7 @@ using V = std::vector<NDArray<double>>;
 
 namespace {
 template <class T>
-NDArray<T> run_case(const std::vector<NDArray<T>>& in, const nlohmann::json& o) {
+NDArray<T> run_pad_case(const std::vector<NDArray<T>>& in, const nlohmann::json& o) {
   return nd::pad(in[0], o.at("mode").get<std::string>(), o.at("pad_width").get<std::vector<std::size_t>>(),
                  o.value("constant_value", 0.0));
 }
@@ -50,8 +50,8 @@ TEST_CASE("gradients match central differences (double)") {
 }
 TEST_CASE("forward and gradients match PyTorch 1.13's F.pad (tests/data/reference/norms.json)") {
   for (const auto& c : test::reference_cases("norms.json", "op", "pad")) {
-    test::check_op_reference<float>(c, run_case<float>, 1e-6);
-    test::check_op_reference<double>(c, run_case<double>, 1e-6);
+    test::check_op_reference<float>(c, run_pad_case<float>, 1e-6);
+    test::check_op_reference<double>(c, run_pad_case<double>, 1e-6);
   }
 }
 TEST_CASE("errors: unknown mode, pad_width of the wrong length, reflect padding not less than the axis") {
