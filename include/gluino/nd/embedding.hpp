@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// embedding: rows of a weight matrix looked up by integer indices.  Gluon: nd.Embedding.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "gluino/autograd/engine.hpp"
+#include "gluino/core/ndarray.hpp"
+#include "gluino/detail/precompiled.hpp"
+
+namespace gluino::nd {
+namespace ops {
+
+/// y[k, :] = weight[index[k], :] for every element k of the index array.  Backward
+/// scatter-adds dy's rows into a zero gradient of weight's shape (an index seen twice gets
+/// both rows); the index array gets no gradient.  The indices are read and checked in forward,
+/// so that a traced graph run on other indices uses those.
+template <class T>
+struct Embedding : autograd::OpBase {
+  static constexpr const char* name = "embedding";
+  std::vector<std::size_t> rows;  // saved for backward: the validated indices
+  Shape weight_shape;
+
+  NDArray<T> forward(const NDArray<T>& index, const NDArray<T>& weight) {
+    const std::size_t input_dim = weight.shape()[0], output_dim = weight.shape()[1];
+    Shape out = index.shape();
+    out.push_back(output_dim);
+    std::vector<std::size_t> r(index.size());
+    const T* pi = index.data();
+    for (std::size_t k = 0; k < r.size(); ++k) {
+      const T v = pi[k];
+      GLUINO_CHECK(ValueError, v == std::floor(v) && v >= T(0) && v < static_cast<T>(input_dim), "embedding: index ",
+                   v, " at position ", k, " is out of range: not an integer in [0, input_dim = ", input_dim,
+                   ") for weight of shape ", weight.shape());
+      r[k] = static_cast<std::size_t>(v);
+    }
+    NDArray<T> y(out);
+    const T* w = weight.data();
+    T* py = y.data();
+    if (output_dim > 0)
+      for (std::size_t k = 0; k < r.size(); ++k)
+        std::memcpy(py + k * output_dim, w + r[k] * output_dim, output_dim * sizeof(T));
+    if (recording()) rows = std::move(r), weight_shape = weight.shape();
+    return y;
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+    NDArray<T> dw;
+    if (needs_grad(1)) {
+      dw = NDArray<T>(weight_shape);
+      dw.fill(T(0));
+      const std::size_t n = weight_shape[1];
+      const T* g = dy.data();
+      T* d = dw.data();
+      for (std::size_t k = 0; k < rows.size(); ++k)
+        for (std::size_t j = 0; j < n; ++j) d[rows[k] * n + j] += g[k * n + j];
+    }
+    return {NDArray<T>{}, dw};
+  }
+};
+
+}  // namespace ops
+
+/// Looks up rows of weight (input_dim, output_dim) by the indices in `index` (integer values
+/// stored as T, any shape): returns index.shape + (output_dim,), row k the weight row
+/// index[k].  Differentiable in weight (the gradient of a row is the sum of dy over the
+/// positions that looked it up); the index gets none.  Gluon: nd.Embedding(data, weight,
+/// input_dim, output_dim).  Differs from MXNet: an index that is out of range or not an integer
+/// is a ValueError naming it, its position and input_dim (MXNet clips it into range).
+/// ShapeError when weight is not a matrix.
+template <class T>
+NDArray<T> embedding(const NDArray<T>& index, const NDArray<T>& weight) {
+  GLUINO_CHECK(ShapeError, index.defined() && weight.defined(), "embedding: needs an index array and a weight array");
+  GLUINO_CHECK(ShapeError, weight.ndim() == 2, "embedding: weight must be (input_dim, output_dim), got shape ",
+               weight.shape(), " for index of shape ", index.shape());
+  return autograd::apply(ops::Embedding<T>{}, index, weight);
+}
+
+}  // namespace gluino::nd
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_ND_EMBEDDING_INSTANTIATIONS(X, T) \
+  X NDArray<T> embedding<T>(const NDArray<T>&, const NDArray<T>&);
+namespace gluino::nd {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_EMBEDDING_INSTANTIATIONS)
+}  // namespace gluino::nd
