@@ -167,6 +167,67 @@ TEST_CASE("grad: second derivatives of L2Loss match finite differences (double)"
                       {rand_array({3, 2}, 50), rand_array({3, 2}, 51)}));
 }
 
+namespace {
+/// A tiny MLP's penalized loss, as scripts/make_autograd_references.py writes it:
+/// out = fc(tanh(fc(x, W1, b1)), W2, b2), loss = sum of L2Loss(out, y), g = dloss/dx (recorded),
+/// total = loss + lambda * sum(g^2).  v = {x, W1, b1, W2, b2, y}.
+struct Penalized {
+  NDArray<double> loss, dx, total;
+};
+Penalized penalized_mlp(const V& v, double lambda) {
+  autograd::record rec;  // grad's create_graph needs the graph, also in gradcheck's numeric pass
+  loss::BasicL2Loss<double> l2;
+  const auto out = nd::fully_connected(nd::tanh(nd::fully_connected(v[0], v[1], v[2])), v[3], v[4]);
+  Penalized p;
+  p.loss = nd::sum(l2(out, v[5]));
+  p.dx = autograd::grad(p.loss, {v[0]}, {.create_graph = true})[0];
+  p.total = p.loss + nd::sum(p.dx * p.dx) * lambda;
+  return p;
+}
+}  // namespace
+
+TEST_CASE("grad: a gradient penalty on a tiny MLP: its weight gradients match finite differences (double)") {
+  const V inputs{rand_array({4, 3}, 70), rand_array({5, 3}, 71), rand_array({5}, 72), rand_array({2, 5}, 73),
+                 rand_array({2}, 74), rand_array({4, 2}, 75)};
+  CHECK(test::gradcheck([](const V& v) { return penalized_mlp(v, 0.75).total; }, inputs, 1e-6, 1e-5, 1e-7, {5}));
+}
+
+TEST_CASE("grad: the gradient penalty and a second derivative match PyTorch's (double)") {
+  using test::reference_array;
+  using test::reference_cases;
+  SUBCASE("gradient penalty") {
+    const auto c = reference_cases("autograd.json", "case", "gradient_penalty").at(0);
+    const auto& in = c.at("inputs");
+    const auto& out = c.at("outputs");
+    V v;
+    for (const char* name : {"x", "W1", "b1", "W2", "b2", "y"}) v.push_back(reference_array<double>(in.at(name)));
+    for (std::size_t i = 0; i < 5; ++i) v[i].attach_grad();
+    const double lambda = reference_array<double>(in.at("lambda")).at(0);
+    const Penalized p = penalized_mlp(v, lambda);
+    p.total.backward();
+    test::check_reference_close(p.loss.reshape({1}), out.at("loss"), "loss", 1e-12, 1e-14);
+    test::check_reference_close(p.dx, out.at("dx"), "dloss/dx", 1e-12, 1e-14);
+    test::check_reference_close(p.total.reshape({1}), out.at("total"), "total", 1e-12, 1e-14);
+    const char* names[] = {"x", "W1", "b1", "W2", "b2"};
+    for (std::size_t i = 0; i < 5; ++i)
+      test::check_reference_close(v[i].grad(), out.at(std::string("dtotal_d") + names[i]), names[i], 1e-10, 1e-13);
+  }
+  SUBCASE("second derivative") {
+    const auto c = reference_cases("autograd.json", "case", "second_derivative").at(0);
+    auto x = reference_array<double>(c.at("inputs").at("x"));
+    const auto w = reference_array<double>(c.at("inputs").at("w"));
+    const auto v = reference_array<double>(c.at("inputs").at("v"));
+    x.attach_grad();
+    autograd::record rec;
+    const auto s = nd::sigmoid(x);
+    const auto y = nd::sum(w * s * s * nd::exp(-x) / (1.0 + x * x));
+    const auto g = autograd::grad(y, {x}, {.create_graph = true})[0];
+    const auto hv = autograd::grad(nd::sum(g * v), {x})[0];
+    test::check_reference_close(g, c.at("outputs").at("dx"), "dy/dx", 1e-12, 1e-14);
+    test::check_reference_close(hv, c.at("outputs").at("hv"), "H v", 1e-10, 1e-13);
+  }
+}
+
 TEST_CASE("grad: an op without backward_graph names itself under create_graph") {
   auto x = rand_array({2, 3}, 60);
   x.attach_grad();
