@@ -14,6 +14,8 @@
 #include <gluino/nd/linalg.hpp>
 #include <gluino/nd/reduce.hpp>
 #include <gluino/nd/shape_ops.hpp>
+#include <gluino/nd/pick.hpp>
+#include <gluino/nd/softmax.hpp>
 #include "support/gradcheck.hpp"
 #include "support/hessian_check.hpp"
 #include "support/reference.hpp"
@@ -159,6 +161,17 @@ TEST_CASE("grad: second derivatives of dot and fully_connected match finite diff
                       {rand_array({2, 2, 2}, 44), rand_array({3, 4}, 45), rand_array({3}, 46)}));
   CHECK(hessian_check([&](const V& v) { return sq(nd::fully_connected(v[0], v[1], NDArray<double>{}, false)); },
                       {rand_array({2, 2, 4}, 47), rand_array({3, 4}, 48)}));
+}
+
+TEST_CASE("grad: second derivatives of softmax, log_softmax and pick match finite differences (double)") {
+  const auto label = nd::array<double>({2, 0, 1}, {3});
+  CHECK(hessian_check([](const V& v) { return nd::softmax(v[0]); }, {rand_array({3, 4}, 52, -2, 2)}));
+  CHECK(hessian_check([](const V& v) { return nd::softmax(v[0], 0); }, {rand_array({3, 2, 2}, 53, -2, 2)}));
+  CHECK(hessian_check([](const V& v) { return nd::log_softmax(v[0], 1); }, {rand_array({2, 3, 2}, 54, -2, 2)}));
+  CHECK(hessian_check([&](const V& v) { return -nd::pick(nd::log_softmax(v[0]), label); },
+                      {rand_array({3, 4}, 55, -2, 2)}));
+  CHECK(hessian_check([&](const V& v) { return nd::square(nd::pick(v[0], label, 0, true)); },
+                      {rand_array({4, 3}, 56, -2, 2)}));
 }
 
 TEST_CASE("grad: second derivatives of L2Loss match finite differences (double)") {
