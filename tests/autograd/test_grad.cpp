@@ -12,9 +12,9 @@
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/elementwise.hpp>
 #include <gluino/nd/linalg.hpp>
+#include <gluino/nd/pick.hpp>
 #include <gluino/nd/reduce.hpp>
 #include <gluino/nd/shape_ops.hpp>
-#include <gluino/nd/pick.hpp>
 #include <gluino/nd/softmax.hpp>
 #include "support/gradcheck.hpp"
 #include "support/hessian_check.hpp"
@@ -249,6 +249,10 @@ TEST_CASE("grad: an op without backward_graph names itself under create_graph") 
   CHECK(autograd::grad(y, {x}, {.retain_graph = true})[0].shape() == Shape{2, 3});  // fine without create_graph
   CHECK_THROWS_WITH_AS(autograd::grad(y, {x}, {.create_graph = true}),
                        "grad: op 'gelu' does not support higher-order gradients (create_graph)", ValueError);
+  // The fused softmax cross-entropy neither (ndarray-and-autograd.md says what to write instead).
+  auto ce = nd::sum(nd::softmax_cross_entropy(x, nd::array<double>({2, 0}, {2})));
+  CHECK_THROWS_WITH_AS(autograd::grad(ce, {x}, {.create_graph = true}),
+                       doctest::Contains("op 'softmax_cross_entropy' does not support"), ValueError);
 }
 
 TEST_CASE("grad: retain_graph") {
