@@ -16,6 +16,8 @@
 #include <gluino/nd/reduce.hpp>
 #include <gluino/nd/shape_ops.hpp>
 #include <gluino/nd/softmax.hpp>
+#include <gluino/nn/dense.hpp>
+#include <gluino/nn/sequential.hpp>
 #include "support/gradcheck.hpp"
 #include "support/hessian_check.hpp"
 #include "support/reference.hpp"
@@ -203,6 +205,36 @@ TEST_CASE("grad: a gradient penalty on a tiny MLP: its weight gradients match fi
   const V inputs{rand_array({4, 3}, 70), rand_array({5, 3}, 71), rand_array({5}, 72), rand_array({2, 5}, 73),
                  rand_array({2}, 74), rand_array({4, 2}, 75)};
   CHECK(test::gradcheck([](const V& v) { return penalized_mlp(v, 0.75).total; }, inputs, 1e-6, 1e-5, 1e-7, {5}));
+}
+
+TEST_CASE("grad: a gradient penalty through nn::Dense blocks gives the weights the same gradients") {
+  nn::BasicSequential<double> net;
+  net.add(nn::BasicDense<double>{5, {.activation = "tanh"}}, nn::BasicDense<double>{2});
+  net.initialize();
+  auto x = rand_array({4, 3}, 76);
+  const auto y = rand_array({4, 2}, 77);
+  x.attach_grad();
+  net(x);  // the deferred shapes
+  const auto params = net.collect_params_with_prefix();  // 0.weight, 0.bias, 1.weight, 1.bias
+  REQUIRE(params.size() == 4);
+  {
+    autograd::record rec;
+    loss::BasicL2Loss<double> l2;
+    const auto l = nd::sum(l2(net(x), y));
+    const auto dx = autograd::grad(l, {x}, {.create_graph = true})[0];
+    (l + nd::sum(dx * dx) * 0.75).backward();
+  }
+  V v{x.detach()};
+  for (const auto& [name, p] : params) v.push_back(p->data().copy());
+  v.push_back(y);
+  for (std::size_t i = 0; i < 5; ++i) v[i].attach_grad();
+  penalized_mlp(v, 0.75).total.backward();
+  for (std::size_t i = 0; i < 4; ++i) {
+    CAPTURE(params[i].first);
+    const auto got = params[i].second->grad().to_vector(), want = v[i + 1].grad().to_vector();
+    REQUIRE(got.size() == want.size());
+    for (std::size_t k = 0; k < got.size(); ++k) CHECK(got[k] == doctest::Approx(want[k]).epsilon(1e-12));
+  }
 }
 
 TEST_CASE("grad: the gradient penalty and a second derivative match PyTorch's (double)") {

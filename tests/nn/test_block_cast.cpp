@@ -17,7 +17,7 @@ using namespace gluino;
 
 namespace {
 template <class T>
-std::shared_ptr<nn::BasicSequential<T>> mlp(std::size_t hidden, std::size_t layers = 2) {
+std::shared_ptr<nn::BasicSequential<T>> dense_mlp(std::size_t hidden, std::size_t layers = 2) {
   auto net = std::make_shared<nn::BasicSequential<T>>();
   net->add(nn::BasicDense<T>{hidden, {.activation = "tanh"}});
   for (std::size_t i = 1; i < layers; ++i) net->add(nn::BasicDense<T>{3});
@@ -51,10 +51,10 @@ TEST_CASE("cast: a float LeNet cast to a double one gives the same outputs to fl
 }
 
 TEST_CASE("copy_parameters_from: double to float, and into initialized parameters") {
-  auto a = mlp<double>(4);
+  auto a = dense_mlp<double>(4);
   a->initialize();
   (*a)(nd::ones<double>({1, 5}));
-  auto b = mlp<float>(4);
+  auto b = dense_mlp<float>(4);
   b->initialize();
   (*b)(nd::ones<float>({1, 5}));
   b->copy_parameters_from(*a);
@@ -63,11 +63,11 @@ TEST_CASE("copy_parameters_from: double to float, and into initialized parameter
 }
 
 TEST_CASE("copy_parameters_from: mismatched architectures name the parameter, and nothing changes") {
-  auto src = mlp<float>(4);
+  auto src = dense_mlp<float>(4);
   src->initialize();
   (*src)(nd::ones<float>({1, 5}));
   SUBCASE("a shape differs: ShapeError with both shapes") {
-    auto dst = mlp<double>(6);
+    auto dst = dense_mlp<double>(6);
     dst->initialize();
     (*dst)(nd::ones<double>({1, 5}));
     const auto before = dst->collect_params_with_prefix()[2].second->data().to_vector();  // 1.weight
@@ -79,16 +79,16 @@ TEST_CASE("copy_parameters_from: mismatched architectures name the parameter, an
     CHECK(dst->collect_params_with_prefix()[2].second->data().to_vector() == before);
   }
   SUBCASE("a layer more or less: ValueError naming the parameters") {
-    auto longer = mlp<double>(4, 3);
+    auto longer = dense_mlp<double>(4, 3);
     CHECK_THROWS_WITH_AS(longer->copy_parameters_from(*src),
                          doctest::Contains("parameter '2.weight' is missing in the source"), ValueError);
-    auto shorter = mlp<double>(4, 1);
+    auto shorter = dense_mlp<double>(4, 1);
     CHECK_THROWS_WITH_AS(shorter->copy_parameters_from(*src),
                          doctest::Contains("the source's parameter '1.bias' is not a parameter here"), ValueError);
   }
   SUBCASE("an uninitialized source: StateError") {
-    auto fresh = mlp<float>(4);
-    auto dst = mlp<double>(4);
+    auto fresh = dense_mlp<float>(4);
+    auto dst = dense_mlp<double>(4);
     CHECK_THROWS_WITH_AS(dst->copy_parameters_from(*fresh),
                          "copy_parameters_from: parameter '0.weight' of the source is not initialized", StateError);
     CHECK_THROWS_WITH_AS(nn::cast(*src, std::shared_ptr<nn::BasicSequential<double>>{}),
