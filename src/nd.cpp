@@ -5,6 +5,7 @@
 
 namespace gluino::autograd {
 GLUINO_INSTANTIATIONS(GLUINO_AUTOGRAD_ENGINE_INSTANTIATIONS)
+GLUINO_INSTANTIATIONS(GLUINO_AUTOGRAD_GRAD_INSTANTIATIONS)
 }  // namespace gluino::autograd
 
 namespace gluino::nd {

@@ -5,6 +5,7 @@
 /// include those yourself and link the gluino::data CMake target).
 #include "gluino/autograd/anomaly.hpp"
 #include "gluino/autograd/engine.hpp"
+#include "gluino/autograd/grad.hpp"
 #include "gluino/autograd/mode.hpp"
 #include "gluino/autograd/node.hpp"
 #include "gluino/autograd/trace.hpp"

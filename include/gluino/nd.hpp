@@ -4,6 +4,7 @@
 /// numbers and every nd op.  Gluon: mx.nd with mx.autograd.  (gluino/gluino.hpp has it all.)
 #include "gluino/autograd/anomaly.hpp"
 #include "gluino/autograd/engine.hpp"
+#include "gluino/autograd/grad.hpp"
 #include "gluino/autograd/mode.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/core/print.hpp"

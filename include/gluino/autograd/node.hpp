@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "gluino/core/error.hpp"
 #include "gluino/core/ndarray.hpp"
 
 namespace gluino::autograd {
@@ -40,6 +41,23 @@ struct SavedVersion {
   Shape shape;
 };
 
+/// What an op's backward_graph receives besides dy, under autograd::grad's create_graph: its
+/// saved arrays joined back to their histories, so that the gradient it builds from them with
+/// recorded nd ops is itself differentiable.
+template <class T>
+class GraphArgs {
+ public:
+  explicit GraphArgs(std::shared_ptr<Node<T>> node) : node_(std::move(node)) {}
+  /// Input i as the op saved it (`saved`), with input i's history: the leaf itself, or a
+  /// handle to the saved data whose grad_fn is the node that made input i (none for a constant).
+  NDArray<T> input(std::size_t i, const NDArray<T>& saved) const;
+  /// The op's output as it saved it, with this node as its history.
+  NDArray<T> output(const NDArray<T>& saved) const;
+
+ private:
+  std::shared_ptr<Node<T>> node_;
+};
+
 /// A recorded op application.
 template <class T>
 class Node {
@@ -56,6 +74,14 @@ class Node {
   /// with grad_req write, used once): an op may write that gradient there and return dest[i],
   /// which saves an allocation and a copy.  Ops that ignore dest are just as correct.
   virtual std::vector<NDArray<T>> backward(const NDArray<T>& dy, const std::vector<NDArray<T>>& dest) = 0;
+  /// The gradients as backward() computes them, but built from recorded nd ops on dy and on
+  /// args' arrays (autograd::grad with create_graph), so that they can be differentiated again.
+  /// ValueError "op '<name>' does not support higher-order gradients" unless the op has one.
+  virtual std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const GraphArgs<T>& args) {
+    (void)dy, (void)args;
+    ::gluino::detail::raise<ValueError>("grad: op '", name(),
+                                        "' does not support higher-order gradients (create_graph)");
+  }
   /// Drops what the op saved (after a backward() without retain_graph).
   virtual void release() = 0;
   bool released() const { return released_; }
@@ -85,6 +111,25 @@ Node<T>::~Node() {
   }
 }
 
+template <class T>
+NDArray<T> GraphArgs<T>::input(std::size_t i, const NDArray<T>& saved) const {
+  const Edge<T>& e = node_->inputs.at(i);
+  if (e.leaf) return NDArray<T>(e.leaf);
+  if (!e.node) return saved;
+  GLUINO_CHECK(StateError, saved.defined() && saved.size() == e.shape.size(), "grad: op '", node_->name(),
+               "' did not save input ", i, " (shape ", e.shape, ") that its backward_graph reads");
+  NDArray<T> h = saved.view_as(e.shape);
+  h.impl()->grad_fn = e.node;
+  return h;
+}
+
+template <class T>
+NDArray<T> GraphArgs<T>::output(const NDArray<T>& saved) const {
+  NDArray<T> h = saved.view_as(saved.shape());
+  h.impl()->grad_fn = node_;
+  return h;
+}
+
 /// A Node holding an Op by value.
 template <class T, class Op>
 class OpNode final : public Node<T> {
@@ -96,6 +141,13 @@ class OpNode final : public Node<T> {
       return op_->backward(dy, dest);
     else
       return op_->backward(dy);
+  }
+  /// The op's `backward_graph(dy, args)` member when it has one (the error of Node otherwise).
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const GraphArgs<T>& args) override {
+    if constexpr (requires { op_->backward_graph(dy, args); })
+      return op_->backward_graph(dy, args);
+    else
+      return Node<T>::backward_graph(dy, args);
   }
   void release() override {
     op_.reset();

@@ -13,6 +13,7 @@
 #include "gluino/core/ndarray.hpp"
 #include "gluino/detail/broadcast.hpp"
 #include "gluino/detail/precompiled.hpp"
+#include "gluino/nd/shape_ops.hpp"
 
 namespace gluino::nd {
 namespace ops {
@@ -61,7 +62,18 @@ NDArray<T> map_backward(const NDArray<T>& dy, const NDArray<T>& x, const NDArray
 }  // namespace gluino::detail
 
 namespace gluino::nd {
+// The op wrappers defined below, which the functors' recorded gradients (grad_graph) call.
+template <class F, class T> NDArray<T> unary(const NDArray<T>& x);
+template <class F, class T> NDArray<T> binary(const NDArray<T>& a, const NDArray<T>& b);
+template <class F, class T> NDArray<T> with_scalar(const NDArray<T>& x, T s);
+
 namespace ops {
+
+/// A mask of x's shape with f(x) per element: a constant (no history) in a recorded gradient.
+template <class T, class G>
+NDArray<T> constant_map(const NDArray<T>& x, G f) {
+  return detail::map(x.detach(), f);
+}
 
 /// y = F(x); F::grad(x, y) is dy/dx (x or y is 0 when the functor does not use it).
 template <class T, class F>
@@ -79,6 +91,13 @@ struct Unary : autograd::OpBase {
   }
   std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
     return {detail::map_backward<T, F>(dy, x, y, [this](T xi, T yi) { return f.grad(xi, yi); })};
+  }
+  /// dx from recorded ops (autograd::grad's create_graph): F::grad_graph(dy, x, y).
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>& g)
+    requires requires { F::grad_graph(dy, dy, dy); }
+  {
+    return {F::grad_graph(dy, uses_input<F>() ? g.input(0, x) : NDArray<T>{},
+                          uses_output<F>() ? g.output(y) : NDArray<T>{})};
   }
 };
 
@@ -131,6 +150,17 @@ struct Binary : autograd::OpBase {
     if (needs_grad(1)) gb = partial([this](T u, T v, T w) { return f.grad_b(u, v, w); }, b_shape);
     return {ga, gb};
   }
+  /// da, db from recorded ops: F::grad_graph_a / _b(dy, a, b, z), summed to each input's shape.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>& g)
+    requires requires { F::grad_graph_a(dy, dy, dy, dy); }
+  {
+    NDArray<T> ha, hb, hz, ga, gb;
+    if constexpr (uses_input<F>()) ha = g.input(0, a), hb = g.input(1, b);
+    if constexpr (uses_output<F>()) hz = g.output(z);
+    if (needs_grad(0)) ga = detail::sum_to_recorded(F::grad_graph_a(dy, ha, hb, hz), a_shape);
+    if (needs_grad(1)) gb = detail::sum_to_recorded(F::grad_graph_b(dy, ha, hb, hz), b_shape);
+    return {ga, gb};
+  }
 };
 
 /// y = F(x, s) for a scalar s; F::grad(x, s, y) is dy/dx.
@@ -152,32 +182,48 @@ struct Scalar : autograd::OpBase {
   std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
     return {detail::map_backward<T, F>(dy, x, y, [this](T xi, T yi) { return f.grad(xi, s, yi); })};
   }
+  /// dx from recorded ops: F::grad_graph(dy, x, s, y).
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>& g)
+    requires requires { F::grad_graph(dy, dy, s, dy); }
+  {
+    return {F::grad_graph(dy, uses_input<F>() ? g.input(0, x) : NDArray<T>{}, s,
+                          uses_output<F>() ? g.output(y) : NDArray<T>{})};
+  }
 };
 
 // ---- unary functors: value and derivative (in terms of input x and output y) ----
 struct Negative { static constexpr const char* name = "negative"; static constexpr bool uses_input = false, uses_output = false;
   template <class T> T value(T x) const { return -x; }
-  template <class T> T grad(T, T) const { return T(-1); } };
+  template <class T> T grad(T, T) const { return T(-1); }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>&, const NDArray<T>&) { return -dy; } };
 struct Exp { static constexpr const char* name = "exp"; static constexpr bool uses_input = false;
   template <class T> T value(T x) const { return std::exp(x); }
-  template <class T> T grad(T, T y) const { return y; } };
+  template <class T> T grad(T, T y) const { return y; }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>&, const NDArray<T>& y) { return dy * y; } };
 struct Log { static constexpr const char* name = "log"; static constexpr bool uses_output = false;
   template <class T> T value(T x) const { return std::log(x); }
-  template <class T> T grad(T x, T) const { return T(1) / x; } };
+  template <class T> T grad(T x, T) const { return T(1) / x; }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>& x, const NDArray<T>&) { return dy / x; } };
 struct Sqrt { static constexpr const char* name = "sqrt"; static constexpr bool uses_input = false;
   template <class T> T value(T x) const { return std::sqrt(x); }
-  template <class T> T grad(T, T y) const { return T(0.5) / y; } };
+  template <class T> T grad(T, T y) const { return T(0.5) / y; }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>&, const NDArray<T>& y) { return dy / y * T(0.5); } };
 struct Square { static constexpr const char* name = "square"; static constexpr bool uses_output = false;
   template <class T> T value(T x) const { return x * x; }
-  template <class T> T grad(T x, T) const { return T(2) * x; } };
+  template <class T> T grad(T x, T) const { return T(2) * x; }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>& x, const NDArray<T>&) { return dy * x * T(2); } };
 /// d|x|/dx = sign(x), 0 at 0 (as MXNet).
 struct Abs { static constexpr const char* name = "abs"; static constexpr bool uses_output = false;
   template <class T> T value(T x) const { return std::abs(x); }
-  template <class T> T grad(T x, T) const { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0)); } };
+  template <class T> T grad(T x, T) const { return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0)); }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>& x, const NDArray<T>&) {
+    return dy * constant_map(x, [](T v) { return Abs{}.grad(v, v); }); } };
 /// max(x, 0); the derivative at 0 is 0.  NaN stays NaN (np.maximum), -0 gives +0.
 struct Relu { static constexpr const char* name = "relu"; static constexpr bool uses_input = false;
   template <class T> T value(T x) const { return x <= T(0) ? T(0) : x; }
-  template <class T> T grad(T, T y) const { return y > T(0) ? T(1) : T(0); } };  // y > 0 iff x > 0
+  template <class T> T grad(T, T y) const { return y > T(0) ? T(1) : T(0); }  // y > 0 iff x > 0
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>&, const NDArray<T>& y) {
+    return dy * constant_map(y, [](T v) { return Relu{}.grad(v, v); }); } };
 /// 1 / (1 + e^-x), computed without overflow for large |x|.
 struct Sigmoid { static constexpr const char* name = "sigmoid"; static constexpr bool uses_input = false;
   template <class T> T value(T x) const {
@@ -185,58 +231,91 @@ struct Sigmoid { static constexpr const char* name = "sigmoid"; static constexpr
     const T e = std::exp(x);
     return e / (T(1) + e);
   }
-  template <class T> T grad(T, T y) const { return y * (T(1) - y); } };
+  template <class T> T grad(T, T y) const { return y * (T(1) - y); }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>&, const NDArray<T>& y) {
+    return dy * y * (T(1) - y); } };
 struct Tanh { static constexpr const char* name = "tanh"; static constexpr bool uses_input = false;
   template <class T> T value(T x) const { return std::tanh(x); }
-  template <class T> T grad(T, T y) const { return T(1) - y * y; } };
+  template <class T> T grad(T, T y) const { return T(1) - y * y; }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>&, const NDArray<T>& y) {
+    return dy * (T(1) - y * y); } };
 /// log(1 + e^x), stable for large |x|.  Gluon: softrelu.
 struct Softrelu { static constexpr const char* name = "softrelu"; static constexpr bool uses_output = false;
   template <class T> T value(T x) const { return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
-  template <class T> T grad(T x, T) const { return Sigmoid{}.value(x); } };
+  template <class T> T grad(T x, T) const { return Sigmoid{}.value(x); }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>& x, const NDArray<T>&) {
+    return dy * nd::unary<Sigmoid>(x); } };
 /// x / (1 + |x|).
 struct Softsign { static constexpr const char* name = "softsign"; static constexpr bool uses_output = false;
   template <class T> T value(T x) const { return x / (T(1) + std::abs(x)); }
-  template <class T> T grad(T x, T) const { const T d = T(1) + std::abs(x); return T(1) / (d * d); } };
+  template <class T> T grad(T x, T) const { const T d = T(1) + std::abs(x); return T(1) / (d * d); }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>& x, const NDArray<T>&) {
+    const NDArray<T> d = T(1) + nd::unary<Abs>(x);
+    return dy / (d * d); } };
 
 // ---- binary functors ----
 struct Add { static constexpr const char* name = "add"; static constexpr bool uses_input = false, uses_output = false;
   template <class T> T value(T a, T b) const { return a + b; }
   template <class T> T grad_a(T, T, T) const { return T(1); }
-  template <class T> T grad_b(T, T, T) const { return T(1); } };
+  template <class T> T grad_b(T, T, T) const { return T(1); }
+  template <class T> static NDArray<T> grad_graph_a(const NDArray<T>& dy, const NDArray<T>&, const NDArray<T>&, const NDArray<T>&) { return dy; }
+  template <class T> static NDArray<T> grad_graph_b(const NDArray<T>& dy, const NDArray<T>&, const NDArray<T>&, const NDArray<T>&) { return dy; } };
 struct Subtract { static constexpr const char* name = "subtract"; static constexpr bool uses_input = false, uses_output = false;
   template <class T> T value(T a, T b) const { return a - b; }
   template <class T> T grad_a(T, T, T) const { return T(1); }
-  template <class T> T grad_b(T, T, T) const { return T(-1); } };
+  template <class T> T grad_b(T, T, T) const { return T(-1); }
+  template <class T> static NDArray<T> grad_graph_a(const NDArray<T>& dy, const NDArray<T>&, const NDArray<T>&, const NDArray<T>&) { return dy; }
+  template <class T> static NDArray<T> grad_graph_b(const NDArray<T>& dy, const NDArray<T>&, const NDArray<T>&, const NDArray<T>&) { return -dy; } };
 struct Multiply { static constexpr const char* name = "multiply"; static constexpr bool uses_output = false;
   template <class T> T value(T a, T b) const { return a * b; }
   template <class T> T grad_a(T, T b, T) const { return b; }
-  template <class T> T grad_b(T a, T, T) const { return a; } };
+  template <class T> T grad_b(T a, T, T) const { return a; }
+  template <class T> static NDArray<T> grad_graph_a(const NDArray<T>& dy, const NDArray<T>&, const NDArray<T>& b, const NDArray<T>&) { return dy * b; }
+  template <class T> static NDArray<T> grad_graph_b(const NDArray<T>& dy, const NDArray<T>& a, const NDArray<T>&, const NDArray<T>&) { return dy * a; } };
 struct Divide { static constexpr const char* name = "divide";
   template <class T> T value(T a, T b) const { return a / b; }
   template <class T> T grad_a(T, T b, T) const { return T(1) / b; }
-  template <class T> T grad_b(T, T b, T z) const { return -z / b; } };
+  template <class T> T grad_b(T, T b, T z) const { return -z / b; }
+  template <class T> static NDArray<T> grad_graph_a(const NDArray<T>& dy, const NDArray<T>&, const NDArray<T>& b, const NDArray<T>&) { return dy / b; }
+  template <class T> static NDArray<T> grad_graph_b(const NDArray<T>& dy, const NDArray<T>& a, const NDArray<T>& b, const NDArray<T>&) {
+    return -(dy * a) / (b * b); } };
 struct Power { static constexpr const char* name = "power";
   template <class T> T value(T a, T b) const { return std::pow(a, b); }
   template <class T> T grad_a(T a, T b, T) const { return b * std::pow(a, b - T(1)); }
-  template <class T> T grad_b(T a, T, T z) const { return a > T(0) ? z * std::log(a) : T(0); } };
+  template <class T> T grad_b(T a, T, T z) const { return a > T(0) ? z * std::log(a) : T(0); }
+  template <class T> static NDArray<T> grad_graph_a(const NDArray<T>& dy, const NDArray<T>& a, const NDArray<T>& b, const NDArray<T>&) {
+    return dy * b * nd::binary<Power>(a, b - T(1)); }
+  template <class T> static NDArray<T> grad_graph_b(const NDArray<T>& dy, const NDArray<T>& a, const NDArray<T>&, const NDArray<T>& z) {
+    const NDArray<T> pos = constant_map(a, [](T v) { return v > T(0) ? T(1) : T(0); });  // log(a) where a > 0, else 0
+    return dy * z * nd::unary<Log>(a * pos + (T(1) - pos)) * pos; } };
 /// Ties send the gradient to a (as MXNet's maximum).  A NaN on either side gives NaN, and its
 /// gradient goes to the NaN (as np.maximum / np.minimum); `|`, not `||`, keeps it branch-free.
 struct Maximum { static constexpr const char* name = "maximum"; static constexpr bool uses_output = false;
   template <class T> static bool takes_a(T a, T b) { return (a >= b) | (a != a); }
   template <class T> T value(T a, T b) const { return takes_a(a, b) ? a : b; }
   template <class T> T grad_a(T a, T b, T) const { return takes_a(a, b) ? T(1) : T(0); }
-  template <class T> T grad_b(T a, T b, T) const { return takes_a(a, b) ? T(0) : T(1); } };
+  template <class T> T grad_b(T a, T b, T) const { return takes_a(a, b) ? T(0) : T(1); }
+  template <class T> static NDArray<T> grad_graph_a(const NDArray<T>& dy, const NDArray<T>& a, const NDArray<T>& b, const NDArray<T>&) {
+    return dy * detail::broadcast_zip(a.detach(), b.detach(), [](T u, T v) { return takes_a(u, v) ? T(1) : T(0); }, name); }
+  template <class T> static NDArray<T> grad_graph_b(const NDArray<T>& dy, const NDArray<T>& a, const NDArray<T>& b, const NDArray<T>&) {
+    return dy * detail::broadcast_zip(a.detach(), b.detach(), [](T u, T v) { return takes_a(u, v) ? T(0) : T(1); }, name); } };
 struct Minimum { static constexpr const char* name = "minimum"; static constexpr bool uses_output = false;
   template <class T> static bool takes_a(T a, T b) { return (a <= b) | (a != a); }
   template <class T> T value(T a, T b) const { return takes_a(a, b) ? a : b; }
   template <class T> T grad_a(T a, T b, T) const { return takes_a(a, b) ? T(1) : T(0); }
-  template <class T> T grad_b(T a, T b, T) const { return takes_a(a, b) ? T(0) : T(1); } };
+  template <class T> T grad_b(T a, T b, T) const { return takes_a(a, b) ? T(0) : T(1); }
+  template <class T> static NDArray<T> grad_graph_a(const NDArray<T>& dy, const NDArray<T>& a, const NDArray<T>& b, const NDArray<T>&) {
+    return dy * detail::broadcast_zip(a.detach(), b.detach(), [](T u, T v) { return takes_a(u, v) ? T(1) : T(0); }, name); }
+  template <class T> static NDArray<T> grad_graph_b(const NDArray<T>& dy, const NDArray<T>& a, const NDArray<T>& b, const NDArray<T>&) {
+    return dy * detail::broadcast_zip(a.detach(), b.detach(), [](T u, T v) { return takes_a(u, v) ? T(0) : T(1); }, name); } };
 /// Comparisons give 0/1 masks and no gradient (zero, as MXNet).  Pred names the comparison.
 template <class Pred>
 struct Compare { static constexpr const char* name = Pred::name; static constexpr bool uses_input = false, uses_output = false;
   template <class T> T value(T a, T b) const { return Pred{}(a, b) ? T(1) : T(0); }
   template <class T> T grad_a(T, T, T) const { return T(0); }
-  template <class T> T grad_b(T, T, T) const { return T(0); } };
+  template <class T> T grad_b(T, T, T) const { return T(0); }
+  template <class T> static NDArray<T> grad_graph_a(const NDArray<T>& dy, const NDArray<T>&, const NDArray<T>&, const NDArray<T>&) { return dy.zeros_like(); }
+  template <class T> static NDArray<T> grad_graph_b(const NDArray<T>& dy, const NDArray<T>&, const NDArray<T>&, const NDArray<T>&) { return dy.zeros_like(); } };
 struct EqualTo { static constexpr const char* name = "equal";
   template <class T> bool operator()(T a, T b) const { return a == b; } };
 struct NotEqualTo { static constexpr const char* name = "not_equal";
@@ -253,20 +332,28 @@ struct LessEqualTo { static constexpr const char* name = "lesser_equal";
 // ---- scalar functors: y = f(x, s) ----
 struct RSubScalar { static constexpr const char* name = "rminus_scalar"; static constexpr bool uses_input = false, uses_output = false;  // s - x
   template <class T> T value(T x, T s) const { return s - x; }
-  template <class T> T grad(T, T, T) const { return T(-1); } };
+  template <class T> T grad(T, T, T) const { return T(-1); }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>&, T, const NDArray<T>&) { return -dy; } };
 struct RDivScalar { static constexpr const char* name = "rdiv_scalar";  // s / x
   template <class T> T value(T x, T s) const { return s / x; }
-  template <class T> T grad(T x, T, T y) const { return -y / x; } };
+  template <class T> T grad(T x, T, T y) const { return -y / x; }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>& x, T, const NDArray<T>& y) { return -(dy * y) / x; } };
 struct PowScalar { static constexpr const char* name = "power_scalar"; static constexpr bool uses_output = false;  // x ^ s
   template <class T> T value(T x, T s) const { return std::pow(x, s); }
-  template <class T> T grad(T x, T s, T) const { return s * std::pow(x, s - T(1)); } };
+  template <class T> T grad(T x, T s, T) const { return s * std::pow(x, s - T(1)); }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>& x, T s, const NDArray<T>&) {
+    return dy * nd::with_scalar<PowScalar>(x, s - T(1)) * s; } };
 struct RPowScalar { static constexpr const char* name = "rpower_scalar"; static constexpr bool uses_input = false;  // s ^ x
   template <class T> T value(T x, T s) const { return std::pow(s, x); }
-  template <class T> T grad(T, T s, T y) const { return y * std::log(s); } };
+  template <class T> T grad(T, T s, T y) const { return y * std::log(s); }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>&, T s, const NDArray<T>& y) {
+    return dy * y * std::log(s); } };
 /// max(x, s*x): the derivative is 1 for x > 0 and s otherwise.
 struct LeakyRelu { static constexpr const char* name = "leaky_relu"; static constexpr bool uses_output = false;
   template <class T> T value(T x, T s) const { return x > T(0) ? x : s * x; }
-  template <class T> T grad(T x, T s, T) const { return x > T(0) ? T(1) : s; } };
+  template <class T> T grad(T x, T s, T) const { return x > T(0) ? T(1) : s; }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>& x, T s, const NDArray<T>&) {
+    return dy * constant_map(x, [s](T v) { return v > T(0) ? T(1) : s; }); } };
 }  // namespace ops
 
 template <class F, class T>

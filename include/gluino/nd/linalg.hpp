@@ -11,6 +11,7 @@
 #include "gluino/core/parallel.hpp"
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/gemm.hpp"
+#include "gluino/nd/shape_ops.hpp"
 
 namespace gluino::nd {
 namespace ops {
@@ -51,6 +52,28 @@ struct Dot : autograd::OpBase {
         kernels::gemm(!trans_a, false, K, N, M, T(1), a.data(), lda(), dc.data(), N, T(0), db.data(), N);
       else  // (N, K) = dC^T (N, M) * op(A) (M, K)
         kernels::gemm(true, trans_a, N, K, M, T(1), dc.data(), N, a.data(), lda(), T(0), db.data(), K);
+    }
+    return {da, db};
+  }
+  /// The recorded product C = op(x) op(y) of (m, k) by (k, n) matrices, of shape `out`.
+  static NDArray<T> product(const NDArray<T>& x, const NDArray<T>& y, bool tx, bool ty, std::size_t m, std::size_t n,
+                            std::size_t k, const Shape& out) {
+    Dot op;
+    op.trans_a = tx, op.trans_b = ty;
+    op.M = m, op.N = n, op.K = k;
+    op.a_shape = x.shape(), op.b_shape = y.shape(), op.out_shape = out;
+    return autograd::apply(std::move(op), x, y);
+  }
+  /// dA, dB from recorded dots (autograd::grad's create_graph): the products of backward.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dc, const autograd::GraphArgs<T>& g) {
+    NDArray<T> da, db;
+    if (needs_grad(0)) {
+      const NDArray<T> hb = g.input(1, b);
+      da = trans_a ? product(hb, dc, trans_b, true, K, M, N, a_shape) : product(dc, hb, false, !trans_b, M, K, N, a_shape);
+    }
+    if (needs_grad(1)) {
+      const NDArray<T> ha = g.input(0, a);
+      db = trans_b ? product(dc, ha, true, trans_a, N, K, M, b_shape) : product(ha, dc, !trans_a, false, K, N, M, b_shape);
     }
     return {da, db};
   }
@@ -170,6 +193,19 @@ struct FullyConnected : autograd::OpBase {
       std::fill(pd, pd + units, T(0));
       for (std::size_t r = 0; r < rows; ++r)
         for (std::size_t u = 0; u < units; ++u) pd[u] += pg[r * units + u];
+    }
+    return {dx, dw, db};
+  }
+  /// dx, dW, db from recorded ops (autograd::grad's create_graph): dy W, dy^T x (as dots) and
+  /// the column sums of dy.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>& g) {
+    NDArray<T> dx, dw, db;
+    if (needs_grad(0)) dx = Dot<T>::product(dy, g.input(1, w), false, false, rows, in_units, units, x_shape);
+    if (needs_grad(1)) dw = Dot<T>::product(dy, g.input(0, x), true, false, units, in_units, rows, Shape{units, in_units});
+    if (needs_grad(2)) {
+      Reshape<T> as_rows;
+      as_rows.to = Shape{rows, units};
+      db = gluino::detail::sum_to_recorded(autograd::apply(std::move(as_rows), dy), Shape{units});
     }
     return {dx, dw, db};
   }

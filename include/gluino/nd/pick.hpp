@@ -7,6 +7,8 @@
 #include "gluino/autograd/engine.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/detail/precompiled.hpp"
+#include "gluino/nd/elementwise.hpp"
+#include "gluino/nd/shape_ops.hpp"
 
 namespace gluino::nd {
 namespace ops {
@@ -39,6 +41,20 @@ struct Pick : autograd::OpBase {
         for (std::size_t i = 0; i < inner; ++i) d[(o * n + idx[o * inner + i]) * inner + i] = g[o * inner + i];
     }
     return {dx, NDArray<T>{}};
+  }
+  /// dx from recorded ops (autograd::grad's create_graph): dx is linear in dy, dy spread along
+  /// the axis times the constant 0/1 mask of the picked positions, backward(ones).
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
+    if (!needs_grad(0)) return {NDArray<T>{}, NDArray<T>{}};
+    const Shape lanes{outer, n, inner};  // x viewed around the axis
+    Reshape<T> as_lanes, back;
+    as_lanes.to = Shape{outer, 1, inner};
+    back.to = in_shape;
+    BroadcastTo<T> spread;
+    spread.to = lanes;
+    const NDArray<T> mask = backward(dy.ones_like())[0].view_as(lanes);
+    const NDArray<T> d = autograd::apply(std::move(spread), autograd::apply(std::move(as_lanes), dy)) * mask;
+    return {autograd::apply(std::move(back), d), NDArray<T>{}};
   }
 };
 

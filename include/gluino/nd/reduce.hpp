@@ -11,6 +11,8 @@
 #include "gluino/detail/broadcast.hpp"
 #include "gluino/detail/fold_lanes.hpp"
 #include "gluino/detail/precompiled.hpp"
+#include "gluino/nd/elementwise.hpp"
+#include "gluino/nd/shape_ops.hpp"
 
 namespace gluino::detail {
 /// Which axes a reduction covers (all of them when `axes` is empty); checks range and repeats.
@@ -156,6 +158,15 @@ struct Reduce : autograd::OpBase {
       pd[o] = extremal ? ((px[o] == py[j]) | ((px[o] != px[o]) & (py[j] != py[j])) ? pg[j] : T(0)) : pg[j] * scale;
     });
     return {dx};
+  }
+  /// dx from recorded ops (autograd::grad's create_graph).  dx is linear in dy: dy spread over
+  /// the reduced axes times a constant, backward(ones) (1, 1 / count, or the extremal mask).
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
+    Reshape<T> keep;
+    keep.to = y_keep.shape();
+    BroadcastTo<T> spread;
+    spread.to = x.shape();
+    return {autograd::apply(std::move(spread), autograd::apply(std::move(keep), dy)) * backward(dy.ones_like())[0]};
   }
 };
 }  // namespace ops

@@ -26,6 +26,11 @@ struct Reshape : autograd::OpBase {
     return x.view_as(to);
   }
   std::vector<NDArray<T>> backward(const NDArray<T>& dy) { return {dy.view_as(from)}; }
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
+    Reshape back;
+    back.to = from;
+    return {autograd::apply(std::move(back), dy)};
+  }
 };
 
 /// Rows [begin, end) of the first axis, as a view; backward scatters dy into zeros.
@@ -94,10 +99,16 @@ struct Transpose : autograd::OpBase {
     return y;
   }
   NDArray<T> forward(const NDArray<T>& x) { return permute(x, axes); }
-  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+  std::vector<std::size_t> inverse() const {
     std::vector<std::size_t> inv(axes.size());
     for (std::size_t i = 0; i < axes.size(); ++i) inv[axes[i]] = i;
-    return {permute(dy, inv)};
+    return inv;
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) { return {permute(dy, inverse())}; }
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
+    Transpose back;
+    back.axes = inverse();
+    return {autograd::apply(std::move(back), dy)};
   }
 };
 
@@ -112,7 +123,32 @@ struct BroadcastTo : autograd::OpBase {
     return gluino::detail::broadcast_copy(x, to, name);
   }
   std::vector<NDArray<T>> backward(const NDArray<T>& dy) { return {gluino::detail::sum_to(dy, from)}; }
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&);
 };
+
+/// The sum of x over the axes along which `to` broadcasts to x's shape, giving `to`: BroadcastTo's
+/// gradient, and so each other's backward.  Used by the recorded gradients of broadcasting ops.
+template <class T>
+struct SumTo : autograd::OpBase {
+  static constexpr const char* name = "sum_to";
+  Shape to, from;
+  NDArray<T> forward(const NDArray<T>& x) {
+    from = x.shape();
+    return gluino::detail::sum_to(x, to);
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) { return {gluino::detail::broadcast_copy(dy, from, name)}; }
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
+    BroadcastTo<T> back;
+    back.to = from;
+    return {autograd::apply(std::move(back), dy)};
+  }
+};
+template <class T>
+std::vector<NDArray<T>> BroadcastTo<T>::backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
+  SumTo<T> back;
+  back.to = from;
+  return {autograd::apply(std::move(back), dy)};
+}
 
 /// Joins arrays along an axis (concat) or along a new axis (stack); backward splits dy.
 template <class T>
@@ -336,6 +372,16 @@ NDArray<T> stack(const std::vector<NDArray<T>>& xs, int axis = 0) {
 }  // namespace gluino::nd
 
 namespace gluino::detail {
+/// x summed to `shape` over the axes along which shape broadcasts to x's (x itself when the shapes
+/// are equal), recorded: how the recorded gradient of a broadcasting op gets its input's shape.
+template <class T>
+NDArray<T> sum_to_recorded(const NDArray<T>& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  nd::ops::SumTo<T> op;
+  op.to = shape;
+  return autograd::apply(std::move(op), x);
+}
+
 /// NDArray's shape methods (see core/ndarray.hpp).
 template <class A>
 struct ndarray_shape_ops {

@@ -9,6 +9,8 @@
 #include "gluino/core/ndarray.hpp"
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/softmax.hpp"
+#include "gluino/nd/elementwise.hpp"
+#include "gluino/nd/reduce.hpp"
 
 namespace gluino::nd {
 namespace ops {
@@ -35,6 +37,14 @@ struct Softmax : autograd::OpBase {
     NDArray<T> dx(y.shape());
     kernels::softmax_backward(y.data(), dy.data(), dx.data(), outer, n, inner, Log);
     return {dx};
+  }
+  /// dx from recorded ops (autograd::grad's create_graph), from the output y with its history.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>& g) {
+    const NDArray<T> out = g.output(y);
+    if constexpr (Log)
+      return {dy - nd::exp(out) * nd::sum(dy, std::vector<int>{axis}, true)};
+    else
+      return {out * (dy - nd::sum(dy * out, std::vector<int>{axis}, true))};
   }
 };
 

@@ -424,6 +424,59 @@ class BasicBlock {
                   "Block::load_parameters needs #include <gluino/nn/parameter_io.hpp> (or <gluino/gluino.hpp>)");
     detail::block_io<B>::load(*this, path, opt);
   }
+  /// Sets every parameter of this block to the value of source's parameter of the same
+  /// structural name (collect_params_with_prefix: "0.weight"), converted from U to T: how a float
+  /// model's weights reach a double model of the same architecture (Gluon's block.cast(dtype);
+  /// C++ cannot change a block's T in place, see docs/blocks.md).  Values only: gradients,
+  /// grad_req and lr_mult stay this block's.  Uninitialized (also deferred) parameters are
+  /// initialized with the values.  All or nothing: every mismatch is reported in one exception
+  /// and nothing changes, ValueError naming the parameters one block has and the other has not,
+  /// ShapeError naming the parameter and both shapes when only shapes differ, StateError when a
+  /// parameter of source is not initialized.
+  template <class U>
+  void copy_parameters_from(const BasicBlock<U>& source) {
+    check_alive("copy_parameters_from");
+    std::map<std::string, std::shared_ptr<BasicParameter<U>>> from;
+    for (auto& [key, p] : source.collect_params_with_prefix()) from.emplace(key, p);
+    std::vector<std::pair<std::shared_ptr<BasicParameter<T>>, NDArray<U>>> plan;
+    std::vector<std::string> problems;
+    bool only_shapes = true;
+    std::set<std::string> known;
+    for (const auto& [key, p] : collect_params_with_prefix()) {
+      known.insert(key);
+      auto it = from.find(key);
+      if (it == from.end()) {
+        problems.push_back("parameter '" + key + "' is missing in the source");
+        only_shapes = false;
+        continue;
+      }
+      GLUINO_CHECK(StateError, it->second->is_initialized(), "copy_parameters_from: parameter '", key,
+                   "' of the source is not initialized");
+      const NDArray<U> v = it->second->data();
+      const Shape want = p->is_initialized() ? p->data().shape() : p->shape();
+      bool ok = p->is_initialized() ? v.shape() == want : (want.ndim() == 0 || want.ndim() == v.ndim());
+      for (std::size_t d = 0; ok && !p->is_initialized() && d < want.ndim(); ++d) ok = want[d] == 0 || want[d] == v.shape()[d];
+      if (!ok) {
+        std::ostringstream os;
+        os << "parameter '" << key << "' has shape " << want << " here but " << v.shape() << " in the source";
+        problems.push_back(os.str());
+        continue;
+      }
+      plan.emplace_back(p, v);
+    }
+    for (const auto& [key, p] : from)
+      if (!known.count(key)) {
+        problems.push_back("the source's parameter '" + key + "' is not a parameter here");
+        only_shapes = false;
+      }
+    if (!problems.empty()) {
+      std::string all;
+      for (const auto& m : problems) all += (all.empty() ? "" : "; ") + m;
+      if (only_shapes) detail::raise<ShapeError>("copy_parameters_from: ", all, " (nothing was changed)");
+      detail::raise<ValueError>("copy_parameters_from: ", all, " (nothing was changed)");
+    }
+    for (const auto& [p, v] : plan) p->set_data(v.template astype<T>());
+  }
 
   /// The listing that operator<< prints: "Dense(20 -> 256, Activation(relu))", or for a
   /// container "Sequential(\n  (0): Dense(...)\n  (1): ...\n)".  Layers override it.
@@ -706,6 +759,17 @@ void BasicBlock<T>::summary(const NDArray<T>& x, std::ostream& os) {
 }
 
 using Block = BasicBlock<float>;
+
+/// Gluon's block.cast(dtype), the C++ way: `target`, a model of the same architecture built for
+/// the new element type, takes source's parameter values (copy_parameters_from, which names any
+/// parameter that does not match) and is returned:
+///   auto net64 = nn::cast(*net, model_zoo::lenet<double>());
+template <class B, class U>
+std::shared_ptr<B> cast(const BasicBlock<U>& source, std::shared_ptr<B> target) {
+  GLUINO_CHECK(ValueError, target != nullptr, "cast: the target block is null");
+  target->copy_parameters_from(source);
+  return target;
+}
 
 }  // namespace gluino::nn
 

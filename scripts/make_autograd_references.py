@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Makes tests/data/reference/autograd.json: PyTorch's higher-order gradients
+(torch.autograd.grad with create_graph=True), which tests/autograd/test_grad.cpp compares
+gluino's autograd::grad with (in double).
+
+    /usr/bin/python3 scripts/make_autograd_references.py [OUT_FILE]
+
+Needs Debian's python3-torch: run it with /usr/bin/python3.  CI has no PyTorch: the JSON is
+committed; rerun this script rather than editing it.  Nothing is downloaded.
+
+Cases (float64 throughout; inputs are float32 values from a seeded torch.Generator):
+- "gradient_penalty": a tiny MLP out = fc(tanh(fc(x, W1, b1)), W2, b2) (fc(x, W, b) = x W^T + b,
+  gluino's fully_connected), loss = sum of L2Loss(out, y) per sample (Gluon's 0.5 (out - y)^2
+  averaged over the features), g = dloss/dx with create_graph, and the penalized loss
+  total = loss + lam * sum(g^2); recorded: loss, g, total and dtotal/d(W1, b1, W2, b2, x).
+- "second_derivative": y = sum(w * sigmoid(x)^2 * exp(-x) / (1 + x^2)); recorded dy/dx and
+  d/dx sum(dy/dx * v), a Hessian-vector product, for fixed w and v.
+
+Format: {"made_with": ..., "cases": [{"case", "inputs": {name: {"shape", "data"}},
+"outputs": {name: {"shape", "data"}}}]}; read with tests/support/reference.hpp.
+"""
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+torch.set_default_dtype(torch.float64)
+
+
+def uniform(gen, shape, lo, hi):
+    return (torch.rand(shape, generator=gen, dtype=torch.float32) * (hi - lo) + lo).double()
+
+
+def tensor_json(t):
+    return {"shape": list(t.shape), "data": [float(v) for v in t.detach().reshape(-1).tolist()]}
+
+
+def gradient_penalty():
+    gen = torch.Generator().manual_seed(15)
+    x = uniform(gen, (4, 3), -1, 1).requires_grad_()
+    w1 = uniform(gen, (5, 3), -1, 1).requires_grad_()
+    b1 = uniform(gen, (5,), -0.5, 0.5).requires_grad_()
+    w2 = uniform(gen, (2, 5), -1, 1).requires_grad_()
+    b2 = uniform(gen, (2,), -0.5, 0.5).requires_grad_()
+    y = uniform(gen, (4, 2), -1, 1)
+    lam = 0.75
+    out = torch.tanh(x @ w1.T + b1) @ w2.T + b2
+    loss = (0.5 * (out - y) ** 2).mean(dim=1).sum()
+    (g,) = torch.autograd.grad(loss, x, create_graph=True)
+    total = loss + lam * (g ** 2).sum()
+    grads = torch.autograd.grad(total, [w1, b1, w2, b2, x])
+    inputs = {"x": x, "W1": w1, "b1": b1, "W2": w2, "b2": b2, "y": y, "lambda": torch.tensor([lam])}
+    outputs = {"loss": loss.reshape(1), "dx": g, "total": total.reshape(1)}
+    for name, gr in zip(["W1", "b1", "W2", "b2", "x"], grads):
+        outputs["dtotal_d" + name] = gr
+    return {"case": "gradient_penalty", "inputs": {k: tensor_json(v) for k, v in inputs.items()},
+            "outputs": {k: tensor_json(v) for k, v in outputs.items()}}
+
+
+def second_derivative():
+    gen = torch.Generator().manual_seed(16)
+    x = uniform(gen, (2, 3), -2, 2).requires_grad_()
+    w = uniform(gen, (2, 3), 0.5, 1.5)
+    v = uniform(gen, (2, 3), -1, 1)
+    y = (w * torch.sigmoid(x) ** 2 * torch.exp(-x) / (1 + x ** 2)).sum()
+    (g,) = torch.autograd.grad(y, x, create_graph=True)
+    (hv,) = torch.autograd.grad((g * v).sum(), x)
+    return {"case": "second_derivative", "inputs": {"x": tensor_json(x), "w": tensor_json(w), "v": tensor_json(v)},
+            "outputs": {"dx": tensor_json(g), "hv": tensor_json(hv)}}
+
+
+def main():
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "tests/data/reference/autograd.json"
+    doc = {"made_with": f"PyTorch {torch.__version__}, Python {platform.python_version()}",
+           "cases": [gradient_penalty(), second_derivative()]}
+    out.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+    print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()
