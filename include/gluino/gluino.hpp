@@ -18,6 +18,7 @@
 #include "gluino/core/warning.hpp"
 #include "gluino/data/dataloader.hpp"
 #include "gluino/data/dataset.hpp"
+#include "gluino/data/vision/augmentations.hpp"
 #include "gluino/data/vision/transforms.hpp"
 #include "gluino/graph/graph.hpp"
 #include "gluino/init/initializer.hpp"
