@@ -5,8 +5,7 @@
 /// link): its implementation is compiled, with internal linkage (STB_IMAGE_STATIC, PNG and JPEG
 /// only), where this header's function bodies are, i.e. once in gluino::precompiled when it was
 /// built with the data readers, else in each translation unit that includes this header.  A
-/// program that compiles stb_image's implementation itself should not include this header in the
-/// same translation unit.
+/// translation unit that uses stb_image itself should not also include this header.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -78,6 +77,11 @@ GLUINO_DATA_EXTERN_INSTANTIATIONS(GLUINO_DATA_VISION_IMAGE_INSTANTIATIONS)
 #define STBI_ONLY_JPEG
 #define STBI_NO_STDIO
 #include <stb/stb_image.h>
+#undef STB_IMAGE_STATIC  // a later #include <stb/stb_image.h> of this translation unit then adds nothing
+#undef STB_IMAGE_IMPLEMENTATION
+#undef STBI_ONLY_PNG
+#undef STBI_ONLY_JPEG
+#undef STBI_NO_STDIO
 
 namespace gluino::data::vision {
 
