@@ -70,8 +70,8 @@ std::vector<float> two_epochs(bool prefetch, std::size_t num_workers = 0) {
   data::vision::FashionMNIST<float> train(mini, {.train = true});
   auto ds = train.transform_first(tf::Compose({tf::ToTensor(), tf::Normalize(0.2860, 0.3530)}));
   data::DataLoader<float> loader(ds, {.batch_size = 16, .shuffle = true, .seed = 3,
-                                         .prefetch = prefetch ? std::optional<std::size_t>{1} : std::nullopt,
-                                         .num_workers = num_workers});
+                                         .num_workers = num_workers,
+                                         .prefetch = prefetch ? std::optional<std::size_t>{1} : std::nullopt});
   std::vector<float> out;
   for (int e = 0; e < 2; ++e) {
     double total = 0;

@@ -151,8 +151,8 @@ TEST_CASE("num_workers: batches in order, the serial loader's batches, whatever 
                                              std::optional<std::size_t>{5}}) {
       CAPTURE(workers);
       CAPTURE(ahead.value_or(0));
-      data::DataLoader loader(slow, {.batch_size = 3, .shuffle = true, .seed = 5, .prefetch = ahead,
-                                     .num_workers = workers});
+      data::DataLoader loader(slow, {.batch_size = 3, .shuffle = true, .seed = 5, .num_workers = workers,
+                                     .prefetch = ahead});
       CHECK(epoch(loader) == ref1);
       CHECK(epoch(loader) == ref2);
     }
@@ -167,7 +167,7 @@ TEST_CASE("num_workers: random draws of sample_generator() are the same whatever
     return y;
   });
   auto draws = [&](std::size_t workers, std::optional<std::size_t> ahead) {
-    data::DataLoader loader(noisy, {.batch_size = 4, .seed = 9, .prefetch = ahead, .num_workers = workers});
+    data::DataLoader loader(noisy, {.batch_size = 4, .seed = 9, .num_workers = workers, .prefetch = ahead});
     std::vector<float> out;
     for (int e = 0; e < 2; ++e)
       for (auto [x, y] : loader)
@@ -215,7 +215,7 @@ TEST_CASE("num_workers: prefetch bounds the batches made ahead") {
     ++fetched;
     return x;
   });
-  data::DataLoader loader(counted, {.batch_size = 2, .prefetch = 3, .num_workers = 4});
+  data::DataLoader loader(counted, {.batch_size = 2, .num_workers = 4, .prefetch = 3});
   {
     auto it = loader.begin();  // batch 0 taken; batches 1-3 may be made, no more
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

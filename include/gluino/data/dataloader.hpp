@@ -48,6 +48,11 @@ struct DataLoaderOptions {
   /// random::default_generator() when the loader is made (so random::seed() governs it).
   /// Not in Gluon, which shuffles with NumPy's global generator.
   std::optional<std::uint64_t> seed{};
+  /// Threads that assemble batches in parallel (fetching the samples, running the dataset's
+  /// transforms, copying into the batch arrays); batches still arrive in order.  0 = in the
+  /// caller's thread (unless prefetch is set).  Worker threads run gluino's kernels
+  /// single-threaded.  Gluon: num_workers (processes there, threads here).
+  std::size_t num_workers = 0;
   /// Batches assembled ahead of the one in use, by the worker threads.  Unset = 2 * num_workers
   /// (Gluon's default); with num_workers = 0, a value p > 0 (or `true`, i.e. 1) starts one
   /// background thread that keeps p batches ahead.  With workers, 0 counts as 1.  Gluon: prefetch.
@@ -55,11 +60,6 @@ struct DataLoaderOptions {
   /// Which samples each epoch visits, in order (shared: a SplitSampler for distributed training);
   /// null = every sample, shuffled or not.  Not with shuffle (the sampler orders).  Gluon: sampler.
   std::shared_ptr<Sampler> sampler = nullptr;
-  /// Threads that assemble batches in parallel (fetching the samples, running the dataset's
-  /// transforms, copying into the batch arrays); batches still arrive in order.  0 = in the
-  /// caller's thread (unless prefetch is set).  Worker threads run gluino's kernels
-  /// single-threaded.  Gluon: num_workers (processes there, threads here).
-  std::size_t num_workers = 0;
 };
 
 /// Iterates over a dataset in batches: `for (auto [x, y] : loader) ...` is one epoch; each new
