@@ -157,6 +157,15 @@ TEST_CASE("ImageFolderDataset: bad, truncated and foreign files give a ValueErro
       CHECK_THROWS_WITH_AS(ds.get(i), doctest::Contains(path.c_str()), ValueError);
     }
   }
+  // A Huffman table of more than 256 codes: stb_image 2.27 would write past its tables (found by
+  // tests/fuzz/fuzz_imdecode); imdecode refuses it first.
+  auto dht = jpg;
+  std::size_t at = 2;
+  while (at + 4 < dht.size() && !(dht[at] == 0xff && dht[at + 1] == 0xc4)) ++at;
+  REQUIRE(at + 21 < dht.size());
+  for (std::size_t k = 0; k < 16; ++k) dht[at + 5 + k] = 0xff;  // after marker, length, class/id
+  CHECK_THROWS_WITH_AS(data::vision::imdecode<float>(dht, {}, "dht.jpg"),
+                       doctest::Contains("'dht.jpg': a Huffman table of more than 256 codes"), ValueError);
   // The errors reach a DataLoader's loop too, from its workers.
   data::DataLoader loader(ds, {.batch_size = 1, .num_workers = 2});
   auto run = [&] {

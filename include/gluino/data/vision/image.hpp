@@ -85,6 +85,42 @@ GLUINO_DATA_EXTERN_INSTANTIATIONS(GLUINO_DATA_VISION_IMAGE_INSTANTIATIONS)
 
 namespace gluino::data::vision {
 
+namespace detail {
+// Whether every Huffman table a JPEG's DHT segments define holds at most 256 codes.  stb_image
+// 2.27 (Debian's libstb 0.0~git20220908) does not check it and writes past its tables when one
+// holds more (up to 4 KB, into the decoder's other state): found by tests/fuzz/fuzz_imdecode.  Walks the
+// segments as stb_image does: padding skipped, a scan's entropy-coded data up to the next marker
+// other than a stuffed 0xFF00 or a restart marker.
+GLUINO_DATA_FUNC bool jpeg_huffman_tables_fit(const std::uint8_t* data, std::size_t size) {
+  std::size_t i = 2;  // after SOI
+  while (i < size) {
+    if (data[i] != 0xff) {  // padding between segments
+      ++i;
+      continue;
+    }
+    while (i < size && data[i] == 0xff) ++i;  // fill bytes
+    if (i >= size) break;
+    const std::uint8_t m = data[i++];
+    if (m == 0xd9) break;                                                  // EOI
+    if (m == 0x00 || m == 0x01 || m == 0xd8 || (m >= 0xd0 && m <= 0xd7)) continue;  // no length field
+    if (i + 2 > size) break;
+    const std::size_t len = std::size_t(data[i]) << 8 | data[i + 1];
+    if (m == 0xc4) {  // DHT: tables of (class/id, 16 counts, the codes' values) while length remains
+      for (std::size_t p = i + 2; p < i + len; ) {
+        std::size_t n = 0;
+        for (std::size_t k = 1; k <= 16 && p + k < size; ++k) n += data[p + k];
+        if (n > 256) return false;
+        p += 17 + n;
+      }
+    }
+    i += len;
+    if (m == 0xda)  // SOS: skip the entropy-coded data
+      while (i + 1 < size && !(data[i] == 0xff && data[i + 1] != 0x00 && !(data[i + 1] >= 0xd0 && data[i + 1] <= 0xd7))) ++i;
+  }
+  return true;
+}
+}  // namespace detail
+
 GLUINO_DATA_FUNC std::vector<std::uint8_t> read_file_bytes(const std::string& path, const char* who) {
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   GLUINO_CHECK(ValueError, f != nullptr, who, ": cannot open '", path, "'");
@@ -111,6 +147,8 @@ GLUINO_DATA_FUNC DecodedImage decode_image(const std::uint8_t* data, std::size_t
   static const std::uint8_t iend[4] = {'I', 'E', 'N', 'D'};
   GLUINO_CHECK(ValueError, !is_png || std::search(data, data + size, iend, iend + 4) != data + size, "imdecode: '",
                name, "' is a truncated PNG (no IEND chunk)");
+  GLUINO_CHECK(ValueError, !is_jpeg || detail::jpeg_huffman_tables_fit(data, size), "imdecode: cannot decode '", name,
+               "': a Huffman table of more than 256 codes (corrupt JPEG)");
   auto reason = [] {
     const char* r = stbi_failure_reason();
     return (r && *r) ? r : "corrupt or truncated data";
