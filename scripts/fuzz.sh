@@ -33,13 +33,14 @@ corpora() {
     fuzz_load_parameters) echo "load_parameters safetensors" ;;
     fuzz_trainer_states) echo "trainer_states safetensors" ;;
     fuzz_onnx_import) echo "onnx_import" ;;
+    fuzz_imdecode) echo "imdecode" ;;
   esac
 }
 max_len() {
   case $1 in
     fuzz_safetensors_*) echo 16384 ;;
     fuzz_idx_*) echo 100000 ;;
-    fuzz_onnx_import) echo 65536 ;;
+    fuzz_onnx_import | fuzz_imdecode) echo 65536 ;;
     *) echo 1500000 ;;  # LeNet's checkpoints: 684 KB of parameters, 1.4 MB of Adam states
   esac
 }

@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-// gluino::precompiled, when built with zlib and OpenSSL (GLUINO_PRECOMPILED_DATA): the data set
-// readers' function bodies and their float and double instantiations (detail/precompiled.hpp).
+// gluino::precompiled, when built with zlib, OpenSSL and stb_image (GLUINO_PRECOMPILED_DATA): the
+// data set readers' function bodies and their float and double instantiations
+// (detail/precompiled.hpp).  stb_image's implementation is compiled here, by vision/image.hpp.
 #define GLUINO_DEFINE_DATA_FUNCTIONS
 #include "gluino/data/idx.hpp"
 #include "gluino/data/sha256.hpp"
 #include "gluino/data/vision/datasets.hpp"
+#include "gluino/data/vision/image.hpp"
+#include "gluino/data/vision/image_folder.hpp"
 
 namespace gluino::data::vision {
 GLUINO_INSTANTIATIONS(GLUINO_DATA_VISION_DATASETS_INSTANTIATIONS)
+GLUINO_INSTANTIATIONS(GLUINO_DATA_VISION_IMAGE_INSTANTIATIONS)
+GLUINO_INSTANTIATIONS(GLUINO_DATA_VISION_IMAGE_FOLDER_INSTANTIATIONS)
 }  // namespace gluino::data::vision

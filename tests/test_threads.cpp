@@ -65,11 +65,13 @@ const std::string mini = std::string(GLUINO_TEST_DATA_DIR) + "/fashion-mnist-min
 
 /// The labels of two shuffled epochs over the fixture, normalized on the fly (a lazy
 /// transform run by the loader's worker thread when prefetching), and the sum of the images.
-std::vector<float> two_epochs(bool prefetch) {
+std::vector<float> two_epochs(bool prefetch, std::size_t num_workers = 0) {
   namespace tf = data::vision::transforms;
   data::vision::FashionMNIST<float> train(mini, {.train = true});
   auto ds = train.transform_first(tf::Compose({tf::ToTensor(), tf::Normalize(0.2860, 0.3530)}));
-  data::DataLoader<float> loader(ds, {.batch_size = 16, .shuffle = true, .seed = 3, .prefetch = prefetch});
+  data::DataLoader<float> loader(ds, {.batch_size = 16, .shuffle = true, .seed = 3,
+                                         .num_workers = num_workers,
+                                         .prefetch = prefetch ? std::optional<std::size_t>{1} : std::nullopt});
   std::vector<float> out;
   for (int e = 0; e < 2; ++e) {
     double total = 0;
@@ -145,6 +147,16 @@ TEST_CASE("DataLoaders with a prefetch worker, two at once, on the fixture: the 
   REQUIRE(ref.size() == 2 * 101);
   std::vector<float> a, b;
   std::thread t1([&] { a = two_epochs(true); });
+  std::thread t2([&] { b = two_epochs(true); });
+  t1.join();
+  t2.join();
+  CHECK(a == ref);
+  CHECK(b == ref);
+}
+TEST_CASE("a DataLoader with num_workers = 3 beside a prefetching one: the batches of the serial loader") {
+  const auto ref = two_epochs(false);
+  std::vector<float> a, b;
+  std::thread t1([&] { a = two_epochs(false, 3); });
   std::thread t2([&] { b = two_epochs(true); });
   t1.join();
   t2.join();

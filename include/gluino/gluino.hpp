@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// The umbrella header: includes every public header of gluino, except the data set readers
-/// that link zlib and OpenSSL (gluino/data/idx.hpp, data/sha256.hpp, data/vision/datasets.hpp:
-/// include those yourself and link the gluino::data CMake target).
+/// that need zlib, OpenSSL or stb_image (gluino/data/idx.hpp, data/sha256.hpp,
+/// data/vision/datasets.hpp, data/vision/image.hpp, data/vision/image_folder.hpp: include those
+/// yourself and link the gluino::data CMake target).
 #include "gluino/autograd/anomaly.hpp"
 #include "gluino/autograd/engine.hpp"
 #include "gluino/autograd/grad.hpp"
@@ -19,6 +20,8 @@
 #include "gluino/core/warning.hpp"
 #include "gluino/data/dataloader.hpp"
 #include "gluino/data/dataset.hpp"
+#include "gluino/data/vision/augmentations.hpp"
+#include "gluino/data/vision/cifar.hpp"
 #include "gluino/data/vision/transforms.hpp"
 #include "gluino/graph/graph.hpp"
 #include "gluino/init/initializer.hpp"

@@ -7,6 +7,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
 
 using namespace gluino;
 
@@ -132,5 +135,129 @@ TEST_CASE("transforms run unrecorded, and batches are fresh arrays") {
   CHECK(recorded == 0);
   CHECK(kept[0].data() != kept[1].data());
   CHECK(kept[0].to_vector() == std::vector<float>{0, 0, 1, -1});
+}
+TEST_CASE("num_workers: batches in order, the serial loader's batches, whatever the number of workers") {
+  // Samples take uneven times, so the workers finish out of order.
+  auto slow = counting(41).transform_first([](const NDArray<float>& x) {
+    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<int>(x.at(0)) % 7 * 150));
+    return x;
+  });
+  data::DataLoader serial(slow, {.batch_size = 3, .shuffle = true, .seed = 5});
+  const auto ref1 = epoch(serial), ref2 = epoch(serial);
+  REQUIRE(ref1.size() == 14);
+  const int threads = get_num_threads();
+  for (std::size_t workers : {1, 2, 3, 8}) {
+    for (std::optional<std::size_t> ahead : {std::optional<std::size_t>{}, std::optional<std::size_t>{1},
+                                             std::optional<std::size_t>{5}}) {
+      CAPTURE(workers);
+      CAPTURE(ahead.value_or(0));
+      data::DataLoader loader(slow, {.batch_size = 3, .shuffle = true, .seed = 5, .num_workers = workers,
+                                     .prefetch = ahead});
+      CHECK(epoch(loader) == ref1);
+      CHECK(epoch(loader) == ref2);
+    }
+  }
+  CHECK(get_num_threads() == threads);
+}
+TEST_CASE("num_workers: random draws of sample_generator() are the same whatever the workers, new each epoch") {
+  // Each sample gets a random offset from the batch's generator.
+  auto noisy = counting(30).transform_first([](const NDArray<float>& x) {
+    NDArray<float> y = x.copy();
+    y.at(0) += static_cast<float>(data::sample_generator().uniform01());
+    return y;
+  });
+  auto draws = [&](std::size_t workers, std::optional<std::size_t> ahead) {
+    data::DataLoader loader(noisy, {.batch_size = 4, .seed = 9, .num_workers = workers, .prefetch = ahead});
+    std::vector<float> out;
+    for (int e = 0; e < 2; ++e)
+      for (auto [x, y] : loader)
+        for (std::size_t j = 0; j < y.shape(0); ++j) out.push_back(x.at(j, 0) - y.at(j));
+    return out;
+  };
+  const auto ref = draws(0, {});
+  REQUIRE(ref.size() == 60);
+  CHECK(std::all_of(ref.begin(), ref.end(), [](float v) { return v >= 0 && v < 1; }));
+  CHECK(std::vector<float>(ref.begin(), ref.begin() + 30) != std::vector<float>(ref.begin() + 30, ref.end()));
+  std::vector<float> first(ref.begin(), ref.begin() + 30);
+  std::sort(first.begin(), first.end());
+  CHECK(std::adjacent_find(first.begin(), first.end()) == first.end());  // no two samples draw alike
+  CHECK(draws(1, 1) == ref);
+  CHECK(draws(3, {}) == ref);
+  CHECK(draws(4, 2) == ref);
+  // Outside a loader, sample_generator() is the thread's default generator.
+  CHECK(&data::sample_generator() == &random::default_generator());
+}
+TEST_CASE("num_workers: an exception reaches the loop at the batch it belongs to") {
+  auto bad = counting(20).transform_first([](const NDArray<float>& x) {
+    if (x.at(0) == 13) throw ValueError("bad sample 13");
+    if (x.at(0) == 17) throw StateError("bad sample 17");
+    if (x.at(0) < 3) std::this_thread::sleep_for(std::chrono::milliseconds(5));  // later batches finish first
+    return x;
+  });
+  for (std::size_t workers : {1, 2, 3, 6}) {
+    CAPTURE(workers);
+    data::DataLoader loader(bad, {.batch_size = 2, .num_workers = workers});
+    std::vector<float> seen;
+    auto run = [&] {
+      for (auto [x, y] : loader)
+        for (float v : y) seen.push_back(v);
+    };
+    CHECK_THROWS_WITH_AS(run(), "bad sample 13", ValueError);
+    CHECK(seen == std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});  // batches 0-5, then batch 6 threw
+    seen.clear();
+    CHECK_THROWS_WITH_AS(run(), "bad sample 13", ValueError);  // the next epoch starts afresh
+    CHECK(seen.size() == 12);
+  }
+}
+TEST_CASE("num_workers: prefetch bounds the batches made ahead") {
+  std::atomic<int> fetched{0};
+  auto counted = counting(64).transform_first([&](const NDArray<float>& x) {
+    ++fetched;
+    return x;
+  });
+  data::DataLoader loader(counted, {.batch_size = 2, .num_workers = 4, .prefetch = 3});
+  {
+    auto it = loader.begin();  // batch 0 taken; batches 1-3 may be made, no more
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(fetched.load() <= 2 * 4);
+    CHECK(fetched.load() >= 2);
+    ++it;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(fetched.load() <= 2 * 5);
+  }
+  fetched = 0;
+  data::DataLoader gluon_default(counted, {.batch_size = 2, .num_workers = 2});  // prefetch 2 * 2
+  {
+    auto it = gluon_default.begin();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK(fetched.load() <= 2 * 5);
+  }
+}
+TEST_CASE("num_workers: leaving a loop early, or destroying the loader mid-epoch, neither hangs nor leaks") {
+  auto ds = counting(60);
+  data::DataLoader loader(ds, {.batch_size = 2, .shuffle = true, .seed = 2, .num_workers = 3});
+  for (int i = 0; i < 20; ++i) {
+    for (auto [x, y] : loader) {
+      (void)x;
+      if (y.at(0) >= 0) break;  // after the first batch
+    }
+    { auto it = loader.begin(); }  // workers still busy filling the queue
+  }
+  // The loader destroyed while an epoch is running: the epoch keeps what it needs.
+  auto owned = std::make_unique<data::DataLoader<float>>(ds, data::DataLoaderOptions{.batch_size = 4, .num_workers = 3});
+  auto it = owned->begin();
+  owned.reset();
+  std::vector<float> labels;
+  for (; it != data::DataLoader<float>::Sentinel{}; ++it)
+    for (float v : it->label) labels.push_back(v);
+  CHECK(labels.size() == 60);
+  CHECK(std::is_sorted(labels.begin(), labels.end()));
+  // Both destroyed while the workers wait for room in the queue.
+  {
+    auto doomed = std::make_unique<data::DataLoader<float>>(ds, data::DataLoaderOptions{.batch_size = 1, .num_workers = 3});
+    auto it2 = doomed->begin();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    doomed.reset();
+  }
 }
 }

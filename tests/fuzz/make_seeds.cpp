@@ -17,6 +17,10 @@
 #include "../support/idx_bytes.hpp"
 #include "fuzz_lenet.hpp"
 
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+#include <stb/stb_image_write.h>
+
 using namespace gluino;
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
@@ -145,6 +149,17 @@ int main(int argc, char** argv) {
     Trainer trainer(net->collect_params(), opt, options);
     trainer.step(1);
     write("trainer_states", "lenet-" + opt + ".states", saved([&](const std::string& p) { trainer.save_states(p); }));
+  }
+  // Small PNG and JPEG images (stb_image_write): RGB, RGBA and grey PNG, RGB and grey JPEG.
+  {
+    Bytes px(16 * 12 * 4);
+    for (std::size_t i = 0; i < px.size(); ++i) px[i] = static_cast<std::uint8_t>(i * 29 % 256);
+    const fs::path dir = out_dir / "imdecode";
+    fs::create_directories(dir);
+    for (int c : {3, 4, 1})
+      stbi_write_png((dir / (c == 3 ? "rgb.png" : c == 4 ? "rgba.png" : "grey.png")).string().c_str(), 16, 12, c,
+                     px.data(), 16 * c);
+    for (int c : {3, 1}) stbi_write_jpg((dir / (c == 3 ? "rgb.jpg" : "grey.jpg")).string().c_str(), 16, 12, c, px.data(), 80);
   }
   std::cout << "make_seeds: wrote the seeds under " << out_dir << "\n";
   return 0;

@@ -5,6 +5,8 @@
 #include <gluino/data/idx.hpp>
 #include <gluino/data/sha256.hpp>
 #include <gluino/data/vision/datasets.hpp>
+#include <gluino/data/vision/image.hpp>
+#include <gluino/data/vision/image_folder.hpp>
 #include <gluino/gluino.hpp>
 
 #if !GLUINO_EXTERN_TEMPLATES
@@ -24,6 +26,10 @@
 #endif
 #if defined(GLUINO_PRECOMPILED_DATA) && defined(OPENSSL_VERSION_NUMBER)
 #error "a program built against gluino::precompiled parses OpenSSL (data/sha256.hpp)"
+#endif
+
+#if defined(GLUINO_PRECOMPILED_DATA) && defined(STBI_INCLUDE_STB_IMAGE_H)
+#error "a program built against gluino::precompiled parses stb_image (data/vision/image.hpp)"
 #endif
 
 int main() { return 0; }

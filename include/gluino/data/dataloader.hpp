@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "gluino/autograd/mode.hpp"
@@ -47,10 +48,15 @@ struct DataLoaderOptions {
   /// random::default_generator() when the loader is made (so random::seed() governs it).
   /// Not in Gluon, which shuffles with NumPy's global generator.
   std::optional<std::uint64_t> seed{};
-  /// Assemble the next batch on one background thread while the current one is used (that
-  /// thread runs gluino's kernels single-threaded).  Gluon: prefetch / num_workers (here at
-  /// most one worker thread).
-  bool prefetch = false;
+  /// Threads that assemble batches in parallel (fetching the samples, running the dataset's
+  /// transforms, copying into the batch arrays); batches still arrive in order.  0 = in the
+  /// caller's thread (unless prefetch is set).  Worker threads run gluino's kernels
+  /// single-threaded.  Gluon: num_workers (processes there, threads here).
+  std::size_t num_workers = 0;
+  /// Batches assembled ahead of the one in use, by the worker threads.  Unset = 2 * num_workers
+  /// (Gluon's default); with num_workers = 0, a value p > 0 (or `true`, i.e. 1) starts one
+  /// background thread that keeps p batches ahead.  With workers, 0 counts as 1.  Gluon: prefetch.
+  std::optional<std::size_t> prefetch{};
   /// Which samples each epoch visits, in order (shared: a SplitSampler for distributed training);
   /// null = every sample, shuffled or not.  Not with shuffle (the sampler orders).  Gluon: sampler.
   std::shared_ptr<Sampler> sampler = nullptr;
@@ -61,7 +67,12 @@ struct DataLoaderOptions {
 /// the same seed gives the same sequence of epochs).  Samples are copied into one batch array
 /// allocated per batch, of shape (B,) + the sample's shape; all samples must have the shape of
 /// sample 0.  Mirrors gluon.data.DataLoader(dataset, batch_size, shuffle, last_batch=...).
-/// Differences from Gluon: no batchify_fn; `prefetch` uses one thread, not processes.
+/// With num_workers > 0, a pool of threads assembles up to `prefetch` batches ahead, in any order,
+/// and the loop receives them in order; a batch's content does not depend on num_workers (random
+/// transforms draw from sample_generator(), seeded per batch).  An exception thrown while
+/// assembling batch k is rethrown by the loop when it reaches batch k (the epoch then ends).
+/// Leaving a loop early, or destroying the loader, stops and joins the threads.
+/// Differences from Gluon: no batchify_fn; workers are threads, not processes.
 /// The loader keeps a clone of the dataset (so a temporary dataset may be passed).  A loader is
 /// not thread-safe; only one epoch of it should be iterated at a time.
 template <class T = float>
@@ -76,7 +87,9 @@ class DataLoader {
                  "DataLoader: last_batch must be \"keep\", \"discard\" or \"rollover\", got \"", opt_.last_batch, "\"");
     GLUINO_CHECK(ValueError, !(opt_.sampler && opt_.shuffle), "DataLoader: shuffle must be false when a sampler "
                  "is given (the sampler decides the order)");
-    gen_.seed(opt_.seed ? *opt_.seed : random::default_generator().next_u64());
+    const std::uint64_t seed = opt_.seed ? *opt_.seed : random::default_generator().next_u64();
+    gen_.seed(seed);
+    sample_seed_ = random::detail::mix64(seed ^ 0x5a3c9e17d2b4f681ULL);  // batch generators: apart from gen_'s stream
   }
 
   /// Number of batches the next epoch yields.  Gluon: len(loader).
@@ -133,31 +146,49 @@ class DataLoader {
     const std::size_t bs = opt_.batch_size, full = order.size() / bs * bs;
     if (opt_.last_batch == "rollover") carry_.assign(order.begin() + static_cast<std::ptrdiff_t>(full), order.end());
     if (opt_.last_batch != "keep") order.resize(full);
-    auto e = std::make_shared<Epoch>(dataset_, std::move(order), bs, opt_.prefetch);
+    const std::size_t workers = opt_.num_workers > 0 ? opt_.num_workers : (opt_.prefetch.value_or(0) > 0 ? 1 : 0);
+    const std::size_t ahead = std::max<std::size_t>(1, opt_.prefetch.value_or(2 * opt_.num_workers));
+    const std::uint64_t epoch_seed = random::detail::mix64(sample_seed_ + 0x9e3779b97f4a7c15ULL * ++epochs_);
+    auto e = std::make_shared<Epoch>(dataset_, std::move(order), bs, epoch_seed, workers, ahead);
     e->advance();
     return Iterator(std::move(e));
   }
   Sentinel end() const { return {}; }
 
  private:
-  // One pass over a fixed index order.  With prefetch, a worker thread assembles batch k+1 into
-  // `slot` while the consumer holds batch k; the destructor stops and joins it.
+  // One pass over a fixed index order.  With workers, each thread claims the lowest batch not yet
+  // claimed, while fewer than `ahead` batches are waiting to be used, and leaves the batch (or
+  // the exception that stopped it) in slots_[k % ahead]; the consumer takes batch k from there.
+  // A claim of batch k needs k < next_ + ahead, so slot k % ahead is free by then.  The
+  // destructor stops the workers (they finish the batch in hand) and joins them.
   struct Epoch {
-    Epoch(std::shared_ptr<const Dataset<T>> ds, std::vector<std::size_t> order, std::size_t bs, bool prefetch)
-        : ds_(std::move(ds)), order_(std::move(order)), bs_(bs), n_batches_((order_.size() + bs - 1) / bs) {
-      if (prefetch && n_batches_ > 1) worker_ = std::thread([this] { work(); });
+    struct Slot {
+      std::optional<Batch<T>> batch;
+      std::exception_ptr error;
+    };
+    Epoch(std::shared_ptr<const Dataset<T>> ds, std::vector<std::size_t> order, std::size_t bs, std::uint64_t seed,
+          std::size_t workers, std::size_t ahead)
+        : ds_(std::move(ds)), order_(std::move(order)), bs_(bs), n_batches_((order_.size() + bs - 1) / bs),
+          seed_(seed), slots_(workers > 0 ? ahead : 0) {
+      workers = std::min(workers, n_batches_);
+      try {
+        for (std::size_t i = 0; i < workers; ++i) workers_.emplace_back([this] { work(); });
+      } catch (...) {  // a thread could not start: stop the others before unwinding
+        stop();
+        throw;
+      }
     }
     Epoch(const Epoch&) = delete;
     Epoch& operator=(const Epoch&) = delete;
-    ~Epoch() {
-      if (worker_.joinable()) {
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          stop_ = true;
-        }
-        cv_.notify_all();
-        worker_.join();
+    ~Epoch() { stop(); }
+    void stop() {
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        stop_ = true;
       }
+      cv_.notify_all();
+      for (std::thread& t : workers_)
+        if (t.joinable()) t.join();
     }
     // Makes `current` the next batch, or sets done.
     void advance() {
@@ -166,42 +197,47 @@ class DataLoader {
         current = {};
         return;
       }
-      if (!worker_.joinable()) {
+      if (workers_.empty()) {
         current = assemble(next_++);
         return;
       }
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return slot_.has_value() || error_; });
-      if (!slot_) {  // the worker failed on this batch: rethrow its exception here
+      Slot& slot = slots_[next_ % slots_.size()];
+      cv_.wait(lock, [&] { return slot.batch.has_value() || slot.error; });
+      if (slot.error) {  // assembling this batch failed on a worker: rethrow it here, and end the epoch
         done = true;
-        std::rethrow_exception(error_);
+        stop_ = true;  // the workers leave the batches after this one
+        std::exception_ptr error = std::exchange(slot.error, nullptr);
+        lock.unlock();
+        cv_.notify_all();
+        current = {};
+        std::rethrow_exception(error);
       }
-      current = std::move(*slot_);
-      slot_.reset();
+      current = std::move(*slot.batch);
+      slot.batch.reset();
       ++next_;
       lock.unlock();
       cv_.notify_all();
     }
     void work() {
       gluino::set_num_threads(1);  // this thread's own setting: transforms here leave the cores to training
-      try {
-        for (std::size_t k = 0; k < n_batches_; ++k) {
-          {
-            std::unique_lock<std::mutex> lock(mu_);
-            cv_.wait(lock, [&] { return stop_ || !slot_.has_value(); });
-            if (stop_) return;
-          }
-          Batch<T> b = assemble(k);
-          {
-            std::lock_guard<std::mutex> lock(mu_);
-            slot_ = std::move(b);
-          }
-          cv_.notify_all();
+      for (;;) {
+        std::size_t k;
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          cv_.wait(lock, [&] { return stop_ || claimed_ >= n_batches_ || claimed_ < next_ + slots_.size(); });
+          if (stop_ || claimed_ >= n_batches_) return;
+          k = claimed_++;
         }
-      } catch (...) {
+        Slot result;
+        try {
+          result.batch = assemble(k);
+        } catch (...) {
+          result.error = std::current_exception();
+        }
         {
           std::lock_guard<std::mutex> lock(mu_);
-          error_ = std::current_exception();
+          slots_[k % slots_.size()] = std::move(result);
         }
         cv_.notify_all();
       }
@@ -209,6 +245,8 @@ class DataLoader {
     // Batch k: samples order_[k*bs, ...) copied into one (B, ...) data and label array each.
     Batch<T> assemble(std::size_t k) const {
       autograd::pause no_record;  // transforms inside get() must not be recorded
+      random::Generator gen(random::detail::mix64(seed_ + k));
+      SampleGeneratorScope scope(gen);  // random transforms of this batch draw from gen, on any thread
       const std::size_t b0 = k * bs_, b1 = std::min(order_.size(), b0 + bs_), nb = b1 - b0;
       Batch<T> out;
       for (std::size_t j = 0; j < nb; ++j) {
@@ -247,18 +285,22 @@ class DataLoader {
 
     std::shared_ptr<const Dataset<T>> ds_;
     std::vector<std::size_t> order_;
-    std::size_t bs_, n_batches_, next_ = 0;
-    std::thread worker_;
+    std::size_t bs_, n_batches_;
+    std::uint64_t seed_;
+    std::size_t next_ = 0;     // the batch advance() delivers next (guarded by mu_ when there are workers)
+    std::size_t claimed_ = 0;  // batches claimed by the workers (mu_)
+    std::vector<Slot> slots_;  // (mu_)
+    bool stop_ = false;        // (mu_)
     std::mutex mu_;
     std::condition_variable cv_;
-    std::optional<Batch<T>> slot_;
-    std::exception_ptr error_;
-    bool stop_ = false;
+    std::vector<std::thread> workers_;
   };
 
   std::shared_ptr<const Dataset<T>> dataset_;
   DataLoaderOptions opt_;
   random::Generator gen_;
+  std::uint64_t sample_seed_ = 0;  // seeds the batches' sample_generator()
+  std::uint64_t epochs_ = 0;
   std::vector<std::size_t> carry_;  // rollover: samples left from the previous epoch
 };
 

@@ -9,9 +9,42 @@
 #include <vector>
 
 #include "gluino/core/ndarray.hpp"
+#include "gluino/core/random.hpp"
 #include "gluino/detail/precompiled.hpp"
 
+namespace gluino::detail {
+inline random::Generator*& sample_generator_slot() {
+  thread_local random::Generator* gen = nullptr;
+  return gen;
+}
+}  // namespace gluino::detail
+
 namespace gluino::data {
+
+/// The generator that random transforms (vision::transforms::RandomCrop, ...) draw from when
+/// given none: while a DataLoader assembles a batch, a generator seeded for that batch alone
+/// (from the loader's seed, the epoch and the batch's index), so that a batch's content is the
+/// same whichever thread builds it and whatever num_workers is; elsewhere the calling thread's
+/// random::default_generator().  Not in Gluon (whose transforms draw from the global generator).
+inline random::Generator& sample_generator() {
+  random::Generator* gen = ::gluino::detail::sample_generator_slot();
+  return gen ? *gen : random::default_generator();
+}
+
+/// RAII: makes `gen` the calling thread's sample_generator() until the scope ends (then the
+/// previous one is back).  The DataLoader opens one around each batch it assembles.
+class SampleGeneratorScope {
+ public:
+  explicit SampleGeneratorScope(random::Generator& gen) : prev_(::gluino::detail::sample_generator_slot()) {
+    ::gluino::detail::sample_generator_slot() = &gen;
+  }
+  SampleGeneratorScope(const SampleGeneratorScope&) = delete;
+  SampleGeneratorScope& operator=(const SampleGeneratorScope&) = delete;
+  ~SampleGeneratorScope() { ::gluino::detail::sample_generator_slot() = prev_; }
+
+ private:
+  random::Generator* prev_;
+};
 
 /// One sample: data and label arrays.  Supports structured bindings: `auto [x, y] = ds.get(i);`.
 template <class T = float>
@@ -26,8 +59,8 @@ class TransformedDataset;
 /// The interface of a dataset of samples of NDArray<T>.  Mirrors gluon.data.Dataset.
 /// Implementations are cheap to copy (they share their arrays), and clone() returns such a
 /// copy; DataLoader and transform_first keep a clone, so a temporary dataset may be passed.
-/// get() must be safe to call from one other thread (DataLoader's prefetch) while the caller's
-/// thread does not call it.
+/// get() must be safe to call from several threads at once (a DataLoader's workers); random
+/// choices in it should draw from sample_generator().
 /// To write one, derive from DatasetBase<YourDataset, T>, which supplies clone().
 template <class T = float>
 class Dataset {
