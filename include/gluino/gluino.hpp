@@ -66,6 +66,7 @@
 #include "gluino/nn/basic_layers.hpp"
 #include "gluino/nn/batch_norm.hpp"
 #include "gluino/nn/block.hpp"
+#include "gluino/nn/concatenate.hpp"
 #include "gluino/nn/conv2d.hpp"
 #include "gluino/nn/custom_block.hpp"
 #include "gluino/nn/dense.hpp"
