@@ -47,6 +47,7 @@
 #include "gluino/model_zoo/alexnet.hpp"
 #include "gluino/model_zoo/lenet.hpp"
 #include "gluino/model_zoo/model_sequential.hpp"
+#include "gluino/model_zoo/resnet.hpp"
 #include "gluino/model_zoo/vgg.hpp"
 #include "gluino/nd.hpp"
 #include "gluino/nd/activations.hpp"
