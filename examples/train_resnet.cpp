@@ -3,7 +3,7 @@
 // at its own 28x28 or resized (--size 32).  The thumbnail stem (one 3x3 convolution, no max
 // pool) keeps small images large enough for the four stages: 28 -> 28, 14, 7, 4 -> pool.
 //
-//   train_resnet [--data DIR] [--epochs 2] [--batch-size 64] [--lr 0.05] [--momentum 0.9]
+//   train_resnet [--data DIR] [--epochs 2] [--batch-size 64] [--lr 0.01] [--momentum 0.9]
 //                [--wd 5e-4] [--size 28] [--limit N] [--test-limit N] [--threads 2] [--seed 42]
 //                [--version 1] [--hybridize] [--output FILE]
 //
@@ -34,7 +34,7 @@ struct Options {
   std::string data;
   int epochs = 2;
   std::size_t batch_size = 64;
-  double lr = 0.05, momentum = 0.9, wd = 5e-4;
+  double lr = 0.01, momentum = 0.9, wd = 5e-4;
   std::size_t size = 28;
   std::size_t limit = 0, test_limit = 0;
   int threads = 2;
