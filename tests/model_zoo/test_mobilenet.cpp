@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/model_zoo/mobilenet.hpp>
+
+#include <doctest/doctest.h>
+
+#include <sstream>
+#include <string>
+
+#include <gluino/nn/parameter_dict.hpp>
+#include "support/gradcheck.hpp"
+#include "support/model_zoo_checks.hpp"
+
+using namespace gluino;
+using test::check_counts;
+using test::check_training_step;
+
+TEST_SUITE("model_zoo/mobilenet") {
+TEST_CASE("parameter counts for ImageNet (1000 classes, 3 channels) equal the PyTorch references") {
+  // tests/data/reference/model_zoo.json (scripts/make_model_zoo_references.py): PyTorch modules
+  // after Gluon's layer lists.  MobileNet 1.0: 4,231,976 trainable (the paper's 4.2 million,
+  // Keras's count); MobileNetV2 1.0: torchvision's 3,504,872 + 1,088 (Gluon's expansion conv
+  // and BatchNorm in the first bottleneck, t = 1) - 1,000 (no classifier bias) = 3,504,960.
+  const std::pair<const char*, double> tags[] = {{"1_0", 1.0}, {"0_75", 0.75}, {"0_5", 0.5}, {"0_25", 0.25}};
+  for (const auto& [tag, m] : tags) {
+    auto v1 = model_zoo::get_mobilenet(m, {.in_channels = 3});
+    v1->initialize(init::Zero{});
+    check_counts(*v1, std::string("mobilenet") + tag, R"({"classes": 1000})");
+    auto v2 = model_zoo::get_mobilenet_v2(m, {.in_channels = 3});
+    v2->initialize(init::Zero{});
+    check_counts(*v2, std::string("mobilenet_v2_") + tag, R"({"classes": 1000})");
+  }
+  auto a = model_zoo::mobilenet1_0({.in_channels = 3});
+  a->initialize(init::Zero{});
+  CHECK(test::param_counts(*a).trainable == 4231976);
+  auto b = model_zoo::mobilenet_v2_1_0({.in_channels = 3});
+  b->initialize(init::Zero{});
+  CHECK(test::param_counts(*b).trainable == 3504960);
+}
+TEST_CASE("output shapes on a small input for every builder") {
+  const auto x = nd::random::uniform<float>({1, 3, 32, 32});
+  for (auto build : {model_zoo::mobilenet1_0<float>, model_zoo::mobilenet0_75<float>, model_zoo::mobilenet0_5<float>,
+                     model_zoo::mobilenet0_25<float>, model_zoo::mobilenet_v2_1_0<float>,
+                     model_zoo::mobilenet_v2_0_75<float>, model_zoo::mobilenet_v2_0_5<float>,
+                     model_zoo::mobilenet_v2_0_25<float>}) {
+    auto net = build({.classes = 6});
+    net->initialize();
+    CHECK((*net)(x).shape() == Shape{1, 6});
+  }
+}
+TEST_CASE("Gluon's names; depthwise convolutions have groups == channels") {
+  nn::reset_name_counters();
+  auto v1 = model_zoo::mobilenet1_0();
+  const auto p1 = v1->collect_params();
+  CHECK(p1["mobilenet0_conv0_weight"]->shape() == Shape{32, 0, 3, 3});
+  CHECK(p1["mobilenet0_conv1_weight"]->shape() == Shape{32, 1, 3, 3});  // depthwise: 32 groups
+  CHECK(p1["mobilenet0_conv2_weight"]->shape() == Shape{64, 32, 1, 1});
+  CHECK(p1["mobilenet0_dense0_weight"]->shape() == Shape{1000, 1024});
+  auto v2 = model_zoo::mobilenet_v2_1_0();
+  const auto p2 = v2->collect_params();
+  CHECK(v2->prefix() == "mobilenetv20_");
+  CHECK(p2["mobilenetv20_features_conv0_weight"]->shape() == Shape{32, 0, 3, 3});
+  CHECK(p2["mobilenetv20_features_linearbottleneck0_conv0_weight"]->shape() == Shape{32, 32, 1, 1});
+  CHECK(p2["mobilenetv20_features_linearbottleneck0_conv1_weight"]->shape() == Shape{32, 1, 3, 3});
+  CHECK(p2["mobilenetv20_features_linearbottleneck1_conv0_weight"]->shape() == Shape{96, 16, 1, 1});
+  CHECK(p2["mobilenetv20_features_conv1_weight"]->shape() == Shape{1280, 320, 1, 1});
+  CHECK(p2["mobilenetv20_output_pred_weight"]->shape() == Shape{1000, 1280, 1, 1});
+  std::ostringstream os;
+  os << *v2;
+  CHECK(os.str().find("(2): RELU6()") != std::string::npos);
+  CHECK(os.str().find("groups=32") != std::string::npos);
+  CHECK(model_zoo::get_mobilenet_v2(1.5)->collect_params()["mobilenetv21_output_pred_weight"]->shape() ==
+        Shape{1000, 1920, 1, 1});  // 1280 x 1.5 for multipliers above 1
+}
+TEST_CASE("RELU6 clips to [0, 6]; LinearBottleneck adds its input when the shape is kept") {
+  model_zoo::BasicRELU6<double> r;
+  const auto y = r(nd::array<double>({-1, 0.5, 5.5, 7}));
+  CHECK(y.to_vector() == std::vector<double>{0, 0.5, 5.5, 6});
+  CHECK(test::gradcheck([&](const std::vector<NDArray<double>>& in) { return r(in[0]); },
+                        {nd::array<double>({-1.5, 0.5, 3, 5.5, 7.5})}));
+  model_zoo::LinearBottleneck same{8, 8, 6, 1}, down{8, 16, 6, 2};
+  CHECK(same.use_shortcut());
+  CHECK_FALSE(down.use_shortcut());
+  same.initialize(), down.initialize();
+  const auto x = nd::random::uniform<float>({1, 8, 6, 6});
+  CHECK(same(x).shape() == Shape{1, 8, 6, 6});
+  CHECK(down(x).shape() == Shape{1, 16, 3, 3});
+  CHECK_THROWS_AS(same(nd::random::uniform<float>({1, 4, 6, 6})), ShapeError);
+}
+TEST_CASE("one training step (v1 0.25 and v2 0.25) lowers the loss; hybridized equals imperative") {
+  random::seed(11);
+  auto v1 = model_zoo::mobilenet0_25({.classes = 3});
+  v1->initialize(init::Xavier{});
+  check_training_step(*v1, nd::random::uniform<float>({3, 3, 32, 32}), 3, 0.01);
+  random::seed(12);
+  auto v2 = model_zoo::mobilenet_v2_0_25({.classes = 3});
+  v2->initialize(init::Xavier{});
+  const auto x = nd::random::uniform<float>({3, 3, 32, 32});
+  check_training_step(*v2, x, 3, 0.01);
+  const auto a = (*v2)(x);
+  v2->hybridize();
+  CHECK((*v2)(x).to_vector() == a.to_vector());
+  const auto g = (*v2)(x);
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(g.data()[i] == doctest::Approx(a.data()[i]).epsilon(1e-3));
+}
+TEST_CASE("errors") {
+  CHECK_THROWS_WITH_AS(model_zoo::get_mobilenet(0.01), doctest::Contains("get_mobilenet: multiplier 0.01 leaves 32"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(model_zoo::mobilenet_v2_1_0({.classes = 0}),
+                       doctest::Contains("get_mobilenet_v2: classes must be > 0"), ValueError);
+  CHECK_THROWS_AS(model_zoo::LinearBottleneck(0, 8, 6, 1), ValueError);
+}
+}
