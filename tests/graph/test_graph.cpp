@@ -11,6 +11,7 @@
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/elementwise.hpp>
 #include <gluino/nd/linalg.hpp>
+#include <gluino/nd/pick.hpp>
 #include <gluino/nd/random.hpp>
 #include <gluino/nd/reduce.hpp>
 #include <gluino/nd/shape_ops.hpp>
@@ -92,5 +93,20 @@ TEST_CASE("a graph run inside record() gives the traced code's gradients") {
     g.run({x})[0].backward();
   }
   CHECK(w.grad().to_vector() == want);
+}
+TEST_CASE("ops reading labels or indices read the ones a run is given, not the traced ones") {
+  // Both used to check and copy their indices when the op was made, so a graph replayed the
+  // traced call's labels on every later run (wrong losses, no error).
+  auto f = [](const Arrays& in) {
+    return Arrays{nd::softmax_cross_entropy(in[0], in[1]), nd::pick(in[0], in[1], 1)};
+  };
+  auto g = graph::trace<double>(f, {{"x", rand_array({3, 4}, 1)}, {"label", nd::array<double>({0, 1, 2})}}, {}, "f");
+  const A x = rand_array({3, 4}, 2), label = nd::array<double>({3, 0, 1});
+  const Arrays want = f({x, label}), got = g.run({x, label});
+  CHECK(got[0].to_vector() == want[0].to_vector());
+  CHECK(got[1].to_vector() == want[1].to_vector());
+  CHECK(got[1].to_vector() == std::vector<double>{x.at(0, 3), x.at(1, 0), x.at(2, 1)});
+  // ... and check them when the graph runs.
+  CHECK_THROWS_WITH_AS(g.run({x, nd::array<double>({0, 4, 1})}), doctest::Contains("label 4 at index 1"), ValueError);
 }
 }

@@ -20,9 +20,19 @@ struct Pick : autograd::OpBase {
   static constexpr const char* name = "pick";
   std::size_t outer = 0, n = 0, inner = 0;
   Shape out_shape, in_shape;
-  std::vector<std::size_t> idx;  // validated indices, one per (outer, inner) lane
+  std::vector<std::size_t> idx;  // the indices forward read and checked, one per (outer, inner) lane
 
-  NDArray<T> forward(const NDArray<T>& x, const NDArray<T>&) {
+  /// Reads the indices here, not when the op is made, so that a graph replaying the op
+  /// (hybridize) uses the indices it is given.
+  NDArray<T> forward(const NDArray<T>& x, const NDArray<T>& index) {
+    const T* pi = index.data();
+    idx.resize(index.size());
+    for (std::size_t k = 0; k < index.size(); ++k) {
+      const T v = pi[k];
+      GLUINO_CHECK(ValueError, v == std::floor(v) && v >= T(0) && v < static_cast<T>(n), "pick: index ", v,
+                   " at position ", k, " is not an integer in [0, ", n, ")");
+      idx[k] = static_cast<std::size_t>(v);
+    }
     NDArray<T> y(out_shape);
     const T* px = x.data();
     T* py = y.data();
@@ -86,14 +96,6 @@ NDArray<T> pick(const NDArray<T>& x, const NDArray<T>& index, int axis = -1, boo
   GLUINO_CHECK(ShapeError, index.shape() == dropped || index.shape() == kept, "pick: index of shape ", index.shape(),
                " does not match data of shape ", s, " along axis ", axis);
   op.out_shape = keepdims ? kept : dropped;
-  const T* pi = index.data();
-  op.idx.resize(index.size());
-  for (std::size_t k = 0; k < index.size(); ++k) {
-    const T v = pi[k];
-    GLUINO_CHECK(ValueError, v == std::floor(v) && v >= T(0) && v < static_cast<T>(op.n), "pick: index ", v,
-                 " at position ", k, " is not an integer in [0, ", op.n, ")");
-    op.idx[k] = static_cast<std::size_t>(v);
-  }
   return autograd::apply(std::move(op), x, index);
 }
 

@@ -53,11 +53,21 @@ struct Softmax : autograd::OpBase {
 template <class T>
 struct SoftmaxCrossEntropy : autograd::OpBase {
   static constexpr const char* name = "softmax_cross_entropy";
-  std::vector<std::size_t> label;  // validated class indices, set before forward
+  std::vector<std::size_t> label;  // the class indices forward read and checked, for backward
   NDArray<T> logp;                 // saved (N, C) log-probabilities
 
-  NDArray<T> forward(const NDArray<T>& logits, const NDArray<T>&) {
+  /// Reads the labels here, not when the op is made, so that a graph replaying the op
+  /// (hybridize) uses the labels it is given.
+  NDArray<T> forward(const NDArray<T>& logits, const NDArray<T>& labels) {
     const std::size_t N = logits.shape()[0], C = logits.shape()[1];
+    label.resize(N);
+    const T* pin = labels.data();
+    for (std::size_t i = 0; i < N; ++i) {
+      const T v = pin[i];
+      GLUINO_CHECK(ValueError, v == std::floor(v) && v >= T(0) && v < static_cast<T>(C), "softmax_cross_entropy: label ",
+                   v, " at index ", i, " is not an integer class index in [0, ", C, ")");
+      label[i] = static_cast<std::size_t>(v);
+    }
     NDArray<T> lp(logits.shape()), loss(Shape{N});
     kernels::softmax(logits.data(), lp.data(), N, C, std::size_t{1}, true);
     const T* plp = lp.data();
@@ -136,17 +146,8 @@ NDArray<T> softmax_cross_entropy(const NDArray<T>& logits, const NDArray<T>& lab
   GLUINO_CHECK(ShapeError, labels.defined() && labels.shape() == Shape{N},
                "softmax_cross_entropy: labels must have shape (", N, ",) for logits of shape ", logits.shape(),
                ", got ", labels.defined() ? labels.shape() : Shape{});
-  ops::SoftmaxCrossEntropy<T> op;
-  op.label.resize(N);
-  const T* pl = labels.data();
-  for (std::size_t i = 0; i < N; ++i) {
-    const T v = pl[i];
-    GLUINO_CHECK(ValueError, v == std::floor(v) && v >= T(0) && v < static_cast<T>(C), "softmax_cross_entropy: label ",
-                 v, " at index ", i, " is not an integer class index in [0, ", C, ")");
-    op.label[i] = static_cast<std::size_t>(v);
-  }
   if (C == 0 || N == 0) return NDArray<T>(Shape{N});
-  return autograd::apply(std::move(op), logits, labels);
+  return autograd::apply(ops::SoftmaxCrossEntropy<T>{}, logits, labels);
 }
 
 }  // namespace gluino::nd
