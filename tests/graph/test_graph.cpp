@@ -73,6 +73,25 @@ TEST_CASE("refused while tracing: reading values, drawing random arrays, views m
   auto views = [](const Arrays& in) { return Arrays{nd::exp(in[0].view_as(Shape{3, 1}))}; };
   CHECK_THROWS_WITH_AS(graph::trace<double>(views, {{"x", rand_array({3}, 1)}}, {}, "viewer"),
                        doctest::Contains("a view of a traced array made without an op"), StateError);
+  // Reading or writing the elements of an input or an op's output through data() (what a
+  // hand-written loop does) is refused too, and the arrays are readable again after the trace.
+  A kept;
+  auto loops = [&kept](const Arrays& in) {
+    A y = nd::exp(in[0]);
+    kept = y;
+    double s = 0;
+    for (double v : y) s += v;
+    return Arrays{y * s};
+  };
+  CHECK_THROWS_WITH_AS(graph::trace<double>(loops, {{"x", rand_array({3}, 1)}}, {}, "looper"),
+                       doctest::Contains("looper: hybridize: its forward reads or writes array values (data)"), StateError);
+  CHECK(kept.data()[0] > 0);
+  auto writes = [](const Arrays& in) {
+    A y = nd::exp(in[0]);
+    y.data()[0] = 0;
+    return Arrays{y};
+  };
+  CHECK_THROWS_AS(graph::trace<double>(writes, {{"x", rand_array({3}, 1)}}, {}, "writer"), StateError);
   // The thread is left as it was: values can be read again.
   CHECK(rand_array({1}, 1).asscalar() == rand_array({1}, 1).asscalar());
 }
@@ -106,6 +125,10 @@ TEST_CASE("ops reading labels or indices read the ones a run is given, not the t
   CHECK(got[0].to_vector() == want[0].to_vector());
   CHECK(got[1].to_vector() == want[1].to_vector());
   CHECK(got[1].to_vector() == std::vector<double>{x.at(0, 3), x.at(1, 0), x.at(2, 1)});
+  // argmax computed its result outside any op, which a graph kept as a constant.
+  auto top = [](const Arrays& in) { return Arrays{nd::pick(in[0], nd::argmax(in[0], 1), 1)}; };
+  auto gt = graph::trace<double>(top, {{"x", rand_array({3, 4}, 3)}}, {}, "top");
+  CHECK(gt.run({x})[0].to_vector() == x.max({1}).to_vector());
   // ... and check them when the graph runs.
   CHECK_THROWS_WITH_AS(g.run({x, nd::array<double>({0, 4, 1})}), doctest::Contains("label 4 at index 1"), ValueError);
 }

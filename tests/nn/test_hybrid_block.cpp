@@ -70,6 +70,14 @@ class Handmade : public nn::BasicHybridCustomBlock<Handmade, double> {
     return y;
   }
 };
+class Filled : public nn::BasicHybridCustomBlock<Filled, double> {
+ public:
+  NDArray<double> forward(const NDArray<double>& x) {
+    NDArray<double> y(x.shape());
+    for (double& v : y) v = 1;
+    return y;
+  }
+};
 // Two inputs, two outputs, a parameter read through data().
 class TwoWay : public nn::BasicHybridCustomBlock<TwoWay, double> {
  public:
@@ -219,9 +227,13 @@ TEST_CASE("refused: control flow on values, outputs not made by ops") {
   CHECK(h.cached_graphs().empty());
   h.hybridize(false);
   CHECK(nd::abs(h(x)).sum().asscalar() <= 1);  // imperatively it runs
-  Handmade m;
+  Handmade m;  // reads its input element by element
   m.hybridize();
-  CHECK_THROWS_WITH_AS((void)m(x), doctest::Contains("was not computed by ops"), StateError);
+  CHECK_THROWS_WITH_AS((void)m(x), doctest::Contains("handmade0: hybridize: its forward reads array values (data)"),
+                       StateError);
+  Filled f;  // returns an array written element by element
+  f.hybridize();
+  CHECK_THROWS_WITH_AS((void)f(x), doctest::Contains("was not computed by ops"), StateError);
 }
 
 TEST_CASE("HybridCustomBlock with two inputs and two outputs") {

@@ -96,8 +96,21 @@ class NDArray {
   std::size_t ndim() const { return shape().ndim(); }
   std::size_t size() const { return shape().size(); }
 
-  T* data() { return checked().storage->data() + impl_->offset; }
-  const T* data() const { return checked().storage->data() + impl_->offset; }
+  /// The elements.  While a graph is being traced (hybridize), reading or writing the elements
+  /// of one of its values (an input or an op's output) outside an op throws StateError: a graph
+  /// replays ops only, and would keep what such code computed as a constant.
+  T* data() {
+    Impl& im = checked();
+    if (im.traced) [[unlikely]]
+      detail::check_not_tracing("reads or writes array values (data)");
+    return im.storage->data() + im.offset;
+  }
+  const T* data() const {
+    const Impl& im = checked();
+    if (im.traced) [[unlikely]]
+      detail::check_not_tracing("reads array values (data)");
+    return im.storage->data() + im.offset;
+  }
   T* begin() { return data(); }
   T* end() { return data() + size(); }
   const T* begin() const { return data(); }
@@ -302,6 +315,7 @@ struct NDArray<T>::Impl {
   NDArray<T> grad;                             // set by attach_grad
   GradReq grad_req = GradReq::null;
   std::shared_ptr<autograd::GradHooks<T>> grad_hooks;  // autograd::on_gradient_ready
+  bool traced = false;  // a value of a graph being traced (graph/graph.hpp): only ops may touch its elements
 };
 
 template <class T>

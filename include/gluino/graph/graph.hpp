@@ -168,6 +168,11 @@ template <class T>
 class GraphTracer final : public autograd::Tracer<T> {
  public:
   GraphTracer(Graph<T>& g, std::string who) : g_(g), who_(std::move(who)) {}
+  ~GraphTracer() override {
+    for (const NDArray<T>& k : keep_) k.impl()->traced = false;
+  }
+  GraphTracer(const GraphTracer&) = delete;
+  GraphTracer& operator=(const GraphTracer&) = delete;
 
   int add_value(ValueKind kind, std::string name, const NDArray<T>& a) {
     Value<T> v;
@@ -175,6 +180,9 @@ class GraphTracer final : public autograd::Tracer<T> {
     v.name = std::move(name);
     v.shape = a.shape();
     if (kind == ValueKind::parameter || kind == ValueKind::constant) v.array = a;
+    // Inputs and op outputs: code between the ops must not compute on their elements (data()
+    // throws while the trace runs), since the graph could not replay it.
+    if (kind == ValueKind::input || kind == ValueKind::node) a.impl()->traced = true;
     g_.values.push_back(std::move(v));
     const int id = int(g_.values.size()) - 1;
     ids_[a.impl().get()] = id;

@@ -169,6 +169,36 @@ struct Reduce : autograd::OpBase {
     return {autograd::apply(std::move(spread), autograd::apply(std::move(keep), dy)) * backward(dy.ones_like())[0]};
   }
 };
+/// The index of the largest element along an axis (the first of equal ones), as T.  An op (no
+/// gradient: the result is piecewise constant), so that a traced graph recomputes it from its
+/// input on every run instead of keeping the traced call's result as a constant.
+template <class T>
+struct Argmax : autograd::OpBase {
+  static constexpr const char* name = "argmax";
+  int axis = -1;
+  bool keepdims = false;
+  std::size_t outer = 1, n = 1, inner = 1;
+  Shape out_shape;
+  autograd::Attributes attributes() const {  // for graphs
+    return {{"axis", std::int64_t(axis)}, {"keepdims", std::int64_t(keepdims)}};
+  }
+  NDArray<T> forward(const NDArray<T>& x) const {
+    NDArray<T> out(out_shape);
+    const T* px = x.data();
+    T* po = out.data();
+    for (std::size_t o = 0; o < outer; ++o)
+      for (std::size_t i = 0; i < inner; ++i) {
+        const T* p = px + o * n * inner + i;
+        std::size_t best = 0;
+        for (std::size_t k = 1; k < n; ++k)
+          if (p[k * inner] > p[best * inner]) best = k;
+        po[o * inner + i] = static_cast<T>(best);
+      }
+    return out;
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>&) const { return {NDArray<T>{}}; }
+};
+
 }  // namespace ops
 
 }  // namespace gluino::nd
@@ -221,24 +251,17 @@ NDArray<T> argmax(const NDArray<T>& x, int axis, bool keepdims) {
   GLUINO_CHECK(ShapeError, axis >= -nd && axis < nd, "argmax: axis ", axis, " out of range for shape ", s);
   const std::size_t a = s.normalize_axis(axis);
   GLUINO_CHECK(ShapeError, s[a] > 0, "argmax: axis ", axis, " of shape ", s, " is empty");
-  std::size_t outer = 1, inner = 1;
-  for (std::size_t i = 0; i < a; ++i) outer *= s[i];
-  for (std::size_t i = a + 1; i < s.ndim(); ++i) inner *= s[i];
+  ops::Argmax<T> op;
+  op.axis = axis;
+  op.keepdims = keepdims;
+  for (std::size_t i = 0; i < a; ++i) op.outer *= s[i];
+  for (std::size_t i = a + 1; i < s.ndim(); ++i) op.inner *= s[i];
+  op.n = s[a];
   std::vector<bool> mask(s.ndim(), false);
   mask[a] = true;
-  NDArray<T> out(keepdims ? detail::keep_shape(s, mask) : detail::drop_shape(s, mask));
-  const T* px = x.data();
-  T* po = out.data();
-  const std::size_t n = s[a];
-  for (std::size_t o = 0; o < outer; ++o)
-    for (std::size_t i = 0; i < inner; ++i) {
-      const T* p = px + o * n * inner + i;
-      std::size_t best = 0;
-      for (std::size_t k = 1; k < n; ++k)
-        if (p[k * inner] > p[best * inner]) best = k;
-      po[o * inner + i] = static_cast<T>(best);
-    }
-  return out;
+  op.out_shape = keepdims ? detail::keep_shape(s, mask) : detail::drop_shape(s, mask);
+  autograd::pause not_recorded(autograd::is_training());  // no gradient: never part of a recorded graph
+  return autograd::apply(std::move(op), x);
 }
 template <class T> NDArray<T> argmax(const NDArray<T>& x, int axis = -1) { return argmax(x, axis, false); }
 
