@@ -29,18 +29,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from make_activation_references import tensor_json, uniform  # same inputs and format
+
 torch.set_default_dtype(torch.float64)
-
-
-def uniform(gen, shape, lo, hi):
-    return (torch.rand(shape, generator=gen, dtype=torch.float32) * (hi - lo) + lo).double()
-
-
-def tensor_json(name, t):
-    d = {"shape": list(t.shape), "data": [float(v) for v in t.detach().reshape(-1).tolist()]}
-    if name is not None:
-        d = {"name": name, **d}
-    return d
 
 
 def make_case(seed, op, options, shapes, fn):
