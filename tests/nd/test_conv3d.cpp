@@ -12,7 +12,20 @@ using test::gradcheck;
 using test::rand_array;
 using V = std::vector<NDArray<double>>;
 
+namespace {
+// A copy made behind a call that is not inlined: what the op's body sees of options built by a
+// caller.
+[[gnu::noinline]] nd::Conv3DOptions passed_conv3d(const nd::Conv3DOptions& o) { return o; }
+}  // namespace
+
 TEST_SUITE("nd/conv3d") {
+TEST_CASE("Conv3DOptions built from constants arrive intact (g++ 12.2 with AVX-512 miscompiled them unaligned)") {
+  using A = std::array<std::size_t, 3>;
+  const nd::Conv3DOptions d = passed_conv3d({});  // pad arrived as (1, 1, 0)
+  CHECK((d.stride == A{1, 1, 1} && d.dilate == A{1, 1, 1} && d.pad == A{0, 0, 0} && d.num_group == 1));
+  const nd::Conv3DOptions s = passed_conv3d({.stride = {2, 2, 2}, .dilate = {2, 2, 2}, .pad = {1, 0, 0}});
+  CHECK((s.stride == A{2, 2, 2} && s.dilate == A{2, 2, 2} && s.pad == A{1, 0, 0} && s.num_group == 1));
+}
 TEST_CASE("convolution3d: output shape and a hand-computed case") {
   // a 2x2x2 kernel of ones over arange(27) as 3x3x3: each output sums a 2x2x2 cube
   const auto x = nd::arange<double>(27).reshape({1, 1, 3, 3, 3});

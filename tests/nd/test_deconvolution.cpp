@@ -4,50 +4,31 @@
 #include <doctest/doctest.h>
 
 #include <gluino/nd.hpp>  // NDArray with all its methods and ops
-#include <gluino/kernels/deconv2d.hpp>
 #include "support/conv_reference.hpp"
 #include "support/gradcheck.hpp"
-
-#include <cmath>
 
 using namespace gluino;
 using test::gradcheck;
 using test::rand_array;
 using V = std::vector<NDArray<double>>;
 
+
 namespace {
-struct Case {
-  std::size_t N, C, H, W, O, kh, kw;
-  nd::DeconvOptions opt;
-};
-// Every option: stride, pad, adj, dilation, groups, 1x1, one output channel (the convolution's
-// single-channel direct kernel), depthwise.
-const Case cases[] = {
-    {2, 3, 4, 5, 4, 3, 3, {}},
-    {2, 4, 3, 3, 6, 3, 2, {.stride = {2, 3}, .pad = {1, 0}, .adj = {1, 2}, .num_group = 2}},
-    {1, 2, 4, 3, 3, 2, 3, {.stride = {2, 2}, .dilate = {2, 1}, .pad = {1, 1}, .adj = {1, 0}}},
-    {3, 4, 5, 6, 8, 1, 1, {}},
-    {2, 4, 3, 3, 2, 1, 1, {.stride = {2, 2}, .adj = {1, 0}, .num_group = 2}},
-    {2, 5, 6, 7, 1, 3, 3, {.pad = {1, 1}}},
-    {2, 3, 7, 5, 1, 4, 4, {.stride = {2, 2}, .pad = {1, 1}}},
-    {2, 4, 4, 4, 4, 3, 3, {.stride = {2, 2}, .pad = {1, 1}, .adj = {1, 1}, .num_group = 4}},
-    {4, 8, 9, 9, 8, 3, 3, {.pad = {1, 1}}},  // large enough to split over threads
-};
-NDArray<float> rand_float(const Shape& s, std::uint64_t seed) {
-  NDArray<float> x(s);
-  const auto d = rand_array(s, seed);
-  for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>(d.data()[i]);
-  return x;
-}
-double max_diff(const NDArray<float>& a, const NDArray<float>& b) {
-  double worst = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    worst = std::max(worst, std::abs(double(a.data()[i]) - double(b.data()[i])) / (1.0 + std::abs(double(b.data()[i]))));
-  return worst;
-}
+// A copy made behind a call that is not inlined: what the op's body sees of options built by a
+// caller.
+[[gnu::noinline]] nd::DeconvOptions passed_deconv(const nd::DeconvOptions& o) { return o; }
 }  // namespace
 
 TEST_SUITE("nd/deconvolution") {
+TEST_CASE("DeconvOptions built from constants arrive intact (g++ 12.2 with AVX-512 miscompiled them unaligned)") {
+  using A = std::array<std::size_t, 2>;
+  const nd::DeconvOptions d = passed_deconv({});
+  CHECK((d.stride == A{1, 1} && d.dilate == A{1, 1} && d.pad == A{0, 0} && d.adj == A{0, 0} && d.num_group == 1));
+  const nd::DeconvOptions p = passed_deconv({.pad = {1, 1}});  // 1, 1, 1, 1, 1, 1, 0, 0 became all 1
+  CHECK((p.stride == A{1, 1} && p.dilate == A{1, 1} && p.pad == A{1, 1} && p.adj == A{0, 0}));
+  const nd::DeconvOptions s = passed_deconv({.stride = {2, 2}, .dilate = {2, 2}});
+  CHECK((s.stride == A{2, 2} && s.dilate == A{2, 2} && s.pad == A{0, 0} && s.adj == A{0, 0}));
+}
 TEST_CASE("deconvolution: output shape and hand-computed cases") {
   const auto x = nd::array<double>({1, 2}, {1, 1, 1, 2});
   const auto w = nd::array<double>({1, 10}, {1, 1, 1, 2});
@@ -71,20 +52,6 @@ TEST_CASE("deconvolution is the adjoint of convolution: <conv(y, w), x> = <y, de
   const auto c = nd::convolution(y2, w, {}, {.stride = d.stride, .dilate = d.dilate, .pad = d.pad, .num_group = 2});
   REQUIRE(c.shape() == x.shape());
   CHECK((c * x).sum().asscalar() == doctest::Approx((y2 * y).sum().asscalar()).epsilon(1e-12));
-}
-TEST_CASE("the fast path (convolution kernels with roles swapped) equals the naive scatter loop") {
-  for (const Case& c : cases) {
-    CAPTURE(c.C);
-    CAPTURE(c.O);
-    const auto x = rand_float({c.N, c.C, c.H, c.W}, 5), w = rand_float({c.C, c.O / c.opt.num_group, c.kh, c.kw}, 6);
-    const auto b = rand_float({c.O}, 7);
-    const auto g = nd::ops::Deconvolution<float>::make_geometry(x, w, b, c.opt);
-    NDArray<float> naive(Shape{g.N, g.C, g.H, g.W});
-    kernels::deconv2d_forward_naive(g, x.data(), w.data(), b.data(), naive.data());
-    const auto fast = nd::deconvolution(x, w, b, c.opt);
-    REQUIRE(fast.shape() == naive.shape());
-    CHECK(max_diff(fast, naive) < 1e-5);
-  }
 }
 TEST_CASE("deconvolution: gradients of x, weight and bias match central differences (double)") {
   const auto check = [](const Shape& xs, const Shape& ws, nd::DeconvOptions o) {

@@ -17,11 +17,14 @@ namespace gluino::nd {
 
 /// Options of convolution3d, in the order of mx.nd.Convolution's keyword arguments:
 /// `nd::convolution3d(x, w, b, {.stride = {1, 2, 2}, .pad = {1, 1, 1}})`.  Each triple is
-/// (depth, height, width).
+/// (depth, height, width), 32-byte aligned, leaving gaps between them: g++ 12.2 at -O2 with
+/// AVX-512 (-march=native) miscompiles the constant initialization of 8 contiguous size_t
+/// fields whose values are a run followed by zeros (Conv3DOptions{} arrived with pad (1, 1, 0)),
+/// as nd::DeconvOptions documents.
 struct Conv3DOptions {
-  std::array<std::size_t, 3> stride{1, 1, 1};  ///< > 0
-  std::array<std::size_t, 3> dilate{1, 1, 1};  ///< > 0
-  std::array<std::size_t, 3> pad{0, 0, 0};     ///< zeros added on each side of the input
+  alignas(32) std::array<std::size_t, 3> stride{1, 1, 1};  ///< > 0
+  alignas(32) std::array<std::size_t, 3> dilate{1, 1, 1};  ///< > 0
+  alignas(32) std::array<std::size_t, 3> pad{0, 0, 0};     ///< zeros added on each side of the input
   std::size_t num_group = 1;                   ///< channel groups; C and O must be multiples of it
 };
 
@@ -97,9 +100,10 @@ struct Convolution3D : autograd::OpBase {
 /// or weight, a channel or bias mismatch, channels or filters not multiples of num_group, a
 /// kernel larger than the padded input; ValueError for a zero stride, dilation or num_group, or
 /// a size of 2^40 or more.  Every message names the input's and the weight's shapes.
+/// The options are taken by reference (see nd::deconvolution).
 template <class T>
 NDArray<T> convolution3d(const NDArray<T>& x, const NDArray<T>& weight, const NDArray<T>& bias = {},
-                         Conv3DOptions opt = {}) {
+                         const Conv3DOptions& opt = {}) {
   ops::Convolution3D<T> op;
   op.opt = opt;
   return autograd::apply(std::move(op), x, weight, bias);
@@ -109,7 +113,7 @@ NDArray<T> convolution3d(const NDArray<T>& x, const NDArray<T>& weight, const ND
 
 // Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
 #define GLUINO_ND_CONV3D_INSTANTIATIONS(X, T) \
-  X NDArray<T> convolution3d<T>(const NDArray<T>&, const NDArray<T>&, const NDArray<T>&, Conv3DOptions);
+  X NDArray<T> convolution3d<T>(const NDArray<T>&, const NDArray<T>&, const NDArray<T>&, const Conv3DOptions&);
 namespace gluino::nd {
 GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_CONV3D_INSTANTIATIONS)
 }  // namespace gluino::nd

@@ -59,7 +59,10 @@ GLUINO_FUNC ConvSizes check_conv_args(const ConvSpec& spec, const Shape& x, cons
   constexpr std::size_t lim = std::size_t(1) << 40;
   const auto list = [](const std::vector<std::size_t>& v) {
     std::string s = "(";
-    for (std::size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(static_cast<long long>(v[i]));
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (i) s += ", ";
+      s += std::to_string(static_cast<long long>(v[i]));
+    }
     return s + (v.size() == 1 ? ",)" : ")");
   };
   const auto check_list = [&](const char* what, const std::vector<std::size_t>& v, bool positive) {

@@ -19,11 +19,15 @@ namespace gluino::nd {
 /// Options of deconvolution, in the order of mx.nd.Deconvolution's keyword arguments:
 /// `nd::deconvolution(x, w, b, {.stride = {2, 2}, .pad = {1, 1}, .adj = {1, 1}})`.
 /// Each pair is (height, width).
+/// Each pair is 32-byte aligned, leaving gaps between them: g++ 12.2 at -O2 with AVX-512
+/// (-march=native) miscompiles the constant initialization of 8 contiguous size_t fields whose
+/// values are a run followed by zeros (DeconvOptions{} arrived with pad and adj (1, 1); its SLP
+/// vectorizer stores one broadcast value to all 8).  The gaps keep every contiguous run at 2.
 struct DeconvOptions {
-  std::array<std::size_t, 2> stride{1, 1};  ///< > 0
-  std::array<std::size_t, 2> dilate{1, 1};  ///< > 0
-  std::array<std::size_t, 2> pad{0, 0};     ///< removed from each side of the full output
-  std::array<std::size_t, 2> adj{0, 0};     ///< added to the far side of the output; < stride (Gluon: output_padding)
+  alignas(32) std::array<std::size_t, 2> stride{1, 1};  ///< > 0
+  alignas(32) std::array<std::size_t, 2> dilate{1, 1};  ///< > 0
+  alignas(32) std::array<std::size_t, 2> pad{0, 0};     ///< removed from each side of the full output
+  alignas(32) std::array<std::size_t, 2> adj{0, 0};     ///< added to the far side of the output; < stride (Gluon: output_padding)
   std::size_t num_group = 1;                ///< channel groups; C and O must be multiples of it
 };
 
@@ -102,9 +106,11 @@ struct Deconvolution : autograd::OpBase {
 /// ValueError for a zero stride, dilation or num_group, adj >= stride, or a size of 2^40 or more
 /// (a negative number converted to size_t).  Every message names the input's and the weight's
 /// shapes.
+/// The options are taken by reference: passed by value, their 32-byte alignment changes the
+/// calling convention (g++ notes it, -Wpsabi).
 template <class T>
 NDArray<T> deconvolution(const NDArray<T>& x, const NDArray<T>& weight, const NDArray<T>& bias = {},
-                         DeconvOptions opt = {}) {
+                         const DeconvOptions& opt = {}) {
   ops::Deconvolution<T> op;
   op.opt = opt;
   return autograd::apply(std::move(op), x, weight, bias);
@@ -114,7 +120,7 @@ NDArray<T> deconvolution(const NDArray<T>& x, const NDArray<T>& weight, const ND
 
 // Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
 #define GLUINO_ND_DECONVOLUTION_INSTANTIATIONS(X, T) \
-  X NDArray<T> deconvolution<T>(const NDArray<T>&, const NDArray<T>&, const NDArray<T>&, DeconvOptions);
+  X NDArray<T> deconvolution<T>(const NDArray<T>&, const NDArray<T>&, const NDArray<T>&, const DeconvOptions&);
 namespace gluino::nd {
 GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_DECONVOLUTION_INSTANTIATIONS)
 }  // namespace gluino::nd

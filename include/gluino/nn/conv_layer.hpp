@@ -115,7 +115,10 @@ GLUINO_FUNC void check_size1(const char* layer, const char* what, std::size_t n,
 }
 
 GLUINO_FUNC std::string python_tuple1(std::size_t n) {
-  return "(" + std::to_string(static_cast<long long>(n)) + ",)";  // a negative int converted prints as itself
+  std::string s = "(";  // (appended piece by piece: "(" + std::string trips g++ 12's -Wrestrict)
+  s += std::to_string(static_cast<long long>(n));  // a negative int converted prints as itself
+  s += ",)";
+  return s;
 }
 
 GLUINO_FUNC void check_conv_layer_counts(const char* layer, std::size_t channels, std::size_t groups,
