@@ -2,6 +2,8 @@
 // gluino::precompiled: the kernels' float and double instantiations (detail/precompiled.hpp).
 #include "gluino/kernels/batch_norm.hpp"
 #include "gluino/kernels/conv2d.hpp"
+#include "gluino/kernels/conv3d.hpp"
+#include "gluino/kernels/deconv2d.hpp"
 #include "gluino/kernels/gemm.hpp"
 #include "gluino/kernels/im2col.hpp"
 #include "gluino/kernels/layer_norm.hpp"
@@ -11,6 +13,8 @@
 namespace gluino::kernels {
 GLUINO_INSTANTIATIONS(GLUINO_KERNELS_BATCH_NORM_INSTANTIATIONS)
 GLUINO_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_INSTANTIATIONS)
+GLUINO_INSTANTIATIONS(GLUINO_KERNELS_CONV3D_INSTANTIATIONS)
+GLUINO_INSTANTIATIONS(GLUINO_KERNELS_DECONV2D_INSTANTIATIONS)
 GLUINO_INSTANTIATIONS(GLUINO_KERNELS_GEMM_INSTANTIATIONS)
 GLUINO_INSTANTIATIONS(GLUINO_KERNELS_IM2COL_INSTANTIATIONS)
 GLUINO_INSTANTIATIONS(GLUINO_KERNELS_LAYER_NORM_INSTANTIATIONS)

@@ -151,6 +151,33 @@ TEST_CASE("an op without an ONNX form is refused, naming it; no file is left") {
                        doctest::Contains("node 0 ('pick', output (2,)): this op has no ONNX export"), ValueError);
   CHECK_FALSE(std::filesystem::exists(path));
 }
+TEST_CASE("Conv1D and 1-D pooling export as Reshape around Conv and the pools, for a fixed batch size") {
+  nn::HybridSequential net;
+  net.add(nn::Conv1D{6, 3, {.padding = 1, .activation = "relu"}}, nn::MaxPool1D{2},
+          nn::Conv1D{4, 3, {.strides = 2, .groups = 2}},
+          nn::AvgPool1D{3, 1, {.padding = 1, .ceil_mode = true, .count_include_pad = false}}, nn::GlobalMaxPool1D{});
+  net.initialize(init::Xavier{});
+  const auto path = out_dir() / "conv1d.onnx";
+  // the weights' reshapes to (O, C, 1, k) are fixed shapes: the batch size is fixed too
+  const ::onnx::ModelProto m = export_onnx(net, path.string(), {3, 2, 16});
+  CHECK_NOTHROW(::onnx::checker::check_model(m));
+  CHECK(m.graph().input(0).type().tensor_type().shape().dim(0).dim_value() == 3);
+  const auto x = random_batch({3, 2, 16}, 11);
+  auto back = nn::SymbolBlock::imports(path.string());
+  CHECK(max_abs_diff((*back)(x), net(x)) <= 1e-5f);
+}
+TEST_CASE("Conv2DTranspose and Conv3D have no ONNX export yet: refused by name") {
+  nn::Conv2DTranspose up{2, 3, {.strides = 2}};
+  up.initialize();
+  CHECK_THROWS_WITH_AS(export_onnx(up, (out_dir() / "deconv.onnx").string(), {1, 3, 4, 4}),
+                       doctest::Contains("('deconvolution', output (1, 2, 9, 9)): this op has no ONNX export"),
+                       ValueError);
+  nn::Conv3D c3{2, 2};
+  c3.initialize();
+  CHECK_THROWS_WITH_AS(export_onnx(c3, (out_dir() / "conv3d.onnx").string(), {1, 1, 3, 3, 3}),
+                       doctest::Contains("('convolution3d', output (1, 2, 2, 2, 2)): this op has no ONNX export"),
+                       ValueError);
+}
 }
 
 TEST_SUITE("onnx/symbol_block") {
