@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Benchmarks of nd::convolution (im2col + GEMM) on the layer shapes of LeNet and AlexNet, and of
 // the depthwise kernel (kernels/conv2d_depthwise.hpp) on MobileNet's against the general grouped
-// im2col + GEMM path it replaces.  main() comes from benchmark::benchmark_main.  The argument
+// im2col + GEMM path it replaces.  Each reports FLOP/s and of_peak, its share of the machine's
+// FP32 peak measured by an FMA loop on the same threads (peak_flops.hpp).  main() comes from benchmark::benchmark_main.  The argument
 // indexes the tables below.
 #include <gluino/nd/conv.hpp>
 
@@ -12,9 +13,19 @@
 
 #include <gluino/nd/random.hpp>
 
+#include "peak_flops.hpp"
+
 using namespace gluino;
 
 namespace {
+/// Sets FLOP/s and its share of the machine's FP32 peak (bench/peak_flops.hpp, on gluino's
+/// threads) for `flops` per iteration.
+void flop_counters(benchmark::State& state, double flops) {
+  state.counters["FLOP/s"] = benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["of_peak"] = benchmark::Counter(flops / gluino_bench::peak_flops(get_num_threads()),
+                                                 benchmark::Counter::kIsIterationInvariantRate);
+}
+
 struct Layer {
   const char* label;
   std::size_t batch, c, hw, o, k;
@@ -51,7 +62,7 @@ static void BM_Conv2D_Forward(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(nd::convolution(in.x, in.w, in.b, l.opt).data());
   state.SetLabel(l.label);
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(l.batch));
-  state.counters["FLOP/s"] = benchmark::Counter(2.0 * in.macs, benchmark::Counter::kIsIterationInvariantRate);
+  flop_counters(state, 2.0 * in.macs);
 }
 BENCHMARK(BM_Conv2D_Forward)->DenseRange(0, 4)->Unit(benchmark::kMillisecond);
 
@@ -73,8 +84,7 @@ static void BM_Conv2D_ForwardBackward(benchmark::State& state) {
   }
   state.SetLabel(l.label);
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(l.batch));
-  state.counters["FLOP/s"] = benchmark::Counter(2.0 * in.macs * (l.input_grad ? 3.0 : 2.0),
-                                                benchmark::Counter::kIsIterationInvariantRate);
+  flop_counters(state, 2.0 * in.macs * (l.input_grad ? 3.0 : 2.0));
 }
 BENCHMARK(BM_Conv2D_ForwardBackward)->DenseRange(0, 4)->Unit(benchmark::kMillisecond);
 
@@ -118,6 +128,6 @@ static void BM_Conv2D_Depthwise(benchmark::State& state) {
   state.SetLabel(std::string(l.label) + (generic ? ", grouped im2col + GEMM" : ", depthwise kernel"));
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g.N));
   const double macs = double(g.N) * double(g.O) * 9.0 * double(g.P());
-  state.counters["FLOP/s"] = benchmark::Counter(2.0 * macs * 3.0, benchmark::Counter::kIsIterationInvariantRate);
+  flop_counters(state, 2.0 * macs * 3.0);
 }
 BENCHMARK(BM_Conv2D_Depthwise)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}})->Unit(benchmark::kMillisecond);
