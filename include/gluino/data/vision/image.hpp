@@ -74,6 +74,7 @@ GLUINO_DATA_EXTERN_INSTANTIATIONS(GLUINO_DATA_VISION_IMAGE_INSTANTIATIONS)
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <new>
 
 #include <jpeglib.h>
 #include <jerror.h>  // the warning codes
