@@ -13,7 +13,7 @@ seconds=${1:-30}
 shift $(( $# > 0 ? 1 : 0 ))
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(fuzz_safetensors_float fuzz_safetensors_double fuzz_idx_raw fuzz_idx_gzip
-                                     fuzz_load_parameters fuzz_trainer_states fuzz_onnx_import)
+                                     fuzz_load_parameters fuzz_trainer_states fuzz_imdecode fuzz_onnx_import)
 bash scripts/setup.sh clang libclang-rt-14-dev
 build=${GLUINO_FUZZ_BUILD_DIR:-build/fuzz}
 jobs=${GLUINO_JOBS:-$(nproc)}

@@ -3,7 +3,7 @@
 # the npm packages of the ONNX Runtime checks (tools/onnx: onnxruntime-web, pinned by its lock file).
 # Usage: scripts/setup.sh [extra-package ...]
 set -euo pipefail
-pkgs=(g++ cmake ninja-build libeigen3-dev libopenblas-dev doctest-dev libbenchmark-dev nlohmann-json3-dev zlib1g-dev libssl-dev libstb-dev
+pkgs=(g++ cmake ninja-build libeigen3-dev libopenblas-dev doctest-dev libbenchmark-dev nlohmann-json3-dev zlib1g-dev libssl-dev libpng-dev libjpeg-dev
       libonnx-dev libprotobuf-dev libopenmpi-dev openmpi-bin "$@")
 missing=()
 for p in "${pkgs[@]}"; do

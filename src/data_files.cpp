@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// gluino::precompiled, when built with zlib, OpenSSL and stb_image (GLUINO_PRECOMPILED_DATA): the
-// data set readers' function bodies and their float and double instantiations
-// (detail/precompiled.hpp).  stb_image's implementation is compiled here, by vision/image.hpp.
+// gluino::precompiled, when built with zlib, OpenSSL, libpng and libjpeg (GLUINO_PRECOMPILED_DATA):
+// the data set readers' function bodies and their float and double instantiations
+// (detail/precompiled.hpp).  Only this file parses their headers.
 #define GLUINO_DEFINE_DATA_FUNCTIONS
 #include "gluino/data/idx.hpp"
 #include "gluino/data/sha256.hpp"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// The umbrella header: includes every public header of gluino, except the data set readers
-/// that need zlib, OpenSSL or stb_image (gluino/data/idx.hpp, data/sha256.hpp,
+/// that need zlib, OpenSSL, libpng or libjpeg (gluino/data/idx.hpp, data/sha256.hpp,
 /// data/vision/datasets.hpp, data/vision/image.hpp, data/vision/image_folder.hpp: include those
 /// yourself and link the gluino::data CMake target).
 #include "gluino/autograd/anomaly.hpp"

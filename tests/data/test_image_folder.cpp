@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include "support/image_write.hpp"
 #include "support/scratch.hpp"
 
 #include <gluino/nd.hpp>
@@ -13,11 +14,6 @@
 #include <fstream>
 #include <string>
 #include <vector>
-
-// The test writes its images with stb_image_write (libstb-dev), compiled here only.
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb/stb_image_write.h>
 
 using namespace gluino;
 namespace fs = std::filesystem;
@@ -33,11 +29,11 @@ fs::path image_dir(const std::string& name) {
 void write_png(const fs::path& p, int w, int h, int c, const std::vector<std::uint8_t>& px) {
   fs::create_directories(p.parent_path());
   REQUIRE(px.size() == static_cast<std::size_t>(w * h * c));
-  REQUIRE(stbi_write_png(p.string().c_str(), w, h, c, px.data(), w * c) != 0);
+  test::write_image_file(p, test::encode_png(w, h, c, px));
 }
 void write_jpg(const fs::path& p, int w, int h, int c, const std::vector<std::uint8_t>& px) {
   fs::create_directories(p.parent_path());
-  REQUIRE(stbi_write_jpg(p.string().c_str(), w, h, c, px.data(), 100) != 0);
+  test::write_image_file(p, test::encode_jpeg(w, h, c, px, 100));
 }
 std::vector<std::uint8_t> bytes_of(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -157,15 +153,15 @@ TEST_CASE("ImageFolderDataset: bad, truncated and foreign files give a ValueErro
       CHECK_THROWS_WITH_AS(ds.get(i), doctest::Contains(path.c_str()), ValueError);
     }
   }
-  // A Huffman table of more than 256 codes: stb_image 2.27 would write past its tables (found by
-  // tests/fuzz/fuzz_imdecode); imdecode refuses it first.
+  // A Huffman table of more than 256 codes (found by tests/fuzz/fuzz_imdecode when the decoder was
+  // stb_image 2.27, which wrote past its tables): libjpeg refuses it.
   auto dht = jpg;
   std::size_t at = 2;
   while (at + 4 < dht.size() && !(dht[at] == 0xff && dht[at + 1] == 0xc4)) ++at;
   REQUIRE(at + 21 < dht.size());
   for (std::size_t k = 0; k < 16; ++k) dht[at + 5 + k] = 0xff;  // after marker, length, class/id
   CHECK_THROWS_WITH_AS(data::vision::imdecode<float>(dht, {}, "dht.jpg"),
-                       doctest::Contains("'dht.jpg': a Huffman table of more than 256 codes"), ValueError);
+                       doctest::Contains("cannot decode 'dht.jpg': corrupt JPEG (libjpeg: Bogus Huffman table definition)"), ValueError);
   // The errors reach a DataLoader's loop too, from its workers.
   data::DataLoader loader(ds, {.batch_size = 1, .num_workers = 2});
   auto run = [&] {

@@ -15,11 +15,8 @@
 #include <vector>
 
 #include "../support/idx_bytes.hpp"
+#include "../support/image_write.hpp"
 #include "fuzz_lenet.hpp"
-
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb/stb_image_write.h>
 
 using namespace gluino;
 namespace fs = std::filesystem;
@@ -150,16 +147,30 @@ int main(int argc, char** argv) {
     trainer.step(1);
     write("trainer_states", "lenet-" + opt + ".states", saved([&](const std::string& p) { trainer.save_states(p); }));
   }
-  // Small PNG and JPEG images (stb_image_write): RGB, RGBA and grey PNG, RGB and grey JPEG.
+  // Small PNG and JPEG images (tests/support/image_write.hpp: libpng, libjpeg): grey, grey + alpha,
+  // RGB, RGBA, 16-bit, palette and interlaced PNG; baseline and progressive, RGB and grey JPEG.
   {
     Bytes px(16 * 12 * 4);
     for (std::size_t i = 0; i < px.size(); ++i) px[i] = static_cast<std::uint8_t>(i * 29 % 256);
+    auto first = [&](int c) { return Bytes(px.begin(), px.begin() + 16 * 12 * c); };
     const fs::path dir = out_dir / "imdecode";
     fs::create_directories(dir);
-    for (int c : {3, 4, 1})
-      stbi_write_png((dir / (c == 3 ? "rgb.png" : c == 4 ? "rgba.png" : "grey.png")).string().c_str(), 16, 12, c,
-                     px.data(), 16 * c);
-    for (int c : {3, 1}) stbi_write_jpg((dir / (c == 3 ? "rgb.jpg" : "grey.jpg")).string().c_str(), 16, 12, c, px.data(), 80);
+    using gluino::test::encode_jpeg, gluino::test::encode_png, gluino::test::write_image_file;
+    for (int c : {1, 2, 3, 4}) {
+      const std::string name = c == 1 ? "grey" : c == 2 ? "grey-alpha" : c == 3 ? "rgb" : "rgba";
+      write_image_file(dir / (name + ".png"), encode_png(16, 12, c, first(c)));
+    }
+    write_image_file(dir / "rgb16.png", encode_png(16, 12, 3, first(3), {.bit_depth = 16}));
+    write_image_file(dir / "rgb-interlaced.png", encode_png(16, 12, 3, first(3), {.interlace = true}));
+    Bytes few(16 * 12 * 3);  // 16 colours, for a palette
+    for (std::size_t i = 0; i < few.size(); ++i) few[i] = static_cast<std::uint8_t>((i / 3 % 16) * 16 + i % 3);
+    write_image_file(dir / "palette.png", encode_png(16, 12, 3, few, {.palette = true}));
+    for (int c : {3, 1})
+      for (bool progressive : {false, true})
+        write_image_file(dir / (std::string(c == 3 ? "rgb" : "grey") + (progressive ? "-progressive" : "") + ".jpg"),
+                         encode_jpeg(16, 12, c, first(c), 80, progressive));
+    write_image_file(dir / "rgb-arithmetic.jpg", encode_jpeg(16, 12, 3, first(3), 80, false, true));
+    write_image_file(dir / "cmyk.jpg", encode_jpeg(16, 12, 4, first(4), 80));
   }
   std::cout << "make_seeds: wrote the seeds under " << out_dir << "\n";
   return 0;

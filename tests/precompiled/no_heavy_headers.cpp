@@ -28,8 +28,11 @@
 #error "a program built against gluino::precompiled parses OpenSSL (data/sha256.hpp)"
 #endif
 
-#if defined(GLUINO_PRECOMPILED_DATA) && defined(STBI_INCLUDE_STB_IMAGE_H)
-#error "a program built against gluino::precompiled parses stb_image (data/vision/image.hpp)"
+#if defined(GLUINO_PRECOMPILED_DATA) && defined(PNG_LIBPNG_VER)
+#error "a program built against gluino::precompiled parses libpng (data/vision/image.hpp)"
+#endif
+#if defined(GLUINO_PRECOMPILED_DATA) && defined(JPEG_LIB_VERSION)
+#error "a program built against gluino::precompiled parses libjpeg (data/vision/image.hpp)"
 #endif
 
 int main() { return 0; }

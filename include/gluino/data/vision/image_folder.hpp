@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// A dataset of image files in one folder per class.  Mirrors gluon.data.vision.ImageFolderDataset.
-/// Decodes with stb_image (gluino/data/vision/image.hpp: Debian's libstb-dev).
+/// Decodes with libpng and libjpeg (gluino/data/vision/image.hpp: Debian's libpng-dev, libjpeg-dev).
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
