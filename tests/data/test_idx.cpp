@@ -102,7 +102,7 @@ TEST_CASE("read_idx: errors name the file and what was expected") {
                          doctest::Contains("is a directory"), ValueError);
   }
   SUBCASE("empty file") {
-    const auto p = tmp_path("empty");
+    const auto p = tmp_path("empty.idx");
     write_bytes(p, {});
     CHECK_THROWS_WITH_AS(data::read_idx(p), doctest::Contains("truncated: 0 bytes, expected at least 4"), ValueError);
   }
