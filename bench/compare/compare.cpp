@@ -60,6 +60,31 @@ compare::Result run_in_child(const compare::Workload& w, bool torch_side) {
   return r;
 }
 
+/// The FP32 peak of `threads` threads, measured in a child process: OpenMP threads started in
+/// this process before it forks would leave the workloads' children's OpenMP deadlocked.
+double peak_in_child(int threads) {
+  int fd[2];
+  if (pipe(fd) != 0) std::abort();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fd[0]);
+    const double p = gluino_bench::measure_peak_flops(threads);
+    if (write(fd[1], &p, sizeof p) != static_cast<ssize_t>(sizeof p)) _exit(2);
+    _exit(0);
+  }
+  close(fd[1]);
+  double p = 0;
+  const ssize_t n = read(fd[0], &p, sizeof p);
+  close(fd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (n != static_cast<ssize_t>(sizeof p) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "compare: measuring the peak failed\n");
+    std::exit(1);
+  }
+  return p;
+}
+
 /// The resolved path of the libblas.so.3 loaded into this process ("" if none).
 std::string loaded_blas() {
   std::string found;
@@ -136,7 +161,7 @@ int main(int argc, char** argv) {
                  blas.c_str());
     return 2;
   }
-  const double peak = gluino_bench::measure_peak_flops(threads);
+  const double peak = peak_in_child(threads);
   std::printf("gluino vs LibTorch %s (BLAS: %s%s): %d alternating runs per workload, %d threads, float32\n"
               "gluino's matrix products: %s\n"
               "FP32 peak of %d threads, measured with an %s FMA loop: %.1f GFLOP/s\n\n",
