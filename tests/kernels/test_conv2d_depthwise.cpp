@@ -17,11 +17,11 @@ namespace kernels = gluino::kernels;
 namespace {
 using gluino_test::random_values;
 
-struct DwCase {
+struct DepthwiseCase {
   std::size_t N, C, H, W, multiplier, kh, kw, sh, sw, ph, pw, dh, dw;
 };
 
-Conv2DGeometry make(const DwCase& c) {
+Conv2DGeometry make_depthwise(const DepthwiseCase& c) {
   Conv2DGeometry g;
   g.N = c.N, g.C = c.C, g.H = c.H, g.W = c.W, g.O = c.C * c.multiplier, g.groups = c.C;
   g.kh = c.kh, g.kw = c.kw, g.sh = c.sh, g.sw = c.sw, g.ph = c.ph, g.pw = c.pw, g.dh = c.dh, g.dw = c.dw;
@@ -29,7 +29,7 @@ Conv2DGeometry make(const DwCase& c) {
   return g;
 }
 
-std::string describe(const Conv2DGeometry& g) {
+std::string describe_depthwise(const Conv2DGeometry& g) {
   return std::to_string(g.N) + "x" + std::to_string(g.C) + "x" + std::to_string(g.H) + "x" + std::to_string(g.W) +
          " -> " + std::to_string(g.O) + ", kernel " + std::to_string(g.kh) + "x" + std::to_string(g.kw) + ", stride " +
          std::to_string(g.sh) + "x" + std::to_string(g.sw) + ", pad " + std::to_string(g.ph) + "x" +
@@ -37,7 +37,7 @@ std::string describe(const Conv2DGeometry& g) {
 }
 
 template <class T>
-T max_abs_diff(const std::vector<T>& a, const std::vector<T>& b) {
+T max_abs_diff_dw(const std::vector<T>& a, const std::vector<T>& b) {
   T worst = 0;
   for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));
   return worst;
@@ -45,7 +45,7 @@ T max_abs_diff(const std::vector<T>& a, const std::vector<T>& b) {
 
 // MobileNet's shapes (3x3, pad 1, stride 1 and 2) and the corners: multipliers, dilation,
 // non-square kernels and strides, no padding, output rows narrower and wider than a vector.
-const DwCase cases[] = {
+const DepthwiseCase depthwise_cases[] = {
     {2, 8, 12, 12, 1, 3, 3, 1, 1, 1, 1, 1, 1},  {2, 8, 12, 12, 1, 3, 3, 2, 2, 1, 1, 1, 1},
     {1, 3, 7, 9, 2, 3, 3, 1, 1, 1, 1, 1, 1},    {3, 4, 9, 11, 3, 5, 3, 2, 1, 2, 0, 1, 1},
     {2, 5, 10, 10, 1, 3, 3, 1, 1, 2, 2, 2, 2},  {1, 2, 6, 17, 1, 1, 4, 1, 3, 0, 1, 1, 1},
@@ -57,7 +57,7 @@ const DwCase cases[] = {
 
 TEST_SUITE("kernels/conv2d_depthwise") {
 TEST_CASE("depthwise_applies: groups == input channels, > 1") {
-  Conv2DGeometry g = make({1, 4, 8, 8, 1, 3, 3, 1, 1, 1, 1, 1, 1});
+  Conv2DGeometry g = make_depthwise({1, 4, 8, 8, 1, 3, 3, 1, 1, 1, 1, 1, 1});
   CHECK(kernels::depthwise_applies(g));
   g.generic = true;
   CHECK_FALSE(kernels::depthwise_applies(g));
@@ -69,9 +69,9 @@ TEST_CASE("depthwise_applies: groups == input channels, > 1") {
 }
 
 TEST_CASE("forward equals the naive loops and the generic im2col path, with and without ReLU") {
-  for (const DwCase& c : cases) {
-    const Conv2DGeometry g = make(c);
-    INFO(describe(g));
+  for (const DepthwiseCase& c : depthwise_cases) {
+    const Conv2DGeometry g = make_depthwise(c);
+    INFO(describe_depthwise(g));
     REQUIRE(kernels::depthwise_applies(g));
     const auto x = random_values<double>(g.N * g.C * g.H * g.W, 1);
     const auto w = random_values<double>(g.O * g.kh * g.kw, 2);
@@ -83,43 +83,43 @@ TEST_CASE("forward equals the naive loops and the generic im2col path, with and 
     Conv2DGeometry gg = g;
     gg.generic = true;
     kernels::conv2d_forward(gg, x.data(), w.data(), b.data(), generic.data());
-    CHECK(max_abs_diff(ref, fast) < 1e-12);
-    CHECK(max_abs_diff(ref, generic) < 1e-12);
+    CHECK(max_abs_diff_dw(ref, fast) < 1e-12);
+    CHECK(max_abs_diff_dw(ref, generic) < 1e-12);
     kernels::conv2d_forward(g, x.data(), w.data(), static_cast<const double*>(nullptr), fast.data(), true);
     kernels::conv2d_forward_naive(g, x.data(), w.data(), static_cast<const double*>(nullptr), ref.data());
     for (double& v : ref) v = std::max(v, 0.0);
-    CHECK(max_abs_diff(ref, fast) < 1e-12);
+    CHECK(max_abs_diff_dw(ref, fast) < 1e-12);
   }
 }
 
 TEST_CASE("backward equals the naive loops: dx, dw, db together and one at a time") {
-  for (const DwCase& c : cases) {
-    const Conv2DGeometry g = make(c);
-    INFO(describe(g));
+  for (const DepthwiseCase& c : depthwise_cases) {
+    const Conv2DGeometry g = make_depthwise(c);
+    INFO(describe_depthwise(g));
     const auto x = random_values<double>(g.N * g.C * g.H * g.W, 4);
     const auto w = random_values<double>(g.O * g.kh * g.kw, 5);
     const auto dy = random_values<double>(g.N * g.O * g.P(), 6);
     std::vector<double> dx0(x.size()), dw0(w.size()), db0(g.O), dx(x.size(), 7.0), dw(w.size(), 7.0), db(g.O, 7.0);
     kernels::conv2d_backward_naive(g, x.data(), w.data(), dy.data(), dx0.data(), dw0.data(), db0.data());
     kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
-    CHECK(max_abs_diff(dx0, dx) < 1e-12);
-    CHECK(max_abs_diff(dw0, dw) < 1e-12);
-    CHECK(max_abs_diff(db0, db) < 1e-12);
+    CHECK(max_abs_diff_dw(dx0, dx) < 1e-12);
+    CHECK(max_abs_diff_dw(dw0, dw) < 1e-12);
+    CHECK(max_abs_diff_dw(db0, db) < 1e-12);
     std::fill(dw.begin(), dw.end(), 7.0);
     kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), static_cast<double*>(nullptr), dw.data(),
                              static_cast<double*>(nullptr));
-    CHECK(max_abs_diff(dw0, dw) < 1e-12);
+    CHECK(max_abs_diff_dw(dw0, dw) < 1e-12);
     std::fill(dx.begin(), dx.end(), 7.0);
     kernels::conv2d_backward(g, static_cast<const double*>(nullptr), w.data(), dy.data(), dx.data(),
                              static_cast<double*>(nullptr), static_cast<double*>(nullptr));
-    CHECK(max_abs_diff(dx0, dx) < 1e-12);
+    CHECK(max_abs_diff_dw(dx0, dx) < 1e-12);
   }
 }
 
 TEST_CASE("backward with a fused ReLU masks dy by the output's sign") {
-  for (const DwCase& c : cases) {
-    const Conv2DGeometry g = make(c);
-    INFO(describe(g));
+  for (const DepthwiseCase& c : depthwise_cases) {
+    const Conv2DGeometry g = make_depthwise(c);
+    INFO(describe_depthwise(g));
     const auto x = random_values<double>(g.N * g.C * g.H * g.W, 8);
     const auto w = random_values<double>(g.O * g.kh * g.kw, 9);
     const auto b = random_values<double>(g.O, 10);
@@ -131,14 +131,14 @@ TEST_CASE("backward with a fused ReLU masks dy by the output's sign") {
     std::vector<double> dx0(x.size()), dw0(w.size()), db0(g.O), dx(x.size()), dw(w.size()), db(g.O);
     kernels::conv2d_backward_naive(g, x.data(), w.data(), masked.data(), dx0.data(), dw0.data(), db0.data());
     kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data(), y.data());
-    CHECK(max_abs_diff(dx0, dx) < 1e-12);
-    CHECK(max_abs_diff(dw0, dw) < 1e-12);
-    CHECK(max_abs_diff(db0, db) < 1e-12);
+    CHECK(max_abs_diff_dw(dx0, dx) < 1e-12);
+    CHECK(max_abs_diff_dw(dw0, dw) < 1e-12);
+    CHECK(max_abs_diff_dw(db0, db) < 1e-12);
   }
 }
 
 TEST_CASE("float agrees with double") {
-  const Conv2DGeometry g = make(cases[1]);
+  const Conv2DGeometry g = make_depthwise(depthwise_cases[1]);
   const auto xd = random_values<double>(g.N * g.C * g.H * g.W, 12);
   const auto wd = random_values<double>(g.O * g.kh * g.kw, 13);
   const std::vector<float> xf(xd.begin(), xd.end()), wf(wd.begin(), wd.end());
