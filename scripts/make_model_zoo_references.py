@@ -24,6 +24,15 @@ trainable).
 
 Format: {"made_with": ..., "cases": [{"model", "options", "input", "output_shape", "total",
 "trainable"}]}: the output shape of a forward of a zero batch of the given input shape.
+
+It also makes tests/data/reference/model_zoo_numbers.json (second argument): each network of
+NUMERIC, in double, with every parameter set by fill() below (a formula of the parameter's
+place in Gluon's collect_params order, its role and its element index, which the C++ test
+computes the same way), run in predict mode (BatchNorm on its running statistics, Dropout off)
+on a fixed input: the logits, and the gradient of the summed softmax cross-entropy (labels 0, 1,
+...) with respect to each trainable parameter, reduced to one number per parameter (the sum of
+grad * cos(0.21 i)).  {"made_with", "cases": [{"model", "options", "input", "params": [{"shape",
+"role", "trainable"}], "logits": {"shape", "data"}, "grad_sums": [...]}]}.
 """
 
 import json
@@ -282,9 +291,88 @@ PUBLISHED = {
 }
 
 
+# Networks compared number for number (predict mode, double): small inputs the global pools
+# allow, 10 classes, one channel.
+NUMERIC = [
+    ("nin", {"classes": 10}, lambda: nin(10, 1), [2, 1, 96, 96]),
+    ("googlenet", {"classes": 10}, lambda: googlenet(10, 1), [2, 1, 96, 96]),
+    ("resnet18_v1", {"classes": 10, "thumbnail": True}, lambda: resnet(1, 18, 10, True, 1), [2, 1, 28, 28]),
+    ("resnet18_v2", {"classes": 10, "thumbnail": True}, lambda: resnet(2, 18, 10, True, 1), [2, 1, 28, 28]),
+    ("resnet50_v1", {"classes": 10}, lambda: resnet(1, 50, 10, False, 1), [2, 1, 32, 32]),
+    ("resnet50_v2", {"classes": 10}, lambda: resnet(2, 50, 10, False, 1), [2, 1, 32, 32]),
+    ("densenet121", {"classes": 10}, lambda: densenet(64, 32, [6, 12, 24, 16], 4, 10, 1), [2, 1, 32, 32]),
+    ("mobilenet0_25", {"classes": 10}, lambda: mobilenet(0.25, 10, 1), [2, 1, 32, 32]),
+    ("mobilenet_v2_0_25", {"classes": 10}, lambda: mobilenet_v2(0.25, 10, 1), [2, 1, 32, 32]),
+]
+
+
+def roles(model):
+    """(tensor, role, trainable) in Gluon's collect_params order: each module's parameters, then
+    its running statistics (BatchNorm: gamma, beta, running_mean, running_var)."""
+    out = []
+    for mod in model.modules():
+        bn = isinstance(mod, nn.BatchNorm2d)
+        for name, t in mod.named_parameters(recurse=False):
+            role = {"weight": "gamma", "bias": "beta"}[name] if bn else name
+            out.append((t, role, t.requires_grad))
+        for name, t in mod.named_buffers(recurse=False):
+            if name != "num_batches_tracked":
+                out.append((t, name, False))
+    return out
+
+
+def fill(k, shape, role, trainable=True):
+    """Parameter k's values: a fixed formula (the C++ test has the same), scaled by its role.  A
+    frozen gamma and beta (Gluon's BatchNorm(scale=False, center=False), whose op takes gamma as 1)
+    keep the values Gluon gives them, 1 and 0."""
+    if not trainable and role in ("gamma", "beta"):
+        return torch.full(shape, 1.0 if role == "gamma" else 0.0, dtype=torch.float64)
+    n = 1
+    for d in shape:
+        n *= d
+    i = torch.arange(n, dtype=torch.float64)
+    s = torch.sin(0.37 * i + 1.3 * k + 0.1)
+    if role == "weight":
+        fan_in = n // shape[0]
+        v = (4.0 / fan_in) ** 0.5 * s
+    elif role == "gamma":
+        v = 1 + 0.1 * s
+    elif role == "running_var":
+        v = 1 + 0.25 * (1 + s)
+    else:  # bias, beta, running_mean
+        v = 0.1 * s
+    return v.reshape(shape)
+
+
+def numeric_case(name, options, make, shape):
+    model = make().double().eval()
+    params = roles(model)
+    with torch.no_grad():
+        for k, (t, role, trainable) in enumerate(params):
+            t.copy_(fill(k, list(t.shape), role, trainable))
+    n = 1
+    for d in shape:
+        n *= d
+    x = torch.sin(0.05 * torch.arange(n, dtype=torch.float64) + 0.3).reshape(shape)
+    logits = model(x)
+    labels = torch.arange(shape[0]) % logits.shape[1]
+    torch.nn.functional.cross_entropy(logits, labels, reduction="sum").backward()
+    sums = []
+    for t, role, trainable in params:
+        if trainable:
+            c = torch.cos(0.21 * torch.arange(t.numel(), dtype=torch.float64))
+            sums.append(float((t.grad.reshape(-1) * c).sum()))
+    print(f"{name:20s} logits[0,:3] {logits[0, :3].tolist()}")
+    return {"model": name, "options": options, "input": shape,
+            "params": [{"shape": list(t.shape), "role": role, "trainable": tr} for t, role, tr in params],
+            "logits": {"shape": list(logits.shape), "data": logits.detach().reshape(-1).tolist()},
+            "grad_sums": sums}
+
+
 def main():
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / \
-        "tests/data/reference/model_zoo.json"
+    root = Path(__file__).resolve().parent.parent
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else root / "tests/data/reference/model_zoo.json"
+    out_numbers = Path(sys.argv[2]) if len(sys.argv) > 2 else root / "tests/data/reference/model_zoo_numbers.json"
     cases = []
     for name, options, make, shape in CASES:
         model = make().eval()
@@ -296,8 +384,10 @@ def main():
         cases.append({"model": name, "options": options, "input": shape, "output_shape": list(y.shape),
                       "total": total, "trainable": trainable})
         print(f"{name:20s} {str(options):40s} total {total:>12,d} trainable {trainable:>12,d}")
-    doc = {"made_with": f"PyTorch {torch.__version__}, Python {platform.python_version()}", "cases": cases}
-    out.write_text(json.dumps(doc, indent=1) + "\n")
+    made_with = f"PyTorch {torch.__version__}, Python {platform.python_version()}"
+    out.write_text(json.dumps({"made_with": made_with, "cases": cases}, indent=1) + "\n")
+    numbers = [numeric_case(*case) for case in NUMERIC]
+    out_numbers.write_text(json.dumps({"made_with": made_with, "cases": numbers}) + "\n")
 
 
 if __name__ == "__main__":

@@ -99,4 +99,7 @@ TEST_CASE("errors") {
                        ValueError);
   CHECK_THROWS_AS(model_zoo::densenet121({.dropout = 1.5}), ValueError);
 }
+TEST_CASE("logits and gradients in double equal PyTorch's (model_zoo_numbers.json)") {
+  test::check_numbers(*model_zoo::densenet121<double>({.classes = 10}), "densenet121", R"({"classes": 10})");
+}
 }

@@ -67,4 +67,7 @@ TEST_CASE("hybridized: one graph with a concat per Inception, the imperative out
   CHECK_THROWS_WITH_AS(model_zoo::googlenet({.classes = 0}), doctest::Contains("googlenet: classes must be > 0"),
                        ValueError);
 }
+TEST_CASE("logits and gradients in double equal PyTorch's (model_zoo_numbers.json)") {
+  test::check_numbers(*model_zoo::googlenet<double>({.classes = 10}), "googlenet", R"({"classes": 10})");
+}
 }

@@ -109,4 +109,9 @@ TEST_CASE("errors") {
                        doctest::Contains("get_mobilenet_v2: classes must be > 0"), ValueError);
   CHECK_THROWS_AS(model_zoo::LinearBottleneck(0, 8, 6, 1), ValueError);
 }
+TEST_CASE("logits and gradients in double equal PyTorch's (model_zoo_numbers.json): v1 and v2") {
+  test::check_numbers(*model_zoo::mobilenet0_25<double>({.classes = 10}), "mobilenet0_25", R"({"classes": 10})");
+  test::check_numbers(*model_zoo::mobilenet_v2_0_25<double>({.classes = 10}), "mobilenet_v2_0_25",
+                      R"({"classes": 10})");
+}
 }

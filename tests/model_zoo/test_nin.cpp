@@ -54,4 +54,7 @@ TEST_CASE("one training step lowers the loss; hybridized equals imperative") {
   CHECK((*net)(x).to_vector() == a.to_vector());
   CHECK((*net)(x).to_vector() == a.to_vector());
 }
+TEST_CASE("logits and gradients in double equal PyTorch's (model_zoo_numbers.json)") {
+  test::check_numbers(*model_zoo::nin<double>({.classes = 10}), "nin", R"({"classes": 10})");
+}
 }

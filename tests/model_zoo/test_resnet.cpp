@@ -151,4 +151,11 @@ TEST_CASE("double precision builds the same net") {
   net->initialize();
   CHECK((*net)(nd::zeros<double>({2, 1, 8, 8})).shape() == Shape{2, 3});
 }
+TEST_CASE("logits and gradients in double equal PyTorch's (model_zoo_numbers.json): V1, V2, basic and bottleneck") {
+  const auto thumb = R"({"classes": 10, "thumbnail": true})";
+  test::check_numbers(*model_zoo::resnet18_v1<double>({.classes = 10, .thumbnail = true}), "resnet18_v1", thumb);
+  test::check_numbers(*model_zoo::resnet18_v2<double>({.classes = 10, .thumbnail = true}), "resnet18_v2", thumb);
+  test::check_numbers(*model_zoo::resnet50_v1<double>({.classes = 10}), "resnet50_v1", R"({"classes": 10})");
+  test::check_numbers(*model_zoo::resnet50_v2<double>({.classes = 10}), "resnet50_v2", R"({"classes": 10})");
+}
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// Test support for the model-zoo networks: their parameter counts against
-/// tests/data/reference/model_zoo.json (scripts/make_model_zoo_references.py), and one training
-/// step on a tiny batch.
+/// tests/data/reference/model_zoo.json (scripts/make_model_zoo_references.py), their logits and
+/// gradients against model_zoo_numbers.json (the same script), and one training step on a tiny
+/// batch.
 #include <gluino/autograd/engine.hpp>
 #include <gluino/autograd/mode.hpp>
 #include <gluino/init/initializer.hpp>
@@ -17,6 +18,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -57,6 +59,90 @@ void check_counts(const nn::BasicBlock<T>& net, const std::string& model, const 
   INFO(model, " ", options);
   CHECK(got.total == ref.at("total").get<std::size_t>());
   CHECK(got.trainable == ref.at("trainable").get<std::size_t>());
+}
+
+/// The role of a parameter from its name (Gluon's "conv0_weight" or the structural
+/// "0.1.running_var"): weight, bias, gamma, beta, running_mean or running_var (what
+/// scripts/make_model_zoo_references.py's fill() scales by).
+inline std::string param_role(const std::string& name) {
+  for (const std::string r : {"running_mean", "running_var"})
+    if (name.ends_with(r)) return r;
+  return name.substr(name.find_last_of("._") + 1);
+}
+
+/// Checks a network in double, number for number, against the case of model_zoo_numbers.json for
+/// `model` and `options`: every parameter (in collect_params order, its shape and role as the
+/// PyTorch module's) set by the script's fill() (a frozen gamma and beta to 1 and 0, as Gluon's), the logits of its input in predict mode and the
+/// gradient of the summed softmax cross-entropy (labels 0, 1, ...) reduced per parameter to
+/// sum(grad * cos(0.21 i)).  rtol is relative to each value's magnitude and the largest one.
+inline void check_numbers(nn::BasicBlock<double>& net, const std::string& model, const std::string& options,
+                          double rtol = 1e-9) {
+  const nlohmann::json want = nlohmann::json::parse(options);
+  nlohmann::json ref;
+  for (const auto& c : reference_file("model_zoo_numbers.json").at("cases"))
+    if (c.at("model") == model && c.at("options") == want) ref = c;
+  REQUIRE_MESSAGE(!ref.is_null(), "no case of ", model, " ", options, " in model_zoo_numbers.json");
+  INFO(model, " ", options);
+  const auto in_shape = Shape(ref.at("input").get<std::vector<std::size_t>>());
+  NDArray<double> x(in_shape);
+  for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = std::sin(0.05 * double(i) + 0.3);
+  net.initialize();
+  (void)net(x);  // resolves deferred shapes
+  const auto params = net.collect_params_with_prefix();
+  const auto& want_params = ref.at("params");
+  REQUIRE(params.size() == want_params.size());
+  for (std::size_t k = 0; k < params.size(); ++k) {
+    const auto& [name, p] = params[k];
+    const auto& w = want_params[k];
+    CAPTURE(name);
+    REQUIRE(p->shape() == Shape(w.at("shape").get<std::vector<std::size_t>>()));
+    const std::string role = param_role(name);
+    REQUIRE(role == w.at("role").get<std::string>());
+    REQUIRE((p->grad_req() != GradReq::null) == w.at("trainable").get<bool>());
+    NDArray<double> v(p->shape());
+    const double n = double(v.size()), kk = double(k);
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const double s = std::sin(0.37 * double(i) + 1.3 * kk + 0.1);
+      double value = 0.1 * s;  // bias, beta, running_mean
+      if (p->grad_req() == GradReq::null && (role == "gamma" || role == "beta")) value = role == "gamma" ? 1 : 0;
+      else if (role == "weight") value = std::sqrt(4.0 / (n / double(v.shape()[0]))) * s;
+      else if (role == "gamma") value = 1 + 0.1 * s;
+      else if (role == "running_var") value = 1 + 0.25 * (1 + s);
+      v.data()[i] = value;
+    }
+    p->set_data(v);
+  }
+  const std::size_t batch = in_shape[0];
+  NDArray<double> label(Shape{batch});
+  loss::BasicSoftmaxCrossEntropyLoss<double> loss_fn;
+  NDArray<double> logits;
+  {
+    autograd::record rec(/*train_mode=*/false);
+    logits = net(x);
+    for (std::size_t i = 0; i < batch; ++i) label.data()[i] = double(i % logits.shape()[1]);
+    nd::sum(loss_fn(logits, label)).backward();
+  }
+  const NDArray<double> want_logits = reference_array<double>(ref.at("logits"));
+  REQUIRE(logits.shape() == want_logits.shape());
+  double scale = 0;
+  for (double v : want_logits.to_vector()) scale = std::max(scale, std::abs(v));
+  check_reference_close(logits, ref.at("logits"), "logits", rtol, rtol * scale);
+  const auto sums = ref.at("grad_sums").get<std::vector<double>>();
+  std::vector<double> got;
+  for (const auto& [name, p] : params) {
+    if (p->grad_req() == GradReq::null) continue;
+    const auto g = p->grad().to_vector();
+    double s = 0;
+    for (std::size_t i = 0; i < g.size(); ++i) s += g[i] * std::cos(0.21 * double(i));
+    got.push_back(s);
+  }
+  REQUIRE(got.size() == sums.size());
+  double gscale = 0;
+  for (double v : sums) gscale = std::max(gscale, std::abs(v));
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    CAPTURE(i);
+    CHECK(std::abs(got[i] - sums[i]) <= rtol * (std::abs(sums[i]) + gscale));
+  }
 }
 
 /// One SGD step on a fixed batch of images x with labels 0, 1, ...: every parameter with a
