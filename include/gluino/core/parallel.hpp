@@ -61,18 +61,32 @@ class ExceptionCarrier {
 };
 
 /// Runs fn(i) for i in [0, n), split over threads when the work (n * cost per item) is large
-/// enough to pay for it; never nests (inside a parallel region it runs serially).  An exception
-/// thrown by fn reaches the caller (the first one, when several threads throw); the items not
-/// yet started when it was thrown are skipped.
+/// enough to pay for it; never nests (inside a parallel region it runs serially).  Each thread
+/// takes one contiguous range and runs it in blocks of parallel_block items, each block a plain
+/// loop over fn (so that an element-wise fn vectorises: run per item, the exception guard kept
+/// it scalar, half the speed of the optimizers' updates).  An exception thrown by fn reaches
+/// the caller (the first one, when several threads throw); the blocks not yet started when it
+/// was thrown are skipped.
+inline constexpr std::size_t parallel_block = 4096;
 template <class Fn>
 void parallel_for(std::size_t n, Fn&& fn, std::size_t cost_per_item = 1) {
 #if defined(_OPENMP)
   const bool go_parallel = n > 1 && n * cost_per_item >= 32768 && !omp_in_parallel() && omp_get_max_threads() > 1;
   if (go_parallel) {
-    const long long nn = static_cast<long long>(n);
     ExceptionCarrier errors;
-#pragma omp parallel for schedule(static)
-    for (long long i = 0; i < nn; ++i) errors.run([&] { fn(static_cast<std::size_t>(i)); });
+#pragma omp parallel
+    {
+      const auto t = static_cast<std::size_t>(omp_get_thread_num());
+      const auto team = static_cast<std::size_t>(omp_get_num_threads());
+      const std::size_t begin = n / team * t + std::min(t, n % team);
+      const std::size_t end = begin + n / team + (t < n % team ? 1 : 0);
+      for (std::size_t lo = begin; lo < end; lo += parallel_block) {
+        const std::size_t hi = std::min(end, lo + parallel_block);
+        errors.run([&] {
+          for (std::size_t i = lo; i < hi; ++i) fn(i);
+        });
+      }
+    }
     errors.rethrow();
     return;
   }
