@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Benchmarks of nd::convolution (im2col + GEMM) on the layer shapes of LeNet and AlexNet, and of
+// Benchmarks of nd::convolution (im2col + GEMM) on the layer shapes of LeNet, AlexNet and VGG-11/4
+// (with each layer's arithmetic intensity, FLOP/B, for the roofline table of performance.md), and of
 // the depthwise kernel (kernels/conv2d_depthwise.hpp) on MobileNet's against the general grouped
 // im2col + GEMM path it replaces.  Each reports FLOP/s and of_peak, its share of the machine's
 // FP32 peak measured by an FMA loop on the same threads (peak_flops.hpp).  main() comes from benchmark::benchmark_main.  The argument
@@ -38,12 +39,31 @@ const Layer layers[] = {
     {"alexnet conv1 1->96 11x11/4 224x224 b32", 32, 1, 224, 96, 11, {.stride = {4, 4}}, false},
     {"alexnet conv2 96->256 5x5 pad 2 26x26 b32", 32, 96, 26, 256, 5, {.pad = {2, 2}}, true},
     {"alexnet conv3 256->384 3x3 pad 1 12x12 b32", 32, 256, 12, 384, 3, {.pad = {1, 1}}, true},
+    {"alexnet conv4 384->384 3x3 pad 1 12x12 b32", 32, 384, 12, 384, 3, {.pad = {1, 1}}, true},
+    {"alexnet conv5 384->256 3x3 pad 1 12x12 b32", 32, 384, 12, 256, 3, {.pad = {1, 1}}, true},
+    // VGG-11 with a quarter of the channels (compare_torch's), 1x224x224
+    {"vgg11/4 conv1 1->16 3x3 pad 1 224x224 b32", 32, 1, 224, 16, 3, {.pad = {1, 1}}, false},
+    {"vgg11/4 conv2 16->32 3x3 pad 1 112x112 b32", 32, 16, 112, 32, 3, {.pad = {1, 1}}, true},
+    {"vgg11/4 conv3 32->64 3x3 pad 1 56x56 b32", 32, 32, 56, 64, 3, {.pad = {1, 1}}, true},
+    {"vgg11/4 conv4 64->64 3x3 pad 1 56x56 b32", 32, 64, 56, 64, 3, {.pad = {1, 1}}, true},
+    {"vgg11/4 conv5 64->128 3x3 pad 1 28x28 b32", 32, 64, 28, 128, 3, {.pad = {1, 1}}, true},
+    {"vgg11/4 conv6 128->128 3x3 pad 1 28x28 b32", 32, 128, 28, 128, 3, {.pad = {1, 1}}, true},
+    {"vgg11/4 conv7 128->128 3x3 pad 1 14x14 b32", 32, 128, 14, 128, 3, {.pad = {1, 1}}, true},
 };
+constexpr int num_layers = static_cast<int>(sizeof(layers) / sizeof(layers[0]));
 
 struct Inputs {
   NDArray<float> x, w, b;
-  double macs;  // multiply-adds of one forward pass
+  double macs;           // multiply-adds of one forward pass
+  double x_n, w_n, y_n;  // elements of the input, the weight and the output
 };
+/// The roofline's arithmetic intensity: FLOPs per byte of the least memory traffic the pass
+/// needs (each array read or written once: forward x, w, y; forward and backward also dy, dw,
+/// and dx when the input gradient is computed).  Far above the machine's balance (peak FLOP/s
+/// over memory bandwidth, about 10 on these machines) means compute-bound.
+void intensity_counter(benchmark::State& state, double flops, double bytes) {
+  state.counters["FLOP/B"] = benchmark::Counter(flops / bytes);
+}
 Inputs make_inputs(const Layer& l) {
   Inputs in;
   in.x = nd::random::uniform<float>({l.batch, l.c, l.hw, l.hw}, -1.0f, 1.0f);
@@ -51,6 +71,7 @@ Inputs make_inputs(const Layer& l) {
   in.b = nd::random::uniform<float>({l.o});
   const auto out = nd::conv_output_size({l.hw, l.hw}, {l.k, l.k}, l.opt);
   in.macs = double(l.batch) * double(l.o) * double(l.c * l.k * l.k) * double(out[0] * out[1]);
+  in.x_n = double(in.x.size()), in.w_n = double(in.w.size()), in.y_n = double(l.batch * l.o * out[0] * out[1]);
   return in;
 }
 }  // namespace
@@ -63,8 +84,9 @@ static void BM_Conv2D_Forward(benchmark::State& state) {
   state.SetLabel(l.label);
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(l.batch));
   flop_counters(state, 2.0 * in.macs);
+  intensity_counter(state, 2.0 * in.macs, 4.0 * (in.x_n + in.w_n + in.y_n));
 }
-BENCHMARK(BM_Conv2D_Forward)->DenseRange(0, 4)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Conv2D_Forward)->DenseRange(0, num_layers - 1)->Unit(benchmark::kMillisecond);
 
 /// Forward and backward (weight and bias gradients; input gradient except for first layers).
 static void BM_Conv2D_ForwardBackward(benchmark::State& state) {
@@ -84,9 +106,11 @@ static void BM_Conv2D_ForwardBackward(benchmark::State& state) {
   }
   state.SetLabel(l.label);
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(l.batch));
-  flop_counters(state, 2.0 * in.macs * (l.input_grad ? 3.0 : 2.0));
+  const double flops = 2.0 * in.macs * (l.input_grad ? 3.0 : 2.0);
+  flop_counters(state, flops);
+  intensity_counter(state, flops, 4.0 * (in.x_n * (l.input_grad ? 2.0 : 1.0) + 2.0 * in.w_n + 2.0 * in.y_n));
 }
-BENCHMARK(BM_Conv2D_ForwardBackward)->DenseRange(0, 4)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Conv2D_ForwardBackward)->DenseRange(0, num_layers - 1)->Unit(benchmark::kMillisecond);
 
 namespace {
 /// MobileNet v1's depthwise 3x3 layers (224x224 input), batch 8.
