@@ -291,14 +291,10 @@ TEST_CASE("a small generator: Conv2DTranspose, GroupNorm, ReflectionPad2D, Layer
 }
 }
 
-TEST_SUITE("onnx/symbol_block") {
-TEST_CASE("a LeNet exported by PyTorch gives PyTorch's logits") {
-  const std::string dir = GLUINO_TEST_DATA_DIR "/onnx/";
-  auto net = nn::SymbolBlock::imports(dir + "torch_lenet.onnx");
-  CHECK(net->op_types() == std::vector<std::string>{"Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Flatten",
-                                                    "Gemm", "Relu", "Gemm"});
-  CHECK(net->collect_params().size() == 8);
-  std::ifstream f(dir + "torch_lenet_io.json");
+namespace {
+// The first input and output of an IO.json fixture of tests/data/onnx.
+std::pair<NDArray<float>, NDArray<float>> fixture_io(const std::string& file) {
+  std::ifstream f(std::string(GLUINO_TEST_DATA_DIR "/onnx/") + file);
   const auto io = nlohmann::json::parse(f);
   auto array_of = [](const nlohmann::json& t) {
     NDArray<float> a(Shape(t.at("shape").get<std::vector<std::size_t>>()));
@@ -307,12 +303,39 @@ TEST_CASE("a LeNet exported by PyTorch gives PyTorch's logits") {
     std::copy(v.begin(), v.end(), a.data());
     return a;
   };
-  const auto x = array_of(io.at("inputs")[0]);
-  const auto want = array_of(io.at("outputs")[0]);
+  return {array_of(io.at("inputs")[0]), array_of(io.at("outputs")[0])};
+}
+}  // namespace
+
+TEST_SUITE("onnx/symbol_block") {
+TEST_CASE("a LeNet exported by PyTorch gives PyTorch's logits") {
+  const std::string dir = GLUINO_TEST_DATA_DIR "/onnx/";
+  auto net = nn::SymbolBlock::imports(dir + "torch_lenet.onnx");
+  CHECK(net->op_types() == std::vector<std::string>{"Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Flatten",
+                                                    "Gemm", "Relu", "Gemm"});
+  CHECK(net->collect_params().size() == 8);
+  const auto [x, want] = fixture_io("torch_lenet_io.json");
   CHECK(max_abs_diff((*net)(x), want) <= 1e-4f);
   net->hybridize();
   (void)(*net)(x);
   CHECK(max_abs_diff((*net)(x), want) <= 1e-4f);
+}
+TEST_CASE("PyTorch's ConvTranspose2d, InstanceNorm2d, ReflectionPad2d, Conv1d, MaxPool1d, LayerNorm, Conv3d") {
+  const auto [x, want] = fixture_io("torch_layers_io.json");
+  for (int opset : {13, 17}) {
+    INFO("opset ", opset);
+    auto net = nn::SymbolBlock::imports(GLUINO_TEST_DATA_DIR "/onnx/torch_layers" + std::to_string(opset) + ".onnx");
+    const auto ops = net->op_types();
+    for (const char* op : {"ConvTranspose", "InstanceNormalization", "Pad", "Conv", "MaxPool"})
+      CHECK(std::count(ops.begin(), ops.end(), std::string(op)) >= 1);
+    // LayerNorm: LayerNormalization at 17, PyTorch's ReduceMean, Sub, Pow, Sqrt, Div, Mul, Add at 13
+    CHECK((std::count(ops.begin(), ops.end(), std::string("LayerNormalization")) == 1) == (opset == 17));
+    CHECK((std::count(ops.begin(), ops.end(), std::string("Pow")) == 1) == (opset == 13));
+    CHECK(max_abs_diff((*net)(x), want) <= 1e-4f);
+    net->hybridize();
+    (void)(*net)(x);
+    CHECK(max_abs_diff((*net)(x), want) <= 1e-4f);
+  }
 }
 TEST_CASE("fine-tuning: initializers are parameters with the gradients of the original network") {
   auto lenet = model_zoo::lenet();
