@@ -158,6 +158,79 @@ TEST_CASE("import: SELU with other constants is refused, naming the node") {
   CHECK_THROWS_WITH_AS(nn::SymbolBlock::imports(path.string()), doctest::Contains("only SELU's standard alpha and gamma"),
                        ValueError);
 }
+TEST_CASE("import: what the newer ops' importers refuse, naming the node") {
+  auto check_contains = [](const std::string& what, const std::string& part) {
+    INFO(what);
+    CHECK(what.find(part) != std::string::npos);
+  };
+  // Exports net, lets edit change the model, and returns the message of importing it and
+  // running it on zeros ("imported" when both work).
+  auto refused = [](nn::BasicBlock<float>& net, const Shape& in, const std::function<void(::onnx::GraphProto&)>& edit) {
+    ::onnx::ModelProto m = to_onnx(nn::trace_block<float>(
+        net, [&](const std::vector<NDArray<float>>& x) { return std::vector<NDArray<float>>{net(x[0])}; },
+        {{"data", nd::zeros<float>(in)}}));
+    edit(*m.mutable_graph());
+    try {
+      (void)(*nn::SymbolBlock::from_model(m, "edited.onnx"))(nd::zeros<float>(in));
+    } catch (const ValueError& e) {
+      return std::string(e.what());
+    }
+    return std::string("imported");
+  };
+  auto node_of = [](::onnx::GraphProto& g, const std::string& op) -> ::onnx::NodeProto& {
+    for (auto& n : *g.mutable_node())
+      if (n.op_type() == op) return n;
+    FAIL_CHECK("no ", op, " node");
+    return *g.mutable_node(0);
+  };
+  nn::ReflectionPad2D pad{1};
+  check_contains(refused(pad, {1, 1, 3, 3}, [&](auto& g) { node_of(g, "Pad").mutable_attribute(0)->set_s("wrap"); }),
+               "(op Pad, opset 13): attribute 'mode' = 'wrap' is not supported");
+  check_contains(refused(pad, {1, 1, 3, 3},
+                       [&](auto& g) {
+                         for (auto& t : *g.mutable_initializer())
+                           if (t.data_type() == ::onnx::TensorProto_DataType_INT64) t.set_int64_data(3, -1);
+                       }),
+               "negative pads (cropping) are not supported");
+  nn::HybridSequential emb;
+  emb.add(nn::Embedding{4, 2});
+  emb.initialize();
+  check_contains(refused(emb, {1, 3}, [&](auto& g) { node_of(g, "Gather").mutable_attribute(0)->set_i(1); }),
+               "only Gather along axis 0 (an embedding lookup) is supported");
+  check_contains(refused(emb, {1, 3},
+                       [&](auto& g) {  // the int64 indices also read by a Relu
+                         auto& r = *g.add_node();
+                         r.set_op_type("Relu");
+                         r.set_name("act");
+                         r.add_input(node_of(g, "Cast").output(0));
+                         r.add_output("other");
+                       }),
+               "a Cast to an integer type is supported only as Gather's indices (read by node 'act', op Relu)");
+  check_contains(refused(emb, {1, 3}, [&](auto& g) { node_of(g, "Cast").mutable_attribute(0)->set_i(::onnx::TensorProto_DataType_UINT8); }),
+               "only a Cast to int64, int32 (Gather's indices) or to the block's element type");
+  nn::Conv1D c1{2, 3};
+  c1.initialize();
+  check_contains(refused(c1, {1, 1, 6},
+                       [&](auto& g) {
+                         for (auto& a : *node_of(g, "Conv").mutable_attribute())
+                           if (a.name() == "pads") a.set_ints(1, 2);
+                       }),
+               "(op Conv, opset 13): only the same padding at both ends of an axis is supported");
+  nn::Conv2DTranspose up{2, 3};
+  up.initialize();
+  check_contains(refused(up, {1, 1, 4, 4},
+                       [&](auto& g) {
+                         auto& a = *node_of(g, "ConvTranspose").add_attribute();
+                         a.set_name("output_shape");
+                         a.set_type(::onnx::AttributeProto_AttributeType_INTS);
+                         a.add_ints(6);
+                         a.add_ints(6);
+                       }),
+               "(op ConvTranspose, opset 13): attribute 'output_shape' is not supported");
+  nn::LayerNorm ln;
+  ln.initialize();
+  CHECK(refused(ln, {2, 4}, [](auto&) {}) == "imported");
+}
 TEST_CASE("an op without an ONNX form is refused, naming it; no file is left") {
   auto fn = [](const NDArray<float>& x) { return nd::pick(x, nd::zeros<float>({x.shape(0)})); };
   nn::Lambda net{fn};
