@@ -26,7 +26,6 @@ Needs Debian's python3-torch, python3-onnx and python3-numpy: run it with /usr/b
 import hashlib
 import platform
 import sys
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -34,11 +33,8 @@ import torch
 from onnx import helper, numpy_helper
 from torch import nn
 
-from make_torch_lenet_onnx import debian_versions, describe_graph, io_json, value_info_text
-
-MODEL_SEED = 0
-INPUT_SEED = 1
-BATCH = 3
+from make_torch_lenet_onnx import (BATCH, INPUT_SEED, MODEL_SEED, debian_versions, describe_graph, fixture_dir,
+                                   io_json, seeded_run, value_info_text)
 
 
 class Layers(nn.Module):
@@ -147,14 +143,8 @@ Made with torch {torch.__version__}, onnx {onnx.__version__}, numpy {np.__versio
 
 
 def main() -> int:
-    repo = Path(__file__).resolve().parent.parent
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else repo / "tests" / "data" / "onnx"
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(MODEL_SEED)
-    net = Layers().eval()
-    x = torch.rand(BATCH, 2, 3, 3, generator=torch.Generator().manual_seed(INPUT_SEED))
-    with torch.no_grad():
-        y = net(x)
+    out = fixture_dir()
+    net, x, y = seeded_run(Layers, (2, 3, 3))
     files, folded, graphs = {}, {}, {}
     for opset in (13, 17):
         name = "torch_layers%d.onnx" % opset

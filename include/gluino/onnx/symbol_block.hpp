@@ -316,9 +316,9 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
             refuse(n, std::string("attribute '") + key + "' = " + std::to_string(v) + " is out of range");
     // pads (begins..., ends...): the same at both ends of each axis
     auto symmetric_pads = [&]() {
-      const auto& p = n.lists.count("pads") ? n.lists.at("pads") : std::vector<std::int64_t>{};
-      bool same = p.size() % 2 == 0;
-      for (std::size_t d = 0; same && d < p.size() / 2; ++d) same = p[d] == p[d + p.size() / 2];
+      const auto& pads = n.lists.count("pads") ? n.lists.at("pads") : std::vector<std::int64_t>{};
+      bool same = pads.size() % 2 == 0;
+      for (std::size_t d = 0; same && d < pads.size() / 2; ++d) same = pads[d] == pads[d + pads.size() / 2];
       return same;
     };
     const std::string& t = n.type;
@@ -518,6 +518,8 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
       std::vector<std::size_t> width;  // ONNX's (begins..., ends...) -> MXNet's (before0, after0, ...)
       for (std::size_t d = 0; d < x.ndim(); ++d) {
         if (pads[d] < 0 || pads[d + x.ndim()] < 0) refuse(n, "negative pads (cropping) are not supported");
+        if (pads[d] > (std::int64_t(1) << 30) || pads[d + x.ndim()] > (std::int64_t(1) << 30))
+          refuse(n, "a pad of more than 2^30 is out of range");
         width.push_back(std::size_t(pads[d]));
         width.push_back(std::size_t(pads[d + x.ndim()]));
       }
