@@ -206,7 +206,8 @@ TEST_CASE("import: what the newer ops' importers refuse, naming the node") {
                          r.add_output("other");
                        }),
                "a Cast to an integer type is supported only as Gather's indices (read by node 'act', op Relu)");
-  check_contains(refused(emb, {1, 3}, [&](auto& g) { node_of(g, "Cast").mutable_attribute(0)->set_i(::onnx::TensorProto_DataType_UINT8); }),
+  check_contains(refused(emb, {1, 3},
+                         [&](auto& g) { node_of(g, "Cast").mutable_attribute(0)->set_i(::onnx::TensorProto_DataType_UINT8); }),
                "only a Cast to int64, int32 (Gather's indices) or to the block's element type");
   nn::Conv1D c1{2, 3};
   c1.initialize();
@@ -248,7 +249,8 @@ TEST_CASE("Conv1D and 1-D pooling: Conv and the pools with 1-D kernels, for any 
           nn::Conv1D{4, 1, {.use_bias = false}}, nn::GlobalMaxPool1D{});
   net.initialize(init::Xavier{});
   const auto m = export_and_check("conv1d", net, {1, 2, 17});
-  CHECK(op_types(m) == std::vector<std::string>{"Conv", "Relu", "MaxPool", "Conv", "AveragePool", "Conv", "GlobalMaxPool"});
+  CHECK(op_types(m) ==
+        std::vector<std::string>{"Conv", "Relu", "MaxPool", "Conv", "AveragePool", "Conv", "GlobalMaxPool"});
   for (const auto& n : m.graph().node())
     for (const auto& a : n.attribute())
       if (a.name() == "kernel_shape") CHECK(a.ints_size() == 1);
