@@ -145,16 +145,28 @@ default, e.g. Gemm's transA=0):
 """
 
 
-def main() -> int:
+def fixture_dir() -> Path:
+    """The output folder: the command line's argument, or tests/data/onnx (made if missing)."""
     repo = Path(__file__).resolve().parent.parent
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else repo / "tests" / "data" / "onnx"
     out.mkdir(parents=True, exist_ok=True)
+    return out
 
+
+def seeded_run(make_net, input_shape: tuple):
+    """The network make_net() builds after torch.manual_seed(MODEL_SEED), in eval mode; BATCH
+    inputs of input_shape from torch.rand with their own generator; the network's outputs."""
     torch.manual_seed(MODEL_SEED)
-    net = lenet().eval()
-    x = torch.rand(BATCH, 1, 28, 28, generator=torch.Generator().manual_seed(INPUT_SEED))
+    net = make_net().eval()
+    x = torch.rand(BATCH, *input_shape, generator=torch.Generator().manual_seed(INPUT_SEED))
     with torch.no_grad():
         y = net(x)
+    return net, x, y
+
+
+def main() -> int:
+    out = fixture_dir()
+    net, x, y = seeded_run(lenet, (1, 28, 28))
 
     onnx_path = out / "torch_lenet.onnx"
     torch.onnx.export(net, x, str(onnx_path), opset_version=OPSET,

@@ -1,22 +1,39 @@
 // SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: nn::SymbolBlock::from_model of the input parsed as an ONNX ModelProto, then,
 // for a model small enough to run quickly (input dimensions <= 16, a symbolic one taken as 2;
-// initializer dimensions <= 64; attribute values <= 8), one forward pass in predict mode.  An
+// initializer dimensions <= 64; attribute values and Pad's pads <= 8), one forward pass in
+// predict mode.  An
 // import or a forward may only fail with a gluino::Error; anything else is a crash.
 #include <gluino/onnx/symbol_block.hpp>
 
 #include <cstdint>
 #include <cstdlib>
+#include <set>
+#include <string>
 
 #include <gluino/nd/creation.hpp>
 
 namespace {
 bool small_enough(const onnx::ModelProto& m) {
-  for (const auto& t : m.graph().initializer())
+  std::set<std::string> pads;  // Pad's pads: int64 tensors whose values size the output
+  for (const auto& n : m.graph().node())
+    if (n.op_type() == "Pad" && n.input_size() > 1) pads.insert(n.input(1));
+  for (const auto& t : m.graph().initializer()) {
     for (auto d : t.dims())
       if (d > 64) return false;
+    if (pads.count(t.name())) {
+      if (t.has_raw_data()) return false;
+      for (auto v : t.int64_data())
+        if (v > 8 || v < -8) return false;
+    }
+  }
   for (const auto& n : m.graph().node())
     for (const auto& a : n.attribute()) {
+      if (n.op_type() == "Constant" && n.output_size() && pads.count(n.output(0))) {
+        if (a.t().has_raw_data()) return false;
+        for (auto v : a.t().int64_data())
+          if (v > 8 || v < -8) return false;
+      }
       if (a.i() > 8 || a.i() < -8) return false;
       for (auto v : a.ints())
         if (v > 8 || v < -8) return false;

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -48,18 +49,32 @@ float max_abs_diff(const NDArray<float>& a, const NDArray<float>& b) {
   return m;
 }
 
+std::vector<std::string> op_types(const ::onnx::ModelProto& m) {
+  std::vector<std::string> ops;
+  for (const auto& n : m.graph().node()) ops.push_back(n.op_type());
+  return ops;
+}
+bool has_op(const ::onnx::ModelProto& m, const std::string& op) {
+  const auto ops = op_types(m);
+  return std::find(ops.begin(), ops.end(), op) != ops.end();
+}
+
 // Exports net, checks the model with ONNX's checker, writes <name>.onnx and <name>_io.json
 // (a batch of 3 and gluino's predict-mode outputs), and checks that the model imported back
-// gives the same outputs at batch 3 and at batch 2 (the batch axis is symbolic).
-void export_and_check(const std::string& name, nn::BasicBlock<float>& net, const Shape& sample) {
+// gives the same outputs at batch 3 and at batch 2 (the batch axis is symbolic).  make_input
+// gives the batches (random_batch: uniform in [-1, 1]).  Returns the model.
+::onnx::ModelProto export_and_check(const std::string& name, nn::BasicBlock<float>& net, const Shape& sample,
+                                    const OnnxExportOptions& opt = {},
+                                    const std::function<NDArray<float>(const Shape&, std::uint64_t)>& make_input =
+                                        random_batch) {
   Shape in = sample;
   in[0] = 3;
   const auto path = out_dir() / (name + ".onnx");
-  const ::onnx::ModelProto m = export_onnx(net, path.string(), in);
+  const ::onnx::ModelProto m = export_onnx(net, path.string(), in, opt);
   CHECK_NOTHROW(::onnx::checker::check_model(m));
   CHECK_NOTHROW(::onnx::checker::check_model(path.string()));
   CHECK(m.graph().input(0).type().tensor_type().shape().dim(0).dim_param() == "batch");
-  const auto x = random_batch(in, 11);
+  const auto x = make_input(in, 11);
   const auto y = net(x);
   nlohmann::json io = {{"inputs", {tensor_json("data", x)}}, {"outputs", {tensor_json("output", y)}}};
   std::ofstream(out_dir() / (name + "_io.json")) << io.dump();
@@ -67,8 +82,9 @@ void export_and_check(const std::string& name, nn::BasicBlock<float>& net, const
   CHECK(max_abs_diff((*back)(x), y) <= 1e-5f);
   Shape in2 = sample;
   in2[0] = 2;
-  const auto x2 = random_batch(in2, 12);
+  const auto x2 = make_input(in2, 12);
   CHECK(max_abs_diff((*back)(x2), net(x2)) <= 1e-5f);
+  return m;
 }
 }  // namespace
 
@@ -142,6 +158,80 @@ TEST_CASE("import: SELU with other constants is refused, naming the node") {
   CHECK_THROWS_WITH_AS(nn::SymbolBlock::imports(path.string()), doctest::Contains("only SELU's standard alpha and gamma"),
                        ValueError);
 }
+TEST_CASE("import: what the newer ops' importers refuse, naming the node") {
+  auto check_contains = [](const std::string& what, const std::string& part) {
+    INFO(what);
+    CHECK(what.find(part) != std::string::npos);
+  };
+  // Exports net, lets edit change the model, and returns the message of importing it and
+  // running it on zeros ("imported" when both work).
+  auto refused = [](nn::BasicBlock<float>& net, const Shape& in, const std::function<void(::onnx::GraphProto&)>& edit) {
+    ::onnx::ModelProto m = to_onnx(nn::trace_block<float>(
+        net, [&](const std::vector<NDArray<float>>& x) { return std::vector<NDArray<float>>{net(x[0])}; },
+        {{"data", nd::zeros<float>(in)}}));
+    edit(*m.mutable_graph());
+    try {
+      (void)(*nn::SymbolBlock::from_model(m, "edited.onnx"))(nd::zeros<float>(in));
+    } catch (const ValueError& e) {
+      return std::string(e.what());
+    }
+    return std::string("imported");
+  };
+  auto node_of = [](::onnx::GraphProto& g, const std::string& op) -> ::onnx::NodeProto& {
+    for (auto& n : *g.mutable_node())
+      if (n.op_type() == op) return n;
+    FAIL_CHECK("no ", op, " node");
+    return *g.mutable_node(0);
+  };
+  nn::ReflectionPad2D pad{1};
+  check_contains(refused(pad, {1, 1, 3, 3}, [&](auto& g) { node_of(g, "Pad").mutable_attribute(0)->set_s("wrap"); }),
+               "(op Pad, opset 13): attribute 'mode' = 'wrap' is not supported");
+  check_contains(refused(pad, {1, 1, 3, 3},
+                       [&](auto& g) {
+                         for (auto& t : *g.mutable_initializer())
+                           if (t.data_type() == ::onnx::TensorProto_DataType_INT64) t.set_int64_data(3, -1);
+                       }),
+               "negative pads (cropping) are not supported");
+  nn::HybridSequential emb;
+  emb.add(nn::Embedding{4, 2});
+  emb.initialize();
+  check_contains(refused(emb, {1, 3}, [&](auto& g) { node_of(g, "Gather").mutable_attribute(0)->set_i(1); }),
+               "only Gather along axis 0 (an embedding lookup) is supported");
+  check_contains(refused(emb, {1, 3},
+                       [&](auto& g) {  // the int64 indices also read by a Relu
+                         auto& r = *g.add_node();
+                         r.set_op_type("Relu");
+                         r.set_name("act");
+                         r.add_input(node_of(g, "Cast").output(0));
+                         r.add_output("other");
+                       }),
+               "a Cast to an integer type is supported only as Gather's indices (read by node 'act', op Relu)");
+  check_contains(refused(emb, {1, 3},
+                         [&](auto& g) { node_of(g, "Cast").mutable_attribute(0)->set_i(::onnx::TensorProto_DataType_UINT8); }),
+               "only a Cast to int64, int32 (Gather's indices) or to the block's element type");
+  nn::Conv1D c1{2, 3};
+  c1.initialize();
+  check_contains(refused(c1, {1, 1, 6},
+                       [&](auto& g) {
+                         for (auto& a : *node_of(g, "Conv").mutable_attribute())
+                           if (a.name() == "pads") a.set_ints(1, 2);
+                       }),
+               "(op Conv, opset 13): only the same padding at both ends of an axis is supported");
+  nn::Conv2DTranspose up{2, 3};
+  up.initialize();
+  check_contains(refused(up, {1, 1, 4, 4},
+                       [&](auto& g) {
+                         auto& a = *node_of(g, "ConvTranspose").add_attribute();
+                         a.set_name("output_shape");
+                         a.set_type(::onnx::AttributeProto_AttributeType_INTS);
+                         a.add_ints(6);
+                         a.add_ints(6);
+                       }),
+               "(op ConvTranspose, opset 13): attribute 'output_shape' is not supported");
+  nn::LayerNorm ln;
+  ln.initialize();
+  CHECK(refused(ln, {2, 4}, [](auto&) {}) == "imported");
+}
 TEST_CASE("an op without an ONNX form is refused, naming it; no file is left") {
   auto fn = [](const NDArray<float>& x) { return nd::pick(x, nd::zeros<float>({x.shape(0)})); };
   nn::Lambda net{fn};
@@ -151,43 +241,135 @@ TEST_CASE("an op without an ONNX form is refused, naming it; no file is left") {
                        doctest::Contains("node 0 ('pick', output (2,)): this op has no ONNX export"), ValueError);
   CHECK_FALSE(std::filesystem::exists(path));
 }
-TEST_CASE("Conv1D and 1-D pooling export as Reshape around Conv and the pools, for a fixed batch size") {
+TEST_CASE("Conv1D and 1-D pooling: Conv and the pools with 1-D kernels, for any batch size") {
   nn::HybridSequential net;
   net.add(nn::Conv1D{6, 3, {.padding = 1, .activation = "relu"}}, nn::MaxPool1D{2},
-          nn::Conv1D{4, 3, {.strides = 2, .groups = 2}},
-          nn::AvgPool1D{3, 1, {.padding = 1, .ceil_mode = true, .count_include_pad = false}}, nn::GlobalMaxPool1D{});
+          nn::Conv1D{4, 3, {.strides = 2, .dilation = 2, .groups = 2}},
+          nn::AvgPool1D{3, 1, {.padding = 1, .ceil_mode = true, .count_include_pad = false}},
+          nn::Conv1D{4, 1, {.use_bias = false}}, nn::GlobalMaxPool1D{});
   net.initialize(init::Xavier{});
-  const auto path = out_dir() / "conv1d.onnx";
-  // the weights' reshapes to (O, C, 1, k) are fixed shapes: the batch size is fixed too
-  const ::onnx::ModelProto m = export_onnx(net, path.string(), {3, 2, 16});
-  CHECK_NOTHROW(::onnx::checker::check_model(m));
-  CHECK(m.graph().input(0).type().tensor_type().shape().dim(0).dim_value() == 3);
-  const auto x = random_batch({3, 2, 16}, 11);
-  auto back = nn::SymbolBlock::imports(path.string());
-  CHECK(max_abs_diff((*back)(x), net(x)) <= 1e-5f);
+  const auto m = export_and_check("conv1d", net, {1, 2, 17});
+  CHECK(op_types(m) ==
+        std::vector<std::string>{"Conv", "Relu", "MaxPool", "Conv", "AveragePool", "Conv", "GlobalMaxPool"});
+  for (const auto& n : m.graph().node())
+    for (const auto& a : n.attribute())
+      if (a.name() == "kernel_shape") CHECK(a.ints_size() == 1);
+  nn::HybridSequential avg;  // a global average pool, and a 1-D max pool as the last op (the graph's output)
+  avg.add(nn::Conv1D{3, 2}, nn::GlobalAvgPool1D{}, nn::Flatten{}, nn::Dense{6},
+          nn::Lambda{[](const NDArray<float>& x) { return nd::reshape(x, Shape{x.shape(0), 2, 3}); }}, nn::MaxPool1D{2, 1});
+  avg.initialize(init::Xavier{});
+  const auto m2 = export_and_check("pool1d", avg, {1, 2, 9});
+  CHECK(has_op(m2, "GlobalAveragePool"));
+  CHECK(op_types(m2).back() == "MaxPool");
 }
-TEST_CASE("Conv2DTranspose and Conv3D have no ONNX export yet: refused by name") {
-  nn::Conv2DTranspose up{2, 3, {.strides = 2}};
-  up.initialize();
-  CHECK_THROWS_WITH_AS(export_onnx(up, (out_dir() / "deconv.onnx").string(), {1, 3, 4, 4}),
-                       doctest::Contains("('deconvolution', output (1, 2, 9, 9)): this op has no ONNX export"),
-                       ValueError);
-  nn::Conv3D c3{2, 2};
-  c3.initialize();
-  CHECK_THROWS_WITH_AS(export_onnx(c3, (out_dir() / "conv3d.onnx").string(), {1, 1, 3, 3, 3}),
-                       doctest::Contains("('convolution3d', output (1, 2, 2, 2, 2)): this op has no ONNX export"),
-                       ValueError);
+TEST_CASE("Conv2DTranspose: ConvTranspose with groups, strides, padding, output_padding, dilation") {
+  nn::HybridSequential net;
+  net.add(nn::Conv2DTranspose{4, 3, {.strides = 2, .padding = 1, .output_padding = 1, .activation = "relu"}},
+          nn::Conv2DTranspose{6, {2, 3}, {.strides = {1, 2}, .padding = {0, 1}, .output_padding = {0, 1},
+                                          .dilation = {2, 1}, .groups = 2}},
+          nn::Conv2DTranspose{2, 1, {.use_bias = false}});
+  net.initialize(init::Xavier{});
+  const auto m = export_and_check("deconv", net, {1, 3, 5, 4});
+  CHECK(op_types(m) == std::vector<std::string>{"ConvTranspose", "Relu", "ConvTranspose", "ConvTranspose"});
+}
+TEST_CASE("Conv3D: Conv with a 3-D kernel") {
+  nn::HybridSequential net;
+  net.add(nn::Conv3D{4, 3, {.strides = {1, 2, 2}, .padding = 1, .activation = "relu"}},
+          nn::Conv3D{4, {1, 2, 2}, {.dilation = {1, 2, 1}, .groups = 2}}, nn::Flatten{}, nn::Dense{5});
+  net.initialize(init::Xavier{});
+  const auto m = export_and_check("conv3d", net, {1, 2, 3, 6, 5});
+  CHECK(op_types(m) == std::vector<std::string>{"Conv", "Relu", "Conv", "Flatten", "Gemm"});
+}
+TEST_CASE("LayerNorm: LayerNormalization from opset 17, ReduceMean, Sub, Mul, Sqrt, Div before") {
+  nn::HybridSequential net;
+  net.add(nn::Dense{12}, nn::LayerNorm{{.epsilon = 1e-3, .beta_initializer = init::Uniform{0.5f},
+                                        .gamma_initializer = init::Uniform{2.0f}}},
+          nn::Lambda{[](const NDArray<float>& x) { return nd::reshape(x, Shape{x.shape(0), 3, 2, 2}); }},
+          nn::LayerNorm{{.axis = 1, .beta_initializer = init::Uniform{0.5f}, .gamma_initializer = init::Uniform{2.0f}}});
+  net.initialize(init::Xavier{});
+  const auto m17 = export_and_check("layer_norm17", net, {1, 7}, {.opset = 17});
+  CHECK(has_op(m17, "LayerNormalization"));  // the last axis
+  CHECK(has_op(m17, "ReduceMean"));          // axis 1 of four: composed at any opset
+  const auto m13 = export_and_check("layer_norm13", net, {1, 7});
+  CHECK_FALSE(has_op(m13, "LayerNormalization"));
+  for (const char* op : {"ReduceMean", "Sub", "Mul", "Sqrt", "Div", "Add"}) CHECK(has_op(m13, op));
+}
+TEST_CASE("InstanceNorm and GroupNorm (MXNet 1.x: gamma and beta per group): InstanceNormalization") {
+  nn::HybridSequential net;
+  const auto u = init::Uniform{1.0f};
+  net.add(nn::Conv2D{6, 3}, nn::InstanceNorm{{.epsilon = 1e-3, .beta_initializer = u, .gamma_initializer = u}},
+          nn::GroupNorm{{.num_groups = 3, .epsilon = 1e-4, .beta_initializer = u, .gamma_initializer = u}},
+          nn::InstanceNorm{{.axis = 2, .beta_initializer = u, .gamma_initializer = u}},
+          nn::GroupNorm{{.num_groups = 2, .beta_initializer = u, .gamma_initializer = u}}, nn::Flatten{},
+          nn::GroupNorm{{.num_groups = 4, .beta_initializer = u, .gamma_initializer = u}});  // (N, C): two axes
+  net.initialize(init::Xavier{});
+  const auto m = export_and_check("norms", net, {1, 2, 6, 6});
+  const auto ops = op_types(m);
+  CHECK(std::count(ops.begin(), ops.end(), std::string("InstanceNormalization")) == 5);
+  CHECK(has_op(m, "Transpose"));  // the instance norm over axis 2
+}
+TEST_CASE("Embedding: Cast to int64 and Gather") {
+  nn::HybridSequential net;
+  net.add(nn::Embedding{10, 4}, nn::Flatten{}, nn::Dense{3});
+  net.initialize(init::Xavier{});
+  auto indices = [](const Shape& s, std::uint64_t seed) {
+    random::Generator g(seed);
+    NDArray<float> x(s);
+    for (float& v : x) v = static_cast<float>(std::min(9.0, std::floor(g.uniform(0.0, 10.0))));
+    return x;
+  };
+  const auto m = export_and_check("embedding", net, {1, 5}, {}, indices);
+  CHECK(op_types(m) == std::vector<std::string>{"Cast", "Gather", "Flatten", "Gemm"});
+}
+TEST_CASE("pad (ReflectionPad2D; edge and constant modes): Pad with its mode") {
+  nn::HybridSequential net;
+  net.add(nn::ReflectionPad2D{2}, nn::Conv2D{3, 3},
+          nn::Lambda{[](const NDArray<float>& x) { return nd::pad(x, "edge", {0, 0, 0, 0, 1, 2, 3, 0}); }},
+          nn::Lambda{[](const NDArray<float>& x) { return nd::pad(x, "constant", {0, 0, 1, 0, 0, 1, 2, 2}, 0.5); }});
+  net.initialize(init::Xavier{});
+  const auto m = export_and_check("pad", net, {1, 2, 4, 5});
+  std::vector<std::string> modes;
+  for (const auto& n : m.graph().node())
+    for (const auto& a : n.attribute())
+      if (a.name() == "mode") modes.push_back(a.s());
+  CHECK(modes == std::vector<std::string>{"reflect", "edge", "constant"});
+}
+TEST_CASE("HybridConcatenate and Identity: Concat, and Identity for an output no op makes") {
+  nn::HybridSequential net;
+  nn::HybridConcatenate branches{1};
+  branches.add(nn::Identity{}, nn::Conv2D{2, 3, {.padding = 1}}, nn::MaxPool2D{1, 1});
+  net.add(nn::Conv2D{3, 1}, std::move(branches), nn::Identity{});
+  net.initialize(init::Xavier{});
+  const auto m = export_and_check("concat_identity", net, {1, 2, 5, 5});
+  CHECK(has_op(m, "Concat"));
+  nn::Identity id;
+  const auto m2 = export_and_check("identity", id, {1, 4});
+  CHECK(op_types(m2) == std::vector<std::string>{"Identity"});
+  CHECK(m2.graph().output(0).name() == "output");
+}
+TEST_CASE("a small generator: Conv2DTranspose, GroupNorm, ReflectionPad2D, LayerNorm, at opsets 13 and 17") {
+  nn::HybridSequential net;
+  const auto u = init::Uniform{1.0f};
+  net.add(nn::Conv2DTranspose{6, 4, {.strides = 2, .padding = 1}},
+          nn::GroupNorm{{.num_groups = 3, .beta_initializer = u, .gamma_initializer = u}}, nn::Activation{"relu"},
+          nn::ReflectionPad2D{1}, nn::Conv2D{4, 3}, nn::LayerNorm{{.beta_initializer = u, .gamma_initializer = u}},
+          nn::Activation{"tanh"});
+  net.initialize(init::Xavier{});
+  const auto m13 = export_and_check("generator13", net, {1, 3, 4, 4});
+  const auto m17 = export_and_check("generator17", net, {1, 3, 4, 4}, {.opset = 17});
+  for (const char* op : {"ConvTranspose", "InstanceNormalization", "Pad"}) {
+    CHECK(has_op(m13, op));
+    CHECK(has_op(m17, op));
+  }
+  CHECK(has_op(m17, "LayerNormalization"));
+  CHECK_FALSE(has_op(m13, "LayerNormalization"));
 }
 }
 
-TEST_SUITE("onnx/symbol_block") {
-TEST_CASE("a LeNet exported by PyTorch gives PyTorch's logits") {
-  const std::string dir = GLUINO_TEST_DATA_DIR "/onnx/";
-  auto net = nn::SymbolBlock::imports(dir + "torch_lenet.onnx");
-  CHECK(net->op_types() == std::vector<std::string>{"Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Flatten",
-                                                    "Gemm", "Relu", "Gemm"});
-  CHECK(net->collect_params().size() == 8);
-  std::ifstream f(dir + "torch_lenet_io.json");
+namespace {
+// The first input and output of an IO.json fixture of tests/data/onnx.
+std::pair<NDArray<float>, NDArray<float>> fixture_io(const std::string& file) {
+  std::ifstream f(std::string(GLUINO_TEST_DATA_DIR "/onnx/") + file);
   const auto io = nlohmann::json::parse(f);
   auto array_of = [](const nlohmann::json& t) {
     NDArray<float> a(Shape(t.at("shape").get<std::vector<std::size_t>>()));
@@ -196,12 +378,39 @@ TEST_CASE("a LeNet exported by PyTorch gives PyTorch's logits") {
     std::copy(v.begin(), v.end(), a.data());
     return a;
   };
-  const auto x = array_of(io.at("inputs")[0]);
-  const auto want = array_of(io.at("outputs")[0]);
+  return {array_of(io.at("inputs")[0]), array_of(io.at("outputs")[0])};
+}
+}  // namespace
+
+TEST_SUITE("onnx/symbol_block") {
+TEST_CASE("a LeNet exported by PyTorch gives PyTorch's logits") {
+  const std::string dir = GLUINO_TEST_DATA_DIR "/onnx/";
+  auto net = nn::SymbolBlock::imports(dir + "torch_lenet.onnx");
+  CHECK(net->op_types() == std::vector<std::string>{"Conv", "Relu", "MaxPool", "Conv", "Relu", "MaxPool", "Flatten",
+                                                    "Gemm", "Relu", "Gemm"});
+  CHECK(net->collect_params().size() == 8);
+  const auto [x, want] = fixture_io("torch_lenet_io.json");
   CHECK(max_abs_diff((*net)(x), want) <= 1e-4f);
   net->hybridize();
   (void)(*net)(x);
   CHECK(max_abs_diff((*net)(x), want) <= 1e-4f);
+}
+TEST_CASE("PyTorch's ConvTranspose2d, InstanceNorm2d, ReflectionPad2d, Conv1d, MaxPool1d, LayerNorm, Conv3d") {
+  const auto [x, want] = fixture_io("torch_layers_io.json");
+  for (int opset : {13, 17}) {
+    INFO("opset ", opset);
+    auto net = nn::SymbolBlock::imports(GLUINO_TEST_DATA_DIR "/onnx/torch_layers" + std::to_string(opset) + ".onnx");
+    const auto ops = net->op_types();
+    for (const char* op : {"ConvTranspose", "InstanceNormalization", "Pad", "Conv", "MaxPool"})
+      CHECK(std::count(ops.begin(), ops.end(), std::string(op)) >= 1);
+    // LayerNorm: LayerNormalization at 17, PyTorch's ReduceMean, Sub, Pow, Sqrt, Div, Mul, Add at 13
+    CHECK((std::count(ops.begin(), ops.end(), std::string("LayerNormalization")) == 1) == (opset == 17));
+    CHECK((std::count(ops.begin(), ops.end(), std::string("Pow")) == 1) == (opset == 13));
+    CHECK(max_abs_diff((*net)(x), want) <= 1e-4f);
+    net->hybridize();
+    (void)(*net)(x);
+    CHECK(max_abs_diff((*net)(x), want) <= 1e-4f);
+  }
 }
 TEST_CASE("fine-tuning: initializers are parameters with the gradients of the original network") {
   auto lenet = model_zoo::lenet();

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// ONNX export: a block traced in predict mode (graph::trace) written as an ONNX model (opset
-/// 13), its parameters as initializers, with a symbolic batch axis.  Needs ONNX's protobuf
+/// 13 by default, up to 17), its parameters as initializers, with a symbolic batch axis.  Needs ONNX's protobuf
 /// classes: link the optional CMake target gluino::onnx (Debian's libonnx-dev and
 /// libprotobuf-dev); the rest of gluino does not include this header.  Gluon:
 /// mx.onnx.export_model and HybridBlock.export (`export` is a C++ keyword, hence export_onnx;
@@ -33,7 +33,7 @@ namespace gluino {
 
 /// Options of export_onnx.
 struct OnnxExportOptions {
-  int opset = 13;                       ///< 13 to 17 (the ops used are the same in these)
+  int opset = 13;                       ///< 13 to 17; from 17 a layer norm over the last axis is LayerNormalization
   std::string input_name = "data";      ///< the graph input's name (Gluon's default)
   std::string output_name = "output";   ///< the graph output's name
   bool dynamic_batch = true;            ///< axis 0 of the input and output is "batch"
@@ -106,13 +106,22 @@ class Writer {
       if (used[i] && (v.kind == graph::ValueKind::parameter || v.kind == graph::ValueKind::constant))
         add_initializer(name_of(int(i)), v.array);
     }
-    for (std::size_t i = 0; i < g_.nodes.size(); ++i) node(i);
+    find_height1_views();
+    for (std::size_t i = 0; i < g_.nodes.size(); ++i)
+      if (!skipped_.count(i)) node(i);
+    for (std::size_t k = 0; k < g_.outputs.size(); ++k)  // an output that no node makes (Identity): copied
+      if (g_.values[g_.outputs[k]].kind != graph::ValueKind::node) emit("Identity", {name_of(g_.outputs[k])}, output_name(k));
+  }
+  /// The graph's k-th output's name.
+  std::string output_name(std::size_t k) const {
+    return g_.outputs.size() == 1 ? opt_.output_name : opt_.output_name + std::to_string(k);
   }
   std::string name_of(int v) const {
     const graph::Value<T>& x = g_.values[v];
     if (x.kind == graph::ValueKind::input) return opt_.input_name;
-    for (std::size_t k = 0; k < g_.outputs.size(); ++k)
-      if (g_.outputs[k] == v) return g_.outputs.size() == 1 ? opt_.output_name : opt_.output_name + std::to_string(k);
+    if (x.kind == graph::ValueKind::node)
+      for (std::size_t k = 0; k < g_.outputs.size(); ++k)
+        if (g_.outputs[k] == v) return output_name(k);
     if (x.kind == graph::ValueKind::node) return "node" + std::to_string(x.producer) + "_output";
     if (x.kind == graph::ValueKind::constant) return "constant" + std::to_string(v);
     return x.name;
@@ -172,15 +181,79 @@ class Writer {
                                         g_.values[g_.nodes[i].output].shape, "): ", why);
   }
 
+  // A 1-D convolution or pooling (nd::convolution1d, nd::pooling1d) runs as the 2-D op of a
+  // height-1 view: reshape (N, C, W) -> (N, C, 1, W) (and the weight likewise), the op, reshape
+  // back.  Each such triple is written as one ONNX op with a 1-D kernel (view_ maps the 2-D op to
+  // its 3-D input, weight and output values; the reshapes are skipped).
+  struct View1D {
+    int x, w, y;
+  };
+  const graph::Node<T>* producer_if(int v, const char* op) const {
+    if (v < 0 || g_.values[v].kind != graph::ValueKind::node) return nullptr;
+    const graph::Node<T>& p = g_.nodes[std::size_t(g_.values[v].producer)];
+    return p.op->name() == std::string(op) ? &p : nullptr;
+  }
+  // (a, b, c) -> (a, b, 1, c): the height-1 view of a 3-D value.
+  bool is_view(const Shape& from, const Shape& to) const {
+    return from.ndim() == 3 && to.ndim() == 4 && to[0] == from[0] && to[1] == from[1] && to[2] == 1 && to[3] == from[2];
+  }
+  void find_height1_views() {
+    std::vector<std::vector<std::size_t>> readers(g_.values.size());
+    for (std::size_t i = 0; i < g_.nodes.size(); ++i)
+      for (int v : g_.nodes[i].inputs)
+        if (v >= 0) readers[std::size_t(v)].push_back(i);
+    std::set<int> outputs(g_.outputs.begin(), g_.outputs.end());
+    auto only_reader = [&](int v) { return readers[std::size_t(v)].size() == 1 && !outputs.count(v); };
+    for (std::size_t i = 0; i < g_.nodes.size(); ++i) {
+      const graph::Node<T>& n = g_.nodes[i];
+      const std::string op = n.op->name();
+      if (op != "convolution" && op != "pooling") continue;
+      const graph::Node<T>* rx = producer_if(n.inputs[0], "reshape");
+      if (!rx || !is_view(g_.values[rx->inputs[0]].shape, g_.values[n.inputs[0]].shape) || !only_reader(n.inputs[0]))
+        continue;
+      const graph::Node<T>* rw = nullptr;
+      if (op == "convolution") {
+        rw = producer_if(n.inputs[1], "reshape");
+        if (!rw || !is_view(g_.values[rw->inputs[0]].shape, g_.values[n.inputs[1]].shape) || !only_reader(n.inputs[1]))
+          continue;
+      }
+      if (!only_reader(n.output)) continue;
+      const std::size_t back = readers[std::size_t(n.output)][0];
+      const graph::Node<T>& ry = g_.nodes[back];
+      if (ry.op->name() != std::string("reshape") || !is_view(g_.values[ry.output].shape, g_.values[n.output].shape))
+        continue;
+      view_[i] = {rx->inputs[0], rw ? rw->inputs[0] : -1, ry.output};
+      skipped_.insert(std::size_t(g_.values[n.inputs[0]].producer));
+      if (rw) skipped_.insert(std::size_t(g_.values[n.inputs[1]].producer));
+      skipped_.insert(back);
+    }
+  }
+
   void node(std::size_t i) {
     const graph::Node<T>& n = g_.nodes[i];
     const std::string op = n.op->name();
     const autograd::Attributes a = n.op->attributes();
     std::vector<std::string> in;
     for (int v : n.inputs) in.push_back(v < 0 ? std::string() : name_of(v));
-    const std::string out = name_of(n.output);
+    std::string out = name_of(n.output);
     const std::string tmp = "node" + std::to_string(i) + "_";
     auto shape_of = [&](std::size_t k) -> const Shape& { return g_.values[n.inputs.at(k)].shape; };
+    // 1-D (a height-1 view, see find_height1_views): the 3-D values, and the width entries of pairs
+    const auto view = view_.find(i);
+    const bool is_1d = view != view_.end();
+    if (is_1d) {
+      in[0] = name_of(view->second.x);
+      if (view->second.w >= 0) in[1] = name_of(view->second.w);
+      out = name_of(view->second.y);
+    }
+    auto spatial = [&](std::vector<std::int64_t> v) {
+      return is_1d ? std::vector<std::int64_t>{v.back()} : v;
+    };
+    auto both_ends = [](const std::vector<std::int64_t>& p) {  // ONNX pads: all begins, then all ends
+      std::vector<std::int64_t> r = p;
+      r.insert(r.end(), p.begin(), p.end());
+      return r;
+    };
     static const std::map<std::string, std::string> unary = {
         {"relu", "Relu"}, {"sigmoid", "Sigmoid"}, {"tanh", "Tanh"}, {"exp", "Exp"},     {"log", "Log"},
         {"sqrt", "Sqrt"}, {"abs", "Abs"},         {"negative", "Neg"}, {"softrelu", "Softplus"},
@@ -247,13 +320,33 @@ class Writer {
       std::vector<std::string> ins = {in[0], in[1]};
       if (!in[2].empty()) ins.push_back(in[2]);
       auto& c = emit("Conv", ins, conv_out);
-      const auto pad = attr_ints(a, "pad");
+      set_ints(c, "kernel_shape", spatial({std::int64_t(w[2]), std::int64_t(w[3])}));
+      set_ints(c, "strides", spatial(attr_ints(a, "stride")));
+      set_ints(c, "dilations", spatial(attr_ints(a, "dilate")));
+      set_ints(c, "pads", both_ends(spatial(attr_ints(a, "pad"))));
+      set_int(c, "group", attr_int(a, "num_group"));
+      if (attr_int(a, "relu")) emit("Relu", {conv_out}, out);
+    } else if (op == "convolution3d") {
+      const Shape& w = shape_of(1);
+      std::vector<std::string> ins = {in[0], in[1]};
+      if (!in[2].empty()) ins.push_back(in[2]);
+      auto& c = emit("Conv", ins, out);
+      set_ints(c, "kernel_shape", {std::int64_t(w[2]), std::int64_t(w[3]), std::int64_t(w[4])});
+      set_ints(c, "strides", attr_ints(a, "stride"));
+      set_ints(c, "dilations", attr_ints(a, "dilate"));
+      set_ints(c, "pads", both_ends(attr_ints(a, "pad")));
+      set_int(c, "group", attr_int(a, "num_group"));
+    } else if (op == "deconvolution") {  // weights (C, O / groups, kh, kw): ConvTranspose's layout
+      const Shape& w = shape_of(1);
+      std::vector<std::string> ins = {in[0], in[1]};
+      if (!in[2].empty()) ins.push_back(in[2]);
+      auto& c = emit("ConvTranspose", ins, out);
       set_ints(c, "kernel_shape", {std::int64_t(w[2]), std::int64_t(w[3])});
       set_ints(c, "strides", attr_ints(a, "stride"));
       set_ints(c, "dilations", attr_ints(a, "dilate"));
-      set_ints(c, "pads", {pad[0], pad[1], pad[0], pad[1]});
+      set_ints(c, "pads", both_ends(attr_ints(a, "pad")));
+      set_ints(c, "output_padding", attr_ints(a, "adj"));
       set_int(c, "group", attr_int(a, "num_group"));
-      if (attr_int(a, "relu")) emit("Relu", {conv_out}, out);
     } else if (op == "pooling") {
       const bool max = attr_str(a, "pool_type") == "max";
       if (attr_int(a, "global_pool")) {
@@ -261,10 +354,9 @@ class Writer {
         return;
       }
       auto& p = emit(max ? "MaxPool" : "AveragePool", {in[0]}, out);
-      const auto pad = attr_ints(a, "pad");
-      set_ints(p, "kernel_shape", attr_ints(a, "kernel"));
-      set_ints(p, "strides", attr_ints(a, "stride"));
-      set_ints(p, "pads", {pad[0], pad[1], pad[0], pad[1]});
+      set_ints(p, "kernel_shape", spatial(attr_ints(a, "kernel")));
+      set_ints(p, "strides", spatial(attr_ints(a, "stride")));
+      set_ints(p, "pads", both_ends(spatial(attr_ints(a, "pad"))));
       set_int(p, "ceil_mode", attr_str(a, "pooling_convention") == "full");
       if (!max) set_int(p, "count_include_pad", attr_int(a, "count_include_pad"));
     } else if (op == "fully_connected") {
@@ -304,6 +396,28 @@ class Writer {
       auto& bn = emit("BatchNormalization", {in[0], scale, in[2], name_of(n.state.at(0)), name_of(n.state.at(1))}, out);
       set_float(bn, "epsilon", attr_real(a, "eps"));
       set_float(bn, "momentum", attr_real(a, "momentum"));
+    } else if (op == "layer_norm" || op == "instance_norm" || op == "group_norm") {
+      normalization(i, op, a, in, out, tmp);
+    } else if (op == "embedding") {  // indices held as T: cast to int64 for Gather
+      set_int(emit("Cast", {in[0]}, tmp + "index"), "to", ::onnx::TensorProto_DataType_INT64);
+      set_int(emit("Gather", {in[1], tmp + "index"}, out), "axis", 0);
+    } else if (op == "pad") {
+      const std::string mode = attr_str(a, "mode");
+      std::vector<std::int64_t> pads;  // MXNet's (before0, after0, ...) -> ONNX's (begins..., ends...)
+      const auto w = attr_ints(a, "pad_width");
+      for (std::size_t d = 0; d < w.size(); d += 2) pads.push_back(w[d]);
+      for (std::size_t d = 1; d < w.size(); d += 2) pads.push_back(w[d]);
+      add_int64_initializer(tmp + "pads", pads);
+      std::vector<std::string> ins = {in[0], tmp + "pads"};
+      if (mode == "constant") {
+        add_scalar_initializer(tmp + "value", attr_real(a, "constant_value"));
+        ins.push_back(tmp + "value");
+      }
+      auto& p = emit("Pad", ins, out);
+      auto& m = *p.add_attribute();
+      m.set_name("mode");
+      m.set_type(::onnx::AttributeProto_AttributeType_STRING);
+      m.set_s(mode);
     } else if (op == "dropout") {
       emit("Identity", {in[0]}, out);  // inference
     } else if (op == "softmax" || op == "log_softmax") {
@@ -356,10 +470,77 @@ class Writer {
     }
   }
 
+  // Layer norm: LayerNormalization (opset 17) over the last axis, else the composed form
+  // (x - mean) / sqrt(var + eps) * gamma + beta with ReduceMean over the axis.  Instance norm:
+  // InstanceNormalization, its channel axis swapped to 1 around it if it is another.  Group norm
+  // (MXNet 1.x: gamma and beta per group): (N, C, ...) viewed as (N, G, rest), whose instance
+  // norm with the per-group gamma and beta is exactly it, and viewed back.
+  void normalization(std::size_t i, const std::string& op, const autograd::Attributes& a,
+                     const std::vector<std::string>& in, const std::string& out, const std::string& tmp) {
+    const Shape& x = g_.values[g_.nodes[i].inputs[0]].shape;
+    const auto nd = std::int64_t(x.ndim());
+    const double eps = attr_real(a, "eps");
+    if (op == "group_norm") {
+      const auto groups = attr_int(a, "num_groups");
+      add_int64_initializer(tmp + "grouped", {0, groups, -1});
+      emit("Reshape", {in[0], tmp + "grouped"}, tmp + "x");
+      set_float(emit("InstanceNormalization", {tmp + "x", in[1], in[2]}, tmp + "y"), "epsilon", eps);
+      std::vector<std::int64_t> back(x.begin(), x.end());
+      back[0] = 0;  // the batch axis copied
+      add_int64_initializer(tmp + "shape", back);
+      emit("Reshape", {tmp + "y", tmp + "shape"}, out);
+      return;
+    }
+    std::int64_t axis = attr_int(a, "axis");
+    if (axis < 0) axis += nd;
+    if (op == "instance_norm") {
+      if (axis == 1) {
+        set_float(emit("InstanceNormalization", in, out), "epsilon", eps);
+        return;
+      }
+      std::vector<std::int64_t> perm(std::size_t(nd), 0);
+      for (std::int64_t d = 0; d < nd; ++d) perm[std::size_t(d)] = d;
+      std::swap(perm[1], perm[std::size_t(axis)]);
+      set_ints(emit("Transpose", {in[0]}, tmp + "x"), "perm", perm);
+      set_float(emit("InstanceNormalization", {tmp + "x", in[1], in[2]}, tmp + "y"), "epsilon", eps);
+      set_ints(emit("Transpose", {tmp + "y"}, out), "perm", perm);
+      return;
+    }
+    if (opt_.opset >= 17 && axis == nd - 1) {
+      auto& ln = emit("LayerNormalization", in, out);
+      set_int(ln, "axis", -1);
+      set_float(ln, "epsilon", eps);
+      return;
+    }
+    auto& mean = emit("ReduceMean", {in[0]}, tmp + "mean");
+    set_ints(mean, "axes", {axis});
+    emit("Sub", {in[0], tmp + "mean"}, tmp + "centered");
+    emit("Mul", {tmp + "centered", tmp + "centered"}, tmp + "squared");
+    auto& var = emit("ReduceMean", {tmp + "squared"}, tmp + "var");
+    set_ints(var, "axes", {axis});
+    add_scalar_initializer(tmp + "eps", eps);
+    emit("Add", {tmp + "var", tmp + "eps"}, tmp + "var_eps");
+    emit("Sqrt", {tmp + "var_eps"}, tmp + "std");
+    emit("Div", {tmp + "centered", tmp + "std"}, tmp + "normalized");
+    std::string gamma = in[1], beta = in[2];
+    if (axis != nd - 1) {  // (C,) -> (C, 1, ...) to broadcast along the axis
+      std::vector<std::int64_t> to(std::size_t(nd - axis), 1);
+      to[0] = -1;
+      add_int64_initializer(tmp + "affine_shape", to);
+      emit("Reshape", {in[1], tmp + "affine_shape"}, tmp + "gamma");
+      emit("Reshape", {in[2], tmp + "affine_shape"}, tmp + "beta");
+      gamma = tmp + "gamma", beta = tmp + "beta";
+    }
+    emit("Mul", {tmp + "normalized", gamma}, tmp + "scaled");
+    emit("Add", {tmp + "scaled", beta}, out);
+  }
+
   const graph::Graph<T>& g_;
   ::onnx::GraphProto& out_;
   const OnnxExportOptions& opt_;
   std::size_t batch_ = 0;
+  std::map<std::size_t, View1D> view_;  // 2-D ops written as 1-D, by node index
+  std::set<std::size_t> skipped_;       // the reshapes around them
 };
 
 // Writes the input or output value_info: element type and shape, axis 0 symbolic if asked.
@@ -382,7 +563,12 @@ void describe(::onnx::ValueInfoProto& info, const std::string& name, const Shape
 template <class T>
 bool batch_free(const graph::Graph<T>& g) {
   const std::size_t n = g.values[g.inputs.at(0)].shape.ndim() ? g.values[g.inputs.at(0)].shape[0] : 0;
+  std::vector<bool> from_input(g.values.size(), false);  // values computed from the input
+  from_input[std::size_t(g.inputs[0])] = true;
   for (const auto& node : g.nodes) {
+    for (int v : node.inputs)
+      if (v >= 0 && from_input[std::size_t(v)]) from_input[std::size_t(node.output)] = true;
+    if (!from_input[std::size_t(node.output)]) continue;  // parameters reshaped: fixed shapes either way
     const std::string op = node.op->name();
     if (op == "slice" || op == "broadcast_to" || op == "dot") return false;
     if (op == "reshape") {
@@ -418,7 +604,8 @@ template <class T>
   w.write();
   const bool dynamic = opt.dynamic_batch && detail::onnx_export::batch_free(g);
   detail::onnx_export::describe<T>(*gp.add_input(), opt.input_name, g.values[g.inputs[0]].shape, dynamic);
-  for (int v : g.outputs) detail::onnx_export::describe<T>(*gp.add_output(), w.name_of(v), g.values[v].shape, dynamic);
+  for (std::size_t k = 0; k < g.outputs.size(); ++k)
+    detail::onnx_export::describe<T>(*gp.add_output(), w.output_name(k), g.values[g.outputs[k]].shape, dynamic);
   return m;
 }
 

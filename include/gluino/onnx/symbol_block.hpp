@@ -26,10 +26,18 @@
 #include "gluino/nd/activations.hpp"
 #include "gluino/nd/batch_norm.hpp"
 #include "gluino/nd/conv.hpp"
+#include "gluino/nd/conv1d.hpp"
+#include "gluino/nd/conv3d.hpp"
+#include "gluino/nd/creation.hpp"
+#include "gluino/nd/deconvolution.hpp"
 #include "gluino/nd/dropout.hpp"
 #include "gluino/nd/elementwise.hpp"
+#include "gluino/nd/embedding.hpp"
+#include "gluino/nd/layer_norm.hpp"
 #include "gluino/nd/linalg.hpp"
+#include "gluino/nd/pad.hpp"
 #include "gluino/nd/pool.hpp"
+#include "gluino/nd/pool1d.hpp"
 #include "gluino/nd/reduce.hpp"
 #include "gluino/nd/shape_ops.hpp"
 #include "gluino/nd/softmax.hpp"
@@ -102,6 +110,7 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     std::map<std::string, std::int64_t> ints;
     std::map<std::string, double> reals;
     std::map<std::string, std::vector<std::int64_t>> lists;
+    std::string mode;  // Pad's
   };
 
   BasicSymbolBlock(const ::onnx::ModelProto& m, const std::string& where)
@@ -154,6 +163,17 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
       for (const auto& o : node.out) known.insert(o);
       nodes_.push_back(std::move(node));
     }
+    // A Cast to an integer type is run as the identity on T: its result may only be Gather's indices.
+    for (const Node& c : nodes_)
+      if (c.type == "Cast" && c.ints.at("to") != elem_type())
+        for (const Node& r : nodes_)
+          for (std::size_t k = 0; k < r.in.size(); ++k)
+            if (r.in[k] == c.out[0] && !(r.type == "Gather" && k == 1))
+              refuse(c, "a Cast to an integer type is supported only as Gather's indices (read by node '" + r.name +
+                            "', op " + r.type + ")");
+    for (const Node& c : nodes_)
+      if (c.type == "Cast" && c.ints.at("to") != elem_type() && c.out[0] == output_)
+        refuse(c, "a Cast to an integer type is supported only as Gather's indices, not as the output");
     GLUINO_CHECK(ValueError, known.count(output_), "SymbolBlock::imports: '", where_, "': no node gives the output '",
                  output_, "'");
   }
@@ -237,6 +257,10 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
         case ::onnx::AttributeProto_AttributeType_INTS: n.lists[a.name()].assign(a.ints().begin(), a.ints().end()); break;
         case ::onnx::AttributeProto_AttributeType_STRING:
           if (a.name() == "auto_pad" && (a.s() == "NOTSET" || a.s().empty())) break;
+          if (n.type == "Pad" && a.name() == "mode" && (a.s() == "constant" || a.s() == "edge" || a.s() == "reflect")) {
+            n.mode = a.s();
+            break;
+          }
           refuse(n, "attribute '" + a.name() + "' = '" + a.s() + "' is not supported");
         case ::onnx::AttributeProto_AttributeType_TENSOR:
           if (n.type == "Constant" && a.name() == "value") {
@@ -262,7 +286,9 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
         {"ReduceMean", {1, 2}}, {"ReduceMax", {1, 2}}, {"ReduceMin", {1, 2}},   {"Constant", {0, 0}},
         {"Add", {2, 2}},     {"Sub", {2, 2}},          {"Mul", {2, 2}},         {"Div", {2, 2}},
         {"Pow", {2, 2}},     {"Max", {1, 64}},         {"Min", {1, 64}},        {"Elu", {1, 1}},
-        {"Selu", {1, 1}},    {"PRelu", {2, 2}},        {"Erf", {1, 1}}};
+        {"Selu", {1, 1}},    {"PRelu", {2, 2}},        {"Erf", {1, 1}},         {"ConvTranspose", {2, 3}},
+        {"LayerNormalization", {2, 3}}, {"InstanceNormalization", {3, 3}}, {"Gather", {2, 2}}, {"Cast", {1, 1}},
+        {"Pad", {2, 3}}};
     if (auto a = arity.find(n.type); a != arity.end()) {
       const std::size_t given = n.in.size();
       if (given < a->second.first || given > a->second.second)
@@ -288,18 +314,26 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
         for (auto v : n.lists.at(key))
           if (v < 0 || v > (std::int64_t(1) << 30) || (v == 0 && std::string(key) != "pads"))
             refuse(n, std::string("attribute '") + key + "' = " + std::to_string(v) + " is out of range");
+    // pads (begins..., ends...): the same at both ends of each axis
+    auto symmetric_pads = [&]() {
+      const auto& pads = n.lists.count("pads") ? n.lists.at("pads") : std::vector<std::int64_t>{};
+      bool same = pads.size() % 2 == 0;
+      for (std::size_t d = 0; same && d < pads.size() / 2; ++d) same = pads[d] == pads[d + pads.size() / 2];
+      return same;
+    };
     const std::string& t = n.type;
-    if (t == "Conv") {
-      only({"kernel_shape", "strides", "pads", "dilations", "group"});
-      const auto pads = n.lists.count("pads") ? n.lists.at("pads") : std::vector<std::int64_t>(4, 0);
-      if (pads.size() != 4 || pads[0] != pads[2] || pads[1] != pads[3])
-        refuse(n, "only 2-D convolutions with the same padding at both ends of an axis are supported");
-      if (n.in.size() < 2) refuse(n, "a weight input is needed");
+    if (t == "Conv" || t == "ConvTranspose") {
+      if (t == "Conv")
+        only({"kernel_shape", "strides", "pads", "dilations", "group"});
+      else
+        only({"kernel_shape", "strides", "pads", "dilations", "group", "output_padding"});
+      if (!symmetric_pads()) refuse(n, "only the same padding at both ends of an axis is supported");
     } else if (t == "MaxPool" || t == "AveragePool") {
       only({"kernel_shape", "strides", "pads", "ceil_mode", "count_include_pad", "storage_order", "dilations"});
-      const auto pads = n.lists.count("pads") ? n.lists.at("pads") : std::vector<std::int64_t>(4, 0);
-      if (!n.lists.count("kernel_shape") || n.lists.at("kernel_shape").size() != 2) refuse(n, "only 2-D pooling is supported");
-      if (pads.size() != 4 || pads[0] != pads[2] || pads[1] != pads[3])
+      const auto pads = n.lists.count("pads") ? n.lists.at("pads") : std::vector<std::int64_t>{};
+      const std::size_t k = n.lists.count("kernel_shape") ? n.lists.at("kernel_shape").size() : 0;
+      if (k != 1 && k != 2) refuse(n, "only 1-D and 2-D pooling are supported");
+      if ((!pads.empty() && pads.size() != 2 * k) || !symmetric_pads())
         refuse(n, "only the same padding at both ends of an axis is supported");
       if (int_or("storage_order", 0) != 0) refuse(n, "storage_order = 1 is not supported");
       if (n.lists.count("dilations"))
@@ -317,6 +351,22 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
       if (int_or("training_mode", 0) != 0 || n.out.size() > 1) refuse(n, "training_mode outputs are not supported");
     } else if (t == "Dropout") {
       only({"seed", "ratio"});
+    } else if (t == "LayerNormalization") {
+      only({"axis", "epsilon", "stash_type"});
+    } else if (t == "InstanceNormalization") {
+      only({"epsilon"});
+    } else if (t == "Gather") {
+      only({"axis"});
+      if (int_or("axis", 0) != 0) refuse(n, "only Gather along axis 0 (an embedding lookup) is supported");
+    } else if (t == "Cast") {
+      only({"to", "saturate"});
+      static const std::set<std::int64_t> to = {::onnx::TensorProto_DataType_INT64, ::onnx::TensorProto_DataType_INT32,
+                                                elem_type()};
+      if (!n.ints.count("to") || !to.count(n.ints.at("to")))
+        refuse(n, "only a Cast to int64, int32 (Gather's indices) or to the block's element type is supported");
+    } else if (t == "Pad") {
+      only({});
+      if (n.mode.empty()) n.mode = "constant";
     } else if (t == "LeakyRelu" || t == "Elu") {
       only({"alpha"});
     } else if (t == "Selu") {  // gluino's selu has the standard constants (float precision here)
@@ -378,23 +428,122 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     };
     const std::string& t = n.type;
     NDArray<T> y;
-    if (t == "Conv") {
+    // The spatial entries of a pads or strides list, checked against the kernel's rank k.
+    auto spatial = [&](const char* key, std::size_t k, std::int64_t d) {
+      const auto v = list_or(key, std::vector<std::int64_t>(key == std::string("pads") ? 2 * k : k, d));
+      if (v.size() != (key == std::string("pads") ? 2 * k : k))
+        refuse(n, std::string("attribute '") + key + "' has " + std::to_string(v.size()) + " values for a " +
+                      std::to_string(k) + "-D kernel");
+      return std::vector<std::size_t>(v.begin(), v.begin() + std::ptrdiff_t(k));
+    };
+    auto check_kernel = [&](const NDArray<T>& w) {
+      if (!n.lists.count("kernel_shape")) return;
+      const std::vector<std::int64_t> ks(w.shape().begin() + 2, w.shape().end());
+      if (n.lists.at("kernel_shape") != ks) refuse(n, "kernel_shape differs from the weight's spatial shape");
+    };
+    if (t == "Conv" && in(1).ndim() == 3) {
+      check_kernel(in(1));
+      nd::Conv1DOptions o{.stride = spatial("strides", 1, 1)[0], .dilate = spatial("dilations", 1, 1)[0],
+                          .pad = spatial("pads", 1, 0)[0], .num_group = std::size_t(int_or("group", 1))};
+      y = nd::convolution1d(in(0), in(1), has(2) ? in(2) : NDArray<T>(), o);
+    } else if (t == "Conv" && in(1).ndim() == 5) {
+      check_kernel(in(1));
+      nd::Conv3DOptions o;
+      const auto s = spatial("strides", 3, 1), d = spatial("dilations", 3, 1), p = spatial("pads", 3, 0);
+      std::copy(s.begin(), s.end(), o.stride.begin());
+      std::copy(d.begin(), d.end(), o.dilate.begin());
+      std::copy(p.begin(), p.end(), o.pad.begin());
+      o.num_group = std::size_t(int_or("group", 1));
+      y = nd::convolution3d(in(0), in(1), has(2) ? in(2) : NDArray<T>(), o);
+    } else if (t == "ConvTranspose") {
+      if (in(1).ndim() != 4) refuse(n, "only 2-D ConvTranspose is supported");
+      check_kernel(in(1));
+      nd::DeconvOptions o;
+      const auto s = spatial("strides", 2, 1), d = spatial("dilations", 2, 1), p = spatial("pads", 2, 0),
+                 a = spatial("output_padding", 2, 0);
+      o.stride = {s[0], s[1]}, o.dilate = {d[0], d[1]}, o.pad = {p[0], p[1]}, o.adj = {a[0], a[1]};
+      o.num_group = std::size_t(int_or("group", 1));
+      y = nd::deconvolution(in(0), in(1), has(2) ? in(2) : NDArray<T>(), o);
+    } else if ((t == "MaxPool" || t == "AveragePool") && n.lists.at("kernel_shape").size() == 1) {
+      nd::Pool1DOptions o{.kernel = spatial("kernel_shape", 1, 1)[0], .stride = spatial("strides", 1, 1)[0],
+                          .pad = spatial("pads", 1, 0)[0],
+                          .type = t == "MaxPool" ? nd::pool_type::max : nd::pool_type::avg,
+                          .global_pool = false,
+                          .convention = int_or("ceil_mode", 0) ? nd::pooling_convention::full
+                                                               : nd::pooling_convention::valid,
+                          .count_include_pad = int_or("count_include_pad", 0) != 0};
+      y = nd::pooling1d(in(0), o);
+    } else if ((t == "GlobalAveragePool" || t == "GlobalMaxPool") && in(0).ndim() == 3) {
+      nd::Pool1DOptions o;
+      o.global_pool = true;
+      o.type = t == "GlobalMaxPool" ? nd::pool_type::max : nd::pool_type::avg;
+      y = nd::pooling1d(in(0), o);
+    } else if (t == "LayerNormalization") {  // over axes [axis, ndim): viewed as one last axis
+      const NDArray<T>& x = in(0);
+      const std::size_t a = axis_of(int_or("axis", -1), x.ndim());
+      std::vector<std::size_t> lead(x.shape().begin(), x.shape().begin() + std::ptrdiff_t(a));
+      std::size_t inner = 1;
+      for (std::size_t d = a; d < x.ndim(); ++d) inner *= x.shape()[d];
+      lead.push_back(inner);
+      auto affine = [&](std::size_t k) {
+        if (!has(k)) return nd::zeros<T>(Shape{inner});
+        if (in(k).size() != inner) refuse(n, "Scale and B must have the normalized axes' shape");
+        return nd::reshape(in(k), Shape{inner});
+      };
+      y = nd::reshape(nd::layer_norm(nd::reshape(x, Shape(lead)), affine(1), affine(2), -1, real_or("epsilon", 1e-5)),
+                      x.shape());
+    } else if (t == "InstanceNormalization") {
+      y = nd::instance_norm(in(0), in(1), in(2), real_or("epsilon", 1e-5));
+    } else if (t == "Gather") {  // rows of data (D0, ...) by index: an embedding of data viewed as (D0, rest)
+      const NDArray<T>& data = in(0);
+      NDArray<T> index;
+      if (auto c = int_constants_.find(n.in[1]); c != int_constants_.end()) {
+        index = NDArray<T>(Shape{c->second.size()});
+        std::transform(c->second.begin(), c->second.end(), index.data(), [](std::int64_t v) { return static_cast<T>(v); });
+      } else {
+        index = in(1);
+      }
+      if (data.ndim() < 1) refuse(n, "data must have at least one axis");
+      const std::size_t rows = data.shape(0), rest = rows ? data.size() / rows : 0;
+      Shape out = index.shape();
+      for (std::size_t d = 1; d < data.ndim(); ++d) out.push_back(data.shape()[d]);
+      y = nd::reshape(nd::embedding(index, nd::reshape(data, Shape{rows, rest})), out);
+    } else if (t == "Cast") {
+      y = in(0);  // to T, or to integers read as Gather's indices only (checked at import)
+    } else if (t == "Pad") {
+      const NDArray<T>& x = in(0);
+      const auto& pads = ints_of(n, n.in[1]);
+      if (pads.size() != 2 * x.ndim()) refuse(n, "pads has " + std::to_string(pads.size()) + " values for an input of " +
+                                                     std::to_string(x.ndim()) + " axes");
+      std::vector<std::size_t> width;  // ONNX's (begins..., ends...) -> MXNet's (before0, after0, ...)
+      for (std::size_t d = 0; d < x.ndim(); ++d) {
+        if (pads[d] < 0 || pads[d + x.ndim()] < 0) refuse(n, "negative pads (cropping) are not supported");
+        if (pads[d] > (std::int64_t(1) << 30) || pads[d + x.ndim()] > (std::int64_t(1) << 30))
+          refuse(n, "a pad of more than 2^30 is out of range");
+        width.push_back(std::size_t(pads[d]));
+        width.push_back(std::size_t(pads[d + x.ndim()]));
+      }
+      double value = 0;
+      if (has(2)) {
+        if (in(2).size() != 1) refuse(n, "constant_value must be a scalar");
+        value = double(in(2).data()[0]);
+      }
+      y = nd::pad(x, n.mode, width, value);
+    } else if (t == "Conv") {
       nd::ConvOptions o;
       o.stride = pair("strides", 1);
       o.dilate = pair("dilations", 1);
-      const auto pads = list_or("pads", {0, 0, 0, 0});
-      o.pad = {std::size_t(pads[0]), std::size_t(pads[1])};
+      const auto pads = spatial("pads", 2, 0);
+      o.pad = {pads[0], pads[1]};
       o.num_group = std::size_t(int_or("group", 1));
-      if (n.lists.count("kernel_shape") && in(1).ndim() == 4 &&
-          n.lists.at("kernel_shape") != std::vector<std::int64_t>{std::int64_t(in(1).shape()[2]), std::int64_t(in(1).shape()[3])})
-        refuse(n, "kernel_shape differs from the weight's spatial shape");
+      if (in(1).ndim() == 4) check_kernel(in(1));
       y = nd::convolution(in(0), in(1), has(2) ? in(2) : NDArray<T>(), o);
     } else if (t == "MaxPool" || t == "AveragePool") {
       nd::PoolOptions o;
       o.kernel = pair("kernel_shape", 1);
       o.stride = pair("strides", 1);
-      const auto pads = list_or("pads", {0, 0, 0, 0});
-      o.pad = {std::size_t(pads[0]), std::size_t(pads[1])};
+      const auto pads = spatial("pads", 2, 0);
+      o.pad = {pads[0], pads[1]};
       o.type = t == "MaxPool" ? nd::pool_type::max : nd::pool_type::avg;
       o.convention = int_or("ceil_mode", 0) ? nd::pooling_convention::full : nd::pooling_convention::valid;
       o.count_include_pad = int_or("count_include_pad", 0) != 0;
