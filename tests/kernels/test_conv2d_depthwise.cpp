@@ -52,6 +52,10 @@ const DepthwiseCase depthwise_cases[] = {
     {2, 6, 5, 5, 1, 5, 5, 1, 1, 0, 0, 1, 1},    {1, 4, 3, 3, 1, 3, 3, 1, 1, 1, 1, 1, 1},
     {1, 2, 12, 12, 1, 8, 7, 1, 1, 3, 3, 1, 1},   // 56 taps, a kernel wider than a block of 8
     {4, 32, 16, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1},  // large enough to split over two threads
+    // strides > 1 run on the phase planes (Layout): every tap in one phase, stride 3, odd padded
+    // sizes, no padding with rows wider than a block, stride and dilation on different axes
+    {2, 3, 11, 13, 1, 3, 3, 2, 2, 1, 1, 2, 2},   {1, 4, 10, 9, 2, 3, 3, 3, 3, 1, 2, 1, 1},
+    {2, 3, 8, 40, 1, 3, 3, 2, 2, 0, 0, 1, 1},    {1, 2, 9, 7, 1, 2, 3, 1, 2, 1, 0, 2, 1},
 };
 }  // namespace
 
