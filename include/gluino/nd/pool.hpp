@@ -109,6 +109,9 @@ struct Pooling : autograd::OpBase {
     }
     return {dx};
   }
+  /// dx from recorded ops (autograd::grad's create_graph): max_pool_backward (dy scattered to
+  /// the saved arg-max) or avg_pool_backward (dy spread over the windows).
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&);
 
   /// Checks the arguments (ShapeError / ValueError) and derives the per-plane geometry.
   static kernels::Pool2DGeometry make_geometry(const NDArray<T>& x, const PoolOptions& opt) {
@@ -149,6 +152,98 @@ struct Pooling : autograd::OpBase {
     return g;
   }
 };
+
+/// The pieces of a pooling's gradient, as differentiable ops (its recorded gradient,
+/// create_graph): each linear in its input, each one's backward the other's forward.
+///   max_pool_backward (N, C, Ho, Wo) -> (N, C, H, W): dy added at the saved arg-max positions;
+///     backward: max_pool_gather, the values at those positions (0 for an all-padding window).
+///   max_pool_gather (N, C, H, W) -> (N, C, Ho, Wo); backward: max_pool_backward.
+///   avg_pool_backward (N, C, Ho, Wo) -> (N, C, H, W): dy / divisor spread over each window;
+///     backward: average pooling itself (the same geometry and divisor).
+/// They share the Pooling op's geometry and arg-max storage (never written after its forward).
+template <class T, int Kind>
+struct PoolGradPiece : autograd::OpBase {
+  static constexpr int scatter = 0, gather = 1, spread = 2;
+  static constexpr const char* name = Kind == scatter ? "max_pool_backward"
+                                      : Kind == gather ? "max_pool_gather" : "avg_pool_backward";
+  PoolOptions opt;
+  kernels::Pool2DGeometry geom;
+  std::size_t planes = 0;
+  Shape in_shape;  // (N, C, H, W) of the pooling
+  std::shared_ptr<Storage<std::int32_t>> argmax;
+
+  template <int K>
+  PoolGradPiece<T, K> with() const {
+    PoolGradPiece<T, K> p;
+    p.opt = opt, p.geom = geom, p.planes = planes, p.in_shape = in_shape, p.argmax = argmax;
+    return p;
+  }
+  Shape out_shape() const { return Shape{in_shape[0], in_shape[1], geom.Ho, geom.Wo}; }
+
+  NDArray<T> forward(const NDArray<T>& in) {
+    const std::size_t in_plane = geom.H * geom.W, out_plane = geom.Ho * geom.Wo;
+    const T* src = in.data();
+    if constexpr (Kind == gather) {
+      NDArray<T> out(out_shape());
+      T* dst = out.data();
+      const std::int32_t* idx = argmax->data();
+      gluino::detail::parallel_for(planes, [&](std::size_t p) {
+        for (std::size_t o = 0; o < out_plane; ++o) {
+          const std::int32_t i = idx[p * out_plane + o];
+          dst[p * out_plane + o] = i >= 0 ? src[p * in_plane + std::size_t(i)] : T(0);
+        }
+      }, out_plane + in_plane);
+      return out;
+    } else {
+      NDArray<T> out(in_shape);
+      T* dst = out.data();
+      const bool inc = opt.count_include_pad;
+      const std::int32_t* idx = Kind == scatter ? argmax->data() : nullptr;
+      gluino::detail::parallel_for(planes, [&](std::size_t p) {
+        if constexpr (Kind == scatter)
+          kernels::max_pool2d_backward_plane(geom, src + p * out_plane, idx + p * out_plane, dst + p * in_plane);
+        else
+          kernels::avg_pool2d_backward_plane(geom, src + p * out_plane, dst + p * in_plane, inc);
+      }, out_plane * geom.kh * geom.kw + in_plane);
+      return out;
+    }
+  }
+  /// The adjoint, by its kernel (first-order backward).
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+    if constexpr (Kind == scatter) {
+      auto p = with<gather>();
+      return {p.forward(dy)};
+    } else if constexpr (Kind == gather) {
+      auto p = with<scatter>();
+      return {p.forward(dy)};
+    } else {
+      return {avg_pooling().forward(dy)};
+    }
+  }
+  Pooling<T> avg_pooling() const {
+    Pooling<T> p;
+    p.opt = opt;
+    return p;
+  }
+  /// The adjoint, recorded.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
+    if constexpr (Kind == scatter)
+      return {autograd::apply(with<gather>(), dy)};
+    else if constexpr (Kind == gather)
+      return {autograd::apply(with<scatter>(), dy)};
+    else
+      return {autograd::apply(avg_pooling(), dy)};
+  }
+};
+
+template <class T>
+std::vector<NDArray<T>> Pooling<T>::backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
+  using Scatter = PoolGradPiece<T, 0>;
+  Scatter p;
+  p.opt = opt, p.geom = geom, p.planes = planes, p.in_shape = in_shape, p.argmax = argmax;
+  if (opt.type == pool_type::max) return {autograd::apply(std::move(p), dy)};
+  return {autograd::apply(p.template with<Scatter::spread>(), dy)};
+}
 }  // namespace ops
 
 /// 2-D pooling.  Gluon: nd.Pooling(x, kernel, pool_type, global_pool, pooling_convention,
