@@ -19,6 +19,7 @@
 #include <gluino/nd/elementwise.hpp>
 #include <gluino/nd/embedding.hpp>
 #include <gluino/nd/linalg.hpp>
+#include <gluino/nd/pad.hpp>
 #include <gluino/nd/pick.hpp>
 #include <gluino/nd/pool.hpp>
 #include <gluino/nd/reduce.hpp>
@@ -285,13 +286,13 @@ TEST_CASE("grad: the gradient penalty and a second derivative match PyTorch's (d
 }
 
 TEST_CASE("grad: an op without backward_graph names itself under create_graph") {
-  auto x = rand_array({1, 1, 2, 2, 2}, 60);
+  auto x = rand_array({2, 2, 3}, 60);
   x.attach_grad();
   autograd::record rec;
-  auto y = nd::sum(nd::convolution3d(x, rand_array({1, 1, 1, 1, 1}, 61)));
+  auto y = nd::sum(nd::batch_dot(x, rand_array({2, 3, 2}, 61)));
   CHECK(autograd::grad(y, {x}, {.retain_graph = true})[0].shape() == x.shape());  // fine without create_graph
   CHECK_THROWS_WITH_AS(autograd::grad(y, {x}, {.create_graph = true}),
-                       "grad: op 'convolution3d' does not support higher-order gradients (create_graph)", ValueError);
+                       "grad: op 'batch_dot' does not support higher-order gradients (create_graph)", ValueError);
 }
 
 TEST_CASE("grad: retain_graph") {
@@ -501,6 +502,32 @@ TEST_CASE("grad: the CNN's gradient penalty through nn blocks (Conv2D, MaxPool2D
     test::check_reference_close(it->second->grad(), out.at(std::string("dtotal_d") + ref), key, 1e-9, 1e-12);
   }
   test::check_reference_close(x.grad(), out.at("dtotal_dx"), "x", 1e-9, 1e-12);
+}
+
+TEST_CASE("grad: second and third derivatives of convolution3d and pad match finite differences (double)") {
+  auto sq = [](const NDArray<double>& t) { return t * t; };
+  SUBCASE("convolution3d: stride, pad, groups") {
+    const nd::Conv3DOptions opt{.stride = {1, 2, 1}, .pad = {1, 0, 1}, .num_group = 2};
+    const V in{rand_array({1, 2, 3, 4, 3}, 100), rand_array({2, 1, 2, 2, 2}, 101), rand_array({2}, 102)};
+    const auto conv = [&](const V& v) { return nd::convolution3d(v[0], v[1], v[2], opt); };
+    CHECK(hessian_check([&](const V& v) { return nd::tanh(conv(v)); }, in));
+    CHECK(hessian_check([&](const V& v) {
+      autograd::record rec;
+      return autograd::grad(nd::sum(sq(conv(v)) * conv(v)), v, {.create_graph = true})[1];
+    }, in));
+  }
+  SUBCASE("pad: constant, edge, reflect") {
+    for (const char* mode : {"constant", "edge", "reflect"}) {
+      CAPTURE(mode);
+      CHECK(hessian_check([&](const V& v) { return sq(nd::pad(v[0], mode, {1, 0, 2, 1}, 0.5)) * nd::pad(v[0], mode, {1, 0, 2, 1}); },
+                          {rand_array({2, 3}, 103)}));
+      CHECK(hessian_check([&](const V& v) {
+        autograd::record rec;
+        const auto y = nd::pad(v[0], mode, {0, 1, 1, 2});
+        return autograd::grad(nd::sum(y * y * y), v, {.create_graph = true})[0];
+      }, {rand_array({2, 3}, 104)}));
+    }
+  }
 }
 
 }  // TEST_SUITE
