@@ -50,6 +50,10 @@ TEST_CASE("conv_grad: convolution's create_graph gradients match finite differen
     CHECK(hessian_check(conv({.pad = {1, 0}, .num_group = 2}, true),
                         {rand_array({1, 4, 4, 4}, 7), rand_array({4, 2, 3, 3}, 8), rand_array({4}, 9, 0.1, 0.5)}));
   }
+  SUBCASE("depthwise (one group per channel: its own kernels)") {
+    CHECK(hessian_check(conv({.pad = {1, 1}, .num_group = 3}, false),
+                        {rand_array({2, 3, 4, 4}, 26), rand_array({3, 1, 3, 3}, 27), rand_array({3}, 28)}));
+  }
   SUBCASE("no bias; only the input needs a gradient") {
     const auto w = rand_array({3, 2, 2, 2}, 10);
     CHECK(hessian_check([&](const V& v) { return nd::square(nd::convolution(v[0], w, NDArray<double>{})); },
