@@ -15,6 +15,11 @@ Cases (float64 throughout; inputs are float32 values from a seeded torch.Generat
   total = loss + lam * sum(g^2); recorded: loss, g, total and dtotal/d(W1, b1, W2, b2, x).
 - "second_derivative": y = sum(w * sigmoid(x)^2 * exp(-x) / (1 + x^2)); recorded dy/dx and
   d/dx sum(dy/dx * v), a Hessian-vector product, for fixed w and v.
+- "cnn_gradient_penalty": a small CNN h = relu(conv2d(x, Wc, bc, pad 1)), max_pool2d 2x2 stride 2,
+  batch_norm in training mode (batch statistics, eps 1e-5; running statistics play no part in
+  the gradient), out = fc(flatten(h), Wf, bf), loss = sum over samples of the softmax cross
+  entropy with class labels, g = dloss/dx with create_graph, total = loss + lam * sum(g^2);
+  recorded: loss, g, total and dtotal/d(x, Wc, bc, gamma, beta, Wf, bf).
 
 Format: {"made_with": ..., "cases": [{"case", "inputs": {name: {"shape", "data"}},
 "outputs": {name: {"shape", "data"}}}]}; read with tests/support/reference.hpp.
@@ -26,6 +31,7 @@ import sys
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 torch.set_default_dtype(torch.float64)
 
@@ -72,10 +78,37 @@ def second_derivative():
             "outputs": {"dx": tensor_json(g), "hv": tensor_json(hv)}}
 
 
+def cnn_gradient_penalty():
+    gen = torch.Generator().manual_seed(17)
+    x = uniform(gen, (3, 2, 6, 6), -1, 1).requires_grad_()
+    wc = uniform(gen, (4, 2, 3, 3), -0.5, 0.5).requires_grad_()
+    bc = uniform(gen, (4,), -0.2, 0.2).requires_grad_()
+    gamma = uniform(gen, (4,), 0.5, 1.5).requires_grad_()
+    beta = uniform(gen, (4,), -0.5, 0.5).requires_grad_()
+    wf = uniform(gen, (5, 36), -0.3, 0.3).requires_grad_()
+    bf = uniform(gen, (5,), -0.2, 0.2).requires_grad_()
+    label = torch.tensor([1.0, 4.0, 0.0])
+    lam = 0.5
+    h = F.max_pool2d(F.relu(F.conv2d(x, wc, bc, padding=1)), 2, 2)
+    h = F.batch_norm(h, torch.zeros(4), torch.ones(4), gamma, beta, training=True, eps=1e-5)
+    out = F.linear(h.reshape(3, -1), wf, bf)
+    loss = F.cross_entropy(out, label.long(), reduction="sum")
+    (g,) = torch.autograd.grad(loss, x, create_graph=True)
+    total = loss + lam * (g ** 2).sum()
+    params = {"x": x, "Wc": wc, "bc": bc, "gamma": gamma, "beta": beta, "Wf": wf, "bf": bf}
+    grads = torch.autograd.grad(total, list(params.values()))
+    inputs = dict(params, label=label, **{"lambda": torch.tensor([lam])})
+    outputs = {"loss": loss.reshape(1), "dx": g, "total": total.reshape(1)}
+    for name, gr in zip(params, grads):
+        outputs["dtotal_d" + name] = gr
+    return {"case": "cnn_gradient_penalty", "inputs": {k: tensor_json(v) for k, v in inputs.items()},
+            "outputs": {k: tensor_json(v) for k, v in outputs.items()}}
+
+
 def main():
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "tests/data/reference/autograd.json"
     doc = {"made_with": f"PyTorch {torch.__version__}, Python {platform.python_version()}",
-           "cases": [gradient_penalty(), second_derivative()]}
+           "cases": [gradient_penalty(), second_derivative(), cnn_gradient_penalty()]}
     out.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
     print("wrote", out)
 

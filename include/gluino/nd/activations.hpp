@@ -13,6 +13,7 @@
 #include "gluino/core/ndarray.hpp"
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/nd/elementwise.hpp"
+#include "gluino/nd/shape_ops.hpp"
 
 namespace gluino::nd {
 
@@ -22,11 +23,26 @@ inline constexpr double selu_lambda = 1.0507009873554804934193349852946;
 
 namespace ops {
 
+/// e^min(x, 0) where x <= 0, the exponential branch of elu / selu, recorded: min keeps a large
+/// positive x (masked out anyway) from overflowing to an infinity that would turn 0 * inf into NaN.
+template <class T>
+NDArray<T> exp_nonpositive(const NDArray<T>& x) {
+  return nd::exp(nd::minimum(x, gluino::detail::scalar_array(T(0))));
+}
+/// 1 where x > 0, else 0: a constant (no history) in a recorded gradient.
+template <class T>
+NDArray<T> positive_mask(const NDArray<T>& x) {
+  return constant_map(x, [](T v) { return v > T(0) ? T(1) : T(0); });
+}
+
 /// x for x > 0, s * (e^x - 1) otherwise (expm1, exact near 0).  dy/dx = 1 or s * e^x.
 /// MXNet's kernel (mshadow_op::elu_grad) writes the same derivative as y + s from the output.
 struct Elu { static constexpr const char* name = "elu"; static constexpr bool uses_output = false;
   template <class T> T value(T x, T s) const { return x > T(0) ? x : s * std::expm1(x); }
-  template <class T> T grad(T x, T s, T) const { return x > T(0) ? T(1) : s * std::exp(x); } };
+  template <class T> T grad(T x, T s, T) const { return x > T(0) ? T(1) : s * std::exp(x); }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>& x, T s, const NDArray<T>&) {
+    const NDArray<T> pos = positive_mask(x);
+    return dy * (pos + (T(1) - pos) * exp_nonpositive(x) * s); } };
 
 /// lambda * (x for x > 0, alpha * (e^x - 1) otherwise).  dy/dx = lambda or lambda * alpha * e^x.
 /// Differs from MXNet 1.x: its backward (mshadow_op::selu_grad on the output y) computes
@@ -38,7 +54,20 @@ struct Selu { static constexpr const char* name = "selu"; static constexpr bool 
   }
   template <class T> T grad(T x, T) const {
     return x > T(0) ? T(selu_lambda) : T(selu_lambda * selu_alpha) * std::exp(x);
-  } };
+  }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>& x, const NDArray<T>&) {
+    const NDArray<T> pos = positive_mask(x);
+    return dy * (pos * T(selu_lambda) + (T(1) - pos) * exp_nonpositive(x) * T(selu_lambda * selu_alpha)); } };
+
+/// The error function, 2 / sqrt(pi) * integral of e^(-t^2) from 0 to x.  dy/dx = 2 / sqrt(pi) e^(-x^2).
+/// GELU's building block: ONNX before opset 20 has no Gelu, so export writes GELU with Erf, and
+/// import reads Erf.  Gluon: nd.erf.
+struct Erf { static constexpr const char* name = "erf"; static constexpr bool uses_output = false;
+  static constexpr double two_over_sqrt_pi = 1.12837916709551257390;
+  template <class T> T value(T x) const { return std::erf(x); }
+  template <class T> T grad(T x, T) const { return T(two_over_sqrt_pi) * std::exp(-x * x); }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>& x, const NDArray<T>&) {
+    return dy * nd::exp(-(x * x)) * T(two_over_sqrt_pi); } };
 
 /// The erf form: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2)).  dy/dx = Phi(x) + x phi(x), phi the
 /// standard normal density.  MXNet 1.x: LeakyReLU act_type "gelu" (mshadow_op::gelu).
@@ -48,15 +77,10 @@ struct Gelu { static constexpr const char* name = "gelu"; static constexpr bool 
   template <class T> T value(T x) const { return T(0.5) * x * (T(1) + std::erf(x * T(inv_sqrt2))); }
   template <class T> T grad(T x, T) const {
     return T(0.5) * (T(1) + std::erf(x * T(inv_sqrt2))) + x * T(inv_sqrt_2pi) * std::exp(T(-0.5) * x * x);
-  } };
-
-/// The error function, 2 / sqrt(pi) * integral of e^(-t^2) from 0 to x.  dy/dx = 2 / sqrt(pi) e^(-x^2).
-/// GELU's building block: ONNX before opset 20 has no Gelu, so export writes GELU with Erf, and
-/// import reads Erf.  Gluon: nd.erf.
-struct Erf { static constexpr const char* name = "erf"; static constexpr bool uses_output = false;
-  static constexpr double two_over_sqrt_pi = 1.12837916709551257390;
-  template <class T> T value(T x) const { return std::erf(x); }
-  template <class T> T grad(T x, T) const { return T(two_over_sqrt_pi) * std::exp(-x * x); } };
+  }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>& x, const NDArray<T>&) {
+    const NDArray<T> cdf = (nd::unary<Erf>(x * T(inv_sqrt2)) + T(1)) * T(0.5);
+    return dy * (cdf + x * nd::exp(x * x * T(-0.5)) * T(inv_sqrt_2pi)); } };
 
 /// x * sigmoid(s x).  dy/dx = sig + s x sig (1 - sig), sig = sigmoid(s x).  Gluon's Swish
 /// composes x * sigmoid(beta * x); one functor gives the same values in one pass.
@@ -65,7 +89,10 @@ struct Swish { static constexpr const char* name = "swish"; static constexpr boo
   template <class T> T grad(T x, T s, T) const {
     const T sig = Sigmoid{}.value(s * x);
     return sig + s * x * sig * (T(1) - sig);
-  } };
+  }
+  template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>& x, T s, const NDArray<T>&) {
+    const NDArray<T> sig = nd::unary<Sigmoid>(x * s);
+    return dy * (sig + x * sig * (T(1) - sig) * s); } };
 
 /// y = x for x > 0, alpha[c] * x otherwise, c the index along axis 1 (any index when alpha has
 /// one element).  dx = dy * (1 or alpha[c]); dalpha[c] = sum of dy * x over the x <= 0 of
@@ -102,6 +129,19 @@ struct Prelu : autograd::OpBase {
       for (std::size_t i = 0; i < x.size(); ++i)
         if (!(px[i] > T(0))) d[channel(i)] += g[i] * px[i];
     }
+    return {dx, da};
+  }
+  /// dx, dalpha from recorded ops (autograd::grad's create_graph); the sign of x is a constant mask.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>& g) {
+    std::vector<std::size_t> dims(x.ndim(), 1);
+    if (channels > 1) dims[1] = channels;
+    const Shape per_channel(dims);  // alpha broadcast against x
+    const NDArray<T> pos = positive_mask(x), neg = T(1) - pos;
+    const NDArray<T> a = reshape(g.input(1, alpha), per_channel);
+    NDArray<T> dx, da;
+    if (needs_grad(0)) dx = dy * (pos + neg * a);
+    if (needs_grad(1))
+      da = reshape(gluino::detail::sum_to_recorded(dy * g.input(0, x) * neg, per_channel), alpha.shape());
     return {dx, da};
   }
 };

@@ -2,6 +2,7 @@
 #pragma once
 /// Batch normalisation as a function of its inputs and running statistics.  Gluon: nd.BatchNorm
 /// (the op under gluon.nn.BatchNorm).
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "gluino/core/ndarray.hpp"
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/batch_norm.hpp"
+#include "gluino/nd/norm_grad.hpp"
 
 namespace gluino::nd {
 
@@ -122,6 +124,23 @@ struct BatchNorm : autograd::OpBase {
       for (std::size_t c = 0; c < C; ++c) d[c] = static_cast<T>(sum_dy[c]);
     }
     return {dx, dgamma, dbeta};
+  }
+
+  /// The same gradients from recorded ops (autograd::grad's create_graph; nd/norm_grad.hpp).
+  /// With batch statistics, mean and inv_std are recomputed from x by recorded ops (the gradient
+  /// depends on x through them too); with running statistics they are constants.  gamma is the
+  /// op's input, or a constant 1 with fix_gamma (whose gradient is then 0).
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>& g) {
+    NDArray<T> gam(Shape{channels});
+    std::copy(gamma.begin(), gamma.end(), gam.data());
+    NormGradArgs a;
+    a.layout.reduce = outer, a.layout.mid = channels, a.layout.inner = inner;
+    a.eps = opt.eps;
+    if (!batch_stats) a.mean = &mean, a.inv_std = &inv_std;
+    a.needs_grad_mask = needs_grad_mask;
+    std::vector<NDArray<T>> d = norm_grad_graph(dy, g.input(0, x), opt.fix_gamma ? gam : g.input(1, gam), a);
+    if (opt.fix_gamma && d[1].defined()) d[1] = NDArray<T>(Shape{channels}).fill(T(0));
+    return d;
   }
 };
 

@@ -69,6 +69,10 @@ struct Convolution : autograd::OpBase {
                              db.defined() ? db.data() : nullptr, relu ? y.data() : nullptr);
     return {dx, dw, db};
   }
+  /// The gradients from recorded ops (autograd::grad's create_graph; nd/conv_grad.hpp):
+  /// dx = deconvolution(dy, w), dw = convolution_weight_grad(x, dy), db = sum of dy over
+  /// (N, Ho, Wo); dy masked by y > 0 first with `relu`.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>& g);
 
   /// Checks the arguments (ShapeError / ValueError naming the shapes) and derives the geometry.
   static kernels::Conv2DGeometry make_geometry(const NDArray<T>& x, const NDArray<T>& w, const NDArray<T>& b,
@@ -205,3 +209,5 @@ inline std::array<std::size_t, 2> conv_output_size(std::array<std::size_t, 2> in
 namespace gluino::nd {
 GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_CONV_INSTANTIATIONS)
 }  // namespace gluino::nd
+
+#include "gluino/nd/conv_grad.hpp"  // Convolution::backward_graph

@@ -12,6 +12,7 @@
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/conv3d.hpp"
 #include "gluino/nd/conv_args.hpp"
+#include "gluino/nd/reduce.hpp"
 
 namespace gluino::nd {
 
@@ -69,6 +70,9 @@ struct Convolution3D : autograd::OpBase {
                              db.defined() ? db.data() : nullptr);
     return {dx, dw, db};
   }
+  /// The gradients from recorded ops (autograd::grad's create_graph): dx =
+  /// convolution3d_input_grad(dy, w), dw = convolution3d_weight_grad(x, dy), db = sum of dy.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>& g);
 
   /// Checks the arguments (gluino::detail::check_conv_args: ShapeError / ValueError naming the
   /// shapes) and derives the geometry.
@@ -90,6 +94,92 @@ struct Convolution3D : autograd::OpBase {
     return g;
   }
 };
+
+/// The pieces of convolution3d's gradient as differentiable ops (its recorded gradient,
+/// create_graph).  Both are bilinear, and their gradients are convolution3d and each other, so
+/// every order works:
+///   convolution3d_input_grad(dy, w) -> dx; backward: d(dy) = convolution3d(g, w),
+///     dw = convolution3d_weight_grad(g, dy);
+///   convolution3d_weight_grad(x, dy) -> dw; backward: dx = convolution3d_input_grad(dy, g),
+///     d(dy) = convolution3d(x, g).
+/// Each saves an input only when the other needs a gradient.
+template <class T, bool Weight>
+struct Convolution3DGrad : autograd::OpBase {
+  static constexpr const char* name = Weight ? "convolution3d_weight_grad" : "convolution3d_input_grad";
+  Conv3DOptions opt;
+  kernels::Conv3DGeometry geom;
+  NDArray<T> a, b;  // inputs 0 and 1, saved for backward
+
+  Shape input_shape() const { return Shape{geom.N, geom.C, geom.in[0], geom.in[1], geom.in[2]}; }
+  Shape output_shape() const { return Shape{geom.N, geom.O, geom.out[0], geom.out[1], geom.out[2]}; }
+  Shape weight_shape() const { return Shape{geom.O, geom.Cg(), geom.k[0], geom.k[1], geom.k[2]}; }
+  /// The gradient of x (dy, w given) or of w (x, dy given), by the convolution's backward kernel.
+  NDArray<T> input_grad(const NDArray<T>& dy, const NDArray<T>& w) const {
+    NDArray<T> dx(input_shape());
+    kernels::conv3d_backward<T>(geom, nullptr, w.data(), dy.data(), dx.data(), nullptr, nullptr);
+    return dx;
+  }
+  NDArray<T> weight_grad(const NDArray<T>& x, const NDArray<T>& dy) const {
+    NDArray<T> dw(weight_shape());
+    kernels::conv3d_backward<T>(geom, x.data(), nullptr, dy.data(), nullptr, dw.data(), nullptr);
+    return dw;
+  }
+  NDArray<T> conv(const NDArray<T>& x, const NDArray<T>& w) const {
+    NDArray<T> y(output_shape());
+    kernels::conv3d_forward<T>(geom, x.data(), w.data(), nullptr, y.data());
+    return y;
+  }
+
+  NDArray<T> forward(const NDArray<T>& in0, const NDArray<T>& in1) {
+    if (needs_grad(1)) a = in0;
+    if (needs_grad(0)) b = in1;
+    return Weight ? weight_grad(in0, in1) : input_grad(in0, in1);
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>& g) {
+    NDArray<T> d0, d1;
+    if constexpr (Weight) {  // (x, dy)
+      if (needs_grad(0)) d0 = input_grad(b, g);
+      if (needs_grad(1)) d1 = conv(a, g);
+    } else {  // (dy, w)
+      if (needs_grad(0)) d0 = conv(g, b);
+      if (needs_grad(1)) d1 = weight_grad(g, a);
+    }
+    return {d0, d1};
+  }
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& g, const autograd::GraphArgs<T>& args) {
+    NDArray<T> d0, d1;
+    if constexpr (Weight) {
+      if (needs_grad(0)) d0 = autograd::apply(piece<false>(), args.input(1, b), g);
+      if (needs_grad(1)) d1 = autograd::apply(convolution(), args.input(0, a), g, NDArray<T>{});
+    } else {
+      if (needs_grad(0)) d0 = autograd::apply(convolution(), g, args.input(1, b), NDArray<T>{});
+      if (needs_grad(1)) d1 = autograd::apply(piece<true>(), g, args.input(0, a));
+    }
+    return {d0, d1};
+  }
+  template <bool W>
+  Convolution3DGrad<T, W> piece() const {
+    Convolution3DGrad<T, W> p;
+    p.opt = opt, p.geom = geom;
+    return p;
+  }
+  Convolution3D<T> convolution() const {
+    Convolution3D<T> c;
+    c.opt = opt;
+    return c;
+  }
+};
+
+template <class T>
+std::vector<NDArray<T>> Convolution3D<T>::backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>& g) {
+  Convolution3DGrad<T, false> in_grad;
+  in_grad.opt = opt, in_grad.geom = geom;
+  NDArray<T> dx, dw, db;
+  if (needs_grad(0)) dx = autograd::apply(in_grad, dy, g.input(1, w));
+  if (needs_grad(1)) dw = autograd::apply(in_grad.template piece<true>(), g.input(0, x), dy);
+  if (needs_grad(2)) db = nd::sum(dy, std::vector<int>{0, 2, 3, 4}, false);
+  return {dx, dw, db};
+}
 }  // namespace ops
 
 /// 3-D convolution.  Gluon: nd.Convolution(x, weight, bias, kernel=(kd, kh, kw), stride, dilate,

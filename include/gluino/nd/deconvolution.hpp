@@ -73,6 +73,9 @@ struct Deconvolution : autograd::OpBase {
                                db.defined() ? db.data() : nullptr);
     return {dx, dw, db};
   }
+  /// The gradients from recorded ops (autograd::grad's create_graph; nd/conv_grad.hpp):
+  /// dx = convolution(dy, w), dw = convolution_weight_grad(dy, x), db = sum of dy over (N, Ho, Wo).
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>& g);
 
   /// Checks the arguments (gluino::detail::check_conv_args: ShapeError / ValueError naming the
   /// shapes) and derives the geometry of the matching convolution (kernels/deconv2d.hpp).
@@ -124,3 +127,5 @@ NDArray<T> deconvolution(const NDArray<T>& x, const NDArray<T>& weight, const ND
 namespace gluino::nd {
 GLUINO_EXTERN_INSTANTIATIONS(GLUINO_ND_DECONVOLUTION_INSTANTIATIONS)
 }  // namespace gluino::nd
+
+#include "gluino/nd/conv_grad.hpp"  // Deconvolution::backward_graph

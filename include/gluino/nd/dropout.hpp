@@ -44,6 +44,8 @@ struct Dropout : autograd::OpBase {
     for (std::size_t i = 0, n = dx.size(); i < n; ++i) d[i] = g[i] * pm[i];
     return {dx};
   }
+  /// dx = dy * mask, recorded (autograd::grad's create_graph); the mask is a constant.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) { return {dy * mask}; }
 };
 
 }  // namespace ops

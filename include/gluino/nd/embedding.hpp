@@ -13,6 +13,9 @@
 namespace gluino::nd {
 namespace ops {
 
+template <class T>
+struct EmbeddingBackward;  // below
+
 /// y[k, :] = weight[index[k], :] for every element k of the index array.  Backward
 /// scatter-adds dy's rows into a zero gradient of weight's shape (an index seen twice gets
 /// both rows); the index array gets no gradient.  The indices are read and checked in forward,
@@ -46,19 +49,62 @@ struct Embedding : autograd::OpBase {
     return y;
   }
   std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
-    NDArray<T> dw;
-    if (needs_grad(1)) {
-      dw = NDArray<T>(weight_shape);
-      dw.fill(T(0));
-      const std::size_t n = weight_shape[1];
-      const T* g = dy.data();
-      T* d = dw.data();
-      for (std::size_t k = 0; k < rows.size(); ++k)
-        for (std::size_t j = 0; j < n; ++j) d[rows[k] * n + j] += g[k * n + j];
-    }
-    return {NDArray<T>{}, dw};
+    if (!needs_grad(1)) return {NDArray<T>{}, NDArray<T>{}};
+    return {NDArray<T>{}, weight_grad(dy.shape()).forward(dy)};
+  }
+  /// The op that computes the weight gradient from dy.
+  EmbeddingBackward<T> weight_grad(const Shape& dy_shape) const;
+  /// dweight from a recorded op (autograd::grad's create_graph): embedding_backward.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&);
+};
+
+/// embedding's weight gradient as a differentiable op (its recorded gradient, create_graph):
+/// dy (index.shape + (output_dim,)) -> dweight of weight_shape, dy's rows added into the rows
+/// the lookup read.  Linear in dy; its backward is the lookup itself (embedding of the same
+/// indices, held as a constant array), whose backward is this op again.
+template <class T>
+struct EmbeddingBackward : autograd::OpBase {
+  static constexpr const char* name = "embedding_backward";
+  std::vector<std::size_t> rows;
+  Shape weight_shape, index_shape;
+
+  NDArray<T> forward(const NDArray<T>& dy) {
+    NDArray<T> dw(weight_shape);
+    dw.fill(T(0));
+    const std::size_t n = weight_shape[1];
+    const T* g = dy.data();
+    T* d = dw.data();
+    for (std::size_t k = 0; k < rows.size(); ++k)
+      for (std::size_t j = 0; j < n; ++j) d[rows[k] * n + j] += g[k * n + j];
+    return dw;
+  }
+  NDArray<T> index() const {
+    NDArray<T> idx(index_shape);
+    for (std::size_t k = 0; k < rows.size(); ++k) idx.data()[k] = static_cast<T>(rows[k]);
+    return idx;
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>& g) {
+    Embedding<T> lookup;
+    return {lookup.forward(index(), g)};
+  }
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& g, const autograd::GraphArgs<T>&) {
+    return {autograd::apply(Embedding<T>{}, index(), g)};
   }
 };
+
+template <class T>
+EmbeddingBackward<T> Embedding<T>::weight_grad(const Shape& dy_shape) const {
+  EmbeddingBackward<T> op;
+  op.rows = rows, op.weight_shape = weight_shape;
+  op.index_shape = Shape(std::vector<std::size_t>(dy_shape.begin(), dy_shape.end() - 1));
+  return op;
+}
+
+template <class T>
+std::vector<NDArray<T>> Embedding<T>::backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
+  if (!needs_grad(1)) return {NDArray<T>{}, NDArray<T>{}};
+  return {NDArray<T>{}, autograd::apply(weight_grad(dy.shape()), dy)};
+}
 
 }  // namespace ops
 

@@ -13,6 +13,7 @@
 #include "gluino/core/ndarray.hpp"
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/layer_norm.hpp"
+#include "gluino/nd/norm_grad.hpp"
 
 namespace gluino::nd {
 namespace ops {
@@ -50,6 +51,12 @@ struct Normalization : autograd::OpBase {
                            dx.defined() ? dx.data() : nullptr, dgamma.defined() ? dgamma.data() : nullptr,
                            dbeta.defined() ? dbeta.data() : nullptr);
     return {dx, dgamma, dbeta};
+  }
+  /// The same gradients from recorded ops (autograd::grad's create_graph; nd/norm_grad.hpp),
+  /// the statistics recomputed from x.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>& g) {
+    return norm_grad_graph(dy, g.input(0, x), g.input(1, gamma),
+                           NormGradArgs{.layout = layout, .eps = eps, .needs_grad_mask = this->needs_grad_mask});
   }
 };
 

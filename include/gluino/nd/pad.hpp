@@ -85,7 +85,32 @@ struct Pad : autograd::OpBase {
     });
     return {dx};
   }
+  /// dx from a recorded op (autograd::grad's create_graph): pad_backward.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&);
 };
+
+/// pad's gradient as a differentiable op (its recorded gradient, create_graph): dy added into
+/// dx at the elements the padding read (Pad::backward).  Linear in dy; its backward is the
+/// padding itself with constant 0 (the adjoint), whose backward is this op again.
+template <class T>
+struct PadBackward : autograd::OpBase {
+  static constexpr const char* name = "pad_backward";
+  Pad<T> pad;  // the mapping, with constant_value 0
+
+  NDArray<T> forward(const NDArray<T>& dy) { return pad.backward(dy)[0]; }
+  std::vector<NDArray<T>> backward(const NDArray<T>& g) { return {pad.forward(g)}; }
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& g, const autograd::GraphArgs<T>&) {
+    return {autograd::apply(pad, g)};
+  }
+};
+
+template <class T>
+std::vector<NDArray<T>> Pad<T>::backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
+  PadBackward<T> op;
+  op.pad = *this;
+  op.pad.constant_value = 0;
+  return {autograd::apply(std::move(op), dy)};
+}
 
 }  // namespace ops
 

@@ -36,6 +36,11 @@ struct PoolOptions {
 };
 
 namespace ops {
+/// The pieces of a pooling's gradient (PoolGradPiece, below).
+enum { max_pool_backward, max_pool_gather, avg_pool_backward };
+template <class T, int Kind>
+struct PoolGradPiece;
+
 /// Max or average pooling, plane by plane.  Gluon: nd.Pooling.  x (N, C, H, W) -> (N, C, Ho, Wo),
 /// Ho = floor or ceil((H + 2 pad - kernel) / stride) + 1.  A window is clipped to the padded input;
 /// max ignores padding, avg divides by the clipped window size (count_include_pad) or by the
@@ -90,24 +95,22 @@ struct Pooling : autograd::OpBase {
     return y;
   }
 
+  /// dx = max_pool_backward(dy) or avg_pool_backward(dy) (below), run by their kernels.
   std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
-    NDArray<T> dx(in_shape);
-    const std::size_t in_plane = geom.H * geom.W, out_plane = geom.Ho * geom.Wo;
-    const T* pdy = dy.data();
-    T* pdx = dx.data();
-    const std::size_t cost = out_plane * geom.kh * geom.kw + in_plane;
-    if (opt.type == pool_type::max) {
-      const std::int32_t* idx = argmax->data();
-      gluino::detail::parallel_for(planes, [&](std::size_t p) {
-        kernels::max_pool2d_backward_plane(geom, pdy + p * out_plane, idx + p * out_plane, pdx + p * in_plane);
-      }, cost);
-    } else {
-      const bool inc = opt.count_include_pad;
-      gluino::detail::parallel_for(planes, [&](std::size_t p) {
-        kernels::avg_pool2d_backward_plane(geom, pdy + p * out_plane, pdx + p * in_plane, inc);
-      }, cost);
-    }
-    return {dx};
+    return {opt.type == pool_type::max ? piece<max_pool_backward>().forward(dy) : piece<avg_pool_backward>().forward(dy)};
+  }
+  /// dx from recorded ops (autograd::grad's create_graph): max_pool_backward (dy scattered to
+  /// the saved arg-max) or avg_pool_backward (dy spread over the windows).
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
+    if (opt.type == pool_type::max) return {autograd::apply(piece<max_pool_backward>(), dy)};
+    return {autograd::apply(piece<avg_pool_backward>(), dy)};
+  }
+  /// The gradient piece K (below) of this pooling, sharing its geometry and arg-max.
+  template <int K>
+  PoolGradPiece<T, K> piece() const {
+    PoolGradPiece<T, K> p;
+    p.opt = opt, p.geom = geom, p.planes = planes, p.in_shape = in_shape, p.argmax = argmax;
+    return p;
   }
 
   /// Checks the arguments (ShapeError / ValueError) and derives the per-plane geometry.
@@ -147,6 +150,72 @@ struct Pooling : autograd::OpBase {
     g.Ho = kernels::Pool2DGeometry::out_size(g.H, g.kh, g.sh, g.ph, full);
     g.Wo = kernels::Pool2DGeometry::out_size(g.W, g.kw, g.sw, g.pw, full);
     return g;
+  }
+};
+
+/// The pieces of a pooling's gradient, as differentiable ops (its recorded gradient,
+/// create_graph): each linear in its input, each one's backward the other's forward.
+///   max_pool_backward (N, C, Ho, Wo) -> (N, C, H, W): dy added at the saved arg-max positions;
+///     backward: max_pool_gather, the values at those positions (0 for an all-padding window).
+///   max_pool_gather (N, C, H, W) -> (N, C, Ho, Wo); backward: max_pool_backward.
+///   avg_pool_backward (N, C, Ho, Wo) -> (N, C, H, W): dy / divisor spread over each window;
+///     backward: average pooling itself (the same geometry and divisor).
+/// They share the Pooling op's geometry and arg-max storage (never written after its forward).
+template <class T, int Kind>
+struct PoolGradPiece : autograd::OpBase {
+  static constexpr const char* name = Kind == max_pool_backward ? "max_pool_backward"
+                                      : Kind == max_pool_gather ? "max_pool_gather" : "avg_pool_backward";
+  PoolOptions opt;
+  kernels::Pool2DGeometry geom;
+  std::size_t planes = 0;
+  Shape in_shape;  // (N, C, H, W) of the pooling
+  std::shared_ptr<Storage<std::int32_t>> argmax;
+
+  NDArray<T> forward(const NDArray<T>& in) {
+    const std::size_t in_plane = geom.H * geom.W, out_plane = geom.Ho * geom.Wo;
+    const T* src = in.data();
+    if constexpr (Kind == max_pool_gather) {
+      NDArray<T> out(Shape{in_shape[0], in_shape[1], geom.Ho, geom.Wo});
+      T* dst = out.data();
+      const std::int32_t* idx = argmax->data();
+      gluino::detail::parallel_for(planes, [&](std::size_t p) {
+        for (std::size_t o = 0; o < out_plane; ++o) {
+          const std::int32_t i = idx[p * out_plane + o];
+          dst[p * out_plane + o] = i >= 0 ? src[p * in_plane + std::size_t(i)] : T(0);
+        }
+      }, out_plane + in_plane);
+      return out;
+    } else {
+      NDArray<T> out(in_shape);
+      T* dst = out.data();
+      const bool inc = opt.count_include_pad;
+      const std::int32_t* idx = Kind == max_pool_backward ? argmax->data() : nullptr;
+      gluino::detail::parallel_for(planes, [&](std::size_t p) {
+        if constexpr (Kind == max_pool_backward)
+          kernels::max_pool2d_backward_plane(geom, src + p * out_plane, idx + p * out_plane, dst + p * in_plane);
+        else
+          kernels::avg_pool2d_backward_plane(geom, src + p * out_plane, dst + p * in_plane, inc);
+      }, out_plane * geom.kh * geom.kw + in_plane);
+      return out;
+    }
+  }
+  /// The adjoint, by its kernel (first-order backward).
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) { return {adjoint().forward(dy)}; }
+  /// The adjoint, recorded.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
+    return {autograd::apply(adjoint(), dy)};
+  }
+  /// max_pool_backward <-> max_pool_gather; avg_pool_backward -> the average pooling itself.
+  auto adjoint() const {
+    if constexpr (Kind == avg_pool_backward) {
+      Pooling<T> p;
+      p.opt = opt;
+      return p;
+    } else {
+      PoolGradPiece<T, Kind == max_pool_backward ? max_pool_gather : max_pool_backward> p;
+      p.opt = opt, p.geom = geom, p.planes = planes, p.in_shape = in_shape, p.argmax = argmax;
+      return p;
+    }
   }
 };
 }  // namespace ops

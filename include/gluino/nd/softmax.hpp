@@ -11,6 +11,7 @@
 #include "gluino/kernels/softmax.hpp"
 #include "gluino/nd/elementwise.hpp"
 #include "gluino/nd/reduce.hpp"
+#include "gluino/nd/shape_ops.hpp"
 
 namespace gluino::nd {
 namespace ops {
@@ -92,6 +93,21 @@ struct SoftmaxCrossEntropy : autograd::OpBase {
           C * 8);
     }
     return {dx, NDArray<T>{}};
+  }
+  /// dlogits from recorded ops (autograd::grad's create_graph): dy[:, None] * (softmax(logits) -
+  /// onehot(label)), labels constant.  The softmax is taken of the saved log-probabilities joined
+  /// to the logits' history: logp is logits shifted by a constant per row, which changes neither
+  /// softmax nor its Jacobian (so no copy of the logits is kept for this).
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>& g) {
+    if (!needs_grad(0)) return {NDArray<T>{}, NDArray<T>{}};
+    const std::size_t N = logp.shape()[0], C = logp.shape()[1];
+    NDArray<T> onehot(logp.shape());
+    onehot.fill(T(0));
+    for (std::size_t i = 0; i < N; ++i) onehot.data()[i * C + label[i]] = T(1);
+    Softmax<T, false> sm;
+    sm.outer = N, sm.n = C, sm.inner = 1, sm.axis = 1;
+    const NDArray<T> p = autograd::apply(std::move(sm), g.input(0, logp));
+    return {reshape(dy, Shape{N, 1}) * (p - onehot), NDArray<T>{}};
   }
 };
 
