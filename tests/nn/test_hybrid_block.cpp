@@ -3,10 +3,12 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <gluino/autograd/grad.hpp>
 #include <gluino/autograd/mode.hpp>
 #include <gluino/graph/graph.hpp>
 #include <gluino/model_zoo/lenet.hpp>
@@ -147,6 +149,57 @@ TEST_CASE("training through the graph gives the imperative gradients") {
   REQUIRE(imperative.size() == 8);
   CHECK(traced == imperative);
   CHECK(replayed == imperative);
+}
+
+TEST_CASE("a gradient penalty (create_graph) through a hybridized training graph gives the imperative gradients") {
+  // loss = sum(net(x)^2), dx = dloss/dx recorded, total = loss + sum(dx^2): the parameters'
+  // gradients of total go through the second derivatives of the graph's ops.
+  auto make = [] {
+    auto net = std::make_shared<nn::BasicHybridSequential<double>>();
+    net->add(nn::BasicConv2D<double>{3, 3, {.padding = 1, .activation = "tanh"}}, nn::BasicDense<double>{4});
+    net->initialize();
+    return net;
+  };
+  auto net = make(), ref = make();
+  const auto x0 = rand_array({2, 2, 5, 5}, 40);
+  (void)(*net)(x0);  // the deferred shapes
+  (void)(*ref)(x0);
+  const auto np = net->collect_params_with_prefix(), rp = ref->collect_params_with_prefix();
+  REQUIRE(np.size() == 4);
+  for (std::size_t i = 0; i < np.size(); ++i) {
+    auto v = rand_array(np[i].second->shape(), 41 + i);
+    np[i].second->set_data(v);
+    rp[i].second->set_data(v);
+  }
+  auto step = [](nn::BasicBlock<double>& b) {
+    for (const auto& [n, p] : b.collect_params()) p->zero_grad();
+    auto x = rand_array({2, 2, 5, 5}, 42);
+    x.attach_grad();
+    std::vector<double> dx_values;
+    {
+      autograd::record rec;
+      const auto y = b(x);
+      const auto l = (y * y).sum();
+      const auto dx = autograd::grad(l, {x}, {.create_graph = true})[0];
+      dx_values = dx.to_vector();
+      (l + (dx * dx).sum()).backward();
+    }
+    auto g = grads_of(b);
+    g.push_back(dx_values);
+    g.push_back(x.grad().to_vector());
+    return g;
+  };
+  const auto imperative = step(*ref);
+  net->hybridize();
+  const auto traced = step(*net);    // the trace runs imperatively
+  const auto replayed = step(*net);  // the graph's nodes, recorded by apply
+  REQUIRE(net->cached_graphs().size() == 1);
+  CHECK(count_nodes(*net->cached_graphs()[0], "convolution") == 1);
+  CHECK(count_nodes(*net->cached_graphs()[0], "fully_connected") == 1);
+  REQUIRE(imperative.size() == 6);
+  CHECK(traced == imperative);
+  CHECK(replayed == imperative);
+  for (const auto& g : imperative) CHECK(std::any_of(g.begin(), g.end(), [](double v) { return v != 0; }));
 }
 
 TEST_CASE("predict mode folds a batch norm into the convolution; train mode updates the running stats") {
