@@ -143,6 +143,31 @@ struct BatchDot : autograd::OpBase {
     }
     return {da, db};
   }
+  /// The recorded batched product C[i] = op(x[i]) op(y[i]) of (m, k) by (k, n) matrices, of shape `out`.
+  static NDArray<T> product(const NDArray<T>& x, const NDArray<T>& y, bool tx, bool ty, std::size_t batch,
+                            std::size_t m, std::size_t n, std::size_t k, const Shape& out) {
+    BatchDot op;
+    op.trans_a = tx, op.trans_b = ty;
+    op.batch = batch, op.M = m, op.N = n, op.K = k;
+    op.a_shape = x.shape(), op.b_shape = y.shape(), op.out_shape = out;
+    return autograd::apply(std::move(op), x, y);
+  }
+  /// dA, dB from recorded batch_dots (autograd::grad's create_graph): the products of backward,
+  /// per batch entry as Dot::backward_graph.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dc, const autograd::GraphArgs<T>& g) {
+    NDArray<T> da, db;
+    if (needs_grad(0)) {
+      const NDArray<T> hb = g.input(1, b);
+      da = trans_a ? product(hb, dc, trans_b, true, batch, K, M, N, a_shape)
+                   : product(dc, hb, false, !trans_b, batch, M, K, N, a_shape);
+    }
+    if (needs_grad(1)) {
+      const NDArray<T> ha = g.input(0, a);
+      db = trans_b ? product(dc, ha, true, trans_a, batch, N, K, M, b_shape)
+                   : product(ha, dc, !trans_a, false, batch, K, N, M, b_shape);
+    }
+    return {da, db};
+  }
 };
 
 /// y (rows, units) = x (rows, in_units) W^T + b, W (units, in_units), b (units) optional.

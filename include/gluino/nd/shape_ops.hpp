@@ -33,7 +33,8 @@ struct Reshape : autograd::OpBase {
   }
 };
 
-/// Rows [begin, end) of the first axis, as a view; backward scatters dy into zeros.
+/// Rows [begin, end) of the first axis, as a view; backward scatters dy into zeros
+/// (slice_axis_backward, below, as a recorded op).
 template <class T>
 struct SliceAxis0 : autograd::OpBase {
   static constexpr const char* name = "slice";
@@ -55,7 +56,83 @@ struct SliceAxis0 : autograd::OpBase {
     std::copy(dy.begin(), dy.end(), dx.data() + begin * row());
     return {dx};
   }
+  /// dx from a recorded op (autograd::grad's create_graph): slice_axis_backward along axis 0.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&);
 };
+
+/// Elements [begin, end) along axis `axis` of an array of shape `from`, copied: the recorded
+/// gradient of concat and stack (create_graph), and the backward of SliceAxisBackward.
+/// Backward scatters dy into zeros at those positions (SliceAxisBackward, as a recorded op).
+template <class T>
+struct SliceAxis : autograd::OpBase {
+  static constexpr const char* name = "slice_axis";
+  std::size_t axis = 0, begin = 0, end = 0;
+  Shape from;
+  autograd::Attributes attributes() const {  // for graphs
+    return {{"axis", std::int64_t(axis)}, {"begin", std::int64_t(begin)}, {"end", std::int64_t(end)}};
+  }
+  Shape out_shape() const {
+    Shape s = from;
+    s[axis] = end - begin;
+    return s;
+  }
+  /// Calls fn(o, k, at): block o of `outer` moves k elements between the slice's offset o * k and
+  /// the full array's offset `at`.
+  template <class Fn>
+  void blocks(Fn&& fn) const {
+    std::size_t outer = 1, inner = 1;
+    for (std::size_t i = 0; i < axis; ++i) outer *= from[i];
+    for (std::size_t i = axis + 1; i < from.ndim(); ++i) inner *= from[i];
+    const std::size_t k = (end - begin) * inner;
+    for (std::size_t o = 0; o < outer; ++o) fn(o * k, k, (o * from[axis] + begin) * inner);
+  }
+  NDArray<T> forward(const NDArray<T>& x) {
+    NDArray<T> y(out_shape());
+    const T* px = x.data();
+    T* py = y.data();
+    blocks([&](std::size_t part, std::size_t k, std::size_t at) { std::copy(px + at, px + at + k, py + part); });
+    return y;
+  }
+  std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
+    NDArray<T> dx(from);
+    dx.fill(T(0));
+    const T* pg = dy.data();
+    T* pd = dx.data();
+    blocks([&](std::size_t part, std::size_t k, std::size_t at) { std::copy(pg + part, pg + part + k, pd + at); });
+    return {dx};
+  }
+  /// dx from a recorded op (autograd::grad's create_graph): slice_axis_backward.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&);
+};
+
+/// slice_axis's gradient as a differentiable op (its recorded gradient, create_graph): dy written
+/// into zeros of the full shape at the slice's positions.  Linear in dy; its backward is the
+/// slice itself, whose backward is this op again.
+template <class T>
+struct SliceAxisBackward : autograd::OpBase {
+  static constexpr const char* name = "slice_axis_backward";
+  SliceAxis<T> slice;
+
+  NDArray<T> forward(const NDArray<T>& dy) { return slice.backward(dy)[0]; }
+  std::vector<NDArray<T>> backward(const NDArray<T>& g) { return {slice.forward(g)}; }
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& g, const autograd::GraphArgs<T>&) {
+    return {autograd::apply(slice, g)};
+  }
+};
+
+template <class T>
+std::vector<NDArray<T>> SliceAxis<T>::backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
+  SliceAxisBackward<T> op;
+  op.slice = *this;
+  return {autograd::apply(std::move(op), dy)};
+}
+
+template <class T>
+std::vector<NDArray<T>> SliceAxis0<T>::backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
+  SliceAxisBackward<T> op;
+  op.slice.axis = 0, op.slice.begin = begin, op.slice.end = end, op.slice.from = from;
+  return {autograd::apply(std::move(op), dy)};
+}
 
 /// Permutes the axes (a copy); backward applies the inverse permutation.
 template <class T>
@@ -227,6 +304,27 @@ struct Concat : autograd::OpBase {
         gs.push_back(g);
       } else {
         gs.emplace_back();
+      }
+      at += len;
+    }
+    return gs;
+  }
+  /// The gradients from recorded ops (autograd::grad's create_graph): each input's slice of dy
+  /// along the axis (slice_axis), reshaped to the input's shape for stack.
+  std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
+    std::vector<NDArray<T>> gs(shapes.size());
+    std::size_t at = 0;
+    for (std::size_t j = 0; j < shapes.size(); ++j) {
+      const std::size_t len = new_axis ? 1 : shapes[j][ax];
+      if (needs_grad(j)) {
+        SliceAxis<T> part;
+        part.axis = ax, part.begin = at, part.end = at + len, part.from = dy.shape();
+        gs[j] = autograd::apply(std::move(part), dy);
+        if (new_axis) {
+          Reshape<T> drop;
+          drop.to = shapes[j];
+          gs[j] = autograd::apply(std::move(drop), gs[j]);
+        }
       }
       at += len;
     }
