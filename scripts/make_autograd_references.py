@@ -20,6 +20,11 @@ Cases (float64 throughout; inputs are float32 values from a seeded torch.Generat
   the gradient), out = fc(flatten(h), Wf, bf), loss = sum over samples of the softmax cross
   entropy with class labels, g = dloss/dx with create_graph, total = loss + lam * sum(g^2);
   recorded: loss, g, total and dtotal/d(x, Wc, bc, gamma, beta, Wf, bf).
+- "attention_penalty": batch_dot (gluino's transpose flags as torch.bmm of transposes), slices,
+  concat and stack: o = bmm(softmax(bmm(q, k^T), -1), v), h = cat([o, o^2], 2),
+  z = stack([h[1], h[0]], -1), loss = sum(c * tanh(z)) + 0.1 sum((o^T o)^2) (o^T o per batch
+  entry), g = dloss/dq with create_graph, total = loss + lam * sum(g^2); recorded: loss, g,
+  total and dtotal/d(q, k, v).
 
 Format: {"made_with": ..., "cases": [{"case", "inputs": {name: {"shape", "data"}},
 "outputs": {name: {"shape", "data"}}}]}; read with tests/support/reference.hpp.
@@ -105,10 +110,33 @@ def cnn_gradient_penalty():
             "outputs": {k: tensor_json(v) for k, v in outputs.items()}}
 
 
+def attention_penalty():
+    gen = torch.Generator().manual_seed(18)
+    q = uniform(gen, (2, 3, 4), -1, 1).requires_grad_()
+    k = uniform(gen, (2, 5, 4), -1, 1).requires_grad_()
+    v = uniform(gen, (2, 5, 3), -1, 1).requires_grad_()
+    c = uniform(gen, (3, 6, 2), -1, 1)
+    lam = 0.5
+    o = torch.bmm(torch.softmax(torch.bmm(q, k.transpose(1, 2)), -1), v)
+    h = torch.cat([o, o * o], 2)
+    z = torch.stack([h[1], h[0]], -1)
+    loss = (c * torch.tanh(z)).sum() + 0.1 * (torch.bmm(o.transpose(1, 2), o) ** 2).sum()
+    (g,) = torch.autograd.grad(loss, q, create_graph=True)
+    total = loss + lam * (g ** 2).sum()
+    params = {"q": q, "k": k, "v": v}
+    grads = torch.autograd.grad(total, list(params.values()))
+    inputs = dict(params, c=c, **{"lambda": torch.tensor([lam])})
+    outputs = {"loss": loss.reshape(1), "dq": g, "total": total.reshape(1)}
+    for name, gr in zip(params, grads):
+        outputs["dtotal_d" + name] = gr
+    return {"case": "attention_penalty", "inputs": {k: tensor_json(v) for k, v in inputs.items()},
+            "outputs": {k: tensor_json(v) for k, v in outputs.items()}}
+
+
 def main():
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "tests/data/reference/autograd.json"
     doc = {"made_with": f"PyTorch {torch.__version__}, Python {platform.python_version()}",
-           "cases": [gradient_penalty(), second_derivative(), cnn_gradient_penalty()]}
+           "cases": [gradient_penalty(), second_derivative(), cnn_gradient_penalty(), attention_penalty()]}
     out.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
     print("wrote", out)
 

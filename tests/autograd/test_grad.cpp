@@ -255,6 +255,35 @@ TEST_CASE("grad: concat's recorded gradient slices dy (slice_axis), whose gradie
   CHECK(h.to_vector() == std::vector<double>{2 + 32, 4 + 40, 6 + 48, 14 + 80, 16 + 88, 18 + 96});
 }
 
+TEST_CASE("grad: a gradient penalty through batch_dot, softmax, slices, concat and stack matches PyTorch's (double)") {
+  const auto c = test::reference_cases("autograd.json", "case", "attention_penalty").at(0);
+  const auto& in = c.at("inputs");
+  const auto& out = c.at("outputs");
+  V v;
+  for (const char* name : {"q", "k", "v"}) v.push_back(test::reference_array<double>(in.at(name)));
+  for (auto& x : v) x.attach_grad();
+  const auto weights = test::reference_array<double>(in.at("c"));
+  const double lambda = test::reference_array<double>(in.at("lambda")).at(0);
+  NDArray<double> loss, dq, total;
+  {
+    autograd::record rec;
+    const auto o = nd::batch_dot(nd::softmax(nd::batch_dot(v[0], v[1], false, true)), v[2]);
+    const auto h = nd::concat<double>({o, o * o}, 2);
+    const auto z = nd::stack<double>({h[1], h[0]}, -1);
+    const auto oto = nd::batch_dot(o, o, true);
+    loss = nd::sum(weights * nd::tanh(z)) + nd::sum(oto * oto) * 0.1;
+    dq = autograd::grad(loss, {v[0]}, {.create_graph = true})[0];
+    total = loss + nd::sum(dq * dq) * lambda;
+  }
+  total.backward();
+  test::check_reference_close(loss.reshape({1}), out.at("loss"), "loss", 1e-12, 1e-14);
+  test::check_reference_close(dq, out.at("dq"), "dloss/dq", 1e-12, 1e-14);
+  test::check_reference_close(total.reshape({1}), out.at("total"), "total", 1e-12, 1e-14);
+  const char* names[] = {"q", "k", "v"};
+  for (std::size_t i = 0; i < 3; ++i)
+    test::check_reference_close(v[i].grad(), out.at(std::string("dtotal_d") + names[i]), names[i], 1e-10, 1e-13);
+}
+
 TEST_CASE("grad: second derivatives of softmax, log_softmax and pick match finite differences (double)") {
   const auto label = nd::array<double>({2, 0, 1}, {3});
   CHECK(hessian_check([](const V& v) { return nd::softmax(v[0]); }, {rand_array({3, 4}, 52, -2, 2)}));
