@@ -194,8 +194,9 @@ TEST_CASE("grad: second and third derivatives of batch_dot match finite differen
     }
   // Two batch axes; one operand a constant (only the other needs a gradient).
   const auto k = rand_array({2, 2, 3, 2}, 142);
-  CHECK(hessian_check([&](const V& v) { return sq(nd::batch_dot(nd::tanh(v[0]), v[1])) + nd::batch_dot(k, v[1], true); },
-                      {rand_array({2, 2, 2, 3}, 143), rand_array({2, 2, 3, 2}, 144)}));
+  CHECK(hessian_check(
+      [&](const V& v) { return sq(nd::batch_dot(nd::tanh(v[0]), v[1])) + nd::batch_dot(k, v[1], true); },
+      {rand_array({2, 2, 2, 3}, 143), rand_array({2, 2, 3, 2}, 144)}));
   CHECK(hessian_check([&](const V& v) { return sq(nd::batch_dot(v[0], k)); }, {rand_array({2, 2, 2, 3}, 145)}));
 }
 
@@ -406,7 +407,8 @@ TEST_CASE("grad: an op without backward_graph names itself under create_graph") 
   x.attach_grad();
   autograd::record rec;
   auto y = nd::sum(autograd::apply(FirstOrderOnly{}, x * x));
-  CHECK(autograd::grad(y, {x}, {.retain_graph = true})[0].to_vector() == (x * 4.0).to_vector());  // fine without create_graph
+  // Fine without create_graph:
+  CHECK(autograd::grad(y, {x}, {.retain_graph = true})[0].to_vector() == (x * 4.0).to_vector());
   CHECK_THROWS_WITH_AS(autograd::grad(y, {x}, {.create_graph = true}),
                        "grad: op 'first_order_only' does not support higher-order gradients (create_graph)", ValueError);
 }
