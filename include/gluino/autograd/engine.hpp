@@ -113,6 +113,7 @@ NDArray<T> record_node(Op&& op, NDArray<T> out, std::vector<Edge<T>> edges, std:
   auto node = std::make_shared<OpNode<T, std::decay_t<Op>>>(std::forward<Op>(op));
   node->inputs = std::move(edges);
   node->saved = std::move(saved);
+  if (::gluino::detail::StepArena* a = ::gluino::detail::active_arena()) node->arena = a->shared_from_this();
   // A fresh handle: the op's result may alias an input's storage (views), never its history.
   out = out.view_as(out.shape());
   out.impl()->grad_fn = std::move(node);
@@ -366,7 +367,11 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
         dest[i] = leaf->grad;
     }
     detail::check_versions(*n);
-    std::vector<NDArray<T>> gin = n->backward(dy, dest);
+    std::vector<NDArray<T>> gin;
+    {
+      const ::gluino::detail::ArenaScope arena(n->arena.get());
+      gin = n->backward(dy, dest);
+    }
     GLUINO_CHECK(StateError, gin.size() == n->inputs.size(), "backward: op '", n->name(), "' returned ", gin.size(),
                  " gradients for ", n->inputs.size(), " inputs");
     if (is_anomaly_enabled())

@@ -177,8 +177,12 @@ std::vector<NDArray<T>> grad(const std::vector<NDArray<T>>& heads, const std::ve
       if (auto v = node_vars.find(n); v != node_vars.end())
         for (std::size_t k : v->second) add_to(result[k], dy);
       detail::check_versions(*n);
-      std::vector<NDArray<T>> gin = create ? n->backward_graph(dy, GraphArgs<T>(node))
-                                           : n->backward(dy, std::vector<NDArray<T>>(n->inputs.size()));
+      std::vector<NDArray<T>> gin;
+      {  // first-order gradients go to the node's step arena (core/arena.hpp); recorded ones may outlive the step
+        const ::gluino::detail::ArenaScope arena(create ? nullptr : n->arena.get());
+        gin = create ? n->backward_graph(dy, GraphArgs<T>(node))
+                     : n->backward(dy, std::vector<NDArray<T>>(n->inputs.size()));
+      }
       GLUINO_CHECK(StateError, gin.size() == n->inputs.size(), "grad: op '", n->name(), "' returned ", gin.size(),
                    " gradients for ", n->inputs.size(), " inputs");
       for (std::size_t i = 0; i < gin.size(); ++i) {

@@ -89,6 +89,9 @@ class Node {
   std::vector<Edge<T>> inputs;
   /// The storages the op saved, with their versions at record time (checked before backward).
   std::vector<SavedVersion<T>> saved;
+  /// The step arena active when the op was recorded (a hybridized graph's run, core/arena.hpp):
+  /// backward allocates the gradients there too.  Null for imperative ops.
+  std::shared_ptr<::gluino::detail::StepArena> arena;
 
  protected:
   bool released_ = false;

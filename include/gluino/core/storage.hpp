@@ -14,44 +14,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gluino/core/arena.hpp"
 #include "gluino/core/error.hpp"
-
-// GLUINO_ASAN is 1 when compiled with AddressSanitizer (GCC defines __SANITIZE_ADDRESS__, Clang
-// answers __has_feature): the pool then poisons the memory no array may touch (see MemoryPool).
-#if defined(__SANITIZE_ADDRESS__)
-#define GLUINO_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GLUINO_ASAN 1
-#endif
-#endif
-#ifndef GLUINO_ASAN
-#define GLUINO_ASAN 0
-#endif
-#if GLUINO_ASAN
-#include <sanitizer/asan_interface.h>
-#endif
+#include "gluino/detail/asan.hpp"
 
 namespace gluino {
 
 namespace detail {
-/// Marks [p, p + n) as not addressable for AddressSanitizer; a no-op in other builds.
-inline void asan_poison(void* p, std::size_t n) noexcept {
-#if GLUINO_ASAN
-  __asan_poison_memory_region(p, n);
-#else
-  (void)p, (void)n;
-#endif
-}
-/// Marks [p, p + n) addressable again for AddressSanitizer; a no-op in other builds.
-inline void asan_unpoison(void* p, std::size_t n) noexcept {
-#if GLUINO_ASAN
-  __asan_unpoison_memory_region(p, n);
-#else
-  (void)p, (void)n;
-#endif
-}
-
 /// Caching allocator: freed blocks are kept per (rounded) byte size and handed out again.
 /// Process-wide and thread-safe.  memory_pool().release() returns every cached block to the system.
 /// When keeping a freed block would pass the cap, blocks of the size least recently allocated or
@@ -98,9 +67,14 @@ class MemoryPool {
     asan_poison(static_cast<char*>(p) + bytes, block - bytes);  // the slack: no array's
     return p;
   }
-  /// Takes back a block from allocate(bytes), with the same `bytes`.
-  void deallocate(void* p, std::size_t bytes) noexcept {
+  /// Takes back a block from allocate(bytes), with the same `bytes`; with cache false, gives it
+  /// straight back to the system.
+  void deallocate(void* p, std::size_t bytes, bool cache = true) noexcept {
     bytes = round(bytes);
+    if (!cache) {
+      free_block(p, bytes);
+      return;
+    }
     asan_poison(p, bytes);  // cached memory belongs to no array until handed out again
     std::lock_guard<std::mutex> lock(mu_);
     while (cached_bytes_ + bytes > max_cached_bytes_ && bytes <= max_cached_bytes_ && evict_one_except(bytes)) {
@@ -207,11 +181,16 @@ inline void set_memory_cache_limit(std::size_t bytes) { detail::memory_pool().se
 template <class T>
 class Storage {
  public:
-  explicit Storage(std::size_t n)
-      : n_(checked_count(n)), data_(static_cast<T*>(detail::memory_pool().allocate(n * sizeof(T)))) {}
+  explicit Storage(std::size_t n) : n_(checked_count(n)), data_(allocate(n_ * sizeof(T))) {}
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
-  ~Storage() { detail::memory_pool().deallocate(data_, n_ * sizeof(T)); }
+  ~Storage() {
+    if (arena_) {
+      arena_->release(ticket_, data_, n_ * sizeof(T));
+      if (ticket_.placed) return;
+    }
+    detail::memory_pool().deallocate(data_, n_ * sizeof(T), !ticket_.watched);
+  }
 
   T* data() { return data_; }
   const T* data() const { return data_; }
@@ -232,6 +211,18 @@ class Storage {
                  " bytes overflow the largest allocation (", std::numeric_limits<std::ptrdiff_t>::max(), " bytes)");
     return n;
   }
+  // From this thread's step arena when one is active (a hybridized graph's run or backward,
+  // core/arena.hpp), else from the pool.
+  T* allocate(std::size_t bytes) {
+    if (detail::StepArena* a = detail::active_arena()) [[unlikely]] {
+      void* p = a->allocate(bytes, &ticket_);
+      arena_ = a->shared_from_this();
+      if (p) return static_cast<T*>(p);
+    }
+    return static_cast<T*>(detail::memory_pool().allocate(bytes));
+  }
+  std::shared_ptr<detail::StepArena> arena_;  // declared before data_: allocate() sets them
+  detail::StepArena::Ticket ticket_;
   std::size_t n_;
   T* data_;
   std::atomic<std::uint64_t> version_{0};
