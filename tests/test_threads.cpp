@@ -21,6 +21,7 @@
 #include <gluino/nd/random.hpp>
 #include <gluino/nn/dense.hpp>
 #include <gluino/nn/dropout.hpp>
+#include <gluino/nn/hybrid_block.hpp>
 #include <gluino/nn/sequential.hpp>
 #include <gluino/optim/trainer.hpp>
 
@@ -99,6 +100,31 @@ TEST_CASE("two threads train two models at once: each gets what it gets alone (s
   CHECK(r1 == ref1);  // bitwise: per-thread generators, no interleaving of streams
   CHECK(r2 == ref2);
 }
+TEST_CASE("one hybridized model predicting on three threads at once: the serial outputs") {
+  // The graph's step arena (core/arena.hpp) serves one run at a time; the others use the pool.
+  random::seed(5);
+  nn::HybridSequential net;
+  net.add(nn::Dense{16, {.activation = "relu", .in_units = 8}}, nn::Dense{3, {.in_units = 16}});
+  net.initialize();
+  net.hybridize();
+  std::vector<NDArray<float>> xs;
+  for (int t = 0; t < 3; ++t) xs.push_back(nd::random::normal<float>({4, 8}));
+  std::vector<std::vector<float>> want;
+  for (int k = 0; k < 3; ++k)  // the trace, a watched run, a planned one
+    for (const auto& x : xs) (void)net(x);
+  for (const auto& x : xs) want.push_back(net(x).to_vector());
+  std::vector<int> ok(3, 0);
+  std::latch start(3);
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < 3; ++t)
+    threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      for (int k = 0; k < 40; ++k) ok[t] += net(xs[t]).to_vector() == want[t];
+    });
+  for (auto& th : threads) th.join();
+  CHECK(ok == std::vector<int>{40, 40, 40});
+}
+
 TEST_CASE("seed() in one thread leaves another thread's default stream alone") {
   random::seed(7);
   const double a = random::default_generator().uniform01();

@@ -12,6 +12,7 @@
 #include <gluino/nd/elementwise.hpp>
 #include <gluino/nd/linalg.hpp>
 #include <gluino/nd/pick.hpp>
+#include <gluino/nd/pool.hpp>
 #include <gluino/nd/random.hpp>
 #include <gluino/nd/reduce.hpp>
 #include <gluino/nd/shape_ops.hpp>
@@ -131,5 +132,78 @@ TEST_CASE("ops reading labels or indices read the ones a run is given, not the t
   CHECK(gt.run({x})[0].to_vector() == x.max({1}).to_vector());
   // ... and check them when the graph runs.
   CHECK_THROWS_WITH_AS(g.run({x, nd::array<double>({0, 4, 1})}), doctest::Contains("label 4 at index 1"), ValueError);
+}
+
+TEST_CASE("fuse_relu_pool moves a convolution's ReLU past its max pooling: the same values and gradients") {
+  A w = rand_array({4, 2, 3, 3}, 21), b = rand_array({4}, 22);
+  w.attach_grad(), b.attach_grad();
+  const nd::PoolOptions pool{.kernel = {3, 3}, .stride = {2, 2}};
+  // conv -> relu -> pool (fused), and conv -> relu read twice (left alone).
+  auto f = [&](const Arrays& in) {
+    const A c1 = nd::convolution_relu(in[0], w, b, {.pad = {1, 1}});
+    const A p1 = nd::pooling(c1, pool);
+    const A c2 = nd::convolution_relu(in[0], w, b);
+    const A p2 = nd::pooling(c2, pool);
+    const A s2 = c2.sum();
+    return Arrays{p1.sum() + (p2.sum() + s2)};
+  };
+  const A x0 = rand_array({2, 2, 9, 8}, 23);
+  auto g = graph::trace<double>(f, {{"x", x0}}, {{"w", w}, {"b", b}}, "f");
+  auto relu_of = [](const graph::Node<double>& n) {
+    for (const auto& [k, v] : n.op->attributes())
+      if (k == "relu") return std::get<std::int64_t>(v);
+    return std::int64_t(-1);
+  };
+  CHECK(graph::fuse_relu_pool(g) == 1);
+  std::vector<std::int64_t> relus;
+  for (const auto& n : g.nodes)
+    if (std::string(n.op->name()) == "convolution" || std::string(n.op->name()) == "pooling") relus.push_back(relu_of(n));
+  CHECK(relus == std::vector<std::int64_t>{0, 1, 1, 0});  // conv1, pool1 fused; conv2, pool2 not
+  CHECK(graph::fuse_relu_pool(g) == 0);
+  const A x = rand_array({2, 2, 9, 8}, 24);
+  A want;
+  {
+    autograd::record rec;
+    want = f({x})[0];
+    want.backward();
+  }
+  const auto dw = w.grad().to_vector(), db = b.grad().to_vector();
+  A got;
+  {
+    autograd::record rec;
+    got = g.run({x})[0];
+    got.backward();
+  }
+  CHECK(got.item() == doctest::Approx(want.item()).epsilon(1e-14));
+  const auto dw2 = w.grad().to_vector(), db2 = b.grad().to_vector();
+  for (std::size_t i = 0; i < dw.size(); ++i) CHECK(dw2[i] == doctest::Approx(dw[i]).epsilon(1e-13));
+  for (std::size_t i = 0; i < db.size(); ++i) CHECK(db2[i] == doctest::Approx(db[i]).epsilon(1e-13));
+}
+
+TEST_CASE("static_alloc: from the third run on, a graph's arrays and gradients live in its planned arena") {
+  A w = rand_array({4, 2, 3, 3}, 31);
+  w.attach_grad();
+  auto f = [&](const Arrays& in) {
+    return Arrays{nd::pooling(nd::convolution_relu(in[0], w, A{}), {.kernel = {2, 2}, .stride = {2, 2}}).sum()};
+  };
+  auto g = graph::trace<double>(f, {{"x", rand_array({2, 2, 8, 8}, 32)}}, {{"w", w}}, "f");
+  std::vector<std::vector<double>> grads;
+  for (int step = 0; step < 4; ++step) {
+    autograd::record rec;
+    g.run({rand_array({2, 2, 8, 8}, 40)})[0].backward();
+    grads.push_back(w.grad().to_vector());
+    CHECK((g.arena()->capacity() > 0) == (step >= 1));  // watched in run 0, planned at run 1
+  }
+  CHECK(g.arena()->planned_blocks().first > 0);
+  CHECK(grads[1] == grads[0]);
+  CHECK(grads[3] == grads[0]);
+  g.static_alloc = false;
+  g.plan();
+  {
+    autograd::record rec;
+    g.run({rand_array({2, 2, 8, 8}, 40)})[0].backward();
+  }
+  CHECK(g.arena()->capacity() == 0);
+  CHECK(w.grad().to_vector() == grads[0]);
 }
 }

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <gluino/nd.hpp>  // NDArray with all its methods and ops
+#include <gluino/autograd/grad.hpp>
 #include <gluino/kernels/pool.hpp>
 #include <gluino/nd/creation.hpp>
 #include "support/gradcheck.hpp"
@@ -134,6 +135,55 @@ TEST_CASE("pooling: planes split over threads give the same result, forward and 
     for (double v : x.grad()) total += v;
     CHECK(total == doctest::Approx(8 * 16 * 144));
     if (type == nd::pool_type::avg) CHECK(std::all_of(x.grad().begin(), x.grad().end(), [](double v) { return v == 0.25; }));
+  }
+}
+
+TEST_CASE("pooling: max with the fused relu is relu then max pooling, values, gradients and second order") {
+  // The op graph::fuse_relu_pool makes; not reachable through nd::pooling.
+  auto fused = [](nd::PoolOptions opt) {
+    return [opt](const V& x) {
+      nd::ops::Pooling<double> op;
+      op.opt = opt;
+      op.relu = true;
+      return autograd::apply(std::move(op), x[0]);
+    };
+  };
+  const nd::PoolOptions opts[] = {{.kernel = {2, 2}, .stride = {2, 2}},
+                                  {.kernel = {3, 3}, .stride = {2, 2}, .pad = {1, 1}},
+                                  {.global_pool = true}};
+  for (const nd::PoolOptions& opt : opts) {
+    const NDArray<double> x = rand_array({2, 3, 7, 6}, 11);
+    const auto f = fused(opt);
+    CHECK(gradcheck(f, V{x}));
+    // The same values and gradient as the unfused pair.
+    NDArray<double> a = x.copy(), b = x.copy();
+    a.attach_grad(), b.attach_grad();
+    NDArray<double> ya, yb;
+    {
+      autograd::record rec;
+      ya = f({a});
+      yb = nd::pooling(nd::relu(b), opt);
+      ((ya * ya).sum() + (yb * yb).sum()).backward();
+    }
+    CHECK(ya.to_vector() == yb.to_vector());
+    CHECK(a.grad().to_vector() == b.grad().to_vector());
+    // Second order (create_graph): d/dx sum(dy/dx ^2) with y = sum(pool(x)^3).
+    auto second = [&](const V& in, bool use_fused) {
+      NDArray<double> v = in[0];
+      autograd::record rec;
+      NDArray<double> y = use_fused ? f({v}) : nd::pooling(nd::relu(v), opt);
+      const NDArray<double> dx = autograd::grad((y * y * y).sum(), {v}, {.create_graph = true})[0];
+      return (dx * dx).sum();
+    };
+    CHECK(gradcheck([&](const V& in) { return second(in, true); }, V{x}));
+    NDArray<double> c = x.copy(), d = x.copy();
+    c.attach_grad(), d.attach_grad();
+    {
+      autograd::record rec;
+      (second({c}, true) + second({d}, false)).backward();
+    }
+    const auto gc = c.grad().to_vector(), gd = d.grad().to_vector();
+    for (std::size_t i = 0; i < gc.size(); ++i) CHECK(gc[i] == doctest::Approx(gd[i]).epsilon(1e-12));
   }
 }
 

@@ -20,6 +20,7 @@
 #include <gluino/nn/conv2d.hpp>
 #include <gluino/nn/dense.hpp>
 #include <gluino/nn/dropout.hpp>
+#include <gluino/nn/pooling.hpp>
 #include "support/check_close.hpp"
 #include "support/gradcheck.hpp"
 #include "support/repr.hpp"
@@ -200,6 +201,41 @@ TEST_CASE("a gradient penalty (create_graph) through a hybridized training graph
   CHECK(traced == imperative);
   CHECK(replayed == imperative);
   for (const auto& g : imperative) CHECK(std::any_of(g.begin(), g.end(), [](double v) { return v != 0; }));
+}
+
+TEST_CASE("training graphs: ReLUs moved past max pooling, arrays in the planned arena, the imperative gradients") {
+  auto make = [] {
+    auto net = std::make_shared<nn::BasicHybridSequential<double>>();
+    net->add(nn::BasicConv2D<double>{4, 3, {.padding = 1, .activation = "relu"}}, nn::BasicMaxPool2D<double>{2, 2},
+             nn::BasicConv2D<double>{6, 3, {.activation = "relu"}}, nn::BasicMaxPool2D<double>{3, 2},
+             nn::BasicDense<double>{5});
+    return net;
+  };
+  const auto x = rand_array({3, 2, 12, 12}, 9);
+  auto imperative = make(), hybrid = make(), plain = make();
+  for (auto* net : {&imperative, &hybrid, &plain}) {
+    (*net)->initialize();
+    (void)(**net)(x);
+  }
+  hybrid->copy_parameters_from(*imperative);
+  plain->copy_parameters_from(*imperative);
+  hybrid->hybridize();
+  plain->hybridize(true, {.static_alloc = false});
+  const auto want = train_step_grads(*imperative, x);
+  for (int step = 0; step < 4; ++step) {  // the trace, a watched run, then runs in the arena
+    CHECK(train_step_grads(*hybrid, x) == want);
+    CHECK(train_step_grads(*plain, x) == want);
+  }
+  REQUIRE(hybrid->cached_graphs().size() == 1);
+  const auto& g = *hybrid->cached_graphs()[0];
+  std::ostringstream os;
+  os << g;
+  CHECK(os.str().find("pool_type=max, global_pool=0, pooling_convention=valid, count_include_pad=1, relu=1") !=
+        std::string::npos);
+  CHECK(os.str().find("relu=1} (3, 4, 12, 12)") == std::string::npos);  // the convolutions' ReLUs moved
+  CHECK(g.arena()->capacity() > 0);
+  CHECK(g.arena()->planned_blocks().first > 0);
+  CHECK(plain->cached_graphs()[0]->arena()->capacity() == 0);
 }
 
 TEST_CASE("predict mode folds a batch norm into the convolution; train mode updates the running stats") {

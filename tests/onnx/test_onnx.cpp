@@ -347,6 +347,28 @@ TEST_CASE("HybridConcatenate and Identity: Concat, and Identity for an output no
   CHECK(op_types(m2) == std::vector<std::string>{"Identity"});
   CHECK(m2.graph().output(0).name() == "output");
 }
+TEST_CASE("a training graph's pooling with the convolution's ReLU (graph::fuse_relu_pool): MaxPool, then Relu") {
+  nn::HybridSequential net;
+  net.add(nn::Conv2D{3, 3, {.activation = "relu"}}, nn::MaxPool2D{2, 2}, nn::Conv2D{4, 3, {.activation = "relu"}},
+          nn::GlobalMaxPool2D{});
+  net.initialize(init::Xavier{});
+  const auto x = random_batch({2, 1, 9, 9}, 5);
+  const auto y = net(x);
+  graph::Graph<float> g = nn::trace_block<float>(
+      net, [&](const std::vector<NDArray<float>>& in) { return std::vector<NDArray<float>>{net(in[0])}; },
+      {{"data", x}});
+  REQUIRE(graph::fuse_relu_pool(g) == 2);
+  const ::onnx::ModelProto m = to_onnx(g);
+  CHECK_NOTHROW(::onnx::checker::check_model(m));
+  CHECK(op_types(m) == std::vector<std::string>{"Conv", "MaxPool", "Relu", "Conv", "GlobalMaxPool", "Relu"});
+  const auto path = out_dir() / "fused_relu_pool.onnx";
+  {
+    std::ofstream f(path, std::ios::binary);
+    REQUIRE(m.SerializeToOstream(&f));
+  }
+  auto back = nn::SymbolBlock::imports(path.string());
+  CHECK(max_abs_diff((*back)(x), y) <= 1e-6f);
+}
 TEST_CASE("a small generator: Conv2DTranspose, GroupNorm, ReflectionPad2D, LayerNorm, at opsets 13 and 17") {
   nn::HybridSequential net;
   const auto u = init::Uniform{1.0f};

@@ -7,7 +7,8 @@
 /// (arrays the traced code made without ops, such as nd::zeros) and node outputs.
 /// The executor frees each intermediate array after its last use, planned once by liveness;
 /// fold_batch_norm() rewrites a convolution followed by an inference-mode batch norm into one
-/// convolution.  docs/hybridize.md tells the whole story.
+/// convolution; fuse_relu_pool() moves a convolution's ReLU past the max pooling after it.  With static_alloc, a run's arrays live in one buffer planned from an earlier
+/// run (core/arena.hpp).  docs/hybridize.md tells the whole story.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -30,6 +31,7 @@
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/nd/batch_norm.hpp"
 #include "gluino/nd/conv.hpp"
+#include "gluino/nd/pool.hpp"
 
 namespace gluino::graph {
 
@@ -61,6 +63,9 @@ class Graph {
   std::vector<Node<T>> nodes;
   std::vector<int> inputs;   ///< value ids of the inputs, in call order
   std::vector<int> outputs;  ///< value ids of the outputs, in return order
+  /// Gluon's static_alloc: run() and the backward of what it recorded allocate their arrays in
+  /// the graph's step arena (core/arena.hpp), at the places planned from an earlier run.
+  bool static_alloc = true;
 
   /// Runs the nodes in order on new inputs (the traced shapes; ShapeError otherwise) and
   /// returns the outputs.  Each op runs through autograd::apply, so a graph run inside
@@ -73,6 +78,8 @@ class Graph {
   /// The number of node outputs alive at most at once when run() follows the plan, and their
   /// bytes at the traced shapes (the memory plan's peak).
   std::pair<std::size_t, std::size_t> peak_live() const;
+  /// The step arena of static_alloc (null before plan()); its capacity() is the planned bytes.
+  const ::gluino::detail::StepArena* arena() const { return arena_.get(); }
   /// The index of the parameter or input value named name, or -1.
   int find(const std::string& name) const {
     for (std::size_t i = 0; i < values.size(); ++i)
@@ -128,6 +135,7 @@ class Graph {
 
  private:
   std::vector<std::size_t> last_use_;  // per value: the index of the last node reading it
+  std::shared_ptr<::gluino::detail::StepArena> arena_;  // made by plan(): a new graph, a new plan
 };
 
 /// A function of arrays, as trace() calls it.
@@ -159,6 +167,16 @@ void name_parameters(Graph<T>& g, const std::vector<std::pair<std::string, NDArr
 /// many were folded.
 template <class T>
 std::size_t fold_batch_norm(Graph<T>& g);
+
+/// In place: each convolution with its fused ReLU whose output only a max pooling reads
+/// computes the convolution alone, and the pooling applies the ReLU to its (smaller) output
+/// (max commutes with the ReLU).  Then the convolution's backward no longer needs its output,
+/// and a training step keeps the pooling's arg-max and output instead of the convolution's
+/// whole output: for a graph run while recording, the memory the fusion saves.  The same values
+/// and gradients for finite inputs (a window holding a NaN gives 0 where the unfused pair gave
+/// the window's largest other value).  Returns how many were fused.
+template <class T>
+std::size_t fuse_relu_pool(Graph<T>& g);
 
 // ---- implementation ----
 
@@ -248,6 +266,7 @@ class FoldedConvBatchNorm final : public autograd::TracedOp<T> {
                  "runs without recording only");
     NDArray<T> w, b;
     {
+      const ::gluino::detail::ArenaScope pool(nullptr);  // the folded weights outlive the run
       std::lock_guard<std::mutex> lock(mutex_);
       refresh(in);
       w = w_, b = b_;
@@ -335,6 +354,7 @@ void Graph<T>::plan() {
     for (int v : nodes[i].inputs)
       if (v >= 0) last_use_[v] = i;
   for (int v : outputs) last_use_[v] = nodes.size();  // kept to the end
+  arena_ = std::make_shared<::gluino::detail::StepArena>();
 }
 
 template <class T>
@@ -349,6 +369,16 @@ std::vector<NDArray<T>> Graph<T>::run(const std::vector<NDArray<T>>& in) const {
   }
   for (std::size_t v = 0; v < values.size(); ++v)
     if (values[v].kind == ValueKind::parameter || values[v].kind == ValueKind::constant) slot[v] = values[v].array;
+  // static_alloc: this run's arrays (and its recorded nodes' gradients) go to the step arena
+  // when no other run holds it.
+  ::gluino::detail::StepArena* arena = static_alloc && arena_ && arena_->begin_step() ? arena_.get() : nullptr;
+  struct EndRun {
+    ::gluino::detail::StepArena* a;
+    ~EndRun() {
+      if (a) a->end_run();
+    }
+  } end_run{arena};
+  const ::gluino::detail::ArenaScope scope(arena);
   std::vector<NDArray<T>> args;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     const Node<T>& n = nodes[i];
@@ -379,13 +409,22 @@ std::pair<std::size_t, std::size_t> Graph<T>::peak_live() const {
   return {peak, peak_bytes};
 }
 
+namespace detail {
+/// Per value: how many node inputs and graph outputs read it.
 template <class T>
-std::size_t fold_batch_norm(Graph<T>& g) {
+std::vector<std::size_t> reader_counts(const Graph<T>& g) {
   std::vector<std::size_t> readers(g.values.size(), 0);
   for (const Node<T>& n : g.nodes)
     for (int v : n.inputs)
       if (v >= 0) ++readers[v];
   for (int v : g.outputs) ++readers[v];
+  return readers;
+}
+}  // namespace detail
+
+template <class T>
+std::size_t fold_batch_norm(Graph<T>& g) {
+  const std::vector<std::size_t> readers = detail::reader_counts(g);
   std::size_t folded = 0;
   std::vector<bool> drop(g.nodes.size(), false);
   for (std::size_t j = 0; j < g.nodes.size(); ++j) {
@@ -420,6 +459,31 @@ std::size_t fold_batch_norm(Graph<T>& g) {
   return folded;
 }
 
+template <class T>
+std::size_t fuse_relu_pool(Graph<T>& g) {
+  const std::vector<std::size_t> readers = detail::reader_counts(g);
+  std::size_t fused = 0;
+  for (Node<T>& pool_node : g.nodes) {
+    if (pool_node.op->op_type() != typeid(nd::ops::Pooling<T>)) continue;
+    nd::ops::Pooling<T> pool = *static_cast<const nd::ops::Pooling<T>*>(pool_node.op->op());
+    const int x = pool_node.inputs[0];
+    if (pool.opt.type != nd::pool_type::max || pool.relu || x < 0 || g.values[x].kind != ValueKind::node ||
+        readers[x] != 1)
+      continue;
+    Node<T>& conv_node = g.nodes[g.values[x].producer];
+    if (conv_node.op->op_type() != typeid(nd::ops::Convolution<T>)) continue;
+    nd::ops::Convolution<T> conv = *static_cast<const nd::ops::Convolution<T>*>(conv_node.op->op());
+    if (!conv.relu) continue;
+    conv.relu = false;
+    pool.relu = true;
+    conv_node.op = std::make_shared<const autograd::detail::TracedOpOf<T, nd::ops::Convolution<T>>>(conv, 3);
+    pool_node.op = std::make_shared<const autograd::detail::TracedOpOf<T, nd::ops::Pooling<T>>>(pool, 1);
+    ++fused;
+  }
+  if (fused) g.plan();
+  return fused;
+}
+
 }  // namespace gluino::graph
 
 // Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
@@ -429,7 +493,8 @@ std::size_t fold_batch_norm(Graph<T>& g) {
                       const std::vector<std::pair<std::string, NDArray<T>>>&, const std::string&,               \
                       std::vector<NDArray<T>>*);                                                                 \
   X void name_parameters<T>(Graph<T>&, const std::vector<std::pair<std::string, NDArray<T>>>&);              \
-  X std::size_t fold_batch_norm<T>(Graph<T>&);
+  X std::size_t fold_batch_norm<T>(Graph<T>&);                                                                 \
+  X std::size_t fuse_relu_pool<T>(Graph<T>&);
 namespace gluino::graph {
 GLUINO_EXTERN_INSTANTIATIONS(GLUINO_GRAPH_GRAPH_INSTANTIATIONS)
 }  // namespace gluino::graph

@@ -13,6 +13,7 @@
 #include "gluino/core/parallel.hpp"
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/pool.hpp"
+#include "gluino/nd/elementwise.hpp"
 
 namespace gluino::nd {
 
@@ -46,10 +47,15 @@ struct PoolGradPiece;
 /// max ignores padding, avg divides by the clipped window size (count_include_pad) or by the
 /// number of real elements.  Backward: max sends dy to the arg-max position that forward saved
 /// (only when recording); avg spreads dy / divisor over the window.
+/// With `relu` (max only), y = max(pooling(x), 0), which equals pooling(max(x, 0)) for finite x:
+/// a hybridized training graph runs a convolution's ReLU here (graph::fuse_relu_pool), so that
+/// backward needs the arg-max and the pooled output only, not the convolution's whole output.
 template <class T>
 struct Pooling : autograd::OpBase {
   static constexpr const char* name = "pooling";
   PoolOptions opt;
+  bool relu = false;
+  NDArray<T> relu_out;  // with relu, when recording: the output, whose sign masks dy
   kernels::Pool2DGeometry geom;
   std::size_t planes = 0;
   Shape in_shape;
@@ -65,7 +71,8 @@ struct Pooling : autograd::OpBase {
             {"pool_type", std::string(opt.type == pool_type::max ? "max" : "avg")},
             {"global_pool", std::int64_t(opt.global_pool)},
             {"pooling_convention", std::string(opt.convention == pooling_convention::full ? "full" : "valid")},
-            {"count_include_pad", std::int64_t(opt.count_include_pad)}};
+            {"count_include_pad", std::int64_t(opt.count_include_pad)},
+            {"relu", std::int64_t(relu)}};
   }
 
   NDArray<T> forward(const NDArray<T>& x) {
@@ -85,7 +92,10 @@ struct Pooling : autograd::OpBase {
       }
       gluino::detail::parallel_for(planes, [&](std::size_t p) {
         kernels::max_pool2d_plane(geom, px + p * in_plane, py + p * out_plane, idx ? idx + p * out_plane : nullptr);
+        if (relu)
+          for (T* v = py + p * out_plane; v != py + (p + 1) * out_plane; ++v) *v = *v > T(0) ? *v : T(0);
       }, cost);
+      if (relu && recording()) relu_out = y;
     } else {
       const bool inc = opt.count_include_pad;
       gluino::detail::parallel_for(planes, [&](std::size_t p) {
@@ -96,14 +106,24 @@ struct Pooling : autograd::OpBase {
   }
 
   /// dx = max_pool_backward(dy) or avg_pool_backward(dy) (below), run by their kernels.
+  /// With relu, dy masked by the output's sign first.
   std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
-    return {opt.type == pool_type::max ? piece<max_pool_backward>().forward(dy) : piece<avg_pool_backward>().forward(dy)};
+    if (opt.type == pool_type::avg) return {piece<avg_pool_backward>().forward(dy)};
+    if (!relu) return {piece<max_pool_backward>().forward(dy)};
+    NDArray<T> masked(dy.shape());
+    const T *g = dy.data(), *v = relu_out.data();
+    T* m = masked.data();
+    gluino::detail::parallel_for(dy.size(), [&](std::size_t i) { m[i] = v[i] > T(0) ? g[i] : T(0); });
+    return {piece<max_pool_backward>().forward(masked)};
   }
   /// dx from recorded ops (autograd::grad's create_graph): max_pool_backward (dy scattered to
   /// the saved arg-max) or avg_pool_backward (dy spread over the windows).
   std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
-    if (opt.type == pool_type::max) return {autograd::apply(piece<max_pool_backward>(), dy)};
-    return {autograd::apply(piece<avg_pool_backward>(), dy)};
+    if (opt.type == pool_type::avg) return {autograd::apply(piece<avg_pool_backward>(), dy)};
+    if (!relu) return {autograd::apply(piece<max_pool_backward>(), dy)};
+    // The ReLU's derivative is the sign of the output: a constant mask.
+    return {autograd::apply(piece<max_pool_backward>(),
+                            dy * constant_map(relu_out, [](T v) { return v > T(0) ? T(1) : T(0); }))};
   }
   /// The gradient piece K (below) of this pooling, sharing its geometry and arg-max.
   template <int K>

@@ -91,6 +91,10 @@ namespace gluino::nn {
 struct HybridizeOptions {
   /// In predict mode (not recording), fold each batch norm into the convolution before it.
   bool fold_batch_norm = true;
+  /// Gluon's static_alloc: a graph's arrays, and in training the gradients its backward makes,
+  /// live in one buffer planned by liveness from an earlier call and reused on every call
+  /// (graph::Graph::static_alloc), instead of in the memory pool's per-size cache.
+  bool static_alloc = true;
   /// How many graphs (input shapes x train / predict x recording) a block keeps; the oldest is
   /// dropped beyond that.
   std::size_t max_graphs = 16;

@@ -158,8 +158,23 @@ class CachedGraphs final : public HybridState<T> {
     for (std::size_t i = 0; i < in.size(); ++i)
       inputs.emplace_back(in.size() == 1 ? "data" : "data" + std::to_string(i), in[i]);
     Arrays out;
-    auto traced = std::make_shared<graph::Graph<T>>(nn::trace_block(block, forward, inputs, &out));
+    // The trace runs the ops once, imperatively: under a watching step arena (core/arena.hpp) its
+    // arrays, and the gradients of what it records, go back to the system when freed instead of
+    // filling the pool's cache, which the graph's own arena then makes unneeded.
+    std::shared_ptr<detail::StepArena> watch;
+    if (opt_.static_alloc) {
+      watch = std::make_shared<detail::StepArena>();
+      (void)watch->begin_step();  // a new arena starts its (watched) step
+    }
+    std::shared_ptr<graph::Graph<T>> traced;
+    {
+      const detail::ArenaScope scope(watch.get());
+      traced = std::make_shared<graph::Graph<T>>(nn::trace_block(block, forward, inputs, &out));
+    }
+    if (watch) watch->end_run();
     if (!key.training && !key.recording && opt_.fold_batch_norm) graph::fold_batch_norm(*traced);
+    if (key.recording) graph::fuse_relu_pool(*traced);
+    traced->static_alloc = opt_.static_alloc;
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& entry : graphs_)
       if (entry.first == key) return out;  // another thread traced the same signature meanwhile

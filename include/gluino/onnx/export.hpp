@@ -349,16 +349,20 @@ class Writer {
       set_int(c, "group", attr_int(a, "num_group"));
     } else if (op == "pooling") {
       const bool max = attr_str(a, "pool_type") == "max";
+      const bool relu = attr_int(a, "relu") != 0;  // graph::fuse_relu_pool's
+      const std::string pool_out = relu ? tmp + "pool" : out;
       if (attr_int(a, "global_pool")) {
-        emit(max ? "GlobalMaxPool" : "GlobalAveragePool", {in[0]}, out);
+        emit(max ? "GlobalMaxPool" : "GlobalAveragePool", {in[0]}, pool_out);
+        if (relu) emit("Relu", {pool_out}, out);
         return;
       }
-      auto& p = emit(max ? "MaxPool" : "AveragePool", {in[0]}, out);
+      auto& p = emit(max ? "MaxPool" : "AveragePool", {in[0]}, pool_out);
       set_ints(p, "kernel_shape", spatial(attr_ints(a, "kernel")));
       set_ints(p, "strides", spatial(attr_ints(a, "stride")));
       set_ints(p, "pads", both_ends(spatial(attr_ints(a, "pad"))));
       set_int(p, "ceil_mode", attr_str(a, "pooling_convention") == "full");
       if (!max) set_int(p, "count_include_pad", attr_int(a, "count_include_pad"));
+      if (relu) emit("Relu", {pool_out}, out);
     } else if (op == "fully_connected") {
       const Shape& x = shape_of(0);
       const auto rows = std::size_t(x.size() / std::size_t(attr_int(a, "in_units")));
