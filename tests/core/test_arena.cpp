@@ -143,6 +143,19 @@ TEST_CASE("a watched step's arrays go back to the system, not to the pool's cach
   s1.run(*arena);
   s1.finish();
   CHECK(gluino::detail::memory_pool().cached_bytes() == 0);
+  {  // a large block, mapped from the system directly (detail::direct_map_bytes)
+    auto big_arena = std::make_shared<StepArena>();
+    REQUIRE(big_arena->begin_step());
+    {
+      const ArenaScope scope(big_arena.get());
+      Storage<double> big(std::size_t(1) << 17);
+      CHECK(reinterpret_cast<std::uintptr_t>(big.data()) % 64 == 0);
+      std::fill(big.data(), big.data() + big.size(), 1.5);
+      CHECK(big.data()[big.size() - 1] == 1.5);
+    }
+    big_arena->end_run();
+  }
+  CHECK(gluino::detail::memory_pool().cached_bytes() == 0);
   {
     Storage<float> outside(1000);  // no arena: the pool caches it
   }

@@ -46,7 +46,7 @@ class StepArena : public std::enable_shared_from_this<StepArena> {
     std::size_t index = 0;
     std::uint64_t generation = 0;
     bool placed = false;   ///< true: the memory is the arena's; false: the pool's
-    bool watched = false;  ///< the pool's, in a watched step: given back to the system, not cached
+    bool watched = false;  ///< a watched step's: from the system and back to it (not the pool)
   };
 
   StepArena() = default;

@@ -14,6 +14,13 @@
 #include <unordered_map>
 #include <vector>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#define GLUINO_HAS_MMAP 1
+#else
+#define GLUINO_HAS_MMAP 0
+#endif
+
 #include "gluino/core/arena.hpp"
 #include "gluino/core/error.hpp"
 #include "gluino/detail/asan.hpp"
@@ -67,14 +74,9 @@ class MemoryPool {
     asan_poison(static_cast<char*>(p) + bytes, block - bytes);  // the slack: no array's
     return p;
   }
-  /// Takes back a block from allocate(bytes), with the same `bytes`; with cache false, gives it
-  /// straight back to the system.
-  void deallocate(void* p, std::size_t bytes, bool cache = true) noexcept {
+  /// Takes back a block from allocate(bytes), with the same `bytes`.
+  void deallocate(void* p, std::size_t bytes) noexcept {
     bytes = round(bytes);
-    if (!cache) {
-      free_block(p, bytes);
-      return;
-    }
     asan_poison(p, bytes);  // cached memory belongs to no array until handed out again
     std::lock_guard<std::mutex> lock(mu_);
     while (cached_bytes_ + bytes > max_cached_bytes_ && bytes <= max_cached_bytes_ && evict_one_except(bytes)) {
@@ -170,6 +172,41 @@ inline MemoryPool& memory_pool() {
 }
 }  // namespace detail
 
+namespace detail {
+/// Blocks of at least this many bytes that a watched step (core/arena.hpp) allocates are mapped
+/// from the system directly, so that freeing one returns its pages at once instead of leaving
+/// them in malloc's heap; smaller ones come from malloc.
+inline constexpr std::size_t direct_map_bytes = std::size_t(1) << 18;
+
+/// A 64-byte aligned block of `bytes` from the system, not cached when freed (system_free).
+inline void* system_allocate(std::size_t bytes) {
+  if (bytes > MemoryPool::max_bytes) throw std::bad_alloc();
+#if GLUINO_HAS_MMAP
+  if (bytes >= direct_map_bytes) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    return p;
+  }
+#endif
+  const std::size_t block = (bytes + MemoryPool::alignment - 1) / MemoryPool::alignment * MemoryPool::alignment;
+  void* p = std::aligned_alloc(MemoryPool::alignment, block ? block : MemoryPool::alignment);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+/// Gives back a block of system_allocate(bytes).
+inline void system_free(void* p, std::size_t bytes) noexcept {
+#if GLUINO_HAS_MMAP
+  if (bytes >= direct_map_bytes) {
+    munmap(p, bytes);
+    return;
+  }
+#else
+  (void)bytes;
+#endif
+  std::free(p);
+}
+}  // namespace detail
+
 /// Caps the memory gluino keeps cached for reuse (freed array storage, default up to 256 MiB):
 /// 0 returns every freed block to the system at once, at the cost of page faults when it is
 /// allocated again.  The cache is what keeps a training loop from calling malloc every step.
@@ -188,8 +225,12 @@ class Storage {
     if (arena_) {
       arena_->release(ticket_, data_, n_ * sizeof(T));
       if (ticket_.placed) return;
+      if (ticket_.watched) {
+        detail::system_free(data_, n_ * sizeof(T));
+        return;
+      }
     }
-    detail::memory_pool().deallocate(data_, n_ * sizeof(T), !ticket_.watched);
+    detail::memory_pool().deallocate(data_, n_ * sizeof(T));
   }
 
   T* data() { return data_; }
@@ -215,9 +256,9 @@ class Storage {
   // core/arena.hpp), else from the pool.
   T* allocate(std::size_t bytes) {
     if (detail::StepArena* a = detail::active_arena()) [[unlikely]] {
-      void* p = a->allocate(bytes, &ticket_);
-      arena_ = a->shared_from_this();
-      if (p) return static_cast<T*>(p);
+      arena_ = a->shared_from_this();  // first: the block must have its way back once handed out
+      if (void* p = a->allocate(bytes, &ticket_)) return static_cast<T*>(p);
+      if (ticket_.watched) return static_cast<T*>(detail::system_allocate(bytes));
     }
     return static_cast<T*>(detail::memory_pool().allocate(bytes));
   }
