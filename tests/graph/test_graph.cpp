@@ -156,8 +156,10 @@ TEST_CASE("fuse_relu_pool moves a convolution's ReLU past its max pooling: the s
   };
   CHECK(graph::fuse_relu_pool(g) == 1);
   std::vector<std::int64_t> relus;
-  for (const auto& n : g.nodes)
-    if (std::string(n.op->name()) == "convolution" || std::string(n.op->name()) == "pooling") relus.push_back(relu_of(n));
+  for (const auto& n : g.nodes) {
+    const std::string op = n.op->name();
+    if (op == "convolution" || op == "pooling") relus.push_back(relu_of(n));
+  }
   CHECK(relus == std::vector<std::int64_t>{0, 1, 1, 0});  // conv1, pool1 fused; conv2, pool2 not
   CHECK(graph::fuse_relu_pool(g) == 0);
   const A x = rand_array({2, 2, 9, 8}, 24);

@@ -167,7 +167,8 @@ class StepArena : public std::enable_shared_from_this<StepArena> {
       plan_[i].bytes = log_[i].bytes;
       if (log_[i].freed != unfreed) order.push_back(i);
     }
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return log_[a].bytes > log_[b].bytes; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return log_[a].bytes > log_[b].bytes; });
     std::vector<std::size_t> done;
     std::vector<std::pair<std::size_t, std::size_t>> taken;  // [begin, end) of the blocks alive with this one
     std::size_t size = 0;

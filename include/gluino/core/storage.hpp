@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// Storage<T>: a reference-counted, 64-byte aligned buffer, recycled through a size-keyed pool
-/// so that a training loop stops calling the system allocator after its first step.
+/// so that a training loop stops calling the system allocator after its first step; inside a
+/// hybridized graph's run, placed in the graph's step arena instead (core/arena.hpp).
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -170,9 +171,7 @@ inline MemoryPool& memory_pool() {
   static MemoryPool* const pool = new MemoryPool;
   return *pool;
 }
-}  // namespace detail
 
-namespace detail {
 /// Blocks of at least this many bytes that a watched step (core/arena.hpp) allocates are mapped
 /// from the system directly, so that freeing one returns its pages at once instead of leaving
 /// them in malloc's heap; smaller ones come from malloc.

@@ -7,8 +7,9 @@
 /// (arrays the traced code made without ops, such as nd::zeros) and node outputs.
 /// The executor frees each intermediate array after its last use, planned once by liveness;
 /// fold_batch_norm() rewrites a convolution followed by an inference-mode batch norm into one
-/// convolution; fuse_relu_pool() moves a convolution's ReLU past the max pooling after it.  With static_alloc, a run's arrays live in one buffer planned from an earlier
-/// run (core/arena.hpp).  docs/hybridize.md tells the whole story.
+/// convolution; fuse_relu_pool() moves a convolution's ReLU past the max pooling after it.
+/// With static_alloc, a run's arrays live in one buffer planned from an earlier run
+/// (core/arena.hpp).  docs/hybridize.md tells the whole story.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
