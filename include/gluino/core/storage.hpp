@@ -17,6 +17,9 @@
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/mman.h>
+// <sys/mman.h> defines MAP_TYPE (Linux's mask of mapping kinds), a name ONNX's headers use as an
+// enumerator (onnx/defs/parser.h): gluino does not need it, and must not break them.
+#undef MAP_TYPE
 #define GLUINO_HAS_MMAP 1
 #else
 #define GLUINO_HAS_MMAP 0
