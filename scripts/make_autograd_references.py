@@ -83,6 +83,19 @@ def second_derivative():
             "outputs": {"dx": tensor_json(g), "hv": tensor_json(hv)}}
 
 
+def penalty_case(case, loss, wrt, params, extra, lam):
+    """total = loss + lam * sum(d loss / d params[wrt] ^ 2) and its gradients over params."""
+    (g,) = torch.autograd.grad(loss, params[wrt], create_graph=True)
+    total = loss + lam * (g ** 2).sum()
+    grads = torch.autograd.grad(total, list(params.values()))
+    inputs = dict(params, **extra, **{"lambda": torch.tensor([lam])})
+    outputs = {"loss": loss.reshape(1), "d" + wrt: g, "total": total.reshape(1)}
+    for name, gr in zip(params, grads):
+        outputs["dtotal_d" + name] = gr
+    return {"case": case, "inputs": {k: tensor_json(v) for k, v in inputs.items()},
+            "outputs": {k: tensor_json(v) for k, v in outputs.items()}}
+
+
 def cnn_gradient_penalty():
     gen = torch.Generator().manual_seed(17)
     x = uniform(gen, (3, 2, 6, 6), -1, 1).requires_grad_()
@@ -98,16 +111,8 @@ def cnn_gradient_penalty():
     h = F.batch_norm(h, torch.zeros(4), torch.ones(4), gamma, beta, training=True, eps=1e-5)
     out = F.linear(h.reshape(3, -1), wf, bf)
     loss = F.cross_entropy(out, label.long(), reduction="sum")
-    (g,) = torch.autograd.grad(loss, x, create_graph=True)
-    total = loss + lam * (g ** 2).sum()
     params = {"x": x, "Wc": wc, "bc": bc, "gamma": gamma, "beta": beta, "Wf": wf, "bf": bf}
-    grads = torch.autograd.grad(total, list(params.values()))
-    inputs = dict(params, label=label, **{"lambda": torch.tensor([lam])})
-    outputs = {"loss": loss.reshape(1), "dx": g, "total": total.reshape(1)}
-    for name, gr in zip(params, grads):
-        outputs["dtotal_d" + name] = gr
-    return {"case": "cnn_gradient_penalty", "inputs": {k: tensor_json(v) for k, v in inputs.items()},
-            "outputs": {k: tensor_json(v) for k, v in outputs.items()}}
+    return penalty_case("cnn_gradient_penalty", loss, "x", params, {"label": label}, lam)
 
 
 def attention_penalty():
@@ -121,16 +126,7 @@ def attention_penalty():
     h = torch.cat([o, o * o], 2)
     z = torch.stack([h[1], h[0]], -1)
     loss = (c * torch.tanh(z)).sum() + 0.1 * (torch.bmm(o.transpose(1, 2), o) ** 2).sum()
-    (g,) = torch.autograd.grad(loss, q, create_graph=True)
-    total = loss + lam * (g ** 2).sum()
-    params = {"q": q, "k": k, "v": v}
-    grads = torch.autograd.grad(total, list(params.values()))
-    inputs = dict(params, c=c, **{"lambda": torch.tensor([lam])})
-    outputs = {"loss": loss.reshape(1), "dq": g, "total": total.reshape(1)}
-    for name, gr in zip(params, grads):
-        outputs["dtotal_d" + name] = gr
-    return {"case": "attention_penalty", "inputs": {k: tensor_json(v) for k, v in inputs.items()},
-            "outputs": {k: tensor_json(v) for k, v in outputs.items()}}
+    return penalty_case("attention_penalty", loss, "q", {"q": q, "k": k, "v": v}, {"c": c}, lam)
 
 
 def main():
