@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Loads a LeNet checkpoint written by train_lenet and classifies images of the Fashion-MNIST
-// test set, printing each as ASCII art with its predicted and true class.
+// test set, printing each as ASCII art with its predicted and true class.  With --float64 it
+// also casts the model to double (Gluon: net.cast('float64')) and compares the two's logits.
 //
-//   predict [--model lenet.safetensors] [--data DIR] [--start 0] [--count 4]
+//   predict [--model lenet.safetensors] [--data DIR] [--start 0] [--count 4] [--float64]
 #include <gluino/data/vision/datasets.hpp>
 #include <gluino/data/vision/transforms.hpp>
 #include <gluino/gluino.hpp>
@@ -17,12 +18,17 @@ namespace tf = gluino::data::vision::transforms;
 int main(int argc, char** argv) {
   std::string model = "lenet.safetensors", root;
   std::size_t start = 0, count = 4;
+  bool float64 = false;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string a = argv[i];
+      if (a == "--float64") {
+        float64 = true;
+        continue;
+      }
       GLUINO_CHECK(ValueError, a == "--help" || i + 1 < argc, "predict: ", a, " needs a value");
       if (a == "--help") {
-        std::cout << "usage: predict [--model FILE] [--data DIR] [--start N] [--count N]\n";
+        std::cout << "usage: predict [--model FILE] [--data DIR] [--start N] [--count N] [--float64]\n";
         return 0;
       }
       if (a == "--model") model = argv[++i];
@@ -46,6 +52,15 @@ int main(int argc, char** argv) {
     {
       autograd::predict_mode predict;
       logits = (*net)(pipeline(images));
+    }
+    if (float64) {  // the same model in double precision, with the float's weights
+      std::shared_ptr<nn::BasicBlock<double>> net64 = net->cast<double>();
+      autograd::predict_mode predict;
+      const NDArray<double> logits64 = (*net64)(pipeline(images).astype<double>());
+      const double diff = nd::max(nd::abs(logits64 - logits.astype<double>())).asscalar();
+      const bool same = nd::argmax(logits64, 1).astype<float>().to_vector() == nd::argmax(logits, 1).to_vector();
+      std::printf("float64 copy (Block::cast): max |logit difference| %.2g, same predictions: %s\n", diff,
+                  same ? "yes" : "no");
     }
     NDArray<float> probs = nd::softmax(logits);
     const auto& names = data::vision::FashionMNIST<float>::class_names();

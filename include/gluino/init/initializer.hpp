@@ -65,6 +65,13 @@ class BasicInitializer {
   /// its own initializer through the global initializer's _init_weight.
   virtual void init_default(const std::string& name, NDArray<T>& arr) { init_weight(name, arr); }
 
+  /// This initializer for float or double parameters, for nn::Block::cast: the built-in
+  /// initializers return a copy of themselves for the other element type; the default, null,
+  /// means "cannot", and a cast parameter then has no own initializer (a user's initializer
+  /// overrides these to keep it).
+  virtual std::shared_ptr<BasicInitializer<float>> rebind_float() const { return nullptr; }
+  virtual std::shared_ptr<BasicInitializer<double>> rebind_double() const { return nullptr; }
+
  protected:
   static bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -109,6 +116,22 @@ class BasicAnyInitializer {
   std::shared_ptr<BasicInitializer<T>> ptr_;
 };
 
+/// init for parameters of element type U (nn::Block::cast): itself when U is T, else the
+/// initializer's rebind_float() / rebind_double(); empty when init is empty or cannot rebind.
+template <class U, class T>
+BasicAnyInitializer<U> rebind_initializer(const BasicAnyInitializer<T>& init) {
+  if constexpr (std::is_same_v<U, T>) {
+    return init;
+  } else {
+    static_assert(std::is_same_v<U, float> || std::is_same_v<U, double>, "rebind_initializer: float or double");
+    if (!init) return {};
+    if constexpr (std::is_same_v<U, float>)
+      return BasicAnyInitializer<U>(init->rebind_float());
+    else
+      return BasicAnyInitializer<U>(init->rebind_double());
+  }
+}
+
 /// Weights from U[-scale, scale).  Gluon: mx.init.Uniform(scale=0.07), Gluon's default initializer.
 /// Uniform, Normal, Xavier and MSRAPrelu draw from the calling thread's random::default_generator().
 template <class T>
@@ -116,6 +139,12 @@ class BasicUniform : public BasicInitializer<T> {
  public:
   template <class U>
   using rebind = BasicUniform<U>;
+  std::shared_ptr<BasicInitializer<float>> rebind_float() const override {
+    return std::make_shared<BasicUniform<float>>(*this);
+  }
+  std::shared_ptr<BasicInitializer<double>> rebind_double() const override {
+    return std::make_shared<BasicUniform<double>>(*this);
+  }
   explicit BasicUniform(double scale = 0.07) : scale_(scale) {
     GLUINO_CHECK(ValueError, scale >= 0, "Uniform: scale must be >= 0, got ", scale);
   }
@@ -136,6 +165,12 @@ class BasicNormal : public BasicInitializer<T> {
  public:
   template <class U>
   using rebind = BasicNormal<U>;
+  std::shared_ptr<BasicInitializer<float>> rebind_float() const override {
+    return std::make_shared<BasicNormal<float>>(*this);
+  }
+  std::shared_ptr<BasicInitializer<double>> rebind_double() const override {
+    return std::make_shared<BasicNormal<double>>(*this);
+  }
   explicit BasicNormal(double sigma = 0.01) : sigma_(sigma) {
     GLUINO_CHECK(ValueError, sigma >= 0, "Normal: sigma must be >= 0, got ", sigma);
   }
@@ -158,6 +193,12 @@ class BasicConstant : public BasicInitializer<T> {
  public:
   template <class U>
   using rebind = BasicConstant<U>;
+  std::shared_ptr<BasicInitializer<float>> rebind_float() const override {
+    return std::make_shared<BasicConstant<float>>(*this);
+  }
+  std::shared_ptr<BasicInitializer<double>> rebind_double() const override {
+    return std::make_shared<BasicConstant<double>>(*this);
+  }
   explicit BasicConstant(double value) : value_(value) {}
   template <class U>
   explicit BasicConstant(const BasicConstant<U>& o) : BasicConstant(o.value()) {}
@@ -174,6 +215,12 @@ class BasicZero : public BasicInitializer<T> {
  public:
   template <class U>
   using rebind = BasicZero<U>;
+  std::shared_ptr<BasicInitializer<float>> rebind_float() const override {
+    return std::make_shared<BasicZero<float>>(*this);
+  }
+  std::shared_ptr<BasicInitializer<double>> rebind_double() const override {
+    return std::make_shared<BasicZero<double>>(*this);
+  }
   BasicZero() = default;
   template <class U>
   explicit BasicZero(const BasicZero<U>&) {}
@@ -186,6 +233,12 @@ class BasicOne : public BasicInitializer<T> {
  public:
   template <class U>
   using rebind = BasicOne<U>;
+  std::shared_ptr<BasicInitializer<float>> rebind_float() const override {
+    return std::make_shared<BasicOne<float>>(*this);
+  }
+  std::shared_ptr<BasicInitializer<double>> rebind_double() const override {
+    return std::make_shared<BasicOne<double>>(*this);
+  }
   BasicOne() = default;
   template <class U>
   explicit BasicOne(const BasicOne<U>&) {}

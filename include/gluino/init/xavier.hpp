@@ -21,6 +21,12 @@ class BasicXavier : public BasicInitializer<T> {
  public:
   template <class U>
   using rebind = BasicXavier<U>;
+  std::shared_ptr<BasicInitializer<float>> rebind_float() const override {
+    return std::make_shared<BasicXavier<float>>(*this);
+  }
+  std::shared_ptr<BasicInitializer<double>> rebind_double() const override {
+    return std::make_shared<BasicXavier<double>>(*this);
+  }
   explicit BasicXavier(std::string rnd_type = "uniform", std::string factor_type = "avg", double magnitude = 3)
       : rnd_type_(std::move(rnd_type)), factor_type_(std::move(factor_type)), magnitude_(magnitude) {
     GLUINO_CHECK(ValueError, rnd_type_ == "uniform" || rnd_type_ == "gaussian", "Xavier: unknown rnd_type '",
@@ -68,6 +74,12 @@ class BasicMSRAPrelu : public BasicXavier<T> {
  public:
   template <class U>
   using rebind = BasicMSRAPrelu<U>;
+  std::shared_ptr<BasicInitializer<float>> rebind_float() const override {
+    return std::make_shared<BasicMSRAPrelu<float>>(*this);
+  }
+  std::shared_ptr<BasicInitializer<double>> rebind_double() const override {
+    return std::make_shared<BasicMSRAPrelu<double>>(*this);
+  }
   explicit BasicMSRAPrelu(std::string factor_type = "avg", double slope = 0.25)
       : BasicXavier<T>("gaussian", std::move(factor_type), 2.0 / (1.0 + slope * slope)), slope_(slope) {}
   template <class U>

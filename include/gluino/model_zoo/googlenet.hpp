@@ -33,7 +33,8 @@ class BasicInception : public nn::BasicConcatenate<T> {
  public:
   using Pair = std::pair<std::size_t, std::size_t>;
   BasicInception(std::size_t c1, Pair c2, Pair c3, std::size_t c4, std::string prefix = "")
-      : nn::BasicConcatenate<T>(1, nn::BasicBlockOptions<T>{.alias = "inception", .prefix = std::move(prefix)}) {
+      : nn::BasicConcatenate<T>(1, nn::BasicBlockOptions<T>{.alias = "inception", .prefix = std::move(prefix)}),
+        c1_(c1), c2_(c2), c3_(c3), c4_(c4) {
     this->set_hybridizable();
     auto scope = this->name_scope();
     auto path = [] { return std::make_shared<nn::BasicHybridSequential<T>>(); };
@@ -47,6 +48,14 @@ class BasicInception : public nn::BasicConcatenate<T> {
     this->add(p1, p2, p3, p4);
   }
   std::string type_name() const override { return "Inception"; }
+  nn::AnyBlockPtr rebuild(nn::Dtype to) const override {
+    return nn::rebuild_as(to, [&]<class U>() { return std::make_shared<BasicInception<U>>(c1_, c2_, c3_, c4_); });
+  }
+
+ private:
+  std::size_t c1_;
+  Pair c2_, c3_;
+  std::size_t c4_;
 };
 using Inception = BasicInception<float>;
 

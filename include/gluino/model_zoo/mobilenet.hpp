@@ -30,6 +30,9 @@ class BasicRELU6 : public nn::BasicHybridBlock<T> {
  public:
   explicit BasicRELU6(std::string prefix = "") : nn::BasicHybridBlock<T>({.alias = "relu6", .prefix = std::move(prefix)}) {}
   std::string type_name() const override { return "RELU6"; }
+  nn::AnyBlockPtr rebuild(nn::Dtype to) const override {
+    return nn::rebuild_as(to, [&]<class U>() { return std::make_shared<BasicRELU6<U>>(); });
+  }
   NDArray<T> forward(const NDArray<T>& x) override { return nd::clip(x, T(0), T(6)); }
 };
 using RELU6 = BasicRELU6<float>;
@@ -72,6 +75,7 @@ class BasicLinearBottleneck : public nn::BasicHybridBlock<T> {
   BasicLinearBottleneck(std::size_t in_channels, std::size_t channels, std::size_t t, std::size_t stride,
                         std::string prefix = "")
       : nn::BasicHybridBlock<T>({.alias = "linearbottleneck", .prefix = std::move(prefix)}),
+        in_channels_(in_channels), channels_(channels), t_(t), stride_(stride),
         use_shortcut_(stride == 1 && in_channels == channels) {
     GLUINO_CHECK(ValueError, in_channels > 0 && channels > 0 && t > 0 && stride > 0,
                  "LinearBottleneck: in_channels, channels, t and stride must be > 0");
@@ -83,6 +87,9 @@ class BasicLinearBottleneck : public nn::BasicHybridBlock<T> {
     gluino::detail::zoo_add_conv<T>(*out_, channels, 1, 1, 0, 1, e, "");
   }
   std::string type_name() const override { return "LinearBottleneck"; }
+  nn::AnyBlockPtr rebuild(nn::Dtype to) const override {
+    return nn::rebuild_as(to, [&]<class U>() { return std::make_shared<BasicLinearBottleneck<U>>(in_channels_, channels_, t_, stride_); });
+  }
   /// True when the block adds its input (stride 1, same channels).
   bool use_shortcut() const { return use_shortcut_; }
   NDArray<T> forward(const NDArray<T>& x) override {
@@ -91,6 +98,7 @@ class BasicLinearBottleneck : public nn::BasicHybridBlock<T> {
   }
 
  private:
+  std::size_t in_channels_, channels_, t_, stride_;
   bool use_shortcut_;
   std::shared_ptr<nn::BasicHybridSequential<T>> out_;
 };

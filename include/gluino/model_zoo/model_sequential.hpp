@@ -23,6 +23,9 @@ class ModelSequential : public nn::BasicSequential<T> {
     this->set_hybridizable();  // Gluon's model-zoo networks are HybridBlocks
   }
   std::string type_name() const override { return model_name_; }
+  nn::AnyBlockPtr rebuild(nn::Dtype to) const override {
+    return nn::rebuild_as(to, [&]<class U>() { return std::make_shared<ModelSequential<U>>(model_name_); });
+  }
 
  private:
   static std::string lower(std::string name) {

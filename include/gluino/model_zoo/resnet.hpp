@@ -57,7 +57,8 @@ template <class T>
 class BasicBasicBlockV1 : public nn::BasicHybridBlock<T> {
  public:
   BasicBasicBlockV1(std::size_t channels, std::size_t stride, ResidualBlockOptions opt = {}, std::string prefix = "")
-      : nn::BasicHybridBlock<T>({.alias = "basicblockv1", .prefix = std::move(prefix)}) {
+      : nn::BasicHybridBlock<T>({.alias = "basicblockv1", .prefix = std::move(prefix)}),
+        channels_(channels), stride_(stride), opt_(opt) {
     // No name scope of its own: the layers are named in the enclosing one, as Gluon's prefix=''.
     body_ = this->register_child(nn::BasicHybridSequential<T>{}, "body");
     body_->add(gluino::detail::zoo_conv3x3<T>(channels, stride, opt.in_channels),
@@ -70,12 +71,17 @@ class BasicBasicBlockV1 : public nn::BasicHybridBlock<T> {
     }
   }
   std::string type_name() const override { return "BasicBlockV1"; }
+  nn::AnyBlockPtr rebuild(nn::Dtype to) const override {
+    return nn::rebuild_as(to, [&]<class U>() { return std::make_shared<BasicBasicBlockV1<U>>(channels_, stride_, opt_); });
+  }
   NDArray<T> forward(const NDArray<T>& x) override {
     const NDArray<T> residual = downsample_ ? (*downsample_)(x) : x;
     return nd::relu((*body_)(x) + residual);
   }
 
  private:
+  std::size_t channels_, stride_;
+  ResidualBlockOptions opt_;
   std::shared_ptr<nn::BasicHybridSequential<T>> body_, downsample_;
 };
 
@@ -88,7 +94,8 @@ template <class T>
 class BasicBottleneckV1 : public nn::BasicHybridBlock<T> {
  public:
   BasicBottleneckV1(std::size_t channels, std::size_t stride, ResidualBlockOptions opt = {}, std::string prefix = "")
-      : nn::BasicHybridBlock<T>({.alias = "bottleneckv1", .prefix = std::move(prefix)}) {
+      : nn::BasicHybridBlock<T>({.alias = "bottleneckv1", .prefix = std::move(prefix)}),
+        channels_(channels), stride_(stride), opt_(opt) {
     const std::size_t mid = channels / 4;
     GLUINO_CHECK(ValueError, mid > 0, "BottleneckV1: channels must be at least 4, got ", channels);
     body_ = this->register_child(nn::BasicHybridSequential<T>{}, "body");
@@ -104,12 +111,17 @@ class BasicBottleneckV1 : public nn::BasicHybridBlock<T> {
     }
   }
   std::string type_name() const override { return "BottleneckV1"; }
+  nn::AnyBlockPtr rebuild(nn::Dtype to) const override {
+    return nn::rebuild_as(to, [&]<class U>() { return std::make_shared<BasicBottleneckV1<U>>(channels_, stride_, opt_); });
+  }
   NDArray<T> forward(const NDArray<T>& x) override {
     const NDArray<T> residual = downsample_ ? (*downsample_)(x) : x;
     return nd::relu((*body_)(x) + residual);
   }
 
  private:
+  std::size_t channels_, stride_;
+  ResidualBlockOptions opt_;
   std::shared_ptr<nn::BasicHybridSequential<T>> body_, downsample_;
 };
 
@@ -121,7 +133,8 @@ template <class T>
 class BasicBasicBlockV2 : public nn::BasicHybridBlock<T> {
  public:
   BasicBasicBlockV2(std::size_t channels, std::size_t stride, ResidualBlockOptions opt = {}, std::string prefix = "")
-      : nn::BasicHybridBlock<T>({.alias = "basicblockv2", .prefix = std::move(prefix)}) {
+      : nn::BasicHybridBlock<T>({.alias = "basicblockv2", .prefix = std::move(prefix)}),
+        channels_(channels), stride_(stride), opt_(opt) {
     bn1_ = this->register_child(gluino::detail::zoo_batch_norm<T>(opt.in_channels), "bn1");
     conv1_ = this->register_child(gluino::detail::zoo_conv3x3<T>(channels, stride, opt.in_channels), "conv1");
     bn2_ = this->register_child(gluino::detail::zoo_batch_norm<T>(channels), "bn2");
@@ -131,6 +144,9 @@ class BasicBasicBlockV2 : public nn::BasicHybridBlock<T> {
                                          "downsample");
   }
   std::string type_name() const override { return "BasicBlockV2"; }
+  nn::AnyBlockPtr rebuild(nn::Dtype to) const override {
+    return nn::rebuild_as(to, [&]<class U>() { return std::make_shared<BasicBasicBlockV2<U>>(channels_, stride_, opt_); });
+  }
   NDArray<T> forward(const NDArray<T>& x) override {
     const NDArray<T> h = nd::relu((*bn1_)(x));
     const NDArray<T> residual = downsample_ ? (*downsample_)(h) : x;
@@ -138,6 +154,8 @@ class BasicBasicBlockV2 : public nn::BasicHybridBlock<T> {
   }
 
  private:
+  std::size_t channels_, stride_;
+  ResidualBlockOptions opt_;
   std::shared_ptr<nn::BasicBatchNorm<T>> bn1_, bn2_;
   std::shared_ptr<nn::BasicConv2D<T>> conv1_, conv2_, downsample_;
 };
@@ -150,7 +168,8 @@ template <class T>
 class BasicBottleneckV2 : public nn::BasicHybridBlock<T> {
  public:
   BasicBottleneckV2(std::size_t channels, std::size_t stride, ResidualBlockOptions opt = {}, std::string prefix = "")
-      : nn::BasicHybridBlock<T>({.alias = "bottleneckv2", .prefix = std::move(prefix)}) {
+      : nn::BasicHybridBlock<T>({.alias = "bottleneckv2", .prefix = std::move(prefix)}),
+        channels_(channels), stride_(stride), opt_(opt) {
     const std::size_t mid = channels / 4;
     GLUINO_CHECK(ValueError, mid > 0, "BottleneckV2: channels must be at least 4, got ", channels);
     bn1_ = this->register_child(gluino::detail::zoo_batch_norm<T>(opt.in_channels), "bn1");
@@ -164,6 +183,9 @@ class BasicBottleneckV2 : public nn::BasicHybridBlock<T> {
                                          "downsample");
   }
   std::string type_name() const override { return "BottleneckV2"; }
+  nn::AnyBlockPtr rebuild(nn::Dtype to) const override {
+    return nn::rebuild_as(to, [&]<class U>() { return std::make_shared<BasicBottleneckV2<U>>(channels_, stride_, opt_); });
+  }
   NDArray<T> forward(const NDArray<T>& x) override {
     const NDArray<T> h = nd::relu((*bn1_)(x));
     const NDArray<T> residual = downsample_ ? (*downsample_)(h) : x;
@@ -172,6 +194,8 @@ class BasicBottleneckV2 : public nn::BasicHybridBlock<T> {
   }
 
  private:
+  std::size_t channels_, stride_;
+  ResidualBlockOptions opt_;
   std::shared_ptr<nn::BasicBatchNorm<T>> bn1_, bn2_, bn3_;
   std::shared_ptr<nn::BasicConv2D<T>> conv1_, conv2_, conv3_, downsample_;
 };

@@ -44,6 +44,9 @@ class BasicActivation : public BasicBlock<T> {
     detail::check_activation_name("Activation", act_);
   }
   std::string type_name() const override { return "Activation"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() { return std::make_shared<BasicActivation<U>>(act_); });
+  }
   // Its alias is the activation's name ("relu0_"), as Gluon's Activation._alias.
   /// The activation's name.
   const std::string& activation() const { return act_; }
@@ -65,6 +68,9 @@ class BasicLeakyReLU : public BasicBlock<T> {
     GLUINO_CHECK(ValueError, alpha >= 0, "LeakyReLU: the slope alpha must be >= 0, got ", alpha);
   }
   std::string type_name() const override { return "LeakyReLU"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() { return std::make_shared<BasicLeakyReLU<U>>(alpha_); });
+  }
   double alpha() const { return alpha_; }
   NDArray<T> forward(const NDArray<T>& x) override { return nd::leaky_relu(x, static_cast<T>(alpha_)); }
   /// "LeakyReLU(0.1)", as Gluon.
@@ -83,6 +89,9 @@ class BasicELU : public BasicBlock<T> {
   explicit BasicELU(double alpha = 1.0, std::string prefix = "")
       : BasicBlock<T>({.alias = "elu", .prefix = std::move(prefix)}), alpha_(alpha) {}
   std::string type_name() const override { return "ELU"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() { return std::make_shared<BasicELU<U>>(alpha_); });
+  }
   double alpha() const { return alpha_; }
   NDArray<T> forward(const NDArray<T>& x) override { return nd::elu(x, static_cast<T>(alpha_)); }
   std::string repr() const override { return detail::repr_with("ELU", alpha_); }
@@ -100,6 +109,9 @@ class BasicSELU : public BasicBlock<T> {
  public:
   explicit BasicSELU(std::string prefix = "") : BasicBlock<T>({.alias = "selu", .prefix = std::move(prefix)}) {}
   std::string type_name() const override { return "SELU"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() { return std::make_shared<BasicSELU<U>>(); });
+  }
   NDArray<T> forward(const NDArray<T>& x) override { return nd::selu(x); }
 };
 
@@ -111,6 +123,9 @@ class BasicGELU : public BasicBlock<T> {
  public:
   explicit BasicGELU(std::string prefix = "") : BasicBlock<T>({.alias = "gelu", .prefix = std::move(prefix)}) {}
   std::string type_name() const override { return "GELU"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() { return std::make_shared<BasicGELU<U>>(); });
+  }
   NDArray<T> forward(const NDArray<T>& x) override { return nd::gelu(x); }
 };
 
@@ -122,6 +137,9 @@ class BasicSwish : public BasicBlock<T> {
   explicit BasicSwish(double beta = 1.0, std::string prefix = "")
       : BasicBlock<T>({.alias = "swish", .prefix = std::move(prefix)}), beta_(beta) {}
   std::string type_name() const override { return "Swish"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() { return std::make_shared<BasicSwish<U>>(beta_); });
+  }
   double beta() const { return beta_; }
   NDArray<T> forward(const NDArray<T>& x) override { return nd::swish(x, static_cast<T>(beta_)); }
   std::string repr() const override { return detail::repr_with("Swish", beta_); }
@@ -156,6 +174,9 @@ class BasicPReLU : public BasicBlock<T> {
     alpha_ = this->declare_param("alpha", Shape{opt.in_channels}, std::move(opt.alpha_initializer));
   }
   std::string type_name() const override { return "PReLU"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() { return std::make_shared<BasicPReLU<U>>(BasicPReLUOptions<U>{.in_channels = alpha()->shape()[0]}); });
+  }
   NDArray<T> forward(const NDArray<T>& x) override {
     const std::size_t c = alpha()->shape()[0];
     GLUINO_CHECK(ShapeError, c == 1 || (x.shape().ndim() >= 2 && x.shape()[1] == c), this->who(), ": input of shape ",

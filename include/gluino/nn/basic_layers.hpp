@@ -21,6 +21,9 @@ class BasicFlatten : public BasicBlock<T> {
  public:
   explicit BasicFlatten(std::string prefix = "") : BasicBlock<T>({.alias = "flatten", .prefix = std::move(prefix)}) {}
   std::string type_name() const override { return "Flatten"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() { return std::make_shared<BasicFlatten<U>>(); });
+  }
   NDArray<T> forward(const NDArray<T>& x) override {
     const Shape& s = x.shape();
     GLUINO_CHECK(ShapeError, s.ndim() >= 1, this->who(), ": Flatten needs at least one axis, got shape ", s);
@@ -56,6 +59,14 @@ class BasicLambda : public BasicBlock<T> {
       : BasicLambda(std::string(function), std::move(prefix)) {}
 
   std::string type_name() const override { return "Lambda"; }
+  /// For cast: a Lambda of an nd function's name is made again by that name; one of a C++
+  /// function cannot be (ValueError).
+  AnyBlockPtr rebuild(Dtype to) const override {
+    GLUINO_CHECK(ValueError, fn_name_ != "<lambda>", this->who(), ": cast: a Lambda of a C++ function cannot be made "
+                 "for another element type; use a Lambda of an nd function's name (Lambda(\"tanh\")) or a block "
+                 "class that overrides rebuild");
+    return rebuild_as(to, [&]<class U>() { return std::make_shared<BasicLambda<U>>(fn_name_); });
+  }
   NDArray<T> forward(const NDArray<T>& x) override { return fn_(x); }
   std::string repr() const override { return "Lambda(" + fn_name_ + ")"; }
 

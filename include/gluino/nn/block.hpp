@@ -15,6 +15,7 @@
 #include <tuple>
 #include <typeinfo>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "gluino/autograd/mode.hpp"
@@ -99,6 +100,33 @@ struct HybridizeOptions {
   /// dropped beyond that.
   std::size_t max_graphs = 16;
 };
+
+/// The element types a block can be cast to (Block::cast).
+enum class Dtype { float32, float64 };
+/// Dtype of float and double.
+template <class T>
+constexpr Dtype dtype_of() {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "dtype_of: float or double");
+  return std::is_same_v<T, float> ? Dtype::float32 : Dtype::float64;
+}
+/// NumPy's names: "float32" (or "float") and "float64" (or "double").  ValueError naming them
+/// for any other.
+inline Dtype dtype_from_name(const std::string& name) {
+  if (name == "float32" || name == "float") return Dtype::float32;
+  if (name == "float64" || name == "double") return Dtype::float64;
+  detail::raise<ValueError>("cast: unknown dtype '", name, "'; gluino's blocks are float32 (\"float32\", \"float\") "
+                            "or float64 (\"float64\", \"double\")");
+}
+/// A block of either element type: what Block::cast(dtype) and Block::rebuild return.
+using AnyBlockPtr = std::variant<std::shared_ptr<BasicBlock<float>>, std::shared_ptr<BasicBlock<double>>>;
+/// For a layer's rebuild(to): calls make.template operator()<U>() with U the type of `to` and
+/// returns its block.
+///   return nn::rebuild_as(to, [&]<class U>() { return std::make_shared<BasicDense<U>>(units_); });
+template <class F>
+AnyBlockPtr rebuild_as(Dtype to, F&& make) {
+  if (to == Dtype::float32) return std::shared_ptr<BasicBlock<float>>(make.template operator()<float>());
+  return std::shared_ptr<BasicBlock<double>>(make.template operator()<double>());
+}
 
 /// Resets the per-alias counters of blocks made outside any name scope, so that the next
 /// Dense is "dense0_" again (Gluon keeps them in its NameManager).  For tests and notebooks;
@@ -428,6 +456,26 @@ class BasicBlock {
                   "Block::load_parameters needs #include <gluino/nn/parameter_io.hpp> (or <gluino/gluino.hpp>)");
     detail::block_io<B>::load(*this, path, opt);
   }
+  /// Gluon's block.cast(dtype), as C++ can: a new model of element type U (float or double) with
+  /// this one's architecture (each block rebuilt by its class, see rebuild), names, parameter
+  /// values converted to U, their grad_req, lr_mult, wd_mult and own initializers, deferred
+  /// initializations still waiting, and the same parameter sharing.  This block is unchanged
+  /// (C++ cannot change T in place); gradients and hooks are not copied, and the copy is not
+  /// hybridized.
+  /// cast<T>() is a deep copy.  ValueError naming the block when a block in the model cannot be
+  /// rebuilt (a user's block that does not override rebuild; a Lambda of a C++ function; a
+  /// block whose rebuild made other children or parameters than it has), StateError when this
+  /// block has no name yet.
+  /// docs/blocks.md.
+  ///   std::shared_ptr<nn::BasicBlock<double>> net64 = net->cast<double>();
+  template <class U>
+  std::shared_ptr<BasicBlock<U>> cast() const;
+  /// cast<float>() or cast<double>() by NumPy's name ("float32", "float64"; also "float",
+  /// "double"): std::get<std::shared_ptr<nn::BasicBlock<double>>>(net->cast("float64")).
+  AnyBlockPtr cast(const std::string& dtype) const {
+    if (dtype_from_name(dtype) == Dtype::float32) return cast<float>();
+    return cast<double>();
+  }
   /// Sets every parameter of this block to the value of source's parameter of the same
   /// structural name (collect_params_with_prefix: "0.weight"), converted from U to T: how a float
   /// model's weights reach a double model of the same architecture (Gluon's block.cast(dtype);
@@ -541,6 +589,23 @@ class BasicBlock {
   }
   /// False for pure containers (Sequential), which summary() does not list.
   virtual bool in_summary() const { return true; }
+  /// For cast: a new, unregistered block of this class for element type `to`, made with this
+  /// block's options (units, kernel, activation, ...); cast then copies names, parameter state
+  /// and sharing itself, so rebuild passes no prefix, params or initializers.  A container
+  /// returns itself empty and cast rebuilds and registers the children (under the same keys); a
+  /// block that makes its children in its constructor returns them made.  Every layer overrides
+  /// it with nn::rebuild_as; so does a user's block that should be cast, typically a class
+  /// template over T:
+  ///   nn::AnyBlockPtr rebuild(nn::Dtype to) const override {
+  ///     return nn::rebuild_as(to, [&]<class U>() { return std::make_shared<Net<U>>(units_); });
+  ///   }
+  /// The default throws ValueError naming the class.
+  virtual AnyBlockPtr rebuild(Dtype to) const {
+    (void)to;
+    detail::raise<ValueError>(who(), ": cast: ", type_name(), " does not say how to make it for another element "
+                              "type; a block class that can be cast overrides `nn::AnyBlockPtr rebuild(nn::Dtype) "
+                              "const` (docs/blocks.md)");
+  }
   /// How messages name this block: its prefix, or "<alias>" before it has one.
   const std::string& who() const { return named_ ? prefix_ : unnamed_label_; }
 
@@ -570,6 +635,16 @@ class BasicBlock {
   }
 
  private:
+  template <class U>
+  friend class BasicBlock;
+  // cast's steps, on this (the source) and its copy t, walked in parallel.
+  template <class U>
+  std::shared_ptr<BasicBlock<U>> rebuild_tree() const;
+  template <class U>
+  void give_names(BasicBlock<U>& t) const;
+  template <class U>
+  void give_parameters(BasicBlock<U>& t, std::map<const BasicParameter<T>*, std::shared_ptr<BasicParameter<U>>>& made) const;
+
   struct Hooks {
     std::size_t next_id = 0;
     std::vector<std::pair<std::size_t, ForwardPreHookN>> pre;
@@ -760,6 +835,81 @@ void BasicBlock<T>::summary(const NDArray<T>& x, std::ostream& os) {
      << (activation_bytes >= (1u << 20) ? double(activation_bytes) / (1 << 20) : double(activation_bytes) / 1024)
      << (activation_bytes >= (1u << 20) ? " MiB" : " KiB") << std::defaultfloat << '\n'
      << dash << '\n';
+}
+
+template <class T>
+template <class U>
+std::shared_ptr<BasicBlock<U>> BasicBlock<T>::cast() const {
+  check_alive("cast");
+  GLUINO_CHECK(StateError, named_, who(), ": cast: the block has no name yet (made inside a name scope and not "
+               "registered); register it first, or cast the block that holds it");
+  std::shared_ptr<BasicBlock<U>> copy;
+  {
+    // The copies are made at top level with automatic names, which give_names replaces; the
+    // counters are put back, so that casting does not renumber the blocks made afterwards.
+    struct KeepCounters {
+      std::map<std::string, std::size_t> saved = detail::global_name_counters();
+      ~KeepCounters() { detail::global_name_counters() = std::move(saved); }
+    } keep;
+    auto top = BasicBlock<U>::top_level_scope();
+    copy = rebuild_tree<U>();
+  }
+  give_names(*copy);
+  std::map<const BasicParameter<T>*, std::shared_ptr<BasicParameter<U>>> made;
+  give_parameters(*copy, made);
+  return copy;
+}
+
+template <class T>
+template <class U>
+std::shared_ptr<BasicBlock<U>> BasicBlock<T>::rebuild_tree() const {
+  AnyBlockPtr any = rebuild(dtype_of<U>());
+  auto* made = std::get_if<std::shared_ptr<BasicBlock<U>>>(&any);
+  GLUINO_CHECK(ValueError, made != nullptr && *made != nullptr, who(), ": cast: ", type_name(),
+               "::rebuild returned no block of the element type asked for");
+  std::shared_ptr<BasicBlock<U>> t = *made;
+  if (t->children_.empty())  // a container: its children are rebuilt here
+    for (std::size_t i = 0; i < children_.size(); ++i)
+      t->register_child(children_[i]->template rebuild_tree<U>(), child_names_[i]);
+  return t;
+}
+
+template <class T>
+template <class U>
+void BasicBlock<T>::give_names(BasicBlock<U>& t) const {
+  // The classes' names without template arguments: a subclass that does not override rebuild
+  // (class MySequential : public nn::Sequential) is caught here.
+  const std::string mine = detail::short_class_name(typeid(*this)), made = detail::short_class_name(typeid(t));
+  GLUINO_CHECK(ValueError, made == mine && t.child_names_ == child_names_ && t.params_.size() == params_.size(),
+               who(), ": cast: ", mine, "::rebuild made a ", made, " with ", t.children_.size(),
+               " children and ", t.params_.size(), " parameters of its own, but the block has ", children_.size(),
+               " and ", params_.size(), "; its rebuild must make the block as its constructor did");
+  t.local_ = local_;
+  t.prefix_ = prefix_;
+  t.named_ = named_;
+  t.numbered_ = numbered_;
+  t.created_in_.reset();
+  t.params_.adopt_names(params_);
+  t.mark_scope_named();
+  for (std::size_t i = 0; i < children_.size(); ++i) children_[i]->give_names(*t.children_[i]);
+}
+
+template <class T>
+template <class U>
+void BasicBlock<T>::give_parameters(BasicBlock<U>& t,
+                                    std::map<const BasicParameter<T>*, std::shared_ptr<BasicParameter<U>>>& made) const {
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const auto& p = params_.nth(i);
+    auto it = made.find(p.get());
+    if (it != made.end()) {  // shared with a block seen before: share the copy too
+      t.params_.replace_nth(i, it->second);
+      continue;
+    }
+    const auto& q = t.params_.nth(i);
+    q->copy_state_from(*p);
+    made.emplace(p.get(), q);
+  }
+  for (std::size_t i = 0; i < children_.size(); ++i) children_[i]->give_parameters(*t.children_[i], made);
 }
 
 using Block = BasicBlock<float>;

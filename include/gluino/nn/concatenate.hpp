@@ -35,6 +35,11 @@ class BasicConcatenate : public BasicSequential<T> {
       : BasicConcatenate(axis, BasicBlockOptions<T>{.alias = "concatenate", .prefix = std::move(prefix),
                                                     .params = std::move(params)}) {}
   std::string type_name() const override { return "Concatenate"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicConcatenate<U>>(axis_);
+    });
+  }
   /// The concatenation axis as given (negative counts from the back).
   int axis() const { return axis_; }
 
@@ -93,6 +98,11 @@ class BasicHybridConcatenate : public BasicConcatenate<T> {
     this->set_hybridizable();
   }
   std::string type_name() const override { return "HybridConcatenate"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicHybridConcatenate<U>>(this->axis());
+    });
+  }
 };
 
 /// Passes its input on unchanged: the "keep the input" branch of a Concatenate (DenseNet's
@@ -104,6 +114,11 @@ class BasicIdentity : public BasicBlock<T> {
  public:
   explicit BasicIdentity(std::string prefix = "") : BasicBlock<T>({.alias = "identity", .prefix = std::move(prefix)}) {}
   std::string type_name() const override { return "Identity"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicIdentity<U>>();
+    });
+  }
   NDArray<T> forward(const NDArray<T>& x) override { return x; }
   std::string repr() const override { return "Identity"; }
 };

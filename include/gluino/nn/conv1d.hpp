@@ -61,6 +61,15 @@ class BasicConv1D : public BasicConvLayer<T> {
                              std::move(opt.weight_initializer), std::move(opt.bias_initializer));
   }
   std::string type_name() const override { return "Conv1D"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicConv1D<U>>(
+          this->channels(), kernel_,
+          BasicConv1DOptions<U>{.strides = strides_, .padding = padding_, .dilation = dilation_, .groups = this->groups(),
+                                .activation = this->activation(), .use_bias = this->bias() != nullptr,
+                                .in_channels = this->in_channels()});
+    });
+  }
 
   NDArray<T> forward(const NDArray<T>& x) override {
     const std::size_t c = this->input_channels(x, 3, "(N, C, W)"), g = this->groups();

@@ -81,6 +81,15 @@ class BasicConv2D : public BasicBlock<T> {
     if (opt.use_bias) bias_ = this->declare_param("bias", Shape{channels}, std::move(opt.bias_initializer));
   }
   std::string type_name() const override { return "Conv2D"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicConv2D<U>>(channels_, kernel_,
+                                       BasicConv2DOptions<U>{.strides = strides_, .padding = padding_, .dilation = dilation_,
+                                                             .groups = groups_, .activation = act_,
+                                                             .use_bias = bias() != nullptr,
+                                                             .in_channels = weight()->shape()[1] * groups_});
+    });
+  }
 
   NDArray<T> forward(const NDArray<T>& x) override {
     const Shape& s = x.shape();

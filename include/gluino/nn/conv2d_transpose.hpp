@@ -71,6 +71,16 @@ class BasicConv2DTranspose : public BasicConvLayer<T> {
                              std::move(opt.weight_initializer), std::move(opt.bias_initializer));
   }
   std::string type_name() const override { return "Conv2DTranspose"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicConv2DTranspose<U>>(
+          this->channels(), kernel_,
+          BasicConv2DTransposeOptions<U>{.strides = strides_, .padding = padding_, .output_padding = output_padding_,
+                                         .dilation = dilation_, .groups = this->groups(),
+                                         .activation = this->activation(), .use_bias = this->bias() != nullptr,
+                                         .in_channels = this->in_channels()});
+    });
+  }
 
   NDArray<T> forward(const NDArray<T>& x) override {
     const std::size_t c = this->input_channels(x, 4, "(N, C, H, W)"), g = this->groups();

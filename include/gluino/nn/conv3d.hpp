@@ -64,6 +64,15 @@ class BasicConv3D : public BasicConvLayer<T> {
                              opt.use_bias, std::move(opt.weight_initializer), std::move(opt.bias_initializer));
   }
   std::string type_name() const override { return "Conv3D"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicConv3D<U>>(
+          this->channels(), kernel_,
+          BasicConv3DOptions<U>{.strides = strides_, .padding = padding_, .dilation = dilation_, .groups = this->groups(),
+                                .activation = this->activation(), .use_bias = this->bias() != nullptr,
+                                .in_channels = this->in_channels()});
+    });
+  }
 
   NDArray<T> forward(const NDArray<T>& x) override {
     const std::size_t c = this->input_channels(x, 5, "(N, C, D, H, W)"), g = this->groups();

@@ -56,6 +56,13 @@ class BasicDense : public BasicBlock<T> {
     if (opt.use_bias) bias_ = this->declare_param("bias", Shape{units}, std::move(opt.bias_initializer));
   }
   std::string type_name() const override { return "Dense"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicDense<U>>(
+          units_, BasicDenseOptions<U>{.activation = act_, .use_bias = bias() != nullptr, .flatten = flatten_,
+                                       .in_units = in_units()});
+    });
+  }
 
   NDArray<T> forward(const NDArray<T>& x) override {
     const Shape& s = x.shape();

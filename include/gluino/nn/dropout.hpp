@@ -32,6 +32,11 @@ class BasicDropout : public BasicBlock<T> {
     GLUINO_CHECK(ValueError, rate >= 0.0 && rate <= 1.0, "Dropout: rate must be in [0, 1], got ", rate);
   }
   std::string type_name() const override { return "Dropout"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicDropout<U>>(rate_, DropoutOptions{.generator = gen_});
+    });
+  }
 
   NDArray<T> forward(const NDArray<T>& x) override { return nd::dropout(x, rate_, gen_); }
 

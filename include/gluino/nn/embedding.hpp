@@ -44,6 +44,11 @@ class BasicEmbedding : public BasicBlock<T> {
     weight_ = this->declare_param("weight", Shape{input_dim, output_dim}, std::move(opt.weight_initializer));
   }
   std::string type_name() const override { return "Embedding"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicEmbedding<U>>(input_dim_, output_dim_);
+    });
+  }
 
   NDArray<T> forward(const NDArray<T>& x) override { return nd::embedding(x, weight()->data()); }
 

@@ -49,6 +49,11 @@ class BasicHybridSequential : public BasicSequential<T> {
     this->set_hybridizable();
   }
   std::string type_name() const override { return "HybridSequential"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicHybridSequential<U>>();
+    });
+  }
 };
 using HybridSequential = BasicHybridSequential<float>;
 

@@ -153,6 +153,13 @@ class BasicLayerNorm : public BasicAxisNormBlock<T> {
   explicit BasicLayerNorm(BasicLayerNormOptions<T> opt = {}, std::string prefix = "")
       : BasicAxisNormBlock<T>("LayerNorm", "layernorm", std::move(prefix), opt) {}
   std::string type_name() const override { return "LayerNorm"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicLayerNorm<U>>(BasicLayerNormOptions<U>{.axis = this->axis(), .epsilon = this->epsilon(),
+                                                                 .center = this->center(), .scale = this->scale(),
+                                                                 .in_channels = this->in_channels()});
+    });
+  }
   NDArray<T> forward(const NDArray<T>& x) override {
     this->fit_axis(x.shape(), 1, true);
     return nd::layer_norm(x, this->gamma()->data(), this->beta()->data(), this->axis(), this->epsilon());
@@ -174,6 +181,13 @@ class BasicInstanceNorm : public BasicAxisNormBlock<T> {
   explicit BasicInstanceNorm(BasicInstanceNormOptions<T> opt = {}, std::string prefix = "")
       : BasicAxisNormBlock<T>("InstanceNorm", "instancenorm", std::move(prefix), opt) {}
   std::string type_name() const override { return "InstanceNorm"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicInstanceNorm<U>>(BasicInstanceNormOptions<U>{.axis = this->axis(), .epsilon = this->epsilon(),
+                                                                       .center = this->center(), .scale = this->scale(),
+                                                                       .in_channels = this->in_channels()});
+    });
+  }
   NDArray<T> forward(const NDArray<T>& x) override {
     this->fit_axis(x.shape(), 3, false);
     return nd::instance_norm(x, this->gamma()->data(), this->beta()->data(), this->epsilon(), this->axis());
@@ -198,6 +212,12 @@ class BasicGroupNorm : public BasicNormalizationBlock<T> {
     GLUINO_CHECK(ValueError, opt.num_groups > 0, "GroupNorm: num_groups must be > 0");
   }
   std::string type_name() const override { return "GroupNorm"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicGroupNorm<U>>(BasicGroupNormOptions<U>{.num_groups = num_groups_, .epsilon = this->epsilon(),
+                                                                 .center = this->center(), .scale = this->scale()});
+    });
+  }
 
   NDArray<T> forward(const NDArray<T>& x) override {
     const Shape& s = x.shape();

@@ -6,6 +6,7 @@
 #include <memory>
 #include <ostream>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "gluino/autograd/mode.hpp"
@@ -175,6 +176,32 @@ class BasicParameter {
     data_ = arr.detach().copy();
     data_.attach_grad(opt_.grad_req);
   }
+  /// Takes source's state but its gradient, converted to T: shape, grad_req, lr_mult, wd_mult,
+  /// allow_deferred_init, its own initializer (init::rebind_initializer: empty when it cannot be
+  /// rebound), and its data (a copy) or its pending deferred initialization.  For nn::Block::cast,
+  /// on a parameter that is not initialized.  ValueError when source waits for its shape with an
+  /// initializer that cannot be rebound to T (a user's initializer without rebind_float /
+  /// rebind_double); nothing changes then.
+  template <class S>
+  void copy_state_from(const BasicParameter<S>& source) {
+    init::BasicAnyInitializer<T> pending = init::rebind_initializer<T>(source.pending_);
+    GLUINO_CHECK(ValueError, static_cast<bool>(pending) == static_cast<bool>(source.pending_), "Parameter '",
+                 source.name_, "': cast: its deferred initialization waits with an initializer that cannot be "
+                 "converted to the new element type (a user's initializer: override rebind_float / rebind_double), "
+                 "or pass one batch through the model before casting it");
+    NDArray<T> data;
+    if (source.data_.defined()) {
+      data = source.data_.detach().template astype<T>();
+      if constexpr (std::is_same_v<S, T>) data = data.copy();
+    }
+    shape_ = source.shape_;
+    init_ = init::rebind_initializer<T>(source.init_);
+    opt_ = source.opt_;
+    pending_ = std::move(pending);
+    own_pending_ = source.own_pending_;
+    data_ = std::move(data);
+    if (data_.defined()) data_.attach_grad(opt_.grad_req);
+  }
   /// Sets the gradient to zero (nothing when there is none).  Gluon: zero_grad.
   void zero_grad() {
     if (data_.defined() && opt_.grad_req != GradReq::null) data_.grad().fill(T(0));
@@ -221,6 +248,8 @@ class BasicParameter {
 
   template <class U>
   friend class BasicParameterDict;
+  template <class U>
+  friend class BasicParameter;
   // Only a pending ParameterDict renames its parameters, once, when its block is registered.
   void rename(std::string n) { name_ = std::move(n); }
 

@@ -286,6 +286,24 @@ class BasicParameterDict {
     }
   }
   explicit BasicParameterDict(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  /// For Block::cast: takes source's prefix and its parameters' names, position by position (the
+  /// caller checked that the sizes agree); a dict made pending is pending no more.
+  template <class S>
+  void adopt_names(const BasicParameterDict<S>& source) {
+    ensure();
+    impl_->prefix = source.prefix();
+    impl_->pending = false;
+    impl_->index.clear();
+    std::size_t i = 0;
+    for (const auto& [name, p] : source) {
+      impl_->items[i].first = name;
+      impl_->items[i].second->rename(name);
+      impl_->index.emplace(name, i);
+      ++i;
+    }
+  }
+  /// For Block::cast: the i-th parameter becomes p (a parameter shared with another block).
+  void replace_nth(std::size_t i, ParameterPtr p) { impl_->items[i].second = std::move(p); }
   static const std::vector<Item>& empty_items() {
     static const std::vector<Item> none;
     return none;

@@ -94,6 +94,12 @@ class BasicPool2D : public BasicBlock<T> {
 template <class T>
 class BasicMaxPool2D : public BasicPool2D<T> {
  public:
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicMaxPool2D<U>>(this->pool_size(), this->strides(),
+                                             MaxPool2DOptions{.padding = this->padding(), .ceil_mode = this->ceil_mode()});
+    });
+  }
   explicit BasicMaxPool2D(Size2 pool_size = 2, Size2 strides = 0, MaxPool2DOptions opt = {}, std::string prefix = "")
       : BasicPool2D<T>("MaxPool2D", pool_size, strides, opt.padding, opt.ceil_mode, nd::pool_type::max, false, true,
                        std::move(prefix)) {}
@@ -105,6 +111,14 @@ class BasicMaxPool2D : public BasicPool2D<T> {
 template <class T>
 class BasicAvgPool2D : public BasicPool2D<T> {
  public:
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicAvgPool2D<U>>(
+          this->pool_size(), this->strides(),
+          AvgPool2DOptions{.padding = this->padding(), .ceil_mode = this->ceil_mode(),
+                           .count_include_pad = this->pool_options().count_include_pad});
+    });
+  }
   explicit BasicAvgPool2D(Size2 pool_size = 2, Size2 strides = 0, AvgPool2DOptions opt = {}, std::string prefix = "")
       : BasicPool2D<T>("AvgPool2D", pool_size, strides, opt.padding, opt.ceil_mode, nd::pool_type::avg, false,
                        opt.count_include_pad, std::move(prefix)) {}
@@ -115,6 +129,11 @@ class BasicAvgPool2D : public BasicPool2D<T> {
 template <class T>
 class BasicGlobalMaxPool2D : public BasicPool2D<T> {
  public:
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicGlobalMaxPool2D<U>>();
+    });
+  }
   explicit BasicGlobalMaxPool2D(std::string prefix = "")
       : BasicPool2D<T>("GlobalMaxPool2D", 1, 1, 0, true, nd::pool_type::max, true, true, std::move(prefix)) {}
 };
@@ -123,6 +142,11 @@ class BasicGlobalMaxPool2D : public BasicPool2D<T> {
 template <class T>
 class BasicGlobalAvgPool2D : public BasicPool2D<T> {
  public:
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicGlobalAvgPool2D<U>>();
+    });
+  }
   explicit BasicGlobalAvgPool2D(std::string prefix = "")
       : BasicPool2D<T>("GlobalAvgPool2D", 1, 1, 0, true, nd::pool_type::avg, true, true, std::move(prefix)) {}
 };

@@ -90,6 +90,12 @@ class BasicPool1D : public BasicBlock<T> {
 template <class T>
 class BasicMaxPool1D : public BasicPool1D<T> {
  public:
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicMaxPool1D<U>>(this->pool_size(), this->strides(),
+                                             MaxPool1DOptions{.padding = this->padding(), .ceil_mode = this->ceil_mode()});
+    });
+  }
   explicit BasicMaxPool1D(std::size_t pool_size = 2, std::size_t strides = 0, MaxPool1DOptions opt = {},
                           std::string prefix = "")
       : BasicPool1D<T>("MaxPool1D", pool_size, strides, opt.padding, opt.ceil_mode, nd::pool_type::max, false, true,
@@ -102,6 +108,14 @@ class BasicMaxPool1D : public BasicPool1D<T> {
 template <class T>
 class BasicAvgPool1D : public BasicPool1D<T> {
  public:
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicAvgPool1D<U>>(
+          this->pool_size(), this->strides(),
+          AvgPool1DOptions{.padding = this->padding(), .ceil_mode = this->ceil_mode(),
+                           .count_include_pad = this->pool_options().count_include_pad});
+    });
+  }
   explicit BasicAvgPool1D(std::size_t pool_size = 2, std::size_t strides = 0, AvgPool1DOptions opt = {},
                           std::string prefix = "")
       : BasicPool1D<T>("AvgPool1D", pool_size, strides, opt.padding, opt.ceil_mode, nd::pool_type::avg, false,
@@ -113,6 +127,11 @@ class BasicAvgPool1D : public BasicPool1D<T> {
 template <class T>
 class BasicGlobalMaxPool1D : public BasicPool1D<T> {
  public:
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicGlobalMaxPool1D<U>>();
+    });
+  }
   explicit BasicGlobalMaxPool1D(std::string prefix = "")
       : BasicPool1D<T>("GlobalMaxPool1D", 1, 1, 0, true, nd::pool_type::max, true, true, std::move(prefix)) {}
 };
@@ -121,6 +140,11 @@ class BasicGlobalMaxPool1D : public BasicPool1D<T> {
 template <class T>
 class BasicGlobalAvgPool1D : public BasicPool1D<T> {
  public:
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicGlobalAvgPool1D<U>>();
+    });
+  }
   explicit BasicGlobalAvgPool1D(std::string prefix = "")
       : BasicPool1D<T>("GlobalAvgPool1D", 1, 1, 0, true, nd::pool_type::avg, true, true, std::move(prefix)) {}
 };

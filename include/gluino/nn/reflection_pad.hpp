@@ -36,6 +36,11 @@ class BasicReflectionPad2D : public BasicBlock<T> {
                  "ReflectionPad2D: pad_width ", repr_width(), " pads the N or C axis; only H and W can be padded");
   }
   std::string type_name() const override { return "ReflectionPad2D"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicReflectionPad2D<U>>(pad_width_);
+    });
+  }
 
   NDArray<T> forward(const NDArray<T>& x) override {
     const Shape& s = x.shape();

@@ -50,6 +50,11 @@ class BasicSequential : public BasicBlock<T> {
   explicit BasicSequential(std::string prefix = "", BasicParameterDict<T> params = {})
       : BasicBlock<T>({.alias = "sequential", .prefix = std::move(prefix), .params = std::move(params)}) {}
   std::string type_name() const override { return "Sequential"; }
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicSequential<U>>();
+    });
+  }
 
   /// Appends one or more blocks, each of which must take one array and return one.
   /// Gluon: add(*blocks).
