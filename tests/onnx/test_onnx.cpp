@@ -417,6 +417,18 @@ TEST_CASE("a LeNet exported by PyTorch gives PyTorch's logits") {
   (void)(*net)(x);
   CHECK(max_abs_diff((*net)(x), want) <= 1e-4f);
 }
+TEST_CASE("a SymbolBlock casts to double (Block::cast): PyTorch's LeNet in float64 gives PyTorch's logits") {
+  auto net = nn::SymbolBlock::imports(GLUINO_TEST_DATA_DIR "/onnx/torch_lenet.onnx");
+  const auto [x, want] = fixture_io("torch_lenet_io.json");
+  auto net64 = std::dynamic_pointer_cast<nn::BasicSymbolBlock<double>>(net->cast<double>());
+  REQUIRE(net64 != nullptr);
+  CHECK(net64->op_types() == net->op_types());
+  CHECK(net64->collect_params().keys() == net->collect_params().keys());
+  CHECK(max_abs_diff((*net64)(x.astype<double>()).astype<float>(), want) <= 1e-4f);
+  // Fine-tuning the copy leaves the float block's weights alone.
+  net64->collect_params_with_prefix()[0].second->data().fill(0.0);
+  CHECK(max_abs_diff((*net)(x), want) <= 1e-4f);
+}
 TEST_CASE("PyTorch's ConvTranspose2d, InstanceNorm2d, ReflectionPad2d, Conv1d, MaxPool1d, LayerNorm, Conv3d") {
   const auto [x, want] = fixture_io("torch_layers_io.json");
   for (int opset : {13, 17}) {

@@ -70,6 +70,12 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
   }
 
   std::string type_name() const override { return "SymbolBlock"; }
+  /// For cast: the same graph for element type `to` (its parameters get the values from cast).
+  AnyBlockPtr rebuild(Dtype to) const override {
+    return rebuild_as(to, [&]<class U>() {
+      return std::shared_ptr<BasicSymbolBlock<U>>(new BasicSymbolBlock<U>(*this, typename BasicSymbolBlock<U>::Rebuild{}));
+    });
+  }
   std::string repr() const override {
     return "SymbolBlock(" + input_ + " -> " + output_ + ", " + std::to_string(nodes_.size()) + " nodes, opset " +
            std::to_string(opset_) + ")";
@@ -113,6 +119,25 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     std::string mode;  // Pad's
   };
 
+  template <class S>
+  friend class BasicSymbolBlock;
+  /// rebuild's: other's graph, constants converted, parameters declared in the same order with
+  /// the same names, shapes and grad_req (their values come from cast).
+  struct Rebuild {};  // the converting constructor's tag (a copy constructor is not wanted)
+  template <class S>
+  BasicSymbolBlock(const BasicSymbolBlock<S>& other, Rebuild)
+      : BasicHybridBlock<T>(BasicBlockOptions<T>{.alias = "symbolblock"}), where_(other.where_), opset_(other.opset_),
+        input_(other.input_), output_(other.output_), input_shape_(other.input_shape_),
+        input_shape_known_(other.input_shape_known_), int_constants_(other.int_constants_) {
+    for (const auto& n : other.nodes_)
+      nodes_.push_back(Node{n.type, n.name, n.in, n.out, n.ints, n.reals, n.lists, n.mode});
+    for (const auto& [name, a] : other.constants_) constants_[name] = a.template astype<T>();
+    for (const auto& [name, pos] : other.params_) {
+      const auto& p = other.param_at(pos);
+      params_.emplace_back(name, this->declare_param(name, p->shape(), init::BasicZero<T>{},
+                                                     ParameterOptions{.grad_req = p->grad_req()}));
+    }
+  }
   BasicSymbolBlock(const ::onnx::ModelProto& m, const std::string& where)
       : BasicHybridBlock<T>(BasicBlockOptions<T>{.alias = "symbolblock"}), where_(where) {
     for (const auto& o : m.opset_import())
