@@ -61,7 +61,7 @@ TEST_CASE("set_memory_cache_limit: blocks beyond the limit go back to the system
   CHECK(memory_pool().cached_bytes() == 0);
   { Storage<float> again(100); }
   CHECK(memory_pool().cached_bytes() == 0);
-  gluino::set_memory_cache_limit(std::size_t(256) << 20);
+  gluino::set_memory_cache_limit(gluino::default_memory_cache_limit);
 }
 TEST_CASE("at the limit, the least recently used size makes room for a freed block") {
   gluino::set_memory_cache_limit(1024);
@@ -78,7 +78,7 @@ TEST_CASE("at the limit, the least recently used size makes room for a freed blo
   CHECK(memory_pool().cached_bytes() == 640);
   Storage<float> last(150);
   CHECK(static_cast<const void*>(last.data()) == kept);
-  gluino::set_memory_cache_limit(std::size_t(256) << 20);
+  gluino::set_memory_cache_limit(gluino::default_memory_cache_limit);
 }
 TEST_CASE("eviction takes the size whose blocks were handed out or taken back longest ago") {
   gluino::set_memory_cache_limit(640);
@@ -100,7 +100,7 @@ TEST_CASE("eviction takes the size whose blocks were handed out or taken back lo
   CHECK(static_cast<const void*>(a.data()) == pa);
   CHECK(static_cast<const void*>(c.data()) == pc);
   CHECK(memory_pool().cached_bytes() == 384);
-  gluino::set_memory_cache_limit(std::size_t(256) << 20);
+  gluino::set_memory_cache_limit(gluino::default_memory_cache_limit);
 }
 TEST_CASE("a zero-size storage is valid") {
   Storage<float> z(0);

@@ -139,6 +139,6 @@ TEST_CASE("conv2d: the workspace is bounded by conv_panel_bytes, comes from the 
   kernels::conv2d_backward(g, x.data(), w.data(), y.data(), dx.data(), dw.data(), static_cast<float*>(nullptr));
   CHECK(pool.cached_bytes() == 0);
   CHECK(heap_in_use() <= before + (std::size_t(1) << 20));
-  gluino::set_memory_cache_limit(std::size_t(256) << 20);  // the default
+  gluino::set_memory_cache_limit(gluino::default_memory_cache_limit);
 }
 }

@@ -31,6 +31,11 @@
 
 namespace gluino {
 
+/// The default cap of the memory gluino keeps cached for reuse (see set_memory_cache_limit):
+/// 128 MiB.  256 MiB raised VGG-11/4's training peak RSS from 1132 to 1300 MiB for no speed
+/// (docs/performance.md).
+inline constexpr std::size_t default_memory_cache_limit = std::size_t(128) << 20;
+
 namespace detail {
 /// Caching allocator: freed blocks are kept per (rounded) byte size and handed out again.
 /// Process-wide and thread-safe.  memory_pool().release() returns every cached block to the system.
@@ -106,7 +111,7 @@ class MemoryPool {
     free_.clear();
     cached_bytes_ = 0;
   }
-  /// Caps the bytes kept cached (default 256 MiB); blocks freed beyond it go back to the system.
+  /// Caps the bytes kept cached (default 128 MiB); blocks freed beyond it go back to the system.
   /// Lowering the cap also frees what is cached now.
   void set_limit(std::size_t bytes) {
     release();
@@ -163,7 +168,7 @@ class MemoryPool {
   std::unordered_map<std::size_t, Bucket> free_;
   std::uint64_t clock_ = 0;
   std::size_t cached_bytes_ = 0;
-  std::size_t max_cached_bytes_ = std::size_t(256) << 20;
+  std::size_t max_cached_bytes_ = default_memory_cache_limit;
 };
 
 /// The process-wide pool used by every Storage.  Never destroyed, as PyTorch's caching
@@ -209,7 +214,7 @@ inline void system_free(void* p, std::size_t bytes) noexcept {
 }
 }  // namespace detail
 
-/// Caps the memory gluino keeps cached for reuse (freed array storage, default up to 256 MiB):
+/// Caps the memory gluino keeps cached for reuse (freed array storage, default_memory_cache_limit):
 /// 0 returns every freed block to the system at once, at the cost of page faults when it is
 /// allocated again.  The cache is what keeps a training loop from calling malloc every step.
 inline void set_memory_cache_limit(std::size_t bytes) { detail::memory_pool().set_limit(bytes); }
