@@ -60,16 +60,14 @@ class ExceptionCarrier {
   std::exception_ptr first_;
 };
 
-/// Runs fn(i) for i in [0, n), split over threads when the work (n * cost per item) is large
-/// enough to pay for it; never nests (inside a parallel region it runs serially).  Each thread
-/// takes one contiguous range and runs it in blocks of parallel_block items, each block a plain
-/// loop over fn (so that an element-wise fn vectorises: run per item, the exception guard kept
-/// it scalar, half the speed of the optimizers' updates).  An exception thrown by fn reaches
-/// the caller (the first one, when several threads throw); the blocks not yet started when it
-/// was thrown are skipped.
+/// Runs fn(lo, hi) on blocks [lo, hi) of at most parallel_block items covering [0, n), split
+/// over threads when the work (n * cost per item) is large enough to pay for it; never nests
+/// (inside a parallel region it runs serially).  Each thread takes one contiguous range and runs
+/// it block by block.  An exception thrown by fn reaches the caller (the first one, when several
+/// threads throw); the blocks not yet started when it was thrown are skipped.
 inline constexpr std::size_t parallel_block = 4096;
 template <class Fn>
-void parallel_for(std::size_t n, Fn&& fn, std::size_t cost_per_item = 1) {
+void parallel_for_blocks(std::size_t n, Fn&& fn, std::size_t cost_per_item = 1) {
 #if defined(_OPENMP)
   const bool go_parallel = n > 1 && n * cost_per_item >= 32768 && !omp_in_parallel() && omp_get_max_threads() > 1;
   if (go_parallel) {
@@ -82,9 +80,7 @@ void parallel_for(std::size_t n, Fn&& fn, std::size_t cost_per_item = 1) {
       const std::size_t end = begin + n / team + (t < n % team ? 1 : 0);
       for (std::size_t lo = begin; lo < end; lo += parallel_block) {
         const std::size_t hi = std::min(end, lo + parallel_block);
-        errors.run([&] {
-          for (std::size_t i = lo; i < hi; ++i) fn(i);
-        });
+        errors.run([&] { fn(lo, hi); });
       }
     }
     errors.rethrow();
@@ -93,7 +89,20 @@ void parallel_for(std::size_t n, Fn&& fn, std::size_t cost_per_item = 1) {
 #else
   (void)cost_per_item;
 #endif
-  for (std::size_t i = 0; i < n; ++i) fn(i);
+  for (std::size_t lo = 0; lo < n; lo += parallel_block) fn(lo, std::min(n, lo + parallel_block));
+}
+
+/// Runs fn(i) for i in [0, n), through parallel_for_blocks: each block is a plain loop over fn,
+/// so that an element-wise fn vectorises (run per item, the exception guard kept it scalar, half
+/// the speed of the optimizers' updates).
+template <class Fn>
+void parallel_for(std::size_t n, Fn&& fn, std::size_t cost_per_item = 1) {
+  parallel_for_blocks(
+      n,
+      [&fn](std::size_t lo, std::size_t hi) {
+        for (std::size_t i = lo; i < hi; ++i) fn(i);
+      },
+      cost_per_item);
 }
 
 /// Runs fn(thread_id, num_threads) on a team of up to nt OpenMP threads (on the calling thread

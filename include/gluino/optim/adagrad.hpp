@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "gluino/detail/precompiled.hpp"
+#include "gluino/kernels/vector_sqrt.hpp"
 #include "gluino/optim/optimizer.hpp"
 
 namespace gluino::optim {
@@ -42,10 +43,18 @@ class BasicAdaGrad : public BasicOptimizer<T> {
     T* w = weight.data();
     const T* gr = grad.data();
     T* history = state[0].data();
-    this->for_each(weight.size(), [&](std::size_t i) {
-      const T g = this->rescaled(gr[i]);
-      history[i] += g * g;
-      w[i] -= l * (g / std::sqrt(history[i] + eps) + d * w[i]);
+    // Captured by value: a float captured by reference might alias the arrays, keeping the loops scalar.
+    this->for_each_block(weight.size(), [=, this](std::size_t lo, std::size_t hi) {
+      // sqrt(history + eps), vectorised; zeroed, as GCC 12 cannot see that the loop below fills what vector_sqrt reads
+      // (-Wmaybe-uninitialized).
+      T root[gluino::detail::parallel_block] = {};
+      for (std::size_t i = lo; i < hi; ++i) {
+        const T g = this->rescaled(gr[i]);
+        history[i] += g * g;
+        root[i - lo] = history[i] + eps;
+      }
+      kernels::vector_sqrt(root, root, hi - lo);
+      for (std::size_t i = lo; i < hi; ++i) w[i] -= l * (this->rescaled(gr[i]) / root[i - lo] + d * w[i]);
     });
   }
 

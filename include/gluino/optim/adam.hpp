@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "gluino/detail/precompiled.hpp"
+#include "gluino/kernels/vector_sqrt.hpp"
 #include "gluino/optim/optimizer.hpp"
 
 namespace gluino::optim {
@@ -51,11 +52,16 @@ class BasicAdam : public BasicOptimizer<T> {
     T* w = weight.data();
     const T* gr = grad.data();
     T *mean = state[0].data(), *var = state[1].data();
-    this->for_each(weight.size(), [&](std::size_t i) {
-      const T g = this->clip(r * gr[i] + d * w[i]);
-      mean[i] = b1 * mean[i] + (T(1) - b1) * g;
-      var[i] = b2 * var[i] + (T(1) - b2) * g * g;
-      w[i] -= lr_t * mean[i] / (std::sqrt(var[i]) + eps);
+    // Captured by value: a float captured by reference might alias the arrays, keeping the loop scalar.
+    this->for_each_block(weight.size(), [=, this](std::size_t lo, std::size_t hi) {
+      for (std::size_t i = lo; i < hi; ++i) {
+        const T g = this->clip(r * gr[i] + d * w[i]);
+        mean[i] = b1 * mean[i] + (T(1) - b1) * g;
+        var[i] = b2 * var[i] + (T(1) - b2) * g * g;
+      }
+      T root[gluino::detail::parallel_block];  // sqrt(var), vectorised
+      kernels::vector_sqrt(var + lo, root, hi - lo);
+      for (std::size_t i = lo; i < hi; ++i) w[i] -= lr_t * mean[i] / (root[i - lo] + eps);
     });
   }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "gluino/detail/precompiled.hpp"
+#include "gluino/kernels/vector_sqrt.hpp"
 #include "gluino/optim/optimizer.hpp"
 
 namespace gluino::optim {
@@ -72,12 +73,23 @@ class BasicNadam : public BasicOptimizer<T> {
     T* w = weight.data();
     const T* gr = grad.data();
     T *mean = state[0].data(), *var = state[1].data();
-    this->for_each(weight.size(), [&](std::size_t i) {
-      const T g = this->clip(r * gr[i] + d * w[i]);
-      mean[i] = b1 * mean[i] + (T(1) - b1) * g;
-      var[i] = b2 * var[i] + (T(1) - b2) * g * g;
-      const T m_bar = c_g * g + c_m * mean[i];
-      w[i] -= l * m_bar / (std::sqrt(var[i] / bc2) + eps);
+    // Captured by value: a float captured by reference might alias the arrays, keeping the loops scalar.
+    this->for_each_block(weight.size(), [=, this](std::size_t lo, std::size_t hi) {
+      // sqrt(var / bc2), vectorised; zeroed, as GCC 12 cannot see that the loop below fills what vector_sqrt reads
+      // (-Wmaybe-uninitialized).
+      T root[gluino::detail::parallel_block] = {};
+      for (std::size_t i = lo; i < hi; ++i) {
+        const T g = this->clip(r * gr[i] + d * w[i]);
+        mean[i] = b1 * mean[i] + (T(1) - b1) * g;
+        var[i] = b2 * var[i] + (T(1) - b2) * g * g;
+        root[i - lo] = var[i] / bc2;
+      }
+      kernels::vector_sqrt(root, root, hi - lo);
+      for (std::size_t i = lo; i < hi; ++i) {
+        const T g = this->clip(r * gr[i] + d * w[i]);  // w is unchanged so far: the same g
+        const T m_bar = c_g * g + c_m * mean[i];
+        w[i] -= l * m_bar / (root[i - lo] + eps);
+      }
     });
   }
 

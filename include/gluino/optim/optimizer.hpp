@@ -195,6 +195,13 @@ class BasicOptimizer {
   static void for_each(std::size_t n, Fn&& fn) {
     gluino::detail::parallel_for(n, std::forward<Fn>(fn), 8);
   }
+  /// fn(lo, hi) on blocks of at most gluino::detail::parallel_block elements, threaded as
+  /// for_each: for rules that take square roots, which run a block's through
+  /// kernels::vector_sqrt (std::sqrt in an element loop stays scalar, see that header).
+  template <class Fn>
+  static void for_each_block(std::size_t n, Fn&& fn) {
+    gluino::detail::parallel_for_blocks(n, std::forward<Fn>(fn), 8);
+  }
 
   const OptimizerHyper& hyper() const { return h_; }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "gluino/detail/precompiled.hpp"
+#include "gluino/kernels/vector_sqrt.hpp"
 #include "gluino/optim/optimizer.hpp"
 
 namespace gluino::optim {
@@ -63,18 +64,30 @@ class BasicRMSProp : public BasicOptimizer<T> {
     T* n = state[0].data();
     T* gm = centered_ ? state[1].data() : nullptr;
     T* delta = centered_ ? state[2].data() : nullptr;
-    this->for_each(weight.size(), [&](std::size_t i) {
-      const T g = this->clip(r * gr[i] + d * w[i]);
-      n[i] = (T(1) - g1) * g * g + g1 * n[i];
-      T v;
-      if (centered_) {
-        gm[i] = (T(1) - g1) * g + g1 * gm[i];
-        delta[i] = g2 * delta[i] - l * g / std::sqrt(n[i] - gm[i] * gm[i] + eps);
-        v = w[i] + delta[i];
-      } else {
-        v = w[i] - l * g / std::sqrt(n[i] + eps);
+    // Captured by value: a float captured by reference might alias the arrays, keeping the loops scalar.
+    const bool centered = centered_;
+    this->for_each_block(weight.size(), [=, this](std::size_t lo, std::size_t hi) {
+      // the denominators, vectorised; zeroed, as GCC 12 cannot see that the loop below fills what vector_sqrt reads
+      // (-Wmaybe-uninitialized).
+      T root[gluino::detail::parallel_block] = {};
+      for (std::size_t i = lo; i < hi; ++i) {
+        const T g = this->clip(r * gr[i] + d * w[i]);
+        n[i] = (T(1) - g1) * g * g + g1 * n[i];
+        if (centered) gm[i] = (T(1) - g1) * g + g1 * gm[i];
+        root[i - lo] = centered ? n[i] - gm[i] * gm[i] + eps : n[i] + eps;
       }
-      w[i] = clip_w ? (v > cw ? cw : (v < -cw ? -cw : v)) : v;
+      kernels::vector_sqrt(root, root, hi - lo);
+      for (std::size_t i = lo; i < hi; ++i) {
+        const T g = this->clip(r * gr[i] + d * w[i]);  // w is unchanged so far: the same g
+        T v;
+        if (centered) {
+          delta[i] = g2 * delta[i] - l * g / root[i - lo];
+          v = w[i] + delta[i];
+        } else {
+          v = w[i] - l * g / root[i - lo];
+        }
+        w[i] = clip_w ? (v > cw ? cw : (v < -cw ? -cw : v)) : v;
+      }
     });
   }
 
