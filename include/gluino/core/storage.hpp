@@ -32,8 +32,8 @@
 namespace gluino {
 
 /// The default cap of the memory gluino keeps cached for reuse (see set_memory_cache_limit):
-/// 128 MiB.  256 MiB raised VGG-11/4's training peak RSS from 1132 to 1300 MiB for no speed
-/// (docs/performance.md).
+/// 128 MiB.  256 MiB raised VGG-11/4's training peak RSS from 1132 to 1300 MiB for no gain in
+/// speed (docs/performance.md).
 inline constexpr std::size_t default_memory_cache_limit = std::size_t(128) << 20;
 
 namespace detail {

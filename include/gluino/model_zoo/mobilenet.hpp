@@ -88,7 +88,9 @@ class BasicLinearBottleneck : public nn::BasicHybridBlock<T> {
   }
   std::string type_name() const override { return "LinearBottleneck"; }
   nn::AnyBlockPtr rebuild(nn::Dtype to) const override {
-    return nn::rebuild_as(to, [&]<class U>() { return std::make_shared<BasicLinearBottleneck<U>>(in_channels_, channels_, t_, stride_); });
+    return nn::rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicLinearBottleneck<U>>(in_channels_, channels_, t_, stride_);
+    });
   }
   /// True when the block adds its input (stride 1, same channels).
   bool use_shortcut() const { return use_shortcut_; }

@@ -175,7 +175,9 @@ class BasicPReLU : public BasicBlock<T> {
   }
   std::string type_name() const override { return "PReLU"; }
   AnyBlockPtr rebuild(Dtype to) const override {
-    return rebuild_as(to, [&]<class U>() { return std::make_shared<BasicPReLU<U>>(BasicPReLUOptions<U>{.in_channels = alpha()->shape()[0]}); });
+    return rebuild_as(to, [&]<class U>() {
+      return std::make_shared<BasicPReLU<U>>(BasicPReLUOptions<U>{.in_channels = alpha()->shape()[0]});
+    });
   }
   NDArray<T> forward(const NDArray<T>& x) override {
     const std::size_t c = alpha()->shape()[0];

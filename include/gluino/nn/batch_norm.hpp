@@ -78,9 +78,14 @@ class BasicBatchNorm : public BasicBlock<T> {
   std::string type_name() const override { return "BatchNorm"; }
   AnyBlockPtr rebuild(Dtype to) const override {
     return rebuild_as(to, [&]<class U>() {
-      return std::make_shared<BasicBatchNorm<U>>(BasicBatchNormOptions<U>{
-          .axis = axis_, .momentum = momentum_, .epsilon = epsilon_, .center = this->params().nth(beta_)->grad_req() != GradReq::null,
-          .scale = scale_, .use_global_stats = use_global_stats_, .in_channels = this->params().nth(gamma_)->shape()[0]});
+      return std::make_shared<BasicBatchNorm<U>>(
+          BasicBatchNormOptions<U>{.axis = axis_,
+                                   .momentum = momentum_,
+                                   .epsilon = epsilon_,
+                                   .center = this->params().nth(beta_)->grad_req() != GradReq::null,
+                                   .scale = scale_,
+                                   .use_global_stats = use_global_stats_,
+                                   .in_channels = this->params().nth(gamma_)->shape()[0]});
     });
   }
 

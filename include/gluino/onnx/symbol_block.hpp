@@ -121,9 +121,9 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
 
   template <class S>
   friend class BasicSymbolBlock;
+  struct Rebuild {};  // the converting constructor's tag (a copy constructor is not wanted)
   /// rebuild's: other's graph, constants converted, parameters declared in the same order with
   /// the same names, shapes and grad_req (their values come from cast).
-  struct Rebuild {};  // the converting constructor's tag (a copy constructor is not wanted)
   template <class S>
   BasicSymbolBlock(const BasicSymbolBlock<S>& other, Rebuild)
       : BasicHybridBlock<T>(BasicBlockOptions<T>{.alias = "symbolblock"}), where_(other.where_), opset_(other.opset_),

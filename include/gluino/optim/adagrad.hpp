@@ -45,8 +45,8 @@ class BasicAdaGrad : public BasicOptimizer<T> {
     T* history = state[0].data();
     // Captured by value: a float captured by reference might alias the arrays, keeping the loops scalar.
     this->for_each_block(weight.size(), [=, this](std::size_t lo, std::size_t hi) {
-      // sqrt(history + eps), vectorised; zeroed, as GCC 12 cannot see that the loop below fills what vector_sqrt reads
-      // (-Wmaybe-uninitialized).
+      // sqrt(history + eps), vectorised; zeroed, as GCC 12 cannot see that the loop below fills
+      // what vector_sqrt reads (-Wmaybe-uninitialized).
       T root[gluino::detail::parallel_block] = {};
       for (std::size_t i = lo; i < hi; ++i) {
         const T g = this->rescaled(gr[i]);

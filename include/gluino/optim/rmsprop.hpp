@@ -67,8 +67,8 @@ class BasicRMSProp : public BasicOptimizer<T> {
     // Captured by value: a float captured by reference might alias the arrays, keeping the loops scalar.
     const bool centered = centered_;
     this->for_each_block(weight.size(), [=, this](std::size_t lo, std::size_t hi) {
-      // the denominators, vectorised; zeroed, as GCC 12 cannot see that the loop below fills what vector_sqrt reads
-      // (-Wmaybe-uninitialized).
+      // The denominators, vectorised; zeroed, as GCC 12 cannot see that the loop below fills
+      // what vector_sqrt reads (-Wmaybe-uninitialized).
       T root[gluino::detail::parallel_block] = {};
       for (std::size_t i = lo; i < hi; ++i) {
         const T g = this->clip(r * gr[i] + d * w[i]);
