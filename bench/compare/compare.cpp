@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // gluino vs LibTorch, side by side: each run of each workload happens in a fresh child process
-// (so peak RSS is that framework's own), alternating gluino, LibTorch in NCHW and LibTorch in
+// (so peak RSS is that framework's own: gluino's runs exec compare_gluino, a program of the same
+// directory linked without LibTorch; LibTorch's runs are forked from this one), alternating gluino, LibTorch in NCHW and LibTorch in
 // channels_last (NHWC), and the table reports the median img/s of each with its min-max, the
 // ratio of gluino's median to the faster LibTorch's, the achieved GFLOP/s of gluino and of the
 // faster LibTorch with their share of the machine's FP32 peak (measured first with an FMA loop
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -32,14 +34,36 @@
 namespace {
 
 bool in_process = false;  // --in-process: no fork (for profilers); peak RSS then covers both
+std::string cache_limit_mb;  // --cache-limit-mb, passed on to compare_gluino
 
-compare::Result run_in_child(const compare::Workload& w, bool torch_side) {
+/// compare_gluino in this program's directory.
+std::string gluino_runner() {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  std::string self = n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+  const auto slash = self.rfind('/');
+  return (slash == std::string::npos ? std::string(".") : self.substr(0, slash)) + "/compare_gluino";
+}
+
+/// Runs default_workloads()[index] (with w's thread count) on gluino's side or LibTorch's.
+compare::Result run_in_child(const compare::Workload& w, std::size_t index, bool torch_side) {
   if (in_process) return torch_side ? compare::run_torch(w) : compare::run_gluino(w);
   int fd[2];
   if (pipe(fd) != 0) std::abort();
   const pid_t pid = fork();
   if (pid == 0) {
     close(fd[0]);
+    if (!torch_side) {
+      const std::string runner = gluino_runner(), workload = std::to_string(index), threads = std::to_string(w.threads),
+                        out = std::to_string(fd[1]);
+      std::vector<const char*> args = {runner.c_str(), "--workload", workload.c_str(), "--threads", threads.c_str(),
+                                       "--result-fd", out.c_str()};
+      if (!cache_limit_mb.empty()) args.insert(args.end(), {"--cache-limit-mb", cache_limit_mb.c_str()});
+      args.push_back(nullptr);
+      execv(runner.c_str(), const_cast<char* const*>(args.data()));
+      std::fprintf(stderr, "compare: cannot run %s: %s\n", runner.c_str(), std::strerror(errno));
+      _exit(3);
+    }
     compare::Result r = torch_side ? compare::run_torch(w) : compare::run_gluino(w);
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
@@ -144,8 +168,10 @@ int main(int argc, char** argv) {
     else if (a == "--only" && i + 1 < argc) only = argv[++i];
     else if (a == "--in-process") in_process = true;
     else if (a == "--allow-reference-blas") allow_reference_blas = true;
-    else if (a == "--cache-limit-mb" && i + 1 < argc)
-      gluino::set_memory_cache_limit(std::stoul(argv[++i]) << 20);
+    else if (a == "--cache-limit-mb" && i + 1 < argc) {
+      cache_limit_mb = argv[++i];
+      gluino::set_memory_cache_limit(std::stoul(cache_limit_mb) << 20);  // for --in-process
+    }
     else {
       std::fprintf(stderr, "usage: compare [--runs N] [--threads N] [--only lenet|alexnet|vgg11_quarter] [--in-process] "
                            "[--cache-limit-mb N] [--allow-reference-blas]\n");
@@ -171,16 +197,18 @@ int main(int argc, char** argv) {
               "| ratio to the faster LibTorch | gluino GFLOP/s (of peak) | faster LibTorch GFLOP/s (of peak) "
               "| gluino fwd/bwd/upd ms | faster LibTorch fwd/bwd/upd ms | peak RSS gluino / LibTorch |\n"
               "|---|---|---|---|---|---|---|---|---|---|\n");
-  for (auto w : compare::default_workloads()) {
+  const auto workloads = compare::default_workloads();
+  for (std::size_t index = 0; index < workloads.size(); ++index) {
+    compare::Workload w = workloads[index];
     if (!only.empty() && w.model != only) continue;
     w.threads = threads;
     compare::Workload wc = w;
     wc.channels_last = true;
     Summary g, t, tc;
     for (int r = 0; r < runs; ++r) {
-      g.runs.push_back(run_in_child(w, false));
-      t.runs.push_back(run_in_child(w, true));
-      tc.runs.push_back(run_in_child(wc, true));
+      g.runs.push_back(run_in_child(w, index, false));
+      t.runs.push_back(run_in_child(w, index, true));
+      tc.runs.push_back(run_in_child(wc, index, true));
     }
     using R = compare::Result;
     const double gi = g.median(&R::img_per_s), ti = t.median(&R::img_per_s), tci = tc.median(&R::img_per_s);
