@@ -155,3 +155,43 @@ static void BM_Conv2D_Depthwise(benchmark::State& state) {
   flop_counters(state, 2.0 * macs * 3.0);
 }
 BENCHMARK(BM_Conv2D_Depthwise)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}})->Unit(benchmark::kMillisecond);
+
+namespace {
+/// The 3x3 stride-1 layers of the table above (indices into layers[]).
+const int winograd_layers[] = {1, 4, 5, 6, 8, 9, 10, 11, 12, 13};
+kernels::Conv2DGeometry layer_geometry(const Layer& l, bool generic) {
+  kernels::Conv2DGeometry g;
+  g.N = l.batch, g.C = l.c, g.H = g.W = l.hw, g.O = l.o, g.kh = g.kw = l.k;
+  g.ph = l.opt.pad[0], g.pw = l.opt.pad[1];
+  g.generic = generic;
+  g.infer_output();
+  return g;
+}
+}  // namespace
+
+/// The 3x3 stride-1 layers through kernels::conv2d_forward and the input gradient of
+/// kernels::conv2d_backward: argument 1 = 0 the path conv2d takes (F(4x4, 3x3) where
+/// winograd_applies; kernels/conv2d_winograd.hpp), 1 im2col + GEMM.  FLOP/s and of_peak count the
+/// direct convolution's multiply-adds, so the Winograd rows can pass 100% of peak: they show the
+/// speed-up, not the arithmetic done.
+static void BM_Conv2D_Winograd(benchmark::State& state) {
+  const Layer& l = layers[winograd_layers[state.range(0)]];
+  const bool generic = state.range(1) != 0;
+  const kernels::Conv2DGeometry g = layer_geometry(l, generic);
+  auto rand = [](std::size_t n) { return nd::random::uniform<float>({n}, -1.0f, 1.0f); };
+  const NDArray<float> x = rand(g.N * g.C * g.H * g.W), w = rand(g.O * g.C * 9), b = rand(g.O),
+                       dy = rand(g.N * g.O * g.P());
+  std::vector<float> y(g.N * g.O * g.P()), dx(x.size());
+  for (auto _ : state) {
+    kernels::conv2d_forward(g, x.data(), w.data(), b.data(), y.data());
+    kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), static_cast<float*>(nullptr),
+                             static_cast<float*>(nullptr));
+    benchmark::DoNotOptimize(dx.data());
+  }
+  const bool fast = kernels::winograd_applies(layer_geometry(l, false));
+  state.SetLabel(std::string(l.label) + ", forward + input gradient, " +
+                 (generic ? "im2col + GEMM" : fast ? "Winograd F(4x4, 3x3)" : "im2col + GEMM (Winograd does not apply)"));
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g.N));
+  flop_counters(state, 2.0 * 2.0 * double(g.N) * double(g.O) * double(g.C) * 9.0 * double(g.P()));
+}
+BENCHMARK(BM_Conv2D_Winograd)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {0, 1}})->Unit(benchmark::kMillisecond);

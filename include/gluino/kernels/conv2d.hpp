@@ -14,6 +14,7 @@
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/conv2d_depthwise.hpp"
 #include "gluino/kernels/conv2d_direct.hpp"
+#include "gluino/kernels/conv2d_winograd.hpp"
 #include "gluino/kernels/gemm.hpp"
 #include "gluino/kernels/im2col.hpp"
 
@@ -177,13 +178,15 @@ void conv2d_backward_naive(const Conv2DGeometry& g, const T* x, const T* w, cons
 /// the duration of the call) stays bounded.  A pointwise convolution (1x1, stride 1, no padding)
 /// multiplies the input directly, without im2col; a single-channel one (direct_c1_applies) goes
 /// to the direct kernel of conv2d_direct.hpp, in the forward pass and for the weight gradient; a
-/// depthwise one (depthwise_applies) to conv2d_depthwise.hpp, forward and backward.
-/// An exception on any thread (std::bad_alloc, the GEMM's size check) reaches the caller.
+/// depthwise one (depthwise_applies) to conv2d_depthwise.hpp, forward and backward; a 3x3
+/// stride-1 one with enough channels and tiles (winograd_applies) to conv2d_winograd.hpp, for the
+/// forward pass and the input gradient.  An exception on any thread (std::bad_alloc, the GEMM's size check) reaches the caller.
 template <class T>
 void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu = false) {
   const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W, Ho = g.Ho, Wo = g.Wo;
   if (g.N == 0 || g.O == 0 || P == 0) return;
   if (depthwise_applies(g)) return conv2d_forward_depthwise(g, x, w, b, y, relu);
+  if (winograd_applies(g)) return conv2d_forward_winograd(g, x, w, b, y, relu);
   const bool direct = g.is_pointwise();
   const bool c1 = direct_c1_applies(g);
   const Conv2DWorkspace plan = conv2d_forward_workspace<T>(g);
@@ -244,6 +247,10 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
                      const T* relu_y = nullptr) {
   const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W, Ho = g.Ho, Wo = g.Wo;
   if (depthwise_applies(g)) return conv2d_backward_depthwise(g, x, w, dy, dx, dw, db, relu_y);
+  if (dx && winograd_applies(g)) {  // the input gradient by F(4x4, 3x3); dw and db below
+    conv2d_input_grad_winograd(g, w, dy, dx, relu_y);
+    dx = nullptr;
+  }
   const std::size_t wsize = g.O * K;
   if (dw) std::fill(dw, dw + wsize, T(0));
   if (db) std::fill(db, db + g.O, T(0));

@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// 3x3 convolutions with stride 1 by Winograd's minimal filtering F(4x4, 3x3) (Lavin and Gray,
+/// "Fast Algorithms for Convolutional Neural Networks", 2016).  Each 4x4 block of output pixels
+/// (a tile) is read from a 6x6 patch of the input, and
+///   y_tile = A^T [ (G g G^T) (.) (B^T d B) ] A
+/// for a 3x3 filter g and the 6x6 patch d ((.) element-wise).  Summed over input channels, the 36
+/// element-wise products become 36 matrix products, U_xi (O x C) * V_xi (C x tiles), with
+/// 36 multiply-adds per tile and channel pair where im2col + GEMM needs 4 * 4 * 9 = 144: a
+/// quarter of the arithmetic, plus the transforms, which are linear in C + O, not in C * O.
+///
+/// conv2d_forward (kernels/conv2d.hpp) takes this path when winograd_applies(g), and
+/// conv2d_backward takes it for the input gradient, which for a 3x3 stride-1 convolution is
+/// again one: dy padded by 2 - p, with each filter rotated by 180 degrees and the channel axes
+/// swapped.  The weight gradient stays on im2col + GEMM.  The naive loops of conv2d.hpp are the
+/// reference the tests compare this with.
+///
+/// Work is done a chunk of tiles at a time (tiles of all images numbered in one sequence, so a
+/// batch of small images fills the products as well as one large image does), each chunk in three
+/// parallel phases: input transform (per channel and group of 16 tiles), the 36 products (split
+/// over threads by xi, each a single-threaded GEMM), output transform (per output channel and
+/// group of 16 tiles).  The transforms work on 16 tiles at once so that their arithmetic is
+/// vector code.  The transformed filters (36 * O * C) and one chunk's V and M (36 * (C + O) per
+/// tile, at most winograd_chunk_bytes together) come from the memory pool for the call.
+///
+/// Rounding: the transforms multiply by up to 8 and 1/24, so results differ from the direct sum
+/// by a few units in the last place of the largest term (float: relative errors of about 1e-6
+/// of the sum of |terms|), more than im2col's but far less than training noise.
+#include <algorithm>
+#include <array>
+#include <cstddef>
+
+#include "gluino/core/parallel.hpp"
+#include "gluino/core/storage.hpp"
+#include "gluino/detail/precompiled.hpp"
+#include "gluino/kernels/gemm.hpp"
+#include "gluino/kernels/im2col.hpp"
+
+namespace gluino::kernels {
+
+/// The most one chunk's transformed inputs and products may take (bytes); a chunk holds at least
+/// one group of tiles.
+inline constexpr std::size_t winograd_chunk_bytes = std::size_t(8) << 20;
+
+/// True when conv2d_forward and conv2d_backward (its input gradient) use F(4x4, 3x3) for g: one
+/// group, 3x3 kernel, stride 1, no dilation, padding at most 2 (the input gradient pads dy by
+/// 2 - p), at least 16 input and 16 output channels, at least 32 output tiles of 4x4 over the
+/// batch, and tiles covering at most 4/3 of the output (a 10x10 output takes 3x3 tiles, 1.44
+/// times its area).  Measured by bench_conv2d's BM_Conv2D_Winograd (docs/performance.md): the
+/// 3x3 layers of AlexNet and VGG-11/4 run 1.2-2.2x faster than on im2col + GEMM, LeNet's second
+/// layer (20 -> 50 channels, 10x10 outputs) 1.2x slower, so it stays on im2col.  g.generic turns
+/// it off (tests and benches compare the paths).
+inline bool winograd_applies(const Conv2DGeometry& g) {
+  const std::size_t th = (g.Ho + 3) / 4, tw = (g.Wo + 3) / 4;
+  return !g.generic && g.groups == 1 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 &&
+         g.dw == 1 && g.ph <= 2 && g.pw <= 2 && g.C >= 16 && g.O >= 16 && g.N * th * tw >= 32 &&
+         3 * 16 * th * tw <= 4 * g.Ho * g.Wo;
+}
+
+namespace detail_winograd {
+
+inline constexpr std::size_t lanes = 16;  // tiles transformed together (vector lanes of the transforms)
+
+/// One Winograd convolution: x (N, C, H, W), 3x3 filters to O channels, zero padding (ph, pw),
+/// y (N, O, Ho, Wo) with Ho = H + 2 ph - 2, Wo = W + 2 pw - 2.
+struct Problem {
+  std::size_t N, C, H, W, O, ph, pw, Ho, Wo;
+  std::size_t th() const { return (Ho + 3) / 4; }
+  std::size_t tw() const { return (Wo + 3) / 4; }
+  std::size_t tiles() const { return N * th() * tw(); }
+  /// Image, tile row and tile column of tile t.
+  std::array<std::size_t, 3> locate(std::size_t t) const {
+    const std::size_t per_image = th() * tw(), r = t % per_image;
+    return {t / per_image, r / tw(), r % tw()};
+  }
+};
+
+/// U[xi][o][c] = (G g G^T)[xi] for the filter g of output o and input c: w[o][c] (O, C, 3, 3),
+/// or, when `adjoint`, w[c][o] rotated by 180 degrees (w is then (C, O, 3, 3): the filters of
+/// the input gradient).  Computed in double.
+template <class T>
+void transform_filters(const T* w, std::size_t O, std::size_t C, bool adjoint, T* U) {
+  const std::size_t OC = O * C;
+  gluino::detail::parallel_for(
+      OC,
+      [&](std::size_t i) {
+        const std::size_t o = i / C, c = i % C;
+        double g[3][3];
+        const T* src = adjoint ? w + (c * O + o) * 9 : w + (o * C + c) * 9;
+        for (std::size_t r = 0; r < 3; ++r)
+          for (std::size_t s = 0; s < 3; ++s)
+            g[r][s] = static_cast<double>(adjoint ? src[(2 - r) * 3 + (2 - s)] : src[r * 3 + s]);
+        double t[6][3];  // G g
+        for (std::size_t s = 0; s < 3; ++s) {
+          const double g0 = g[0][s], g1 = g[1][s], g2 = g[2][s];
+          t[0][s] = g0 / 4;
+          t[1][s] = -(g0 + g1 + g2) / 6;
+          t[2][s] = -(g0 - g1 + g2) / 6;
+          t[3][s] = g0 / 24 + g1 / 12 + g2 / 6;
+          t[4][s] = g0 / 24 - g1 / 12 + g2 / 6;
+          t[5][s] = g2;
+        }
+        for (std::size_t k = 0; k < 6; ++k) {  // (G g) G^T, row k
+          const double g0 = t[k][0], g1 = t[k][1], g2 = t[k][2];
+          const double u[6] = {g0 / 4, -(g0 + g1 + g2) / 6, -(g0 - g1 + g2) / 6, g0 / 24 + g1 / 12 + g2 / 6,
+                               g0 / 24 - g1 / 12 + g2 / 6, g2};
+          for (std::size_t l = 0; l < 6; ++l) U[(k * 6 + l) * OC + i] = static_cast<T>(u[l]);
+        }
+      },
+      64);
+}
+
+/// B^T applied along one axis of 6 values, on `lanes` tiles at once: out[k] = sum_r B^T[k][r] in[r].
+template <class T>
+inline void input_rows(const T (*in)[lanes], std::size_t in_stride, T (*out)[lanes], std::size_t out_stride) {
+  for (std::size_t l = 0; l < lanes; ++l) {
+    const T d0 = in[0][l], d1 = in[in_stride][l], d2 = in[2 * in_stride][l], d3 = in[3 * in_stride][l],
+            d4 = in[4 * in_stride][l], d5 = in[5 * in_stride][l];
+    out[0][l] = T(4) * d0 - T(5) * d2 + d4;
+    out[out_stride][l] = -T(4) * (d1 + d2) + d3 + d4;
+    out[2 * out_stride][l] = T(4) * (d1 - d2) - d3 + d4;
+    out[3 * out_stride][l] = T(2) * (d3 - d1) - d2 + d4;
+    out[4 * out_stride][l] = T(2) * (d1 - d3) - d2 + d4;
+    out[5 * out_stride][l] = T(4) * d1 - T(5) * d3 + d5;
+  }
+}
+
+/// V[xi][c][p0 + l] = (B^T d B)[xi] for the tiles t0 .. t0 + count - 1 (count <= lanes) of channel
+/// c; d is the tile's 6x6 input patch, zero outside the input and, with a mask, where mask <= 0
+/// (the input gradient through a fused ReLU: mask is the ReLU's output).  V's rows are ldv apart
+/// and its xi blocks C * ldv.
+template <class T>
+void transform_inputs(const Problem& p, const T* x, const T* mask, std::size_t c, std::size_t t0, std::size_t count,
+                      T* V, std::size_t ldv) {
+  alignas(64) T d[36][lanes];
+  alignas(64) T t[36][lanes];
+  for (std::size_t l = 0; l < lanes; ++l) {
+    if (l >= count) {
+      for (std::size_t k = 0; k < 36; ++k) d[k][l] = T(0);
+      continue;
+    }
+    const auto [n, ti, tj] = p.locate(t0 + l);
+    const std::ptrdiff_t r0 = static_cast<std::ptrdiff_t>(4 * ti) - static_cast<std::ptrdiff_t>(p.ph);
+    const std::ptrdiff_t s0 = static_cast<std::ptrdiff_t>(4 * tj) - static_cast<std::ptrdiff_t>(p.pw);
+    const std::size_t plane = (n * p.C + c) * p.H * p.W;
+    const T* xc = x + plane;
+    const T* mc = mask ? mask + plane : nullptr;
+    const auto H = static_cast<std::ptrdiff_t>(p.H), W = static_cast<std::ptrdiff_t>(p.W);
+    const std::ptrdiff_t s_lo = std::max<std::ptrdiff_t>(0, -s0), s_hi = std::min<std::ptrdiff_t>(6, W - s0);
+    for (std::ptrdiff_t r = 0; r < 6; ++r) {
+      const std::ptrdiff_t h = r0 + r;
+      T* out = &d[r * 6][l];
+      if (h < 0 || h >= H) {
+        for (std::size_t s = 0; s < 6; ++s) out[s * lanes] = T(0);
+        continue;
+      }
+      const std::ptrdiff_t at = h * W + s0;  // the patch row's first element (may lie left of the row)
+      if (s_lo == 0 && s_hi == 6 && !mc) {  // inside the image: no checks
+        const T* row = xc + at;
+        for (std::size_t s = 0; s < 6; ++s) out[s * lanes] = row[s];
+        continue;
+      }
+      for (std::ptrdiff_t s = 0; s < 6; ++s) {
+        T v = T(0);
+        if (s >= s_lo && s < s_hi) {
+          v = xc[at + s];
+          if (mc && !(mc[at + s] > T(0))) v = T(0);
+        }
+        out[static_cast<std::size_t>(s) * lanes] = v;
+      }
+    }
+  }
+  for (std::size_t s = 0; s < 6; ++s) input_rows<T>(d + s, 6, t + s, 6);  // B^T d: column s
+  for (std::size_t k = 0; k < 6; ++k) input_rows<T>(t + k * 6, 1, d + k * 6, 1);  // (B^T d) B: row k
+  const std::size_t xi_stride = p.C * ldv;
+  for (std::size_t k = 0; k < 36; ++k) {
+    T* out = V + k * xi_stride + c * ldv;
+    for (std::size_t l = 0; l < count; ++l) out[l] = d[k][l];
+  }
+}
+
+/// A^T applied along one axis of 6 values: 4 outputs.
+template <class T>
+inline void output_rows(const T (*in)[lanes], std::size_t in_stride, T (*out)[lanes], std::size_t out_stride) {
+  for (std::size_t l = 0; l < lanes; ++l) {
+    const T m0 = in[0][l], m1 = in[in_stride][l], m2 = in[2 * in_stride][l], m3 = in[3 * in_stride][l],
+            m4 = in[4 * in_stride][l], m5 = in[5 * in_stride][l];
+    const T a = m1 + m2, b = m1 - m2, c = m3 + m4, e = m3 - m4;
+    out[0][l] = m0 + a + c;
+    out[out_stride][l] = b + T(2) * e;
+    out[2 * out_stride][l] = a + T(4) * c;
+    out[3 * out_stride][l] = b + T(8) * e + m5;
+  }
+}
+
+/// y's 4x4 tiles t0 .. t0 + count - 1 of output channel o from M[xi][o][p0 + l] (rows ldm apart,
+/// xi blocks O * ldm): A^T M A, plus bias, then max(., 0) when relu; pixels past Ho, Wo dropped.
+template <class T>
+void transform_outputs(const Problem& p, const T* M, std::size_t ldm, std::size_t o, std::size_t t0, std::size_t count,
+                       T bias, bool relu, T* y) {
+  alignas(64) T m[36][lanes];
+  alignas(64) T t[24][lanes];
+  const std::size_t xi_stride = p.O * ldm;
+  for (std::size_t k = 0; k < 36; ++k) {
+    const T* in = M + k * xi_stride + o * ldm;
+    if (count == lanes) {
+      for (std::size_t l = 0; l < lanes; ++l) m[k][l] = in[l];
+    } else {
+      for (std::size_t l = 0; l < lanes; ++l) m[k][l] = l < count ? in[l] : T(0);
+    }
+  }
+  for (std::size_t s = 0; s < 6; ++s) output_rows<T>(m + s, 6, t + s, 6);  // A^T M: 4 x 6
+  for (std::size_t k = 0; k < 4; ++k) output_rows<T>(t + k * 6, 1, m + k * 4, 1);  // (A^T M) A: 4 x 4
+  for (std::size_t l = 0; l < count; ++l) {
+    const auto [n, ti, tj] = p.locate(t0 + l);
+    T* yo = y + (n * p.O + o) * p.Ho * p.Wo;
+    const std::size_t rows = std::min<std::size_t>(4, p.Ho - 4 * ti), cols = std::min<std::size_t>(4, p.Wo - 4 * tj);
+    for (std::size_t i = 0; i < rows; ++i) {
+      T* row = yo + (4 * ti + i) * p.Wo + 4 * tj;
+      T v[4];
+      for (std::size_t j = 0; j < 4; ++j) {
+        v[j] = m[i * 4 + j][l] + bias;
+        if (relu) v[j] = v[j] <= T(0) ? T(0) : v[j];  // NaN stays NaN, as nd::relu
+      }
+      if (cols == 4) {
+        for (std::size_t j = 0; j < 4; ++j) row[j] = v[j];
+      } else {
+        for (std::size_t j = 0; j < cols; ++j) row[j] = v[j];
+      }
+    }
+  }
+}
+
+/// y = the convolution of p (overwritten), with bias b (null: none) and max(y, 0) when relu;
+/// x masked by `mask` when given (see transform_inputs); filters as transform_filters reads them.
+/// A chunk's V and M take at most chunk_bytes (tests pass small ones to get many chunks).
+template <class T>
+void run(const Problem& p, const T* x, const T* mask, const T* w, bool adjoint, const T* b, bool relu, T* y,
+         std::size_t chunk_bytes = winograd_chunk_bytes) {
+  const std::size_t C = p.C, O = p.O, NT = p.tiles();
+  if (NT == 0 || O == 0) return;
+  Storage<T> filters(36 * O * C);
+  T* const U = filters.data();
+  transform_filters(w, O, C, adjoint, U);
+  const std::size_t per_tile = 36 * (C + O) * sizeof(T);
+  const std::size_t fit = std::max<std::size_t>(lanes, chunk_bytes / per_tile / lanes * lanes);
+  const std::size_t chunk = std::min(fit, (NT + lanes - 1) / lanes * lanes);
+  Storage<T> work(36 * (C + O) * chunk);
+  T* const V = work.data();
+  T* const M = V + 36 * C * chunk;
+  for (std::size_t t0 = 0; t0 < NT; t0 += chunk) {
+    const std::size_t pc = std::min(chunk, NT - t0), groups = (pc + lanes - 1) / lanes;
+    const auto group_count = [&](std::size_t gi) { return std::min(lanes, pc - gi * lanes); };
+    gluino::detail::parallel_for(
+        C * groups,
+        [&](std::size_t i) {
+          const std::size_t c = i / groups, gi = i % groups;
+          transform_inputs(p, x, mask, c, t0 + gi * lanes, group_count(gi), V + gi * lanes, pc);
+        },
+        lanes * 200);
+    gluino::detail::parallel_for(
+        36,
+        [&](std::size_t xi) {
+          gemm(false, false, O, pc, C, T(1), U + xi * O * C, C, V + xi * C * pc, pc, T(0), M + xi * O * pc, pc);
+        },
+        O * C * pc);
+    gluino::detail::parallel_for(
+        O * groups,
+        [&](std::size_t i) {
+          const std::size_t o = i / groups, gi = i % groups;
+          transform_outputs(p, M + gi * lanes, pc, o, t0 + gi * lanes, group_count(gi), b ? b[o] : T(0), relu, y);
+        },
+        lanes * 150);
+  }
+}
+
+}  // namespace detail_winograd
+
+/// Same result as conv2d_forward_naive (up to rounding; see the top of this header) for g with
+/// winograd_applies(g), followed by max(y, 0) when relu.  b may be null.
+template <class T>
+void conv2d_forward_winograd(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu = false) {
+  const detail_winograd::Problem p{g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, g.Ho, g.Wo};
+  detail_winograd::run(p, x, static_cast<const T*>(nullptr), w, false, b, relu, y);
+}
+
+/// dx (overwritten) of conv2d_backward_naive for g with winograd_applies(g): the convolution of
+/// dy, padded by 2 - p, with the rotated and transposed filters.  With relu_y (the output of a
+/// convolution fused with ReLU), dy counts only where relu_y > 0.
+template <class T>
+void conv2d_input_grad_winograd(const Conv2DGeometry& g, const T* w, const T* dy, T* dx, const T* relu_y = nullptr) {
+  const detail_winograd::Problem p{g.N, g.O, g.Ho, g.Wo, g.C, 2 - g.ph, 2 - g.pw, g.H, g.W};
+  detail_winograd::run(p, dy, relu_y, w, true, static_cast<const T*>(nullptr), false, dx);
+}
+
+}  // namespace gluino::kernels
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_KERNELS_CONV2D_WINOGRAD_INSTANTIATIONS(X, T)                                    \
+  X void conv2d_forward_winograd<T>(const Conv2DGeometry&, const T*, const T*, const T*, T*, bool); \
+  X void conv2d_input_grad_winograd<T>(const Conv2DGeometry&, const T*, const T*, T*, const T*);
+namespace gluino::kernels {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_WINOGRAD_INSTANTIATIONS)
+}  // namespace gluino::kernels
