@@ -157,8 +157,8 @@ static void BM_Conv2D_Depthwise(benchmark::State& state) {
 BENCHMARK(BM_Conv2D_Depthwise)->ArgsProduct({{0, 1, 2, 3, 4}, {0, 1}})->Unit(benchmark::kMillisecond);
 
 namespace {
-/// The 3x3 stride-1 layers of the table above (indices into layers[]).
-const int winograd_layers[] = {1, 4, 5, 6, 8, 9, 10, 11, 12, 13};
+/// The 3x3 and 5x5 stride-1 layers of the table above (indices into layers[]).
+const int winograd_layers[] = {1, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13};
 kernels::Conv2DGeometry layer_geometry(const Layer& l, bool generic) {
   kernels::Conv2DGeometry g;
   g.N = l.batch, g.C = l.c, g.H = g.W = l.hw, g.O = l.o, g.kh = g.kw = l.k;
@@ -169,8 +169,8 @@ kernels::Conv2DGeometry layer_geometry(const Layer& l, bool generic) {
 }
 }  // namespace
 
-/// The 3x3 stride-1 layers through kernels::conv2d_forward and the input gradient of
-/// kernels::conv2d_backward: argument 1 = 0 the path conv2d takes (F(4x4, 3x3) where
+/// The 3x3 and 5x5 stride-1 layers through kernels::conv2d_forward and the input gradient of
+/// kernels::conv2d_backward: argument 1 = 0 the path conv2d takes (Winograd where
 /// winograd_applies; kernels/conv2d_winograd.hpp), 1 im2col + GEMM.  FLOP/s and of_peak count the
 /// direct convolution's multiply-adds, so the Winograd rows can pass 100% of peak: they show the
 /// speed-up, not the arithmetic done.
@@ -179,7 +179,7 @@ static void BM_Conv2D_Winograd(benchmark::State& state) {
   const bool generic = state.range(1) != 0;
   const kernels::Conv2DGeometry g = layer_geometry(l, generic);
   auto rand = [](std::size_t n) { return nd::random::uniform<float>({n}, -1.0f, 1.0f); };
-  const NDArray<float> x = rand(g.N * g.C * g.H * g.W), w = rand(g.O * g.C * 9), b = rand(g.O),
+  const NDArray<float> x = rand(g.N * g.C * g.H * g.W), w = rand(g.O * g.C * g.kh * g.kw), b = rand(g.O),
                        dy = rand(g.N * g.O * g.P());
   std::vector<float> y(g.N * g.O * g.P()), dx(x.size());
   for (auto _ : state) {
@@ -190,8 +190,10 @@ static void BM_Conv2D_Winograd(benchmark::State& state) {
   }
   const bool fast = kernels::winograd_applies(layer_geometry(l, false));
   state.SetLabel(std::string(l.label) + ", forward + input gradient, " +
-                 (generic ? "im2col + GEMM" : fast ? "Winograd F(4x4, 3x3)" : "im2col + GEMM (Winograd does not apply)"));
+                 (generic ? "im2col + GEMM"
+                  : fast   ? (l.k == 3 ? "Winograd F(4x4, 3x3)" : "Winograd F(2x2, 5x5)")
+                           : "im2col + GEMM (Winograd does not apply)"));
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g.N));
-  flop_counters(state, 2.0 * 2.0 * double(g.N) * double(g.O) * double(g.C) * 9.0 * double(g.P()));
+  flop_counters(state, 2.0 * 2.0 * double(g.N) * double(g.O) * double(g.C) * double(g.kh * g.kw) * double(g.P()));
 }
-BENCHMARK(BM_Conv2D_Winograd)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {0, 1}})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Conv2D_Winograd)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {0, 1}})->Unit(benchmark::kMillisecond);

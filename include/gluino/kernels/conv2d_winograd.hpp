@@ -1,31 +1,35 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-/// 3x3 convolutions with stride 1 by Winograd's minimal filtering F(4x4, 3x3) (Lavin and Gray,
-/// "Fast Algorithms for Convolutional Neural Networks", 2016).  Each 4x4 block of output pixels
-/// (a tile) is read from a 6x6 patch of the input, and
+/// 3x3 and 5x5 convolutions with stride 1 by Winograd's minimal filtering (Lavin and Gray, "Fast
+/// Algorithms for Convolutional Neural Networks", 2016): F(4x4, 3x3) and F(2x2, 5x5), both on 6x6
+/// tiles with the interpolation points 0, 1, -1, 2, -2 and infinity.  Each m x m block of output
+/// pixels (a tile; m = 4 for 3x3 filters, 2 for 5x5) is read from a 6x6 patch of the input, and
 ///   y_tile = A^T [ (G g G^T) (.) (B^T d B) ] A
-/// for a 3x3 filter g and the 6x6 patch d ((.) element-wise).  Summed over input channels, the 36
-/// element-wise products become 36 matrix products, U_xi (O x C) * V_xi (C x tiles), with
-/// 36 multiply-adds per tile and channel pair where im2col + GEMM needs 4 * 4 * 9 = 144: a
-/// quarter of the arithmetic, plus the transforms, which are linear in C + O, not in C * O.
+/// for an r x r filter g and the 6x6 patch d ((.) element-wise; B is the same for both sizes, G
+/// is 6 x r, A^T m x 6).  Summed over input channels, the 36 element-wise products become 36
+/// matrix products, U_xi (O x C) * V_xi (C x tiles), with 36 multiply-adds per tile and channel
+/// pair where im2col + GEMM needs m * m * r * r (144 for 3x3, 100 for 5x5), plus the transforms,
+/// which are linear in C + O, not in C * O.
 ///
 /// conv2d_forward (kernels/conv2d.hpp) takes this path when winograd_applies(g), and
-/// conv2d_backward takes it for the input gradient, which for a 3x3 stride-1 convolution is
-/// again one: dy padded by 2 - p, with each filter rotated by 180 degrees and the channel axes
+/// conv2d_backward takes it for the input gradient, which for a stride-1 convolution is again
+/// one: dy padded by r - 1 - p, with each filter rotated by 180 degrees and the channel axes
 /// swapped.  The weight gradient stays on im2col + GEMM.  The naive loops of conv2d.hpp are the
 /// reference the tests compare this with.
 ///
-/// Work is done a chunk of tiles at a time (tiles of all images numbered in one sequence, so a
-/// batch of small images fills the products as well as one large image does), each chunk in three
-/// parallel phases: input transform (per channel and group of 16 tiles), the 36 products (split
-/// over threads by xi, each a single-threaded GEMM), output transform (per output channel and
-/// group of 16 tiles).  The transforms work on 16 tiles at once so that their arithmetic is
-/// vector code.  The transformed filters (36 * O * C) and one chunk's V and M (36 * (C + O) per
-/// tile, at most winograd_chunk_bytes together) come from the memory pool for the call.
+/// The tiles of all images are numbered in one sequence (so a batch of small images fills the
+/// products as well as one large image does) and split over threads in contiguous ranges; each
+/// thread runs its range a chunk of tiles at a time: input transform (per channel and group of
+/// 16 tiles), the 36 products (single-threaded GEMMs), output transform (per output channel and
+/// group of 16 tiles), with no barrier between chunks (one per call: on these shared machines a
+/// barrier per phase cost more than the products).  The transforms work on 16 tiles at once so
+/// that their arithmetic is vector code.  The transformed filters (36 * O * C) and each thread's
+/// V and M for a chunk (36 * (C + O) per tile, at most winograd_chunk_bytes together) come from
+/// the memory pool for the call.
 ///
-/// Rounding: the transforms multiply by up to 8 and 1/24, so results differ from the direct sum
-/// by a few units in the last place of the largest term (float: relative errors of about 1e-6
-/// of the sum of |terms|), more than im2col's but far less than training noise.
+/// Rounding: the transforms multiply by up to 16 and 1/24, so results differ from the direct sum
+/// by more than im2col's (float: up to about 4e-6 of the output's largest magnitude in the
+/// tests), far less than training noise.
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -42,72 +46,71 @@ namespace gluino::kernels {
 /// one group of tiles.
 inline constexpr std::size_t winograd_chunk_bytes = std::size_t(8) << 20;
 
-/// True when conv2d_forward and conv2d_backward (its input gradient) use F(4x4, 3x3) for g: one
-/// group, 3x3 kernel, stride 1, no dilation, padding at most 2 (the input gradient pads dy by
-/// 2 - p), at least 16 input and 16 output channels, at least 32 output tiles of 4x4 over the
-/// batch, and tiles covering at most 4/3 of the output (a 10x10 output takes 3x3 tiles, 1.44
-/// times its area).  Measured by bench_conv2d's BM_Conv2D_Winograd (docs/performance.md): the
+/// True when conv2d_forward and conv2d_backward (its input gradient) use Winograd for g: one
+/// group, a 3x3 or 5x5 kernel, stride 1, no dilation, padding at most r - 1 (the input gradient
+/// pads dy by r - 1 - p), at least 16 input and 16 output channels, at least 32 output tiles over
+/// the batch, and tiles covering at most 4/3 of the output (a 10x10 output takes 3x3 tiles of
+/// 4x4, 1.44 times its area).  Measured by bench_conv2d's BM_Conv2D_Winograd (docs/performance.md): the
 /// 3x3 layers of AlexNet and VGG-11/4 run 1.2-2.2x faster than on im2col + GEMM, LeNet's second
 /// layer (20 -> 50 channels, 10x10 outputs) 1.2x slower, so it stays on im2col.  g.generic turns
 /// it off (tests and benches compare the paths).
 inline bool winograd_applies(const Conv2DGeometry& g) {
-  const std::size_t th = (g.Ho + 3) / 4, tw = (g.Wo + 3) / 4;
-  return !g.generic && g.groups == 1 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 &&
-         g.dw == 1 && g.ph <= 2 && g.pw <= 2 && g.C >= 16 && g.O >= 16 && g.N * th * tw >= 32 &&
-         3 * 16 * th * tw <= 4 * g.Ho * g.Wo;
+  if (g.kh != g.kw || (g.kh != 3 && g.kh != 5)) return false;
+  const std::size_t r = g.kh, m = 7 - r, th = (g.Ho + m - 1) / m, tw = (g.Wo + m - 1) / m;
+  return !g.generic && g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ph < r && g.pw < r &&
+         g.C >= 16 && g.O >= 16 && g.N * th * tw >= 32 && 3 * m * m * th * tw <= 4 * g.Ho * g.Wo;
 }
 
 namespace detail_winograd {
 
 inline constexpr std::size_t lanes = 16;  // tiles transformed together (vector lanes of the transforms)
 
-/// One Winograd convolution: x (N, C, H, W), 3x3 filters to O channels, zero padding (ph, pw),
-/// y (N, O, Ho, Wo) with Ho = H + 2 ph - 2, Wo = W + 2 pw - 2.
+/// One Winograd convolution: x (N, C, H, W), r x r filters (r = 3 or 5) to O channels, zero
+/// padding (ph, pw), y (N, O, Ho, Wo) with Ho = H + 2 ph - r + 1, Wo = W + 2 pw - r + 1, in
+/// tiles of m x m outputs, m = 7 - r.
 struct Problem {
-  std::size_t N, C, H, W, O, ph, pw, Ho, Wo;
-  std::size_t th() const { return (Ho + 3) / 4; }
-  std::size_t tw() const { return (Wo + 3) / 4; }
+  std::size_t r, N, C, H, W, O, ph, pw, Ho, Wo;
+  std::size_t m() const { return 7 - r; }
+  std::size_t th() const { return (Ho + m() - 1) / m(); }
+  std::size_t tw() const { return (Wo + m() - 1) / m(); }
   std::size_t tiles() const { return N * th() * tw(); }
   /// Image, tile row and tile column of tile t.
   std::array<std::size_t, 3> locate(std::size_t t) const {
-    const std::size_t per_image = th() * tw(), r = t % per_image;
-    return {t / per_image, r / tw(), r % tw()};
+    const std::size_t per_image = th() * tw(), at = t % per_image;
+    return {t / per_image, at / tw(), at % tw()};
   }
 };
 
-/// U[xi][o][c] = (G g G^T)[xi] for the filter g of output o and input c: w[o][c] (O, C, 3, 3),
-/// or, when `adjoint`, w[c][o] rotated by 180 degrees (w is then (C, O, 3, 3): the filters of
+/// G's row k applied to r values v: the filter's polynomial at interpolation point k (0, 1, -1,
+/// 2, -2), scaled by 1/4, -1/6, -1/6, 1/24, 1/24; row 5 (infinity) is the last value.
+inline double filter_row(std::size_t k, const double* v, std::size_t r, std::size_t stride) {
+  if (k == 5) return v[(r - 1) * stride];
+  constexpr double point[5] = {0, 1, -1, 2, -2}, scale[5] = {1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24};
+  double sum = 0, power = 1;
+  for (std::size_t j = 0; j < r; ++j, power *= point[k]) sum += power * v[j * stride];
+  return scale[k] * sum;
+}
+
+/// U[xi][o][c] = (G g G^T)[xi] for the filter g of output o and input c: w[o][c] (O, C, r, r),
+/// or, when `adjoint`, w[c][o] rotated by 180 degrees (w is then (C, O, r, r): the filters of
 /// the input gradient).  Computed in double.
 template <class T>
-void transform_filters(const T* w, std::size_t O, std::size_t C, bool adjoint, T* U) {
-  const std::size_t OC = O * C;
+void transform_filters(const T* w, std::size_t r, std::size_t O, std::size_t C, bool adjoint, T* U) {
+  const std::size_t OC = O * C, rr = r * r;
   gluino::detail::parallel_for(
       OC,
       [&](std::size_t i) {
         const std::size_t o = i / C, c = i % C;
-        double g[3][3];
-        const T* src = adjoint ? w + (c * O + o) * 9 : w + (o * C + c) * 9;
-        for (std::size_t r = 0; r < 3; ++r)
-          for (std::size_t s = 0; s < 3; ++s)
-            g[r][s] = static_cast<double>(adjoint ? src[(2 - r) * 3 + (2 - s)] : src[r * 3 + s]);
-        double t[6][3];  // G g
-        for (std::size_t s = 0; s < 3; ++s) {
-          const double g0 = g[0][s], g1 = g[1][s], g2 = g[2][s];
-          t[0][s] = g0 / 4;
-          t[1][s] = -(g0 + g1 + g2) / 6;
-          t[2][s] = -(g0 - g1 + g2) / 6;
-          t[3][s] = g0 / 24 + g1 / 12 + g2 / 6;
-          t[4][s] = g0 / 24 - g1 / 12 + g2 / 6;
-          t[5][s] = g2;
-        }
-        for (std::size_t k = 0; k < 6; ++k) {  // (G g) G^T, row k
-          const double g0 = t[k][0], g1 = t[k][1], g2 = t[k][2];
-          const double u[6] = {g0 / 4, -(g0 + g1 + g2) / 6, -(g0 - g1 + g2) / 6, g0 / 24 + g1 / 12 + g2 / 6,
-                               g0 / 24 - g1 / 12 + g2 / 6, g2};
-          for (std::size_t l = 0; l < 6; ++l) U[(k * 6 + l) * OC + i] = static_cast<T>(u[l]);
-        }
+        double g[25];
+        const T* src = adjoint ? w + (c * O + o) * rr : w + (o * C + c) * rr;
+        for (std::size_t k = 0; k < rr; ++k) g[k] = static_cast<double>(adjoint ? src[rr - 1 - k] : src[k]);
+        double t[6][5];  // G g: 6 x r
+        for (std::size_t k = 0; k < 6; ++k)
+          for (std::size_t s = 0; s < r; ++s) t[k][s] = filter_row(k, g + s, r, r);
+        for (std::size_t k = 0; k < 6; ++k)  // (G g) G^T, row k
+          for (std::size_t l = 0; l < 6; ++l) U[(k * 6 + l) * OC + i] = static_cast<T>(filter_row(l, t[k], r, 1));
       },
-      64);
+      64 * r);
 }
 
 /// B^T applied along one axis of 6 values, on `lanes` tiles at once: out[k] = sum_r B^T[k][r] in[r].
@@ -140,8 +143,8 @@ void transform_inputs(const Problem& p, const T* x, const T* mask, std::size_t c
       continue;
     }
     const auto [n, ti, tj] = p.locate(t0 + l);
-    const std::ptrdiff_t r0 = static_cast<std::ptrdiff_t>(4 * ti) - static_cast<std::ptrdiff_t>(p.ph);
-    const std::ptrdiff_t s0 = static_cast<std::ptrdiff_t>(4 * tj) - static_cast<std::ptrdiff_t>(p.pw);
+    const std::ptrdiff_t r0 = static_cast<std::ptrdiff_t>(p.m() * ti) - static_cast<std::ptrdiff_t>(p.ph);
+    const std::ptrdiff_t s0 = static_cast<std::ptrdiff_t>(p.m() * tj) - static_cast<std::ptrdiff_t>(p.pw);
     const std::size_t plane = (n * p.C + c) * p.H * p.W;
     const T* xc = x + plane;
     const T* mc = mask ? mask + plane : nullptr;
@@ -179,51 +182,55 @@ void transform_inputs(const Problem& p, const T* x, const T* mask, std::size_t c
   }
 }
 
-/// A^T applied along one axis of 6 values: 4 outputs.
-template <class T>
+/// A^T applied along one axis of 6 values: M (4 or 2) outputs.
+template <std::size_t M, class T>
 inline void output_rows(const T (*in)[lanes], std::size_t in_stride, T (*out)[lanes], std::size_t out_stride) {
   for (std::size_t l = 0; l < lanes; ++l) {
     const T m0 = in[0][l], m1 = in[in_stride][l], m2 = in[2 * in_stride][l], m3 = in[3 * in_stride][l],
             m4 = in[4 * in_stride][l], m5 = in[5 * in_stride][l];
     const T a = m1 + m2, b = m1 - m2, c = m3 + m4, e = m3 - m4;
     out[0][l] = m0 + a + c;
-    out[out_stride][l] = b + T(2) * e;
-    out[2 * out_stride][l] = a + T(4) * c;
-    out[3 * out_stride][l] = b + T(8) * e + m5;
+    if constexpr (M == 2) {
+      out[out_stride][l] = b + T(2) * e + m5;
+    } else {
+      out[out_stride][l] = b + T(2) * e;
+      out[2 * out_stride][l] = a + T(4) * c;
+      out[3 * out_stride][l] = b + T(8) * e + m5;
+    }
   }
 }
 
-/// y's 4x4 tiles t0 .. t0 + count - 1 of output channel o from M[xi][o][p0 + l] (rows ldm apart,
+/// y's M x M tiles t0 .. t0 + count - 1 of output channel o from M[xi][o][p0 + l] (rows ldm apart,
 /// xi blocks O * ldm): A^T M A, plus bias, then max(., 0) when relu; pixels past Ho, Wo dropped.
-template <class T>
-void transform_outputs(const Problem& p, const T* M, std::size_t ldm, std::size_t o, std::size_t t0, std::size_t count,
+template <std::size_t M, class T>
+void transform_outputs(const Problem& p, const T* Mx, std::size_t ldm, std::size_t o, std::size_t t0, std::size_t count,
                        T bias, bool relu, T* y) {
   alignas(64) T m[36][lanes];
-  alignas(64) T t[24][lanes];
+  alignas(64) T t[6 * M][lanes];
   const std::size_t xi_stride = p.O * ldm;
   for (std::size_t k = 0; k < 36; ++k) {
-    const T* in = M + k * xi_stride + o * ldm;
+    const T* in = Mx + k * xi_stride + o * ldm;
     if (count == lanes) {
       for (std::size_t l = 0; l < lanes; ++l) m[k][l] = in[l];
     } else {
       for (std::size_t l = 0; l < lanes; ++l) m[k][l] = l < count ? in[l] : T(0);
     }
   }
-  for (std::size_t s = 0; s < 6; ++s) output_rows<T>(m + s, 6, t + s, 6);  // A^T M: 4 x 6
-  for (std::size_t k = 0; k < 4; ++k) output_rows<T>(t + k * 6, 1, m + k * 4, 1);  // (A^T M) A: 4 x 4
+  for (std::size_t s = 0; s < 6; ++s) output_rows<M, T>(m + s, 6, t + s, 6);  // A^T M: M x 6
+  for (std::size_t k = 0; k < M; ++k) output_rows<M, T>(t + k * 6, 1, m + k * M, 1);  // (A^T M) A: M x M
   for (std::size_t l = 0; l < count; ++l) {
     const auto [n, ti, tj] = p.locate(t0 + l);
     T* yo = y + (n * p.O + o) * p.Ho * p.Wo;
-    const std::size_t rows = std::min<std::size_t>(4, p.Ho - 4 * ti), cols = std::min<std::size_t>(4, p.Wo - 4 * tj);
+    const std::size_t rows = std::min(M, p.Ho - M * ti), cols = std::min(M, p.Wo - M * tj);
     for (std::size_t i = 0; i < rows; ++i) {
-      T* row = yo + (4 * ti + i) * p.Wo + 4 * tj;
-      T v[4];
-      for (std::size_t j = 0; j < 4; ++j) {
-        v[j] = m[i * 4 + j][l] + bias;
+      T* row = yo + (M * ti + i) * p.Wo + M * tj;
+      T v[M];
+      for (std::size_t j = 0; j < M; ++j) {
+        v[j] = m[i * M + j][l] + bias;
         if (relu) v[j] = v[j] <= T(0) ? T(0) : v[j];  // NaN stays NaN, as nd::relu
       }
-      if (cols == 4) {
-        for (std::size_t j = 0; j < 4; ++j) row[j] = v[j];
+      if (cols == M) {
+        for (std::size_t j = 0; j < M; ++j) row[j] = v[j];
       } else {
         for (std::size_t j = 0; j < cols; ++j) row[j] = v[j];
       }
@@ -233,7 +240,9 @@ void transform_outputs(const Problem& p, const T* M, std::size_t ldm, std::size_
 
 /// y = the convolution of p (overwritten), with bias b (null: none) and max(y, 0) when relu;
 /// x masked by `mask` when given (see transform_inputs); filters as transform_filters reads them.
-/// A chunk's V and M take at most chunk_bytes (tests pass small ones to get many chunks).
+/// Each thread takes a contiguous range of the tiles and runs it a chunk at a time through its own
+/// V and M, with no barrier until the end; a chunk's V and M take at most chunk_bytes (tests pass
+/// small ones to get many chunks).
 template <class T>
 void run(const Problem& p, const T* x, const T* mask, const T* w, bool adjoint, const T* b, bool relu, T* y,
          std::size_t chunk_bytes = winograd_chunk_bytes) {
@@ -241,37 +250,37 @@ void run(const Problem& p, const T* x, const T* mask, const T* w, bool adjoint, 
   if (NT == 0 || O == 0) return;
   Storage<T> filters(36 * O * C);
   T* const U = filters.data();
-  transform_filters(w, O, C, adjoint, U);
+  transform_filters(w, p.r, O, C, adjoint, U);
+  const std::size_t groups_total = (NT + lanes - 1) / lanes;
+  const int team = gluino::detail::team_size(groups_total, 36.0 * lanes * static_cast<double>(C * O));
   const std::size_t per_tile = 36 * (C + O) * sizeof(T);
   const std::size_t fit = std::max<std::size_t>(lanes, chunk_bytes / per_tile / lanes * lanes);
-  const std::size_t chunk = std::min(fit, (NT + lanes - 1) / lanes * lanes);
-  Storage<T> work(36 * (C + O) * chunk);
-  T* const V = work.data();
-  T* const M = V + 36 * C * chunk;
-  for (std::size_t t0 = 0; t0 < NT; t0 += chunk) {
-    const std::size_t pc = std::min(chunk, NT - t0), groups = (pc + lanes - 1) / lanes;
-    const auto group_count = [&](std::size_t gi) { return std::min(lanes, pc - gi * lanes); };
-    gluino::detail::parallel_for(
-        C * groups,
-        [&](std::size_t i) {
-          const std::size_t c = i / groups, gi = i % groups;
-          transform_inputs(p, x, mask, c, t0 + gi * lanes, group_count(gi), V + gi * lanes, pc);
-        },
-        lanes * 200);
-    gluino::detail::parallel_for(
-        36,
-        [&](std::size_t xi) {
-          gemm(false, false, O, pc, C, T(1), U + xi * O * C, C, V + xi * C * pc, pc, T(0), M + xi * O * pc, pc);
-        },
-        O * C * pc);
-    gluino::detail::parallel_for(
-        O * groups,
-        [&](std::size_t i) {
-          const std::size_t o = i / groups, gi = i % groups;
-          transform_outputs(p, M + gi * lanes, pc, o, t0 + gi * lanes, group_count(gi), b ? b[o] : T(0), relu, y);
-        },
-        lanes * 150);
-  }
+  const std::size_t per_thread = (NT + static_cast<std::size_t>(team) - 1) / static_cast<std::size_t>(team);
+  const std::size_t chunk = std::min(fit, (per_thread + lanes - 1) / lanes * lanes);
+  const std::size_t panel = 36 * (C + O) * chunk;
+  Storage<T> work(panel * static_cast<std::size_t>(team));  // taken before the team starts
+  gluino::detail::run_team(team, [&](int tid, int nt) {
+    const auto t = static_cast<std::size_t>(tid), n = static_cast<std::size_t>(nt);
+    const std::size_t first = NT * t / n, last = NT * (t + 1) / n;
+    T* const V = work.data() + panel * t;
+    T* const M = V + 36 * C * chunk;
+    for (std::size_t t0 = first; t0 < last; t0 += chunk) {
+      const std::size_t pc = std::min(chunk, last - t0), groups = (pc + lanes - 1) / lanes;
+      for (std::size_t c = 0; c < C; ++c)
+        for (std::size_t gi = 0; gi < groups; ++gi)
+          transform_inputs(p, x, mask, c, t0 + gi * lanes, std::min(lanes, pc - gi * lanes), V + gi * lanes, pc);
+      for (std::size_t xi = 0; xi < 36; ++xi)
+        gemm(false, false, O, pc, C, T(1), U + xi * O * C, C, V + xi * C * pc, pc, T(0), M + xi * O * pc, pc);
+      for (std::size_t o = 0; o < O; ++o) {
+        const T bias = b ? b[o] : T(0);
+        for (std::size_t gi = 0; gi < groups; ++gi) {
+          const std::size_t at = t0 + gi * lanes, count = std::min(lanes, pc - gi * lanes);
+          if (p.m() == 2) transform_outputs<2>(p, M + gi * lanes, pc, o, at, count, bias, relu, y);
+          else transform_outputs<4>(p, M + gi * lanes, pc, o, at, count, bias, relu, y);
+        }
+      }
+    }
+  });
 }
 
 }  // namespace detail_winograd
@@ -280,16 +289,17 @@ void run(const Problem& p, const T* x, const T* mask, const T* w, bool adjoint, 
 /// winograd_applies(g), followed by max(y, 0) when relu.  b may be null.
 template <class T>
 void conv2d_forward_winograd(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu = false) {
-  const detail_winograd::Problem p{g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, g.Ho, g.Wo};
+  const detail_winograd::Problem p{g.kh, g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, g.Ho, g.Wo};
   detail_winograd::run(p, x, static_cast<const T*>(nullptr), w, false, b, relu, y);
 }
 
 /// dx (overwritten) of conv2d_backward_naive for g with winograd_applies(g): the convolution of
-/// dy, padded by 2 - p, with the rotated and transposed filters.  With relu_y (the output of a
+/// dy, padded by r - 1 - p, with the rotated and transposed filters.  With relu_y (the output of a
 /// convolution fused with ReLU), dy counts only where relu_y > 0.
 template <class T>
 void conv2d_input_grad_winograd(const Conv2DGeometry& g, const T* w, const T* dy, T* dx, const T* relu_y = nullptr) {
-  const detail_winograd::Problem p{g.N, g.O, g.Ho, g.Wo, g.C, 2 - g.ph, 2 - g.pw, g.H, g.W};
+  const std::size_t r = g.kh;
+  const detail_winograd::Problem p{r, g.N, g.O, g.Ho, g.Wo, g.C, r - 1 - g.ph, r - 1 - g.pw, g.H, g.W};
   detail_winograd::run(p, dy, relu_y, w, true, static_cast<const T*>(nullptr), false, dx);
 }
 
