@@ -169,8 +169,8 @@ kernels::Conv2DGeometry layer_geometry(const Layer& l, bool generic) {
 }
 }  // namespace
 
-/// The 3x3 and 5x5 stride-1 layers through kernels::conv2d_forward and the input gradient of
-/// kernels::conv2d_backward: argument 1 = 0 the path conv2d takes (Winograd where
+/// The 3x3 and 5x5 stride-1 layers through kernels::conv2d_forward and kernels::conv2d_backward
+/// (input and weight gradients): argument 1 = 0 the path conv2d takes (Winograd where
 /// winograd_applies; kernels/conv2d_winograd.hpp), 1 im2col + GEMM.  FLOP/s and of_peak count the
 /// direct convolution's multiply-adds, so the Winograd rows can pass 100% of peak: they show the
 /// speed-up, not the arithmetic done.
@@ -181,19 +181,18 @@ static void BM_Conv2D_Winograd(benchmark::State& state) {
   auto rand = [](std::size_t n) { return nd::random::uniform<float>({n}, -1.0f, 1.0f); };
   const NDArray<float> x = rand(g.N * g.C * g.H * g.W), w = rand(g.O * g.C * g.kh * g.kw), b = rand(g.O),
                        dy = rand(g.N * g.O * g.P());
-  std::vector<float> y(g.N * g.O * g.P()), dx(x.size());
+  std::vector<float> y(g.N * g.O * g.P()), dx(x.size()), dw(w.size());
   for (auto _ : state) {
     kernels::conv2d_forward(g, x.data(), w.data(), b.data(), y.data());
-    kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), static_cast<float*>(nullptr),
-                             static_cast<float*>(nullptr));
-    benchmark::DoNotOptimize(dx.data());
+    kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), static_cast<float*>(nullptr));
+    benchmark::DoNotOptimize(dw.data());
   }
   const bool fast = kernels::winograd_applies(layer_geometry(l, false));
-  state.SetLabel(std::string(l.label) + ", forward + input gradient, " +
+  state.SetLabel(std::string(l.label) + ", forward + backward, " +
                  (generic ? "im2col + GEMM"
                   : fast   ? (l.k == 3 ? "Winograd F(4x4, 3x3)" : "Winograd F(2x2, 5x5)")
                            : "im2col + GEMM (Winograd does not apply)"));
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g.N));
-  flop_counters(state, 2.0 * 2.0 * double(g.N) * double(g.O) * double(g.C) * double(g.kh * g.kw) * double(g.P()));
+  flop_counters(state, 3.0 * 2.0 * double(g.N) * double(g.O) * double(g.C) * double(g.kh * g.kw) * double(g.P()));
 }
 BENCHMARK(BM_Conv2D_Winograd)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {0, 1}})->Unit(benchmark::kMillisecond);

@@ -97,8 +97,8 @@ void check_winograd_forward(const Conv2DGeometry& g, bool relu, std::size_t chun
 }
 
 template <class T>
-void check_winograd_input_grad(const Conv2DGeometry& g, bool relu) {
-  INFO(describe_winograd(g), ", relu ", relu);
+void check_winograd_grads(const Conv2DGeometry& g, bool relu) {
+  INFO(describe_winograd(g), ", relu ", relu);  // dx and dw
   const auto x = random_values<T>(g.N * g.C * g.H * g.W, 21);
   const auto w = random_values<T>(g.O * g.C * g.kh * g.kw, 22);
   auto dy = random_values<T>(g.N * g.O * g.P(), 23);
@@ -115,13 +115,20 @@ void check_winograd_input_grad(const Conv2DGeometry& g, bool relu) {
   std::vector<T> dx(x.size(), T(-7));
   kernels::conv2d_input_grad_winograd(g, w.data(), dy.data(), dx.data(), relu ? relu_y.data() : nullptr);
   CHECK(winograd_error(dx, dx_want) <= winograd_tolerance<T>());
+  std::vector<T> dw1(w.size(), T(-7)), dw2(w.size(), T(-7));
+  kernels::conv2d_weight_grad_winograd(g, x.data(), dy.data(), dw1.data(), relu ? relu_y.data() : nullptr);
+  CHECK(winograd_error(dw1, dw_want) <= winograd_tolerance<T>());
+  // chunks of one group of 16 tiles: dU summed over many products
+  const wino::Problem p{g.kh, g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, g.Ho, g.Wo};
+  wino::run_weight_grad(p, x.data(), dy.data(), relu ? relu_y.data() : nullptr, dw2.data(), 1);
+  CHECK(winograd_error(dw2, dw_want) <= winograd_tolerance<T>());
   if (!kernels::winograd_applies(g)) return;
   // conv2d_backward: dx through Winograd, dw and db through im2col in the same call
   std::vector<T> dx2(x.size(), T(-7)), dw(w.size(), T(-7)), db(g.O, T(-7));
   kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx2.data(), dw.data(), db.data(),
                            relu ? relu_y.data() : nullptr);
   CHECK(dx2 == dx);
-  CHECK(winograd_error(dw, dw_want) <= winograd_tolerance<T>());
+  CHECK(dw == dw1);
   CHECK(winograd_error(db, db_want) <= winograd_tolerance<T>());
 }
 }  // namespace
@@ -186,13 +193,13 @@ TEST_CASE("conv2d_forward takes this path when it applies, and gives im2col's re
   CHECK(fast != direct);  // a different rounding: the Winograd path ran
 }
 
-TEST_CASE("the input gradient equals the direct sum, through a fused ReLU too; conv2d_backward uses it") {
+TEST_CASE("the input and weight gradients equal the direct sums, through a fused ReLU too; conv2d_backward uses them") {
   REQUIRE(std::any_of(std::begin(winograd_cases), std::end(winograd_cases),
                       [](const Conv2DGeometry& g) { return kernels::winograd_applies(g); }));
   for (const Conv2DGeometry& g : winograd_cases) {
     for (bool relu : {false, true}) {
-      check_winograd_input_grad<double>(g, relu);
-      check_winograd_input_grad<float>(g, relu);
+      check_winograd_grads<double>(g, relu);
+      check_winograd_grads<float>(g, relu);
     }
   }
 }

@@ -179,8 +179,8 @@ void conv2d_backward_naive(const Conv2DGeometry& g, const T* x, const T* w, cons
 /// multiplies the input directly, without im2col; a single-channel one (direct_c1_applies) goes
 /// to the direct kernel of conv2d_direct.hpp, in the forward pass and for the weight gradient; a
 /// depthwise one (depthwise_applies) to conv2d_depthwise.hpp, forward and backward; a 3x3
-/// stride-1 one with enough channels and tiles (winograd_applies) to conv2d_winograd.hpp, for the
-/// forward pass and the input gradient.  An exception on any thread (std::bad_alloc, the GEMM's size check) reaches the caller.
+/// or 5x5 stride-1 one with enough channels and tiles (winograd_applies) to conv2d_winograd.hpp,
+/// forward and backward.  An exception on any thread (std::bad_alloc, the GEMM's size check) reaches the caller.
 template <class T>
 void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu = false) {
   const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W, Ho = g.Ho, Wo = g.Wo;
@@ -247,9 +247,10 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
                      const T* relu_y = nullptr) {
   const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W, Ho = g.Ho, Wo = g.Wo;
   if (depthwise_applies(g)) return conv2d_backward_depthwise(g, x, w, dy, dx, dw, db, relu_y);
-  if (dx && winograd_applies(g)) {  // the input gradient by F(4x4, 3x3); dw and db below
-    conv2d_input_grad_winograd(g, w, dy, dx, relu_y);
-    dx = nullptr;
+  if (winograd_applies(g)) {  // the input and weight gradients by Winograd; db below
+    if (dx) conv2d_input_grad_winograd(g, w, dy, dx, relu_y);
+    if (dw) conv2d_weight_grad_winograd(g, x, dy, dw, relu_y);
+    dx = dw = nullptr;
   }
   const std::size_t wsize = g.O * K;
   if (dw) std::fill(dw, dw + wsize, T(0));

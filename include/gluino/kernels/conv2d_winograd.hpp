@@ -283,6 +283,137 @@ void run(const Problem& p, const T* x, const T* mask, const T* w, bool adjoint, 
   });
 }
 
+/// The adjoint of transform_outputs: D[xi][o][p0 + l] = (A g A^T)[xi] for the M x M tile g of dy
+/// (zero past Ho, Wo and, with a mask, where mask <= 0) of output channel o, tiles t0 ..
+/// t0 + count - 1.  A's row k (point 0, 1, -1, 2, -2) is 1, p, p^2, ...; row 5 (infinity) picks
+/// the tile's last value.  D's rows are ldd apart and its xi blocks od * ldd (od: the output
+/// channels of this D).
+template <std::size_t M, class T>
+void transform_output_grads(const Problem& p, const T* dy, const T* mask, std::size_t o, std::size_t t0,
+                            std::size_t count, T* D, std::size_t ldd, std::size_t od) {
+  alignas(64) T gt[M * M][lanes];
+  alignas(64) T t[6 * M][lanes];
+  alignas(64) T d[36][lanes];
+  for (std::size_t l = 0; l < lanes; ++l) {
+    for (std::size_t k = 0; k < M * M; ++k) gt[k][l] = T(0);
+    if (l >= count) continue;
+    const auto [n, ti, tj] = p.locate(t0 + l);
+    const std::size_t plane = (n * p.O + o) * p.Ho * p.Wo;
+    const std::size_t rows = std::min(M, p.Ho - M * ti), cols = std::min(M, p.Wo - M * tj);
+    for (std::size_t i = 0; i < rows; ++i) {
+      const std::size_t at = plane + (M * ti + i) * p.Wo + M * tj;
+      for (std::size_t j = 0; j < cols; ++j) gt[i * M + j][l] = mask && !(mask[at + j] > T(0)) ? T(0) : dy[at + j];
+    }
+  }
+  const auto apply_a = [](const T (*in)[lanes], std::size_t in_stride, T (*out)[lanes], std::size_t out_stride) {
+    for (std::size_t l = 0; l < lanes; ++l) {
+      T v[M];
+      for (std::size_t i = 0; i < M; ++i) v[i] = in[i * in_stride][l];
+      T even = v[0], odd = v[1], even2 = v[0], odd2 = v[1];  // sums at points 1 and 2
+      if constexpr (M == 4) {
+        even += v[2], odd += v[3];
+        even2 += T(4) * v[2], odd2 = T(2) * v[1] + T(8) * v[3];
+      } else {
+        odd2 = T(2) * v[1];
+      }
+      out[0][l] = v[0];
+      out[out_stride][l] = even + odd;
+      out[2 * out_stride][l] = even - odd;
+      out[3 * out_stride][l] = even2 + odd2;
+      out[4 * out_stride][l] = even2 - odd2;
+      out[5 * out_stride][l] = v[M - 1];
+    }
+  };
+  for (std::size_t j = 0; j < M; ++j) apply_a(gt + j, M, t + j, M);  // A g: 6 x M, column j
+  for (std::size_t k = 0; k < 6; ++k) apply_a(t + k * M, 1, d + k * 6, 1);  // (A g) A^T: row k
+  const std::size_t xi_stride = od * ldd;
+  for (std::size_t k = 0; k < 36; ++k) {
+    T* out = D + k * xi_stride;
+    for (std::size_t l = 0; l < count; ++l) out[l] = d[k][l];
+  }
+}
+
+/// dw (O, C, r, r), overwritten, from dU[xi][o][c] = sum over tiles of D (.) V: the adjoint of
+/// transform_filters, G^T dU G per filter, in double.
+template <class T>
+void untransform_filters(const T* dU, std::size_t r, std::size_t O, std::size_t C, T* dw) {
+  const std::size_t OC = O * C;
+  constexpr double point[5] = {0, 1, -1, 2, -2}, scale[5] = {1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24};
+  double G[6][5] = {};  // G[k][i]
+  for (std::size_t k = 0; k < 5; ++k) {
+    double power = 1;
+    for (std::size_t i = 0; i < r; ++i, power *= point[k]) G[k][i] = scale[k] * power;
+  }
+  G[5][r - 1] = 1;
+  gluino::detail::parallel_for(
+      OC,
+      [&](std::size_t f) {
+        double t[5][6] = {};  // G^T dU: r x 6
+        for (std::size_t k = 0; k < 6; ++k)
+          for (std::size_t l = 0; l < 6; ++l) {
+            const double v = static_cast<double>(dU[(k * 6 + l) * OC + f]);
+            for (std::size_t i = 0; i < r; ++i) t[i][l] += G[k][i] * v;
+          }
+        T* out = dw + f * r * r;
+        for (std::size_t i = 0; i < r; ++i)
+          for (std::size_t j = 0; j < r; ++j) {
+            double sum = 0;
+            for (std::size_t l = 0; l < 6; ++l) sum += t[i][l] * G[l][j];
+            out[i * r + j] = static_cast<T>(sum);
+          }
+      },
+      64 * r);
+}
+
+/// dw (overwritten) of the convolution p given dy (N, O, Ho, Wo), masked by `mask` when given:
+/// dU[xi] (O x C) = sum over tiles of D[xi] (O x tiles) V[xi]^T (tiles x C), then G^T dU G.  The
+/// output channels are split over threads, each summing its rows of dU over all tiles, so no
+/// partial sums need adding up; each thread transforms every input tile itself (the input
+/// transform is done once per thread, a small share of the work).
+template <class T>
+void run_weight_grad(const Problem& p, const T* x, const T* dy, const T* mask, T* dw,
+                     std::size_t chunk_bytes = winograd_chunk_bytes) {
+  const std::size_t C = p.C, O = p.O, NT = p.tiles(), r = p.r;
+  if (O == 0 || C == 0) return;
+  if (NT == 0) {
+    std::fill(dw, dw + O * C * r * r, T(0));
+    return;
+  }
+  Storage<T> grads(36 * O * C);
+  T* const dU = grads.data();
+  const int team = gluino::detail::team_size(O, 36.0 * static_cast<double>(C * NT));
+  const std::size_t most_o = (O + static_cast<std::size_t>(team) - 1) / static_cast<std::size_t>(team);
+  const std::size_t per_tile = 36 * (C + most_o) * sizeof(T);
+  const std::size_t fit = std::max<std::size_t>(lanes, chunk_bytes / per_tile / lanes * lanes);
+  const std::size_t chunk = std::min(fit, (NT + lanes - 1) / lanes * lanes);
+  const std::size_t panel = 36 * (C + most_o) * chunk;
+  Storage<T> work(panel * static_cast<std::size_t>(team));  // taken before the team starts
+  gluino::detail::run_team(team, [&](int tid, int nt) {
+    const auto t = static_cast<std::size_t>(tid), n = static_cast<std::size_t>(nt);
+    const std::size_t o0 = O * t / n, o1 = O * (t + 1) / n, od = o1 - o0;
+    T* const V = work.data() + panel * t;
+    T* const D = V + 36 * C * chunk;
+    for (std::size_t t0 = 0; t0 < NT; t0 += chunk) {
+      const std::size_t pc = std::min(chunk, NT - t0), groups = (pc + lanes - 1) / lanes;
+      for (std::size_t c = 0; c < C; ++c)
+        for (std::size_t gi = 0; gi < groups; ++gi)
+          transform_inputs(p, x, static_cast<const T*>(nullptr), c, t0 + gi * lanes, std::min(lanes, pc - gi * lanes),
+                           V + gi * lanes, pc);
+      for (std::size_t o = o0; o < o1; ++o)
+        for (std::size_t gi = 0; gi < groups; ++gi) {
+          const std::size_t at = t0 + gi * lanes, count = std::min(lanes, pc - gi * lanes);
+          T* const out = D + (o - o0) * pc + gi * lanes;
+          if (p.m() == 2) transform_output_grads<2>(p, dy, mask, o, at, count, out, pc, od);
+          else transform_output_grads<4>(p, dy, mask, o, at, count, out, pc, od);
+        }
+      for (std::size_t xi = 0; xi < 36 && od > 0; ++xi)
+        gemm(false, true, od, C, pc, T(1), D + xi * od * pc, pc, V + xi * C * pc, pc, t0 == 0 ? T(0) : T(1),
+             dU + xi * O * C + o0 * C, C);
+    }
+  });
+  untransform_filters(dU, r, O, C, dw);
+}
+
 }  // namespace detail_winograd
 
 /// Same result as conv2d_forward_naive (up to rounding; see the top of this header) for g with
@@ -303,12 +434,22 @@ void conv2d_input_grad_winograd(const Conv2DGeometry& g, const T* w, const T* dy
   detail_winograd::run(p, dy, relu_y, w, true, static_cast<const T*>(nullptr), false, dx);
 }
 
+/// dw (overwritten) of conv2d_backward_naive for g with winograd_applies(g), by the adjoint of
+/// the forward pass's transforms.  With relu_y (the output of a convolution fused with ReLU), dy
+/// counts only where relu_y > 0.
+template <class T>
+void conv2d_weight_grad_winograd(const Conv2DGeometry& g, const T* x, const T* dy, T* dw, const T* relu_y = nullptr) {
+  const detail_winograd::Problem p{g.kh, g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, g.Ho, g.Wo};
+  detail_winograd::run_weight_grad(p, x, dy, relu_y, dw);
+}
+
 }  // namespace gluino::kernels
 
 // Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
 #define GLUINO_KERNELS_CONV2D_WINOGRAD_INSTANTIATIONS(X, T)                                    \
   X void conv2d_forward_winograd<T>(const Conv2DGeometry&, const T*, const T*, const T*, T*, bool); \
-  X void conv2d_input_grad_winograd<T>(const Conv2DGeometry&, const T*, const T*, T*, const T*);
+  X void conv2d_input_grad_winograd<T>(const Conv2DGeometry&, const T*, const T*, T*, const T*);  \
+  X void conv2d_weight_grad_winograd<T>(const Conv2DGeometry&, const T*, const T*, T*, const T*);
 namespace gluino::kernels {
 GLUINO_EXTERN_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_WINOGRAD_INSTANTIATIONS)
 }  // namespace gluino::kernels
