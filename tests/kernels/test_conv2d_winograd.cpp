@@ -64,12 +64,12 @@ const Conv2DGeometry winograd_cases[] = {
     make_wino_3x3(1, 16, 14, 14, 24, 2, 2), make_wino_3x3(4, 20, 12, 12, 50, 0, 0),
     make_wino_3x3(2, 12, 7, 19, 8, 1, 2),   make_wino_3x3(2, 32, 12, 12, 48, 1, 1),
     make_wino_3x3(1, 8, 30, 6, 9, 2, 0),
-    // shapes conv2d takes through Winograd (winograd_applies): 48 and 84 tiles
-    make_wino_3x3(3, 16, 16, 16, 24, 1, 1), make_wino_3x3(2, 24, 20, 28, 16, 2, 1),
+    // shapes conv2d takes through Winograd (winograd_applies): 48 and 40 tiles
+    make_wino_3x3(3, 64, 16, 16, 64, 1, 1), make_wino_3x3(2, 64, 12, 20, 64, 2, 1),
     // 5x5, F(2x2, 5x5): padding 0 to 4, odd outputs, AlexNet's second layer in small; the last
     // two go through conv2d
     make_wino_5x5(2, 8, 9, 9, 8, 0, 0), make_wino_5x5(1, 9, 11, 8, 10, 3, 4), make_wino_5x5(2, 16, 10, 10, 12, 2, 2),
-    make_wino_5x5(2, 16, 12, 12, 24, 2, 2), make_wino_5x5(3, 20, 9, 13, 16, 2, 1),
+    make_wino_5x5(2, 64, 12, 12, 64, 2, 2), make_wino_5x5(3, 64, 9, 13, 80, 2, 1),
 };
 
 // The tolerances: double agrees with the direct sum to rounding; float within 2e-5 of the
@@ -134,8 +134,8 @@ void check_winograd_grads(const Conv2DGeometry& g, bool relu) {
 }  // namespace
 
 TEST_SUITE("kernels/conv2d_winograd") {
-TEST_CASE("winograd_applies: one group, 3x3 or 5x5, stride 1, no dilation, pad < r, >= 16 channels, enough tiles") {
-  Conv2DGeometry g = make_wino_3x3(2, 16, 16, 16, 16, 1, 1);  // 2 * 16 tiles
+TEST_CASE("winograd_applies: one group, 3x3 or 5x5, stride 1, no dilation, pad < r, >= 64 channels, enough tiles") {
+  Conv2DGeometry g = make_wino_3x3(2, 64, 16, 16, 64, 1, 1);  // 2 * 16 tiles
   CHECK(kernels::winograd_applies(g));
   const auto refused = [&](auto change) {
     Conv2DGeometry h = g;
@@ -154,8 +154,8 @@ TEST_CASE("winograd_applies: one group, 3x3 or 5x5, stride 1, no dilation, pad <
   CHECK(refused([](Conv2DGeometry& h) { h.dw = 2; }));
   CHECK(refused([](Conv2DGeometry& h) { h.ph = 3; }));
   CHECK(refused([](Conv2DGeometry& h) { h.pw = 3; }));
-  CHECK(refused([](Conv2DGeometry& h) { h.C = 15; }));
-  CHECK(refused([](Conv2DGeometry& h) { h.O = 15; }));
+  CHECK(refused([](Conv2DGeometry& h) { h.C = 63; }));
+  CHECK(refused([](Conv2DGeometry& h) { h.O = 63; }));
   CHECK(refused([](Conv2DGeometry& h) { h.N = 1; }));  // 16 tiles
   // LeNet's second layer: 10x10 outputs on 3x3 tiles of 4x4 (1.44 times the area)
   CHECK_FALSE(kernels::winograd_applies(make_wino_3x3(256, 20, 12, 12, 50, 0, 0)));
@@ -179,7 +179,7 @@ TEST_CASE("the forward pass equals the direct sum: bias, ReLU, one chunk and man
 }
 
 TEST_CASE("conv2d_forward takes this path when it applies, and gives im2col's result up to rounding") {
-  const Conv2DGeometry g = make_wino_3x3(4, 16, 12, 12, 24, 1, 1);
+  const Conv2DGeometry g = make_wino_3x3(4, 64, 12, 12, 64, 1, 1);
   REQUIRE(kernels::winograd_applies(g));
   Conv2DGeometry generic = g;
   generic.generic = true;

@@ -14,8 +14,9 @@
 /// conv2d_forward (kernels/conv2d.hpp) takes this path when winograd_applies(g), and
 /// conv2d_backward takes it for the input gradient, which for a stride-1 convolution is again
 /// one: dy padded by r - 1 - p, with each filter rotated by 180 degrees and the channel axes
-/// swapped.  The weight gradient stays on im2col + GEMM.  The naive loops of conv2d.hpp are the
-/// reference the tests compare this with.
+/// swapped.  The weight gradient is the adjoint of the forward pass in g: per filter
+/// G^T [ sum over tiles of (A dy_tile A^T) (.) (B^T d B) ] G, again 36 products (O x tiles times
+/// tiles x C).  The naive loops of conv2d.hpp are the reference the tests compare this with.
 ///
 /// The tiles of all images are numbered in one sequence (so a batch of small images fills the
 /// products as well as one large image does) and split over threads in contiguous ranges; each
@@ -46,19 +47,21 @@ namespace gluino::kernels {
 /// one group of tiles.
 inline constexpr std::size_t winograd_chunk_bytes = std::size_t(8) << 20;
 
-/// True when conv2d_forward and conv2d_backward (its input gradient) use Winograd for g: one
-/// group, a 3x3 or 5x5 kernel, stride 1, no dilation, padding at most r - 1 (the input gradient
-/// pads dy by r - 1 - p), at least 16 input and 16 output channels, at least 32 output tiles over
-/// the batch, and tiles covering at most 4/3 of the output (a 10x10 output takes 3x3 tiles of
-/// 4x4, 1.44 times its area).  Measured by bench_conv2d's BM_Conv2D_Winograd (docs/performance.md): the
-/// 3x3 layers of AlexNet and VGG-11/4 run 1.2-2.2x faster than on im2col + GEMM, LeNet's second
-/// layer (20 -> 50 channels, 10x10 outputs) 1.2x slower, so it stays on im2col.  g.generic turns
-/// it off (tests and benches compare the paths).
+/// True when conv2d_forward and conv2d_backward (both gradients) use Winograd for g: one group, a
+/// 3x3 or 5x5 kernel, stride 1, no dilation, padding at most r - 1 (the input gradient pads dy by
+/// r - 1 - p), at least 64 input and 64 output channels, at least 32 output tiles over the batch,
+/// and tiles covering at most 4/3 of the output (a 10x10 output takes 3x3 tiles of 4x4, 1.44
+/// times its area).  Measured by bench_conv2d's BM_Conv2D_Winograd (docs/performance.md),
+/// forward + backward: AlexNet's layers 2-5 and VGG-11/4's layers with 64 channels or more run
+/// 1.4-1.9x faster than on im2col + GEMM; VGG-11/4's 16- and 32-channel layers (the transforms
+/// outweigh the thin products) and LeNet's second layer (20 -> 50 channels, 10x10 outputs) run
+/// no faster or slower, so they stay on im2col.  g.generic turns it off (tests and benches
+/// compare the paths).
 inline bool winograd_applies(const Conv2DGeometry& g) {
   if (g.kh != g.kw || (g.kh != 3 && g.kh != 5)) return false;
   const std::size_t r = g.kh, m = 7 - r, th = (g.Ho + m - 1) / m, tw = (g.Wo + m - 1) / m;
   return !g.generic && g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ph < r && g.pw < r &&
-         g.C >= 16 && g.O >= 16 && g.N * th * tw >= 32 && 3 * m * m * th * tw <= 4 * g.Ho * g.Wo;
+         g.C >= 64 && g.O >= 64 && g.N * th * tw >= 32 && 3 * m * m * th * tw <= 4 * g.Ho * g.Wo;
 }
 
 namespace detail_winograd {
@@ -128,6 +131,20 @@ inline void input_rows(const T (*in)[lanes], std::size_t in_stride, T (*out)[lan
   }
 }
 
+/// out[k * stride + l] = v[k][l] for the 36 rows and the first `count` lanes.  A full group is
+/// copied with a constant length, so that it stays vector moves (a variable one became 36 calls
+/// of memmove, 14% of VGG's second layer).
+template <class T>
+inline void store_lanes(const T (*v)[lanes], std::size_t count, T* out, std::size_t stride) {
+  if (count == lanes) {
+    for (std::size_t k = 0; k < 36; ++k)
+      for (std::size_t l = 0; l < lanes; ++l) out[k * stride + l] = v[k][l];
+    return;
+  }
+  for (std::size_t k = 0; k < 36; ++k)
+    for (std::size_t l = 0; l < count; ++l) out[k * stride + l] = v[k][l];
+}
+
 /// V[xi][c][p0 + l] = (B^T d B)[xi] for the tiles t0 .. t0 + count - 1 (count <= lanes) of channel
 /// c; d is the tile's 6x6 input patch, zero outside the input and, with a mask, where mask <= 0
 /// (the input gradient through a fused ReLU: mask is the ReLU's output).  V's rows are ldv apart
@@ -176,10 +193,7 @@ void transform_inputs(const Problem& p, const T* x, const T* mask, std::size_t c
   for (std::size_t s = 0; s < 6; ++s) input_rows<T>(d + s, 6, t + s, 6);  // B^T d: column s
   for (std::size_t k = 0; k < 6; ++k) input_rows<T>(t + k * 6, 1, d + k * 6, 1);  // (B^T d) B: row k
   const std::size_t xi_stride = p.C * ldv;
-  for (std::size_t k = 0; k < 36; ++k) {
-    T* out = V + k * xi_stride + c * ldv;
-    for (std::size_t l = 0; l < count; ++l) out[l] = d[k][l];
-  }
+  store_lanes(d, count, V + c * ldv, xi_stride);
 }
 
 /// A^T applied along one axis of 6 values: M (4 or 2) outputs.
@@ -327,10 +341,7 @@ void transform_output_grads(const Problem& p, const T* dy, const T* mask, std::s
   for (std::size_t j = 0; j < M; ++j) apply_a(gt + j, M, t + j, M);  // A g: 6 x M, column j
   for (std::size_t k = 0; k < 6; ++k) apply_a(t + k * M, 1, d + k * 6, 1);  // (A g) A^T: row k
   const std::size_t xi_stride = od * ldd;
-  for (std::size_t k = 0; k < 36; ++k) {
-    T* out = D + k * xi_stride;
-    for (std::size_t l = 0; l < count; ++l) out[l] = d[k][l];
-  }
+  store_lanes(d, count, D, xi_stride);
 }
 
 /// dw (O, C, r, r), overwritten, from dU[xi][o][c] = sum over tiles of D (.) V: the adjoint of
