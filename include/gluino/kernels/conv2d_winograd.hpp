@@ -53,7 +53,7 @@ inline constexpr std::size_t winograd_chunk_bytes = std::size_t(8) << 20;
 /// and tiles covering at most 4/3 of the output (a 10x10 output takes 3x3 tiles of 4x4, 1.44
 /// times its area).  Measured by bench_conv2d's BM_Conv2D_Winograd (docs/performance.md),
 /// forward + backward: AlexNet's layers 2-5 and VGG-11/4's layers with 64 channels or more run
-/// 1.4-1.9x faster than on im2col + GEMM; VGG-11/4's 16- and 32-channel layers (the transforms
+/// 1.4-2.0x faster than on im2col + GEMM; VGG-11/4's 16- and 32-channel layers (the transforms
 /// outweigh the thin products) and LeNet's second layer (20 -> 50 channels, 10x10 outputs) run
 /// no faster or slower, so they stay on im2col.  g.generic turns it off (tests and benches
 /// compare the paths).
@@ -84,11 +84,14 @@ struct Problem {
   }
 };
 
-/// G's row k applied to r values v: the filter's polynomial at interpolation point k (0, 1, -1,
-/// 2, -2), scaled by 1/4, -1/6, -1/6, 1/24, 1/24; row 5 (infinity) is the last value.
+/// The interpolation points of the finite rows of G, B and A, and the scales of G's rows.
+inline constexpr double point[5] = {0, 1, -1, 2, -2};
+inline constexpr double scale[5] = {1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24};
+
+/// G's row k applied to r values v: the filter's polynomial at interpolation point k, scaled by
+/// scale[k]; row 5 (infinity) is the last value.
 inline double filter_row(std::size_t k, const double* v, std::size_t r, std::size_t stride) {
   if (k == 5) return v[(r - 1) * stride];
-  constexpr double point[5] = {0, 1, -1, 2, -2}, scale[5] = {1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24};
   double sum = 0, power = 1;
   for (std::size_t j = 0; j < r; ++j, power *= point[k]) sum += power * v[j * stride];
   return scale[k] * sum;
@@ -349,7 +352,6 @@ void transform_output_grads(const Problem& p, const T* dy, const T* mask, std::s
 template <class T>
 void untransform_filters(const T* dU, std::size_t r, std::size_t O, std::size_t C, T* dw) {
   const std::size_t OC = O * C;
-  constexpr double point[5] = {0, 1, -1, 2, -2}, scale[5] = {1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24};
   double G[6][5] = {};  // G[k][i]
   for (std::size_t k = 0; k < 5; ++k) {
     double power = 1;
