@@ -178,9 +178,10 @@ void conv2d_backward_naive(const Conv2DGeometry& g, const T* x, const T* w, cons
 /// the duration of the call) stays bounded.  A pointwise convolution (1x1, stride 1, no padding)
 /// multiplies the input directly, without im2col; a single-channel one (direct_c1_applies) goes
 /// to the direct kernel of conv2d_direct.hpp, in the forward pass and for the weight gradient; a
-/// depthwise one (depthwise_applies) to conv2d_depthwise.hpp, forward and backward; a 3x3
-/// or 5x5 stride-1 one with enough channels and tiles (winograd_applies) to conv2d_winograd.hpp,
-/// forward and backward.  An exception on any thread (std::bad_alloc, the GEMM's size check) reaches the caller.
+/// depthwise one (depthwise_applies) to conv2d_depthwise.hpp, forward and backward; a 3x3 or
+/// 5x5 stride-1 one with enough channels and tiles (winograd_applies) to conv2d_winograd.hpp,
+/// forward and backward.  An exception on any thread (std::bad_alloc, the GEMM's size check)
+/// reaches the caller.
 template <class T>
 void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu = false) {
   const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W, Ho = g.Ho, Wo = g.Wo;
