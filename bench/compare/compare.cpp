@@ -2,10 +2,11 @@
 // gluino vs LibTorch, side by side: each run of each workload happens in a fresh child process
 // (so peak RSS is that framework's own: gluino's runs exec compare_gluino, a program of the same
 // directory linked without LibTorch; LibTorch's runs are forked from this one), alternating
-// gluino, LibTorch in NCHW and LibTorch in channels_last (NHWC), and the table reports the median img/s of each with its min-max, the
-// ratio of gluino's median to the faster LibTorch's, the achieved GFLOP/s of gluino and of the
-// faster LibTorch with their share of the machine's FP32 peak (measured first with an FMA loop
-// on the same threads: bench/peak_flops.hpp), ms per phase and peak RSS.
+// gluino, LibTorch in NCHW and LibTorch in channels_last (NHWC), and the table reports the
+// median img/s of each with its min-max, the ratio of gluino's median to the faster LibTorch's,
+// the achieved GFLOP/s of gluino and of the faster LibTorch with their share of the machine's
+// FP32 peak (measured first with an FMA loop on the same threads: bench/peak_flops.hpp), ms per
+// phase and peak RSS.
 //
 //   compare [--runs 5] [--only lenet|alexnet|vgg11_quarter] [--threads 2]
 //
