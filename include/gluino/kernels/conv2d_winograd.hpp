@@ -26,7 +26,9 @@
 /// barrier per phase cost more than the products).  The transforms work on 16 tiles at once so
 /// that their arithmetic is vector code.  The transformed filters (36 * O * C) and each thread's
 /// V and M for a chunk (36 * (C + O) per tile, at most winograd_chunk_bytes together) come from
-/// the memory pool for the call.
+/// the memory pool for the call.  The weight gradient splits the output channels over
+/// the threads instead (each sums its rows of the transformed gradient over all tiles, so no
+/// thread keeps partial sums of all 36 * O * C), and each thread transforms every input tile.
 ///
 /// Rounding: the transforms multiply by up to 16 and 1/24, so results differ from the direct sum
 /// by more than im2col's (float: up to about 4e-6 of the output's largest magnitude in the
@@ -43,8 +45,8 @@
 
 namespace gluino::kernels {
 
-/// The most one chunk's transformed inputs and products may take (bytes); a chunk holds at least
-/// one group of tiles.
+/// The most one thread's chunk of transformed inputs and products (or output gradients) may take
+/// (bytes); a chunk holds at least one group of tiles.
 inline constexpr std::size_t winograd_chunk_bytes = std::size_t(8) << 20;
 
 /// True when conv2d_forward and conv2d_backward (both gradients) use Winograd for g: one group, a
