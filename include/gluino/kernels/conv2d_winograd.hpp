@@ -36,6 +36,7 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <vector>
 
 #include "gluino/core/parallel.hpp"
 #include "gluino/core/storage.hpp"
@@ -85,6 +86,36 @@ struct Problem {
     return {t / per_image, at / tw(), at % tw()};
   }
 };
+
+/// Where the tiles t0 .. t0 + count - 1 (count <= lanes) lie: each one's image and the row and
+/// column of its first output pixel.  Found once per group of tiles by stepping from t0 (no
+/// division per tile) and used for every channel: locating each tile again per channel took
+/// about half of the input transform's time.
+struct TileGroup {
+  std::size_t count = 0;
+  std::array<std::size_t, lanes> image{}, row{}, col{};
+};
+
+inline TileGroup tile_group(const Problem& p, std::size_t t0, std::size_t count) {
+  TileGroup g;
+  g.count = count;
+  auto [n, ti, tj] = p.locate(t0);
+  const std::size_t m = p.m(), th = p.th(), tw = p.tw();
+  for (std::size_t l = 0; l < count; ++l) {
+    g.image[l] = n, g.row[l] = m * ti, g.col[l] = m * tj;
+    if (++tj == tw) {
+      tj = 0;
+      if (++ti == th) ti = 0, ++n;
+    }
+  }
+  return g;
+}
+
+/// The groups of lanes tiles each that cover the tiles t0 .. t0 + count - 1, into `groups`.
+inline void tile_groups(const Problem& p, std::size_t t0, std::size_t count, std::vector<TileGroup>& groups) {
+  groups.clear();
+  for (std::size_t at = 0; at < count; at += lanes) groups.push_back(tile_group(p, t0 + at, std::min(lanes, count - at)));
+}
 
 /// The interpolation points of the finite rows of G, B and A, and the scales of G's rows.
 inline constexpr double point[5] = {0, 1, -1, 2, -2};
@@ -176,13 +207,13 @@ inline void store_lanes(const T (*v)[lanes], std::size_t count, T* out, std::siz
     for (std::size_t l = 0; l < count; ++l) out[k * stride + l] = v[k][l];
 }
 
-/// V[xi][c][p0 + l] = (B^T d B)[xi] for the tiles t0 .. t0 + count - 1 (count <= lanes) of channel
-/// c; d is the tile's 6x6 input patch, zero outside the input and, with a mask, where mask <= 0
+/// V[xi][c][p0 + l] = (B^T d B)[xi] for the tiles of group g (lane l) of channel c; d is the tile's 6x6 input patch, zero outside the input and, with a mask, where mask <= 0
 /// (the input gradient through a fused ReLU: mask is the ReLU's output).  V's rows are ldv apart
 /// and its xi blocks C * ldv.
 template <class T>
-void transform_inputs(const Problem& p, const T* x, const T* mask, std::size_t c, std::size_t t0, std::size_t count,
-                      T* V, std::size_t ldv) {
+void transform_inputs(const Problem& p, const T* x, const T* mask, std::size_t c, const TileGroup& g, T* V,
+                      std::size_t ldv) {
+  const std::size_t count = g.count;
   alignas(64) T d[36][lanes];
   alignas(64) T t[36][lanes];
   for (std::size_t l = 0; l < lanes; ++l) {
@@ -190,10 +221,9 @@ void transform_inputs(const Problem& p, const T* x, const T* mask, std::size_t c
       for (std::size_t k = 0; k < 36; ++k) d[k][l] = T(0);
       continue;
     }
-    const auto [n, ti, tj] = p.locate(t0 + l);
-    const std::ptrdiff_t r0 = static_cast<std::ptrdiff_t>(p.m() * ti) - static_cast<std::ptrdiff_t>(p.ph);
-    const std::ptrdiff_t s0 = static_cast<std::ptrdiff_t>(p.m() * tj) - static_cast<std::ptrdiff_t>(p.pw);
-    const std::size_t plane = (n * p.C + c) * p.H * p.W;
+    const std::ptrdiff_t r0 = static_cast<std::ptrdiff_t>(g.row[l]) - static_cast<std::ptrdiff_t>(p.ph);
+    const std::ptrdiff_t s0 = static_cast<std::ptrdiff_t>(g.col[l]) - static_cast<std::ptrdiff_t>(p.pw);
+    const std::size_t plane = (g.image[l] * p.C + c) * p.H * p.W;
     const T* xc = x + plane;
     const T* mc = mask ? mask + plane : nullptr;
     const auto H = static_cast<std::ptrdiff_t>(p.H), W = static_cast<std::ptrdiff_t>(p.W);
@@ -245,11 +275,12 @@ inline void output_rows(const T (*in)[lanes], std::size_t in_stride, T (*out)[la
   }
 }
 
-/// y's M x M tiles t0 .. t0 + count - 1 of output channel o from M[xi][o][p0 + l] (rows ldm apart,
+/// y's M x M tiles of group g of output channel o from M[xi][o][p0 + l] (rows ldm apart,
 /// xi blocks O * ldm): A^T M A, plus bias, then max(., 0) when relu; pixels past Ho, Wo dropped.
 template <std::size_t M, class T>
-void transform_outputs(const Problem& p, const T* Mx, std::size_t ldm, std::size_t o, std::size_t t0, std::size_t count,
-                       T bias, bool relu, T* y) {
+void transform_outputs(const Problem& p, const T* Mx, std::size_t ldm, std::size_t o, const TileGroup& g, T bias,
+                       bool relu, T* y) {
+  const std::size_t count = g.count;
   alignas(64) T m[36][lanes];
   alignas(64) T t[6 * M][lanes];
   const std::size_t xi_stride = p.O * ldm;
@@ -264,11 +295,10 @@ void transform_outputs(const Problem& p, const T* Mx, std::size_t ldm, std::size
   for (std::size_t s = 0; s < 6; ++s) output_rows<M, T>(m + s, 6, t + s, 6);  // A^T M: M x 6
   for (std::size_t k = 0; k < M; ++k) output_rows<M, T>(t + k * 6, 1, m + k * M, 1);  // (A^T M) A: M x M
   for (std::size_t l = 0; l < count; ++l) {
-    const auto [n, ti, tj] = p.locate(t0 + l);
-    T* yo = y + (n * p.O + o) * p.Ho * p.Wo;
-    const std::size_t rows = std::min(M, p.Ho - M * ti), cols = std::min(M, p.Wo - M * tj);
+    T* yo = y + (g.image[l] * p.O + o) * p.Ho * p.Wo;
+    const std::size_t rows = std::min(M, p.Ho - g.row[l]), cols = std::min(M, p.Wo - g.col[l]);
     for (std::size_t i = 0; i < rows; ++i) {
-      T* row = yo + (M * ti + i) * p.Wo + M * tj;
+      T* row = yo + (g.row[l] + i) * p.Wo + g.col[l];
       T v[M];
       for (std::size_t j = 0; j < M; ++j) {
         v[j] = m[i * M + j][l] + bias;
@@ -310,19 +340,19 @@ void run(const Problem& p, const T* x, const T* mask, const T* w, bool adjoint, 
     const std::size_t first = NT * t / n, last = NT * (t + 1) / n;
     T* const V = work.data() + panel * t;
     T* const M = V + 36 * C * chunk;
+    std::vector<TileGroup> tg;
     for (std::size_t t0 = first; t0 < last; t0 += chunk) {
       const std::size_t pc = std::min(chunk, last - t0), groups = (pc + lanes - 1) / lanes;
+      tile_groups(p, t0, pc, tg);
       for (std::size_t c = 0; c < C; ++c)
-        for (std::size_t gi = 0; gi < groups; ++gi)
-          transform_inputs(p, x, mask, c, t0 + gi * lanes, std::min(lanes, pc - gi * lanes), V + gi * lanes, pc);
+        for (std::size_t gi = 0; gi < groups; ++gi) transform_inputs(p, x, mask, c, tg[gi], V + gi * lanes, pc);
       for (std::size_t xi = 0; xi < 36; ++xi)
         gemm(false, false, O, pc, C, T(1), U + xi * O * C, C, V + xi * C * pc, pc, T(0), M + xi * O * pc, pc);
       for (std::size_t o = 0; o < O; ++o) {
         const T bias = b ? b[o] : T(0);
         for (std::size_t gi = 0; gi < groups; ++gi) {
-          const std::size_t at = t0 + gi * lanes, count = std::min(lanes, pc - gi * lanes);
-          if (p.m() == 2) transform_outputs<2>(p, M + gi * lanes, pc, o, at, count, bias, relu, y);
-          else transform_outputs<4>(p, M + gi * lanes, pc, o, at, count, bias, relu, y);
+          if (p.m() == 2) transform_outputs<2>(p, M + gi * lanes, pc, o, tg[gi], bias, relu, y);
+          else transform_outputs<4>(p, M + gi * lanes, pc, o, tg[gi], bias, relu, y);
         }
       }
     }
@@ -330,24 +360,23 @@ void run(const Problem& p, const T* x, const T* mask, const T* w, bool adjoint, 
 }
 
 /// The adjoint of transform_outputs: D[xi][o][p0 + l] = (A g A^T)[xi] for the M x M tile g of dy
-/// (zero past Ho, Wo and, with a mask, where mask <= 0) of output channel o, tiles t0 ..
-/// t0 + count - 1.  A's row k (point 0, 1, -1, 2, -2) is 1, p, p^2, ...; row 5 (infinity) picks
+/// (zero past Ho, Wo and, with a mask, where mask <= 0) of output channel o, the tiles of group g.  A's row k (point 0, 1, -1, 2, -2) is 1, p, p^2, ...; row 5 (infinity) picks
 /// the tile's last value.  D's rows are ldd apart and its xi blocks od * ldd (od: the output
 /// channels of this D).
 template <std::size_t M, class T>
-void transform_output_grads(const Problem& p, const T* dy, const T* mask, std::size_t o, std::size_t t0,
-                            std::size_t count, T* D, std::size_t ldd, std::size_t od) {
+void transform_output_grads(const Problem& p, const T* dy, const T* mask, std::size_t o, const TileGroup& g, T* D,
+                            std::size_t ldd, std::size_t od) {
+  const std::size_t count = g.count;
   alignas(64) T gt[M * M][lanes];
   alignas(64) T t[6 * M][lanes];
   alignas(64) T d[36][lanes];
   for (std::size_t l = 0; l < lanes; ++l) {
     for (std::size_t k = 0; k < M * M; ++k) gt[k][l] = T(0);
     if (l >= count) continue;
-    const auto [n, ti, tj] = p.locate(t0 + l);
-    const std::size_t plane = (n * p.O + o) * p.Ho * p.Wo;
-    const std::size_t rows = std::min(M, p.Ho - M * ti), cols = std::min(M, p.Wo - M * tj);
+    const std::size_t plane = (g.image[l] * p.O + o) * p.Ho * p.Wo;
+    const std::size_t rows = std::min(M, p.Ho - g.row[l]), cols = std::min(M, p.Wo - g.col[l]);
     for (std::size_t i = 0; i < rows; ++i) {
-      const std::size_t at = plane + (M * ti + i) * p.Wo + M * tj;
+      const std::size_t at = plane + (g.row[l] + i) * p.Wo + g.col[l];
       for (std::size_t j = 0; j < cols; ++j) gt[i * M + j][l] = mask && !(mask[at + j] > T(0)) ? T(0) : dy[at + j];
     }
   }
@@ -439,18 +468,18 @@ void run_weight_grad(const Problem& p, const T* x, const T* dy, const T* mask, T
     const std::size_t o0 = O * t / n, o1 = O * (t + 1) / n, od = o1 - o0;
     T* const V = work.data() + panel * t;
     T* const D = V + 36 * C * chunk;
+    std::vector<TileGroup> tg;
     for (std::size_t t0 = 0; t0 < NT; t0 += chunk) {
       const std::size_t pc = std::min(chunk, NT - t0), groups = (pc + lanes - 1) / lanes;
+      tile_groups(p, t0, pc, tg);
       for (std::size_t c = 0; c < C; ++c)
         for (std::size_t gi = 0; gi < groups; ++gi)
-          transform_inputs(p, x, static_cast<const T*>(nullptr), c, t0 + gi * lanes, std::min(lanes, pc - gi * lanes),
-                           V + gi * lanes, pc);
+          transform_inputs(p, x, static_cast<const T*>(nullptr), c, tg[gi], V + gi * lanes, pc);
       for (std::size_t o = o0; o < o1; ++o)
         for (std::size_t gi = 0; gi < groups; ++gi) {
-          const std::size_t at = t0 + gi * lanes, count = std::min(lanes, pc - gi * lanes);
           T* const out = D + (o - o0) * pc + gi * lanes;
-          if (p.m() == 2) transform_output_grads<2>(p, dy, mask, o, at, count, out, pc, od);
-          else transform_output_grads<4>(p, dy, mask, o, at, count, out, pc, od);
+          if (p.m() == 2) transform_output_grads<2>(p, dy, mask, o, tg[gi], out, pc, od);
+          else transform_output_grads<4>(p, dy, mask, o, tg[gi], out, pc, od);
         }
       for (std::size_t xi = 0; xi < 36 && od > 0; ++xi)
         gemm(false, true, od, C, pc, T(1), D + xi * od * pc, pc, V + xi * C * pc, pc, t0 == 0 ? T(0) : T(1),
