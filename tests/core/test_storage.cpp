@@ -102,6 +102,42 @@ TEST_CASE("eviction takes the size whose blocks were handed out or taken back lo
   CHECK(memory_pool().cached_bytes() == 384);
   gluino::set_memory_cache_limit(gluino::default_memory_cache_limit);
 }
+TEST_CASE("a request for a new size trims the cache, least recently used size first") {
+  memory_pool().set_limit(4096, 1024);  // cap 4096 bytes, trimmed to 1024 by a new size
+  {
+    Storage<float> a(100), b(150), c(200);  // 448, 640 and 832 bytes
+  }
+  CHECK(memory_pool().cached_bytes() == 1920);  // under the cap: all kept
+  const void* kept = nullptr;
+  {
+    Storage<float> c(200);  // a size seen before: handed back, no trim
+    kept = c.data();
+    CHECK(memory_pool().cached_bytes() == 1088);
+  }
+  { Storage<float> d(10); }  // a new size (64 bytes): 1920 trimmed to <= 1024, stalest first
+  CHECK(memory_pool().cached_bytes() == 896);  // 832 + 64: the 448 and 640 went
+  Storage<float> c(200);
+  CHECK(static_cast<const void*>(c.data()) == kept);
+  gluino::set_memory_cache_limit(gluino::default_memory_cache_limit);
+}
+TEST_CASE("a request for a size seen before does not trim, even past the trim level") {
+  memory_pool().set_limit(4096, 256);
+  { Storage<float> a(100), b(150); }  // 448 + 640 bytes cached, both sizes seen
+  {
+    Storage<float> b1(150);  // handed back: 448 cached, above the 256 trim level
+    Storage<float> b2(150);  // a second block of a seen size: a miss, but no trim
+    CHECK(memory_pool().cached_bytes() == 448);
+  }
+  CHECK(memory_pool().cached_bytes() == 1728);  // 448 + 2 * 640: a loop's blocks stay up to the cap
+  gluino::set_memory_cache_limit(gluino::default_memory_cache_limit);
+}
+TEST_CASE("the records of sizes stay bounded when every request has a new size") {
+  memory_pool().set_limit(1 << 20, 1 << 20);
+  for (std::size_t n = 1; n <= 5000; ++n) Storage<char> s(64 * n);  // 5000 sizes, each freed once
+  CHECK(memory_pool().recorded_sizes() <= 2048 + 1);
+  CHECK(memory_pool().cached_bytes() <= (std::size_t(1) << 20));
+  gluino::set_memory_cache_limit(gluino::default_memory_cache_limit);
+}
 TEST_CASE("a zero-size storage is valid") {
   Storage<float> z(0);
   CHECK(z.size() == 0);

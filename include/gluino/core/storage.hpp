@@ -3,11 +3,13 @@
 /// Storage<T>: a reference-counted, 64-byte aligned buffer, recycled through a size-keyed pool
 /// so that a training loop stops calling the system allocator after its first step; inside a
 /// hybridized graph's run, placed in the graph's step arena instead (core/arena.hpp).
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <mutex>
@@ -32,9 +34,16 @@
 namespace gluino {
 
 /// The default cap of the memory gluino keeps cached for reuse (see set_memory_cache_limit):
-/// 128 MiB.  256 MiB raised VGG-11/4's training peak RSS from 1132 to 1300 MiB for no gain in
-/// speed (docs/performance.md).
-inline constexpr std::size_t default_memory_cache_limit = std::size_t(128) << 20;
+/// 1 GiB.  VGG-11/4's training step frees and takes again about 600 MiB of activations and
+/// gradients; with a 128 MiB cap they went back to the system every step and its page faults
+/// were 16% of the step (docs/performance.md).
+inline constexpr std::size_t default_memory_cache_limit = std::size_t(1) << 30;
+
+/// What the cache is trimmed to when a block of a size never requested before is asked for: 128
+/// MiB (or the cap, when lower).  A program that moves to new shapes (an evaluation pass at
+/// another batch size, a smaller last batch) gives back what the old shapes left cached, so the
+/// two phases' blocks are not kept side by side; a loop that repeats its sizes never trims.
+inline constexpr std::size_t memory_cache_trim = std::size_t(128) << 20;
 
 namespace detail {
 /// Caching allocator: freed blocks are kept per (rounded) byte size and handed out again.
@@ -42,6 +51,11 @@ namespace detail {
 /// When keeping a freed block would pass the cap, blocks of the size least recently allocated or
 /// freed go back to the system first: a training loop's sizes, used every step, stay cached
 /// while the ones an evaluation pass or a smaller last batch left behind make room for them.
+/// A request for a size the pool has no record of (never requested before) first trims the cache
+/// to memory_cache_trim, the same way: a program that moves to new shapes gives back what the
+/// old ones left, while a loop that repeats its sizes never trims and keeps up to the cap.  The
+/// records of sizes with no cached block are dropped only when there are more than max_sizes
+/// of them, so a program of ever-changing shapes does not grow the table.
 ///
 /// Built with AddressSanitizer, the pool keeps ASan's view exact: a block handed out is
 /// addressable only for the bytes requested (the rounding slack stays poisoned), and a cached
@@ -63,7 +77,15 @@ class MemoryPool {
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto it = free_.find(block);
-      if (it != free_.end() && !it->second.blocks.empty()) {
+      if (it == free_.end()) {
+        while (cached_bytes_ > std::min(max_cached_bytes_, trim_bytes_) && evict_one_except(block)) {
+        }
+        if (free_.size() >= 2 * max_sizes) prune_empty();
+        try {
+          free_[block].last_use = ++clock_;  // seen: its next miss does not trim
+        } catch (...) {  // no record, no harm: the next request of this size trims again
+        }
+      } else if (!it->second.blocks.empty()) {
         Bucket& b = it->second;
         b.last_use = ++clock_;
         p = b.blocks.back();
@@ -111,17 +133,24 @@ class MemoryPool {
     free_.clear();
     cached_bytes_ = 0;
   }
-  /// Caps the bytes kept cached (default 128 MiB); blocks freed beyond it go back to the system.
-  /// Lowering the cap also frees what is cached now.
-  void set_limit(std::size_t bytes) {
+  /// Caps the bytes kept cached (default 1 GiB); blocks freed beyond it go back to the system.
+  /// `trim`: what a request for a new size trims the cache to (memory_cache_trim; tests pass
+  /// small ones).  Also frees what is cached now.
+  void set_limit(std::size_t bytes, std::size_t trim = memory_cache_trim) {
     release();
     std::lock_guard<std::mutex> lock(mu_);
     max_cached_bytes_ = bytes;
+    trim_bytes_ = trim;
   }
   /// Bytes currently cached (free, not in use).
   std::size_t cached_bytes() const {
     std::lock_guard<std::mutex> lock(mu_);
     return cached_bytes_;
+  }
+  /// How many sizes the pool has a record of (cached blocks or not).
+  std::size_t recorded_sizes() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return free_.size();
   }
   ~MemoryPool() { release(); }
 
@@ -141,18 +170,19 @@ class MemoryPool {
     std::free(p);
   }
   /// Frees one cached block of the least recently used size other than `keep`; false when
-  /// there is none.  Drops the empty sizes it passes, so that a program of ever-changing shapes
-  /// does not grow the table.  Called with mu_ held.
+  /// there is none.  With more than max_sizes sizes recorded, drops the empty ones it passes.
+  /// Called with mu_ held.
   bool evict_one_except(std::size_t keep) noexcept {
     Bucket* victim = nullptr;
     std::size_t victim_bytes = 0;
+    const bool prune = free_.size() > max_sizes;
     for (auto it = free_.begin(); it != free_.end();) {
       auto& [bytes, b] = *it;
-      if (b.blocks.empty() && bytes != keep) {
+      if (prune && b.blocks.empty() && bytes != keep) {
         it = free_.erase(it);
         continue;
       }
-      if (bytes != keep && (!victim || b.last_use < victim->last_use)) {
+      if (bytes != keep && !b.blocks.empty() && (!victim || b.last_use < victim->last_use)) {
         victim = &b;
         victim_bytes = bytes;
       }
@@ -164,11 +194,17 @@ class MemoryPool {
     cached_bytes_ -= victim_bytes;
     return true;
   }
+  /// Drops the records of the sizes with no cached block.  Called with mu_ held.
+  void prune_empty() noexcept {
+    for (auto it = free_.begin(); it != free_.end();) it = it->second.blocks.empty() ? free_.erase(it) : std::next(it);
+  }
+  static constexpr std::size_t max_sizes = 1024;
   mutable std::mutex mu_;
   std::unordered_map<std::size_t, Bucket> free_;
   std::uint64_t clock_ = 0;
   std::size_t cached_bytes_ = 0;
   std::size_t max_cached_bytes_ = default_memory_cache_limit;
+  std::size_t trim_bytes_ = memory_cache_trim;
 };
 
 /// The process-wide pool used by every Storage.  Never destroyed, as PyTorch's caching
@@ -216,7 +252,8 @@ inline void system_free(void* p, std::size_t bytes) noexcept {
 
 /// Caps the memory gluino keeps cached for reuse (freed array storage, default_memory_cache_limit):
 /// 0 returns every freed block to the system at once, at the cost of page faults when it is
-/// allocated again.  The cache is what keeps a training loop from calling malloc every step.
+/// allocated again.  The cache is what keeps a training loop from calling malloc every step.  A
+/// request for a size never seen before trims the cache to min(bytes, memory_cache_trim) first.
 inline void set_memory_cache_limit(std::size_t bytes) { detail::memory_pool().set_limit(bytes); }
 
 /// A contiguous buffer of n elements of T.  Not initialised on creation (callers fill it).
