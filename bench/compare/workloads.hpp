@@ -102,8 +102,9 @@ inline std::vector<Workload> default_workloads() {
       {"LeNet inference, batch 1", "lenet", 1, 28, false, 50, 3000},
       {"LeNet inference, batch 1, gluino hybridized", "lenet", 1, 28, false, 50, 3000, 2, 0.01, 0.9, true},
       {"AlexNet train, batch 32", "alexnet", 32, 224, true, 1, 3},
-      {"AlexNet train, batch 32, gluino hybridized", "alexnet", 32, 224, true, 1, 3, 2, 0.01, 0.9, true},
+      {"AlexNet train, batch 32, gluino hybridized", "alexnet", 32, 224, true, 2, 3, 2, 0.01, 0.9, true},
       {"VGG-11/4 train, batch 32", "vgg11_quarter", 32, 224, true, 1, 3},
+      {"VGG-11/4 train, batch 32, gluino hybridized", "vgg11_quarter", 32, 224, true, 2, 3, 2, 0.01, 0.9, true},
   };
 }
 
