@@ -24,7 +24,8 @@
 /// 16 tiles), the 36 products (single-threaded GEMMs), output transform (per output channel and
 /// group of 16 tiles), with no barrier between chunks (one per call: on these shared machines a
 /// barrier per phase cost more than the products).  The transforms work on 16 tiles at once so
-/// that their arithmetic is vector code.  The transformed filters (36 * O * C) and each thread's
+/// that their arithmetic is vector code; where each group's tiles lie (TileGroup) is found once
+/// per chunk and used for every channel.  The transformed filters (36 * O * C) and each thread's
 /// V and M for a chunk (36 * (C + O) per tile, at most winograd_chunk_bytes together) come from
 /// the memory pool for the call.  The weight gradient splits the output channels over
 /// the threads instead (each sums its rows of the transformed gradient over all tiles, so no
@@ -114,7 +115,8 @@ inline TileGroup tile_group(const Problem& p, std::size_t t0, std::size_t count)
 /// The groups of lanes tiles each that cover the tiles t0 .. t0 + count - 1, into `groups`.
 inline void tile_groups(const Problem& p, std::size_t t0, std::size_t count, std::vector<TileGroup>& groups) {
   groups.clear();
-  for (std::size_t at = 0; at < count; at += lanes) groups.push_back(tile_group(p, t0 + at, std::min(lanes, count - at)));
+  for (std::size_t at = 0; at < count; at += lanes)
+    groups.push_back(tile_group(p, t0 + at, std::min(lanes, count - at)));
 }
 
 /// The interpolation points of the finite rows of G, B and A, and the scales of G's rows.
@@ -207,9 +209,9 @@ inline void store_lanes(const T (*v)[lanes], std::size_t count, T* out, std::siz
     for (std::size_t l = 0; l < count; ++l) out[k * stride + l] = v[k][l];
 }
 
-/// V[xi][c][p0 + l] = (B^T d B)[xi] for the tiles of group g (lane l) of channel c; d is the tile's 6x6 input patch, zero outside the input and, with a mask, where mask <= 0
-/// (the input gradient through a fused ReLU: mask is the ReLU's output).  V's rows are ldv apart
-/// and its xi blocks C * ldv.
+/// V[xi][c][p0 + l] = (B^T d B)[xi] for tile l of group g, channel c; d is the tile's 6x6 input
+/// patch, zero outside the input and, with a mask, where mask <= 0 (the input gradient through a
+/// fused ReLU: mask is the ReLU's output).  V's rows are ldv apart and its xi blocks C * ldv.
 template <class T>
 void transform_inputs(const Problem& p, const T* x, const T* mask, std::size_t c, const TileGroup& g, T* V,
                       std::size_t ldv) {
@@ -360,8 +362,9 @@ void run(const Problem& p, const T* x, const T* mask, const T* w, bool adjoint, 
 }
 
 /// The adjoint of transform_outputs: D[xi][o][p0 + l] = (A g A^T)[xi] for the M x M tile g of dy
-/// (zero past Ho, Wo and, with a mask, where mask <= 0) of output channel o, the tiles of group g.  A's row k (point 0, 1, -1, 2, -2) is 1, p, p^2, ...; row 5 (infinity) picks
-/// the tile's last value.  D's rows are ldd apart and its xi blocks od * ldd (od: the output
+/// (zero past Ho, Wo and, with a mask, where mask <= 0) of output channel o, the tiles of group
+/// g.  A's row k (point 0, 1, -1, 2, -2) is 1, p, p^2, ...; row 5 (infinity) picks the tile's
+/// last value.  D's rows are ldd apart and its xi blocks od * ldd (od: the output
 /// channels of this D).
 template <std::size_t M, class T>
 void transform_output_grads(const Problem& p, const T* dy, const T* mask, std::size_t o, const TileGroup& g, T* D,
