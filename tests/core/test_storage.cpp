@@ -131,6 +131,14 @@ TEST_CASE("a request for a size seen before does not trim, even past the trim le
   CHECK(memory_pool().cached_bytes() == 1728);  // 448 + 2 * 640: a loop's blocks stay up to the cap
   gluino::set_memory_cache_limit(gluino::default_memory_cache_limit);
 }
+TEST_CASE("a trim passes over the sizes whose blocks are all in use") {
+  memory_pool().set_limit(4096, 256);
+  Storage<float> held(50);  // 256 bytes: recorded at its request, no block cached, the oldest record
+  { Storage<float> a(100), b(150); }  // 448 + 640 bytes cached
+  { Storage<float> d(10); }  // a new size: b and a go (stalest first), the empty record is skipped
+  CHECK(memory_pool().cached_bytes() == 64);
+  gluino::set_memory_cache_limit(gluino::default_memory_cache_limit);
+}
 TEST_CASE("the records of sizes stay bounded when every request has a new size") {
   memory_pool().set_limit(1 << 20, 1 << 20);
   for (std::size_t n = 1; n <= 5000; ++n) Storage<char> s(64 * n);  // 5000 sizes, each freed once
