@@ -142,7 +142,7 @@ TEST_CASE("a trim passes over the sizes whose blocks are all in use") {
 TEST_CASE("the records of sizes stay bounded when every request has a new size") {
   memory_pool().set_limit(1 << 20, 1 << 20);
   for (std::size_t n = 1; n <= 5000; ++n) Storage<char> s(64 * n);  // 5000 sizes, each freed once
-  CHECK(memory_pool().recorded_sizes() <= 2048 + 1);
+  CHECK(memory_pool().recorded_sizes() <= 1024 + 1);
   CHECK(memory_pool().cached_bytes() <= (std::size_t(1) << 20));
   gluino::set_memory_cache_limit(gluino::default_memory_cache_limit);
 }
