@@ -180,7 +180,9 @@ void conv2d_backward_naive(const Conv2DGeometry& g, const T* x, const T* w, cons
 /// to the direct kernel of conv2d_direct.hpp, in the forward pass and for the weight gradient; a
 /// depthwise one (depthwise_applies) to conv2d_depthwise.hpp, forward and backward; a 3x3 or
 /// 5x5 stride-1 one with enough channels and tiles (winograd_applies) to conv2d_winograd.hpp,
-/// forward and backward.  An exception on any thread (std::bad_alloc, the GEMM's size check)
+/// forward and backward; a 3x3 stride-1 one with 2 to 16 input channels
+/// (direct_small_applies) to the small-channel direct kernel of conv2d_direct.hpp, forward and
+/// input gradient.  An exception on any thread (std::bad_alloc, the GEMM's size check)
 /// reaches the caller.
 template <class T>
 void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu = false) {
@@ -188,6 +190,7 @@ void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b,
   if (g.N == 0 || g.O == 0 || P == 0) return;
   if (depthwise_applies(g)) return conv2d_forward_depthwise(g, x, w, b, y, relu);
   if (winograd_applies(g)) return conv2d_forward_winograd(g, x, w, b, y, relu);
+  if (direct_small_applies(g)) return conv2d_forward_direct_small(g, x, w, b, y, relu);
   const bool direct = g.is_pointwise();
   const bool c1 = direct_c1_applies(g);
   const Conv2DWorkspace plan = conv2d_forward_workspace<T>(g);
@@ -251,6 +254,11 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
   if (winograd_applies(g)) {  // the input and weight gradients by Winograd; db below
     if (dx) conv2d_input_grad_winograd(g, w, dy, dx, relu_y);
     if (dw) conv2d_weight_grad_winograd(g, x, dy, dw, relu_y);
+    dx = dw = nullptr;
+  }
+  if (direct_small_applies(g)) {  // the input and weight gradients by the small-channel direct kernels; db below
+    if (dx) conv2d_input_grad_direct_small(g, w, dy, dx, relu_y);
+    if (dw) conv2d_weight_grad_direct_small(g, x, dy, dw, relu_y);
     dx = dw = nullptr;
   }
   const std::size_t wsize = g.O * K;
