@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-// Benchmarks of nd::convolution (im2col + GEMM) on the layer shapes of LeNet, AlexNet and VGG-11/4
-// (with each layer's arithmetic intensity, FLOP/B, for the roofline table of performance.md), and of
-// the depthwise kernel (kernels/conv2d_depthwise.hpp) on MobileNet's against the general grouped
-// im2col + GEMM path it replaces.  Each reports FLOP/s and of_peak, its share of the machine's
-// FP32 peak measured by an FMA loop on the same threads (peak_flops.hpp).  main() comes from benchmark::benchmark_main.  The argument
-// indexes the tables below.
+// Benchmarks of nd::convolution (whichever path kernels/conv2d.hpp takes) on the layer shapes of
+// LeNet, AlexNet and VGG-11/4 (with each layer's arithmetic intensity, FLOP/B, for the roofline
+// table of performance.md); of the depthwise kernel (kernels/conv2d_depthwise.hpp) on MobileNet's
+// against the general grouped im2col + GEMM path it replaces; and of the Winograd and
+// small-channel direct kernels against im2col + GEMM on the same layers.  Each reports FLOP/s and
+// of_peak, its share of the machine's FP32 peak measured by an FMA loop on the same threads
+// (peak_flops.hpp).  main() comes from benchmark::benchmark_main.  The argument indexes the tables
+// below.
 #include <gluino/nd/conv.hpp>
 
 #include <string>
@@ -171,7 +173,8 @@ kernels::Conv2DGeometry layer_geometry(const Layer& l, bool generic) {
 
 /// The 3x3 and 5x5 stride-1 layers through kernels::conv2d_forward and kernels::conv2d_backward
 /// (input and weight gradients): argument 1 = 0 the path conv2d takes (Winograd where
-/// winograd_applies; kernels/conv2d_winograd.hpp), 1 im2col + GEMM.  FLOP/s and of_peak count the
+/// winograd_applies, kernels/conv2d_winograd.hpp; the small-channel direct kernel where
+/// direct_small_applies, kernels/conv2d_direct.hpp), 1 im2col + GEMM.  FLOP/s and of_peak count the
 /// direct convolution's multiply-adds, so the Winograd rows can pass 100% of peak: they show the
 /// speed-up, not the arithmetic done.
 static void BM_Conv2D_Winograd(benchmark::State& state) {
@@ -188,10 +191,12 @@ static void BM_Conv2D_Winograd(benchmark::State& state) {
     benchmark::DoNotOptimize(dw.data());
   }
   const bool fast = kernels::winograd_applies(layer_geometry(l, false));
+  const bool small = kernels::direct_small_applies(layer_geometry(l, false));
   state.SetLabel(std::string(l.label) + ", forward + backward, " +
                  (generic ? "im2col + GEMM"
-                  : fast   ? (l.k == 3 ? "Winograd F(4x4, 3x3)" : "Winograd F(2x2, 5x5)")
-                           : "im2col + GEMM (Winograd does not apply)"));
+                  : fast  ? (l.k == 3 ? "Winograd F(4x4, 3x3)" : "Winograd F(2x2, 5x5)")
+                  : small ? "direct, small-channel kernel"
+                          : "im2col + GEMM (Winograd does not apply)"));
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g.N));
   flop_counters(state, 3.0 * 2.0 * double(g.N) * double(g.O) * double(g.C) * double(g.kh * g.kw) * double(g.P()));
 }
