@@ -200,18 +200,32 @@ TEST_CASE("pooling: max backward routes dy to the arg-max") {
 }
 
 TEST_CASE("pooling: the 2x2/2 max backward overwrites every input position") {
-  // 5x7: the last row and column lie in no window and must come out 0 whatever dx held before
-  kernels::Pool2DGeometry g;
-  g.H = 5, g.W = 7, g.kh = g.kw = 2, g.sh = g.sw = 2, g.Ho = 2, g.Wo = 3;
-  REQUIRE(g.is_2x2_s2());
-  std::vector<float> x(35), y(6), dy{1, 2, 3, 4, 5, 6}, dx(35, std::nanf(""));
-  for (std::size_t i = 0; i < 35; ++i) x[i] = float((i * 7) % 11);
-  std::vector<std::int32_t> idx(6);
-  kernels::max_pool2d_plane(g, x.data(), y.data(), idx.data());
-  kernels::max_pool2d_backward_plane(g, dy.data(), idx.data(), dx.data());
-  std::vector<float> want(35, 0.f);
-  for (std::size_t o = 0; o < 6; ++o) want[static_cast<std::size_t>(idx[o])] += dy[o];
-  CHECK(dx == want);
+  // 5x7 and 5x35: the last row and column lie in no window and must come out 0 whatever dx held
+  // before; the arg-max is each window's first maximum
+  for (std::size_t W : {7, 35}) {
+    CAPTURE(W);
+    kernels::Pool2DGeometry g;
+    g.H = 5, g.W = W, g.kh = g.kw = 2, g.sh = g.sw = 2, g.Ho = 2, g.Wo = W / 2;
+    REQUIRE(g.is_2x2_s2());
+    const std::size_t n = g.H * W, m = g.Ho * g.Wo;
+    std::vector<float> x(n), y(m), dy(m), dx(n, std::nanf(""));
+    for (std::size_t i = 0; i < n; ++i) x[i] = float((i * 7) % 11);
+    for (std::size_t o = 0; o < m; ++o) dy[o] = float(o + 1);
+    std::vector<std::int32_t> idx(m);
+    kernels::max_pool2d_plane(g, x.data(), y.data(), idx.data());
+    for (std::size_t o = 0; o < m; ++o) {  // the arg-max: the window's first maximum in row-major order (ties)
+      const std::size_t top = 2 * (o / g.Wo) * W + 2 * (o % g.Wo);
+      std::size_t at = top;
+      for (std::size_t k : {top + 1, top + W, top + W + 1})
+        if (x[k] > x[at]) at = k;
+      CHECK(idx[o] == static_cast<std::int32_t>(at));
+      CHECK(y[o] == x[at]);
+    }
+    kernels::max_pool2d_backward_plane(g, dy.data(), idx.data(), dx.data());
+    std::vector<float> want(n, 0.f);
+    for (std::size_t o = 0; o < m; ++o) want[static_cast<std::size_t>(idx[o])] += dy[o];
+    CHECK(dx == want);
+  }
 }
 
 TEST_CASE("pooling: gradients match central differences (double)") {
@@ -279,6 +293,7 @@ TEST_CASE("pooling: max propagates NaN from any window position, on every path, 
   const Case cases[] = {
       {6, 8, {.kernel = {2, 2}, .stride = {2, 2}}},
       {5, 7, {.kernel = {2, 2}, .stride = {2, 2}}},
+      {4, 34, {.kernel = {2, 2}, .stride = {2, 2}}},  // 2x2/2, rows wider than a vector register
       {7, 9, {.kernel = {3, 3}, .stride = {2, 2}}},
       {6, 5, {.kernel = {3, 3}, .stride = {2, 1}, .pad = {1, 1}}},
       {5, 5, {.kernel = {2, 2}, .stride = {2, 2}, .convention = nd::pooling_convention::full}},
