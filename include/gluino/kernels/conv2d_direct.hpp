@@ -199,11 +199,12 @@ inline constexpr std::size_t direct_small_block = 4;
 #endif
 inline constexpr std::size_t direct_small_vectors = 2;
 
-/// True when the small-channel kernel handles g's forward pass and input gradient: 3x3 filters,
-/// stride and dilation 1, no groups, padding at most 2 (so the input gradient's dy padding,
-/// 2 - p, is not negative), 2 to 16 input channels, output rows and input rows at least one
-/// register tile wide.  At 32 channels im2col + GEMM was as fast (VGG-11/4's 32 -> 64 layer:
-/// 27 ms both); Winograd takes the layers of 64 channels and more.
+/// True when the small-channel kernels handle g's forward pass and its input and weight
+/// gradients: 3x3 filters, stride and dilation 1, no groups, padding at most 2 (so the input
+/// gradient's dy padding, 2 - p, is not negative), 2 to 16 input channels, output rows and input
+/// rows at least one register tile wide.  At 32 channels im2col + GEMM was as fast or faster
+/// (VGG-11/4's 32 -> 64 layer, docs/performance.md); Winograd takes the layers of 64 channels
+/// and more.
 inline bool direct_small_applies(const Conv2DGeometry& g) {
   constexpr std::size_t tile = direct_lanes * direct_small_vectors;
   return !g.generic && g.groups == 1 && g.C >= 2 && g.C <= 16 && g.kh == 3 && g.kw == 3 && g.sh == 1 &&
