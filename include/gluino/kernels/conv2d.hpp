@@ -181,8 +181,8 @@ void conv2d_backward_naive(const Conv2DGeometry& g, const T* x, const T* w, cons
 /// depthwise one (depthwise_applies) to conv2d_depthwise.hpp, forward and backward; a 3x3 or
 /// 5x5 stride-1 one with enough channels and tiles (winograd_applies) to conv2d_winograd.hpp,
 /// forward and backward; a 3x3 stride-1 one with 2 to 16 input channels
-/// (direct_small_applies) to the small-channel direct kernel of conv2d_direct.hpp, forward and
-/// input gradient.  An exception on any thread (std::bad_alloc, the GEMM's size check)
+/// (direct_small_applies) to the small-channel direct kernels of conv2d_direct.hpp, forward and
+/// backward.  An exception on any thread (std::bad_alloc, the GEMM's size check)
 /// reaches the caller.
 template <class T>
 void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu = false) {

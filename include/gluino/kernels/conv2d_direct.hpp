@@ -12,7 +12,9 @@
 ///   packed so that a block of output channels' weights for one tap lie together; a register
 ///   tile holds direct_small_block channels x direct_small_vectors vectors of 8 pixels, and
 ///   each tap adds one broadcast weight times the shifted input vectors.  The input gradient is
-///   the same kernel run on dy padded by 2 - p with the filters rotated and transposed.
+///   the same kernel run on dy padded by 2 - p with the filters rotated and transposed; the
+///   weight gradient sums, per input channel and filter row, a block of output channels x 3 taps
+///   of vector partial sums over bands of output rows.
 /// Raw pointers; kernels/conv2d.hpp decides when to use them and splits the batch over
 /// threads (the small-channel path splits it itself).  Needs GCC or Clang (vector extensions),
 /// as the OpenMP pragmas elsewhere do in practice.
@@ -182,7 +184,6 @@ void conv2d_weight_grad_direct_c1(const Conv2DGeometry& g, const T* x, const T* 
   for (; o < g.O; ++o) detail_direct::weight_grad_tile<T, 1>(g, x, dy, ldy, oh0, oh1, dw, o);
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // A few input channels, 3x3 filters: packed filters and register tiles of channels x pixels.
 // ---------------------------------------------------------------------------------------------
@@ -212,7 +213,7 @@ inline bool direct_small_applies(const Conv2DGeometry& g) {
 }
 
 namespace detail_direct {
-/// Filters w (O, C, 3, 3) packed for small_tile: blocks of OB output channels (the last one
+/// Filters w (O, C, 3, 3) packed for small_image: blocks of OB output channels (the last one
 /// zero-filled past O), each block tap by tap, so that one tap's OB weights lie together:
 /// packed[((blk * C + c) * 9 + tap) * OB + o] = w[blk * OB + o, c, tap].  With `rotate`, the
 /// filters of the input gradient instead: output channel and input channel swapped and each
