@@ -49,20 +49,40 @@ inline Conv2DGeometry direct_c1_padded(const Conv2DGeometry& g) {
   return p;
 }
 
+namespace detail_direct {
+/// Copies one image x (C, H, W) into buf (C, H + 2 ph, W + 2 pw) with a zero border; with a mask
+/// (the output of a convolution fused with ReLU, the input gradient's case) an element counts
+/// only where the mask is positive.
+template <class T>
+void pad_image(const T* x, const T* mask, std::size_t C, std::size_t H, std::size_t W, std::size_t ph,
+               std::size_t pw, T* buf) {
+  const std::size_t Wp = W + 2 * pw, Hp = H + 2 * ph;
+  for (std::size_t c = 0; c < C; ++c) {
+    T* plane = buf + c * Hp * Wp;
+    std::fill(plane, plane + ph * Wp, T(0));
+    for (std::size_t h = 0; h < H; ++h) {
+      T* row = plane + (ph + h) * Wp;
+      const T* src = x + (c * H + h) * W;
+      std::fill(row, row + pw, T(0));
+      if (mask) {
+        const T* m = mask + (c * H + h) * W;
+        for (std::size_t w = 0; w < W; ++w) row[pw + w] = m[w] > T(0) ? src[w] : T(0);
+      } else {
+        std::memcpy(row + pw, src, W * sizeof(T));
+      }
+      std::fill(row + pw + W, row + Wp, T(0));
+    }
+    std::fill(plane + (ph + H) * Wp, plane + Hp * Wp, T(0));
+  }
+}
+}  // namespace detail_direct
+
 /// Copies one image x (1, H, W) into buf (H + 2 ph, W + 2 pw) with a zero border; returns x itself,
 /// untouched, when g has no padding.  buf holds direct_c1_padded(g).H * .W elements.
 template <class T>
 const T* direct_c1_pad(const Conv2DGeometry& g, const T* x, T* buf) {
   if (g.ph == 0 && g.pw == 0) return x;
-  const std::size_t Wp = g.W + 2 * g.pw, Hp = g.H + 2 * g.ph;
-  std::fill(buf, buf + g.ph * Wp, T(0));
-  for (std::size_t h = 0; h < g.H; ++h) {
-    T* row = buf + (g.ph + h) * Wp;
-    std::fill(row, row + g.pw, T(0));
-    std::memcpy(row + g.pw, x + h * g.W, g.W * sizeof(T));
-    std::fill(row + g.pw + g.W, row + Wp, T(0));
-  }
-  std::fill(buf + (g.ph + g.H) * Wp, buf + Hp * Wp, T(0));
+  detail_direct::pad_image(x, static_cast<const T*>(nullptr), 1, g.H, g.W, g.ph, g.pw, buf);
   return buf;
 }
 
@@ -270,32 +290,6 @@ void small_image(const T* x, std::size_t C, const T* packed, std::size_t O, cons
           }
       }
     }
-}
-
-/// Copies one image x (C, H, W) into buf (C, H + 2 ph, W + 2 pw) with a zero border; with a mask
-/// (the output of a convolution fused with ReLU, the input gradient's case) an element counts
-/// only where the mask is positive.
-template <class T>
-void pad_image(const T* x, const T* mask, std::size_t C, std::size_t H, std::size_t W, std::size_t ph,
-               std::size_t pw, T* buf) {
-  const std::size_t Wp = W + 2 * pw, Hp = H + 2 * ph;
-  for (std::size_t c = 0; c < C; ++c) {
-    T* plane = buf + c * Hp * Wp;
-    std::fill(plane, plane + ph * Wp, T(0));
-    for (std::size_t h = 0; h < H; ++h) {
-      T* row = plane + (ph + h) * Wp;
-      const T* src = x + (c * H + h) * W;
-      std::fill(row, row + pw, T(0));
-      if (mask) {
-        const T* m = mask + (c * H + h) * W;
-        for (std::size_t w = 0; w < W; ++w) row[pw + w] = m[w] > T(0) ? src[w] : T(0);
-      } else {
-        std::memcpy(row + pw, src, W * sizeof(T));
-      }
-      std::fill(row + pw + W, row + Wp, T(0));
-    }
-    std::fill(plane + (ph + H) * Wp, plane + Hp * Wp, T(0));
-  }
 }
 
 /// A batch through small_image: x (N, C, H, W) padded by (ph, pw) into each thread's buffer
