@@ -48,6 +48,7 @@ T max_abs_diff_small(const std::vector<T>& a, const std::vector<T>& b) {
 const SmallCase small_cases[] = {
     {2, 16, 20, 20, 32, 1, 1}, {1, 3, 9, 16, 5, 1, 1},  {3, 2, 18, 18, 1, 0, 0}, {2, 8, 7, 37, 12, 1, 1},
     {1, 4, 6, 16, 9, 2, 2},    {2, 5, 11, 19, 8, 0, 2}, {3, 16, 5, 16, 16, 2, 1},
+    {2, 3, 6, 17, 40, 1, 1},  // more outputs than direct_small_max_grad_channels: dx by im2col + GEMM
 };
 }  // namespace
 

@@ -182,7 +182,7 @@ void conv2d_backward_naive(const Conv2DGeometry& g, const T* x, const T* w, cons
 /// 5x5 stride-1 one with enough channels and tiles (winograd_applies) to conv2d_winograd.hpp,
 /// forward and backward; a 3x3 stride-1 one with 2 to 16 input channels
 /// (direct_small_applies) to the small-channel direct kernels of conv2d_direct.hpp, forward and
-/// backward.  An exception on any thread (std::bad_alloc, the GEMM's size check)
+/// backward (the input gradient up to 32 output channels).  An exception on any thread (std::bad_alloc, the GEMM's size check)
 /// reaches the caller.
 template <class T>
 void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu = false) {
@@ -256,10 +256,13 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
     if (dw) conv2d_weight_grad_winograd(g, x, dy, dw, relu_y);
     dx = dw = nullptr;
   }
-  if (direct_small_applies(g)) {  // the input and weight gradients by the small-channel direct kernels; db below
-    if (dx) conv2d_input_grad_direct_small(g, w, dy, dx, relu_y);
+  if (direct_small_applies(g)) {  // the small-channel direct kernels; db (and dx past 32 outputs) below
+    if (dx && g.O <= direct_small_max_grad_channels) {
+      conv2d_input_grad_direct_small(g, w, dy, dx, relu_y);
+      dx = nullptr;
+    }
     if (dw) conv2d_weight_grad_direct_small(g, x, dy, dw, relu_y);
-    dx = dw = nullptr;
+    dw = nullptr;
   }
   const std::size_t wsize = g.O * K;
   if (dw) std::fill(dw, dw + wsize, T(0));

@@ -220,17 +220,23 @@ inline constexpr std::size_t direct_small_block = 4;
 #endif
 inline constexpr std::size_t direct_small_vectors = 2;
 
-/// True when the small-channel kernels handle g's forward pass and its input and weight
-/// gradients: 3x3 filters, stride and dilation 1, no groups, padding at most 2 (so the input
-/// gradient's dy padding, 2 - p, is not negative), 2 to 16 input channels, output rows and input
-/// rows at least one register tile wide.  At 32 channels im2col + GEMM was as fast or faster
-/// (VGG-11/4's 32 -> 64 layer, docs/performance.md); Winograd takes the layers of 64 channels
-/// and more.
+/// True when the small-channel kernels handle g's forward pass and weight gradient (and its
+/// input gradient, up to direct_small_max_grad_channels output channels): 3x3 filters, stride
+/// and dilation 1, no groups, padding at most 2 (so the input gradient's dy padding, 2 - p, is
+/// not negative), 2 to 16 input channels, output rows and input rows at least one register tile
+/// wide.  At 32 channels im2col + GEMM was as fast or faster (VGG-11/4's 32 -> 64 layer,
+/// docs/performance.md); Winograd takes the layers of 64 channels and more.
 inline bool direct_small_applies(const Conv2DGeometry& g) {
   constexpr std::size_t tile = direct_lanes * direct_small_vectors;
   return !g.generic && g.groups == 1 && g.C >= 2 && g.C <= 16 && g.kh == 3 && g.kw == 3 && g.sh == 1 &&
          g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ph <= 2 && g.pw <= 2 && g.Wo >= tile && g.W >= tile && g.O > 0;
 }
+
+/// The input gradient runs the forward kernel with the output channels as its input channels;
+/// it takes that path only up to this many output channels (VGG-11/4's 32, where it was measured:
+/// their packed filters and a tile's input rows then fit in L1 together).  Above it, im2col +
+/// GEMM computes the input gradient.
+inline constexpr std::size_t direct_small_max_grad_channels = 32;
 
 namespace detail_direct {
 /// Filters w (O, C, 3, 3) packed for small_image: blocks of OB output channels (the last one
