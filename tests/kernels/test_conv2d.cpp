@@ -22,6 +22,7 @@ using gluino::kernels::Conv2DGeometry;
 namespace kernels = gluino::kernels;
 
 namespace {
+using gluino_test::max_abs_diff;
 using gluino_test::random_values;
 
 Conv2DGeometry make(std::size_t N, std::size_t C, std::size_t H, std::size_t W, std::size_t O, std::size_t k,
@@ -31,12 +32,6 @@ Conv2DGeometry make(std::size_t N, std::size_t C, std::size_t H, std::size_t W, 
   g.kh = g.kw = k, g.sh = g.sw = s, g.ph = g.pw = p, g.dh = g.dw = d;
   g.infer_output();
   return g;
-}
-
-double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
-  double worst = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));
-  return worst;
 }
 
 /// Bytes the C heap has handed out and not taken back (0 where glibc's counters are missing).

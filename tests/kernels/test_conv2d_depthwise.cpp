@@ -15,6 +15,7 @@ using gluino::kernels::Conv2DGeometry;
 namespace kernels = gluino::kernels;
 
 namespace {
+using gluino_test::max_abs_diff;
 using gluino_test::random_values;
 
 struct DepthwiseCase {
@@ -34,13 +35,6 @@ std::string describe_depthwise(const Conv2DGeometry& g) {
          " -> " + std::to_string(g.O) + ", kernel " + std::to_string(g.kh) + "x" + std::to_string(g.kw) + ", stride " +
          std::to_string(g.sh) + "x" + std::to_string(g.sw) + ", pad " + std::to_string(g.ph) + "x" +
          std::to_string(g.pw) + ", dilation " + std::to_string(g.dh) + "x" + std::to_string(g.dw);
-}
-
-template <class T>
-T max_abs_diff_dw(const std::vector<T>& a, const std::vector<T>& b) {
-  T worst = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(a[i] - b[i]));
-  return worst;
 }
 
 // MobileNet's shapes (3x3, pad 1, stride 1 and 2) and the corners: multipliers, dilation,
@@ -87,12 +81,12 @@ TEST_CASE("forward equals the naive loops and the generic im2col path, with and 
     Conv2DGeometry gg = g;
     gg.generic = true;
     kernels::conv2d_forward(gg, x.data(), w.data(), b.data(), generic.data());
-    CHECK(max_abs_diff_dw(ref, fast) < 1e-12);
-    CHECK(max_abs_diff_dw(ref, generic) < 1e-12);
+    CHECK(max_abs_diff(ref, fast) < 1e-12);
+    CHECK(max_abs_diff(ref, generic) < 1e-12);
     kernels::conv2d_forward(g, x.data(), w.data(), static_cast<const double*>(nullptr), fast.data(), true);
     kernels::conv2d_forward_naive(g, x.data(), w.data(), static_cast<const double*>(nullptr), ref.data());
     for (double& v : ref) v = std::max(v, 0.0);
-    CHECK(max_abs_diff_dw(ref, fast) < 1e-12);
+    CHECK(max_abs_diff(ref, fast) < 1e-12);
   }
 }
 
@@ -106,17 +100,17 @@ TEST_CASE("backward equals the naive loops: dx, dw, db together and one at a tim
     std::vector<double> dx0(x.size()), dw0(w.size()), db0(g.O), dx(x.size(), 7.0), dw(w.size(), 7.0), db(g.O, 7.0);
     kernels::conv2d_backward_naive(g, x.data(), w.data(), dy.data(), dx0.data(), dw0.data(), db0.data());
     kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
-    CHECK(max_abs_diff_dw(dx0, dx) < 1e-12);
-    CHECK(max_abs_diff_dw(dw0, dw) < 1e-12);
-    CHECK(max_abs_diff_dw(db0, db) < 1e-12);
+    CHECK(max_abs_diff(dx0, dx) < 1e-12);
+    CHECK(max_abs_diff(dw0, dw) < 1e-12);
+    CHECK(max_abs_diff(db0, db) < 1e-12);
     std::fill(dw.begin(), dw.end(), 7.0);
     kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), static_cast<double*>(nullptr), dw.data(),
                              static_cast<double*>(nullptr));
-    CHECK(max_abs_diff_dw(dw0, dw) < 1e-12);
+    CHECK(max_abs_diff(dw0, dw) < 1e-12);
     std::fill(dx.begin(), dx.end(), 7.0);
     kernels::conv2d_backward(g, static_cast<const double*>(nullptr), w.data(), dy.data(), dx.data(),
                              static_cast<double*>(nullptr), static_cast<double*>(nullptr));
-    CHECK(max_abs_diff_dw(dx0, dx) < 1e-12);
+    CHECK(max_abs_diff(dx0, dx) < 1e-12);
   }
 }
 
@@ -135,9 +129,9 @@ TEST_CASE("backward with a fused ReLU masks dy by the output's sign") {
     std::vector<double> dx0(x.size()), dw0(w.size()), db0(g.O), dx(x.size()), dw(w.size()), db(g.O);
     kernels::conv2d_backward_naive(g, x.data(), w.data(), masked.data(), dx0.data(), dw0.data(), db0.data());
     kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data(), y.data());
-    CHECK(max_abs_diff_dw(dx0, dx) < 1e-12);
-    CHECK(max_abs_diff_dw(dw0, dw) < 1e-12);
-    CHECK(max_abs_diff_dw(db0, db) < 1e-12);
+    CHECK(max_abs_diff(dx0, dx) < 1e-12);
+    CHECK(max_abs_diff(dw0, dw) < 1e-12);
+    CHECK(max_abs_diff(db0, db) < 1e-12);
   }
 }
 

@@ -210,9 +210,9 @@ void conv2d_weight_grad_direct_c1(const Conv2DGeometry& g, const T* x, const T* 
 
 /// Output channels per register tile of the small-channel kernel, and vectors of direct_lanes
 /// pixels per tile: 8 x 2 sums (16 registers) where AVX-512 gives 32 vector registers, 4 x 2
-/// where AVX2 gives 16.  Measured on VGG-11/4's 16 -> 32 layer (AMD EPYC with AVX-512, two
-/// threads): 8 x 2 28 ms, 8 x 1 33 ms, 4 x 3 46 ms, 16 x 2 and 8 x 3 over 50 (register spills);
-/// im2col + GEMM 49 ms.
+/// where AVX2 gives 16 (not measured: no AVX2-only machine was at hand).  Measured on VGG-11/4's
+/// 16 -> 32 forward pass (AMD EPYC with AVX-512, two threads): 8 x 2 28 ms, 8 x 1 33 ms, 4 x 3
+/// 46 ms, 16 x 2 and 8 x 3 over 50; im2col + GEMM 49 ms.
 #if defined(__AVX512VL__)
 inline constexpr std::size_t direct_small_block = 8;
 #else
