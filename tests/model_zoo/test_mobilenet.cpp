@@ -86,7 +86,7 @@ TEST_CASE("RELU6 clips to [0, 6]; LinearBottleneck adds its input when the shape
   CHECK(down(x).shape() == Shape{1, 16, 3, 3});
   CHECK_THROWS_AS(same(nd::random::uniform<float>({1, 4, 6, 6})), ShapeError);
 }
-TEST_CASE("one training step (v1 0.25 and v2 0.25) lowers the loss; hybridized equals imperative") {
+TEST_CASE("one training step (v1 0.25) lowers the loss, v2 0.25 has every gradient; hybridized equals imperative") {
   random::seed(11);
   auto v1 = model_zoo::mobilenet0_25({.classes = 3});
   v1->initialize(init::Xavier{});
@@ -95,7 +95,11 @@ TEST_CASE("one training step (v1 0.25 and v2 0.25) lowers the loss; hybridized e
   auto v2 = model_zoo::mobilenet_v2_0_25({.classes = 3});
   v2->initialize(init::Xavier{});
   const auto x = nd::random::uniform<float>({3, 3, 32, 32});
-  check_training_step(*v2, x, 3, 0.01);
+  // Gradients only (learning rate 0): at this batch v2's train-mode loss is far from smooth in
+  // the weights.  On an AMD EPYC (OpenBLAS's Haswell kernels) a step of 0.001 times the gradient
+  // raised it from 1.675 to 1.966 and a step of 0.01 to 1.724, where other machines saw it fall:
+  // whether one step lowers it is decided by rounding.  v1 above checks the step.
+  check_training_step(*v2, x, 3, 0.0);
   const auto a = (*v2)(x);
   v2->hybridize();
   CHECK((*v2)(x).to_vector() == a.to_vector());
