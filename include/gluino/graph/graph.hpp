@@ -11,6 +11,7 @@
 /// With static_alloc, a run's arrays live in one buffer planned from an earlier run
 /// (core/arena.hpp).  docs/hybridize.md tells the whole story.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -27,9 +28,12 @@
 #include <vector>
 
 #include "gluino/autograd/engine.hpp"
+#include "gluino/autograd/mode.hpp"
 #include "gluino/autograd/trace.hpp"
 #include "gluino/core/ndarray.hpp"
+#include "gluino/core/parallel.hpp"
 #include "gluino/detail/precompiled.hpp"
+#include "gluino/graph/team.hpp"
 #include "gluino/nd/batch_norm.hpp"
 #include "gluino/nd/conv.hpp"
 #include "gluino/nd/pool.hpp"
@@ -71,8 +75,15 @@ class Graph {
   /// Runs the nodes in order on new inputs (the traced shapes; ShapeError otherwise) and
   /// returns the outputs.  Each op runs through autograd::apply, so a graph run inside
   /// autograd::record() records as the traced code did, and gives the same gradients.  An
-  /// intermediate array is released right after its last consumer ran (see plan()).
+  /// intermediate array is released right after its last consumer ran (see plan()).  Without
+  /// recording, tracing or anomaly detection, on a batch (the first input's first axis) smaller
+  /// than get_num_threads(), the nodes team.hpp splits run in one team of threads each
+  /// (team_runs() counts them); team_schedule = false turns that off.
   std::vector<NDArray<T>> run(const std::vector<NDArray<T>>& in) const;
+  /// Whether run() may take the team schedule (graph/team.hpp) on small batches.
+  bool team_schedule = true;
+  /// How many runs took the team schedule (for tests and benches).
+  std::size_t team_runs() const { return team_runs_ ? team_runs_->load(std::memory_order_relaxed) : 0; }
   /// Computes, for each value, the last node that reads it (the liveness plan run() follows).
   /// trace() calls it; call it again after rewriting nodes.
   void plan();
@@ -136,6 +147,8 @@ class Graph {
 
  private:
   std::vector<std::size_t> last_use_;  // per value: the index of the last node reading it
+  std::shared_ptr<std::atomic<std::size_t>> team_runs_;  // made by plan(), as arena_
+  bool use_team(const std::vector<NDArray<T>>& in) const;
   std::shared_ptr<::gluino::detail::StepArena> arena_;  // made by plan(): a new graph, a new plan
 };
 
@@ -356,6 +369,19 @@ void Graph<T>::plan() {
       if (v >= 0) last_use_[v] = i;
   for (int v : outputs) last_use_[v] = nodes.size();  // kept to the end
   arena_ = std::make_shared<::gluino::detail::StepArena>();
+  team_runs_ = std::make_shared<std::atomic<std::size_t>>(0);
+}
+
+template <class T>
+bool Graph<T>::use_team(const std::vector<NDArray<T>>& in) const {
+  if (!team_schedule || !team_runs_ || in.empty() || in[0].ndim() == 0 || autograd::is_recording() ||
+      autograd::active_tracer<T>() || autograd::is_anomaly_enabled())
+    return false;
+#if defined(_OPENMP)
+  if (omp_in_parallel()) return false;  // run_team would run one thread, and a barrier would bind to the outer team
+#endif
+  const int threads = get_num_threads();
+  return threads > 1 && in[0].shape(0) < static_cast<std::size_t>(threads);
 }
 
 template <class T>
@@ -381,14 +407,42 @@ std::vector<NDArray<T>> Graph<T>::run(const std::vector<NDArray<T>>& in) const {
   } end_run{arena};
   const ::gluino::detail::ArenaScope scope(arena);
   std::vector<NDArray<T>> args;
-  for (std::size_t i = 0; i < nodes.size(); ++i) {
-    const Node<T>& n = nodes[i];
-    args.clear();
-    for (int v : n.inputs) args.push_back(v < 0 ? NDArray<T>() : slot[v]);
-    slot[n.output] = n.op->run(args);
-    for (int v : n.inputs)  // the plan: free intermediates after their last reader
+  auto release = [&](std::size_t i) {  // the plan: free intermediates after their last reader
+    for (int v : nodes[i].inputs)
       if (v >= 0 && values[v].kind == ValueKind::node && last_use_[v] == i) slot[v] = NDArray<T>();
+  };
+  const bool team = use_team(in);
+  std::vector<TeamStep<T>> steps;
+  bool teamed = false;
+  for (std::size_t i = 0; i < nodes.size(); ++i) {
+    args.clear();
+    for (int v : nodes[i].inputs) args.push_back(v < 0 ? NDArray<T>() : slot[v]);
+    if (team) {  // the nodes from i on that team.hpp splits, prepared in order, then run by one team
+      std::size_t j = i, work = 0;
+      steps.clear();
+      for (;;) {
+        TeamStep<T> s;
+        if (!s.prepare(*nodes[j].op, args)) break;
+        work += s.has_work();
+        slot[nodes[j].output] = s.output();
+        steps.push_back(std::move(s));
+        if (++j == nodes.size()) break;
+        args.clear();
+        for (int v : nodes[j].inputs) args.push_back(v < 0 ? NDArray<T>() : slot[v]);
+      }
+      if (!steps.empty()) {
+        if (work) run_team_steps(steps, get_num_threads());
+        teamed = teamed || work;
+        steps.clear();
+        for (std::size_t k = i; k < j; ++k) release(k);
+        i = j - 1;
+        continue;
+      }
+    }
+    slot[nodes[i].output] = nodes[i].op->run(args);
+    release(i);
   }
+  if (teamed) team_runs_->fetch_add(1, std::memory_order_relaxed);
   args.clear();
   std::vector<NDArray<T>> out;
   for (int v : outputs) out.push_back(slot[v]);

@@ -169,6 +169,56 @@ void conv2d_backward_naive(const Conv2DGeometry& g, const T* x, const T* w, cons
 //   y_g[:, tile] (Og, Pt) = w_g (Og, K) * cols_g[:, tile] (K, Pt) + b_g.
 // ---------------------------------------------------------------------------------------------
 
+/// True when conv2d_forward takes the paths conv2d_forward_rows computes (im2col + GEMM, the
+/// pointwise product, the single-channel direct kernel), which can split one image's output
+/// rows over threads; false for the depthwise, Winograd and small-channel direct kernels.
+inline bool conv2d_rows_applies(const Conv2DGeometry& g) {
+  return !depthwise_applies(g) && !winograd_applies(g) && !direct_small_applies(g);
+}
+
+/// Output rows [oh0, oh1) of one image (all channels) as conv2d_forward computes them: x the
+/// image (C, H, W), y its output (O, Ho, Wo), the rest of y untouched.  Im2col + GEMM a tile of
+/// `rows` output rows at a time with cols holding K * rows * Wo elements; the pointwise product
+/// without cols; the single-channel direct kernel on x copied into `padded` (the
+/// direct_c1_padded(g) image) when g pads.  ReLU on those rows when relu.  Requires
+/// conv2d_rows_applies(g).  Each thread of conv2d_forward runs it on whole images; a graph's
+/// team schedule (graph/team.hpp) runs one image's rows on several threads.
+template <class T>
+void conv2d_forward_rows(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu,
+                         std::size_t oh0, std::size_t oh1, std::size_t rows, T* cols, T* padded) {
+  const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W, Wo = g.Wo;
+  if (oh0 >= oh1) return;
+  if (direct_c1_applies(g)) {  // one input channel: the direct kernel, ReLU included
+    conv2d_forward_direct_c1(direct_c1_padded(g), direct_c1_pad(g, x, padded), w, b, y, relu, oh0, oh1);
+    return;
+  }
+  const bool direct = g.is_pointwise();
+  for (std::size_t gi = 0; gi < g.groups; ++gi) {
+    const T* xg = x + gi * Cg * HW;
+    T* yg = y + gi * Og * P;
+    if (b) {
+      for (std::size_t o = 0; o < Og; ++o) std::fill(yg + o * P + oh0 * Wo, yg + o * P + oh1 * Wo, b[gi * Og + o]);
+    }
+    for (std::size_t t0 = oh0; t0 < oh1; t0 += rows) {
+      const std::size_t t1 = std::min(t0 + rows, oh1), Pt = (t1 - t0) * Wo;
+      const T* src = xg + t0 * Wo;  // pointwise: the input is the column matrix (Wo == W)
+      std::size_t ld = P;
+      if (!direct) {
+        im2col(xg, Cg, g, cols, t0, t1);
+        src = cols;
+        ld = Pt;
+      }
+      gemm(false, false, Og, Pt, K, T(1), w + gi * Og * K, K, src, ld, b ? T(1) : T(0), yg + t0 * Wo, P);
+    }
+  }
+  if (relu) {
+    for (std::size_t o = 0; o < g.O; ++o) {
+      T* __restrict yo = y + o * P;
+      for (std::size_t i = oh0 * Wo, e = oh1 * Wo; i < e; ++i) yo[i] = yo[i] <= T(0) ? T(0) : yo[i];  // NaN stays NaN, as nd::relu
+    }
+  }
+}
+
 /// Same result as conv2d_forward_naive, followed by max(y, 0) when `relu` (applied to each image
 /// while it is still in cache, instead of a separate pass over the whole batch).  Images are
 /// split over threads (each with its own column panel, GEMMs single-threaded inside the team); a
@@ -186,53 +236,23 @@ void conv2d_backward_naive(const Conv2DGeometry& g, const T* x, const T* w, cons
 /// reaches the caller.
 template <class T>
 void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu = false) {
-  const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W, Ho = g.Ho, Wo = g.Wo;
-  if (g.N == 0 || g.O == 0 || P == 0) return;
+  if (g.N == 0 || g.O == 0 || g.P() == 0) return;
   if (depthwise_applies(g)) return conv2d_forward_depthwise(g, x, w, b, y, relu);
   if (winograd_applies(g)) return conv2d_forward_winograd(g, x, w, b, y, relu);
   if (direct_small_applies(g)) return conv2d_forward_direct_small(g, x, w, b, y, relu);
-  const bool direct = g.is_pointwise();
-  const bool c1 = direct_c1_applies(g);
   const Conv2DWorkspace plan = conv2d_forward_workspace<T>(g);
   std::optional<Storage<T>> storage;  // taken before the team starts, given back on return or throw
   if (plan.elements() > 0) storage.emplace(plan.elements());
   T* const base = storage ? storage->data() : nullptr;
-  const std::size_t rows = plan.tile_rows;
   detail::run_team(plan.threads, [&](int tid, int team) {
     const std::size_t n0 = g.N * static_cast<std::size_t>(tid) / static_cast<std::size_t>(team);
     const std::size_t n1 = g.N * static_cast<std::size_t>(tid + 1) / static_cast<std::size_t>(team);
     T* const mine = base ? base + plan.per_thread() * static_cast<std::size_t>(tid) : nullptr;
     T* const cols = plan.cols ? mine : nullptr;
     T* const padded = plan.padded ? mine + detail::round_panel(plan.cols) : nullptr;
-    const Conv2DGeometry gp = c1 ? direct_c1_padded(g) : g;
-    for (std::size_t n = n0; n < n1; ++n) {
-      if (c1) {  // one input channel: the direct kernel, ReLU included
-        conv2d_forward_direct_c1(gp, direct_c1_pad(g, x + n * HW, padded), w, b, y + n * g.O * P, relu);
-        continue;
-      }
-      for (std::size_t gi = 0; gi < g.groups; ++gi) {
-        const T* xg = x + (n * g.C + gi * Cg) * HW;
-        T* yg = y + (n * g.O + gi * Og) * P;
-        if (b) {
-          for (std::size_t o = 0; o < Og; ++o) std::fill(yg + o * P, yg + (o + 1) * P, b[gi * Og + o]);
-        }
-        for (std::size_t oh0 = 0; oh0 < Ho; oh0 += rows) {
-          const std::size_t oh1 = std::min(oh0 + rows, Ho), Pt = (oh1 - oh0) * Wo;
-          const T* src = xg + oh0 * Wo;  // pointwise: the input is the column matrix (Wo == W)
-          std::size_t ld = P;
-          if (!direct) {
-            im2col(xg, Cg, g, cols, oh0, oh1);
-            src = cols;
-            ld = Pt;
-          }
-          gemm(false, false, Og, Pt, K, T(1), w + gi * Og * K, K, src, ld, b ? T(1) : T(0), yg + oh0 * Wo, P);
-        }
-      }
-      if (relu) {
-        T* __restrict yn = y + n * g.O * P;
-        for (std::size_t i = 0, e = g.O * P; i < e; ++i) yn[i] = yn[i] <= T(0) ? T(0) : yn[i];  // NaN stays NaN, as nd::relu
-      }
-    }
+    for (std::size_t n = n0; n < n1; ++n)
+      conv2d_forward_rows(g, x + n * g.C * g.H * g.W, w, b, y + n * g.O * g.P(), relu, 0, g.Ho, plan.tile_rows, cols,
+                          padded);
   });
 }
 
@@ -366,6 +386,8 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
 // Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
 #define GLUINO_KERNELS_CONV2D_INSTANTIATIONS(X, T) \
   X void conv2d_forward<T>(const Conv2DGeometry&, const T*, const T*, const T*, T*, bool); \
+  X void conv2d_forward_rows<T>(const Conv2DGeometry&, const T*, const T*, const T*, T*, bool, std::size_t, \
+                                std::size_t, std::size_t, T*, T*); \
   X void conv2d_backward<T>(const Conv2DGeometry&, const T*, const T*, const T*, T*, T*, T*, const T*); \
   X void conv2d_forward_naive<T>(const Conv2DGeometry&, const T*, const T*, const T*, T*); \
   X void conv2d_backward_naive<T>(const Conv2DGeometry&, const T*, const T*, const T*, T*, T*, T*);

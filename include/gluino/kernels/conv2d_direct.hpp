@@ -113,15 +113,16 @@ inline void store(T* p, const Vec<T>& v) {
   std::memcpy(p, &v, sizeof v);
 }
 
-/// Output channels [o0, o0 + OB) of one image: y[o, oh, ow] = b[o] + sum_{i,j} w[o, i, j] x[oh + i, ow + j].
-/// A row's last tile is moved left to end at the row's end (recomputing a few pixels) rather
-/// than read past the image.
+/// Output channels [o0, o0 + OB), rows [oh0, oh1) of one image: y[o, oh, ow] = b[o] +
+/// sum_{i,j} w[o, i, j] x[oh + i, ow + j].  A row's last tile is moved left to end at the row's
+/// end (recomputing a few pixels) rather than read past the image.
 template <class T, std::size_t OB>
-void forward_tile(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, std::size_t o0, bool relu) {
+void forward_tile(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, std::size_t o0, bool relu,
+                  std::size_t oh0, std::size_t oh1) {
   constexpr std::size_t L = direct_lanes;
-  const std::size_t kh = g.kh, kw = g.kw, K = kh * kw, W = g.W, Ho = g.Ho, Wo = g.Wo, P = Ho * Wo;
+  const std::size_t kh = g.kh, kw = g.kw, K = kh * kw, W = g.W, Wo = g.Wo, P = g.Ho * Wo;
   const Vec<T> zero = {};
-  for (std::size_t oh = 0; oh < Ho; ++oh)
+  for (std::size_t oh = oh0; oh < oh1; ++oh)
     for (std::size_t t = 0; t < Wo; t += L) {
       const std::size_t ow = std::min(t, Wo - L);
       Vec<T> acc[OB];
@@ -180,13 +181,16 @@ void weight_grad_tile(const Conv2DGeometry& g, const T* x, const T* dy, std::siz
 }  // namespace detail_direct
 
 /// One image x (1, H, W) -> y (O, Ho, Wo) = conv2d(x, w) + b, then max(y, 0) when relu; b may be
-/// null.  Requires direct_c1_applies(g) and no padding (see direct_c1_pad).
+/// null.  Only output rows [oh0, oh1) when given (the rest of y untouched).  Requires
+/// direct_c1_applies(g) and no padding (see direct_c1_pad).
 template <class T>
-void conv2d_forward_direct_c1(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu) {
+void conv2d_forward_direct_c1(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu,
+                              std::size_t oh0 = 0, std::size_t oh1 = static_cast<std::size_t>(-1)) {
+  oh1 = std::min(oh1, g.Ho);
   std::size_t o = 0;
-  for (; o + 8 <= g.O; o += 8) detail_direct::forward_tile<T, 8>(g, x, w, b, y, o, relu);
-  for (; o + 4 <= g.O; o += 4) detail_direct::forward_tile<T, 4>(g, x, w, b, y, o, relu);
-  for (; o < g.O; ++o) detail_direct::forward_tile<T, 1>(g, x, w, b, y, o, relu);
+  for (; o + 8 <= g.O; o += 8) detail_direct::forward_tile<T, 8>(g, x, w, b, y, o, relu, oh0, oh1);
+  for (; o + 4 <= g.O; o += 4) detail_direct::forward_tile<T, 4>(g, x, w, b, y, o, relu, oh0, oh1);
+  for (; o < g.O; ++o) detail_direct::forward_tile<T, 1>(g, x, w, b, y, o, relu, oh0, oh1);
 }
 
 /// dw (O, 1, kh, kw) += the weight gradient of one image x (1, H, W) given its dy (O, Ho, Wo), or

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// The team schedule of a graph run without recording on a batch smaller than the thread count
+/// (batch-1 inference): the ops split over threads inside each image, one team for a run of
+/// consecutive nodes with a barrier between them, instead of each op running on one thread
+/// (the ops split the batch, so an image is one thread's work).  Graph::run (graph.hpp) takes it
+/// for the nodes TeamStep::prepare accepts: convolutions on im2col + GEMM, the pointwise
+/// product or the single-channel direct kernel (output rows split), max and average pooling
+/// (output rows split), fully_connected (output units split), relu (elements split) and
+/// reshape (a view, no work).  The other nodes run as in any run, between teams.  Each step
+/// computes what its op's forward computes, by the same kernels on parts of the output: the
+/// same values.  docs/hybridize.md.
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <tuple>
+#include <typeinfo>
+#include <vector>
+
+#include "gluino/autograd/trace.hpp"
+#include "gluino/core/ndarray.hpp"
+#include "gluino/core/parallel.hpp"
+#include "gluino/core/storage.hpp"
+#include "gluino/kernels/conv2d.hpp"
+#include "gluino/kernels/gemm.hpp"
+#include "gluino/kernels/pool.hpp"
+#include "gluino/nd/conv.hpp"
+#include "gluino/nd/elementwise.hpp"
+#include "gluino/nd/linalg.hpp"
+#include "gluino/nd/pool.hpp"
+#include "gluino/nd/shape_ops.hpp"
+
+namespace gluino::graph {
+
+/// One node of a team run: its output (allocated by prepare, before the team starts) and what
+/// each thread computes of it.
+template <class T>
+class TeamStep {
+ public:
+  /// Prepares the step of op on inputs in (the node's arrays, -1 inputs as empty ones): checks
+  /// the shapes as the op's forward does (its exceptions), allocates the output and returns
+  /// true; false (nothing allocated) when the op is not one the team splits.
+  bool prepare(const autograd::TracedOp<T>& op, const std::vector<NDArray<T>>& in);
+  /// The output array prepare made.
+  const NDArray<T>& output() const { return out_; }
+  /// The scratch elements one thread needs (64-byte aligned panels).
+  std::size_t workspace() const { return ws_; }
+  /// Thread tid of team's share of the output; ws is that thread's workspace().  No exception
+  /// other than std::bad_alloc from a GEMM's blocking buffers.
+  void run(int tid, int team, T* ws) const;
+  /// False for a step without work (reshape): no barrier after it.
+  bool has_work() const { return kind_ != Kind::view; }
+
+ private:
+  enum class Kind { view, convolution, pooling, fully_connected, relu };
+  // [lo, hi) of n items for thread tid of team.
+  static std::pair<std::size_t, std::size_t> share(std::size_t n, int tid, int team) {
+    const auto t = static_cast<std::size_t>(tid), k = static_cast<std::size_t>(team);
+    return {n * t / k, n * (t + 1) / k};
+  }
+  Kind kind_ = Kind::view;
+  NDArray<T> out_;
+  const T *x_ = nullptr, *w_ = nullptr, *b_ = nullptr;
+  T* y_ = nullptr;  // out_'s elements
+  bool relu_ = false;
+  std::size_t ws_ = 0;
+  kernels::Conv2DGeometry conv_;
+  std::size_t tile_rows_ = 0, cols_ = 0, padded_ = 0;
+  kernels::Pool2DGeometry pool_;
+  bool max_ = true, count_include_pad_ = true;
+  std::size_t planes_ = 0;
+  std::size_t rows_ = 0, in_units_ = 0, units_ = 0;  // fully_connected; relu: rows_ elements
+};
+
+/// Runs steps (prepared, in order) on a team of `threads` threads: each thread its share of
+/// each step, a barrier after each step with work.  Exceptions (std::bad_alloc) reach the
+/// caller after the team ends; the steps after the one that threw are skipped.
+template <class T>
+void run_team_steps(const std::vector<TeamStep<T>>& steps, int threads);
+
+// ---- implementation ----
+
+template <class T>
+bool TeamStep<T>::prepare(const autograd::TracedOp<T>& op, const std::vector<NDArray<T>>& in) {
+  const std::type_info& type = op.op_type();
+  if (type == typeid(nd::ops::Convolution<T>)) {
+    const auto& conv = *static_cast<const nd::ops::Convolution<T>*>(op.op());
+    if (in.size() != 3) return false;
+    const kernels::Conv2DGeometry g = nd::ops::Convolution<T>::make_geometry(in[0], in[1], in[2], conv.opt);
+    if (!kernels::conv2d_rows_applies(g) || g.P() == 0) return false;
+    kind_ = Kind::convolution;
+    conv_ = g;
+    relu_ = conv.relu;
+    const bool im2col_path = !g.is_pointwise() && !kernels::direct_c1_applies(g);
+    tile_rows_ = kernels::conv_tile_rows<T>(g, im2col_path ? g.K() : 0);
+    cols_ = im2col_path ? g.K() * tile_rows_ * g.Wo : 0;
+    padded_ = kernels::direct_c1_applies(g) && (g.ph || g.pw) ? (g.H + 2 * g.ph) * (g.W + 2 * g.pw) : 0;
+    ws_ = ::gluino::detail::round_panel(cols_) + ::gluino::detail::round_panel(padded_);
+    x_ = in[0].data(), w_ = in[1].data(), b_ = in[2].defined() ? in[2].data() : nullptr;
+    out_ = NDArray<T>(Shape{g.N, g.O, g.Ho, g.Wo});
+    y_ = out_.data();
+    return true;
+  }
+  if (type == typeid(nd::ops::Pooling<T>)) {
+    const auto& pool = *static_cast<const nd::ops::Pooling<T>*>(op.op());
+    if (in.size() != 1) return false;
+    pool_ = nd::ops::Pooling<T>::make_geometry(in[0], pool.opt);
+    kind_ = Kind::pooling;
+    max_ = pool.opt.type == nd::pool_type::max;
+    count_include_pad_ = pool.opt.count_include_pad;
+    relu_ = pool.relu;
+    planes_ = in[0].shape(0) * in[0].shape(1);
+    x_ = in[0].data();
+    out_ = NDArray<T>(Shape{in[0].shape(0), in[0].shape(1), pool_.Ho, pool_.Wo});
+    y_ = out_.data();
+    return true;
+  }
+  if (type == typeid(nd::ops::FullyConnected<T>)) {
+    const auto& fc = *static_cast<const nd::ops::FullyConnected<T>*>(op.op());
+    // The traced op's sizes; the arrays must still have them (a graph run checks its inputs'
+    // shapes, and the parameters' arrays keep theirs).
+    if (in.size() != 3 || in[0].size() != fc.rows * fc.in_units || in[1].shape() != Shape{fc.units, fc.in_units} ||
+        (in[2].defined() && in[2].shape() != Shape{fc.units}))
+      return false;
+    kind_ = Kind::fully_connected;
+    rows_ = fc.rows, in_units_ = fc.in_units, units_ = fc.units;
+    x_ = in[0].data(), w_ = in[1].data(), b_ = in[2].defined() ? in[2].data() : nullptr;
+    out_ = NDArray<T>(fc.out_shape);
+    y_ = out_.data();
+    return true;
+  }
+  if (type == typeid(nd::ops::Unary<T, nd::ops::Relu>)) {
+    if (in.size() != 1) return false;
+    kind_ = Kind::relu;
+    rows_ = in[0].size();
+    x_ = in[0].data();
+    out_ = NDArray<T>(in[0].shape());
+    y_ = out_.data();
+    return true;
+  }
+  if (type == typeid(nd::ops::Reshape<T>)) {
+    const auto& reshape = *static_cast<const nd::ops::Reshape<T>*>(op.op());
+    if (in.size() != 1 || reshape.to.size() != in[0].size()) return false;
+    kind_ = Kind::view;
+    out_ = in[0].view_as(reshape.to);
+    return true;
+  }
+  return false;
+}
+
+template <class T>
+void TeamStep<T>::run(int tid, int team, T* ws) const {
+  T* const y = y_;
+  switch (kind_) {
+    case Kind::view:
+      return;
+    case Kind::convolution: {  // output rows split: each thread its band of every image
+      const kernels::Conv2DGeometry& g = conv_;
+      const auto [r0, r1] = share(g.Ho, tid, team);
+      T* const cols = cols_ ? ws : nullptr;
+      T* const padded = padded_ ? ws + ::gluino::detail::round_panel(cols_) : nullptr;
+      for (std::size_t n = 0; n < g.N; ++n)
+        kernels::conv2d_forward_rows(g, x_ + n * g.C * g.H * g.W, w_, b_, y + n * g.O * g.P(), relu_, r0, r1,
+                                     tile_rows_, cols, padded);
+      return;
+    }
+    case Kind::pooling: {
+      // Output rows split, as the convolutions' (so a thread mostly pools what it convolved: its
+      // own cache), each thread's band a plane of its own (rows from r0 on, no padding above);
+      // with padding, whole planes split.
+      const std::size_t in_plane = pool_.H * pool_.W, out_plane = pool_.Ho * pool_.Wo;
+      kernels::Pool2DGeometry g = pool_;
+      std::size_t p0 = 0, p1 = planes_, in_off = 0, out_off = 0;
+      if (pool_.ph == 0) {
+        const auto [r0, r1] = share(pool_.Ho, tid, team);
+        if (r0 == r1) return;
+        g.H = pool_.H - r0 * pool_.sh;
+        g.Ho = r1 - r0;
+        in_off = r0 * pool_.sh * pool_.W, out_off = r0 * pool_.Wo;
+      } else {
+        std::tie(p0, p1) = share(planes_, tid, team);
+      }
+      const std::size_t n_out = g.Ho * g.Wo;
+      for (std::size_t p = p0; p < p1; ++p) {
+        T* const yp = y + p * out_plane + out_off;
+        const T* const xp = x_ + p * in_plane + in_off;
+        if (max_) {
+          kernels::max_pool2d_plane(g, xp, yp, static_cast<std::int32_t*>(nullptr));
+          if (relu_)
+            for (std::size_t i = 0; i < n_out; ++i) yp[i] = yp[i] > T(0) ? yp[i] : T(0);
+        } else {
+          kernels::avg_pool2d_plane(g, xp, yp, count_include_pad_);
+        }
+      }
+      return;
+    }
+    case Kind::fully_connected: {  // output units split, in blocks of 16 (whole vectors)
+      const std::size_t blocks = (units_ + 15) / 16;
+      auto [b0, b1] = share(blocks, tid, team);
+      const std::size_t u0 = std::min(units_, b0 * 16), u1 = std::min(units_, b1 * 16);
+      if (u0 == u1) return;
+      if (b_)
+        for (std::size_t r = 0; r < rows_; ++r) std::copy(b_ + u0, b_ + u1, y + r * units_ + u0);
+      kernels::gemm(false, true, rows_, u1 - u0, in_units_, T(1), x_, in_units_, w_ + u0 * in_units_, in_units_,
+                    b_ ? T(1) : T(0), y + u0, units_);
+      return;
+    }
+    case Kind::relu: {  // elements split, in blocks of 16
+      const std::size_t blocks = (rows_ + 15) / 16;
+      const auto [b0, b1] = share(blocks, tid, team);
+      const std::size_t e = std::min(rows_, b1 * 16);
+      for (std::size_t i = std::min(rows_, b0 * 16); i < e; ++i) y[i] = nd::ops::Relu{}.value(x_[i]);
+      return;
+    }
+  }
+}
+
+template <class T>
+void run_team_steps(const std::vector<TeamStep<T>>& steps, int threads) {
+  std::size_t per_thread = 0;
+  for (const TeamStep<T>& s : steps) per_thread = std::max(per_thread, s.workspace());
+  threads = std::max(threads, 1);
+  std::optional<Storage<T>> storage;  // taken before the team starts, given back on return or throw
+  if (per_thread) storage.emplace(per_thread * static_cast<std::size_t>(threads));
+  T* const base = storage ? storage->data() : nullptr;
+  ::gluino::detail::ExceptionCarrier errors;
+  ::gluino::detail::run_team(threads, [&](int tid, int team) {
+    T* const ws = base ? base + per_thread * static_cast<std::size_t>(tid) : nullptr;
+    for (const TeamStep<T>& s : steps) {
+      if (!s.has_work()) continue;
+      // Every thread reaches every barrier, also after an exception (run() then skips the work).
+      errors.run([&] { s.run(tid, team, ws); });
+#if defined(_OPENMP)
+      if (team > 1) {
+#pragma omp barrier
+      }
+#endif
+    }
+  });
+  errors.rethrow();
+}
+
+}  // namespace gluino::graph
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_GRAPH_TEAM_INSTANTIATIONS(X, T) \
+  X class TeamStep<T>;                         \
+  X void run_team_steps<T>(const std::vector<TeamStep<T>>&, int);
+namespace gluino::graph {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_GRAPH_TEAM_INSTANTIATIONS)
+}  // namespace gluino::graph

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/graph/team.hpp>
+
+#include <doctest/doctest.h>
+
+#include <vector>
+
+#include <gluino/autograd/mode.hpp>
+#include <gluino/core/parallel.hpp>
+#include <gluino/graph/graph.hpp>
+#include <gluino/nd/conv.hpp>
+#include <gluino/nd/elementwise.hpp>
+#include <gluino/nd/linalg.hpp>
+#include <gluino/nd/pool.hpp>
+#include <gluino/nd/shape_ops.hpp>
+#include "support/gradcheck.hpp"
+
+using namespace gluino;
+
+namespace {
+using TA = NDArray<double>;
+using TArrays = std::vector<TA>;
+
+/// Restores the thread count when a test case ends.
+struct ThreadsGuard {
+  int saved = get_num_threads();
+  ~ThreadsGuard() { set_num_threads(saved); }
+};
+
+/// Every kind of step the team splits, each path of the convolution (the single-channel direct
+/// kernel on a padded image, grouped im2col + GEMM, the pointwise product), pooling split by rows
+/// (max 2x2/2, max 2x2/1) and by planes (average with padding), fully_connected with and without
+/// a bias, and nodes it does not split (a scalar product and exp) between two teams.
+struct TeamNet {
+  TA w1 = test::rand_array({6, 1, 3, 3}, 31), b1 = test::rand_array({6}, 32);
+  TA w2 = test::rand_array({8, 3, 3, 3}, 33), b2 = test::rand_array({8}, 34);
+  TA w3 = test::rand_array({4, 8, 1, 1}, 35), b3 = test::rand_array({4}, 36);
+  TA wf1 = test::rand_array({20, 64}, 37), bf1 = test::rand_array({20}, 38);
+  TA wf2 = test::rand_array({3, 20}, 39);
+  TArrays operator()(const TArrays& in) const {
+    TA y = nd::convolution_relu(in[0], w1, b1, {.pad = {1, 1}});
+    y = nd::pooling(y, {.kernel = {2, 2}, .stride = {2, 2}});
+    y = nd::convolution_relu(y, w2, b2, {.pad = {1, 1}, .num_group = 2});
+    y = nd::pooling(y, {.kernel = {3, 3}, .stride = {2, 2}, .pad = {1, 1}, .type = nd::pool_type::avg,
+                        .count_include_pad = false});
+    y = nd::exp(y * 0.1);
+    y = nd::convolution(y, w3, b3);
+    y = nd::pooling(y, {.kernel = {2, 2}, .stride = {1, 1}});
+    y = nd::relu(nd::fully_connected(y.reshape({static_cast<long long>(in[0].shape(0)), -1}), wf1, bf1));
+    return {nd::fully_connected(y, wf2)};
+  }
+  graph::Graph<double> trace(std::size_t batch) const {
+    return graph::trace<double>([this](const TArrays& in) { return (*this)(in); },
+                                {{"data", test::rand_array({batch, 1, 18, 18}, 40)}},
+                                {{"w1", w1}, {"b1", b1}, {"w2", w2}, {"b2", b2}, {"w3", w3}, {"b3", b3},
+                                 {"wf1", wf1}, {"bf1", bf1}, {"wf2", wf2}},
+                                "team_net");
+  }
+};
+
+void check_close(const TA& got, const TA& want) {
+  REQUIRE(got.shape() == want.shape());
+  const auto g = got.to_vector(), w = want.to_vector();
+  for (std::size_t i = 0; i < g.size(); ++i) CHECK(g[i] == doctest::Approx(w[i]).epsilon(1e-12));
+}
+}  // namespace
+
+TEST_SUITE("graph/team") {
+TEST_CASE("a batch smaller than the thread count runs as a team: the imperative values") {
+  const ThreadsGuard guard;
+  const TeamNet net;
+  auto g = net.trace(1);
+  autograd::predict_mode predict;
+  for (int threads : {2, 3}) {
+    CAPTURE(threads);
+    set_num_threads(threads);
+    const std::size_t before = g.team_runs();
+    const TA x = test::rand_array({1, 1, 18, 18}, 41 + threads);
+    check_close(g.run({x})[0], net({x})[0]);
+    check_close(g.run({x})[0], net({x})[0]);  // a second run, in the planned arena
+#if defined(_OPENMP)
+    CHECK(g.team_runs() == before + 2);
+#else
+    CHECK(g.team_runs() == before);  // one thread: never a team
+#endif
+  }
+}
+
+TEST_CASE("no team: one thread, a batch as large as the team, recording, or team_schedule off") {
+  const ThreadsGuard guard;
+  const TeamNet net;
+  autograd::predict_mode predict;
+  set_num_threads(1);
+  auto g1 = net.trace(1);
+  const TA x1 = test::rand_array({1, 1, 18, 18}, 50);
+  check_close(g1.run({x1})[0], net({x1})[0]);
+  CHECK(g1.team_runs() == 0);
+
+  set_num_threads(2);
+  auto g2 = net.trace(2);
+  const TA x2 = test::rand_array({2, 1, 18, 18}, 51);
+  check_close(g2.run({x2})[0], net({x2})[0]);
+  CHECK(g2.team_runs() == 0);
+
+  g1.team_schedule = false;
+  check_close(g1.run({x1})[0], net({x1})[0]);
+  CHECK(g1.team_runs() == 0);
+  g1.team_schedule = true;
+  {
+    autograd::record rec;
+    check_close(g1.run({x1})[0], net({x1})[0]);
+  }
+  CHECK(g1.team_runs() == 0);
+}
+
+TEST_CASE("TeamStep::prepare takes the ops it splits and refuses the others") {
+  const TeamNet net;
+  auto g = net.trace(1);
+  std::vector<std::string> taken, refused;
+  for (const auto& n : g.nodes) {
+    std::vector<TA> args;
+    for (int v : n.inputs) {
+      if (v < 0) {  // an absent input (no bias)
+        args.emplace_back();
+        continue;
+      }
+      const auto& val = g.values[static_cast<std::size_t>(v)];
+      args.push_back(val.array.defined() ? val.array : TA(val.shape));
+    }
+    graph::TeamStep<double> s;
+    (s.prepare(*n.op, args) ? taken : refused).push_back(n.op->name());
+  }
+  CHECK(taken == std::vector<std::string>{"convolution", "pooling", "convolution", "pooling", "convolution", "pooling",
+                                          "reshape", "fully_connected", "relu", "fully_connected"});
+  CHECK(refused == std::vector<std::string>{"multiply", "exp"});
+}
+}
