@@ -99,6 +99,41 @@ TEST_CASE("conv2d: tiles of output rows give the naive reference's values, forwa
       }
 }
 
+TEST_CASE("conv2d: a batch smaller than the thread count splits each image's output rows (naive values)") {
+  // im2col + GEMM, the single-channel direct kernel (padded), the pointwise product, groups with
+  // stride and dilation; batch 1 and 2 on 2, 3 and 4 threads, with and without the ReLU.
+  const Conv2DGeometry geoms[] = {make(1, 8, 14, 14, 32, 3, 1, 1, 1, 1), make(1, 1, 30, 30, 20, 5, 1, 2, 1, 1),
+                                  make(1, 32, 12, 12, 64, 1, 1, 0, 1, 1), make(1, 8, 25, 23, 64, 3, 2, 1, 2, 2),
+                                  make(2, 8, 14, 14, 32, 3, 1, 1, 1, 1)};
+  const int saved = gluino::get_num_threads();
+  for (int threads : {2, 3, 4}) {
+    gluino::set_num_threads(threads);
+    for (const auto& g : geoms)
+      for (bool relu : {false, true}) {
+        CAPTURE(threads);
+        CAPTURE(g.N);
+        CAPTURE(g.C);
+        CAPTURE(g.groups);
+        CAPTURE(relu);
+        const bool split = kernels::conv2d_forward_workspace<double>(g).split_rows;
+#if defined(_OPENMP)
+        CHECK(split == (g.N < static_cast<std::size_t>(threads)));
+#else
+        CHECK_FALSE(split);
+#endif
+        const std::size_t nx = g.N * g.C * g.H * g.W, nw = g.O * g.K(), ny = g.N * g.O * g.P();
+        const auto x = random_values<double>(nx, 5), w = random_values<double>(nw, 6), b = random_values<double>(g.O, 7);
+        std::vector<double> y(ny, -1.0), y_ref(ny);
+        kernels::conv2d_forward(g, x.data(), w.data(), b.data(), y.data(), relu);
+        kernels::conv2d_forward_naive(g, x.data(), w.data(), b.data(), y_ref.data());
+        if (relu)
+          for (auto& v : y_ref) v = std::max(v, 0.0);
+        CHECK(max_abs_diff(y, y_ref) < 1e-12);
+      }
+  }
+  gluino::set_num_threads(saved);
+}
+
 TEST_CASE("conv2d: the workspace is bounded by conv_panel_bytes, comes from the pool and goes back to it") {
   // VGG's second layer on a 224x224 image: a whole image's column matrix is 576 x 50176 floats
   // (115 MB); the tiles keep each thread's panel within conv_panel_bytes.

@@ -9,7 +9,9 @@
 /// fold_batch_norm() rewrites a convolution followed by an inference-mode batch norm into one
 /// convolution; fuse_relu_pool() moves a convolution's ReLU past the max pooling after it.
 /// With static_alloc, a run's arrays live in one buffer planned from an earlier run
-/// (core/arena.hpp).  docs/hybridize.md tells the whole story.
+/// (core/arena.hpp).  A predict-mode run on a batch smaller than the thread count splits each
+/// image's ops over one team of threads (graph/team.hpp).  docs/hybridize.md tells the whole
+/// story.
 #include <algorithm>
 #include <atomic>
 #include <cmath>

@@ -58,6 +58,7 @@ std::size_t conv_tile_rows(const Conv2DGeometry& g, std::size_t panel_rows) {
 /// aligned); shared: the partial weight and bias gradients of threads 1.. (backward).
 struct Conv2DWorkspace {
   int threads = 1;             ///< the team size the call uses
+  bool split_rows = false;     ///< forward: each image's output rows split over the team (a batch smaller than it)
   std::size_t tile_rows = 0;   ///< output rows per tile
   std::size_t cols = 0, dcols = 0, masked = 0, padded = 0;  ///< per-thread panel sizes
   std::size_t shared = 0;      ///< partial sums (backward, threads > 1)
@@ -76,6 +77,14 @@ Conv2DWorkspace conv2d_forward_workspace(const Conv2DGeometry& g) {
   const bool c1 = direct_c1_applies(g), im2col_path = !g.is_pointwise() && !c1;
   const double flops = static_cast<double>(g.O) * static_cast<double>(g.K()) * static_cast<double>(g.P());
   ws.threads = detail::team_size(g.N, flops);
+  // A batch smaller than the thread count (batch-1 inference): every thread takes a band of each
+  // image's output rows, when each band is still worth a thread (team_size's threshold).
+  const int max_t = get_num_threads();
+  if (max_t > 1 && g.N < static_cast<std::size_t>(max_t) && g.Ho >= static_cast<std::size_t>(max_t) &&
+      detail::team_size(static_cast<std::size_t>(max_t), static_cast<double>(g.N) * flops / max_t) > 1) {
+    ws.threads = max_t;
+    ws.split_rows = true;
+  }
   ws.tile_rows = conv_tile_rows<T>(g, im2col_path ? g.K() : 0);
   if (im2col_path) ws.cols = g.K() * ws.tile_rows * g.Wo;
   if (c1 && (g.ph || g.pw)) ws.padded = (g.H + 2 * g.ph) * (g.W + 2 * g.pw);
@@ -222,8 +231,9 @@ void conv2d_forward_rows(const Conv2DGeometry& g, const T* x, const T* w, const 
 /// Same result as conv2d_forward_naive, followed by max(y, 0) when `relu` (applied to each image
 /// while it is still in cache, instead of a separate pass over the whole batch).  Images are
 /// split over threads (each with its own column panel, GEMMs single-threaded inside the team); a
-/// batch too small to split runs on the calling thread, where Eigen may parallelise the GEMM
-/// itself.  The column matrix of an image is built and multiplied a tile of output rows at a
+/// batch smaller than the thread count splits each image's output rows over them instead
+/// (Conv2DWorkspace::split_rows), when that is worth a team; a smaller one runs on the calling
+/// thread, where Eigen may parallelise the GEMM itself.  The column matrix of an image is built and multiplied a tile of output rows at a
 /// time (conv_tile_rows), so the workspace (conv2d_forward_workspace, from the memory pool for
 /// the duration of the call) stays bounded.  A pointwise convolution (1x1, stride 1, no padding)
 /// multiplies the input directly, without im2col; a single-channel one (direct_c1_applies) goes
@@ -245,13 +255,15 @@ void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b,
   if (plan.elements() > 0) storage.emplace(plan.elements());
   T* const base = storage ? storage->data() : nullptr;
   detail::run_team(plan.threads, [&](int tid, int team) {
-    const std::size_t n0 = g.N * static_cast<std::size_t>(tid) / static_cast<std::size_t>(team);
-    const std::size_t n1 = g.N * static_cast<std::size_t>(tid + 1) / static_cast<std::size_t>(team);
-    T* const mine = base ? base + plan.per_thread() * static_cast<std::size_t>(tid) : nullptr;
+    const auto t = static_cast<std::size_t>(tid), k = static_cast<std::size_t>(team);
+    // Images [n0, n1), output rows [r0, r1) of each: whole images, or (split_rows) a band of all.
+    std::size_t n0 = g.N * t / k, n1 = g.N * (t + 1) / k, r0 = 0, r1 = g.Ho;
+    if (plan.split_rows) n0 = 0, n1 = g.N, r0 = g.Ho * t / k, r1 = g.Ho * (t + 1) / k;
+    T* const mine = base ? base + plan.per_thread() * t : nullptr;
     T* const cols = plan.cols ? mine : nullptr;
     T* const padded = plan.padded ? mine + detail::round_panel(plan.cols) : nullptr;
     for (std::size_t n = n0; n < n1; ++n)
-      conv2d_forward_rows(g, x + n * g.C * g.H * g.W, w, b, y + n * g.O * g.P(), relu, 0, g.Ho, plan.tile_rows, cols,
+      conv2d_forward_rows(g, x + n * g.C * g.H * g.W, w, b, y + n * g.O * g.P(), relu, r0, r1, plan.tile_rows, cols,
                           padded);
   });
 }
