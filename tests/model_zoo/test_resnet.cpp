@@ -101,13 +101,18 @@ TEST_CASE("one training step lowers the loss; every weight gets a gradient (V1 a
   v2->initialize(init::Xavier{});
   check_training_step(*v2, nd::random::uniform<float>({4, 1, 16, 16}), 4);
 }
-TEST_CASE("one training step of ResNet-50 V1 (bottlenecks, the ImageNet stem)") {
+TEST_CASE("ResNet-50 V1 (bottlenecks, the ImageNet stem): every weight gets a gradient") {
   // BottleneckV1's 1x1-convolution biases feed a BatchNorm, whose batch mean cancels them:
-  // their gradients are (about) zero, so they are exempt from the nonzero check.
+  // their gradients are (about) zero, so they are exempt from the nonzero check.  Gradients
+  // only (learning rate 0): on 32x32 inputs the last stage's batch norms see 1x1 maps of three
+  // images, and the train-mode loss is far from smooth in the weights there (a step of 0.001
+  // times the gradient raised it from 2.07 to 2.96 in the sanitizer build, Eigen's products, on
+  // an AMD EPYC): whether one step lowers it is decided by rounding.  The ResNet-18 case above
+  // checks the step.
   random::seed(6);
   auto r50 = model_zoo::resnet50_v1({.classes = 3});
   r50->initialize(init::Xavier{});
-  check_training_step(*r50, nd::random::uniform<float>({3, 3, 32, 32}), 3, 0.001, ".*stage._conv[0-9]+_bias");
+  check_training_step(*r50, nd::random::uniform<float>({3, 3, 32, 32}), 3, 0.0, ".*stage._conv[0-9]+_bias");
 }
 TEST_CASE("hybridized: one graph, which gives the imperative output (batch norms folded in predict mode)") {
   random::seed(8);
