@@ -9,12 +9,10 @@
 /// (output rows split), fully_connected (output units split), relu (elements split) and
 /// reshape (a view, no work).  The other nodes run as in any run, between teams.  Each step
 /// computes what its op's forward computes, by the same kernels on parts of the output: the
-/// same values.  docs/hybridize.md.
+/// same values up to rounding (a product over part of the output may sum in another order).
+/// docs/hybridize.md.
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
-#include <exception>
-#include <mutex>
 #include <optional>
 #include <tuple>
 #include <typeinfo>

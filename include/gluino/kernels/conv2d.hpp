@@ -58,7 +58,7 @@ std::size_t conv_tile_rows(const Conv2DGeometry& g, std::size_t panel_rows) {
 /// aligned); shared: the partial weight and bias gradients of threads 1.. (backward).
 struct Conv2DWorkspace {
   int threads = 1;             ///< the team size the call uses
-  bool split_rows = false;     ///< forward: each image's output rows split over the team (a batch smaller than it)
+  bool split_rows = false;     ///< forward: each image's rows split over the team (a smaller batch)
   std::size_t tile_rows = 0;   ///< output rows per tile
   std::size_t cols = 0, dcols = 0, masked = 0, padded = 0;  ///< per-thread panel sizes
   std::size_t shared = 0;      ///< partial sums (backward, threads > 1)
@@ -232,10 +232,10 @@ void conv2d_forward_rows(const Conv2DGeometry& g, const T* x, const T* w, const 
 /// while it is still in cache, instead of a separate pass over the whole batch).  Images are
 /// split over threads (each with its own column panel, GEMMs single-threaded inside the team); a
 /// batch smaller than the thread count splits each image's output rows over them instead
-/// (Conv2DWorkspace::split_rows), when that is worth a team; a smaller one runs on the calling
-/// thread, where Eigen may parallelise the GEMM itself.  The column matrix of an image is built and multiplied a tile of output rows at a
-/// time (conv_tile_rows), so the workspace (conv2d_forward_workspace, from the memory pool for
-/// the duration of the call) stays bounded.  A pointwise convolution (1x1, stride 1, no padding)
+/// (Conv2DWorkspace::split_rows), when that is worth a team; tiny work runs on the calling
+/// thread, where Eigen may parallelise the GEMM itself.  The column matrix of an image is built
+/// and multiplied a tile of output rows at a time (conv_tile_rows), so the workspace
+/// (conv2d_forward_workspace, from the memory pool for the duration of the call) stays bounded.  A pointwise convolution (1x1, stride 1, no padding)
 /// multiplies the input directly, without im2col; a single-channel one (direct_c1_applies) goes
 /// to the direct kernel of conv2d_direct.hpp, in the forward pass and for the weight gradient; a
 /// depthwise one (depthwise_applies) to conv2d_depthwise.hpp, forward and backward; a 3x3 or
