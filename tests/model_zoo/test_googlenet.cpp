@@ -58,8 +58,8 @@ TEST_CASE("hybridized: one graph with a concat per Inception, the imperative out
   const auto x = nd::random::uniform<float>({1, 1, 32, 32});
   const auto a = (*net)(x);
   net->hybridize();
-  // Batch 1 on two threads runs as a team (graph/team.hpp): its GEMMs split the rows, so the
-  // sums round differently.
+  // Batch 1 on two threads runs as a team (graph/team.hpp): its dense layer's product is split
+  // by units, which may round differently.
   for (int run = 0; run < 2; ++run) {
     const auto h = (*net)(x);
     for (std::size_t i = 0; i < a.size(); ++i) CHECK(h.data()[i] == doctest::Approx(a.data()[i]).epsilon(1e-5));
