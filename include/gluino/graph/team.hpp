@@ -92,11 +92,9 @@ bool TeamStep<T>::prepare(const autograd::TracedOp<T>& op, const std::vector<NDA
     kind_ = Kind::convolution;
     conv_ = g;
     relu_ = conv.relu;
-    const bool im2col_path = !g.is_pointwise() && !kernels::direct_c1_applies(g);
-    tile_rows_ = kernels::conv_tile_rows<T>(g, im2col_path ? g.K() : 0);
-    cols_ = im2col_path ? g.K() * tile_rows_ * g.Wo : 0;
-    padded_ = kernels::direct_c1_applies(g) && (g.ph || g.pw) ? (g.H + 2 * g.ph) * (g.W + 2 * g.pw) : 0;
-    ws_ = ::gluino::detail::round_panel(cols_) + ::gluino::detail::round_panel(padded_);
+    const kernels::Conv2DWorkspace plan = kernels::conv2d_forward_workspace<T>(g);  // the panels a thread needs
+    tile_rows_ = plan.tile_rows, cols_ = plan.cols, padded_ = plan.padded;
+    ws_ = plan.per_thread();
     x_ = in[0].data(), w_ = in[1].data(), b_ = in[2].defined() ? in[2].data() : nullptr;
     out_ = NDArray<T>(Shape{g.N, g.O, g.Ho, g.Wo});
     y_ = out_.data();
