@@ -2,7 +2,7 @@
 // Benchmarks of nd::convolution (whichever path kernels/conv2d.hpp takes) on the layer shapes of
 // LeNet, AlexNet and VGG-11/4 (with each layer's arithmetic intensity, FLOP/B, for the roofline
 // table of performance.md); of the depthwise kernel (kernels/conv2d_depthwise.hpp) on MobileNet's
-// against the general grouped im2col + GEMM path it replaces; and of the Winograd and
+// against the general grouped im2col + GEMM path it replaces; of the Winograd, wide direct and
 // small-channel direct kernels against im2col + GEMM on the same layers.  Each reports FLOP/s and
 // of_peak, its share of the machine's FP32 peak measured by an FMA loop on the same threads
 // (peak_flops.hpp).  main() comes from benchmark::benchmark_main.  The argument indexes the tables
@@ -14,6 +14,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include <gluino/kernels/conv2d.hpp>
 #include <gluino/nd/random.hpp>
 
 #include "peak_flops.hpp"
@@ -201,3 +202,49 @@ static void BM_Conv2D_Winograd(benchmark::State& state) {
   flop_counters(state, 3.0 * 2.0 * double(g.N) * double(g.O) * double(g.C) * double(g.kh * g.kw) * double(g.P()));
 }
 BENCHMARK(BM_Conv2D_Winograd)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {0, 1}})->Unit(benchmark::kMillisecond);
+
+namespace {
+/// The stride-1 layers of the table above with at most 32x32 outputs (indices into layers[]).
+const int wide_layers[] = {0, 1, 3, 4, 5, 6, 11, 12, 13};
+}  // namespace
+
+/// The forward pass of the stride-1 layers with small images, argument 1: 0 the path conv2d
+/// takes (the wide direct kernel where direct_wide_applies, kernels/conv2d_wide.hpp, unless
+/// Winograd or another kernel comes first), 1 the wide kernel on every layer (filters packed each
+/// iteration, images split over the threads), 2 im2col + GEMM.  With ReLU, as the model zoo's
+/// layers.  The measurements behind direct_wide_applies (docs/performance.md).
+static void BM_Conv2D_Wide(benchmark::State& state) {
+  const Layer& l = layers[wide_layers[state.range(0)]];
+  const int path = static_cast<int>(state.range(1));
+  const kernels::Conv2DGeometry g = layer_geometry(l, path == 2);
+  auto rand = [](std::size_t n) { return nd::random::uniform<float>({n}, -1.0f, 1.0f); };
+  const NDArray<float> x = rand(g.N * g.C * g.H * g.W), w = rand(g.O * g.K()), b = rand(g.O);
+  std::vector<float> y(g.N * g.O * g.P());
+  const kernels::WideLayout lay = kernels::wide_layout<float>(g);
+  std::vector<float> packed(lay.packed), padded(lay.padded * static_cast<std::size_t>(get_num_threads()));
+  for (auto _ : state) {
+    if (path == 1) {
+      kernels::direct_wide_pack(g, lay, w.data(), packed.data());
+      detail::run_team(get_num_threads(), [&](int tid, int team) {
+        const auto t = static_cast<std::size_t>(tid), k = static_cast<std::size_t>(team);
+        for (std::size_t n = g.N * t / k; n < g.N * (t + 1) / k; ++n)
+          kernels::conv2d_forward_direct_wide(g, lay, x.data() + n * g.C * g.H * g.W, packed.data(), b.data(),
+                                              y.data() + n * g.O * g.P(), true, 0, g.Ho, padded.data() + lay.padded * t);
+      });
+    } else {
+      kernels::conv2d_forward(g, x.data(), w.data(), b.data(), y.data(), true);
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  const kernels::Conv2DGeometry plain = layer_geometry(l, false);
+  const char* taken = kernels::winograd_applies(plain)       ? "Winograd"
+                      : kernels::direct_wide_applies<float>(plain) ? "wide direct"
+                                                                   : "another kernel";
+  state.SetLabel(std::string(l.label) + ", forward, " +
+                 (path == 0 ? std::string("as conv2d takes it (") + taken + ")"
+                  : path == 1 ? std::string("wide direct kernel")
+                              : std::string("im2col + GEMM")));
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g.N));
+  flop_counters(state, 2.0 * double(g.N) * double(g.O) * double(g.K()) * double(g.P()));
+}
+BENCHMARK(BM_Conv2D_Wide)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8}, {0, 1, 2}})->Unit(benchmark::kMillisecond);

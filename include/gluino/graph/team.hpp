@@ -61,6 +61,7 @@ class TeamStep {
   }
   Kind kind_ = Kind::view;
   NDArray<T> out_;
+  NDArray<T> packed_;  // a convolution's filters packed for the wide kernel (conv2d_wide.hpp)
   const T *x_ = nullptr, *w_ = nullptr, *b_ = nullptr;
   T* y_ = nullptr;  // out_'s elements
   bool relu_ = false;
@@ -96,6 +97,10 @@ bool TeamStep<T>::prepare(const autograd::TracedOp<T>& op, const std::vector<NDA
     tile_rows_ = plan.tile_rows, cols_ = plan.cols, padded_ = plan.padded;
     ws_ = plan.per_thread();
     x_ = in[0].data(), w_ = in[1].data(), b_ = in[2].defined() ? in[2].data() : nullptr;
+    if (plan.shared) {  // the wide kernel's packed filters
+      packed_ = NDArray<T>(Shape{plan.shared});
+      kernels::direct_wide_pack(g, kernels::wide_layout<T>(g), w_, packed_.data());
+    }
     out_ = NDArray<T>(Shape{g.N, g.O, g.Ho, g.Wo});
     y_ = out_.data();
     return true;
@@ -160,7 +165,7 @@ void TeamStep<T>::run(int tid, int team, T* ws) const {
       T* const padded = padded_ ? ws + ::gluino::detail::round_panel(cols_) : nullptr;
       for (std::size_t n = 0; n < g.N; ++n)
         kernels::conv2d_forward_rows(g, x_ + n * g.C * g.H * g.W, w_, b_, y + n * g.O * g.P(), relu_, r0, r1,
-                                     tile_rows_, cols, padded);
+                                     tile_rows_, cols, padded, packed_.defined() ? packed_.data() : nullptr);
       return;
     }
     case Kind::pooling: {

@@ -14,6 +14,7 @@
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/conv2d_depthwise.hpp"
 #include "gluino/kernels/conv2d_direct.hpp"
+#include "gluino/kernels/conv2d_wide.hpp"
 #include "gluino/kernels/conv2d_winograd.hpp"
 #include "gluino/kernels/gemm.hpp"
 #include "gluino/kernels/im2col.hpp"
@@ -54,14 +55,15 @@ std::size_t conv_tile_rows(const Conv2DGeometry& g, std::size_t panel_rows) {
 /// (Storage) before the threads start and given back when the call returns, so that
 /// set_memory_cache_limit covers it and running out of memory throws std::bad_alloc on the
 /// calling thread.  Sizes in elements of T; per thread: the column panel, the dcols panel, the
-/// masked-dy panel and the zero-bordered image of the single-channel path (each 64-byte
-/// aligned); shared: the partial weight and bias gradients of threads 1.. (backward).
+/// masked-dy panel and the zero-bordered image of the single-channel and wide paths (each
+/// 64-byte aligned); shared: the packed filters of the wide path (forward), the partial weight
+/// and bias gradients of threads 1.. (backward).
 struct Conv2DWorkspace {
   int threads = 1;             ///< the team size the call uses
   bool split_rows = false;     ///< forward: each image's rows split over the team (a smaller batch)
   std::size_t tile_rows = 0;   ///< output rows per tile
   std::size_t cols = 0, dcols = 0, masked = 0, padded = 0;  ///< per-thread panel sizes
-  std::size_t shared = 0;      ///< partial sums (backward, threads > 1)
+  std::size_t shared = 0;      ///< packed filters (forward, wide path); partial sums (backward, threads > 1)
   std::size_t per_thread() const {
     return detail::round_panel(cols) + detail::round_panel(dcols) + detail::round_panel(masked) +
            detail::round_panel(padded);
@@ -74,7 +76,8 @@ template <class T>
 Conv2DWorkspace conv2d_forward_workspace(const Conv2DGeometry& g) {
   Conv2DWorkspace ws;
   if (g.N == 0 || g.O == 0 || g.P() == 0) return ws;
-  const bool c1 = direct_c1_applies(g), im2col_path = !g.is_pointwise() && !c1;
+  const bool wide = direct_wide_applies<T>(g), c1 = !wide && direct_c1_applies(g),
+             im2col_path = !g.is_pointwise() && !c1 && !wide;
   const double flops = static_cast<double>(g.O) * static_cast<double>(g.K()) * static_cast<double>(g.P());
   ws.threads = detail::team_size(g.N, flops);
   // A batch smaller than the thread count (batch-1 inference): every thread takes a band of each
@@ -88,6 +91,11 @@ Conv2DWorkspace conv2d_forward_workspace(const Conv2DGeometry& g) {
   ws.tile_rows = conv_tile_rows<T>(g, im2col_path ? g.K() : 0);
   if (im2col_path) ws.cols = g.K() * ws.tile_rows * g.Wo;
   if (c1 && (g.ph || g.pw)) ws.padded = (g.H + 2 * g.ph) * (g.W + 2 * g.pw);
+  if (wide) {
+    const WideLayout l = wide_layout<T>(g);
+    ws.padded = l.padded;
+    ws.shared = l.packed;
+  }
   return ws;
 }
 
@@ -189,14 +197,20 @@ inline bool conv2d_rows_applies(const Conv2DGeometry& g) {
 /// image (C, H, W), y its output (O, Ho, Wo), the rest of y untouched.  Im2col + GEMM a tile of
 /// `rows` output rows at a time with cols holding K * rows * Wo elements; the pointwise product
 /// without cols; the single-channel direct kernel on x copied into `padded` (the
-/// direct_c1_padded(g) image) when g pads.  ReLU on those rows when relu.  Requires
-/// conv2d_rows_applies(g).  Each thread of conv2d_forward runs it on whole images; a graph's
+/// direct_c1_padded(g) image) when g pads; the wide direct kernel (direct_wide_applies) with
+/// the filters `packed` by direct_wide_pack and `padded` its wide_layout's scratch.  ReLU on
+/// those rows when relu.  Requires conv2d_rows_applies(g).  Each thread of conv2d_forward runs it on whole images; a graph's
 /// team schedule (graph/team.hpp) runs one image's rows on several threads.
 template <class T>
 void conv2d_forward_rows(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu,
-                         std::size_t oh0, std::size_t oh1, std::size_t rows, T* cols, T* padded) {
+                         std::size_t oh0, std::size_t oh1, std::size_t rows, T* cols, T* padded,
+                         const T* packed = nullptr) {
   const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W, Wo = g.Wo;
   if (oh0 >= oh1) return;
+  if (direct_wide_applies<T>(g)) {  // small images: the wide kernel, ReLU included
+    conv2d_forward_direct_wide(g, wide_layout<T>(g), x, packed, b, y, relu, oh0, oh1, padded);
+    return;
+  }
   if (direct_c1_applies(g)) {  // one input channel: the direct kernel, ReLU included
     conv2d_forward_direct_c1(direct_c1_padded(g), direct_c1_pad(g, x, padded), w, b, y, relu, oh0, oh1);
     return;
@@ -254,6 +268,9 @@ void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b,
   std::optional<Storage<T>> storage;  // taken before the team starts, given back on return or throw
   if (plan.elements() > 0) storage.emplace(plan.elements());
   T* const base = storage ? storage->data() : nullptr;
+  // The wide path's packed filters, shared by the team, after the per-thread panels.
+  T* const packed = plan.shared ? base + plan.per_thread() * static_cast<std::size_t>(plan.threads) : nullptr;
+  if (packed) direct_wide_pack(g, wide_layout<T>(g), w, packed);
   detail::run_team(plan.threads, [&](int tid, int team) {
     const auto t = static_cast<std::size_t>(tid), k = static_cast<std::size_t>(team);
     // Images [n0, n1), output rows [r0, r1) of each: whole images, or (split_rows) a band of all.
@@ -264,7 +281,7 @@ void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b,
     T* const padded = plan.padded ? mine + detail::round_panel(plan.cols) : nullptr;
     for (std::size_t n = n0; n < n1; ++n)
       conv2d_forward_rows(g, x + n * g.C * g.H * g.W, w, b, y + n * g.O * g.P(), relu, r0, r1, plan.tile_rows, cols,
-                          padded);
+                          padded, packed);
   });
 }
 
@@ -399,7 +416,7 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
 #define GLUINO_KERNELS_CONV2D_INSTANTIATIONS(X, T) \
   X void conv2d_forward<T>(const Conv2DGeometry&, const T*, const T*, const T*, T*, bool); \
   X void conv2d_forward_rows<T>(const Conv2DGeometry&, const T*, const T*, const T*, T*, bool, std::size_t, \
-                                std::size_t, std::size_t, T*, T*); \
+                                std::size_t, std::size_t, T*, T*, const T*); \
   X void conv2d_backward<T>(const Conv2DGeometry&, const T*, const T*, const T*, T*, T*, T*, const T*); \
   X void conv2d_forward_naive<T>(const Conv2DGeometry&, const T*, const T*, const T*, T*); \
   X void conv2d_backward_naive<T>(const Conv2DGeometry&, const T*, const T*, const T*, T*, T*, T*);

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// Direct 2-D convolution over "wide rows", for small images with many channels (LeNet's second
+/// layer: 20 -> 50 channels, 3x3, 12x12), where the column matrix of im2col + GEMM is small
+/// (100 columns) and unfolding and packing it each call costs as much as the product.
+///
+/// The image is copied into a zero-bordered buffer of row pitch Wp = W + 2 pw.  Output pixel
+/// (oh, ow) is given the index q = oh * Wp + ow; the input element that filter tap (c, i, j)
+/// multiplies into it is then buf[c * plane + q + i * Wp + j], for every pixel of the image the
+/// same offset from q.  So a vector of consecutive q is one unaligned load per tap, also across
+/// the end of an output row: the Wp - Wo indexes past a row's end are computed and dropped
+/// (the "wide" rows: LeNet's conv2 computes 12 of each 10 pixels).  A register tile holds
+/// wide_block(T) output channels x wide_vectors vectors of q: each tap loads the vectors once
+/// and adds each channel's weight times them, as a GEMM micro-kernel whose second operand is read
+/// straight from the image.  The filters are packed so that a block's weights of one tap lie
+/// together (direct_wide_pack).
+///
+/// Forward only; conv2d.hpp decides when to use it (direct_wide_applies), for whole images and
+/// for bands of output rows (a graph's team schedule, a batch smaller than the thread count).
+/// Needs GCC or Clang (vector extensions), as the other direct kernels.
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+#include "gluino/detail/precompiled.hpp"
+#include "gluino/kernels/conv2d_direct.hpp"
+#include "gluino/kernels/im2col.hpp"
+
+namespace gluino::kernels {
+
+/// Bytes of the vectors the wide kernel computes on: 64 where AVX-512 gives 32 such registers,
+/// 32 otherwise (AVX2's 16 registers; without AVX the compiler splits them in halves).
+#if defined(__AVX512F__)
+inline constexpr std::size_t wide_bytes = 64;
+inline constexpr std::size_t wide_vectors = 4;  ///< vectors of q per register tile
+#else
+inline constexpr std::size_t wide_bytes = 32;
+inline constexpr std::size_t wide_vectors = 2;
+#endif
+/// Lanes of T per vector.
+template <class T>
+inline constexpr std::size_t wide_lanes = wide_bytes / sizeof(T);
+/// Most output channels per register tile: wide_vectors * 6 sums and wide_vectors loaded
+/// vectors take 28 of AVX-512's 32 registers, 14 of AVX2's 16.  Blocks of 5 or 6 only: blocks of
+/// 4 ran at half their speed (70 against 150 GFLOP/s on one core, AMD EPYC with AVX-512).
+inline constexpr std::size_t wide_max_block = 6;
+
+/// The layout the wide kernel works in for g: padded input planes, the block of output
+/// channels per tile, and the sizes of the two buffers it needs (elements of T).
+struct WideLayout {
+  std::size_t Hp = 0, Wp = 0, plane = 0;  ///< padded input rows, row pitch, plane size
+  std::size_t block = 0;                  ///< output channels per register tile (5 or 6)
+  std::size_t padded = 0;                 ///< the zero-bordered image plus a tile of slack
+  std::size_t packed = 0;                 ///< the packed filters (O rounded up to the block)
+};
+
+/// The block of output channels for O channels: 6 or 5, the one that rounds O up the least (6
+/// on a tie: more sums per loaded vector).
+inline std::size_t wide_block_for(std::size_t O) {
+  std::size_t best = wide_max_block, best_waste = static_cast<std::size_t>(-1);
+  for (std::size_t b = wide_max_block; b >= 5; --b) {
+    const std::size_t waste = (O + b - 1) / b * b - O;
+    if (waste < best_waste) best = b, best_waste = waste;
+  }
+  return best;
+}
+
+template <class T>
+WideLayout wide_layout(const Conv2DGeometry& g) {
+  WideLayout l;
+  l.Hp = g.H + 2 * g.ph, l.Wp = g.W + 2 * g.pw, l.plane = l.Hp * l.Wp;
+  l.block = wide_block_for(g.O);
+  // A tile's last lanes may reach one tile past the last pixel's index in the last plane.
+  l.padded = g.C * l.plane + wide_vectors * wide_lanes<T>;
+  l.packed = (g.O + l.block - 1) / l.block * l.block * g.K();
+  return l;
+}
+
+/// The output pixels the wide kernel computes for each one it keeps, on one image: the wide
+/// rows (Wp / Wo) and the last tile's rounding.  1 means no waste.
+inline double wide_overhead(const Conv2DGeometry& g, std::size_t lanes) {
+  const std::size_t Wp = g.W + 2 * g.pw, span = (g.Ho - 1) * Wp + g.Wo, tile = wide_vectors * lanes;
+  return static_cast<double>((span + tile - 1) / tile * tile) / static_cast<double>(g.P());
+}
+
+/// True when the wide kernel computes g's forward pass: no groups, stride and dilation 1, a
+/// filter larger than 1x1 (the pointwise product takes those), and where it was measured to
+/// beat im2col + GEMM and the single-channel kernel (bench_conv2d's BM_Conv2D_Wide,
+/// docs/performance.md): images of at most 32x32 output pixels wasting at most a third of the
+/// computed ones (wide_overhead).  conv2d.hpp asks the depthwise, Winograd and small-channel
+/// kernels first.
+template <class T>
+bool direct_wide_applies(const Conv2DGeometry& g) {
+  return !g.generic && g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+         !(g.kh == 1 && g.kw == 1) && g.O > 0 && g.P() > 0 && g.Ho <= 32 && g.Wo <= 32 &&
+         wide_overhead(g, wide_lanes<T>) <= 4.0 / 3.0;
+}
+
+/// Filters w (O, C, kh, kw) packed for the wide kernel: blocks of l.block output channels (the
+/// last one zero-filled past O), each block tap by tap, so that one tap's weights of a block lie
+/// together: packed[((blk * C + c) * kh * kw + tap) * block + o] = w[blk * block + o, c, tap].
+template <class T>
+void direct_wide_pack(const Conv2DGeometry& g, const WideLayout& l, const T* w, T* packed) {
+  const std::size_t K = g.K(), B = l.block, blocks = (g.O + B - 1) / B;
+  std::fill(packed, packed + blocks * B * K, T(0));
+  for (std::size_t o = 0; o < g.O; ++o)
+    for (std::size_t k = 0; k < K; ++k) packed[((o / B) * K + k) * B + o % B] = w[o * K + k];
+}
+
+namespace detail_wide {
+template <class T>
+struct VecOf;
+template <>
+struct VecOf<float> {
+  typedef float type __attribute__((vector_size(wide_bytes)));
+};
+template <>
+struct VecOf<double> {
+  typedef double type __attribute__((vector_size(wide_bytes)));
+};
+template <class T>
+using Vec = typename VecOf<T>::type;
+
+/// Output channels [o0, o0 + OB) (nb < OB of them real in the last block) at wide indexes
+/// [q, q + NV * L) of one padded image xp: the sums (bias first, ReLU last when relu) into
+/// tile[o * NV * L + i].
+template <class T, std::size_t OB>
+void tile(const T* xp, std::size_t C, const WideLayout& l, std::size_t kh, std::size_t kw, const T* wb, const T* b,
+          std::size_t nb, bool relu, std::size_t q, T* out) {
+  constexpr std::size_t L = wide_lanes<T>, NV = wide_vectors;
+  const Vec<T> zero = {};
+  Vec<T> acc[OB][NV];
+  for (std::size_t o = 0; o < OB; ++o)
+    for (std::size_t v = 0; v < NV; ++v) acc[o][v] = zero + (b && o < nb ? b[o] : T(0));
+  for (std::size_t c = 0; c < C; ++c)
+    for (std::size_t i = 0; i < kh; ++i) {
+      const T* xr = xp + c * l.plane + i * l.Wp + q;
+      const T* wr = wb + (c * kh + i) * kw * OB;
+      for (std::size_t j = 0; j < kw; ++j) {
+        Vec<T> xv[NV];
+        for (std::size_t v = 0; v < NV; ++v) std::memcpy(&xv[v], xr + j + v * L, sizeof(Vec<T>));
+        for (std::size_t o = 0; o < OB; ++o) {
+          const T wv = wr[j * OB + o];
+          for (std::size_t v = 0; v < NV; ++v) acc[o][v] += wv * xv[v];
+        }
+      }
+    }
+  for (std::size_t o = 0; o < OB; ++o)
+    for (std::size_t v = 0; v < NV; ++v) {
+      Vec<T> r = acc[o][v];
+      if (relu) r = r <= zero ? zero : r;  // NaN stays NaN, as nd::relu
+      std::memcpy(out + (o * NV + v) * L, &r, sizeof(Vec<T>));
+    }
+}
+
+/// Every block of output channels at wide indexes [qa, qb) of one padded image, kept pixels
+/// copied from the tile buffer into y (O, Ho, Wo).
+template <class T, std::size_t OB>
+void rows(const Conv2DGeometry& g, const WideLayout& l, const T* xp, const T* packed, const T* b, T* y, bool relu,
+          std::size_t qa, std::size_t qb) {
+  constexpr std::size_t S = wide_lanes<T> * wide_vectors;
+  alignas(64) T out[OB * S];
+  const std::size_t K = g.K(), P = g.P(), Wp = l.Wp, Wo = g.Wo;
+  for (std::size_t q = qa; q < qb; q += S) {
+    const std::size_t qe = std::min(q + S, qb);
+    for (std::size_t o0 = 0; o0 < g.O; o0 += OB) {
+      const std::size_t nb = std::min(OB, g.O - o0);
+      tile<T, OB>(xp, g.C, l, g.kh, g.kw, packed + o0 * K, b ? b + o0 : nullptr, nb, relu, q, out);
+      // The kept pixels of [q, qe): for each output row it meets, the columns below Wo.
+      for (std::size_t oh = q / Wp; oh * Wp < qe; ++oh) {
+        const std::size_t s = std::max(q, oh * Wp), e = std::min(qe, oh * Wp + Wo);
+        if (s >= e) continue;
+        for (std::size_t o = 0; o < nb; ++o)
+          std::memcpy(y + (o0 + o) * P + oh * Wo + (s - oh * Wp), out + o * S + (s - q), (e - s) * sizeof(T));
+      }
+    }
+  }
+}
+}  // namespace detail_wide
+
+/// Output rows [oh0, oh1) of one image x (C, H, W) into y (O, Ho, Wo): conv2d(x, w) + b, then
+/// max(y, 0) when relu (b may be null; the rest of y untouched).  packed holds w packed by
+/// direct_wide_pack, padded l.padded elements of scratch (the image is copied there with its
+/// zero border).  Requires direct_wide_applies(g).
+template <class T>
+void conv2d_forward_direct_wide(const Conv2DGeometry& g, const WideLayout& l, const T* x, const T* packed,
+                                const T* b, T* y, bool relu, std::size_t oh0, std::size_t oh1, T* padded) {
+  oh1 = std::min(oh1, g.Ho);
+  if (oh0 >= oh1) return;
+  detail_direct::pad_image(x, static_cast<const T*>(nullptr), g.C, g.H, g.W, g.ph, g.pw, padded);
+  std::fill(padded + g.C * l.plane, padded + l.padded, T(0));
+  const std::size_t qa = oh0 * l.Wp, qb = (oh1 - 1) * l.Wp + g.Wo;
+  switch (l.block) {
+    case 5:
+      return detail_wide::rows<T, 5>(g, l, padded, packed, b, y, relu, qa, qb);
+    default:
+      return detail_wide::rows<T, 6>(g, l, padded, packed, b, y, relu, qa, qb);
+  }
+}
+
+}  // namespace gluino::kernels
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_KERNELS_CONV2D_WIDE_INSTANTIATIONS(X, T)                                                      \
+  X void direct_wide_pack<T>(const Conv2DGeometry&, const WideLayout&, const T*, T*);                       \
+  X void conv2d_forward_direct_wide<T>(const Conv2DGeometry&, const WideLayout&, const T*, const T*, const T*, \
+                                       T*, bool, std::size_t, std::size_t, T*);
+namespace gluino::kernels {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_WIDE_INSTANTIATIONS)
+}  // namespace gluino::kernels

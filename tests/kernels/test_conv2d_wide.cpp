@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gluino/kernels/conv2d.hpp>
+#include <gluino/kernels/conv2d_wide.hpp>
+
+#include <doctest/doctest.h>
+
+#include "support/random_values.hpp"
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+using gluino::kernels::Conv2DGeometry;
+namespace kernels = gluino::kernels;
+
+namespace {
+using gluino_test::max_abs_diff;
+using gluino_test::random_values;
+
+struct WideCase {
+  std::size_t N, C, H, W, O, kh, kw, ph, pw;
+};
+
+Conv2DGeometry make_wide(const WideCase& c) {
+  Conv2DGeometry g;
+  g.N = c.N, g.C = c.C, g.H = c.H, g.W = c.W, g.O = c.O;
+  g.kh = c.kh, g.kw = c.kw, g.ph = c.ph, g.pw = c.pw;
+  g.infer_output();
+  return g;
+}
+
+std::string describe(const Conv2DGeometry& g) {
+  return std::to_string(g.N) + "x" + std::to_string(g.C) + "x" + std::to_string(g.H) + "x" + std::to_string(g.W) +
+         " -> " + std::to_string(g.O) + ", " + std::to_string(g.kh) + "x" + std::to_string(g.kw) + " pad " +
+         std::to_string(g.ph) + "x" + std::to_string(g.pw);
+}
+
+// LeNet's second layer, and the corners: output channels not a multiple of any block (7, 13),
+// fewer than a block (1, 3), images smaller than one register tile, rectangular and 1xk filters,
+// uneven paddings, rows of the output a tile apart or one pixel, and one image whose wide rows
+// end exactly on the last plane (the slack after it is read).
+const WideCase wide_cases[] = {
+    {2, 20, 12, 12, 50, 3, 3, 0, 0}, {1, 3, 5, 5, 7, 3, 3, 1, 1},   {3, 2, 9, 14, 13, 2, 4, 0, 1},
+    {1, 4, 16, 16, 1, 5, 5, 2, 2},   {2, 6, 7, 3, 3, 1, 3, 0, 1},   {1, 8, 11, 11, 24, 3, 1, 1, 0},
+    {2, 5, 30, 30, 16, 3, 3, 1, 1},  {1, 16, 3, 3, 10, 3, 3, 0, 0},
+};
+
+template <class T>
+void check_forward(const Conv2DGeometry& g, bool relu, bool bias, double tol) {
+  const std::vector<T> x = random_values<T>(g.N * g.C * g.H * g.W, 1), w = random_values<T>(g.O * g.K(), 2),
+                       b = random_values<T>(g.O, 3);
+  std::vector<T> want(g.N * g.O * g.P()), got(want.size(), T(-7));
+  kernels::conv2d_forward_naive(g, x.data(), w.data(), bias ? b.data() : nullptr, want.data());
+  if (relu)
+    for (T& v : want) v = v > T(0) ? v : T(0);
+  const kernels::WideLayout l = kernels::wide_layout<T>(g);
+  std::vector<T> packed(l.packed), padded(l.padded);
+  kernels::direct_wide_pack(g, l, w.data(), packed.data());
+  for (std::size_t n = 0; n < g.N; ++n)
+    kernels::conv2d_forward_direct_wide(g, l, x.data() + n * g.C * g.H * g.W, packed.data(),
+                                        bias ? b.data() : nullptr, got.data() + n * g.O * g.P(), relu, 0, g.Ho,
+                                        padded.data());
+  CHECK(max_abs_diff(want, got) < tol);
+  // Bands of rows, as a team splits them: each writes only its rows.
+  std::vector<T> banded(want.size(), T(-7));
+  for (std::size_t n = 0; n < g.N; ++n)
+    for (std::size_t r0 = 0; r0 < g.Ho; r0 += 2)
+      kernels::conv2d_forward_direct_wide(g, l, x.data() + n * g.C * g.H * g.W, packed.data(),
+                                          bias ? b.data() : nullptr, banded.data() + n * g.O * g.P(), relu, r0,
+                                          r0 + 2, padded.data());
+  CHECK(max_abs_diff(want, banded) < tol);
+}
+}  // namespace
+
+TEST_SUITE("kernels/conv2d_wide") {
+TEST_CASE("wide_block_for: the block of 6, 5 or 4 that rounds the channels up least") {
+  CHECK(kernels::wide_block_for(50) == 5);
+  CHECK(kernels::wide_block_for(48) == 6);
+  CHECK(kernels::wide_block_for(64) == 5);  // 65 against 66
+  CHECK(kernels::wide_block_for(60) == 6);  // a tie goes to 6
+  CHECK(kernels::wide_block_for(256) == 6);
+  CHECK(kernels::wide_block_for(9) == 5);
+  CHECK(kernels::wide_block_for(1) == 5);
+}
+
+TEST_CASE("direct_wide_applies: stride and dilation 1, no groups, several channels, small images") {
+  Conv2DGeometry g = make_wide({1, 20, 12, 12, 50, 3, 3, 0, 0});  // LeNet's conv2
+  CHECK(kernels::direct_wide_applies<float>(g));
+  const auto refused = [&](auto change) {
+    Conv2DGeometry h = g;
+    change(h);
+    h.infer_output();
+    return !kernels::direct_wide_applies<float>(h);
+  };
+  CHECK(!refused([](Conv2DGeometry& h) { h.C = 1; }));  // LeNet's conv1 too
+  CHECK(refused([](Conv2DGeometry& h) { h.kh = h.kw = 1; }));
+  CHECK(refused([](Conv2DGeometry& h) { h.sh = 2; }));
+  CHECK(refused([](Conv2DGeometry& h) { h.dw = 2; }));
+  CHECK(refused([](Conv2DGeometry& h) { h.groups = 2; }));
+  CHECK(refused([](Conv2DGeometry& h) { h.H = h.W = 64; }));
+  CHECK(refused([](Conv2DGeometry& h) { h.generic = true; }));
+}
+
+TEST_CASE("wide direct convolution: as the naive loops, float and double, bias and ReLU or not") {
+  for (const WideCase& c : wide_cases) {
+    const Conv2DGeometry g = make_wide(c);
+    CAPTURE(describe(g));
+    check_forward<double>(g, false, true, 1e-12);
+    check_forward<double>(g, true, false, 1e-12);
+    check_forward<float>(g, true, true, 1e-4);
+  }
+}
+
+TEST_CASE("conv2d_forward takes the wide kernel for LeNet's conv2: as the naive loops, on 1 to 3 threads") {
+  Conv2DGeometry g = make_wide({3, 20, 12, 12, 50, 3, 3, 0, 0});
+  REQUIRE(kernels::direct_wide_applies<double>(g));
+  const std::vector<double> x = random_values<double>(g.N * g.C * g.H * g.W, 4),
+                            w = random_values<double>(g.O * g.K(), 5), b = random_values<double>(g.O, 6);
+  std::vector<double> want(g.N * g.O * g.P());
+  kernels::conv2d_forward_naive(g, x.data(), w.data(), b.data(), want.data());
+  for (double& v : want) v = v > 0.0 ? v : 0.0;
+  const int saved = gluino::get_num_threads();
+  for (int threads = 1; threads <= 3; ++threads)
+    for (std::size_t n : {std::size_t(1), std::size_t(3)}) {
+      CAPTURE(threads);
+      CAPTURE(n);
+      gluino::set_num_threads(threads);
+      Conv2DGeometry h = g;
+      h.N = n;
+      std::vector<double> got(n * g.O * g.P(), -7.0);
+      kernels::conv2d_forward(h, x.data(), w.data(), b.data(), got.data(), true);
+      CHECK(max_abs_diff(std::vector<double>(want.begin(), want.begin() + static_cast<std::ptrdiff_t>(got.size())),
+                         got) < 1e-12);
+    }
+  gluino::set_num_threads(saved);
+}
+}
