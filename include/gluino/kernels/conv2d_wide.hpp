@@ -21,6 +21,10 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/conv2d_direct.hpp"
@@ -121,12 +125,40 @@ struct VecOf<double> {
 template <class T>
 using Vec = typename VecOf<T>::type;
 
-/// Output channels [o0, o0 + OB) (nb < OB of them real in the last block) at wide indexes
-/// [q, q + NV * L) of one padded image xp: the sums (bias first, ReLU last when relu) into
-/// tile[o * NV * L + i].
+/// Lanes [a, b) of vector v of a tile, kept pixels of one output row: stored to y_o + dst for
+/// each output channel's plane y_o.
+struct Segment {
+  std::size_t v, a, b, dst;
+};
+
+/// Stores lanes [a, b) of v to p[0, b - a).  AVX-512: the lanes compressed to the bottom and one
+/// masked store (a copy through memory and a loop where that is missing).
+template <class T>
+inline void store_lanes(T* p, const Vec<T>& v, std::size_t a, std::size_t b) {
+#if defined(__AVX512F__)
+  if constexpr (sizeof(Vec<T>) == 64 && std::is_same_v<T, float>) {
+    const auto keep = static_cast<__mmask16>(((1u << (b - a)) - 1u) << a);
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << (b - a)) - 1u),
+                          _mm512_maskz_compress_ps(keep, reinterpret_cast<const __m512&>(v)));
+    return;
+  } else if constexpr (sizeof(Vec<T>) == 64 && std::is_same_v<T, double>) {
+    const auto keep = static_cast<__mmask8>(((1u << (b - a)) - 1u) << a);
+    _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << (b - a)) - 1u),
+                          _mm512_maskz_compress_pd(keep, reinterpret_cast<const __m512d&>(v)));
+    return;
+  }
+#endif
+  T lanes[wide_lanes<T>];
+  std::memcpy(lanes, &v, sizeof v);
+  for (std::size_t i = a; i < b; ++i) p[i - a] = lanes[i];
+}
+
+/// Output channels [o0, o0 + OB) (the first nb of them real; the last block may have fewer) at
+/// wide indexes [q, q + NV * L) of one padded image xp: the sums (bias first, ReLU last when
+/// relu), each segment's lanes stored into the channel's plane y + o * P.
 template <class T, std::size_t OB>
 void tile(const T* xp, std::size_t C, const WideLayout& l, std::size_t kh, std::size_t kw, const T* wb, const T* b,
-          std::size_t nb, bool relu, std::size_t q, T* out) {
+          std::size_t nb, bool relu, std::size_t q, const Segment* seg, std::size_t nseg, T* y, std::size_t P) {
   constexpr std::size_t L = wide_lanes<T>, NV = wide_vectors;
   const Vec<T> zero = {};
   Vec<T> acc[OB][NV];
@@ -145,35 +177,34 @@ void tile(const T* xp, std::size_t C, const WideLayout& l, std::size_t kh, std::
         }
       }
     }
-  for (std::size_t o = 0; o < OB; ++o)
-    for (std::size_t v = 0; v < NV; ++v) {
-      Vec<T> r = acc[o][v];
-      if (relu) r = r <= zero ? zero : r;  // NaN stays NaN, as nd::relu
-      std::memcpy(out + (o * NV + v) * L, &r, sizeof(Vec<T>));
-    }
+  for (std::size_t o = 0; o < nb; ++o) {
+    if (relu)
+      for (std::size_t v = 0; v < NV; ++v) acc[o][v] = acc[o][v] <= zero ? zero : acc[o][v];  // NaN stays NaN
+    for (std::size_t k = 0; k < nseg; ++k) store_lanes(y + o * P + seg[k].dst, acc[o][seg[k].v], seg[k].a, seg[k].b);
+  }
 }
 
-/// Every block of output channels at wide indexes [qa, qb) of one padded image, kept pixels
-/// copied from the tile buffer into y (O, Ho, Wo).
+/// Every block of output channels at wide indexes [qa, qb) of one padded image, the kept pixels
+/// stored into y (O, Ho, Wo).
 template <class T, std::size_t OB>
 void rows(const Conv2DGeometry& g, const WideLayout& l, const T* xp, const T* packed, const T* b, T* y, bool relu,
           std::size_t qa, std::size_t qb) {
-  constexpr std::size_t S = wide_lanes<T> * wide_vectors;
-  alignas(64) T out[OB * S];
+  constexpr std::size_t L = wide_lanes<T>, NV = wide_vectors, S = L * NV;
+  // A vector meets at most L / Wp + 2 output rows.
+  Segment seg[NV * (L + 2)];
   const std::size_t K = g.K(), P = g.P(), Wp = l.Wp, Wo = g.Wo;
   for (std::size_t q = qa; q < qb; q += S) {
-    const std::size_t qe = std::min(q + S, qb);
-    for (std::size_t o0 = 0; o0 < g.O; o0 += OB) {
-      const std::size_t nb = std::min(OB, g.O - o0);
-      tile<T, OB>(xp, g.C, l, g.kh, g.kw, packed + o0 * K, b ? b + o0 : nullptr, nb, relu, q, out);
-      // The kept pixels of [q, qe): for each output row it meets, the columns below Wo.
-      for (std::size_t oh = q / Wp; oh * Wp < qe; ++oh) {
-        const std::size_t s = std::max(q, oh * Wp), e = std::min(qe, oh * Wp + Wo);
-        if (s >= e) continue;
-        for (std::size_t o = 0; o < nb; ++o)
-          std::memcpy(y + (o0 + o) * P + oh * Wo + (s - oh * Wp), out + o * S + (s - q), (e - s) * sizeof(T));
+    std::size_t nseg = 0;
+    for (std::size_t v = 0; v < NV; ++v) {
+      const std::size_t vs = q + v * L, ve = std::min(vs + L, qb);
+      for (std::size_t oh = vs / Wp; oh * Wp < ve; ++oh) {
+        const std::size_t s0 = std::max(vs, oh * Wp), e0 = std::min(ve, oh * Wp + Wo);
+        if (s0 < e0) seg[nseg++] = {v, s0 - vs, e0 - vs, oh * Wo + (s0 - oh * Wp)};
       }
     }
+    for (std::size_t o0 = 0; o0 < g.O; o0 += OB)
+      tile<T, OB>(xp, g.C, l, g.kh, g.kw, packed + o0 * K, b ? b + o0 : nullptr, std::min(OB, g.O - o0), relu, q,
+                  seg, nseg, y + o0 * P, P);
   }
 }
 }  // namespace detail_wide
