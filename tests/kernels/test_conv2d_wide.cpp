@@ -134,4 +134,47 @@ TEST_CASE("conv2d_forward takes the wide kernel for LeNet's conv2: as the naive 
     }
   gluino::set_num_threads(saved);
 }
+
+TEST_CASE("wide input gradient: as the naive loops, with and without a fused ReLU's mask") {
+  for (const WideCase& c : wide_cases) {
+    const Conv2DGeometry g = make_wide(c);
+    if (!kernels::direct_wide_input_grad_applies<double>(g)) continue;
+    CAPTURE(describe(g));
+    const std::vector<double> w = random_values<double>(g.O * g.K(), 7), dy = random_values<double>(g.N * g.O * g.P(), 8),
+                              relu_y = random_values<double>(dy.size(), 9);
+    std::vector<double> want(g.N * g.C * g.H * g.W), got(want.size(), -7.0);
+    kernels::conv2d_backward_naive(g, static_cast<const double*>(nullptr), w.data(), dy.data(), want.data(),
+                                   static_cast<double*>(nullptr), static_cast<double*>(nullptr));
+    kernels::conv2d_input_grad_direct_wide(g, w.data(), dy.data(), got.data());
+    CHECK(max_abs_diff(want, got) < 1e-12);
+    std::vector<double> masked = dy;
+    for (std::size_t i = 0; i < masked.size(); ++i) masked[i] = relu_y[i] > 0.0 ? dy[i] : 0.0;
+    kernels::conv2d_backward_naive(g, static_cast<const double*>(nullptr), w.data(), masked.data(), want.data(),
+                                   static_cast<double*>(nullptr), static_cast<double*>(nullptr));
+    kernels::conv2d_input_grad_direct_wide(g, w.data(), dy.data(), got.data(), relu_y.data());
+    CHECK(max_abs_diff(want, got) < 1e-12);
+  }
+  // The cases above that the input gradient takes: LeNet's conv2 among them.
+  CHECK(kernels::direct_wide_input_grad_applies<double>(make_wide(wide_cases[0])));
+  CHECK(!kernels::direct_wide_input_grad_applies<double>(make_wide({1, 4, 16, 16, 1, 3, 3, 3, 3})));  // pad >= filter
+}
+
+TEST_CASE("conv2d_backward takes the wide input gradient for LeNet's conv2: dx, dw, db as the naive loops") {
+  const Conv2DGeometry g = make_wide({5, 20, 12, 12, 50, 3, 3, 0, 0});
+  const std::vector<double> x = random_values<double>(g.N * g.C * g.H * g.W, 10),
+                            w = random_values<double>(g.O * g.K(), 11), dy = random_values<double>(g.N * g.O * g.P(), 12);
+  std::vector<double> dx0(x.size()), dw0(w.size()), db0(g.O);
+  kernels::conv2d_backward_naive(g, x.data(), w.data(), dy.data(), dx0.data(), dw0.data(), db0.data());
+  const int saved = gluino::get_num_threads();
+  for (int threads = 1; threads <= 3; ++threads) {
+    CAPTURE(threads);
+    gluino::set_num_threads(threads);
+    std::vector<double> dx(x.size(), -7.0), dw(w.size(), -7.0), db(g.O, -7.0);
+    kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
+    CHECK(max_abs_diff(dx0, dx) < 1e-11);
+    CHECK(max_abs_diff(dw0, dw) < 1e-11);
+    CHECK(max_abs_diff(db0, db) < 1e-11);
+  }
+  gluino::set_num_threads(saved);
+}
 }

@@ -313,6 +313,10 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
     if (dw) conv2d_weight_grad_direct_small(g, x, dy, dw, relu_y);
     dw = nullptr;
   }
+  if (dx && direct_wide_input_grad_applies<T>(g)) {  // small images: the wide kernel on dy
+    conv2d_input_grad_direct_wide(g, w, dy, dx, relu_y);
+    dx = nullptr;
+  }
   const std::size_t wsize = g.O * K;
   if (dw) std::fill(dw, dw + wsize, T(0));
   if (db) std::fill(db, db + g.O, T(0));

@@ -57,6 +57,10 @@ template <class T>
 void pad_image(const T* x, const T* mask, std::size_t C, std::size_t H, std::size_t W, std::size_t ph,
                std::size_t pw, T* buf) {
   const std::size_t Wp = W + 2 * pw, Hp = H + 2 * ph;
+  if (ph == 0 && pw == 0 && !mask) {  // no border: one copy (a call per row cost LeNet 4% of its training)
+    std::memcpy(buf, x, C * H * W * sizeof(T));
+    return;
+  }
   for (std::size_t c = 0; c < C; ++c) {
     T* plane = buf + c * Hp * Wp;
     std::fill(plane, plane + ph * Wp, T(0));

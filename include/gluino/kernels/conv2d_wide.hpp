@@ -26,6 +26,8 @@
 #include <immintrin.h>
 #endif
 
+#include "gluino/core/parallel.hpp"
+#include "gluino/core/storage.hpp"
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/conv2d_direct.hpp"
 #include "gluino/kernels/im2col.hpp"
@@ -100,15 +102,41 @@ bool direct_wide_applies(const Conv2DGeometry& g) {
          wide_overhead(g, wide_lanes<T>) <= 4.0 / 3.0;
 }
 
-/// Filters w (O, C, kh, kw) packed for the wide kernel: blocks of l.block output channels (the
-/// last one zero-filled past O), each block tap by tap, so that one tap's weights of a block lie
-/// together: packed[((blk * C + c) * kh * kw + tap) * block + o] = w[blk * block + o, c, tap].
+/// Filters w (O, C, kh, kw) packed for the wide kernel on geometry g: blocks of l.block output
+/// channels (the last one zero-filled past O), each block tap by tap, so that one tap's weights
+/// of a block lie together: packed[((blk * C + c) * kh * kw + tap) * block + o] =
+/// w[blk * block + o, c, tap].  With `rotate`, g is the input gradient's geometry
+/// (input_grad_geometry: its C the forward's O and its O the forward's C) and w the forward's
+/// filters (g.C, g.O, kh, kw), packed rotated by 180 degrees with the channel axes swapped.
 template <class T>
-void direct_wide_pack(const Conv2DGeometry& g, const WideLayout& l, const T* w, T* packed) {
-  const std::size_t K = g.K(), B = l.block, blocks = (g.O + B - 1) / B;
+void direct_wide_pack(const Conv2DGeometry& g, const WideLayout& l, const T* w, T* packed, bool rotate = false) {
+  const std::size_t K = g.K(), taps = g.kh * g.kw, B = l.block, blocks = (g.O + B - 1) / B;
   std::fill(packed, packed + blocks * B * K, T(0));
   for (std::size_t o = 0; o < g.O; ++o)
-    for (std::size_t k = 0; k < K; ++k) packed[((o / B) * K + k) * B + o % B] = w[o * K + k];
+    for (std::size_t c = 0; c < g.C; ++c)
+      for (std::size_t t = 0; t < taps; ++t)
+        packed[((o / B) * K + c * taps + t) * B + o % B] =
+            rotate ? w[(c * g.O + o) * taps + taps - 1 - t] : w[(o * g.C + c) * taps + t];
+}
+
+/// The input gradient of a stride-1 convolution g as a convolution the wide kernel computes:
+/// dy (N, O, Ho, Wo) padded by kh - 1 - ph and kw - 1 - pw, with g's filters rotated and their
+/// channel axes swapped, gives dx (N, C, H, W).  Requires padding below the filter size.
+inline Conv2DGeometry input_grad_geometry(const Conv2DGeometry& g) {
+  Conv2DGeometry d;
+  d.N = g.N, d.C = g.O, d.H = g.Ho, d.W = g.Wo, d.O = g.C;
+  d.kh = g.kh, d.kw = g.kw, d.ph = g.kh - 1 - g.ph, d.pw = g.kw - 1 - g.pw;
+  d.infer_output();
+  return d;
+}
+
+/// True when conv2d_input_grad_direct_wide computes g's input gradient: g stride-1 without
+/// dilation or groups, padding below the filter size, and the wide kernel applying to the
+/// input gradient's geometry.
+template <class T>
+bool direct_wide_input_grad_applies(const Conv2DGeometry& g) {
+  return !g.generic && g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ph < g.kh &&
+         g.pw < g.kw && g.P() > 0 && direct_wide_applies<T>(input_grad_geometry(g));
 }
 
 namespace detail_wide {
@@ -212,13 +240,15 @@ void rows(const Conv2DGeometry& g, const WideLayout& l, const T* xp, const T* pa
 /// Output rows [oh0, oh1) of one image x (C, H, W) into y (O, Ho, Wo): conv2d(x, w) + b, then
 /// max(y, 0) when relu (b may be null; the rest of y untouched).  packed holds w packed by
 /// direct_wide_pack, padded l.padded elements of scratch (the image is copied there with its
-/// zero border).  Requires direct_wide_applies(g).
+/// zero border; with a mask, an element counts only where the mask is positive: the input
+/// gradient's dy and a fused ReLU's output).  Requires direct_wide_applies(g).
 template <class T>
 void conv2d_forward_direct_wide(const Conv2DGeometry& g, const WideLayout& l, const T* x, const T* packed,
-                                const T* b, T* y, bool relu, std::size_t oh0, std::size_t oh1, T* padded) {
+                                const T* b, T* y, bool relu, std::size_t oh0, std::size_t oh1, T* padded,
+                                const T* mask = nullptr) {
   oh1 = std::min(oh1, g.Ho);
   if (oh0 >= oh1) return;
-  detail_direct::pad_image(x, static_cast<const T*>(nullptr), g.C, g.H, g.W, g.ph, g.pw, padded);
+  detail_direct::pad_image(x, mask, g.C, g.H, g.W, g.ph, g.pw, padded);
   std::fill(padded + g.C * l.plane, padded + l.padded, T(0));
   const std::size_t qa = oh0 * l.Wp, qb = (oh1 - 1) * l.Wp + g.Wo;
   switch (l.block) {
@@ -229,13 +259,40 @@ void conv2d_forward_direct_wide(const Conv2DGeometry& g, const WideLayout& l, co
   }
 }
 
+/// dx (N, C, H, W, overwritten) of conv2d_backward_naive for g with
+/// direct_wide_input_grad_applies(g): the wide kernel on each image's dy (masked where relu_y,
+/// the output of a convolution fused with ReLU, is not positive) with the filters rotated.
+/// Images split over threads; the packed filters and each thread's padded dy come from the
+/// memory pool for the call.
+template <class T>
+void conv2d_input_grad_direct_wide(const Conv2DGeometry& g, const T* w, const T* dy, T* dx,
+                                   const T* relu_y = nullptr) {
+  const Conv2DGeometry d = input_grad_geometry(g);
+  const WideLayout l = wide_layout<T>(d);
+  const double flops = static_cast<double>(g.O) * static_cast<double>(g.K()) * static_cast<double>(g.P());
+  const int threads = ::gluino::detail::team_size(g.N, flops);
+  const std::size_t per_thread = (l.padded + 15) / 16 * 16;  // 64-byte aligned panels
+  Storage<T> scratch(l.packed + per_thread * static_cast<std::size_t>(threads));
+  T* const packed = scratch.data();
+  direct_wide_pack(d, l, w, packed, true);
+  const std::size_t in_n = g.O * g.P(), out_n = g.C * g.H * g.W;
+  ::gluino::detail::run_team(threads, [&](int tid, int team) {
+    const auto t = static_cast<std::size_t>(tid), k = static_cast<std::size_t>(team);
+    T* const padded = packed + l.packed + per_thread * t;
+    for (std::size_t n = g.N * t / k; n < g.N * (t + 1) / k; ++n)
+      conv2d_forward_direct_wide(d, l, dy + n * in_n, packed, static_cast<const T*>(nullptr), dx + n * out_n, false, 0,
+                                 d.Ho, padded, relu_y ? relu_y + n * in_n : nullptr);
+  });
+}
+
 }  // namespace gluino::kernels
 
 // Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
 #define GLUINO_KERNELS_CONV2D_WIDE_INSTANTIATIONS(X, T)                                                      \
-  X void direct_wide_pack<T>(const Conv2DGeometry&, const WideLayout&, const T*, T*);                       \
+  X void direct_wide_pack<T>(const Conv2DGeometry&, const WideLayout&, const T*, T*, bool);                 \
   X void conv2d_forward_direct_wide<T>(const Conv2DGeometry&, const WideLayout&, const T*, const T*, const T*, \
-                                       T*, bool, std::size_t, std::size_t, T*);
+                                       T*, bool, std::size_t, std::size_t, T*, const T*);                     \
+  X void conv2d_input_grad_direct_wide<T>(const Conv2DGeometry&, const T*, const T*, T*, const T*);
 namespace gluino::kernels {
 GLUINO_EXTERN_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_WIDE_INSTANTIATIONS)
 }  // namespace gluino::kernels
