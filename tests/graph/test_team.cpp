@@ -27,8 +27,8 @@ struct ThreadsGuard {
   ~ThreadsGuard() { set_num_threads(saved); }
 };
 
-/// Every kind of step the team splits, each path of the convolution (the single-channel direct
-/// kernel on a padded image, grouped im2col + GEMM, the pointwise product), pooling split by rows
+/// Every kind of step the team splits, each path of the convolution (the wide direct kernel on a
+/// padded single-channel image, grouped im2col + GEMM, the pointwise product), pooling split by rows
 /// (max 2x2/2, max 2x2/1) and by planes (average with padding), fully_connected with and without
 /// a bias, and nodes it does not split (a scalar product and exp) between two teams.
 struct TeamNet {
@@ -84,6 +84,28 @@ TEST_CASE("a batch smaller than the thread count runs as a team: the imperative 
     CHECK(g.team_runs() == before);  // one thread: never a team
 #endif
   }
+}
+
+TEST_CASE("the team keeps a convolution's packed filters across runs, packs again after the weight changes") {
+  const ThreadsGuard guard;
+  set_num_threads(2);
+  TeamNet net;
+  auto g = net.trace(1);
+  autograd::predict_mode predict;
+  const TA x = test::rand_array({1, 1, 18, 18}, 60);
+  check_close(g.run({x})[0], net({x})[0]);
+  check_close(g.run({x})[0], net({x})[0]);
+#if defined(_OPENMP)
+  CHECK(g.team_packings() == 1);  // the first convolution's (the wide kernel's), once
+#endif
+  net.w1.data()[4] += 0.5;  // an in-place change, as an optimizer's step makes
+  net.w1.bump_version();
+  check_close(g.run({x})[0], net({x})[0]);
+#if defined(_OPENMP)
+  CHECK(g.team_packings() == 2);
+#endif
+  net.w1 = test::rand_array({6, 1, 3, 3}, 61);  // another array: the graph keeps the one it traced
+  check_close(g.run({x})[0], g.run({x})[0]);
 }
 
 TEST_CASE("no team: one thread, a batch as large as the team, recording, or team_schedule off") {

@@ -86,6 +86,9 @@ class Graph {
   bool team_schedule = true;
   /// How many runs took the team schedule (for tests and benches).
   std::size_t team_runs() const { return team_runs_ ? team_runs_->load(std::memory_order_relaxed) : 0; }
+  /// How many times the team schedule packed a convolution's filters (kept across runs until the
+  /// weight changes; tests).
+  std::size_t team_packings() const { return packs_ ? packs_->packings() : 0; }
   /// Computes, for each value, the last node that reads it (the liveness plan run() follows).
   /// trace() calls it; call it again after rewriting nodes.
   void plan();
@@ -150,6 +153,7 @@ class Graph {
  private:
   std::vector<std::size_t> last_use_;  // per value: the index of the last node reading it
   std::shared_ptr<std::atomic<std::size_t>> team_runs_;  // made by plan(), as arena_
+  std::shared_ptr<PackedFilters<T>> packs_;              // the team's packed filters, kept across runs
   bool use_team(const std::vector<NDArray<T>>& in) const;
   std::shared_ptr<::gluino::detail::StepArena> arena_;  // made by plan(): a new graph, a new plan
 };
@@ -372,6 +376,7 @@ void Graph<T>::plan() {
   for (int v : outputs) last_use_[v] = nodes.size();  // kept to the end
   arena_ = std::make_shared<::gluino::detail::StepArena>();
   team_runs_ = std::make_shared<std::atomic<std::size_t>>(0);
+  packs_ = std::make_shared<PackedFilters<T>>();
 }
 
 template <class T>
@@ -424,7 +429,7 @@ std::vector<NDArray<T>> Graph<T>::run(const std::vector<NDArray<T>>& in) const {
       steps.clear();
       for (;;) {
         TeamStep<T> s;
-        if (!s.prepare(*nodes[j].op, args)) break;
+        if (!s.prepare(*nodes[j].op, args, packs_.get(), j)) break;
         work += s.has_work();
         slot[nodes[j].output] = s.output();
         steps.push_back(std::move(s));

@@ -13,12 +13,15 @@
 /// docs/hybridize.md.
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
+#include <mutex>
 #include <optional>
 #include <tuple>
 #include <typeinfo>
 #include <vector>
 
 #include "gluino/autograd/trace.hpp"
+#include "gluino/core/arena.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/core/parallel.hpp"
 #include "gluino/core/storage.hpp"
@@ -33,6 +36,45 @@
 
 namespace gluino::graph {
 
+/// A graph's convolution filters packed for the wide kernel (kernels/conv2d_wide.hpp), kept
+/// across runs: packed again only when the weight's storage or version changes (an optimizer
+/// step, set_data, loading parameters), as the folded batch norms are.  Several threads may run
+/// one graph: behind a mutex; a run keeps its own handle to the packing it got.
+template <class T>
+class PackedFilters {
+ public:
+  /// The packing of w for node `node`'s convolution g.
+  NDArray<T> get(std::size_t node, const kernels::Conv2DGeometry& g, const NDArray<T>& w) {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    if (entries_.size() <= node) entries_.resize(node + 1);
+    Entry& e = entries_[node];
+    const void* storage = w.impl()->storage.get();
+    if (e.packed.defined() && e.storage == storage && e.version == w.version()) return e.packed;
+    const ::gluino::detail::ArenaScope pool(nullptr);  // kept past the run: not from its arena
+    const kernels::WideLayout l = kernels::wide_layout<T>(g);
+    NDArray<T> packed(Shape{l.packed});
+    kernels::direct_wide_pack(g, l, w.data(), packed.data());
+    e = {storage, w.version(), packed};
+    ++packings_;
+    return packed;
+  }
+  /// How many packings it made (tests).
+  std::size_t packings() const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return packings_;
+  }
+
+ private:
+  struct Entry {
+    const void* storage = nullptr;
+    std::uint64_t version = 0;
+    NDArray<T> packed;
+  };
+  mutable std::mutex mutex_;
+  std::vector<Entry> entries_;  // by node index
+  std::size_t packings_ = 0;
+};
+
 /// One node of a team run: its output (allocated by prepare, before the team starts) and what
 /// each thread computes of it.
 template <class T>
@@ -40,8 +82,10 @@ class TeamStep {
  public:
   /// Prepares the step of op on inputs in (the node's arrays, -1 inputs as empty ones): checks
   /// the shapes as the op's forward does (its exceptions), allocates the output and returns
-  /// true; false (nothing allocated) when the op is not one the team splits.
-  bool prepare(const autograd::TracedOp<T>& op, const std::vector<NDArray<T>>& in);
+  /// true; false (nothing allocated) when the op is not one the team splits.  A convolution on
+  /// the wide kernel takes its packed filters from `packs` (node `node`'s entry) when given.
+  bool prepare(const autograd::TracedOp<T>& op, const std::vector<NDArray<T>>& in,
+               PackedFilters<T>* packs = nullptr, std::size_t node = 0);
   /// The output array prepare made.
   const NDArray<T>& output() const { return out_; }
   /// The scratch elements one thread needs (64-byte aligned panels).
@@ -83,7 +127,8 @@ void run_team_steps(const std::vector<TeamStep<T>>& steps, int threads);
 // ---- implementation ----
 
 template <class T>
-bool TeamStep<T>::prepare(const autograd::TracedOp<T>& op, const std::vector<NDArray<T>>& in) {
+bool TeamStep<T>::prepare(const autograd::TracedOp<T>& op, const std::vector<NDArray<T>>& in,
+                          PackedFilters<T>* packs, std::size_t node) {
   const std::type_info& type = op.op_type();
   if (type == typeid(nd::ops::Convolution<T>)) {
     const auto& conv = *static_cast<const nd::ops::Convolution<T>*>(op.op());
@@ -97,7 +142,9 @@ bool TeamStep<T>::prepare(const autograd::TracedOp<T>& op, const std::vector<NDA
     tile_rows_ = plan.tile_rows, cols_ = plan.cols, padded_ = plan.padded;
     ws_ = plan.per_thread();
     x_ = in[0].data(), w_ = in[1].data(), b_ = in[2].defined() ? in[2].data() : nullptr;
-    if (plan.shared) {  // the wide kernel's packed filters
+    if (plan.shared && packs) {  // the wide kernel's packed filters
+      packed_ = packs->get(node, g, in[1]);
+    } else if (plan.shared) {
       packed_ = NDArray<T>(Shape{plan.shared});
       kernels::direct_wide_pack(g, kernels::wide_layout<T>(g), w_, packed_.data());
     }
@@ -248,6 +295,7 @@ void run_team_steps(const std::vector<TeamStep<T>>& steps, int threads) {
 
 // Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
 #define GLUINO_GRAPH_TEAM_INSTANTIATIONS(X, T) \
+  X class PackedFilters<T>;                    \
   X class TeamStep<T>;                         \
   X void run_team_steps<T>(const std::vector<TeamStep<T>>&, int);
 namespace gluino::graph {
