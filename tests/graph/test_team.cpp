@@ -108,6 +108,34 @@ TEST_CASE("the team keeps a convolution's packed filters across runs, packs agai
   check_close(g.run({x})[0], g.run({x})[0]);
 }
 
+TEST_CASE("a convolution and the pooling of its output in one step: rows left out, ceil mode, 2 to 4 threads") {
+  const ThreadsGuard guard;
+  const TA w1 = test::rand_array({4, 2, 3, 3}, 70), b1 = test::rand_array({4}, 71);
+  const TA w2 = test::rand_array({3, 4, 2, 2}, 72);
+  // 11x11 -> 9x9 (pooled 2x2/2: 4 rows, the ninth left out; fused on 2 and 4 threads) -> 4x4 ->
+  // 3x3 (pooled 2x2/2 in ceil mode: 2 rows, the last window clipped; fused on 2 threads), and
+  // the first convolution's output also a graph output.
+  const auto f = [&](const TArrays& in) {
+    TA y = nd::convolution_relu(in[0], w1, b1);
+    TA p = nd::pooling(y, {.kernel = {2, 2}, .stride = {2, 2}});
+    TA z = nd::convolution(p, w2, TA());
+    TA q = nd::pooling(z, {.kernel = {2, 2}, .stride = {2, 2}, .type = nd::pool_type::avg,
+                           .convention = nd::pooling_convention::full});
+    return TArrays{q, y};
+  };
+  auto g = graph::trace<double>(f, {{"data", test::rand_array({1, 2, 11, 11}, 73)}},
+                                {{"w1", w1}, {"b1", b1}, {"w2", w2}}, "fused");
+  autograd::predict_mode predict;
+  for (int threads : {2, 3, 4}) {
+    CAPTURE(threads);
+    set_num_threads(threads);
+    const TA x = test::rand_array({1, 2, 11, 11}, 74 + threads);
+    const TArrays got = g.run({x}), want = f({x});
+    check_close(got[0], want[0]);
+    check_close(got[1], want[1]);
+  }
+}
+
 TEST_CASE("no team: one thread, a batch as large as the team, recording, or team_schedule off") {
   const ThreadsGuard guard;
   const TeamNet net;

@@ -438,6 +438,7 @@ std::vector<NDArray<T>> Graph<T>::run(const std::vector<NDArray<T>>& in) const {
         for (int v : nodes[j].inputs) args.push_back(v < 0 ? NDArray<T>() : slot[v]);
       }
       if (!steps.empty()) {
+        for (std::size_t k = 0; k + 1 < steps.size(); ++k) steps[k].fuse_pooling(steps[k + 1], get_num_threads());
         if (work) run_team_steps(steps, get_num_threads());
         teamed = teamed || work;
         steps.clear();

@@ -168,6 +168,10 @@ struct Segment {
 /// masked store (a copy through memory and a loop where that is missing).
 template <class T>
 inline void store_lanes(T* p, const Vec<T>& v, std::size_t a, std::size_t b) {
+  if (a == 0 && b == wide_lanes<T>) {  // a whole vector in one row: a plain store
+    std::memcpy(p, &v, sizeof v);
+    return;
+  }
 #if defined(__AVX512F__)
   if constexpr (sizeof(Vec<T>) == 64 && std::is_same_v<T, float>) {
     const auto keep = static_cast<__mmask16>(((1u << (b - a)) - 1u) << a);
