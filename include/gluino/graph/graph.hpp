@@ -429,7 +429,13 @@ std::vector<NDArray<T>> Graph<T>::run(const std::vector<NDArray<T>>& in) const {
       steps.clear();
       for (;;) {
         TeamStep<T> s;
-        if (!s.prepare(*nodes[j].op, args, packs_.get(), j)) break;
+        // Packed filters are kept only for a weight the graph holds (a parameter or constant:
+        // its storage lives on and in-place changes bump its version); a weight computed in the
+        // run may come back in the same arena block with other values.
+        const std::vector<int>& ins = nodes[j].inputs;
+        const bool held = ins.size() > 1 && ins[1] >= 0 &&
+                          (values[ins[1]].kind == ValueKind::parameter || values[ins[1]].kind == ValueKind::constant);
+        if (!s.prepare(*nodes[j].op, args, held ? packs_.get() : nullptr, j)) break;
         work += s.has_work();
         slot[nodes[j].output] = s.output();
         steps.push_back(std::move(s));
