@@ -204,11 +204,11 @@ static void BM_Conv2D_Winograd(benchmark::State& state) {
 BENCHMARK(BM_Conv2D_Winograd)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {0, 1}})->Unit(benchmark::kMillisecond);
 
 namespace {
-/// The stride-1 layers of the table above with at most 32x32 outputs (indices into layers[]).
-const int wide_layers[] = {0, 1, 3, 4, 5, 6, 11, 12, 13};
+/// The stride-1 layers of the table above (indices into layers[]).
+const int wide_layers[] = {0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
 }  // namespace
 
-/// The forward pass of the stride-1 layers with small images, argument 1: 0 the path conv2d
+/// The forward pass of the stride-1 layers, argument 1: 0 the path conv2d
 /// takes (the wide direct kernel where direct_wide_applies, kernels/conv2d_wide.hpp, unless
 /// Winograd or another kernel comes first), 1 the wide kernel on every layer (filters packed each
 /// iteration, images split over the threads), 2 im2col + GEMM.  With ReLU, as the model zoo's
@@ -237,9 +237,11 @@ static void BM_Conv2D_Wide(benchmark::State& state) {
     benchmark::DoNotOptimize(y.data());
   }
   const kernels::Conv2DGeometry plain = layer_geometry(l, false);
-  const char* taken = kernels::winograd_applies(plain)       ? "Winograd"
-                      : kernels::direct_wide_applies<float>(plain) ? "wide direct"
-                                                                   : "another kernel";
+  const char* taken = kernels::winograd_applies(plain)              ? "Winograd"
+                      : kernels::direct_wide_applies<float>(plain)  ? "wide direct"
+                      : kernels::direct_small_applies(plain)        ? "small-channel direct"
+                      : kernels::direct_c1_applies(plain)           ? "single-channel direct"
+                                                                    : "im2col + GEMM";
   state.SetLabel(std::string(l.label) + ", forward, " +
                  (path == 0 ? std::string("as conv2d takes it (") + taken + ")"
                   : path == 1 ? std::string("wide direct kernel")
@@ -247,4 +249,43 @@ static void BM_Conv2D_Wide(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g.N));
   flop_counters(state, 2.0 * double(g.N) * double(g.O) * double(g.K()) * double(g.P()));
 }
-BENCHMARK(BM_Conv2D_Wide)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8}, {0, 1, 2}})->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Conv2D_Wide)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {0, 1, 2}})->Unit(benchmark::kMillisecond);
+
+/// The input gradient of the stride-1 layers that need one, argument 1: 0 the path
+/// conv2d_backward takes (Winograd, the small-channel kernel, the wide kernel where
+/// direct_wide_input_grad_applies, else im2col + GEMM and col2im), 1 the wide kernel on every
+/// layer, 2 im2col + GEMM.  The measurements behind direct_wide_input_grad_applies.
+static void BM_Conv2D_WideInputGrad(benchmark::State& state) {
+  const Layer& l = layers[wide_layers[state.range(0)]];
+  const int path = static_cast<int>(state.range(1));
+  const kernels::Conv2DGeometry g = layer_geometry(l, path == 2);
+  if (!l.input_grad) {
+    state.SkipWithError("a first layer: no input gradient");
+    return;
+  }
+  auto rand = [](std::size_t n) { return nd::random::uniform<float>({n}, -1.0f, 1.0f); };
+  const NDArray<float> w = rand(g.O * g.K()), dy = rand(g.N * g.O * g.P());
+  std::vector<float> dx(g.N * g.C * g.H * g.W);
+  for (auto _ : state) {
+    if (path == 1)
+      kernels::conv2d_input_grad_direct_wide(g, w.data(), dy.data(), dx.data());
+    else
+      kernels::conv2d_backward(g, static_cast<const float*>(nullptr), w.data(), dy.data(), dx.data(),
+                               static_cast<float*>(nullptr), static_cast<float*>(nullptr));
+    benchmark::DoNotOptimize(dx.data());
+  }
+  const kernels::Conv2DGeometry plain = layer_geometry(l, false);
+  const char* taken = kernels::winograd_applies(plain)                         ? "Winograd"
+                      : kernels::direct_wide_input_grad_applies<float>(plain)  ? "wide direct"
+                      : kernels::direct_small_applies(plain)                   ? "small-channel direct"
+                                                                               : "im2col + GEMM";
+  state.SetLabel(std::string(l.label) + ", input gradient, " +
+                 (path == 0 ? std::string("as conv2d_backward takes it (") + taken + ")"
+                  : path == 1 ? std::string("wide direct kernel")
+                              : std::string("im2col + GEMM")));
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g.N));
+  flop_counters(state, 2.0 * double(g.N) * double(g.O) * double(g.K()) * double(g.P()));
+}
+BENCHMARK(BM_Conv2D_WideInputGrad)
+    ->ArgsProduct({{1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12}, {0, 1, 2}})
+    ->Unit(benchmark::kMillisecond);

@@ -84,9 +84,15 @@ TEST_CASE("forward equals the naive loops and the im2col path, with and without 
     kernels::conv2d_forward(gg, x.data(), w.data(), b.data(), generic.data());
     CHECK(max_abs_diff(ref, fast) < 1e-12);
     CHECK(max_abs_diff(ref, generic) < 1e-12);
+    // The small-channel kernel itself (conv2d_forward takes the wide kernel where both apply).
+    std::fill(fast.begin(), fast.end(), 7.0);
+    kernels::conv2d_forward_direct_small(g, x.data(), w.data(), b.data(), fast.data(), false);
+    CHECK(max_abs_diff(ref, fast) < 1e-12);
     kernels::conv2d_forward(g, x.data(), w.data(), static_cast<const double*>(nullptr), fast.data(), true);
     kernels::conv2d_forward_naive(g, x.data(), w.data(), static_cast<const double*>(nullptr), ref.data());
     for (double& v : ref) v = std::max(v, 0.0);
+    CHECK(max_abs_diff(ref, fast) < 1e-12);
+    kernels::conv2d_forward_direct_small(g, x.data(), w.data(), static_cast<const double*>(nullptr), fast.data(), true);
     CHECK(max_abs_diff(ref, fast) < 1e-12);
   }
 }
@@ -119,6 +125,11 @@ TEST_CASE("the input and weight gradients equal the naive loops, together and al
                                static_cast<double*>(nullptr), static_cast<double*>(nullptr),
                                relu ? y.data() : nullptr);
       CHECK(max_abs_diff(dx0, dx) < 1e-12);
+      if (g.O <= kernels::direct_small_max_grad_channels) {  // the small-channel kernel itself
+        std::fill(dx.begin(), dx.end(), 7.0);
+        kernels::conv2d_input_grad_direct_small(g, w.data(), dy.data(), dx.data(), relu ? y.data() : nullptr);
+        CHECK(max_abs_diff(dx0, dx) < 1e-12);
+      }
       std::fill(dw.begin(), dw.end(), 7.0);  // dw alone
       kernels::conv2d_backward(g, x.data(), static_cast<const double*>(nullptr), dy.data(),
                                static_cast<double*>(nullptr), dw.data(), static_cast<double*>(nullptr),

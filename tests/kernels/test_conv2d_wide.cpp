@@ -37,12 +37,12 @@ std::string describe(const Conv2DGeometry& g) {
 
 // LeNet's second layer, and the corners: output channels not a multiple of any block (7, 13),
 // fewer than a block (1, 3), images smaller than one register tile, rectangular and 1xk filters,
-// uneven paddings, rows of the output a tile apart or one pixel, and one image whose wide rows
-// end exactly on the last plane (the slack after it is read).
+// uneven paddings, rows of the output a tile apart or one pixel, one image whose wide rows end
+// exactly on the last plane (the slack after it is read), and an image larger than 32x32.
 const WideCase wide_cases[] = {
     {2, 20, 12, 12, 50, 3, 3, 0, 0}, {1, 3, 5, 5, 7, 3, 3, 1, 1},   {3, 2, 9, 14, 13, 2, 4, 0, 1},
     {1, 4, 16, 16, 1, 5, 5, 2, 2},   {2, 6, 7, 3, 3, 1, 3, 0, 1},   {1, 8, 11, 11, 24, 3, 1, 1, 0},
-    {2, 5, 30, 30, 16, 3, 3, 1, 1},  {1, 16, 3, 3, 10, 3, 3, 0, 0},
+    {2, 5, 30, 30, 16, 3, 3, 1, 1},  {1, 16, 3, 3, 10, 3, 3, 0, 0},  {1, 3, 45, 38, 7, 3, 3, 1, 1},
 };
 
 template <class T>
@@ -97,7 +97,10 @@ TEST_CASE("direct_wide_applies: stride and dilation 1, no groups, several channe
   CHECK(refused([](Conv2DGeometry& h) { h.sh = 2; }));
   CHECK(refused([](Conv2DGeometry& h) { h.dw = 2; }));
   CHECK(refused([](Conv2DGeometry& h) { h.groups = 2; }));
-  CHECK(refused([](Conv2DGeometry& h) { h.H = h.W = 64; }));
+  CHECK(!refused([](Conv2DGeometry& h) { h.H = h.W = 58; }));  // VGG-11/4's third layer's size
+  CHECK(refused([](Conv2DGeometry& h) { h.C = 1, h.H = h.W = 64; }));  // the single-channel kernel's
+  CHECK(refused([](Conv2DGeometry& h) { h.C = 512, h.H = h.W = 128; }));  // a 34 MB padded image
+  CHECK(refused([](Conv2DGeometry& h) { h.H = h.W = 6; }));  // 4x4 outputs in 64-pixel tiles
   CHECK(refused([](Conv2DGeometry& h) { h.generic = true; }));
 }
 

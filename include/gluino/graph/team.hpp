@@ -147,7 +147,7 @@ bool TeamStep<T>::prepare(const autograd::TracedOp<T>& op, const std::vector<NDA
     const auto& conv = *static_cast<const nd::ops::Convolution<T>*>(op.op());
     if (in.size() != 3) return false;
     const kernels::Conv2DGeometry g = nd::ops::Convolution<T>::make_geometry(in[0], in[1], in[2], conv.opt);
-    if (!kernels::conv2d_rows_applies(g) || g.P() == 0) return false;
+    if (!kernels::conv2d_rows_applies<T>(g) || g.P() == 0) return false;
     kind_ = Kind::convolution;
     conv_ = g;
     relu_ = conv.relu;

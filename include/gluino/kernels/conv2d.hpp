@@ -187,10 +187,11 @@ void conv2d_backward_naive(const Conv2DGeometry& g, const T* x, const T* w, cons
 // ---------------------------------------------------------------------------------------------
 
 /// True when conv2d_forward takes the paths conv2d_forward_rows computes (im2col + GEMM, the
-/// pointwise product, the single-channel direct kernel), which can split one image's output
-/// rows over threads; false for the depthwise, Winograd and small-channel direct kernels.
-inline bool conv2d_rows_applies(const Conv2DGeometry& g) {
-  return !depthwise_applies(g) && !winograd_applies(g) && !direct_small_applies(g);
+/// pointwise product, the wide and single-channel direct kernels), which can split one image's
+/// output rows over threads; false for the depthwise, Winograd and small-channel direct kernels.
+template <class T>
+bool conv2d_rows_applies(const Conv2DGeometry& g) {
+  return !depthwise_applies(g) && !winograd_applies(g) && (direct_wide_applies<T>(g) || !direct_small_applies(g));
 }
 
 /// Output rows [oh0, oh1) of one image (all channels) as conv2d_forward computes them: x the
@@ -263,7 +264,7 @@ void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b,
   if (g.N == 0 || g.O == 0 || g.P() == 0) return;
   if (depthwise_applies(g)) return conv2d_forward_depthwise(g, x, w, b, y, relu);
   if (winograd_applies(g)) return conv2d_forward_winograd(g, x, w, b, y, relu);
-  if (direct_small_applies(g)) return conv2d_forward_direct_small(g, x, w, b, y, relu);
+  if (direct_small_applies(g) && !direct_wide_applies<T>(g)) return conv2d_forward_direct_small(g, x, w, b, y, relu);
   const Conv2DWorkspace plan = conv2d_forward_workspace<T>(g);
   std::optional<Storage<T>> storage;  // taken before the team starts, given back on return or throw
   if (plan.elements() > 0) storage.emplace(plan.elements());
@@ -305,6 +306,10 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
     if (dw) conv2d_weight_grad_winograd(g, x, dy, dw, relu_y);
     dx = dw = nullptr;
   }
+  if (dx && direct_wide_input_grad_applies<T>(g)) {  // the wide kernel on dy
+    conv2d_input_grad_direct_wide(g, w, dy, dx, relu_y);
+    dx = nullptr;
+  }
   if (direct_small_applies(g)) {  // the small-channel direct kernels; db (and dx past 32 outputs) below
     if (dx && g.O <= direct_small_max_grad_channels) {
       conv2d_input_grad_direct_small(g, w, dy, dx, relu_y);
@@ -312,10 +317,6 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
     }
     if (dw) conv2d_weight_grad_direct_small(g, x, dy, dw, relu_y);
     dw = nullptr;
-  }
-  if (dx && direct_wide_input_grad_applies<T>(g)) {  // small images: the wide kernel on dy
-    conv2d_input_grad_direct_wide(g, w, dy, dx, relu_y);
-    dx = nullptr;
   }
   const std::size_t wsize = g.O * K;
   if (dw) std::fill(dw, dw + wsize, T(0));

@@ -89,17 +89,25 @@ inline double wide_overhead(const Conv2DGeometry& g, std::size_t lanes) {
   return static_cast<double>((span + tile - 1) / tile * tile) / static_cast<double>(g.P());
 }
 
+/// The most bytes a thread's zero-bordered copy of one image may take (as im2col's panels).
+inline constexpr std::size_t wide_image_bytes = std::size_t(8) << 20;
+
 /// True when the wide kernel computes g's forward pass: no groups, stride and dilation 1, a
-/// filter larger than 1x1 (the pointwise product takes those), and where it was measured to
-/// beat im2col + GEMM and the single-channel kernel (bench_conv2d's BM_Conv2D_Wide,
-/// docs/performance.md): images of at most 32x32 output pixels wasting at most a third of the
-/// computed ones (wide_overhead).  conv2d.hpp asks the depthwise, Winograd and small-channel
-/// kernels first.
+/// filter larger than 1x1 (the pointwise product takes those), at most a third of the computed
+/// pixels dropped (wide_overhead), the padded image within wide_image_bytes, and one input
+/// channel only on images of at most 32x32 outputs.  Where it was measured (bench_conv2d's
+/// BM_Conv2D_Wide, docs/performance.md) it beat im2col + GEMM on every layer (1.5-2.0x), the
+/// small-channel kernel on VGG-11/4's second layer (1.3x) and the single-channel kernel on
+/// LeNet's first, not on VGG's 224x224 first layer (hence the limit).  conv2d.hpp asks the
+/// depthwise and Winograd kernels first.
 template <class T>
 bool direct_wide_applies(const Conv2DGeometry& g) {
-  return !g.generic && g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
-         !(g.kh == 1 && g.kw == 1) && g.O > 0 && g.P() > 0 && g.Ho <= 32 && g.Wo <= 32 &&
-         wide_overhead(g, wide_lanes<T>) <= 4.0 / 3.0;
+  if (g.generic || g.groups != 1 || g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || (g.kh == 1 && g.kw == 1) ||
+      g.O == 0 || g.P() == 0 || (g.C == 1 && (g.Ho > 32 || g.Wo > 32)))
+    return false;
+  const double image = static_cast<double>(g.C) * static_cast<double>(g.H + 2 * g.ph) *
+                       static_cast<double>(g.W + 2 * g.pw) * static_cast<double>(sizeof(T));
+  return image <= static_cast<double>(wide_image_bytes) && wide_overhead(g, wide_lanes<T>) <= 4.0 / 3.0;
 }
 
 /// Filters w (O, C, kh, kw) packed for the wide kernel on geometry g: blocks of l.block output
