@@ -5,9 +5,12 @@
 /// consecutive nodes with a barrier between them, instead of each op running on one thread
 /// (the ops split the batch, so an image is one thread's work).  Graph::run (graph.hpp) takes it
 /// for the nodes TeamStep::prepare accepts: convolutions on im2col + GEMM, the pointwise
-/// product or the single-channel direct kernel (output rows split), max and average pooling
+/// product, the wide or the single-channel direct kernel (output rows split; the wide kernel's
+/// filters packed once per graph, PackedFilters), max and average pooling
 /// (output rows split), fully_connected (output units split), relu (elements split) and
-/// reshape (a view, no work).  The other nodes run as in any run, between teams.  Each step
+/// reshape (a view, no work); a convolution and a pooling of its output that does not overlap
+/// along the rows may run as one step, without a barrier between (fuse_pooling).  The other
+/// nodes run as in any run, between teams.  Each step
 /// computes what its op's forward computes, by the same kernels on parts of the output: the
 /// same values up to rounding (a product over part of the output may sum in another order).
 /// docs/hybridize.md.

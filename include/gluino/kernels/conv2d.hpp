@@ -255,10 +255,12 @@ void conv2d_forward_rows(const Conv2DGeometry& g, const T* x, const T* w, const 
 /// to the direct kernel of conv2d_direct.hpp, in the forward pass and for the weight gradient; a
 /// depthwise one (depthwise_applies) to conv2d_depthwise.hpp, forward and backward; a 3x3 or
 /// 5x5 stride-1 one with enough channels and tiles (winograd_applies) to conv2d_winograd.hpp,
-/// forward and backward; a 3x3 stride-1 one with 2 to 16 input channels
-/// (direct_small_applies) to the small-channel direct kernels of conv2d_direct.hpp, forward and
-/// backward (the input gradient up to 32 output channels).  An exception on any thread (std::bad_alloc, the GEMM's size check)
-/// reaches the caller.
+/// forward and backward; other stride-1 ones whose padded image fits wide_image_bytes
+/// (direct_wide_applies) to the wide direct kernel of conv2d_wide.hpp, forward and input
+/// gradient; a 3x3 stride-1 one with 2 to 16 input channels (direct_small_applies) to the
+/// small-channel direct kernels of conv2d_direct.hpp for the weight gradient, and for the
+/// forward pass and input gradient (up to 32 output channels) where the wide kernel does not
+/// apply.  An exception on any thread (std::bad_alloc, the GEMM's size check) reaches the caller.
 template <class T>
 void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu = false) {
   if (g.N == 0 || g.O == 0 || g.P() == 0) return;

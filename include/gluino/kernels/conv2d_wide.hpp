@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-/// Direct 2-D convolution over "wide rows", for small images with many channels (LeNet's second
-/// layer: 20 -> 50 channels, 3x3, 12x12), where the column matrix of im2col + GEMM is small
-/// (100 columns) and unfolding and packing it each call costs as much as the product.
+/// Direct 2-D convolution over "wide rows" for stride-1 layers (LeNet's second: 20 -> 50
+/// channels, 3x3, 12x12, where the column matrix of im2col + GEMM is small (100 columns) and
+/// unfolding and packing it each call costs as much as the product; VGG-11/4's second and third).
 ///
 /// The image is copied into a zero-bordered buffer of row pitch Wp = W + 2 pw.  Output pixel
 /// (oh, ow) is given the index q = oh * Wp + ow; the input element that filter tap (c, i, j)
@@ -10,13 +10,15 @@
 /// same offset from q.  So a vector of consecutive q is one unaligned load per tap, also across
 /// the end of an output row: the Wp - Wo indexes past a row's end are computed and dropped
 /// (the "wide" rows: LeNet's conv2 computes 12 of each 10 pixels).  A register tile holds
-/// wide_block(T) output channels x wide_vectors vectors of q: each tap loads the vectors once
+/// wide_block_for(O) (5 or 6) output channels x wide_vectors vectors of q: each tap loads them once
 /// and adds each channel's weight times them, as a GEMM micro-kernel whose second operand is read
 /// straight from the image.  The filters are packed so that a block's weights of one tap lie
 /// together (direct_wide_pack).
 ///
-/// Forward only; conv2d.hpp decides when to use it (direct_wide_applies), for whole images and
-/// for bands of output rows (a graph's team schedule, a batch smaller than the thread count).
+/// Forward pass and input gradient (the same kernel on dy with the filters rotated);
+/// conv2d.hpp decides when to use it (direct_wide_applies, direct_wide_input_grad_applies), for
+/// whole images and for bands of output rows (a graph's team schedule, a batch smaller than the
+/// thread count).
 /// Needs GCC or Clang (vector extensions), as the other direct kernels.
 #include <algorithm>
 #include <cstddef>
@@ -96,10 +98,10 @@ inline constexpr std::size_t wide_image_bytes = std::size_t(8) << 20;
 /// filter larger than 1x1 (the pointwise product takes those), at most a third of the computed
 /// pixels dropped (wide_overhead), the padded image within wide_image_bytes, and one input
 /// channel only on images of at most 32x32 outputs.  Where it was measured (bench_conv2d's
-/// BM_Conv2D_Wide, docs/performance.md) it beat im2col + GEMM on every layer (1.5-2.0x), the
-/// small-channel kernel on VGG-11/4's second layer (1.3x) and the single-channel kernel on
-/// LeNet's first, not on VGG's 224x224 first layer (hence the limit).  conv2d.hpp asks the
-/// depthwise and Winograd kernels first.
+/// BM_Conv2D_Wide, docs/performance.md) it beat im2col + GEMM on every layer with several input
+/// channels (1.4-2.1x), the small-channel kernel on VGG-11/4's second layer (1.3x) and the
+/// single-channel kernel on LeNet's first, not on VGG's 224x224 first layer (hence the limit).
+/// conv2d.hpp asks the depthwise and Winograd kernels first.
 template <class T>
 bool direct_wide_applies(const Conv2DGeometry& g) {
   if (g.generic || g.groups != 1 || g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || (g.kh == 1 && g.kw == 1) ||
