@@ -355,10 +355,12 @@ TEST_CASE("convolution: sizes that would wrap, negative ones converted to size_t
 }
 
 TEST_CASE("convolution: an image whose column matrix spans several workspace tiles matches the naive reference") {
-  // 64 channels at 160x160: a column matrix of 576 x 25281 floats (58 MB) in tiles of
-  // conv_panel_bytes; forward, backward and the fused ReLU against the definition.
-  const Case c{1, 64, 160, 160, 3, 3, 3, {}, true};
+  // 64 channels at 184x184: a column matrix of 576 x 33124 floats (76 MB) in tiles of
+  // conv_panel_bytes; forward, backward and the fused ReLU against the definition.  (The
+  // image, 8.7 MB, is too large for the wide direct kernel, which would take it otherwise.)
+  const Case c{1, 64, 184, 184, 3, 3, 3, {}, true};
   const auto g = geometry(c);
+  REQUIRE(!kernels::direct_wide_applies<float>(g));
   REQUIRE(kernels::conv2d_forward_workspace<float>(g).tile_rows < g.Ho);
   auto x = rand_float({c.N, c.C, c.H, c.W}, 21), w = rand_float({c.O, c.C, c.kh, c.kw}, 22), b = rand_float({c.O}, 23);
   auto y = nd::convolution(x, w, b);

@@ -208,7 +208,7 @@ void conv2d_forward_rows(const Conv2DGeometry& g, const T* x, const T* w, const 
                          const T* packed = nullptr) {
   const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W, Wo = g.Wo;
   if (oh0 >= oh1) return;
-  if (direct_wide_applies<T>(g)) {  // small images: the wide kernel, ReLU included
+  if (direct_wide_applies<T>(g)) {  // stride 1: the wide kernel, ReLU included
     conv2d_forward_direct_wide(g, wide_layout<T>(g), x, packed, b, y, relu, oh0, oh1, padded);
     return;
   }
