@@ -206,6 +206,15 @@ BENCHMARK(BM_Conv2D_Winograd)->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 
 namespace {
 /// The stride-1 layers of the table above (indices into layers[]).
 const int wide_layers[] = {0, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
+
+/// The label of a BM_Conv2D_Wide* row: the layer, the pass, and path 0 (what `call` takes:
+/// `taken`), 1 (the wide kernel) or 2 (im2col + GEMM).
+std::string wide_label(const Layer& l, const char* pass, int path, const char* call, const char* taken) {
+  return std::string(l.label) + ", " + pass + ", " +
+         (path == 0   ? std::string("as ") + call + " takes it (" + taken + ")"
+          : path == 1 ? std::string("wide direct kernel")
+                      : std::string("im2col + GEMM"));
+}
 }  // namespace
 
 /// The forward pass of the stride-1 layers, argument 1: 0 the path conv2d
@@ -242,10 +251,7 @@ static void BM_Conv2D_Wide(benchmark::State& state) {
                       : kernels::direct_small_applies(plain)        ? "small-channel direct"
                       : kernels::direct_c1_applies(plain)           ? "single-channel direct"
                                                                     : "im2col + GEMM";
-  state.SetLabel(std::string(l.label) + ", forward, " +
-                 (path == 0 ? std::string("as conv2d takes it (") + taken + ")"
-                  : path == 1 ? std::string("wide direct kernel")
-                              : std::string("im2col + GEMM")));
+  state.SetLabel(wide_label(l, "forward", path, "conv2d", taken));
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g.N));
   flop_counters(state, 2.0 * double(g.N) * double(g.O) * double(g.K()) * double(g.P()));
 }
@@ -279,10 +285,7 @@ static void BM_Conv2D_WideInputGrad(benchmark::State& state) {
                       : kernels::direct_wide_input_grad_applies<float>(plain)  ? "wide direct"
                       : kernels::direct_small_applies(plain)                   ? "small-channel direct"
                                                                                : "im2col + GEMM";
-  state.SetLabel(std::string(l.label) + ", input gradient, " +
-                 (path == 0 ? std::string("as conv2d_backward takes it (") + taken + ")"
-                  : path == 1 ? std::string("wide direct kernel")
-                              : std::string("im2col + GEMM")));
+  state.SetLabel(wide_label(l, "input gradient", path, "conv2d_backward", taken));
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g.N));
   flop_counters(state, 2.0 * double(g.N) * double(g.O) * double(g.K()) * double(g.P()));
 }

@@ -46,6 +46,10 @@ inline constexpr std::size_t default_memory_cache_limit = std::size_t(1) << 30;
 inline constexpr std::size_t memory_cache_trim = std::size_t(128) << 20;
 
 namespace detail {
+/// n rounded up to a multiple of 16 elements, so that each panel of a workspace carved from one
+/// pool block starts 64-byte aligned (the blocks are): the convolution kernels' workspaces.
+inline std::size_t round_panel(std::size_t n) { return (n + 15) / 16 * 16; }
+
 /// Caching allocator: freed blocks are kept per (rounded) byte size and handed out again.
 /// Process-wide and thread-safe.  memory_pool().release() returns every cached block to the system.
 /// When keeping a freed block would pass the cap, blocks of the size least recently allocated or

@@ -25,9 +25,6 @@ inline std::size_t saturating_mul(std::size_t a, std::size_t b) {
   std::size_t r = 0;
   return __builtin_mul_overflow(a, b, &r) ? static_cast<std::size_t>(-1) : r;
 }
-/// n rounded up to a multiple of 16 elements, so that each panel of a workspace starts 64-byte
-/// aligned (the pool's blocks are).
-inline std::size_t round_panel(std::size_t n) { return (n + 15) / 16 * 16; }
 }  // namespace gluino::detail
 
 namespace gluino::kernels {

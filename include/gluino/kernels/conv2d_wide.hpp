@@ -290,7 +290,7 @@ void conv2d_input_grad_direct_wide(const Conv2DGeometry& g, const T* w, const T*
   const WideLayout l = wide_layout<T>(d);
   const double flops = static_cast<double>(g.O) * static_cast<double>(g.K()) * static_cast<double>(g.P());
   const int threads = ::gluino::detail::team_size(g.N, flops);
-  const std::size_t per_thread = (l.padded + 15) / 16 * 16;  // 64-byte aligned panels
+  const std::size_t per_thread = ::gluino::detail::round_panel(l.padded);
   Storage<T> scratch(l.packed + per_thread * static_cast<std::size_t>(threads));
   T* const packed = scratch.data();
   direct_wide_pack(d, l, w, packed, true);
