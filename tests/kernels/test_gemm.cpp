@@ -54,6 +54,54 @@ TEST_CASE("gemm: every transpose combination, alpha and beta, against the defini
   }
 }
 
+TEST_CASE("gemm: a product split over 1-3 threads, C's rows or columns, uneven blocks, agrees with the definition") {
+  const int saved = gluino::get_num_threads();
+  for (int threads = 1; threads <= 3; ++threads) {
+    gluino::set_num_threads(threads);
+    CAPTURE(threads);
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = t & 1, tb = t & 2;
+      CAPTURE(ta);
+      CAPTURE(tb);
+      check_against_definition<float>(ta, tb, 37, 203, 300, 1.0f, 0.0f, 1e-4);    // columns: 80, 80, 43
+      check_against_definition<float>(ta, tb, 203, 37, 300, 0.5f, 2.0f, 1e-4);    // rows: 72, 72, 59
+      check_against_definition<double>(ta, tb, 130, 120, 400, -1.5, 1.0, 1e-12);  // rows
+    }
+  }
+  gluino::set_num_threads(saved);
+}
+
+TEST_CASE("gemm_split: a dense layer's product outside a team is split over the threads with OpenBLAS") {
+  using gluino::kernels::gemm_split;
+  const int saved = gluino::get_num_threads();
+  gluino::set_num_threads(2);
+  const auto fwd = gemm_split(256, 128, 1250);   // LeNet's first Dense at batch 256
+  const auto wgrad = gemm_split(128, 1250, 256);  // its weight gradient
+  const auto small = gemm_split(1, 128, 1250);    // batch 1: too little work for a team
+  gluino::set_num_threads(1);
+  const auto one = gemm_split(256, 128, 1250);
+  gluino::set_num_threads(saved);
+  CHECK(small.threads == 1);
+  CHECK(one.threads == 1);
+#if defined(GLUINO_USE_OPENBLAS) && defined(_OPENMP)
+  // Eigen does not split what it hands to OpenBLAS, so without this split one core did it all.
+  CHECK(fwd.threads == 2);
+  CHECK(fwd.rows);
+  CHECK(fwd.block == 128);
+  CHECK(wgrad.threads == 2);
+  CHECK_FALSE(wgrad.rows);
+  CHECK(wgrad.block == 640);
+  int inside = 0;
+  gluino::detail::run_team(2, [&](int tid, int) {
+    if (tid == 0) inside = gemm_split(256, 128, 1250).threads;
+  });
+  CHECK(inside == 1);  // inside a team each call stays on its thread
+#else
+  CHECK(fwd.threads == 1);  // Eigen splits its own products
+  CHECK(wgrad.threads == 1);
+#endif
+}
+
 TEST_CASE("gemm: K = 0 scales C by beta; beta = 0 ignores what C held") {
   std::vector<float> C{1, 2, 3, 4};
   gemm<float>(false, false, 2, 2, 0, 1.0f, nullptr, 1, nullptr, 2, 3.0f, C.data(), 2);

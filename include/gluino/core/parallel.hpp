@@ -12,7 +12,7 @@
 
 namespace gluino {
 
-/// Sets the number of threads gluino's kernels use (and Eigen's GEMM, which follows OpenMP).
+/// Sets the number of threads gluino's kernels use (and its matrix products: kernels::gemm).
 /// Without OpenMP every kernel runs on the calling thread and this is a no-op.
 inline void set_num_threads(int n) {
 #if defined(_OPENMP)
