@@ -17,7 +17,7 @@ struct Case {
 };
 const Case cases[] = {
     {"lenet max 2x2/2 (256, 20, 24, 24)", {256, 20, 24, 24}, {.kernel = {2, 2}, .stride = {2, 2}}},
-    {"lenet max 2x2/2 (256, 50, 8, 8)", {256, 50, 8, 8}, {.kernel = {2, 2}, .stride = {2, 2}}},
+    {"lenet max 2x2/2 (256, 50, 10, 10)", {256, 50, 10, 10}, {.kernel = {2, 2}, .stride = {2, 2}}},
     {"alexnet max 3x3/2 (32, 96, 54, 54)", {32, 96, 54, 54}, {.kernel = {3, 3}, .stride = {2, 2}}},
     {"alexnet max 3x3/2 (32, 256, 26, 26)", {32, 256, 26, 26}, {.kernel = {3, 3}, .stride = {2, 2}}},
     {"alexnet max 3x3/2 (32, 256, 12, 12)", {32, 256, 12, 12}, {.kernel = {3, 3}, .stride = {2, 2}}},

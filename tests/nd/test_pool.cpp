@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -226,6 +227,54 @@ TEST_CASE("pooling: the 2x2/2 max backward overwrites every input position") {
     for (std::size_t o = 0; o < m; ++o) want[static_cast<std::size_t>(idx[o])] += dy[o];
     CHECK(dx == want);
   }
+}
+
+TEST_CASE("pooling: the 2x2/2 max in float (the AVX-512 path where built) equals double's scalar path") {
+  // Rows of 1 to 40 outputs (one, two and three vectors of 16, with a remainder), odd trailing
+  // rows and columns, ties, +-inf and NaNs: same maxima, same arg-max, same gradient.
+  const float inf = std::numeric_limits<float>::infinity();
+  const float specials[] = {0.f, 0.f, 1.f, -inf, inf, std::nanf(""), -1.f};
+  std::uint32_t state = 12345;
+  const auto next = [&] { return state = state * 1664525u + 1013904223u; };
+  for (std::size_t Wo : {1, 5, 12, 15, 16, 17, 31, 32, 33, 40})
+    for (std::size_t extra : {0, 1}) {
+      CAPTURE(Wo);
+      CAPTURE(extra);
+      kernels::Pool2DGeometry g;
+      g.H = 6 + extra, g.W = 2 * Wo + extra, g.kh = g.kw = 2, g.sh = g.sw = 2, g.Ho = 3, g.Wo = Wo;
+      REQUIRE(g.is_2x2_s2());
+      const std::size_t n = g.H * g.W, m = g.Ho * g.Wo;
+      std::vector<float> xf(n), yf(m), dyf(m), dxf(n, 5.f);
+      std::vector<double> xd(n), yd(m), dyd(m), dxd(n, 5.0);
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint32_t r = next() >> 8;
+        xf[i] = r % 4 == 0 ? specials[(r >> 4) % 7] : float(r % 9) - 4.f;  // small integers: many ties
+        xd[i] = double(xf[i]);
+      }
+      for (std::size_t o = 0; o < m; ++o) dyf[o] = float(o + 1), dyd[o] = double(o + 1);
+      std::vector<std::int32_t> idf(m), idd(m);
+      kernels::max_pool2d_plane(g, xf.data(), yf.data(), idf.data());
+      kernels::max_pool2d_plane(g, xd.data(), yd.data(), idd.data());
+      CHECK(idf == idd);
+      for (std::size_t o = 0; o < m; ++o) {
+        CAPTURE(o);
+        if (std::isnan(yd[o])) CHECK(std::isnan(yf[o]));
+        else CHECK(double(yf[o]) == yd[o]);
+      }
+      std::vector<float> nf(m);
+      kernels::max_pool2d_plane(g, xf.data(), nf.data(), static_cast<std::int32_t*>(nullptr));  // no arg-max
+      for (std::size_t o = 0; o < m; ++o) {
+        CAPTURE(o);
+        if (std::isnan(yd[o])) CHECK(std::isnan(nf[o]));
+        else CHECK(double(nf[o]) == yd[o]);
+      }
+      kernels::max_pool2d_backward_plane(g, dyf.data(), idf.data(), dxf.data());
+      kernels::max_pool2d_backward_plane(g, dyd.data(), idd.data(), dxd.data());
+      for (std::size_t i = 0; i < n; ++i) {
+        CAPTURE(i);
+        CHECK(double(dxf[i]) == dxd[i]);
+      }
+    }
 }
 
 TEST_CASE("pooling: gradients match central differences (double)") {

@@ -367,7 +367,10 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
             const T* __restrict yo = relu_y + n * g.O * P + o * P + p0;
             const T* __restrict go = dyn + o * P + p0;
             T* __restrict mo = masked + o * Pt;
-            for (std::size_t i = 0; i < Pt; ++i) mo[i] = yo[i] > T(0) ? go[i] : T(0);
+            for (std::size_t i = 0; i < Pt; ++i) {
+              const T gv = go[i];  // read unconditionally: a select, not a masked load per vector
+              mo[i] = yo[i] > T(0) ? gv : T(0);
+            }
           }
           dyt = masked;
           lddy = Pt;

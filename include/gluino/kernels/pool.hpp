@@ -8,6 +8,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "gluino/detail/precompiled.hpp"
 
@@ -82,12 +86,89 @@ inline T nan_key(T v) {
   return v != v ? std::numeric_limits<T>::infinity() : v;
 }
 
+/// Rows of at most this many outputs take the vector 2x2/2 path without the arg-max (below).
+inline constexpr std::size_t max_pool_2x2_narrow_width = 8;
+
+namespace detail_pool {
+#if defined(__AVX512F__)
+/// Lanes [0, n) of a 16-lane mask (n <= 16).
+inline __mmask16 first_lanes(std::size_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
+/// max_nan, max_key and nan_key above, on 16 lanes (the same selects, so the same results).
+inline __m512 max_nan16(__m512 a, __m512 b) {
+  const __m512 m = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), a, b);
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(b, b, _CMP_UNORD_Q), m, b);
+}
+inline __m512 max_key16(__m512 v) {
+  const __m512 inf = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, inf, _CMP_EQ_OQ), v, _mm512_set1_ps(std::numeric_limits<float>::max()));
+}
+inline __m512 nan_key16(__m512 v) {
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v,
+                              _mm512_set1_ps(std::numeric_limits<float>::infinity()));
+}
+
+/// The 2x2/2 max pooling of one float plane, 16 outputs of a row at a time: the two input rows'
+/// 32 floats under the outputs are loaded (masked at the row's end) and split into even and odd
+/// columns by two permutes, and the four candidates go through the scalar path's selects.
+/// max_pool2d_plane takes it when it keeps the arg-max (whose scalar loop GCC does not
+/// vectorise), and without the arg-max only for rows of at most 8 outputs (where GCC's own
+/// vectorised loop, 8 outputs a vector, does not run); measured in docs/performance.md.  The
+/// gradient keeps the scalar loop: a vector version (compare, interleave, masked stores) was
+/// slower on LeNet's planes.
+inline void max_pool_2x2_avx512(const Pool2DGeometry& g, const float* x, float* y, std::int32_t* idx) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const std::size_t W = g.W, Wo = g.Wo;
+  const auto w = static_cast<std::int32_t>(W);
+  for (std::size_t oh = 0; oh < g.Ho; ++oh) {
+    const float* r0 = x + 2 * oh * W;
+    const float* r1 = r0 + W;
+    for (std::size_t ow = 0; ow < Wo; ow += 16) {
+      const std::size_t n = std::min<std::size_t>(16, Wo - ow);
+      const __mmask16 lo = first_lanes(std::min<std::size_t>(16, 2 * n)), hi = first_lanes(2 * n - std::min<std::size_t>(16, 2 * n));
+      const __m512 a0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * ow), a1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * ow + 16);
+      const __m512 b0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * ow), b1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * ow + 16);
+      const __m512 e0 = _mm512_permutex2var_ps(a0, even, a1), o0 = _mm512_permutex2var_ps(a0, odd, a1);
+      const __m512 e1 = _mm512_permutex2var_ps(b0, even, b1), o1 = _mm512_permutex2var_ps(b0, odd, b1);
+      const __mmask16 out = first_lanes(n);
+      if (!idx) {
+        _mm512_mask_storeu_ps(y + oh * Wo + ow, out, max_nan16(max_nan16(e0, o0), max_nan16(e1, o1)));
+        continue;
+      }
+      // positions of each lane's top-left input: 2 oh W + 2 (ow + lane)
+      const __m512i at0 = _mm512_add_epi32(_mm512_set1_epi32(static_cast<std::int32_t>(2 * oh * W + 2 * ow)), even);
+      __m512 m = e0, key = max_key16(e0);
+      __m512i at = at0;
+      const auto step = [&](__m512 v, std::int32_t offset) {
+        const __mmask16 t = _mm512_cmp_ps_mask(nan_key16(v), key, _CMP_GT_OQ);
+        key = _mm512_mask_blend_ps(t, key, max_key16(v));
+        m = _mm512_mask_blend_ps(t, m, v);
+        at = _mm512_mask_blend_epi32(t, at, _mm512_add_epi32(at0, _mm512_set1_epi32(offset)));
+      };
+      step(o0, 1);
+      step(e1, w);
+      step(o1, w + 1);
+      _mm512_mask_storeu_ps(y + oh * Wo + ow, out, m);
+      _mm512_mask_storeu_epi32(idx + oh * Wo + ow, out, at);
+    }
+  }
+}
+
+#endif
+}  // namespace detail_pool
+
 /// Max pooling of one plane x (H, W) into y (Ho, Wo).  When idx is not null it receives, per
 /// output, the flat position h * W + w of the maximum (the first one in row-major order on
 /// ties, the first NaN when the window holds one: NaN propagates), or -1 for a window that lies
 /// entirely in the padding (whose output is 0).
 template <class T>
 void max_pool2d_plane(const Pool2DGeometry& g, const T* x, T* y, std::int32_t* idx) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.is_2x2_s2() && (idx || g.Wo <= max_pool_2x2_narrow_width))
+      return detail_pool::max_pool_2x2_avx512(g, x, y, idx);
+  }
+#endif
   if (g.is_2x2_s2()) {
     for (std::size_t oh = 0; oh < g.Ho; ++oh) {
       const T* r0 = x + 2 * oh * g.W;
