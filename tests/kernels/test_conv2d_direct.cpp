@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 using gluino::kernels::Conv2DGeometry;
@@ -148,5 +149,40 @@ TEST_CASE("float agrees with double") {
   kernels::conv2d_forward(g, xd.data(), wd.data(), static_cast<const double*>(nullptr), yd.data());
   kernels::conv2d_forward(g, xf.data(), wf.data(), static_cast<const float*>(nullptr), yf.data());
   for (std::size_t i = 0; i < yd.size(); ++i) CHECK(std::abs(double(yf[i]) - yd[i]) < 1e-4);
+}
+
+TEST_CASE("single-channel weight gradient equals the naive loops: kernel widths 2-7, channel remainders, bands of rows") {
+  // The kernel called directly (conv2d takes the wide kernel for LeNet's first layer's forward,
+  // but this one for its weight gradient): blocks of 8, 4 and 1 channels, output rows not a
+  // multiple of the vector (the scalar tails), and dy given a band of rows at a time.
+  for (std::size_t k : {2, 3, 5, 7})
+    for (std::size_t O : {1, 3, 4, 6, 9, 20}) {
+      Conv2DGeometry g;
+      g.N = 1, g.C = 1, g.H = 13, g.W = 21 + k, g.O = O, g.kh = g.kw = k;
+      g.infer_output();
+      REQUIRE(kernels::direct_c1_applies(g));
+      CAPTURE(k);
+      CAPTURE(O);
+      const auto x = random_values<double>(g.H * g.W, 21), dy = random_values<double>(O * g.P(), 22);
+      std::vector<double> want(O * g.K()), dw_all(O * g.K(), 0.0), dw_bands(O * g.K(), 0.0);
+      kernels::conv2d_backward_naive(g, x.data(), static_cast<const double*>(nullptr), dy.data(),
+                                     static_cast<double*>(nullptr), want.data(), static_cast<double*>(nullptr));
+      kernels::conv2d_weight_grad_direct_c1(g, x.data(), dy.data(), dw_all.data());
+      CHECK(max_abs_diff(dw_all, want) < 1e-11);
+      // bands [0, 4), [4, 5), [5, Ho), each dy holding only its rows (ldy = a band's rows * Wo)
+      for (auto [r0, r1] : {std::pair<std::size_t, std::size_t>{0, 4}, {4, 5}, {5, g.Ho}}) {
+        std::vector<double> band(O * (r1 - r0) * g.Wo);
+        for (std::size_t o = 0; o < O; ++o)
+          std::copy(dy.begin() + static_cast<std::ptrdiff_t>(o * g.P() + r0 * g.Wo),
+                    dy.begin() + static_cast<std::ptrdiff_t>(o * g.P() + r1 * g.Wo),
+                    band.begin() + static_cast<std::ptrdiff_t>(o * (r1 - r0) * g.Wo));
+        kernels::conv2d_weight_grad_direct_c1(g, x.data(), band.data(), dw_bands.data(), r0, r1, (r1 - r0) * g.Wo);
+      }
+      CHECK(max_abs_diff(dw_bands, want) < 1e-11);
+      // float: the same sums to float precision
+      std::vector<float> xf(x.begin(), x.end()), dyf(dy.begin(), dy.end()), dwf(O * g.K(), 0.f);
+      kernels::conv2d_weight_grad_direct_c1(g, xf.data(), dyf.data(), dwf.data());
+      for (std::size_t i = 0; i < want.size(); ++i) CHECK(static_cast<double>(dwf[i]) == doctest::Approx(want[i]).epsilon(1e-4));
+    }
 }
 }
