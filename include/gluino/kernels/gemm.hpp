@@ -10,6 +10,7 @@
 /// a BLAS), so OpenBLAS must run each call on the calling thread.  Its OpenMP build does that
 /// inside a parallel region; its pthreads build is set to one thread (once, at
 /// the first product), as OPENBLAS_NUM_THREADS=1 would.
+#include <algorithm>
 #include <cassert>
 #include <climits>
 #include <cstddef>
