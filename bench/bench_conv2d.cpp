@@ -292,3 +292,42 @@ static void BM_Conv2D_WideInputGrad(benchmark::State& state) {
 BENCHMARK(BM_Conv2D_WideInputGrad)
     ->ArgsProduct({{1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12}, {0, 1, 2}})
     ->Unit(benchmark::kMillisecond);
+
+/// The weight and bias gradients of the stride-1 layers, argument 1: 0 the path conv2d_backward
+/// takes (the wide weight gradient where direct_wide_weight_grad_applies, unless Winograd comes
+/// first; else the small-channel or single-channel kernels, or im2col + GEMM), 1 the wide weight
+/// gradient on every layer it can take (kernels/conv2d_wide.hpp), 2 im2col + GEMM.  dy masked by
+/// a fused ReLU's output, as the model zoo's layers.  The measurements behind
+/// direct_wide_weight_grad_applies.
+static void BM_Conv2D_WideWeightGrad(benchmark::State& state) {
+  const Layer& l = layers[wide_layers[state.range(0)]];
+  const int path = static_cast<int>(state.range(1));
+  const kernels::Conv2DGeometry g = layer_geometry(l, path == 2);
+  if (path == 1 && !kernels::direct_wide_weight_grad_applies<float>(g)) {
+    state.SkipWithError("the wide weight gradient does not take this layer");
+    return;
+  }
+  auto rand = [](std::size_t n) { return nd::random::uniform<float>({n}, -1.0f, 1.0f); };
+  const NDArray<float> x = rand(g.N * g.C * g.H * g.W), dy = rand(g.N * g.O * g.P()), y = rand(g.N * g.O * g.P());
+  std::vector<float> dw(g.O * g.K()), db(g.O);
+  for (auto _ : state) {
+    if (path == 1)
+      kernels::conv2d_weight_grad_direct_wide(g, x.data(), dy.data(), dw.data(), db.data(), y.data());
+    else
+      kernels::conv2d_backward(g, x.data(), static_cast<const float*>(nullptr), dy.data(), static_cast<float*>(nullptr),
+                               dw.data(), db.data(), y.data());
+    benchmark::DoNotOptimize(dw.data());
+  }
+  const kernels::Conv2DGeometry plain = layer_geometry(l, false);
+  const char* taken = kernels::winograd_applies(plain)                          ? "Winograd"
+                      : kernels::direct_wide_weight_grad_applies<float>(plain)  ? "wide direct"
+                      : kernels::direct_small_applies(plain)                    ? "small-channel direct"
+                      : kernels::direct_c1_applies(plain)                       ? "single-channel direct"
+                                                                                : "im2col + GEMM";
+  state.SetLabel(wide_label(l, "weight gradient", path, "conv2d_backward", taken));
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g.N));
+  flop_counters(state, 2.0 * double(g.N) * double(g.O) * double(g.K()) * double(g.P()));
+}
+BENCHMARK(BM_Conv2D_WideWeightGrad)
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {0, 1, 2}})
+    ->Unit(benchmark::kMillisecond);

@@ -6,7 +6,9 @@
 
 #include "support/random_values.hpp"
 
+#include <cmath>
 #include <cstddef>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -179,5 +181,95 @@ TEST_CASE("conv2d_backward takes the wide input gradient for LeNet's conv2: dx, 
     CHECK(max_abs_diff(db0, db) < 1e-11);
   }
   gluino::set_num_threads(saved);
+}
+}
+
+namespace {
+// The wide weight gradient against the naive loops on g: dw and db (or dw alone), dy masked by a
+// fused ReLU's output or not, on 1 to 3 threads.
+template <class T>
+void check_weight_grad(const Conv2DGeometry& g, double tol) {
+  const std::vector<T> x = random_values<T>(g.N * g.C * g.H * g.W, 13), dy = random_values<T>(g.N * g.O * g.P(), 14),
+                       relu_y = random_values<T>(dy.size(), 15);
+  std::vector<T> masked = dy;
+  for (std::size_t i = 0; i < masked.size(); ++i) masked[i] = relu_y[i] > T(0) ? dy[i] : T(0);
+  const int saved = gluino::get_num_threads();
+  for (const bool relu : {false, true}) {
+    std::vector<T> dw0(g.O * g.K()), db0(g.O);
+    kernels::conv2d_backward_naive(g, x.data(), static_cast<const T*>(nullptr), relu ? masked.data() : dy.data(),
+                                   static_cast<T*>(nullptr), dw0.data(), db0.data());
+    for (int threads = 1; threads <= 3; ++threads) {
+      CAPTURE(relu);
+      CAPTURE(threads);
+      gluino::set_num_threads(threads);
+      std::vector<T> dw(dw0.size(), T(-7)), db(g.O, T(-7));
+      CHECK(kernels::conv2d_weight_grad_direct_wide(g, x.data(), dy.data(), dw.data(), db.data(),
+                                                    relu ? relu_y.data() : nullptr));
+      CHECK(max_abs_diff(dw0, dw) < tol);
+      CHECK(max_abs_diff(db0, db) < tol);
+      std::vector<T> dw_only(dw0.size(), T(-7));
+      CHECK(kernels::conv2d_weight_grad_direct_wide(g, x.data(), dy.data(), dw_only.data(), static_cast<T*>(nullptr),
+                                                    relu ? relu_y.data() : nullptr));
+      CHECK(max_abs_diff(dw0, dw_only) < tol);
+    }
+  }
+  gluino::set_num_threads(saved);
+}
+}  // namespace
+
+TEST_SUITE("kernels/conv2d_wide") {
+TEST_CASE("wide weight gradient: as the naive loops, float and double, masked or not, 1 to 3 threads") {
+  int taken = 0;
+  for (const WideCase& c : wide_cases) {
+    const Conv2DGeometry g = make_wide(c);
+    if (!kernels::direct_wide_weight_grad_applies<double>(g)) continue;
+    ++taken;
+    CAPTURE(describe(g));
+    check_weight_grad<double>(g, 1e-11);
+    check_weight_grad<float>(g, 2e-4);
+  }
+  CHECK(taken >= 6);
+  // LeNet's two layers; more images than one chunk holds (the chunk's last images and the next
+  // chunk's); channels and taps not multiples of the tile.
+  for (const WideCase& c : {WideCase{3, 1, 28, 28, 20, 5, 5, 0, 0}, WideCase{40, 2, 14, 14, 4, 2, 2, 1, 0},
+                            WideCase{4, 20, 12, 12, 50, 3, 3, 0, 0}}) {
+    const Conv2DGeometry g = make_wide(c);
+    CAPTURE(describe(g));
+    REQUIRE(kernels::direct_wide_weight_grad_applies<double>(g));
+    check_weight_grad<double>(g, 1e-11);
+  }
+  CHECK(kernels::wide_wgrad_layout<double>(make_wide({40, 2, 14, 14, 4, 2, 2, 1, 0})).chunk < 40);
+  // Refused: a thread's vector sums past 1 MiB (VGG-11/4's 128 -> 128 layer).
+  CHECK(!kernels::direct_wide_weight_grad_applies<float>(make_wide({1, 128, 14, 14, 128, 3, 3, 1, 1})));
+}
+
+TEST_CASE("wide weight gradient: an infinite pixel that only a wide row's extra lanes read") {
+  // x's last column is read by the last tap column only; the wide rows also multiply it, by dy's
+  // zeros, into the first tap column's sums, which the naive loops keep finite.  The kernel says
+  // so, and conv2d_backward then gives what im2col + GEMM gives.
+  Conv2DGeometry g = make_wide({2, 3, 12, 12, 6, 3, 3, 0, 0});
+  REQUIRE(kernels::direct_wide_weight_grad_applies<double>(g));
+  std::vector<double> x = random_values<double>(g.N * g.C * g.H * g.W, 16);
+  const std::vector<double> dy = random_values<double>(g.N * g.O * g.P(), 17);
+  x[2 * g.W + g.W - 1] = std::numeric_limits<double>::infinity();  // image 0, channel 0, row 2, last column
+  std::vector<double> dw(g.O * g.K()), db(g.O);
+  CHECK(!kernels::conv2d_weight_grad_direct_wide(g, x.data(), dy.data(), dw.data(), db.data()));
+  Conv2DGeometry generic = g;
+  generic.generic = true;
+  std::vector<double> want(dw.size()), want_db(g.O), got(dw.size()), got_db(g.O);
+  kernels::conv2d_backward(generic, x.data(), static_cast<const double*>(nullptr), dy.data(),
+                           static_cast<double*>(nullptr), want.data(), want_db.data());
+  kernels::conv2d_backward(g, x.data(), static_cast<const double*>(nullptr), dy.data(), static_cast<double*>(nullptr),
+                           got.data(), got_db.data());
+  std::size_t finite = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    CAPTURE(i);
+    finite += std::isfinite(want[i]) ? 1 : 0;
+    CHECK(std::isnan(want[i]) == std::isnan(got[i]));
+    if (std::isinf(want[i])) CHECK(got[i] == want[i]);
+    if (std::isfinite(want[i])) CHECK(std::abs(want[i] - got[i]) <= 1e-12);
+  }
+  CHECK(finite > 0);
+  CHECK(max_abs_diff(want_db, got_db) < 1e-12);
 }
 }

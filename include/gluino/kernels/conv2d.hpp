@@ -305,6 +305,8 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
     if (dw) conv2d_weight_grad_winograd(g, x, dy, dw, relu_y);
     dx = dw = nullptr;
   }
+  if (dw && direct_wide_weight_grad_applies<T>(g) && conv2d_weight_grad_direct_wide(g, x, dy, dw, db, relu_y))
+    dw = db = nullptr;  // the wide weight gradient; dx below
   if (dx && direct_wide_input_grad_applies<T>(g)) {  // the wide kernel on dy
     conv2d_input_grad_direct_wide(g, w, dy, dx, relu_y);
     dx = nullptr;

@@ -15,8 +15,10 @@
 /// straight from the image.  The filters are packed so that a block's weights of one tap lie
 /// together (direct_wide_pack).
 ///
-/// Forward pass and input gradient (the same kernel on dy with the filters rotated);
-/// conv2d.hpp decides when to use it (direct_wide_applies, direct_wide_input_grad_applies), for
+/// Forward pass and input gradient (the same kernel on dy with the filters rotated), and the
+/// weight gradient in the same layout (conv2d_weight_grad_direct_wide: dy at the image's row
+/// pitch, vector sums over q); conv2d.hpp decides when to use them (direct_wide_applies,
+/// direct_wide_input_grad_applies, direct_wide_weight_grad_applies), the forward pass for
 /// whole images and for bands of output rows (a graph's team schedule, a batch smaller than the
 /// thread count).
 /// Needs GCC or Clang (vector extensions), as the other direct kernels.
@@ -24,6 +26,7 @@
 #include <cstddef>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -304,6 +307,216 @@ void conv2d_input_grad_direct_wide(const Conv2DGeometry& g, const T* w, const T*
   });
 }
 
+
+// ---- the weight gradient ----
+
+/// Output channels and filter taps of the weight gradient's register tile: wide_wgrad_channels
+/// x wide_wgrad_taps sums, one vector of dy per channel and one of x at a time: 31 of AVX-512's
+/// 32 registers (13 of AVX2's 16).
+#if defined(__AVX512F__)
+inline constexpr std::size_t wide_wgrad_channels = 5, wide_wgrad_taps = 5;
+#else
+inline constexpr std::size_t wide_wgrad_channels = 3, wide_wgrad_taps = 3;
+#endif
+
+/// The buffers of the wide weight gradient for g (elements of T).  Its vector sums run along
+/// the wide indexes q of the output pixels: dw[o, tap] = sum over images and q of dy_wide[o, q] *
+/// xp[off(tap) + q], dy_wide being dy at the row pitch of the padded input (zeros past each row's
+/// Wo pixels and past the last one), so each lane adds the products of its own pixels.
+struct WideWeightGradLayout {
+  WideLayout x;               ///< the padded image (the forward's layout)
+  std::size_t span = 0;       ///< one channel's wide dy: (Ho - 1) * Wp + Wo rounded up to a vector
+  std::size_t O = 0, K = 0;   ///< output channels and taps rounded up to the tile
+  std::size_t image = 0;      ///< one image's buffers: wide dy (O * span) and the padded image
+  std::size_t chunk = 0;      ///< images whose buffers a thread fills before it sums over them
+  std::size_t sums = 0;       ///< one thread's vector sums: O * K vectors
+};
+
+/// The most bytes of one thread's vector sums (wide_wgrad_applies).
+inline constexpr std::size_t wide_wgrad_sum_bytes = std::size_t(1) << 20;
+/// About the bytes of one chunk of images' buffers (kept in a core's L2 cache).
+inline constexpr std::size_t wide_wgrad_chunk_bytes = std::size_t(256) << 10;
+
+template <class T>
+WideWeightGradLayout wide_wgrad_layout(const Conv2DGeometry& g) {
+  constexpr std::size_t L = wide_lanes<T>, OB = wide_wgrad_channels, TB = wide_wgrad_taps;
+  WideWeightGradLayout l;
+  l.x = wide_layout<T>(g);
+  l.span = ((g.Ho - 1) * l.x.Wp + g.Wo + L - 1) / L * L;
+  l.O = (g.O + OB - 1) / OB * OB, l.K = (g.K() + TB - 1) / TB * TB;
+  l.image = ::gluino::detail::round_panel(l.O * l.span) + ::gluino::detail::round_panel(l.x.padded);
+  l.chunk = std::clamp<std::size_t>(wide_wgrad_chunk_bytes / (l.image * sizeof(T)), 1, 16);
+  l.sums = l.O * l.K * L;
+  return l;
+}
+
+/// True when conv2d_weight_grad_direct_wide computes g's weight gradient: where the wide kernel
+/// computes the forward pass (direct_wide_applies) and one thread's vector sums fit in
+/// wide_wgrad_sum_bytes.  Measured on LeNet's two layers (bench_conv2d's
+/// BM_Conv2D_WideWeightGrad, docs/performance.md).
+template <class T>
+bool direct_wide_weight_grad_applies(const Conv2DGeometry& g) {
+  if (!direct_wide_applies<T>(g)) return false;
+  const double sums = static_cast<double>(g.O + wide_wgrad_channels) * static_cast<double>(g.K() + wide_wgrad_taps) *
+                      static_cast<double>(wide_bytes);
+  return sums <= static_cast<double>(wide_wgrad_sum_bytes);
+}
+
+namespace detail_wide {
+/// Adds to the OB x TB vector sums s (channel-major, row pitch ld vectors) the products of OB
+/// channels of wide dy (planes `span` apart from dyw) and TB taps of the padded image (at
+/// offsets off from xp), over images of `stride` elements each.
+template <class T, std::size_t OB, std::size_t TB>
+void wgrad_tile(const T* dyw, const T* xp, std::size_t images, std::size_t stride, std::size_t span,
+                const std::size_t* off, Vec<T>* s, std::size_t ld) {
+  constexpr std::size_t L = wide_lanes<T>;
+  Vec<T> acc[OB][TB];
+  for (std::size_t o = 0; o < OB; ++o)
+    for (std::size_t t = 0; t < TB; ++t) acc[o][t] = s[o * ld + t];
+  for (std::size_t n = 0; n < images; ++n) {
+    const T* d = dyw + n * stride;
+    const T* x = xp + n * stride;
+    for (std::size_t q = 0; q < span; q += L) {
+      Vec<T> dv[OB];
+      for (std::size_t o = 0; o < OB; ++o) std::memcpy(&dv[o], d + o * span + q, sizeof(Vec<T>));
+      for (std::size_t t = 0; t < TB; ++t) {
+        Vec<T> xv;
+        std::memcpy(&xv, x + off[t] + q, sizeof(Vec<T>));
+        for (std::size_t o = 0; o < OB; ++o) acc[o][t] += dv[o] * xv;
+      }
+    }
+  }
+  for (std::size_t o = 0; o < OB; ++o)
+    for (std::size_t t = 0; t < TB; ++t) s[o * ld + t] = acc[o][t];
+}
+
+/// One image's wide dy: dy (O, Ho, Wo), masked where relu_y is not positive, at row pitch Wp
+/// into dst (O planes of span, zeros between and after the rows); each channel's sum of the
+/// masked dy added to db when given.
+template <class T>
+void wide_dy(const Conv2DGeometry& g, std::size_t Wp, std::size_t span, const T* dy, const T* relu_y, T* dst, T* db) {
+  const std::size_t Ho = g.Ho, Wo = g.Wo;
+  for (std::size_t o = 0; o < g.O; ++o) {
+    T* const plane = dst + o * span;
+    for (std::size_t oh = 0; oh < Ho; ++oh) {
+      const T* __restrict src = dy + (o * Ho + oh) * Wo;
+      T* __restrict row = plane + oh * Wp;
+      if (relu_y) {
+        const T* __restrict m = relu_y + (o * Ho + oh) * Wo;
+        for (std::size_t w = 0; w < Wo; ++w) {
+          const T v = src[w];  // read unconditionally: a select, not a masked load per vector
+          row[w] = m[w] > T(0) ? v : T(0);
+        }
+      } else {
+        std::memcpy(row, src, Wo * sizeof(T));
+      }
+      const std::size_t end = std::min(span, (oh + 1) * Wp) - oh * Wp;
+      for (std::size_t w = Wo; w < end; ++w) row[w] = T(0);  // a few elements: no memset call
+    }
+    std::fill(plane + std::min(span, Ho * Wp), plane + span, T(0));
+    if (db) {  // whole vectors (span is a multiple), four chains of adds
+      constexpr std::size_t L = wide_lanes<T>;
+      Vec<T> sum[4] = {};
+      std::size_t q = 0;
+      for (; q + 4 * L <= span; q += 4 * L)
+        for (std::size_t k = 0; k < 4; ++k) {
+          Vec<T> v;
+          std::memcpy(&v, plane + q + k * L, sizeof v);
+          sum[k] += v;
+        }
+      for (; q < span; q += L) {
+        Vec<T> v;
+        std::memcpy(&v, plane + q, sizeof v);
+        sum[0] += v;
+      }
+      const Vec<T> all = (sum[0] + sum[1]) + (sum[2] + sum[3]);
+      T lanes[L];
+      std::memcpy(lanes, &all, sizeof lanes);
+      for (std::size_t i = 0; i < L; ++i) db[o] += lanes[i];
+    }
+  }
+}
+}  // namespace detail_wide
+
+/// dw (O, C, kh, kw) and db (O) of conv2d_backward_naive for g with
+/// direct_wide_weight_grad_applies(g), overwritten (db may be null), with dy masked where
+/// relu_y (a fused ReLU's output) is not positive.  Images split over threads; each thread fills
+/// a chunk of images' wide dy and padded input, then adds each register tile's products over the
+/// chunk to its vector sums, whose lanes are added up at the end (threads in order).  A wide
+/// row's extra lanes multiply zeros of dy by pixels the naive loops never read: should one of
+/// those be infinite or NaN, dw comes out not finite: then it returns false and the caller
+/// computes dw and db another way (conv2d_backward: im2col + GEMM, the naive products).  True
+/// otherwise.
+template <class T>
+bool conv2d_weight_grad_direct_wide(const Conv2DGeometry& g, const T* x, const T* dy, T* dw, T* db,
+                                    const T* relu_y = nullptr) {
+  constexpr std::size_t L = wide_lanes<T>, OB = wide_wgrad_channels, TB = wide_wgrad_taps;
+  const WideWeightGradLayout l = wide_wgrad_layout<T>(g);
+  const std::size_t K = g.K(), taps = g.kh * g.kw, in_n = g.C * g.H * g.W, out_n = g.O * g.P();
+  const std::size_t dy_part = ::gluino::detail::round_panel(l.O * l.span);
+  // Each tap's offset in the padded image (the forward's q + c * plane + i * Wp + j); the taps
+  // that round K up to the tile read the first ones and are dropped.
+  std::vector<std::size_t> off(l.K, 0);
+  for (std::size_t k = 0; k < K; ++k)
+    off[k] = k / taps * l.x.plane + k % taps / g.kw * l.x.Wp + k % g.kw;
+  const double flops = static_cast<double>(g.O) * static_cast<double>(K) * static_cast<double>(g.P());
+  const int threads = ::gluino::detail::team_size(g.N, flops);
+  const auto nt = static_cast<std::size_t>(threads);
+  // Per thread: the vector sums, a chunk of images' buffers, then O * K + O scalar sums.
+  const std::size_t per_thread = l.sums + l.image * l.chunk + ::gluino::detail::round_panel(K * g.O + g.O);
+  Storage<T> scratch(per_thread * nt);
+  std::size_t used = 1;  // the team run_team gave (one thread inside another team)
+  ::gluino::detail::run_team(threads, [&](int tid, int team) {
+    if (tid == 0) used = static_cast<std::size_t>(team);
+    const auto t = static_cast<std::size_t>(tid), k = static_cast<std::size_t>(team);
+    T* const mine = scratch.data() + per_thread * t;
+    auto* const sums = reinterpret_cast<detail_wide::Vec<T>*>(mine);  // 64-byte aligned: a pool panel
+    T* const buf = mine + l.sums;
+    T* const out = buf + l.image * l.chunk;  // this thread's dw, then db
+    std::fill(mine, mine + l.sums, T(0));
+    for (std::size_t i = 0; i < l.chunk; ++i) {  // what no image writes: the rows past O, the slack
+      T* const img = buf + i * l.image;
+      std::fill(img + g.O * l.span, img + dy_part, T(0));
+      std::fill(img + dy_part + g.C * l.x.plane, img + l.image, T(0));
+    }
+    std::fill(out + g.O * K, out + g.O * K + g.O, T(0));
+    for (std::size_t n0 = g.N * t / k, n1 = g.N * (t + 1) / k; n0 < n1; n0 += l.chunk) {
+      const std::size_t images = std::min(l.chunk, n1 - n0);
+      for (std::size_t i = 0; i < images; ++i) {
+        T* const img = buf + i * l.image;
+        detail_wide::wide_dy(g, l.x.Wp, l.span, dy + (n0 + i) * out_n, relu_y ? relu_y + (n0 + i) * out_n : nullptr,
+                             img, db ? out + g.O * K : nullptr);
+        detail_direct::pad_image(x + (n0 + i) * in_n, static_cast<const T*>(nullptr), g.C, g.H, g.W, g.ph, g.pw,
+                                 img + dy_part);
+      }
+      for (std::size_t o0 = 0; o0 < l.O; o0 += OB)
+        for (std::size_t k0 = 0; k0 < l.K; k0 += TB)
+          detail_wide::wgrad_tile<T, OB, TB>(buf + o0 * l.span, buf + dy_part, images, l.image, l.span, off.data() + k0,
+                                             sums + o0 * l.K + k0, l.K);
+    }
+    // The lanes of each sum added up: this thread's dw.
+    for (std::size_t o = 0; o < g.O; ++o)
+      for (std::size_t kk = 0; kk < K; ++kk) {
+        T lanes[L];
+        std::memcpy(lanes, &sums[o * l.K + kk], sizeof lanes);
+        T v = T(0);
+        for (std::size_t i = 0; i < L; ++i) v += lanes[i];
+        out[o * K + kk] = v;
+      }
+  });
+  // Threads in order.
+  std::fill(dw, dw + g.O * K, T(0));
+  if (db) std::fill(db, db + g.O, T(0));
+  for (std::size_t t = 0; t < used; ++t) {
+    const T* const out = scratch.data() + per_thread * t + l.sums + l.image * l.chunk;
+    for (std::size_t i = 0; i < g.O * K; ++i) dw[i] += out[i];
+    if (db)
+      for (std::size_t o = 0; o < g.O; ++o) db[o] += out[g.O * K + o];
+  }
+  T check = T(0);  // NaN when any of dw is infinite or NaN
+  for (std::size_t i = 0; i < g.O * K; ++i) check += dw[i] * T(0);
+  return check == T(0);
+}
 }  // namespace gluino::kernels
 
 // Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
@@ -311,7 +524,8 @@ void conv2d_input_grad_direct_wide(const Conv2DGeometry& g, const T* w, const T*
   X void direct_wide_pack<T>(const Conv2DGeometry&, const WideLayout&, const T*, T*, bool);                 \
   X void conv2d_forward_direct_wide<T>(const Conv2DGeometry&, const WideLayout&, const T*, const T*, const T*, \
                                        T*, bool, std::size_t, std::size_t, T*, const T*);                     \
-  X void conv2d_input_grad_direct_wide<T>(const Conv2DGeometry&, const T*, const T*, T*, const T*);
+  X void conv2d_input_grad_direct_wide<T>(const Conv2DGeometry&, const T*, const T*, T*, const T*);          \
+  X bool conv2d_weight_grad_direct_wide<T>(const Conv2DGeometry&, const T*, const T*, T*, T*, const T*);
 namespace gluino::kernels {
 GLUINO_EXTERN_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_WIDE_INSTANTIATIONS)
 }  // namespace gluino::kernels
