@@ -40,11 +40,13 @@ std::string describe(const Conv2DGeometry& g) {
 // LeNet's second layer, and the corners: output channels not a multiple of any block (7, 13),
 // fewer than a block (1, 3), images smaller than one register tile, rectangular and 1xk filters,
 // uneven paddings, rows of the output a tile apart or one pixel, one image whose wide rows end
-// exactly on the last plane (the slack after it is read), and an image larger than 32x32.
+// exactly on the last plane (the slack after it is read), an image larger than 32x32, and a
+// padding wider than the filter (zeros after each row besides the next row's).
 const WideCase wide_cases[] = {
     {2, 20, 12, 12, 50, 3, 3, 0, 0}, {1, 3, 5, 5, 7, 3, 3, 1, 1},   {3, 2, 9, 14, 13, 2, 4, 0, 1},
     {1, 4, 16, 16, 1, 5, 5, 2, 2},   {2, 6, 7, 3, 3, 1, 3, 0, 1},   {1, 8, 11, 11, 24, 3, 1, 1, 0},
     {2, 5, 30, 30, 16, 3, 3, 1, 1},  {1, 16, 3, 3, 10, 3, 3, 0, 0},  {1, 3, 45, 38, 7, 3, 3, 1, 1},
+    {2, 3, 9, 9, 5, 3, 2, 1, 2},
 };
 
 template <class T>

@@ -50,14 +50,15 @@ inline Conv2DGeometry direct_c1_padded(const Conv2DGeometry& g) {
 }
 
 namespace detail_direct {
-/// Copies one image x (C, H, W) into buf (C, H + 2 ph, W + 2 pw) with a zero border; with a mask
-/// (the output of a convolution fused with ReLU, the input gradient's case) an element counts
-/// only where the mask is positive.
+/// Copies one image x (C, H, W) into buf with a zero border: ph rows above and below, `left`
+/// zeros before each row and `right` after it (row pitch W + left + right, plane Hp times that);
+/// with a mask (the output of a convolution fused with ReLU, the input gradient's case) an
+/// element counts only where the mask is positive.
 template <class T>
-void pad_image(const T* x, const T* mask, std::size_t C, std::size_t H, std::size_t W, std::size_t ph,
-               std::size_t pw, T* buf) {
-  const std::size_t Wp = W + 2 * pw, Hp = H + 2 * ph;
-  if (ph == 0 && pw == 0 && !mask) {  // no border: one copy (a call per row cost LeNet 4% of its training)
+void pad_image_rows(const T* x, const T* mask, std::size_t C, std::size_t H, std::size_t W, std::size_t ph,
+                    std::size_t left, std::size_t right, T* buf) {
+  const std::size_t Wp = W + left + right, Hp = H + 2 * ph;
+  if (ph == 0 && left == 0 && right == 0 && !mask) {  // no border: one copy (a call per row cost LeNet 4% of its training)
     std::memcpy(buf, x, C * H * W * sizeof(T));
     return;
   }
@@ -67,17 +68,25 @@ void pad_image(const T* x, const T* mask, std::size_t C, std::size_t H, std::siz
     for (std::size_t h = 0; h < H; ++h) {
       T* row = plane + (ph + h) * Wp;
       const T* src = x + (c * H + h) * W;
-      std::fill(row, row + pw, T(0));
+      std::fill(row, row + left, T(0));
       if (mask) {
         const T* m = mask + (c * H + h) * W;
-        for (std::size_t w = 0; w < W; ++w) row[pw + w] = m[w] > T(0) ? src[w] : T(0);
+        for (std::size_t w = 0; w < W; ++w) row[left + w] = m[w] > T(0) ? src[w] : T(0);
       } else {
-        std::memcpy(row + pw, src, W * sizeof(T));
+        std::memcpy(row + left, src, W * sizeof(T));
       }
-      std::fill(row + pw + W, row + Wp, T(0));
+      std::fill(row + left + W, row + Wp, T(0));
     }
     std::fill(plane + (ph + H) * Wp, plane + Hp * Wp, T(0));
   }
+}
+
+/// Copies one image x (C, H, W) into buf (C, H + 2 ph, W + 2 pw) with a zero border (masked as
+/// pad_image_rows).
+template <class T>
+void pad_image(const T* x, const T* mask, std::size_t C, std::size_t H, std::size_t W, std::size_t ph,
+               std::size_t pw, T* buf) {
+  pad_image_rows(x, mask, C, H, W, ph, pw, pw, buf);
 }
 }  // namespace detail_direct
 

@@ -4,12 +4,15 @@
 /// channels, 3x3, 12x12, where the column matrix of im2col + GEMM is small (100 columns) and
 /// unfolding and packing it each call costs as much as the product; VGG-11/4's second and third).
 ///
-/// The image is copied into a zero-bordered buffer of row pitch Wp = W + 2 pw.  Output pixel
-/// (oh, ow) is given the index q = oh * Wp + ow; the input element that filter tap (c, i, j)
-/// multiplies into it is then buf[c * plane + q + i * Wp + j], for every pixel of the image the
-/// same offset from q.  So a vector of consecutive q is one unaligned load per tap, also across
+/// The image is copied into a zero-bordered buffer whose rows share their side borders: pw zeros
+/// before each row serve as its left border and as the row above's right one, so the row pitch
+/// is Wp = W + pw (wide_pitch; W + pw + 1 - kw zeros more after each row should the padding be
+/// wider than the filter).  Output pixel (oh, ow) is given the index q = oh * Wp + ow; the input
+/// element that filter tap (c, i, j) multiplies into it is then buf[c * plane + q + i * Wp + j],
+/// for every pixel of the image the same offset from q.  So a vector of consecutive q is one unaligned load per tap, also across
 /// the end of an output row: the Wp - Wo indexes past a row's end are computed and dropped
-/// (the "wide" rows: LeNet's conv2 computes 12 of each 10 pixels).  A register tile holds
+/// (the "wide" rows: LeNet's conv2 computes 12 of each 10 pixels; its input gradient, a full
+/// correlation of 10x10 planes bordered by 2, 12 of each 12).  A register tile holds
 /// wide_block_for(O) (5 or 6) output channels x wide_vectors vectors of q: each tap loads them once
 /// and adds each channel's weight times them, as a GEMM micro-kernel whose second operand is read
 /// straight from the image.  The filters are packed so that a block's weights of one tap lie
@@ -59,7 +62,8 @@ inline constexpr std::size_t wide_max_block = 6;
 /// The layout the wide kernel works in for g: padded input planes, the block of output
 /// channels per tile, and the sizes of the two buffers it needs (elements of T).
 struct WideLayout {
-  std::size_t Hp = 0, Wp = 0, plane = 0;  ///< padded input rows, row pitch, plane size
+  std::size_t Hp = 0, Wp = 0, plane = 0;  ///< padded input rows, row pitch (wide_pitch), plane size
+  std::size_t right = 0;                  ///< zeros after each row (besides the next one's pw)
   std::size_t block = 0;                  ///< output channels per register tile (5 or 6)
   std::size_t padded = 0;                 ///< the zero-bordered image plus a tile of slack
   std::size_t packed = 0;                 ///< the packed filters (O rounded up to the block)
@@ -76,13 +80,21 @@ inline std::size_t wide_block_for(std::size_t O) {
   return best;
 }
 
+/// Zeros after each padded row besides the next row's pw leading ones: enough for the output
+/// row, Wo <= Wp (0 unless the padding is as wide as the filter).
+inline std::size_t wide_right_zeros(const Conv2DGeometry& g) { return g.pw + 1 > g.kw ? g.pw + 1 - g.kw : 0; }
+/// The row pitch of the wide layout: W + pw + wide_right_zeros(g).
+inline std::size_t wide_pitch(const Conv2DGeometry& g) { return g.W + g.pw + wide_right_zeros(g); }
+
 template <class T>
 WideLayout wide_layout(const Conv2DGeometry& g) {
   WideLayout l;
-  l.Hp = g.H + 2 * g.ph, l.Wp = g.W + 2 * g.pw, l.plane = l.Hp * l.Wp;
+  l.right = wide_right_zeros(g);
+  l.Hp = g.H + 2 * g.ph, l.Wp = wide_pitch(g), l.plane = l.Hp * l.Wp;
   l.block = wide_block_for(g.O);
-  // A tile's last lanes may reach one tile past the last pixel's index in the last plane.
-  l.padded = g.C * l.plane + wide_vectors * wide_lanes<T>;
+  // A tile's last lanes may reach one tile past the last pixel's index in the last plane, and the
+  // last row's right border pw - right zeros past the plane.
+  l.padded = g.C * l.plane + wide_vectors * wide_lanes<T> + g.pw;
   l.packed = (g.O + l.block - 1) / l.block * l.block * g.K();
   return l;
 }
@@ -90,7 +102,7 @@ WideLayout wide_layout(const Conv2DGeometry& g) {
 /// The output pixels the wide kernel computes for each one it keeps, on one image: the wide
 /// rows (Wp / Wo) and the last tile's rounding.  1 means no waste.
 inline double wide_overhead(const Conv2DGeometry& g, std::size_t lanes) {
-  const std::size_t Wp = g.W + 2 * g.pw, span = (g.Ho - 1) * Wp + g.Wo, tile = wide_vectors * lanes;
+  const std::size_t Wp = wide_pitch(g), span = (g.Ho - 1) * Wp + g.Wo, tile = wide_vectors * lanes;
   return static_cast<double>((span + tile - 1) / tile * tile) / static_cast<double>(g.P());
 }
 
@@ -111,7 +123,7 @@ bool direct_wide_applies(const Conv2DGeometry& g) {
       g.O == 0 || g.P() == 0 || (g.C == 1 && (g.Ho > 32 || g.Wo > 32)))
     return false;
   const double image = static_cast<double>(g.C) * static_cast<double>(g.H + 2 * g.ph) *
-                       static_cast<double>(g.W + 2 * g.pw) * static_cast<double>(sizeof(T));
+                       static_cast<double>(wide_pitch(g)) * static_cast<double>(sizeof(T));
   return image <= static_cast<double>(wide_image_bytes) && wide_overhead(g, wide_lanes<T>) <= 4.0 / 3.0;
 }
 
@@ -206,10 +218,10 @@ inline void store_lanes(T* p, const Vec<T>& v, std::size_t a, std::size_t b) {
 /// Output channels [o0, o0 + OB) (the first nb of them real; the last block may have fewer) at
 /// wide indexes [q, q + NV * L) of one padded image xp: the sums (bias first, ReLU last when
 /// relu), each segment's lanes stored into the channel's plane y + o * P.
-template <class T, std::size_t OB>
+template <class T, std::size_t OB, std::size_t NV>
 void tile(const T* xp, std::size_t C, const WideLayout& l, std::size_t kh, std::size_t kw, const T* wb, const T* b,
           std::size_t nb, bool relu, std::size_t q, const Segment* seg, std::size_t nseg, T* y, std::size_t P) {
-  constexpr std::size_t L = wide_lanes<T>, NV = wide_vectors;
+  constexpr std::size_t L = wide_lanes<T>;
   const Vec<T> zero = {};
   Vec<T> acc[OB][NV];
   for (std::size_t o = 0; o < OB; ++o)
@@ -252,9 +264,22 @@ void rows(const Conv2DGeometry& g, const WideLayout& l, const T* xp, const T* pa
         if (s0 < e0) seg[nseg++] = {v, s0 - vs, e0 - vs, oh * Wo + (s0 - oh * Wp)};
       }
     }
-    for (std::size_t o0 = 0; o0 < g.O; o0 += OB)
-      tile<T, OB>(xp, g.C, l, g.kh, g.kw, packed + o0 * K, b ? b + o0 : nullptr, std::min(OB, g.O - o0), relu, q,
-                  seg, nseg, y + o0 * P, P);
+    // The last tile only as many vectors as reach qb (its segments lie in those).
+    const std::size_t nv = std::min(NV, (qb - q + L - 1) / L);
+    for (std::size_t o0 = 0; o0 < g.O; o0 += OB) {
+      const T* const wb = packed + o0 * K;
+      const T* const bb = b ? b + o0 : nullptr;
+      const std::size_t nb = std::min(OB, g.O - o0);
+      T* const yb = y + o0 * P;
+      if (nv == NV)
+        tile<T, OB, NV>(xp, g.C, l, g.kh, g.kw, wb, bb, nb, relu, q, seg, nseg, yb, P);
+      else if (nv == 3)
+        tile<T, OB, 3>(xp, g.C, l, g.kh, g.kw, wb, bb, nb, relu, q, seg, nseg, yb, P);
+      else if (nv == 2)
+        tile<T, OB, 2>(xp, g.C, l, g.kh, g.kw, wb, bb, nb, relu, q, seg, nseg, yb, P);
+      else
+        tile<T, OB, 1>(xp, g.C, l, g.kh, g.kw, wb, bb, nb, relu, q, seg, nseg, yb, P);
+    }
   }
 }
 }  // namespace detail_wide
@@ -270,7 +295,7 @@ void conv2d_forward_direct_wide(const Conv2DGeometry& g, const WideLayout& l, co
                                 const T* mask = nullptr) {
   oh1 = std::min(oh1, g.Ho);
   if (oh0 >= oh1) return;
-  detail_direct::pad_image(x, mask, g.C, g.H, g.W, g.ph, g.pw, padded);
+  detail_direct::pad_image_rows(x, mask, g.C, g.H, g.W, g.ph, g.pw, l.right, padded);
   std::fill(padded + g.C * l.plane, padded + l.padded, T(0));
   const std::size_t qa = oh0 * l.Wp, qb = (oh1 - 1) * l.Wp + g.Wo;
   switch (l.block) {
@@ -486,8 +511,8 @@ bool conv2d_weight_grad_direct_wide(const Conv2DGeometry& g, const T* x, const T
         T* const img = buf + i * l.image;
         detail_wide::wide_dy(g, l.x.Wp, l.span, dy + (n0 + i) * out_n, relu_y ? relu_y + (n0 + i) * out_n : nullptr,
                              img, db ? out + g.O * K : nullptr);
-        detail_direct::pad_image(x + (n0 + i) * in_n, static_cast<const T*>(nullptr), g.C, g.H, g.W, g.ph, g.pw,
-                                 img + dy_part);
+        detail_direct::pad_image_rows(x + (n0 + i) * in_n, static_cast<const T*>(nullptr), g.C, g.H, g.W, g.ph,
+                                      g.pw, l.x.right, img + dy_part);
       }
       for (std::size_t o0 = 0; o0 < l.O; o0 += OB)
         for (std::size_t k0 = 0; k0 < l.K; k0 += TB)
