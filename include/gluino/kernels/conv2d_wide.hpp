@@ -65,7 +65,7 @@ struct WideLayout {
   std::size_t Hp = 0, Wp = 0, plane = 0;  ///< padded input rows, row pitch (wide_pitch), plane size
   std::size_t right = 0;                  ///< zeros after each row (besides the next one's pw)
   std::size_t block = 0;                  ///< output channels per register tile (5 or 6)
-  std::size_t padded = 0;                 ///< the zero-bordered image plus a tile of slack
+  std::size_t padded = 0;                 ///< the zero-bordered image plus a tile and pw of slack
   std::size_t packed = 0;                 ///< the packed filters (O rounded up to the block)
 };
 
@@ -357,7 +357,7 @@ struct WideWeightGradLayout {
   std::size_t sums = 0;       ///< one thread's vector sums: O * K vectors
 };
 
-/// The most bytes of one thread's vector sums (wide_wgrad_applies).
+/// The most bytes of one thread's vector sums (direct_wide_weight_grad_applies).
 inline constexpr std::size_t wide_wgrad_sum_bytes = std::size_t(1) << 20;
 /// About the bytes of one chunk of images' buffers (kept in a core's L2 cache).
 inline constexpr std::size_t wide_wgrad_chunk_bytes = std::size_t(256) << 10;
@@ -388,16 +388,16 @@ bool direct_wide_weight_grad_applies(const Conv2DGeometry& g) {
 }
 
 namespace detail_wide {
-/// Adds to the OB x TB vector sums s (channel-major, row pitch ld vectors) the products of OB
-/// channels of wide dy (planes `span` apart from dyw) and TB taps of the padded image (at
-/// offsets off from xp), over images of `stride` elements each.
+/// Adds to the OB x TB vector sums at s (channel-major, row pitch ld vectors of L lanes) the
+/// products of OB channels of wide dy (planes `span` apart from dyw) and TB taps of the padded
+/// image (at offsets off from xp), over images of `stride` elements each.
 template <class T, std::size_t OB, std::size_t TB>
 void wgrad_tile(const T* dyw, const T* xp, std::size_t images, std::size_t stride, std::size_t span,
-                const std::size_t* off, Vec<T>* s, std::size_t ld) {
+                const std::size_t* off, T* s, std::size_t ld) {
   constexpr std::size_t L = wide_lanes<T>;
   Vec<T> acc[OB][TB];
   for (std::size_t o = 0; o < OB; ++o)
-    for (std::size_t t = 0; t < TB; ++t) acc[o][t] = s[o * ld + t];
+    for (std::size_t t = 0; t < TB; ++t) std::memcpy(&acc[o][t], s + (o * ld + t) * L, sizeof(Vec<T>));
   for (std::size_t n = 0; n < images; ++n) {
     const T* d = dyw + n * stride;
     const T* x = xp + n * stride;
@@ -412,7 +412,7 @@ void wgrad_tile(const T* dyw, const T* xp, std::size_t images, std::size_t strid
     }
   }
   for (std::size_t o = 0; o < OB; ++o)
-    for (std::size_t t = 0; t < TB; ++t) s[o * ld + t] = acc[o][t];
+    for (std::size_t t = 0; t < TB; ++t) std::memcpy(s + (o * ld + t) * L, &acc[o][t], sizeof(Vec<T>));
 }
 
 /// One image's wide dy: dy (O, Ho, Wo), masked where relu_y is not positive, at row pitch Wp
@@ -495,7 +495,7 @@ bool conv2d_weight_grad_direct_wide(const Conv2DGeometry& g, const T* x, const T
     if (tid == 0) used = static_cast<std::size_t>(team);
     const auto t = static_cast<std::size_t>(tid), k = static_cast<std::size_t>(team);
     T* const mine = scratch.data() + per_thread * t;
-    auto* const sums = reinterpret_cast<detail_wide::Vec<T>*>(mine);  // 64-byte aligned: a pool panel
+    T* const sums = mine;  // O * K vectors of L lanes, 64-byte aligned (per_thread is whole panels)
     T* const buf = mine + l.sums;
     T* const out = buf + l.image * l.chunk;  // this thread's dw, then db
     std::fill(mine, mine + l.sums, T(0));
@@ -517,13 +517,13 @@ bool conv2d_weight_grad_direct_wide(const Conv2DGeometry& g, const T* x, const T
       for (std::size_t o0 = 0; o0 < l.O; o0 += OB)
         for (std::size_t k0 = 0; k0 < l.K; k0 += TB)
           detail_wide::wgrad_tile<T, OB, TB>(buf + o0 * l.span, buf + dy_part, images, l.image, l.span, off.data() + k0,
-                                             sums + o0 * l.K + k0, l.K);
+                                             sums + (o0 * l.K + k0) * L, l.K);
     }
     // The lanes of each sum added up: this thread's dw.
     for (std::size_t o = 0; o < g.O; ++o)
       for (std::size_t kk = 0; kk < K; ++kk) {
         T lanes[L];
-        std::memcpy(lanes, &sums[o * l.K + kk], sizeof lanes);
+        std::memcpy(lanes, sums + (o * l.K + kk) * L, sizeof lanes);
         T v = T(0);
         for (std::size_t i = 0; i < L; ++i) v += lanes[i];
         out[o * K + kk] = v;
