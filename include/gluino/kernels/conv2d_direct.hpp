@@ -58,7 +58,8 @@ template <class T>
 void pad_image_rows(const T* x, const T* mask, std::size_t C, std::size_t H, std::size_t W, std::size_t ph,
                     std::size_t left, std::size_t right, T* buf) {
   const std::size_t Wp = W + left + right, Hp = H + 2 * ph;
-  if (ph == 0 && left == 0 && right == 0 && !mask) {  // no border: one copy (a call per row cost LeNet 4% of its training)
+  // No border: one copy (a call per row cost LeNet 4% of its training).
+  if (ph == 0 && left == 0 && right == 0 && !mask) {
     std::memcpy(buf, x, C * H * W * sizeof(T));
     return;
   }

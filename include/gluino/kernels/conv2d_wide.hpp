@@ -9,13 +9,13 @@
 /// is Wp = W + pw (wide_pitch; W + pw + 1 - kw zeros more after each row should the padding be
 /// wider than the filter).  Output pixel (oh, ow) is given the index q = oh * Wp + ow; the input
 /// element that filter tap (c, i, j) multiplies into it is then buf[c * plane + q + i * Wp + j],
-/// for every pixel of the image the same offset from q.  So a vector of consecutive q is one unaligned load per tap, also across
-/// the end of an output row: the Wp - Wo indexes past a row's end are computed and dropped
-/// (the "wide" rows: LeNet's conv2 computes 12 of each 10 pixels; its input gradient, a full
-/// correlation of 10x10 planes bordered by 2, 12 of each 12).  A register tile holds
-/// wide_block_for(O) (5 or 6) output channels x wide_vectors vectors of q: each tap loads them once
-/// and adds each channel's weight times them, as a GEMM micro-kernel whose second operand is read
-/// straight from the image.  The filters are packed so that a block's weights of one tap lie
+/// for every pixel of the image the same offset from q.  So a vector of consecutive q is one
+/// unaligned load per tap, also across the end of an output row: the Wp - Wo indexes past a
+/// row's end are computed and dropped (the "wide" rows: LeNet's conv2 computes 12 of each 10
+/// pixels; its input gradient, a full correlation of 10x10 planes bordered by 2, 12 of each
+/// 12).  A register tile holds wide_block_for(O) (5 or 6) output channels x wide_vectors vectors
+/// of q: each tap loads them once and adds each channel's weight times them, as a GEMM
+/// micro-kernel whose second operand is read straight from the image.  The filters are packed so that a block's weights of one tap lie
 /// together (direct_wide_pack).
 ///
 /// Forward pass and input gradient (the same kernel on dy with the filters rotated), and the
@@ -488,7 +488,8 @@ bool conv2d_weight_grad_direct_wide(const Conv2DGeometry& g, const T* x, const T
   const int threads = ::gluino::detail::team_size(g.N, flops);
   const auto nt = static_cast<std::size_t>(threads);
   // Per thread: the vector sums, a chunk of images' buffers, then O * K + O scalar sums.
-  const std::size_t per_thread = l.sums + l.image * l.chunk + ::gluino::detail::round_panel(K * g.O + g.O);
+  const std::size_t per_thread = ::gluino::detail::round_panel(l.sums) + l.image * l.chunk +
+                                 ::gluino::detail::round_panel(K * g.O + g.O);
   Storage<T> scratch(per_thread * nt);
   std::size_t used = 1;  // the team run_team gave (one thread inside another team)
   ::gluino::detail::run_team(threads, [&](int tid, int team) {
@@ -496,7 +497,7 @@ bool conv2d_weight_grad_direct_wide(const Conv2DGeometry& g, const T* x, const T
     const auto t = static_cast<std::size_t>(tid), k = static_cast<std::size_t>(team);
     T* const mine = scratch.data() + per_thread * t;
     T* const sums = mine;  // O * K vectors of L lanes, 64-byte aligned (per_thread is whole panels)
-    T* const buf = mine + l.sums;
+    T* const buf = mine + ::gluino::detail::round_panel(l.sums);
     T* const out = buf + l.image * l.chunk;  // this thread's dw, then db
     std::fill(mine, mine + l.sums, T(0));
     for (std::size_t i = 0; i < l.chunk; ++i) {  // what no image writes: the rows past O, the slack
@@ -533,7 +534,7 @@ bool conv2d_weight_grad_direct_wide(const Conv2DGeometry& g, const T* x, const T
   std::fill(dw, dw + g.O * K, T(0));
   if (db) std::fill(db, db + g.O, T(0));
   for (std::size_t t = 0; t < used; ++t) {
-    const T* const out = scratch.data() + per_thread * t + l.sums + l.image * l.chunk;
+    const T* const out = scratch.data() + per_thread * t + ::gluino::detail::round_panel(l.sums) + l.image * l.chunk;
     for (std::size_t i = 0; i < g.O * K; ++i) dw[i] += out[i];
     if (db)
       for (std::size_t o = 0; o < g.O; ++o) db[o] += out[g.O * K + o];
