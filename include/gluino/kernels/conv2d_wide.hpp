@@ -15,8 +15,8 @@
 /// pixels; its input gradient, a full correlation of 10x10 planes bordered by 2, 12 of each
 /// 12).  A register tile holds wide_block_for(O) (5 or 6) output channels x wide_vectors vectors
 /// of q: each tap loads them once and adds each channel's weight times them, as a GEMM
-/// micro-kernel whose second operand is read straight from the image.  The filters are packed so that a block's weights of one tap lie
-/// together (direct_wide_pack).
+/// micro-kernel whose second operand is read straight from the image.  The filters are packed
+/// so that a block's weights of one tap lie together (direct_wide_pack).
 ///
 /// Forward pass and input gradient (the same kernel on dy with the filters rotated), and the
 /// weight gradient in the same layout (conv2d_weight_grad_direct_wide: dy at the image's row
