@@ -152,9 +152,10 @@ TEST_CASE("float agrees with double") {
 }
 
 TEST_CASE("single-channel weight gradient equals the naive loops: kernel widths 2-7, channel remainders, bands of rows") {
-  // The kernel called directly (conv2d takes the wide kernel for LeNet's first layer's forward,
-  // but this one for its weight gradient): blocks of 8, 4 and 1 channels, output rows not a
-  // multiple of the vector (the scalar tails), and dy given a band of rows at a time.
+  // The kernel called directly (conv2d_backward takes it only for single-channel layers the
+  // wide weight gradient does not, such as VGG's 224x224 first layer): blocks of 8, 4 and 1
+  // channels, output rows not a multiple of the vector (the scalar tails), and dy given a band
+  // of rows at a time.
   for (std::size_t k : {2, 3, 5, 7})
     for (std::size_t O : {1, 3, 4, 6, 9, 20}) {
       Conv2DGeometry g;
