@@ -5,10 +5,14 @@
 // against the general grouped im2col + GEMM path it replaces; of the Winograd, wide direct and
 // small-channel direct kernels against im2col + GEMM on the same layers.  Each reports FLOP/s and
 // of_peak, its share of the machine's FP32 peak measured by an FMA loop on the same threads
-// (peak_flops.hpp).  main() comes from benchmark::benchmark_main.  The argument indexes the tables
+// (peak_flops.hpp); and of a convolution with its ReLU and max pooling as one op
+// (nd::convolution_max_pool) against the two ops.  main() comes from benchmark::benchmark_main.  The argument indexes the tables
 // below.
 #include <gluino/nd/conv.hpp>
+#include <gluino/nd/conv_pool.hpp>
+#include <gluino/nd/pool.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -331,3 +335,34 @@ static void BM_Conv2D_WideWeightGrad(benchmark::State& state) {
 BENCHMARK(BM_Conv2D_WideWeightGrad)
     ->ArgsProduct({{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, {0, 1, 2}})
     ->Unit(benchmark::kMillisecond);
+
+/// A convolution with its ReLU and the max pooling after it (LeNet's 2x2/2, AlexNet's 3x3/2):
+/// arg 1 = 0 the two ops (nd::convolution_relu, nd::pooling), 1 one op
+/// (nd::convolution_max_pool); arg 2 = 0 inference, 1 forward and backward.
+static void BM_Conv2D_MaxPool(benchmark::State& state) {
+  const Layer& l = layers[state.range(0)];
+  const bool fused = state.range(1) == 1, train = state.range(2) == 1;
+  const std::size_t pk = state.range(0) == 2 ? 3 : 2;
+  const nd::PoolOptions pool{.kernel = {pk, pk}, .stride = {2, 2}};
+  Inputs in = make_inputs(l);
+  if (train) {
+    if (l.input_grad) in.x.attach_grad();
+    in.w.attach_grad();
+    in.b.attach_grad();
+  }
+  for (auto _ : state) {
+    NDArray<float> y;
+    {
+      std::optional<autograd::record> rec;  // inference: nothing recorded
+      if (train) rec.emplace();
+      y = fused ? nd::convolution_max_pool(in.x, in.w, in.b, l.opt, pool, true)
+                : nd::pooling(nd::convolution_relu(in.x, in.w, in.b, l.opt), pool);
+    }
+    if (train) y.backward();
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(std::string(l.label) + (fused ? ", one op" : ", two ops") + (train ? ", forward + backward" : ""));
+  state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(l.batch));
+  flop_counters(state, 2.0 * in.macs * (train ? (l.input_grad ? 3.0 : 2.0) : 1.0));
+}
+BENCHMARK(BM_Conv2D_MaxPool)->ArgsProduct({{0, 1, 2}, {0, 1}, {0, 1}})->Unit(benchmark::kMillisecond);

@@ -16,6 +16,7 @@
 #include "gluino/nd/conv3d.hpp"
 #include "gluino/nd/conv_args.hpp"
 #include "gluino/nd/conv_grad.hpp"
+#include "gluino/nd/conv_pool.hpp"
 #include "gluino/nd/creation.hpp"
 #include "gluino/nd/deconvolution.hpp"
 #include "gluino/nd/dropout.hpp"

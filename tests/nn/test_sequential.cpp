@@ -9,7 +9,10 @@
 #include <gluino/nd/random.hpp>
 #include <gluino/nn/activations.hpp>
 #include <gluino/nn/basic_layers.hpp>
+#include <gluino/autograd/mode.hpp>
+#include <gluino/nn/conv2d.hpp>
 #include <gluino/nn/dense.hpp>
+#include <gluino/nn/pooling.hpp>
 
 using namespace gluino;
 
@@ -140,4 +143,85 @@ TEST_CASE("indexing as Gluon: negative indices, typed access, slices sharing the
   auto& d0 = net.at<nn::Dense>(0);
   CHECK(head(x).to_vector() == d0(d0(x)).to_vector());  // shared blocks, shared parameters
 }
+
+namespace sequential_test {
+// A Sequential of two Conv2D + MaxPool2D pairs (with and without ReLU), Flatten, Dense; and the
+// name of the op that made the Flatten's input, recorded by a hook on the Flatten.
+struct ConvPoolNet {
+  nn::Sequential net;
+  std::string last_op;
+  ConvPoolNet() {
+    net.add(nn::Conv2D{6, 3, {.activation = "relu"}}, nn::MaxPool2D{2}, nn::Conv2D{8, 3}, nn::MaxPool2D{2, 2},
+            nn::Flatten{}, nn::Dense{5});
+    net[4].register_forward_hook([this](nn::Block&, const NDArray<float>& in, const NDArray<float>&) {
+      last_op = in.impl()->grad_fn ? in.impl()->grad_fn->name() : "";
+    });
+  }
+  // The output and the gradients of sum(y^2) with respect to x and every parameter.
+  std::vector<std::vector<float>> run(const NDArray<float>& x) {
+    for (auto& [n, p] : net.collect_params()) p->zero_grad();
+    NDArray<float> xg = x.copy();
+    xg.attach_grad();
+    NDArray<float> y;
+    {
+      autograd::record rec;
+      y = net(xg);
+      (y * y).sum().backward();
+    }
+    std::vector<std::vector<float>> out{y.to_vector(), xg.grad().to_vector()};
+    for (auto& [n, p] : net.collect_params()) out.push_back(p->grad().to_vector());
+    return out;
+  }
+};
+
+TEST_CASE("forward: a Conv2D and the MaxPool2D after it run as one op, with the two calls' values and gradients") {
+  nn::reset_name_counters();
+  ConvPoolNet c;
+  c.net.initialize();
+  const auto x = nd::random::uniform<float>({4, 2, 14, 14}, -1, 1);
+  {
+    autograd::record rec;
+    (void)c.net(x);  // the first call finishes the deferred shapes: the layers' own calls
+  }
+  CHECK(c.last_op == "pooling");
+  const auto fused = c.run(x);
+  CHECK(c.last_op == "convolution_max_pool");
+  // A hook on each Conv2D keeps its call (the hook must see the convolution's output).
+  std::vector<Shape> seen;
+  for (std::size_t i : {0u, 2u})
+    c.net[i].register_forward_hook([&](nn::Block&, const NDArray<float>&, const NDArray<float>& y) { seen.push_back(y.shape()); });
+  const auto two_calls = c.run(x);
+  CHECK(c.last_op == "pooling");
+  CHECK(seen == std::vector<Shape>{Shape{4, 6, 12, 12}, Shape{4, 8, 4, 4}});
+  REQUIRE(fused.size() == two_calls.size());
+  for (std::size_t i = 0; i < fused.size(); ++i) {
+    CAPTURE(i);
+    CHECK(fused[i] == two_calls[i]);
+  }
+  // Predict mode (nothing recorded) fuses too, with the same values.
+  const NDArray<float> y = c.net(x);
+  CHECK(y.to_vector() == fused[0]);
+}
+
+TEST_CASE("forward: a Conv2D with an activation other than relu keeps the two calls") {
+  nn::reset_name_counters();
+  ConvPoolNet c;
+  c.net.initialize();
+  const auto x = nd::random::uniform<float>({2, 2, 14, 14}, -1, 1);
+  (void)c.net(x);
+  (void)c.run(x);
+  CHECK(c.last_op == "convolution_max_pool");
+  nn::Sequential other;
+  other.add(nn::Conv2D{3, 3, {.activation = "tanh"}}, nn::MaxPool2D{2});
+  other.initialize();
+  (void)other(x);
+  NDArray<float> xg = x.copy();
+  xg.attach_grad();
+  {
+    autograd::record rec;
+    NDArray<float> y = other(xg);
+    CHECK(std::string(y.impl()->grad_fn->name()) == "pooling");
+  }
+}
+}  // namespace sequential_test
 }

@@ -136,36 +136,40 @@ struct Pooling : autograd::OpBase {
   /// Checks the arguments (ShapeError / ValueError) and derives the per-plane geometry.
   static kernels::Pool2DGeometry make_geometry(const NDArray<T>& x, const PoolOptions& opt) {
     GLUINO_CHECK(StateError, x.defined(), "pooling: input must be a defined array");
-    GLUINO_CHECK(ShapeError, x.ndim() == 4, "pooling: input must be 4-D (N, C, H, W), got ", x.shape());
+    return make_geometry(x.shape(), opt);
+  }
+  /// The same for an input of shape xs (nd::convolution_max_pool: the convolution's output).
+  static kernels::Pool2DGeometry make_geometry(const Shape& xs, const PoolOptions& opt) {
+    GLUINO_CHECK(ShapeError, xs.ndim() == 4, "pooling: input must be 4-D (N, C, H, W), got ", xs);
     kernels::Pool2DGeometry g;
-    g.H = x.shape(2), g.W = x.shape(3);
+    g.H = xs[2], g.W = xs[3];
     constexpr std::size_t max_plane = std::size_t(1) << 31;  // argmax positions are int32
     GLUINO_CHECK(ShapeError, g.H < max_plane && g.W < max_plane && g.H * g.W < max_plane,
-                 "pooling: a plane of more than 2^31 elements: input ", x.shape());
+                 "pooling: a plane of more than 2^31 elements: input ", xs);
     if (opt.global_pool) {
       g.kh = g.H, g.kw = g.W;
       g.Ho = g.Wo = 1;
-      GLUINO_CHECK(ShapeError, g.H > 0 && g.W > 0, "pooling: global pooling of an empty plane: input ", x.shape());
+      GLUINO_CHECK(ShapeError, g.H > 0 && g.W > 0, "pooling: global pooling of an empty plane: input ", xs);
       return g;
     }
     GLUINO_CHECK(ValueError, opt.kernel[0] > 0 && opt.kernel[1] > 0, "pooling: kernel must be > 0, got (",
-                 opt.kernel[0], ", ", opt.kernel[1], "): input ", x.shape());
+                 opt.kernel[0], ", ", opt.kernel[1], "): input ", xs);
     GLUINO_CHECK(ValueError, opt.stride[0] > 0 && opt.stride[1] > 0, "pooling: stride must be > 0, got (",
-                 opt.stride[0], ", ", opt.stride[1], "): input ", x.shape());
+                 opt.stride[0], ", ", opt.stride[1], "): input ", xs);
     GLUINO_CHECK(ValueError, opt.pad[0] < opt.kernel[0] && opt.pad[1] < opt.kernel[1], "pooling: pad (", opt.pad[0],
                  ", ", opt.pad[1], ") must be smaller than kernel (", opt.kernel[0], ", ", opt.kernel[1],
-                 "): input ", x.shape());
+                 "): input ", xs);
     // A size near 2^64 is a negative number converted to size_t; it would wrap H + 2 pad or the
     // output-size arithmetic.
     constexpr std::size_t lim = std::size_t(1) << 40;
     GLUINO_CHECK(ValueError, opt.kernel[0] < lim && opt.kernel[1] < lim && opt.stride[0] < lim && opt.stride[1] < lim,
                  "pooling: kernel (", opt.kernel[0], ", ", opt.kernel[1], ") or stride (", opt.stride[0], ", ",
-                 opt.stride[1], ") too large (a negative value converted to size_t?): input ", x.shape());
+                 opt.stride[1], ") too large (a negative value converted to size_t?): input ", xs);
     g.kh = opt.kernel[0], g.kw = opt.kernel[1];
     g.sh = opt.stride[0], g.sw = opt.stride[1];
     g.ph = opt.pad[0], g.pw = opt.pad[1];
     GLUINO_CHECK(ShapeError, g.kh <= g.H + 2 * g.ph && g.kw <= g.W + 2 * g.pw, "pooling: kernel (", g.kh, ", ", g.kw,
-                 ") larger than the padded input (", g.H + 2 * g.ph, ", ", g.W + 2 * g.pw, "): input ", x.shape());
+                 ") larger than the padded input (", g.H + 2 * g.ph, ", ", g.W + 2 * g.pw, "): input ", xs);
     const bool full = opt.convention == pooling_convention::full;
     g.Ho = kernels::Pool2DGeometry::out_size(g.H, g.kh, g.sh, g.ph, full);
     g.Wo = kernels::Pool2DGeometry::out_size(g.W, g.kw, g.sw, g.pw, full);

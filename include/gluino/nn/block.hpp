@@ -413,6 +413,16 @@ class BasicBlock {
   bool is_hybridizable() const { return hybridizable_; }
   /// True once hybridize() made this block run graphs.
   bool is_hybridized() const { return hybrid_ != nullptr; }
+  /// True when a call of this block would run forward() and nothing else: no forward hooks or
+  /// pre-hooks, no cached graph to run, no parameter waiting for its shape, not moved from.  A
+  /// container may then run such a child's work another way with the same result
+  /// (nn::Sequential fuses a Conv2D and the MaxPool2D after it).
+  bool plain_call() const {
+    if (moved_from_ || !hooks_->pre.empty() || !hooks_->post.empty() || hybrid_active()) return false;
+    for (const auto& [n, p] : params_)
+      if (!p->is_initialized() || p->is_deferred()) return false;
+    return true;
+  }
   /// The graphs a hybridized block traced so far (one per input signature), oldest first;
   /// empty when it is not hybridized.  Print one with <<.
   std::vector<std::shared_ptr<const graph::Graph<T>>> cached_graphs() const {

@@ -8,6 +8,7 @@
 
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/nd/conv.hpp"
+#include "gluino/nd/conv_pool.hpp"
 #include "gluino/nd/elementwise.hpp"
 #include "gluino/nn/activations.hpp"
 #include "gluino/nn/block.hpp"
@@ -92,6 +93,27 @@ class BasicConv2D : public BasicBlock<T> {
   }
 
   NDArray<T> forward(const NDArray<T>& x) override {
+    const nd::ConvOptions opt = checked_options(x);
+    const NDArray<T> b = bias() ? bias()->data() : NDArray<T>{};
+    if (act_ == "relu") return nd::convolution_relu(x, weight()->data(), b, opt);  // fused: one op, no extra pass
+    NDArray<T> y = nd::convolution(x, weight()->data(), b, opt);
+    return act_.empty() ? y : nd::activation(y, act_);
+  }
+  /// pool's forward of forward(x) as one op (nd::convolution_max_pool), without storing this
+  /// layer's output: what nn::Sequential runs for this layer followed by a MaxPool2D when both
+  /// calls would be plain (BasicBlock::plain_call).  Requires no activation or "relu"
+  /// (ValueError otherwise); the errors of forward and of pool's.
+  NDArray<T> forward_max_pool(const NDArray<T>& x, const nd::PoolOptions& pool) {
+    GLUINO_CHECK(ValueError, act_.empty() || act_ == "relu", this->who(), ": forward_max_pool: activation '", act_,
+                 "' is not fused (only none or relu)");
+    const nd::ConvOptions opt = checked_options(x);
+    const NDArray<T> b = bias() ? bias()->data() : NDArray<T>{};
+    return nd::convolution_max_pool(x, weight()->data(), b, opt, pool, act_ == "relu");
+  }
+
+ private:
+  // forward's checks of x (naming this layer) and deferred initialization; the op's options.
+  nd::ConvOptions checked_options(const NDArray<T>& x) {
     const Shape& s = x.shape();
     GLUINO_CHECK(ShapeError, s.ndim() == 4, this->who(), ": input must be 4-D (N, C, H, W), got shape ", s);
     const std::size_t c = s[1];
@@ -102,13 +124,10 @@ class BasicConv2D : public BasicBlock<T> {
                  " channels but weight '", weight()->name(), "' has shape ", weight()->shape(), " (in_channels ",
                  known * groups_, ")");
     weight()->finish_deferred_init(Shape{channels_, c / groups_, kernel_.h, kernel_.w}, this->who());
-    const nd::ConvOptions opt{.stride = strides_.array(), .dilate = dilation_.array(), .pad = padding_.array(),
-                              .num_group = groups_};
-    const NDArray<T> b = bias() ? bias()->data() : NDArray<T>{};
-    if (act_ == "relu") return nd::convolution_relu(x, weight()->data(), b, opt);  // fused: one op, no extra pass
-    NDArray<T> y = nd::convolution(x, weight()->data(), b, opt);
-    return act_.empty() ? y : nd::activation(y, act_);
+    return {.stride = strides_.array(), .dilate = dilation_.array(), .pad = padding_.array(), .num_group = groups_};
   }
+
+ public:
 
   /// As Gluon: "Conv2D(None -> 20, kernel_size=(5, 5), stride=(1, 1), Activation(relu))" before
   /// the input channels are known, "Conv2D(1 -> 20, ...)" after; padding, dilation, groups and

@@ -7,11 +7,15 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
 #include "gluino/detail/precompiled.hpp"
+#include "gluino/autograd/trace.hpp"
 #include "gluino/nn/block.hpp"
+#include "gluino/nn/conv2d.hpp"
+#include "gluino/nn/pooling.hpp"
 
 namespace gluino::detail {
 
@@ -134,9 +138,22 @@ class BasicSequential : public BasicBlock<T> {
   iterator begin() const { return iterator(this->children().begin()); }
   iterator end() const { return iterator(this->children().end()); }
 
+  /// Each child's call on the last one's output.  A Conv2D (no activation or "relu") followed
+  /// by a MaxPool2D runs as one op (Conv2D::forward_max_pool: the same values and gradients,
+  /// without storing the convolution's output) when both calls would be plain
+  /// (BasicBlock::plain_call: no hooks, not hybridized, initialized) and no trace is recording
+  /// (hybridize and export see the two ops).
   NDArray<T> forward(const NDArray<T>& x) override {
     NDArray<T> y = x;
-    for (const auto& c : this->children()) y = (*c)(y);
+    const auto& c = this->children();
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      if (i + 1 < c.size() && fuses(*c[i], *c[i + 1], y)) {
+        y = static_cast<BasicConv2D<T>&>(*c[i]).forward_max_pool(y, static_cast<BasicMaxPool2D<T>&>(*c[i + 1]).pool_options());
+        ++i;
+        continue;
+      }
+      y = (*c[i])(y);
+    }
     return y;
   }
 
@@ -146,6 +163,18 @@ class BasicSequential : public BasicBlock<T> {
   bool in_summary() const override { return false; }
 
  private:
+  // Whether forward runs a (the convolution) and b (the pooling) on y as one op: exactly those
+  // classes (a subclass may override forward), plain calls, an activation the op fuses, and the
+  // input channels the weight has (otherwise the layer's own call gives the error).
+  static bool fuses(const BasicBlock<T>& a, const BasicBlock<T>& b, const NDArray<T>& y) {
+    if (typeid(a) != typeid(BasicConv2D<T>) || typeid(b) != typeid(BasicMaxPool2D<T>) || autograd::active_tracer<T>() ||
+        !y.defined() || y.ndim() != 4 || !a.plain_call() || !b.plain_call())
+      return false;
+    const auto& conv = static_cast<const BasicConv2D<T>&>(a);
+    const auto& pool = static_cast<const BasicMaxPool2D<T>&>(b);
+    return (conv.activation().empty() || conv.activation() == "relu") && conv.in_channels() == y.shape(1) &&
+           pool.pool_options().type == nd::pool_type::max && !pool.pool_options().global_pool;
+  }
   template <class I>
   std::size_t position(I i) const {
     const std::size_t n = size();
