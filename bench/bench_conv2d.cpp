@@ -6,8 +6,8 @@
 // small-channel direct kernels against im2col + GEMM on the same layers.  Each reports FLOP/s and
 // of_peak, its share of the machine's FP32 peak measured by an FMA loop on the same threads
 // (peak_flops.hpp); and of a convolution with its ReLU and max pooling as one op
-// (nd::convolution_max_pool) against the two ops.  main() comes from benchmark::benchmark_main.  The argument indexes the tables
-// below.
+// (nd::convolution_max_pool) against the two ops.  main() comes from benchmark::benchmark_main.
+// The argument indexes the tables below.
 #include <gluino/nd/conv.hpp>
 #include <gluino/nd/conv_pool.hpp>
 #include <gluino/nd/pool.hpp>

@@ -52,12 +52,13 @@ std::string describe(const Case& c) {
 // LeNet's two layers (the wide kernel; the first also with the single-channel kernel's shape),
 // im2col + GEMM (stride 2, groups) with an overlapping padded window, the pointwise product
 // with ceil mode (a clipped last window), one image (rows split over threads: the unfused
-// path), and a depthwise convolution (not conv2d_forward_rows: the unfused path).
+// path), a depthwise convolution (not conv2d_forward_rows: the unfused path), and the wide
+// kernels under overlapping padded windows (the scatter's general loop, adding up).
 const std::vector<Case> cases = {
     {5, 1, 28, 28, 20, 5, 1, 0, 1, 2, 2, 0, false},  {4, 20, 12, 12, 50, 3, 1, 0, 1, 2, 2, 0, false},
     {3, 6, 15, 13, 8, 3, 2, 1, 2, 3, 2, 1, false},   {3, 4, 9, 9, 6, 1, 1, 0, 1, 2, 2, 0, true},
     {1, 8, 32, 32, 16, 3, 1, 1, 1, 2, 2, 0, false},  {4, 6, 10, 10, 6, 3, 1, 1, 6, 2, 2, 0, false},
-    {7, 2, 11, 11, 3, 2, 1, 0, 1, 3, 3, 0, true},
+    {7, 2, 11, 11, 3, 2, 1, 0, 1, 3, 3, 0, true},    {4, 8, 14, 14, 12, 3, 1, 1, 1, 3, 2, 1, false},
 };
 
 template <class T>
@@ -94,11 +95,30 @@ void check_case(const Case& c, bool relu, bool with_bias) {
       if (at >= 0 && (!relu || y[p * Q + q] > T(0))) want[p * P + static_cast<std::size_t>(at)] += dy[p * Q + q];
     }
   CHECK(dconv == want);
+  // The gradients: as conv2d_backward computes them from the scattered array (the wide kernels
+  // scatter dy themselves), all three and the weight gradient alone.
+  const std::size_t xn = g.N * g.C * g.H * g.W, wn = g.O * g.Cg() * g.kh * g.kw;
+  std::vector<T> dx(xn, T(7)), dw(wn, T(7)), db(g.O, T(7)), rx(xn), rw(wn), rb(g.O);
+  const T* mask = relu ? y.data() : nullptr;
+  kernels::conv2d_max_pool_backward(g, pg, x.data(), w.data(), dy.data(), idx.data(), mask, dx.data(), dw.data(),
+                                    db.data());
+  kernels::conv2d_backward(g, x.data(), w.data(), dconv.data(), rx.data(), rw.data(), rb.data());
+  CHECK(dx == rx);
+  CHECK(dw == rw);
+  CHECK(db == rb);
+  std::vector<T> dw_only(wn, T(9));
+  kernels::conv2d_max_pool_backward(g, pg, x.data(), static_cast<const T*>(nullptr), dy.data(), idx.data(), mask,
+                                    static_cast<T*>(nullptr), dw_only.data(), static_cast<T*>(nullptr));
+  CHECK(dw_only == rw);
+  std::vector<T> dx_only(xn, T(9));
+  kernels::conv2d_max_pool_backward(g, pg, static_cast<const T*>(nullptr), w.data(), dy.data(), idx.data(), mask,
+                                    dx_only.data(), static_cast<T*>(nullptr), static_cast<T*>(nullptr));
+  CHECK(dx_only == rx);
 }
 
 
 TEST_SUITE("kernels/conv2d_pool") {
-TEST_CASE("conv2d_max_pool_forward: as the naive loops and as the two calls it fuses, on 1 to 3 threads") {
+TEST_CASE("conv2d_max_pool_forward and _backward: as the naive loops and as the calls they fuse, on 1 to 3 threads") {
   const int saved = gluino::get_num_threads();
   for (int threads = 1; threads <= 3; ++threads)
     for (const Case& c : cases)
@@ -121,6 +141,8 @@ TEST_CASE("conv2d_pool_fuses: LeNet's layers on a batch fuse; one image on two t
   CHECK(kernels::conv2d_pool_fuses<float>(conv_of(cases[2])));
   CHECK_FALSE(kernels::conv2d_pool_fuses<float>(conv_of(cases[4])));  // one image: rows split
   CHECK_FALSE(kernels::conv2d_pool_fuses<float>(conv_of(cases[5])));  // depthwise
+  CHECK(kernels::direct_wide_weight_grad_applies<float>(conv_of(cases[7])));  // the general scatter
+  CHECK(kernels::direct_wide_input_grad_applies<float>(conv_of(cases[7])));
   gluino::set_num_threads(1);
   CHECK(kernels::conv2d_pool_fuses<float>(conv_of(cases[4])));
   gluino::set_num_threads(saved);

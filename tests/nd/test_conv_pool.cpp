@@ -34,7 +34,8 @@ TEST_CASE("convolution_max_pool: the values and gradients of pooling(convolution
       {{}, {.kernel = {2, 2}, .stride = {2, 2}}, true},
       {{}, {.kernel = {2, 2}, .stride = {2, 2}}, false},
       {{.stride = {2, 2}, .pad = {1, 1}}, {.kernel = {3, 3}, .stride = {2, 2}, .pad = {1, 1}}, true},
-      {{.pad = {1, 1}, .num_group = 2}, {.kernel = {2, 2}, .stride = {2, 2}, .convention = nd::pooling_convention::full},
+      {{.pad = {1, 1}, .num_group = 2},
+       {.kernel = {2, 2}, .stride = {2, 2}, .convention = nd::pooling_convention::full},
        true},
   };
   for (const Layer& l : layers) {

@@ -189,7 +189,8 @@ TEST_CASE("forward: a Conv2D and the MaxPool2D after it run as one op, with the 
   // A hook on each Conv2D keeps its call (the hook must see the convolution's output).
   std::vector<Shape> seen;
   for (std::size_t i : {0u, 2u})
-    c.net[i].register_forward_hook([&](nn::Block&, const NDArray<float>&, const NDArray<float>& y) { seen.push_back(y.shape()); });
+    c.net[i].register_forward_hook(
+        [&](nn::Block&, const NDArray<float>&, const NDArray<float>& y) { seen.push_back(y.shape()); });
   const auto two_calls = c.run(x);
   CHECK(c.last_op == "pooling");
   CHECK(seen == std::vector<Shape>{Shape{4, 6, 12, 12}, Shape{4, 8, 4, 4}});

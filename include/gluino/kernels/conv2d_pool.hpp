@@ -124,6 +124,39 @@ void conv2d_max_pool_backward_scatter(const Conv2DGeometry& g, const Pool2DGeome
   }, P + Q);
 }
 
+/// dx, dw, db (overwritten; null ones skipped; x read only for dw, w only for dx) of the
+/// convolution g under a max pooling pg, as conv2d_backward computes them from the convolution's
+/// output gradient, which is dy (N, O, pg.Ho, pg.Wo) at the arg-max positions idx (masked by
+/// relu_y's sign when the convolution had a ReLU: conv2d_max_pool_backward_scatter).  When one
+/// wide kernel (conv2d_wide.hpp) computes all that is asked, it scatters dy straight into its
+/// padded layout; otherwise (two gradients, other paths, a weight gradient not finite there)
+/// conv2d_backward reads the scattered array.
+template <class T>
+void conv2d_max_pool_backward(const Conv2DGeometry& g, const Pool2DGeometry& pg, const T* x, const T* w, const T* dy,
+                              const std::int32_t* idx, const T* relu_y, T* dx, T* dw, T* db) {
+  PooledGrad<T> pooled;
+  pooled.pool = pg, pooled.dy = dy, pooled.idx = idx, pooled.relu_y = relu_y;
+  // The paths conv2d_backward would take for these gradients: the wide ones come before any
+  // but the depthwise and Winograd kernels.  Scattered once either way: into the wide kernel's
+  // layout when that one kernel computes all that is asked (the weight gradient of a first
+  // layer, LeNet's conv1: 0.90-0.97 ms against 1.17-1.19 at batch 256), into the array when two
+  // read it (LeNet's conv2, where scattering it twice cost more than the copies: 4.5 against
+  // 3.8-4.3 ms).
+  const bool wide =
+      g.N > 0 && g.O > 0 && g.P() > 0 && pg.Ho * pg.Wo > 0 && !depthwise_applies(g) && !winograd_applies(g);
+  const T* const none = nullptr;
+  if (wide && dw && !dx && direct_wide_weight_grad_applies<T>(g) &&
+      conv2d_weight_grad_direct_wide(g, x, none, dw, db, none, &pooled))
+    return;
+  if (wide && dx && !dw && !db && direct_wide_input_grad_applies<T>(g)) {
+    conv2d_input_grad_direct_wide(g, w, none, dx, none, &pooled);
+    return;
+  }
+  Storage<T> dconv(std::max<std::size_t>(g.N * g.O * g.P(), 1));
+  conv2d_max_pool_backward_scatter(g, pg, dy, idx, relu_y, dconv.data());
+  conv2d_backward(g, x, w, dconv.data(), dx, dw, db);
+}
+
 }  // namespace gluino::kernels
 
 // Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
@@ -133,7 +166,9 @@ void conv2d_max_pool_backward_scatter(const Conv2DGeometry& g, const Pool2DGeome
   X void conv2d_max_pool_forward_naive<T>(const Conv2DGeometry&, const Pool2DGeometry&, const T*, const T*,       \
                                           const T*, bool, T*);                                                    \
   X void conv2d_max_pool_backward_scatter<T>(const Conv2DGeometry&, const Pool2DGeometry&, const T*,              \
-                                             const std::int32_t*, const T*, T*);
+                                             const std::int32_t*, const T*, T*);                                  \
+  X void conv2d_max_pool_backward<T>(const Conv2DGeometry&, const Pool2DGeometry&, const T*, const T*, const T*,  \
+                                     const std::int32_t*, const T*, T*, T*, T*);
 namespace gluino::kernels {
 GLUINO_EXTERN_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_POOL_INSTANTIATIONS)
 }  // namespace gluino::kernels

@@ -26,7 +26,9 @@
 /// thread count).
 /// Needs GCC or Clang (vector extensions), as the other direct kernels.
 #include <algorithm>
+#include <bit>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -39,6 +41,7 @@
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/conv2d_direct.hpp"
 #include "gluino/kernels/im2col.hpp"
+#include "gluino/kernels/pool.hpp"
 
 namespace gluino::kernels {
 
@@ -282,6 +285,112 @@ void rows(const Conv2DGeometry& g, const WideLayout& l, const T* xp, const T* pa
     }
   }
 }
+
+/// Output rows [oh0, oh1) of one image from its zero-bordered copy `padded` (the layout
+/// conv2d_forward_direct_wide fills, slack included).
+template <class T>
+void padded_rows(const Conv2DGeometry& g, const WideLayout& l, const T* padded, const T* packed, const T* b, T* y,
+                 bool relu, std::size_t oh0, std::size_t oh1) {
+  oh1 = std::min(oh1, g.Ho);
+  if (oh0 >= oh1) return;
+  const std::size_t qa = oh0 * l.Wp, qb = (oh1 - 1) * l.Wp + g.Wo;
+  switch (l.block) {
+    case 5:
+      return rows<T, 5>(g, l, padded, packed, b, y, relu, qa, qb);
+    default:
+      return rows<T, 6>(g, l, padded, packed, b, y, relu, qa, qb);
+  }
+}
+}  // namespace detail_wide
+
+/// The output gradient of a convolution whose output only a max pooling read
+/// (kernels/conv2d_pool.hpp): the pooled output's gradient dy (N, O, pool.Ho, pool.Wo), the
+/// arg-max positions idx within each convolution output plane (max_pool2d_plane's) and, when the
+/// convolution had a ReLU, the pooled output relu_y, whose sign masks dy.  The convolution's
+/// output gradient is that dy at the arg-max positions (added up where windows share one) and
+/// zero elsewhere: the wide kernels write it straight into their padded layouts instead of
+/// copying it from an array of its own.
+template <class T>
+struct PooledGrad {
+  Pool2DGeometry pool;  ///< pool.H, pool.W: the convolution's Ho, Wo
+  const T* dy = nullptr;
+  const std::int32_t* idx = nullptr;
+  const T* relu_y = nullptr;
+};
+
+namespace detail_wide {
+/// Image n's convolution output gradient from p (O channels): channel o's plane at
+/// buf + o * plane, zero but for the element (h, w) of each arg-max, at first + h * Wp + w.
+/// The values are added in the order of the pooled outputs, as max_pool2d_backward_plane adds
+/// them.
+template <class T>
+void scatter_pooled(const PooledGrad<T>& p, std::size_t n, std::size_t O, std::size_t plane, std::size_t first,
+                    std::size_t Wp, T* buf) {
+  const Pool2DGeometry& pg = p.pool;
+  const std::size_t Q = pg.Ho * pg.Wo, Wo = pg.W;
+  // dy masked first, in a loop of selects the compiler vectorises (a select per element in the
+  // scatter loop became a branch on the mask, mispredicted half the time); on the stack for up
+  // to 1024 pooled outputs a plane, in chunks of that beyond.
+  constexpr std::size_t chunk = 1024;
+  T masked[chunk];
+  for (std::size_t o = 0; o < O; ++o) {
+    T* const pl = buf + o * plane + first;
+    std::fill(buf + o * plane, buf + (o + 1) * plane, T(0));
+    const std::size_t at = (n * O + o) * Q;
+    const T* const d = p.dy + at;
+    const T* const r = p.relu_y ? p.relu_y + at : nullptr;
+    const std::int32_t* const idx = p.idx + at;
+    const bool tiles = pg.is_2x2_s2() && pg.Wo <= chunk;
+    const std::size_t step = tiles ? chunk / pg.Wo * pg.Wo : chunk;  // whole rows of windows
+    for (std::size_t q0 = 0; q0 < Q; q0 += step) {
+      const std::size_t q1 = std::min(Q, q0 + step);
+      const T* v = d + q0;
+      if (r) {
+        for (std::size_t q = q0; q < q1; ++q) masked[q - q0] = r[q] > T(0) ? d[q] : T(0);
+        v = masked;
+      }
+      if (tiles) {
+        // Windows tile the plane: each of a window's four positions gets dy or 0 by a select on
+        // where the arg-max lies, no addition (the zeros of the fill above stay where no window
+        // reaches: an odd last row or column).
+        for (std::size_t q = q0; q < q1; q += pg.Wo) {
+          const std::size_t qh = q / pg.Wo;
+          T* const top = pl + 2 * qh * Wp;
+          T* const bottom = top + Wp;
+          const std::int32_t* const arg = idx + q;
+          const T* const vq = v + (q - q0);
+          const auto base = static_cast<std::int32_t>(2 * qh * Wo), w1 = static_cast<std::int32_t>(Wo);
+          // Selects as bit masks: written as ?: GCC branched on them, mispredicted.
+          using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+          const auto pick = [](Bits x, bool take) { return std::bit_cast<T>(x & (Bits(0) - Bits(take))); };
+          for (std::size_t qw = 0; qw < pg.Wo; ++qw) {
+            const std::int32_t off = arg[qw] - base - 2 * static_cast<std::int32_t>(qw);
+            const auto x = std::bit_cast<Bits>(vq[qw]);
+            top[2 * qw] = pick(x, off == 0);
+            top[2 * qw + 1] = pick(x, off == 1);
+            bottom[2 * qw] = pick(x, off == w1);
+            bottom[2 * qw + 1] = pick(x, off == w1 + 1);
+          }
+        }
+        continue;
+      }
+      std::size_t qh = q0 / pg.Wo, row_end = (qh + 1) * pg.Wo;
+      for (std::size_t q = q0; q < q1; ++q) {
+        if (q == row_end) ++qh, row_end += pg.Wo;
+        if (idx[q] < 0) continue;  // a window entirely in the padding (rare: a predictable branch)
+        const std::size_t h0 = qh * pg.sh > pg.ph ? qh * pg.sh - pg.ph : 0;  // the window's first row
+        // The arg-max's row within the window without a branch on it (where a maximum lies is
+        // random: a branch is mispredicted half the time).
+        std::size_t h = h0, w = static_cast<std::size_t>(idx[q]) - h0 * Wo;
+        for (std::size_t i = 1; i < pg.kh; ++i) {
+          const std::size_t down = w >= Wo;
+          w -= down * Wo, h += down;
+        }
+        pl[h * Wp + w] += v[q - q0];
+      }
+    }
+  }
+}
 }  // namespace detail_wide
 
 /// Output rows [oh0, oh1) of one image x (C, H, W) into y (O, Ho, Wo): conv2d(x, w) + b, then
@@ -293,27 +402,21 @@ template <class T>
 void conv2d_forward_direct_wide(const Conv2DGeometry& g, const WideLayout& l, const T* x, const T* packed,
                                 const T* b, T* y, bool relu, std::size_t oh0, std::size_t oh1, T* padded,
                                 const T* mask = nullptr) {
-  oh1 = std::min(oh1, g.Ho);
-  if (oh0 >= oh1) return;
+  if (std::min(oh1, g.Ho) <= oh0) return;
   detail_direct::pad_image_rows(x, mask, g.C, g.H, g.W, g.ph, g.pw, l.right, padded);
   std::fill(padded + g.C * l.plane, padded + l.padded, T(0));
-  const std::size_t qa = oh0 * l.Wp, qb = (oh1 - 1) * l.Wp + g.Wo;
-  switch (l.block) {
-    case 5:
-      return detail_wide::rows<T, 5>(g, l, padded, packed, b, y, relu, qa, qb);
-    default:
-      return detail_wide::rows<T, 6>(g, l, padded, packed, b, y, relu, qa, qb);
-  }
+  detail_wide::padded_rows(g, l, padded, packed, b, y, relu, oh0, oh1);
 }
 
 /// dx (N, C, H, W, overwritten) of conv2d_backward_naive for g with
 /// direct_wide_input_grad_applies(g): the wide kernel on each image's dy (masked where relu_y,
 /// the output of a convolution fused with ReLU, is not positive) with the filters rotated.
+/// With `pooled`, dy and relu_y are not read: each image's dy is scattered from it.
 /// Images split over threads; the packed filters and each thread's padded dy come from the
 /// memory pool for the call.
 template <class T>
 void conv2d_input_grad_direct_wide(const Conv2DGeometry& g, const T* w, const T* dy, T* dx,
-                                   const T* relu_y = nullptr) {
+                                   const T* relu_y = nullptr, const PooledGrad<T>* pooled = nullptr) {
   const Conv2DGeometry d = input_grad_geometry(g);
   const WideLayout l = wide_layout<T>(d);
   const double flops = static_cast<double>(g.O) * static_cast<double>(g.K()) * static_cast<double>(g.P());
@@ -326,9 +429,16 @@ void conv2d_input_grad_direct_wide(const Conv2DGeometry& g, const T* w, const T*
   ::gluino::detail::run_team(threads, [&](int tid, int team) {
     const auto t = static_cast<std::size_t>(tid), k = static_cast<std::size_t>(team);
     T* const padded = packed + l.packed + per_thread * t;
-    for (std::size_t n = g.N * t / k; n < g.N * (t + 1) / k; ++n)
-      conv2d_forward_direct_wide(d, l, dy + n * in_n, packed, static_cast<const T*>(nullptr), dx + n * out_n, false, 0,
-                                 d.Ho, padded, relu_y ? relu_y + n * in_n : nullptr);
+    for (std::size_t n = g.N * t / k; n < g.N * (t + 1) / k; ++n) {
+      if (!pooled) {
+        conv2d_forward_direct_wide(d, l, dy + n * in_n, packed, static_cast<const T*>(nullptr), dx + n * out_n, false,
+                                   0, d.Ho, padded, relu_y ? relu_y + n * in_n : nullptr);
+        continue;
+      }
+      detail_wide::scatter_pooled(*pooled, n, d.C, l.plane, d.ph * l.Wp + d.pw, l.Wp, padded);
+      std::fill(padded + d.C * l.plane, padded + l.padded, T(0));
+      detail_wide::padded_rows(d, l, padded, packed, static_cast<const T*>(nullptr), dx + n * out_n, false, 0, d.Ho);
+    }
   });
 }
 
@@ -415,6 +525,30 @@ void wgrad_tile(const T* dyw, const T* xp, std::size_t images, std::size_t strid
     for (std::size_t t = 0; t < TB; ++t) std::memcpy(s + (o * ld + t) * L, &acc[o][t], sizeof(Vec<T>));
 }
 
+/// sum += the elements of plane [0, span), span a multiple of the vector: four chains of
+/// vector adds, then the lanes in order.
+template <class T>
+void add_plane_sum(const T* plane, std::size_t span, T& sum) {
+  constexpr std::size_t L = wide_lanes<T>;
+  Vec<T> part[4] = {};
+  std::size_t q = 0;
+  for (; q + 4 * L <= span; q += 4 * L)
+    for (std::size_t k = 0; k < 4; ++k) {
+      Vec<T> v;
+      std::memcpy(&v, plane + q + k * L, sizeof v);
+      part[k] += v;
+    }
+  for (; q < span; q += L) {
+    Vec<T> v;
+    std::memcpy(&v, plane + q, sizeof v);
+    part[0] += v;
+  }
+  const Vec<T> all = (part[0] + part[1]) + (part[2] + part[3]);
+  T lanes[L];
+  std::memcpy(lanes, &all, sizeof lanes);
+  for (std::size_t i = 0; i < L; ++i) sum += lanes[i];
+}
+
 /// One image's wide dy: dy (O, Ho, Wo), masked where relu_y is not positive, at row pitch Wp
 /// into dst (O planes of span, zeros between and after the rows); each channel's sum of the
 /// masked dy added to db when given.
@@ -439,33 +573,15 @@ void wide_dy(const Conv2DGeometry& g, std::size_t Wp, std::size_t span, const T*
       for (std::size_t w = Wo; w < end; ++w) row[w] = T(0);  // a few elements: no memset call
     }
     std::fill(plane + std::min(span, Ho * Wp), plane + span, T(0));
-    if (db) {  // whole vectors (span is a multiple), four chains of adds
-      constexpr std::size_t L = wide_lanes<T>;
-      Vec<T> sum[4] = {};
-      std::size_t q = 0;
-      for (; q + 4 * L <= span; q += 4 * L)
-        for (std::size_t k = 0; k < 4; ++k) {
-          Vec<T> v;
-          std::memcpy(&v, plane + q + k * L, sizeof v);
-          sum[k] += v;
-        }
-      for (; q < span; q += L) {
-        Vec<T> v;
-        std::memcpy(&v, plane + q, sizeof v);
-        sum[0] += v;
-      }
-      const Vec<T> all = (sum[0] + sum[1]) + (sum[2] + sum[3]);
-      T lanes[L];
-      std::memcpy(lanes, &all, sizeof lanes);
-      for (std::size_t i = 0; i < L; ++i) db[o] += lanes[i];
-    }
+    if (db) add_plane_sum(plane, span, db[o]);
   }
 }
 }  // namespace detail_wide
 
 /// dw (O, C, kh, kw) and db (O) of conv2d_backward_naive for g with
 /// direct_wide_weight_grad_applies(g), overwritten (db may be null), with dy masked where
-/// relu_y (a fused ReLU's output) is not positive.  Images split over threads; each thread fills
+/// relu_y (a fused ReLU's output) is not positive (with `pooled`, dy and relu_y are not read:
+/// each image's dy is scattered from it).  Images split over threads; each thread fills
 /// a chunk of images' wide dy and padded input, then adds each register tile's products over the
 /// chunk to its vector sums, whose lanes are added up at the end (threads in order).  A wide
 /// row's extra lanes multiply zeros of dy by pixels the naive loops never read: should one of
@@ -474,7 +590,7 @@ void wide_dy(const Conv2DGeometry& g, std::size_t Wp, std::size_t span, const T*
 /// otherwise.
 template <class T>
 bool conv2d_weight_grad_direct_wide(const Conv2DGeometry& g, const T* x, const T* dy, T* dw, T* db,
-                                    const T* relu_y = nullptr) {
+                                    const T* relu_y = nullptr, const PooledGrad<T>* pooled = nullptr) {
   constexpr std::size_t L = wide_lanes<T>, OB = wide_wgrad_channels, TB = wide_wgrad_taps;
   const WideWeightGradLayout l = wide_wgrad_layout<T>(g);
   const std::size_t K = g.K(), taps = g.kh * g.kw, in_n = g.C * g.H * g.W, out_n = g.O * g.P();
@@ -510,8 +626,15 @@ bool conv2d_weight_grad_direct_wide(const Conv2DGeometry& g, const T* x, const T
       const std::size_t images = std::min(l.chunk, n1 - n0);
       for (std::size_t i = 0; i < images; ++i) {
         T* const img = buf + i * l.image;
-        detail_wide::wide_dy(g, l.x.Wp, l.span, dy + (n0 + i) * out_n, relu_y ? relu_y + (n0 + i) * out_n : nullptr,
-                             img, db ? out + g.O * K : nullptr);
+        if (pooled) {
+          detail_wide::scatter_pooled(*pooled, n0 + i, g.O, l.span, 0, l.x.Wp, img);
+          if (db)
+            for (std::size_t o = 0; o < g.O; ++o)
+              detail_wide::add_plane_sum(img + o * l.span, l.span, out[g.O * K + o]);
+        } else {
+          detail_wide::wide_dy(g, l.x.Wp, l.span, dy + (n0 + i) * out_n,
+                               relu_y ? relu_y + (n0 + i) * out_n : nullptr, img, db ? out + g.O * K : nullptr);
+        }
         detail_direct::pad_image_rows(x + (n0 + i) * in_n, static_cast<const T*>(nullptr), g.C, g.H, g.W, g.ph,
                                       g.pw, l.x.right, img + dy_part);
       }
@@ -550,8 +673,10 @@ bool conv2d_weight_grad_direct_wide(const Conv2DGeometry& g, const T* x, const T
   X void direct_wide_pack<T>(const Conv2DGeometry&, const WideLayout&, const T*, T*, bool);                 \
   X void conv2d_forward_direct_wide<T>(const Conv2DGeometry&, const WideLayout&, const T*, const T*, const T*, \
                                        T*, bool, std::size_t, std::size_t, T*, const T*);                     \
-  X void conv2d_input_grad_direct_wide<T>(const Conv2DGeometry&, const T*, const T*, T*, const T*);          \
-  X bool conv2d_weight_grad_direct_wide<T>(const Conv2DGeometry&, const T*, const T*, T*, T*, const T*);
+  X void conv2d_input_grad_direct_wide<T>(const Conv2DGeometry&, const T*, const T*, T*, const T*,            \
+                                          const PooledGrad<T>*);                                              \
+  X bool conv2d_weight_grad_direct_wide<T>(const Conv2DGeometry&, const T*, const T*, T*, T*, const T*,       \
+                                           const PooledGrad<T>*);
 namespace gluino::kernels {
 GLUINO_EXTERN_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_WIDE_INSTANTIATIONS)
 }  // namespace gluino::kernels

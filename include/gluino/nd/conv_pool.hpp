@@ -25,7 +25,8 @@ namespace ops {
 /// output size and (Ho', Wo') the pooling's of that.  Forward saves the arg-max (when recording)
 /// and, with relu, the pooled output; backward scatters dy to the arg-max positions (masked by
 /// the pooled output's sign with relu: the ReLU's derivative there) and runs the convolution's
-/// backward on that, as the two ops' backwards would.
+/// backward on that, as the two ops' backwards would (kernels::conv2d_max_pool_backward: the
+/// wide kernels take it without an array of the convolution's output gradient).
 template <class T>
 struct ConvolutionMaxPool : autograd::OpBase {
   static constexpr const char* name = "convolution_max_pool";
@@ -71,10 +72,16 @@ struct ConvolutionMaxPool : autograd::OpBase {
 
   /// Writes each gradient into dest[i] when the engine offers that buffer (a parameter's grad()).
   std::vector<NDArray<T>> backward(const NDArray<T>& dy, const std::vector<NDArray<T>>& dest) {
-    NDArray<T> dconv(Shape{geom.N, geom.O, geom.Ho, geom.Wo});
-    kernels::conv2d_max_pool_backward_scatter(geom, pool_geom, dy.data(), argmax->data(), relu ? y.data() : nullptr,
-                                              dconv.data());
-    return conv().backward(dconv, dest);
+    auto out = [&](std::size_t i, const Shape& s) { return dest[i].defined() ? dest[i] : NDArray<T>(s); };
+    NDArray<T> dx, dw, db;
+    if (needs_grad(0)) dx = out(0, Shape{geom.N, geom.C, geom.H, geom.W});
+    if (needs_grad(1)) dw = out(1, Shape{geom.O, geom.Cg(), geom.kh, geom.kw});
+    if (needs_grad(2)) db = out(2, Shape{geom.O});
+    auto ptr = [](NDArray<T>& a) { return a.defined() ? a.data() : nullptr; };
+    kernels::conv2d_max_pool_backward(geom, pool_geom, x.defined() ? x.data() : nullptr,
+                                      w.defined() ? w.data() : nullptr, dy.data(), argmax->data(),
+                                      relu ? y.data() : nullptr, ptr(dx), ptr(dw), ptr(db));
+    return {dx, dw, db};
   }
   /// The gradients from recorded ops (autograd::grad's create_graph): dy masked by y > 0 with
   /// relu, max_pool_backward (the pooling's recorded gradient piece), then the convolution's

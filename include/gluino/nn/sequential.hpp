@@ -148,7 +148,8 @@ class BasicSequential : public BasicBlock<T> {
     const auto& c = this->children();
     for (std::size_t i = 0; i < c.size(); ++i) {
       if (i + 1 < c.size() && fuses(*c[i], *c[i + 1], y)) {
-        y = static_cast<BasicConv2D<T>&>(*c[i]).forward_max_pool(y, static_cast<BasicMaxPool2D<T>&>(*c[i + 1]).pool_options());
+        const nd::PoolOptions& pool = static_cast<BasicMaxPool2D<T>&>(*c[i + 1]).pool_options();
+        y = static_cast<BasicConv2D<T>&>(*c[i]).forward_max_pool(y, pool);
         ++i;
         continue;
       }
