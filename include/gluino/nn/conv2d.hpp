@@ -111,24 +111,6 @@ class BasicConv2D : public BasicBlock<T> {
     return nd::convolution_max_pool(x, weight()->data(), b, opt, pool, act_ == "relu");
   }
 
- private:
-  // forward's checks of x (naming this layer) and deferred initialization; the op's options.
-  nd::ConvOptions checked_options(const NDArray<T>& x) {
-    const Shape& s = x.shape();
-    GLUINO_CHECK(ShapeError, s.ndim() == 4, this->who(), ": input must be 4-D (N, C, H, W), got shape ", s);
-    const std::size_t c = s[1];
-    GLUINO_CHECK(ShapeError, c % groups_ == 0, this->who(), ": input of shape ", s, " has ", c,
-                 " channels, not a multiple of groups = ", groups_);
-    const std::size_t known = weight()->shape()[1];
-    GLUINO_CHECK(ShapeError, known == 0 || known * groups_ == c, this->who(), ": input of shape ", s, " has ", c,
-                 " channels but weight '", weight()->name(), "' has shape ", weight()->shape(), " (in_channels ",
-                 known * groups_, ")");
-    weight()->finish_deferred_init(Shape{channels_, c / groups_, kernel_.h, kernel_.w}, this->who());
-    return {.stride = strides_.array(), .dilate = dilation_.array(), .pad = padding_.array(), .num_group = groups_};
-  }
-
- public:
-
   /// As Gluon: "Conv2D(None -> 20, kernel_size=(5, 5), stride=(1, 1), Activation(relu))" before
   /// the input channels are known, "Conv2D(1 -> 20, ...)" after; padding, dilation, groups and
   /// "bias=False" are shown when not the defaults.  Like Gluon, the number left of the arrow is
@@ -160,6 +142,21 @@ class BasicConv2D : public BasicBlock<T> {
   const std::shared_ptr<BasicParameter<T>>& bias() const { return this->param_at(bias_); }
 
  private:
+  // forward's checks of x (naming this layer) and deferred initialization; the op's options.
+  nd::ConvOptions checked_options(const NDArray<T>& x) {
+    const Shape& s = x.shape();
+    GLUINO_CHECK(ShapeError, s.ndim() == 4, this->who(), ": input must be 4-D (N, C, H, W), got shape ", s);
+    const std::size_t c = s[1];
+    GLUINO_CHECK(ShapeError, c % groups_ == 0, this->who(), ": input of shape ", s, " has ", c,
+                 " channels, not a multiple of groups = ", groups_);
+    const std::size_t known = weight()->shape()[1];
+    GLUINO_CHECK(ShapeError, known == 0 || known * groups_ == c, this->who(), ": input of shape ", s, " has ", c,
+                 " channels but weight '", weight()->name(), "' has shape ", weight()->shape(), " (in_channels ",
+                 known * groups_, ")");
+    weight()->finish_deferred_init(Shape{channels_, c / groups_, kernel_.h, kernel_.w}, this->who());
+    return {.stride = strides_.array(), .dilate = dilation_.array(), .pad = padding_.array(), .num_group = groups_};
+  }
+
   std::size_t channels_;
   Size2 kernel_, strides_, padding_, dilation_;
   std::size_t groups_;

@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include "gluino/detail/precompiled.hpp"
 #include "gluino/autograd/trace.hpp"
+#include "gluino/detail/precompiled.hpp"
 #include "gluino/nn/block.hpp"
 #include "gluino/nn/conv2d.hpp"
 #include "gluino/nn/pooling.hpp"
