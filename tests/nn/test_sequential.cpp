@@ -188,9 +188,10 @@ TEST_CASE("forward: a Conv2D and the MaxPool2D after it run as one op, with the 
   CHECK(c.last_op == "convolution_max_pool");
   // A hook on each Conv2D keeps its call (the hook must see the convolution's output).
   std::vector<Shape> seen;
+  std::vector<nn::HookHandle> handles;
   for (std::size_t i : {0u, 2u})
-    c.net[i].register_forward_hook(
-        [&](nn::Block&, const NDArray<float>&, const NDArray<float>& y) { seen.push_back(y.shape()); });
+    handles.push_back(c.net[i].register_forward_hook(
+        [&](nn::Block&, const NDArray<float>&, const NDArray<float>& y) { seen.push_back(y.shape()); }));
   const auto two_calls = c.run(x);
   CHECK(c.last_op == "pooling");
   CHECK(seen == std::vector<Shape>{Shape{4, 6, 12, 12}, Shape{4, 8, 4, 4}});
@@ -199,7 +200,11 @@ TEST_CASE("forward: a Conv2D and the MaxPool2D after it run as one op, with the 
     CAPTURE(i);
     CHECK(fused[i] == two_calls[i]);
   }
-  // Predict mode (nothing recorded) fuses too, with the same values.
+  // Hooks detached: one op again; without recording, the same values.
+  for (auto& h : handles) h.detach();
+  (void)c.run(x);
+  CHECK(c.last_op == "convolution_max_pool");
+  CHECK(seen.size() == 2);
   const NDArray<float> y = c.net(x);
   CHECK(y.to_vector() == fused[0]);
 }
