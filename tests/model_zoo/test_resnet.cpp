@@ -108,11 +108,22 @@ TEST_CASE("ResNet-50 V1 (bottlenecks, the ImageNet stem): every weight gets a gr
   // images, and the train-mode loss is far from smooth in the weights there (a step of 0.001
   // times the gradient raised it from 2.07 to 2.96 in the sanitizer build, Eigen's products, on
   // an AMD EPYC): whether one step lowers it is decided by rounding.  The ResNet-18 case above
-  // checks the step.
+  // checks the step; the next one that the gradient is nonetheless right.
   random::seed(6);
   auto r50 = model_zoo::resnet50_v1({.classes = 3});
   r50->initialize(init::Xavier{});
   check_training_step(*r50, nd::random::uniform<float>({3, 3, 32, 32}), 3, 0.0, ".*stage._conv[0-9]+_bias");
+}
+TEST_CASE("ResNet-50 V1's train-mode gradient is the loss's derivative, though huge (double)") {
+  // Its norm is about 7e6 on this batch (the 1x1 maps' batch norms): central differences along
+  // it need a step of 3e-11 to agree to 1e-5 (1e-9: 5% off, the curvature).
+  random::seed(13);
+  auto r50 = model_zoo::resnet50_v1<double>({.classes = 3});
+  r50->initialize(init::Xavier{});
+  const auto [norm, quotient] = test::directional_derivative(*r50, nd::random::uniform<double>({3, 3, 32, 32}), 3, 3e-11);
+  MESSAGE("gradient norm ", norm, ", difference quotient ", quotient);
+  CHECK(norm > 1e5);
+  CHECK(std::abs(quotient - norm) <= 1e-4 * norm);
 }
 TEST_CASE("hybridized: one graph, which gives the imperative output (batch norms folded in predict mode)") {
   random::seed(8);

@@ -2,8 +2,8 @@
 #pragma once
 /// Test support for the model-zoo networks: their parameter counts against
 /// tests/data/reference/model_zoo.json (scripts/make_model_zoo_references.py), their logits and
-/// gradients against model_zoo_numbers.json (the same script), and one training step on a tiny
-/// batch.
+/// gradients against model_zoo_numbers.json (the same script), one training step on a tiny
+/// batch, and the train-mode gradient against a central difference along it.
 #include <gluino/autograd/engine.hpp>
 #include <gluino/autograd/mode.hpp>
 #include <gluino/init/initializer.hpp>
@@ -180,6 +180,45 @@ std::pair<T, T> check_training_step(nn::BasicBlock<T>& net, const NDArray<T>& x,
   MESSAGE("training step: loss ", before, " -> ", after);
   CHECK(after < before);
   return {before, after};
+}
+
+/// The train-mode loss's derivative along its own gradient g, by central differences of step
+/// eps along g / |g|, against |g| (what backward says it is): returns {|g|, the difference
+/// quotient}.  The mean softmax cross-entropy of x with labels 0, 1, ..., in double, batch
+/// statistics in every pass.  The parameters are put back as they were.
+inline std::pair<double, double> directional_derivative(nn::BasicBlock<double>& net, const NDArray<double>& x,
+                                                        std::size_t classes, double eps) {
+  const std::size_t n = x.shape()[0];
+  NDArray<double> label(Shape{n});
+  for (std::size_t i = 0; i < n; ++i) label.data()[i] = static_cast<double>(i % classes);
+  loss::BasicSoftmaxCrossEntropyLoss<double> loss_fn;
+  {
+    autograd::record rec;
+    nd::mean(loss_fn(net(x), label)).backward();
+  }
+  std::vector<std::pair<NDArray<double>, NDArray<double>>> moves;  // (data, grad copy)
+  double squares = 0;
+  for (const auto& [name, p] : net.collect_params()) {
+    if (p->grad_req() == GradReq::null) continue;
+    NDArray<double> g = p->grad().copy();
+    for (std::size_t i = 0; i < g.size(); ++i) squares += g.data()[i] * g.data()[i];
+    moves.emplace_back(p->data(), g);
+  }
+  const double norm = std::sqrt(squares);
+  auto move = [&](double step) {
+    for (auto& [d, g] : moves)
+      for (std::size_t i = 0; i < d.size(); ++i) d.data()[i] += step * g.data()[i] / norm;
+  };
+  auto loss_at = [&] {
+    autograd::train_mode tm;
+    return nd::mean(loss_fn(net(x), label)).asscalar();
+  };
+  move(eps);
+  const double plus = loss_at();
+  move(-2 * eps);
+  const double minus = loss_at();
+  move(eps);
+  return {norm, (plus - minus) / (2 * eps)};
 }
 
 }  // namespace gluino::test
