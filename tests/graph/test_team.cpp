@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <string>
 #include <vector>
 
 #include <gluino/autograd/mode.hpp>
@@ -203,5 +204,57 @@ TEST_CASE("TeamStep::prepare takes the ops it splits and refuses the others") {
   CHECK(taken == std::vector<std::string>{"convolution", "pooling", "convolution", "pooling", "convolution", "pooling",
                                           "reshape", "fully_connected", "relu", "fully_connected"});
   CHECK(refused == std::vector<std::string>{"multiply", "exp"});
+}
+TEST_CASE("TeamStep::absorb_relu takes a relu of its own fully_connected output only") {
+  const TeamNet net;
+  auto g = net.trace(1);
+  // Each node prepared on arrays of its own: the relu after the first fully_connected reads
+  // the product's array (absorbed), the same relu on another array does not.
+  std::vector<TA> slot;
+  for (const auto& val : g.values) slot.push_back(val.array.defined() ? val.array : TA(val.shape));
+  std::vector<graph::TeamStep<double>> steps;
+  std::vector<std::string> absorbed;
+  for (const auto& n : g.nodes) {
+    std::vector<TA> args;
+    for (int v : n.inputs) {
+      if (v < 0) {
+        args.emplace_back();
+        continue;
+      }
+      args.push_back(slot[static_cast<std::size_t>(v)]);
+    }
+    if (!steps.empty() && std::string(n.op->name()) == "relu")  // another array than the product's
+      CHECK_FALSE(steps.back().absorb_relu(*n.op, {TA(args[0].shape())}));
+    if (!steps.empty() && steps.back().absorb_relu(*n.op, args)) {
+      absorbed.push_back(n.op->name());
+      slot[static_cast<std::size_t>(n.output)] = steps.back().output();
+      continue;
+    }
+    graph::TeamStep<double> s;
+    if (!s.prepare(*n.op, args)) continue;  // its output keeps an array of its own
+    slot[static_cast<std::size_t>(n.output)] = s.output();
+    steps.push_back(std::move(s));
+  }
+  CHECK(absorbed == std::vector<std::string>{"relu"});
+}
+TEST_CASE("a relu of a product that another node also reads runs as its own step: the imperative values") {
+  const ThreadsGuard guard;
+  set_num_threads(2);
+  const TA w = test::rand_array({24, 30}, 80), b = test::rand_array({24}, 81);
+  // relu(y) and y both reach the output, and y is a graph output of its own: y must stay the
+  // product's values (no relu applied to its array).
+  const auto f = [&](const TArrays& in) {
+    TA y = nd::fully_connected(in[0], w, b);
+    return TArrays{nd::relu(y) * 2.0 + y, y, nd::relu(nd::fully_connected(in[0], w, b))};
+  };
+  auto g = graph::trace<double>(f, {{"data", test::rand_array({1, 30}, 82)}}, {{"w", w}, {"b", b}}, "shared");
+  autograd::predict_mode predict;
+  const TA x = test::rand_array({1, 30}, 83);
+  const TArrays got = g.run({x}), want = f({x});
+  REQUIRE(got.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) check_close(got[i], want[i]);
+  bool negative = false;  // the product has negative values: a relu on its array would show
+  for (double v : got[1].to_vector()) negative = negative || v < 0;
+  CHECK(negative);
 }
 }

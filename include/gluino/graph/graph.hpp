@@ -435,10 +435,17 @@ std::vector<NDArray<T>> Graph<T>::run(const std::vector<NDArray<T>>& in) const {
         const std::vector<int>& ins = nodes[j].inputs;
         const bool held = ins.size() > 1 && ins[1] >= 0 &&
                           (values[ins[1]].kind == ValueKind::parameter || values[ins[1]].kind == ValueKind::constant);
-        if (!s.prepare(*nodes[j].op, args, held ? packs_.get() : nullptr, j)) break;
-        work += s.has_work();
-        slot[nodes[j].output] = s.output();
-        steps.push_back(std::move(s));
+        // A relu of the previous node's product, its only reader (no later node or output
+        // reads the product): applied in the product's step, on its array.
+        if (!steps.empty() && ins.size() == 1 && ins[0] >= 0 && last_use_[ins[0]] == j &&
+            values[ins[0]].kind == ValueKind::node && steps.back().absorb_relu(*nodes[j].op, args)) {
+          slot[nodes[j].output] = steps.back().output();
+        } else {
+          if (!s.prepare(*nodes[j].op, args, held ? packs_.get() : nullptr, j)) break;
+          work += s.has_work();
+          slot[nodes[j].output] = s.output();
+          steps.push_back(std::move(s));
+        }
         if (++j == nodes.size()) break;
         args.clear();
         for (int v : nodes[j].inputs) args.push_back(v < 0 ? NDArray<T>() : slot[v]);

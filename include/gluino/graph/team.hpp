@@ -9,7 +9,9 @@
 /// filters packed once per graph, PackedFilters), max and average pooling
 /// (output rows split), fully_connected (output units split), relu (elements split) and
 /// reshape (a view, no work); a convolution and a pooling of its output that does not overlap
-/// along the rows may run as one step, without a barrier between (fuse_pooling).  The other
+/// along the rows may run as one step, without a barrier between (fuse_pooling), and a relu of
+/// a fully_connected's output that nothing else reads runs in the product's step (absorb_relu).
+/// No barrier after the last step: the team's end waits for every thread.  The other
 /// nodes run as in any run, between teams.  Each step
 /// computes what its op's forward computes, by the same kernels on parts of the output: the
 /// same values up to rounding (a product over part of the output may sum in another order).
@@ -109,6 +111,11 @@ class TeamStep {
   /// split would cost more than the barrier: LeNet's second convolution, 5 pooled rows on 2
   /// threads, took 6 and 12 us where an even split takes 7 each.)  Returns whether it did.
   bool fuse_pooling(const TeamStep& next, int threads);
+  /// When this step is a fully_connected and op, on inputs in, is a relu of its output: applies
+  /// the relu in this step (each thread to the units it computed) and returns true; the relu's
+  /// value is then this step's output().  The caller checks that nothing else reads the
+  /// product's value (it is overwritten).
+  bool absorb_relu(const autograd::TracedOp<T>& op, const std::vector<NDArray<T>>& in);
 
  private:
   enum class Kind { view, convolution, pooling, fully_connected, relu };
@@ -135,7 +142,8 @@ class TeamStep {
 };
 
 /// Runs steps (prepared, in order) on a team of `threads` threads: each thread its share of
-/// each step, a barrier after each step with work.  Exceptions (std::bad_alloc) reach the
+/// each step, a barrier after each step with work but the last (and those fuse_pooling
+/// joined to the next).  Exceptions (std::bad_alloc) reach the
 /// caller after the team ends; the steps after the one that threw are skipped.
 template <class T>
 void run_team_steps(const std::vector<TeamStep<T>>& steps, int threads);
@@ -228,6 +236,15 @@ bool TeamStep<T>::fuse_pooling(const TeamStep& next, int threads) {
 }
 
 template <class T>
+bool TeamStep<T>::absorb_relu(const autograd::TracedOp<T>& op, const std::vector<NDArray<T>>& in) {
+  if (kind_ != Kind::fully_connected || relu_ || op.op_type() != typeid(nd::ops::Unary<T, nd::ops::Relu>) ||
+      in.size() != 1 || !in[0].defined() || in[0].data() != y_ || in[0].size() != rows_ * units_)
+    return false;
+  relu_ = true;
+  return true;
+}
+
+template <class T>
 void TeamStep<T>::run(int tid, int team, T* ws) const {
   T* const y = y_;
   switch (kind_) {
@@ -287,6 +304,9 @@ void TeamStep<T>::run(int tid, int team, T* ws) const {
         for (std::size_t r = 0; r < rows_; ++r) std::copy(b_ + u0, b_ + u1, y + r * units_ + u0);
       kernels::gemm(false, true, rows_, u1 - u0, in_units_, T(1), x_, in_units_, w_ + u0 * in_units_, in_units_,
                     b_ ? T(1) : T(0), y + u0, units_);
+      if (relu_)  // absorb_relu: the relu step's values, on this thread's units
+        for (std::size_t r = 0; r < rows_; ++r)
+          for (std::size_t u = u0; u < u1; ++u) y[r * units_ + u] = nd::ops::Relu{}.value(y[r * units_ + u]);
       return;
     }
     case Kind::relu: {  // elements split, in blocks of 16
@@ -302,7 +322,11 @@ void TeamStep<T>::run(int tid, int team, T* ws) const {
 template <class T>
 void run_team_steps(const std::vector<TeamStep<T>>& steps, int threads) {
   std::size_t per_thread = 0;
-  for (const TeamStep<T>& s : steps) per_thread = std::max(per_thread, s.workspace());
+  std::size_t last = 0;  // the last step with work: the team's end is its barrier
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    per_thread = std::max(per_thread, steps[k].workspace());
+    if (steps[k].has_work()) last = k;
+  }
   threads = std::max(threads, 1);
   std::optional<Storage<T>> storage;  // taken before the team starts, given back on return or throw
   if (per_thread) storage.emplace(per_thread * static_cast<std::size_t>(threads));
@@ -310,12 +334,13 @@ void run_team_steps(const std::vector<TeamStep<T>>& steps, int threads) {
   ::gluino::detail::ExceptionCarrier errors;
   ::gluino::detail::run_team(threads, [&](int tid, int team) {
     T* const ws = base ? base + per_thread * static_cast<std::size_t>(tid) : nullptr;
-    for (const TeamStep<T>& s : steps) {
+    for (std::size_t k = 0; k <= last && k < steps.size(); ++k) {
+      const TeamStep<T>& s = steps[k];
       if (!s.has_work()) continue;
       // Every thread reaches every barrier, also after an exception (run() then skips the work).
       errors.run([&] { s.run(tid, team, ws); });
 #if defined(_OPENMP)
-      if (team > 1 && s.barrier_after()) {
+      if (team > 1 && k != last && s.barrier_after()) {
 #pragma omp barrier
       }
 #endif
