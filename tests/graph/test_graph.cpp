@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -180,6 +181,58 @@ TEST_CASE("fuse_relu_pool moves a convolution's ReLU past its max pooling: the s
   const auto dw2 = w.grad().to_vector(), db2 = b.grad().to_vector();
   for (std::size_t i = 0; i < dw.size(); ++i) CHECK(dw2[i] == doctest::Approx(dw[i]).epsilon(1e-13));
   for (std::size_t i = 0; i < db.size(); ++i) CHECK(db2[i] == doctest::Approx(db[i]).epsilon(1e-13));
+}
+
+TEST_CASE("fuse_conv_max_pool: a convolution and its max pooling as one node, the same values and gradients") {
+  A w = rand_array({4, 2, 3, 3}, 25), b = rand_array({4}, 26), w3 = rand_array({3, 4, 2, 2}, 27);
+  w.attach_grad(), b.attach_grad(), w3.attach_grad();
+  const nd::PoolOptions pool{.kernel = {3, 3}, .stride = {2, 2}, .convention = nd::pooling_convention::full};
+  const nd::PoolOptions avg{.kernel = {2, 2}, .stride = {2, 2}, .type = nd::pool_type::avg};
+  // Fused: conv+relu -> max pool (ceil mode), and a conv without relu and bias, padded and
+  // strided, -> max pool 2x2/2.  Left alone: a conv read twice, a conv's avg pooling.
+  auto f = [&](const Arrays& in) {
+    const A p1 = nd::pooling(nd::convolution_relu(in[0], w, b, {.pad = {1, 1}}), pool);
+    const A p3 = nd::pooling(nd::convolution(p1, w3, A{}, {.stride = {1, 1}, .pad = {1, 1}}), {.stride = {2, 2}});
+    const A c2 = nd::convolution_relu(in[0], w, b);
+    const A p2 = nd::pooling(c2, pool);
+    const A a2 = nd::pooling(nd::convolution(in[0], w, b), avg);
+    return Arrays{p3.sum() + p2.sum() + c2.sum() + a2.sum()};
+  };
+  const A x0 = rand_array({2, 2, 9, 8}, 28);
+  auto g = graph::trace<double>(f, {{"x", x0}}, {{"w", w}, {"b", b}, {"w3", w3}}, "f");
+  const std::size_t nodes = g.nodes.size();
+  CHECK(graph::fuse_conv_max_pool(g) == 2);
+  CHECK(g.nodes.size() == nodes - 2);
+  std::vector<std::string> ops;
+  for (const auto& n : g.nodes) ops.push_back(n.op->name());
+  CHECK(std::count(ops.begin(), ops.end(), std::string("convolution_max_pool")) == 2);
+  CHECK(std::count(ops.begin(), ops.end(), std::string("pooling")) == 2);  // p2 (its conv read twice), a2 (avg)
+  CHECK(graph::fuse_conv_max_pool(g) == 0);
+  const A x = rand_array({2, 2, 9, 8}, 29);
+  A want;
+  {
+    autograd::record rec;
+    want = f({x})[0];
+    want.backward();
+  }
+  const auto dw = w.grad().to_vector(), db = b.grad().to_vector(), dw3 = w3.grad().to_vector();
+  A got;
+  {
+    autograd::record rec;
+    got = g.run({x})[0];
+    got.backward();
+  }
+  CHECK(got.item() == doctest::Approx(want.item()).epsilon(1e-14));
+  const auto dw2 = w.grad().to_vector(), db2 = b.grad().to_vector(), dw32 = w3.grad().to_vector();
+  for (std::size_t i = 0; i < dw.size(); ++i) CHECK(dw2[i] == doctest::Approx(dw[i]).epsilon(1e-13));
+  for (std::size_t i = 0; i < db.size(); ++i) CHECK(db2[i] == doctest::Approx(db[i]).epsilon(1e-13));
+  for (std::size_t i = 0; i < dw3.size(); ++i) CHECK(dw32[i] == doctest::Approx(dw3[i]).epsilon(1e-13));
+  CHECK(g.run({x})[0].item() == doctest::Approx(want.item()).epsilon(1e-14));  // and without recording
+  // After fuse_relu_pool (a training graph's order): the pooling's relu becomes the fused node's.
+  auto h = graph::trace<double>(f, {{"x", x0}}, {{"w", w}, {"b", b}, {"w3", w3}}, "f");
+  CHECK(graph::fuse_relu_pool(h) == 1);
+  CHECK(graph::fuse_conv_max_pool(h) == 2);
+  CHECK(h.run({x})[0].item() == doctest::Approx(want.item()).epsilon(1e-14));
 }
 
 TEST_CASE("static_alloc: from the third run on, a graph's arrays and gradients live in its planned arena") {

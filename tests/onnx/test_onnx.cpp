@@ -369,6 +369,28 @@ TEST_CASE("a training graph's pooling with the convolution's ReLU (graph::fuse_r
   auto back = nn::SymbolBlock::imports(path.string());
   CHECK(max_abs_diff((*back)(x), y) <= 1e-6f);
 }
+TEST_CASE("a convolution and its max pooling as one node (graph::fuse_conv_max_pool): Conv, Relu, MaxPool") {
+  nn::HybridSequential net;
+  net.add(nn::Conv2D{3, 3, {.activation = "relu"}}, nn::MaxPool2D{2, 2}, nn::Conv2D{4, 3, {.padding = 1}},
+          nn::MaxPool2D{3, 2, {.padding = 1}}, nn::Flatten{}, nn::Dense{5});
+  net.initialize(init::Xavier{});
+  const auto x = random_batch({2, 1, 12, 12}, 6);
+  const auto y = net(x);
+  graph::Graph<float> g = nn::trace_block<float>(
+      net, [&](const std::vector<NDArray<float>>& in) { return std::vector<NDArray<float>>{net(in[0])}; },
+      {{"data", x}});
+  REQUIRE(graph::fuse_conv_max_pool(g) == 2);
+  const ::onnx::ModelProto m = to_onnx(g);
+  CHECK_NOTHROW(::onnx::checker::check_model(m));
+  CHECK(op_types(m) == std::vector<std::string>{"Conv", "Relu", "MaxPool", "Conv", "MaxPool", "Flatten", "Gemm"});
+  const auto path = out_dir() / "fused_conv_max_pool.onnx";
+  {
+    std::ofstream f(path, std::ios::binary);
+    REQUIRE(m.SerializeToOstream(&f));
+  }
+  auto back = nn::SymbolBlock::imports(path.string());
+  CHECK(max_abs_diff((*back)(x), y) <= 1e-6f);
+}
 TEST_CASE("a small generator: Conv2DTranspose, GroupNorm, ReflectionPad2D, LayerNorm, at opsets 13 and 17") {
   nn::HybridSequential net;
   const auto u = init::Uniform{1.0f};

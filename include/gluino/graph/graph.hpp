@@ -38,6 +38,7 @@
 #include "gluino/graph/team.hpp"
 #include "gluino/nd/batch_norm.hpp"
 #include "gluino/nd/conv.hpp"
+#include "gluino/nd/conv_pool.hpp"
 #include "gluino/nd/pool.hpp"
 
 namespace gluino::graph {
@@ -197,6 +198,16 @@ std::size_t fold_batch_norm(Graph<T>& g);
 /// the window's largest other value).  Returns how many were fused.
 template <class T>
 std::size_t fuse_relu_pool(Graph<T>& g);
+
+/// In place: each 2-D convolution (with or without its ReLU) whose output only a max pooling
+/// reads becomes, with that pooling, one convolution_max_pool node (nd/conv_pool.hpp), as
+/// nn::Sequential runs a Conv2D and the MaxPool2D after it: the convolution's output is never
+/// stored whole.  A pooling that applies the ReLU (fuse_relu_pool's) gives the fused node its
+/// ReLU.  The same values and gradients as the pair.  Not for a graph that the team schedule
+/// runs (a batch smaller than the thread count, without recording): the team splits the pair
+/// inside each image itself.  Returns how many were fused.
+template <class T>
+std::size_t fuse_conv_max_pool(Graph<T>& g);
 
 // ---- implementation ----
 
@@ -496,6 +507,17 @@ std::vector<std::size_t> reader_counts(const Graph<T>& g) {
   for (int v : g.outputs) ++readers[v];
   return readers;
 }
+// Removes the nodes `drop` marks (a pass folded them into others), renumbers the producers and
+// plans the graph again.
+template <class T>
+void drop_nodes(Graph<T>& g, const std::vector<bool>& drop) {
+  std::vector<Node<T>> kept;
+  for (std::size_t j = 0; j < g.nodes.size(); ++j)
+    if (!drop[j]) kept.push_back(std::move(g.nodes[j]));
+  g.nodes = std::move(kept);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) g.values[g.nodes[i].output].producer = int(i);
+  g.plan();
+}
 }  // namespace detail
 
 template <class T>
@@ -525,13 +547,7 @@ std::size_t fold_batch_norm(Graph<T>& g) {
     drop[j] = true;
     ++folded;
   }
-  if (!folded) return 0;
-  std::vector<Node<T>> kept;
-  for (std::size_t j = 0; j < g.nodes.size(); ++j)
-    if (!drop[j]) kept.push_back(std::move(g.nodes[j]));
-  g.nodes = std::move(kept);
-  for (std::size_t i = 0; i < g.nodes.size(); ++i) g.values[g.nodes[i].output].producer = int(i);
-  g.plan();
+  if (folded) detail::drop_nodes(g, drop);
   return folded;
 }
 
@@ -560,6 +576,38 @@ std::size_t fuse_relu_pool(Graph<T>& g) {
   return fused;
 }
 
+template <class T>
+std::size_t fuse_conv_max_pool(Graph<T>& g) {
+  const std::vector<std::size_t> readers = detail::reader_counts(g);
+  std::size_t fused = 0;
+  std::vector<bool> drop(g.nodes.size(), false);
+  for (std::size_t j = 0; j < g.nodes.size(); ++j) {
+    Node<T>& pool_node = g.nodes[j];
+    if (pool_node.op->op_type() != typeid(nd::ops::Pooling<T>)) continue;
+    const auto& pool = *static_cast<const nd::ops::Pooling<T>*>(pool_node.op->op());
+    const int x = pool_node.inputs[0];
+    if (pool.opt.type != nd::pool_type::max || x < 0 || g.values[x].kind != ValueKind::node || readers[x] != 1 ||
+        g.values[x].shape.ndim() != 4)
+      continue;
+    Node<T>& conv_node = g.nodes[g.values[x].producer];
+    if (conv_node.op->op_type() != typeid(nd::ops::Convolution<T>) || conv_node.inputs.size() != 3) continue;
+    const auto& conv = *static_cast<const nd::ops::Convolution<T>*>(conv_node.op->op());
+    nd::ops::ConvolutionMaxPool<T> both;
+    both.conv_opt = conv.opt;
+    both.pool_opt = pool.opt;
+    both.relu = conv.relu || pool.relu;  // relu after max pooling = max pooling of the relu
+    conv_node.op = std::make_shared<const autograd::detail::TracedOpOf<T, nd::ops::ConvolutionMaxPool<T>>>(both, 3);
+    // The fused node now produces the pooling's value.
+    const int y = pool_node.output;
+    g.values[y].producer = g.values[x].producer;
+    conv_node.output = y;
+    drop[j] = true;
+    ++fused;
+  }
+  if (fused) detail::drop_nodes(g, drop);
+  return fused;
+}
+
 }  // namespace gluino::graph
 
 // Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
@@ -570,7 +618,8 @@ std::size_t fuse_relu_pool(Graph<T>& g) {
                       std::vector<NDArray<T>>*);                                                                 \
   X void name_parameters<T>(Graph<T>&, const std::vector<std::pair<std::string, NDArray<T>>>&);              \
   X std::size_t fold_batch_norm<T>(Graph<T>&);                                                                 \
-  X std::size_t fuse_relu_pool<T>(Graph<T>&);
+  X std::size_t fuse_relu_pool<T>(Graph<T>&);                                                                   \
+  X std::size_t fuse_conv_max_pool<T>(Graph<T>&);
 namespace gluino::graph {
 GLUINO_EXTERN_INSTANTIATIONS(GLUINO_GRAPH_GRAPH_INSTANTIATIONS)
 }  // namespace gluino::graph

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gluino/autograd/mode.hpp"
+#include "gluino/core/parallel.hpp"
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/graph/graph.hpp"
 #include "gluino/nn/block.hpp"
@@ -179,6 +180,12 @@ class CachedGraphs final : public HybridState<T> {
     if (watch) watch->end_run();
     if (!key.training && !key.recording && opt_.fold_batch_norm) graph::fold_batch_norm(*traced);
     if (key.recording) graph::fuse_relu_pool(*traced);
+    // A convolution and its max pooling as one op, as Sequential runs them, except where the
+    // team schedule would split them inside each image (graph/team.hpp: a batch smaller than
+    // the thread count, not recording).
+    if (key.recording || in.empty() || in[0].ndim() == 0 ||
+        in[0].shape(0) >= static_cast<std::size_t>(get_num_threads()))
+      graph::fuse_conv_max_pool(*traced);
     traced->static_alloc = opt_.static_alloc;
     std::lock_guard<std::mutex> lock(mutex_);
     for (const auto& entry : graphs_)

@@ -229,6 +229,50 @@ class Writer {
     }
   }
 
+  // Conv of in (x, w and a bias unless in[2] is empty) into out, with its Relu when the
+  // convolution's attributes a say relu; w: the weight's shape; spatial: node()'s (the width
+  // entries only for a 1-D view); tmp: the node's prefix for intermediate names.
+  template <class Spatial>
+  void write_conv(const autograd::Attributes& a, const std::vector<std::string>& in, const Shape& w,
+                  const std::string& out, const std::string& tmp, const Spatial& spatial) {
+    const std::string conv_out = attr_int(a, "relu") ? tmp + "conv" : out;
+    std::vector<std::string> ins = {in[0], in[1]};
+    if (!in[2].empty()) ins.push_back(in[2]);
+    auto& c = emit("Conv", ins, conv_out);
+    set_ints(c, "kernel_shape", spatial({std::int64_t(w[2]), std::int64_t(w[3])}));
+    set_ints(c, "strides", spatial(attr_ints(a, "stride")));
+    set_ints(c, "dilations", spatial(attr_ints(a, "dilate")));
+    set_ints(c, "pads", both_ends(spatial(attr_ints(a, "pad"))));
+    set_int(c, "group", attr_int(a, "num_group"));
+    if (attr_int(a, "relu")) emit("Relu", {conv_out}, out);
+  }
+  // MaxPool or AveragePool (global or not) of x into out, then a Relu when the pooling's
+  // attributes a say relu (graph::fuse_relu_pool's); spatial and tmp as write_conv's.
+  template <class Spatial>
+  void write_pool(const autograd::Attributes& a, const std::string& x, const std::string& out, const std::string& tmp,
+                  const Spatial& spatial) {
+    const bool max = attr_str(a, "pool_type") == "max";
+    const bool relu = attr_int(a, "relu") != 0;
+    const std::string pool_out = relu ? tmp + "pool" : out;
+    if (attr_int(a, "global_pool")) {
+      emit(max ? "GlobalMaxPool" : "GlobalAveragePool", {x}, pool_out);
+    } else {
+      auto& p = emit(max ? "MaxPool" : "AveragePool", {x}, pool_out);
+      set_ints(p, "kernel_shape", spatial(attr_ints(a, "kernel")));
+      set_ints(p, "strides", spatial(attr_ints(a, "stride")));
+      set_ints(p, "pads", both_ends(spatial(attr_ints(a, "pad"))));
+      set_int(p, "ceil_mode", attr_str(a, "pooling_convention") == "full");
+      if (!max) set_int(p, "count_include_pad", attr_int(a, "count_include_pad"));
+    }
+    if (relu) emit("Relu", {pool_out}, out);
+  }
+  // ONNX pads: all begins, then all ends.
+  static std::vector<std::int64_t> both_ends(const std::vector<std::int64_t>& p) {
+    std::vector<std::int64_t> r = p;
+    r.insert(r.end(), p.begin(), p.end());
+    return r;
+  }
+
   void node(std::size_t i) {
     const graph::Node<T>& n = g_.nodes[i];
     const std::string op = n.op->name();
@@ -248,11 +292,6 @@ class Writer {
     }
     auto spatial = [&](std::vector<std::int64_t> v) {
       return is_1d ? std::vector<std::int64_t>{v.back()} : v;
-    };
-    auto both_ends = [](const std::vector<std::int64_t>& p) {  // ONNX pads: all begins, then all ends
-      std::vector<std::int64_t> r = p;
-      r.insert(r.end(), p.begin(), p.end());
-      return r;
     };
     static const std::map<std::string, std::string> unary = {
         {"relu", "Relu"}, {"sigmoid", "Sigmoid"}, {"tanh", "Tanh"}, {"exp", "Exp"},     {"log", "Log"},
@@ -315,17 +354,18 @@ class Writer {
       if (op == "power_scalar") emit("Pow", {in[0], s}, out);
       if (op == "rpower_scalar") emit("Pow", {s, in[0]}, out);
     } else if (op == "convolution") {
-      const Shape& w = shape_of(1);
-      const std::string conv_out = attr_int(a, "relu") ? tmp + "conv" : out;
-      std::vector<std::string> ins = {in[0], in[1]};
-      if (!in[2].empty()) ins.push_back(in[2]);
-      auto& c = emit("Conv", ins, conv_out);
-      set_ints(c, "kernel_shape", spatial({std::int64_t(w[2]), std::int64_t(w[3])}));
-      set_ints(c, "strides", spatial(attr_ints(a, "stride")));
-      set_ints(c, "dilations", spatial(attr_ints(a, "dilate")));
-      set_ints(c, "pads", both_ends(spatial(attr_ints(a, "pad"))));
-      set_int(c, "group", attr_int(a, "num_group"));
-      if (attr_int(a, "relu")) emit("Relu", {conv_out}, out);
+      write_conv(a, in, shape_of(1), out, tmp, spatial);
+    } else if (op == "convolution_max_pool") {  // graph::fuse_conv_max_pool's: Conv, its Relu, MaxPool
+      autograd::Attributes conv, pool;  // the pooling's attributes are named "pool_" + its own
+      for (const auto& [k, v] : a) {
+        if (k.rfind("pool_", 0) == 0)
+          pool.emplace_back(k.substr(5), v);
+        else
+          conv.emplace_back(k, v);
+      }
+      pool.emplace_back("relu", std::int64_t(0));
+      write_conv(conv, in, shape_of(1), tmp + "conv_out", tmp, spatial);
+      write_pool(pool, tmp + "conv_out", out, tmp, spatial);
     } else if (op == "convolution3d") {
       const Shape& w = shape_of(1);
       std::vector<std::string> ins = {in[0], in[1]};
@@ -348,21 +388,7 @@ class Writer {
       set_ints(c, "output_padding", attr_ints(a, "adj"));
       set_int(c, "group", attr_int(a, "num_group"));
     } else if (op == "pooling") {
-      const bool max = attr_str(a, "pool_type") == "max";
-      const bool relu = attr_int(a, "relu") != 0;  // graph::fuse_relu_pool's
-      const std::string pool_out = relu ? tmp + "pool" : out;
-      if (attr_int(a, "global_pool")) {
-        emit(max ? "GlobalMaxPool" : "GlobalAveragePool", {in[0]}, pool_out);
-        if (relu) emit("Relu", {pool_out}, out);
-        return;
-      }
-      auto& p = emit(max ? "MaxPool" : "AveragePool", {in[0]}, pool_out);
-      set_ints(p, "kernel_shape", spatial(attr_ints(a, "kernel")));
-      set_ints(p, "strides", spatial(attr_ints(a, "stride")));
-      set_ints(p, "pads", both_ends(spatial(attr_ints(a, "pad"))));
-      set_int(p, "ceil_mode", attr_str(a, "pooling_convention") == "full");
-      if (!max) set_int(p, "count_include_pad", attr_int(a, "count_include_pad"));
-      if (relu) emit("Relu", {pool_out}, out);
+      write_pool(a, in[0], out, tmp, spatial);
     } else if (op == "fully_connected") {
       const Shape& x = shape_of(0);
       const auto rows = std::size_t(x.size() / std::size_t(attr_int(a, "in_units")));
