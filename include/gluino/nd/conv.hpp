@@ -59,16 +59,22 @@ struct Convolution : autograd::OpBase {
 
   /// Writes each gradient into dest[i] when the engine offers that buffer (a parameter's grad()).
   std::vector<NDArray<T>> backward(const NDArray<T>& dy, const std::vector<NDArray<T>>& dest) {
-    auto out = [&](std::size_t i, const Shape& s) { return dest[i].defined() ? dest[i] : NDArray<T>(s); };
-    NDArray<T> dx, dw, db;
-    if (needs_grad(0)) dx = out(0, Shape{geom.N, geom.C, geom.H, geom.W});
-    if (needs_grad(1)) dw = out(1, Shape{geom.O, geom.Cg(), geom.kh, geom.kw});
-    if (needs_grad(2)) db = out(2, Shape{geom.O});
-    kernels::conv2d_backward(geom, x.defined() ? x.data() : nullptr, w.defined() ? w.data() : nullptr, dy.data(),
-                             dx.defined() ? dx.data() : nullptr, dw.defined() ? dw.data() : nullptr,
-                             db.defined() ? db.data() : nullptr, relu ? y.data() : nullptr);
-    return {dx, dw, db};
+    std::vector<NDArray<T>> d = grad_arrays(dest);
+    kernels::conv2d_backward(geom, data_or_null(x), data_or_null(w), dy.data(), data_or_null(d[0]),
+                             data_or_null(d[1]), data_or_null(d[2]), relu ? y.data() : nullptr);
+    return d;
   }
+  /// backward's arrays {dx, dw, db} for geom: dest[i] when the engine offers that buffer, a new
+  /// array otherwise, undefined where no gradient is needed (ConvolutionMaxPool's too).
+  std::vector<NDArray<T>> grad_arrays(const std::vector<NDArray<T>>& dest) const {
+    auto out = [&](std::size_t i, const Shape& s) {
+      return !needs_grad(i) ? NDArray<T>() : dest[i].defined() ? dest[i] : NDArray<T>(s);
+    };
+    return {out(0, Shape{geom.N, geom.C, geom.H, geom.W}), out(1, Shape{geom.O, geom.Cg(), geom.kh, geom.kw}),
+            out(2, Shape{geom.O})};
+  }
+  /// a's elements, or null for an undefined array (a gradient not asked for, an array not saved).
+  static T* data_or_null(NDArray<T>& a) { return a.defined() ? a.data() : nullptr; }
   /// The gradients from recorded ops (autograd::grad's create_graph; nd/conv_grad.hpp):
   /// dx = deconvolution(dy, w), dw = convolution_weight_grad(x, dy), db = sum of dy over
   /// (N, Ho, Wo); dy masked by y > 0 first with `relu`.

@@ -72,16 +72,11 @@ struct ConvolutionMaxPool : autograd::OpBase {
 
   /// Writes each gradient into dest[i] when the engine offers that buffer (a parameter's grad()).
   std::vector<NDArray<T>> backward(const NDArray<T>& dy, const std::vector<NDArray<T>>& dest) {
-    auto out = [&](std::size_t i, const Shape& s) { return dest[i].defined() ? dest[i] : NDArray<T>(s); };
-    NDArray<T> dx, dw, db;
-    if (needs_grad(0)) dx = out(0, Shape{geom.N, geom.C, geom.H, geom.W});
-    if (needs_grad(1)) dw = out(1, Shape{geom.O, geom.Cg(), geom.kh, geom.kw});
-    if (needs_grad(2)) db = out(2, Shape{geom.O});
-    auto ptr = [](NDArray<T>& a) { return a.defined() ? a.data() : nullptr; };
-    kernels::conv2d_max_pool_backward(geom, pool_geom, x.defined() ? x.data() : nullptr,
-                                      w.defined() ? w.data() : nullptr, dy.data(), argmax->data(),
-                                      relu ? y.data() : nullptr, ptr(dx), ptr(dw), ptr(db));
-    return {dx, dw, db};
+    std::vector<NDArray<T>> d = conv().grad_arrays(dest);
+    auto ptr = [](NDArray<T>& a) { return Convolution<T>::data_or_null(a); };
+    kernels::conv2d_max_pool_backward(geom, pool_geom, ptr(x), ptr(w), dy.data(), argmax->data(),
+                                      relu ? y.data() : nullptr, ptr(d[0]), ptr(d[1]), ptr(d[2]));
+    return d;
   }
   /// The gradients from recorded ops (autograd::grad's create_graph): dy masked by y > 0 with
   /// relu, max_pool_backward (the pooling's recorded gradient piece), then the convolution's
