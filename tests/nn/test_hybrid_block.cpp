@@ -251,7 +251,7 @@ TEST_CASE("training graphs: each convolution and its max pooling one node, array
   const auto& g = *hybrid->cached_graphs()[0];
   std::ostringstream os;
   os << g;
-  CHECK(count_nodes(g, "convolution_max_pool") == 2);  // fuse_relu_pool, then fuse_conv_max_pool
+  CHECK(count_nodes(g, "convolution_max_pool") == 2);  // fuse_conv_max_pool, with each ReLU
   CHECK(count_nodes(g, "pooling") == 0);
   CHECK(os.str().find("relu=1, pool_kernel=[2, 2], pool_stride=[2, 2]") != std::string::npos);
   CHECK(g.arena()->capacity() > 0);

@@ -507,6 +507,19 @@ std::vector<std::size_t> reader_counts(const Graph<T>& g) {
   for (int v : g.outputs) ++readers[v];
   return readers;
 }
+// The convolution node whose output only `pool_node`, a max pooling, reads (readers:
+// reader_counts(g)), or null: the pair fuse_relu_pool and fuse_conv_max_pool rewrite.
+template <class T>
+Node<T>* convolution_under_max_pool(Graph<T>& g, const std::vector<std::size_t>& readers, const Node<T>& pool_node) {
+  if (pool_node.op->op_type() != typeid(nd::ops::Pooling<T>) ||
+      static_cast<const nd::ops::Pooling<T>*>(pool_node.op->op())->opt.type != nd::pool_type::max)
+    return nullptr;
+  const int x = pool_node.inputs[0];
+  if (x < 0 || g.values[x].kind != ValueKind::node || readers[x] != 1) return nullptr;
+  Node<T>& conv_node = g.nodes[g.values[x].producer];
+  return conv_node.op->op_type() == typeid(nd::ops::Convolution<T>) && conv_node.inputs.size() == 3 ? &conv_node
+                                                                                                     : nullptr;
+}
 // Removes the nodes `drop` marks (a pass folded them into others), renumbers the producers and
 // plans the graph again.
 template <class T>
@@ -556,19 +569,14 @@ std::size_t fuse_relu_pool(Graph<T>& g) {
   const std::vector<std::size_t> readers = detail::reader_counts(g);
   std::size_t fused = 0;
   for (Node<T>& pool_node : g.nodes) {
-    if (pool_node.op->op_type() != typeid(nd::ops::Pooling<T>)) continue;
+    Node<T>* const conv_node = detail::convolution_under_max_pool(g, readers, pool_node);
+    if (!conv_node) continue;
     nd::ops::Pooling<T> pool = *static_cast<const nd::ops::Pooling<T>*>(pool_node.op->op());
-    const int x = pool_node.inputs[0];
-    if (pool.opt.type != nd::pool_type::max || pool.relu || x < 0 || g.values[x].kind != ValueKind::node ||
-        readers[x] != 1)
-      continue;
-    Node<T>& conv_node = g.nodes[g.values[x].producer];
-    if (conv_node.op->op_type() != typeid(nd::ops::Convolution<T>)) continue;
-    nd::ops::Convolution<T> conv = *static_cast<const nd::ops::Convolution<T>*>(conv_node.op->op());
-    if (!conv.relu) continue;
+    nd::ops::Convolution<T> conv = *static_cast<const nd::ops::Convolution<T>*>(conv_node->op->op());
+    if (pool.relu || !conv.relu) continue;
     conv.relu = false;
     pool.relu = true;
-    conv_node.op = std::make_shared<const autograd::detail::TracedOpOf<T, nd::ops::Convolution<T>>>(conv, 3);
+    conv_node->op = std::make_shared<const autograd::detail::TracedOpOf<T, nd::ops::Convolution<T>>>(conv, 3);
     pool_node.op = std::make_shared<const autograd::detail::TracedOpOf<T, nd::ops::Pooling<T>>>(pool, 1);
     ++fused;
   }
@@ -583,14 +591,10 @@ std::size_t fuse_conv_max_pool(Graph<T>& g) {
   std::vector<bool> drop(g.nodes.size(), false);
   for (std::size_t j = 0; j < g.nodes.size(); ++j) {
     Node<T>& pool_node = g.nodes[j];
-    if (pool_node.op->op_type() != typeid(nd::ops::Pooling<T>)) continue;
+    Node<T>* const found = detail::convolution_under_max_pool(g, readers, pool_node);
+    if (!found) continue;
+    Node<T>& conv_node = *found;
     const auto& pool = *static_cast<const nd::ops::Pooling<T>*>(pool_node.op->op());
-    const int x = pool_node.inputs[0];
-    if (pool.opt.type != nd::pool_type::max || x < 0 || g.values[x].kind != ValueKind::node || readers[x] != 1 ||
-        g.values[x].shape.ndim() != 4)
-      continue;
-    Node<T>& conv_node = g.nodes[g.values[x].producer];
-    if (conv_node.op->op_type() != typeid(nd::ops::Convolution<T>) || conv_node.inputs.size() != 3) continue;
     const auto& conv = *static_cast<const nd::ops::Convolution<T>*>(conv_node.op->op());
     nd::ops::ConvolutionMaxPool<T> both;
     both.conv_opt = conv.opt;
@@ -599,7 +603,7 @@ std::size_t fuse_conv_max_pool(Graph<T>& g) {
     conv_node.op = std::make_shared<const autograd::detail::TracedOpOf<T, nd::ops::ConvolutionMaxPool<T>>>(both, 3);
     // The fused node now produces the pooling's value.
     const int y = pool_node.output;
-    g.values[y].producer = g.values[x].producer;
+    g.values[y].producer = g.values[pool_node.inputs[0]].producer;
     conv_node.output = y;
     drop[j] = true;
     ++fused;

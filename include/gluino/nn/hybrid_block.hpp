@@ -179,10 +179,10 @@ class CachedGraphs final : public HybridState<T> {
     }
     if (watch) watch->end_run();
     if (!key.training && !key.recording && opt_.fold_batch_norm) graph::fold_batch_norm(*traced);
-    if (key.recording) graph::fuse_relu_pool(*traced);
-    // A convolution and its max pooling as one op, as Sequential runs them, except where the
-    // team schedule would split them inside each image (graph/team.hpp: a batch smaller than
-    // the thread count, not recording).
+    // A convolution and its max pooling as one op, as Sequential runs them (which also keeps a
+    // training step from saving the convolution's output: what fuse_relu_pool did before),
+    // except where the team schedule would split them inside each image (graph/team.hpp: a
+    // batch smaller than the thread count, not recording).
     if (key.recording || in.empty() || in[0].ndim() == 0 ||
         in[0].shape(0) >= static_cast<std::size_t>(get_num_threads()))
       graph::fuse_conv_max_pool(*traced);
