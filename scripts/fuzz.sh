@@ -17,7 +17,7 @@ targets=("$@")
 bash scripts/setup.sh clang libclang-rt-14-dev
 build=${GLUINO_FUZZ_BUILD_DIR:-build/fuzz}
 jobs=${GLUINO_JOBS:-$(nproc)}
-CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" \
+CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" \
   -DGLUINO_FUZZ=ON -DGLUINO_PRECOMPILED=OFF -DGLUINO_USE_OPENBLAS=OFF -DGLUINO_USE_OPENMP=OFF -DGLUINO_BUILD_TESTS=OFF \
   -DGLUINO_BUILD_EXAMPLES=OFF -DGLUINO_BUILD_BENCH=OFF -DGLUINO_INSTALL=OFF >/dev/null
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"

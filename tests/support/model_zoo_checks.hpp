@@ -182,6 +182,14 @@ std::pair<T, T> check_training_step(nn::BasicBlock<T>& net, const NDArray<T>& x,
   return {before, after};
 }
 
+/// True in an AddressSanitizer build (scripts/test.sh's second pass): test cases that take most
+/// of that pass's time and check nothing the other passes do not are skipped there.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool sanitizer_build = true;
+#else
+inline constexpr bool sanitizer_build = false;
+#endif
+
 /// The train-mode loss's derivative along its own gradient g, by central differences of step
 /// eps along g / |g|, against |g| (what backward says it is): returns {|g|, the difference
 /// quotient}.  The mean softmax cross-entropy of x with labels 0, 1, ..., in double, batch
