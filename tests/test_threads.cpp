@@ -62,13 +62,13 @@ std::vector<float> train_small(std::uint64_t seed, std::latch* start = nullptr, 
   return out;
 }
 
-const std::string mini = std::string(GLUINO_TEST_DATA_DIR) + "/fashion-mnist-mini";
+const std::string threads_fixture = std::string(GLUINO_TEST_DATA_DIR) + "/fashion-mnist-mini";
 
 /// The labels of two shuffled epochs over the fixture, normalized on the fly (a lazy
 /// transform run by the loader's worker thread when prefetching), and the sum of the images.
 std::vector<float> two_epochs(bool prefetch, std::size_t num_workers = 0) {
   namespace tf = data::vision::transforms;
-  data::vision::FashionMNIST<float> train(mini, {.train = true});
+  data::vision::FashionMNIST<float> train(threads_fixture, {.train = true});
   auto ds = train.transform_first(tf::Compose({tf::ToTensor(), tf::Normalize(0.2860, 0.3530)}));
   data::DataLoader<float> loader(ds, {.batch_size = 16, .shuffle = true, .seed = 3,
                                          .num_workers = num_workers,

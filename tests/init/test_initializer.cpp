@@ -11,12 +11,12 @@
 using namespace gluino;
 
 namespace {
-struct Stats {
+struct InitStats {
   double mean = 0, sd = 0, min = 1e300, max = -1e300;
 };
 template <class T>
-Stats stats(const NDArray<T>& a) {
-  Stats s;
+InitStats init_stats(const NDArray<T>& a) {
+  InitStats s;
   for (T v : a) {
     s.mean += v;
     s.min = std::min<double>(s.min, v);
@@ -27,7 +27,7 @@ Stats stats(const NDArray<T>& a) {
   s.sd = std::sqrt(s.sd / double(a.size()));
   return s;
 }
-bool all_equal(const NDArray<float>& a, float v) {
+bool init_all_equal(const NDArray<float>& a, float v) {
   for (float x : a)
     if (x != v) return false;
   return true;
@@ -40,24 +40,24 @@ TEST_CASE("the dispatcher picks by the name's suffix, as Gluon") {
   init::Uniform u;
   NDArray<float> a(Shape{100});
   u("dense0_weight", a);
-  Stats s = stats(a);
+  InitStats s = init_stats(a);
   CHECK(s.min >= -0.07);
   CHECK(s.max < 0.07);
   CHECK(s.max - s.min > 0.1);
   for (const char* name : {"dense0_bias", "bn0_beta", "bn0_running_mean", "bn0_moving_mean"}) {
     a.fill(9);
     u(name, a);
-    CHECK(all_equal(a, 0.0f));
+    CHECK(init_all_equal(a, 0.0f));
   }
   for (const char* name : {"bn0_gamma", "bn0_running_var", "bn0_moving_var"}) {
     a.fill(9);
     u(name, a);
-    CHECK(all_equal(a, 1.0f));
+    CHECK(init_all_equal(a, 1.0f));
   }
   // Any other name goes to init_weight, as Gluon gives such a parameter the global _init_weight.
   a.fill(9);
   u("dense0_scale", a);
-  const auto st = stats(a);
+  const auto st = init_stats(a);
   CHECK(st.min >= -0.07);
   CHECK(st.max < 0.07);
 }
@@ -66,7 +66,7 @@ TEST_CASE("the base class has no init_weight") {
   NDArray<float> a(Shape{2});
   CHECK_THROWS_WITH_AS(base("w_weight", a), doctest::Contains("init_weight"), ValueError);
   base("w_bias", a);
-  CHECK(all_equal(a, 0.0f));
+  CHECK(init_all_equal(a, 0.0f));
 }
 TEST_CASE("a user's initializer overrides only what it needs (the issue's MyInit)") {
 #pragma GCC diagnostic push
@@ -83,29 +83,29 @@ TEST_CASE("a user's initializer overrides only what it needs (the issue's MyInit
   m("dense0_weight", w);
   m("dense0_bias", b);
   m("bn_gamma", g);
-  Stats s = stats(w);
+  InitStats s = init_stats(w);
   CHECK(s.min >= 5.0);
   CHECK(s.max < 10.0);
-  CHECK(all_equal(b, 2.0f));
-  CHECK(all_equal(g, 1.0f));
+  CHECK(init_all_equal(b, 2.0f));
+  CHECK(init_all_equal(g, 1.0f));
 }
 TEST_CASE("Normal, Constant, Zero, One") {
   random::seed(2);
   NDArray<double> a(Shape{20000});
   init::BasicNormal<double>{0.5}("w_weight", a);
-  Stats s = stats(a);
+  InitStats s = init_stats(a);
   CHECK(std::abs(s.mean) < 0.02);
   CHECK(s.sd == doctest::Approx(0.5).epsilon(0.03));
   CHECK(init::Normal{}.sigma() == doctest::Approx(0.01));
   NDArray<float> c(Shape{4});
   init::Constant{3.5}("w_weight", c);
-  CHECK(all_equal(c, 3.5f));
+  CHECK(init_all_equal(c, 3.5f));
   init::Constant{3.5}("w_bias", c);  // as Gluon, Constant only sets weights
-  CHECK(all_equal(c, 0.0f));
+  CHECK(init_all_equal(c, 0.0f));
   init::One{}("w_weight", c);
-  CHECK(all_equal(c, 1.0f));
+  CHECK(init_all_equal(c, 1.0f));
   init::Zero{}("w_weight", c);
-  CHECK(all_equal(c, 0.0f));
+  CHECK(init_all_equal(c, 0.0f));
   CHECK_THROWS_AS(init::Uniform{-1}, ValueError);
   CHECK_THROWS_AS(init::Normal{-1}, ValueError);
 }
@@ -121,7 +121,7 @@ TEST_CASE("Xavier: uniform bounds sqrt(magnitude / factor) for each factor_type"
     CHECK(x.factor(w.shape()) == c.factor_value);
     x("fc_weight", w);
     const double bound = std::sqrt(3.0 / c.factor_value);
-    Stats s = stats(w);
+    InitStats s = init_stats(w);
     CHECK(s.min >= -bound);
     CHECK(s.max <= bound);
     CHECK(s.max > 0.9 * bound);  // the whole range is used
@@ -134,7 +134,7 @@ TEST_CASE("Xavier: conv weights count the receptive field; gaussian has sd = sca
   NDArray<double> w(Shape{32, 16, 3, 3});  // fan_in 144, fan_out 288
   CHECK(x.factor(w.shape()) == 216.0);
   x("conv0_weight", w);
-  Stats s = stats(w);
+  InitStats s = init_stats(w);
   CHECK(s.sd == doctest::Approx(std::sqrt(2.0 / 216.0)).epsilon(0.05));
   CHECK(std::abs(s.mean) < 0.005);
 }
@@ -152,7 +152,7 @@ TEST_CASE("MSRAPrelu: gaussian with magnitude 2 / (1 + slope^2)") {
   CHECK(m.rnd_type() == "gaussian");
   NDArray<double> w(Shape{100, 200});
   m("fc_weight", w);
-  CHECK(stats(w).sd == doctest::Approx(std::sqrt(2.0 / 200)).epsilon(0.03));
+  CHECK(init_stats(w).sd == doctest::Approx(std::sqrt(2.0 / 200)).epsilon(0.03));
   CHECK(init::MSRAPrelu{}.magnitude() == doctest::Approx(2.0 / 1.0625));
 }
 TEST_CASE("AnyInitializer: holds copies, shared_ptrs, and rebinds built-ins to another element type") {

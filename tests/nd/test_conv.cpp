@@ -19,7 +19,7 @@ using test::rand_array;
 using V = std::vector<NDArray<double>>;
 
 namespace {
-NDArray<float> rand_float(const Shape& s, std::uint64_t seed) {
+NDArray<float> conv_rand_float(const Shape& s, std::uint64_t seed) {
   random::Generator gen(seed);
   NDArray<float> x(s);
   for (float& v : x) v = static_cast<float>(gen.uniform(-1.0, 1.0));
@@ -48,14 +48,14 @@ double max_rel_diff(const float* a, const float* b, std::size_t n) {
   return worst;
 }
 
-struct Case {
+struct ConvCase {
   std::size_t N, C, H, W, O, kh, kw;
   nd::ConvOptions opt;
   bool bias;
 };
 
 // Random shapes with every option: groups, dilation, stride 2, pad 1, 1x1, non-square.
-const Case cases[] = {
+const ConvCase conv_cases[] = {
     {2, 3, 7, 9, 4, 3, 3, {}, true},
     {3, 4, 8, 8, 6, 3, 3, {.stride = {2, 2}, .pad = {1, 1}}, true},
     {2, 4, 9, 7, 4, 3, 2, {.stride = {1, 2}, .dilate = {2, 1}, .pad = {1, 0}}, false},
@@ -77,7 +77,7 @@ const Case cases[] = {
     {1, 4, 9, 9, 4, 3, 3, {.dilate = {2, 2}, .pad = {2, 2}, .num_group = 4}, false},  // depthwise, dilated
 };
 
-kernels::Conv2DGeometry geometry(const Case& c) {
+kernels::Conv2DGeometry geometry(const ConvCase& c) {
   return nd::ops::Convolution<float>::make_geometry(NDArray<float>(Shape{c.N, c.C, c.H, c.W}),
                                                     NDArray<float>(Shape{c.O, c.C / c.opt.num_group, c.kh, c.kw}),
                                                     NDArray<float>(), c.opt);
@@ -86,7 +86,7 @@ kernels::Conv2DGeometry geometry(const Case& c) {
 test::Fn conv_fn(nd::ConvOptions opt, bool bias) {
   return [opt, bias](const V& x) { return nd::convolution(x[0], x[1], bias ? x[2] : NDArray<double>(), opt); };
 }
-V conv_inputs(const Case& c) {
+V conv_inputs(const ConvCase& c) {
   V in{rand_array({c.N, c.C, c.H, c.W}, 1), rand_array({c.O, c.C / c.opt.num_group, c.kh, c.kw}, 2)};
   if (c.bias) in.push_back(rand_array({c.O}, 3));
   return in;
@@ -106,7 +106,7 @@ TEST_CASE("convolution: output shape (N, O, Ho, Wo)") {
   CHECK(nd::conv_output_size({224, 224}, {11, 11}, {.stride = {4, 4}}) == std::array<std::size_t, 2>{54, 54});
 }
 
-TEST_CASE("convolution: small cases computed by hand") {
+TEST_CASE("convolution: small conv_cases computed by hand") {
   auto x = nd::arange<float>(1, 10).reshape({1, 1, 3, 3});
   SUBCASE("2x2 ones with bias") {
     auto y = nd::convolution(x, nd::ones<float>({1, 1, 2, 2}), nd::array<float>({10}));
@@ -132,21 +132,21 @@ TEST_CASE("convolution: small cases computed by hand") {
 }
 
 TEST_CASE("convolution: fast path matches the naive reference on random shapes") {
-  for (const Case& c : cases) {
+  for (const ConvCase& c : conv_cases) {
     const std::string shape = std::to_string(c.N) + "x" + std::to_string(c.C) + "x" + std::to_string(c.H) + "x" +
                               std::to_string(c.W) + " -> " + std::to_string(c.O) + ", kernel " + std::to_string(c.kh) +
                               "x" + std::to_string(c.kw);
     CAPTURE(shape);
     const auto g = geometry(c);
-    auto x = rand_float({c.N, c.C, c.H, c.W}, 11), w = rand_float({c.O, g.Cg(), c.kh, c.kw}, 12);
-    auto b = rand_float({c.O}, 13);
+    auto x = conv_rand_float({c.N, c.C, c.H, c.W}, 11), w = conv_rand_float({c.O, g.Cg(), c.kh, c.kw}, 12);
+    auto b = conv_rand_float({c.O}, 13);
     const float* pb = c.bias ? b.data() : nullptr;
     auto y = nd::convolution(x, w, c.bias ? b : NDArray<float>(), c.opt);
     NDArray<float> ref(y.shape());
     kernels::conv2d_forward_naive(g, x.data(), w.data(), pb, ref.data());
     CHECK(max_rel_diff(y.data(), ref.data(), y.size()) < 1e-5);
 
-    auto dy = rand_float(y.shape(), 14);
+    auto dy = conv_rand_float(y.shape(), 14);
     NDArray<float> dx(x.shape()), dw(w.shape()), db(Shape{c.O}), rx(x.shape()), rw(w.shape()), rb(Shape{c.O});
     kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
     kernels::conv2d_backward_naive(g, x.data(), w.data(), dy.data(), rx.data(), rw.data(), rb.data());
@@ -199,7 +199,7 @@ TEST_CASE("convolution: gradients match central differences (double)") {
 }
 
 TEST_CASE("convolution_relu: the values and gradients of relu(convolution)") {
-  for (const Case& c : cases) {
+  for (const ConvCase& c : conv_cases) {
     CAPTURE(c.N);
     CAPTURE(c.C);
     CAPTURE(c.kh);
@@ -358,11 +358,11 @@ TEST_CASE("convolution: an image whose column matrix spans several workspace til
   // 64 channels at 184x184: a column matrix of 576 x 33124 floats (76 MB) in tiles of
   // conv_panel_bytes; forward, backward and the fused ReLU against the definition.  (The
   // image, 8.7 MB, is too large for the wide direct kernel, which would take it otherwise.)
-  const Case c{1, 64, 184, 184, 3, 3, 3, {}, true};
+  const ConvCase c{1, 64, 184, 184, 3, 3, 3, {}, true};
   const auto g = geometry(c);
   REQUIRE(!kernels::direct_wide_applies<float>(g));
   REQUIRE(kernels::conv2d_forward_workspace<float>(g).tile_rows < g.Ho);
-  auto x = rand_float({c.N, c.C, c.H, c.W}, 21), w = rand_float({c.O, c.C, c.kh, c.kw}, 22), b = rand_float({c.O}, 23);
+  auto x = conv_rand_float({c.N, c.C, c.H, c.W}, 21), w = conv_rand_float({c.O, c.C, c.kh, c.kw}, 22), b = conv_rand_float({c.O}, 23);
   auto y = nd::convolution(x, w, b);
   NDArray<float> ref(y.shape());
   kernels::conv2d_forward_naive(g, x.data(), w.data(), b.data(), ref.data());
@@ -370,7 +370,7 @@ TEST_CASE("convolution: an image whose column matrix spans several workspace til
   auto yr = nd::convolution_relu(x, w, b);
   for (std::size_t i = 0; i < yr.size(); ++i) REQUIRE(yr.data()[i] == std::max(y.data()[i], 0.0f));
 
-  auto dy = rand_float(y.shape(), 24);
+  auto dy = conv_rand_float(y.shape(), 24);
   NDArray<float> dx(x.shape()), dw(w.shape()), db(Shape{c.O}), rx(x.shape()), rw(w.shape()), rb(Shape{c.O});
   kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
   kernels::conv2d_backward_naive(g, x.data(), w.data(), dy.data(), rx.data(), rw.data(), rb.data());

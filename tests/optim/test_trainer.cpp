@@ -32,7 +32,7 @@ void set_grads(const nn::BasicParameterDict<double>& d, int step) {
   d["net_a"]->grad().assign(nd::array<double>({1.0 + step, -0.5}));
   d["net_c"]->grad().assign(nd::array<double>({-2.0, 4.0 * step}));
 }
-std::string temp_path(const char* name) { return (std::filesystem::temp_directory_path() / name).string(); }
+std::string trainer_temp_path(const char* name) { return (std::filesystem::temp_directory_path() / name).string(); }
 }  // namespace
 
 TEST_SUITE("optim/trainer") {
@@ -72,7 +72,7 @@ TEST_CASE("learning_rate and set_learning_rate") {
                        ValueError);
 }
 TEST_CASE("save_states / load_states round trip: a restored trainer continues identically") {
-  const std::string path = temp_path("gluino_test_trainer_states.safetensors");
+  const std::string path = trainer_temp_path("gluino_test_trainer_states.safetensors");
   auto p1 = make_params();
   BasicTrainer<double> t1(p1, "adam", {{"learning_rate", 0.1}});
   for (int s = 0; s < 2; ++s) {
@@ -100,7 +100,7 @@ TEST_CASE("save_states / load_states round trip: a restored trainer continues id
   std::remove(path.c_str());
 }
 TEST_CASE("load_states rejects a file that lacks the state of one updated parameter, naming it") {
-  const std::string path = temp_path("gluino_test_trainer_missing_state.safetensors");
+  const std::string path = trainer_temp_path("gluino_test_trainer_missing_state.safetensors");
   auto p1 = make_params();
   BasicTrainer<double> t1(p1, "sgd", {{"learning_rate", 0.1}, {"momentum", 0.9}});
   set_grads(p1, 0);
@@ -136,7 +136,7 @@ void train_step(nn::Sequential& net, Trainer& trainer, float scale) {
 }
 }  // namespace
 TEST_CASE("load_states matches parameters by structure: another process numbering blocks differently loads it") {
-  const std::string path = temp_path("gluino_test_trainer_structural.safetensors");
+  const std::string path = trainer_temp_path("gluino_test_trainer_structural.safetensors");
   nn::reset_name_counters();
   auto net1 = make_net();  // dense0_, dense1_
   Trainer t1(net1.collect_params(), "sgd", {{"learning_rate", 0.1}, {"momentum", 0.9}});
@@ -187,7 +187,7 @@ TEST_CASE("load_states matches parameters by structure: another process numberin
   std::remove((path + ".params").c_str());
 }
 TEST_CASE("save_states: the caller's metadata, and a failed save leaves the previous file whole") {
-  const std::string path = temp_path("gluino_test_trainer_meta.safetensors");
+  const std::string path = trainer_temp_path("gluino_test_trainer_meta.safetensors");
   auto p1 = make_params();
   BasicTrainer<double> t1(p1, "adam", {{"learning_rate", 0.1}});
   set_grads(p1, 0);

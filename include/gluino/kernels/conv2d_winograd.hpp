@@ -340,21 +340,21 @@ void run(const Problem& p, const T* x, const T* mask, const T* w, bool adjoint, 
   gluino::detail::run_team(team, [&](int tid, int nt) {
     const auto t = static_cast<std::size_t>(tid), n = static_cast<std::size_t>(nt);
     const std::size_t first = NT * t / n, last = NT * (t + 1) / n;
-    T* const V = work.data() + panel * t;
-    T* const M = V + 36 * C * chunk;
+    T* const Vp = work.data() + panel * t;
+    T* const Mp = Vp + 36 * C * chunk;
     std::vector<TileGroup> tg;
     for (std::size_t t0 = first; t0 < last; t0 += chunk) {
       const std::size_t pc = std::min(chunk, last - t0), groups = (pc + lanes - 1) / lanes;
       tile_groups(p, t0, pc, tg);
       for (std::size_t c = 0; c < C; ++c)
-        for (std::size_t gi = 0; gi < groups; ++gi) transform_inputs(p, x, mask, c, tg[gi], V + gi * lanes, pc);
+        for (std::size_t gi = 0; gi < groups; ++gi) transform_inputs(p, x, mask, c, tg[gi], Vp + gi * lanes, pc);
       for (std::size_t xi = 0; xi < 36; ++xi)
-        gemm(false, false, O, pc, C, T(1), U + xi * O * C, C, V + xi * C * pc, pc, T(0), M + xi * O * pc, pc);
+        gemm(false, false, O, pc, C, T(1), U + xi * O * C, C, Vp + xi * C * pc, pc, T(0), Mp + xi * O * pc, pc);
       for (std::size_t o = 0; o < O; ++o) {
         const T bias = b ? b[o] : T(0);
         for (std::size_t gi = 0; gi < groups; ++gi) {
-          if (p.m() == 2) transform_outputs<2>(p, M + gi * lanes, pc, o, tg[gi], bias, relu, y);
-          else transform_outputs<4>(p, M + gi * lanes, pc, o, tg[gi], bias, relu, y);
+          if (p.m() == 2) transform_outputs<2>(p, Mp + gi * lanes, pc, o, tg[gi], bias, relu, y);
+          else transform_outputs<4>(p, Mp + gi * lanes, pc, o, tg[gi], bias, relu, y);
         }
       }
     }
@@ -469,23 +469,23 @@ void run_weight_grad(const Problem& p, const T* x, const T* dy, const T* mask, T
   gluino::detail::run_team(team, [&](int tid, int nt) {
     const auto t = static_cast<std::size_t>(tid), n = static_cast<std::size_t>(nt);
     const std::size_t o0 = O * t / n, o1 = O * (t + 1) / n, od = o1 - o0;
-    T* const V = work.data() + panel * t;
-    T* const D = V + 36 * C * chunk;
+    T* const Vp = work.data() + panel * t;
+    T* const Dp = Vp + 36 * C * chunk;
     std::vector<TileGroup> tg;
     for (std::size_t t0 = 0; t0 < NT; t0 += chunk) {
       const std::size_t pc = std::min(chunk, NT - t0), groups = (pc + lanes - 1) / lanes;
       tile_groups(p, t0, pc, tg);
       for (std::size_t c = 0; c < C; ++c)
         for (std::size_t gi = 0; gi < groups; ++gi)
-          transform_inputs(p, x, static_cast<const T*>(nullptr), c, tg[gi], V + gi * lanes, pc);
+          transform_inputs(p, x, static_cast<const T*>(nullptr), c, tg[gi], Vp + gi * lanes, pc);
       for (std::size_t o = o0; o < o1; ++o)
         for (std::size_t gi = 0; gi < groups; ++gi) {
-          T* const out = D + (o - o0) * pc + gi * lanes;
+          T* const out = Dp + (o - o0) * pc + gi * lanes;
           if (p.m() == 2) transform_output_grads<2>(p, dy, mask, o, tg[gi], out, pc, od);
           else transform_output_grads<4>(p, dy, mask, o, tg[gi], out, pc, od);
         }
       for (std::size_t xi = 0; xi < 36 && od > 0; ++xi)
-        gemm(false, true, od, C, pc, T(1), D + xi * od * pc, pc, V + xi * C * pc, pc, t0 == 0 ? T(0) : T(1),
+        gemm(false, true, od, C, pc, T(1), Dp + xi * od * pc, pc, Vp + xi * C * pc, pc, t0 == 0 ? T(0) : T(1),
              dU + xi * O * C + o0 * C, C);
     }
   });
