@@ -11,8 +11,9 @@
 #   4. libFuzzer (clang, ASan + UBSan, header-only): each fuzz target for 20 s
 #      (GLUINO_FUZZ_SECONDS), two at a time;
 #   5. ThreadSanitizer, header-only: the thread tests.
-# The suites compile each test folder as one translation unit (GLUINO_UNITY_TESTS).  Installs what
-# it needs first (scripts/setup.sh).  Prints the time of each step.
+# The suites compile into one executable, test_suites, of two translation units
+# (GLUINO_UNITY_TESTS).  Installs what it needs first (scripts/setup.sh).  Prints the time of
+# each step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
