@@ -19,19 +19,19 @@ using NamedD = std::vector<std::pair<std::string, NDArray<double>>>;
 
 namespace {
 // This process's scratch folder, removed at exit.
-const fs::path safetensors_scratch = fs::temp_directory_path() / ("gluino-test-safetensors-" + std::to_string(::getpid()));
+const fs::path st_scratch = fs::temp_directory_path() / ("gluino-test-safetensors-" + std::to_string(::getpid()));
 struct RemoveScratch {
   ~RemoveScratch() {
     std::error_code ec;
-    fs::remove_all(safetensors_scratch, ec);
+    fs::remove_all(st_scratch, ec);
   }
 } remove_scratch;
 fs::path tmp_dir() {
-  const fs::path dir = safetensors_scratch;
+  const fs::path dir = st_scratch;
   fs::create_directories(dir);
   return dir;
 }
-std::string safetensors_tmp_path(const std::string& name) { return (tmp_dir() / name).string(); }
+std::string st_path(const std::string& name) { return (tmp_dir() / name).string(); }
 std::vector<unsigned char> file_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
@@ -39,7 +39,7 @@ std::vector<unsigned char> file_bytes(const std::string& path) {
 // A file with the given header text (not padded), header length field and data bytes.
 std::string make_file(const std::string& name, const std::string& header, std::vector<unsigned char> data = {},
                       std::uint64_t declared = ~std::uint64_t(0)) {
-  const std::string p = safetensors_tmp_path(name);
+  const std::string p = st_path(name);
   std::ofstream f(p, std::ios::binary);
   const std::uint64_t n = declared == ~std::uint64_t(0) ? header.size() : declared;
   for (int i = 0; i < 8; ++i) f.put(static_cast<char>(n >> (8 * i)));
@@ -52,7 +52,7 @@ std::vector<unsigned char> zeros(std::size_t n) { return std::vector<unsigned ch
 
 TEST_SUITE("io/safetensors") {
 TEST_CASE("the bytes follow the format: length, padded JSON header, little-endian data") {
-  const auto p = safetensors_tmp_path("one.safetensors");
+  const auto p = st_path("one.safetensors");
   io::save_safetensors<float>(p, {{"a", nd::array<float>({1.0f, -2.5f})}});
   const auto b = file_bytes(p);
   const std::string json = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
@@ -67,7 +67,7 @@ TEST_CASE("the bytes follow the format: length, padded JSON header, little-endia
         std::vector<unsigned char>{0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x20, 0xc0});
 }
 TEST_CASE("header JSON: metadata first, tensors in order with dtype, shape and contiguous offsets") {
-  const auto p = safetensors_tmp_path("two.safetensors");
+  const auto p = st_path("two.safetensors");
   io::save_safetensors<double>(p, {{"w", nd::zeros<double>({2, 3})}, {"b", nd::zeros<double>({3})}, {"s", nd::zeros<double>({})}},
                                {{"format", "gluino"}, {"epoch", "3"}});
   const auto bytes = file_bytes(p);
@@ -86,7 +86,7 @@ TEST_CASE("header JSON: metadata first, tensors in order with dtype, shape and c
   CHECK(bytes.size() == 8 + n + 80);
 }
 TEST_CASE("round trips: float, double, scalars, empty tensors, metadata, F32 into double") {
-  const auto p = safetensors_tmp_path("rt.safetensors");
+  const auto p = st_path("rt.safetensors");
   auto w = nd::array<float>({0.1f, -1e-30f, 3e38f, 7.0f, -0.0f, 1.0f / 3.0f}, {3, 2});
   Named in{{"conv0_weight", w}, {"scalar", nd::full<float>({}, 2.5f)}, {"empty", nd::zeros<float>({0, 3})}};
   io::save_safetensors(p, in, {{"k", "v"}});
@@ -101,7 +101,7 @@ TEST_CASE("round trips: float, double, scalars, empty tensors, metadata, F32 int
   CHECK(out.tensors[2].second.shape() == Shape{0, 3});
   auto as_double = io::load_safetensors<double>(p);
   CHECK(as_double[0].second.at(0, 0) == static_cast<double>(0.1f));
-  const auto pd = safetensors_tmp_path("rtd.safetensors");
+  const auto pd = st_path("rtd.safetensors");
   io::save_safetensors<double>(pd, {{"x", nd::array<double>({0.1, 1e300})}});
   CHECK(io::load_safetensors<double>(pd)[0].second.to_vector() == std::vector<double>{0.1, 1e300});
   CHECK_THROWS_WITH_AS(io::load_safetensors<float>(pd),
@@ -124,7 +124,7 @@ TEST_CASE("saving replaces the file through a temporary and leaves no temporary 
   CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
 }
 TEST_CASE("save rejects bad names and arrays") {
-  const auto p = safetensors_tmp_path("bad-save.safetensors");
+  const auto p = st_path("bad-save.safetensors");
   CHECK_THROWS_WITH_AS(io::save_safetensors<float>(p, {{"a", nd::zeros<float>({1})}, {"a", nd::zeros<float>({1})}}),
                        doctest::Contains("duplicate tensor name 'a'"), ValueError);
   CHECK_THROWS_WITH_AS(io::save_safetensors<float>(p, {{"", nd::zeros<float>({1})}}), doctest::Contains("empty name"),
@@ -141,11 +141,11 @@ TEST_CASE("malformed files are rejected, naming the file and the tensor") {
   const std::string ok = R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
   auto load = [](const std::string& p) { return io::load_safetensors<float>(p); };
   SUBCASE("missing") {
-    CHECK_THROWS_WITH_AS(load(safetensors_tmp_path("absent.safetensors")), doctest::Contains("absent.safetensors': no such file"),
+    CHECK_THROWS_WITH_AS(load(st_path("absent.safetensors")), doctest::Contains("absent.safetensors': no such file"),
                          ValueError);
   }
   SUBCASE("shorter than the length field") {
-    const auto p = safetensors_tmp_path("tiny");
+    const auto p = st_path("tiny");
     std::ofstream(p) << "abc";
     CHECK_THROWS_WITH_AS(load(p), doctest::Contains("truncated: 3 bytes, shorter than the 8-byte header length field"),
                          ValueError);
@@ -276,8 +276,8 @@ TEST_CASE("a save that fails halfway leaves the previous file byte-identical and
 }
 TEST_CASE("an independent reader (Python, standard library only) agrees") {
   const std::string script = std::string(GLUINO_TEST_DATA_DIR) + "/../io/check_safetensors.py";
-  const auto p = safetensors_tmp_path("py.safetensors"), pd = safetensors_tmp_path("pyd.safetensors"), e = safetensors_tmp_path("expected.json"),
-             ed = safetensors_tmp_path("expected-d.json");
+  const auto p = st_path("py.safetensors"), pd = st_path("pyd.safetensors"), e = st_path("expected.json"),
+             ed = st_path("expected-d.json");
   Named in{{"dense0_weight", nd::array<float>({0.5f, -1.25f, 3.0f, 0.1f, 1e-7f, -6e20f}, {2, 3})},
            {"dense0_bias", nd::array<float>({0.25f, -0.0f})},
            {"step", nd::full<float>({}, 42.0f)}};

@@ -19,7 +19,7 @@ using test::rand_array;
 using V = std::vector<NDArray<double>>;
 
 namespace {
-NDArray<float> conv_rand_float(const Shape& s, std::uint64_t seed) {
+NDArray<float> randf(const Shape& s, std::uint64_t seed) {
   random::Generator gen(seed);
   NDArray<float> x(s);
   for (float& v : x) v = static_cast<float>(gen.uniform(-1.0, 1.0));
@@ -106,7 +106,7 @@ TEST_CASE("convolution: output shape (N, O, Ho, Wo)") {
   CHECK(nd::conv_output_size({224, 224}, {11, 11}, {.stride = {4, 4}}) == std::array<std::size_t, 2>{54, 54});
 }
 
-TEST_CASE("convolution: small conv_cases computed by hand") {
+TEST_CASE("convolution: small cases computed by hand") {
   auto x = nd::arange<float>(1, 10).reshape({1, 1, 3, 3});
   SUBCASE("2x2 ones with bias") {
     auto y = nd::convolution(x, nd::ones<float>({1, 1, 2, 2}), nd::array<float>({10}));
@@ -138,15 +138,15 @@ TEST_CASE("convolution: fast path matches the naive reference on random shapes")
                               "x" + std::to_string(c.kw);
     CAPTURE(shape);
     const auto g = geometry(c);
-    auto x = conv_rand_float({c.N, c.C, c.H, c.W}, 11), w = conv_rand_float({c.O, g.Cg(), c.kh, c.kw}, 12);
-    auto b = conv_rand_float({c.O}, 13);
+    auto x = randf({c.N, c.C, c.H, c.W}, 11), w = randf({c.O, g.Cg(), c.kh, c.kw}, 12);
+    auto b = randf({c.O}, 13);
     const float* pb = c.bias ? b.data() : nullptr;
     auto y = nd::convolution(x, w, c.bias ? b : NDArray<float>(), c.opt);
     NDArray<float> ref(y.shape());
     kernels::conv2d_forward_naive(g, x.data(), w.data(), pb, ref.data());
     CHECK(max_rel_diff(y.data(), ref.data(), y.size()) < 1e-5);
 
-    auto dy = conv_rand_float(y.shape(), 14);
+    auto dy = randf(y.shape(), 14);
     NDArray<float> dx(x.shape()), dw(w.shape()), db(Shape{c.O}), rx(x.shape()), rw(w.shape()), rb(Shape{c.O});
     kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
     kernels::conv2d_backward_naive(g, x.data(), w.data(), dy.data(), rx.data(), rw.data(), rb.data());
@@ -362,7 +362,7 @@ TEST_CASE("convolution: an image whose column matrix spans several workspace til
   const auto g = geometry(c);
   REQUIRE(!kernels::direct_wide_applies<float>(g));
   REQUIRE(kernels::conv2d_forward_workspace<float>(g).tile_rows < g.Ho);
-  auto x = conv_rand_float({c.N, c.C, c.H, c.W}, 21), w = conv_rand_float({c.O, c.C, c.kh, c.kw}, 22), b = conv_rand_float({c.O}, 23);
+  auto x = randf({c.N, c.C, c.H, c.W}, 21), w = randf({c.O, c.C, c.kh, c.kw}, 22), b = randf({c.O}, 23);
   auto y = nd::convolution(x, w, b);
   NDArray<float> ref(y.shape());
   kernels::conv2d_forward_naive(g, x.data(), w.data(), b.data(), ref.data());
@@ -370,7 +370,7 @@ TEST_CASE("convolution: an image whose column matrix spans several workspace til
   auto yr = nd::convolution_relu(x, w, b);
   for (std::size_t i = 0; i < yr.size(); ++i) REQUIRE(yr.data()[i] == std::max(y.data()[i], 0.0f));
 
-  auto dy = conv_rand_float(y.shape(), 24);
+  auto dy = randf(y.shape(), 24);
   NDArray<float> dx(x.shape()), dw(w.shape()), db(Shape{c.O}), rx(x.shape()), rw(w.shape()), rb(Shape{c.O});
   kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
   kernels::conv2d_backward_naive(g, x.data(), w.data(), dy.data(), rx.data(), rw.data(), rb.data());
