@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build/release}
+source scripts/blas_env.sh  # OpenBLAS kernels for this CPU when it is newer than OpenBLAS
 for b in bench_allreduce bench_dist_step; do
   [ -x "$build/bench/$b" ] || { echo "bench_dist: no $build/bench/$b; build first (cmake --build $build)" >&2; exit 1; }
 done

@@ -7,6 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dataset-fashion-mnist
+source scripts/blas_env.sh  # OpenBLAS kernels for this CPU when it is newer than OpenBLAS
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release -DGLUINO_BUILD_EXAMPLES=ON -DGLUINO_PRECOMPILED=OFF >/dev/null
 cmake --build build/release --target train_lenet predict -j "$(nproc)"
 exec build/release/examples/train_lenet "$@"

@@ -20,6 +20,7 @@ start=$(date +%s)
 step() { echo "test.sh: $1 done at $(( $(date +%s) - start )) s"; }
 bash scripts/setup.sh
 step setup
+source scripts/blas_env.sh  # OpenBLAS kernels for this CPU when it is newer than OpenBLAS
 # Headers include only what lies below them (docs/architecture.md), and the precompiled mode's
 # instantiation lists are each declared in their header and defined once in src/
 # (docs/building.md).

@@ -14,6 +14,9 @@
 // chosen by Debian's alternatives).  When that is the netlib reference BLAS, LibTorch runs
 // several times slower than with OpenBLAS and the comparison means nothing, so the program names
 // the BLAS it found and refuses the reference one unless --allow-reference-blas is given.
+// Both libraries' products run on that OpenBLAS; when it chose kernels older than the CPU (a
+// model it does not know: kernels/blas_core.hpp), both run several times slower than they could,
+// so the program refuses that too, naming the OPENBLAS_CORETYPE to set, unless --allow-slow-blas.
 #include <link.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -160,7 +163,7 @@ struct Summary {
 
 int main(int argc, char** argv) {
   int runs = 5, threads = 2;
-  bool allow_reference_blas = false;
+  bool allow_reference_blas = false, allow_slow_blas = false;
   std::string only;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -169,13 +172,14 @@ int main(int argc, char** argv) {
     else if (a == "--only" && i + 1 < argc) only = argv[++i];
     else if (a == "--in-process") in_process = true;
     else if (a == "--allow-reference-blas") allow_reference_blas = true;
+    else if (a == "--allow-slow-blas") allow_slow_blas = true;
     else if (a == "--cache-limit-mb" && i + 1 < argc) {
       cache_limit_mb = argv[++i];
       gluino::set_memory_cache_limit(std::stoul(cache_limit_mb) << 20);  // for --in-process
     }
     else {
       std::fprintf(stderr, "usage: compare [--runs N] [--threads N] [--only lenet|alexnet|vgg11_quarter] [--in-process] "
-                           "[--cache-limit-mb N] [--allow-reference-blas]\n");
+                           "[--cache-limit-mb N] [--allow-reference-blas] [--allow-slow-blas]\n");
       return 2;
     }
   }
@@ -186,6 +190,15 @@ int main(int argc, char** argv) {
                  "is with OpenBLAS; install OpenBLAS (apt-get install libopenblas0-pthread) for a fair comparison, "
                  "or pass --allow-reference-blas\n",
                  blas.c_str());
+    return 2;
+  }
+  const std::string advice = gluino::kernels::blas_coretype_advice();
+  if (!advice.empty() && !allow_slow_blas) {
+    std::fprintf(stderr,
+                 "compare: OpenBLAS chose its %s kernels, older than this CPU's vectors (it does not know the CPU's "
+                 "model), for gluino's products and LibTorch's; run with OPENBLAS_CORETYPE=%s in the environment, or "
+                 "pass --allow-slow-blas\n",
+                 gluino::kernels::blas_core().c_str(), advice.c_str());
     return 2;
   }
   const double peak = peak_in_child(threads);

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "gluino/core/parallel.hpp"
+#include "gluino/kernels/blas_core.hpp"
 #include "gluino/detail/precompiled.hpp"
 
 #if defined(GLUINO_USE_OPENBLAS)
@@ -32,12 +33,14 @@ char* openblas_get_config(void);
 #endif
 
 namespace gluino::detail {
-/// Keeps OpenBLAS from starting threads of its own (see the top of this header); a no-op
-/// without it.  Cheap after the first call.
+/// Keeps OpenBLAS from starting threads of its own (see the top of this header), and warns
+/// once when its kernels fall short of the CPU (kernels/blas_core.hpp); a no-op without it.
+/// Cheap after the first call.
 inline void blas_one_thread_per_call() {
 #if defined(GLUINO_USE_OPENBLAS)
   static const bool done = [] {
     if (openblas_get_parallel() == 1) openblas_set_num_threads(1);  // 1: the pthreads build
+    warn_if_blas_below_cpu();
     return true;
   }();
   (void)done;
