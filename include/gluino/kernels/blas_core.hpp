@@ -49,7 +49,8 @@ inline CpuVectorIsa cpu_vector_isa() {
 /// gluino's products are Eigen's own.
 inline std::string blas_core() {
 #if defined(GLUINO_USE_OPENBLAS)
-  return openblas_get_corename();
+  const char* core = openblas_get_corename();
+  return core ? core : "";
 #else
   return "Eigen";
 #endif
@@ -62,9 +63,9 @@ inline std::string blas_core() {
 inline std::string blas_coretype_advice(std::string_view core, CpuVectorIsa isa) {
   // OpenBLAS's x86 core names (driver/others/dynamic.c) whose kernels use neither AVX2 nor AVX-512.
   static constexpr std::array<std::string_view, 21> older = {
-      "unknown", "katmai",     "coppermine", "northwood",    "prescott",  "banias", "atom",
-      "core2",   "penryn",     "dunnington", "nehalem",      "athlon",    "opteron", "opteron_sse3",
-      "barcelona", "nano",     "sandybridge", "bobcat",      "bulldozer", "piledriver", "steamroller"};
+      "unknown",  "katmai",    "coppermine",   "northwood", "prescott",    "banias",     "atom",
+      "core2",    "penryn",    "dunnington",   "nehalem",   "athlon",      "opteron",    "opteron_sse3",
+      "barcelona", "nano",     "sandybridge",  "bobcat",    "bulldozer",   "piledriver", "steamroller"};
   std::string lower(core);
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
