@@ -1,7 +1,8 @@
 # Sourced by main.sh, test.sh and bench_dist.sh: on an Intel CPU, sets OPENBLAS_CORETYPE (when it
 # is unset) to the OpenBLAS kernels for the CPU's vectors, SkylakeX with AVX-512 or Haswell with
-# AVX2 and FMA.  Those are the kernels OpenBLAS picks by itself on every Intel model it knows;
-# one newer than the installed OpenBLAS would get its SSE3 "Prescott" kernels instead (OpenBLAS
+# AVX2 and FMA.  For float and double those are the kernels OpenBLAS picks by itself on the
+# Intel models it knows (it calls some Cooperlake: SkylakeX's plus bfloat16 ones); a model
+# newer than the installed OpenBLAS would get its SSE3 "Prescott" kernels instead (OpenBLAS
 # 0.3.21 on Intel's family 6 model 207: AlexNet trains at a third of the speed).  gluino warns
 # about that at its first matrix product (include/gluino/kernels/blas_core.hpp); this sets it
 # right for the scripts' own programs.  Other vendors are left to OpenBLAS's own choice.

@@ -22,6 +22,7 @@
 #if defined(GLUINO_USE_OPENBLAS)
 extern "C" {
 char* openblas_get_corename(void);
+char* openblas_get_config(void);
 }
 #endif
 
@@ -73,13 +74,15 @@ inline std::string blas_coretype_advice(std::string_view core, CpuVectorIsa isa)
   return isa.avx512 ? "SkylakeX" : "Haswell";
 }
 
-/// The advice for this process: empty unless gluino's products run on OpenBLAS, its kernels
-/// predate this CPU's AVX2 or AVX-512, and OPENBLAS_CORETYPE is unset (a value one sets is
-/// one's choice).
+/// The advice for this process: empty unless gluino's products run on an OpenBLAS built with
+/// DYNAMIC_ARCH (one built for a single target ignores OPENBLAS_CORETYPE), its kernels predate
+/// this CPU's AVX2 or AVX-512, and OPENBLAS_CORETYPE is unset (a value one sets is one's choice).
 inline std::string blas_coretype_advice() {
 #if defined(GLUINO_USE_OPENBLAS)
   const char* set = std::getenv("OPENBLAS_CORETYPE");
   if (set && *set) return "";
+  const char* config = openblas_get_config();
+  if (!config || std::string_view(config).find("DYNAMIC_ARCH") == std::string_view::npos) return "";
   return blas_coretype_advice(blas_core(), cpu_vector_isa());
 #else
   return "";
