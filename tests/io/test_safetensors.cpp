@@ -244,6 +244,11 @@ TEST_CASE("the fuzz corpus: crash-* inputs are rejected with ValueError, seeds l
   CHECK(crashes >= 3);
   CHECK(seeds >= 2);
 }
+TEST_CASE("regression: a tensor with an empty name is rejected, as save refuses one (found by fuzz_safetensors_float)") {
+  const auto p = make_file("unnamed", R"({"":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", zeros(4));
+  CHECK_THROWS_WITH_AS(io::load_safetensors<float>(p), doctest::Contains("unnamed': a tensor has an empty name"),
+                       ValueError);
+}
 TEST_CASE("a name given twice in the header is rejected") {
   const auto p = make_file(
       "dup", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",

@@ -163,7 +163,7 @@ namespace gluino::io {
 /// Reads and validates the header of a safetensors file: length (at most 100 MB and within the
 /// file), JSON syntax, the metadata (string values), each tensor's dtype (any dtype of the
 /// format), shape and offsets (span = product(shape) * dtype size in checked 64-bit arithmetic;
-/// tensors contiguous, not overlapping, covering the data section), no name given twice.
+/// tensors contiguous, not overlapping, covering the data section), no name given twice, none empty.
 /// ValueError naming the file, the tensor and what was expected.
 GLUINO_FUNC SafetensorsHeader read_safetensors_header(const std::string& path);
 
@@ -248,6 +248,7 @@ GLUINO_FUNC SafetensorsHeader read_safetensors_header(const std::string& path) {
       }
       continue;
     }
+    GLUINO_CHECK(ValueError, !name.empty(), where, "a tensor has an empty name");  // the writer refuses one too
     const std::string at = where + "tensor '" + name + "': ";
     GLUINO_CHECK(ValueError, v.is_object(), at, "entry is not an object");
     GLUINO_CHECK(ValueError, v.contains("dtype") && v["dtype"].is_string(), at, "missing or non-string \"dtype\"");
