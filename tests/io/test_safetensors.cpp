@@ -244,7 +244,7 @@ TEST_CASE("the fuzz corpus: crash-* inputs are rejected with ValueError, seeds l
   CHECK(crashes >= 3);
   CHECK(seeds >= 2);
 }
-TEST_CASE("regression: a tensor with an empty name is rejected, as save refuses one (found by fuzz_safetensors_float)") {
+TEST_CASE("regression: a tensor with an empty name is rejected, as save refuses one (found by fuzzing)") {
   const auto p = make_file("unnamed", R"({"":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", zeros(4));
   CHECK_THROWS_WITH_AS(io::load_safetensors<float>(p), doctest::Contains("unnamed': a tensor has an empty name"),
                        ValueError);
