@@ -120,6 +120,19 @@ TEST_CASE("a request for a new size trims the cache, least recently used size fi
   CHECK(static_cast<const void*>(c.data()) == kept);
   gluino::set_memory_cache_limit(gluino::default_memory_cache_limit);
 }
+TEST_CASE("release_unused_since frees the cached sizes idle since a clock reading, and only those") {
+  memory_pool().release();
+  { Storage<float> a(100), b(200); }  // 448 and 832 bytes cached
+  const std::uint64_t tick = memory_pool().clock();
+  { Storage<float> b(200); }  // the 832-byte size handed out and taken back after the reading
+  CHECK(memory_pool().clock() > tick);
+  CHECK(memory_pool().release_unused_since(tick) == 448);
+  CHECK(memory_pool().cached_bytes() == 832);
+  Storage<float> again(100);  // the 448-byte size is still known: a new block, no trim
+  CHECK(memory_pool().cached_bytes() == 832);
+  CHECK(memory_pool().release_unused_since(memory_pool().clock()) == 832);
+  CHECK(memory_pool().cached_bytes() == 0);
+}
 TEST_CASE("a request for a size seen before does not trim, even past the trim level") {
   memory_pool().set_limit(4096, 256);
   { Storage<float> a(100), b(150); }  // 448 + 640 bytes cached, both sizes seen

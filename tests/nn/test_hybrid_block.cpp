@@ -11,6 +11,7 @@
 #include <gluino/autograd/grad.hpp>
 #include <gluino/autograd/mode.hpp>
 #include <gluino/core/parallel.hpp>
+#include <gluino/core/storage.hpp>
 #include <gluino/graph/graph.hpp>
 #include <gluino/model_zoo/lenet.hpp>
 #include <gluino/nd/elementwise.hpp>
@@ -257,6 +258,30 @@ TEST_CASE("training graphs: each convolution and its max pooling one node, array
   CHECK(g.arena()->capacity() > 0);
   CHECK(g.arena()->planned_blocks().first > 0);
   CHECK(plain->cached_graphs()[0]->arena()->capacity() == 0);
+}
+
+TEST_CASE("static_alloc: the trace gives back the pool's cached blocks of sizes it did not use") {
+  auto make = [] {
+    auto net = std::make_shared<nn::BasicHybridSequential<double>>();
+    net->add(nn::BasicConv2D<double>{4, 3, {.activation = "relu"}}, nn::BasicDense<double>{5});
+    return net;
+  };
+  auto planned = make(), plain = make();
+  plain->hybridize(true, {.static_alloc = false});
+  planned->hybridize();
+  for (auto* net : {&plain, &planned}) {
+    (*net)->initialize();
+    ::gluino::detail::memory_pool().release();
+    (void)(**net)(rand_array({1, 2, 8, 8}, 3));  // deferred shapes, and a graph for batch 1
+    { Storage<char> idle(1000003); }  // a size nothing else asks for, cached from before
+    const std::size_t before = ::gluino::detail::memory_pool().cached_bytes();
+    REQUIRE(before >= 1000003);
+    autograd::record rec;
+    (void)(**net)(rand_array({3, 2, 8, 8}, 4));  // a new signature: a trace
+    const std::size_t after = ::gluino::detail::memory_pool().cached_bytes();
+    if (net == &planned) CHECK(after < 1000003);  // the idle block went back to the system
+    else CHECK(after >= 1000003);  // no arena: the pool keeps serving the graph
+  }
 }
 
 TEST_CASE("predict mode folds a batch norm into the convolution; train mode updates the running stats") {

@@ -151,6 +151,26 @@ class MemoryPool {
     std::lock_guard<std::mutex> lock(mu_);
     return cached_bytes_;
   }
+  /// The pool's clock: it advances at every block handed out or taken back.
+  std::uint64_t clock() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return clock_;
+  }
+  /// Frees the cached blocks of every size that no block was handed out or taken back of since
+  /// `tick` (a clock() reading), and returns their bytes: what a phase of the program that has
+  /// ended left cached.  A hybridized block calls it after tracing a graph, with the clock from
+  /// before the trace (nn/hybrid_block.hpp): the sizes the trace did not use are idle.
+  std::size_t release_unused_since(std::uint64_t tick) noexcept {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::size_t freed = 0;
+    for (auto& [bytes, b] : free_) {
+      if (b.last_use > tick) continue;
+      for (void* p : b.blocks) free_block(p, bytes), freed += bytes;
+      b.blocks.clear();
+    }
+    cached_bytes_ -= freed;
+    return freed;
+  }
   /// How many sizes the pool has a record of (cached blocks or not).
   std::size_t recorded_sizes() const {
     std::lock_guard<std::mutex> lock(mu_);

@@ -5,6 +5,7 @@
 /// input signature (the inputs' shapes, train or predict mode, recording or not), traced by
 /// running forward once (graph::trace), then run by graph::Graph::run.  docs/hybridize.md.
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -15,6 +16,7 @@
 
 #include "gluino/autograd/mode.hpp"
 #include "gluino/core/parallel.hpp"
+#include "gluino/core/storage.hpp"
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/graph/graph.hpp"
 #include "gluino/nn/block.hpp"
@@ -166,9 +168,13 @@ class CachedGraphs final : public HybridState<T> {
     Arrays out;
     // The trace runs the ops once, imperatively: under a watching step arena (core/arena.hpp) its
     // arrays, and the gradients of what it records, go back to the system when freed instead of
-    // filling the pool's cache, which the graph's own arena then makes unneeded.
+    // filling the pool's cache, which the graph's own arena then makes unneeded.  For the same
+    // reason the pool's cached blocks of sizes the trace did not use (left by imperative calls
+    // before, such as one that inferred deferred shapes) go back to the system after it.
     std::shared_ptr<detail::StepArena> watch;
+    std::uint64_t pool_tick = 0;
     if (opt_.static_alloc) {
+      pool_tick = detail::memory_pool().clock();
       watch = std::make_shared<detail::StepArena>();
       (void)watch->begin_step();  // a new arena starts its (watched) step
     }
@@ -177,7 +183,10 @@ class CachedGraphs final : public HybridState<T> {
       const detail::ArenaScope scope(watch.get());
       traced = std::make_shared<graph::Graph<T>>(nn::trace_block(block, forward, inputs, &out));
     }
-    if (watch) watch->end_run();
+    if (watch) {
+      watch->end_run();
+      (void)detail::memory_pool().release_unused_since(pool_tick);
+    }
     if (!key.training && !key.recording && opt_.fold_batch_norm) graph::fold_batch_norm(*traced);
     // A convolution and its max pooling as one op, as Sequential runs them (which also keeps a
     // training step from saving the convolution's output: what fuse_relu_pool did before),
