@@ -19,6 +19,8 @@
 #include <benchmark/benchmark.h>
 
 #include <gluino/kernels/conv2d.hpp>
+#include <gluino/kernels/conv2d_lanes.hpp>
+#include <gluino/kernels/pool.hpp>
 #include <gluino/nd/random.hpp>
 
 #include "peak_flops.hpp"
@@ -338,7 +340,8 @@ BENCHMARK(BM_Conv2D_WideWeightGrad)
 
 /// A convolution with its ReLU and the max pooling after it (LeNet's 2x2/2, AlexNet's 3x3/2):
 /// arg 1 = 0 the two ops (nd::convolution_relu, nd::pooling), 1 one op
-/// (nd::convolution_max_pool); arg 2 = 0 inference, 1 forward and backward.
+/// (nd::convolution_max_pool: on LeNet's layers in AVX-512 builds the batch-lanes kernel,
+/// kernels/conv2d_lanes.hpp, which the label names); arg 2 = 0 inference, 1 forward and backward.
 static void BM_Conv2D_MaxPool(benchmark::State& state) {
   const Layer& l = layers[state.range(0)];
   const bool fused = state.range(1) == 1, train = state.range(2) == 1;
@@ -361,7 +364,13 @@ static void BM_Conv2D_MaxPool(benchmark::State& state) {
     if (train) y.backward();
     benchmark::DoNotOptimize(y.data());
   }
-  state.SetLabel(std::string(l.label) + (fused ? ", one op" : ", two ops") + (train ? ", forward + backward" : ""));
+  const kernels::Conv2DGeometry g = layer_geometry(l, false);
+  kernels::Pool2DGeometry pg;
+  pg.H = g.Ho, pg.W = g.Wo, pg.kh = pg.kw = pk, pg.sh = pg.sw = 2;
+  pg.Ho = kernels::Pool2DGeometry::out_size(g.Ho, pk, 2, 0, false);
+  pg.Wo = kernels::Pool2DGeometry::out_size(g.Wo, pk, 2, 0, false);
+  const char* how = !fused ? ", two ops" : kernels::batch_lanes_applies<float>(g, pg) ? ", one op (batch lanes)" : ", one op";
+  state.SetLabel(std::string(l.label) + how + (train ? ", forward + backward" : ""));
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(l.batch));
   flop_counters(state, 2.0 * in.macs * (train ? (l.input_grad ? 3.0 : 2.0) : 1.0));
 }

@@ -2,6 +2,7 @@
 // gluino::precompiled: the kernels' float and double instantiations (detail/precompiled.hpp).
 #include "gluino/kernels/batch_norm.hpp"
 #include "gluino/kernels/conv2d.hpp"
+#include "gluino/kernels/conv2d_lanes.hpp"
 #include "gluino/kernels/conv2d_pool.hpp"
 #include "gluino/kernels/conv2d_wide.hpp"
 #include "gluino/kernels/conv2d_winograd.hpp"
@@ -17,6 +18,7 @@
 namespace gluino::kernels {
 GLUINO_INSTANTIATIONS(GLUINO_KERNELS_BATCH_NORM_INSTANTIATIONS)
 GLUINO_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_INSTANTIATIONS)
+GLUINO_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_LANES_INSTANTIATIONS)
 GLUINO_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_POOL_INSTANTIATIONS)
 GLUINO_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_WIDE_INSTANTIATIONS)
 GLUINO_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_WINOGRAD_INSTANTIATIONS)

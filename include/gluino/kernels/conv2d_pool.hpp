@@ -15,6 +15,7 @@
 #include "gluino/core/storage.hpp"
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/kernels/conv2d.hpp"
+#include "gluino/kernels/conv2d_lanes.hpp"
 #include "gluino/kernels/pool.hpp"
 
 namespace gluino::kernels {
@@ -48,6 +49,29 @@ void conv2d_max_pool_forward(const Conv2DGeometry& g, const Pool2DGeometry& pg, 
                              bool relu, T* y, std::int32_t* idx) {
   const std::size_t P = g.P(), Q = pg.Ho * pg.Wo, O = g.O;
   if (g.N == 0 || O == 0 || Q == 0) return;
+  if (batch_lanes_applies<T>(g, pg)) {  // groups of L images in the vector lanes (kernels/conv2d_lanes.hpp)
+    constexpr std::size_t L = wide_lanes<T>;
+    const LanesLayout l = lanes_layout<T>(g);
+    const std::size_t groups = (g.N + L - 1) / L, pooled = 2 * O * Q * L;
+    const std::size_t per_thread = detail::round_panel(l.input) + detail::round_panel(l.output) + detail::round_panel(pooled);
+    const int threads = detail::team_size(groups, static_cast<double>(L * O * g.K() * P));
+    Storage<T> storage(detail::round_panel(l.packed) + per_thread * static_cast<std::size_t>(threads));
+    T* const packed = storage.data();
+    direct_wide_pack(g, wide_layout<T>(g), w, packed);  // the same block of output channels
+    detail::run_team(threads, [&](int tid, int team) {
+      const auto t = static_cast<std::size_t>(tid), k = static_cast<std::size_t>(team);
+      T* const xg = storage.data() + detail::round_panel(l.packed) + per_thread * t;
+      T* const conv = xg + detail::round_panel(l.input);
+      T* const pooled_buf = conv + detail::round_panel(l.output);
+      std::fill(xg, xg + l.input, T(0));  // its borders (only the interior is written)
+      for (std::size_t gi = groups * t / k, g1 = groups * (t + 1) / k; gi < g1; ++gi) {
+        const std::size_t n0 = gi * L, count = std::min(L, g.N - n0);
+        conv2d_max_pool_forward_lanes(g, pg, l, x + n0 * g.C * g.H * g.W, count, packed, b, relu, y + n0 * O * Q,
+                                      idx ? idx + n0 * O * Q : nullptr, xg, conv, pooled_buf);
+      }
+    });
+    return;
+  }
   if (!conv2d_pool_fuses<T>(g)) {
     Storage<T> conv(std::max<std::size_t>(g.N * O * P, 1));
     conv2d_forward(g, x, w, b, conv.data(), relu);

@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// A stride-1 convolution and the 2x2/2 max pooling of its output with a batch's images in the
+/// vector lanes ("batch lanes"): LeNet's layers at a batch of 16 images or more.
+///
+/// The wide kernel (kernels/conv2d_wide.hpp) puts an image's output pixels in the lanes, so it
+/// computes the pixels between the output rows too (LeNet's second layer: 128 lanes for its 100
+/// pixels, 78% of them kept), its loads straddle cache lines, and every tile ends in masked
+/// stores.  Here one vector holds one pixel of L images (L = wide_lanes<T>: 16 floats with
+/// AVX-512): a group of L images is copied into a zero-bordered buffer in lane order (C, Hp, Wp,
+/// L), a register tile of `block` output channels x `np` pixels of one output row adds each tap's
+/// weight times whole aligned vectors, no lane wasted, and the ReLU'd output (O, Ho, Wo, L) is
+/// pooled in the same order, lane by lane as max_pool2d_plane does it (the same selects, so the
+/// same maxima, arg-max positions and NaN rule), before the pooled planes and arg-max positions
+/// go back to each image's (N, O, Ho', Wo') place.  The sums run in the wide kernel's order (bias,
+/// then channel by channel, tap by tap), so the results are the wide kernel's, bit for bit.
+///
+/// Used by conv2d_max_pool_forward (kernels/conv2d_pool.hpp) where batch_lanes_applies: builds
+/// with AVX-512 (32 vector registers hold a 5 x 5 tile; AVX2's 16 do not), filters of at
+/// least lanes_min_taps taps (the copies in and out weigh more the fewer taps each output sums:
+/// measured down to LeNet's first layer's 25, where it still ran 1.5x the wide kernel with its
+/// pooling; docs/performance.md).  Needs GCC or Clang (vector extensions).
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include "gluino/core/parallel.hpp"
+#include "gluino/core/storage.hpp"
+#include "gluino/detail/precompiled.hpp"
+#include "gluino/kernels/conv2d_wide.hpp"
+#include "gluino/kernels/im2col.hpp"
+#include "gluino/kernels/pool.hpp"
+
+namespace gluino::kernels {
+
+/// Fewest filter taps per output (C * kh * kw) for the batch-lanes path: LeNet's first layer's.
+inline constexpr std::size_t lanes_min_taps = 25;
+/// The most a thread's two group buffers (lane-ordered input and convolution output) may take.
+inline constexpr std::size_t lanes_group_bytes = std::size_t(2) << 20;
+
+/// The batch-lanes layout for g: padded input size, register tile, buffer sizes (elements of T).
+struct LanesLayout {
+  std::size_t Hp = 0, Wp = 0;   ///< zero-bordered input rows and columns
+  std::size_t input = 0;        ///< one group's input, C * Hp * Wp * L
+  std::size_t output = 0;       ///< one group's convolution output, O * Ho * Wo * L
+  std::size_t block = 0;        ///< output channels per register tile (wide_block_for: 5 or 6)
+  std::size_t np = 0;           ///< output pixels per register tile: 5 with blocks of 5, 4 with 6
+  std::size_t packed = 0;       ///< the filters packed as direct_wide_pack packs them
+};
+
+template <class T>
+LanesLayout lanes_layout(const Conv2DGeometry& g) {
+  constexpr std::size_t L = wide_lanes<T>;
+  LanesLayout l;
+  l.Hp = g.H + 2 * g.ph, l.Wp = g.W + 2 * g.pw;
+  l.input = g.C * l.Hp * l.Wp * L;
+  l.output = g.O * g.P() * L;
+  l.block = wide_block_for(g.O);
+  l.np = l.block == 5 ? 5 : 4;
+  l.packed = (g.O + l.block - 1) / l.block * l.block * g.K();
+  return l;
+}
+
+/// True when conv2d_max_pool_forward takes the batch-lanes path for convolution g and pooling
+/// pg: an AVX-512 build, g stride 1 without dilation or groups, at least lanes_min_taps taps,
+/// a batch of at least one group of wide_lanes<T> images, a thread's two group buffers within
+/// lanes_group_bytes, and pg the 2x2/2 pooling of g's output.
+template <class T>
+bool batch_lanes_applies(const Conv2DGeometry& g, const Pool2DGeometry& pg) {
+  if constexpr (wide_bytes != 64) {
+    (void)g, (void)pg;
+    return false;
+  } else {
+    if (g.generic || g.groups != 1 || g.sh != 1 || g.sw != 1 || g.dh != 1 || g.dw != 1 || g.O == 0 ||
+        g.P() == 0 || g.K() < lanes_min_taps || g.N < wide_lanes<T>)
+      return false;
+    if (!pg.is_2x2_s2() || pg.H != g.Ho || pg.W != g.Wo || pg.Ho == 0 || pg.Wo == 0) return false;
+    const double bytes = (static_cast<double>(g.C) * static_cast<double>(g.H + 2 * g.ph) *
+                              static_cast<double>(g.W + 2 * g.pw) +
+                          static_cast<double>(g.O) * static_cast<double>(g.P())) *
+                         static_cast<double>(wide_lanes<T> * sizeof(T));
+    return bytes <= static_cast<double>(lanes_group_bytes);
+  }
+}
+
+namespace detail_lanes {
+using detail_wide::Vec;
+
+/// Sums of output channels [o0, o0 + OB) (the first nb real) at output pixels (oh, ow .. ow +
+/// NP) of a group: bias first, then each channel's taps in order; ReLU'd when relu; stored to
+/// out (O, Ho, Wo, L) from channel o0 on.
+template <class T, std::size_t OB, std::size_t NP>
+void tile(const T* xg, std::size_t C, std::size_t Hp, std::size_t Wp, std::size_t kh, std::size_t kw, const T* wb,
+          const T* b, std::size_t nb, bool relu, std::size_t oh, std::size_t ow, T* out, std::size_t P,
+          std::size_t Wo) {
+  constexpr std::size_t L = wide_lanes<T>;
+  const Vec<T> zero = {};
+  Vec<T> acc[OB][NP];
+  for (std::size_t o = 0; o < OB; ++o)
+    for (std::size_t p = 0; p < NP; ++p) acc[o][p] = zero + (b && o < nb ? b[o] : T(0));
+  for (std::size_t c = 0; c < C; ++c)
+    for (std::size_t i = 0; i < kh; ++i) {
+      const T* xr = xg + ((c * Hp + oh + i) * Wp + ow) * L;
+      const T* wr = wb + (c * kh + i) * kw * OB;
+      for (std::size_t j = 0; j < kw; ++j) {
+        Vec<T> xv[NP];
+        for (std::size_t p = 0; p < NP; ++p) std::memcpy(&xv[p], xr + (j + p) * L, sizeof(Vec<T>));
+        for (std::size_t o = 0; o < OB; ++o) {
+          const T wv = wr[j * OB + o];
+          for (std::size_t p = 0; p < NP; ++p) acc[o][p] += wv * xv[p];
+        }
+      }
+    }
+  for (std::size_t o = 0; o < nb; ++o)
+    for (std::size_t p = 0; p < NP; ++p) {
+      Vec<T> v = acc[o][p];
+      if (relu) v = v <= zero ? zero : v;  // NaN stays NaN
+      std::memcpy(out + (o * P + oh * Wo + ow + p) * L, &v, sizeof v);
+    }
+}
+
+/// Every register tile of one group: blocks of OB output channels, output rows, NP pixels at a
+/// time and a last tile of the rest of a row.
+template <class T, std::size_t OB, std::size_t NP>
+void group_tiles(const Conv2DGeometry& g, const LanesLayout& l, const T* xg, const T* packed, const T* b, bool relu,
+                 T* out) {
+  const std::size_t K = g.K(), P = g.P(), Wo = g.Wo, rest = Wo % NP, full = Wo - rest;
+  for (std::size_t o0 = 0; o0 < g.O; o0 += OB) {
+    const T* const wb = packed + o0 * K;
+    const T* const bb = b ? b + o0 : nullptr;
+    const std::size_t nb = std::min(OB, g.O - o0);
+    T* const ob = out + o0 * P * wide_lanes<T>;
+    for (std::size_t oh = 0; oh < g.Ho; ++oh) {
+      for (std::size_t ow = 0; ow < full; ow += NP)
+        tile<T, OB, NP>(xg, g.C, l.Hp, l.Wp, g.kh, g.kw, wb, bb, nb, relu, oh, ow, ob, P, Wo);
+      if constexpr (NP > 1) {
+        auto last = [&]<std::size_t R>() {
+          tile<T, OB, R>(xg, g.C, l.Hp, l.Wp, g.kh, g.kw, wb, bb, nb, relu, oh, full, ob, P, Wo);
+        };
+        switch (rest) {
+          case 1: last.template operator()<1>(); break;
+          case 2: if constexpr (NP > 2) last.template operator()<2>(); break;
+          case 3: if constexpr (NP > 3) last.template operator()<3>(); break;
+          case 4: if constexpr (NP > 4) last.template operator()<4>(); break;
+          default: break;
+        }
+      }
+    }
+  }
+}
+
+/// Integers as wide as T, and their vectors (the type of T's vector comparisons): arg-max
+/// positions kept in lanes.
+template <class T>
+struct IndexOf;
+template <>
+struct IndexOf<float> {
+  typedef std::int32_t scalar;
+  typedef std::int32_t type __attribute__((vector_size(wide_bytes)));
+};
+template <>
+struct IndexOf<double> {
+  typedef std::int64_t scalar;
+  typedef std::int64_t type __attribute__((vector_size(wide_bytes)));
+};
+template <class T>
+using Index = typename IndexOf<T>::scalar;
+template <class T>
+using IndexVec = typename IndexOf<T>::type;
+
+/// The 2x2/2 max pooling of a group's output conv (O, Ho, Wo, L) into pooled (O, pg.Ho, pg.Wo,
+/// L), the arg-max positions into at (same layout) when at is not null: max_pool2d_plane's
+/// selects (max_nan without positions; max_key and nan_key with them) on whole vectors.
+template <class T>
+void pool_group(const Conv2DGeometry& g, const Pool2DGeometry& pg, const T* conv, T* pooled, Index<T>* at) {
+  constexpr std::size_t L = wide_lanes<T>;
+  const Vec<T> vinf = Vec<T>{} + std::numeric_limits<T>::infinity(), vbig = Vec<T>{} + std::numeric_limits<T>::max();
+  const std::size_t W = g.Wo, P = g.P(), Q = pg.Ho * pg.Wo;
+  Vec<T> v[4];
+  for (std::size_t o = 0; o < g.O; ++o)
+    for (std::size_t oh = 0; oh < pg.Ho; ++oh)
+      for (std::size_t ow = 0; ow < pg.Wo; ++ow) {
+        const std::size_t p00 = 2 * oh * W + 2 * ow;
+        const std::size_t pos[4] = {p00, p00 + 1, p00 + W, p00 + W + 1};
+        const T* const base = conv + o * P * L;
+        for (std::size_t k = 0; k < 4; ++k) std::memcpy(&v[k], base + pos[k] * L, sizeof(Vec<T>));
+        const std::size_t q = (o * Q + oh * pg.Wo + ow) * L;
+        Vec<T> m = v[0];
+        if (!at) {  // max_nan(max_nan(v0, v1), max_nan(v2, v3)): the second operand when it is NaN
+          const Vec<T> a = v[0] < v[1] ? v[1] : v[0], c = v[2] < v[3] ? v[3] : v[2];
+          const Vec<T> left = v[1] != v[1] ? v[1] : a, right = v[3] != v[3] ? v[3] : c;
+          const Vec<T> top = left < right ? right : left;
+          m = right != right ? right : top;
+          std::memcpy(pooled + q, &m, sizeof m);
+          continue;
+        }
+        Vec<T> key = m == vinf ? vbig : m;  // max_key
+        IndexVec<T> arg = IndexVec<T>{} + static_cast<Index<T>>(pos[0]);
+        for (std::size_t k = 1; k < 4; ++k) {
+          const auto t = (v[k] != v[k] ? vinf : v[k]) > key;  // nan_key(v) > key
+          key = t ? (v[k] == vinf ? vbig : v[k]) : key;
+          m = t ? v[k] : m;
+          arg = t ? IndexVec<T>{} + static_cast<Index<T>>(pos[k]) : arg;
+        }
+        std::memcpy(pooled + q, &m, sizeof m);
+        std::memcpy(at + q, &arg, sizeof arg);
+      }
+}
+
+/// The interior of each image n < count of x (N, C, H, W) into lane n of xg (C, Hp, Wp, L).
+/// AVX-512 float: one gather of the count images per element (vector stores in lane order).
+template <class T>
+void to_lanes(const Conv2DGeometry& g, const LanesLayout& l, const T* x, std::size_t count, T* xg) {
+  constexpr std::size_t L = wide_lanes<T>;
+  const std::size_t HW = g.H * g.W, in_n = g.C * HW;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float> && L == 16) {
+    const __m512i stride = _mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int>(in_n)),
+                                              _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    const auto mask = static_cast<__mmask16>(count >= 16 ? 0xFFFFu : (1u << count) - 1u);
+    for (std::size_t c = 0; c < g.C; ++c)
+      for (std::size_t h = 0; h < g.H; ++h) {
+        const float* src = x + c * HW + h * g.W;
+        float* dst = xg + ((c * l.Hp + h + g.ph) * l.Wp + g.pw) * L;
+        for (std::size_t w = 0; w < g.W; ++w)
+          _mm512_storeu_ps(dst + w * L, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, stride, src + w, 4));
+      }
+    return;
+  }
+#endif
+  for (std::size_t n = 0; n < count; ++n)
+    for (std::size_t c = 0; c < g.C; ++c)
+      for (std::size_t h = 0; h < g.H; ++h) {
+        const T* row = x + n * in_n + c * HW + h * g.W;
+        T* dst = xg + ((c * l.Hp + h + g.ph) * l.Wp + g.pw) * L + n;
+        for (std::size_t w = 0; w < g.W; ++w) dst[w * L] = row[w];
+      }
+}
+
+/// Lanes n < count of pooled (and of at, when not null) (out_n, L) to image n's out_n elements of
+/// y (and idx).  AVX-512 float: 16 consecutive elements of one image per gather.
+template <class T>
+void from_lanes(const T* pooled, const Index<T>* at, std::size_t count, std::size_t out_n, T* y, std::int32_t* idx) {
+  constexpr std::size_t L = wide_lanes<T>;
+  std::size_t done = 0;  // elements of each image copied by the vector loop
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float> && L == 16) {
+    const __m512i rows = _mm512_mullo_epi32(_mm512_set1_epi32(16),
+                                            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    done = out_n / 16 * 16;
+    for (std::size_t n = 0; n < count; ++n)
+      for (std::size_t e = 0; e < done; e += 16) {
+        // The masked gathers with a zero source: GCC 12's unmasked ones read an uninitialized
+        // vector (-Wmaybe-uninitialized).
+        _mm512_storeu_ps(y + n * out_n + e,
+                         _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, rows, pooled + e * L + n, 4));
+        if (idx)
+          _mm512_storeu_si512(idx + n * out_n + e, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xFFFF, rows,
+                                                                               at + e * L + n, 4));
+      }
+  }
+#endif
+  for (std::size_t n = 0; n < count; ++n) {
+    for (std::size_t e = done; e < out_n; ++e) y[n * out_n + e] = pooled[e * L + n];
+    if (idx)
+      for (std::size_t e = done; e < out_n; ++e) idx[n * out_n + e] = static_cast<std::int32_t>(at[e * L + n]);
+  }
+}
+}  // namespace detail_lanes
+
+/// Images [n0, n0 + count) of conv2d_max_pool_forward(g, pg, x, w, b, relu, y, idx) for
+/// batch_lanes_applies(g, pg), count at most wide_lanes<T>: `packed` the filters as
+/// direct_wide_pack packs them for l.block, `xg` (l.input elements), `conv` (l.output) and
+/// `pooled` (2 * O * pg.Ho * pg.Wo * L, the pooled values then the positions) the thread's
+/// buffers, xg's borders zero (the caller zero-fills it once: only its interior is written).  y
+/// and idx (may be null) point at image n0.
+template <class T>
+void conv2d_max_pool_forward_lanes(const Conv2DGeometry& g, const Pool2DGeometry& pg, const LanesLayout& l,
+                                   const T* x, std::size_t count, const T* packed, const T* b, bool relu, T* y,
+                                   std::int32_t* idx, T* xg, T* conv, T* pooled) {
+  constexpr std::size_t L = wide_lanes<T>;
+  const std::size_t out_n = g.O * pg.Ho * pg.Wo;
+  // The group's images in lane order (the borders stay zero; lanes past count are zeroed).
+  if (count < L) std::fill(xg, xg + l.input, T(0));
+  detail_lanes::to_lanes(g, l, x, count, xg);
+  if (l.block == 5) detail_lanes::group_tiles<T, 5, 5>(g, l, xg, packed, b, relu, conv);
+  else detail_lanes::group_tiles<T, 6, 4>(g, l, xg, packed, b, relu, conv);
+  using Index = detail_lanes::Index<T>;
+  Index* const at = idx ? reinterpret_cast<Index*>(pooled + out_n * L) : nullptr;
+  detail_lanes::pool_group(g, pg, conv, pooled, at);
+  // Back to each image's place.
+  detail_lanes::from_lanes(pooled, at, count, out_n, y, idx);
+}
+
+}  // namespace gluino::kernels
+
+// Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
+#define GLUINO_KERNELS_CONV2D_LANES_INSTANTIATIONS(X, T)                                                         \
+  X void conv2d_max_pool_forward_lanes<T>(const Conv2DGeometry&, const Pool2DGeometry&, const LanesLayout&,       \
+                                          const T*, std::size_t, const T*, const T*, bool, T*, std::int32_t*, T*, \
+                                          T*, T*);
+namespace gluino::kernels {
+GLUINO_EXTERN_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_LANES_INSTANTIATIONS)
+}  // namespace gluino::kernels
