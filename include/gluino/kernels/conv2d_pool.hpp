@@ -39,11 +39,12 @@ bool conv2d_pool_fuses(const Conv2DGeometry& g) {
 /// y = max pooling pg of conv2d_forward(g, x, w, b, relu) plane by plane, as
 /// max_pool2d_plane computes it (pg.H == g.Ho, pg.W == g.Wo): y (N, O, pg.Ho, pg.Wo); idx, when
 /// not null, the same count of arg-max positions within a convolution output plane
-/// (max_pool2d_plane's).  Images split over threads as conv2d_forward splits them, each image
-/// convolved by conv2d_forward_rows into its thread's buffer and pooled from there
-/// (conv2d_pool_fuses); otherwise the whole convolution first, into a buffer from the memory
-/// pool.  Either way the same numbers as the two calls.  An exception on any thread
-/// (std::bad_alloc) reaches the caller.
+/// (max_pool2d_plane's).  Where batch_lanes_applies, groups of wide_lanes<T> images in the
+/// vector lanes split over threads (kernels/conv2d_lanes.hpp); else images split over threads
+/// as conv2d_forward splits them, each image convolved by conv2d_forward_rows into its thread's
+/// buffer and pooled from there (conv2d_pool_fuses); otherwise the whole convolution first, into
+/// a buffer from the memory pool.  Every way the same numbers as the two calls.  An exception on
+/// any thread (std::bad_alloc) reaches the caller.
 template <class T>
 void conv2d_max_pool_forward(const Conv2DGeometry& g, const Pool2DGeometry& pg, const T* x, const T* w, const T* b,
                              bool relu, T* y, std::int32_t* idx) {
