@@ -8,7 +8,7 @@
 /// pixels, 78% of them kept), its loads straddle cache lines, and every tile ends in masked
 /// stores.  Here one vector holds one pixel of L images (L = wide_lanes<T>: 16 floats with
 /// AVX-512): a group of L images is copied into a zero-bordered buffer in lane order (C, Hp, Wp,
-/// L), a register tile of `block` output channels x `np` pixels of one output row adds each tap's
+/// L), a register tile of `block` output channels x 5 or 4 pixels of one output row adds each tap's
 /// weight times whole aligned vectors, no lane wasted, and the ReLU'd output (O, Ho, Wo, L) is
 /// pooled in the same order, lane by lane as max_pool2d_plane does it (the same selects, so the
 /// same maxima, arg-max positions and NaN rule), before the pooled planes and arg-max positions
@@ -50,7 +50,6 @@ struct LanesLayout {
   std::size_t input = 0;        ///< one group's input, C * Hp * Wp * L
   std::size_t output = 0;       ///< one group's convolution output, O * Ho * Wo * L
   std::size_t block = 0;        ///< output channels per register tile (wide_block_for: 5 or 6)
-  std::size_t np = 0;           ///< output pixels per register tile: 5 with blocks of 5, 4 with 6
   std::size_t packed = 0;       ///< the filters packed as direct_wide_pack packs them
 };
 
@@ -62,7 +61,6 @@ LanesLayout lanes_layout(const Conv2DGeometry& g) {
   l.input = g.C * l.Hp * l.Wp * L;
   l.output = g.O * g.P() * L;
   l.block = wide_block_for(g.O);
-  l.np = l.block == 5 ? 5 : 4;
   l.packed = (g.O + l.block - 1) / l.block * l.block * g.K();
   return l;
 }
@@ -289,6 +287,7 @@ void conv2d_max_pool_forward_lanes(const Conv2DGeometry& g, const Pool2DGeometry
   // The group's images in lane order (the borders stay zero; lanes past count are zeroed).
   if (count < L) std::fill(xg, xg + l.input, T(0));
   detail_lanes::to_lanes(g, l, x, count, xg);
+  // Tiles of 5 channels x 5 pixels, or 6 x 4: 30 and 28 of AVX-512's 32 registers with the loads.
   if (l.block == 5) detail_lanes::group_tiles<T, 5, 5>(g, l, xg, packed, b, relu, conv);
   else detail_lanes::group_tiles<T, 6, 4>(g, l, xg, packed, b, relu, conv);
   using Index = detail_lanes::Index<T>;
