@@ -6,6 +6,7 @@
 #include <gluino/core/parallel.hpp>
 #include <gluino/kernels/conv2d.hpp>
 #include <gluino/kernels/conv2d_pool.hpp>
+#include <gluino/kernels/conv2d_wide.hpp>
 #include <gluino/kernels/pool.hpp>
 
 #include "support/random_values.hpp"
@@ -117,7 +118,95 @@ void check_case(const Case& c, bool relu, bool with_bias, bool specials) {
   }
 }
 
+/// The backward's inputs and what it stands for: the forward (any path) for the pooled output
+/// and arg-max, a random pooled dy, the scattered dy (conv2d_max_pool_backward_scatter), then
+/// conv2d_backward_naive on it, and the wide kernel's input gradient on it.
+template <class T>
+struct GradCase {
+  Conv2DGeometry g;
+  Pool2DGeometry pg;
+  std::vector<T> x, w, b, y, dy, dconv, dx, dw, db, dx_wide;
+  std::vector<std::int32_t> idx;
+  GradCase(const Case& c, bool relu) : g(conv_of(c)), pg(pool_of(g)) {
+    const std::size_t n = g.N * g.O * pg.Ho * pg.Wo;
+    x = random_values<T>(g.N * g.C * g.H * g.W, 31);
+    w = random_values<T>(g.O * g.K(), 32);
+    b = random_values<T>(g.O, 33);
+    y.assign(n, T(0));
+    idx.assign(n, 0);
+    kernels::conv2d_max_pool_forward(g, pg, x.data(), w.data(), b.data(), relu, y.data(), idx.data());
+    dy = random_values<T>(n, 34);
+    dconv.assign(g.N * g.O * g.P(), T(0));
+    kernels::conv2d_max_pool_backward_scatter(g, pg, dy.data(), idx.data(), relu ? y.data() : nullptr, dconv.data());
+    dx.assign(x.size(), T(0)), dw.assign(w.size(), T(0)), db.assign(b.size(), T(0));
+    kernels::conv2d_backward_naive(g, x.data(), w.data(), dconv.data(), dx.data(), dw.data(), db.data());
+    dx_wide.assign(x.size(), T(0));
+    if (kernels::direct_wide_input_grad_applies<T>(g))
+      kernels::conv2d_input_grad_direct_wide(g, w.data(), dconv.data(), dx_wide.data());
+  }
+};
+
+/// Within float's (double's) rounding of sums over the batch: relative to the largest element.
+template <class T>
+bool close(const std::vector<T>& a, const std::vector<T>& want) {
+  T big = T(1);
+  for (T v : want) big = std::max(big, std::abs(v));
+  return max_abs_diff(a, want) <= (sizeof(T) == 4 ? T(2e-5) : T(1e-13)) * big * T(16);
+}
+
+template <class T>
+void check_grad_case(const Case& c, bool relu) {
+  const GradCase<T> k(c, relu);
+  std::vector<T> dx(k.x.size(), T(7)), dw(k.w.size(), T(7)), db(k.b.size(), T(7));
+  kernels::conv2d_max_pool_backward_lanes(k.g, k.pg, k.x.data(), k.w.data(), k.dy.data(), k.idx.data(),
+                                          relu ? k.y.data() : nullptr, dx.data(), dw.data(), db.data());
+  CHECK(close(dx, k.dx));
+  CHECK(close(dw, k.dw));
+  CHECK(close(db, k.db));
+  if (kernels::direct_wide_input_grad_applies<T>(k.g)) CHECK(dx == k.dx_wide);  // the wide kernel's sums, bit for bit
+  // Each gradient alone (x and w not read where not needed).
+  std::vector<T> dx1(k.x.size(), T(8)), dw1(k.w.size(), T(8)), db1(k.b.size(), T(8));
+  kernels::conv2d_max_pool_backward_lanes<T>(k.g, k.pg, nullptr, k.w.data(), k.dy.data(), k.idx.data(),
+                                             relu ? k.y.data() : nullptr, dx1.data(), nullptr, nullptr);
+  CHECK(dx1 == dx);
+  kernels::conv2d_max_pool_backward_lanes<T>(k.g, k.pg, k.x.data(), nullptr, k.dy.data(), k.idx.data(),
+                                             relu ? k.y.data() : nullptr, nullptr, dw1.data(), nullptr);
+  CHECK(dw1 == dw);
+  kernels::conv2d_max_pool_backward_lanes<T>(k.g, k.pg, nullptr, nullptr, k.dy.data(), k.idx.data(),
+                                             relu ? k.y.data() : nullptr, nullptr, nullptr, db1.data());
+  CHECK(close(db1, db));  // summed on fewer threads, in another order
+}
+
 TEST_SUITE("kernels/conv2d_lanes") {
+TEST_CASE("conv2d_max_pool_backward_lanes: the naive gradients of the scattered dy, dx the wide kernel's bit for bit") {
+  for (const Case& c : cases)
+    for (bool relu : {false, true}) {
+      CAPTURE(describe(c));
+      CAPTURE(relu);
+      check_grad_case<float>(c, relu);
+      check_grad_case<double>(c, relu);
+    }
+}
+
+TEST_CASE("conv2d_max_pool_backward takes it on 1 to 3 threads: the gradients of the calls it fuses") {
+  const int saved = gluino::get_num_threads();
+  const GradCase<float> k(cases[0], true);
+  const bool avx512 = kernels::wide_bytes == 64;
+  CHECK(kernels::batch_lanes_grad_applies<float>(k.g, k.pg, true) == avx512);
+  for (int threads = 1; threads <= 3; ++threads) {
+    CAPTURE(threads);
+    gluino::set_num_threads(threads);
+    std::vector<float> dx(k.x.size(), 5.0f), dw(k.w.size(), 5.0f), db(k.b.size(), 5.0f);
+    kernels::conv2d_max_pool_backward(k.g, k.pg, k.x.data(), k.w.data(), k.dy.data(), k.idx.data(), k.y.data(),
+                                      dx.data(), dw.data(), db.data());
+    CHECK(close(dx, k.dx));
+    CHECK(close(dw, k.dw));
+    CHECK(close(db, k.db));
+  }
+  gluino::set_num_threads(saved);
+}
+
+
 TEST_CASE("conv2d_max_pool_forward_lanes: the wide kernel's sums and max_pool2d_plane's pooling, bit for bit") {
   for (const Case& c : cases)
     for (bool relu : {false, true})

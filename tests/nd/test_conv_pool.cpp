@@ -5,6 +5,7 @@
 
 #include <gluino/nd.hpp>  // NDArray with all its methods and ops
 #include <gluino/autograd/grad.hpp>
+#include <gluino/kernels/conv2d_lanes.hpp>
 #include "support/gradcheck.hpp"
 
 #include <cstddef>
@@ -81,7 +82,7 @@ TEST_CASE("convolution_max_pool: the values and gradients of pooling(convolution
   }
 }
 
-TEST_CASE("convolution_max_pool: float on LeNet's layers, batches 8 and 21, equals the unfused pair exactly") {
+TEST_CASE("convolution_max_pool: float on LeNet's layers, batches 8 and 21, equals the unfused pair (the lanes' dw, db within rounding)") {
   // Batch 21: a group of 16 images in the vector lanes and one of 5 (kernels/conv2d_lanes.hpp,
   // AVX-512 builds), with the arg-max positions the backward scatters to.
   for (int layer = 0; layer < 4; ++layer) {
@@ -104,8 +105,17 @@ TEST_CASE("convolution_max_pool: float on LeNet's layers, batches 8 and 21, equa
     ya.backward(dy);
     yu.backward(dy);
     CHECK(xa.grad().to_vector() == xu.grad().to_vector());
-    CHECK(wa.grad().to_vector() == wu.grad().to_vector());
-    CHECK(ba.grad().to_vector() == bu.grad().to_vector());
+    // The lanes' weight gradient sums each image's products, then the images: the unfused
+    // pair's sums in another order (within float rounding); otherwise the same sums.
+    const bool lanes = kernels::wide_bytes == 64 && N >= kernels::wide_lanes<float>;
+    const auto gw = wa.grad().to_vector(), gwu = wu.grad().to_vector(), gb = ba.grad().to_vector(),
+               gbu = bu.grad().to_vector();
+    if (!lanes) {
+      CHECK(gw == gwu);
+      CHECK(gb == gbu);
+    }
+    for (std::size_t i = 0; i < gw.size(); ++i) CHECK(gw[i] == doctest::Approx(gwu[i]).epsilon(1e-4).scale(1));
+    for (std::size_t i = 0; i < gb.size(); ++i) CHECK(gb[i] == doctest::Approx(gbu[i]).epsilon(1e-4).scale(1));
   }
 }
 

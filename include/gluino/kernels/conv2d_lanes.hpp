@@ -26,6 +26,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <vector>
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -297,13 +298,244 @@ void conv2d_max_pool_forward_lanes(const Conv2DGeometry& g, const Pool2DGeometry
   detail_lanes::from_lanes(pooled, at, count, out_n, y, idx);
 }
 
+// ---- the backward ----
+
+/// Output channels and taps of the batch-lanes weight gradient's register tile (25 sums, with
+/// 5 vectors of dy and one of x: 31 of AVX-512's 32 registers).
+inline constexpr std::size_t lanes_wgrad_channels = 5, lanes_wgrad_taps = 5;
+/// The most bytes of one thread's vector sums of the weight gradient (LeNet's second layer: 563 KiB).
+inline constexpr std::size_t lanes_wgrad_sum_bytes = std::size_t(1) << 20;
+
+/// The batch-lanes backward's buffers for g (elements of T): the forward's input layout, the
+/// output gradient in lane order (O rounded up to the tile, Ho and Wo padded by kh - 1 - ph and
+/// kw - 1 - pw when the input gradient is asked for, so that it is a convolution of that buffer),
+/// the input gradient's layout and the weight gradient's vector sums.
+struct LanesGradLayout {
+  LanesLayout x;                 ///< the forward's input layout (x.input, x.Hp, x.Wp)
+  LanesLayout d;                 ///< the input gradient's convolution (input_grad_geometry)
+  std::size_t qh = 0, qw = 0;    ///< the output gradient's zero border
+  std::size_t Hq = 0, Wq = 0;    ///< its padded rows and columns
+  std::size_t O = 0, K = 0;      ///< output channels and taps rounded up to the tile
+  std::size_t dy = 0;            ///< one group's output gradient, O * Hq * Wq * L
+  std::size_t dx = 0;            ///< one group's input gradient, C * H * W * L (0 without dx)
+  std::size_t sums = 0;          ///< one thread's weight gradient vector sums, O * K * L
+};
+
+template <class T>
+LanesGradLayout lanes_grad_layout(const Conv2DGeometry& g, bool input_grad) {
+  constexpr std::size_t L = wide_lanes<T>, OB = lanes_wgrad_channels, TB = lanes_wgrad_taps;
+  LanesGradLayout l;
+  l.x = lanes_layout<T>(g);
+  if (input_grad) {
+    l.qh = g.kh - 1 - g.ph, l.qw = g.kw - 1 - g.pw;
+    l.d = lanes_layout<T>(input_grad_geometry(g));
+    l.dx = g.C * g.H * g.W * L;
+  }
+  l.Hq = g.Ho + 2 * l.qh, l.Wq = g.Wo + 2 * l.qw;
+  l.O = (g.O + OB - 1) / OB * OB, l.K = (g.K() + TB - 1) / TB * TB;
+  l.dy = l.O * l.Hq * l.Wq * L;
+  l.sums = l.O * l.K * L;
+  return l;
+}
+
+/// True when conv2d_max_pool_backward takes the batch-lanes path: where the forward did
+/// (batch_lanes_applies), with padding below the filter size when the input gradient is asked
+/// for, and one thread's buffers within lanes_wgrad_sum_bytes (sums) and 2 lanes_group_bytes.
+template <class T>
+bool batch_lanes_grad_applies(const Conv2DGeometry& g, const Pool2DGeometry& pg, bool input_grad) {
+  if (!batch_lanes_applies<T>(g, pg)) return false;
+  if (input_grad && (g.ph >= g.kh || g.pw >= g.kw)) return false;
+  const LanesGradLayout l = lanes_grad_layout<T>(g, input_grad);
+  return l.sums * sizeof(T) <= lanes_wgrad_sum_bytes &&
+         (l.x.input + l.dy + l.dx) * sizeof(T) <= 2 * lanes_group_bytes;
+}
+
+namespace detail_lanes {
+/// The output gradient of a group in lane order from the pooled one: for each pooled element of
+/// the count images at dy (N, O, pg.Ho, pg.Wo; idx its arg-max positions, relu_y the fused
+/// ReLU's pooled output or null) the 2x2 window's four positions of dyl (l.O, l.Hq, l.Wq, L,
+/// interior from (qh, qw)) get dy at the arg-max and zeros elsewhere, lanes past count zeros;
+/// dy counts only where relu_y is positive (max_pool2d_backward_plane's sums: each position is
+/// in one window).  bsum[o] (vectors) += each lane's sum of channel o.
+template <class T>
+void scatter_group(const Conv2DGeometry& g, const Pool2DGeometry& pg, const LanesGradLayout& l, const T* dy,
+                   const std::int32_t* idx, const T* relu_y, std::size_t count, T* dyl, T* bsum) {
+  constexpr std::size_t L = wide_lanes<T>;
+  const std::size_t Q = pg.Ho * pg.Wo, stride = g.O * Q, Wo = g.Wo;
+  const Vec<T> zero = {};
+  for (std::size_t o = 0; o < g.O; ++o) {
+    Vec<T> sum;
+    std::memcpy(&sum, bsum + o * L, sizeof sum);
+    T* const plane = dyl + ((o * l.Hq + l.qh) * l.Wq + l.qw) * L;
+    for (std::size_t ph = 0; ph < pg.Ho; ++ph)
+      for (std::size_t pw = 0; pw < pg.Wo; ++pw) {
+        const std::size_t q = o * Q + ph * pg.Wo + pw;
+        Vec<T> d = zero;
+        IndexVec<T> at = IndexVec<T>{} - 1;
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float> && L == 16) {
+          const __m512i lane = _mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int>(stride)),
+                                                  _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+          const auto mask = static_cast<__mmask16>(count >= 16 ? 0xFFFFu : (1u << count) - 1u);
+          __m512 dv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lane, dy + q, 4);
+          if (relu_y) {
+            const __m512 r = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lane, relu_y + q, 4);
+            dv = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, _mm512_setzero_ps(), _CMP_GT_OQ), dv);
+          }
+          const __m512i av = _mm512_mask_i32gather_epi32(_mm512_set1_epi32(-1), mask, lane, idx + q, 4);
+          std::memcpy(&d, &dv, sizeof d);
+          std::memcpy(&at, &av, sizeof at);
+        } else
+#endif
+        {
+          for (std::size_t n = 0; n < count; ++n) {
+            const T v = dy[n * stride + q];
+            d[n] = !relu_y || relu_y[n * stride + q] > T(0) ? v : T(0);
+            at[n] = static_cast<Index<T>>(idx[n * stride + q]);
+          }
+        }
+        sum += d;
+        const std::size_t r = 2 * ph, c = 2 * pw;
+        const std::size_t pos[4] = {r * Wo + c, r * Wo + c + 1, (r + 1) * Wo + c, (r + 1) * Wo + c + 1};
+        T* const out[4] = {plane + (r * l.Wq + c) * L, plane + (r * l.Wq + c + 1) * L, plane + ((r + 1) * l.Wq + c) * L,
+                           plane + ((r + 1) * l.Wq + c + 1) * L};
+        for (std::size_t k = 0; k < 4; ++k) {
+          const Vec<T> v = at == IndexVec<T>{} + static_cast<Index<T>>(pos[k]) ? d : zero;
+          std::memcpy(out[k], &v, sizeof v);
+        }
+      }
+    std::memcpy(bsum + o * L, &sum, sizeof sum);
+  }
+}
+
+/// Adds to the OB x TB vector sums at s (channel-major, row pitch ld vectors) each lane's
+/// products of OB channels of the group's output gradient (dyl at d0, planes dplane apart, rows
+/// Wq vectors) and TB taps of its input (xg at the offsets off, rows Wp vectors) over the Ho x Wo
+/// output pixels.
+template <class T, std::size_t OB, std::size_t TB>
+void wgrad_tile(const T* d0, std::size_t dplane, std::size_t Wq, const T* xg, std::size_t Wp, const std::size_t* off,
+                std::size_t Ho, std::size_t Wo, T* s, std::size_t ld) {
+  constexpr std::size_t L = wide_lanes<T>;
+  Vec<T> acc[OB][TB];
+  for (std::size_t o = 0; o < OB; ++o)
+    for (std::size_t t = 0; t < TB; ++t) std::memcpy(&acc[o][t], s + (o * ld + t) * L, sizeof(Vec<T>));
+  for (std::size_t oh = 0; oh < Ho; ++oh) {
+    const T* const d = d0 + oh * Wq * L;
+    const T* xp[TB];
+    for (std::size_t t = 0; t < TB; ++t) xp[t] = xg + oh * Wp * L + off[t];
+    for (std::size_t ow = 0; ow < Wo; ++ow) {
+      Vec<T> dv[OB];
+      for (std::size_t o = 0; o < OB; ++o) std::memcpy(&dv[o], d + o * dplane + ow * L, sizeof(Vec<T>));
+      for (std::size_t t = 0; t < TB; ++t) {
+        Vec<T> xv;
+        std::memcpy(&xv, xp[t] + ow * L, sizeof xv);
+        for (std::size_t o = 0; o < OB; ++o) acc[o][t] += dv[o] * xv;
+      }
+    }
+  }
+  for (std::size_t o = 0; o < OB; ++o)
+    for (std::size_t t = 0; t < TB; ++t) std::memcpy(s + (o * ld + t) * L, &acc[o][t], sizeof(Vec<T>));
+}
+
+/// The sum of v's lanes in order.
+template <class T>
+T lane_sum(const T* v) {
+  T s = T(0);
+  for (std::size_t i = 0; i < wide_lanes<T>; ++i) s += v[i];
+  return s;
+}
+}  // namespace detail_lanes
+
+/// dx, dw, db (overwritten; null ones skipped) of the convolution g under the 2x2/2 max
+/// pooling pg, as conv2d_max_pool_backward computes them, for batch_lanes_grad_applies(g, pg, dx
+/// != null): groups of wide_lanes<T> images split over threads; per group, the pooled dy
+/// scattered to its arg-max positions idx (masked by relu_y's sign when the convolution had a
+/// ReLU) in lane order, the weight gradient as each lane's products summed in vectors (the
+/// lanes added up at the end, threads in order), and the input gradient as the convolution of
+/// that zero-bordered buffer with the rotated filters (the sums of the wide kernel's input
+/// gradient, conv2d_input_grad_direct_wide, bit for bit), copied back to each image.  x is read
+/// only for dw, w only for dx.
+template <class T>
+void conv2d_max_pool_backward_lanes(const Conv2DGeometry& g, const Pool2DGeometry& pg, const T* x, const T* w,
+                                    const T* dy, const std::int32_t* idx, const T* relu_y, T* dx, T* dw, T* db) {
+  constexpr std::size_t L = wide_lanes<T>, OB = lanes_wgrad_channels, TB = lanes_wgrad_taps;
+  const std::size_t K = g.K(), taps = g.kh * g.kw, in_n = g.C * g.H * g.W, Q = pg.Ho * pg.Wo;
+  const LanesGradLayout l = lanes_grad_layout<T>(g, dx != nullptr);
+  const Conv2DGeometry d = input_grad_geometry(g);
+  // Each tap's offset in the lane-ordered input; the taps that round K up to the tile read the
+  // first one and are dropped.
+  std::vector<std::size_t> off(l.K, 0);
+  for (std::size_t k = 0; k < K; ++k)
+    off[k] = ((k / taps * l.x.Hp + k % taps / g.kw) * l.x.Wp + k % g.kw) * L;
+  const std::size_t groups = (g.N + L - 1) / L;
+  const std::size_t out = detail::round_panel(g.O * K + g.O);  // a thread's dw and db
+  const std::size_t per_thread = detail::round_panel(l.sums) + detail::round_panel(g.O * L) +
+                                 detail::round_panel(l.x.input) + detail::round_panel(l.dy) +
+                                 detail::round_panel(l.dx) + out;
+  const double flops = static_cast<double>(L * g.O * K * g.P()) * ((dw ? 1.0 : 0.0) + (dx ? 1.0 : 0.0));
+  const int threads = detail::team_size(groups, flops);
+  const std::size_t packed_n = dx ? detail::round_panel(l.d.packed) : 0;
+  Storage<T> storage(packed_n + per_thread * static_cast<std::size_t>(threads));
+  T* const packed = storage.data();
+  if (dx) direct_wide_pack(d, wide_layout<T>(d), w, packed, true);
+  std::size_t used = 1;  // the team run_team gave (one thread inside another team)
+  detail::run_team(threads, [&](int tid, int team) {
+    if (tid == 0) used = static_cast<std::size_t>(team);
+    const auto t = static_cast<std::size_t>(tid), k = static_cast<std::size_t>(team);
+    T* const sums = storage.data() + packed_n + per_thread * t;
+    T* const bsum = sums + detail::round_panel(l.sums);
+    T* const xg = bsum + detail::round_panel(g.O * L);
+    T* const dyl = xg + detail::round_panel(l.x.input);
+    T* const dxl = dyl + detail::round_panel(l.dy);
+    T* const mine = dxl + detail::round_panel(l.dx);
+    std::fill(sums, mine, T(0));  // the sums, and the buffers' borders (only interiors are written)
+    for (std::size_t gi = groups * t / k, g1 = groups * (t + 1) / k; gi < g1; ++gi) {
+      const std::size_t n0 = gi * L, count = std::min(L, g.N - n0);
+      detail_lanes::scatter_group(g, pg, l, dy + n0 * g.O * Q, idx + n0 * g.O * Q,
+                                  relu_y ? relu_y + n0 * g.O * Q : nullptr, count, dyl, bsum);
+      if (dw) {
+        if (count < L) std::fill(xg, xg + l.x.input, T(0));
+        detail_lanes::to_lanes(g, l.x, x + n0 * in_n, count, xg);
+        const std::size_t dplane = l.Hq * l.Wq * L, d0 = (l.qh * l.Wq + l.qw) * L;
+        for (std::size_t o0 = 0; o0 < l.O; o0 += OB)
+          for (std::size_t k0 = 0; k0 < l.K; k0 += TB)
+            detail_lanes::wgrad_tile<T, OB, TB>(dyl + o0 * dplane + d0, dplane, l.Wq, xg, l.x.Wp, off.data() + k0,
+                                                g.Ho, g.Wo, sums + (o0 * l.K + k0) * L, l.K);
+      }
+      if (dx) {
+        if (l.d.block == 5) detail_lanes::group_tiles<T, 5, 5>(d, l.d, dyl, packed, nullptr, false, dxl);
+        else detail_lanes::group_tiles<T, 6, 4>(d, l.d, dyl, packed, nullptr, false, dxl);
+        detail_lanes::from_lanes(dxl, static_cast<const detail_lanes::Index<T>*>(nullptr), count, in_n,
+                                 dx + n0 * in_n, nullptr);
+      }
+    }
+    // The lanes of each sum added up: this thread's dw and db.
+    for (std::size_t o = 0; o < g.O; ++o) {
+      for (std::size_t kk = 0; kk < K; ++kk) mine[o * K + kk] = detail_lanes::lane_sum(sums + (o * l.K + kk) * L);
+      mine[g.O * K + o] = detail_lanes::lane_sum(bsum + o * L);
+    }
+  });
+  // Threads in order.
+  if (dw) std::fill(dw, dw + g.O * K, T(0));
+  if (db) std::fill(db, db + g.O, T(0));
+  for (std::size_t t = 0; t < used; ++t) {
+    const T* const mine = storage.data() + packed_n + per_thread * t + (per_thread - out);
+    if (dw)
+      for (std::size_t i = 0; i < g.O * K; ++i) dw[i] += mine[i];
+    if (db)
+      for (std::size_t o = 0; o < g.O; ++o) db[o] += mine[g.O * K + o];
+  }
+}
+
 }  // namespace gluino::kernels
 
 // Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
 #define GLUINO_KERNELS_CONV2D_LANES_INSTANTIATIONS(X, T)                                                         \
   X void conv2d_max_pool_forward_lanes<T>(const Conv2DGeometry&, const Pool2DGeometry&, const LanesLayout&,       \
                                           const T*, std::size_t, const T*, const T*, bool, T*, std::int32_t*, T*, \
-                                          T*, T*);
+                                          T*, T*);                                                                  \
+  X void conv2d_max_pool_backward_lanes<T>(const Conv2DGeometry&, const Pool2DGeometry&, const T*, const T*,      \
+                                           const T*, const std::int32_t*, const T*, T*, T*, T*);
 namespace gluino::kernels {
 GLUINO_EXTERN_INSTANTIATIONS(GLUINO_KERNELS_CONV2D_LANES_INSTANTIATIONS)
 }  // namespace gluino::kernels

@@ -152,13 +152,19 @@ void conv2d_max_pool_backward_scatter(const Conv2DGeometry& g, const Pool2DGeome
 /// dx, dw, db (overwritten; null ones skipped; x read only for dw, w only for dx) of the
 /// convolution g under a max pooling pg, as conv2d_backward computes them from the convolution's
 /// output gradient, which is dy (N, O, pg.Ho, pg.Wo) at the arg-max positions idx (masked by
-/// relu_y's sign when the convolution had a ReLU: conv2d_max_pool_backward_scatter).  When one
+/// relu_y's sign when the convolution had a ReLU: conv2d_max_pool_backward_scatter).  Where
+/// batch_lanes_grad_applies, with the images in the vector lanes (conv2d_lanes.hpp: dx the wide
+/// kernel's sums bit for bit, dw and db summed in another order).  Else, when one
 /// wide kernel (conv2d_wide.hpp) computes all that is asked, it scatters dy straight into its
 /// padded layout; otherwise (two gradients, other paths, a weight gradient not finite there)
 /// conv2d_backward reads the scattered array.
 template <class T>
 void conv2d_max_pool_backward(const Conv2DGeometry& g, const Pool2DGeometry& pg, const T* x, const T* w, const T* dy,
                               const std::int32_t* idx, const T* relu_y, T* dx, T* dw, T* db) {
+  if (idx && batch_lanes_grad_applies<T>(g, pg, dx != nullptr)) {  // images in the lanes (conv2d_lanes.hpp)
+    if (dx || dw || db) conv2d_max_pool_backward_lanes(g, pg, x, w, dy, idx, relu_y, dx, dw, db);
+    return;
+  }
   PooledGrad<T> pooled;
   pooled.pool = pg, pooled.dy = dy, pooled.idx = idx, pooled.relu_y = relu_y;
   // The paths conv2d_backward would take for these gradients: the wide ones come before any
