@@ -92,19 +92,20 @@ namespace detail_lanes {
 using detail_wide::Vec;
 
 /// Sums of output channels [o0, o0 + OB) (the first nb real) at output pixels (oh, ow .. ow +
-/// NP) of a group: bias first, then each channel's taps in order; ReLU'd when relu; stored to
-/// out (O, Ho, Wo, L) from channel o0 on.
+/// NP) of a group: bias first, then each channel's taps in order, of filter rows [i0, i1) (the
+/// others read only the zero border); ReLU'd when relu; stored to out (O, Ho, Wo, L) from
+/// channel o0 on.
 template <class T, std::size_t OB, std::size_t NP>
-void tile(const T* xg, std::size_t C, std::size_t Hp, std::size_t Wp, std::size_t kh, std::size_t kw, const T* wb,
-          const T* b, std::size_t nb, bool relu, std::size_t oh, std::size_t ow, T* out, std::size_t P,
-          std::size_t Wo) {
+void tile(const T* xg, std::size_t C, std::size_t Hp, std::size_t Wp, std::size_t kh, std::size_t i0, std::size_t i1,
+          std::size_t kw, const T* wb, const T* b, std::size_t nb, bool relu, std::size_t oh, std::size_t ow, T* out,
+          std::size_t P, std::size_t Wo) {
   constexpr std::size_t L = wide_lanes<T>;
   const Vec<T> zero = {};
   Vec<T> acc[OB][NP];
   for (std::size_t o = 0; o < OB; ++o)
     for (std::size_t p = 0; p < NP; ++p) acc[o][p] = zero + (b && o < nb ? b[o] : T(0));
   for (std::size_t c = 0; c < C; ++c)
-    for (std::size_t i = 0; i < kh; ++i) {
+    for (std::size_t i = i0; i < i1; ++i) {
       const T* xr = xg + ((c * Hp + oh + i) * Wp + ow) * L;
       const T* wr = wb + (c * kh + i) * kw * OB;
       for (std::size_t j = 0; j < kw; ++j) {
@@ -125,7 +126,9 @@ void tile(const T* xg, std::size_t C, std::size_t Hp, std::size_t Wp, std::size_
 }
 
 /// Every register tile of one group: blocks of OB output channels, output rows, NP pixels at a
-/// time and a last tile of the rest of a row.
+/// time and a last tile of the rest of a row.  The filter rows that would read only the zero
+/// rows of the border (g.ph above and below the image) are skipped: they add products of zeros
+/// (the input gradient's border of kh - 1 - ph rows: a sixth of LeNet's second layer's taps).
 template <class T, std::size_t OB, std::size_t NP>
 void group_tiles(const Conv2DGeometry& g, const LanesLayout& l, const T* xg, const T* packed, const T* b, bool relu,
                  T* out) {
@@ -136,11 +139,13 @@ void group_tiles(const Conv2DGeometry& g, const LanesLayout& l, const T* xg, con
     const std::size_t nb = std::min(OB, g.O - o0);
     T* const ob = out + o0 * P * wide_lanes<T>;
     for (std::size_t oh = 0; oh < g.Ho; ++oh) {
+      // Padded rows oh + i within [ph, ph + H): the image's.
+      const std::size_t i0 = oh < g.ph ? g.ph - oh : 0, i1 = std::min(g.kh, g.ph + g.H - std::min(oh, g.ph + g.H));
       for (std::size_t ow = 0; ow < full; ow += NP)
-        tile<T, OB, NP>(xg, g.C, l.Hp, l.Wp, g.kh, g.kw, wb, bb, nb, relu, oh, ow, ob, P, Wo);
+        tile<T, OB, NP>(xg, g.C, l.Hp, l.Wp, g.kh, i0, i1, g.kw, wb, bb, nb, relu, oh, ow, ob, P, Wo);
       if constexpr (NP > 1) {
         auto last = [&]<std::size_t R>() {
-          tile<T, OB, R>(xg, g.C, l.Hp, l.Wp, g.kh, g.kw, wb, bb, nb, relu, oh, full, ob, P, Wo);
+          tile<T, OB, R>(xg, g.C, l.Hp, l.Wp, g.kh, i0, i1, g.kw, wb, bb, nb, relu, oh, full, ob, P, Wo);
         };
         switch (rest) {
           case 1: last.template operator()<1>(); break;
@@ -212,23 +217,57 @@ void pool_group(const Conv2DGeometry& g, const Pool2DGeometry& pg, const T* conv
       }
 }
 
+#if defined(__AVX512F__)
+/// r[i] (16 floats) the i-th row of a 16 x 16 matrix in, its i-th column out: pairs of rows
+/// interleaved by 32, then 64 bits, then their 128-bit quarters exchanged twice.  (The masked
+/// forms with all lanes set: GCC 12's unmasked ones read an undefined vector, -Wuninitialized.)
+inline void transpose16(__m512 r[16]) {
+  constexpr __mmask16 all = 0xFFFF;
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_maskz_unpacklo_ps(all, r[i], r[i + 1]);
+    t[i + 1] = _mm512_maskz_unpackhi_ps(all, r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4)
+    for (int k = 0; k < 2; ++k) {
+      const __m512d a = _mm512_castps_pd(t[i + k]), b = _mm512_castps_pd(t[i + k + 2]);
+      r[i + 2 * k] = _mm512_castpd_ps(_mm512_maskz_unpacklo_pd(0xFF, a, b));
+      r[i + 2 * k + 1] = _mm512_castpd_ps(_mm512_maskz_unpackhi_pd(0xFF, a, b));
+    }
+  for (int i = 0; i < 16; i += 8)
+    for (int k = 0; k < 4; ++k) {
+      t[i + k] = _mm512_maskz_shuffle_f32x4(all, r[i + k], r[i + k + 4], 0x88);
+      t[i + k + 4] = _mm512_maskz_shuffle_f32x4(all, r[i + k], r[i + k + 4], 0xdd);
+    }
+  for (int k = 0; k < 8; ++k) {
+    r[k] = _mm512_maskz_shuffle_f32x4(all, t[k], t[k + 8], 0x88);
+    r[k + 8] = _mm512_maskz_shuffle_f32x4(all, t[k], t[k + 8], 0xdd);
+  }
+}
+#endif
+
 /// The interior of each image n < count of x (N, C, H, W) into lane n of xg (C, Hp, Wp, L).
-/// AVX-512 float: one gather of the count images per element (vector stores in lane order).
+/// AVX-512 float: 16 pixels of a row of each image (masked loads, zeros past count), transposed
+/// in registers (transpose16), stored as 16 vectors in lane order.
 template <class T>
 void to_lanes(const Conv2DGeometry& g, const LanesLayout& l, const T* x, std::size_t count, T* xg) {
   constexpr std::size_t L = wide_lanes<T>;
   const std::size_t HW = g.H * g.W, in_n = g.C * HW;
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float> && L == 16) {
-    const __m512i stride = _mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int>(in_n)),
-                                              _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-    const auto mask = static_cast<__mmask16>(count >= 16 ? 0xFFFFu : (1u << count) - 1u);
+    __m512 r[16];
     for (std::size_t c = 0; c < g.C; ++c)
       for (std::size_t h = 0; h < g.H; ++h) {
         const float* src = x + c * HW + h * g.W;
         float* dst = xg + ((c * l.Hp + h + g.ph) * l.Wp + g.pw) * L;
-        for (std::size_t w = 0; w < g.W; ++w)
-          _mm512_storeu_ps(dst + w * L, _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, stride, src + w, 4));
+        for (std::size_t w0 = 0; w0 < g.W; w0 += 16) {
+          const std::size_t m = std::min<std::size_t>(16, g.W - w0);
+          const auto mask = static_cast<__mmask16>(m == 16 ? 0xFFFFu : (1u << m) - 1u);
+          for (std::size_t n = 0; n < 16; ++n)
+            r[n] = n < count ? _mm512_maskz_loadu_ps(mask, src + n * in_n + w0) : _mm512_setzero_ps();
+          transpose16(r);
+          for (std::size_t k = 0; k < m; ++k) _mm512_storeu_ps(dst + (w0 + k) * L, r[k]);
+        }
       }
     return;
   }
@@ -243,26 +282,26 @@ void to_lanes(const Conv2DGeometry& g, const LanesLayout& l, const T* x, std::si
 }
 
 /// Lanes n < count of pooled (and of at, when not null) (out_n, L) to image n's out_n elements of
-/// y (and idx).  AVX-512 float: 16 consecutive elements of one image per gather.
+/// y (and idx).  AVX-512 float: 16 elements' vectors transposed in registers (transpose16) into
+/// 16 consecutive elements of each image.
 template <class T>
 void from_lanes(const T* pooled, const Index<T>* at, std::size_t count, std::size_t out_n, T* y, std::int32_t* idx) {
   constexpr std::size_t L = wide_lanes<T>;
   std::size_t done = 0;  // elements of each image copied by the vector loop
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float> && L == 16) {
-    const __m512i rows = _mm512_mullo_epi32(_mm512_set1_epi32(16),
-                                            _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
     done = out_n / 16 * 16;
-    for (std::size_t n = 0; n < count; ++n)
-      for (std::size_t e = 0; e < done; e += 16) {
-        // The masked gathers with a zero source: GCC 12's unmasked ones read an uninitialized
-        // vector (-Wmaybe-uninitialized).
-        _mm512_storeu_ps(y + n * out_n + e,
-                         _mm512_mask_i32gather_ps(_mm512_setzero_ps(), 0xFFFF, rows, pooled + e * L + n, 4));
-        if (idx)
-          _mm512_storeu_si512(idx + n * out_n + e, _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), 0xFFFF, rows,
-                                                                               at + e * L + n, 4));
-      }
+    __m512 r[16];
+    for (std::size_t e = 0; e < done; e += 16) {
+      for (std::size_t k = 0; k < 16; ++k) r[k] = _mm512_loadu_ps(pooled + (e + k) * L);
+      transpose16(r);
+      for (std::size_t n = 0; n < count; ++n) _mm512_storeu_ps(y + n * out_n + e, r[n]);
+      if (!idx) continue;
+      for (std::size_t k = 0; k < 16; ++k)  // the positions' bits, moved as floats
+        r[k] = _mm512_castsi512_ps(_mm512_loadu_si512(at + (e + k) * L));
+      transpose16(r);
+      for (std::size_t n = 0; n < count; ++n) _mm512_storeu_si512(idx + n * out_n + e, _mm512_castps_si512(r[n]));
+    }
   }
 #endif
   for (std::size_t n = 0; n < count; ++n) {
@@ -351,7 +390,8 @@ bool batch_lanes_grad_applies(const Conv2DGeometry& g, const Pool2DGeometry& pg,
 }
 
 namespace detail_lanes {
-/// The output gradient of a group in lane order from the pooled one: for each pooled element of
+/// The output gradient of a group in lane order from the pooled one (AVX-512 float: 16 pooled
+/// elements of each image transposed in registers at a time): for each pooled element of
 /// the count images at dy (N, O, pg.Ho, pg.Wo; idx its arg-max positions, relu_y the fused
 /// ReLU's pooled output or null) the 2x2 window's four positions of dyl (l.O, l.Hq, l.Wq, L,
 /// interior from (qh, qw)) get dy at the arg-max and zeros elsewhere, lanes past count zeros;
@@ -367,43 +407,52 @@ void scatter_group(const Conv2DGeometry& g, const Pool2DGeometry& pg, const Lane
     Vec<T> sum;
     std::memcpy(&sum, bsum + o * L, sizeof sum);
     T* const plane = dyl + ((o * l.Hq + l.qh) * l.Wq + l.qw) * L;
-    for (std::size_t ph = 0; ph < pg.Ho; ++ph)
-      for (std::size_t pw = 0; pw < pg.Wo; ++pw) {
-        const std::size_t q = o * Q + ph * pg.Wo + pw;
-        Vec<T> d = zero;
-        IndexVec<T> at = IndexVec<T>{} - 1;
+    for (std::size_t q0 = 0; q0 < Q; q0 += 16) {  // 16 pooled elements of each image at a time
+      const std::size_t m = std::min<std::size_t>(16, Q - q0), first = o * Q + q0;
+      Vec<T> d[16];
+      IndexVec<T> at[16];
 #if defined(__AVX512F__)
-        if constexpr (std::is_same_v<T, float> && L == 16) {
-          const __m512i lane = _mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int>(stride)),
-                                                  _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-          const auto mask = static_cast<__mmask16>(count >= 16 ? 0xFFFFu : (1u << count) - 1u);
-          __m512 dv = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lane, dy + q, 4);
-          if (relu_y) {
-            const __m512 r = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lane, relu_y + q, 4);
-            dv = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, _mm512_setzero_ps(), _CMP_GT_OQ), dv);
-          }
-          const __m512i av = _mm512_mask_i32gather_epi32(_mm512_set1_epi32(-1), mask, lane, idx + q, 4);
-          std::memcpy(&d, &dv, sizeof d);
-          std::memcpy(&at, &av, sizeof at);
-        } else
+      if constexpr (std::is_same_v<T, float> && L == 16) {  // rows of each image, transposed
+        const auto mask = static_cast<__mmask16>(m == 16 ? 0xFFFFu : (1u << m) - 1u);
+        __m512 r[16], a[16];
+        auto rows = [&](const float* src, __m512* v) {
+          for (std::size_t n = 0; n < 16; ++n)
+            v[n] = n < count ? _mm512_maskz_loadu_ps(mask, src + n * stride + first) : _mm512_setzero_ps();
+          transpose16(v);
+        };
+        rows(dy, r);
+        if (relu_y) {
+          rows(relu_y, a);
+          for (std::size_t k = 0; k < m; ++k)
+            r[k] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a[k], _mm512_setzero_ps(), _CMP_GT_OQ), r[k]);
+        }
+        rows(reinterpret_cast<const float*>(idx), a);  // the positions' bits, moved as floats
+        std::memcpy(d, r, m * sizeof(Vec<T>));
+        std::memcpy(at, a, m * sizeof(IndexVec<T>));
+      } else
 #endif
-        {
+      {
+        for (std::size_t k = 0; k < m; ++k) {
+          d[k] = zero, at[k] = IndexVec<T>{} - 1;
           for (std::size_t n = 0; n < count; ++n) {
-            const T v = dy[n * stride + q];
-            d[n] = !relu_y || relu_y[n * stride + q] > T(0) ? v : T(0);
-            at[n] = static_cast<Index<T>>(idx[n * stride + q]);
+            const std::size_t i = n * stride + first + k;
+            d[k][n] = !relu_y || relu_y[i] > T(0) ? dy[i] : T(0);
+            at[k][n] = static_cast<Index<T>>(idx[i]);
           }
         }
-        sum += d;
-        const std::size_t r = 2 * ph, c = 2 * pw;
+      }
+      for (std::size_t k = 0; k < m; ++k) {
+        sum += d[k];
+        const std::size_t r = (q0 + k) / pg.Wo * 2, c = (q0 + k) % pg.Wo * 2;
         const std::size_t pos[4] = {r * Wo + c, r * Wo + c + 1, (r + 1) * Wo + c, (r + 1) * Wo + c + 1};
         T* const out[4] = {plane + (r * l.Wq + c) * L, plane + (r * l.Wq + c + 1) * L, plane + ((r + 1) * l.Wq + c) * L,
                            plane + ((r + 1) * l.Wq + c + 1) * L};
-        for (std::size_t k = 0; k < 4; ++k) {
-          const Vec<T> v = at == IndexVec<T>{} + static_cast<Index<T>>(pos[k]) ? d : zero;
-          std::memcpy(out[k], &v, sizeof v);
+        for (std::size_t j = 0; j < 4; ++j) {
+          const Vec<T> v = at[k] == IndexVec<T>{} + static_cast<Index<T>>(pos[j]) ? d[k] : zero;
+          std::memcpy(out[j], &v, sizeof v);
         }
       }
+    }
     std::memcpy(bsum + o * L, &sum, sizeof sum);
   }
 }
