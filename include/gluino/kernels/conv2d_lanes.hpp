@@ -14,8 +14,12 @@
 /// same maxima, arg-max positions and NaN rule), before the pooled planes and arg-max positions
 /// go back to each image's (N, O, Ho', Wo') place.  The sums run in the wide kernel's order (bias,
 /// then channel by channel, tap by tap), so the results are the wide kernel's, bit for bit.
+/// The backward (conv2d_max_pool_backward_lanes) keeps the layout: the pooled gradient scattered
+/// in lane order, the weight gradient as each lane's products summed in vectors, the input
+/// gradient by the same tiles with the filters rotated.
 ///
-/// Used by conv2d_max_pool_forward (kernels/conv2d_pool.hpp) where batch_lanes_applies: builds
+/// Used by conv2d_max_pool_forward and conv2d_max_pool_backward (kernels/conv2d_pool.hpp) where
+/// batch_lanes_applies (batch_lanes_grad_applies): builds
 /// with AVX-512 (32 vector registers hold a 5 x 5 tile; AVX2's 16 do not), filters of at
 /// least lanes_min_taps taps (the copies in and out weigh more the fewer taps each output sums:
 /// measured down to LeNet's first layer's 25, where it still ran 1.5x the wide kernel with its
@@ -502,8 +506,9 @@ T lane_sum(const T* v) {
 /// ReLU) in lane order, the weight gradient as each lane's products summed in vectors (the
 /// lanes added up at the end, threads in order), and the input gradient as the convolution of
 /// that zero-bordered buffer with the rotated filters (the sums of the wide kernel's input
-/// gradient, conv2d_input_grad_direct_wide, bit for bit), copied back to each image.  x is read
-/// only for dw, w only for dx.
+/// gradient, conv2d_input_grad_direct_wide, bit for bit when the filters are finite: the
+/// border's zero rows are skipped), copied back to each image.  x is read only for dw, w only
+/// for dx.
 template <class T>
 void conv2d_max_pool_backward_lanes(const Conv2DGeometry& g, const Pool2DGeometry& pg, const T* x, const T* w,
                                     const T* dy, const std::int32_t* idx, const T* relu_y, T* dx, T* dw, T* db) {
