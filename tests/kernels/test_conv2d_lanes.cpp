@@ -127,15 +127,20 @@ struct GradCase {
   Pool2DGeometry pg;
   std::vector<T> x, w, b, y, dy, dconv, dx, dw, db, dx_wide;
   std::vector<std::int32_t> idx;
-  GradCase(const Case& c, bool relu) : g(conv_of(c)), pg(pool_of(g)) {
+  GradCase(const Case& c, bool relu, bool specials = false) : g(conv_of(c)), pg(pool_of(g)) {
     const std::size_t n = g.N * g.O * pg.Ho * pg.Wo;
     x = random_values<T>(g.N * g.C * g.H * g.W, 31);
+    if (specials) x[x.size() / 3] = std::numeric_limits<T>::infinity();
     w = random_values<T>(g.O * g.K(), 32);
     b = random_values<T>(g.O, 33);
     y.assign(n, T(0));
     idx.assign(n, 0);
     kernels::conv2d_max_pool_forward(g, pg, x.data(), w.data(), b.data(), relu, y.data(), idx.data());
     dy = random_values<T>(n, 34);
+    if (specials) {  // a NaN and an infinity of dy reach the scattered gradient
+      dy[7] = std::numeric_limits<T>::quiet_NaN();
+      dy[n / 2] = -std::numeric_limits<T>::infinity();
+    }
     dconv.assign(g.N * g.O * g.P(), T(0));
     kernels::conv2d_max_pool_backward_scatter(g, pg, dy.data(), idx.data(), relu ? y.data() : nullptr, dconv.data());
     dx.assign(x.size(), T(0)), dw.assign(w.size(), T(0)), db.assign(b.size(), T(0));
@@ -185,6 +190,39 @@ TEST_CASE("conv2d_max_pool_backward_lanes: the naive gradients of the scattered 
       CAPTURE(relu);
       check_grad_case<float>(c, relu);
       check_grad_case<double>(c, relu);
+    }
+}
+
+TEST_CASE("conv2d_max_pool_backward_lanes: NaN and infinities land where the naive loops put them") {
+  for (const Case& c : cases)
+    for (bool relu : {false, true}) {
+      CAPTURE(describe(c));
+      CAPTURE(relu);
+      const GradCase<float> k(c, relu, true);
+      std::vector<float> dx(k.x.size(), 7.0f), dw(k.w.size(), 7.0f), db(k.b.size(), 7.0f);
+      kernels::conv2d_max_pool_backward_lanes(k.g, k.pg, k.x.data(), k.w.data(), k.dy.data(), k.idx.data(),
+                                              relu ? k.y.data() : nullptr, dx.data(), dw.data(), db.data());
+      // Each element finite where the naive one is, equal to it within rounding, and NaN or
+      // the same infinity where it is not.
+      auto agree = [](const std::vector<float>& a, const std::vector<float>& want) {
+        float big = 1.0f;
+        for (float v : want)
+          if (std::isfinite(v)) big = std::max(big, std::abs(v));
+        std::size_t bad = 0;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+          const float e = want[i];
+          const bool ok = std::isnan(e) ? std::isnan(a[i]) : std::isinf(e) ? a[i] == e
+                                                                         : std::abs(a[i] - e) <= 3e-4f * big;
+          bad += !ok;
+        }
+        return bad;
+      };
+      CHECK(agree(dx, k.dx) == 0);
+      CHECK(agree(dw, k.dw) == 0);
+      CHECK(agree(db, k.db) == 0);
+      std::size_t nans = 0;  // the specials did reach the gradients
+      for (float v : k.dw) nans += std::isnan(v);
+      CHECK(nans > 0);
     }
 }
 
