@@ -542,7 +542,11 @@ void conv2d_max_pool_backward_lanes(const Conv2DGeometry& g, const Pool2DGeometr
     T* const dyl = xg + detail::round_panel(l.x.input);
     T* const dxl = dyl + detail::round_panel(l.dy);
     T* const mine = dxl + detail::round_panel(l.dx);
-    std::fill(sums, mine, T(0));  // the sums, and the buffers' borders (only interiors are written)
+    // The sums from zero; of the buffers only what no group writes: the input's border, and
+    // dy's border, its channels past O and the rows and columns no pooling window covers.
+    std::fill(sums, xg, T(0));
+    if (g.ph || g.pw) std::fill(xg, dyl, T(0));
+    if (l.qh || l.qw || l.O > g.O || 2 * pg.Ho < g.Ho || 2 * pg.Wo < g.Wo) std::fill(dyl, dxl, T(0));
     for (std::size_t gi = groups * t / k, g1 = groups * (t + 1) / k; gi < g1; ++gi) {
       const std::size_t n0 = gi * L, count = std::min(L, g.N - n0);
       detail_lanes::scatter_group(g, pg, l, dy + n0 * g.O * Q, idx + n0 * g.O * Q,

@@ -64,7 +64,7 @@ void conv2d_max_pool_forward(const Conv2DGeometry& g, const Pool2DGeometry& pg, 
       T* const xg = storage.data() + detail::round_panel(l.packed) + per_thread * t;
       T* const conv = xg + detail::round_panel(l.input);
       T* const pooled_buf = conv + detail::round_panel(l.output);
-      std::fill(xg, xg + l.input, T(0));  // its borders (only the interior is written)
+      if (g.ph || g.pw) std::fill(xg, xg + l.input, T(0));  // its borders (only the interior is written)
       for (std::size_t gi = groups * t / k, g1 = groups * (t + 1) / k; gi < g1; ++gi) {
         const std::size_t n0 = gi * L, count = std::min(L, g.N - n0);
         conv2d_max_pool_forward_lanes(g, pg, l, x + n0 * g.C * g.H * g.W, count, packed, b, relu, y + n0 * O * Q,
