@@ -6,6 +6,7 @@
 #include "support/random_values.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <string>
@@ -66,14 +67,15 @@ const Conv2DGeometry winograd_cases[] = {
     make_wino_3x3(1, 8, 30, 6, 9, 2, 0),
     // shapes conv2d takes through Winograd (winograd_applies): 48 and 40 tiles
     make_wino_3x3(3, 64, 16, 16, 64, 1, 1), make_wino_3x3(2, 64, 12, 20, 64, 2, 1),
-    // 5x5, F(2x2, 5x5): padding 0 to 4, odd outputs, AlexNet's second layer in small; the last
-    // two go through conv2d
+    // 5x5, F(4x4, 5x5) on 8x8 patches: padding 0 to 4, odd outputs, AlexNet's second layer in
+    // small; the last two go through conv2d
     make_wino_5x5(2, 8, 9, 9, 8, 0, 0), make_wino_5x5(1, 9, 11, 8, 10, 3, 4), make_wino_5x5(2, 16, 10, 10, 12, 2, 2),
     make_wino_5x5(2, 64, 12, 12, 64, 2, 2), make_wino_5x5(3, 64, 9, 13, 80, 2, 1),
 };
 
 // The tolerances: double agrees with the direct sum to rounding; float within 2e-5 of the
-// output's largest magnitude (measured: at most 4e-6 on these shapes).
+// output's largest magnitude (measured: at most about 1e-5 on AlexNet-like shapes, with 6x6 and
+// 8x8 patches alike).
 template <class T>
 double winograd_tolerance() {
   return sizeof(T) == sizeof(double) ? 1e-12 : 2e-5;
@@ -160,10 +162,52 @@ TEST_CASE("winograd_applies: one group, 3x3 or 5x5, stride 1, no dilation, pad <
   // LeNet's second layer: 10x10 outputs on 3x3 tiles of 4x4 (1.44 times the area)
   CHECK_FALSE(kernels::winograd_applies(make_wino_3x3(256, 20, 12, 12, 50, 0, 0)));
   CHECK(kernels::winograd_applies(make_wino_3x3(32, 128, 14, 14, 128, 1, 1)));  // 16x16 over 14x14: 1.31
-  // AlexNet's second layer (5x5, pad 2, 26x26: 13x13 tiles of 2x2); pad 5 would not fit the input gradient
+  // AlexNet's second layer (5x5, pad 2, 26x26: 7x7 tiles of 4x4, 1.16 times the area); pad 5 would not
+  // fit the input gradient
   CHECK(kernels::winograd_applies(make_wino_5x5(32, 96, 26, 26, 256, 2, 2)));
   CHECK(kernels::winograd_applies(make_wino_5x5(32, 96, 26, 26, 256, 4, 4)));
   CHECK_FALSE(kernels::winograd_applies(make_wino_5x5(32, 96, 26, 26, 256, 5, 5)));
+}
+
+TEST_CASE("the spelled-out transforms equal the matrices built from the interpolation points") {
+  // 6x6 patches: the rows of Lavin and Gray's F(4x4, 3x3) (B^T's first row 4, 0, -5, 0, 1, 0)
+  static constexpr auto B6 = wino::input_matrix<6>();
+  CHECK(B6[0] == std::array<double, 6>{4, 0, -5, 0, 1, 0});
+  CHECK(B6[5] == std::array<double, 6>{0, 4, 0, -5, 0, 1});
+  static constexpr auto B8 = wino::input_matrix<8>();  // F(6x6, 3x3)'s B^T: 5.25 and 4.25
+  CHECK(B8[0] == std::array<double, 8>{-1, 0, 5.25, 0, -5.25, 0, 1, 0});
+  CHECK(B8[1] == std::array<double, 8>{0, 1, 1, -4.25, -4.25, 1, 1, 0});
+  // G's rows reproduce g at the points: row k . (1, p, p^2, ...) scaled back
+  static constexpr auto G8 = wino::filter_matrix<5, 8>();
+  CHECK(G8[7] == std::array<double, 5>{0, 0, 0, 0, 1});
+  CHECK(G8[0][0] == doctest::Approx(-1.0));  // 1 / (-1 * 1 * -2 * 2 * -1/2 * 1/2)
+
+  constexpr std::size_t lanes = wino::lanes;
+  const auto v = random_values<float>(8 * lanes, 51);
+  float in[8][lanes], got[8][lanes], want[8][lanes];
+  for (std::size_t k = 0; k < 8; ++k)
+    for (std::size_t l = 0; l < lanes; ++l) in[k][l] = v[k * lanes + l];
+  auto close = [&](std::size_t rows) {
+    double worst = 0;
+    for (std::size_t k = 0; k < rows; ++k)
+      for (std::size_t l = 0; l < lanes; ++l) worst = std::max(worst, double(std::abs(got[k][l] - want[k][l])));
+    return worst;
+  };
+  wino::input_rows<float>(in, 1, got, 1);
+  wino::apply_matrix(B6, in, 1, want, 1);
+  CHECK(close(6) <= 1e-5);
+  wino::input_rows8<float>(in, 1, got, 1);
+  wino::apply_matrix(B8, in, 1, want, 1);
+  CHECK(close(8) <= 1e-5);
+  wino::output_rows<float>(in, 1, got, 1);
+  wino::apply_matrix(wino::output_matrix<6>(), in, 1, want, 1);
+  CHECK(close(4) <= 1e-5);
+  wino::output_rows8<float>(in, 1, got, 1);
+  wino::apply_matrix(wino::output_matrix<8>(), in, 1, want, 1);
+  CHECK(close(4) <= 1e-5);
+  wino::adjoint_rows8<float>(in, 1, got, 1);
+  wino::apply_matrix(wino::transposed(wino::output_matrix<8>()), in, 1, want, 1);
+  CHECK(close(8) <= 1e-5);
 }
 
 TEST_CASE("the forward pass equals the direct sum: bias, ReLU, one chunk and many") {
@@ -174,7 +218,7 @@ TEST_CASE("the forward pass equals the direct sum: bias, ReLU, one chunk and man
     }
     // the smallest chunks: one group of 16 tiles each, the last one partly filled
     check_winograd_forward<float>(g, false, 1);
-    check_winograd_forward<double>(g, true, 36 * (g.C + g.O) * sizeof(double) * 40);  // chunks of 32 tiles
+    check_winograd_forward<double>(g, true, (g.kh + 3) * (g.kh + 3) * (g.C + g.O) * sizeof(double) * 40);  // chunks of 32 tiles
   }
 }
 

@@ -1,39 +1,44 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// 3x3 and 5x5 convolutions with stride 1 by Winograd's minimal filtering (Lavin and Gray, "Fast
-/// Algorithms for Convolutional Neural Networks", 2016): F(4x4, 3x3) and F(2x2, 5x5), both on 6x6
-/// tiles with the interpolation points 0, 1, -1, 2, -2 and infinity.  Each m x m block of output
-/// pixels (a tile; m = 4 for 3x3 filters, 2 for 5x5) is read from a 6x6 patch of the input, and
+/// Algorithms for Convolutional Neural Networks", 2016): F(4x4, 3x3) on 6x6 patches with the
+/// interpolation points 0, 1, -1, 2, -2 and infinity, and F(4x4, 5x5) on 8x8 patches with 1/2 and
+/// -1/2 too (the matrices are built from the points by Cook-Toom's construction, points(),
+/// filter_matrix(), input_matrix(), output_matrix(); the transforms spell out their rows).  Each
+/// 4x4 block of output pixels (a tile) is read from an A x A patch of the input (A = 4 + r - 1), and
 ///   y_tile = A^T [ (G g G^T) (.) (B^T d B) ] A
-/// for an r x r filter g and the 6x6 patch d ((.) element-wise; B is the same for both sizes, G
-/// is 6 x r, A^T m x 6).  Summed over input channels, the 36 element-wise products become 36
-/// matrix products, U_xi (O x C) * V_xi (C x tiles), with 36 multiply-adds per tile and channel
-/// pair where im2col + GEMM needs m * m * r * r (144 for 3x3, 100 for 5x5), plus the transforms,
-/// which are linear in C + O, not in C * O.
+/// for an r x r filter g and the patch d ((.) element-wise; G is A x r, B^T A x A, A^T 4 x A).
+/// Summed over input channels, the A * A element-wise products become A * A matrix products,
+/// U_xi (O x C) * V_xi (C x tiles), with A * A multiply-adds per tile and channel pair where
+/// im2col + GEMM needs 16 r r (36 against 144 for 3x3, 64 against 400 for 5x5), plus the
+/// transforms, which are linear in C + O, not in C * O.  (5x5 filters took F(2x2, 5x5) on 6x6
+/// patches before: 36 against 100 per 2x2 outputs, 2.25 times the products of F(4x4, 5x5);
+/// AlexNet's training step ran 1.3x faster with the 8x8 patches, docs/performance.md.)
 ///
 /// conv2d_forward (kernels/conv2d.hpp) takes this path when winograd_applies(g), and
 /// conv2d_backward takes it for the input gradient, which for a stride-1 convolution is again
 /// one: dy padded by r - 1 - p, with each filter rotated by 180 degrees and the channel axes
 /// swapped.  The weight gradient is the adjoint of the forward pass in g: per filter
-/// G^T [ sum over tiles of (A dy_tile A^T) (.) (B^T d B) ] G, again 36 products (O x tiles times
-/// tiles x C).  The naive loops of conv2d.hpp are the reference the tests compare this with.
+/// G^T [ sum over tiles of (A dy_tile A^T) (.) (B^T d B) ] G, again A * A products (O x tiles
+/// times tiles x C).  The naive loops of conv2d.hpp are the reference the tests compare this with.
 ///
 /// The tiles of all images are numbered in one sequence (so a batch of small images fills the
 /// products as well as one large image does) and split over threads in contiguous ranges; each
 /// thread runs its range a chunk of tiles at a time: input transform (per channel and group of
-/// 16 tiles), the 36 products (single-threaded GEMMs), output transform (per output channel and
-/// group of 16 tiles), with no barrier between chunks (one per call: on these shared machines a
-/// barrier per phase cost more than the products).  The transforms work on 16 tiles at once so
+/// 16 tiles), the A * A products (single-threaded GEMMs), output transform (per output channel
+/// and group of 16 tiles), with no barrier between chunks (one per call: on these shared machines
+/// a barrier per phase cost more than the products).  The transforms work on 16 tiles at once so
 /// that their arithmetic is vector code; where each group's tiles lie (TileGroup) is found once
-/// per chunk and used for every channel.  The transformed filters (36 * O * C) and each thread's
-/// V and M for a chunk (36 * (C + O) per tile, at most winograd_chunk_bytes together) come from
-/// the memory pool for the call.  The weight gradient splits the output channels over
+/// per chunk and used for every channel.  The transformed filters (A * A * O * C) and each
+/// thread's V and M for a chunk (A * A * (C + O) per tile, at most winograd_chunk_bytes together)
+/// come from the memory pool for the call.  The weight gradient splits the output channels over
 /// the threads instead (each sums its rows of the transformed gradient over all tiles, so no
-/// thread keeps partial sums of all 36 * O * C), and each thread transforms every input tile.
+/// thread keeps partial sums of all A * A * O * C), and each thread transforms every input tile.
 ///
-/// Rounding: the transforms multiply by up to 16 and 1/24, so results differ from the direct sum
-/// by more than im2col's (float: up to about 4e-6 of the output's largest magnitude in the
-/// tests), far less than training noise.
+/// Rounding: the transforms multiply by up to 16 and 1/24 (6x6) or by 5.25, 8 and 0.125 with
+/// G's rows divided by up to 4.5 (8x8), so results differ from the direct sum by more than
+/// im2col's (float: up to about 1e-5 of the output's largest magnitude on AlexNet-like shapes,
+/// for both patch sizes), far less than training noise.
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -63,7 +68,7 @@ inline constexpr std::size_t winograd_chunk_bytes = std::size_t(8) << 20;
 /// compare the paths).
 inline bool winograd_applies(const Conv2DGeometry& g) {
   if (g.kh != g.kw || (g.kh != 3 && g.kh != 5)) return false;
-  const std::size_t r = g.kh, m = 7 - r, th = (g.Ho + m - 1) / m, tw = (g.Wo + m - 1) / m;
+  const std::size_t r = g.kh, m = 4, th = (g.Ho + m - 1) / m, tw = (g.Wo + m - 1) / m;
   return !g.generic && g.groups == 1 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.ph < r && g.pw < r &&
          g.C >= 64 && g.O >= 64 && g.N * th * tw >= 32 && 3 * m * m * th * tw <= 4 * g.Ho * g.Wo;
 }
@@ -72,12 +77,16 @@ namespace detail_winograd {
 
 inline constexpr std::size_t lanes = 16;  // tiles transformed together (vector lanes of the transforms)
 
+/// The output tile's side: F(4x4, 3x3) on 6x6 patches, F(4x4, 5x5) on 8x8.
+inline constexpr std::size_t tile = 4;
+
 /// One Winograd convolution: x (N, C, H, W), r x r filters (r = 3 or 5) to O channels, zero
 /// padding (ph, pw), y (N, O, Ho, Wo) with Ho = H + 2 ph - r + 1, Wo = W + 2 pw - r + 1, in
-/// tiles of m x m outputs, m = 7 - r.
+/// tiles of m x m = 4 x 4 outputs, each from an alpha x alpha patch, alpha = m + r - 1.
 struct Problem {
   std::size_t r, N, C, H, W, O, ph, pw, Ho, Wo;
-  std::size_t m() const { return 7 - r; }
+  std::size_t m() const { return tile; }
+  std::size_t alpha() const { return tile + r - 1; }
   std::size_t th() const { return (Ho + m() - 1) / m(); }
   std::size_t tw() const { return (Wo + m() - 1) / m(); }
   std::size_t tiles() const { return N * th() * tw(); }
@@ -119,32 +128,109 @@ inline void tile_groups(const Problem& p, std::size_t t0, std::size_t count, std
     groups.push_back(tile_group(p, t0 + at, std::min(lanes, count - at)));
 }
 
-/// The interpolation points of the finite rows of G, B and A, and the scales of G's rows.
-inline constexpr double point[5] = {0, 1, -1, 2, -2};
-inline constexpr double scale[5] = {1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24};
+/// The interpolation points of the finite rows of G, B^T and A^T for alpha x alpha patches
+/// (Cook-Toom): 0, 1, -1, 2, -2 for alpha = 6, and 1/2, -1/2 too for alpha = 8; the last row of
+/// each matrix is the point at infinity.
+template <std::size_t A>
+constexpr std::array<double, A - 1> points() {
+  static_assert(A == 6 || A == 8, "Winograd patches are 6x6 or 8x8");
+  if constexpr (A == 6) return {0, 1, -1, 2, -2};
+  else return {0, 1, -1, 2, -2, 0.5, -0.5};
+}
 
-/// G (6 x R): row k < 5 is scale[k] times the powers 1, p, p^2, ... of point[k]; row 5
-/// (infinity) picks the last value.
-template <std::size_t R>
-constexpr std::array<std::array<double, R>, 6> filter_matrix() {
-  std::array<std::array<double, R>, 6> G{};
-  for (std::size_t k = 0; k < 5; ++k) {
-    double power = 1;
-    for (std::size_t i = 0; i < R; ++i, power *= point[k]) G[k][i] = scale[k] * power;
+/// The coefficients (constant term first) of the product of (x - p) over the finite points p
+/// other than points()[skip] (skip = A - 1: over all of them).
+template <std::size_t A>
+constexpr std::array<double, A> point_polynomial(std::size_t skip) {
+  constexpr auto p = points<A>();
+  std::array<double, A> c{};
+  c[0] = 1;
+  for (std::size_t j = 0; j + 1 < A; ++j) {
+    if (j == skip) continue;
+    for (std::size_t i = A - 1; i > 0; --i) c[i] = c[i - 1] - p[j] * c[i];  // times (x - p_j)
+    c[0] = -p[j] * c[0];
   }
-  G[5][R - 1] = 1;
+  return c;
+}
+
+/// G (A x R): row k < A - 1 is the powers 1, p, p^2, ... of p = points()[k] over the product of
+/// (p - q) for the other finite points q; the last row (infinity) picks the last value.
+template <std::size_t R, std::size_t A>
+constexpr std::array<std::array<double, R>, A> filter_matrix() {
+  constexpr auto p = points<A>();
+  std::array<std::array<double, R>, A> G{};
+  for (std::size_t k = 0; k + 1 < A; ++k) {
+    double f = 1;
+    for (std::size_t j = 0; j + 1 < A; ++j)
+      if (j != k) f *= p[k] - p[j];
+    double power = 1;
+    for (std::size_t i = 0; i < R; ++i, power *= p[k]) G[k][i] = power / f;
+  }
+  G[A - 1][R - 1] = 1;
   return G;
+}
+
+/// B^T (A x A): row k < A - 1 holds the coefficients of the product of (x - q) over the finite
+/// points q other than points()[k]; the last row, those of the product over all of them (for
+/// alpha = 6, the rows input_rows spells out).
+template <std::size_t A>
+constexpr std::array<std::array<double, A>, A> input_matrix() {
+  std::array<std::array<double, A>, A> B{};
+  for (std::size_t k = 0; k < A; ++k) B[k] = point_polynomial<A>(k);
+  return B;
+}
+
+/// A^T (tile x A): column k < A - 1 holds the powers 1, p, p^2, p^3 of p = points()[k]; the last
+/// column (infinity) adds into the last output only.
+template <std::size_t A>
+constexpr std::array<std::array<double, A>, tile> output_matrix() {
+  constexpr auto p = points<A>();
+  std::array<std::array<double, A>, tile> At{};
+  for (std::size_t k = 0; k + 1 < A; ++k) {
+    double power = 1;
+    for (std::size_t i = 0; i < tile; ++i, power *= p[k]) At[i][k] = power;
+  }
+  At[tile - 1][A - 1] = 1;
+  return At;
+}
+
+/// The transpose of a K x J matrix.
+template <std::size_t K, std::size_t J>
+constexpr std::array<std::array<double, K>, J> transposed(const std::array<std::array<double, J>, K>& m) {
+  std::array<std::array<double, K>, J> t{};
+  for (std::size_t k = 0; k < K; ++k)
+    for (std::size_t j = 0; j < J; ++j) t[j][k] = m[k][j];
+  return t;
+}
+
+/// out[k * out_stride][l] = sum over j of Mx[k][j] in[j * in_stride][l] for the K rows of Mx
+/// (K x J), on `lanes` tiles at once: one axis of a transform by a matrix.  The reference the
+/// tests hold the spelled-out rows (input_rows, output_rows, input_rows8, ...) to; about 5 times
+/// their time (it made the 8x8 patches' convolution slower than the 6x6 ones').
+template <std::size_t K, std::size_t J, class T>
+inline void apply_matrix(const std::array<std::array<double, J>, K>& Mx, const T (*in)[lanes], std::size_t in_stride,
+                         T (*out)[lanes], std::size_t out_stride) {
+  for (std::size_t k = 0; k < K; ++k) {
+    alignas(64) T acc[lanes] = {};
+    for (std::size_t j = 0; j < J; ++j) {
+      if (Mx[k][j] == 0) continue;
+      const T c = static_cast<T>(Mx[k][j]);
+      for (std::size_t l = 0; l < lanes; ++l) acc[l] += c * in[j * in_stride][l];
+    }
+    for (std::size_t l = 0; l < lanes; ++l) out[k * out_stride][l] = acc[l];
+  }
 }
 
 /// U[xi][o][c] = (G g G^T)[xi] for the R x R filter g of output o and input c: w[o][c]
 /// (O, C, R, R), or, when `adjoint`, w[c][o] rotated by 180 degrees (w is then (C, O, R, R): the
-/// filters of the input gradient).  Computed in double, 16 filters at a time (filter i = o C + c
-/// in lane i % 16), so that the arithmetic is vector code and each of the 36 rows of U is
-/// written 16 elements at a time (one filter at a time, its 36 scattered stores took 7% of an
-/// AlexNet step).
+/// filters of the input gradient), xi over the A * A = (4 + R - 1)^2 points.  Computed in double,
+/// 16 filters at a time (filter i = o C + c in lane i % 16), so that the arithmetic is vector code
+/// and each row of U is written 16 elements at a time (one filter at a time, its 36 scattered
+/// stores took 7% of an AlexNet step).
 template <std::size_t R, class T>
 void transform_filters(const T* w, std::size_t O, std::size_t C, bool adjoint, T* U) {
-  static constexpr auto G = filter_matrix<R>();
+  constexpr std::size_t A = tile + R - 1;
+  static constexpr auto G = filter_matrix<R, A>();
   constexpr std::size_t RR = R * R;
   const std::size_t OC = O * C;
   gluino::detail::parallel_for(
@@ -152,29 +238,29 @@ void transform_filters(const T* w, std::size_t O, std::size_t C, bool adjoint, T
       [&](std::size_t group) {
         const std::size_t i0 = group * lanes, count = std::min(lanes, OC - i0);
         alignas(64) double g[RR][lanes];
-        alignas(64) double t[6 * R][lanes];  // G g, row k at t[k * R + s]
-        alignas(64) double u[36][lanes];
+        alignas(64) double t[A * R][lanes];  // G g, row k at t[k * R + s]
+        alignas(64) double u[A * A][lanes];
         for (std::size_t l = 0; l < lanes; ++l) {
           const std::size_t i = i0 + std::min(l, count - 1);  // spare lanes repeat the last filter
           const std::size_t o = i / C, c = i % C;
           const T* src = adjoint ? w + (c * O + o) * RR : w + i * RR;
           for (std::size_t k = 0; k < RR; ++k) g[k][l] = static_cast<double>(adjoint ? src[RR - 1 - k] : src[k]);
         }
-        for (std::size_t k = 0; k < 6; ++k)
+        for (std::size_t k = 0; k < A; ++k)
           for (std::size_t s = 0; s < R; ++s)
             for (std::size_t l = 0; l < lanes; ++l) {
               double sum = 0;
               for (std::size_t j = 0; j < R; ++j) sum += G[k][j] * g[j * R + s][l];
               t[k * R + s][l] = sum;
             }
-        for (std::size_t k = 0; k < 6; ++k)  // (G g) G^T, row k
-          for (std::size_t m = 0; m < 6; ++m)
+        for (std::size_t k = 0; k < A; ++k)  // (G g) G^T, row k
+          for (std::size_t m = 0; m < A; ++m)
             for (std::size_t l = 0; l < lanes; ++l) {
               double sum = 0;
               for (std::size_t s = 0; s < R; ++s) sum += t[k * R + s][l] * G[m][s];
-              u[k * 6 + m][l] = sum;
+              u[k * A + m][l] = sum;
             }
-        for (std::size_t k = 0; k < 36; ++k)
+        for (std::size_t k = 0; k < A * A; ++k)
           for (std::size_t l = 0; l < count; ++l) U[k * OC + i0 + l] = static_cast<T>(u[k][l]);
       },
       64 * R * lanes);
@@ -195,32 +281,87 @@ inline void input_rows(const T (*in)[lanes], std::size_t in_stride, T (*out)[lan
   }
 }
 
-/// out[k * stride + l] = v[k][l] for the 36 rows and the first `count` lanes.  A full group is
+/// B^T applied along one axis of 8 values (input_matrix<8>, points 0, +-1, +-2, +-1/2 and
+/// infinity), in pairs of rows for each pair of points +-p: the even and odd terms once each.
+template <class T>
+inline void input_rows8(const T (*in)[lanes], std::size_t in_stride, T (*out)[lanes], std::size_t out_stride) {
+  for (std::size_t l = 0; l < lanes; ++l) {
+    T d[8];
+    for (std::size_t j = 0; j < 8; ++j) d[j] = in[j * in_stride][l];
+    out[0][l] = d[6] - d[0] + T(5.25) * (d[2] - d[4]);
+    const T e1 = d[2] - T(4.25) * d[4] + d[6], o1 = d[1] - T(4.25) * d[3] + d[5];  // point +-1
+    out[out_stride][l] = e1 + o1;
+    out[2 * out_stride][l] = e1 - o1;
+    const T e2 = T(0.25) * d[2] - T(1.25) * d[4] + d[6], o2 = T(0.5) * d[1] - T(2.5) * d[3] + T(2) * d[5];  // +-2
+    out[3 * out_stride][l] = e2 + o2;
+    out[4 * out_stride][l] = e2 - o2;
+    const T e3 = T(4) * d[2] - T(5) * d[4] + d[6], o3 = T(2) * d[1] - T(2.5) * d[3] + T(0.5) * d[5];  // +-1/2
+    out[5 * out_stride][l] = e3 + o3;
+    out[6 * out_stride][l] = e3 - o3;
+    out[7 * out_stride][l] = d[7] - d[1] + T(5.25) * (d[3] - d[5]);
+  }
+}
+
+/// A^T applied along one axis of 8 values (output_matrix<8>): 4 outputs.
+template <class T>
+inline void output_rows8(const T (*in)[lanes], std::size_t in_stride, T (*out)[lanes], std::size_t out_stride) {
+  for (std::size_t l = 0; l < lanes; ++l) {
+    T m[8];
+    for (std::size_t j = 0; j < 8; ++j) m[j] = in[j * in_stride][l];
+    const T a1 = m[1] + m[2], s1 = m[1] - m[2], a2 = m[3] + m[4], s2 = m[3] - m[4], a3 = m[5] + m[6],
+            s3 = m[5] - m[6];
+    out[0][l] = m[0] + a1 + a2 + a3;
+    out[out_stride][l] = s1 + T(2) * s2 + T(0.5) * s3;
+    out[2 * out_stride][l] = a1 + T(4) * a2 + T(0.25) * a3;
+    out[3 * out_stride][l] = s1 + T(8) * s2 + T(0.125) * s3 + m[7];
+  }
+}
+
+/// A (the transpose of output_matrix<8>) applied to 4 values: 8 outputs (transform_output_grads).
+template <class T>
+inline void adjoint_rows8(const T (*in)[lanes], std::size_t in_stride, T (*out)[lanes], std::size_t out_stride) {
+  for (std::size_t l = 0; l < lanes; ++l) {
+    const T v0 = in[0][l], v1 = in[in_stride][l], v2 = in[2 * in_stride][l], v3 = in[3 * in_stride][l];
+    const T e1 = v0 + v2, o1 = v1 + v3, e2 = v0 + T(4) * v2, o2 = T(2) * v1 + T(8) * v3;
+    const T e3 = v0 + T(0.25) * v2, o3 = T(0.5) * v1 + T(0.125) * v3;
+    out[0][l] = v0;
+    out[out_stride][l] = e1 + o1;
+    out[2 * out_stride][l] = e1 - o1;
+    out[3 * out_stride][l] = e2 + o2;
+    out[4 * out_stride][l] = e2 - o2;
+    out[5 * out_stride][l] = e3 + o3;
+    out[6 * out_stride][l] = e3 - o3;
+    out[7 * out_stride][l] = v3;
+  }
+}
+
+/// out[k * stride + l] = v[k][l] for the K rows and the first `count` lanes.  A full group is
 /// copied with a constant length, so that it stays vector moves (a variable one became 36 calls
 /// of memmove, 14% of VGG's second layer).
-template <class T>
+template <std::size_t K, class T>
 inline void store_lanes(const T (*v)[lanes], std::size_t count, T* out, std::size_t stride) {
   if (count == lanes) {
-    for (std::size_t k = 0; k < 36; ++k)
+    for (std::size_t k = 0; k < K; ++k)
       for (std::size_t l = 0; l < lanes; ++l) out[k * stride + l] = v[k][l];
     return;
   }
-  for (std::size_t k = 0; k < 36; ++k)
+  for (std::size_t k = 0; k < K; ++k)
     for (std::size_t l = 0; l < count; ++l) out[k * stride + l] = v[k][l];
 }
 
-/// V[xi][c][p0 + l] = (B^T d B)[xi] for tile l of group g, channel c; d is the tile's 6x6 input
-/// patch, zero outside the input and, with a mask, where mask <= 0 (the input gradient through a
-/// fused ReLU: mask is the ReLU's output).  V's rows are ldv apart and its xi blocks C * ldv.
-template <class T>
+/// V[xi][c][p0 + l] = (B^T d B)[xi] for tile l of group g, channel c; d is the tile's A x A input
+/// patch (A = p.alpha()), zero outside the input and, with a mask, where mask <= 0 (the input
+/// gradient through a fused ReLU: mask is the ReLU's output).  V's rows are ldv apart and its xi
+/// blocks C * ldv.
+template <std::size_t A, class T>
 void transform_inputs(const Problem& p, const T* x, const T* mask, std::size_t c, const TileGroup& g, T* V,
                       std::size_t ldv) {
   const std::size_t count = g.count;
-  alignas(64) T d[36][lanes];
-  alignas(64) T t[36][lanes];
+  alignas(64) T d[A * A][lanes];
+  alignas(64) T t[A * A][lanes];
   for (std::size_t l = 0; l < lanes; ++l) {
     if (l >= count) {
-      for (std::size_t k = 0; k < 36; ++k) d[k][l] = T(0);
+      for (std::size_t k = 0; k < A * A; ++k) d[k][l] = T(0);
       continue;
     }
     const std::ptrdiff_t r0 = static_cast<std::ptrdiff_t>(g.row[l]) - static_cast<std::ptrdiff_t>(p.ph);
@@ -229,21 +370,22 @@ void transform_inputs(const Problem& p, const T* x, const T* mask, std::size_t c
     const T* xc = x + plane;
     const T* mc = mask ? mask + plane : nullptr;
     const auto H = static_cast<std::ptrdiff_t>(p.H), W = static_cast<std::ptrdiff_t>(p.W);
-    const std::ptrdiff_t s_lo = std::max<std::ptrdiff_t>(0, -s0), s_hi = std::min<std::ptrdiff_t>(6, W - s0);
-    for (std::ptrdiff_t r = 0; r < 6; ++r) {
+    constexpr auto a = static_cast<std::ptrdiff_t>(A);
+    const std::ptrdiff_t s_lo = std::max<std::ptrdiff_t>(0, -s0), s_hi = std::min<std::ptrdiff_t>(a, W - s0);
+    for (std::ptrdiff_t r = 0; r < a; ++r) {
       const std::ptrdiff_t h = r0 + r;
-      T* out = &d[r * 6][l];
+      T* out = &d[static_cast<std::size_t>(r) * A][l];
       if (h < 0 || h >= H) {
-        for (std::size_t s = 0; s < 6; ++s) out[s * lanes] = T(0);
+        for (std::size_t s = 0; s < A; ++s) out[s * lanes] = T(0);
         continue;
       }
       const std::ptrdiff_t at = h * W + s0;  // the patch row's first element (may lie left of the row)
-      if (s_lo == 0 && s_hi == 6 && !mc) {  // inside the image: no checks
+      if (s_lo == 0 && s_hi == a && !mc) {  // inside the image: no checks
         const T* row = xc + at;
-        for (std::size_t s = 0; s < 6; ++s) out[s * lanes] = row[s];
+        for (std::size_t s = 0; s < A; ++s) out[s * lanes] = row[s];
         continue;
       }
-      for (std::ptrdiff_t s = 0; s < 6; ++s) {
+      for (std::ptrdiff_t s = 0; s < a; ++s) {
         T v = T(0);
         if (s >= s_lo && s < s_hi) {
           v = xc[at + s];
@@ -253,40 +395,43 @@ void transform_inputs(const Problem& p, const T* x, const T* mask, std::size_t c
       }
     }
   }
-  for (std::size_t s = 0; s < 6; ++s) input_rows<T>(d + s, 6, t + s, 6);  // B^T d: column s
-  for (std::size_t k = 0; k < 6; ++k) input_rows<T>(t + k * 6, 1, d + k * 6, 1);  // (B^T d) B: row k
+  if constexpr (A == 6) {
+    for (std::size_t s = 0; s < 6; ++s) input_rows<T>(d + s, 6, t + s, 6);  // B^T d: column s
+    for (std::size_t k = 0; k < 6; ++k) input_rows<T>(t + k * 6, 1, d + k * 6, 1);  // (B^T d) B: row k
+  } else {
+    for (std::size_t s = 0; s < 8; ++s) input_rows8<T>(d + s, 8, t + s, 8);  // B^T d: column s
+    for (std::size_t k = 0; k < 8; ++k) input_rows8<T>(t + k * 8, 1, d + k * 8, 1);  // (B^T d) B: row k
+  }
   const std::size_t xi_stride = p.C * ldv;
-  store_lanes(d, count, V + c * ldv, xi_stride);
+  store_lanes<A * A>(d, count, V + c * ldv, xi_stride);
 }
 
-/// A^T applied along one axis of 6 values: M (4 or 2) outputs.
-template <std::size_t M, class T>
+/// A^T applied along one axis of 6 values: 4 outputs.
+template <class T>
 inline void output_rows(const T (*in)[lanes], std::size_t in_stride, T (*out)[lanes], std::size_t out_stride) {
   for (std::size_t l = 0; l < lanes; ++l) {
     const T m0 = in[0][l], m1 = in[in_stride][l], m2 = in[2 * in_stride][l], m3 = in[3 * in_stride][l],
             m4 = in[4 * in_stride][l], m5 = in[5 * in_stride][l];
     const T a = m1 + m2, b = m1 - m2, c = m3 + m4, e = m3 - m4;
     out[0][l] = m0 + a + c;
-    if constexpr (M == 2) {
-      out[out_stride][l] = b + T(2) * e + m5;
-    } else {
-      out[out_stride][l] = b + T(2) * e;
-      out[2 * out_stride][l] = a + T(4) * c;
-      out[3 * out_stride][l] = b + T(8) * e + m5;
-    }
+    out[out_stride][l] = b + T(2) * e;
+    out[2 * out_stride][l] = a + T(4) * c;
+    out[3 * out_stride][l] = b + T(8) * e + m5;
   }
 }
 
-/// y's M x M tiles of group g of output channel o from M[xi][o][p0 + l] (rows ldm apart,
-/// xi blocks O * ldm): A^T M A, plus bias, then max(., 0) when relu; pixels past Ho, Wo dropped.
-template <std::size_t M, class T>
+/// y's 4 x 4 tiles of group g of output channel o from M[xi][o][p0 + l] (rows ldm apart,
+/// xi blocks O * ldm, xi over A x A): A^T M A, plus bias, then max(., 0) when relu; pixels past
+/// Ho, Wo dropped.
+template <std::size_t A, class T>
 void transform_outputs(const Problem& p, const T* Mx, std::size_t ldm, std::size_t o, const TileGroup& g, T bias,
                        bool relu, T* y) {
+  constexpr std::size_t M = tile;
   const std::size_t count = g.count;
-  alignas(64) T m[36][lanes];
-  alignas(64) T t[6 * M][lanes];
+  alignas(64) T m[A * A][lanes];
+  alignas(64) T t[A * M][lanes];
   const std::size_t xi_stride = p.O * ldm;
-  for (std::size_t k = 0; k < 36; ++k) {
+  for (std::size_t k = 0; k < A * A; ++k) {
     const T* in = Mx + k * xi_stride + o * ldm;
     if (count == lanes) {
       for (std::size_t l = 0; l < lanes; ++l) m[k][l] = in[l];
@@ -294,8 +439,13 @@ void transform_outputs(const Problem& p, const T* Mx, std::size_t ldm, std::size
       for (std::size_t l = 0; l < lanes; ++l) m[k][l] = l < count ? in[l] : T(0);
     }
   }
-  for (std::size_t s = 0; s < 6; ++s) output_rows<M, T>(m + s, 6, t + s, 6);  // A^T M: M x 6
-  for (std::size_t k = 0; k < M; ++k) output_rows<M, T>(t + k * 6, 1, m + k * M, 1);  // (A^T M) A: M x M
+  if constexpr (A == 6) {
+    for (std::size_t s = 0; s < 6; ++s) output_rows<T>(m + s, 6, t + s, 6);  // A^T M: M x 6
+    for (std::size_t k = 0; k < M; ++k) output_rows<T>(t + k * 6, 1, m + k * M, 1);  // (A^T M) A: M x M
+  } else {
+    for (std::size_t s = 0; s < 8; ++s) output_rows8<T>(m + s, 8, t + s, 8);  // A^T M: M x 8
+    for (std::size_t k = 0; k < M; ++k) output_rows8<T>(t + k * 8, 1, m + k * M, 1);  // (A^T M) A: M x M
+  }
   for (std::size_t l = 0; l < count; ++l) {
     T* yo = y + (g.image[l] * p.O + o) * p.Ho * p.Wo;
     const std::size_t rows = std::min(M, p.Ho - g.row[l]), cols = std::min(M, p.Wo - g.col[l]);
@@ -319,60 +469,68 @@ void transform_outputs(const Problem& p, const T* Mx, std::size_t ldm, std::size
 /// x masked by `mask` when given (see transform_inputs); filters as transform_filters reads them.
 /// Each thread takes a contiguous range of the tiles and runs it a chunk at a time through its own
 /// V and M, with no barrier until the end; a chunk's V and M take at most chunk_bytes (tests pass
-/// small ones to get many chunks).
-template <class T>
-void run(const Problem& p, const T* x, const T* mask, const T* w, bool adjoint, const T* b, bool relu, T* y,
-         std::size_t chunk_bytes = winograd_chunk_bytes) {
+/// small ones to get many chunks).  R = p.r.
+template <std::size_t R, class T>
+void run_filters(const Problem& p, const T* x, const T* mask, const T* w, bool adjoint, const T* b, bool relu, T* y,
+                 std::size_t chunk_bytes) {
+  constexpr std::size_t A = tile + R - 1, AA = A * A;
   const std::size_t C = p.C, O = p.O, NT = p.tiles();
   if (NT == 0 || O == 0) return;
-  Storage<T> filters(36 * O * C);
+  Storage<T> filters(AA * O * C);
   T* const U = filters.data();
-  if (p.r == 5) transform_filters<5>(w, O, C, adjoint, U);
-  else transform_filters<3>(w, O, C, adjoint, U);
+  transform_filters<R>(w, O, C, adjoint, U);
   const std::size_t groups_total = (NT + lanes - 1) / lanes;
-  const int team = gluino::detail::team_size(groups_total, 36.0 * lanes * static_cast<double>(C * O));
-  const std::size_t per_tile = 36 * (C + O) * sizeof(T);
+  const int team = gluino::detail::team_size(groups_total, double(AA) * lanes * static_cast<double>(C * O));
+  const std::size_t per_tile = AA * (C + O) * sizeof(T);
   const std::size_t fit = std::max<std::size_t>(lanes, chunk_bytes / per_tile / lanes * lanes);
   const std::size_t per_thread = (NT + static_cast<std::size_t>(team) - 1) / static_cast<std::size_t>(team);
   const std::size_t chunk = std::min(fit, (per_thread + lanes - 1) / lanes * lanes);
-  const std::size_t panel = 36 * (C + O) * chunk;
+  const std::size_t panel = AA * (C + O) * chunk;
   Storage<T> work(panel * static_cast<std::size_t>(team));  // taken before the team starts
   gluino::detail::run_team(team, [&](int tid, int nt) {
     const auto t = static_cast<std::size_t>(tid), n = static_cast<std::size_t>(nt);
     const std::size_t first = NT * t / n, last = NT * (t + 1) / n;
     T* const Vp = work.data() + panel * t;
-    T* const Mp = Vp + 36 * C * chunk;
+    T* const Mp = Vp + AA * C * chunk;
     std::vector<TileGroup> tg;
     for (std::size_t t0 = first; t0 < last; t0 += chunk) {
       const std::size_t pc = std::min(chunk, last - t0), groups = (pc + lanes - 1) / lanes;
       tile_groups(p, t0, pc, tg);
       for (std::size_t c = 0; c < C; ++c)
-        for (std::size_t gi = 0; gi < groups; ++gi) transform_inputs(p, x, mask, c, tg[gi], Vp + gi * lanes, pc);
-      for (std::size_t xi = 0; xi < 36; ++xi)
+        for (std::size_t gi = 0; gi < groups; ++gi) transform_inputs<A>(p, x, mask, c, tg[gi], Vp + gi * lanes, pc);
+      for (std::size_t xi = 0; xi < AA; ++xi)
         gemm(false, false, O, pc, C, T(1), U + xi * O * C, C, Vp + xi * C * pc, pc, T(0), Mp + xi * O * pc, pc);
       for (std::size_t o = 0; o < O; ++o) {
         const T bias = b ? b[o] : T(0);
         for (std::size_t gi = 0; gi < groups; ++gi) {
-          if (p.m() == 2) transform_outputs<2>(p, Mp + gi * lanes, pc, o, tg[gi], bias, relu, y);
-          else transform_outputs<4>(p, Mp + gi * lanes, pc, o, tg[gi], bias, relu, y);
+          transform_outputs<A>(p, Mp + gi * lanes, pc, o, tg[gi], bias, relu, y);
         }
       }
     }
   });
 }
 
-/// The adjoint of transform_outputs: D[xi][o][p0 + l] = (A g A^T)[xi] for the M x M tile g of dy
+/// run_filters for p's filter size.
+template <class T>
+void run(const Problem& p, const T* x, const T* mask, const T* w, bool adjoint, const T* b, bool relu, T* y,
+         std::size_t chunk_bytes = winograd_chunk_bytes) {
+  if (p.r == 5) run_filters<5>(p, x, mask, w, adjoint, b, relu, y, chunk_bytes);
+  else run_filters<3>(p, x, mask, w, adjoint, b, relu, y, chunk_bytes);
+}
+
+/// The adjoint of transform_outputs: D[xi][o][p0 + l] = (A g A^T)[xi] for the 4 x 4 tile g of dy
 /// (zero past Ho, Wo and, with a mask, where mask <= 0) of output channel o, the tiles of group
-/// g.  A's row k (point 0, 1, -1, 2, -2) is 1, p, p^2, ...; row 5 (infinity) picks the tile's
-/// last value.  D's rows are ldd apart and its xi blocks od * ldd (od: the output
-/// channels of this D).
-template <std::size_t M, class T>
+/// g, xi over A x A.  A's row k (point 0, 1, -1, 2, -2, ...) is 1, p, p^2, p^3; the last row
+/// (infinity) picks the tile's last value.  D's rows are ldd apart and its xi blocks od * ldd
+/// (od: the output channels of this D).
+template <std::size_t A, class T>
 void transform_output_grads(const Problem& p, const T* dy, const T* mask, std::size_t o, const TileGroup& g, T* D,
                             std::size_t ldd, std::size_t od) {
+  constexpr std::size_t M = tile;
   const std::size_t count = g.count;
   alignas(64) T gt[M * M][lanes];
-  alignas(64) T t[6 * M][lanes];
-  alignas(64) T d[36][lanes];
+  alignas(64) T t[A * M][lanes];
+  alignas(64) T d[A * A][lanes];
   for (std::size_t l = 0; l < lanes; ++l) {
     for (std::size_t k = 0; k < M * M; ++k) gt[k][l] = T(0);
     if (l >= count) continue;
@@ -384,16 +542,11 @@ void transform_output_grads(const Problem& p, const T* dy, const T* mask, std::s
     }
   }
   const auto apply_a = [](const T (*in)[lanes], std::size_t in_stride, T (*out)[lanes], std::size_t out_stride) {
-    for (std::size_t l = 0; l < lanes; ++l) {
+    for (std::size_t l = 0; l < lanes; ++l) {  // 6 points
       T v[M];
       for (std::size_t i = 0; i < M; ++i) v[i] = in[i * in_stride][l];
-      T even = v[0], odd = v[1], even2 = v[0], odd2 = v[1];  // sums at points 1 and 2
-      if constexpr (M == 4) {
-        even += v[2], odd += v[3];
-        even2 += T(4) * v[2], odd2 = T(2) * v[1] + T(8) * v[3];
-      } else {
-        odd2 = T(2) * v[1];
-      }
+      const T even = v[0] + v[2], odd = v[1] + v[3];  // sums at points 1 and 2
+      const T even2 = v[0] + T(4) * v[2], odd2 = T(2) * v[1] + T(8) * v[3];
       out[0][l] = v[0];
       out[out_stride][l] = even + odd;
       out[2 * out_stride][l] = even - odd;
@@ -402,40 +555,46 @@ void transform_output_grads(const Problem& p, const T* dy, const T* mask, std::s
       out[5 * out_stride][l] = v[M - 1];
     }
   };
-  for (std::size_t j = 0; j < M; ++j) apply_a(gt + j, M, t + j, M);  // A g: 6 x M, column j
-  for (std::size_t k = 0; k < 6; ++k) apply_a(t + k * M, 1, d + k * 6, 1);  // (A g) A^T: row k
+  if constexpr (A == 6) {
+    for (std::size_t j = 0; j < M; ++j) apply_a(gt + j, M, t + j, M);  // A g: 6 x M, column j
+    for (std::size_t k = 0; k < 6; ++k) apply_a(t + k * M, 1, d + k * 6, 1);  // (A g) A^T: row k
+  } else {
+    for (std::size_t j = 0; j < M; ++j) adjoint_rows8<T>(gt + j, M, t + j, M);  // A g: 8 x M, column j
+    for (std::size_t k = 0; k < 8; ++k) adjoint_rows8<T>(t + k * M, 1, d + k * 8, 1);  // (A g) A^T: row k
+  }
   const std::size_t xi_stride = od * ldd;
-  store_lanes(d, count, D, xi_stride);
+  store_lanes<A * A>(d, count, D, xi_stride);
 }
 
 /// dw (O, C, R, R), overwritten, from dU[xi][o][c] = sum over tiles of D (.) V: the adjoint of
 /// transform_filters, G^T dU G per filter, in double, 16 filters at a time as there.
 template <std::size_t R, class T>
 void untransform_filters(const T* dU, std::size_t O, std::size_t C, T* dw) {
-  static constexpr auto G = filter_matrix<R>();
+  constexpr std::size_t A = tile + R - 1;
+  static constexpr auto G = filter_matrix<R, A>();
   const std::size_t OC = O * C;
   gluino::detail::parallel_for(
       (OC + lanes - 1) / lanes,
       [&](std::size_t group) {
         const std::size_t f0 = group * lanes, count = std::min(lanes, OC - f0);
-        alignas(64) double v[36][lanes];
-        alignas(64) double t[R * 6][lanes];  // G^T dU, row i at t[i * 6 + m]
-        for (std::size_t k = 0; k < 36; ++k)  // spare lanes repeat the last filter
+        alignas(64) double v[A * A][lanes];
+        alignas(64) double t[R * A][lanes];  // G^T dU, row i at t[i * A + m]
+        for (std::size_t k = 0; k < A * A; ++k)  // spare lanes repeat the last filter
           for (std::size_t l = 0; l < lanes; ++l)
             v[k][l] = static_cast<double>(dU[k * OC + f0 + std::min(l, count - 1)]);
         for (std::size_t i = 0; i < R; ++i)
-          for (std::size_t m = 0; m < 6; ++m)
+          for (std::size_t m = 0; m < A; ++m)
             for (std::size_t l = 0; l < lanes; ++l) {
               double sum = 0;
-              for (std::size_t k = 0; k < 6; ++k) sum += G[k][i] * v[k * 6 + m][l];
-              t[i * 6 + m][l] = sum;
+              for (std::size_t k = 0; k < A; ++k) sum += G[k][i] * v[k * A + m][l];
+              t[i * A + m][l] = sum;
             }
         for (std::size_t l = 0; l < count; ++l) {
           T* out = dw + (f0 + l) * R * R;
           for (std::size_t i = 0; i < R; ++i)
             for (std::size_t j = 0; j < R; ++j) {
               double sum = 0;
-              for (std::size_t m = 0; m < 6; ++m) sum += t[i * 6 + m][l] * G[m][j];
+              for (std::size_t m = 0; m < A; ++m) sum += t[i * A + m][l] * G[m][j];
               out[i * R + j] = static_cast<T>(sum);
             }
         }
@@ -447,50 +606,56 @@ void untransform_filters(const T* dU, std::size_t O, std::size_t C, T* dw) {
 /// dU[xi] (O x C) = sum over tiles of D[xi] (O x tiles) V[xi]^T (tiles x C), then G^T dU G.  The
 /// output channels are split over threads, each summing its rows of dU over all tiles, so no
 /// partial sums need adding up; each thread transforms every input tile itself (the input
-/// transform is done once per thread, a small share of the work).
-template <class T>
-void run_weight_grad(const Problem& p, const T* x, const T* dy, const T* mask, T* dw,
-                     std::size_t chunk_bytes = winograd_chunk_bytes) {
-  const std::size_t C = p.C, O = p.O, NT = p.tiles(), r = p.r;
+/// transform is done once per thread, a small share of the work).  R = p.r.
+template <std::size_t R, class T>
+void run_weight_grad_filters(const Problem& p, const T* x, const T* dy, const T* mask, T* dw, std::size_t chunk_bytes) {
+  constexpr std::size_t A = tile + R - 1, AA = A * A;
+  const std::size_t C = p.C, O = p.O, NT = p.tiles();
   if (O == 0 || C == 0) return;
   if (NT == 0) {
-    std::fill(dw, dw + O * C * r * r, T(0));
+    std::fill(dw, dw + O * C * R * R, T(0));
     return;
   }
-  Storage<T> grads(36 * O * C);
+  Storage<T> grads(AA * O * C);
   T* const dU = grads.data();
-  const int team = gluino::detail::team_size(O, 36.0 * static_cast<double>(C * NT));
+  const int team = gluino::detail::team_size(O, double(AA) * static_cast<double>(C * NT));
   const std::size_t most_o = (O + static_cast<std::size_t>(team) - 1) / static_cast<std::size_t>(team);
-  const std::size_t per_tile = 36 * (C + most_o) * sizeof(T);
+  const std::size_t per_tile = AA * (C + most_o) * sizeof(T);
   const std::size_t fit = std::max<std::size_t>(lanes, chunk_bytes / per_tile / lanes * lanes);
   const std::size_t chunk = std::min(fit, (NT + lanes - 1) / lanes * lanes);
-  const std::size_t panel = 36 * (C + most_o) * chunk;
+  const std::size_t panel = AA * (C + most_o) * chunk;
   Storage<T> work(panel * static_cast<std::size_t>(team));  // taken before the team starts
   gluino::detail::run_team(team, [&](int tid, int nt) {
     const auto t = static_cast<std::size_t>(tid), n = static_cast<std::size_t>(nt);
     const std::size_t o0 = O * t / n, o1 = O * (t + 1) / n, od = o1 - o0;
     T* const Vp = work.data() + panel * t;
-    T* const Dp = Vp + 36 * C * chunk;
+    T* const Dp = Vp + AA * C * chunk;
     std::vector<TileGroup> tg;
     for (std::size_t t0 = 0; t0 < NT; t0 += chunk) {
       const std::size_t pc = std::min(chunk, NT - t0), groups = (pc + lanes - 1) / lanes;
       tile_groups(p, t0, pc, tg);
       for (std::size_t c = 0; c < C; ++c)
         for (std::size_t gi = 0; gi < groups; ++gi)
-          transform_inputs(p, x, static_cast<const T*>(nullptr), c, tg[gi], Vp + gi * lanes, pc);
+          transform_inputs<A>(p, x, static_cast<const T*>(nullptr), c, tg[gi], Vp + gi * lanes, pc);
       for (std::size_t o = o0; o < o1; ++o)
         for (std::size_t gi = 0; gi < groups; ++gi) {
           T* const out = Dp + (o - o0) * pc + gi * lanes;
-          if (p.m() == 2) transform_output_grads<2>(p, dy, mask, o, tg[gi], out, pc, od);
-          else transform_output_grads<4>(p, dy, mask, o, tg[gi], out, pc, od);
+          transform_output_grads<A>(p, dy, mask, o, tg[gi], out, pc, od);
         }
-      for (std::size_t xi = 0; xi < 36 && od > 0; ++xi)
+      for (std::size_t xi = 0; xi < AA && od > 0; ++xi)
         gemm(false, true, od, C, pc, T(1), Dp + xi * od * pc, pc, Vp + xi * C * pc, pc, t0 == 0 ? T(0) : T(1),
              dU + xi * O * C + o0 * C, C);
     }
   });
-  if (r == 5) untransform_filters<5>(dU, O, C, dw);
-  else untransform_filters<3>(dU, O, C, dw);
+  untransform_filters<R>(dU, O, C, dw);
+}
+
+/// run_weight_grad_filters for p's filter size.
+template <class T>
+void run_weight_grad(const Problem& p, const T* x, const T* dy, const T* mask, T* dw,
+                     std::size_t chunk_bytes = winograd_chunk_bytes) {
+  if (p.r == 5) run_weight_grad_filters<5>(p, x, dy, mask, dw, chunk_bytes);
+  else run_weight_grad_filters<3>(p, x, dy, mask, dw, chunk_bytes);
 }
 
 }  // namespace detail_winograd
