@@ -210,6 +210,38 @@ TEST_CASE("the spelled-out transforms equal the matrices built from the interpol
   CHECK(close(8) <= 1e-5);
 }
 
+TEST_CASE("product: the packed register tiles equal the plain triple loop") {
+  // O not a multiple of the 6-row blocks, C below and above a pass's depth (128), n of 1 to 9
+  // groups of 16 columns (one vector more than a tile splits 3 + 2), ldv and ldm wider than n
+  auto check = [](auto zero, std::size_t O, std::size_t C, std::size_t n) {
+    using T = decltype(zero);
+    INFO("O ", O, ", C ", C, ", n ", n, ", ", sizeof(T) == 4 ? "float" : "double");
+    const std::size_t ldv = n + 16, ldm = n + 32, rows = wino::packed_rows(O);
+    auto U = random_values<T>(rows * C, 61);
+    for (std::size_t o = O; o < rows; ++o)  // the packed spare rows are zeros (transform_filters)
+      for (std::size_t c = 0; c < C; ++c) U[wino::product_index(o, c, C)] = T(0);
+    const auto V = random_values<T>(C * ldv, 62);
+    std::vector<T> got(O * ldm, T(-7)), want(O * ldm, T(-7));
+    wino::product(U.data(), O, C, V.data(), ldv, n, got.data(), ldm);
+    wino::product_naive(U.data(), O, C, V.data(), ldv, n, want.data(), ldm);
+    double worst = 0;
+    bool outside = true;  // columns n .. ldm untouched
+    for (std::size_t o = 0; o < O; ++o)
+      for (std::size_t j = 0; j < ldm; ++j) {
+        if (j < n) worst = std::max(worst, std::abs(double(got[o * ldm + j]) - double(want[o * ldm + j])));
+        else outside = outside && got[o * ldm + j] == T(-7);
+      }
+    CHECK(worst <= (sizeof(T) == 4 ? 2e-5 : 1e-13) * double(C));
+    CHECK(outside);
+  };
+  for (std::size_t O : {1, 6, 13, 64})
+    for (std::size_t C : {3, 128, 200})
+      for (std::size_t n : {16, 48, 64, 80, 144}) {
+        check(0.0f, O, C, n);
+        check(0.0, O, C, n);
+      }
+}
+
 TEST_CASE("the forward pass equals the direct sum: bias, ReLU, one chunk and many") {
   for (const Conv2DGeometry& g : winograd_cases) {
     for (bool relu : {false, true}) {

@@ -25,15 +25,18 @@
 /// The tiles of all images are numbered in one sequence (so a batch of small images fills the
 /// products as well as one large image does) and split over threads in contiguous ranges; each
 /// thread runs its range a chunk of tiles at a time: input transform (per channel and group of
-/// 16 tiles), the A * A products (single-threaded GEMMs), output transform (per output channel
-/// and group of 16 tiles), with no barrier between chunks (one per call: on these shared machines
+/// 16 tiles), the A * A products (product(): register tiles on filters packed once per call and
+/// on V as the input transform wrote it, nothing copied per product; AlexNet's forward pass ran
+/// 1.2x faster than on OpenBLAS's products), output transform (per output channel and group of 16 tiles), with no
+/// barrier between chunks (one per call: on these shared machines
 /// a barrier per phase cost more than the products).  The transforms work on 16 tiles at once so
 /// that their arithmetic is vector code; where each group's tiles lie (TileGroup) is found once
 /// per chunk and used for every channel.  The transformed filters (A * A * O * C) and each
 /// thread's V and M for a chunk (A * A * (C + O) per tile, at most winograd_chunk_bytes together)
 /// come from the memory pool for the call.  The weight gradient splits the output channels over
 /// the threads instead (each sums its rows of the transformed gradient over all tiles, so no
-/// thread keeps partial sums of all A * A * O * C), and each thread transforms every input tile.
+/// thread keeps partial sums of all A * A * O * C), and each thread transforms every input tile;
+/// its products (a sum over tiles) stay single-threaded GEMMs.
 ///
 /// Rounding: the transforms multiply by up to 16 and 1/24 (6x6) or by 5.25, 8 and 0.125 with
 /// G's rows divided by up to 4.5 (8x8), so results differ from the direct sum by more than
@@ -42,11 +45,13 @@
 #include <algorithm>
 #include <array>
 #include <cstddef>
+#include <cstring>
 #include <vector>
 
 #include "gluino/core/parallel.hpp"
 #include "gluino/core/storage.hpp"
 #include "gluino/detail/precompiled.hpp"
+#include "gluino/kernels/conv2d_wide.hpp"
 #include "gluino/kernels/gemm.hpp"
 #include "gluino/kernels/im2col.hpp"
 
@@ -221,29 +226,125 @@ inline void apply_matrix(const std::array<std::array<double, J>, K>& Mx, const T
   }
 }
 
+/// Output rows per register tile of product(): 6 rows times wide_vectors vectors of sums.
+inline constexpr std::size_t product_block = 6;
+/// O rounded up to whole blocks of product_block rows.
+inline std::size_t packed_rows(std::size_t O) { return (O + product_block - 1) / product_block * product_block; }
+/// Where element (o, c) of an O x C matrix lies when packed for product(): blocks of
+/// product_block rows, each C columns of product_block values.
+inline std::size_t product_index(std::size_t o, std::size_t c, std::size_t C) {
+  return (o / product_block) * C * product_block + c * product_block + o % product_block;
+}
+
+/// Columns of a register tile of product().
+template <class T>
+inline constexpr std::size_t product_columns = wide_vectors * wide_lanes<T>;
+
+/// Input channels per pass of product(): a panel of V (product_depth x wide_vectors vectors, 32
+/// KiB of floats) stays in the L1 cache while every block of output rows reads it.
+inline constexpr std::size_t product_depth = 128;
+
+/// Rows [0, nb) of a block of product_block rows of M at columns [0, NV * L): the packed block up
+/// (C x product_block) times V's columns (rows ldv apart), added to M's values with `add`.
+/// Vector sums in registers (the wide kernel's tile, kernels/conv2d_wide.hpp, on a plain matrix).
+template <class T, std::size_t NV>
+inline void product_tile(const T* up, const T* v, std::size_t ldv, std::size_t C, T* m, std::size_t ldm,
+                         std::size_t nb, bool add) {
+  using Vec = detail_wide::Vec<T>;
+  constexpr std::size_t OB = product_block, L = wide_lanes<T>;
+  Vec acc[OB][NV];
+  for (std::size_t o = 0; o < OB; ++o)
+    for (std::size_t k = 0; k < NV; ++k) {
+      acc[o][k] = Vec{};
+      if (add && o < nb) std::memcpy(&acc[o][k], m + o * ldm + k * L, sizeof(Vec));
+    }
+  for (std::size_t c = 0; c < C; ++c) {
+    Vec xv[NV];
+    for (std::size_t k = 0; k < NV; ++k) std::memcpy(&xv[k], v + c * ldv + k * L, sizeof(Vec));
+    for (std::size_t o = 0; o < OB; ++o) {
+      const T u = up[c * OB + o];
+      for (std::size_t k = 0; k < NV; ++k) acc[o][k] += u * xv[k];
+    }
+  }
+  for (std::size_t o = 0; o < nb; ++o)
+    for (std::size_t k = 0; k < NV; ++k) std::memcpy(m + o * ldm + k * L, &acc[o][k], sizeof(Vec));
+}
+
+/// M (O x n, rows ldm apart) = U (O x C, packed: product_index) times V (C x n, rows ldv apart),
+/// n a multiple of lanes (16).  The Winograd products without a BLAS: U is packed once per call
+/// by transform_filters and V is written by the input transform in the order the tile reads it,
+/// so nothing is copied per product (OpenBLAS packed both operands of each of the A * A
+/// products of every chunk: 15% of AlexNet's convolutions).  product_naive is the reference.
+template <class T>
+void product(const T* U, std::size_t O, std::size_t C, const T* V, std::size_t ldv, std::size_t n, T* M,
+             std::size_t ldm) {
+  constexpr std::size_t L = wide_lanes<T>, NV = wide_vectors;
+  static_assert(lanes % L == 0, "a group of tiles fills whole vectors");
+  for (std::size_t p = 0, nv = 0; p < n; p += nv * L) {
+    // whole tiles; one vector more than a tile splits into two tiles of 3 and 2 (a one-vector
+    // tile does 6 multiply-adds per load)
+    const std::size_t left = (n - p) / L;
+    nv = left == NV + 1 && NV > 2 ? 3 : std::min(left, NV);
+    for (std::size_t c0 = 0; c0 < C; c0 += product_depth) {
+      const std::size_t kc = std::min(product_depth, C - c0);
+      const T* const vp = V + c0 * ldv + p;
+      for (std::size_t o0 = 0; o0 < O; o0 += product_block) {
+        const std::size_t nb = std::min(product_block, O - o0);
+        const T* const up = U + o0 * C + c0 * product_block;  // block o0 / product_block, from row c0
+        T* const mp = M + o0 * ldm + p;
+        if (nv == NV) product_tile<T, NV>(up, vp, ldv, kc, mp, ldm, nb, c0 > 0);
+        if constexpr (NV > 1) if (nv == 1) product_tile<T, 1>(up, vp, ldv, kc, mp, ldm, nb, c0 > 0);
+        if constexpr (NV > 2) if (nv == 2) product_tile<T, 2>(up, vp, ldv, kc, mp, ldm, nb, c0 > 0);
+        if constexpr (NV > 3) if (nv == 3) product_tile<T, 3>(up, vp, ldv, kc, mp, ldm, nb, c0 > 0);
+      }
+    }
+  }
+}
+
+/// product()'s reference: the plain triple loop, in double.
+template <class T>
+void product_naive(const T* U, std::size_t O, std::size_t C, const T* V, std::size_t ldv, std::size_t n, T* M,
+                   std::size_t ldm) {
+  for (std::size_t o = 0; o < O; ++o)
+    for (std::size_t j = 0; j < n; ++j) {
+      double sum = 0;
+      for (std::size_t c = 0; c < C; ++c)
+        sum += static_cast<double>(U[product_index(o, c, C)]) * static_cast<double>(V[c * ldv + j]);
+      M[o * ldm + j] = static_cast<T>(sum);
+    }
+}
+
 /// U[xi][o][c] = (G g G^T)[xi] for the R x R filter g of output o and input c: w[o][c]
 /// (O, C, R, R), or, when `adjoint`, w[c][o] rotated by 180 degrees (w is then (C, O, R, R): the
 /// filters of the input gradient), xi over the A * A = (4 + R - 1)^2 points.  Computed in double,
 /// 16 filters at a time (filter i = o C + c in lane i % 16), so that the arithmetic is vector code
 /// and each row of U is written 16 elements at a time (one filter at a time, its 36 scattered
-/// stores took 7% of an AlexNet step).
+/// stores took 7% of an AlexNet step).  U's layout: product_index (xi blocks of packed_rows(O) * C,
+/// the rows past O zero).
 template <std::size_t R, class T>
 void transform_filters(const T* w, std::size_t O, std::size_t C, bool adjoint, T* U) {
   constexpr std::size_t A = tile + R - 1;
   static constexpr auto G = filter_matrix<R, A>();
   constexpr std::size_t RR = R * R;
-  const std::size_t OC = O * C;
+  const std::size_t xi_stride = packed_rows(O) * C;  // the packed positions of one xi
   gluino::detail::parallel_for(
-      (OC + lanes - 1) / lanes,
+      (xi_stride + lanes - 1) / lanes,
       [&](std::size_t group) {
-        const std::size_t i0 = group * lanes, count = std::min(lanes, OC - i0);
+        // Lane l: packed position i0 + l (product_index order), so each row of U is written 16
+        // elements at a time; a row past O (the last block's spare rows) transforms zeros.
+        const std::size_t i0 = group * lanes, count = std::min(lanes, xi_stride - i0);
         alignas(64) double g[RR][lanes];
         alignas(64) double t[A * R][lanes];  // G g, row k at t[k * R + s]
         alignas(64) double u[A * A][lanes];
         for (std::size_t l = 0; l < lanes; ++l) {
-          const std::size_t i = i0 + std::min(l, count - 1);  // spare lanes repeat the last filter
-          const std::size_t o = i / C, c = i % C;
-          const T* src = adjoint ? w + (c * O + o) * RR : w + i * RR;
+          const std::size_t at = i0 + std::min(l, count - 1);  // spare lanes repeat the last position
+          const std::size_t o = at / (C * product_block) * product_block + at % product_block;
+          const std::size_t c = at / product_block % C;
+          if (o >= O) {
+            for (std::size_t k = 0; k < RR; ++k) g[k][l] = 0;
+            continue;
+          }
+          const T* src = adjoint ? w + (c * O + o) * RR : w + (o * C + c) * RR;
           for (std::size_t k = 0; k < RR; ++k) g[k][l] = static_cast<double>(adjoint ? src[RR - 1 - k] : src[k]);
         }
         for (std::size_t k = 0; k < A; ++k)
@@ -261,7 +362,7 @@ void transform_filters(const T* w, std::size_t O, std::size_t C, bool adjoint, T
               u[k * A + m][l] = sum;
             }
         for (std::size_t k = 0; k < A * A; ++k)
-          for (std::size_t l = 0; l < count; ++l) U[k * OC + i0 + l] = static_cast<T>(u[k][l]);
+          for (std::size_t l = 0; l < count; ++l) U[k * xi_stride + i0 + l] = static_cast<T>(u[k][l]);
       },
       64 * R * lanes);
 }
@@ -335,18 +436,14 @@ inline void adjoint_rows8(const T (*in)[lanes], std::size_t in_stride, T (*out)[
   }
 }
 
-/// out[k * stride + l] = v[k][l] for the K rows and the first `count` lanes.  A full group is
-/// copied with a constant length, so that it stays vector moves (a variable one became 36 calls
+/// out[k * stride + l] = v[k][l] for the K rows and all the lanes (a group's spare lanes hold
+/// zeros: V and D have a whole number of groups per row, so the products need no ragged edge).
+/// Copied with a constant length, so that it stays vector moves (a variable one became 36 calls
 /// of memmove, 14% of VGG's second layer).
 template <std::size_t K, class T>
-inline void store_lanes(const T (*v)[lanes], std::size_t count, T* out, std::size_t stride) {
-  if (count == lanes) {
-    for (std::size_t k = 0; k < K; ++k)
-      for (std::size_t l = 0; l < lanes; ++l) out[k * stride + l] = v[k][l];
-    return;
-  }
+inline void store_lanes(const T (*v)[lanes], T* out, std::size_t stride) {
   for (std::size_t k = 0; k < K; ++k)
-    for (std::size_t l = 0; l < count; ++l) out[k * stride + l] = v[k][l];
+    for (std::size_t l = 0; l < lanes; ++l) out[k * stride + l] = v[k][l];
 }
 
 /// V[xi][c][p0 + l] = (B^T d B)[xi] for tile l of group g, channel c; d is the tile's A x A input
@@ -403,7 +500,7 @@ void transform_inputs(const Problem& p, const T* x, const T* mask, std::size_t c
     for (std::size_t k = 0; k < 8; ++k) input_rows8<T>(t + k * 8, 1, d + k * 8, 1);  // (B^T d) B: row k
   }
   const std::size_t xi_stride = p.C * ldv;
-  store_lanes<A * A>(d, count, V + c * ldv, xi_stride);
+  store_lanes<A * A>(d, V + c * ldv, xi_stride);
 }
 
 /// A^T applied along one axis of 6 values: 4 outputs.
@@ -476,13 +573,16 @@ void run_filters(const Problem& p, const T* x, const T* mask, const T* w, bool a
   constexpr std::size_t A = tile + R - 1, AA = A * A;
   const std::size_t C = p.C, O = p.O, NT = p.tiles();
   if (NT == 0 || O == 0) return;
-  Storage<T> filters(AA * O * C);
+  const std::size_t u_stride = packed_rows(O) * C;  // U's xi blocks (packed for product)
+  Storage<T> filters(AA * u_stride);
   T* const U = filters.data();
   transform_filters<R>(w, O, C, adjoint, U);
   const std::size_t groups_total = (NT + lanes - 1) / lanes;
   const int team = gluino::detail::team_size(groups_total, double(AA) * lanes * static_cast<double>(C * O));
   const std::size_t per_tile = AA * (C + O) * sizeof(T);
-  const std::size_t fit = std::max<std::size_t>(lanes, chunk_bytes / per_tile / lanes * lanes);
+  // whole register tiles of product() where a chunk holds one
+  const std::size_t step = chunk_bytes / per_tile >= product_columns<T> ? product_columns<T> : lanes;
+  const std::size_t fit = std::max<std::size_t>(lanes, chunk_bytes / per_tile / step * step);
   const std::size_t per_thread = (NT + static_cast<std::size_t>(team) - 1) / static_cast<std::size_t>(team);
   const std::size_t chunk = std::min(fit, (per_thread + lanes - 1) / lanes * lanes);
   const std::size_t panel = AA * (C + O) * chunk;
@@ -495,16 +595,14 @@ void run_filters(const Problem& p, const T* x, const T* mask, const T* w, bool a
     std::vector<TileGroup> tg;
     for (std::size_t t0 = first; t0 < last; t0 += chunk) {
       const std::size_t pc = std::min(chunk, last - t0), groups = (pc + lanes - 1) / lanes;
+      const std::size_t ld = groups * lanes;  // whole groups: the spare lanes hold zeros
       tile_groups(p, t0, pc, tg);
       for (std::size_t c = 0; c < C; ++c)
-        for (std::size_t gi = 0; gi < groups; ++gi) transform_inputs<A>(p, x, mask, c, tg[gi], Vp + gi * lanes, pc);
-      for (std::size_t xi = 0; xi < AA; ++xi)
-        gemm(false, false, O, pc, C, T(1), U + xi * O * C, C, Vp + xi * C * pc, pc, T(0), Mp + xi * O * pc, pc);
+        for (std::size_t gi = 0; gi < groups; ++gi) transform_inputs<A>(p, x, mask, c, tg[gi], Vp + gi * lanes, ld);
+      for (std::size_t xi = 0; xi < AA; ++xi) product(U + xi * u_stride, O, C, Vp + xi * C * ld, ld, ld, Mp + xi * O * ld, ld);
       for (std::size_t o = 0; o < O; ++o) {
         const T bias = b ? b[o] : T(0);
-        for (std::size_t gi = 0; gi < groups; ++gi) {
-          transform_outputs<A>(p, Mp + gi * lanes, pc, o, tg[gi], bias, relu, y);
-        }
+        for (std::size_t gi = 0; gi < groups; ++gi) transform_outputs<A>(p, Mp + gi * lanes, ld, o, tg[gi], bias, relu, y);
       }
     }
   });
@@ -563,7 +661,7 @@ void transform_output_grads(const Problem& p, const T* dy, const T* mask, std::s
     for (std::size_t k = 0; k < 8; ++k) adjoint_rows8<T>(t + k * M, 1, d + k * 8, 1);  // (A g) A^T: row k
   }
   const std::size_t xi_stride = od * ldd;
-  store_lanes<A * A>(d, count, D, xi_stride);
+  store_lanes<A * A>(d, D, xi_stride);
 }
 
 /// dw (O, C, R, R), overwritten, from dU[xi][o][c] = sum over tiles of D (.) V: the adjoint of
@@ -633,17 +731,18 @@ void run_weight_grad_filters(const Problem& p, const T* x, const T* dy, const T*
     std::vector<TileGroup> tg;
     for (std::size_t t0 = 0; t0 < NT; t0 += chunk) {
       const std::size_t pc = std::min(chunk, NT - t0), groups = (pc + lanes - 1) / lanes;
+      const std::size_t ld = groups * lanes;  // whole groups: the spare lanes hold zeros
       tile_groups(p, t0, pc, tg);
       for (std::size_t c = 0; c < C; ++c)
         for (std::size_t gi = 0; gi < groups; ++gi)
-          transform_inputs<A>(p, x, static_cast<const T*>(nullptr), c, tg[gi], Vp + gi * lanes, pc);
+          transform_inputs<A>(p, x, static_cast<const T*>(nullptr), c, tg[gi], Vp + gi * lanes, ld);
       for (std::size_t o = o0; o < o1; ++o)
         for (std::size_t gi = 0; gi < groups; ++gi) {
-          T* const out = Dp + (o - o0) * pc + gi * lanes;
-          transform_output_grads<A>(p, dy, mask, o, tg[gi], out, pc, od);
+          T* const out = Dp + (o - o0) * ld + gi * lanes;
+          transform_output_grads<A>(p, dy, mask, o, tg[gi], out, ld, od);
         }
       for (std::size_t xi = 0; xi < AA && od > 0; ++xi)
-        gemm(false, true, od, C, pc, T(1), Dp + xi * od * pc, pc, Vp + xi * C * pc, pc, t0 == 0 ? T(0) : T(1),
+        gemm(false, true, od, C, pc, T(1), Dp + xi * od * ld, ld, Vp + xi * C * ld, ld, t0 == 0 ? T(0) : T(1),
              dU + xi * O * C + o0 * C, C);
     }
   });
