@@ -201,7 +201,7 @@ static void BM_Conv2D_Winograd(benchmark::State& state) {
   const bool small = kernels::direct_small_applies(layer_geometry(l, false));
   state.SetLabel(std::string(l.label) + ", forward + backward, " +
                  (generic ? "im2col + GEMM"
-                  : fast  ? (l.k == 3 ? "Winograd F(4x4, 3x3)" : "Winograd F(2x2, 5x5)")
+                  : fast  ? (l.k == 3 ? "Winograd F(4x4, 3x3)" : "Winograd F(4x4, 5x5)")
                   : small ? "direct, small-channel kernel"
                           : "im2col + GEMM (Winograd does not apply)"));
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(g.N));

@@ -234,9 +234,10 @@ TEST_CASE("product: the packed register tiles equal the plain triple loop") {
     CHECK(worst <= (sizeof(T) == 4 ? 2e-5 : 1e-13) * double(C));
     CHECK(outside);
   };
-  for (std::size_t O : {1, 6, 13, 64})
-    for (std::size_t C : {3, 128, 200})
-      for (std::size_t n : {16, 48, 64, 80, 144}) {
+  const std::size_t Os[] = {1, 6, 13, 64}, Cs[] = {3, 128, 200}, ns[] = {16, 48, 64, 80, 144};
+  for (std::size_t O : Os)
+    for (std::size_t C : Cs)
+      for (std::size_t n : ns) {
         check(0.0f, O, C, n);
         check(0.0, O, C, n);
       }
