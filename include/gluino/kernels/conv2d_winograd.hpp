@@ -27,11 +27,12 @@
 /// thread runs its range a chunk of tiles at a time: input transform (per channel and group of
 /// 16 tiles), the A * A products (product(): register tiles on filters packed once per call and
 /// on V as the input transform wrote it, nothing copied per product; AlexNet's forward pass ran
-/// 1.2x faster than on OpenBLAS's products), output transform (per output channel and group of 16 tiles), with no
-/// barrier between chunks (one per call: on these shared machines
-/// a barrier per phase cost more than the products).  The transforms work on 16 tiles at once so
+/// 1.2x faster than on OpenBLAS's products), output transform (per output channel and group of
+/// 16 tiles), with no barrier between chunks (one per call: on these shared machines a barrier
+/// per phase cost more than the products).  The transforms work on 16 tiles at once so
 /// that their arithmetic is vector code; where each group's tiles lie (TileGroup) is found once
-/// per chunk and used for every channel.  The transformed filters (A * A * O * C) and each
+/// per chunk and used for every channel.  The transformed filters (A * A * O * C, O rounded up
+/// to blocks of 6) and each
 /// thread's V and M for a chunk (A * A * (C + O) per tile, at most winograd_chunk_bytes together)
 /// come from the memory pool for the call.  The weight gradient splits the output channels over
 /// the threads instead (each sums its rows of the transformed gradient over all tiles, so no
@@ -91,7 +92,6 @@ inline constexpr std::size_t tile = 4;
 struct Problem {
   std::size_t r, N, C, H, W, O, ph, pw, Ho, Wo;
   std::size_t m() const { return tile; }
-  std::size_t alpha() const { return tile + r - 1; }
   std::size_t th() const { return (Ho + m() - 1) / m(); }
   std::size_t tw() const { return (Wo + m() - 1) / m(); }
   std::size_t tiles() const { return N * th() * tw(); }
@@ -210,8 +210,8 @@ constexpr std::array<std::array<double, K>, J> transposed(const std::array<std::
 
 /// out[k * out_stride][l] = sum over j of Mx[k][j] in[j * in_stride][l] for the K rows of Mx
 /// (K x J), on `lanes` tiles at once: one axis of a transform by a matrix.  The reference the
-/// tests hold the spelled-out rows (input_rows, output_rows, input_rows8, ...) to; about 5 times
-/// their time (it made the 8x8 patches' convolution slower than the 6x6 ones').
+/// tests hold the spelled-out rows (input_rows, output_rows, input_rows8, ...) to; the kernels do
+/// not use it (with it, AlexNet's 5x5 layer ran slower on 8x8 patches than on 6x6 ones).
 template <std::size_t K, std::size_t J, class T>
 inline void apply_matrix(const std::array<std::array<double, J>, K>& Mx, const T (*in)[lanes], std::size_t in_stride,
                          T (*out)[lanes], std::size_t out_stride) {
@@ -316,11 +316,12 @@ void product_naive(const T* U, std::size_t O, std::size_t C, const T* V, std::si
 
 /// U[xi][o][c] = (G g G^T)[xi] for the R x R filter g of output o and input c: w[o][c]
 /// (O, C, R, R), or, when `adjoint`, w[c][o] rotated by 180 degrees (w is then (C, O, R, R): the
-/// filters of the input gradient), xi over the A * A = (4 + R - 1)^2 points.  Computed in double,
-/// 16 filters at a time (filter i = o C + c in lane i % 16), so that the arithmetic is vector code
-/// and each row of U is written 16 elements at a time (one filter at a time, its 36 scattered
-/// stores took 7% of an AlexNet step).  U's layout: product_index (xi blocks of packed_rows(O) * C,
-/// the rows past O zero).
+/// filters of the input gradient), xi over the A * A = (4 + R - 1)^2 points, in product()'s
+/// packed layout (product_index; xi blocks of packed_rows(O) * C, the rows past O zero).
+/// Computed in double, 16 packed positions at a time (lane l: position i0 + l), so that the
+/// arithmetic is vector code and each row of U is written 16 elements at a time (one filter at a
+/// time, its 36 scattered stores took 7% of an AlexNet step; 16 filters in plain order, then
+/// packed with stride-6 stores, 32% of AlexNet's fourth layer's forward).
 template <std::size_t R, class T>
 void transform_filters(const T* w, std::size_t O, std::size_t C, bool adjoint, T* U) {
   constexpr std::size_t A = tile + R - 1;
@@ -447,7 +448,7 @@ inline void store_lanes(const T (*v)[lanes], T* out, std::size_t stride) {
 }
 
 /// V[xi][c][p0 + l] = (B^T d B)[xi] for tile l of group g, channel c; d is the tile's A x A input
-/// patch (A = p.alpha()), zero outside the input and, with a mask, where mask <= 0 (the input
+/// patch (A = 4 + p.r - 1), zero outside the input and, with a mask, where mask <= 0 (the input
 /// gradient through a fused ReLU: mask is the ReLU's output).  V's rows are ldv apart and its xi
 /// blocks C * ldv.
 template <std::size_t A, class T>
@@ -580,8 +581,10 @@ void run_filters(const Problem& p, const T* x, const T* mask, const T* w, bool a
   const std::size_t groups_total = (NT + lanes - 1) / lanes;
   const int team = gluino::detail::team_size(groups_total, double(AA) * lanes * static_cast<double>(C * O));
   const std::size_t per_tile = AA * (C + O) * sizeof(T);
-  // whole register tiles of product() where a chunk holds one
-  const std::size_t step = chunk_bytes / per_tile >= product_columns<T> ? product_columns<T> : lanes;
+  // whole groups of 16 tiles (V and M rows are ld = whole groups long), and whole register tiles
+  // of product() where a chunk holds one
+  const std::size_t tiles_step = std::max(lanes, product_columns<T>);
+  const std::size_t step = chunk_bytes / per_tile >= tiles_step ? tiles_step : lanes;
   const std::size_t fit = std::max<std::size_t>(lanes, chunk_bytes / per_tile / step * step);
   const std::size_t per_thread = (NT + static_cast<std::size_t>(team) - 1) / static_cast<std::size_t>(team);
   const std::size_t chunk = std::min(fit, (per_thread + lanes - 1) / lanes * lanes);
@@ -599,10 +602,12 @@ void run_filters(const Problem& p, const T* x, const T* mask, const T* w, bool a
       tile_groups(p, t0, pc, tg);
       for (std::size_t c = 0; c < C; ++c)
         for (std::size_t gi = 0; gi < groups; ++gi) transform_inputs<A>(p, x, mask, c, tg[gi], Vp + gi * lanes, ld);
-      for (std::size_t xi = 0; xi < AA; ++xi) product(U + xi * u_stride, O, C, Vp + xi * C * ld, ld, ld, Mp + xi * O * ld, ld);
+      for (std::size_t xi = 0; xi < AA; ++xi)
+        product(U + xi * u_stride, O, C, Vp + xi * C * ld, ld, ld, Mp + xi * O * ld, ld);
       for (std::size_t o = 0; o < O; ++o) {
         const T bias = b ? b[o] : T(0);
-        for (std::size_t gi = 0; gi < groups; ++gi) transform_outputs<A>(p, Mp + gi * lanes, ld, o, tg[gi], bias, relu, y);
+        for (std::size_t gi = 0; gi < groups; ++gi)
+          transform_outputs<A>(p, Mp + gi * lanes, ld, o, tg[gi], bias, relu, y);
       }
     }
   });
