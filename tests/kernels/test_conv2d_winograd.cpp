@@ -243,6 +243,23 @@ TEST_CASE("product: the packed register tiles equal the plain triple loop") {
       }
 }
 
+TEST_CASE("chunk_tiles: whole groups of 16 tiles for every register tile width, within the bytes and the share") {
+  // The register tile is 64 columns with AVX-512 floats, 32 doubles, 16 or 8 with 32-byte vectors:
+  // a chunk of 40 tiles (8-column tiles) once wrote V's 48-tile rows past the thread's panel.
+  const std::size_t columns[] = {8, 16, 24, 32, 64}, budgets[] = {1, 17, 40, 70, 130, 1000};
+  for (std::size_t cols : columns)
+    for (std::size_t fits : budgets)
+      for (std::size_t NT : {std::size_t{5}, std::size_t{100}, std::size_t{5000}})
+        for (std::size_t team : {std::size_t{1}, std::size_t{2}, std::size_t{3}}) {
+          INFO("columns ", cols, ", tiles the bytes hold ", fits, ", tiles ", NT, ", threads ", team);
+          const std::size_t per_tile = 1000, chunk = wino::chunk_tiles(NT, team, per_tile, fits * per_tile, cols);
+          CHECK(chunk % wino::lanes == 0);
+          CHECK(chunk >= wino::lanes);
+          CHECK((chunk <= fits || chunk == wino::lanes));  // the bytes, or one group at least
+          CHECK(chunk < (NT + team - 1) / team + wino::lanes);  // no more than a thread's share needs
+        }
+}
+
 TEST_CASE("the forward pass equals the direct sum: bias, ReLU, one chunk and many") {
   for (const Conv2DGeometry& g : winograd_cases) {
     for (bool relu : {false, true}) {

@@ -563,6 +563,19 @@ void transform_outputs(const Problem& p, const T* Mx, std::size_t ldm, std::size
   }
 }
 
+/// Tiles per chunk of run_filters: as many as chunk_bytes holds at per_tile bytes each, at most
+/// a thread's share of NT tiles over `team` threads, in whole groups of 16 tiles (V's and M's
+/// rows are whole groups long, so a chunk of another count would write past its panel), and in
+/// whole register tiles of product() (`columns` tiles) where a chunk holds one.
+inline std::size_t chunk_tiles(std::size_t NT, std::size_t team, std::size_t per_tile, std::size_t chunk_bytes,
+                               std::size_t columns) {
+  const std::size_t step_big = std::max(lanes, (columns + lanes - 1) / lanes * lanes);
+  const std::size_t step = chunk_bytes / per_tile >= step_big ? step_big : lanes;
+  const std::size_t fit = std::max<std::size_t>(lanes, chunk_bytes / per_tile / step * step);
+  const std::size_t per_thread = (NT + team - 1) / team;
+  return std::min(fit, (per_thread + lanes - 1) / lanes * lanes);
+}
+
 /// y = the convolution of p (overwritten), with bias b (null: none) and max(y, 0) when relu;
 /// x masked by `mask` when given (see transform_inputs); filters as transform_filters reads them.
 /// Each thread takes a contiguous range of the tiles and runs it a chunk at a time through its own
@@ -581,13 +594,7 @@ void run_filters(const Problem& p, const T* x, const T* mask, const T* w, bool a
   const std::size_t groups_total = (NT + lanes - 1) / lanes;
   const int team = gluino::detail::team_size(groups_total, double(AA) * lanes * static_cast<double>(C * O));
   const std::size_t per_tile = AA * (C + O) * sizeof(T);
-  // whole groups of 16 tiles (V and M rows are ld = whole groups long), and whole register tiles
-  // of product() where a chunk holds one
-  const std::size_t tiles_step = std::max(lanes, product_columns<T>);
-  const std::size_t step = chunk_bytes / per_tile >= tiles_step ? tiles_step : lanes;
-  const std::size_t fit = std::max<std::size_t>(lanes, chunk_bytes / per_tile / step * step);
-  const std::size_t per_thread = (NT + static_cast<std::size_t>(team) - 1) / static_cast<std::size_t>(team);
-  const std::size_t chunk = std::min(fit, (per_thread + lanes - 1) / lanes * lanes);
+  const std::size_t chunk = chunk_tiles(NT, static_cast<std::size_t>(team), per_tile, chunk_bytes, product_columns<T>);
   const std::size_t panel = AA * (C + O) * chunk;
   Storage<T> work(panel * static_cast<std::size_t>(team));  // taken before the team starts
   gluino::detail::run_team(team, [&](int tid, int nt) {
