@@ -531,11 +531,7 @@ void transform_outputs(const Problem& p, const T* Mx, std::size_t ldm, std::size
   const std::size_t xi_stride = p.O * ldm;
   for (std::size_t k = 0; k < A * A; ++k) {
     const T* in = Mx + k * xi_stride + o * ldm;
-    if (count == lanes) {
-      for (std::size_t l = 0; l < lanes; ++l) m[k][l] = in[l];
-    } else {
-      for (std::size_t l = 0; l < lanes; ++l) m[k][l] = l < count ? in[l] : T(0);
-    }
+    for (std::size_t l = 0; l < lanes; ++l) m[k][l] = in[l];  // whole groups; spare lanes never stored
   }
   if constexpr (A == 6) {
     for (std::size_t s = 0; s < 6; ++s) output_rows<T>(m + s, 6, t + s, 6);  // A^T M: M x 6
@@ -563,10 +559,11 @@ void transform_outputs(const Problem& p, const T* Mx, std::size_t ldm, std::size
   }
 }
 
-/// Tiles per chunk of run_filters: as many as chunk_bytes holds at per_tile bytes each, at most
-/// a thread's share of NT tiles over `team` threads, in whole groups of 16 tiles (V's and M's
-/// rows are whole groups long, so a chunk of another count would write past its panel), and in
-/// whole register tiles of product() (`columns` tiles) where a chunk holds one.
+/// Tiles per chunk of run_filters (and of run_weight_grad_filters, with team 1): as many as
+/// chunk_bytes holds at per_tile bytes each, at most a thread's share of NT tiles over `team`
+/// threads, in whole groups of 16 tiles (V's and M's rows are whole groups long, so a chunk of
+/// another count would write past its panel), and in whole register tiles of product()
+/// (`columns` tiles) where a chunk holds one.
 inline std::size_t chunk_tiles(std::size_t NT, std::size_t team, std::size_t per_tile, std::size_t chunk_bytes,
                                std::size_t columns) {
   const std::size_t step_big = std::max(lanes, (columns + lanes - 1) / lanes * lanes);
@@ -731,8 +728,8 @@ void run_weight_grad_filters(const Problem& p, const T* x, const T* dy, const T*
   const int team = gluino::detail::team_size(O, double(AA) * static_cast<double>(C * NT));
   const std::size_t most_o = (O + static_cast<std::size_t>(team) - 1) / static_cast<std::size_t>(team);
   const std::size_t per_tile = AA * (C + most_o) * sizeof(T);
-  const std::size_t fit = std::max<std::size_t>(lanes, chunk_bytes / per_tile / lanes * lanes);
-  const std::size_t chunk = std::min(fit, (NT + lanes - 1) / lanes * lanes);
+  // every thread sums over all the tiles; its products are OpenBLAS's (whole groups suffice)
+  const std::size_t chunk = chunk_tiles(NT, 1, per_tile, chunk_bytes, lanes);
   const std::size_t panel = AA * (C + most_o) * chunk;
   Storage<T> work(panel * static_cast<std::size_t>(team));  // taken before the team starts
   gluino::detail::run_team(team, [&](int tid, int nt) {
