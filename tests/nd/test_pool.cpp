@@ -277,6 +277,56 @@ TEST_CASE("pooling: the 2x2/2 max in float (the AVX-512 path where built) equals
     }
 }
 
+TEST_CASE("pooling: the windows-inside max in float (the AVX-512 path where built) equals double's scalar path") {
+  // AlexNet's 3x3/2 and other unpadded windows that all lie inside the plane, strides 1 and 2
+  // along the rows (the vector path's), 3 along them (the scalar path on both sides); rows of 1
+  // to 40 outputs, ties, +-inf and NaNs: same maxima, same arg-max, with and without it.
+  const float inf = std::numeric_limits<float>::infinity();
+  const float specials[] = {0.f, 0.f, 1.f, -inf, inf, std::nanf(""), -1.f};
+  std::uint32_t state = 777;
+  const auto next = [&] { return state = state * 1664525u + 1013904223u; };
+  struct Window {
+    std::size_t kh, kw, sh, sw;
+  };
+  for (const Window win : {Window{3, 3, 2, 2}, Window{3, 3, 1, 1}, Window{2, 3, 3, 2}, Window{1, 2, 1, 2},
+                           Window{3, 2, 2, 1}, Window{2, 2, 1, 3}})
+    for (std::size_t Wo : {1, 5, 12, 15, 16, 17, 31, 32, 33, 40})
+      for (std::size_t extra : {0, 1}) {
+        CAPTURE(win.kh);
+        CAPTURE(win.kw);
+        CAPTURE(win.sw);
+        CAPTURE(Wo);
+        CAPTURE(extra);
+        kernels::Pool2DGeometry g;
+        g.kh = win.kh, g.kw = win.kw, g.sh = win.sh, g.sw = win.sw;
+        g.H = 3 * g.sh + g.kh + extra, g.W = (Wo - 1) * g.sw + g.kw + extra;  // extra: rows and columns left out
+        g.Ho = kernels::Pool2DGeometry::out_size(g.H, g.kh, g.sh, 0, false);
+        g.Wo = kernels::Pool2DGeometry::out_size(g.W, g.kw, g.sw, 0, false);  // Wo, or Wo + 1 at stride 1
+        const std::size_t n = g.H * g.W, m = g.Ho * g.Wo;
+        std::vector<float> xf(n), yf(m), nf(m);
+        std::vector<double> xd(n), yd(m);
+        for (std::size_t i = 0; i < n; ++i) {
+          const std::uint32_t r = next() >> 8;
+          xf[i] = r % 5 == 0 ? specials[(r >> 4) % 7] : float(r % 9) - 4.f;  // small integers: many ties
+          xd[i] = double(xf[i]);
+        }
+        std::vector<std::int32_t> idf(m), idd(m);
+        kernels::max_pool2d_plane(g, xf.data(), yf.data(), idf.data());
+        kernels::max_pool2d_plane(g, xd.data(), yd.data(), idd.data());
+        kernels::max_pool2d_plane(g, xf.data(), nf.data(), static_cast<std::int32_t*>(nullptr));
+        CHECK(idf == idd);
+        for (std::size_t o = 0; o < m; ++o) {
+          CAPTURE(o);
+          CHECK(std::isnan(yf[o]) == std::isnan(yd[o]));
+          CHECK(std::isnan(nf[o]) == std::isnan(yd[o]));
+          if (!std::isnan(yd[o])) {
+            CHECK(double(yf[o]) == yd[o]);
+            CHECK(double(nf[o]) == yd[o]);
+          }
+        }
+      }
+}
+
 TEST_CASE("pooling: gradients match central differences (double)") {
   const V in{rand_array({2, 2, 5, 6}, 3)};
   using nd::pool_type, nd::pooling_convention;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// 2-D max and average pooling on raw pointers, one (H, W) plane at a time, with MXNet's window
-/// rules; a fast path for the common 2x2 stride-2 window, and a naive reference for tests.
+/// rules; a fast path for the common 2x2 stride-2 window, AVX-512 paths for it and for windows
+/// inside the plane (AlexNet's 3x3/2), and a naive reference for tests.
 /// No NDArray, no autograd: nd/pool.hpp checks arguments and runs these over N * C planes.
 #include <algorithm>
 #include <cassert>
@@ -154,6 +155,59 @@ inline void max_pool_2x2_avx512(const Pool2DGeometry& g, const float* x, float* 
   }
 }
 
+
+/// The max pooling of one float plane whose windows all lie inside it (no padding; AlexNet's
+/// 3x3/2), stride 1 or 2 along the rows, 16 outputs of a row at a time: each window position's
+/// 16 candidates are one masked load (stride 1) or two and a permute of the even lanes (stride
+/// 2), and go through the scalar path's rule with selects: the running maximum taken by v > m
+/// (ties keep the first), the first NaN kept aside and, where one was seen, made the maximum and
+/// its arg-max.  Without the arg-max, max_nan in the scalar path's order.  The same values and
+/// arg-max as the scalar loops, bit for bit (tested against double's).
+inline void max_pool_inside_avx512(const Pool2DGeometry& g, const float* x, float* y, std::int32_t* idx) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i even = _mm512_add_epi32(lane, lane);
+  const std::size_t W = g.W, Wo = g.Wo, sw = g.sw, kh = g.kh, kw = g.kw;
+  const __m512i step = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<std::int32_t>(sw)));
+  for (std::size_t oh = 0; oh < g.Ho; ++oh)
+    for (std::size_t ow = 0; ow < Wo; ow += 16) {
+      const std::size_t n = std::min<std::size_t>(16, Wo - ow), start = oh * g.sh * W + ow * sw;
+      const __mmask16 out = first_lanes(n);
+      // lanes l < n: x[start + offset + l * sw]
+      const auto candidates = [&](std::size_t offset) {
+        const float* p = x + start + offset;
+        if (sw == 1) return _mm512_maskz_loadu_ps(out, p);
+        const std::size_t span = 2 * n - 1, first = std::min<std::size_t>(16, span);  // elements read
+        const __m512 a = _mm512_maskz_loadu_ps(first_lanes(first), p);
+        const __m512 b = _mm512_maskz_loadu_ps(first_lanes(span - first), p + 16);
+        return _mm512_permutex2var_ps(a, even, b);
+      };
+      __m512 m = candidates(0);
+      if (!idx) {
+        for (std::size_t i = 0; i < kh; ++i)
+          for (std::size_t j = i == 0 ? 1 : 0; j < kw; ++j) m = max_nan16(m, candidates(i * W + j));
+        _mm512_mask_storeu_ps(y + oh * Wo + ow, out, m);
+        continue;
+      }
+      const __m512i at0 = _mm512_add_epi32(_mm512_set1_epi32(static_cast<std::int32_t>(start)), step);
+      __m512i at = at0, nan_at = at0;
+      __m512 nan = m;
+      __mmask16 seen = _mm512_cmp_ps_mask(m, m, _CMP_UNORD_Q);  // lanes whose window showed a NaN
+      for (std::size_t i = 0; i < kh; ++i)
+        for (std::size_t j = i == 0 ? 1 : 0; j < kw; ++j) {
+          const __m512 v = candidates(i * W + j);
+          const __m512i pos = _mm512_add_epi32(at0, _mm512_set1_epi32(static_cast<std::int32_t>(i * W + j)));
+          const __mmask16 take = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ);
+          m = _mm512_mask_blend_ps(take, m, v);
+          at = _mm512_mask_blend_epi32(take, at, pos);
+          const __mmask16 first_nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & static_cast<__mmask16>(~seen);
+          nan = _mm512_mask_blend_ps(first_nan, nan, v);
+          nan_at = _mm512_mask_blend_epi32(first_nan, nan_at, pos);
+          seen = static_cast<__mmask16>(seen | first_nan);
+        }
+      _mm512_mask_storeu_ps(y + oh * Wo + ow, out, _mm512_mask_blend_ps(seen, m, nan));
+      _mm512_mask_storeu_epi32(idx + oh * Wo + ow, out, _mm512_mask_blend_epi32(seen, at, nan_at));
+    }
+}
 #endif
 }  // namespace detail_pool
 
@@ -204,6 +258,11 @@ void max_pool2d_plane(const Pool2DGeometry& g, const T* x, T* y, std::int32_t* i
   }
   if (g.ph == 0 && g.pw == 0 && g.Ho > 0 && g.Wo > 0 && (g.Ho - 1) * g.sh + g.kh <= g.H &&
       (g.Wo - 1) * g.sw + g.kw <= g.W) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      if (g.sw == 1 || g.sw == 2) return detail_pool::max_pool_inside_avx512(g, x, y, idx);
+    }
+#endif
     // Every window lies inside the plane (AlexNet's 3x3/2): no clipping per window, and the
     // running maximum kept with selects (where it lies is random: a branch on it mispredicts).
     const std::size_t W = g.W, kh = g.kh, kw = g.kw, sh = g.sh, sw = g.sw, Wo = g.Wo;
