@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstddef>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 using gluino::kernels::Conv2DGeometry;
@@ -208,6 +209,40 @@ TEST_CASE("the spelled-out transforms equal the matrices built from the interpol
   wino::adjoint_rows8<float>(in, 1, got, 1);
   wino::apply_matrix(wino::transposed(wino::output_matrix<8>()), in, 1, want, 1);
   CHECK(close(8) <= 1e-5);
+}
+
+TEST_CASE("gather_patches: each lane's patch, row by row, and zeros in the spare lanes") {
+  // The AVX-512 path for floats (row vectors transposed in registers) against the element by
+  // element one for doubles; patches at scattered places of a padded buffer, 1 to 16 lanes.
+  constexpr std::size_t lanes = wino::lanes, cols = 37, rows = 40;
+  std::vector<float> xf(rows * cols + 16);
+  std::vector<double> xd(xf.size());
+  for (std::size_t i = 0; i < xf.size(); ++i) xf[i] = float(i % 251) - 125.f, xd[i] = double(xf[i]);
+  const auto check = [&](auto a_tag) {
+    constexpr std::size_t A = decltype(a_tag)::value;
+    for (std::size_t count = 1; count <= lanes; ++count) {
+      CAPTURE(A);
+      CAPTURE(count);
+      const float* pf[lanes] = {};
+      const double* pd[lanes] = {};
+      for (std::size_t l = 0; l < count; ++l) {
+        const std::size_t at = (l * 7 % (rows - A)) * cols + (l * 5 + count) % (cols - A);
+        pf[l] = xf.data() + at, pd[l] = xd.data() + at;
+      }
+      alignas(64) float df[A * A][lanes];
+      alignas(64) double dd[A * A][lanes];
+      wino::gather_patches<A>(pf, count, cols, df);
+      wino::gather_patches<A>(pd, count, cols, dd);
+      for (std::size_t k = 0; k < A * A; ++k)
+        for (std::size_t l = 0; l < lanes; ++l) {
+          const double want = l < count ? xd[static_cast<std::size_t>(pd[l] - xd.data()) + k / A * cols + k % A] : 0.0;
+          CHECK(double(df[k][l]) == want);
+          CHECK(dd[k][l] == want);
+        }
+    }
+  };
+  check(std::integral_constant<std::size_t, 6>{});
+  check(std::integral_constant<std::size_t, 8>{});
 }
 
 TEST_CASE("product: the packed register tiles equal the plain triple loop") {
