@@ -211,7 +211,7 @@ TEST_CASE("the spelled-out transforms equal the matrices built from the interpol
   CHECK(close(8) <= 1e-5);
 }
 
-TEST_CASE("gather_patches: each lane's patch, row by row, and zeros in the spare lanes") {
+TEST_CASE("gather_patches: each lane's patch (4x4, 6x6, 8x8), row by row, and zeros in the spare lanes") {
   // The AVX-512 path for floats (row vectors transposed in registers) against the element by
   // element one for doubles; patches at scattered places of a padded buffer, 1 to 16 lanes.
   constexpr std::size_t lanes = wino::lanes, cols = 37, rows = 40;
@@ -241,8 +241,42 @@ TEST_CASE("gather_patches: each lane's patch, row by row, and zeros in the spare
         }
     }
   };
+  check(std::integral_constant<std::size_t, 4>{});  // dy's 4x4 tiles
   check(std::integral_constant<std::size_t, 6>{});
   check(std::integral_constant<std::size_t, 8>{});
+}
+
+TEST_CASE("scatter_tiles: each lane's 4x4 tile clipped to its rows and columns, nothing else written") {
+  // The AVX-512 path for floats (4x4 transposes in registers) against the element by element
+  // one for doubles: 1 to 16 lanes, tiles cut at 1 to 4 rows and columns, the rest untouched.
+  constexpr std::size_t lanes = wino::lanes, ld = 70, M = wino::tile;
+  alignas(64) float mf[M * M][lanes];
+  alignas(64) double md[M * M][lanes];
+  for (std::size_t k = 0; k < M * M; ++k)
+    for (std::size_t l = 0; l < lanes; ++l) mf[k][l] = float(k * 100 + l), md[k][l] = double(mf[k][l]);
+  for (std::size_t count = 1; count <= lanes; ++count) {
+    CAPTURE(count);
+    std::vector<float> yf(ld * 5, -1.f);
+    std::vector<double> yd(yf.size(), -1.0);
+    float* of[lanes] = {};
+    double* od[lanes] = {};
+    std::size_t rows[lanes] = {}, cols[lanes] = {};
+    for (std::size_t l = 0; l < count; ++l) {
+      of[l] = yf.data() + 4 * l, od[l] = yd.data() + 4 * l;  // side by side along a row
+      rows[l] = 1 + (l + count) % M, cols[l] = 1 + (l * 3 + count) % M;
+    }
+    wino::scatter_tiles(mf, of, rows, cols, count, ld);
+    wino::scatter_tiles(md, od, rows, cols, count, ld);
+    std::vector<double> want(yf.size(), -1.0);
+    for (std::size_t l = 0; l < count; ++l)
+      for (std::size_t i = 0; i < rows[l]; ++i)
+        for (std::size_t j = 0; j < cols[l]; ++j) want[4 * l + i * ld + j] = double(mf[i * M + j][l]);
+    for (std::size_t e = 0; e < want.size(); ++e) {
+      CAPTURE(e);
+      CHECK(double(yf[e]) == want[e]);
+      CHECK(yd[e] == want[e]);
+    }
+  }
 }
 
 TEST_CASE("product: the packed register tiles equal the plain triple loop") {

@@ -31,17 +31,18 @@
 /// 16 tiles), with no barrier between chunks (one per call: on these shared machines a barrier
 /// per phase cost more than the products).  The transforms work on 16 tiles at once so
 /// that their arithmetic is vector code; where each group's tiles lie (TileGroup) is found once
-/// per chunk and used for every channel.  The input is first copied with its zero padding
-/// spelled out (pad_planes, which also applies the input gradient's ReLU mask), so every patch
-/// lies inside its plane and a group's 16 patches are read row by row as vectors and transposed
-/// in registers (gather_patches; element by element, with bounds checks, the reads took half of
-/// the input transform: VGG-11/4's 56x56 layer ran 1.13x faster, AlexNet's 5x5 one 1.15x).  The transformed filters (A * A * O * C, O rounded up
-/// to blocks of 6) and each
-/// thread's V and M for a chunk (A * A * (C + O) per tile, at most winograd_chunk_bytes together)
-/// come from the memory pool for the call.  The weight gradient splits the output channels over
-/// the threads instead (each sums its rows of the transformed gradient over all tiles, so no
-/// thread keeps partial sums of all A * A * O * C), and each thread transforms every input tile;
-/// its products (a sum over tiles) stay single-threaded GEMMs.
+/// per chunk and used for every channel.  Each channel of a chunk's input (and of dy, for the
+/// weight gradient) is first copied with its zero padding spelled out (Bands; the input
+/// gradient's ReLU mask applied there), so every patch lies inside its band and a group's 16
+/// patches are read row by row as vectors and transposed in registers (gather_patches; element
+/// by element, with bounds checks, the reads took half of the input transform); output tiles
+/// are stored the same way (scatter_tiles).  The transformed filters (A * A * O * C, O rounded
+/// up to blocks of 6) and each thread's V and M for a chunk (A * A * (C + O) per tile, at most
+/// winograd_chunk_bytes together) come from the memory pool for the call.  The weight gradient
+/// splits the output channels over the threads instead (each sums its rows of the transformed
+/// gradient over all tiles, so no thread keeps partial sums of all A * A * O * C), and each
+/// thread transforms every input tile; its products (a sum over tiles) stay single-threaded
+/// GEMMs.
 ///
 /// Rounding: the transforms multiply by up to 16 and 1/24 (6x6) or by 5.25, 8 and 0.125 with
 /// G's rows divided by up to 4.5 (8x8), so results differ from the direct sum by more than
@@ -456,55 +457,88 @@ inline void store_lanes(const T (*v)[lanes], T* out, std::size_t stride) {
     for (std::size_t l = 0; l < lanes; ++l) out[k * stride + l] = v[k][l];
 }
 
-/// The planes of x (N, C, H, W) with p's zero padding spelled out, as transform_inputs reads
-/// them: rows and columns to the last tile's patch (A = 4 + p.r - 1).
-struct PaddedPlanes {
-  std::size_t rows, cols;
-  std::size_t plane() const { return rows * cols; }
-  /// Elements of the N * C planes, and slack past the last one for a whole vector's read of a
-  /// patch row (transform_inputs).
-  std::size_t size(const Problem& p) const { return p.N * p.C * plane() + 16; }
-};
-inline PaddedPlanes padded_planes(const Problem& p) {
-  return {p.th() * tile + p.r - 1, p.tw() * tile + p.r - 1};
-}
-
-/// xp (N, C, pp.rows, pp.cols) = x (N, C, H, W) at row ph, column pw of each plane, zeros around
-/// it and, with a mask, where mask <= 0 (the input gradient through a fused ReLU: mask is the
-/// ReLU's output); the slack zeroed.  Planes split over threads.
-template <class T>
-void pad_planes(const Problem& p, const PaddedPlanes& pp, const T* x, const T* mask, T* xp) {
-  const std::size_t H = p.H, W = p.W, cols = pp.cols, bottom = pp.rows - H - p.ph, right = cols - W - p.pw;
-  gluino::detail::parallel_for(
-      p.N * p.C,
-      [&](std::size_t i) {
-        const T* const src = x + i * H * W;
-        const T* const m = mask ? mask + i * H * W : nullptr;
-        T* out = xp + i * pp.plane();
-        std::fill(out, out + p.ph * cols, T(0));
-        out += p.ph * cols;
-        for (std::size_t h = 0; h < H; ++h, out += cols) {
-          std::fill(out, out + p.pw, T(0));
-          const T* __restrict row = src + h * W;
-          T* __restrict dst = out + p.pw;
-          if (m) {
-            const T* __restrict mr = m + h * W;
-            for (std::size_t w = 0; w < W; ++w) dst[w] = mr[w] > T(0) ? row[w] : T(0);
-          } else {
-            std::memcpy(dst, row, W * sizeof(T));
-          }
-          std::fill(dst + W, dst + W + right, T(0));
+/// One channel of a chunk's tiles, copied with the zero padding spelled out: for each image the
+/// chunk's tiles touch, a band of rows from its first tile row's patches to its last one's, as
+/// wide as the padded plane (the tile columns' patches), zeros outside the image and, with a
+/// mask, where mask <= 0 (a fused ReLU's output).  Every patch of the chunk then lies inside
+/// its band, with no bounds to check, and the band, filled right before the transform reads
+/// it, is still in the cache (a padded copy of the whole input, made first, cost as much as
+/// the bounds checks it saved).  The input transform's bands (patch side A = 4 + r - 1, the
+/// convolution's padding) or the output gradient's (side 4, no padding: dy's rows and columns
+/// rounded up to whole tiles).
+struct Bands {
+  std::size_t channels = 0, H = 0, W = 0, top = 0, left = 0;  ///< the planes (N, channels, H, W) and padding
+  std::size_t side = 0, cols = 0;                              ///< the patches' side, the bands' row length
+  std::size_t n0 = 0;                                           ///< the chunk's first image
+  std::vector<std::size_t> first, rows, offset;                 ///< per image: first output row, rows, where
+  std::size_t size = 0;                                         ///< elements, with a vector's slack
+  /// The bands of tiles t0 .. t0 + count - 1 of p (count >= 1).
+  void layout(const Problem& p, std::size_t t0, std::size_t count) {
+    const auto [na, ra, ca] = p.locate(t0);
+    const auto [nb, rb, cb] = p.locate(t0 + count - 1);
+    (void)ca, (void)cb;
+    n0 = na;
+    first.assign(nb - na + 1, 0), rows.assign(nb - na + 1, 0), offset.assign(nb - na + 1, 0);
+    size = 0;
+    for (std::size_t n = na; n <= nb; ++n) {
+      const std::size_t r0 = n == na ? ra : 0, r1 = n == nb ? rb : p.th() - 1;  // tile rows
+      first[n - na] = r0 * tile, rows[n - na] = (r1 - r0) * tile + side, offset[n - na] = size;
+      size += rows[n - na] * cols;
+    }
+    size += 16;  // gather_patches reads 8 elements of each patch row
+  }
+  /// Where lane l of g's patch starts in buf.
+  template <class T>
+  const T* patch(const T* buf, const TileGroup& g, std::size_t l) const {
+    const std::size_t i = g.image[l] - n0;
+    return buf + offset[i] + (g.row[l] - first[i]) * cols + g.col[l];
+  }
+  /// buf = channel c's bands of x (N, channels, H, W), masked where mask <= 0 when mask is given.
+  template <class T>
+  void fill(const T* x, const T* mask, std::size_t c, T* buf) const {
+    for (std::size_t i = 0; i < first.size(); ++i) {
+      const std::size_t plane = ((n0 + i) * channels + c) * H * W;
+      T* out = buf + offset[i];
+      for (std::size_t k = 0; k < rows[i]; ++k, out += cols) {
+        const std::size_t h = first[i] + k;  // padded row: image row h - top
+        if (h < top || h - top >= H) {
+          std::fill(out, out + cols, T(0));
+          continue;
         }
-        std::fill(out, out + bottom * cols, T(0));
-      },
-      pp.plane());
-  std::fill(xp + p.N * p.C * pp.plane(), xp + pp.size(p), T(0));
+        const T* __restrict src = x + plane + (h - top) * W;
+        T* __restrict dst = out + left;
+        std::fill(out, dst, T(0));
+        if (mask) {
+          const T* __restrict m = mask + plane + (h - top) * W;
+          for (std::size_t w = 0; w < W; ++w) dst[w] = m[w] > T(0) ? src[w] : T(0);
+        } else {
+          for (std::size_t w = 0; w < W; ++w) dst[w] = src[w];  // short rows: no memmove call
+        }
+        std::fill(dst + W, out + cols, T(0));
+      }
+    }
+    std::fill(buf + size - 16, buf + size, T(0));
+  }
+};
+/// The bands transform_inputs reads (x (N, C, H, W) with p's padding).
+inline Bands input_bands(const Problem& p) {
+  Bands b;
+  b.channels = p.C, b.H = p.H, b.W = p.W, b.top = p.ph, b.left = p.pw;
+  b.side = tile + p.r - 1, b.cols = p.tw() * tile + p.r - 1;
+  return b;
+}
+/// The bands transform_output_grads reads (dy (N, O, Ho, Wo)).
+inline Bands output_grad_bands(const Problem& p) {
+  Bands b;
+  b.channels = p.O, b.H = p.Ho, b.W = p.Wo;
+  b.side = tile, b.cols = p.tw() * tile;
+  return b;
 }
 
 /// d[r * A + s][l] = patch[l][r * cols + s] for the A x A patches of the first `count` lanes, 0 in
 /// the other lanes.  The lanes of a row of d come from 16 places: with AVX-512, for floats, each
-/// patch row is read as a vector of 8 (past A = 6 into the next elements of the padded planes or
-/// their slack) and the 16 x 8 block transposed in registers (two 8 x 8 transposes side by side,
+/// patch row is read as a vector of 8 (for A < 8 past the patch, into the next elements of the
+/// padded planes or their slack) and the 16 x 8 block transposed in registers (two 8 x 8 transposes side by side,
 /// the halves of 512-bit vectors); elsewhere element by element.
 template <std::size_t A, class T>
 inline void gather_patches(const T* const* patch, std::size_t count, std::size_t cols, T (*d)[lanes]) {
@@ -545,18 +579,17 @@ inline void gather_patches(const T* const* patch, std::size_t count, std::size_t
       for (std::size_t s = 0; s < A; ++s) d[r * A + s][l] = l < count ? patch[l][r * cols + s] : T(0);
 }
 
-/// V[xi][c][p0 + l] = (B^T d B)[xi] for tile l of group g, channel c; d is the tile's A x A input
-/// patch (A = 4 + p.r - 1) in xp, the planes pad_planes padded (every patch lies inside its
-/// plane).  V's rows are ldv apart and its xi blocks C * ldv.
+/// V[xi][c][p0 + l] = (B^T d B)[xi] for tile l of group g, channel c of C; d is the tile's A x A
+/// input patch (A = 4 + p.r - 1) in buf, channel c's bands (Bands::fill).  V's rows are ldv apart
+/// and its xi blocks C * ldv.
 template <std::size_t A, class T>
-void transform_inputs(const Problem& p, const PaddedPlanes& pp, const T* xp, std::size_t c, const TileGroup& g, T* V,
+void transform_inputs(const Bands& bands, const T* buf, std::size_t c, std::size_t C, const TileGroup& g, T* V,
                       std::size_t ldv) {
   alignas(64) T d[A * A][lanes];
   alignas(64) T t[A * A][lanes];
   const T* patch[lanes] = {};
-  for (std::size_t l = 0; l < g.count; ++l)
-    patch[l] = xp + (g.image[l] * p.C + c) * pp.plane() + g.row[l] * pp.cols + g.col[l];
-  gather_patches<A>(patch, g.count, pp.cols, d);
+  for (std::size_t l = 0; l < g.count; ++l) patch[l] = bands.patch(buf, g, l);
+  gather_patches<A>(patch, g.count, bands.cols, d);
   if constexpr (A == 6) {
     for (std::size_t s = 0; s < 6; ++s) input_rows<T>(d + s, 6, t + s, 6);  // B^T d: column s
     for (std::size_t k = 0; k < 6; ++k) input_rows<T>(t + k * 6, 1, d + k * 6, 1);  // (B^T d) B: row k
@@ -564,8 +597,7 @@ void transform_inputs(const Problem& p, const PaddedPlanes& pp, const T* xp, std
     for (std::size_t s = 0; s < 8; ++s) input_rows8<T>(d + s, 8, t + s, 8);  // B^T d: column s
     for (std::size_t k = 0; k < 8; ++k) input_rows8<T>(t + k * 8, 1, d + k * 8, 1);  // (B^T d) B: row k
   }
-  const std::size_t xi_stride = p.C * ldv;
-  store_lanes<A * A>(d, V + c * ldv, xi_stride);
+  store_lanes<A * A>(d, V + c * ldv, C * ldv);
 }
 
 /// A^T applied along one axis of 6 values: 4 outputs.
@@ -580,6 +612,44 @@ inline void output_rows(const T (*in)[lanes], std::size_t in_stride, T (*out)[la
     out[2 * out_stride][l] = a + T(4) * c;
     out[3 * out_stride][l] = b + T(8) * e + m5;
   }
+}
+
+/// Lane l's 4 x 4 tile of m (m[i * 4 + j][l]: row i, column j) stored at out[l] + i * ld, rows
+/// [0, rows[l]) and columns [0, cols[l]), for the first `count` lanes.  With AVX-512, for floats,
+/// each row's 16 tile rows come from a 4 x 4 transpose in every 128-bit lane of the four vectors
+/// m[4 i .. 4 i + 3] (then one 16-byte copy per tile row); elsewhere element by element.
+template <class T>
+inline void scatter_tiles(const T (*m)[lanes], T* const* out, const std::size_t* rows, const std::size_t* cols,
+                          std::size_t count, std::size_t ld) {
+  constexpr std::size_t M = tile;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float> && lanes == 16 && M == 4) {
+    for (std::size_t i = 0; i < M; ++i) {
+      const __m512 a = _mm512_load_ps(m[4 * i]), b = _mm512_load_ps(m[4 * i + 1]);
+      const __m512 c = _mm512_load_ps(m[4 * i + 2]), d = _mm512_load_ps(m[4 * i + 3]);
+      const __m512 t0 = _mm512_maskz_unpacklo_ps(0xFFFF, a, b), t1 = _mm512_maskz_unpackhi_ps(0xFFFF, a, b);
+      const __m512 t2 = _mm512_maskz_unpacklo_ps(0xFFFF, c, d), t3 = _mm512_maskz_unpackhi_ps(0xFFFF, c, d);
+      alignas(64) float u[4][lanes];  // u[j][4 k ..]: row i of lane 4 k + j's tile
+      _mm512_store_ps(u[0], _mm512_shuffle_ps(t0, t2, 0x44));
+      _mm512_store_ps(u[1], _mm512_shuffle_ps(t0, t2, 0xEE));
+      _mm512_store_ps(u[2], _mm512_shuffle_ps(t1, t3, 0x44));
+      _mm512_store_ps(u[3], _mm512_shuffle_ps(t1, t3, 0xEE));
+      for (std::size_t l = 0; l < count; ++l) {
+        if (i >= rows[l]) continue;
+        const float* src = &u[l % 4][4 * (l / 4)];
+        if (cols[l] == M) {
+          std::memcpy(out[l] + i * ld, src, M * sizeof(float));  // one 16-byte copy
+        } else {
+          for (std::size_t j = 0; j < cols[l]; ++j) out[l][i * ld + j] = src[j];  // no memmove call
+        }
+      }
+    }
+    return;
+  }
+#endif
+  for (std::size_t l = 0; l < count; ++l)
+    for (std::size_t i = 0; i < rows[l]; ++i)
+      for (std::size_t j = 0; j < cols[l]; ++j) out[l][i * ld + j] = m[i * M + j][l];
 }
 
 /// y's 4 x 4 tiles of group g of output channel o from M[xi][o][p0 + l] (rows ldm apart,
@@ -604,23 +674,18 @@ void transform_outputs(const Problem& p, const T* Mx, std::size_t ldm, std::size
     for (std::size_t s = 0; s < 8; ++s) output_rows8<T>(m + s, 8, t + s, 8);  // A^T M: M x 8
     for (std::size_t k = 0; k < M; ++k) output_rows8<T>(t + k * 8, 1, m + k * M, 1);  // (A^T M) A: M x M
   }
-  for (std::size_t l = 0; l < count; ++l) {
-    T* yo = y + (g.image[l] * p.O + o) * p.Ho * p.Wo;
-    const std::size_t rows = std::min(M, p.Ho - g.row[l]), cols = std::min(M, p.Wo - g.col[l]);
-    for (std::size_t i = 0; i < rows; ++i) {
-      T* row = yo + (g.row[l] + i) * p.Wo + g.col[l];
-      T v[M];
-      for (std::size_t j = 0; j < M; ++j) {
-        v[j] = m[i * M + j][l] + bias;
-        if (relu) v[j] = v[j] <= T(0) ? T(0) : v[j];  // NaN stays NaN, as nd::relu
-      }
-      if (cols == M) {
-        for (std::size_t j = 0; j < M; ++j) row[j] = v[j];
-      } else {
-        for (std::size_t j = 0; j < cols; ++j) row[j] = v[j];
-      }
+  for (std::size_t k = 0; k < M * M; ++k)
+    for (std::size_t l = 0; l < lanes; ++l) {
+      const T v = m[k][l] + bias;
+      m[k][l] = relu && v <= T(0) ? T(0) : v;  // NaN stays NaN, as nd::relu
     }
+  T* out[lanes] = {};
+  std::size_t rows[lanes] = {}, cols[lanes] = {};
+  for (std::size_t l = 0; l < count; ++l) {
+    out[l] = y + (g.image[l] * p.O + o) * p.Ho * p.Wo + g.row[l] * p.Wo + g.col[l];
+    rows[l] = std::min(M, p.Ho - g.row[l]), cols[l] = std::min(M, p.Wo - g.col[l]);
   }
+  scatter_tiles(m, out, rows, cols, count, p.Wo);
 }
 
 /// Tiles per chunk of run_filters (and of run_weight_grad_filters, with team 1): as many as
@@ -652,9 +717,6 @@ void run_filters(const Problem& p, const T* x, const T* mask, const T* w, bool a
   Storage<T> filters(AA * u_stride);
   T* const U = filters.data();
   transform_filters<R>(w, O, C, adjoint, U);
-  const PaddedPlanes pp = padded_planes(p);
-  Storage<T> padded(pp.size(p));
-  pad_planes(p, pp, x, mask, padded.data());
   const std::size_t groups_total = (NT + lanes - 1) / lanes;
   const int team = gluino::detail::team_size(groups_total, double(AA) * lanes * static_cast<double>(C * O));
   const std::size_t per_tile = AA * (C + O) * sizeof(T);
@@ -667,13 +729,19 @@ void run_filters(const Problem& p, const T* x, const T* mask, const T* w, bool a
     T* const Vp = work.data() + panel * t;
     T* const Mp = Vp + AA * C * chunk;
     std::vector<TileGroup> tg;
+    Bands bands = input_bands(p);
+    std::vector<T> buf;
     for (std::size_t t0 = first; t0 < last; t0 += chunk) {
       const std::size_t pc = std::min(chunk, last - t0), groups = (pc + lanes - 1) / lanes;
       const std::size_t ld = groups * lanes;  // whole groups: the spare lanes hold zeros
       tile_groups(p, t0, pc, tg);
-      for (std::size_t c = 0; c < C; ++c)
+      bands.layout(p, t0, pc);
+      if (buf.size() < bands.size) buf.resize(bands.size);
+      for (std::size_t c = 0; c < C; ++c) {
+        bands.fill(x, mask, c, buf.data());
         for (std::size_t gi = 0; gi < groups; ++gi)
-          transform_inputs<A>(p, pp, padded.data(), c, tg[gi], Vp + gi * lanes, ld);
+          transform_inputs<A>(bands, buf.data(), c, C, tg[gi], Vp + gi * lanes, ld);
+      }
       for (std::size_t xi = 0; xi < AA; ++xi)
         product(U + xi * u_stride, O, C, Vp + xi * C * ld, ld, ld, Mp + xi * O * ld, ld);
       for (std::size_t o = 0; o < O; ++o) {
@@ -694,28 +762,21 @@ void run(const Problem& p, const T* x, const T* mask, const T* w, bool adjoint, 
 }
 
 /// The adjoint of transform_outputs: D[xi][o][p0 + l] = (A g A^T)[xi] for the 4 x 4 tile g of dy
-/// (zero past Ho, Wo and, with a mask, where mask <= 0) of output channel o, the tiles of group
-/// g, xi over A x A.  A's row k (point 0, 1, -1, 2, -2, ...) is 1, p, p^2, p^3; the last row
-/// (infinity) picks the tile's last value.  D's rows are ldd apart and its xi blocks od * ldd
-/// (od: the output channels of this D).
+/// of one output channel, the tiles of group g, xi over A x A, read from buf, that channel's
+/// bands (output_grad_bands: zeros past Ho, Wo and where a fused ReLU's output is not positive).
+/// A's row k (point 0, 1, -1, 2, -2, ...) is 1, p, p^2, p^3; the last row (infinity) picks the
+/// tile's last value.  D's rows are ldd apart and its xi blocks od * ldd (od: the output
+/// channels of this D).
 template <std::size_t A, class T>
-void transform_output_grads(const Problem& p, const T* dy, const T* mask, std::size_t o, const TileGroup& g, T* D,
-                            std::size_t ldd, std::size_t od) {
+void transform_output_grads(const Bands& bands, const T* buf, const TileGroup& g, T* D, std::size_t ldd,
+                            std::size_t od) {
   constexpr std::size_t M = tile;
-  const std::size_t count = g.count;
   alignas(64) T gt[M * M][lanes];
   alignas(64) T t[A * M][lanes];
   alignas(64) T d[A * A][lanes];
-  for (std::size_t l = 0; l < lanes; ++l) {
-    for (std::size_t k = 0; k < M * M; ++k) gt[k][l] = T(0);
-    if (l >= count) continue;
-    const std::size_t plane = (g.image[l] * p.O + o) * p.Ho * p.Wo;
-    const std::size_t rows = std::min(M, p.Ho - g.row[l]), cols = std::min(M, p.Wo - g.col[l]);
-    for (std::size_t i = 0; i < rows; ++i) {
-      const std::size_t at = plane + (g.row[l] + i) * p.Wo + g.col[l];
-      for (std::size_t j = 0; j < cols; ++j) gt[i * M + j][l] = mask && !(mask[at + j] > T(0)) ? T(0) : dy[at + j];
-    }
-  }
+  const T* patch[lanes] = {};
+  for (std::size_t l = 0; l < g.count; ++l) patch[l] = bands.patch(buf, g, l);
+  gather_patches<M>(patch, g.count, bands.cols, gt);
   const auto apply_a = [](const T (*in)[lanes], std::size_t in_stride, T (*out)[lanes], std::size_t out_stride) {
     for (std::size_t l = 0; l < lanes; ++l) {  // 6 points
       T v[M];
@@ -793,9 +854,6 @@ void run_weight_grad_filters(const Problem& p, const T* x, const T* dy, const T*
   }
   Storage<T> grads(AA * O * C);
   T* const dU = grads.data();
-  const PaddedPlanes pp = padded_planes(p);
-  Storage<T> padded(pp.size(p));
-  pad_planes(p, pp, x, static_cast<const T*>(nullptr), padded.data());
   const int team = gluino::detail::team_size(O, double(AA) * static_cast<double>(C * NT));
   const std::size_t most_o = (O + static_cast<std::size_t>(team) - 1) / static_cast<std::size_t>(team);
   const std::size_t per_tile = AA * (C + most_o) * sizeof(T);
@@ -809,18 +867,25 @@ void run_weight_grad_filters(const Problem& p, const T* x, const T* dy, const T*
     T* const Vp = work.data() + panel * t;
     T* const Dp = Vp + AA * C * chunk;
     std::vector<TileGroup> tg;
+    Bands bands = input_bands(p), dy_bands = output_grad_bands(p);
+    std::vector<T> buf;
     for (std::size_t t0 = 0; t0 < NT; t0 += chunk) {
       const std::size_t pc = std::min(chunk, NT - t0), groups = (pc + lanes - 1) / lanes;
       const std::size_t ld = groups * lanes;  // whole groups: the spare lanes hold zeros
       tile_groups(p, t0, pc, tg);
-      for (std::size_t c = 0; c < C; ++c)
+      bands.layout(p, t0, pc);
+      dy_bands.layout(p, t0, pc);
+      if (buf.size() < std::max(bands.size, dy_bands.size)) buf.resize(std::max(bands.size, dy_bands.size));
+      for (std::size_t c = 0; c < C; ++c) {
+        bands.fill(x, static_cast<const T*>(nullptr), c, buf.data());
         for (std::size_t gi = 0; gi < groups; ++gi)
-          transform_inputs<A>(p, pp, padded.data(), c, tg[gi], Vp + gi * lanes, ld);
-      for (std::size_t o = o0; o < o1; ++o)
-        for (std::size_t gi = 0; gi < groups; ++gi) {
-          T* const out = Dp + (o - o0) * ld + gi * lanes;
-          transform_output_grads<A>(p, dy, mask, o, tg[gi], out, ld, od);
-        }
+          transform_inputs<A>(bands, buf.data(), c, C, tg[gi], Vp + gi * lanes, ld);
+      }
+      for (std::size_t o = o0; o < o1; ++o) {
+        dy_bands.fill(dy, mask, o, buf.data());
+        for (std::size_t gi = 0; gi < groups; ++gi)
+          transform_output_grads<A>(dy_bands, buf.data(), tg[gi], Dp + (o - o0) * ld + gi * lanes, ld, od);
+      }
       for (std::size_t xi = 0; xi < AA && od > 0; ++xi)
         gemm(false, true, od, C, pc, T(1), Dp + xi * od * ld, ld, Vp + xi * C * ld, ld, t0 == 0 ? T(0) : T(1),
              dU + xi * O * C + o0 * C, C);
