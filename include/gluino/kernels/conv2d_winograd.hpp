@@ -493,31 +493,44 @@ struct Bands {
     const std::size_t i = g.image[l] - n0;
     return buf + offset[i] + (g.row[l] - first[i]) * cols + g.col[l];
   }
-  /// buf = channel c's bands of x (N, channels, H, W), masked where mask <= 0 when mask is given.
+  /// Zeros the bands of this layout in buf (size elements): the padding, which fill() does not
+  /// write, then stays zero for every channel.
+  template <class T>
+  void clear(T* buf) const {
+    std::fill(buf, buf + size, T(0));
+  }
+  /// Channel c's image rows of x (N, channels, H, W) into buf's bands (cleared for this layout),
+  /// zero where mask <= 0 when mask is given.
   template <class T>
   void fill(const T* x, const T* mask, std::size_t c, T* buf) const {
     for (std::size_t i = 0; i < first.size(); ++i) {
       const std::size_t plane = ((n0 + i) * channels + c) * H * W;
-      T* out = buf + offset[i];
-      for (std::size_t k = 0; k < rows[i]; ++k, out += cols) {
-        const std::size_t h = first[i] + k;  // padded row: image row h - top
-        if (h < top || h - top >= H) {
-          std::fill(out, out + cols, T(0));
-          continue;
-        }
-        const T* __restrict src = x + plane + (h - top) * W;
-        T* __restrict dst = out + left;
-        std::fill(out, dst, T(0));
-        if (mask) {
-          const T* __restrict m = mask + plane + (h - top) * W;
-          for (std::size_t w = 0; w < W; ++w) dst[w] = m[w] > T(0) ? src[w] : T(0);
-        } else {
-          for (std::size_t w = 0; w < W; ++w) dst[w] = src[w];  // short rows: no memmove call
-        }
-        std::fill(dst + W, out + cols, T(0));
+      const std::size_t h_end = std::min(first[i] + rows[i], top + H);  // padded rows; image row h - top
+      for (std::size_t h = std::max(first[i], top); h < h_end; ++h) {
+        const std::size_t at = plane + (h - top) * W;
+        copy_row(x + at, mask ? mask + at : nullptr, W, buf + offset[i] + (h - first[i]) * cols + left);
       }
     }
-    std::fill(buf + size - 16, buf + size, T(0));
+  }
+
+ private:
+  /// dst[0, W) = src, zero where m <= 0 when m is given.  AVX-512, for floats: 16 at a time with
+  /// masked loads and stores (the rows are short: 12 to 56 elements in AlexNet and VGG-11/4, and
+  /// a call per row, or a fill per border, cost more than the copy).
+  template <class T>
+  static void copy_row(const T* __restrict src, const T* __restrict m, std::size_t W, T* __restrict dst) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      for (std::size_t w = 0; w < W; w += 16) {
+        const auto in = static_cast<__mmask16>(W - w >= 16 ? 0xFFFFu : (1u << (W - w)) - 1u);
+        __mmask16 keep = in;
+        if (m) keep = _mm512_mask_cmp_ps_mask(in, _mm512_maskz_loadu_ps(in, m + w), _mm512_setzero_ps(), _CMP_GT_OQ);
+        _mm512_mask_storeu_ps(dst + w, in, _mm512_maskz_loadu_ps(keep, src + w));
+      }
+      return;
+    }
+#endif
+    for (std::size_t w = 0; w < W; ++w) dst[w] = m && !(m[w] > T(0)) ? T(0) : src[w];
   }
 };
 /// The bands transform_inputs reads (x (N, C, H, W) with p's padding).
@@ -737,6 +750,7 @@ void run_filters(const Problem& p, const T* x, const T* mask, const T* w, bool a
       tile_groups(p, t0, pc, tg);
       bands.layout(p, t0, pc);
       if (buf.size() < bands.size) buf.resize(bands.size);
+      bands.clear(buf.data());
       for (std::size_t c = 0; c < C; ++c) {
         bands.fill(x, mask, c, buf.data());
         for (std::size_t gi = 0; gi < groups; ++gi)
@@ -868,23 +882,26 @@ void run_weight_grad_filters(const Problem& p, const T* x, const T* dy, const T*
     T* const Dp = Vp + AA * C * chunk;
     std::vector<TileGroup> tg;
     Bands bands = input_bands(p), dy_bands = output_grad_bands(p);
-    std::vector<T> buf;
+    std::vector<T> buf, dy_buf;
     for (std::size_t t0 = 0; t0 < NT; t0 += chunk) {
       const std::size_t pc = std::min(chunk, NT - t0), groups = (pc + lanes - 1) / lanes;
       const std::size_t ld = groups * lanes;  // whole groups: the spare lanes hold zeros
       tile_groups(p, t0, pc, tg);
       bands.layout(p, t0, pc);
       dy_bands.layout(p, t0, pc);
-      if (buf.size() < std::max(bands.size, dy_bands.size)) buf.resize(std::max(bands.size, dy_bands.size));
+      if (buf.size() < bands.size) buf.resize(bands.size);
+      if (dy_buf.size() < dy_bands.size) dy_buf.resize(dy_bands.size);
+      bands.clear(buf.data());
+      dy_bands.clear(dy_buf.data());
       for (std::size_t c = 0; c < C; ++c) {
         bands.fill(x, static_cast<const T*>(nullptr), c, buf.data());
         for (std::size_t gi = 0; gi < groups; ++gi)
           transform_inputs<A>(bands, buf.data(), c, C, tg[gi], Vp + gi * lanes, ld);
       }
       for (std::size_t o = o0; o < o1; ++o) {
-        dy_bands.fill(dy, mask, o, buf.data());
+        dy_bands.fill(dy, mask, o, dy_buf.data());
         for (std::size_t gi = 0; gi < groups; ++gi)
-          transform_output_grads<A>(dy_bands, buf.data(), tg[gi], Dp + (o - o0) * ld + gi * lanes, ld, od);
+          transform_output_grads<A>(dy_bands, dy_buf.data(), tg[gi], Dp + (o - o0) * ld + gi * lanes, ld, od);
       }
       for (std::size_t xi = 0; xi < AA && od > 0; ++xi)
         gemm(false, true, od, C, pc, T(1), Dp + xi * od * ld, ld, Vp + xi * C * ld, ld, t0 == 0 ? T(0) : T(1),
