@@ -470,7 +470,7 @@ struct Bands {
   std::size_t channels = 0, H = 0, W = 0, top = 0, left = 0;  ///< the planes (N, channels, H, W) and padding
   std::size_t side = 0, cols = 0;                              ///< the patches' side, the bands' row length
   std::size_t n0 = 0;                                           ///< the chunk's first image
-  std::vector<std::size_t> first, rows, offset;                 ///< per image: first output row, rows, where
+  std::vector<std::size_t> first, rows, offset;                 ///< per image: first padded row, rows, where
   std::size_t size = 0;                                         ///< elements, with a vector's slack
   /// The bands of tiles t0 .. t0 + count - 1 of p (count >= 1).
   void layout(const Problem& p, std::size_t t0, std::size_t count) {
@@ -551,8 +551,8 @@ inline Bands output_grad_bands(const Problem& p) {
 /// d[r * A + s][l] = patch[l][r * cols + s] for the A x A patches of the first `count` lanes, 0 in
 /// the other lanes.  The lanes of a row of d come from 16 places: with AVX-512, for floats, each
 /// patch row is read as a vector of 8 (for A < 8 past the patch, into the next elements of the
-/// padded planes or their slack) and the 16 x 8 block transposed in registers (two 8 x 8 transposes side by side,
-/// the halves of 512-bit vectors); elsewhere element by element.
+/// bands or their slack) and the 16 x 8 block transposed in registers (two 8 x 8 transposes side
+/// by side, the halves of 512-bit vectors); elsewhere element by element.
 template <std::size_t A, class T>
 inline void gather_patches(const T* const* patch, std::size_t count, std::size_t cols, T (*d)[lanes]) {
 #if defined(__AVX512F__)

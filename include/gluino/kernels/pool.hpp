@@ -155,7 +155,6 @@ inline void max_pool_2x2_avx512(const Pool2DGeometry& g, const float* x, float* 
   }
 }
 
-
 /// The max pooling of one float plane whose windows all lie inside it (no padding; AlexNet's
 /// 3x3/2), stride 1 or 2 along the rows, 16 outputs of a row at a time: each window position's
 /// 16 candidates are one masked load (stride 1) or two and a permute of the even lanes (stride
