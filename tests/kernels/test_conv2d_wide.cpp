@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 using gluino::kernels::Conv2DGeometry;
@@ -140,6 +141,70 @@ TEST_CASE("conv2d_forward takes the wide kernel for LeNet's conv2: as the naive 
                          got) < 1e-12);
     }
   gluino::set_num_threads(saved);
+}
+
+TEST_CASE("conv2d_forward keeps the wide packing across calls and packs again when the weights change") {
+  const Conv2DGeometry g = make_wide({1, 20, 12, 12, 50, 3, 3, 0, 0});
+  REQUIRE(g.O * g.K() <= kernels::wide_pack_cache_elements);
+  const std::vector<double> x = random_values<double>(g.C * g.H * g.W, 31), b = random_values<double>(g.O, 32);
+  std::vector<double> w = random_values<double>(g.O * g.K(), 33);
+  auto& cache = kernels::WidePackCache<double>::instance();
+  const auto check = [&] {
+    std::vector<double> want(g.O * g.P()), got(want.size(), -7.0);
+    kernels::conv2d_forward_naive(g, x.data(), w.data(), b.data(), want.data());
+    kernels::conv2d_forward(g, x.data(), w.data(), b.data(), got.data());
+    CHECK(max_abs_diff(want, got) < 1e-12);
+  };
+  check();
+  const std::size_t packed = cache.packings();
+  check();
+  CHECK(cache.packings() == packed);  // the same weights: the kept packing
+  // Written through the raw pointer (no version bump), first and last weight: packed again.
+  w.front() += 1.0;
+  check();
+  CHECK(cache.packings() == packed + 1);
+  w.back() = -w.back();
+  check();
+  CHECK(cache.packings() == packed + 2);
+  check();
+  CHECK(cache.packings() == packed + 2);
+  // More filter arrays than entries, in turn: each call right, the oldest entries replaced.
+  std::vector<std::vector<double>> many;
+  for (std::size_t k = 0; k < kernels::wide_pack_cache_entries + 3; ++k)
+    many.push_back(random_values<double>(w.size(), 40 + static_cast<unsigned>(k)));
+  for (int round = 0; round < 2; ++round)
+    for (const auto& v : many) {
+      std::vector<double> want(g.O * g.P()), got(want.size(), -7.0);
+      kernels::conv2d_forward_naive(g, x.data(), v.data(), b.data(), want.data());
+      kernels::conv2d_forward(g, x.data(), v.data(), b.data(), got.data());
+      CHECK(max_abs_diff(want, got) < 1e-12);
+    }
+}
+
+TEST_CASE("the wide packing cache from several threads at once, each with weights of its own") {
+  const Conv2DGeometry g = make_wide({1, 6, 12, 12, 11, 3, 3, 0, 0});
+  REQUIRE(kernels::direct_wide_applies<float>(g));
+  const std::vector<float> x = random_values<float>(g.C * g.H * g.W, 50);
+  const int saved = gluino::get_num_threads();
+  gluino::set_num_threads(1);
+  std::vector<int> bad(12, 0);
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < bad.size(); ++t)
+    threads.emplace_back([&, t] {
+      std::vector<float> w = random_values<float>(g.O * g.K(), 60 + static_cast<unsigned>(t));
+      for (int i = 0; i < 20; ++i) {
+        w[static_cast<std::size_t>(i) % w.size()] += 0.5f;  // changed before each pair of calls
+        std::vector<float> want(g.O * g.P()), got(want.size(), -7.0f);
+        kernels::conv2d_forward_naive(g, x.data(), w.data(), static_cast<const float*>(nullptr), want.data());
+        for (int again = 0; again < 2; ++again) {
+          kernels::conv2d_forward(g, x.data(), w.data(), static_cast<const float*>(nullptr), got.data());
+          bad[t] += max_abs_diff(want, got) > 1e-4;
+        }
+      }
+    });
+  for (auto& th : threads) th.join();
+  gluino::set_num_threads(saved);
+  for (int b : bad) CHECK(b == 0);
 }
 
 TEST_CASE("wide input gradient: as the naive loops, with and without a fused ReLU's mask") {

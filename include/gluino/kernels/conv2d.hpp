@@ -265,12 +265,21 @@ void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b,
   if (winograd_applies(g)) return conv2d_forward_winograd(g, x, w, b, y, relu);
   if (direct_small_applies(g) && !direct_wide_applies<T>(g)) return conv2d_forward_direct_small(g, x, w, b, y, relu);
   const Conv2DWorkspace plan = conv2d_forward_workspace<T>(g);
+  // The wide path's packed filters, shared by the team: kept across calls when small
+  // (WidePackCache), else packed into the workspace after the per-thread panels.
+  typename WidePackCache<T>::Packed cached;
+  if (plan.shared && g.O * g.K() <= wide_pack_cache_elements)
+    cached = WidePackCache<T>::instance().get(g, wide_layout<T>(g), w);
+  const std::size_t elements = plan.elements() - (cached ? plan.shared : 0);
   std::optional<Storage<T>> storage;  // taken before the team starts, given back on return or throw
-  if (plan.elements() > 0) storage.emplace(plan.elements());
+  if (elements > 0) storage.emplace(elements);
   T* const base = storage ? storage->data() : nullptr;
-  // The wide path's packed filters, shared by the team, after the per-thread panels.
-  T* const packed = plan.shared ? base + plan.per_thread() * static_cast<std::size_t>(plan.threads) : nullptr;
-  if (packed) direct_wide_pack(g, wide_layout<T>(g), w, packed);
+  const T* packed = cached ? cached->data() : nullptr;
+  if (plan.shared && !cached) {
+    T* const mine = base + plan.per_thread() * static_cast<std::size_t>(plan.threads);
+    direct_wide_pack(g, wide_layout<T>(g), w, mine);
+    packed = mine;
+  }
   detail::run_team(plan.threads, [&](int tid, int team) {
     const auto t = static_cast<std::size_t>(tid), k = static_cast<std::size_t>(team);
     // Images [n0, n1), output rows [r0, r1) of each: whole images, or (split_rows) a band of all.

@@ -30,6 +30,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <type_traits>
 #include <vector>
 #if defined(__AVX512F__)
@@ -150,6 +152,85 @@ void direct_wide_pack(const Conv2DGeometry& g, const WideLayout& l, const T* w, 
           const std::size_t o = blk * B + ob;
           *dst++ = o >= g.O ? T(0) : rotate ? w[(c * g.O + o) * taps + taps - 1 - t] : w[(o * g.C + c) * taps + t];
         }
+}
+
+/// Entries and largest filter array (elements) of WidePackCache: LeNet's and VGG-11/4's wide
+/// layers fit; larger filters are packed per call (a larger batch's convolution costs far more).
+inline constexpr std::size_t wide_pack_cache_entries = 8;
+inline constexpr std::size_t wide_pack_cache_elements = std::size_t(64) << 10;
+
+/// Filters packed by direct_wide_pack, kept across calls of conv2d_forward (kernels/conv2d.hpp):
+/// at batch 1, packing LeNet's second filters (9,000 weights) took 5.5 us against the
+/// convolution's 20-30 (docs/performance.md), and the team's other thread then read the new
+/// packing from the packing thread's cache.  An entry per filter array (its address and
+/// geometry) holds a copy of the weights it packed and is used only while the array still holds
+/// exactly those (compared at every use: a change through gluino's API or through a raw
+/// pointer packs again, as does another array at a freed one's address).  At most
+/// wide_pack_cache_entries entries of at most wide_pack_cache_elements weights each, the least
+/// recently used replaced first.  Thread-safe (a mutex; an entry handed out stays valid while
+/// its caller holds it).  One cache a process: instance().
+template <class T>
+class WidePackCache {
+ public:
+  using Packed = std::shared_ptr<const std::vector<T>>;
+  /// The packing of filters w (g.O * g.K() elements) for g and l = wide_layout<T>(g).
+  Packed get(const Conv2DGeometry& g, const WideLayout& l, const T* w);
+  /// How many packings get made (tests).
+  std::size_t packings() const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return packings_;
+  }
+  /// The process's cache (never destroyed: a call during static destruction still finds it).
+  static WidePackCache& instance() {
+    static WidePackCache* cache = new WidePackCache;
+    return *cache;
+  }
+
+ private:
+  struct Entry {
+    const T* w = nullptr;
+    std::size_t O = 0, C = 0, kh = 0, kw = 0, block = 0;
+    std::vector<T> weights;  // what w held when packed
+    Packed packed;
+    std::uint64_t used = 0;  // the clock at the last use
+  };
+  mutable std::mutex mutex_;
+  std::vector<Entry> entries_;
+  std::uint64_t clock_ = 0;
+  std::size_t packings_ = 0;
+};
+
+template <class T>
+typename WidePackCache<T>::Packed WidePackCache<T>::get(const Conv2DGeometry& g, const WideLayout& l, const T* w) {
+  const std::size_t n = g.O * g.K();
+  const auto same_key = [&](const Entry& e) {
+    return e.w == w && e.O == g.O && e.C == g.C && e.kh == g.kh && e.kw == g.kw && e.block == l.block;
+  };
+  const std::lock_guard<std::mutex> lock(mutex_);
+  ++clock_;
+  Entry* slot = nullptr;  // the entry to replace: this key's, else an unused or the least recently used one
+  for (Entry& e : entries_) {
+    if (same_key(e)) {
+      if (std::memcmp(e.weights.data(), w, n * sizeof(T)) == 0) {
+        e.used = clock_;
+        return e.packed;
+      }
+      slot = &e;
+      break;
+    }
+    if (!slot || e.used < slot->used) slot = &e;
+  }
+  // Built aside first: a std::bad_alloc leaves the cache as it was.
+  auto packed = std::make_shared<std::vector<T>>(l.packed);
+  direct_wide_pack(g, l, w, packed->data());
+  const Packed result = packed;
+  Entry fresh{w, g.O, g.C, g.kh, g.kw, l.block, std::vector<T>(w, w + n), std::move(packed), clock_};
+  if (slot && (same_key(*slot) || entries_.size() >= wide_pack_cache_entries))
+    *slot = std::move(fresh);
+  else
+    entries_.push_back(std::move(fresh));
+  ++packings_;
+  return result;
 }
 
 /// The input gradient of a stride-1 convolution g as a convolution the wide kernel computes:
@@ -671,6 +752,7 @@ bool conv2d_weight_grad_direct_wide(const Conv2DGeometry& g, const T* x, const T
 // Precompiled mode (detail/precompiled.hpp): this header's float and double instantiations.
 #define GLUINO_KERNELS_CONV2D_WIDE_INSTANTIATIONS(X, T)                                                      \
   X void direct_wide_pack<T>(const Conv2DGeometry&, const WideLayout&, const T*, T*, bool);                 \
+  X class WidePackCache<T>;                                                                                   \
   X void conv2d_forward_direct_wide<T>(const Conv2DGeometry&, const WideLayout&, const T*, const T*, const T*, \
                                        T*, bool, std::size_t, std::size_t, T*, const T*);                     \
   X void conv2d_input_grad_direct_wide<T>(const Conv2DGeometry&, const T*, const T*, T*, const T*,            \
