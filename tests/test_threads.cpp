@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Threads: two models trained at once on two std::threads, and DataLoaders with a prefetch
-// worker.  scripts/test.sh runs this executable under ThreadSanitizer (GLUINO_SANITIZE_THREAD).
+// Threads: two models trained at once on two std::threads, convolutions sharing the wide kernel's
+// packing cache, and DataLoaders with a prefetch worker.  scripts/test.sh runs this executable
+// under ThreadSanitizer (GLUINO_SANITIZE_THREAD).
 #include <gluino/core/random.hpp>
 #include <gluino/core/warning.hpp>
 
@@ -18,6 +19,7 @@
 #include <gluino/data/vision/transforms.hpp>
 #include <gluino/init/xavier.hpp>
 #include <gluino/loss/softmax_cross_entropy_loss.hpp>
+#include <gluino/nd/conv.hpp>
 #include <gluino/nd/random.hpp>
 #include <gluino/nn/dense.hpp>
 #include <gluino/nn/dropout.hpp>
@@ -123,6 +125,41 @@ TEST_CASE("one hybridized model predicting on three threads at once: the serial 
     });
   for (auto& th : threads) th.join();
   CHECK(ok == std::vector<int>{40, 40, 40});
+}
+
+TEST_CASE("convolutions on three threads at once, one filter shared and one each: the serial outputs") {
+  // LeNet's second layer at batch 1 takes the wide kernel, whose packed filters one cache keeps
+  // for the whole process (kernels/conv2d_wide.hpp, WidePackCache): hits on the shared entry, and
+  // a thread whose own filters change between calls, while the others read theirs.
+  random::seed(6);
+  const auto x = nd::random::normal<float>({1, 20, 12, 12});
+  const auto shared = nd::random::normal<float>({50, 20, 3, 3});
+  std::vector<NDArray<float>> own;
+  for (int t = 0; t < 3; ++t) own.push_back(nd::random::normal<float>({50, 20, 3, 3}));
+  const auto serial = [&](std::size_t t, int k) {  // thread t's weights at call k (changed in place)
+    NDArray<float> w = own[t].copy();
+    for (int i = 0; i <= k; ++i) w.data()[static_cast<std::size_t>(i)] += 1.0f;
+    return w;
+  };
+  const auto want_shared = nd::convolution(x, shared).to_vector();
+  std::vector<std::vector<std::vector<float>>> want(3);
+  for (std::size_t t = 0; t < 3; ++t)
+    for (int k = 0; k < 10; ++k) want[t].push_back(nd::convolution(x, serial(t, k)).to_vector());
+  std::vector<int> ok(3, 0);
+  std::latch start(3);
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < 3; ++t)
+    threads.emplace_back([&, t] {
+      NDArray<float> w = own[t].copy();
+      start.arrive_and_wait();
+      for (int k = 0; k < 10; ++k) {
+        w.data()[static_cast<std::size_t>(k)] += 1.0f;  // through the raw pointer: the cache compares
+        ok[t] += nd::convolution(x, w).to_vector() == want[t][static_cast<std::size_t>(k)];
+        ok[t] += nd::convolution(x, shared).to_vector() == want_shared;
+      }
+    });
+  for (auto& th : threads) th.join();
+  CHECK(ok == std::vector<int>{20, 20, 20});
 }
 
 TEST_CASE("seed() in one thread leaves another thread's default stream alone") {
