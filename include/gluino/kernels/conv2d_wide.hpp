@@ -208,7 +208,7 @@ typename WidePackCache<T>::Packed WidePackCache<T>::get(const Conv2DGeometry& g,
   };
   const std::lock_guard<std::mutex> lock(mutex_);
   ++clock_;
-  Entry* slot = nullptr;  // the entry to replace: this key's, else an unused or the least recently used one
+  Entry* slot = nullptr;  // the entry to replace: this key's, else the least recently used one
   for (Entry& e : entries_) {
     if (same_key(e)) {
       if (std::memcmp(e.weights.data(), w, n * sizeof(T)) == 0) {
