@@ -508,29 +508,10 @@ struct Bands {
       const std::size_t h_end = std::min(first[i] + rows[i], top + H);  // padded rows; image row h - top
       for (std::size_t h = std::max(first[i], top); h < h_end; ++h) {
         const std::size_t at = plane + (h - top) * W;
-        copy_row(x + at, mask ? mask + at : nullptr, W, buf + offset[i] + (h - first[i]) * cols + left);
+        T* const dst = buf + offset[i] + (h - first[i]) * cols + left;
+        detail_direct::copy_row(x + at, mask ? mask + at : nullptr, W, dst);  // conv2d_direct.hpp
       }
     }
-  }
-
- private:
-  /// dst[0, W) = src, zero where m <= 0 when m is given.  AVX-512, for floats: 16 at a time with
-  /// masked loads and stores (the rows are short: 12 to 56 elements in AlexNet and VGG-11/4, and
-  /// a call per row, or a fill per border, cost more than the copy).
-  template <class T>
-  static void copy_row(const T* __restrict src, const T* __restrict m, std::size_t W, T* __restrict dst) {
-#if defined(__AVX512F__)
-    if constexpr (std::is_same_v<T, float>) {
-      for (std::size_t w = 0; w < W; w += 16) {
-        const auto in = static_cast<__mmask16>(W - w >= 16 ? 0xFFFFu : (1u << (W - w)) - 1u);
-        __mmask16 keep = in;
-        if (m) keep = _mm512_mask_cmp_ps_mask(in, _mm512_maskz_loadu_ps(in, m + w), _mm512_setzero_ps(), _CMP_GT_OQ);
-        _mm512_mask_storeu_ps(dst + w, in, _mm512_maskz_loadu_ps(keep, src + w));
-      }
-      return;
-    }
-#endif
-    for (std::size_t w = 0; w < W; ++w) dst[w] = m && !(m[w] > T(0)) ? T(0) : src[w];
   }
 };
 /// The bands transform_inputs reads (x (N, C, H, W) with p's padding).
