@@ -157,6 +157,56 @@ TEST_CASE("a convolution and the pooling of its output in one step: rows left ou
   }
 }
 
+TEST_CASE("a convolution of small planes splits its channels, and the pooling after it its planes so") {
+  const ThreadsGuard guard;
+  const TA w1 = test::rand_array({13, 3, 3, 3}, 80), b1 = test::rand_array({13}, 81);
+  const TA w2 = test::rand_array({16, 13, 3, 3}, 82), b2 = test::rand_array({16}, 83);
+  const TA w3 = test::rand_array({8, 16, 3, 3}, 87);
+  // 22x22 -> 22x22, 13 channels in 3 blocks of 5 (the last of 3) -> max 2x2/2, relu moved past
+  // it -> 11x11 -> 16 channels in 3 blocks of 6 (the last of 4) -> average 3x3/1 with padding,
+  // both poolings in their convolution's step; the first convolution's output is also read by
+  // a graph output, and a third convolution (8 channels, no pooling after it) ends the team.
+  const auto f = [&](const TArrays& in) {
+    TA y = nd::convolution_relu(in[0], w1, b1, {.pad = {1, 1}});
+    TA p = nd::pooling(y, {.kernel = {2, 2}, .stride = {2, 2}});
+    TA z = nd::convolution(p, w2, b2, {.pad = {1, 1}});
+    TA q = nd::pooling(z, {.kernel = {3, 3}, .stride = {1, 1}, .pad = {1, 1}, .type = nd::pool_type::avg,
+                           .count_include_pad = false});
+    return TArrays{nd::convolution(q, w3, TA(), {.pad = {1, 1}}), y};
+  };
+  // Both convolutions split channels on 2 and 3 threads, rows on 4 (fewer blocks than threads).
+  kernels::Conv2DGeometry c1, c2;
+  c1.N = c2.N = 1, c1.C = 3, c1.H = c1.W = 22, c1.O = 13, c2.C = 13, c2.H = c2.W = 11, c2.O = 16;
+  c1.kh = c1.kw = c2.kh = c2.kw = 3, c1.ph = c1.pw = c2.ph = c2.pw = 1;
+  c1.infer_output(), c2.infer_output();
+  for (int threads : {2, 3}) {
+    CHECK(kernels::wide_channel_block<double>(c1, threads) == 5);
+    CHECK(kernels::wide_channel_block<double>(c2, threads) == 6);
+  }
+  CHECK(kernels::wide_channel_block<double>(c1, 4) == 0);
+  autograd::predict_mode predict;
+  for (int threads : {2, 3, 4}) {
+    for (std::size_t batch : {std::size_t(1), std::size_t(2)}) {
+      if (batch >= static_cast<std::size_t>(threads)) continue;  // no team
+      CAPTURE(threads);
+      CAPTURE(batch);
+      set_num_threads(threads);
+      auto h = graph::trace<double>(f, {{"data", test::rand_array({batch, 3, 22, 22}, 84)}},
+                                    {{"w1", w1}, {"b1", b1}, {"w2", w2}, {"b2", b2}, {"w3", w3}}, "channels");
+      const std::size_t before = h.team_runs();
+      const TA x = test::rand_array({batch, 3, 22, 22}, 86 + threads);
+      for (int run = 0; run < 2; ++run) {
+        const TArrays got = h.run({x}), want = f({x});
+        check_close(got[0], want[0]);
+        check_close(got[1], want[1]);
+      }
+#if defined(_OPENMP)
+      CHECK(h.team_runs() == before + 2);
+#endif
+    }
+  }
+}
+
 TEST_CASE("no team: one thread, a batch as large as the team, recording, or team_schedule off") {
   const ThreadsGuard guard;
   const TeamNet net;

@@ -74,6 +74,18 @@ void check_forward(const Conv2DGeometry& g, bool relu, bool bias, double tol) {
                                           bias ? b.data() : nullptr, banded.data() + n * g.O * g.P(), relu, r0,
                                           r0 + 2, padded.data());
   CHECK(max_abs_diff(want, banded) < tol);
+  // Blocks of channels, one and two blocks a call, as a team splits small planes: each call
+  // writes only its channels (a channel left out keeps its -7).
+  for (std::size_t per_call : {l.block, 2 * l.block}) {
+    CAPTURE(per_call);
+    std::vector<T> blocked(want.size(), T(-7));
+    for (std::size_t n = 0; n < g.N; ++n)
+      for (std::size_t o0 = 0; o0 < g.O; o0 += per_call)
+        kernels::conv2d_forward_direct_wide_channels(g, l, x.data() + n * g.C * g.H * g.W, packed.data(),
+                                                     bias ? b.data() : nullptr, blocked.data() + n * g.O * g.P(),
+                                                     relu, o0, std::min(g.O, o0 + per_call), padded.data());
+    CHECK(max_abs_diff(want, blocked) < tol);
+  }
 }
 }  // namespace
 
@@ -86,6 +98,20 @@ TEST_CASE("wide_block_for: the block of 6, 5 or 4 that rounds the channels up le
   CHECK(kernels::wide_block_for(256) == 6);
   CHECK(kernels::wide_block_for(9) == 5);
   CHECK(kernels::wide_block_for(1) == 5);
+}
+
+TEST_CASE("wide_channel_block: small planes on the wide kernel, at least a block per thread") {
+  const Conv2DGeometry conv2 = make_wide({1, 20, 12, 12, 50, 3, 3, 0, 0});
+  const Conv2DGeometry conv1 = make_wide({1, 1, 28, 28, 20, 5, 5, 0, 0});
+  CHECK(kernels::wide_channel_block<float>(conv2, 2) == 5);  // LeNet's layers: 400 and 2,304 bytes a plane
+  CHECK(kernels::wide_channel_block<float>(conv1, 2) == 5);
+  CHECK(kernels::wide_channel_block<float>(conv1, 4) == 5);  // 4 blocks
+  CHECK(kernels::wide_channel_block<float>(conv1, 5) == 0);  // fewer blocks than threads
+  CHECK(kernels::wide_channel_block<float>(conv2, 1) == 0);
+  CHECK(kernels::wide_channel_block<double>(make_wide({1, 20, 24, 24, 50, 3, 3, 1, 1}), 2) == 0);  // 4,608 bytes
+  CHECK(kernels::wide_channel_block<float>(make_wide({1, 20, 24, 24, 50, 3, 3, 1, 1}), 2) == 5);   // 2,304
+  CHECK(kernels::wide_channel_block<float>(make_wide({1, 20, 12, 12, 50, 1, 1, 0, 0}), 2) == 0);   // not wide
+  CHECK(kernels::wide_channel_block<float>(make_wide({1, 20, 12, 12, 6, 3, 3, 0, 0}), 2) == 0);    // one block
 }
 
 TEST_CASE("direct_wide_applies: stride and dilation 1, no groups, several channels, small images") {
@@ -135,6 +161,8 @@ TEST_CASE("conv2d_forward takes the wide kernel for LeNet's conv2: as the naive 
       gluino::set_num_threads(threads);
       Conv2DGeometry h = g;
       h.N = n;
+      // one image on several threads: its channels split (wide_channel_block), 10 blocks of 5
+      CHECK(kernels::conv2d_forward_workspace<double>(h).channel_block == (n < std::size_t(threads) ? 5 : 0));
       std::vector<double> got(n * g.O * g.P(), -7.0);
       kernels::conv2d_forward(h, x.data(), w.data(), b.data(), got.data(), true);
       CHECK(max_abs_diff(std::vector<double>(want.begin(), want.begin() + static_cast<std::ptrdiff_t>(got.size())),

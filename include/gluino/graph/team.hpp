@@ -5,12 +5,15 @@
 /// consecutive nodes with a barrier between them, instead of each op running on one thread
 /// (the ops split the batch, so an image is one thread's work).  Graph::run (graph.hpp) takes it
 /// for the nodes TeamStep::prepare accepts: convolutions on im2col + GEMM, the pointwise
-/// product, the wide or the single-channel direct kernel (output rows split; the wide kernel's
-/// filters packed once per graph, PackedFilters), max and average pooling
-/// (output rows split), fully_connected (output units split), relu (elements split) and
-/// reshape (a view, no work); a convolution and a pooling of its output that does not overlap
-/// along the rows may run as one step, without a barrier between (fuse_pooling), and a relu of
-/// a fully_connected's output that nothing else reads runs in the product's step (absorb_relu).
+/// product, the wide or the single-channel direct kernel (output rows split, or on the wide
+/// kernel with planes smaller than kernels::wide_channel_split_bytes output channels in blocks
+/// of its register tile; the wide kernel's filters packed once per graph, PackedFilters), max
+/// and average pooling (output rows split, or planes), fully_connected (output units split),
+/// relu (elements split) and reshape (a view, no work); a convolution and a pooling of its
+/// output may run as one step, without a barrier between (fuse_pooling: the pooling's planes
+/// split as the convolution's channels, or its rows as the convolution's when the windows do
+/// not overlap along them), and a relu of a fully_connected's output that nothing else reads
+/// runs in the product's step (absorb_relu).
 /// No barrier after the last step: the team's end waits for every thread.  The other
 /// nodes run as in any run, between teams.  Each step
 /// computes what its op's forward computes, by the same kernels on parts of the output: the
@@ -21,7 +24,6 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
-#include <tuple>
 #include <typeinfo>
 #include <vector>
 
@@ -103,14 +105,16 @@ class TeamStep {
   /// Whether the team waits for every thread after this step (run_team_steps); false after
   /// fuse_pooling.
   bool barrier_after() const { return barrier_after_; }
-  /// A convolution followed by a pooling `next` of its output whose windows do not overlap
-  /// along the rows (kernel height at most the stride, no padding), with pooled rows a multiple
-  /// of the team's `threads`: splits the convolution's rows as the pooling splits its own, times
-  /// the stride (the last thread also taking the rows the pooling leaves out), so that each
-  /// thread pools only rows it computed and no barrier is needed between the two.  (An uneven
+  /// A convolution followed by a pooling `next` of its output: when the convolution splits its
+  /// channels (kernels::wide_channel_block), makes `next` split its planes as the channels, any
+  /// pooling.  Otherwise, for a pooling whose windows do not overlap along the rows (kernel
+  /// height at most the stride, no padding), with pooled rows a multiple of the team's
+  /// `threads`: splits the convolution's rows as the pooling splits its own, times the stride
+  /// (the last thread also taking the rows the pooling leaves out).  Either way each thread
+  /// pools only what it computed and no barrier is needed between the two.  (An uneven row
   /// split would cost more than the barrier: LeNet's second convolution, 5 pooled rows on 2
-  /// threads, took 6 and 12 us where an even split takes 7 each.)  Returns whether it did.
-  bool fuse_pooling(const TeamStep& next, int threads);
+  /// threads, took 6 and 12 us where an even split takes 7 each.)  Returns whether it fused.
+  bool fuse_pooling(TeamStep& next, int threads);
   /// When this step is a fully_connected and op, on inputs in, is a relu of its output: applies
   /// the relu in this step (each thread to the units it computed) and returns true; the relu's
   /// value is then this step's output().  The caller checks that nothing else reads the
@@ -127,6 +131,12 @@ class TeamStep {
   Kind kind_ = Kind::view;
   bool barrier_after_ = true;
   std::size_t pool_stride_ = 0, pool_rows_ = 0;  // convolution: rows split as a fused pooling's (fuse_pooling)
+  // Convolution: its channels split over the threads in blocks of this many
+  // (kernels::wide_channel_block: the wide kernel on small planes); pooling: its planes split so,
+  // as the convolution before it (fuse_pooling).  0: rows split.
+  std::size_t channel_block_ = 0;
+  std::size_t channels_ = 0;  // pooling with channel_block_: the convolution's output channels
+  kernels::WideLayout wide_;
   NDArray<T> out_;
   NDArray<T> packed_;  // a convolution's filters packed for the wide kernel (conv2d_wide.hpp)
   const T *x_ = nullptr, *w_ = nullptr, *b_ = nullptr;
@@ -172,6 +182,8 @@ bool TeamStep<T>::prepare(const autograd::TracedOp<T>& op, const std::vector<NDA
       packed_ = NDArray<T>(Shape{plan.shared});
       kernels::direct_wide_pack(g, kernels::wide_layout<T>(g), w_, packed_.data());
     }
+    channel_block_ = kernels::wide_channel_block<T>(g, get_num_threads());
+    if (channel_block_) wide_ = kernels::wide_layout<T>(g);
     out_ = NDArray<T>(Shape{g.N, g.O, g.Ho, g.Wo});
     y_ = out_.data();
     return true;
@@ -224,8 +236,15 @@ bool TeamStep<T>::prepare(const autograd::TracedOp<T>& op, const std::vector<NDA
 }
 
 template <class T>
-bool TeamStep<T>::fuse_pooling(const TeamStep& next, int threads) {
-  if (kind_ != Kind::convolution || next.kind_ != Kind::pooling || next.x_ != y_ || next.pool_.ph != 0 ||
+bool TeamStep<T>::fuse_pooling(TeamStep& next, int threads) {
+  if (kind_ != Kind::convolution || next.kind_ != Kind::pooling || next.x_ != y_) return false;
+  if (channel_block_) {  // the pooling's planes split as the convolution's channels
+    next.channel_block_ = channel_block_;
+    next.channels_ = conv_.O;
+    barrier_after_ = false;
+    return true;
+  }
+  if (next.pool_.ph != 0 ||
       next.pool_.kh > next.pool_.sh || next.pool_.sh == 0 || threads < 1 ||
       next.pool_.Ho % static_cast<std::size_t>(threads) != 0)
     return false;
@@ -252,6 +271,15 @@ void TeamStep<T>::run(int tid, int team, T* ws) const {
       return;
     case Kind::convolution: {  // output rows split: each thread its band of every image
       const kernels::Conv2DGeometry& g = conv_;
+      T* const padded = padded_ ? ws + ::gluino::detail::round_panel(cols_) : nullptr;
+      if (channel_block_) {  // small planes: each thread its blocks of channels, all rows
+        const auto [b0, b1] = share((g.O + channel_block_ - 1) / channel_block_, tid, team);
+        for (std::size_t n = 0; b0 < b1 && n < g.N; ++n)
+          kernels::conv2d_forward_direct_wide_channels(g, wide_, x_ + n * g.C * g.H * g.W, packed_.data(), b_,
+                                                       y + n * g.O * g.P(), relu_, b0 * channel_block_,
+                                                       std::min(g.O, b1 * channel_block_), padded);
+        return;
+      }
       auto [r0, r1] = share(g.Ho, tid, team);
       if (pool_stride_) {  // as the pooling after it splits: its rows times the stride
         const auto [p0, p1] = share(pool_rows_, tid, team);
@@ -259,7 +287,6 @@ void TeamStep<T>::run(int tid, int team, T* ws) const {
         r1 = tid + 1 == team ? g.Ho : p1 * pool_stride_;
       }
       T* const cols = cols_ ? ws : nullptr;
-      T* const padded = padded_ ? ws + ::gluino::detail::round_panel(cols_) : nullptr;
       for (std::size_t n = 0; n < g.N; ++n)
         kernels::conv2d_forward_rows(g, x_ + n * g.C * g.H * g.W, w_, b_, y + n * g.O * g.P(), relu_, r0, r1,
                                      tile_rows_, cols, padded, packed_.defined() ? packed_.data() : nullptr);
@@ -268,31 +295,37 @@ void TeamStep<T>::run(int tid, int team, T* ws) const {
     case Kind::pooling: {
       // Output rows split, as the convolutions' (so a thread mostly pools what it convolved: its
       // own cache), each thread's band a plane of its own (rows from r0 on, no padding above);
-      // with padding, whole planes split.
+      // with padding, whole planes split; after a convolution whose channels split
+      // (channel_block_), the planes of the channels it gave this thread.
       const std::size_t in_plane = pool_.H * pool_.W, out_plane = pool_.Ho * pool_.Wo;
-      kernels::Pool2DGeometry g = pool_;
-      std::size_t p0 = 0, p1 = planes_, in_off = 0, out_off = 0;
-      if (pool_.ph == 0) {
-        const auto [r0, r1] = share(pool_.Ho, tid, team);
-        if (r0 == r1) return;
-        g.H = pool_.H - r0 * pool_.sh;
-        g.Ho = r1 - r0;
-        in_off = r0 * pool_.sh * pool_.W, out_off = r0 * pool_.Wo;
-      } else {
-        std::tie(p0, p1) = share(planes_, tid, team);
-      }
-      const std::size_t n_out = g.Ho * g.Wo;
-      for (std::size_t p = p0; p < p1; ++p) {
+      // Plane p from rows offset in_off of the input and out_off of the output on, by geometry g.
+      const auto pool_plane = [&](const kernels::Pool2DGeometry& g, std::size_t p, std::size_t in_off,
+                                  std::size_t out_off) {
         T* const yp = y + p * out_plane + out_off;
         const T* const xp = x_ + p * in_plane + in_off;
-        if (max_) {
-          kernels::max_pool2d_plane(g, xp, yp, static_cast<std::int32_t*>(nullptr));
-          if (relu_)
-            for (std::size_t i = 0; i < n_out; ++i) yp[i] = yp[i] > T(0) ? yp[i] : T(0);
-        } else {
-          kernels::avg_pool2d_plane(g, xp, yp, count_include_pad_);
-        }
+        if (!max_) return kernels::avg_pool2d_plane(g, xp, yp, count_include_pad_);
+        kernels::max_pool2d_plane(g, xp, yp, static_cast<std::int32_t*>(nullptr));
+        if (relu_)
+          for (std::size_t i = 0, n_out = g.Ho * g.Wo; i < n_out; ++i) yp[i] = yp[i] > T(0) ? yp[i] : T(0);
+      };
+      if (channel_block_) {
+        const auto [b0, b1] = share((channels_ + channel_block_ - 1) / channel_block_, tid, team);
+        const std::size_t c0 = std::min(channels_, b0 * channel_block_), c1 = std::min(channels_, b1 * channel_block_);
+        for (std::size_t n = 0; n < planes_ / channels_; ++n)
+          for (std::size_t c = c0; c < c1; ++c) pool_plane(pool_, n * channels_ + c, 0, 0);
+        return;
       }
+      if (pool_.ph != 0) {
+        const auto [p0, p1] = share(planes_, tid, team);
+        for (std::size_t p = p0; p < p1; ++p) pool_plane(pool_, p, 0, 0);
+        return;
+      }
+      const auto [r0, r1] = share(pool_.Ho, tid, team);
+      if (r0 == r1) return;
+      kernels::Pool2DGeometry g = pool_;
+      g.H = pool_.H - r0 * pool_.sh;
+      g.Ho = r1 - r0;
+      for (std::size_t p = 0; p < planes_; ++p) pool_plane(g, p, r0 * pool_.sh * pool_.W, r0 * pool_.Wo);
       return;
     }
     case Kind::fully_connected: {  // output units split, in blocks of 16 (whole vectors)

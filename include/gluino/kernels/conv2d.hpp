@@ -58,6 +58,9 @@ std::size_t conv_tile_rows(const Conv2DGeometry& g, std::size_t panel_rows) {
 struct Conv2DWorkspace {
   int threads = 1;             ///< the team size the call uses
   bool split_rows = false;     ///< forward: each image's rows split over the team (a smaller batch)
+  /// forward with split_rows: each image's output channels split over the team instead, in
+  /// blocks of this many (wide_channel_block); 0: its rows.
+  std::size_t channel_block = 0;
   std::size_t tile_rows = 0;   ///< output rows per tile
   std::size_t cols = 0, dcols = 0, masked = 0, padded = 0;  ///< per-thread panel sizes
   std::size_t shared = 0;      ///< packed filters (forward, wide path); partial sums (backward, threads > 1)
@@ -67,6 +70,24 @@ struct Conv2DWorkspace {
   }
   std::size_t elements() const { return per_thread() * static_cast<std::size_t>(threads) + shared; }
 };
+
+/// A batch smaller than the thread count whose convolution runs on the wide kernel with output
+/// planes of fewer bytes than this splits each image's output channels over the threads, not
+/// its rows: with bands of rows, every plane's band boundary would share a cache line written
+/// by two threads (LeNet's second layer: planes of 400 bytes split at 200), and so would the
+/// pooling after it.  Measured in docs/performance.md.
+inline constexpr std::size_t wide_channel_split_bytes = 4096;
+
+/// The block of output channels each of `threads` threads takes (whole blocks of the wide
+/// kernel's register tile) when one image's convolution g splits its channels
+/// (wide_channel_split_bytes): the wide kernel applies, the planes are small and there are at
+/// least as many blocks as threads; 0 otherwise (split its rows).
+template <class T>
+std::size_t wide_channel_block(const Conv2DGeometry& g, int threads) {
+  if (!direct_wide_applies<T>(g) || threads < 2 || g.P() * sizeof(T) >= wide_channel_split_bytes) return 0;
+  const std::size_t block = wide_block_for(g.O);
+  return (g.O + block - 1) / block >= static_cast<std::size_t>(threads) ? block : 0;
+}
 
 /// The workspace conv2d_forward(g, ...) takes, in elements of T.
 template <class T>
@@ -84,6 +105,7 @@ Conv2DWorkspace conv2d_forward_workspace(const Conv2DGeometry& g) {
       detail::team_size(static_cast<std::size_t>(max_t), static_cast<double>(g.N) * flops / max_t) > 1) {
     ws.threads = max_t;
     ws.split_rows = true;
+    ws.channel_block = wide_channel_block<T>(g, max_t);
   }
   ws.tile_rows = conv_tile_rows<T>(g, im2col_path ? g.K() : 0);
   if (im2col_path) ws.cols = g.K() * ws.tile_rows * g.Wo;
@@ -288,6 +310,15 @@ void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b,
     T* const mine = base ? base + plan.per_thread() * t : nullptr;
     T* const cols = plan.cols ? mine : nullptr;
     T* const padded = plan.padded ? mine + detail::round_panel(plan.cols) : nullptr;
+    if (plan.channel_block) {  // split_rows with small planes: blocks of channels, all rows
+      const std::size_t blocks = (g.O + plan.channel_block - 1) / plan.channel_block;
+      const std::size_t o0 = std::min(g.O, blocks * t / k * plan.channel_block);
+      const std::size_t o1 = std::min(g.O, blocks * (t + 1) / k * plan.channel_block);
+      for (std::size_t n = 0; o0 < o1 && n < g.N; ++n)
+        conv2d_forward_direct_wide_channels(g, wide_layout<T>(g), x + n * g.C * g.H * g.W, packed, b,
+                                            y + n * g.O * g.P(), relu, o0, o1, padded);
+      return;
+    }
     for (std::size_t n = n0; n < n1; ++n)
       conv2d_forward_rows(g, x + n * g.C * g.H * g.W, w, b, y + n * g.O * g.P(), relu, r0, r1, plan.tile_rows, cols,
                           padded, packed);

@@ -330,11 +330,11 @@ void tile(const T* xp, std::size_t C, const WideLayout& l, std::size_t kh, std::
   }
 }
 
-/// Every block of output channels at wide indexes [qa, qb) of one padded image, the kept pixels
-/// stored into y (O, Ho, Wo).
+/// Output channels [oa, ob) (oa a multiple of OB) at wide indexes [qa, qb) of one padded image,
+/// the kept pixels stored into y (O, Ho, Wo).
 template <class T, std::size_t OB>
 void rows(const Conv2DGeometry& g, const WideLayout& l, const T* xp, const T* packed, const T* b, T* y, bool relu,
-          std::size_t qa, std::size_t qb) {
+          std::size_t qa, std::size_t qb, std::size_t oa, std::size_t ob) {
   constexpr std::size_t L = wide_lanes<T>, NV = wide_vectors, S = L * NV;
   // A vector meets at most L / Wp + 2 output rows.
   Segment seg[NV * (L + 2)];
@@ -350,10 +350,10 @@ void rows(const Conv2DGeometry& g, const WideLayout& l, const T* xp, const T* pa
     }
     // The last tile only as many vectors as reach qb (its segments lie in those).
     const std::size_t nv = std::min(NV, (qb - q + L - 1) / L);
-    for (std::size_t o0 = 0; o0 < g.O; o0 += OB) {
+    for (std::size_t o0 = oa; o0 < ob; o0 += OB) {
       const T* const wb = packed + o0 * K;
       const T* const bb = b ? b + o0 : nullptr;
-      const std::size_t nb = std::min(OB, g.O - o0);
+      const std::size_t nb = std::min(OB, ob - o0);
       T* const yb = y + o0 * P;
       if (nv == NV)
         tile<T, OB, NV>(xp, g.C, l, g.kh, g.kw, wb, bb, nb, relu, q, seg, nseg, yb, P);
@@ -367,19 +367,22 @@ void rows(const Conv2DGeometry& g, const WideLayout& l, const T* xp, const T* pa
   }
 }
 
-/// Output rows [oh0, oh1) of one image from its zero-bordered copy `padded` (the layout
+/// Output rows [oh0, oh1) of channels [oa, ob) (oa a multiple of l.block; all of them by
+/// default) of one image from its zero-bordered copy `padded` (the layout
 /// conv2d_forward_direct_wide fills, slack included).
 template <class T>
 void padded_rows(const Conv2DGeometry& g, const WideLayout& l, const T* padded, const T* packed, const T* b, T* y,
-                 bool relu, std::size_t oh0, std::size_t oh1) {
+                 bool relu, std::size_t oh0, std::size_t oh1, std::size_t oa = 0,
+                 std::size_t ob = static_cast<std::size_t>(-1)) {
   oh1 = std::min(oh1, g.Ho);
-  if (oh0 >= oh1) return;
+  ob = std::min(ob, g.O);
+  if (oh0 >= oh1 || oa >= ob) return;
   const std::size_t qa = oh0 * l.Wp, qb = (oh1 - 1) * l.Wp + g.Wo;
   switch (l.block) {
     case 5:
-      return rows<T, 5>(g, l, padded, packed, b, y, relu, qa, qb);
+      return rows<T, 5>(g, l, padded, packed, b, y, relu, qa, qb, oa, ob);
     default:
-      return rows<T, 6>(g, l, padded, packed, b, y, relu, qa, qb);
+      return rows<T, 6>(g, l, padded, packed, b, y, relu, qa, qb, oa, ob);
   }
 }
 }  // namespace detail_wide
@@ -487,6 +490,19 @@ void conv2d_forward_direct_wide(const Conv2DGeometry& g, const WideLayout& l, co
   detail_direct::pad_image_rows(x, mask, g.C, g.H, g.W, g.ph, g.pw, l.right, padded);
   std::fill(padded + g.C * l.plane, padded + l.padded, T(0));
   detail_wide::padded_rows(g, l, padded, packed, b, y, relu, oh0, oh1);
+}
+
+/// Output channels [o0, o1) of one image x (C, H, W), all rows, into y (O, Ho, Wo) as
+/// conv2d_forward_direct_wide computes them (the rest of y untouched): o0 a multiple of l.block,
+/// o1 one too or g.O.  A graph's team schedule splits a small image's channels over threads
+/// with it (graph/team.hpp).  Requires direct_wide_applies(g).
+template <class T>
+void conv2d_forward_direct_wide_channels(const Conv2DGeometry& g, const WideLayout& l, const T* x, const T* packed,
+                                         const T* b, T* y, bool relu, std::size_t o0, std::size_t o1, T* padded) {
+  if (std::min(o1, g.O) <= o0 || g.Ho == 0) return;
+  detail_direct::pad_image_rows(x, static_cast<const T*>(nullptr), g.C, g.H, g.W, g.ph, g.pw, l.right, padded);
+  std::fill(padded + g.C * l.plane, padded + l.padded, T(0));
+  detail_wide::padded_rows(g, l, padded, packed, b, y, relu, 0, g.Ho, o0, o1);
 }
 
 /// dx (N, C, H, W, overwritten) of conv2d_backward_naive for g with
@@ -755,6 +771,8 @@ bool conv2d_weight_grad_direct_wide(const Conv2DGeometry& g, const T* x, const T
   X class WidePackCache<T>;                                                                                   \
   X void conv2d_forward_direct_wide<T>(const Conv2DGeometry&, const WideLayout&, const T*, const T*, const T*, \
                                        T*, bool, std::size_t, std::size_t, T*, const T*);                     \
+  X void conv2d_forward_direct_wide_channels<T>(const Conv2DGeometry&, const WideLayout&, const T*, const T*,     \
+                                                const T*, T*, bool, std::size_t, std::size_t, T*);             \
   X void conv2d_input_grad_direct_wide<T>(const Conv2DGeometry&, const T*, const T*, T*, const T*,            \
                                           const PooledGrad<T>*);                                              \
   X bool conv2d_weight_grad_direct_wide<T>(const Conv2DGeometry&, const T*, const T*, T*, T*, const T*,       \
