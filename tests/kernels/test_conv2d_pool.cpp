@@ -52,13 +52,16 @@ std::string describe(const Case& c) {
 // LeNet's two layers (the wide kernel; the first also with the single-channel kernel's shape),
 // im2col + GEMM (stride 2, groups) with an overlapping padded window, the pointwise product
 // with ceil mode (a clipped last window), one image (rows split over threads: the unfused
-// path), a depthwise convolution (not conv2d_forward_rows: the unfused path), and the wide
-// kernels under overlapping padded windows (the scatter's general loop, adding up).
+// path), a depthwise convolution (not conv2d_forward_rows: the unfused path), the wide
+// kernels under overlapping padded windows (the scatter's general loop, adding up), and
+// LeNet's layers on one image (on 2 and 3 threads its channels split, each thread pooling the
+// planes it computed; an odd plane side, 15, leaves a column and a row out).
 const std::vector<Case> cases = {
     {5, 1, 28, 28, 20, 5, 1, 0, 1, 2, 2, 0, false},  {4, 20, 12, 12, 50, 3, 1, 0, 1, 2, 2, 0, false},
     {3, 6, 15, 13, 8, 3, 2, 1, 2, 3, 2, 1, false},   {3, 4, 9, 9, 6, 1, 1, 0, 1, 2, 2, 0, true},
     {1, 8, 32, 32, 16, 3, 1, 1, 1, 2, 2, 0, false},  {4, 6, 10, 10, 6, 3, 1, 1, 6, 2, 2, 0, false},
     {7, 2, 11, 11, 3, 2, 1, 0, 1, 3, 3, 0, true},    {4, 8, 14, 14, 12, 3, 1, 1, 1, 3, 2, 1, false},
+    {1, 1, 28, 28, 20, 5, 1, 0, 1, 2, 2, 0, false},  {1, 20, 17, 17, 50, 3, 1, 0, 1, 2, 2, 0, false},
 };
 
 template <class T>
@@ -141,6 +144,9 @@ TEST_CASE("conv2d_pool_fuses: LeNet's layers on a batch fuse; one image on two t
   CHECK(kernels::conv2d_pool_fuses<float>(conv_of(cases[2])));
   CHECK_FALSE(kernels::conv2d_pool_fuses<float>(conv_of(cases[4])));  // one image: rows split
   CHECK_FALSE(kernels::conv2d_pool_fuses<float>(conv_of(cases[5])));  // depthwise
+  CHECK_FALSE(kernels::conv2d_pool_fuses<float>(conv_of(cases[8])));  // one image: channels split
+  CHECK(kernels::conv2d_forward_workspace<float>(conv_of(cases[8])).channel_block == 5);
+  CHECK(kernels::conv2d_forward_workspace<float>(conv_of(cases[9])).channel_block == 5);
   CHECK(kernels::direct_wide_weight_grad_applies<float>(conv_of(cases[7])));  // the general scatter
   CHECK(kernels::direct_wide_input_grad_applies<float>(conv_of(cases[7])));
   gluino::set_num_threads(1);

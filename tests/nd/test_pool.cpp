@@ -203,7 +203,7 @@ TEST_CASE("pooling: max backward routes dy to the arg-max") {
 TEST_CASE("pooling: the 2x2/2 max backward overwrites every input position") {
   // 5x7 and 5x35: the last row and column lie in no window and must come out 0 whatever dx held
   // before; the arg-max is each window's first maximum
-  for (std::size_t W : {7, 35}) {
+  for (std::size_t W : {7u, 35u}) {
     CAPTURE(W);
     kernels::Pool2DGeometry g;
     g.H = 5, g.W = W, g.kh = g.kw = 2, g.sh = g.sw = 2, g.Ho = 2, g.Wo = W / 2;
@@ -236,8 +236,8 @@ TEST_CASE("pooling: the 2x2/2 max in float (the AVX-512 path where built) equals
   const float specials[] = {0.f, 0.f, 1.f, -inf, inf, std::nanf(""), -1.f};
   std::uint32_t state = 12345;
   const auto next = [&] { return state = state * 1664525u + 1013904223u; };
-  for (std::size_t Wo : {1, 5, 12, 15, 16, 17, 31, 32, 33, 40})
-    for (std::size_t extra : {0, 1}) {
+  for (std::size_t Wo : {1u, 5u, 12u, 15u, 16u, 17u, 31u, 32u, 33u, 40u})
+    for (std::size_t extra : {0u, 1u}) {
       CAPTURE(Wo);
       CAPTURE(extra);
       kernels::Pool2DGeometry g;
@@ -290,8 +290,8 @@ TEST_CASE("pooling: the windows-inside max in float (the AVX-512 path where buil
   };
   for (const Window win : {Window{3, 3, 2, 2}, Window{3, 3, 1, 1}, Window{2, 3, 3, 2}, Window{1, 2, 1, 2},
                            Window{3, 2, 2, 1}, Window{2, 2, 1, 3}})
-    for (std::size_t Wo : {1, 5, 12, 15, 16, 17, 31, 32, 33, 40})
-      for (std::size_t extra : {0, 1}) {
+    for (std::size_t Wo : {1u, 5u, 12u, 15u, 16u, 17u, 31u, 32u, 33u, 40u})
+      for (std::size_t extra : {0u, 1u}) {
         CAPTURE(win.kh);
         CAPTURE(win.kw);
         CAPTURE(win.sw);

@@ -6,6 +6,7 @@
 /// checks arguments and wraps these.
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 
 #include "gluino/core/parallel.hpp"
@@ -18,6 +19,7 @@
 #include "gluino/kernels/conv2d_winograd.hpp"
 #include "gluino/kernels/gemm.hpp"
 #include "gluino/kernels/im2col.hpp"
+#include "gluino/kernels/pool.hpp"
 
 namespace gluino::detail {
 /// a * b, or SIZE_MAX when that overflows (sizes compared against a budget).
@@ -70,6 +72,21 @@ struct Conv2DWorkspace {
   }
   std::size_t elements() const { return per_thread() * static_cast<std::size_t>(threads) + shared; }
 };
+
+namespace detail_conv {
+/// A max pooling of the convolution's output that conv2d_forward's team applies to the planes
+/// each thread computed, where it splits one image's channels (conv2d_max_pool_forward).
+template <class T>
+struct PoolAfter {
+  Pool2DGeometry geometry;
+  T* y = nullptr;
+  std::int32_t* idx = nullptr;
+};
+/// conv2d_forward; with `pool`, returns true when it also pooled every plane into pool->y (and
+/// pool->idx), false when the caller is still to pool y.
+template <class T>
+bool forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu, const PoolAfter<T>* pool);
+}  // namespace detail_conv
 
 /// A batch smaller than the thread count whose convolution runs on the wide kernel with output
 /// planes of fewer bytes than this splits each image's output channels over the threads, not
@@ -282,10 +299,17 @@ void conv2d_forward_rows(const Conv2DGeometry& g, const T* x, const T* w, const 
 /// apply.  An exception on any thread (std::bad_alloc, the GEMM's size check) reaches the caller.
 template <class T>
 void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu = false) {
-  if (g.N == 0 || g.O == 0 || g.P() == 0) return;
-  if (depthwise_applies(g)) return conv2d_forward_depthwise(g, x, w, b, y, relu);
-  if (winograd_applies(g)) return conv2d_forward_winograd(g, x, w, b, y, relu);
-  if (direct_small_applies(g) && !direct_wide_applies<T>(g)) return conv2d_forward_direct_small(g, x, w, b, y, relu);
+  detail_conv::forward(g, x, w, b, y, relu, static_cast<const detail_conv::PoolAfter<T>*>(nullptr));
+}
+
+namespace detail_conv {
+template <class T>
+bool forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu, const PoolAfter<T>* pool) {
+  if (g.N == 0 || g.O == 0 || g.P() == 0) return false;
+  if (depthwise_applies(g)) return conv2d_forward_depthwise(g, x, w, b, y, relu), false;
+  if (winograd_applies(g)) return conv2d_forward_winograd(g, x, w, b, y, relu), false;
+  if (direct_small_applies(g) && !direct_wide_applies<T>(g))
+    return conv2d_forward_direct_small(g, x, w, b, y, relu), false;
   const Conv2DWorkspace plan = conv2d_forward_workspace<T>(g);
   // The wide path's packed filters, shared by the team: kept across calls when small
   // (WidePackCache), else packed into the workspace after the per-thread panels.
@@ -314,16 +338,23 @@ void conv2d_forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b,
       const std::size_t blocks = (g.O + plan.channel_block - 1) / plan.channel_block;
       const std::size_t o0 = std::min(g.O, blocks * t / k * plan.channel_block);
       const std::size_t o1 = std::min(g.O, blocks * (t + 1) / k * plan.channel_block);
-      for (std::size_t n = 0; o0 < o1 && n < g.N; ++n)
+      for (std::size_t n = 0; o0 < o1 && n < g.N; ++n) {
         conv2d_forward_direct_wide_channels(g, wide_layout<T>(g), x + n * g.C * g.H * g.W, packed, b,
                                             y + n * g.O * g.P(), relu, o0, o1, padded);
+        if (!pool) continue;
+        const std::size_t Q = pool->geometry.Ho * pool->geometry.Wo;
+        for (std::size_t p = n * g.O + o0; p < n * g.O + o1; ++p)  // the planes this thread computed
+          max_pool2d_plane(pool->geometry, y + p * g.P(), pool->y + p * Q, pool->idx ? pool->idx + p * Q : nullptr);
+      }
       return;
     }
     for (std::size_t n = n0; n < n1; ++n)
       conv2d_forward_rows(g, x + n * g.C * g.H * g.W, w, b, y + n * g.O * g.P(), relu, r0, r1, plan.tile_rows, cols,
                           padded, packed);
   });
+  return plan.channel_block != 0;
 }
+}  // namespace detail_conv
 
 /// Same result as conv2d_backward_naive (dx, dw, db overwritten; null ones skipped; x is read
 /// only for dw, w only for dx).  Per image, tile of output rows and group:

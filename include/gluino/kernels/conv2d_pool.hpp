@@ -43,7 +43,9 @@ bool conv2d_pool_fuses(const Conv2DGeometry& g) {
 /// vector lanes split over threads (kernels/conv2d_lanes.hpp); else images split over threads
 /// as conv2d_forward splits them, each image convolved by conv2d_forward_rows into its thread's
 /// buffer and pooled from there (conv2d_pool_fuses); otherwise the whole convolution first, into
-/// a buffer from the memory pool.  Every way the same numbers as the two calls.  An exception on
+/// a buffer from the memory pool, by conv2d_forward, whose team pools the planes each thread
+/// computed where it splits one image's channels (wide_channel_block), and else pools after.
+/// Every way the same numbers as the two calls.  An exception on
 /// any thread (std::bad_alloc) reaches the caller.
 template <class T>
 void conv2d_max_pool_forward(const Conv2DGeometry& g, const Pool2DGeometry& pg, const T* x, const T* w, const T* b,
@@ -75,7 +77,9 @@ void conv2d_max_pool_forward(const Conv2DGeometry& g, const Pool2DGeometry& pg, 
   }
   if (!conv2d_pool_fuses<T>(g)) {
     Storage<T> conv(std::max<std::size_t>(g.N * O * P, 1));
-    conv2d_forward(g, x, w, b, conv.data(), relu);
+    // One image's channels split over the threads (wide_channel_block): each pools its own.
+    const detail_conv::PoolAfter<T> after{pg, y, idx};
+    if (detail_conv::forward(g, x, w, b, conv.data(), relu, &after)) return;
     const T* c = conv.data();
     detail::parallel_for(g.N * O, [&](std::size_t p) {
       max_pool2d_plane(pg, c + p * P, y + p * Q, idx ? idx + p * Q : nullptr);

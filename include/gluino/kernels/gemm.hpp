@@ -25,10 +25,9 @@
 #if !defined(EIGEN_USE_BLAS)
 #error "GLUINO_USE_OPENBLAS needs EIGEN_USE_BLAS as well, in every translation unit (the gluino CMake target defines both)"
 #endif
-extern "C" {
+extern "C" {  // openblas_get_config: blas_core.hpp
 int openblas_get_parallel(void);
 void openblas_set_num_threads(int);
-char* openblas_get_config(void);
 }
 #endif
 
