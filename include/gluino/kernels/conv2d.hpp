@@ -283,7 +283,8 @@ void conv2d_forward_rows(const Conv2DGeometry& g, const T* x, const T* w, const 
 /// while it is still in cache, instead of a separate pass over the whole batch).  Images are
 /// split over threads (each with its own column panel, GEMMs single-threaded inside the team); a
 /// batch smaller than the thread count splits each image's output rows over them instead
-/// (Conv2DWorkspace::split_rows), when that is worth a team; tiny work runs on the calling
+/// (Conv2DWorkspace::split_rows; on the wide kernel with small planes its output channels,
+/// wide_channel_block), when that is worth a team; tiny work runs on the calling
 /// thread, where Eigen may parallelise the GEMM itself.  The column matrix of an image is built
 /// and multiplied a tile of output rows at a time (conv_tile_rows), so the workspace
 /// (conv2d_forward_workspace, from the memory pool for the duration of the call) stays bounded.  A pointwise convolution (1x1, stride 1, no padding)
