@@ -307,10 +307,19 @@ namespace detail_conv {
 template <class T>
 bool forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, bool relu, const PoolAfter<T>* pool) {
   if (g.N == 0 || g.O == 0 || g.P() == 0) return false;
-  if (depthwise_applies(g)) return conv2d_forward_depthwise(g, x, w, b, y, relu), false;
-  if (winograd_applies(g)) return conv2d_forward_winograd(g, x, w, b, y, relu), false;
-  if (direct_small_applies(g) && !direct_wide_applies<T>(g))
-    return conv2d_forward_direct_small(g, x, w, b, y, relu), false;
+  // Paths that do not pool (the caller pools after them).
+  if (depthwise_applies(g)) {
+    conv2d_forward_depthwise(g, x, w, b, y, relu);
+    return false;
+  }
+  if (winograd_applies(g)) {
+    conv2d_forward_winograd(g, x, w, b, y, relu);
+    return false;
+  }
+  if (direct_small_applies(g) && !direct_wide_applies<T>(g)) {
+    conv2d_forward_direct_small(g, x, w, b, y, relu);
+    return false;
+  }
   const Conv2DWorkspace plan = conv2d_forward_workspace<T>(g);
   // The wide path's packed filters, shared by the team: kept across calls when small
   // (WidePackCache), else packed into the workspace after the per-thread panels.
