@@ -135,7 +135,7 @@ class TeamStep {
   // (kernels::wide_channel_block: the wide kernel on small planes); pooling: its planes split so,
   // as the convolution before it (fuse_pooling).  0: rows split.
   std::size_t channel_block_ = 0;
-  std::size_t channels_ = 0;  // pooling with channel_block_: the convolution's output channels
+  std::size_t channels_ = 0;  // pooling: its input's channels
   kernels::WideLayout wide_;
   NDArray<T> out_;
   NDArray<T> packed_;  // a convolution's filters packed for the wide kernel (conv2d_wide.hpp)
@@ -197,6 +197,7 @@ bool TeamStep<T>::prepare(const autograd::TracedOp<T>& op, const std::vector<NDA
     count_include_pad_ = pool.opt.count_include_pad;
     relu_ = pool.relu;
     planes_ = in[0].shape(0) * in[0].shape(1);
+    channels_ = in[0].shape(1);
     x_ = in[0].data();
     out_ = NDArray<T>(Shape{in[0].shape(0), in[0].shape(1), pool_.Ho, pool_.Wo});
     y_ = out_.data();
@@ -239,8 +240,7 @@ template <class T>
 bool TeamStep<T>::fuse_pooling(TeamStep& next, int threads) {
   if (kind_ != Kind::convolution || next.kind_ != Kind::pooling || next.x_ != y_) return false;
   if (channel_block_) {  // the pooling's planes split as the convolution's channels
-    next.channel_block_ = channel_block_;
-    next.channels_ = conv_.O;
+    next.channel_block_ = channel_block_;  // its channels_: the convolution's O (next.x_ == y_)
     barrier_after_ = false;
     return true;
   }
@@ -273,11 +273,11 @@ void TeamStep<T>::run(int tid, int team, T* ws) const {
       const kernels::Conv2DGeometry& g = conv_;
       T* const padded = padded_ ? ws + ::gluino::detail::round_panel(cols_) : nullptr;
       if (channel_block_) {  // small planes: each thread its blocks of channels, all rows
-        const auto [b0, b1] = share((g.O + channel_block_ - 1) / channel_block_, tid, team);
-        for (std::size_t n = 0; b0 < b1 && n < g.N; ++n)
+        const auto [o0, o1] = kernels::wide_channel_share(g.O, channel_block_, static_cast<std::size_t>(tid),
+                                                          static_cast<std::size_t>(team));
+        for (std::size_t n = 0; o0 < o1 && n < g.N; ++n)
           kernels::conv2d_forward_direct_wide_channels(g, wide_, x_ + n * g.C * g.H * g.W, packed_.data(), b_,
-                                                       y + n * g.O * g.P(), relu_, b0 * channel_block_,
-                                                       std::min(g.O, b1 * channel_block_), padded);
+                                                       y + n * g.O * g.P(), relu_, o0, o1, padded);
         return;
       }
       auto [r0, r1] = share(g.Ho, tid, team);
@@ -308,9 +308,9 @@ void TeamStep<T>::run(int tid, int team, T* ws) const {
         if (relu_)
           for (std::size_t i = 0, n_out = g.Ho * g.Wo; i < n_out; ++i) yp[i] = yp[i] > T(0) ? yp[i] : T(0);
       };
-      if (channel_block_) {
-        const auto [b0, b1] = share((channels_ + channel_block_ - 1) / channel_block_, tid, team);
-        const std::size_t c0 = std::min(channels_, b0 * channel_block_), c1 = std::min(channels_, b1 * channel_block_);
+      if (channel_block_) {  // the convolution's channels (kernels::wide_channel_share)
+        const auto [c0, c1] = kernels::wide_channel_share(channels_, channel_block_, static_cast<std::size_t>(tid),
+                                                          static_cast<std::size_t>(team));
         for (std::size_t n = 0; n < planes_ / channels_; ++n)
           for (std::size_t c = c0; c < c1; ++c) pool_plane(pool_, n * channels_ + c, 0, 0);
         return;

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <utility>
 
 #include "gluino/core/parallel.hpp"
 #include "gluino/core/storage.hpp"
@@ -104,6 +105,14 @@ std::size_t wide_channel_block(const Conv2DGeometry& g, int threads) {
   if (!direct_wide_applies<T>(g) || threads < 2 || g.P() * sizeof(T) >= wide_channel_split_bytes) return 0;
   const std::size_t block = wide_block_for(g.O);
   return (g.O + block - 1) / block >= static_cast<std::size_t>(threads) ? block : 0;
+}
+
+/// Output channels [first, second) of O that thread t of a team of k takes when one image's
+/// channels split in blocks of `block` (wide_channel_block): whole blocks, as evenly as they go.
+inline std::pair<std::size_t, std::size_t> wide_channel_share(std::size_t O, std::size_t block, std::size_t t,
+                                                              std::size_t k) {
+  const std::size_t blocks = (O + block - 1) / block;
+  return {std::min(O, blocks * t / k * block), std::min(O, blocks * (t + 1) / k * block)};
 }
 
 /// The workspace conv2d_forward(g, ...) takes, in elements of T.
@@ -345,12 +354,11 @@ bool forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, 
     T* const cols = plan.cols ? mine : nullptr;
     T* const padded = plan.padded ? mine + detail::round_panel(plan.cols) : nullptr;
     if (plan.channel_block) {  // split_rows with small planes: blocks of channels, all rows
-      const std::size_t blocks = (g.O + plan.channel_block - 1) / plan.channel_block;
-      const std::size_t o0 = std::min(g.O, blocks * t / k * plan.channel_block);
-      const std::size_t o1 = std::min(g.O, blocks * (t + 1) / k * plan.channel_block);
+      const auto [o0, o1] = wide_channel_share(g.O, plan.channel_block, t, k);
+      const WideLayout l = wide_layout<T>(g);
       for (std::size_t n = 0; o0 < o1 && n < g.N; ++n) {
-        conv2d_forward_direct_wide_channels(g, wide_layout<T>(g), x + n * g.C * g.H * g.W, packed, b,
-                                            y + n * g.O * g.P(), relu, o0, o1, padded);
+        conv2d_forward_direct_wide_channels(g, l, x + n * g.C * g.H * g.W, packed, b, y + n * g.O * g.P(), relu, o0,
+                                            o1, padded);
         if (!pool) continue;
         const std::size_t Q = pool->geometry.Ho * pool->geometry.Wo;
         for (std::size_t p = n * g.O + o0; p < n * g.O + o1; ++p)  // the planes this thread computed
