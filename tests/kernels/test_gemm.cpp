@@ -66,6 +66,9 @@ TEST_CASE("gemm: a product split over 1-3 threads, C's rows or columns, uneven b
       check_against_definition<float>(ta, tb, 37, 203, 300, 1.0f, 0.0f, 1e-4);    // columns: 80, 80, 43
       check_against_definition<float>(ta, tb, 203, 37, 300, 0.5f, 2.0f, 1e-4);    // rows: 72, 72, 59
       check_against_definition<double>(ta, tb, 130, 120, 400, -1.5, 1.0, 1e-12);  // rows
+      // matrix-vector products, split by the elements of the matrix they read
+      check_against_definition<float>(ta, tb, 1, 200, 1000, 1.0f, 0.0f, 1e-4);   // columns: 80, 80, 40
+      check_against_definition<float>(ta, tb, 203, 1, 1000, 1.0f, 1.0f, 1e-4);  // rows: 72, 72, 59
     }
   }
   gluino::set_num_threads(saved);
@@ -77,12 +80,18 @@ TEST_CASE("gemm_split: a dense layer's product outside a team is split over the 
   gluino::set_num_threads(2);
   const auto fwd = gemm_split(256, 128, 1250);   // LeNet's first Dense at batch 256
   const auto wgrad = gemm_split(128, 1250, 256);  // its weight gradient
-  const auto small = gemm_split(1, 128, 1250);    // batch 1: too little work for a team
+  const auto gemv = gemm_split(1, 128, 1250);      // batch 1: 640 KB of weights to read
+  const auto gemv_t = gemm_split(1250, 1, 128);    // the same product with the vector on the right
+  const auto small = gemm_split(1, 10, 128);       // its second Dense at batch 1: 5 KB of weights
+  const auto few = gemm_split(2, 128, 1250);       // batch 2: compute-bound, too little work
   gluino::set_num_threads(1);
   const auto one = gemm_split(256, 128, 1250);
+  const auto one_gemv = gemm_split(1, 128, 1250);
   gluino::set_num_threads(saved);
   CHECK(small.threads == 1);
+  CHECK(few.threads == 1);
   CHECK(one.threads == 1);
+  CHECK(one_gemv.threads == 1);
 #if defined(GLUINO_USE_OPENBLAS) && defined(_OPENMP)
   // Eigen does not split what it hands to OpenBLAS, so without this split one core did it all.
   CHECK(fwd.threads == 2);
@@ -91,6 +100,14 @@ TEST_CASE("gemm_split: a dense layer's product outside a team is split over the 
   CHECK(wgrad.threads == 2);
   CHECK_FALSE(wgrad.rows);
   CHECK(wgrad.block == 640);
+  // A matrix-vector product is bound by reading the matrix: split once each thread reads 64 Ki
+  // of its elements, whole vectors of C each.
+  CHECK(gemv.threads == 2);
+  CHECK_FALSE(gemv.rows);
+  CHECK(gemv.block == 64);
+  CHECK(gemv_t.threads == 2);
+  CHECK(gemv_t.rows);
+  CHECK(gemv_t.block == 632);
   int inside = 0;
   gluino::detail::run_team(2, [&](int tid, int) {
     if (tid == 0) inside = gemm_split(256, 128, 1250).threads;
@@ -99,6 +116,7 @@ TEST_CASE("gemm_split: a dense layer's product outside a team is split over the 
 #else
   CHECK(fwd.threads == 1);  // Eigen splits its own products
   CHECK(wgrad.threads == 1);
+  CHECK(gemv.threads == 1);
 #endif
 }
 
