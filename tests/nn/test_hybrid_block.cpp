@@ -333,6 +333,13 @@ TEST_CASE("predict mode folds a batch norm into the convolution; train mode upda
     rp[i].second->set_data(v);
   }
   test::check_close_arrays((*net)(x), (*ref)(x), 1e-12);
+  // Also a write through data(), which changes no version: each source of the folding in turn.
+  for (std::size_t i = 0; i < np.size(); ++i) {
+    CAPTURE(np[i].first);
+    np[i].second->data().data()[0] *= 1.25;
+    rp[i].second->data().data()[0] *= 1.25;
+    test::check_close_arrays((*net)(x), (*ref)(x), 1e-12);
+  }
 }
 
 TEST_CASE("dropout in a train-mode graph draws a new mask each run") {

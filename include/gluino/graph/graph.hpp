@@ -35,6 +35,7 @@
 #include "gluino/core/ndarray.hpp"
 #include "gluino/core/parallel.hpp"
 #include "gluino/detail/precompiled.hpp"
+#include "gluino/graph/content_key.hpp"
 #include "gluino/graph/team.hpp"
 #include "gluino/nd/batch_norm.hpp"
 #include "gluino/nd/conv.hpp"
@@ -308,12 +309,11 @@ class FoldedConvBatchNorm final : public autograd::TracedOp<T> {
   const std::type_info& op_type() const override { return typeid(FoldedConvBatchNorm); }
 
  private:
-  // Recomputes the folded weight and bias when any source changed (Storage::version).
+  // Recomputes the folded weight and bias when any source holds other values (ContentKey: a
+  // write through data() counts too).
   void refresh(const std::vector<NDArray<T>>& in) const {
-    std::vector<std::pair<const void*, std::uint64_t>> key;
-    for (std::size_t i = 1; i < in.size(); ++i)
-      key.emplace_back(in[i].defined() ? in[i].impl()->storage.get() : nullptr, in[i].defined() ? in[i].version() : 0);
-    if (w_.defined() && key == key_) return;
+    if (w_.defined() && key_.matches(in.data() + 1, in.size() - 1)) return;
+    w_ = b_ = NDArray<T>();  // until the new ones are made: a throw below leaves no stale pair
     const NDArray<T>& w = in[1];
     const NDArray<T>& b = in[2];
     const T *g = in[3].data(), *beta = in[4].data(), *mean = in[5].data(), *var = in[6].data();
@@ -327,18 +327,18 @@ class FoldedConvBatchNorm final : public autograd::TracedOp<T> {
       const double bias = b.defined() ? double(b.data()[o]) : 0.0;
       pbf[o] = T((bias - double(mean[o])) * scale + double(beta[o]));
     }
+    key_.record(in.data() + 1, in.size() - 1);
     w_ = std::move(wf);
     b_ = std::move(bf);
-    key_ = std::move(key);
   }
   nd::ops::Convolution<T> conv_;
   double eps_ = 1e-5;
   bool fix_gamma_ = false;
-  // The folded weight and bias, and the (storage, version) of the sources they were made from.
-  // Several threads may run one graph: the cache is behind mutex_.
+  // The folded weight and bias, and the values of the sources they were made from.  Several
+  // threads may run one graph: the cache is behind mutex_.
   mutable std::mutex mutex_;
   mutable NDArray<T> w_, b_;
-  mutable std::vector<std::pair<const void*, std::uint64_t>> key_;
+  mutable ContentKey<T> key_;
 };
 
 }  // namespace detail

@@ -20,6 +20,7 @@
 /// same values up to rounding (a product over part of the output may sum in another order).
 /// docs/hybridize.md.
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
@@ -32,6 +33,7 @@
 #include "gluino/core/ndarray.hpp"
 #include "gluino/core/parallel.hpp"
 #include "gluino/core/storage.hpp"
+#include "gluino/graph/content_key.hpp"
 #include "gluino/kernels/conv2d.hpp"
 #include "gluino/kernels/gemm.hpp"
 #include "gluino/kernels/pool.hpp"
@@ -44,9 +46,10 @@
 namespace gluino::graph {
 
 /// A graph's convolution filters packed for the wide kernel (kernels/conv2d_wide.hpp), kept
-/// across runs: packed again only when the weight's storage or version changes (an optimizer
-/// step, set_data, loading parameters), as the folded batch norms are.  Several threads may run
-/// one graph: behind a mutex; a run keeps its own handle to the packing it got.
+/// across runs: packed again when the weight holds other values (an optimizer step, set_data,
+/// loading parameters, a write through data()) or the geometry differs, found by comparing a
+/// copy of the weight at every run (ContentKey), as the folded batch norms are.  Several threads
+/// may run one graph: behind a mutex; a run keeps its own handle to the packing it got.
 template <class T>
 class PackedFilters {
  public:
@@ -55,13 +58,16 @@ class PackedFilters {
     const std::lock_guard<std::mutex> lock(mutex_);
     if (entries_.size() <= node) entries_.resize(node + 1);
     Entry& e = entries_[node];
-    const void* storage = w.impl()->storage.get();
-    if (e.packed.defined() && e.storage == storage && e.version == w.version()) return e.packed;
-    const ::gluino::detail::ArenaScope pool(nullptr);  // kept past the run: not from its arena
     const kernels::WideLayout l = kernels::wide_layout<T>(g);
+    const std::array<std::size_t, 5> geometry{g.O, g.C, g.kh, g.kw, l.block};
+    if (e.packed.defined() && e.geometry == geometry && e.weights.matches(&w, 1)) return e.packed;
+    const ::gluino::detail::ArenaScope pool(nullptr);  // kept past the run: not from its arena
     NDArray<T> packed(Shape{l.packed});
     kernels::direct_wide_pack(g, l, w.data(), packed.data());
-    e = {storage, w.version(), packed};
+    e.packed = NDArray<T>();  // a failed copy below leaves no entry
+    e.weights.record(&w, 1);
+    e.geometry = geometry;
+    e.packed = packed;
     ++packings_;
     return packed;
   }
@@ -73,8 +79,8 @@ class PackedFilters {
 
  private:
   struct Entry {
-    const void* storage = nullptr;
-    std::uint64_t version = 0;
+    std::array<std::size_t, 5> geometry{};  // O, C, kh, kw and the kernel's block
+    ContentKey<T> weights;                  // what the weight held when packed
     NDArray<T> packed;
   };
   mutable std::mutex mutex_;
