@@ -13,6 +13,8 @@
 #include <type_traits>
 #include <vector>
 
+#include <gluino/core/parallel.hpp>
+
 using gluino::kernels::Conv2DGeometry;
 namespace kernels = gluino::kernels;
 namespace wino = gluino::kernels::detail_winograd;
@@ -366,6 +368,33 @@ TEST_CASE("the input and weight gradients equal the direct sums, through a fused
       check_winograd_grads<float>(g, relu);
     }
   }
+}
+
+TEST_CASE("the weight gradient splits the tiles or the output channels over 1-3 threads: the direct sums either way") {
+  const int saved = gluino::get_num_threads();
+  // 48 tiles for 8 channels: by tiles (3x3, and 5x5 with 8x8 patches); 8 tiles for 40: by channels
+  const Conv2DGeometry by_tiles = make_wino_3x3(3, 16, 16, 16, 8, 1, 1);
+  const Conv2DGeometry by_tiles5 = make_wino_5x5(3, 16, 16, 16, 8, 2, 2);
+  const Conv2DGeometry by_channels = make_wino_3x3(2, 32, 8, 8, 40, 1, 1);
+  const auto problem = [](const Conv2DGeometry& g) {
+    return wino::Problem{g.kh, g.N, g.C, g.H, g.W, g.O, g.ph, g.pw, g.Ho, g.Wo};
+  };
+  CHECK(wino::weight_grad_splits_tiles(problem(by_tiles), 36, sizeof(float), 2));
+  CHECK(wino::weight_grad_splits_tiles(problem(by_tiles5), 64, sizeof(float), 3));
+  CHECK_FALSE(wino::weight_grad_splits_tiles(problem(by_tiles), 36, sizeof(float), 1));  // one thread
+  CHECK_FALSE(wino::weight_grad_splits_tiles(problem(by_channels), 36, sizeof(float), 2));
+  // AlexNet's 12x12 layers by channels, VGG-11/4's 56x56 one by tiles (batch 32)
+  CHECK_FALSE(wino::weight_grad_splits_tiles(problem(make_wino_3x3(32, 384, 12, 12, 384, 1, 1)), 36, 4, 2));
+  CHECK(wino::weight_grad_splits_tiles(problem(make_wino_3x3(32, 64, 56, 56, 64, 1, 1)), 36, 4, 2));
+  for (int threads = 1; threads <= 3; ++threads) {
+    CAPTURE(threads);
+    gluino::set_num_threads(threads);
+    for (const Conv2DGeometry& g : {by_tiles, by_tiles5, by_channels}) {
+      check_winograd_grads<double>(g, true);
+      check_winograd_grads<float>(g, false);
+    }
+  }
+  gluino::set_num_threads(saved);
 }
 
 TEST_CASE("non-finite inputs reach the outputs they touch, as in the direct sum") {

@@ -52,6 +52,7 @@
 #include <array>
 #include <cstddef>
 #include <cstring>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -833,11 +834,24 @@ void untransform_filters(const T* dU, std::size_t O, std::size_t C, T* dw) {
       64 * R * lanes);
 }
 
+/// How run_weight_grad_filters splits its work over `team` threads: by tiles, each thread summing
+/// dU over its own range of the tiles into a partial of its own (A x A x O x C elements), the
+/// partials added at the end; else by output channels, each thread summing its rows of dU over
+/// all the tiles, which needs no partial sums but has every thread transform every input tile.
+/// By tiles when there are at least 4 tiles per output channel (the input transform repeated
+/// per thread then outweighs adding up the partials: VGG-11/4's 64- and 128-channel layers,
+/// AlexNet's second) and a partial takes at most winograd_partial_bytes; by channels otherwise
+/// (AlexNet's 12x12 layers: 288 tiles a batch of 32 against 256-384 channels).
+inline constexpr std::size_t winograd_partial_bytes = std::size_t(8) << 20;
+inline bool weight_grad_splits_tiles(const Problem& p, std::size_t AA, std::size_t elem_bytes, int team) {
+  return team > 1 && p.tiles() >= 4 * p.O && AA * p.O * p.C * elem_bytes <= winograd_partial_bytes;
+}
+
 /// dw (overwritten) of the convolution p given dy (N, O, Ho, Wo), masked by `mask` when given:
 /// dU[xi] (O x C) = sum over tiles of D[xi] (O x tiles) V[xi]^T (tiles x C), then G^T dU G.  The
-/// output channels are split over threads, each summing its rows of dU over all tiles, so no
-/// partial sums need adding up; each thread transforms every input tile itself (the input
-/// transform is done once per thread, a small share of the work).  R = p.r.
+/// threads split the tiles or the output channels (weight_grad_splits_tiles); either way each
+/// thread runs its share a chunk at a time through its own V and D, and each product adds into
+/// its thread's sums.  R = p.r.
 template <std::size_t R, class T>
 void run_weight_grad_filters(const Problem& p, const T* x, const T* dy, const T* mask, T* dw, std::size_t chunk_bytes) {
   constexpr std::size_t A = tile + R - 1, AA = A * A;
@@ -847,25 +861,35 @@ void run_weight_grad_filters(const Problem& p, const T* x, const T* dy, const T*
     std::fill(dw, dw + O * C * R * R, T(0));
     return;
   }
-  Storage<T> grads(AA * O * C);
+  const std::size_t grad_size = AA * O * C;
+  Storage<T> grads(grad_size);
   T* const dU = grads.data();
   const int team = gluino::detail::team_size(O, double(AA) * static_cast<double>(C * NT));
-  const std::size_t most_o = (O + static_cast<std::size_t>(team) - 1) / static_cast<std::size_t>(team);
+  const auto threads = static_cast<std::size_t>(team);
+  const bool by_tiles = weight_grad_splits_tiles(p, AA, sizeof(T), team);
+  const std::size_t most_o = by_tiles ? O : (O + threads - 1) / threads;
   const std::size_t per_tile = AA * (C + most_o) * sizeof(T);
-  // every thread sums over all the tiles; its products are OpenBLAS's (whole groups suffice)
-  const std::size_t chunk = chunk_tiles(NT, 1, per_tile, chunk_bytes, lanes);
+  // by channels every thread sums over all the tiles; the products are OpenBLAS's (whole groups suffice)
+  const std::size_t chunk = chunk_tiles(NT, by_tiles ? threads : 1, per_tile, chunk_bytes, lanes);
   const std::size_t panel = AA * (C + most_o) * chunk;
-  Storage<T> work(panel * static_cast<std::size_t>(team));  // taken before the team starts
+  Storage<T> work(panel * threads);  // taken before the team starts
+  std::optional<Storage<T>> partials;  // threads 1.. when splitting the tiles
+  if (by_tiles) partials.emplace(grad_size * (threads - 1));
+  std::size_t used = 1;  // the team OpenMP gave (it may give fewer threads than asked)
   gluino::detail::run_team(team, [&](int tid, int nt) {
     const auto t = static_cast<std::size_t>(tid), n = static_cast<std::size_t>(nt);
-    const std::size_t o0 = O * t / n, o1 = O * (t + 1) / n, od = o1 - o0;
+    if (t == 0) used = n;
+    const std::size_t o0 = by_tiles ? 0 : O * t / n, o1 = by_tiles ? O : O * (t + 1) / n, od = o1 - o0;
+    const std::size_t first = by_tiles ? NT * t / n : 0, last = by_tiles ? NT * (t + 1) / n : NT;
+    T* const sums = by_tiles && t > 0 ? partials->data() + grad_size * (t - 1) : dU;
+    if (first == last) std::fill(sums, sums + grad_size, T(0));  // a thread without tiles adds zeros
     T* const Vp = work.data() + panel * t;
     T* const Dp = Vp + AA * C * chunk;
     std::vector<TileGroup> tg;
     Bands bands = input_bands(p), dy_bands = output_grad_bands(p);
     std::vector<T> buf, dy_buf;
-    for (std::size_t t0 = 0; t0 < NT; t0 += chunk) {
-      const std::size_t pc = std::min(chunk, NT - t0), groups = (pc + lanes - 1) / lanes;
+    for (std::size_t t0 = first; t0 < last; t0 += chunk) {
+      const std::size_t pc = std::min(chunk, last - t0), groups = (pc + lanes - 1) / lanes;
       const std::size_t ld = groups * lanes;  // whole groups: the spare lanes hold zeros
       tile_groups(p, t0, pc, tg);
       bands.layout(p, t0, pc);
@@ -885,10 +909,19 @@ void run_weight_grad_filters(const Problem& p, const T* x, const T* dy, const T*
           transform_output_grads<A>(dy_bands, dy_buf.data(), tg[gi], Dp + (o - o0) * ld + gi * lanes, ld, od);
       }
       for (std::size_t xi = 0; xi < AA && od > 0; ++xi)
-        gemm(false, true, od, C, pc, T(1), Dp + xi * od * ld, ld, Vp + xi * C * ld, ld, t0 == 0 ? T(0) : T(1),
-             dU + xi * O * C + o0 * C, C);
+        gemm(false, true, od, C, pc, T(1), Dp + xi * od * ld, ld, Vp + xi * C * ld, ld, t0 == first ? T(0) : T(1),
+             sums + xi * O * C + o0 * C, C);
     }
   });
+  if (by_tiles && used > 1)  // dU += the other threads' partial sums
+    gluino::detail::parallel_for(
+        grad_size,
+        [&](std::size_t i) {
+          T sum = dU[i];
+          for (std::size_t k = 0; k + 1 < used; ++k) sum += partials->data()[grad_size * k + i];
+          dU[i] = sum;
+        },
+        used);
   untransform_filters<R>(dU, O, C, dw);
 }
 
