@@ -81,8 +81,9 @@ inline GemmSplit gemm_split(std::size_t M, std::size_t N, std::size_t K) {
 #if defined(GLUINO_USE_OPENBLAS) && defined(_OPENMP)
   if (omp_in_parallel()) return s;
   const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-  const bool vector = M == 1 || N == 1;
-  const auto by_work = static_cast<std::size_t>(work / (vector ? gemv_split_min_elements : gemm_split_min_work));
+  const bool matrix_vector = M == 1 || N == 1;
+  const double per_thread = matrix_vector ? gemv_split_min_elements : gemm_split_min_work;
+  const auto by_work = static_cast<std::size_t>(work / per_thread);
   std::size_t t = std::min<std::size_t>(static_cast<std::size_t>(get_num_threads()), by_work);
   s.rows = M > N;
   const std::size_t extent = s.rows ? M : N, align = s.rows ? 8 : 16;
