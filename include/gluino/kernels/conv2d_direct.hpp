@@ -440,8 +440,10 @@ void run_small_weight_grad(const Conv2DGeometry& g, const T* x, const T* dy, con
   const int team = gluino::detail::team_size(g.N, 9.0 * static_cast<double>(C * O) * static_cast<double>(P));
   const auto nt = static_cast<std::size_t>(team);
   Storage<T> work(buf * nt + nw * (nt - 1));  // taken before the team starts
+  std::size_t used = 1;  // the team run_team gave (one thread inside another team)
   gluino::detail::run_team(team, [&](int tid, int n_threads) {
     const auto t = static_cast<std::size_t>(tid), n = static_cast<std::size_t>(n_threads);
+    if (t == 0) used = n;
     T* const xp = work.data() + buf * t;
     T* const masked = relu_y ? xp + C * (Ho + 2) * (Wo + 2) : nullptr;
     T* const mine = t == 0 ? dw : work.data() + buf * nt + nw * (t - 1);
@@ -459,7 +461,7 @@ void run_small_weight_grad(const Conv2DGeometry& g, const T* x, const T* dy, con
       for (; o < O; ++o) small_weight_grad_block<T, 1>(xp, C, d, Ho, Wo, mine, o);
     }
   });
-  for (std::size_t t = 1; t < nt; ++t) {
+  for (std::size_t t = 1; t < used; ++t) {  // the partial sums of the threads that ran
     const T* part = work.data() + buf * nt + nw * (t - 1);
     for (std::size_t k = 0; k < nw; ++k) dw[k] += part[k];
   }

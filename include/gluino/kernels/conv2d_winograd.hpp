@@ -879,38 +879,44 @@ void run_weight_grad_filters(const Problem& p, const T* x, const T* dy, const T*
   gluino::detail::run_team(team, [&](int tid, int nt) {
     const auto t = static_cast<std::size_t>(tid), n = static_cast<std::size_t>(nt);
     if (t == 0) used = n;
-    const std::size_t o0 = by_tiles ? 0 : O * t / n, o1 = by_tiles ? O : O * (t + 1) / n, od = o1 - o0;
-    const std::size_t first = by_tiles ? NT * t / n : 0, last = by_tiles ? NT * (t + 1) / n : NT;
-    T* const sums = by_tiles && t > 0 ? partials->data() + grad_size * (t - 1) : dU;
-    if (first == last) std::fill(sums, sums + grad_size, T(0));  // a thread without tiles adds zeros
-    T* const Vp = work.data() + panel * t;
-    T* const Dp = Vp + AA * C * chunk;
-    std::vector<TileGroup> tg;
-    Bands bands = input_bands(p), dy_bands = output_grad_bands(p);
-    std::vector<T> buf, dy_buf;
-    for (std::size_t t0 = first; t0 < last; t0 += chunk) {
-      const std::size_t pc = std::min(chunk, last - t0), groups = (pc + lanes - 1) / lanes;
-      const std::size_t ld = groups * lanes;  // whole groups: the spare lanes hold zeros
-      tile_groups(p, t0, pc, tg);
-      bands.layout(p, t0, pc);
-      dy_bands.layout(p, t0, pc);
-      if (buf.size() < bands.size) buf.resize(bands.size);
-      if (dy_buf.size() < dy_bands.size) dy_buf.resize(dy_bands.size);
-      bands.clear(buf.data());
-      dy_bands.clear(dy_buf.data());
-      for (std::size_t c = 0; c < C; ++c) {
-        bands.fill(x, static_cast<const T*>(nullptr), c, buf.data());
-        for (std::size_t gi = 0; gi < groups; ++gi)
-          transform_inputs<A>(bands, buf.data(), c, C, tg[gi], Vp + gi * lanes, ld);
+    // By channels, the shares of the threads asked for (at most most_o channels, what a panel
+    // holds): several each when OpenMP gave fewer.
+    const std::size_t s0 = by_tiles ? 0 : threads * t / n, s1 = by_tiles ? 1 : threads * (t + 1) / n;
+    for (std::size_t s = s0; s < s1; ++s) {
+      const std::size_t o0 = by_tiles ? 0 : O * s / threads, o1 = by_tiles ? O : O * (s + 1) / threads;
+      const std::size_t od = o1 - o0;
+      const std::size_t first = by_tiles ? NT * t / n : 0, last = by_tiles ? NT * (t + 1) / n : NT;
+      T* const sums = by_tiles && t > 0 ? partials->data() + grad_size * (t - 1) : dU;
+      if (first == last) std::fill(sums, sums + grad_size, T(0));  // a thread without tiles adds zeros
+      T* const Vp = work.data() + panel * t;
+      T* const Dp = Vp + AA * C * chunk;
+      std::vector<TileGroup> tg;
+      Bands bands = input_bands(p), dy_bands = output_grad_bands(p);
+      std::vector<T> buf, dy_buf;
+      for (std::size_t t0 = first; t0 < last; t0 += chunk) {
+        const std::size_t pc = std::min(chunk, last - t0), groups = (pc + lanes - 1) / lanes;
+        const std::size_t ld = groups * lanes;  // whole groups: the spare lanes hold zeros
+        tile_groups(p, t0, pc, tg);
+        bands.layout(p, t0, pc);
+        dy_bands.layout(p, t0, pc);
+        if (buf.size() < bands.size) buf.resize(bands.size);
+        if (dy_buf.size() < dy_bands.size) dy_buf.resize(dy_bands.size);
+        bands.clear(buf.data());
+        dy_bands.clear(dy_buf.data());
+        for (std::size_t c = 0; c < C; ++c) {
+          bands.fill(x, static_cast<const T*>(nullptr), c, buf.data());
+          for (std::size_t gi = 0; gi < groups; ++gi)
+            transform_inputs<A>(bands, buf.data(), c, C, tg[gi], Vp + gi * lanes, ld);
+        }
+        for (std::size_t o = o0; o < o1; ++o) {
+          dy_bands.fill(dy, mask, o, dy_buf.data());
+          for (std::size_t gi = 0; gi < groups; ++gi)
+            transform_output_grads<A>(dy_bands, dy_buf.data(), tg[gi], Dp + (o - o0) * ld + gi * lanes, ld, od);
+        }
+        for (std::size_t xi = 0; xi < AA && od > 0; ++xi)
+          gemm(false, true, od, C, pc, T(1), Dp + xi * od * ld, ld, Vp + xi * C * ld, ld, t0 == first ? T(0) : T(1),
+               sums + xi * O * C + o0 * C, C);
       }
-      for (std::size_t o = o0; o < o1; ++o) {
-        dy_bands.fill(dy, mask, o, dy_buf.data());
-        for (std::size_t gi = 0; gi < groups; ++gi)
-          transform_output_grads<A>(dy_bands, dy_buf.data(), tg[gi], Dp + (o - o0) * ld + gi * lanes, ld, od);
-      }
-      for (std::size_t xi = 0; xi < AA && od > 0; ++xi)
-        gemm(false, true, od, C, pc, T(1), Dp + xi * od * ld, ld, Vp + xi * C * ld, ld, t0 == first ? T(0) : T(1),
-             sums + xi * O * C + o0 * C, C);
     }
   });
   if (by_tiles && used > 1)  // dU += the other threads' partial sums
