@@ -9,6 +9,7 @@
 
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/elementwise.hpp>
+#include <gluino/nd/linalg.hpp>
 #include <gluino/nd/reduce.hpp>
 #include <gluino/nd/shape_ops.hpp>
 #include <gluino/optim/sgd.hpp>
@@ -479,6 +480,43 @@ TEST_CASE("in-place changes that backward does not read are allowed (no false po
     a.copy().fill(0);
     y.backward();
     CHECK(a.grad().asscalar() == 8.0);
+  }
+}
+TEST_CASE("backward never writes a gradient into a buffer the graph still reads") {
+  // fully_connected writes a leaf's gradient straight into its grad() buffer (dest) when the leaf
+  // is used once; that buffer must not be data an op saved, nor the head gradient.
+  const auto x = nd::array<double>({1, 2, 3, 4}, {2, 2});
+  SUBCASE("a leaf's gradient used as data by another op") {
+    auto w1 = nd::array<double>({1, 0, 0, 1}, {2, 2}), w2 = nd::array<double>({1, 1, 1, 1}, {2, 2});
+    w1.attach_grad();
+    w2.attach_grad();
+    w1.grad().fill(10.0);  // last step's gradient, a constant factor of this step's loss
+    autograd::record rec;
+    auto y = nd::sum(w1.grad() * w2) + nd::sum(nd::fully_connected(x, w1));
+    y.backward(/*retain_graph=*/true);
+    CHECK(w2.grad().to_vector() == D{10, 10, 10, 10});  // the old w1.grad(), not the new one
+    CHECK(w1.grad().to_vector() == D{4, 6, 4, 6});      // ones^T x
+    // w1.grad() changed after the multiply saved it: a second backward would read new values.
+    CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("'multiply' was modified by an in-place operation"),
+                         StateError);
+  }
+  SUBCASE("a leaf's gradient buffer passed as the head gradient") {
+    auto w = nd::array<double>({1, 0, 0, 1}, {2, 2});
+    w.attach_grad();
+    w.grad().fill(1.0);
+    {
+      autograd::record rec;
+      nd::fully_connected(x, w).backward(w.grad());
+    }
+    CHECK(w.grad().to_vector() == D{4, 6, 4, 6});  // dy^T x with dy = ones
+    auto x2 = x.copy(), w3 = nd::array<double>({1, 2, 3, 4}, {2, 2});
+    x2.attach_grad();
+    x2.grad().fill(1.0);
+    {
+      autograd::record rec;
+      nd::fully_connected(x2, w3).backward(x2.grad());
+    }
+    CHECK(x2.grad().to_vector() == D{4, 6, 4, 6});  // dy W with dy = ones
   }
 }
 }

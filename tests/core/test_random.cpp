@@ -6,6 +6,8 @@
 #include <cmath>
 #include <vector>
 
+#include <gluino/core/error.hpp>
+
 using gluino::random::Generator;
 
 namespace {
@@ -92,5 +94,10 @@ TEST_CASE("randint is in range and hits every value") {
     ++seen[v];
   }
   for (int c : seen) CHECK(c > 50);
+}
+TEST_CASE("randint(0): an empty range is a ValueError, not a division by zero") {
+  Generator g(3);
+  CHECK_THROWS_WITH_AS(g.randint(0), doctest::Contains("randint: the range [0, n) is empty"), gluino::ValueError);
+  CHECK(g.randint(1) == 0);
 }
 }

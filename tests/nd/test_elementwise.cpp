@@ -464,4 +464,32 @@ TEST_CASE("NaN propagates through relu and every activation, maximum, minimum an
   CHECK(std::isnan(nd::clip(x, -0.5, 0.5).data()[0]));
   CHECK(nd::clip(x, -0.5, 0.5).data()[1] == -0.5);
 }
+TEST_CASE("pow and power: the gradient of x^0 is 0, also at x = 0 (not 0 * inf = NaN; as PyTorch)") {
+  auto x = nd::array<double>({0.0, 2.0});
+  x.attach_grad();
+  {
+    autograd::record rec;
+    nd::pow(x, 0.0).backward();
+  }
+  CHECK(x.grad().to_vector() == std::vector<double>{0, 0});
+  auto a = nd::array<double>({0.0, 2.0, 0.0}), b = nd::array<double>({0.0, 0.0, 2.0});
+  a.attach_grad();
+  b.attach_grad();
+  {
+    autograd::record rec;
+    nd::power(a, b).backward();
+  }
+  CHECK(a.grad().to_vector() == std::vector<double>{0, 0, 0});  // b a^(b-1): 0, 0, 2 * 0
+  CHECK(b.grad().data()[0] == 0.0);                            // a <= 0: 0
+  CHECK(b.grad().data()[1] == doctest::Approx(std::log(2.0)));  // a^b log a = log 2
+  // the recorded gradient (create_graph) agrees
+  auto a2 = nd::array<double>({0.0, 2.0}), b2 = nd::array<double>({0.0, 3.0});
+  a2.attach_grad();
+  b2.attach_grad();
+  autograd::record rec;
+  const auto g = autograd::grad(nd::sum(nd::power(a2, b2)), {a2}, {.create_graph = true})[0];
+  CHECK(g.to_vector() == std::vector<double>{0, 12});  // 3 * 2^2
+  const auto gs = autograd::grad(nd::sum(nd::pow(a2, 0.0)), {a2}, {.create_graph = true})[0];
+  CHECK(gs.to_vector() == std::vector<double>{0, 0});
+}
 }

@@ -61,4 +61,8 @@ TEST_CASE("an index out of range or not an integer is a ValueError naming it and
   CHECK_THROWS_WITH_AS(nd::embedding(nd::array<float>({1}), nd::ones<float>({5})),
                        doctest::Contains("weight must be (input_dim, output_dim), got shape (5,)"), ShapeError);
 }
+TEST_CASE("embedding: an index of six axes is a ShapeError naming the op (the result would need seven)") {
+  CHECK_THROWS_WITH_AS(nd::embedding(nd::zeros<float>({1, 1, 1, 1, 1, 2}), nd::ones<float>({3, 4})),
+                       doctest::Contains("embedding: index of shape (1, 1, 1, 1, 1, 2) has 6 axes"), ShapeError);
+}
 }

@@ -66,4 +66,20 @@ TEST_CASE("errors: unknown mode, pad_width of the wrong length, reflect padding 
   CHECK(nd::pad(nd::zeros<float>({0, 3}), "constant", {1, 0, 0, 0}).shape() == Shape{1, 3});
   CHECK(nd::pad(x, "edge", {0, 0, 5, 5}).shape() == Shape{2, 13});
 }
+TEST_CASE("pad: a width from a negative number is a ValueError; an empty array's huge padding is not walked") {
+  const auto x = nd::array<float>({1, 2, 3});
+  const std::size_t minus_one = static_cast<std::size_t>(-1);  // before + after wrapped to 0: x came back shifted
+  CHECK_THROWS_WITH_AS(nd::pad(x, "constant", {minus_one, 1}), doctest::Contains("pad: pad_width (-1, 1) of axis 0"),
+                       ValueError);
+  CHECK_THROWS_AS(nd::pad(x, "reflect", {minus_one, 1}), ValueError);
+  CHECK_THROWS_AS(nd::pad(x, "edge", {1, minus_one}), ValueError);
+  // 2^40 rows of nothing: an empty result at once (it used to list the 2^40 source rows first)
+  auto e = nd::zeros<double>({3, 0});
+  e.attach_grad();
+  autograd::record rec;
+  auto y = nd::pad(e, "constant", {std::size_t(1) << 40, 0, 0, 0});
+  CHECK(y.shape() == Shape{(std::size_t(1) << 40) + 3, 0});
+  y.backward();
+  CHECK(e.grad().shape() == Shape{3, 0});
+}
 }

@@ -5,7 +5,9 @@
 
 #include <cmath>
 
+#include <gluino/autograd/engine.hpp>
 #include <gluino/nd/creation.hpp>
+#include <gluino/nd/elementwise.hpp>
 
 using namespace gluino;
 
@@ -67,5 +69,20 @@ TEST_CASE("errors: low > high, negative scale") {
                        ValueError);
   auto outd = out.astype<double>();
   CHECK_THROWS_AS(nd::random::normal<double>(0.0, -0.5, outd), ValueError);
+}
+TEST_CASE("uniform / normal into an array a graph saved: backward throws instead of reading the new values") {
+  for (int normal = 0; normal < 2; ++normal) {
+    CAPTURE(normal);
+    auto w = nd::full<double>({3}, 2.0);
+    w.attach_grad();
+    autograd::record rec;
+    auto y = w * w;  // multiply saves w: dy/dw = 2 w = 4
+    if (normal)
+      nd::random::normal<double>(0.0, 1.0, w);
+    else
+      nd::random::uniform<double>(0.0, 1.0, w);
+    CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("of 'multiply' was modified by an in-place operation"),
+                         StateError);
+  }
 }
 }

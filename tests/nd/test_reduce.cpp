@@ -292,4 +292,34 @@ TEST_CASE("max and min propagate NaN wherever it lies (NumPy's max)") {
     }
   }
 }
+TEST_CASE("argmax: a NaN counts as the largest, the first one wins (np.argmax, torch.argmax, as max)") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  CHECK(nd::argmax(nd::array<float>({1, nan, 3})).to_vector() == std::vector<float>{1});
+  CHECK(nd::argmax(nd::array<float>({nan, 1, 3})).to_vector() == std::vector<float>{0});
+  CHECK(nd::argmax(nd::array<float>({1, 3, nan, nan})).to_vector() == std::vector<float>{2});
+  // along axis 0 of (3, 2): column 0 has its NaN in row 2, column 1 has none (largest in row 0)
+  CHECK(nd::argmax(nd::array<float>({1, 5, 2, 4, nan, 3}, {3, 2}), 0).to_vector() == std::vector<float>{2, 0});
+}
+TEST_CASE("max / min: an in-place change of the output is detected, keepdims or not; sum / mean read no values") {
+  auto x = nd::array<double>({1, 3, 2});
+  x.attach_grad();
+  for (bool keepdims : {false, true}) {
+    CAPTURE(keepdims);
+    autograd::record rec;
+    auto y = nd::max(x, {0}, keepdims);  // keepdims = false returns a view of what backward reads
+    y.fill(5.0);                         // without the check: no element equals 5, a zero gradient
+    CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("the output (shape "), StateError);
+    auto z = nd::min(x, {0}, keepdims);
+    x.fill(0.5);
+    CHECK_THROWS_WITH_AS(z.backward(), doctest::Contains("input 0 (shape (3,)) of 'reduce' was modified"), StateError);
+    x.assign(nd::array<double>({1, 3, 2}));
+  }
+  {  // sum and mean need the shapes only: changing x or the result after them is no error
+    autograd::record rec;
+    auto s = nd::sum(x) + nd::mean(x, {0}, true).reshape({});
+    x.fill(7.0);
+    s.backward();
+  }
+  CHECK(x.grad().to_vector() == std::vector<double>{4.0 / 3, 4.0 / 3, 4.0 / 3});
+}
 }

@@ -271,4 +271,16 @@ TEST_CASE("shape ops: gradients of the same input used in several places accumul
   }
   CHECK(x.grad().to_vector() == std::vector<double>{3, 3, 2, 2});
 }
+TEST_CASE("concat whose joined axis overflows, and a seventh axis: ShapeErrors naming the op") {
+  const std::size_t half = std::size_t(1) << 63;  // (0, 2^63) twice along axis 1: (0, 2^64) is no shape
+  CHECK_THROWS_WITH_AS(nd::concat<float>({nd::zeros<float>({0, half}), nd::zeros<float>({0, half})}, 1),
+                       doctest::Contains("concat: the joined axis 1 overflows"), ShapeError);
+  const auto x6 = nd::zeros<float>({1, 1, 1, 1, 1, 2});
+  CHECK_THROWS_WITH_AS(nd::expand_dims(x6, 0), doctest::Contains("expand_dims: shape (1, 1, 1, 1, 1, 2) has 6 axes"),
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(nd::stack<float>({x6, x6}), doctest::Contains("stack: arrays of shape (1, 1, 1, 1, 1, 2)"),
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(nd::reshape(x6, {1, 1, 1, 1, 1, 1, 2}), doctest::Contains("reshape: a target shape of 7 axes"),
+                       ShapeError);
+}
 }

@@ -130,4 +130,17 @@ TEST_CASE("softmax family: errors") {
   CHECK_THROWS_WITH_AS(nd::softmax_cross_entropy(x, nd::array<float>({-1, 0})), doctest::Contains("label -1"),
                        ValueError);
 }
+TEST_CASE("softmax_cross_entropy: logits without classes are a ValueError; an empty batch is recorded") {
+  CHECK_THROWS_WITH_AS(nd::softmax_cross_entropy(nd::zeros<float>({2, 0}), nd::zeros<float>({2})),
+                       doctest::Contains("softmax_cross_entropy: logits of shape (2, 0) have no classes"), ValueError);
+  auto logits = nd::zeros<double>({0, 3});
+  logits.attach_grad();
+  {
+    autograd::record rec;
+    auto loss = nd::softmax_cross_entropy(logits, nd::zeros<double>({0}));
+    CHECK(loss.shape() == Shape{0});
+    nd::sum(loss).backward();  // no StateError: the empty batch has a graph like any other
+  }
+  CHECK(logits.grad().shape() == Shape{0, 3});
+}
 }

@@ -6,6 +6,7 @@
 #include <array>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -293,6 +294,7 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
       detail::add_into(g, dy0);
     else
       std::copy(dy0.begin(), dy0.end(), g.begin());
+    g.bump_version();
     if (detail::has_grad_hooks<T>(himpl)) detail::run_grad_hooks<T>(himpl);
     return;
   }
@@ -316,11 +318,29 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
     }
   }
 
+  // The storages the graph's ops saved: backward reads them, so no op may write a leaf's gradient
+  // into one of them during the walk (dest, below).  A head gradient that is a leaf's gradient
+  // buffer is copied first, for the same reason (every op below reads a part of it).
+  std::unordered_set<const Storage<T>*> saved;
+  for (const auto& [n, uses] : pending)
+    for (const SavedVersion<T>& sv : n->saved)
+      if (const auto st = sv.storage.lock()) saved.insert(st.get());
+  if (head_grad.defined())
+    for (const auto& [leaf, uses] : leaf_uses)
+      if (leaf->grad.defined() && leaf->grad.impl()->storage == head_grad.impl()->storage) {
+        dy0 = head_grad.copy();
+        break;
+      }
+
   std::unordered_map<Node<T>*, NDArray<T>> grads;
   std::vector<std::pair<std::shared_ptr<typename NDArray<T>::Impl>, NDArray<T>>> leaf_grads;
+  // Writing a leaf's gradient is an in-place change of its buffer, counted (Storage::version): a
+  // graph that saved the buffer as data (a gradient-ready hook's leaf is written mid-walk, and a
+  // retained graph may run again) then throws in check_versions instead of reading new values.
   auto write_leaf = [](typename NDArray<T>::Impl& leaf, const NDArray<T>& g) {
     if (!leaf.grad.defined() || leaf.grad_req == GradReq::null) return;
     NDArray<T> target = leaf.grad;
+    target.bump_version();
     if (g.data() == target.data()) return;  // the op wrote into the leaf's buffer already
     if (leaf.grad_req == GradReq::add)
       detail::add_into(target, g);
@@ -363,7 +383,7 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
     for (std::size_t i = 0; i < dest.size(); ++i) {
       const auto& leaf = n->inputs[i].leaf;
       if (leaf && leaf->grad_req == GradReq::write && leaf->grad.defined() && leaf_uses[leaf.get()] == 1 &&
-          leaf->grad.shape() == n->inputs[i].shape)
+          leaf->grad.shape() == n->inputs[i].shape && !saved.count(leaf->grad.impl()->storage.get()))
         dest[i] = leaf->grad;
     }
     detail::check_versions(*n);

@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <random>
 
+#include "gluino/core/error.hpp"
+
 namespace gluino::random {
 
 /// A source of uniform and normal variates.  Not thread-safe: give each thread its own (the
@@ -39,8 +41,9 @@ class Generator {
     has_spare_ = true;
     return mean + sigma * r * std::cos(two_pi * u2);
   }
-  /// Uniform integer in [0, n) (n > 0), without modulo bias.
+  /// Uniform integer in [0, n), without modulo bias.  ValueError for n == 0 (an empty range).
   std::uint64_t randint(std::uint64_t n) {
+    GLUINO_CHECK(ValueError, n > 0, "randint: the range [0, n) is empty (n = 0)");
     const std::uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     std::uint64_t v;
     do v = engine_(); while (v >= limit);

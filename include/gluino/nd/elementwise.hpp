@@ -279,12 +279,14 @@ struct Divide { static constexpr const char* name = "divide";
   template <class T> static NDArray<T> grad_graph_a(const NDArray<T>& dy, const NDArray<T>&, const NDArray<T>& b, const NDArray<T>&) { return dy / b; }
   template <class T> static NDArray<T> grad_graph_b(const NDArray<T>& dy, const NDArray<T>& a, const NDArray<T>& b, const NDArray<T>&) {
     return -(dy * a) / (b * b); } };
+/// d(a^b)/da is 0 where b == 0 (a^0 is constant; b a^(b-1) would be 0 * inf = NaN at a = 0), as PyTorch.
 struct Power { static constexpr const char* name = "power";
   template <class T> T value(T a, T b) const { return std::pow(a, b); }
-  template <class T> T grad_a(T a, T b, T) const { return b * std::pow(a, b - T(1)); }
+  template <class T> T grad_a(T a, T b, T) const { return b == T(0) ? T(0) : b * std::pow(a, b - T(1)); }
   template <class T> T grad_b(T a, T, T z) const { return a > T(0) ? z * std::log(a) : T(0); }
   template <class T> static NDArray<T> grad_graph_a(const NDArray<T>& dy, const NDArray<T>& a, const NDArray<T>& b, const NDArray<T>&) {
-    return dy * b * nd::binary<Power>(a, b - T(1)); }
+    const NDArray<T> nz = constant_map(b, [](T v) { return v != T(0) ? T(1) : T(0); });  // b a^0 = 0 where b == 0
+    return dy * b * nd::binary<Power>(a, b - nz); }
   template <class T> static NDArray<T> grad_graph_b(const NDArray<T>& dy, const NDArray<T>& a, const NDArray<T>&, const NDArray<T>& z) {
     const NDArray<T> pos = constant_map(a, [](T v) { return v > T(0) ? T(1) : T(0); });  // log(a) where a > 0, else 0
     return dy * z * nd::unary<Log>(a * pos + (T(1) - pos)) * pos; } };
@@ -338,10 +340,12 @@ struct RDivScalar { static constexpr const char* name = "rdiv_scalar";  // s / x
   template <class T> T value(T x, T s) const { return s / x; }
   template <class T> T grad(T x, T, T y) const { return -y / x; }
   template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>& x, T, const NDArray<T>& y) { return -(dy * y) / x; } };
-struct PowScalar { static constexpr const char* name = "power_scalar"; static constexpr bool uses_output = false;  // x ^ s
+/// x ^ s; the derivative is 0 for s == 0 (not 0 * inf = NaN at x = 0), as PyTorch.
+struct PowScalar { static constexpr const char* name = "power_scalar"; static constexpr bool uses_output = false;
   template <class T> T value(T x, T s) const { return std::pow(x, s); }
-  template <class T> T grad(T x, T s, T) const { return s * std::pow(x, s - T(1)); }
+  template <class T> T grad(T x, T s, T) const { return s == T(0) ? T(0) : s * std::pow(x, s - T(1)); }
   template <class T> static NDArray<T> grad_graph(const NDArray<T>& dy, const NDArray<T>& x, T s, const NDArray<T>&) {
+    if (s == T(0)) return dy.zeros_like();
     return dy * nd::with_scalar<PowScalar>(x, s - T(1)) * s; } };
 struct RPowScalar { static constexpr const char* name = "rpower_scalar"; static constexpr bool uses_input = false;  // s ^ x
   template <class T> T value(T x, T s) const { return std::pow(s, x); }
@@ -371,7 +375,8 @@ template <class T> NDArray<T> add(const NDArray<T>& a, const NDArray<T>& b) { re
 template <class T> NDArray<T> subtract(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Subtract>(a, b); }
 template <class T> NDArray<T> multiply(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Multiply>(a, b); }
 template <class T> NDArray<T> divide(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Divide>(a, b); }
-/// a ** b element-wise with broadcasting.  The gradient with respect to b is 0 where a <= 0.
+/// a ** b element-wise with broadcasting.  The gradient with respect to b is 0 where a <= 0, and
+/// with respect to a is 0 where b == 0 (as PyTorch; b a^(b - 1) would be NaN at a = 0).
 template <class T> NDArray<T> power(const NDArray<T>& a, const NDArray<T>& b) { return binary<ops::Power>(a, b); }
 template <class T> NDArray<T> pow(const NDArray<T>& x, std::type_identity_t<T> s) { return with_scalar<ops::PowScalar>(x, s); }
 template <class T> NDArray<T> pow(std::type_identity_t<T> s, const NDArray<T>& x) { return with_scalar<ops::RPowScalar>(x, s); }

@@ -120,6 +120,9 @@ NDArray<T> embedding(const NDArray<T>& index, const NDArray<T>& weight) {
   GLUINO_CHECK(ShapeError, index.defined() && weight.defined(), "embedding: needs an index array and a weight array");
   GLUINO_CHECK(ShapeError, weight.ndim() == 2, "embedding: weight must be (input_dim, output_dim), got shape ",
                weight.shape(), " for index of shape ", index.shape());
+  GLUINO_CHECK(ShapeError, index.ndim() < Shape::max_dims, "embedding: index of shape ", index.shape(),
+               " has ", Shape::max_dims, " axes: the result would have one more than an array can (weight ",
+               weight.shape(), ")");
   return autograd::apply(ops::Embedding<T>{}, index, weight);
 }
 

@@ -48,6 +48,8 @@ struct Pad : autograd::OpBase {
   template <class Fn>
   void visit(Fn&& fn) const {
     const Shape out = out_shape();
+    const std::size_t total = out.size();
+    if (total == 0) return;  // nothing to visit (and an empty array's other axes may be padded hugely)
     const std::size_t nd = out.ndim();
     std::vector<std::vector<std::size_t>> src(nd);
     std::vector<std::size_t> stride(nd, 1);
@@ -55,7 +57,6 @@ struct Pad : autograd::OpBase {
       for (std::size_t j = 0; j < out[d]; ++j) src[d].push_back(source(d, j));
       if (d + 1 < nd) stride[d] = stride[d + 1] * in_shape[d + 1];
     }
-    const std::size_t total = out.size();
     std::vector<std::size_t> idx(nd, 0);
     for (std::size_t k = 0; k < total; ++k) {
       std::size_t i = 0;
@@ -124,7 +125,8 @@ std::vector<NDArray<T>> Pad<T>::backward_graph(const NDArray<T>& dy, const autog
 /// Differentiable in x.  Gluon: nd.pad(x, mode, pad_width, constant_value).  MXNet pads only the
 /// last two or three axes of 4-D or 5-D arrays; gluino pads any axis of any array.  PyTorch:
 /// F.pad (its padding lists the axes from the last one).  ValueError for an unknown mode, a
-/// pad_width of a length other than 2 * x.ndim(), or a reflect / edge pad too large for its axis.
+/// pad_width of a length other than 2 * x.ndim(), a width of 2^62 or more (a negative number
+/// converted to size_t), or a reflect / edge pad too large for its axis.
 template <class T>
 NDArray<T> pad(const NDArray<T>& x, const std::string& mode, const std::vector<std::size_t>& pad_width,
                double constant_value = 0) {
@@ -135,6 +137,12 @@ NDArray<T> pad(const NDArray<T>& x, const std::string& mode, const std::vector<s
                " numbers; x of shape ", s, " needs ", 2 * s.ndim(), " (before and after each axis)");
   for (std::size_t d = 0; d < s.ndim(); ++d) {
     const std::size_t before = pad_width[2 * d], after = pad_width[2 * d + 1];
+    // A width of 2^62 or more is a negative number converted to size_t: it would wrap the sizes.
+    constexpr std::size_t lim = std::size_t(1) << 62;
+    std::size_t grown = 0;
+    GLUINO_CHECK(ValueError, before < lim && after < lim && !detail::add_overflows(s[d], before + after, &grown),
+                 "pad: pad_width (", static_cast<long long>(before), ", ", static_cast<long long>(after), ") of axis ",
+                 d, " is too large (a negative value converted to size_t?) for x of shape ", s);
     if (mode == "reflect")
       GLUINO_CHECK(ValueError, before + after == 0 || (before < s[d] && after < s[d]), "pad: reflect padding (", before, ", ", after,
                    ") of axis ", d, " must be less than its size ", s[d], " (x of shape ", s, ")");

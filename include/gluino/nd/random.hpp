@@ -17,6 +17,7 @@ NDArray<T>& uniform(std::type_identity_t<T> low, std::type_identity_t<T> high, N
   GLUINO_CHECK(ValueError, low <= high, "random.uniform: low (", low, ") must not exceed high (", high, ")");
   auto& g = gen ? *gen : gluino::random::default_generator();
   for (T& v : out) v = static_cast<T>(g.uniform(low, high));
+  out.bump_version();  // an in-place change: a graph that saved `out` can no longer backward
   return out;
 }
 /// A new array of `shape` with U[low, high) entries.  Gluon: nd.random.uniform(low, high, shape).
@@ -35,6 +36,7 @@ NDArray<T>& normal(std::type_identity_t<T> loc, std::type_identity_t<T> scale, N
   GLUINO_CHECK(ValueError, scale >= 0, "random.normal: scale must be >= 0, got ", scale);
   auto& g = gen ? *gen : gluino::random::default_generator();
   for (T& v : out) v = static_cast<T>(g.normal(loc, scale));
+  out.bump_version();  // an in-place change: a graph that saved `out` can no longer backward
   return out;
 }
 /// A new array of `shape` with N(loc, scale^2) entries.  Gluon: nd.random.normal(loc, scale, shape).

@@ -98,8 +98,12 @@ struct Reduce : autograd::OpBase {
             {"axes", std::vector<std::int64_t>(axes.begin(), axes.end())},
             {"keepdims", std::int64_t(keepdims)}};
   }
-  NDArray<T> x, y_keep;
+  // Saved for max / min only (sum and mean need the shapes): the input and the returned output,
+  // the very handle, so that an in-place change of the output is seen (keepdims or not).
+  NDArray<T> x, y;
+  Shape x_shape, keep_shape;  // keep_shape: the output with the reduced axes kept as 1
   std::vector<bool> mask;
+  bool extremal() const { return kind == Kind::max || kind == Kind::min; }
 
   NDArray<T> forward(const NDArray<T>& in) {
     static const char* names[] = {"sum", "mean", "max", "min"};
@@ -124,11 +128,11 @@ struct Reduce : autograd::OpBase {
       const T inv = in.size() == 0 ? std::numeric_limits<T>::quiet_NaN() : T(double(r.size()) / double(in.size()));
       for (T& v : r) v *= inv;
     }
-    if (recording()) {
-      x = in;
-      y_keep = r;
-    }
-    return keepdims ? r : r.view_as(detail::drop_shape(in.shape(), mask));
+    x_shape = in.shape();
+    keep_shape = r.shape();
+    NDArray<T> out = keepdims ? r : r.view_as(detail::drop_shape(in.shape(), mask));
+    if (recording() && extremal()) x = in, y = out;
+    return out;
   }
   // max / min have no identity: ShapeError when an output element would reduce over nothing (a
   // reduced axis of length 0), as NumPy's "zero-size array to reduction operation maximum which
@@ -143,19 +147,19 @@ struct Reduce : autograd::OpBase {
                  ": zero-size reduction with no identity: an empty axis of shape ", in.shape(), " is reduced");
   }
   std::vector<NDArray<T>> backward(const NDArray<T>& dy) {
-    const Shape& xs = x.shape();
-    const Shape ks = y_keep.shape();
+    const Shape& xs = x_shape;
+    const Shape& ks = keep_shape;
     NDArray<T> g = dy.view_as(ks);
     NDArray<T> dx(xs);
     T* pd = dx.data();
     const T* pg = g.data();
-    const T* px = x.data();
-    const T* py = y_keep.data();
+    const bool ext = extremal();
+    const T* px = ext ? x.data() : nullptr;
+    const T* py = ext ? y.data() : nullptr;  // y's elements in keep_shape's order (the same data)
     const T scale = kind == Kind::mean ? T(double(ks.size()) / double(std::max<std::size_t>(1, xs.size()))) : T(1);
-    const bool extremal = kind == Kind::max || kind == Kind::min;
     gluino::detail::for_each_broadcast(xs, xs, ks, [&](std::size_t o, std::size_t, std::size_t j) {
       // A NaN maximum (NaN propagates, as NumPy) sends dy to the NaNs.
-      pd[o] = extremal ? ((px[o] == py[j]) | ((px[o] != px[o]) & (py[j] != py[j])) ? pg[j] : T(0)) : pg[j] * scale;
+      pd[o] = ext ? ((px[o] == py[j]) | ((px[o] != px[o]) & (py[j] != py[j])) ? pg[j] : T(0)) : pg[j] * scale;
     });
     return {dx};
   }
@@ -163,15 +167,16 @@ struct Reduce : autograd::OpBase {
   /// the reduced axes times a constant, backward(ones) (1, 1 / count, or the extremal mask).
   std::vector<NDArray<T>> backward_graph(const NDArray<T>& dy, const autograd::GraphArgs<T>&) {
     Reshape<T> keep;
-    keep.to = y_keep.shape();
+    keep.to = keep_shape;
     BroadcastTo<T> spread;
-    spread.to = x.shape();
+    spread.to = x_shape;
     return {autograd::apply(std::move(spread), autograd::apply(std::move(keep), dy)) * backward(dy.ones_like())[0]};
   }
 };
-/// The index of the largest element along an axis (the first of equal ones), as T.  An op (no
-/// gradient: the result is piecewise constant), so that a traced graph recomputes it from its
-/// input on every run instead of keeping the traced call's result as a constant.
+/// The index of the largest element along an axis (the first of equal ones), as T; a NaN counts
+/// as the largest (the first NaN, as np.argmax and torch.argmax, and as max).  An op (no gradient:
+/// the result is piecewise constant), so that a traced graph recomputes it from its input on every
+/// run instead of keeping the traced call's result as a constant.
 template <class T>
 struct Argmax : autograd::OpBase {
   static constexpr const char* name = "argmax";
@@ -190,8 +195,10 @@ struct Argmax : autograd::OpBase {
       for (std::size_t i = 0; i < inner; ++i) {
         const T* p = px + o * n * inner + i;
         std::size_t best = 0;
-        for (std::size_t k = 1; k < n; ++k)
-          if (p[k * inner] > p[best * inner]) best = k;
+        for (std::size_t k = 1; k < n; ++k) {
+          const T v = p[k * inner], b = p[best * inner];
+          if (v > b || (v != v && b == b)) best = k;
+        }
         po[o * inner + i] = static_cast<T>(best);
       }
     return out;
@@ -242,7 +249,8 @@ template <class T> NDArray<T> mean(const NDArray<T>& x, int axis, bool keepdims 
 template <class T> NDArray<T> max(const NDArray<T>& x, int axis, bool keepdims = false) { return max(x, std::vector<int>{axis}, keepdims); }
 template <class T> NDArray<T> min(const NDArray<T>& x, int axis, bool keepdims = false) { return min(x, std::vector<int>{axis}, keepdims); }
 
-/// Index (as T) of the first largest element along `axis`.  Not differentiable (not recorded).
+/// Index (as T) of the first largest element along `axis`, or of the first NaN (np.argmax).  Not
+/// differentiable (not recorded).
 /// Gluon: nd.argmax.
 template <class T>
 NDArray<T> argmax(const NDArray<T>& x, int axis, bool keepdims) {

@@ -244,6 +244,8 @@ struct Concat : autograd::OpBase {
     Shape first = xs[0].shape();
     Shape base = first;
     if (new_axis) {  // stack: insert a 1 at axis, then concatenate
+      GLUINO_CHECK(ShapeError, first.ndim() < Shape::max_dims, op, ": arrays of shape ", first, " have ",
+                   Shape::max_dims, " axes already, the most an array has");
       const int n = static_cast<int>(first.ndim()) + 1;
       GLUINO_CHECK(ShapeError, axis >= -n && axis < n, op, ": axis ", axis, " out of range for shape ", first);
       ax = static_cast<std::size_t>(axis < 0 ? axis + n : axis);
@@ -269,7 +271,8 @@ struct Concat : autograd::OpBase {
         GLUINO_CHECK(ShapeError, new_axis ? s[i] == first[i] : (i == ax || s[i] == first[i]), op, ": shapes ", first,
                      " and ", s, new_axis ? " differ" : " differ outside the concatenation axis");
       shapes.push_back(s);
-      total += new_axis ? 1 : s[ax];
+      GLUINO_CHECK(ShapeError, !gluino::detail::add_overflows(total, new_axis ? 1 : s[ax], &total), op,
+                   ": the joined axis ", ax, " overflows std::size_t (shapes ", first, " and ", s, ")");
     }
     Shape out = base;
     out[ax] = total;
@@ -337,6 +340,8 @@ struct Concat : autograd::OpBase {
 /// when the sizes differ or the target's size overflows (a 0 dimension makes it 0).
 template <class T>
 NDArray<T> reshape(const NDArray<T>& x, const std::vector<long long>& shape) {
+  GLUINO_CHECK(ShapeError, shape.size() <= Shape::max_dims, "reshape: a target shape of ", shape.size(),
+               " axes, more than the ", Shape::max_dims, " an array has (input ", x.shape(), ")");
   Shape to;
   std::size_t known = 1;  // product of the given dimensions, checked: the target comes from the user
   bool overflow = false, has_zero = false;
@@ -396,6 +401,8 @@ NDArray<T> flatten(const NDArray<T>& x) {
 template <class T>
 NDArray<T> expand_dims(const NDArray<T>& x, int axis) {
   const Shape& s = x.shape();
+  GLUINO_CHECK(ShapeError, s.ndim() < Shape::max_dims, "expand_dims: shape ", s, " has ", Shape::max_dims,
+               " axes already, the most an array has");
   const int n = static_cast<int>(s.ndim()) + 1;
   GLUINO_CHECK(ShapeError, axis >= -n && axis < n, "expand_dims: axis ", axis, " out of range for shape ", s);
   const std::size_t a = static_cast<std::size_t>(axis < 0 ? axis + n : axis);

@@ -152,7 +152,8 @@ NDArray<T> log_softmax(const NDArray<T>& x, int axis = -1) {
 /// one loss per sample, the building block of gluon.loss.SoftmaxCrossEntropyLoss (take sum() for
 /// MXNet's value).  The gradient flows to logits only (softmax - onehot, times dy); labels get none.
 /// ShapeError when logits are not 2-D or labels are not (N,); ValueError naming the label and C
-/// when a label is not an integer in [0, C).
+/// when a label is not an integer in [0, C) (so for any sample when C is 0).  An empty batch
+/// (N = 0) gives an empty, recorded result.
 template <class T>
 NDArray<T> softmax_cross_entropy(const NDArray<T>& logits, const NDArray<T>& labels) {
   GLUINO_CHECK(ShapeError, logits.defined() && logits.ndim() == 2,
@@ -162,7 +163,8 @@ NDArray<T> softmax_cross_entropy(const NDArray<T>& logits, const NDArray<T>& lab
   GLUINO_CHECK(ShapeError, labels.defined() && labels.shape() == Shape{N},
                "softmax_cross_entropy: labels must have shape (", N, ",) for logits of shape ", logits.shape(),
                ", got ", labels.defined() ? labels.shape() : Shape{});
-  if (C == 0 || N == 0) return NDArray<T>(Shape{N});
+  GLUINO_CHECK(ValueError, C > 0 || N == 0, "softmax_cross_entropy: logits of shape ", logits.shape(),
+               " have no classes: no label is in [0, 0)");
   return autograd::apply(ops::SoftmaxCrossEntropy<T>{}, logits, labels);
 }
 
