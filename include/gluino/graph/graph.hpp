@@ -41,6 +41,7 @@
 #include "gluino/nd/conv.hpp"
 #include "gluino/nd/conv_pool.hpp"
 #include "gluino/nd/pool.hpp"
+#include "gluino/nd/shape_ops.hpp"
 
 namespace gluino::graph {
 
@@ -239,13 +240,18 @@ class GraphTracer final : public autograd::Tracer<T> {
     keep_.push_back(a);  // alive until the trace ends, so that no other array reuses its address
     return id;
   }
+  // The caller's array behind an input (trace() hands forward a view of it): read by an op, it
+  // is not the input but an array the block holds (or the caller's own), a constant.
+  void add_source(const NDArray<T>& a) { sources_.push_back(a); }
   int id_of(const NDArray<T>& a, const char* op) {
     if (!a.defined()) return -1;
     auto it = ids_.find(a.impl().get());
     if (it != ids_.end()) return it->second;
+    const bool source = std::any_of(sources_.begin(), sources_.end(),
+                                    [&](const NDArray<T>& s) { return s.impl() == a.impl(); });
     for (const NDArray<T>& k : keep_)
-      GLUINO_CHECK(StateError, k.impl()->storage != a.impl()->storage, who_, ": hybridize: an input of '", op,
-                   "' (shape ", a.shape(), ") is a view of a traced array made without an op (NDArray::view_as, "
+      GLUINO_CHECK(StateError, source || k.impl()->storage != a.impl()->storage, who_, ": hybridize: an input of '",
+                   op, "' (shape ", a.shape(), ") is a view of a traced array made without an op (NDArray::view_as, "
                    "detach); a graph cannot follow it: use nd::reshape or another op");
     return add_value(ValueKind::constant, "const" + std::to_string(constants_++), a);
   }
@@ -273,6 +279,7 @@ class GraphTracer final : public autograd::Tracer<T> {
   std::string who_;
   std::unordered_map<const void*, int> ids_;
   std::vector<NDArray<T>> keep_;
+  std::vector<NDArray<T>> sources_;
   std::size_t constants_ = 0;
 };
 
@@ -352,8 +359,13 @@ Graph<T> trace(const Function<T>& f, const std::vector<std::pair<std::string, ND
   std::vector<NDArray<T>> in;
   for (const auto& [name, a] : inputs) {
     GLUINO_CHECK(StateError, a.defined(), who, ": trace: input '", name, "' is an empty array");
-    g.inputs.push_back(tracer.add_value(ValueKind::input, name, a));
-    in.push_back(a);
+    // f gets a view of each input made by an op (gradients reach the caller's array), a value of
+    // its own: the array itself may be given twice, or be a parameter's or one the block holds,
+    // and the graph would then read one for the other on later calls.
+    NDArray<T> x = nd::reshape(a, a.shape());
+    tracer.add_source(a);
+    g.inputs.push_back(tracer.add_value(ValueKind::input, name, x));
+    in.push_back(x);
   }
   for (const auto& [name, a] : params)
     if (a.defined()) tracer.add_value(ValueKind::parameter, name, a);

@@ -154,9 +154,20 @@ class CachedGraphs final : public HybridState<T> {
       GLUINO_CHECK(StateError, x.defined(), block.name(), ": hybridize: an input is an empty array");
       key.shapes.push_back(x.shape());
     }
+    // The blocks and parameters below this one: a graph traced through a descendant that has
+    // gained a child since (add on it clears its own graphs only) or a replaced parameter is stale.
+    std::vector<const void*> structure;
+    block.apply([&](nn::BasicBlock<T>& b) {
+      structure.push_back(&b);
+      for (const auto& [n, p] : b.params()) structure.push_back(p.get());
+    });
     std::shared_ptr<const graph::Graph<T>> g;
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      if (structure != structure_) {
+        graphs_.clear();
+        structure_ = structure;
+      }
       for (const auto& [k, e] : graphs_)
         if (k == key) g = e;
     }
@@ -197,6 +208,7 @@ class CachedGraphs final : public HybridState<T> {
       graph::fuse_conv_max_pool(*traced);
     traced->static_alloc = opt_.static_alloc;
     std::lock_guard<std::mutex> lock(mutex_);
+    if (structure != structure_) return out;  // the block changed meanwhile: this graph is stale
     for (const auto& entry : graphs_)
       if (entry.first == key) return out;  // another thread traced the same signature meanwhile
     if (graphs_.size() >= opt_.max_graphs && !graphs_.empty()) graphs_.erase(graphs_.begin());
@@ -223,6 +235,7 @@ class CachedGraphs final : public HybridState<T> {
   nn::HybridizeOptions opt_;
   mutable std::mutex mutex_;
   std::vector<std::pair<Key, std::shared_ptr<const graph::Graph<T>>>> graphs_;
+  std::vector<const void*> structure_;  // the block tree the graphs were traced through
 };
 
 template <class T>
