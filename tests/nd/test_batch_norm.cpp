@@ -7,7 +7,11 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
+#include <gluino/autograd/engine.hpp>
+#include <gluino/autograd/mode.hpp>
 #include <gluino/nd/creation.hpp>
+#include <gluino/nd/reduce.hpp>
 #include <gluino/nd/random.hpp>
 #include "support/gradcheck.hpp"
 
@@ -193,6 +197,27 @@ TEST_CASE("batch_norm: float input on a larger batch (parallel channel path)") {
     CHECK(std::abs(m.data()[c]) < 1e-4f);
     CHECK(v.data()[c] == doctest::Approx(1.0f).epsilon(1e-3));
   }
+}
+TEST_CASE("batch_norm: an empty batch is recorded, gamma and beta get zero gradients, the statistics stay") {
+  auto g = nd::ones<double>({3}), b = nd::zeros<double>({3});
+  auto rm = nd::array<double>({1, 2, 3}, {3}), rv = nd::array<double>({4, 5, 6}, {3});
+  g.attach_grad(), b.attach_grad();
+  g.grad().fill(5.0), b.grad().fill(5.0);
+  auto x = nd::zeros<double>({0, 3, 2, 2});
+  x.attach_grad();
+  NDArray<double> loss;
+  {
+    autograd::record rec;
+    autograd::train_mode train;
+    const auto y = nd::batch_norm(x, g, b, rm, rv);
+    CHECK(y.shape() == x.shape());
+    loss = nd::sum(y);
+  }
+  loss.backward();
+  CHECK(g.grad().to_vector() == std::vector<double>{0, 0, 0});
+  CHECK(b.grad().to_vector() == std::vector<double>{0, 0, 0});
+  CHECK(rm.to_vector() == std::vector<double>{1, 2, 3});
+  CHECK(rv.to_vector() == std::vector<double>{4, 5, 6});
 }
 TEST_CASE("batch_norm: errors name the shapes and values") {
   auto x = nd::zeros<float>({2, 3, 4, 4});

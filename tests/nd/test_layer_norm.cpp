@@ -7,8 +7,11 @@
 #include <string>
 #include <vector>
 
+#include <gluino/autograd/engine.hpp>
 #include <gluino/autograd/mode.hpp>
 #include <gluino/nd/creation.hpp>
+#include <gluino/nd/elementwise.hpp>
+#include <gluino/nd/reduce.hpp>
 #include "support/check_close.hpp"
 #include "support/gradcheck.hpp"
 #include "support/op_reference.hpp"
@@ -138,5 +141,32 @@ TEST_CASE("errors name the op and the shapes") {
 }
 TEST_CASE("an empty input gives an empty output") {
   CHECK(nd::layer_norm(nd::zeros<float>({0, 3}), nd::ones<float>({3}), nd::zeros<float>({3})).shape() == Shape{0, 3});
+}
+TEST_CASE("an empty input is recorded: gamma and beta get zero gradients, not the last step's") {
+  // They used to return an unrecorded empty array: backward through it threw, and through a loss
+  // with another term gamma and beta kept their gradients of the step before.
+  for (const char* op : {"layer_norm", "instance_norm", "group_norm"}) {
+    CAPTURE(op);
+    const std::string o = op;
+    auto g = nd::ones<double>({3}), b = nd::zeros<double>({3}), w = nd::ones<double>({2});
+    g.attach_grad(), b.attach_grad(), w.attach_grad();
+    g.grad().fill(5.0), b.grad().fill(5.0);
+    auto x = nd::zeros<double>(o == "layer_norm" ? Shape{0, 3} : Shape{0, 3, 2});
+    x.attach_grad();
+    NDArray<double> loss;
+    {
+      autograd::record rec;
+      const auto y = o == "layer_norm"      ? nd::layer_norm(x, g, b)
+                     : o == "instance_norm" ? nd::instance_norm(x, g, b)
+                                            : nd::group_norm(x, g, b, 3);
+      CHECK(y.shape() == x.shape());
+      loss = nd::sum(y) + nd::sum(w * 2.0);
+    }
+    loss.backward();
+    CHECK(g.grad().to_vector() == std::vector<double>{0, 0, 0});
+    CHECK(b.grad().to_vector() == std::vector<double>{0, 0, 0});
+    CHECK(w.grad().to_vector() == std::vector<double>{2, 2});
+    CHECK(x.grad().shape() == x.shape());
+  }
 }
 }

@@ -26,6 +26,18 @@ TEST_CASE("uniform into a new array") {
   auto d = nd::random::uniform({3});
   static_assert(std::is_same_v<decltype(d), NDArray<float>>);
 }
+TEST_CASE("uniform never gives high, even where the draw rounds to it in float") {
+  // Between 1 and the next float every draw at or above the midpoint rounded up to high.
+  const float high = std::nextafter(1.0f, 2.0f);
+  random::Generator gen(5);
+  const auto x = nd::random::uniform<float>({1000}, 1.0f, high, &gen);
+  std::size_t low = 0, above = 0;
+  for (float v : x) low += v == 1.0f, above += v >= high;
+  CHECK(above == 0);
+  CHECK(low == 1000);
+  const auto same = nd::random::uniform<double>({10}, 3.0, 3.0, &gen);  // an empty range: low itself
+  for (double v : same) CHECK(v == 3.0);
+}
 TEST_CASE("normal into a new array: mean and std") {
   auto x = nd::random::normal<double>({100, 100}, -1.0, 0.5);
   double s = 0, s2 = 0;

@@ -560,6 +560,17 @@ TEST_CASE("train and predict mode in turn, with a batch norm and trainer steps: 
   CHECK(net->cached_graphs().size() == 6);  // 2 batches x (predict, train) + train rec + predict rec
 }
 
+TEST_CASE("hybridize with max_graphs 0 is a ValueError naming the block; the block stays as it was") {
+  nn::BasicHybridSequential<double> net;
+  net.add(nn::BasicDense<double>{2, {.in_units = 3}});
+  net.initialize();
+  CHECK_THROWS_WITH_AS(net.hybridize(true, {.max_graphs = 0}),
+                       doctest::Contains("hybridize: max_graphs must be at least 1"), ValueError);
+  CHECK_FALSE(net.is_hybridized());
+  net.hybridize(false, {.max_graphs = 0});  // turning it off needs no cache
+  CHECK_FALSE(net.is_hybridized());
+}
+
 TEST_CASE("batch sizes 1, 2, 3, 7 and back to the first: the imperative outputs") {
   const TwoThreads two_threads;
   auto net = conv_bn_net(80), ref = conv_bn_net(80);

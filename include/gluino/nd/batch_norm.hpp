@@ -195,7 +195,9 @@ NDArray<T> batch_norm(const NDArray<T>& x, const NDArray<T>& gamma, const NDArra
   for (std::size_t d = 0; d < axis; ++d) op.outer *= s[d];
   op.inner = 1;
   for (std::size_t d = axis + 1; d < s.ndim(); ++d) op.inner *= s[d];
-  if (op.outer * op.inner == 0 || C == 0) return NDArray<T>(s);  // nothing to normalise
+  if (x.size() == 0)  // nothing to normalise, nor running statistics to update
+    return gluino::detail::empty_normalization(x, gamma, beta, kernels::NormLayout{.outer = op.outer, .mid = C,
+                                                                                   .inner = op.inner});
   return autograd::apply(std::move(op), x, gamma, beta);
 }
 

@@ -102,10 +102,11 @@ void check_normalization(const char* op, const NDArray<T>& x, const NDArray<T>& 
                  " for x of shape ", x.shape(), ", got ", a->defined() ? a->shape() : Shape{});
   }
 }
-/// Runs op on (x, gamma, beta) once its layout is set; an empty x gives an empty result.
+/// Runs op on (x, gamma, beta) once its layout is set; an empty x gives an empty result,
+/// recorded (empty_normalization).
 template <class T, class Op>
 NDArray<T> apply_normalization(Op op, const NDArray<T>& x, const NDArray<T>& gamma, const NDArray<T>& beta) {
-  if (x.size() == 0) return NDArray<T>(x.shape());
+  if (x.size() == 0) return empty_normalization(x, gamma, beta, op.layout);
   return autograd::apply(std::move(op), x, gamma, beta);
 }
 }  // namespace gluino::detail

@@ -67,3 +67,21 @@ std::vector<NDArray<T>> norm_grad_graph(const NDArray<T>& dy, const NDArray<T>& 
 }
 
 }  // namespace gluino::nd::ops
+
+namespace gluino::detail {
+
+/// A normalisation of an empty x (a batch of 0, a channel axis of 0), recorded as the op would
+/// be: x * gamma + beta with gamma and beta along the layout's parameter axis, so that a loss
+/// through it gives gamma and beta zero gradients (not last step's) and x an empty one.
+template <class T>
+NDArray<T> empty_normalization(const NDArray<T>& x, const NDArray<T>& gamma, const NDArray<T>& beta,
+                               const kernels::NormLayout& l) {
+  const auto n = [](std::size_t v) { return static_cast<long long>(v); };
+  const std::vector<long long> xs = l.params_on_reduce
+                                        ? std::vector<long long>{n(l.outer), n(l.reduce), n(l.mid * l.inner)}
+                                        : std::vector<long long>{n(l.outer * l.reduce), n(l.mid), n(l.inner)};
+  const std::vector<long long> ps{1, xs[1], 1};
+  return nd::reshape(nd::reshape(x, xs) * nd::reshape(gamma, ps) + nd::reshape(beta, ps), x.shape());
+}
+
+}  // namespace gluino::detail

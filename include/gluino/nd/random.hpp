@@ -3,20 +3,25 @@
 /// Random arrays: nd::random::uniform and normal, new or written into an existing array
 /// (Gluon's out=).  They draw from the calling thread's gluino::random::default_generator() unless
 /// given a Generator, one draw per element in row-major order.
+#include <algorithm>
+#include <cmath>
+
 #include "gluino/core/ndarray.hpp"
 #include "gluino/core/random.hpp"
 #include "gluino/detail/precompiled.hpp"
 
 namespace gluino::nd::random {
 
-/// Fills out with U[low, high).  Gluon: nd.random.uniform(low, high, out=out).
+/// Fills out with U[low, high): a draw that rounds to high in T (float, or a range too narrow for
+/// double's 53 bits) becomes the largest T below it.  Gluon: nd.random.uniform(low, high, out=out).
 template <class T>
 NDArray<T>& uniform(std::type_identity_t<T> low, std::type_identity_t<T> high, NDArray<T>& out,
                     gluino::random::Generator* gen = nullptr) {
   gluino::detail::check_not_tracing("draws random numbers (nd::random::uniform)");
   GLUINO_CHECK(ValueError, low <= high, "random.uniform: low (", low, ") must not exceed high (", high, ")");
   auto& g = gen ? *gen : gluino::random::default_generator();
-  for (T& v : out) v = static_cast<T>(g.uniform(low, high));
+  const T top = low < high ? std::nextafter(high, low) : high;
+  for (T& v : out) v = std::min(static_cast<T>(g.uniform(low, high)), top);
   out.bump_version();  // an in-place change: a graph that saved `out` can no longer backward
   return out;
 }

@@ -96,8 +96,8 @@ struct HybridizeOptions {
   /// live in one buffer planned by liveness from an earlier call and reused on every call
   /// (graph::Graph::static_alloc), instead of in the memory pool's per-size cache.
   bool static_alloc = true;
-  /// How many graphs (input shapes x train / predict x recording) a block keeps; the oldest is
-  /// dropped beyond that.
+  /// How many graphs (input shapes x train / predict x recording) a block keeps, at least 1
+  /// (ValueError otherwise); the oldest is dropped beyond that.
   std::size_t max_graphs = 16;
 };
 
@@ -406,6 +406,8 @@ class BasicBlock {
     static_assert(detail::complete_type<detail::block_hybrid<B>>,
                   "Block::hybridize needs #include <gluino/nn/hybrid_block.hpp> (or <gluino/gluino.hpp>)");
     check_alive("hybridize");
+    GLUINO_CHECK(ValueError, !active || opt.max_graphs > 0, name(), ": hybridize: max_graphs must be at least 1 (a "
+                 "block runs the graph of its last call), got 0");
     for (const auto& c : children_) c->template hybridize<B>(active, opt);
     if (hybridizable_) hybrid_ = active ? detail::block_hybrid<B>::make(opt) : nullptr;
   }
