@@ -83,6 +83,12 @@ TEST_CASE("assign copies values, with broadcasting") {
   src.at(0, 0) = 100;  // assign copied, it did not alias
   CHECK(x.at(0, 0) == 0.0f);
   CHECK_THROWS_WITH_AS(x.assign(nd::zeros<float>({4})), doctest::Contains("(2, 3)"), ShapeError);
+  // NumPy's x[...] = src drops src's extra leading axes of length 1 (a (1, 1, 3) row into (2, 3))
+  x.assign(nd::array<float>({4, 5, 6}, {1, 1, 3}));
+  CHECK(x.to_vector() == std::vector<float>{4, 5, 6, 4, 5, 6});
+  x.assign(nd::arange<float>(0, 6).reshape({1, 2, 3}));
+  CHECK(x.to_vector() == std::vector<float>{0, 1, 2, 3, 4, 5});
+  CHECK_THROWS_WITH_AS(x.assign(nd::zeros<float>({2, 2, 3})), doctest::Contains("(2, 2, 3)"), ShapeError);
 }
 TEST_CASE("fill, zeros_like, ones_like") {
   NDArray<float> x(Shape{3});

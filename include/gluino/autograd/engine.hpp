@@ -4,9 +4,9 @@
 /// walks the recorded graph in reverse topological order and fills the leaves' gradients.
 #include <algorithm>
 #include <array>
+#include <functional>
 #include <memory>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -321,10 +321,19 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
   // The storages the graph's ops saved: backward reads them, so no op may write a leaf's gradient
   // into one of them during the walk (dest, below).  A head gradient that is a leaf's gradient
   // buffer is copied first, for the same reason (every op below reads a part of it).
-  std::unordered_set<const Storage<T>*> saved;
-  for (const auto& [n, uses] : pending)
-    for (const SavedVersion<T>& sv : n->saved)
-      if (const auto st = sv.storage.lock()) saved.insert(st.get());
+  // Collected (sorted) at the first leaf that could take its gradient in place.
+  std::vector<const Storage<T>*> saved;
+  bool saved_known = false;
+  auto graph_saved = [&](const Storage<T>* st) {
+    if (!saved_known) {
+      for (const auto& [n, uses] : pending)
+        for (const SavedVersion<T>& sv : n->saved)
+          if (const auto p = sv.storage.lock()) saved.push_back(p.get());
+      std::sort(saved.begin(), saved.end(), std::less<>());
+      saved_known = true;
+    }
+    return std::binary_search(saved.begin(), saved.end(), st, std::less<>());
+  };
   if (head_grad.defined())
     for (const auto& [leaf, uses] : leaf_uses)
       if (leaf->grad.defined() && leaf->grad.impl()->storage == head_grad.impl()->storage) {
@@ -383,7 +392,7 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
     for (std::size_t i = 0; i < dest.size(); ++i) {
       const auto& leaf = n->inputs[i].leaf;
       if (leaf && leaf->grad_req == GradReq::write && leaf->grad.defined() && leaf_uses[leaf.get()] == 1 &&
-          leaf->grad.shape() == n->inputs[i].shape && !saved.count(leaf->grad.impl()->storage.get()))
+          leaf->grad.shape() == n->inputs[i].shape && !graph_saved(leaf->grad.impl()->storage.get()))
         dest[i] = leaf->grad;
     }
     detail::check_versions(*n);

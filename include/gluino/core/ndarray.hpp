@@ -149,11 +149,11 @@ class NDArray {
   /// The in-place change count of this array's storage, shared by all its views (PyTorch's
   /// _version).  fill, assign and the optimizers' updates bump it; a backward() through an op
   /// that saved this storage before the change throws StateError.  Writes through data() are
-  /// not counted: code that writes there into an array already recorded calls bump_version().
+  /// not counted, nor through at(): code that writes there into an array already recorded calls bump_version().
   std::uint64_t version() const { return checked().storage->version(); }
   void bump_version() { checked().storage->bump_version(); }
   /// Copies src's values into this array (in place, not recorded).  Gluon: x[:] = src.
-  /// src must have the same shape or broadcast to it.
+  /// src must have the same shape or broadcast to it (extra leading axes of length 1 allowed).
   NDArray& assign(const NDArray& src);
   /// A deep copy: new storage, no autograd history.  Gluon: copy().
   NDArray copy() const;
@@ -351,7 +351,12 @@ NDArray<T>& NDArray<T>::assign(const NDArray& src) {
   if (src.shape() == out) {
     std::copy(src.begin(), src.end(), begin());
   } else {  // a stretched copy first: src may be a view of this array
-    NDArray b = detail::broadcast_copy(src, out, "assign");
+    // src's extra leading axes of length 1 are dropped, as NumPy's x[...] = src does
+    std::size_t lead = 0;
+    const Shape& ss = src.shape();
+    while (ss.ndim() - lead > out.ndim() && ss[lead] == 1) ++lead;
+    const NDArray s = lead == 0 ? src : src.view_as(Shape(std::vector<std::size_t>(ss.begin() + lead, ss.end())));
+    NDArray b = detail::broadcast_copy(s, out, "assign");
     std::copy(b.begin(), b.end(), begin());
   }
   bump_version();
