@@ -167,6 +167,12 @@ class CachedGraphs final : public HybridState<T> {
       if (structure != structure_) {
         graphs_.clear();
         structure_ = structure;
+        // Held, so that no parameter of structure_ is freed and another made at its address
+        // while the graphs traced through it are kept (it would pass the check above).
+        held_.clear();
+        block.apply([&](nn::BasicBlock<T>& b) {
+          for (const auto& [n, p] : b.params()) held_.push_back(p);
+        });
       }
       for (const auto& [k, e] : graphs_)
         if (k == key) g = e;
@@ -236,6 +242,7 @@ class CachedGraphs final : public HybridState<T> {
   mutable std::mutex mutex_;
   std::vector<std::pair<Key, std::shared_ptr<const graph::Graph<T>>>> graphs_;
   std::vector<const void*> structure_;  // the block tree the graphs were traced through
+  std::vector<std::shared_ptr<const void>> held_;  // structure_'s parameters
 };
 
 template <class T>
