@@ -42,6 +42,8 @@
 #include <gluino/nd/shape_ops.hpp>
 #include <gluino/nd/softmax.hpp>
 
+#include "support/cli.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -80,12 +82,12 @@ Options parse(int argc, char** argv) {
     if (i + 1 >= argc) throw std::runtime_error("option " + a + " needs a value (see --help)");
     const std::string v = argv[++i];
     if (a == "--data") o.data = v;
-    else if (a == "--epochs") o.epochs = std::stoul(v);
-    else if (a == "--limit") o.limit = std::stoul(v);
-    else if (a == "--batch-size") o.batch_size = std::stoul(v);
-    else if (a == "--lr") o.lr = std::stof(v);
-    else if (a == "--seed") o.seed = std::stoull(v);
-    else if (a == "--weight-scale") o.weight_scale = std::stof(v);
+    else if (a == "--epochs") o.epochs = example::size_arg(a, v);
+    else if (a == "--limit") o.limit = example::size_arg(a, v);
+    else if (a == "--batch-size") o.batch_size = example::size_arg(a, v);
+    else if (a == "--lr") o.lr = static_cast<float>(example::real_arg(a, v));
+    else if (a == "--seed") o.seed = example::whole_number(a, v);
+    else if (a == "--weight-scale") o.weight_scale = static_cast<float>(example::real_arg(a, v));
     else throw std::runtime_error("unknown option " + a + " (see --help)");
   }
   if (o.batch_size == 0) throw std::runtime_error("--batch-size must be > 0");

@@ -8,6 +8,8 @@
 #include <gluino/data/vision/transforms.hpp>
 #include <gluino/gluino.hpp>
 
+#include "support/cli.hpp"
+
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -33,8 +35,8 @@ int main(int argc, char** argv) {
       }
       if (a == "--model") model = argv[++i];
       else if (a == "--data") root = argv[++i];
-      else if (a == "--start") start = std::stoul(argv[++i]);
-      else if (a == "--count") count = std::stoul(argv[++i]);
+      else if (a == "--start") start = example::size_arg(a, argv[++i]);
+      else if (a == "--count") count = example::size_arg(a, argv[++i]);
       else detail::raise<ValueError>("predict: unknown option '", a, "'");
     }
     data::vision::FashionMNIST<float> test(root, {.train = false});

@@ -12,6 +12,8 @@
 #include <gluino/gluino.hpp>
 #include <gluino/onnx/symbol_block.hpp>
 
+#include "support/cli.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -39,8 +41,8 @@ int main(int argc, char** argv) {
       GLUINO_CHECK(ValueError, i + 1 < argc, "predict_onnx: ", a, " needs a value");
       if (a == "--model") model = argv[++i];
       else if (a == "--data") root = argv[++i];
-      else if (a == "--count") count = std::stoul(argv[++i]);
-      else if (a == "--show") show = std::stoul(argv[++i]);
+      else if (a == "--count") count = example::size_arg(a, argv[++i]);
+      else if (a == "--show") show = example::size_arg(a, argv[++i]);
       else detail::raise<ValueError>("predict_onnx: unknown option '", a, "'");
     }
     auto net = nn::SymbolBlock::imports(model);

@@ -22,6 +22,7 @@
 #include <gluino/gluino.hpp>
 
 #include "support/fashion_mnist.hpp"
+#include "support/cli.hpp"
 #if GLUINO_EXAMPLES_ONNX
 #include <gluino/onnx/export.hpp>
 #endif
@@ -82,19 +83,19 @@ Options parse(int argc, char** argv) {
       usage();
       std::exit(0);
     } else if (a == "--data") o.data = value();
-    else if (a == "--epochs") o.epochs = std::stoi(value());
-    else if (a == "--batch-size") o.batch_size = std::stoul(value());
+    else if (a == "--epochs") o.epochs = example::int_arg(a, value());
+    else if (a == "--batch-size") o.batch_size = example::size_arg(a, value());
     else if (a == "--optimizer") o.optimizer = value();
-    else if (a == "--lr") o.lr = std::stod(value());
-    else if (a == "--momentum") o.momentum = std::stod(value());
-    else if (a == "--wd") o.wd = std::stod(value());
+    else if (a == "--lr") o.lr = example::real_arg(a, value());
+    else if (a == "--momentum") o.momentum = example::real_arg(a, value());
+    else if (a == "--wd") o.wd = example::real_arg(a, value());
     else if (a == "--schedule") o.schedule = value();
-    else if (a == "--threads") o.threads = std::stoi(value());
-    else if (a == "--seed") o.seed = std::stoull(value());
+    else if (a == "--threads") o.threads = example::int_arg(a, value());
+    else if (a == "--seed") o.seed = example::whole_number(a, value());
     else if (a == "--output") o.output = value();
     else if (a == "--metrics") o.metrics = value();
     else if (a == "--curve") o.curve = value();
-    else if (a == "--limit") o.limit = std::stoul(value());
+    else if (a == "--limit") o.limit = example::size_arg(a, value());
     else if (a == "--resume") o.resume = true;
     else if (a == "--export") o.onnx_path = value();
     else {
@@ -240,8 +241,9 @@ Checkpoint resume(const Options& o, const std::string& states, const std::map<st
   GLUINO_CHECK(ValueError, get(pmeta, o.output, "epoch") == epoch && get(pmeta, o.output, "step") == step,
                "train_lenet: --resume: '", o.output, "' is at epoch ", get(pmeta, o.output, "epoch"), " but '", states,
                "' at epoch ", epoch, " (an interrupted save?); start afresh without --resume");
-  c.epoch = std::stoi(epoch);
-  GLUINO_CHECK(ValueError, c.epoch >= 1 && std::stoull(step) == static_cast<unsigned long long>(c.epoch) * steps_per_epoch,
+  c.epoch = example::int_arg("--resume: the checkpoint's epoch", epoch);
+  const std::uint64_t saved_step = example::whole_number("--resume: the checkpoint's step", step);
+  GLUINO_CHECK(ValueError, c.epoch >= 1 && saved_step == static_cast<std::uint64_t>(c.epoch) * steps_per_epoch,
                "train_lenet: --resume: '", states, "' says epoch ", epoch, " and step ", step, ", but an epoch has ",
                steps_per_epoch, " steps");
   GLUINO_CHECK(ValueError, c.epoch < o.epochs, "train_lenet: --resume: the checkpoint has finished epoch ", c.epoch,
@@ -255,7 +257,7 @@ Checkpoint resume(const Options& o, const std::string& states, const std::map<st
                 "now spans %d epochs\n", planned.c_str(), o.epochs, o.epochs);
   net.load_parameters(o.output);
   trainer.load_states(states);
-  GLUINO_CHECK(ValueError, trainer.optimizer().num_update() == std::stoull(step), "train_lenet: --resume: '", states,
+  GLUINO_CHECK(ValueError, trainer.optimizer().num_update() == saved_step, "train_lenet: --resume: '", states,
                "' holds ", trainer.optimizer().num_update(), " updates, not step ", step);
   return c;
 }

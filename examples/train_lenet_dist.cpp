@@ -18,6 +18,7 @@
 #include <gluino/gluino.hpp>
 
 #include "support/fashion_mnist.hpp"
+#include "support/cli.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -58,12 +59,12 @@ Options parse(int argc, char** argv) {
     GLUINO_CHECK(ValueError, i + 1 < argc, "train_lenet_dist: ", a, " needs a value");
     const std::string v = argv[++i];
     if (a == "--data") o.data = v;
-    else if (a == "--epochs") o.epochs = std::stoi(v);
-    else if (a == "--batch-size") o.batch_size = std::stoul(v);
-    else if (a == "--lr") o.lr = std::stod(v);
-    else if (a == "--seed") o.seed = std::stoull(v);
-    else if (a == "--threads") o.threads = std::stoi(v);
-    else if (a == "--limit") o.limit = std::stoul(v);
+    else if (a == "--epochs") o.epochs = example::int_arg(a, v);
+    else if (a == "--batch-size") o.batch_size = example::size_arg(a, v);
+    else if (a == "--lr") o.lr = example::real_arg(a, v);
+    else if (a == "--seed") o.seed = example::whole_number(a, v);
+    else if (a == "--threads") o.threads = example::int_arg(a, v);
+    else if (a == "--limit") o.limit = example::size_arg(a, v);
     else if (a == "--output") o.output = v;
     else detail::raise<ValueError>("train_lenet_dist: unknown option '", a, "'");
   }
@@ -134,7 +135,7 @@ int run(const Options& o) {
                  "train_lenet_dist: --resume: '", states, "' was written with another --batch-size");
     net->load_parameters(o.output);
     trainer.local().load_states(states);
-    first_epoch = std::stoi(it->second) + 1;
+    first_epoch = example::int_arg("--resume: the checkpoint's epoch", it->second) + 1;
     sampler->set_epoch(std::uint64_t(first_epoch - 1));
     if (rank == 0) std::printf("resuming after epoch %d from %s\n", first_epoch - 1, o.output.c_str());
   }

@@ -20,6 +20,7 @@
 #include <gluino/gluino.hpp>
 
 #include "support/fashion_mnist.hpp"
+#include "support/cli.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -61,17 +62,17 @@ Options parse(int argc, char** argv) {
     GLUINO_CHECK(ValueError, i + 1 < argc, "train_resnet: ", a, " needs a value");
     const std::string v = argv[++i];
     if (a == "--data") o.data = v;
-    else if (a == "--epochs") o.epochs = std::stoi(v);
-    else if (a == "--batch-size") o.batch_size = std::stoul(v);
-    else if (a == "--lr") o.lr = std::stod(v);
-    else if (a == "--momentum") o.momentum = std::stod(v);
-    else if (a == "--wd") o.wd = std::stod(v);
-    else if (a == "--size") o.size = std::stoul(v);
-    else if (a == "--limit") o.limit = std::stoul(v);
-    else if (a == "--test-limit") o.test_limit = std::stoul(v);
-    else if (a == "--threads") o.threads = std::stoi(v);
-    else if (a == "--seed") o.seed = std::stoull(v);
-    else if (a == "--version") o.version = std::stoi(v);
+    else if (a == "--epochs") o.epochs = example::int_arg(a, v);
+    else if (a == "--batch-size") o.batch_size = example::size_arg(a, v);
+    else if (a == "--lr") o.lr = example::real_arg(a, v);
+    else if (a == "--momentum") o.momentum = example::real_arg(a, v);
+    else if (a == "--wd") o.wd = example::real_arg(a, v);
+    else if (a == "--size") o.size = example::size_arg(a, v);
+    else if (a == "--limit") o.limit = example::size_arg(a, v);
+    else if (a == "--test-limit") o.test_limit = example::size_arg(a, v);
+    else if (a == "--threads") o.threads = example::int_arg(a, v);
+    else if (a == "--seed") o.seed = example::whole_number(a, v);
+    else if (a == "--version") o.version = example::int_arg(a, v);
     else if (a == "--output") o.output = v;
     else detail::raise<ValueError>("train_resnet: unknown option '", a, "'");
   }

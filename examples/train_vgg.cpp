@@ -4,6 +4,7 @@
 // does to make it trainable on a CPU; 1 gives the full network.  `--limit N` stops each epoch
 // after N batches.  train_vgg [--data DIR] [--epochs 1] [--batch-size 32] [--lr 0.01] [--limit N]
 //                            [--width-divisor 4]
+#include "support/cli.hpp"
 #include "support/image_classifier.hpp"
 
 int main(int argc, char** argv) {
@@ -11,7 +12,8 @@ int main(int argc, char** argv) {
     std::size_t divisor = 4;
     std::vector<char*> rest{argv[0]};
     for (int i = 1; i < argc; ++i) {
-      if (std::string(argv[i]) == "--width-divisor" && i + 1 < argc) divisor = std::stoul(argv[++i]);
+      if (std::string(argv[i]) == "--width-divisor" && i + 1 < argc)
+        divisor = example::size_arg("--width-divisor", argv[++i]);
       else rest.push_back(argv[i]);
     }
     example::TrainOptions defaults;

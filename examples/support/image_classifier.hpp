@@ -7,6 +7,7 @@
 #include <gluino/data/vision/datasets.hpp>
 #include <gluino/data/vision/transforms.hpp>
 #include <gluino/gluino.hpp>
+#include "cli.hpp"
 
 #include <chrono>
 #include <cstdio>
@@ -37,13 +38,13 @@ inline TrainOptions parse(int argc, char** argv, const char* program, TrainOptio
     GLUINO_CHECK(gluino::ValueError, i + 1 < argc, program, ": ", a, " needs a value");
     const std::string v = argv[++i];
     if (a == "--data") o.data = v;
-    else if (a == "--epochs") o.epochs = std::stoi(v);
-    else if (a == "--batch-size") o.batch_size = std::stoul(v);
-    else if (a == "--lr") o.lr = std::stod(v);
-    else if (a == "--limit") o.limit = std::stoul(v);
-    else if (a == "--test-limit") o.test_limit = std::stoul(v);
-    else if (a == "--threads") o.threads = std::stoi(v);
-    else if (a == "--seed") o.seed = std::stoull(v);
+    else if (a == "--epochs") o.epochs = example::int_arg(a, v);
+    else if (a == "--batch-size") o.batch_size = example::size_arg(a, v);
+    else if (a == "--lr") o.lr = example::real_arg(a, v);
+    else if (a == "--limit") o.limit = example::size_arg(a, v);
+    else if (a == "--test-limit") o.test_limit = example::size_arg(a, v);
+    else if (a == "--threads") o.threads = example::int_arg(a, v);
+    else if (a == "--seed") o.seed = example::whole_number(a, v);
     else gluino::detail::raise<gluino::ValueError>(program, ": unknown option '", a, "'");
   }
   return o;
