@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <numeric>
 #include <thread>
 
 using namespace gluino;
@@ -259,5 +260,55 @@ TEST_CASE("num_workers: leaving a loop early, or destroying the loader mid-epoch
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
     doomed.reset();
   }
+}
+TEST_CASE("an exception ends the epoch: advancing past it neither hangs nor yields batches") {
+  auto bad = counting(6).transform_first([](const NDArray<float>& x) {
+    if (x.at(0) == 2) throw ValueError("bad sample 2");
+    return x;
+  });
+  for (std::size_t workers : {0, 1, 3}) {
+    CAPTURE(workers);
+    data::DataLoader loader(bad, {.batch_size = 1, .num_workers = workers});
+    auto it = loader.begin();
+    std::vector<float> seen;
+    CHECK_THROWS_WITH_AS(
+        [&] {
+          for (; it != loader.end(); ++it) seen.push_back(it->label.at(0));
+        }(),
+        "bad sample 2", ValueError);
+    CHECK(seen == std::vector<float>{0, 1});
+    CHECK(it == loader.end());  // the epoch is over, as a Python generator that raised
+    ++it;                       // a no-op: neither waits for workers that were stopped nor goes on
+    CHECK(it == loader.end());
+  }
+}
+TEST_CASE("prefetch larger than the epoch is bounded by its batches, not allocated") {
+  auto ds = counting(5);
+  for (std::size_t workers : {0, 2}) {
+    data::DataLoader loader(ds, {.batch_size = 2, .num_workers = workers, .prefetch = std::size_t(1) << 62});
+    CHECK(epoch(loader) == std::vector<std::vector<float>>{{0, 1}, {2, 3}, {4}});
+  }
+}
+namespace {
+// Every index once per epoch, in order; epoch `fail_at` gives an out-of-range index.
+struct FlakySampler : data::Sampler {
+  int epoch = 0, fail_at = 1;
+  std::vector<std::size_t> next_epoch(std::size_t n) override {
+    std::vector<std::size_t> v(n);
+    std::iota(v.begin(), v.end(), std::size_t(0));
+    if (epoch++ == fail_at) v.back() = n;
+    return v;
+  }
+  std::size_t length(std::size_t n) const override { return n; }
+};
+}  // namespace
+TEST_CASE("rollover: a sampler error at the start of an epoch keeps the carried samples") {
+  data::DataLoader loader(counting(5), {.batch_size = 2, .last_batch = "rollover",
+                                        .sampler = std::make_shared<FlakySampler>()});
+  CHECK(epoch(loader) == std::vector<std::vector<float>>{{0, 1}, {2, 3}});
+  CHECK_THROWS_WITH_AS(loader.begin(), doctest::Contains("the sampler gave index 5 for a dataset of 5 samples"),
+                       ValueError);
+  CHECK(loader.size() == 3);  // 4 still carried + 5
+  CHECK(epoch(loader) == std::vector<std::vector<float>>{{4, 0}, {1, 2}, {3, 4}});
 }
 }

@@ -8,6 +8,9 @@
 #include <zlib.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -264,5 +267,22 @@ TEST_CASE("imdecode: files that are not PNG or JPEG are a ValueError naming them
                        ValueError);
   CHECK_THROWS_WITH_AS(data::vision::imread<float>("/nonexistent/x.png"),
                        "imread: cannot open '/nonexistent/x.png'", ValueError);
+}
+TEST_CASE("imread: a file too large for imdecode is refused before it is read, a device after max_bytes") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("gluino_test_image_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string huge = (dir / "huge.png").string();
+  std::ofstream(huge).put('\x89');
+  fs::resize_file(huge, std::uintmax_t(3) << 30);  // sparse: 3 GiB announced, nothing on disk
+  const std::string want = "imread: '" + huge + "' is too large: 3221225472 bytes, more than 2147483647";
+  CHECK_THROWS_WITH_AS(data::vision::imread<float>(huge), want.c_str(), ValueError);
+  fs::remove_all(dir);
+  // A device never ends: reading stops one byte past the limit.
+  CHECK_THROWS_WITH_AS(data::vision::read_file_bytes("/dev/zero", "imread", 1000),
+                       "imread: '/dev/zero' is too large: more than 1000 bytes", ValueError);
+  CHECK(data::vision::read_file_bytes("/dev/null", "imread", 1000).empty());
+  CHECK_THROWS_WITH_AS(data::vision::imread<float>(dir.parent_path().string()),
+                       doctest::Contains("is a directory, not an image file"), ValueError);
 }
 }

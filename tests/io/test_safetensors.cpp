@@ -304,4 +304,12 @@ TEST_CASE("an independent reader (Python, standard library only) agrees") {
   }
   CHECK(status == 0);
 }
+TEST_CASE("a directory or a path through a file is a ValueError saying so, not \"no such file\"") {
+  const std::string dir = tmp_dir().string();
+  CHECK_THROWS_WITH_AS(io::load_safetensors<float>(dir),
+                       ("safetensors: '" + dir + "': is a directory, not a safetensors file").c_str(), ValueError);
+  const std::string file = make_file("plain", "{}");
+  CHECK_THROWS_WITH_AS(io::read_safetensors_header(file + "/x"), doctest::Contains("/plain/x': no such file"),
+                       ValueError);
+}
 }

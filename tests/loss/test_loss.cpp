@@ -53,4 +53,15 @@ TEST_CASE("errors: sample weight that would grow the loss, undefined inputs") {
                        ShapeError);
   CHECK_THROWS_AS(Identity{}(NDArray<float>{}, x), StateError);
 }
+TEST_CASE("an empty batch: sample weights of its shape give an empty loss, as Gluon's broadcast_mul") {
+  auto x = nd::ones<float>({0, 3});
+  for (const Shape& w : {Shape{0}, Shape{0, 1}, Shape{0, 3}}) {
+    CAPTURE(w);
+    CHECK(Identity{}(x, x, nd::ones<float>(w)).shape() == Shape{0});
+  }
+  // A weight with no elements does not fit a loss that has some.
+  CHECK_THROWS_WITH_AS(Identity{}(nd::ones<float>({2, 3}), x, nd::ones<float>({0})),
+                       doctest::Contains("sample_weight of shape (0,) does not broadcast to the loss of shape (2, 3)"),
+                       ShapeError);
+}
 }

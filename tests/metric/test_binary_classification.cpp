@@ -85,4 +85,15 @@ TEST_CASE("bad input: shapes named, more than two label values, unknown average"
                        doctest::Contains("only binary classification"), ValueError);
   CHECK_THROWS_WITH_AS(metric::MCC("weighted"), doctest::Contains("mcc: average must be"), ValueError);
 }
+TEST_CASE("an empty batch is skipped: it does not count as a macro batch of score 0") {
+  metric::F1 macro, micro("micro");
+  metric::MCC mcc;
+  for (metric::EvalMetric* m : std::initializer_list<metric::EvalMetric*>{&macro, &micro, &mcc}) {
+    m->update(nd::array<float>({0, 1}), binary_scores({0, 1}));  // tp 1, tn 1: F1 1, MCC 1
+    m->update(nd::zeros<float>({0}), nd::zeros<float>({0, 2}));
+    CHECK(m->get().second == doctest::Approx(1.0));
+    CHECK(m->get_global().second == doctest::Approx(1.0));
+    CHECK(m->num_inst() == 2 - (m == &macro || m == &mcc));  // macro: 1 batch; micro: 2 examples
+  }
+}
 }

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include <cmath>
 #include <gluino/nd/creation.hpp>
 
@@ -61,5 +63,15 @@ TEST_CASE("bad input: shapes named, labels outside the classes") {
                        doctest::Contains("perplexity: labels of shape (2, 2) do not match probabilities of shape (2, 3)"),
                        ShapeError);
   CHECK_THROWS_AS(metric::Perplexity(std::nullopt).update(nd::array<float>({-1}), nd::zeros<float>({1, 2})), ValueError);
+}
+TEST_CASE("a NaN or infinite label is a ValueError naming it, not an undefined cast") {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  metric::CrossEntropy ce;
+  CHECK_THROWS_WITH_AS(ce.update(nd::array<float>({0, nan}), nd::ones<float>({2, 2})),
+                       doctest::Contains("cross-entropy: label nan of sample 1 is not a class"), ValueError);
+  CHECK(ce.num_inst() == 0);
+  metric::Perplexity perp(-1);
+  CHECK_THROWS_WITH_AS(perp.update(nd::array<float>({inf}), nd::ones<float>({1, 2})),
+                       doctest::Contains("perplexity: label inf at 0 is not a class"), ValueError);
 }
 }

@@ -44,4 +44,18 @@ TEST_CASE("bad input: shapes named, unknown average") {
                        ShapeError);
   CHECK_THROWS_AS(metric::PearsonCorrelation("weighted"), ValueError);
 }
+TEST_CASE("an empty batch is skipped, macro and micro, not a NaN that spoils every later value") {
+  metric::PearsonCorrelation macro, micro("micro");
+  for (auto* m : {&macro, &micro}) {
+    m->update(nd::zeros<float>({0}), nd::zeros<float>({0}));
+    CHECK(std::isnan(m->get().second));
+    CHECK(m->num_inst() == 0);
+    m->update(nd::array<float>({1, 2, 3}), nd::array<float>({1, 2, 4}));
+    m->update(nd::zeros<float>({0, 2}), nd::zeros<float>({0, 2}));
+    CHECK(m->num_inst() == 1);
+    // np.corrcoef([1, 2, 3], [1, 2, 4])[0, 1]: co-moment 3 / sqrt(2 * 42 / 9)
+    CHECK(m->get().second == doctest::Approx(0.98198050606196574));
+    CHECK(m->get_global().second == doctest::Approx(0.98198050606196574));
+  }
+}
 }

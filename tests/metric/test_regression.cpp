@@ -54,4 +54,19 @@ TEST_CASE("shapes must match, (N,) matching (N, 1)") {
                        doctest::Contains("mse: labels of shape (3,) do not match predictions of shape (3, 2)"), ShapeError);
   CHECK_THROWS_AS(metric::RMSE().update(nd::zeros<float>({2, 3}), nd::zeros<float>({3, 2})), ShapeError);
 }
+TEST_CASE("an empty batch is skipped, not a NaN that spoils every later value") {
+  metric::MAE mae;
+  metric::RMSE rmse;
+  for (metric::EvalMetric* m : std::initializer_list<metric::EvalMetric*>{&mae, &rmse}) {
+    m->update(nd::zeros<float>({0}), nd::zeros<float>({0}));
+    CHECK(std::isnan(m->get().second));  // still nothing seen
+    CHECK(m->num_inst() == 0);
+    m->update(nd::array<float>({0, 0}), nd::array<float>({1, 3}));  // |d| 1, 3: MAE 2, MSE 5
+    m->update(nd::zeros<float>({0, 1}), nd::zeros<float>({0}));
+    CHECK(m->num_inst() == 1);
+  }
+  CHECK(mae.get().second == 2.0);
+  CHECK(rmse.get().second == doctest::Approx(std::sqrt(5.0)));
+  CHECK(mae.get_global().second == 2.0);
+}
 }

@@ -88,4 +88,20 @@ TEST_CASE("over a ParameterDict's gradients, grad_req null skipped") {
   CHECK_THROWS_WITH_AS(utils::clip_global_norm(none, 1.0), doctest::Contains("no parameter of 'none_' has a gradient"),
                        ValueError);
 }
+TEST_CASE("finite values whose squares overflow double: the true norm, and the arrays scaled") {
+  CaptureWarnings warnings;
+  auto a = nd::array<double>({3e200, 0.0}), b = nd::array<double>({-4e200});
+  const double norm = utils::clip_global_norm<double>({a, b}, 1.0);
+  CHECK(norm == doctest::Approx(5e200).epsilon(1e-12));
+  CHECK(warnings.seen.empty());
+  CHECK(a.at(0) == doctest::Approx(0.6).epsilon(1e-12));
+  CHECK(b.at(0) == doctest::Approx(-0.8).epsilon(1e-12));
+  CHECK(a.at(1) == 0.0);
+  // The largest doubles: a norm beyond double is infinite, and the arrays stay as they are.
+  const double big = std::numeric_limits<double>::max();
+  auto c = nd::array<double>({big, big});
+  CHECK(std::isinf(utils::clip_global_norm<double>({c}, 1.0)));
+  CHECK(warnings.seen.size() == 1);
+  CHECK(c.at(0) == big);
+}
 }

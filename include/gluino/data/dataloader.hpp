@@ -55,7 +55,8 @@ struct DataLoaderOptions {
   std::size_t num_workers = 0;
   /// Batches assembled ahead of the one in use, by the worker threads.  Unset = 2 * num_workers
   /// (Gluon's default); with num_workers = 0, a value p > 0 (or `true`, i.e. 1) starts one
-  /// background thread that keeps p batches ahead.  With workers, 0 counts as 1.  Gluon: prefetch.
+  /// background thread that keeps p batches ahead.  With workers, 0 counts as 1, and more than
+  /// the epoch's batches counts as that many.  Gluon: prefetch.
   std::optional<std::size_t> prefetch{};
   /// Which samples each epoch visits, in order (shared: a SplitSampler for distributed training);
   /// null = every sample, shuffled or not.  Not with shuffle (the sampler orders).  Gluon: sampler.
@@ -70,7 +71,9 @@ struct DataLoaderOptions {
 /// With num_workers > 0, a pool of threads assembles up to `prefetch` batches ahead, in any order,
 /// and the loop receives them in order; a batch's content does not depend on num_workers (random
 /// transforms draw from sample_generator(), seeded per batch).  An exception thrown while
-/// assembling batch k is rethrown by the loop when it reaches batch k (the epoch then ends).
+/// assembling batch k is rethrown by the loop when it reaches batch k; with or without workers the
+/// epoch then ends (the iterator equals end(), and ++ on it does nothing), as a Gluon loop's
+/// generator that raised.
 /// Leaving a loop early, or destroying the loader, stops and joins the threads.
 /// Differences from Gluon: no batchify_fn; workers are threads, not processes.
 /// The loader keeps a clone of the dataset (so a temporary dataset may be passed).  A loader is
@@ -126,9 +129,9 @@ class DataLoader {
 
   /// Starts a new epoch and returns its first batch's iterator.
   Iterator begin() {
+    // carry_ is replaced only once the order is made: a sampler's error leaves it for the next try.
     std::vector<std::size_t> order;
-    if (opt_.last_batch == "rollover") order = std::move(carry_);
-    carry_.clear();
+    if (opt_.last_batch == "rollover") order = carry_;
     std::size_t n = dataset_->size();
     const std::size_t first = order.size();
     if (opt_.sampler) {
@@ -144,7 +147,8 @@ class DataLoader {
     if (opt_.shuffle)  // Fisher-Yates over this epoch's new indices
       for (std::size_t i = n; i > 1; --i) std::swap(order[first + i - 1], order[first + gen_.randint(i)]);
     const std::size_t bs = opt_.batch_size, full = order.size() / bs * bs;
-    if (opt_.last_batch == "rollover") carry_.assign(order.begin() + static_cast<std::ptrdiff_t>(full), order.end());
+    carry_.assign(order.begin() + static_cast<std::ptrdiff_t>(opt_.last_batch == "rollover" ? full : order.size()),
+                  order.end());
     if (opt_.last_batch != "keep") order.resize(full);
     const std::size_t workers = opt_.num_workers > 0 ? opt_.num_workers : (opt_.prefetch.value_or(0) > 0 ? 1 : 0);
     const std::size_t ahead = std::max<std::size_t>(1, opt_.prefetch.value_or(2 * opt_.num_workers));
@@ -169,7 +173,7 @@ class DataLoader {
     Epoch(std::shared_ptr<const Dataset<T>> ds, std::vector<std::size_t> order, std::size_t bs, std::uint64_t seed,
           std::size_t workers, std::size_t ahead)
         : ds_(std::move(ds)), order_(std::move(order)), bs_(bs), n_batches_((order_.size() + bs - 1) / bs),
-          seed_(seed), slots_(workers > 0 ? ahead : 0) {
+          seed_(seed), slots_(workers > 0 ? std::max<std::size_t>(1, std::min(ahead, n_batches_)) : 0) {
       workers = std::min(workers, n_batches_);
       try {
         for (std::size_t i = 0; i < workers; ++i) workers_.emplace_back([this] { work(); });
@@ -190,15 +194,23 @@ class DataLoader {
       for (std::thread& t : workers_)
         if (t.joinable()) t.join();
     }
-    // Makes `current` the next batch, or sets done.
+    // Makes `current` the next batch, or sets done.  An exception from batch k ends the epoch (as a
+    // Python generator that raised): advancing further is a no-op, and never waits for stopped workers.
     void advance() {
+      if (done) return;
       if (next_ >= n_batches_) {
         done = true;
         current = {};
         return;
       }
       if (workers_.empty()) {
-        current = assemble(next_++);
+        try {
+          current = assemble(next_++);
+        } catch (...) {
+          done = true;
+          current = {};
+          throw;
+        }
         return;
       }
       std::unique_lock<std::mutex> lock(mu_);

@@ -199,7 +199,9 @@ GLUINO_FUNC SafetensorsHeader read_safetensors_header(const std::string& path) {
   namespace fs = std::filesystem;
   const std::string where = "safetensors: '" + path + "': ";
   std::error_code ec;
-  GLUINO_CHECK(ValueError, fs::is_regular_file(path, ec), where, "no such file");
+  GLUINO_CHECK(ValueError, !fs::is_directory(path, ec), where, "is a directory, not a safetensors file");
+  GLUINO_CHECK(ValueError, fs::is_regular_file(path, ec), where,
+               fs::exists(path, ec) ? "not a regular file" : "no such file");
   const std::uint64_t file_size = fs::file_size(path, ec);
   GLUINO_CHECK(ValueError, !ec, where, "cannot read its size: ", ec.message());
   std::ifstream in(path, std::ios::binary);

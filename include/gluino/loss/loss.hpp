@@ -90,7 +90,7 @@ class BasicLoss {
         for (std::size_t d = 0; d < s.ndim(); ++d) per_sample.push_back(d == b ? s[b] : 1);
         w = w.reshape(per_sample);
       }
-      GLUINO_CHECK(ShapeError, w.size() > 0 && broadcasts_into(w.shape(), s), name_, ": sample_weight of shape ",
+      GLUINO_CHECK(ShapeError, broadcasts_into(w.shape(), s), name_, ": sample_weight of shape ",
                    sample_weight.shape(), " does not broadcast to the loss of shape ", s);
       l = l * w;
     }

@@ -2,6 +2,8 @@
 #pragma once
 /// Accuracy and TopKAccuracy.  Gluon: mx.metric.Accuracy, mx.metric.TopKAccuracy.
 #include <algorithm>
+#include <cmath>
+#include <optional>
 
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/metric/eval_metric.hpp"
@@ -11,8 +13,9 @@ namespace gluino::metric {
 
 /// Fraction of correct predictions.  preds: scores (N, C) (the class is their arg-max along
 /// `axis`, default 1) or class indices of labels' shape; labels: class indices stored as T.
-/// Both are compared as integers (truncated, as MXNet's int32 cast).  ShapeError names both
-/// shapes when the counts differ.  Gluon: mx.metric.Accuracy(axis=1, name="accuracy").
+/// Both are compared as integers (truncated, as MXNet's int32 cast); a NaN, infinite or huge
+/// value is never correct.  ShapeError names both shapes when the counts differ.
+/// Gluon: mx.metric.Accuracy(axis=1, name="accuracy").
 template <class T>
 class BasicAccuracy : public BasicEvalMetric<T> {
  public:
@@ -24,7 +27,10 @@ class BasicAccuracy : public BasicEvalMetric<T> {
                  " do not match predictions of shape ", preds.shape());
     const T *pl = labels.data(), *pp = cls.data();
     std::size_t correct = 0;
-    for (std::size_t i = 0; i < labels.size(); ++i) correct += static_cast<long long>(pl[i]) == static_cast<long long>(pp[i]);
+    for (std::size_t i = 0; i < labels.size(); ++i) {
+      const std::optional<long long> l = detail::class_index(pl[i]), p = detail::class_index(pp[i]);
+      correct += l && p && *l == *p;
+    }
     this->accumulate(static_cast<double>(correct), labels.size());
   }
 
@@ -32,8 +38,11 @@ class BasicAccuracy : public BasicEvalMetric<T> {
   int axis_;
 };
 
-/// Fraction of samples whose label is among the top_k scores of preds (N, C).
-/// Gluon: mx.metric.TopKAccuracy(top_k, name="top_k_accuracy_<k>").
+/// Fraction of samples whose label is among the top_k scores of preds (N, C): fewer than top_k
+/// scores rank above the label's, scores ranked as NumPy's argmax and sort do (NaN above any
+/// number; equal scores by index, the first first), so top_k 1 agrees with Accuracy.  A label
+/// that is not a class 0..C-1 is never correct; top_k >= C counts every other one (Gluon's
+/// argpartition raises).  Gluon: mx.metric.TopKAccuracy(top_k, name="top_k_accuracy_<k>").
 template <class T>
 class BasicTopKAccuracy : public BasicEvalMetric<T> {
  public:
@@ -49,11 +58,18 @@ class BasicTopKAccuracy : public BasicEvalMetric<T> {
     const T *pl = labels.data(), *pp = preds.data();
     std::size_t correct = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      const long long label = static_cast<long long>(pl[i]);
-      if (label < 0 || static_cast<std::size_t>(label) >= c) continue;
-      // label is in the top k when fewer than k scores beat it (ties count for the label)
-      std::size_t better = 0;
-      for (std::size_t k = 0; k < c; ++k) better += pp[i * c + k] > pp[i * c + static_cast<std::size_t>(label)];
+      const std::optional<long long> label = detail::class_index(pl[i]);
+      if (!label || *label < 0 || static_cast<std::size_t>(*label) >= c) continue;
+      const std::size_t l = static_cast<std::size_t>(*label);
+      const T* row = pp + i * c;
+      const bool l_nan = std::isnan(row[l]);
+      std::size_t better = 0;  // scores ranked above the label's
+      for (std::size_t k = 0; k < c && better < top_k_; ++k) {
+        const bool k_nan = std::isnan(row[k]);
+        const bool above = k_nan ? !l_nan : !l_nan && row[k] > row[l];
+        const bool tie = k_nan ? l_nan : !l_nan && row[k] == row[l];
+        better += above || (tie && k < l);
+      }
       correct += better < top_k_;
     }
     this->accumulate(static_cast<double>(correct), n);

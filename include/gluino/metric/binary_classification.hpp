@@ -3,6 +3,7 @@
 /// F1 and MCC, the binary classification metrics.  Gluon: mx.metric.F1, mx.metric.MCC (MXNet 1.x,
 /// on the counts of its _BinaryClassificationMetrics).
 #include <cmath>
+#include <limits>
 #include <set>
 #include <string>
 
@@ -42,7 +43,8 @@ struct BinaryCounts {
 /// the class is their arg-max along axis 1; labels: N values, 1 is positive and anything else negative.  ShapeError names both shapes
 /// when preds is not (N, C) with N labels; ValueError when labels hold more than two values.
 /// Each update(labels, preds) is one batch: Gluon's update(list, list) counts its whole list as
-/// one macro batch, gluino's update(vector, vector) counts each pair.
+/// one macro batch, gluino's update(vector, vector) counts each pair.  An empty batch is skipped
+/// (Gluon's macro average would count it as a batch of score 0).
 template <class T>
 class BasicBinaryClassificationMetric : public BasicAveragedMetric<T, BinaryCounts> {
  public:
@@ -52,11 +54,13 @@ class BasicBinaryClassificationMetric : public BasicAveragedMetric<T, BinaryCoun
     GLUINO_CHECK(ShapeError, preds.ndim() == 2 && labels.size() == preds.shape()[0], this->name(), ": labels of shape ",
                  labels.shape(), " do not match predictions of shape ", preds.shape(), " (expected (N, 2) and (N,))");
     const std::size_t n = preds.shape()[0], c = preds.shape()[1];
+    if (n == 0) return;
     const T *pl = labels.data(), *pp = preds.data();
     std::set<long long> values;
     BinaryCounts batch;
     for (std::size_t i = 0; i < n; ++i) {
-      const long long label = static_cast<long long>(pl[i]);  // truncated, as MXNet's int32 cast
+      // truncated, as MXNet's int32 cast; NaN or infinite: a value of its own, negative
+      const long long label = detail::class_index(pl[i]).value_or(std::numeric_limits<long long>::min());
       values.insert(label);
       std::size_t best = 0;
       for (std::size_t k = 1; k < c; ++k)

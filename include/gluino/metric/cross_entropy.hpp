@@ -29,10 +29,10 @@ class BasicCrossEntropy : public BasicEvalMetric<T> {
     const std::size_t n = preds.shape()[0], c = preds.shape()[1];
     double s = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      const long long label = static_cast<long long>(labels.data()[i]);
-      GLUINO_CHECK(ValueError, label >= 0 && static_cast<std::size_t>(label) < c, this->name(), ": label ", label,
-                   " of sample ", i, " is not a class of probabilities of shape ", preds.shape());
-      s -= std::log(static_cast<double>(preds.data()[i * c + static_cast<std::size_t>(label)]) + eps_);
+      const std::optional<long long> label = detail::class_index(labels.data()[i]);
+      GLUINO_CHECK(ValueError, label && *label >= 0 && static_cast<std::size_t>(*label) < c, this->name(), ": label ",
+                   labels.data()[i], " of sample ", i, " is not a class of probabilities of shape ", preds.shape());
+      s -= std::log(static_cast<double>(preds.data()[i * c + static_cast<std::size_t>(*label)]) + eps_);
     }
     this->accumulate(s, n);
   }
@@ -65,12 +65,12 @@ class BasicPerplexity : public BasicEvalMetric<T> {
     double s = 0;
     std::size_t count = 0;
     for (std::size_t j = 0; j < labels.size(); ++j) {
-      const long long label = static_cast<long long>(labels.data()[j]);  // truncated, as MXNet's int32 cast
+      const std::optional<long long> label = detail::class_index(labels.data()[j]);  // truncated, as MXNet's int32 cast
       if (ignore_label_ && label == *ignore_label_) continue;
-      GLUINO_CHECK(ValueError, label >= 0 && static_cast<std::size_t>(label) < c, this->name(), ": label ", label,
-                   " at ", j, " is not a class of probabilities of shape ", preds.shape());
+      GLUINO_CHECK(ValueError, label && *label >= 0 && static_cast<std::size_t>(*label) < c, this->name(), ": label ",
+                   labels.data()[j], " at ", j, " is not a class of probabilities of shape ", preds.shape());
       const std::size_t outer = j / inner, in = j % inner;
-      const double p = static_cast<double>(preds.data()[(outer * c + static_cast<std::size_t>(label)) * inner + in]);
+      const double p = static_cast<double>(preds.data()[(outer * c + static_cast<std::size_t>(*label)) * inner + in]);
       s -= std::log(std::max(1e-10, p));
       ++count;
     }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstddef>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,6 +12,17 @@
 #include "gluino/core/error.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/detail/precompiled.hpp"
+
+namespace gluino::detail {
+/// A class index stored as T, truncated to an integer as MXNet's int32 cast; nullopt for NaN,
+/// infinities and values beyond +-2^62 (whose cast to an integer is undefined behaviour).
+template <class T>
+std::optional<long long> class_index(T v) {
+  constexpr T bound = T(4611686018427387904.0);  // 2^62, exact in float and double
+  if (!(v > -bound && v < bound)) return std::nullopt;
+  return static_cast<long long>(v);
+}
+}  // namespace gluino::detail
 
 namespace gluino::metric {
 

@@ -31,6 +31,7 @@ struct PearsonMoments {
 /// "micro": r of every value since reset_local() (get_global(): since reset()), as MXNet 1.x's
 /// Welford updates.  Unlike MXNet, whose micro get_global() reads sums it never fills (0) and
 /// whose reset_local() keeps the micro moments, gluino keeps local and global moments apart.
+/// An empty batch is skipped (its r, 0 / 0, would make every later value NaN).
 /// Gluon: mx.metric.PearsonCorrelation(name="pearsonr", average="macro").
 template <class T>
 class BasicPearsonCorrelation : public BasicAveragedMetric<T, PearsonMoments> {
@@ -41,6 +42,7 @@ class BasicPearsonCorrelation : public BasicAveragedMetric<T, PearsonMoments> {
   void update(const NDArray<T>& labels, const NDArray<T>& preds) override {
     GLUINO_CHECK(ShapeError, labels.shape() == preds.shape(), this->name(), ": labels of shape ", labels.shape(),
                  " do not match predictions of shape ", preds.shape());
+    if (labels.size() == 0) return;
     PearsonMoments b;
     b.n = static_cast<double>(labels.size()), b.batches = 1;
     const T *pl = labels.data(), *pp = preds.data();

@@ -14,7 +14,8 @@ namespace gluino::metric {
 /// so get() is the mean of the batches' values, not of all elements (batches of unequal size
 /// weigh the same).  labels and preds must have the same shape, except that (N,) and (N, 1)
 /// match (MXNet reshapes 1-D arrays to (N, 1), then broadcasts; gluino does not broadcast):
-/// ShapeError naming both shapes otherwise.
+/// ShapeError naming both shapes otherwise.  An empty batch is skipped (MXNet adds NumPy's NaN
+/// mean of nothing, which then spoils every later value).
 template <class T>
 class BasicRegressionMetric : public BasicEvalMetric<T> {
  public:
@@ -24,6 +25,7 @@ class BasicRegressionMetric : public BasicEvalMetric<T> {
     const auto column = [](const Shape& s) { return s.ndim() == 1 ? Shape{s[0], 1} : s; };
     GLUINO_CHECK(ShapeError, column(labels.shape()) == column(preds.shape()), this->name(), ": labels of shape ",
                  labels.shape(), " do not match predictions of shape ", preds.shape());
+    if (labels.size() == 0) return;
     double s = 0;
     const T *pl = labels.data(), *pp = preds.data();
     for (std::size_t i = 0; i < labels.size(); ++i) s += error(static_cast<double>(pl[i]) - static_cast<double>(pp[i]));

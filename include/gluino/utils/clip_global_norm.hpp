@@ -2,6 +2,7 @@
 #pragma once
 /// clip_global_norm: scales arrays (typically gradients) so that their joint L2 norm is at most
 /// max_norm.  Gluon: gluon.utils.clip_global_norm.
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <set>
@@ -17,9 +18,11 @@
 namespace gluino::utils {
 
 /// Returns the global norm of `arrays`, norm = sqrt(sum over the arrays of sum x^2) (summed in
-/// double), and scales every array in place by max_norm / (norm + 1e-8) when that is < 1 (Gluon's
-/// rule, so an array is left alone when norm + 1e-8 <= max_norm).  The arrays are handles: what
-/// is scaled is their storage, shared with the caller's arrays (e.g. the parameters' gradients).
+/// double, and rescaled by the largest |x| when the squares overflow, so finite doubles near
+/// 1e300 still have a finite norm), and scales every array in place by max_norm / (norm + 1e-8)
+/// when that is < 1 (Gluon's rule, so an array is left alone when norm + 1e-8 <= max_norm).  The
+/// arrays are handles: what is scaled is their storage, shared with the caller's arrays (e.g. the
+/// parameters' gradients).
 ///
 /// A norm that is NaN or infinite leaves every array as it was, and is returned; with
 /// check_isfinite (the default) gluino::warn reports it first ("clip_global_norm: nan or inf is
@@ -33,13 +36,23 @@ template <class T>
 double clip_global_norm(const std::vector<NDArray<T>>& arrays, double max_norm, bool check_isfinite = true) {
   GLUINO_CHECK(ValueError, !arrays.empty(), "clip_global_norm: no arrays");
   GLUINO_CHECK(ValueError, max_norm > 0, "clip_global_norm: max_norm must be > 0, got ", max_norm);
-  double sum = 0;
+  double sum = 0, largest = 0;
   for (std::size_t k = 0; k < arrays.size(); ++k) {
     GLUINO_CHECK(ValueError, arrays[k].defined(), "clip_global_norm: array ", k, " is undefined");
     const T* x = arrays[k].data();
-    for (std::size_t i = 0; i < arrays[k].size(); ++i) sum += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+    for (std::size_t i = 0; i < arrays[k].size(); ++i) {
+      const double v = static_cast<double>(x[i]);
+      sum += v * v;
+      largest = std::max(largest, std::abs(v));  // NaN leaves it: sum is NaN then
+    }
   }
-  const double norm = std::sqrt(sum);
+  double norm = std::sqrt(sum);
+  if (std::isinf(sum) && std::isfinite(largest)) {  // finite values whose squares overflow: sum (x / largest)^2
+    double scaled = 0;
+    for (const NDArray<T>& a : arrays)
+      for (const T v : a) scaled += (static_cast<double>(v) / largest) * (static_cast<double>(v) / largest);
+    norm = largest * std::sqrt(scaled);
+  }
   if (!std::isfinite(norm)) {
     if (check_isfinite) {
       std::ostringstream msg;

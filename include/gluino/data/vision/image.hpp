@@ -37,8 +37,11 @@ struct DecodedImage {
 /// (libpng's or libjpeg's reason), truncated, or of too many pixels.
 GLUINO_DATA_FUNC DecodedImage decode_image(const std::uint8_t* data, std::size_t size, const ImreadOptions& opt = {},
                                            const std::string& name = "<memory>");
-/// Reads the whole file at `path` (ValueError naming it if it cannot be read).
-GLUINO_DATA_FUNC std::vector<std::uint8_t> read_file_bytes(const std::string& path, const char* who);
+/// Reads the whole file at `path`; ValueError starting with `who` and naming it if it cannot be read,
+/// is a directory, or holds more than max_bytes (by default the most decode_image accepts): a regular
+/// file is refused by its size before anything is read, a device or pipe one byte past the limit.
+GLUINO_DATA_FUNC std::vector<std::uint8_t> read_file_bytes(const std::string& path, const char* who,
+                                                           std::size_t max_bytes = 0x7fffffff);
 
 /// The decoded image as an (H, W, C) array of values 0..255.  Mirrors mx.image.imdecode.
 template <class T = float>
@@ -73,6 +76,7 @@ GLUINO_DATA_EXTERN_INSTANTIATIONS(GLUINO_DATA_VISION_IMAGE_INSTANTIATIONS)
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <new>
 
@@ -347,14 +351,27 @@ inline DecodedImage decode_jpeg(const std::uint8_t* data, std::size_t size, cons
 }
 }  // namespace detail
 
-GLUINO_DATA_FUNC std::vector<std::uint8_t> read_file_bytes(const std::string& path, const char* who) {
+GLUINO_DATA_FUNC std::vector<std::uint8_t> read_file_bytes(const std::string& path, const char* who,
+                                                           std::size_t max_bytes) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  GLUINO_CHECK(ValueError, !fs::is_directory(path, ec), who, ": '", path, "' is a directory, not an image file");
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   GLUINO_CHECK(ValueError, f != nullptr, who, ": cannot open '", path, "'");
+  if (fs::is_regular_file(path, ec)) {
+    const std::uintmax_t size = fs::file_size(path, ec);
+    GLUINO_CHECK(ValueError, ec || size <= max_bytes, who, ": '", path, "' is too large: ", size, " bytes, more than ",
+                 max_bytes);
+  }
   std::vector<std::uint8_t> bytes;
   std::uint8_t buf[1 << 16];
   std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) bytes.insert(bytes.end(), buf, buf + n);
-  GLUINO_CHECK(ValueError, !std::ferror(f.get()), who, ": cannot read '", path, "' (a folder?)");
+  while ((n = std::fread(buf, 1, sizeof buf, f.get())) > 0) {
+    GLUINO_CHECK(ValueError, n <= max_bytes - std::min(max_bytes, bytes.size()), who, ": '", path,
+                 "' is too large: more than ", max_bytes, " bytes");
+    bytes.insert(bytes.end(), buf, buf + n);
+  }
+  GLUINO_CHECK(ValueError, !std::ferror(f.get()), who, ": cannot read '", path, "'");
   return bytes;
 }
 
