@@ -7,6 +7,7 @@
 #include <limits>
 #include <sstream>
 
+#include <gluino/nd.hpp>  // NDArray with all its methods and ops
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/random.hpp>
 #include "support/gradcheck.hpp"
@@ -203,5 +204,33 @@ TEST_CASE("errors: epsilon and momentum must be finite numbers in range; in_chan
                        doctest::Contains("BatchNorm: in_channels must be >= 0 and at most 2^40, got -1"), ValueError);
   CHECK_NOTHROW(nn::BatchNorm({.momentum = 0.0}));
   CHECK_NOTHROW(nn::BatchNorm({.momentum = 1.0}));
+}
+TEST_CASE("BatchNorm: the running statistics' update counts as an in-place change") {
+  nn::BatchNorm bn;
+  bn.initialize();
+  const auto x = nd::random::uniform<float>({4, 3});
+  { autograd::predict_mode predict; bn(x); }  // initialized; predict mode reads the statistics
+  const auto mean0 = bn.running_mean()->data().version(), var0 = bn.running_var()->data().version();
+  { autograd::predict_mode predict; bn(x); }
+  CHECK(bn.running_mean()->data().version() == mean0);
+  auto w = nd::ones<float>({3});
+  w.attach_grad();
+  {
+    autograd::record rec;
+    auto loss = (bn.running_mean()->data() * w).sum();  // the product saves running_mean for w's gradient
+    bn(x);                                                // train mode: running_mean changes in place
+    CHECK(bn.running_mean()->data().version() > mean0);
+    CHECK(bn.running_var()->data().version() > var0);
+    CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("modified by an in-place operation"), StateError);
+  }
+  nn::BatchNorm global({.use_global_stats = true});
+  global.initialize();
+  { autograd::predict_mode predict; global(x); }
+  const auto before = global.running_mean()->data().version();
+  {
+    autograd::record rec;  // normalises with the running statistics and leaves them as they are
+    global(x);
+  }
+  CHECK(global.running_mean()->data().version() == before);
 }
 }

@@ -343,4 +343,45 @@ TEST_CASE("ParameterDict: save / load round trip and its errors") {
   }
   std::remove(path.c_str());
 }
+TEST_CASE("Parameter: a set_data that does not fit changes nothing, not even the unknown dimensions") {
+  Parameter p("u_weight", {0, 4});
+  // (3, 0) agrees with each known dimension, but filling the unknown one gives (3, 4), not (3, 0).
+  CHECK_THROWS_AS(p.set_data(nd::zeros<float>({3, 0})), ShapeError);
+  CHECK(p.shape() == Shape{0, 4});
+  CHECK_FALSE(p.is_initialized());
+  p.set_data(nd::ones<float>({2, 4}));
+  CHECK(p.shape() == Shape{2, 4});
+}
+TEST_CASE("Parameter: initialize once the shape is complete replaces the deferred initialization") {
+  Parameter p("v_weight", {3, 0});
+  p.initialize(init::Constant{1});
+  CHECK(p.is_deferred());
+  p.set_shape({3, 2});
+  p.initialize(init::Constant{2});
+  CHECK(p.is_initialized());
+  CHECK_FALSE(p.is_deferred());
+  CHECK(all_equal(p.data(), 2.0f));
+  p.finish_deferred_init({3, 2});
+  CHECK(all_equal(p.data(), 2.0f));
+}
+TEST_CASE("Parameter: an initializer that throws at finish_deferred_init leaves the parameter waiting") {
+  struct Throws : init::Initializer {
+    bool armed = true;
+    void init_weight(const std::string&, NDArray<float>& a) override {
+      if (armed) throw ValueError("cannot initialize");
+      a.fill(7.0f);
+    }
+  };
+  auto throws = std::make_shared<Throws>();
+  Parameter p("t_weight", {2, 0}, init::AnyInitializer(throws));
+  p.initialize();
+  CHECK_THROWS_WITH_AS(p.finish_deferred_init({2, 3}), "cannot initialize", ValueError);
+  CHECK(p.is_deferred());
+  CHECK(p.shape() == Shape{2, 0});
+  CHECK_THROWS_WITH_AS(p.data(), doctest::Contains("deferred"), StateError);
+  throws->armed = false;
+  p.finish_deferred_init({2, 3});
+  CHECK(all_equal(p.data(), 7.0f));
+  CHECK_FALSE(p.is_deferred());
+}
 }

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <gluino/loss/softmax_cross_entropy_loss.hpp>
 #include <gluino/metric/accuracy.hpp>
+#include <gluino/nd.hpp>  // NDArray with all its methods and ops
 #include <gluino/nd/creation.hpp>
 #include <gluino/nn/dense.hpp>
 #include <gluino/nn/sequential.hpp>
@@ -263,5 +264,79 @@ TEST_CASE("an MLP learns a separable 3-class problem (seeded): accuracy >= 0.95"
   acc.update(y, net(x));
   MESSAGE("accuracy after 30 epochs: ", acc.get().second);
   CHECK(acc.get().second >= 0.95);
+}
+TEST_CASE("step: a parameter two layers share is updated once, with the gradient of both uses") {
+  nn::Dense a{2, {.use_bias = false, .in_units = 2}};
+  nn::Dense b{2, {.use_bias = false, .params = a.params()}};
+  nn::Sequential net;
+  auto pa = net.register_child(std::move(a));
+  auto pb = net.register_child(std::move(b));
+  net.initialize(init::Constant{0.5f});
+  REQUIRE(pa->weight() == pb->weight());
+  Trainer trainer(net.collect_params(), "sgd", {{"learning_rate", 0.1}});
+  REQUIRE(trainer.params().size() == 1);
+  const auto x = nd::array<float>({1.0f, 2.0f}).reshape({1, 2});
+  {
+    autograd::record rec;
+    net(x).backward();
+  }
+  const auto w = pa->weight()->data().to_vector(), g = pa->weight()->grad().to_vector();
+  trainer.step(1);
+  const auto after = pa->weight()->data().to_vector();
+  for (std::size_t i = 0; i < w.size(); ++i) CHECK(after[i] == doctest::Approx(w[i] - 0.1f * g[i]));
+  CHECK(trainer.optimizer().index_update_count().at(0) == 1);
+}
+TEST_CASE("step: all or nothing when a parameter waits for its shape or a state has another shape") {
+  nn::Sequential net;
+  net.add(nn::Dense{2, {.in_units = 3}}, nn::Dense{2});
+  net.initialize(init::Constant{1.0f});
+  Trainer trainer(net.collect_params(), "sgd", {{"learning_rate", 0.1}, {"momentum", 0.9}});
+  auto first = net.at<nn::Dense>(0).weight();
+  first->grad().fill(1.0f);
+  CHECK_THROWS_WITH_AS(trainer.step(1), doctest::Contains("waits for its shape"), StateError);
+  CHECK(first->data().to_vector() == std::vector<float>(6, 1.0f));  // not updated
+  CHECK(trainer.optimizer().num_update() == 0);
+  CHECK_FALSE(trainer.optimizer().has_state(0));
+
+  net(nd::ones<float>({1, 3}));  // the second layer learns its input size
+  trainer.step(1);
+  CHECK(trainer.optimizer().num_update() == 1);
+  trainer.optimizer().state(3)[0] = nd::zeros<float>({5});  // the second bias's momentum, of a wrong shape
+  const auto before = first->data().to_vector();
+  CHECK_THROWS_WITH_AS(trainer.step(1), doctest::Contains("optimizer state has shape (5,)"), ShapeError);
+  CHECK(first->data().to_vector() == before);
+  CHECK_THROWS_WITH_AS(trainer.step(0), "Trainer: step: batch_size must be > 0", ValueError);
+}
+TEST_CASE("step: grad_req add sums the gradients of several backward passes until zero_grad") {
+  nn::BasicParameterDict<double> d("acc_");
+  auto p = d.get("w", Shape{2}, {}, {.grad_req = GradReq::add});
+  p->set_data(nd::array<double>({1.0, 1.0}));
+  BasicTrainer<double> trainer(d, "sgd", {{"learning_rate", 1.0}});
+  for (int pass = 0; pass < 2; ++pass) {
+    autograd::record rec;
+    (p->data() * nd::array<double>({1.0, 2.0})).sum().backward();
+  }
+  CHECK(p->grad().to_vector() == std::vector<double>{2.0, 4.0});
+  trainer.step(2);  // rescaled by 1 / 2
+  CHECK(p->data().to_vector() == std::vector<double>{0.0, -1.0});
+  d.zero_grad();
+  CHECK(p->grad().to_vector() == std::vector<double>{0.0, 0.0});
+}
+TEST_CASE("one optimizer object serves the Trainers of one parameter list only") {
+  nn::Dense a{2, {.in_units = 2}}, b{2, {.in_units = 2}};
+  a.initialize();
+  b.initialize();
+  auto adam = std::make_shared<optim::Adam>(optim::AdamOptions{.learning_rate = 0.01});
+  {
+    Trainer first(a.collect_params(), adam);
+    // Another network's parameters under the same indices would share Adam's moments and counts.
+    CHECK_THROWS_WITH_AS(Trainer(b.collect_params(), adam), doctest::Contains("give each Trainer an optimizer of its own"),
+                         ValueError);
+    Trainer again(a.collect_params(), adam);  // the same parameters: the same indices
+    Trainer copy = first;
+    CHECK(&copy.optimizer() == adam.get());
+  }
+  Trainer second(b.collect_params(), adam);  // the first Trainers are gone
+  CHECK(second.params().size() == 2);
 }
 }

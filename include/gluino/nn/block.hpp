@@ -421,8 +421,8 @@ class BasicBlock {
   /// (nn::Sequential fuses a Conv2D and the MaxPool2D after it).
   bool plain_call() const {
     if (moved_from_ || !hooks_->pre.empty() || !hooks_->post.empty() || hybrid_active()) return false;
-    for (const auto& [n, p] : params_)
-      if (!p->is_initialized() || p->is_deferred()) return false;
+    for (const auto& [n, p] : params_)  // is_deferred first: it orders the read of the data
+      if (p->is_deferred() || !p->is_initialized()) return false;
     return true;
   }
   /// The graphs a hybridized block traced so far (one per input signature), oldest first;
@@ -624,9 +624,28 @@ class BasicBlock {
   /// The steps of every call (operator() here; nn::CustomBlock's calls of other arities):
   /// checks, deferred initialization (infer() first when a parameter waits for its shape),
   /// pre-hooks, run(), hooks.  inputs(arrays) appends the call's input arrays, for hooks.
+  /// A first call, one whose parameters wait for their shapes, is all or nothing and runs once
+  /// at a time: threads calling the block at once wait for it (and then run normally), and if it
+  /// throws (a wrong input) the parameters it initialized wait again, as if it had not run
+  /// (DeferredInitCall).  Later calls take no lock.
   template <class Infer, class Run, class Inputs>
   decltype(auto) call(Infer&& infer, Run&& run, Inputs&& inputs) {
     check_callable();
+    if (!waits_for_shapes()) return call_steps(infer, run, inputs);
+    DeferredInitCall<T> first(params_);
+    if constexpr (std::is_void_v<decltype(call_steps(infer, run, inputs))>) {
+      call_steps(infer, run, inputs);
+      first.commit();
+    } else {
+      decltype(auto) out = call_steps(infer, run, inputs);
+      first.commit();
+      return out;
+    }
+  }
+
+ private:
+  template <class Infer, class Run, class Inputs>
+  decltype(auto) call_steps(Infer& infer, Run& run, Inputs& inputs) {
     finish_deferred(infer);
     struct Running {  // which block is running, for check_callable of the blocks it calls
       explicit Running(const BasicBlock* b) : saved(detail::running_block<T>()) { detail::running_block<T>() = b; }
@@ -646,7 +665,6 @@ class BasicBlock {
     return out;
   }
 
- private:
   template <class U>
   friend class BasicBlock;
   // cast's steps, on this (the source) and its copy t, walked in parallel.
@@ -680,7 +698,7 @@ class BasicBlock {
     const BasicBlock* outer = detail::running_block<T>();
     if (!outer || registered_ || outer == this) return;
     for (const auto& [n, p] : collect_params())
-      GLUINO_CHECK(StateError, p->is_initialized() || p->is_deferred(), outer->who(), ": its forward calls ", who(),
+      GLUINO_CHECK(StateError, p->is_deferred() || p->is_initialized(), outer->who(), ": its forward calls ", who(),
                    " (", type_name(), "), which no parent registered, so initialize(), collect_params() and "
                    "save_parameters() do not reach it; register it in the constructor (register_child or add)");
   }
@@ -689,11 +707,15 @@ class BasicBlock {
                  "cannot observe a call of ", n_in, " inputs and ", n_out, " outputs; register one taking "
                  "(Block&, const std::vector<NDArray>&...)");
   }
+  // True when one of this block's own parameters waits for its shape (an atomic read each).
+  bool waits_for_shapes() const {
+    for (const auto& [n, p] : params_)
+      if (p->is_deferred()) return true;
+    return false;
+  }
   template <class Infer>
   void finish_deferred(Infer& infer) {
-    bool waiting = false;
-    for (const auto& [n, p] : params_) waiting = waiting || p->is_deferred();
-    if (!waiting) return;
+    if (!waits_for_shapes()) return;
     infer();
     for (const auto& [n, p] : params_)
       if (p->is_deferred() && p->shape().is_complete()) p->finish_deferred_init(p->shape(), who());

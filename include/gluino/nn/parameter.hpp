@@ -3,11 +3,15 @@
 /// BasicParameter<T>: a named, trainable array with its gradient, deferred shape and initializer
 /// (Gluon: gluon.Parameter), and the options of initializing and loading.  The dictionary of
 /// parameters that blocks own and share, BasicParameterDict<T>, is in nn/parameter_dict.hpp.
+#include <algorithm>
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <ostream>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "gluino/autograd/mode.hpp"
 #include "gluino/autograd/trace.hpp"
@@ -22,6 +26,78 @@ template <class T>
 class BasicParameterDict;
 template <class T>
 class BasicBlock;
+template <class T>
+class BasicParameter;
+
+/// The first call of a block whose own parameters wait for their shapes (BasicBlock::call makes
+/// one; not for users): while alive it holds those parameters' locks, so that threads making
+/// the first call of one block at once run its deferred initializations one at a time and once,
+/// and the others then see the parameters initialized; commit() publishes what the call
+/// initialized, and without commit() (the call threw) the destructor puts the parameters back as
+/// they were (shape, pending initializer, no data), so that a first call with a wrong input
+/// leaves nothing inferred from it.
+template <class T>
+class DeferredInitCall {
+ public:
+  /// Locks (in address order, so that two calls never wait for each other) and remembers the
+  /// parameters among `params` that wait for their shapes.
+  template <class Params>
+  explicit DeferredInitCall(const Params& params) {
+    std::vector<BasicParameter<T>*> ps;
+    for (const auto& [n, p] : params)
+      if (p->is_deferred()) ps.push_back(p.get());
+    std::sort(ps.begin(), ps.end());
+    ps.erase(std::unique(ps.begin(), ps.end()), ps.end());
+    for (BasicParameter<T>* p : ps) {
+      std::unique_lock<std::recursive_mutex> lock(p->mutex_);
+      if (!p->is_deferred()) continue;  // another thread's first call finished it meanwhile
+      saved_.push_back({p, p->shape_, p->pending_, p->own_pending_, std::move(lock)});
+    }
+    outer_ = current();
+    current() = this;
+  }
+  DeferredInitCall(const DeferredInitCall&) = delete;
+  DeferredInitCall& operator=(const DeferredInitCall&) = delete;
+  /// The call succeeded: the parameters it initialized are no longer deferred.
+  void commit() {
+    for (auto& s : saved_)
+      if (s.param->data_.defined()) s.param->deferred_.store(false, std::memory_order_release);
+    committed_ = true;
+  }
+  ~DeferredInitCall() {
+    current() = outer_;
+    if (committed_) return;
+    for (auto& s : saved_) {
+      s.param->data_ = NDArray<T>{};
+      s.param->shape_ = s.shape;
+      s.param->pending_ = std::move(s.pending);
+      s.param->own_pending_ = s.own_pending;
+    }
+  }
+  /// True when p is held by a first call running on this thread (which then publishes it).
+  static bool holds(const BasicParameter<T>* p) {
+    for (const DeferredInitCall* c = current(); c; c = c->outer_)
+      for (const auto& s : c->saved_)
+        if (s.param == p) return true;
+    return false;
+  }
+
+ private:
+  struct Saved {
+    BasicParameter<T>* param;
+    Shape shape;
+    init::BasicAnyInitializer<T> pending;
+    bool own_pending;
+    std::unique_lock<std::recursive_mutex> lock;
+  };
+  static const DeferredInitCall*& current() {
+    thread_local const DeferredInitCall* c = nullptr;
+    return c;
+  }
+  std::vector<Saved> saved_;
+  const DeferredInitCall* outer_ = nullptr;
+  bool committed_ = false;
+};
 
 /// Options of initialize() (Gluon's keyword arguments of Block.initialize / ParameterDict.initialize).
 struct InitializeOptions {
@@ -95,8 +171,9 @@ class BasicParameter {
 
   /// True once the parameter has data.
   bool is_initialized() const { return data_.defined(); }
-  /// True when initialize() was called but waits for the shape (deferred initialization).
-  bool is_deferred() const { return static_cast<bool>(pending_); }
+  /// True when initialize() was called but waits for the shape (deferred initialization); during
+  /// a block's first call, until that call returns (see finish_deferred_init).
+  bool is_deferred() const { return deferred_.load(std::memory_order_acquire); }
 
   /// Initializes the data: with the parameter's own initializer if it has one, else with
   /// default_init (dispatching on the name).  With an incomplete shape the initialization is
@@ -111,15 +188,18 @@ class BasicParameter {
     }
     init::BasicAnyInitializer<T> chosen = init_ ? init_ : default_init;
     GLUINO_CHECK(ValueError, static_cast<bool>(chosen), "Parameter '", name_, "': initialize: no initializer given");
-    own_pending_ = static_cast<bool>(init_);
     if (!shape_.is_complete()) {
       GLUINO_CHECK(ValueError, opt_.allow_deferred_init, "Parameter '", name_,
                    "': cannot initialize with the incomplete shape ", shape_,
                    " (0 = unknown) because deferred initialization is not allowed");
+      own_pending_ = static_cast<bool>(init_);
       pending_ = std::move(chosen);
+      deferred_.store(true, std::memory_order_release);
       return;
     }
-    run_init(*chosen, own_pending_);
+    run_init(*chosen, static_cast<bool>(init_));
+    pending_ = {};  // an initialization that waited is replaced by this one
+    deferred_.store(false, std::memory_order_release);
   }
 
   /// Completes a deferred initialization once the layer knows the full shape: fills the unknown
@@ -127,13 +207,27 @@ class BasicParameter {
   /// initializer if initialize() was called.  Called by layers at every forward; cheap once
   /// initialized.  ShapeError (starting with `who`, e.g. the block prefix, and naming the
   /// parameter and both shapes) when a known dimension differs.
+  /// Thread-safe: the initializer runs once however many threads finish the parameter at once.
+  /// Inside a block's first call (BasicBlock::operator()) the parameter counts as deferred until
+  /// the call returns, and goes back to waiting, its shape unknown again, if the call throws (a
+  /// first call with a wrong input infers nothing).  If the initializer throws, the parameter
+  /// still waits, with its shape as before.
   void finish_deferred_init(const Shape& inferred, const std::string& who = "") {
+    if (!is_deferred() && data_.defined() && inferred == shape_) return;  // initialized: no lock
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (data_.defined() && inferred == shape_) return;
+    const Shape before = shape_;
     merge_shape(inferred, who);
     if (pending_ && shape_.is_complete()) {
-      auto chosen = std::move(pending_);
+      try {
+        run_init(*pending_, own_pending_);
+      } catch (...) {
+        data_ = NDArray<T>{};
+        shape_ = before;
+        throw;
+      }
       pending_ = {};
-      run_init(*chosen, own_pending_);
+      if (!DeferredInitCall<T>::holds(this)) deferred_.store(false, std::memory_order_release);
     }
   }
 
@@ -169,12 +263,16 @@ class BasicParameter {
       data_.assign(arr);
       return;
     }
-    merge_shape(arr.shape(), "");
-    GLUINO_CHECK(ShapeError, shape_ == arr.shape(), "Parameter '", name_, "': set_data: shape ", arr.shape(),
+    std::lock_guard<std::recursive_mutex> lock(mutex_);
+    const Shape merged = merged_shape(arr.shape(), "");  // nothing changes before every check passed
+    GLUINO_CHECK(ShapeError, merged == arr.shape(), "Parameter '", name_, "': set_data: shape ", arr.shape(),
                  " differs from the parameter's shape ", shape_);
+    NDArray<T> copy = arr.detach().copy();
+    copy.attach_grad(opt_.grad_req);
+    shape_ = merged;
     pending_ = {};
-    data_ = arr.detach().copy();
-    data_.attach_grad(opt_.grad_req);
+    data_ = std::move(copy);
+    if (!DeferredInitCall<T>::holds(this)) deferred_.store(false, std::memory_order_release);
   }
   /// Takes source's state but its gradient, converted to T: shape, grad_req, lr_mult, wd_mult,
   /// allow_deferred_init, its own initializer (init::rebind_initializer: empty when it cannot be
@@ -201,6 +299,7 @@ class BasicParameter {
     own_pending_ = source.own_pending_;
     data_ = std::move(data);
     if (data_.defined()) data_.attach_grad(opt_.grad_req);
+    deferred_.store(static_cast<bool>(pending_), std::memory_order_release);
   }
   /// Sets the gradient to zero (nothing when there is none).  Gluon: zero_grad.
   void zero_grad() {
@@ -214,18 +313,19 @@ class BasicParameter {
   }
 
  private:
-  void merge_shape(const Shape& inferred, const std::string& who) {
+  void merge_shape(const Shape& inferred, const std::string& who) { shape_ = merged_shape(inferred, who); }
+  // shape() with its unknown (0) dimensions taken from inferred; ShapeError when a known one differs.
+  Shape merged_shape(const Shape& inferred, const std::string& who) const {
     bool ok = shape_.ndim() == 0 || inferred.ndim() == shape_.ndim();
     for (std::size_t d = 0; ok && d < shape_.ndim(); ++d)
       ok = shape_[d] == 0 || inferred[d] == 0 || shape_[d] == inferred[d];
     GLUINO_CHECK(ShapeError, ok, who.empty() ? "" : who + ": ", "Parameter '", name_, "' has shape ", shape_,
                  " but the input implies shape ", inferred);
-    if (shape_.ndim() == 0) {
-      shape_ = inferred;
-      return;
-    }
-    for (std::size_t d = 0; d < shape_.ndim(); ++d)
-      if (shape_[d] == 0) shape_[d] = inferred[d];
+    if (shape_.ndim() == 0) return inferred;
+    Shape merged = shape_;
+    for (std::size_t d = 0; d < merged.ndim(); ++d)
+      if (merged[d] == 0) merged[d] = inferred[d];
+    return merged;
   }
   void run_init(init::BasicInitializer<T>& initializer, bool own) {
     autograd::pause no_record;
@@ -250,6 +350,7 @@ class BasicParameter {
   friend class BasicParameterDict;
   template <class U>
   friend class BasicParameter;
+  friend class DeferredInitCall<T>;
   // Only a pending ParameterDict renames its parameters, once, when its block is registered.
   void rename(std::string n) { name_ = std::move(n); }
 
@@ -260,6 +361,11 @@ class BasicParameter {
   NDArray<T> data_;
   init::BasicAnyInitializer<T> pending_;  // set while initialization waits for the shape
   bool own_pending_ = false;              // the pending initializer is the parameter's own
+  // is_deferred(): pending_ set, or initialized by a first call still running (DeferredInitCall).
+  // Written under mutex_ (or by initialize / set_data / loading, which are not for concurrent
+  // use); read without it, so that an initialized parameter costs forward no lock.
+  std::atomic<bool> deferred_{false};
+  std::recursive_mutex mutex_;  // finish_deferred_init's slow path and first calls (DeferredInitCall)
 };
 
 using Parameter = BasicParameter<float>;

@@ -169,6 +169,23 @@ class BasicOptimizer {
         GLUINO_CHECK(ValueError, v[k].defined(), name_, ": set_states: parameter ", index, " lacks state '", names[k], "'");
     states_ = std::move(loaded);
   }
+  /// For Trainer: ties this optimizer's parameter indices to `params` (identities, in index
+  /// order) while the returned handle lives.  ValueError when a live Trainer tied it to other
+  /// parameters: states and update counts are kept per index, so two Trainers of different
+  /// parameters sharing one optimizer would mix them (Gluon's Trainers mix its counters and
+  /// lr_mult / wd_mult).  Trainers of the same parameters may share it.
+  std::shared_ptr<const void> bind_parameters(std::vector<const void*> params) {
+    if (auto bound = bound_.lock()) {
+      GLUINO_CHECK(ValueError, *bound == params, name_, ": this optimizer already updates another Trainer's ",
+                   bound->size(), " parameters (its states are kept per parameter index); give each Trainer an "
+                   "optimizer of its own, e.g. optim::create(name, options) twice");
+      return bound;
+    }
+    auto made = std::make_shared<const std::vector<const void*>>(std::move(params));
+    bound_ = made;
+    return made;
+  }
+
   /// Drops every state and counter (the next update starts afresh).
   void reset() {
     states_.clear();
@@ -232,6 +249,7 @@ class BasicOptimizer {
   std::size_t num_update_ = 0;
   std::map<std::size_t, std::size_t> index_update_count_;
   std::map<std::size_t, std::vector<NDArray<T>>> states_;
+  std::weak_ptr<const std::vector<const void*>> bound_;  // the parameters of bind_parameters
 };
 
 }  // namespace gluino::optim

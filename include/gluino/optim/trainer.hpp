@@ -36,22 +36,39 @@ class BasicTrainer {
   /// at each step, as Gluon.
   BasicTrainer(nn::BasicParameterDict<T> params, const std::string& optimizer, const optim::OptimizerOptions& options = {})
       : BasicTrainer(std::move(params), optim::create<T>(optimizer, options)) {}
-  /// With an optimizer object (shared: the caller may keep tuning it).
+  /// With an optimizer object (shared: the caller may keep tuning it).  ValueError when another
+  /// live Trainer of other parameters uses it (optimizer states are kept per parameter index).
   BasicTrainer(nn::BasicParameterDict<T> params, std::shared_ptr<optim::BasicOptimizer<T>> optimizer)
       : optimizer_(std::move(optimizer)) {
     GLUINO_CHECK(ValueError, optimizer_ != nullptr, "Trainer: the optimizer is null");
     scale_ = optimizer_->rescale_grad();
+    std::vector<const void*> ids;
     for (const auto& [name, p] : params) {
       bool seen = false;
       for (const auto& q : params_) seen = seen || q == p;
-      if (!seen) params_.push_back(p);
+      if (!seen) params_.push_back(p), ids.push_back(p.get());
     }
+    binding_ = optimizer_->bind_parameters(std::move(ids));
   }
 
   /// One update of every parameter with a gradient, gradients scaled by rescale_grad / batch_size.
-  /// StateError for a parameter that is not initialized yet.  Gluon: step(batch_size).
+  /// All or nothing: StateError naming the parameter, before anything is updated, when one with a
+  /// gradient is not initialized (or waits for its shape), ShapeError when an optimizer state
+  /// (set_states, load_states) does not have its shape.  Gluon: step(batch_size).
   void step(std::size_t batch_size) {
     GLUINO_CHECK(ValueError, batch_size > 0, "Trainer: step: batch_size must be > 0");
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      const auto& p = *params_[i];
+      if (p.grad_req() == GradReq::null) continue;
+      GLUINO_CHECK(StateError, !p.is_deferred() && p.is_initialized(), "Trainer: step: parameter '", p.name(), "' ",
+                   p.is_deferred() ? "waits for its shape (deferred initialization): pass a batch through the network first"
+                                   : "is not initialized: call initialize()",
+                   "; no parameter was updated");
+      if (optimizer_->has_state(i))
+        for (const NDArray<T>& s : optimizer_->state(i))
+          GLUINO_CHECK(ShapeError, s.shape() == p.data().shape(), "Trainer: step: parameter '", p.name(), "' has shape ",
+                       p.data().shape(), " but its optimizer state has shape ", s.shape(), "; no parameter was updated");
+    }
     optimizer_->set_rescale_grad(scale_ / static_cast<double>(batch_size));
     for (std::size_t i = 0; i < params_.size(); ++i) {
       const auto& p = *params_[i];
@@ -101,6 +118,7 @@ class BasicTrainer {
   std::shared_ptr<optim::BasicOptimizer<T>> optimizer_;
   std::vector<std::shared_ptr<nn::BasicParameter<T>>> params_;
   double scale_ = 1;
+  std::shared_ptr<const void> binding_;  // optimizer_->bind_parameters(params_): one Trainer's indices
 };
 
 // save_states and load_states use nlohmann-json: compiled once in the precompiled library, which
