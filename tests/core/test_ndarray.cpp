@@ -115,6 +115,93 @@ TEST_CASE("at() checks the index count and each index") {
   const auto& cx = x;
   CHECK_THROWS_AS(cx.at(0, 5), ShapeError);
 }
+TEST_CASE("operator[]: a negative index counts from the back, as x[-1] in Gluon; out of range names the index") {
+  auto m = nd::arange<float>(0, 6).reshape({3, 2});
+  CHECK(m[-1].to_vector() == std::vector<float>{4, 5});
+  CHECK(m[-3].to_vector() == std::vector<float>{0, 1});
+  CHECK(m[2u].to_vector() == std::vector<float>{4, 5});
+  m[-2].fill(7);  // a view
+  CHECK(m.to_vector() == std::vector<float>{0, 1, 7, 7, 4, 5});
+  // was "slice: rows [18446744073709551615, 0) out of range for shape (3, 2)"
+  CHECK_THROWS_WITH_AS(m[-4], "operator[]: index -4 out of range for axis 0 of shape (3, 2)", ShapeError);
+  CHECK_THROWS_WITH_AS(m[3], "operator[]: index 3 out of range for axis 0 of shape (3, 2)", ShapeError);
+  CHECK_THROWS_WITH_AS(m[SIZE_MAX], doctest::Contains("index 18446744073709551615 out of range"), ShapeError);
+  CHECK_THROWS_AS(nd::zeros<float>({0, 2})[0], ShapeError);
+  CHECK_THROWS_WITH_AS(nd::zeros<float>(Shape{})[0], doctest::Contains("0-d"), ShapeError);
+  NDArray<float> e;
+  CHECK_THROWS_AS(e[0], StateError);
+}
+TEST_CASE("at() takes negative indices from the back, as numpy's item(); past -n is an error naming the index") {
+  auto x = nd::arange<float>(0, 6).reshape({2, 3});  // x[i][j] = 3 i + j
+  CHECK(x.at(-1, -1) == 5.0f);
+  CHECK(x.at(-2, 1) == 1.0f);
+  CHECK(x.at(1, -3) == 3.0f);
+  CHECK(x.at(1L, 2u) == 5.0f);
+  x.at(-1, 0) = 30.0f;
+  CHECK(x.to_vector() == std::vector<float>{0, 1, 2, 30, 4, 5});
+  // was "at: index 18446744073709551615 out of range ..."
+  CHECK_THROWS_WITH_AS(x.at(-3, 0), "at: index -3 out of range for axis 0 of shape (2, 3)", ShapeError);
+  CHECK_THROWS_WITH_AS(x.at(0, -4), "at: index -4 out of range for axis 1 of shape (2, 3)", ShapeError);
+  // an unsigned index never wraps: SIZE_MAX is not -1
+  CHECK_THROWS_WITH_AS(x.at(std::size_t(0), SIZE_MAX), doctest::Contains("index 18446744073709551615"), ShapeError);
+  const auto& cx = x;
+  CHECK(cx.at(-1, -2) == 4.0f);
+  auto s = nd::full<double>(Shape{}, 7.0);
+  CHECK(s.at() == 7.0);
+  CHECK_THROWS_WITH_AS(s.at(0), "at: 1 indices for an array of shape ()", ShapeError);
+}
+TEST_CASE("view_as: a view past the end of the storage is a ShapeError, not a read out of bounds") {
+  auto x = nd::arange<float>(0, 12);
+  auto v = x.view_as(Shape{2, 3}, 6);  // the second half
+  CHECK(v.to_vector() == std::vector<float>{6, 7, 8, 9, 10, 11});
+  auto w = v.view_as(Shape{2}, 4);  // a view of a view: offsets add up
+  CHECK(w.to_vector() == std::vector<float>{10, 11});
+  CHECK(x.view_as(Shape{0}, 12).size() == 0);
+  CHECK_THROWS_WITH_AS(x.view_as(Shape{13}),
+                       doctest::Contains("view_as: shape (13,) at offset 0 + 0 needs 13 elements, "
+                                         "but the storage holds 12"),
+                       ShapeError);
+  CHECK_THROWS_AS(v.view_as(Shape{3}, 4), ShapeError);
+  CHECK_THROWS_AS(x.view_as(Shape{1}, SIZE_MAX), ShapeError);  // offset + size wraps around
+  CHECK_THROWS_AS(x.view_as(Shape{std::size_t(1) << 62, 8}), ShapeError);
+}
+TEST_CASE("views of views: slices, rows, copy, astype and detach see the right elements") {
+  auto x = nd::arange<double>(0, 24).reshape({4, 6});  // x[i][j] = 6 i + j
+  auto v = x.slice(1, 4);                               // rows 1..3
+  auto w = v.slice(1, 3);                               // rows 2..3
+  auto r = w[1];                                        // row 3
+  CHECK(r.to_vector() == std::vector<double>{18, 19, 20, 21, 22, 23});
+  CHECK(w.at(0, 5) == 17.0);
+  auto c = w.copy();
+  auto f = w.astype<float>();
+  auto d = w.detach();
+  x.fill(-1.0);
+  CHECK(c.to_vector()[0] == 12.0);
+  CHECK(f.to_vector()[11] == 23.0f);
+  CHECK(d.to_vector() == std::vector<double>(12, -1.0));  // detach shares storage
+  CHECK(r.at(-1) == -1.0);
+}
+TEST_CASE("assign between overlapping views of one storage behaves as if src were copied first") {
+  for (int forward = 0; forward < 2; ++forward) {
+    CAPTURE(forward);
+    auto x = nd::arange<float>(0, 10);
+    auto lo = x.slice(0, 9), hi = x.slice(1, 10);
+    std::vector<float> want(10);
+    for (int i = 0; i < 10; ++i) want[std::size_t(i)] = float(i);
+    if (forward) {
+      hi.assign(lo);  // x[1:] = x[:-1]
+      for (int i = 9; i >= 1; --i) want[std::size_t(i)] = float(i - 1);
+    } else {
+      lo.assign(hi);  // x[:-1] = x[1:]
+      for (int i = 0; i < 9; ++i) want[std::size_t(i)] = float(i + 1);
+    }
+    CHECK(x.to_vector() == want);
+  }
+  // broadcasting from an overlapping view: rows 0..2 of (4, 3) all become old row 1
+  auto m = nd::arange<float>(0, 12).reshape({4, 3});
+  m.slice(0, 3).assign(m.slice(1, 2));
+  CHECK(m.to_vector() == std::vector<float>{3, 4, 5, 3, 4, 5, 3, 4, 5, 9, 10, 11});
+}
 TEST_CASE("asscalar and item") {
   CHECK(nd::full<float>({1, 1}, 4.0f).asscalar() == 4.0f);
   CHECK(nd::full<double>(Shape{}, 2.0).item() == 2.0);
@@ -130,6 +217,18 @@ TEST_CASE("an empty handle throws StateError") {
   CHECK_THROWS_AS(e.copy(), StateError);
   CHECK_THROWS_AS(e.fill(1.0f), StateError);
   CHECK_THROWS_AS(e.attach_grad(), StateError);
+  CHECK_THROWS_AS(e.astype<double>(), StateError);
+  CHECK_THROWS_AS(e.detach(), StateError);
+  CHECK_THROWS_AS(e.view_as(Shape{1}), StateError);
+  CHECK_THROWS_AS(e.at(0), StateError);
+  CHECK_THROWS_AS(e.to_vector(), StateError);
+  CHECK_THROWS_AS(e.zeros_like(), StateError);
+  CHECK_THROWS_AS(e.grad(), StateError);
+  CHECK_THROWS_AS(e.version(), StateError);
+  auto x = nd::ones<float>({2});
+  CHECK_THROWS_AS(x.assign(e), StateError);
+  CHECK_THROWS_AS(e.assign(x), StateError);
+  CHECK(x.to_vector() == std::vector<float>{1, 1});
 }
 TEST_CASE("attach_grad and grad()") {
   auto x = nd::ones<double>({2, 2});

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <climits>
 #include <cstddef>
 #include <new>
 #include <stdexcept>
@@ -58,5 +59,24 @@ TEST_CASE("run_team: an exception on any thread of the team reaches the caller a
                              if (tid == 0) throw std::bad_alloc();
                            }),
                   std::bad_alloc);
+}
+
+TEST_CASE("set_num_threads: 0, negative or more than max_num_threads() is a ValueError naming n; nothing changes") {
+  gluino::set_num_threads(2);
+  const int before = gluino::get_num_threads();
+  CHECK_THROWS_WITH_AS(gluino::set_num_threads(0), doctest::Contains("set_num_threads: n must be >= 1, got 0"),
+                       gluino::ValueError);
+  CHECK_THROWS_WITH_AS(gluino::set_num_threads(-3), doctest::Contains("got -3"), gluino::ValueError);
+  // INT_MAX threads: libgomp died allocating the team ("Out of memory allocating ... bytes").
+  CHECK_THROWS_WITH_AS(gluino::set_num_threads(INT_MAX), doctest::Contains("got 2147483647"), gluino::ValueError);
+  CHECK(gluino::max_num_threads() >= 1);
+  CHECK_THROWS_AS(gluino::set_num_threads(gluino::max_num_threads() + 1), gluino::ValueError);
+  CHECK(gluino::get_num_threads() == before);
+  std::atomic<std::size_t> count{0};
+  parallel_for(100000, [&](std::size_t) { count.fetch_add(1, std::memory_order_relaxed); });
+  CHECK(count.load() == 100000);
+  gluino::set_num_threads(1);  // the bounds themselves are accepted
+  CHECK(gluino::get_num_threads() == 1);
+  gluino::set_num_threads(2);
 }
 }

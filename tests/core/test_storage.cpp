@@ -176,6 +176,18 @@ TEST_CASE("a byte count past PTRDIFF_MAX is a ValueError before any allocation")
   CHECK_THROWS_AS(Storage<char>(max_bytes + 1), gluino::ValueError);
   CHECK_THROWS_AS(Storage<float>(std::size_t(-1)), gluino::ValueError);
 }
+TEST_CASE("a byte count past the machine's RAM and swap is a ValueError naming it, not std::bad_alloc") {
+  const std::size_t mem = gluino::detail::system_memory_bytes();
+  CHECK(mem > (std::size_t(1) << 20));  // some memory, and known on Linux
+  // 2^62 bytes: below PTRDIFF_MAX, so only the memory check can stop it before malloc does
+  CHECK_THROWS_WITH_AS(Storage<float>(std::size_t(1) << 60),
+                       doctest::Contains("Storage: 1152921504606846976 elements of 4 bytes (4611686018427387904 bytes) "
+                                         "are more than this machine's memory"),
+                       gluino::ValueError);
+  CHECK_THROWS_AS(Storage<double>(mem / 8 + 1), gluino::ValueError);
+  Storage<double> ok(1024);  // an ordinary size is unaffected
+  CHECK(ok.size() == 1024);
+}
 TEST_CASE("the pool refuses a size whose rounding would wrap, or past PTRDIFF_MAX") {
   auto& pool = memory_pool();
   CHECK_THROWS_AS(pool.allocate(std::size_t(-1)), std::bad_alloc);  // rounding up wraps to 0

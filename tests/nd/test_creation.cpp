@@ -52,6 +52,20 @@ TEST_CASE("sizes that overflow throw before allocating, naming the shape") {
   CHECK_THROWS_WITH_AS(NDArray<float>(Shape{std::size_t(1) << 62}), doctest::Contains("overflow"), ValueError);
   CHECK_THROWS_AS(NDArray<double>(Shape{std::size_t(1) << 61}), ValueError);  // exactly 2^64 bytes
 }
+TEST_CASE("a size past the machine's memory is a ValueError naming the op and shape, not std::bad_alloc") {
+  // 2^62 bytes: below PTRDIFF_MAX, far above any machine's RAM and swap.
+  const std::size_t rows = std::size_t(1) << 40, cols = std::size_t(1) << 20;
+  CHECK_THROWS_WITH_AS(nd::zeros<float>({rows, cols}),
+                       doctest::Contains("zeros: shape (1099511627776, 1048576) of 4-byte elements needs "
+                                         "4611686018427387904 bytes, more than this machine's memory"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(nd::ones<double>({std::size_t(1) << 59}), doctest::Contains("ones: shape (576460752303423488,)"),
+                       ValueError);
+  CHECK_THROWS_AS(nd::full<float>({rows, cols}, 2.0f), ValueError);
+  CHECK_THROWS_WITH_AS(nd::arange<float>(0, 1e18),
+                       doctest::Contains("arange: 0 to 1e+18 by 1 gives 1000000000000000000"), ValueError);
+  CHECK(nd::zeros<float>({rows, cols, 0}).size() == 0);  // huge dimensions, no elements: fine
+}
 TEST_CASE("arange: a length that does not fit, or a non-finite bound, is a ValueError") {
   CHECK_THROWS_WITH_AS(nd::arange<float>(0, 1e300), doctest::Contains("arange:"), ValueError);
   CHECK_THROWS_AS(nd::arange<float>(0, 1e30, 1e-30), ValueError);

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <vector>
 
 #include <gluino/autograd/engine.hpp>
 #include <gluino/nd/creation.hpp>
@@ -81,6 +82,36 @@ TEST_CASE("errors: low > high, negative scale") {
                        ValueError);
   auto outd = out.astype<double>();
   CHECK_THROWS_AS(nd::random::normal<double>(0.0, -0.5, outd), ValueError);
+}
+TEST_CASE("uniform: a bound that is not finite, or a range past double's, is a ValueError naming the bounds") {
+  // Drawn, such ranges gave every element high's neighbour, FLT_MAX or NaN (numpy: OverflowError).
+  const double big = 1.7e308;
+  CHECK_THROWS_WITH_AS(nd::random::uniform<double>({4}, -big, big),
+                       doctest::Contains("random.uniform: the range [-1.7e+308, 1.7e+308) is wider than"), ValueError);
+  CHECK_THROWS_WITH_AS(nd::random::uniform<float>({4}, 0.0f, INFINITY),
+                       doctest::Contains("random.uniform: low and high must be finite, got 0 and inf"), ValueError);
+  CHECK_THROWS_AS(nd::random::uniform<float>({4}, -INFINITY, INFINITY), ValueError);
+  CHECK_THROWS_WITH_AS(nd::random::uniform<float>({4}, NAN, 1.0f), doctest::Contains("finite"), ValueError);
+  auto out = nd::full<float>({3}, 7.0f);
+  CHECK_THROWS_AS(nd::random::uniform<float>(0.0f, NAN, out), ValueError);
+  CHECK(out.to_vector() == std::vector<float>{7, 7, 7});  // untouched
+  // the widest ranges that fit: every draw inside, not all at one end
+  auto w = nd::random::uniform<double>({2000}, -8e307, 8e307);
+  std::size_t neg = 0;
+  for (double v : w) {
+    REQUIRE(std::isfinite(v));
+    REQUIRE(v >= -8e307);
+    REQUIRE(v < 8e307);
+    neg += v < 0;
+  }
+  CHECK(neg > 800);
+  CHECK(neg < 1200);
+  auto f = nd::random::uniform<float>({2000}, -3.4e38f, 3.4e38f);
+  std::size_t fneg = 0, top = 0;
+  for (float v : f) fneg += v < 0, top += v == std::nextafter(3.4e38f, 0.0f);
+  CHECK(fneg > 800);
+  CHECK(fneg < 1200);
+  CHECK(top == 0);
 }
 TEST_CASE("uniform / normal into an array a graph saved: backward throws instead of reading the new values") {
   for (int normal = 0; normal < 2; ++normal) {

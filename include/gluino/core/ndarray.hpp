@@ -116,16 +116,18 @@ class NDArray {
   const T* begin() const { return data(); }
   const T* end() const { return data() + size(); }
 
-  /// Element at a full index, e.g. x.at(1, 2).  ShapeError when the index is out of range.
+  /// Element at a full index, e.g. x.at(1, 2); a negative index counts from the back of its axis
+  /// (x.at(-1, -1) is the last element), as numpy's item().  ShapeError when the count of
+  /// indices differs from ndim() or an index is outside [-n, n) of its axis.
   template <class... I>
   T& at(I... idx) {
     detail::check_not_tracing("reads array values (at)");
-    return data()[offset_of({static_cast<std::size_t>(idx)...})];
+    return data()[offset_of({index_of(idx)...})];
   }
   template <class... I>
   const T& at(I... idx) const {
     detail::check_not_tracing("reads array values (at)");
-    return data()[offset_of({static_cast<std::size_t>(idx)...})];
+    return data()[offset_of({index_of(idx)...})];
   }
   /// The single element of a one-element array.  Gluon: asscalar().
   T asscalar() const {
@@ -207,11 +209,18 @@ class NDArray {
     static_assert(detail::complete_type<shape_ops<A>>, "NDArray::slice needs #include <gluino/nd/shape_ops.hpp> (or <gluino/gluino.hpp>)");
     return shape_ops<A>::slice(*this, begin, end);
   }
-  /// Row i along the first axis, with that axis dropped (a view).  Gluon: x[i].
-  template <class A = NDArray>
-  A operator[](std::size_t i) const {
+  /// Row i along the first axis, with that axis dropped (a view); a negative i counts from the
+  /// back (x[-1] is the last row).  Gluon: x[i].  ShapeError for a 0-d array or i outside [-n, n).
+  template <class A = NDArray, class I>
+  A operator[](I i) const {
     static_assert(detail::complete_type<shape_ops<A>>, "NDArray::operator[] needs #include <gluino/nd/shape_ops.hpp> (or <gluino/gluino.hpp>)");
-    return shape_ops<A>::row(*this, i);
+    static_assert(std::is_integral_v<I>, "NDArray::operator[]: the index must be an integer");
+    const Shape& s = shape();
+    GLUINO_CHECK(ShapeError, s.ndim() >= 1, "operator[]: cannot index a 0-d array");
+    const Index k = index_of(i);
+    const std::size_t row = k.negative ? k.value + s[0] : k.value;  // below -n wraps past n
+    GLUINO_CHECK(ShapeError, row < s[0], "operator[]: index ", i, " out of range for axis 0 of shape ", s);
+    return shape_ops<A>::row(*this, row);
   }
 
   // Reductions (nd/reduce.hpp) over all axes (empty axes) or the given ones.
@@ -274,7 +283,8 @@ class NDArray {
   /// Internals used by autograd; not part of the user API.
   const std::shared_ptr<Impl>& impl() const { return impl_; }
   explicit NDArray(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
-  /// A view of this array's storage with another shape (no copy, no history).
+  /// A view of this array's storage with another shape (no copy, no history), `extra_offset`
+  /// elements past this one's start.  ShapeError when it would reach past the storage's end.
   NDArray view_as(const Shape& s, std::size_t extra_offset = 0) const;
 
  private:
@@ -291,16 +301,36 @@ class NDArray {
     GLUINO_CHECK(StateError, impl_ != nullptr, "NDArray: operation on an empty (default-constructed) array");
     return *impl_;
   }
-  std::size_t offset_of(std::initializer_list<std::size_t> idx) const {
+  // An index of at(): its value modulo 2^64, and whether it was negative (a signed integer < 0).
+  struct Index {
+    std::size_t value;
+    bool negative;
+  };
+  template <class I>
+  static Index index_of(I i) {
+    if constexpr (std::is_integral_v<I> && std::is_signed_v<I>)
+      return {static_cast<std::size_t>(i), i < 0};
+    else
+      return {static_cast<std::size_t>(i), false};
+  }
+  std::size_t offset_of(std::initializer_list<Index> idx) const {
     const Shape& s = shape();
     GLUINO_CHECK(ShapeError, idx.size() == s.ndim(), "at: ", idx.size(), " indices for an array of shape ", s);
     std::size_t off = 0, d = 0;
-    for (std::size_t i : idx) {
-      GLUINO_CHECK(ShapeError, i < s[d], "at: index ", i, " out of range for axis ", d, " of shape ", s);
+    for (const Index& x : idx) {
+      const std::size_t i = x.negative ? x.value + s[d] : x.value;  // -1 + n = n - 1; below -n wraps past n
+      if (i >= s[d]) [[unlikely]] {
+        if (x.negative) raise_index(static_cast<long long>(x.value), d);
+        raise_index(x.value, d);
+      }
       off = off * s[d] + i;
       ++d;
     }
     return off;
+  }
+  template <class V>
+  [[noreturn]] void raise_index(V i, std::size_t axis) const {
+    detail::raise<ShapeError>("at: index ", i, " out of range for axis ", axis, " of shape ", shape());
   }
   std::shared_ptr<Impl> impl_;
 };
@@ -326,9 +356,16 @@ NDArray<T>::NDArray(const Shape& shape) : impl_(std::make_shared<Impl>()) {
 
 template <class T>
 NDArray<T> NDArray<T>::view_as(const Shape& s, std::size_t extra_offset) const {
+  const Impl& im = checked();
+  const std::size_t held = im.storage->size(), n = s.size();  // s.size(): ShapeError on overflow
+  std::size_t offset = 0;
+  GLUINO_CHECK(ShapeError, !detail::add_overflows(im.offset, extra_offset, &offset) && offset <= held &&
+                               n <= held - offset,
+               "view_as: shape ", s, " at offset ", im.offset, " + ", extra_offset, " needs ", n,
+               " elements, but the storage holds ", held);
   auto impl = std::make_shared<Impl>();
-  impl->storage = checked().storage;
-  impl->offset = impl_->offset + extra_offset;
+  impl->storage = im.storage;
+  impl->offset = offset;
   impl->shape = s;
   return NDArray(std::move(impl));
 }

@@ -6,19 +6,36 @@
 #include <cstddef>
 #include <exception>
 #include <mutex>
+#include <string>
+#include <thread>
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
 
+#include "gluino/core/error.hpp"
+
 namespace gluino {
 
-/// Sets the number of threads gluino's kernels use (and its matrix products: kernels::gemm).
-/// Without OpenMP every kernel runs on the calling thread and this is a no-op.
-inline void set_num_threads(int n) {
+/// The most threads set_num_threads takes: 4 per hardware thread, at least 256, and no more than
+/// OpenMP's thread limit.  A team far larger than the machine only slows every kernel down, and
+/// one of millions made libgomp end the process ("Out of memory allocating ... bytes").
+inline int max_num_threads() {
+  const unsigned hw = std::thread::hardware_concurrency();
+  int n = static_cast<int>(std::min<unsigned>(std::max(hw, 64u), 1u << 20) * 4);
 #if defined(_OPENMP)
-  omp_set_num_threads(std::max(1, n));
-#else
-  (void)n;
+  n = std::min(n, std::max(1, omp_get_thread_limit()));
+#endif
+  return n;
+}
+
+/// Sets the number of threads gluino's kernels use (and its matrix products: kernels::gemm).
+/// ValueError, changing nothing, when n < 1 or n > max_num_threads() (as torch.set_num_threads
+/// rejects n <= 0).  Without OpenMP every kernel runs on the calling thread and a valid n is ignored.
+inline void set_num_threads(int n) {
+  GLUINO_CHECK(ValueError, n >= 1 && n <= max_num_threads(), "set_num_threads: n must be >= 1, got ", n,
+               n >= 1 ? " (the most this machine takes is " + std::to_string(max_num_threads()) + ")" : "");
+#if defined(_OPENMP)
+  omp_set_num_threads(n);
 #endif
 }
 

@@ -17,6 +17,9 @@
 #include <unordered_map>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/sysinfo.h>
+#endif
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/mman.h>
 // <sys/mman.h> defines MAP_TYPE (Linux's mask of mapping kinds), a name ONNX's headers use as an
@@ -29,6 +32,7 @@
 
 #include "gluino/core/arena.hpp"
 #include "gluino/core/error.hpp"
+#include "gluino/core/shape.hpp"
 #include "gluino/detail/asan.hpp"
 
 namespace gluino {
@@ -237,6 +241,26 @@ inline MemoryPool& memory_pool() {
 /// them in malloc's heap; smaller ones come from malloc.
 inline constexpr std::size_t direct_map_bytes = std::size_t(1) << 18;
 
+/// The machine's RAM plus swap in bytes (Linux's sysinfo, read once), SIZE_MAX where unknown: an
+/// allocation past it fails, or with overcommit is killed by the kernel when its pages are touched.
+inline std::size_t system_memory_bytes() noexcept {
+  static const std::size_t bytes = [] {
+    std::size_t total = std::numeric_limits<std::size_t>::max();
+#if defined(__linux__)
+    struct sysinfo info {};
+    if (sysinfo(&info) == 0 && info.mem_unit > 0) {
+      const auto unit = static_cast<std::size_t>(info.mem_unit);
+      std::size_t ram = 0, swap = 0;
+      if (!mul_overflows(static_cast<std::size_t>(info.totalram), unit, &ram) &&
+          !mul_overflows(static_cast<std::size_t>(info.totalswap), unit, &swap) && ram > 0 && ram + swap >= ram)
+        total = ram + swap;
+    }
+#endif
+    return total;
+  }();
+  return bytes;
+}
+
 /// A 64-byte aligned block of `bytes` from the system, not cached when freed (system_free).
 inline void* system_allocate(std::size_t bytes) {
   if (bytes > MemoryPool::max_bytes) throw std::bad_alloc();
@@ -274,7 +298,8 @@ inline void set_memory_cache_limit(std::size_t bytes) { detail::memory_pool().se
 
 /// A contiguous buffer of n elements of T.  Not initialised on creation (callers fill it).
 /// NDArray handles share one Storage through a shared_ptr.  ValueError when n * sizeof(T) would
-/// pass PTRDIFF_MAX bytes (the product could wrap around to a small block).
+/// pass PTRDIFF_MAX bytes (the product could wrap around to a small block), or the machine's RAM
+/// and swap (detail::system_memory_bytes: malloc's std::bad_alloc, or the kernel's OOM killer).
 template <class T>
 class Storage {
  public:
@@ -310,6 +335,10 @@ class Storage {
   static std::size_t checked_count(std::size_t n) {
     GLUINO_CHECK(ValueError, n <= max_size(), "Storage: ", n, " elements of ", sizeof(T),
                  " bytes overflow the largest allocation (", std::numeric_limits<std::ptrdiff_t>::max(), " bytes)");
+    if (n * sizeof(T) > detail::system_memory_bytes()) [[unlikely]]
+      detail::raise<ValueError>("Storage: ", n, " elements of ", sizeof(T), " bytes (", n * sizeof(T),
+                                " bytes) are more than this machine's memory (", detail::system_memory_bytes(),
+                                " bytes of RAM and swap)");
     return n;
   }
   // From this thread's step arena when one is active (a hybridized graph's run or backward,

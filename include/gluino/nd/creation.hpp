@@ -12,11 +12,16 @@
 
 namespace gluino::detail {
 /// An array of `shape` filled with v.  Before allocating: ShapeError naming the shape when its
-/// element count overflows, ValueError naming `op` and the shape when its bytes pass PTRDIFF_MAX.
+/// element count overflows, ValueError naming `op` and the shape when its bytes pass PTRDIFF_MAX
+/// or the machine's RAM and swap (detail::system_memory_bytes).
 template <class T>
 NDArray<T> filled(const char* op, const Shape& shape, T v) {
-  GLUINO_CHECK(ValueError, shape.size() <= Storage<T>::max_size(), op, ": shape ", shape, " of ", sizeof(T),
+  const std::size_t n = shape.size();
+  GLUINO_CHECK(ValueError, n <= Storage<T>::max_size(), op, ": shape ", shape, " of ", sizeof(T),
                "-byte elements needs more than ", std::numeric_limits<std::ptrdiff_t>::max(), " bytes");
+  GLUINO_CHECK(ValueError, n * sizeof(T) <= system_memory_bytes(), op, ": shape ", shape, " of ", sizeof(T),
+               "-byte elements needs ", n * sizeof(T), " bytes, more than this machine's memory (",
+               system_memory_bytes(), " bytes of RAM and swap)");
   NDArray<T> x(shape);
   x.fill(v);
   return x;
@@ -40,7 +45,8 @@ template <class T> NDArray<T> ones_like(const NDArray<T>& x) { return ones<T>(x.
 template <class T> NDArray<T> full_like(const NDArray<T>& x, T v) { return full<T>(x.shape(), v); }
 
 /// start, start + step, ... below stop (1-D).  Gluon: nd.arange(start, stop, step).
-/// ValueError for a zero or non-finite argument, or more elements than an array can hold.
+/// ValueError for a zero or non-finite argument, or more elements than an array can hold or the
+/// machine's memory.
 template <class T = float>
 NDArray<T> arange(double start, double stop, double step = 1.0) {
   GLUINO_CHECK(ValueError, step != 0.0, "arange: step must not be 0");
@@ -50,6 +56,9 @@ NDArray<T> arange(double start, double stop, double step = 1.0) {
   GLUINO_CHECK(ValueError, span <= static_cast<double>(Storage<T>::max_size()), "arange: ", start, " to ", stop,
                " by ", step, " gives more elements than an array can hold");
   const std::size_t n = span > 0 ? static_cast<std::size_t>(std::ceil(span)) : 0;
+  GLUINO_CHECK(ValueError, n <= Storage<T>::max_size() && n * sizeof(T) <= detail::system_memory_bytes(), "arange: ",
+               start, " to ", stop, " by ", step, " gives ", n, " elements of ", sizeof(T),
+               " bytes, more than this machine's memory (", detail::system_memory_bytes(), " bytes of RAM and swap)");
   NDArray<T> x(Shape{n});
   for (std::size_t i = 0; i < n; ++i) x.data()[i] = static_cast<T>(start + step * double(i));
   return x;

@@ -14,11 +14,17 @@ namespace gluino::nd::random {
 
 /// Fills out with U[low, high): a draw that rounds to high in T (float, or a range too narrow for
 /// double's 53 bits) becomes the largest T below it.  Gluon: nd.random.uniform(low, high, out=out).
+/// ValueError, before any draw, when low > high, a bound is not finite, or high - low overflows
+/// double (numpy's OverflowError "Range exceeds valid bounds").
 template <class T>
 NDArray<T>& uniform(std::type_identity_t<T> low, std::type_identity_t<T> high, NDArray<T>& out,
                     gluino::random::Generator* gen = nullptr) {
   gluino::detail::check_not_tracing("draws random numbers (nd::random::uniform)");
+  GLUINO_CHECK(ValueError, std::isfinite(low) && std::isfinite(high),
+               "random.uniform: low and high must be finite, got ", low, " and ", high);
   GLUINO_CHECK(ValueError, low <= high, "random.uniform: low (", low, ") must not exceed high (", high, ")");
+  GLUINO_CHECK(ValueError, std::isfinite(static_cast<double>(high) - static_cast<double>(low)),
+               "random.uniform: the range [", low, ", ", high, ") is wider than the largest double");
   auto& g = gen ? *gen : gluino::random::default_generator();
   const T top = low < high ? std::nextafter(high, low) : high;
   for (T& v : out) v = std::min(static_cast<T>(g.uniform(low, high)), top);
