@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 
 #include <gluino/init/xavier.hpp>
 #include <gluino/nd/creation.hpp>
@@ -108,6 +109,14 @@ TEST_CASE("Normal, Constant, Zero, One") {
   CHECK(init_all_equal(c, 0.0f));
   CHECK_THROWS_AS(init::Uniform{-1}, ValueError);
   CHECK_THROWS_AS(init::Normal{-1}, ValueError);
+  // A scale that is not a finite T would fill the weights with NaN (U[-inf, inf)): refused.
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(init::Uniform{inf}, "Uniform: scale must be >= 0 and finite, got inf", ValueError);
+  CHECK_THROWS_AS(init::Uniform{nan}, ValueError);
+  CHECK_THROWS_AS(init::Uniform{1e300}, ValueError);  // finite, but not as a float
+  CHECK_NOTHROW(init::BasicUniform<double>{1e300});
+  CHECK_THROWS_WITH_AS(init::Normal{inf}, "Normal: sigma must be >= 0 and finite, got inf", ValueError);
+  CHECK_THROWS_AS(init::Normal{nan}, ValueError);
 }
 TEST_CASE("Xavier: uniform bounds sqrt(magnitude / factor) for each factor_type") {
   random::seed(3);
@@ -144,6 +153,12 @@ TEST_CASE("Xavier and MSRAPrelu: errors") {
   CHECK_THROWS_WITH_AS(init::Xavier("normal"), doctest::Contains("'normal'"), ValueError);
   CHECK_THROWS_WITH_AS(init::Xavier("uniform", "fan"), doctest::Contains("'fan'"), ValueError);
   CHECK_THROWS_AS(init::MSRAPrelu("sum"), ValueError);
+  CHECK_THROWS_WITH_AS(init::Xavier("uniform", "avg", std::numeric_limits<double>::infinity()),
+                       doctest::Contains("magnitude must be >= 0 and finite"), ValueError);
+  CHECK_THROWS_AS(init::MSRAPrelu("avg", std::numeric_limits<double>::quiet_NaN()), ValueError);
+  NDArray<float> w(Shape{2, 2});
+  CHECK_THROWS_WITH_AS(init::Xavier("uniform", "avg", 1e300)("fc_weight", w), doctest::Contains("exceeds the element type's range"),
+                       ValueError);
 }
 TEST_CASE("MSRAPrelu: gaussian with magnitude 2 / (1 + slope^2)") {
   random::seed(5);

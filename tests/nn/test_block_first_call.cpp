@@ -196,4 +196,62 @@ TEST_CASE("a first call that throws infers nothing: the parameters wait again an
     CHECK(*init.calls == 2);
   }
 }
+TEST_CASE("a child's failing first call does not put back a parameter its parent's running first call initialized") {
+  // Outer and its child Inner share the parameter w (params=); Outer's forward initializes w,
+  // then calls Inner, whose first call throws and is caught.
+  class Inner : public nn::CustomBlock<Inner> {
+   public:
+    explicit Inner(nn::ParameterDict shared) : CustomBlock("", std::move(shared)) { w_ = declare_param("w", Shape{0}); }
+    NDArray<float> forward(const NDArray<float>& x) override {
+      param_at(w_)->finish_deferred_init({x.shape(-1)}, who());
+      throw ValueError("Inner: refused");
+    }
+    std::size_t w_;
+  };
+  class Outer : public nn::CustomBlock<Outer> {
+   public:
+    Outer() {
+      w_ = declare_param("w", Shape{0});
+      inner = register_child(Inner(params()));
+    }
+    NDArray<float> forward(const NDArray<float>& x) override {
+      param_at(w_)->finish_deferred_init({x.shape(-1)}, who());
+      try {
+        (*inner)(x);
+      } catch (const ValueError&) {
+      }
+      return x * param_at(w_)->data();
+    }
+    std::shared_ptr<Inner> inner;
+    std::size_t w_;
+  };
+  Outer net;
+  net.initialize(init::Constant{2.0f});
+  REQUIRE(net.params().nth(0) == net.inner->params().nth(0));
+  auto y = net(nd::ones<float>({1, 3}));
+  CHECK(y.to_vector() == std::vector<float>(3, 2.0f));
+  CHECK_FALSE(net.params().nth(0)->is_deferred());
+}
+TEST_CASE("a first input with an empty feature or channel axis says so, and the parameters keep waiting") {
+  nn::reset_name_counters();
+  nn::Dense d{3};
+  nn::Conv2D conv{2, 3};
+  nn::BatchNorm bn;
+  d.initialize();
+  conv.initialize();
+  bn.initialize();
+  CHECK_THROWS_WITH_AS(d(nd::ones<float>({2, 0})),
+                       "dense0_: Parameter 'dense0_weight' of shape (3, 0) cannot be initialized from an input that "
+                       "implies shape (3, 0): an unknown dimension comes out 0 (an empty axis of the input)",
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(conv(nd::ones<float>({1, 0, 5, 5})), doctest::Contains("conv0_: Parameter 'conv0_weight'"),
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(bn(nd::ones<float>({2, 0})), doctest::Contains("batchnorm0_: Parameter 'batchnorm0_gamma'"),
+                       ShapeError);
+  CHECK(d.weight()->is_deferred());
+  CHECK(conv.weight()->shape() == Shape{2, 0, 3, 3});
+  CHECK(bn.running_mean()->is_deferred());
+  CHECK(d(nd::ones<float>({2, 4})).shape() == Shape{2, 3});
+  CHECK(bn(nd::ones<float>({2, 5})).shape() == Shape{2, 5});
+}
 }  // TEST_SUITE

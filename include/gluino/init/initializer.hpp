@@ -10,6 +10,7 @@
 ///     void init_weight(const std::string&, NDArray<float>& arr) override { arr.fill(1.0f); }
 ///   };
 ///   net.initialize(MyInit{});
+#include <limits>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -145,8 +146,10 @@ class BasicUniform : public BasicInitializer<T> {
   std::shared_ptr<BasicInitializer<double>> rebind_double() const override {
     return std::make_shared<BasicUniform<double>>(*this);
   }
+  /// ValueError unless 0 <= scale <= the largest T (NaN and infinity would fill the weights with NaN).
   explicit BasicUniform(double scale = 0.07) : scale_(scale) {
-    GLUINO_CHECK(ValueError, scale >= 0, "Uniform: scale must be >= 0, got ", scale);
+    GLUINO_CHECK(ValueError, scale >= 0 && scale <= static_cast<double>(std::numeric_limits<T>::max()),
+                 "Uniform: scale must be >= 0 and finite, got ", scale);
   }
   template <class U>
   explicit BasicUniform(const BasicUniform<U>& o) : BasicUniform(o.scale()) {}
@@ -171,8 +174,10 @@ class BasicNormal : public BasicInitializer<T> {
   std::shared_ptr<BasicInitializer<double>> rebind_double() const override {
     return std::make_shared<BasicNormal<double>>(*this);
   }
+  /// ValueError unless 0 <= sigma <= the largest T.
   explicit BasicNormal(double sigma = 0.01) : sigma_(sigma) {
-    GLUINO_CHECK(ValueError, sigma >= 0, "Normal: sigma must be >= 0, got ", sigma);
+    GLUINO_CHECK(ValueError, sigma >= 0 && sigma <= static_cast<double>(std::numeric_limits<T>::max()),
+                 "Normal: sigma must be >= 0 and finite, got ", sigma);
   }
   template <class U>
   explicit BasicNormal(const BasicNormal<U>& o) : BasicNormal(o.sigma()) {}

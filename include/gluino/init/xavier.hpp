@@ -3,6 +3,7 @@
 /// Fan-scaled initializers: Xavier (Glorot) and MSRAPrelu (He).  Gluon: mx.init.Xavier,
 /// mx.init.MSRAPrelu.
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include "gluino/detail/precompiled.hpp"
@@ -33,7 +34,8 @@ class BasicXavier : public BasicInitializer<T> {
                  rnd_type_, "'; expected uniform or gaussian");
     GLUINO_CHECK(ValueError, factor_type_ == "avg" || factor_type_ == "in" || factor_type_ == "out",
                  "Xavier: unknown factor_type '", factor_type_, "'; expected avg, in or out");
-    GLUINO_CHECK(ValueError, magnitude_ >= 0, "Xavier: magnitude must be >= 0, got ", magnitude_);
+    GLUINO_CHECK(ValueError, magnitude_ >= 0 && std::isfinite(magnitude_), "Xavier: magnitude must be >= 0 and finite, got ",
+                 magnitude_);
   }
   template <class U>
   explicit BasicXavier(const BasicXavier<U>& o) : BasicXavier(o.rnd_type(), o.factor_type(), o.magnitude()) {}
@@ -43,6 +45,8 @@ class BasicXavier : public BasicInitializer<T> {
     GLUINO_CHECK(ValueError, s.ndim() >= 2, "Xavier: cannot initialize '", name, "' of shape ", s,
                  ": it needs at least 2 axes");
     const double scale = std::sqrt(magnitude_ / factor(s));
+    GLUINO_CHECK(ValueError, scale <= static_cast<double>(std::numeric_limits<T>::max()), "Xavier: the scale ", scale,
+                 " for '", name, "' of shape ", s, " exceeds the element type's range (magnitude ", magnitude_, ")");
     if (rnd_type_ == "uniform")
       nd::random::uniform<T>(static_cast<T>(-scale), static_cast<T>(scale), arr);
     else

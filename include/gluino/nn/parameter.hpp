@@ -39,8 +39,8 @@ class BasicParameter;
 template <class T>
 class DeferredInitCall {
  public:
-  /// Locks (in address order, so that two calls never wait for each other) and remembers the
-  /// parameters among `params` that wait for their shapes.
+  /// Locks (in address order: two first calls of blocks that share parameters take them in the
+  /// same order) and remembers the parameters among `params` that wait for their shapes.
   template <class Params>
   explicit DeferredInitCall(const Params& params) {
     std::vector<BasicParameter<T>*> ps;
@@ -50,7 +50,9 @@ class DeferredInitCall {
     ps.erase(std::unique(ps.begin(), ps.end()), ps.end());
     for (BasicParameter<T>* p : ps) {
       std::unique_lock<std::recursive_mutex> lock(p->mutex_);
-      if (!p->is_deferred()) continue;  // another thread's first call finished it meanwhile
+      // Skipped: finished by another thread's first call meanwhile, or by an enclosing first call
+      // on this thread (which publishes it, or puts it back).
+      if (!p->is_deferred() || p->data_.defined()) continue;
       saved_.push_back({p, p->shape_, p->pending_, p->own_pending_, std::move(lock)});
     }
     outer_ = current();
@@ -206,7 +208,8 @@ class BasicParameter {
   /// dimensions of shape() from `inferred`, checks the known ones, and runs the pending
   /// initializer if initialize() was called.  Called by layers at every forward; cheap once
   /// initialized.  ShapeError (starting with `who`, e.g. the block prefix, and naming the
-  /// parameter and both shapes) when a known dimension differs.
+  /// parameter and both shapes) when a known dimension differs, or when an unknown one comes out
+  /// 0 while an initialization waits (an input with an empty feature or channel axis).
   /// Thread-safe: the initializer runs once however many threads finish the parameter at once.
   /// Inside a block's first call (BasicBlock::operator()) the parameter counts as deferred until
   /// the call returns, and goes back to waiting, its shape unknown again, if the call throws (a
@@ -216,8 +219,11 @@ class BasicParameter {
     if (!is_deferred() && data_.defined() && inferred == shape_) return;  // initialized: no lock
     std::lock_guard<std::recursive_mutex> lock(mutex_);
     if (data_.defined() && inferred == shape_) return;
-    const Shape before = shape_;
-    merge_shape(inferred, who);
+    const Shape before = shape_, merged = merged_shape(inferred, who);
+    GLUINO_CHECK(ShapeError, !pending_ || merged.is_complete(), who.empty() ? "" : who + ": ", "Parameter '", name_,
+                 "' of shape ", shape_, " cannot be initialized from an input that implies shape ", inferred,
+                 ": an unknown dimension comes out 0 (an empty axis of the input)");
+    shape_ = merged;
     if (pending_ && shape_.is_complete()) {
       try {
         run_init(*pending_, own_pending_);
@@ -313,7 +319,6 @@ class BasicParameter {
   }
 
  private:
-  void merge_shape(const Shape& inferred, const std::string& who) { shape_ = merged_shape(inferred, who); }
   // shape() with its unknown (0) dimensions taken from inferred; ShapeError when a known one differs.
   Shape merged_shape(const Shape& inferred, const std::string& who) const {
     bool ok = shape_.ndim() == 0 || inferred.ndim() == shape_.ndim();
