@@ -20,6 +20,7 @@
 #include <gluino/nn/conv2d.hpp>
 #include <gluino/nn/custom_block.hpp>
 #include <gluino/nn/dense.hpp>
+#include <gluino/nn/hybrid_block.hpp>
 #include <gluino/nn/sequential.hpp>
 
 using namespace gluino;
@@ -231,6 +232,27 @@ TEST_CASE("a child's failing first call does not put back a parameter its parent
   auto y = net(nd::ones<float>({1, 3}));
   CHECK(y.to_vector() == std::vector<float>(3, 2.0f));
   CHECK_FALSE(net.params().nth(0)->is_deferred());
+}
+TEST_CASE("a hybridized block's failing first call keeps no graph of the data it put back") {
+  class Scaled : public nn::HybridCustomBlock<Scaled> {
+   public:
+    Scaled() { w_ = declare_param("w", Shape{0}); }
+    void infer_shape(const NDArray<float>& x) { param_at(w_)->set_shape({x.shape(-1)}); }
+    NDArray<float> forward(const NDArray<float>& x) { return x * param_at(w_)->data(); }
+    std::size_t w_;
+  };
+  Scaled net;
+  net.initialize(init::Constant{2.0f});
+  net.hybridize();
+  auto hook = net.register_forward_hook(
+      [](nn::Block&, const NDArray<float>&, const NDArray<float>&) { throw ValueError("hook refused"); });
+  CHECK_THROWS_WITH_AS(net(nd::ones<float>({1, 3})), "hook refused", ValueError);  // after the graph was traced
+  hook.detach();
+  CHECK(net.params().nth(0)->is_deferred());
+  CHECK(net.cached_graphs().empty());
+  CHECK(net(nd::ones<float>({1, 3})).to_vector() == std::vector<float>(3, 2.0f));
+  net.params().nth(0)->set_data(nd::full<float>({3}, 5.0f));
+  CHECK(net(nd::ones<float>({1, 3})).to_vector() == std::vector<float>(3, 5.0f));  // the graph reads the new data
 }
 TEST_CASE("a first input with an empty feature or channel axis says so, and the parameters keep waiting") {
   nn::reset_name_counters();

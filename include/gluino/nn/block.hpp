@@ -633,11 +633,20 @@ class BasicBlock {
     check_callable();
     if (!waits_for_shapes()) return call_steps(infer, run, inputs);
     DeferredInitCall<T> first(params_);
+    struct DropGraphs {  // a failed first call: a graph it cached holds the data put back
+      BasicBlock& block;
+      bool failed = true;
+      ~DropGraphs() {
+        if (failed && block.hybrid_) block.hybrid_->clear();
+      }
+    } drop{*this};
     if constexpr (std::is_void_v<decltype(call_steps(infer, run, inputs))>) {
       call_steps(infer, run, inputs);
+      drop.failed = false;
       first.commit();
     } else {
       decltype(auto) out = call_steps(infer, run, inputs);
+      drop.failed = false;
       first.commit();
       return out;
     }
