@@ -172,7 +172,11 @@ class BasicParameter {
   void set_init(init::BasicAnyInitializer<T> i) { init_ = std::move(i); }
 
   /// True once the parameter has data.
-  bool is_initialized() const { return data_.defined(); }
+  bool is_initialized() const {
+    if (!is_deferred()) return data_.defined();
+    std::lock_guard<std::recursive_mutex> lock(mutex_);  // another thread's first call may be writing it
+    return data_.defined();
+  }
   /// True when initialize() was called but waits for the shape (deferred initialization); during
   /// a block's first call, until that call returns (see finish_deferred_init).
   bool is_deferred() const { return deferred_.load(std::memory_order_acquire); }
@@ -240,16 +244,11 @@ class BasicParameter {
   /// The data (a handle: writes through it change the parameter).  StateError before
   /// initialize(), or while the initialization waits for the first forward.  Gluon: data().
   NDArray<T> data() const {
-    if (!data_.defined()) {
-      GLUINO_CHECK(StateError, !pending_, "Parameter '", name_,
-                   "' has not been initialized yet because initialization was deferred: its shape ", shape_,
-                   " is known only at the first forward; pass one batch through the network first, or give the "
-                   "layer its input size (in_units, in_channels, ...); a custom block sets it in infer_shape()");
-      detail::raise<StateError>("Parameter '", name_,
-                                "' has not been initialized; call initialize() on the block or on "
-                                "collect_params() (not params(), which misses the children's parameters)");
+    if (is_deferred()) {  // waiting, or initialized by a first call still running (maybe on another thread)
+      std::lock_guard<std::recursive_mutex> lock(mutex_);
+      return checked_data();
     }
-    return data_;
+    return checked_data();
   }
   /// The gradient buffer.  StateError when grad_req is null or before initialization.  Gluon: grad().
   NDArray<T> grad() const {
@@ -319,6 +318,19 @@ class BasicParameter {
   }
 
  private:
+  // data() without its lock: StateError saying why there is none.
+  NDArray<T> checked_data() const {
+    if (!data_.defined()) {
+      GLUINO_CHECK(StateError, !pending_, "Parameter '", name_,
+                   "' has not been initialized yet because initialization was deferred: its shape ", shape_,
+                   " is known only at the first forward; pass one batch through the network first, or give the "
+                   "layer its input size (in_units, in_channels, ...); a custom block sets it in infer_shape()");
+      detail::raise<StateError>("Parameter '", name_,
+                                "' has not been initialized; call initialize() on the block or on "
+                                "collect_params() (not params(), which misses the children's parameters)");
+    }
+    return data_;
+  }
   // shape() with its unknown (0) dimensions taken from inferred; ShapeError when a known one differs.
   Shape merged_shape(const Shape& inferred, const std::string& who) const {
     bool ok = shape_.ndim() == 0 || inferred.ndim() == shape_.ndim();
@@ -370,7 +382,7 @@ class BasicParameter {
   // Written under mutex_ (or by initialize / set_data / loading, which are not for concurrent
   // use); read without it, so that an initialized parameter costs forward no lock.
   std::atomic<bool> deferred_{false};
-  std::recursive_mutex mutex_;  // finish_deferred_init's slow path and first calls (DeferredInitCall)
+  mutable std::recursive_mutex mutex_;  // finish_deferred_init's slow path and first calls (DeferredInitCall)
 };
 
 using Parameter = BasicParameter<float>;
