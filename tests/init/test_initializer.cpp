@@ -157,7 +157,8 @@ TEST_CASE("Xavier and MSRAPrelu: errors") {
                        doctest::Contains("magnitude must be >= 0 and finite"), ValueError);
   CHECK_THROWS_AS(init::MSRAPrelu("avg", std::numeric_limits<double>::quiet_NaN()), ValueError);
   NDArray<float> w(Shape{2, 2});
-  CHECK_THROWS_WITH_AS(init::Xavier("uniform", "avg", 1e300)("fc_weight", w), doctest::Contains("exceeds the element type's range"),
+  CHECK_THROWS_WITH_AS(init::Xavier("uniform", "avg", 1e300)("fc_weight", w),
+                       doctest::Contains("exceeds the element type's range"),
                        ValueError);
 }
 TEST_CASE("MSRAPrelu: gaussian with magnitude 2 / (1 + slope^2)") {

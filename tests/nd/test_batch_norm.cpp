@@ -6,11 +6,13 @@
 #include "support/check_close.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <vector>
 #include <gluino/autograd/engine.hpp>
 #include <gluino/autograd/mode.hpp>
 #include <gluino/nd/creation.hpp>
+#include <gluino/nd/elementwise.hpp>
 #include <gluino/nd/reduce.hpp>
 #include <gluino/nd/random.hpp>
 #include "support/gradcheck.hpp"
@@ -112,6 +114,23 @@ TEST_CASE("batch_norm: predict mode uses running stats and leaves them unchanged
     CHECK(rm.to_vector() == std::vector<double>{0.5, -1.0, 2.0});
     CHECK(rv.to_vector() == std::vector<double>{1.0, 2.0, 0.5});
   }
+}
+TEST_CASE("batch_norm: the train-mode update of the running statistics is counted as an in-place change") {
+  auto x = rand_array({4, 3}, 3);
+  auto gamma = nd::ones<double>({3}), beta = nd::zeros<double>({3});
+  auto rm = nd::zeros<double>({3}), rv = nd::ones<double>({3});
+  const std::uint64_t m0 = rm.version(), v0 = rv.version();
+  (void)nd::batch_norm(x, gamma, beta, rm, rv);  // predict mode: no update, no change counted
+  CHECK(rm.version() == m0);
+  CHECK(rv.version() == v0);
+  auto w = nd::ones<double>({3});
+  w.attach_grad();
+  autograd::record rec;  // train mode
+  auto loss = nd::sum(w * rm);  // multiply saves rm
+  (void)nd::batch_norm(x, gamma, beta, rm, rv);
+  CHECK(rm.version() == m0 + 1);
+  CHECK(rv.version() == v0 + 1);
+  CHECK_THROWS_WITH_AS(loss.backward(), doctest::Contains("modified by an in-place operation"), StateError);
 }
 TEST_CASE("batch_norm: 2-D input, axis 1 and axis -1 agree; other axes") {
   autograd::train_mode tm;

@@ -109,7 +109,8 @@ TEST_CASE("first call from several threads at once: each deferred parameter is i
   SUBCASE("a Sequential of Conv2D, BatchNorm and Dense") {
     FirstCallSlowInit init;
     nn::Sequential net;
-    net.add(nn::Conv2D{2, 3, {.weight_initializer = init}}, nn::BatchNorm{}, nn::Dense{2, {.weight_initializer = init}});
+    net.add(nn::Conv2D{2, 3, {.weight_initializer = init}}, nn::BatchNorm{},
+            nn::Dense{2, {.weight_initializer = init}});
     net.initialize();
     const auto x = nd::ones<float>({1, 1, 5, 5});
     std::vector<NDArray<float>> ys(3);

@@ -330,8 +330,8 @@ TEST_CASE("one optimizer object serves the Trainers of one parameter list only")
   {
     Trainer first(a.collect_params(), adam);
     // Another network's parameters under the same indices would share Adam's moments and counts.
-    CHECK_THROWS_WITH_AS(Trainer(b.collect_params(), adam), doctest::Contains("give each Trainer an optimizer of its own"),
-                         ValueError);
+    CHECK_THROWS_WITH_AS(Trainer(b.collect_params(), adam),
+                         doctest::Contains("give each Trainer an optimizer of its own"), ValueError);
     Trainer again(a.collect_params(), adam);  // the same parameters: the same indices
     Trainer copy = first;
     CHECK(&copy.optimizer() == adam.get());

@@ -34,8 +34,8 @@ class BasicXavier : public BasicInitializer<T> {
                  rnd_type_, "'; expected uniform or gaussian");
     GLUINO_CHECK(ValueError, factor_type_ == "avg" || factor_type_ == "in" || factor_type_ == "out",
                  "Xavier: unknown factor_type '", factor_type_, "'; expected avg, in or out");
-    GLUINO_CHECK(ValueError, magnitude_ >= 0 && std::isfinite(magnitude_), "Xavier: magnitude must be >= 0 and finite, got ",
-                 magnitude_);
+    GLUINO_CHECK(ValueError, magnitude_ >= 0 && std::isfinite(magnitude_),
+                 "Xavier: magnitude must be >= 0 and finite, got ", magnitude_);
   }
   template <class U>
   explicit BasicXavier(const BasicXavier<U>& o) : BasicXavier(o.rnd_type(), o.factor_type(), o.magnitude()) {}

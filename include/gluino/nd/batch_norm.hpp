@@ -67,6 +67,8 @@ struct BatchNorm : autograd::OpBase {
         rm[c] = static_cast<T>(mom * rm[c] + (1.0 - mom) * mu[c]);
         rv[c] = static_cast<T>(mom * rv[c] + (1.0 - mom) * var[c]);
       }
+      running_mean.bump_version();  // an in-place change: a graph that saved them cannot backward
+      running_var.bump_version();
     } else {
       const T *rm = running_mean.data(), *rv = running_var.data();
       for (std::size_t c = 0; c < C; ++c) mu[c] = rm[c], var[c] = rv[c];
@@ -153,7 +155,8 @@ struct BatchNorm : autograd::OpBase {
 ///   running_mean, running_var: (C,).  Returns an array of x's shape.
 /// In train mode (autograd::is_training(), e.g. inside autograd::record) and without
 /// use_global_stats it normalises with the batch mean and biased batch variance, and updates
-/// running_mean / running_var in place (written into their storage, not recorded):
+/// running_mean / running_var in place (written into their storage, not recorded; counted as an
+/// in-place change, NDArray::version):
 ///   running = momentum * running + (1 - momentum) * batch statistic
 /// (MXNet's convention: the biased variance also goes into running_var).  Otherwise it
 /// normalises with the running statistics and leaves them unchanged.  Gradients flow to x, gamma

@@ -8,7 +8,6 @@
 #include <string>
 #include <utility>
 
-#include "gluino/autograd/mode.hpp"
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/nd/batch_norm.hpp"
 #include "gluino/nn/block.hpp"
@@ -50,7 +49,8 @@ struct BasicBatchNormOptions {
 /// In train mode (autograd::is_training(), e.g. inside autograd::record) without
 /// use_global_stats it normalises with the batch statistics (biased variance) and updates the
 /// running statistics in place, counted as an in-place change (NDArray::version: a graph that
-/// saved running_mean().data() before then cannot backward); otherwise (predict mode, or use_global_stats) it normalises
+/// saved running_mean().data() before then cannot backward; nd::batch_norm counts it, so a
+/// hybridized block's graph does too); otherwise (predict mode, or use_global_stats) it normalises
 /// with the running statistics and leaves them as they are.  Computed by nd::batch_norm.
 /// ShapeError naming the block's prefix and the shapes when the input's channels differ from
 /// the parameters' or the axis is out of range; ValueError for an epsilon not > 0 and finite, a
@@ -103,18 +103,9 @@ class BasicBatchNorm : public BasicBlock<T> {
                  " (in_channels ", known, ")");
     for (std::size_t i : {gamma_, beta_, running_mean_, running_var_})
       this->param_at(i)->finish_deferred_init(Shape{c}, this->who());
-    NDArray<T> rm = running_mean()->data(), rv = running_var()->data();
-    NDArray<T> y = nd::batch_norm(x, gamma()->data(), beta()->data(), rm, rv,
-                                  {.eps = epsilon_, .momentum = momentum_, .fix_gamma = !scale_,
-                                   .use_global_stats = use_global_stats_, .axis = axis_});
-    // The update of the running statistics is an in-place change (Storage::version): a recorded
-    // op that saved one of them (a loss computed from running_mean().data()) then refuses to
-    // backward with the new values.
-    if (autograd::is_training() && !use_global_stats_ && x.size() > 0) {
-      rm.bump_version();
-      rv.bump_version();
-    }
-    return y;
+    return nd::batch_norm(x, gamma()->data(), beta()->data(), running_mean()->data(), running_var()->data(),
+                          {.eps = epsilon_, .momentum = momentum_, .fix_gamma = !scale_,
+                           .use_global_stats = use_global_stats_, .axis = axis_});
   }
 
   /// As Gluon: "BatchNorm(axis=1, eps=1e-05, momentum=0.9, fix_gamma=False,

@@ -61,13 +61,15 @@ class BasicTrainer {
       const auto& p = *params_[i];
       if (p.grad_req() == GradReq::null) continue;
       GLUINO_CHECK(StateError, !p.is_deferred() && p.is_initialized(), "Trainer: step: parameter '", p.name(), "' ",
-                   p.is_deferred() ? "waits for its shape (deferred initialization): pass a batch through the network first"
-                                   : "is not initialized: call initialize()",
+                   p.is_deferred()
+                       ? "waits for its shape (deferred initialization): pass a batch through the network first"
+                       : "is not initialized: call initialize()",
                    "; no parameter was updated");
       if (optimizer_->has_state(i))
         for (const NDArray<T>& s : optimizer_->state(i))
-          GLUINO_CHECK(ShapeError, s.shape() == p.data().shape(), "Trainer: step: parameter '", p.name(), "' has shape ",
-                       p.data().shape(), " but its optimizer state has shape ", s.shape(), "; no parameter was updated");
+          GLUINO_CHECK(ShapeError, s.shape() == p.data().shape(), "Trainer: step: parameter '", p.name(),
+                       "' has shape ", p.data().shape(), " but its optimizer state has shape ", s.shape(),
+                       "; no parameter was updated");
     }
     optimizer_->set_rescale_grad(scale_ / static_cast<double>(batch_size));
     for (std::size_t i = 0; i < params_.size(); ++i) {
