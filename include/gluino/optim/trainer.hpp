@@ -42,12 +42,13 @@ class BasicTrainer {
       : optimizer_(std::move(optimizer)) {
     GLUINO_CHECK(ValueError, optimizer_ != nullptr, "Trainer: the optimizer is null");
     scale_ = optimizer_->rescale_grad();
-    std::vector<const void*> ids;
     for (const auto& [name, p] : params) {
       bool seen = false;
       for (const auto& q : params_) seen = seen || q == p;
-      if (!seen) params_.push_back(p), ids.push_back(p.get());
+      if (!seen) params_.push_back(p);
     }
+    std::vector<const void*> ids;
+    for (const auto& p : params_) ids.push_back(p.get());
     binding_ = optimizer_->bind_parameters(std::move(ids));
   }
 
