@@ -566,3 +566,254 @@ TEST_CASE("errors name the file, the node, the op and the opset; nothing half-ma
                        ValueError);
 }
 }
+
+namespace {
+// A model of one float input and one output written node by node with ONNX's classes, as other
+// tools write them; expected outputs in the tests below come from plain loops, not from gluino.
+struct ModelBuilder {
+  ::onnx::ModelProto m;
+  explicit ModelBuilder(int opset = 13) {
+    m.set_ir_version(8);
+    m.add_opset_import()->set_version(opset);
+  }
+  ::onnx::GraphProto& g() { return *m.mutable_graph(); }
+  void input(const std::string& name, const std::vector<std::int64_t>& dims) {
+    auto& t = *g().add_input();
+    t.set_name(name);
+    t.mutable_type()->mutable_tensor_type()->set_elem_type(::onnx::TensorProto_DataType_FLOAT);
+    for (auto d : dims) t.mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(d);
+  }
+  void output(const std::string& name) { g().add_output()->set_name(name); }
+  ::onnx::NodeProto& node(const std::string& op, const std::vector<std::string>& in, const std::string& out) {
+    auto& n = *g().add_node();
+    n.set_op_type(op);
+    n.set_name(out + "_node");
+    for (const auto& s : in) n.add_input(s);
+    n.add_output(out);
+    return n;
+  }
+  static void attr(::onnx::NodeProto& n, const char* key, std::int64_t v) {
+    auto& a = *n.add_attribute();
+    a.set_name(key);
+    a.set_type(::onnx::AttributeProto_AttributeType_INT);
+    a.set_i(v);
+  }
+  static void attr(::onnx::NodeProto& n, const char* key, const std::vector<std::int64_t>& v) {
+    auto& a = *n.add_attribute();
+    a.set_name(key);
+    a.set_type(::onnx::AttributeProto_AttributeType_INTS);
+    for (auto x : v) a.add_ints(x);
+  }
+  ::onnx::TensorProto& int64_initializer(const std::string& name, const std::vector<std::int64_t>& dims,
+                                         const std::vector<std::int64_t>& v) {
+    auto& t = *g().add_initializer();
+    t.set_name(name);
+    t.set_data_type(::onnx::TensorProto_DataType_INT64);
+    for (auto d : dims) t.add_dims(d);
+    for (auto x : v) t.add_int64_data(x);
+    return t;
+  }
+};
+NDArray<float> iota_batch(const Shape& s) {
+  NDArray<float> x(s);
+  for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>((i * 7) % 11) - 5.0f;
+  return x;
+}
+// ONNX's pooling along one axis with ceil_mode (as ONNX Runtime and PyTorch): the output count
+// rounded up, less a last window that would start in the right padding.
+std::size_t onnx_pool_count(std::size_t n, std::size_t k, std::size_t s, std::size_t p) {
+  std::size_t out = (n + 2 * p - k + s - 1) / s + 1;
+  if ((out - 1) * s >= n + p) --out;
+  return out;
+}
+// One (H, W) plane pooled as ONNX defines it: max, or average dividing by the window clipped to
+// the padded input (count_include_pad) or to the input.
+std::vector<float> onnx_pool_plane(const float* x, std::size_t H, std::size_t W, std::size_t k, std::size_t s,
+                                   std::size_t p, bool is_max, bool include_pad) {
+  const std::size_t Ho = onnx_pool_count(H, k, s, p), Wo = onnx_pool_count(W, k, s, p);
+  std::vector<float> y;
+  for (std::size_t oh = 0; oh < Ho; ++oh)
+    for (std::size_t ow = 0; ow < Wo; ++ow) {
+      const long h0 = long(oh * s) - long(p), w0 = long(ow * s) - long(p);
+      const long h1 = std::min(h0 + long(k), long(H + p)), w1 = std::min(w0 + long(k), long(W + p));
+      float m = -1e30f, sum = 0;
+      long count = 0;
+      for (long h = std::max(h0, 0L); h < std::min(h1, long(H)); ++h)
+        for (long w = std::max(w0, 0L); w < std::min(w1, long(W)); ++w) {
+          const float v = x[std::size_t(h) * W + std::size_t(w)];
+          m = std::max(m, v), sum += v, ++count;
+        }
+      y.push_back(is_max ? m : sum / float(include_pad ? (h1 - h0) * (w1 - w0) : count));
+    }
+  return y;
+}
+}  // namespace
+
+TEST_SUITE("onnx/symbol_block") {
+TEST_CASE("import: pooling with ceil_mode drops a last window that starts in the right padding (ONNX, PyTorch)") {
+  // (5, 6) input, kernel 2, stride 2, pad 1: rounding up gives 4 x 4 windows; the fourth row's
+  // starts at padded row 6, in the bottom padding, and ONNX Runtime and PyTorch give 3 x 4.
+  for (const char* op : {"MaxPool", "AveragePool"})
+    for (int include_pad : {0, 1}) {
+      INFO(std::string(op), " count_include_pad ", include_pad);
+      ModelBuilder b;
+      b.input("x", {1, 2, 5, 6});
+      auto& n = b.node(op, {"x"}, "y");
+      ModelBuilder::attr(n, "kernel_shape", {2, 2});
+      ModelBuilder::attr(n, "strides", {2, 2});
+      ModelBuilder::attr(n, "pads", {1, 1, 1, 1});
+      ModelBuilder::attr(n, "ceil_mode", 1);
+      if (op == std::string("AveragePool")) ModelBuilder::attr(n, "count_include_pad", include_pad);
+      b.output("y");
+      const auto x = iota_batch({1, 2, 5, 6});
+      auto y = (*nn::SymbolBlock::from_model(b.m))(x);
+      REQUIRE(y.shape() == Shape{1, 2, 3, 4});
+      for (std::size_t c = 0; c < 2; ++c) {
+        const auto want = onnx_pool_plane(x.data() + c * 30, 5, 6, 2, 2, 1, op == std::string("MaxPool"), include_pad);
+        for (std::size_t i = 0; i < want.size(); ++i) CHECK(y.data()[c * 12 + i] == doctest::Approx(want[i]));
+      }
+    }
+  ModelBuilder b;  // 1-D: (5,) -> 3 windows, not 4
+  b.input("x", {1, 1, 5});
+  auto& n = b.node("MaxPool", {"x"}, "y");
+  ModelBuilder::attr(n, "kernel_shape", std::vector<std::int64_t>{2});
+  ModelBuilder::attr(n, "strides", std::vector<std::int64_t>{2});
+  ModelBuilder::attr(n, "pads", {1, 1});
+  ModelBuilder::attr(n, "ceil_mode", 1);
+  b.output("y");
+  const auto x = iota_batch({1, 1, 5});
+  auto y = (*nn::SymbolBlock::from_model(b.m))(x);
+  REQUIRE(y.shape() == Shape{1, 1, 3});
+  CHECK(y.data()[0] == x.data()[0]);
+  CHECK(y.data()[1] == std::max(x.data()[1], x.data()[2]));
+  CHECK(y.data()[2] == std::max(x.data()[3], x.data()[4]));
+}
+TEST_CASE("import: Gather keeps the shape of its indices (a scalar drops the axis), negative indices count back") {
+  auto gather = [](const std::vector<std::int64_t>& dims, const std::vector<std::int64_t>& idx) {
+    ModelBuilder b;
+    b.input("x", {3, 4});
+    b.int64_initializer("i", dims, idx);
+    b.node("Gather", {"x", "i"}, "y");
+    b.output("y");
+    return (*nn::SymbolBlock::from_model(b.m))(iota_batch({3, 4}));
+  };
+  const auto x = iota_batch({3, 4});
+  auto row = [&](std::int64_t r) { return std::vector<float>(x.data() + r * 4, x.data() + r * 4 + 4); };
+  const auto scalar = gather({}, {1});  // x[1]: PyTorch's export of x[1]
+  CHECK(scalar.shape() == Shape{4});
+  CHECK(scalar.to_vector() == row(1));
+  const auto square = gather({2, 2}, {0, 2, 1, 1});
+  CHECK(square.shape() == Shape{2, 2, 4});
+  std::vector<float> want;
+  for (std::int64_t r : {0, 2, 1, 1})
+    for (float v : row(r)) want.push_back(v);
+  CHECK(square.to_vector() == want);
+  const auto back = gather({2}, {-1, -3});  // ONNX: indices in [-3, 2]
+  CHECK(back.shape() == Shape{2, 4});
+  want = row(2);
+  for (float v : row(0)) want.push_back(v);
+  CHECK(back.to_vector() == want);
+  CHECK_THROWS_AS(gather({1}, {-4}), ValueError);
+}
+TEST_CASE("import: a value defined twice, int64 tensors not of their shape and out-of-range axes are refused") {
+  auto message = [](ModelBuilder& b) {
+    try {
+      (void)(*nn::SymbolBlock::from_model(b.m, "bad.onnx"))(iota_batch({2, 3}));
+    } catch (const ValueError& e) {
+      return std::string(e.what());
+    }
+    return std::string("imported");
+  };
+  auto contains = [](const std::string& what, const std::string& part) {
+    INFO(what);
+    CHECK(what.find(part) != std::string::npos);
+  };
+  {  // two nodes write y (ONNX Runtime: "Duplicate definition of name (y)")
+    ModelBuilder b;
+    b.input("x", {2, 3});
+    b.node("Relu", {"x"}, "y");
+    b.node("Neg", {"x"}, "y").set_name("second");
+    b.output("y");
+    contains(message(b), "'bad.onnx': node 'second' (op Neg, opset 13): its output 'y' is already defined");
+  }
+  {  // a node writes the graph input
+    ModelBuilder b;
+    b.input("x", {2, 3});
+    b.node("Neg", {"x"}, "x").set_name("neg");
+    b.node("Relu", {"x"}, "y");
+    b.output("y");
+    contains(message(b), "node 'neg' (op Neg, opset 13): its output 'x' is already defined");
+  }
+  {  // Reshape's shape of dims (3,) holding 2 values
+    ModelBuilder b;
+    b.input("x", {2, 3});
+    b.int64_initializer("s", {3}, {3, 2});
+    b.node("Reshape", {"x", "s"}, "y");
+    b.output("y");
+    contains(message(b), "tensor 's' of shape (3) holds 2 values");
+  }
+  for (const char* op : {"Concat", "Softmax", "LogSoftmax"}) {  // 2^32 + 1 is not axis 1
+    ModelBuilder b;
+    b.input("x", {2, 3});
+    auto& n = b.node(op, {"x"}, "y");
+    ModelBuilder::attr(n, "axis", (std::int64_t(1) << 32) + 1);
+    b.output("y");
+    contains(message(b), std::string("(op ") + op + ", opset 13): axis 4294967297 is out of range");
+  }
+  {
+    ModelBuilder b;
+    b.input("x", {2, 3});
+    auto& n = b.node("ReduceMax", {"x"}, "y");
+    ModelBuilder::attr(n, "axes", std::vector<std::int64_t>{std::int64_t(1) << 32});
+    b.output("y");
+    contains(message(b), "(op ReduceMax, opset 13): axis 4294967296 is out of range");
+  }
+  {  // axes given as one int, not ONNX's list of ints: not ignored (which reduced every axis)
+    ModelBuilder b;
+    b.input("x", {2, 3});
+    ModelBuilder::attr(b.node("ReduceMax", {"x"}, "y"), "axes", std::int64_t(0));
+    b.output("y");
+    contains(message(b), "(op ReduceMax, opset 13): attribute 'axes' is of type INT, ONNX's is INTS");
+  }
+}
+}
+
+TEST_SUITE("onnx/export") {
+TEST_CASE("pooling with ceil_mode whose last window lies in the padding: ONNX's MaxPool / AveragePool, then a Pad") {
+  // Gluon's ceil_mode keeps a last window that starts in the right padding (its output is 0);
+  // ONNX's ceil_mode drops it, so the export pads the pooled output by one zero on that axis.
+  // (A Pad read by a pooling is merged into it by ONNX Runtime's PadFusion, past the pads its
+  // pooling kernels accept: each pooling is exported alone here.)
+  nn::MaxPool2D max{2, 2, {.padding = 1, .ceil_mode = true}};  // (5, 6): the height's last window dropped
+  const auto m = export_and_check("pool_ceil_pad", max, {1, 2, 5, 6});
+  CHECK(op_types(m) == std::vector<std::string>{"MaxPool", "Pad"});
+  nn::AvgPool2D avg{2, 2, {.padding = 1, .ceil_mode = true, .count_include_pad = false}};  // (5, 5): both axes
+  CHECK(op_types(export_and_check("avg_pool_ceil_pad", avg, {1, 2, 5, 5})) ==
+        std::vector<std::string>{"AveragePool", "Pad"});
+  for (const auto& node : m.graph().node())  // rounded down there: read alike by every ONNX reader
+    if (node.op_type() == "MaxPool" || node.op_type() == "AveragePool")
+      for (const auto& a : node.attribute())
+        if (a.name() == "ceil_mode") CHECK(a.i() == 0);
+  nn::HybridSequential one_d;  // 1-D: MaxPool1D, (7,) -> (5,) with a window in the padding
+  one_d.add(nn::MaxPool1D{2, 2, {.padding = 1, .ceil_mode = true}});
+  one_d.initialize();
+  export_and_check("pool1d_ceil_pad", one_d, {1, 2, 7});
+  nn::HybridSequential up;  // rounding up adds a window that starts in the input: ONNX's ceil_mode, no Pad
+  up.add(nn::MaxPool2D{3, 2, {.ceil_mode = true}});
+  up.initialize();
+  const auto m_up = export_and_check("pool_ceil_up", up, {1, 2, 6, 6});
+  CHECK(op_types(m_up) == std::vector<std::string>{"MaxPool"});
+  // Both at once (a window in the padding along the height, one in the input along the width):
+  // no ONNX form, refused naming the node.
+  nn::MaxPool2D mixed{{2, 3}, 2, {.padding = 1, .ceil_mode = true}};
+  CHECK_THROWS_WITH_AS(export_onnx(mixed, (out_dir() / "pool_mixed.onnx").string(), {1, 1, 5, 6}),
+                       doctest::Contains("node 0 ('pooling', output (1, 1, 4, 4)): ceil_mode"), ValueError);
+}
+TEST_CASE("Dense with flatten = false on (N, 1, C): (N, 1, units), not Gemm's (N, units)") {
+  nn::HybridSequential net;
+  net.add(nn::Dense{4, {.flatten = false}});
+  net.initialize();
+  CHECK(net(nd::zeros<float>({3, 1, 5})).shape() == Shape{3, 1, 4});
+  export_and_check("dense_no_flatten", net, {1, 1, 5});
+}
+}

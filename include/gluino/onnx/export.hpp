@@ -9,6 +9,7 @@
 /// docs/hybridize.md lists the ops and how each maps to ONNX.
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -247,22 +248,49 @@ class Writer {
     if (attr_int(a, "relu")) emit("Relu", {conv_out}, out);
   }
   // MaxPool or AveragePool (global or not) of x into out, then a Relu when the pooling's
-  // attributes a say relu (graph::fuse_relu_pool's); spatial and tmp as write_conv's.
+  // attributes a say relu (graph::fuse_relu_pool's); spatial and tmp as write_conv's; x_shape:
+  // the 2-D pooling's (N, C, H, W) input (a 1-D one's height-1 view); i: the graph node.
   template <class Spatial>
-  void write_pool(const autograd::Attributes& a, const std::string& x, const std::string& out, const std::string& tmp,
-                  const Spatial& spatial) {
+  void write_pool(std::size_t i, const autograd::Attributes& a, const std::string& x, const Shape& x_shape,
+                  const std::string& out, const std::string& tmp, const Spatial& spatial) {
     const bool max = attr_str(a, "pool_type") == "max";
     const bool relu = attr_int(a, "relu") != 0;
     const std::string pool_out = relu ? tmp + "pool" : out;
     if (attr_int(a, "global_pool")) {
       emit(max ? "GlobalMaxPool" : "GlobalAveragePool", {x}, pool_out);
     } else {
-      auto& p = emit(max ? "MaxPool" : "AveragePool", {x}, pool_out);
-      set_ints(p, "kernel_shape", spatial(attr_ints(a, "kernel")));
-      set_ints(p, "strides", spatial(attr_ints(a, "stride")));
-      set_ints(p, "pads", both_ends(spatial(attr_ints(a, "pad"))));
-      set_int(p, "ceil_mode", attr_str(a, "pooling_convention") == "full");
+      const auto k = attr_ints(a, "kernel"), s = attr_ints(a, "stride"), pad = attr_ints(a, "pad");
+      const bool full = attr_str(a, "pooling_convention") == "full";
+      // Gluon's ceil_mode keeps a last window that starts in the right padding (its output is 0).
+      // ONNX's drops it (its text, ONNX Runtime's kernels, PyTorch), but ONNX Runtime's shape
+      // inference keeps it, so such an axis is pooled rounding down (the same windows before it,
+      // read alike by all) and its zero put back by a Pad.  Per axis: 1 for that case, 2 where
+      // rounding up adds a window that starts in the input, 0 where the rounding does not matter.
+      std::vector<std::int64_t> kind(2, 0);
+      for (std::size_t d = 0; d < 2 && full; ++d) {
+        const auto len = std::int64_t(x_shape[2 + d]), span = len + 2 * pad[d] - k[d];
+        if (span >= 0 && span % s[d] != 0) kind[d] = (span + s[d] - 1) / s[d] * s[d] >= len + pad[d] ? 1 : 2;
+      }
+      const std::vector<std::int64_t> axes = spatial(kind);
+      const bool dropped = std::count(axes.begin(), axes.end(), 1) > 0;
+      const bool up = std::count(axes.begin(), axes.end(), 2) > 0;
+      if (dropped && up)
+        refuse(i, "ceil_mode (the full convention) with a last window in the right padding along one axis and one "
+                  "starting in the input along the other has no ONNX form");
+      std::vector<std::int64_t> ends;  // 1 at the end of a dropped axis
+      for (auto v : axes) ends.push_back(v == 1);
+      auto& p = emit(max ? "MaxPool" : "AveragePool", {x}, dropped ? tmp + "ceil" : pool_out);
+      set_ints(p, "kernel_shape", spatial(k));
+      set_ints(p, "strides", spatial(s));
+      set_ints(p, "pads", both_ends(spatial(pad)));
+      set_int(p, "ceil_mode", up);
       if (!max) set_int(p, "count_include_pad", attr_int(a, "count_include_pad"));
+      if (dropped) {  // (begins..., ends...) of (N, C, spatial...): zeros, then one at the dropped axes' ends
+        std::vector<std::int64_t> pads(2 * (2 + ends.size()), 0);
+        std::copy(ends.begin(), ends.end(), pads.end() - std::ptrdiff_t(ends.size()));
+        add_int64_initializer(tmp + "ceil_pads", pads);
+        emit("Pad", {tmp + "ceil", tmp + "ceil_pads"}, pool_out);
+      }
     }
     if (relu) emit("Relu", {pool_out}, out);
   }
@@ -365,7 +393,13 @@ class Writer {
       }
       pool.emplace_back("relu", std::int64_t(0));
       write_conv(conv, in, shape_of(1), tmp + "conv_out", tmp, spatial);
-      write_pool(pool, tmp + "conv_out", out, tmp, spatial);
+      Shape conv_out = shape_of(0);  // (N, O, H, W) the pooling reads
+      conv_out[1] = shape_of(1)[0];
+      const auto cs = attr_ints(conv, "stride"), cd = attr_ints(conv, "dilate"), cp = attr_ints(conv, "pad");
+      for (std::size_t d = 0; d < 2; ++d)
+        conv_out[2 + d] = std::size_t((std::int64_t(shape_of(0)[2 + d]) + 2 * cp[d] -
+                                       cd[d] * (std::int64_t(shape_of(1)[2 + d]) - 1) - 1) / cs[d] + 1);
+      write_pool(i, pool, tmp + "conv_out", conv_out, out, tmp, spatial);
     } else if (op == "convolution3d") {
       const Shape& w = shape_of(1);
       std::vector<std::string> ins = {in[0], in[1]};
@@ -388,13 +422,15 @@ class Writer {
       set_ints(c, "output_padding", attr_ints(a, "adj"));
       set_int(c, "group", attr_int(a, "num_group"));
     } else if (op == "pooling") {
-      write_pool(a, in[0], out, tmp, spatial);
+      write_pool(i, a, in[0], shape_of(0), out, tmp, spatial);
     } else if (op == "fully_connected") {
       const Shape& x = shape_of(0);
       const auto rows = std::size_t(x.size() / std::size_t(attr_int(a, "in_units")));
       std::vector<std::string> ins = {in[0], in[1]};
       if (!in[2].empty()) ins.push_back(in[2]);
-      if (x.ndim() == 2 || rows == x[0]) {  // (N, ...) flattened to (N, in_units): Gemm
+      // (N, ...) flattened to (N, in_units): Gemm.  Not (N, 1, in_units) without flattening: its
+      // output keeps the axes.
+      if (g_.values[n.output].shape.ndim() == 2 && (x.ndim() == 2 || rows == x[0])) {
         if (x.ndim() != 2) {
           set_int(emit("Flatten", {in[0]}, tmp + "flat"), "axis", 1);
           ins[0] = tmp + "flat";

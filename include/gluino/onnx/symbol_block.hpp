@@ -8,6 +8,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -128,7 +129,8 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
   BasicSymbolBlock(const BasicSymbolBlock<S>& other, Rebuild)
       : BasicHybridBlock<T>(BasicBlockOptions<T>{.alias = "symbolblock"}), where_(other.where_), opset_(other.opset_),
         input_(other.input_), output_(other.output_), input_shape_(other.input_shape_),
-        input_shape_known_(other.input_shape_known_), int_constants_(other.int_constants_) {
+        input_shape_known_(other.input_shape_known_), int_constants_(other.int_constants_),
+        int_shapes_(other.int_shapes_) {
     for (const auto& n : other.nodes_)
       nodes_.push_back(Node{n.type, n.name, n.in, n.out, n.ints, n.reals, n.lists, n.mode});
     for (const auto& [name, a] : other.constants_) constants_[name] = a.template astype<T>();
@@ -168,9 +170,10 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
       if (n.op_type() == "BatchNormalization")
         for (int k = 3; k < n.input_size(); ++k) running.insert(n.input(k));
     for (const auto& t : g.initializer()) {
-      known.insert(t.name());
+      GLUINO_CHECK(ValueError, known.insert(t.name()).second || t.name() == input_, "SymbolBlock::imports: '", where_,
+                   "': initializer '", t.name(), "' is defined twice");
       if (t.data_type() == ::onnx::TensorProto_DataType_INT64) {
-        int_constants_[t.name()] = int64_values(t);
+        int_constants_[t.name()] = int64_values(t, t.name());
         continue;
       }
       NDArray<T> a = tensor_values(t, "initializer");
@@ -185,7 +188,9 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
         GLUINO_CHECK(ValueError, i.empty() || known.count(i), "SymbolBlock::imports: '", where_, "': node '", node.name,
                      "' (", node.type, ", opset ", opset_, ") reads '", i, "', which no earlier node, input or "
                      "initializer gives");
-      for (const auto& o : node.out) known.insert(o);
+      for (const auto& o : node.out)  // SSA, as ONNX's checker and ONNX Runtime ask: a later one would hide it
+        if (!o.empty() && !known.insert(o).second)
+          refuse(node, "its output '" + o + "' is already defined (by the input, an initializer or an earlier node)");
       nodes_.push_back(std::move(node));
     }
     // A Cast to an integer type is run as the identity on T: its result may only be Gather's indices.
@@ -206,6 +211,11 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
   static constexpr int elem_type() {
     return std::is_same_v<T, float> ? ::onnx::TensorProto_DataType_FLOAT : ::onnx::TensorProto_DataType_DOUBLE;
   }
+  static std::string shape_str(const Shape& s) {
+    std::ostringstream os;
+    os << s;
+    return os.str();
+  }
   static std::string dims_str(const std::vector<std::int64_t>& d) {
     std::ostringstream os;
     os << '(';
@@ -218,15 +228,33 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
                                         ", opset ", opset_, "): ", why);
   }
 
-  std::vector<std::int64_t> int64_values(const ::onnx::TensorProto& t) const {
+  // An int64 tensor's values, which must be as many as its dimensions say; its dimensions go to
+  // int_shapes_[name] (the initializer's or the Constant node's output name).
+  std::vector<std::int64_t> int64_values(const ::onnx::TensorProto& t, const std::string& name) {
+    GLUINO_CHECK(ValueError, t.data_location() != ::onnx::TensorProto_DataLocation_EXTERNAL, "SymbolBlock::imports: '",
+                 where_, "': tensor '", name, "' is stored in an external file, which is not supported");
     std::vector<std::int64_t> v(t.int64_data().begin(), t.int64_data().end());
     if (t.has_raw_data()) {
       const std::string& raw = t.raw_data();
-      GLUINO_CHECK(ValueError, raw.size() % 8 == 0, "SymbolBlock::imports: '", where_, "': tensor '", t.name(),
+      GLUINO_CHECK(ValueError, raw.size() % 8 == 0, "SymbolBlock::imports: '", where_, "': tensor '", name,
                    "': raw data of ", raw.size(), " bytes is not a whole number of int64");
       v.resize(raw.size() / 8);
       std::memcpy(v.data(), raw.data(), raw.size());
     }
+    std::vector<std::int64_t> dims(t.dims().begin(), t.dims().end());
+    std::ostringstream shape;
+    shape << '(';
+    for (std::size_t d = 0; d < dims.size(); ++d) shape << (d ? ", " : "") << dims[d];
+    shape << ')';
+    std::uint64_t n = 1;  // the element count the dimensions give; v.size() + 1 stands for "more than held"
+    for (auto d : dims) {
+      GLUINO_CHECK(ValueError, d >= 0, "SymbolBlock::imports: '", where_, "': tensor '", name, "' of shape ",
+                   shape.str(), " has a negative dimension");
+      n = d == 0 ? 0 : n > (v.size() + 1) / std::uint64_t(d) ? v.size() + 1 : n * std::uint64_t(d);
+    }
+    GLUINO_CHECK(ValueError, n == v.size(), "SymbolBlock::imports: '", where_, "': tensor '", name, "' of shape ",
+                 shape.str(), " holds ", v.size(), " values");
+    int_shapes_[name] = std::move(dims);
     return v;
   }
   NDArray<T> tensor_values(const ::onnx::TensorProto& t, const char* what) const {
@@ -275,6 +303,22 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
                  "': node '", n.name, "' (op ", n.type, ") is in domain '", p.domain(), "', not supported");
     GLUINO_CHECK(ValueError, n.out.size() >= 1 && !n.out[0].empty(), "SymbolBlock::imports: '", where_, "': node '",
                  n.name, "' has no output");
+    // The type ONNX gives each attribute read here: one of another type is refused, not left unread
+    // (ReduceMax's axes as one int reduced every axis).
+    using A = ::onnx::AttributeProto;
+    static const std::map<std::string, A::AttributeType> types = {
+        {"kernel_shape", A::INTS}, {"strides", A::INTS},  {"pads", A::INTS},       {"dilations", A::INTS},
+        {"output_padding", A::INTS}, {"perm", A::INTS},   {"axes", A::INTS},       {"group", A::INT},
+        {"ceil_mode", A::INT},     {"count_include_pad", A::INT}, {"storage_order", A::INT}, {"transA", A::INT},
+        {"transB", A::INT},        {"axis", A::INT},      {"keepdims", A::INT},    {"noop_with_empty_axes", A::INT},
+        {"training_mode", A::INT}, {"spatial", A::INT},   {"seed", A::INT},        {"to", A::INT},
+        {"saturate", A::INT},      {"allowzero", A::INT}, {"stash_type", A::INT},  {"alpha", A::FLOAT},
+        {"beta", A::FLOAT},        {"gamma", A::FLOAT},   {"epsilon", A::FLOAT},   {"momentum", A::FLOAT},
+        {"ratio", A::FLOAT}};
+    for (const auto& a : p.attribute())
+      if (auto k = types.find(a.name()); k != types.end() && a.type() != k->second)
+        refuse(n, "attribute '" + a.name() + "' is of type " + A::AttributeType_Name(a.type()) + ", ONNX's is " +
+                      A::AttributeType_Name(k->second));
     for (const auto& a : p.attribute()) {
       switch (a.type()) {
         case ::onnx::AttributeProto_AttributeType_INT: n.ints[a.name()] = a.i(); break;
@@ -290,7 +334,7 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
         case ::onnx::AttributeProto_AttributeType_TENSOR:
           if (n.type == "Constant" && a.name() == "value") {
             if (a.t().data_type() == ::onnx::TensorProto_DataType_INT64)
-              int_constants_[n.out.at(0)] = int64_values(a.t());
+              int_constants_[n.out.at(0)] = int64_values(a.t(), n.out.at(0));
             else
               constants_[n.out.at(0)] = tensor_values(a.t(), "constant");
             break;
@@ -461,6 +505,13 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
                       std::to_string(k) + "-D kernel");
       return std::vector<std::size_t>(v.begin(), v.begin() + std::ptrdiff_t(k));
     };
+    // ONNX's ceil_mode (as ONNX Runtime and PyTorch) rounds the output count up but drops a last window that would
+    // start in the right padding; gluino's full convention keeps it.  True for an axis of size len where it would:
+    // there the count rounded down (the valid convention, with the same windows before it) is ONNX's.
+    auto drops_last = [&](std::size_t len, std::size_t k, std::size_t s, std::size_t p) {
+      if (!int_or("ceil_mode", 0) || len + 2 * p < k) return false;
+      return (len + 2 * p - k + s - 1) / s * s >= len + p;
+    };
     auto check_kernel = [&](const NDArray<T>& w) {
       if (!n.lists.count("kernel_shape")) return;
       const std::vector<std::int64_t> ks(w.shape().begin() + 2, w.shape().end());
@@ -497,6 +548,8 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
                           .convention = int_or("ceil_mode", 0) ? nd::pooling_convention::full
                                                                : nd::pooling_convention::valid,
                           .count_include_pad = int_or("count_include_pad", 0) != 0};
+      if (in(0).ndim() == 3 && drops_last(in(0).shape(2), o.kernel, o.stride, o.pad))
+        o.convention = nd::pooling_convention::valid;
       y = nd::pooling1d(in(0), o);
     } else if ((t == "GlobalAveragePool" || t == "GlobalMaxPool") && in(0).ndim() == 3) {
       nd::Pool1DOptions o;
@@ -521,16 +574,26 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
       y = nd::instance_norm(in(0), in(1), in(2), real_or("epsilon", 1e-5));
     } else if (t == "Gather") {  // rows of data (D0, ...) by index: an embedding of data viewed as (D0, rest)
       const NDArray<T>& data = in(0);
-      NDArray<T> index;
-      if (auto c = int_constants_.find(n.in[1]); c != int_constants_.end()) {
-        index = NDArray<T>(Shape{c->second.size()});
-        std::transform(c->second.begin(), c->second.end(), index.data(), [](std::int64_t v) { return static_cast<T>(v); });
-      } else {
-        index = in(1);
-      }
       if (data.ndim() < 1) refuse(n, "data must have at least one axis");
       const std::size_t rows = data.shape(0), rest = rows ? data.size() / rows : 0;
-      Shape out = index.shape();
+      NDArray<T> index;
+      Shape out;  // the indices' shape (none for a scalar index: x[1]), then data's other axes
+      if (auto c = int_constants_.find(n.in[1]); c != int_constants_.end()) {
+        const auto& dims = int_shapes_.at(n.in[1]);
+        if (dims.size() + data.ndim() - 1 > Shape::max_dims)
+          refuse(n, "indices of " + std::to_string(dims.size()) + " axes give more axes than an array has");
+        for (auto d : dims) out.push_back(std::size_t(d));
+        index = NDArray<T>(Shape{c->second.size()});
+        for (std::size_t k = 0; k < c->second.size(); ++k) {  // ONNX: an index in [-D0, D0), negative from the back
+          const std::int64_t v = c->second[k], r = std::int64_t(rows);
+          if (v < -r || v >= r)
+            refuse(n, "index " + std::to_string(v) + " is out of range for axis 0 of size " + std::to_string(rows));
+          index.data()[k] = static_cast<T>(v < 0 ? v + r : v);
+        }
+      } else {
+        index = in(1);
+        out = index.shape();
+      }
       for (std::size_t d = 1; d < data.ndim(); ++d) out.push_back(data.shape()[d]);
       y = nd::reshape(nd::embedding(index, nd::reshape(data, Shape{rows, rest})), out);
     } else if (t == "Cast") {
@@ -572,7 +635,19 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
       o.type = t == "MaxPool" ? nd::pool_type::max : nd::pool_type::avg;
       o.convention = int_or("ceil_mode", 0) ? nd::pooling_convention::full : nd::pooling_convention::valid;
       o.count_include_pad = int_or("count_include_pad", 0) != 0;
+      std::array<bool, 2> drop = {false, false};
+      for (std::size_t d = 0; d < 2 && in(0).ndim() == 4; ++d)
+        drop[d] = drops_last(in(0).shape()[2 + d], o.kernel[d], o.stride[d], o.pad[d]);
+      if (drop[0] && drop[1]) o.convention = nd::pooling_convention::valid;
       y = nd::pooling(in(0), o);
+      if (drop[0] != drop[1]) {  // one axis only: pooled with full, its last row (or column) dropped
+        const std::vector<std::size_t> to_front = drop[0] ? std::vector<std::size_t>{2, 0, 1, 3}
+                                                          : std::vector<std::size_t>{3, 0, 1, 2};
+        const std::vector<std::size_t> back = drop[0] ? std::vector<std::size_t>{1, 2, 0, 3}
+                                                      : std::vector<std::size_t>{1, 2, 3, 0};
+        const NDArray<T> moved = nd::transpose(y, to_front);
+        y = nd::transpose(nd::slice_axis0(moved, 0, moved.shape(0) - 1), back);
+      }
     } else if (t == "GlobalAveragePool" || t == "GlobalMaxPool") {
       nd::PoolOptions o;
       o.global_pool = true;
@@ -590,9 +665,22 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
         if (alpha != 1.0) y = y * static_cast<T>(alpha);
         if (has(2)) y = y + (beta == 1.0 ? in(2) : in(2) * static_cast<T>(beta));
       }
-    } else if (t == "MatMul") {
-      if (in(0).ndim() != 2 || in(1).ndim() != 2) refuse(n, "only 2-D MatMul is supported");
-      y = nd::dot(in(0), in(1));
+    } else if (t == "MatMul") {  // (..., K) x (K, M) -> (..., M): the leading axes as rows (NumPy's matmul)
+      const NDArray<T>& a = in(0);
+      if (a.ndim() < 1 || in(1).ndim() != 2)
+        refuse(n, "only MatMul of a matrix second operand is supported, got shapes " + shape_str(a.shape()) + " and " +
+                      shape_str(in(1).shape()));
+      Shape lead;
+      std::size_t rows = 1;
+      for (std::size_t d = 0; d + 1 < a.ndim(); ++d) lead.push_back(a.shape()[d]), rows *= a.shape()[d];
+      const std::size_t k = a.shape()[a.ndim() - 1];
+      if (a.ndim() == 2)
+        y = nd::dot(a, in(1));
+      else {
+        y = nd::dot(nd::reshape(a, Shape{rows, k}), in(1));
+        lead.push_back(in(1).shape(1));
+        y = nd::reshape(y, lead);
+      }
     } else if (t == "Flatten") {
       const NDArray<T>& x = in(0);
       std::int64_t axis = int_or("axis", 1);
@@ -654,12 +742,12 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     } else if (t == "Identity") {
       y = in(0);
     } else if (t == "Softmax" || t == "LogSoftmax") {
-      const int axis = int(int_or("axis", -1));
+      const int axis = int(axis_of(int_or("axis", -1), in(0).ndim()));
       y = t == "Softmax" ? nd::softmax(in(0), axis) : nd::log_softmax(in(0), axis);
     } else if (t == "Concat") {
       std::vector<NDArray<T>> xs;
       for (std::size_t k = 0; k < n.in.size(); ++k) xs.push_back(in(k));
-      y = nd::concat(xs, int(int_or("axis", 0)));
+      y = nd::concat(xs, int(axis_of(int_or("axis", 0), xs[0].ndim())));
     } else if (t == "Transpose") {
       const auto perm = list_or("perm", {});
       y = nd::transpose(in(0), std::vector<std::size_t>(perm.begin(), perm.end()));
@@ -684,9 +772,10 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     } else if (t == "ReduceSum" || t == "ReduceMean" || t == "ReduceMax" || t == "ReduceMin") {
       std::vector<std::int64_t> axes = (t == "ReduceSum" && opset_ >= 13) ? (has(1) ? ints_of(n, n.in[1]) : std::vector<std::int64_t>{})
                                                                           : list_or("axes", {});
-      const std::vector<int> ax(axes.begin(), axes.end());
-      const bool keep = int_or("keepdims", 1) != 0;
       const NDArray<T>& x = in(0);
+      std::vector<int> ax;
+      for (auto a : axes) ax.push_back(int(axis_of(a, x.ndim())));
+      const bool keep = int_or("keepdims", 1) != 0;
       y = t == "ReduceSum" ? x.sum(ax, keep) : t == "ReduceMean" ? x.mean(ax, keep) : t == "ReduceMax" ? x.max(ax, keep) : x.min(ax, keep);
     } else if (t == "Constant") {
       return;  // read at import
@@ -720,6 +809,7 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
   std::vector<std::pair<std::string, std::size_t>> params_;  // initializer name, position in params()
   std::map<std::string, NDArray<T>> constants_;                // Constant nodes' float tensors
   std::map<std::string, std::vector<std::int64_t>> int_constants_;
+  std::map<std::string, std::vector<std::int64_t>> int_shapes_;  // their dimensions
 };
 using SymbolBlock = BasicSymbolBlock<float>;
 
