@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -39,6 +40,43 @@ TEST_CASE("SplitSampler: parts of sizes within one, together every index once, a
   CHECK(ordered.next_epoch(10) == std::vector<std::size_t>{5, 6});
   CHECK_THROWS_WITH_AS(data::SplitSampler(2, 2), doctest::Contains("part 2 of 2 parts"), ValueError);
   CHECK_THROWS_AS(data::SplitSampler(0, 0), ValueError);
+  CHECK_THROWS_AS(data::SplitSampler(3, 7), ValueError);
+}
+TEST_CASE("SplitSampler: drop_last gives every part n / parts indices, none twice; sizes near SIZE_MAX") {
+  for (std::size_t parts : {1, 2, 3, 7}) {
+    for (std::size_t n : {0, 1, 5, 10, 103}) {
+      CAPTURE(parts);
+      CAPTURE(n);
+      std::vector<int> seen(n, 0);
+      for (std::size_t k = 0; k < parts; ++k) {
+        data::SplitSampler s(parts, k, {.seed = 4, .drop_last = true});
+        CHECK(s.length(n) == n / parts);  // more parts than samples: every part empty, none with one more
+        for (int epoch = 0; epoch < 2; ++epoch) {
+          const auto part = s.next_epoch(n);
+          CHECK(part.size() == n / parts);
+          if (epoch == 0)
+            for (std::size_t i : part) ++seen[i];
+        }
+      }
+      CHECK(std::count(seen.begin(), seen.end(), 1) == std::ptrdiff_t(n / parts * parts));
+      CHECK(std::count(seen.begin(), seen.end(), 0) == std::ptrdiff_t(n % parts));
+    }
+  }
+  // More parts than samples without drop_last: the parts differ by one, so do the batch counts.
+  std::size_t nonempty = 0;
+  for (std::size_t k = 0; k < 4; ++k) nonempty += data::SplitSampler(4, k).length(2) > 0;
+  CHECK(nonempty == 2);
+  // k * n does not overflow: the lengths of a huge dataset still add up to it.
+  const std::size_t huge = std::numeric_limits<std::size_t>::max();
+  std::size_t total = 0;
+  for (std::size_t k = 0; k < 7; ++k) {
+    const std::size_t len = data::SplitSampler(7, k).length(huge);
+    CHECK(len >= huge / 7);
+    CHECK(len <= huge / 7 + 1);
+    total += len;
+  }
+  CHECK(total == huge);
+  CHECK(data::SplitSampler(7, 6, {.drop_last = true}).length(huge) == huge / 7);
 }
 TEST_CASE("a DataLoader with a sampler visits the sampler's indices; size() counts them") {
   NDArray<float> x(Shape{10, 1}), y(Shape{10});

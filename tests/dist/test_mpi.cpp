@@ -7,6 +7,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <optional>
+#include <tuple>
 #include <vector>
 
 #include <gluino/gluino.hpp>
@@ -220,19 +223,22 @@ TEST_CASE("global_value: a metric over every rank's updates") {
   CHECK(name == acc.get().first);
   CHECK(value == doctest::Approx(double(n) / (n * (n + 1) / 2.0)));
 }
-TEST_CASE("N ranks at batch 64/N reach the weights of one process at batch 64 after 10 steps") {
+TEST_CASE("N ranks splitting a batch of 64 reach the weights of one process at batch 64 after 10 steps") {
   // In double: the ranks' gradient sums run in another order than the single process's, and in
   // float that difference (1e-8 in the weights after a step) is enough to flip the arg-max of a
   // max-pooling window whose two largest values lie that close, which moves a whole pixel's
   // gradient; over 20 steps at batch 128 such flips happened on some machines and builds (0.0045 apart).  In
   // double the order's effect is ~1e-16 and a flip needs a near-tie that close.
   const int r = dist::rank(), n = dist::size();
+  // Rank r takes samples [64 r / n, 64 (r + 1) / n): with 3 ranks 21, 21 and 22 (dist::Trainer
+  // scales by the sum of the ranks' batch sizes).
+  const std::size_t global = 64, begin = global * std::size_t(r) / std::size_t(n),
+                    end = global * std::size_t(r + 1) / std::size_t(n);
   // Each reduction path: buckets overlapping backward (the default), small buckets, no overlap.
   for (const dist::ReducerOptions options :
        {dist::ReducerOptions{}, dist::ReducerOptions{.bucket_bytes = 4096}, dist::ReducerOptions{.overlap = false}}) {
     CAPTURE(options.bucket_bytes);
     CAPTURE(options.overlap);
-    const std::size_t global = 64, local = global / std::size_t(n);
     auto make = [] {
       random::seed(3);
       auto net = model_zoo::lenet<double>();
@@ -255,13 +261,13 @@ TEST_CASE("N ranks at batch 64/N reach the weights of one process at batch 64 af
         loss_fn((*single)(x), y).backward();
       }
       t1.step(global);
-      const auto xs = x.slice(local * std::size_t(r), local * std::size_t(r + 1));
-      const auto ys = y.slice(local * std::size_t(r), local * std::size_t(r + 1));
+      const auto xs = x.slice(begin, end);
+      const auto ys = y.slice(begin, end);
       {
         autograd::record rec;
         loss_fn((*para)(xs), ys).backward();
       }
-      tn.step(local);
+      tn.step(end - begin);
     }
     // Sums in another order: the weights agree within 1e-10 (absolute) after 10 steps.
     double worst = 0;
@@ -294,5 +300,321 @@ TEST_CASE("SplitSampler: the ranks' parts cover every index once per epoch, resh
   }
   data::SplitSampler again(std::size_t(n), std::size_t(r), {.shuffle = true, .seed = 9});
   CHECK(again.next_epoch(len) == first);  // the seed fixes the order
+}
+
+// ---- Careless use: every rank gets the same clear exception, nothing hangs or mixes ----
+// A collective call on every rank whose outcome is an exception of type E on every rank with
+// `text` in its message (each rank checks its own).
+#define CHECK_ALL_THROW(call, text, E) CHECK_THROWS_WITH_AS(call, doctest::Contains(text), E)
+
+TEST_CASE("arrays: mismatched sizes, shapes, element types and roots refused on every rank, before data moves") {
+  const int r = dist::rank(), n = dist::size();
+  NDArray<float> grow(Shape{std::size_t(r) + 2});
+  grow.fill(1.0f);
+  CHECK_ALL_THROW(dist::allreduce_sum(grow), "the ranks' arrays differ in size", ShapeError);
+  CHECK(grow.to_vector() == std::vector<float>(std::size_t(r) + 2, 1.0f));  // untouched
+  NDArray<float> turned(r == 0 ? Shape{2, 3} : Shape{3, 2});
+  CHECK_ALL_THROW(dist::allreduce_sum(turned), "same size but different shapes", ShapeError);
+  CHECK_ALL_THROW(dist::broadcast(turned), "same size but different shapes", ShapeError);
+  if (r == 0) {
+    NDArray<float> x(Shape{4});
+    x.fill(1.0f);
+    CHECK_ALL_THROW(dist::allreduce_sum(x), "differ in element type", ValueError);
+  } else {
+    NDArray<double> x(Shape{2});
+    x.fill(1.0);
+    CHECK_ALL_THROW(dist::allreduce_sum(x), "differ in element type", ValueError);
+  }
+  NDArray<double> x(Shape{3});
+  x.fill(r + 1.0);
+  CHECK_ALL_THROW(dist::broadcast(x, r == 0 ? 0 : 1), "different roots", ValueError);
+  CHECK_ALL_THROW(dist::broadcast(x, n), "is not a rank", ValueError);
+  // An array with no storage on one rank: that rank's StateError, and the others hear of it.
+  NDArray<double> none, some(Shape{1});
+  CHECK_ALL_THROW(dist::allreduce_sum(r == 1 ? none : some), "the array is empty", StateError);
+  // Arrays of no elements are fine; and after all this the ranks are still in step.
+  NDArray<double> empty(Shape{0});
+  dist::allreduce_sum(empty);
+  dist::broadcast(empty);
+  dist::allreduce_sum(x);
+  CHECK(x.to_vector() == std::vector<double>(3, n * (n + 1) / 2.0));
+}
+TEST_CASE("broadcast_parameters, allreduce_gradients: a parameter deferred on one rank, or other models") {
+  const int r = dist::rank(), n = dist::size();
+  {
+    nn::Dense d(2);  // input size deferred
+    d.initialize();
+    if (r == 0) (void)d(nd::ones<float>({1, 3}));
+    CHECK_ALL_THROW(dist::broadcast_parameters(d.collect_params()), "initialization was deferred", StateError);
+    CHECK_ALL_THROW(dist::allreduce_gradients(d.collect_params()), "initialization was deferred", StateError);
+  }
+  {
+    nn::Dense d(std::size_t(2 + r), {.in_units = 3});  // shapes differ
+    d.initialize();
+    CHECK_ALL_THROW(dist::broadcast_parameters(d.collect_params()), "parameter 0 differs between the ranks",
+                    ShapeError);
+  }
+  {
+    nn::Sequential net;  // rank 0 one layer more
+    net.add(nn::Dense(2, {.in_units = 3}));
+    if (r == 0) net.add(nn::Dense(2, {.in_units = 2}));
+    net.initialize();
+    CHECK_ALL_THROW(dist::broadcast_parameters(net.collect_params()), "different numbers of parameters", ShapeError);
+  }
+  {
+    nn::Dense d(2, {.in_units = 3});  // a gradient on every rank but the last
+    d.initialize();
+    if (r == n - 1) d.collect_params().nth(1)->set_grad_req(GradReq::null);
+    for (const auto& [k, p] : d.collect_params())
+      if (p->grad_req() != GradReq::null) p->grad().fill(1.0f);
+    CHECK_ALL_THROW(dist::allreduce_gradients(d.collect_params()), "different numbers of parameters", ShapeError);
+    CHECK(d.collect_params().nth(0)->grad().to_vector() == std::vector<float>(6, 1.0f));  // nothing summed
+  }
+  dist::barrier();
+}
+TEST_CASE("GradientReducer: other parameters, options or grad_req on one rank are refused on every rank") {
+  const int r = dist::rank();
+  {
+    nn::Sequential net;  // the same sizes in another order: a sum would add a weight to another's
+    if (r == 0)
+      net.add(nn::Dense(2, {.in_units = 3}), nn::Dense(6, {.in_units = 1}));
+    else
+      net.add(nn::Dense(6, {.in_units = 1}), nn::Dense(2, {.in_units = 3}));
+    net.initialize();
+    CHECK_ALL_THROW(dist::GradientReducer(net.collect_params()), "differs between the ranks", ShapeError);
+    CHECK_ALL_THROW(dist::Trainer(net.collect_params(), "sgd"), "differs between the ranks", ShapeError);
+  }
+  nn::Dense d(2, {.in_units = 3});
+  d.initialize();
+  CHECK_ALL_THROW(dist::GradientReducer(d.collect_params(), {.bucket_bytes = r == 0 ? 64u : 128u}),
+                  "bucket_bytes differ", ValueError);
+  CHECK_ALL_THROW(dist::GradientReducer(d.collect_params(), {.bucket_bytes = r == 1 ? 0u : 64u}),
+                  "bucket_bytes must be > 0", ValueError);
+  CHECK_ALL_THROW(dist::GradientReducer(d.collect_params(), {.overlap = r == 0}), "overlap is true on some ranks",
+                  ValueError);
+  if (r == 1) d.collect_params().nth(0)->set_grad_req(GradReq::add);
+  CHECK_ALL_THROW(dist::GradientReducer(d.collect_params()), "differs between the ranks", ShapeError);
+  // grad_req changed on one rank after the buckets were made: at the next step, on every rank.
+  d.collect_params().nth(0)->set_grad_req(GradReq::write);
+  dist::Trainer t(d.collect_params(), "sgd", {{"learning_rate", 0.1}});
+  if (r == 1) d.collect_params().nth(1)->set_grad_req(GradReq::null);
+  CHECK_ALL_THROW(t.step(1), "changed grad_req from write to null", StateError);
+  // bucket_bytes larger than everything: one bucket.
+  d.collect_params().nth(1)->set_grad_req(GradReq::write);
+  dist::GradientReducer one(d.collect_params(), {.bucket_bytes = std::numeric_limits<std::size_t>::max()});
+  CHECK(one.buckets().size() == 1);
+  for (const auto& [k, p] : d.collect_params()) p->grad().fill(1.0f);
+  one.finish();
+  CHECK(d.collect_params().nth(0)->grad().to_vector() == std::vector<float>(6, float(dist::size())));
+}
+TEST_CASE("GradientReducer: parameters deferred at construction on one rank; still deferred at the step") {
+  const int r = dist::rank(), n = dist::size();
+  for (bool forward_everywhere : {true, false}) {
+    CAPTURE(forward_everywhere);
+    nn::Sequential net;
+    net.add(nn::Dense(2), nn::Dense(3, {.in_units = 2}));
+    net.initialize(init::Constant(0.5f));
+    if (r == 0) (void)net(nd::ones<float>({1, 3}));  // rank 0 knows its shapes, the others not yet
+    dist::Trainer t(net.collect_params(), "sgd", {{"learning_rate", 0.0}});  // no rank waits for another
+    if (!forward_everywhere) {
+      if (r == 0) {
+        autograd::record rec;
+        net(nd::ones<float>({1, 3})).sum().backward();
+      }
+      CHECK_ALL_THROW(t.step(1), "initialization was deferred", StateError);
+      continue;
+    }
+    {
+      autograd::record rec;
+      net(nd::ones<float>({1, 3})).sum().backward();
+    }
+    t.step(1);
+    // Every rank's gradient is the same, so the sums are n times it: the bias of the last layer 1.
+    CHECK(net[1].collect_params().nth(1)->grad().to_vector() == std::vector<float>(3, float(n)));
+  }
+}
+TEST_CASE("GradientReducer: a parameter backward reaches on some ranks only counts as zero on the others") {
+  const int r = dist::rank();
+  for (bool overlap : {true, false}) {
+    CAPTURE(overlap);
+    nn::Sequential net;
+    net.add(nn::Dense(8, {.in_units = 4}), nn::Dense(3, {.in_units = 8}));
+    net.initialize();
+    dist::broadcast_parameters(net.collect_params());
+    dist::GradientReducer reducer(net.collect_params(), {.bucket_bytes = 64, .overlap = overlap});
+    const auto w2 = net[1].collect_params().nth(0);
+    for (int step = 0; step < 3; ++step) {  // later steps: no stale sum of an earlier step comes back
+      CAPTURE(step);
+      {
+        autograd::record rec;  // rank 0 takes the branch through the second layer, the others not
+        auto h = net[0](nd::ones<float>({2, 4}) * float(r + step + 1));
+        (r == 0 ? net[1](h).sum() : h.sum()).backward();
+      }
+      NDArray<float> rank0 = r == 0 ? w2->grad().copy() : NDArray<float>(w2->grad().shape());
+      reducer.finish();  // no hang: the bucket rank 0 started during backward is summed everywhere
+      dist::broadcast(rank0);
+      CHECK(w2->grad().to_vector() == rank0.to_vector());  // rank 0's gradient + zeros
+    }
+  }
+}
+TEST_CASE("dist::Trainer: a step without backward applies the last sums again, not the number of ranks times them") {
+  const int r = dist::rank(), n = dist::size();
+  for (bool overlap : {true, false}) {
+    CAPTURE(overlap);
+    nn::Dense d(2, {.in_units = 2});
+    d.initialize();
+    dist::broadcast_parameters(d.collect_params());
+    dist::Trainer t(d.collect_params(), "sgd", {{"learning_rate", 0.25}}, {.overlap = overlap});
+    const auto bias = d.collect_params().nth(1);
+    const auto b0 = bias->data().to_vector();
+    {
+      autograd::record rec;
+      d(nd::ones<float>({1, 2}) * float(r + 1)).sum().backward();
+    }
+    t.step(1);
+    CHECK(bias->grad().to_vector() == std::vector<float>(2, float(n)));
+    t.step(1);  // no backward since
+    CHECK(bias->grad().to_vector() == std::vector<float>(2, float(n)));
+    const auto b2 = bias->data().to_vector();
+    for (std::size_t i = 0; i < 2; ++i) CHECK(b2[i] == doctest::Approx(b0[i] - 2 * 0.25));  // twice 0.25 n / n
+    // Gradients written by hand (no backward reached their bucket) are summed.
+    bias->grad().fill(1.0f);
+    t.allreduce_grads();
+    CHECK(bias->grad().to_vector() == std::vector<float>(2, float(n)));
+    // The reducer alone sums what the gradients hold at every finish() (a benchmark's loop).
+    nn::Dense e(2, {.in_units = 2});
+    e.initialize();
+    dist::GradientReducer raw(e.collect_params(), {.overlap = overlap});
+    e.collect_params().nth(1)->grad().fill(1.0f);
+    raw.finish();
+    raw.finish();
+    CHECK(e.collect_params().nth(1)->grad().to_vector() == std::vector<float>(2, float(n * n)));
+  }
+}
+TEST_CASE("dist::Trainer: ranks with different batch sizes step as one process on all their samples") {
+  const int r = dist::rank();
+  nn::Dense d(1, {.in_units = 1});
+  d.initialize();
+  dist::broadcast_parameters(d.collect_params());
+  dist::Trainer t(d.collect_params(), "sgd", {{"learning_rate", 0.5}});
+  const float b0 = d.collect_params().nth(1)->data().to_vector()[0];
+  {
+    autograd::record rec;  // rank r: r + 1 samples, each adding 1 to the bias's gradient
+    d(nd::ones<float>({std::size_t(r + 1), 1})).sum().backward();
+  }
+  t.step(std::size_t(r + 1));  // the mean over all n (n + 1) / 2 samples: 1
+  const float b1 = d.collect_params().nth(1)->data().to_vector()[0];
+  CHECK(b1 == doctest::Approx(b0 - 0.5));
+  const auto [lo, hi] = min_max(b1);
+  CHECK(lo == hi);  // the ranks stay equal
+}
+TEST_CASE("dist::Trainer: batch_size 0 on one rank, update() before allreduce_grads(): errors on every rank") {
+  const int r = dist::rank(), n = dist::size();
+  for (bool overlap : {true, false}) {
+    CAPTURE(overlap);
+    nn::Dense d(2, {.in_units = 2});
+    d.initialize();
+    dist::broadcast_parameters(d.collect_params());
+    dist::Trainer t(d.collect_params(), "sgd", {{"learning_rate", 0.1}}, {.overlap = overlap});
+    const auto w = d.collect_params().nth(0);
+    {
+      autograd::record rec;
+      d(nd::ones<float>({4, 2})).sum().backward();
+    }
+    const auto local = w->grad().to_vector();
+    const auto before = w->data().to_vector();
+    CHECK_ALL_THROW(t.step(r == 0 ? 0 : 4), "batch_size must be > 0", ValueError);
+    CHECK(w->grad().to_vector() == local);  // nothing summed, nothing updated
+    CHECK(w->data().to_vector() == before);
+    CHECK_ALL_THROW(t.update(4), "call allreduce_grads() before", StateError);
+    CHECK(w->data().to_vector() == before);
+    t.allreduce_grads();  // the same gradient on every rank: n times it
+    for (std::size_t i = 0; i < local.size(); ++i) CHECK(w->grad().to_vector()[i] == float(n) * local[i]);
+    CHECK_ALL_THROW(t.update(r == 0 ? 0 : 4), "batch_size must be > 0", ValueError);
+    t.update(4);
+    const auto [lo, hi] = min_max(checksum(d.collect_params()));
+    CHECK(lo == hi);
+  }
+}
+TEST_CASE("a rank one step ahead (more batches), or one backward more: an error on every rank, not a hang") {
+  const int r = dist::rank();
+  nn::Dense d(2, {.in_units = 2});
+  d.initialize();
+  dist::broadcast_parameters(d.collect_params());
+  {
+    dist::Trainer t(d.collect_params(), "sgd", {{"learning_rate", 0.1}});
+    if (r == 0) {  // rank 0 had one batch more; the others went on to the epoch's metrics
+      {
+        autograd::record rec;
+        d(nd::ones<float>({1, 2})).sum().backward();  // starts its bucket's sum: no other rank joins
+      }
+      CHECK_ALL_THROW(t.step(1), "different collective calls", StateError);
+    } else {
+      metric::Loss loss;
+      CHECK_ALL_THROW((void)dist::global_value(loss), "different collective calls", StateError);
+    }
+  }  // rank 0's trainer does not wait for the sum no other rank joined
+  {
+    dist::Trainer t(d.collect_params(), "sgd", {{"learning_rate", 0.1}});
+    for (int pass = 0; pass < (r == 0 ? 2 : 1); ++pass) {
+      autograd::record rec;
+      d(nd::ones<float>({1, 2})).sum().backward();
+    }
+    CHECK_ALL_THROW(t.step(1), "different numbers of backward passes", StateError);
+  }
+  dist::barrier();  // the ranks are in step again
+}
+TEST_CASE("global_value: an empty metric, Perplexity, F1 / MCC / PearsonCorrelation micro, other metrics") {
+  const int r = dist::rank(), n = dist::size();
+  metric::Accuracy empty;
+  CHECK(std::isnan(dist::global_value(empty).second));
+  // Each rank's batch, and every rank's batches on every rank (what one process would see).
+  auto batch = [](int k) {
+    NDArray<float> labels(Shape{4}), probs(Shape{4, 2}), preds(Shape{4});
+    for (std::size_t i = 0; i < 4; ++i) {
+      labels.data()[i] = float((i + std::size_t(k)) % 2);
+      const float p = 0.2f + 0.15f * float((i * 3 + std::size_t(k)) % 5);
+      probs.data()[2 * i] = 1 - p, probs.data()[2 * i + 1] = p;
+      preds.data()[i] = p * float(k + 1);
+    }
+    return std::tuple{labels, probs, preds};
+  };
+  metric::Perplexity perplexity(std::nullopt), all_perplexity(std::nullopt);
+  metric::F1 f1("micro"), all_f1("micro");
+  metric::MCC mcc("micro"), all_mcc("micro");
+  metric::PearsonCorrelation pearson("micro"), all_pearson("micro");
+  metric::Accuracy some;  // updated on rank 0 only
+  for (int k = 0; k < n; ++k) {
+    const auto [labels, probs, preds] = batch(k);
+    all_perplexity.update(labels, probs), all_f1.update(labels, probs), all_mcc.update(labels, probs);
+    all_pearson.update(labels, preds);
+    if (k != r) continue;
+    perplexity.update(labels, probs), f1.update(labels, probs), mcc.update(labels, probs);
+    pearson.update(labels, preds);
+    if (r == 0) some.update(labels, probs);
+  }
+  CHECK(dist::global_value(perplexity).second == doctest::Approx(all_perplexity.get().second));
+  CHECK(dist::global_value(f1).second == doctest::Approx(all_f1.get().second));
+  CHECK(dist::global_value(mcc).second == doctest::Approx(all_mcc.get().second));
+  CHECK(dist::global_value(pearson).second == doctest::Approx(all_pearson.get().second));
+  NDArray<double> rank0(Shape{1});
+  rank0.data()[0] = r == 0 ? some.get().second : 0.0;
+  dist::broadcast(rank0);
+  CHECK(dist::global_value(some).second == doctest::Approx(rank0.data()[0]));
+  metric::Loss loss;
+  metric::Accuracy accuracy;
+  if (r == 0)
+    CHECK_ALL_THROW((void)dist::global_value(loss), "different metrics", ValueError);
+  else
+    CHECK_ALL_THROW((void)dist::global_value(accuracy), "different metrics", ValueError);
+}
+TEST_CASE("Environment twice, local_rank on one rank only") {
+  {
+    dist::Environment again;  // MPI runs already: this one neither starts nor ends it
+    CHECK(dist::size() >= 2);
+  }
+  dist::barrier();
+  if (dist::rank() == 0) CHECK(dist::local_rank() == 0);  // not a collective call: no hang
+  dist::barrier();
 }
 }

@@ -26,14 +26,20 @@ class Sampler {
 struct SplitSamplerOptions {
   bool shuffle = true;     ///< a new permutation each epoch, from seed + epoch (the same on every part)
   std::uint64_t seed = 0;  ///< must be equal on every worker
+  /// Every part n / parts indices long: the last n % parts indices of each epoch's order are left
+  /// out (other ones each epoch when shuffled), so that every worker gets as many samples, hence
+  /// as many batches (Gluon's SplitSampler; PyTorch's DistributedSampler(drop_last=True)).
+  bool drop_last = false;
 };
 
 /// Part `part` of `parts` of every epoch: the epoch's order (a permutation of 0..n-1 drawn from
 /// seed + epoch number, or 0..n-1 without shuffle) cut into `parts` contiguous pieces whose sizes
 /// differ by at most one; worker k takes piece k.  Together the workers visit every index exactly
 /// once per epoch.  ValueError when parts is 0 or part >= parts.  For distributed training the
-/// pieces' sizes may differ by one: use a DataLoader with last_batch "discard" and a size the
-/// batch divides, or dist's helpers, so that every rank takes as many steps.
+/// pieces' sizes may differ by one, and then so may the workers' batch counts, whatever the
+/// DataLoader's last_batch (103 samples on 2 ranks at batch 4: 51 and 52 samples, 12 and 13 full
+/// batches), and with more parts than samples some parts are empty: every rank must take as many
+/// steps, so use drop_last (equal parts), or a dataset size that parts x batch size divides.
 class SplitSampler final : public Sampler {
  public:
   SplitSampler(std::size_t parts, std::size_t part, SplitSamplerOptions opt = {})
@@ -49,15 +55,20 @@ class SplitSampler final : public Sampler {
       for (std::size_t i = n; i > 1; --i) std::swap(order[i - 1], order[g.randint(i)]);
     }
     ++epoch_;
-    const std::size_t begin = n * part_ / parts_, end = n * (part_ + 1) / parts_;
+    const std::size_t begin = cut(n, part_), end = cut(n, part_ + 1);
     return std::vector<std::size_t>(order.begin() + std::ptrdiff_t(begin), order.begin() + std::ptrdiff_t(end));
   }
-  std::size_t length(std::size_t n) const override { return n * (part_ + 1) / parts_ - n * part_ / parts_; }
+  std::size_t length(std::size_t n) const override { return cut(n, part_ + 1) - cut(n, part_); }
   /// The epoch the next call gives (0 first); set it to resume a run.  PyTorch: set_epoch.
   std::uint64_t epoch() const { return epoch_; }
   void set_epoch(std::uint64_t e) { epoch_ = e; }
 
  private:
+  // Where piece k starts: k n / parts (without the overflow of k n), or k (n / parts) with drop_last.
+  std::size_t cut(std::size_t n, std::size_t k) const {
+    const std::size_t q = n / parts_, r = n % parts_;
+    return opt_.drop_last ? q * k : q * k + r * k / parts_;
+  }
   std::size_t parts_, part_;
   SplitSamplerOptions opt_;
   std::uint64_t epoch_ = 0;
