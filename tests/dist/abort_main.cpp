@@ -13,7 +13,10 @@
 // dist calls and a second Environment are StateErrors (the Environment used to call MPI after
 // MPI_Finalize, which OpenMPI answers by aborting); exits 0 after printing them.
 #include <gluino/dist/mpi.hpp>
-#include <gluino/gluino.hpp>
+#include <gluino/autograd/mode.hpp>
+#include <gluino/nd/creation.hpp>
+#include <gluino/nd/reduce.hpp>
+#include <gluino/nn/dense.hpp>
 
 #include <csignal>
 #include <cstdio>

@@ -38,6 +38,19 @@ NDArray<T> inputs(std::size_t n, std::uint64_t seed) {
   for (T& v : x) v = static_cast<T>(g.uniform(-1.0, 1.0));
   return x;
 }
+// A Dense layer of `units` on `in` inputs with rank 0's parameters on every rank, and an SGD
+// dist::Trainer of it.
+struct SyncedDense {
+  nn::Dense d;
+  dist::Trainer t;
+  SyncedDense(std::size_t units, std::size_t in, double lr, bool overlap = true)
+      : d(units, {.in_units = in}), t(synced(d), "sgd", {{"learning_rate", lr}}, {.overlap = overlap}) {}
+  static nn::ParameterDict synced(nn::Dense& d) {
+    d.initialize();
+    dist::broadcast_parameters(d.collect_params());
+    return d.collect_params();
+  }
+};
 }  // namespace
 
 TEST_SUITE("dist/mpi") {
@@ -461,10 +474,8 @@ TEST_CASE("dist::Trainer: a step without backward applies the last sums again, n
   const int r = dist::rank(), n = dist::size();
   for (bool overlap : {true, false}) {
     CAPTURE(overlap);
-    nn::Dense d(2, {.in_units = 2});
-    d.initialize();
-    dist::broadcast_parameters(d.collect_params());
-    dist::Trainer t(d.collect_params(), "sgd", {{"learning_rate", 0.25}}, {.overlap = overlap});
+    SyncedDense net(2, 2, 0.25, overlap);
+    auto& [d, t] = net;
     const auto bias = d.collect_params().nth(1);
     const auto b0 = bias->data().to_vector();
     {
@@ -493,10 +504,8 @@ TEST_CASE("dist::Trainer: a step without backward applies the last sums again, n
 }
 TEST_CASE("dist::Trainer: ranks with different batch sizes step as one process on all their samples") {
   const int r = dist::rank();
-  nn::Dense d(1, {.in_units = 1});
-  d.initialize();
-  dist::broadcast_parameters(d.collect_params());
-  dist::Trainer t(d.collect_params(), "sgd", {{"learning_rate", 0.5}});
+  SyncedDense net(1, 1, 0.5);
+  auto& [d, t] = net;
   const float b0 = d.collect_params().nth(1)->data().to_vector()[0];
   {
     autograd::record rec;  // rank r: r + 1 samples, each adding 1 to the bias's gradient
@@ -512,10 +521,8 @@ TEST_CASE("dist::Trainer: batch_size 0 on one rank, update() before allreduce_gr
   const int r = dist::rank(), n = dist::size();
   for (bool overlap : {true, false}) {
     CAPTURE(overlap);
-    nn::Dense d(2, {.in_units = 2});
-    d.initialize();
-    dist::broadcast_parameters(d.collect_params());
-    dist::Trainer t(d.collect_params(), "sgd", {{"learning_rate", 0.1}}, {.overlap = overlap});
+    SyncedDense net(2, 2, 0.1, overlap);
+    auto& [d, t] = net;
     const auto w = d.collect_params().nth(0);
     {
       autograd::record rec;
