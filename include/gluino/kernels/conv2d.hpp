@@ -332,9 +332,7 @@ bool forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, 
   const Conv2DWorkspace plan = conv2d_forward_workspace<T>(g);
   // The wide path's packed filters, shared by the team: kept across calls when small
   // (WidePackCache), else packed into the workspace after the per-thread panels.
-  typename WidePackCache<T>::Packed cached;
-  if (plan.shared && g.O * g.K() <= wide_pack_cache_elements)
-    cached = WidePackCache<T>::instance().get(g, wide_layout<T>(g), w);
+  const typename WidePackCache<T>::Packed cached = plan.shared ? cached_wide_packing(g, w) : nullptr;
   const std::size_t elements = plan.elements() - (cached ? plan.shared : 0);
   std::optional<Storage<T>> storage;  // taken before the team starts, given back on return or throw
   if (elements > 0) storage.emplace(elements);

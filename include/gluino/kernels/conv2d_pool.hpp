@@ -58,12 +58,15 @@ void conv2d_max_pool_forward(const Conv2DGeometry& g, const Pool2DGeometry& pg, 
     const std::size_t groups = (g.N + L - 1) / L, pooled = 2 * O * Q * L;
     const std::size_t per_thread = detail::round_panel(l.input) + detail::round_panel(l.output) + detail::round_panel(pooled);
     const int threads = detail::team_size(groups, static_cast<double>(L * O * g.K() * P));
-    Storage<T> storage(detail::round_panel(l.packed) + per_thread * static_cast<std::size_t>(threads));
-    T* const packed = storage.data();
-    direct_wide_pack(g, wide_layout<T>(g), w, packed);  // the same block of output channels
+    // The filters packed as the wide kernel packs them (the same block of output channels).
+    const typename WidePackCache<T>::Packed cached = cached_wide_packing(g, w);
+    const std::size_t own = cached ? 0 : detail::round_panel(l.packed);
+    Storage<T> storage(own + per_thread * static_cast<std::size_t>(threads));
+    const T* packed = cached ? cached->data() : storage.data();
+    if (!cached) direct_wide_pack(g, wide_layout<T>(g), w, storage.data());
     detail::run_team(threads, [&](int tid, int team) {
       const auto t = static_cast<std::size_t>(tid), k = static_cast<std::size_t>(team);
-      T* const xg = storage.data() + detail::round_panel(l.packed) + per_thread * t;
+      T* const xg = storage.data() + own + per_thread * t;
       T* const conv = xg + detail::round_panel(l.input);
       T* const pooled_buf = conv + detail::round_panel(l.output);
       if (g.ph || g.pw) std::fill(xg, xg + l.input, T(0));  // its borders (only the interior is written)
@@ -89,10 +92,16 @@ void conv2d_max_pool_forward(const Conv2DGeometry& g, const Pool2DGeometry& pg, 
   const Conv2DWorkspace plan = conv2d_forward_workspace<T>(g);
   const std::size_t per_thread = plan.per_thread() + detail::round_panel(O * P);
   const auto threads = static_cast<std::size_t>(plan.threads);
-  Storage<T> storage(per_thread * threads + plan.shared);  // given back on return or throw
+  // The wide path's filters: kept across calls when small, else packed after the panels.
+  const typename WidePackCache<T>::Packed cached = plan.shared ? cached_wide_packing(g, w) : nullptr;
+  Storage<T> storage(per_thread * threads + (cached ? 0 : plan.shared));  // given back on return or throw
   T* const base = storage.data();
-  T* const packed = plan.shared ? base + per_thread * threads : nullptr;  // the wide path's filters
-  if (packed) direct_wide_pack(g, wide_layout<T>(g), w, packed);
+  const T* packed = cached ? cached->data() : nullptr;
+  if (plan.shared && !cached) {
+    T* const mine = base + per_thread * threads;
+    direct_wide_pack(g, wide_layout<T>(g), w, mine);
+    packed = mine;
+  }
   detail::run_team(plan.threads, [&](int tid, int team) {
     const auto t = static_cast<std::size_t>(tid), k = static_cast<std::size_t>(team);
     T* const mine = base + per_thread * t;
