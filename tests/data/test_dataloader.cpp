@@ -8,9 +8,15 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <thread>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
 
 using namespace gluino;
 
@@ -51,6 +57,21 @@ TEST_CASE("batches in order; last_batch keep / discard") {
   data::DataLoader discard(ds, {.batch_size = 4, .last_batch = "discard"});
   CHECK(discard.size() == 2);
   CHECK(epoch(discard) == std::vector<std::vector<float>>{{0, 1, 2, 3}, {4, 5, 6, 7}});
+}
+TEST_CASE("batch_size larger than the dataset: one batch with keep, none with discard, up to SIZE_MAX") {
+  auto ds = counting(5);
+  for (std::size_t bs : {std::size_t(6), std::size_t(1) << 62, std::numeric_limits<std::size_t>::max()}) {
+    CAPTURE(bs);
+    for (std::size_t workers : {0, 2}) {
+      CAPTURE(workers);
+      data::DataLoader keep(ds, {.batch_size = bs, .num_workers = workers});
+      CHECK(keep.size() == 1);
+      CHECK(epoch(keep) == std::vector<std::vector<float>>{{0, 1, 2, 3, 4}});
+      data::DataLoader discard(ds, {.batch_size = bs, .last_batch = "discard", .num_workers = workers});
+      CHECK(discard.size() == 0);
+      CHECK(epoch(discard).empty());
+    }
+  }
 }
 TEST_CASE("last_batch rollover carries the remainder into the next epoch") {
   data::DataLoader loader(counting(10), {.batch_size = 4, .last_batch = "rollover"});
@@ -210,6 +231,55 @@ TEST_CASE("num_workers: an exception reaches the loop at the batch it belongs to
     CHECK(seen.size() == 12);
   }
 }
+TEST_CASE("num_workers: a count no machine runs is a ValueError naming it, at construction") {
+  CHECK_THROWS_WITH_AS(data::DataLoader(counting(4), {.num_workers = 100000}),
+                       doctest::Contains("num_workers 100000"), ValueError);
+  CHECK_NOTHROW(data::DataLoader(counting(4), {.num_workers = data::max_num_workers}));
+}
+// Sanitizers reserve vast address space and fail on their own under an address-space limit.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define GLUINO_TEST_SANITIZED 1
+#endif
+#endif
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && !defined(GLUINO_TEST_SANITIZED)
+TEST_CASE("num_workers: threads that cannot start give a gluino error, and keep the rollover carry") {
+  // An address-space limit just above what the process uses leaves no room for new threads'
+  // stacks (glibc reuses a few cached ones: hence 16 workers).
+  data::DataLoader loader(counting(41), {.batch_size = 2, .last_batch = "rollover", .num_workers = 16});
+  std::vector<float> first(40);
+  std::iota(first.begin(), first.end(), 0.0f);
+  CHECK(flat(epoch(loader)) == first);
+  CHECK(loader.size() == 21);  // 40 carried + 41
+  std::size_t pages = 0;
+  std::ifstream("/proc/self/statm") >> pages;
+  REQUIRE(pages > 0);
+  rlimit old{};
+  REQUIRE(getrlimit(RLIMIT_AS, &old) == 0);
+  rlimit low = old;
+  low.rlim_cur = static_cast<rlim_t>(pages * static_cast<std::size_t>(sysconf(_SC_PAGESIZE)) + (1u << 20));
+  REQUIRE(setrlimit(RLIMIT_AS, &low) == 0);
+  std::string what;
+  bool gluino_error = false;
+  try {
+    loader.begin();
+  } catch (const Error& e) {
+    gluino_error = true;
+    what = e.what();
+  } catch (const std::exception& e) {
+    what = e.what();
+  }
+  REQUIRE(setrlimit(RLIMIT_AS, &old) == 0);
+  CAPTURE(what);
+  CHECK(gluino_error);
+  CHECK(what.find("DataLoader: could not start worker thread") != std::string::npos);
+  CHECK(what.find("num_workers 16") != std::string::npos);
+  CHECK(loader.size() == 21);  // the failed epoch took nothing: 40 is still carried
+  std::vector<float> second{40};
+  for (float i = 0; i < 41; ++i) second.push_back(i);
+  CHECK(flat(epoch(loader)) == second);
+}
+#endif
 TEST_CASE("num_workers: prefetch bounds the batches made ahead") {
   std::atomic<int> fetched{0};
   auto counted = counting(64).transform_first([&](const NDArray<float>& x) {

@@ -104,6 +104,34 @@ TEST_CASE("backward reaches the logits: softmax - onehot, over N") {
   }
   CHECK(pred.grad().to_vector() == std::vector<float>{0.5f, -0.5f, -0.5f, 0.5f});
 }
+TEST_CASE("sparse labels: a label of pred's size but another shape is a ShapeError, as Gluon's pick") {
+  // Gluon's pick takes the index with pred's shape without the class axis, or with it as 1; a
+  // label of the same size in another layout (transposed, (1, N)) would pair labels with the
+  // wrong rows if it were reshaped.
+  loss::SoftmaxCrossEntropyLoss f;
+  CHECK_THROWS_WITH_AS(f(nd::zeros<float>({2, 3, 4}), nd::zeros<float>({3, 2})),
+                       doctest::Contains("sparse label of shape (3, 2) does not match pred of shape (2, 3, 4)"),
+                       ShapeError);
+  CHECK_THROWS_WITH_AS(f(nd::zeros<float>({2, 3}), nd::zeros<float>({1, 2})), doctest::Contains("(1, 2)"), ShapeError);
+  // The accepted layouts: (N,), (N, 1), and for a 1-D pred () or (1,).
+  auto pred = nd::array<double>({1, 2, 3, 0.5, -1, 2}, {2, 3});
+  const std::vector<double> want{ce({1, 2, 3}, 2), ce({0.5, -1, 2}, 0)};
+  for (const Shape& s : {Shape{2}, Shape{2, 1}}) {
+    CAPTURE(s);
+    auto l = loss::BasicSoftmaxCrossEntropyLoss<double>{}(pred, nd::array<double>({2, 0}, s));
+    CHECK(l.at(0) == doctest::Approx(want[0]));
+    CHECK(l.at(1) == doctest::Approx(want[1]));
+  }
+  for (const Shape& s : {Shape{}, Shape{1}}) {
+    CAPTURE(s);
+    auto l = loss::BasicSoftmaxCrossEntropyLoss<double>{}(nd::array<double>({1, 2, 3}, {3}), nd::array<double>({1}, s));
+    CHECK(l.at(0) == doctest::Approx(ce({1, 2, 3}, 1)));
+  }
+  auto p3 = nd::array<double>({1, 0, 2, 0, 3, 1}, {1, 3, 2});
+  CHECK_THROWS_AS(loss::BasicSoftmaxCrossEntropyLoss<double>({.axis = 1})(p3, nd::zeros<double>({2, 1})), ShapeError);
+  CHECK(loss::BasicSoftmaxCrossEntropyLoss<double>({.axis = 1})(p3, nd::array<double>({2, 1}, {1, 1, 2})).at(0) ==
+        doctest::Approx((ce({1, 2, 3}, 2) + ce({0, 0, 1}, 1)) / 2));
+}
 TEST_CASE("errors name the shapes and the bad label") {
   loss::SoftmaxCrossEntropyLoss f;
   CHECK_THROWS_WITH_AS(f(nd::zeros<float>({2, 3}), nd::zeros<float>({3})), doctest::Contains("(2, 3)"), ShapeError);

@@ -13,6 +13,7 @@
 #include <numeric>
 #include <optional>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -35,6 +36,10 @@ struct Batch {
   NDArray<T> label;
 };
 
+/// The most worker threads a DataLoader takes (num_workers); more is a ValueError at construction
+/// rather than a failure to start threads mid-run.  Not in Gluon (which does not bound it).
+inline constexpr std::size_t max_num_workers = 1024;
+
 /// Options of DataLoader, in the order of gluon.data.DataLoader's keyword arguments.
 struct DataLoaderOptions {
   /// Samples per batch (> 0).
@@ -51,7 +56,7 @@ struct DataLoaderOptions {
   /// Threads that assemble batches in parallel (fetching the samples, running the dataset's
   /// transforms, copying into the batch arrays); batches still arrive in order.  0 = in the
   /// caller's thread (unless prefetch is set).  Worker threads run gluino's kernels
-  /// single-threaded.  Gluon: num_workers (processes there, threads here).
+  /// single-threaded.  At most max_num_workers.  Gluon: num_workers (processes there, threads here).
   std::size_t num_workers = 0;
   /// Batches assembled ahead of the one in use, by the worker threads.  Unset = 2 * num_workers
   /// (Gluon's default); with num_workers = 0, a value p > 0 (or `true`, i.e. 1) starts one
@@ -74,7 +79,9 @@ struct DataLoaderOptions {
 /// assembling batch k is rethrown by the loop when it reaches batch k; with or without workers the
 /// epoch then ends (the iterator equals end(), and ++ on it does nothing), as a Gluon loop's
 /// generator that raised.
-/// Leaving a loop early, or destroying the loader, stops and joins the threads.
+/// Leaving a loop early, or destroying the loader, stops and joins the threads.  When begin() fails
+/// (a sampler's error, threads that cannot start: a gluino Error naming num_workers), the loader
+/// is as before the call: the rollover carry and the shuffling generator are unchanged.
 /// Differences from Gluon: no batchify_fn; workers are threads, not processes.
 /// The loader keeps a clone of the dataset (so a temporary dataset may be passed).  A loader is
 /// not thread-safe; only one epoch of it should be iterated at a time.
@@ -88,6 +95,8 @@ class DataLoader {
     GLUINO_CHECK(ValueError, opt_.batch_size > 0, "DataLoader: batch_size must be > 0");
     GLUINO_CHECK(ValueError, opt_.last_batch == "keep" || opt_.last_batch == "discard" || opt_.last_batch == "rollover",
                  "DataLoader: last_batch must be \"keep\", \"discard\" or \"rollover\", got \"", opt_.last_batch, "\"");
+    GLUINO_CHECK(ValueError, opt_.num_workers <= max_num_workers, "DataLoader: num_workers ", opt_.num_workers,
+                 " is more than max_num_workers (", max_num_workers, ")");
     GLUINO_CHECK(ValueError, !(opt_.sampler && opt_.shuffle), "DataLoader: shuffle must be false when a sampler "
                  "is given (the sampler decides the order)");
     const std::uint64_t seed = opt_.seed ? *opt_.seed : random::default_generator().next_u64();
@@ -99,7 +108,8 @@ class DataLoader {
   std::size_t size() const {
     const std::size_t epoch = opt_.sampler ? opt_.sampler->length(dataset_->size()) : dataset_->size();
     const std::size_t n = epoch + (opt_.last_batch == "rollover" ? carry_.size() : 0);
-    return opt_.last_batch == "keep" ? (n + opt_.batch_size - 1) / opt_.batch_size : n / opt_.batch_size;
+    // n / bs rounded up without n + bs - 1, which wraps for a batch_size near SIZE_MAX
+    return n / opt_.batch_size + (opt_.last_batch == "keep" && n % opt_.batch_size != 0);
   }
   const Dataset<T>& dataset() const { return *dataset_; }
   const DataLoaderOptions& options() const { return opt_; }
@@ -129,7 +139,8 @@ class DataLoader {
 
   /// Starts a new epoch and returns its first batch's iterator.
   Iterator begin() {
-    // carry_ is replaced only once the order is made: a sampler's error leaves it for the next try.
+    // carry_, gen_ and epochs_ change only once the epoch is made: a sampler's error, or threads
+    // that cannot start, leave them for the next try.
     std::vector<std::size_t> order;
     if (opt_.last_batch == "rollover") order = carry_;
     std::size_t n = dataset_->size();
@@ -144,16 +155,26 @@ class DataLoader {
       order.resize(first + n);
       std::iota(order.begin() + static_cast<std::ptrdiff_t>(first), order.end(), std::size_t(0));
     }
+    random::Generator gen = gen_;
     if (opt_.shuffle)  // Fisher-Yates over this epoch's new indices
-      for (std::size_t i = n; i > 1; --i) std::swap(order[first + i - 1], order[first + gen_.randint(i)]);
+      for (std::size_t i = n; i > 1; --i) std::swap(order[first + i - 1], order[first + gen.randint(i)]);
     const std::size_t bs = opt_.batch_size, full = order.size() / bs * bs;
-    carry_.assign(order.begin() + static_cast<std::ptrdiff_t>(opt_.last_batch == "rollover" ? full : order.size()),
-                  order.end());
+    std::vector<std::size_t> carry(
+        order.begin() + static_cast<std::ptrdiff_t>(opt_.last_batch == "rollover" ? full : order.size()), order.end());
     if (opt_.last_batch != "keep") order.resize(full);
     const std::size_t workers = opt_.num_workers > 0 ? opt_.num_workers : (opt_.prefetch.value_or(0) > 0 ? 1 : 0);
     const std::size_t ahead = std::max<std::size_t>(1, opt_.prefetch.value_or(2 * opt_.num_workers));
-    const std::uint64_t epoch_seed = random::detail::mix64(sample_seed_ + 0x9e3779b97f4a7c15ULL * ++epochs_);
-    auto e = std::make_shared<Epoch>(dataset_, std::move(order), bs, epoch_seed, workers, ahead);
+    const std::uint64_t epoch_seed = random::detail::mix64(sample_seed_ + 0x9e3779b97f4a7c15ULL * (epochs_ + 1));
+    std::shared_ptr<Epoch> e;
+    try {
+      e = std::make_shared<Epoch>(dataset_, std::move(order), bs, epoch_seed, workers, ahead);
+    } catch (const std::system_error& err) {  // std::thread could not start one (the Epoch stopped the others)
+      ::gluino::detail::raise<Error>("DataLoader: could not start worker thread (num_workers ", opt_.num_workers,
+                                     ", prefetch ", ahead, "): ", err.what());
+    }
+    gen_ = gen;
+    carry_ = std::move(carry);
+    ++epochs_;
     e->advance();
     return Iterator(std::move(e));
   }
@@ -172,7 +193,8 @@ class DataLoader {
     };
     Epoch(std::shared_ptr<const Dataset<T>> ds, std::vector<std::size_t> order, std::size_t bs, std::uint64_t seed,
           std::size_t workers, std::size_t ahead)
-        : ds_(std::move(ds)), order_(std::move(order)), bs_(bs), n_batches_((order_.size() + bs - 1) / bs),
+        : ds_(std::move(ds)), order_(std::move(order)), bs_(bs),
+          n_batches_(order_.size() / bs + (order_.size() % bs != 0)),  // rounded up, without wrapping
           seed_(seed), slots_(workers > 0 ? std::max<std::size_t>(1, std::min(ahead, n_batches_)) : 0) {
       workers = std::min(workers, n_batches_);
       try {
@@ -259,7 +281,7 @@ class DataLoader {
       autograd::pause no_record;  // transforms inside get() must not be recorded
       random::Generator gen(random::detail::mix64(seed_ + k));
       SampleGeneratorScope scope(gen);  // random transforms of this batch draw from gen, on any thread
-      const std::size_t b0 = k * bs_, b1 = std::min(order_.size(), b0 + bs_), nb = b1 - b0;
+      const std::size_t b0 = k * bs_, b1 = b0 + std::min(bs_, order_.size() - b0), nb = b1 - b0;
       Batch<T> out;
       for (std::size_t j = 0; j < nb; ++j) {
         const Sample<T> s = ds_->get(order_[b0 + j]);

@@ -18,7 +18,8 @@ struct SoftmaxCrossEntropyLossOptions {
 };
 
 /// Softmax cross-entropy: with p = log_softmax(pred, axis) (or pred itself when from_logits),
-///   sparse labels: L = -p[label]          label: pred's shape without `axis` (or with it as 1)
+///   sparse labels: L = -p[label]          label: pred's shape without `axis` (or with it as 1;
+///                                         another shape of that size is a ShapeError, as Gluon)
 ///   dense labels:  L = -sum(p * label)    label: pred's shape (or its size)
 /// then sample weights and the mean over every axis but batch_axis: returns (N,).
 /// For pred (N, C) and sparse labels (N,) the fused nd::softmax_cross_entropy is used.
@@ -41,11 +42,15 @@ class BasicSoftmaxCrossEntropyLoss : public BasicLoss<T> {
                  " out of range for pred of shape ", s);
     const std::size_t a = s.normalize_axis(opt_.axis);
     if (opt_.sparse_label) {
-      Shape dropped;
+      // Gluon's pick: the label has pred's shape without the class axis, or with it as 1; any
+      // other layout of as many values (say (1, N)) is refused, not reshaped onto the wrong rows.
+      Shape dropped, kept = s;
       for (std::size_t d = 0; d < s.ndim(); ++d)
         if (d != a) dropped.push_back(s[d]);
-      GLUINO_CHECK(ShapeError, label.size() == dropped.size(), this->name(), ": sparse label of shape ", label.shape(),
-                   " does not match pred of shape ", s, " (expected ", dropped, ")");
+      kept[a] = 1;
+      GLUINO_CHECK(ShapeError, label.shape() == dropped || label.shape() == kept, this->name(),
+                   ": sparse label of shape ", label.shape(), " does not match pred of shape ", s, " (expected ",
+                   dropped, " or ", kept, ")");
       NDArray<T> idx = label.shape() == dropped ? label : label.reshape(dropped);
       if (!opt_.from_logits && s.ndim() == 2 && a == 1) {
         // Fused path: (N, C) logits, class axis last; keep Gluon's (N, 1) unreduced shape.
