@@ -519,4 +519,25 @@ TEST_CASE("backward never writes a gradient into a buffer the graph still reads"
     CHECK(x2.grad().to_vector() == D{4, 6, 4, 6});  // dy W with dy = ones
   }
 }
+TEST_CASE("an in-place change found by backward leaves every gradient as it was (no half-done backward)") {
+  // fully_connected writes x's gradient straight into x.grad() (dest); the multiply below it,
+  // walked later, finds its saved v changed.  backward must throw before writing anything.
+  auto x = nd::array<double>({1, 2, 3, 4}, {2, 2});
+  auto w = nd::array<double>({1, 0, 0, 1}, {2, 2}), v = nd::array<double>({2, 2, 2, 2}, {2, 2});
+  x.attach_grad();
+  w.attach_grad();
+  x.grad().fill(5.0);
+  w.grad().fill(5.0);
+  NDArray<double> y;
+  {
+    autograd::record rec;
+    y = nd::sum(nd::fully_connected(x, w * v));
+  }
+  v.fill(3.0);
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("input 1 (shape (2, 2)) of 'multiply' was modified"),
+                       StateError);
+  CHECK(x.grad().to_vector() == D{5, 5, 5, 5});
+  CHECK(w.grad().to_vector() == D{5, 5, 5, 5});
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("'multiply' was modified"), StateError);  // nothing freed
+}
 }

@@ -269,9 +269,10 @@ class TracedOpOf final : public TracedOp<T> {
 /// head_grad defaults to ones of head's shape (MXNet's convention for non-scalar heads).
 /// Without retain_graph the graph's saved arrays are freed; a second backward() then throws.
 /// StateError names the op and input when an array an op saved was changed in place after the
-/// op was recorded (Storage::version); under detect_anomaly, AnomalyError names the first op
-/// whose backward made a non-finite gradient from a finite one.  A leaf with gradient-ready
-/// hooks (autograd/hooks.hpp) gets its gradient, and its hooks called, as soon as it is final.
+/// op was recorded (Storage::version), found before any gradient is written or the graph freed;
+/// under detect_anomaly, AnomalyError names the first op whose backward made a non-finite
+/// gradient from a finite one.  A leaf with gradient-ready hooks (autograd/hooks.hpp) gets its
+/// gradient, and its hooks called, as soon as it is final.
 template <class T>
 void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_graph) {
   GLUINO_CHECK(StateError, head.defined(), "backward: called on an empty array");
@@ -299,7 +300,9 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
     return;
   }
 
-  // Reverse topological order by Kahn's algorithm over the consumer counts.
+  // Reverse topological order by Kahn's algorithm over the consumer counts.  Every node's saved
+  // arrays are checked here, before any gradient is written or node freed, so that an in-place
+  // change found makes backward() throw with every grad() and the graph as they were.
   std::unordered_map<Node<T>*, int> pending;
   std::unordered_map<const typename NDArray<T>::Impl*, int> leaf_uses;  // edges into each leaf
   std::vector<Node<T>*> stack{himpl.grad_fn.get()};
@@ -309,6 +312,7 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
     stack.pop_back();
     GLUINO_CHECK(StateError, !n->released(), "backward: the graph through '", n->name(),
                  "' was freed by an earlier backward(); pass retain_graph = true to call backward twice");
+    detail::check_versions(*n);
     for (const auto& e : n->inputs) {
       if (e.leaf) ++leaf_uses[e.leaf.get()];
       if (!e.node) continue;
@@ -395,7 +399,7 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
           leaf->grad.shape() == n->inputs[i].shape && !graph_saved(leaf->grad.impl()->storage.get()))
         dest[i] = leaf->grad;
     }
-    detail::check_versions(*n);
+    detail::check_versions(*n);  // again: a gradient-ready hook's leaf buffer may have been written since
     std::vector<NDArray<T>> gin;
     {
       const ::gluino::detail::ArenaScope arena(n->arena.get());
