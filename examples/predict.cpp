@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
     std::printf("%zu of %zu right\n", right, count);
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "predict: %s\n", e.what());
+    std::fprintf(stderr, "%s\n", example::error_line("predict", e).c_str());
     return 1;
   }
 }

@@ -71,6 +71,12 @@ void usage() {
                "                   [--export FILE.onnx]\n";
 }
 
+/// The trainer state's file, beside the parameters: lenet.safetensors -> lenet.trainer.safetensors.
+std::string states_path(const std::string& output) {
+  std::filesystem::path p(output);
+  return (p.parent_path() / (p.stem().string() + ".trainer.safetensors")).string();
+}
+
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -112,6 +118,13 @@ Options parse(int argc, char** argv) {
   GLUINO_CHECK(ValueError, o.optimizer == "sgd" || o.optimizer == "adam", "train_lenet: --optimizer must be sgd or adam");
   GLUINO_CHECK(ValueError, o.schedule == "onecycle" || o.schedule == "constant",
                "train_lenet: --schedule must be onecycle or constant");
+  // The files are checked now, not after the first epoch's training.
+  std::vector<std::pair<std::string, std::string>> files{
+      {"--output", o.output}, {"--metrics", o.metrics}, {"--curve", o.curve}};
+  if (!o.onnx_path.empty()) files.emplace_back("--export", o.onnx_path);
+  for (const auto& [option, path] : files) example::output_file(option, path);
+  files.emplace_back("the trainer state beside --output", states_path(o.output));
+  example::distinct_files(files);
   return o;
 }
 
@@ -277,11 +290,6 @@ double evaluate(nn::Sequential& net, data::DataLoader<float>& loader) {
   return acc.get().second;
 }
 
-std::string states_path(const std::string& output) {
-  std::filesystem::path p(output);
-  return (p.parent_path() / (p.stem().string() + ".trainer.safetensors")).string();
-}
-
 int run(const Options& o) {
   set_num_threads(o.threads);
   gluino::random::seed(o.seed);
@@ -298,6 +306,11 @@ int run(const Options& o) {
   };
   data::DataLoader<float> test_loader(test_set, {.batch_size = 1000});
   const std::size_t steps_per_epoch = train_loader_for(0).size();
+  GLUINO_CHECK(ValueError, o.schedule != "onecycle" || steps_per_epoch * static_cast<std::size_t>(o.epochs) >= 2,
+               "train_lenet: the one-cycle schedule needs at least 2 steps, this run has ",
+               steps_per_epoch * static_cast<std::size_t>(o.epochs), " (", o.epochs, " epoch(s) of ", steps_per_epoch,
+               " batch(es) of up to ", o.batch_size, " from ", train_set.size(),
+               " images); use more --epochs, a smaller --batch-size or --schedule constant");
 
   auto net = model_zoo::lenet();
   net->initialize(init::Xavier{});
@@ -401,7 +414,7 @@ int main(int argc, char** argv) {
   try {
     return run(parse(argc, argv));
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "train_lenet: %s\n", e.what());
+    std::fprintf(stderr, "%s\n", example::error_line("train_lenet", e).c_str());
     return 1;
   }
 }

@@ -78,6 +78,7 @@ Options parse(int argc, char** argv) {
   }
   GLUINO_CHECK(ValueError, o.epochs > 0 && o.batch_size > 0, "train_resnet: --epochs and --batch-size must be > 0");
   GLUINO_CHECK(ValueError, o.size >= 8, "train_resnet: --size must be at least 8, got ", o.size);
+  if (!o.output.empty()) example::output_file("--output", o.output);  // now, not after the training
   return o;
 }
 
@@ -151,7 +152,7 @@ int main(int argc, char** argv) {
     }
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "train_resnet: %s\n", e.what());
+    std::fprintf(stderr, "%s\n", example::error_line("train_resnet", e).c_str());
     return 1;
   }
 }

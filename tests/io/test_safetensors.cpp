@@ -120,7 +120,7 @@ TEST_CASE("saving replaces the file through a temporary and leaves no temporary 
   CHECK(io::load_safetensors<float>(p)[0].first == "b");
   CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
   CHECK_THROWS_WITH_AS(io::save_safetensors<float>((dir / "no-such-dir" / "x.safetensors").string(), {{"a", nd::zeros<float>({1})}}),
-                       doctest::Contains("cannot create"), ValueError);
+                       doctest::Contains("does not exist"), ValueError);
   CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
 }
 TEST_CASE("save rejects bad names and arrays") {
@@ -303,6 +303,43 @@ TEST_CASE("an independent reader (Python, standard library only) agrees") {
     return;
   }
   CHECK(status == 0);
+}
+TEST_CASE("save: an empty path, a directory or a missing folder is a ValueError naming the path, and no temporary") {
+  const fs::path dir = tmp_dir() / "badsave";
+  fs::create_directories(dir / "sub");
+  const Named t{{"a", nd::zeros<float>({1})}};
+  CHECK_THROWS_WITH_AS(io::save_safetensors<float>("", t), "save_safetensors: '': the path is empty", ValueError);
+  const std::string sub = (dir / "sub").string();
+  for (const std::string& p : {sub, sub + "/"})
+    CHECK_THROWS_WITH_AS(io::save_safetensors<float>(p, t),
+                         ("save_safetensors: '" + p + "': is a directory; give a file name").c_str(), ValueError);
+  const std::string missing = (dir / "no-such-dir" / "x.safetensors").string();
+  CHECK_THROWS_WITH_AS(io::save_safetensors<float>(missing, t),
+                       ("save_safetensors: '" + missing + "': the folder '" + (dir / "no-such-dir").string() +
+                        "' does not exist").c_str(), ValueError);
+  std::ofstream(dir / "file") << "x";
+  const std::string through = (dir / "file" / "x.safetensors").string();
+  CHECK_THROWS_WITH_AS(io::save_safetensors<float>(through, t), doctest::Contains("is not a folder"), ValueError);
+  CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 2);  // sub and file
+  CHECK(fs::is_empty(dir / "sub"));
+}
+TEST_CASE("save: through a symbolic link replaces the file it points to and keeps the link and the file's mode") {
+  const fs::path dir = tmp_dir() / "link";
+  fs::create_directories(dir / "runs");
+  const fs::path target = dir / "runs" / "epoch3.safetensors", link = dir / "latest.safetensors";
+  io::save_safetensors<float>(target.string(), {{"a", nd::zeros<float>({2})}});
+  fs::permissions(target, fs::perms::owner_read | fs::perms::owner_write);  // 0600: private
+  fs::create_symlink(fs::path("runs") / "epoch3.safetensors", link);
+  io::save_safetensors<float>(link.string(), {{"b", nd::ones<float>({3})}});
+  CHECK(fs::is_symlink(link));
+  CHECK(io::load_safetensors<float>(target.string())[0].first == "b");
+  CHECK((fs::status(target).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
+  CHECK(std::distance(fs::directory_iterator(dir / "runs"), fs::directory_iterator()) == 1);
+  const fs::path plain = dir / "plain.safetensors";  // a plain file keeps its mode too
+  io::save_safetensors<float>(plain.string(), {{"a", nd::zeros<float>({2})}});
+  fs::permissions(plain, fs::perms::owner_read | fs::perms::owner_write);
+  io::save_safetensors<float>(plain.string(), {{"a", nd::ones<float>({2})}});
+  CHECK((fs::status(plain).permissions() & fs::perms::all) == (fs::perms::owner_read | fs::perms::owner_write));
 }
 TEST_CASE("a directory or a path through a file is a ValueError saying so, not \"no such file\"") {
   const std::string dir = tmp_dir().string();

@@ -9,6 +9,7 @@
 #include <gluino/init/xavier.hpp>
 #include <gluino/loss/softmax_cross_entropy_loss.hpp>
 #include <gluino/model_zoo/lenet.hpp>
+#include <gluino/nn/hybrid_block.hpp>  // hybridize
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/random.hpp>
 #include <gluino/optim/trainer.hpp>
@@ -116,6 +117,18 @@ TEST_SUITE("model_zoo/lenet") {
     loaded->load_parameters(path);
     std::remove(path.c_str());
     CHECK((*loaded)(x).to_vector() == before.to_vector());
+  }
+  TEST_CASE("an image too small for the network: the ShapeError names the model and the input's shape") {
+    auto net = model_zoo::lenet();
+    net->initialize();
+    CHECK_THROWS_WITH_AS((*net)(nd::zeros<float>({2, 1, 8, 8})),
+                         doctest::Contains("LeNet: cannot run on an input of shape (2, 1, 8, 8): convolution: kernel "
+                                           "(dilated to 3x3) larger than the padded input (2x2)"),
+                         ShapeError);
+    CHECK((*net)(nd::zeros<float>({2, 1, 12, 12})).shape() == Shape{2, 10});  // the smallest size that works
+    net->hybridize();  // the traced graph's first call runs forward: the same message
+    CHECK_THROWS_WITH_AS((*net)(nd::zeros<float>({1, 1, 9, 9})),
+                         doctest::Contains("LeNet: cannot run on an input of shape (1, 1, 9, 9)"), ShapeError);
   }
   TEST_CASE("training is reproducible: the same seed gives the same losses, another seed others") {
     // The main job's loop in small: seeded initialisation, a shuffling DataLoader, SGD + momentum.

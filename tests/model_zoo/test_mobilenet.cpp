@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
 #include <sstream>
 #include <string>
 
@@ -126,6 +128,14 @@ TEST_CASE("errors") {
   CHECK_THROWS_WITH_AS(model_zoo::mobilenet_v2_1_0({.classes = 0}),
                        doctest::Contains("get_mobilenet_v2: classes must be > 0"), ValueError);
   CHECK_THROWS_AS(model_zoo::LinearBottleneck(0, 8, 6, 1), ValueError);
+  // Not a width at all: named as such, not cast to a size (undefined) and caught by some layer.
+  for (double m : {-0.5, 0.0, std::nan(""), std::numeric_limits<double>::infinity(), 1e30}) {
+    CAPTURE(m);
+    CHECK_THROWS_WITH_AS(model_zoo::get_mobilenet(m), doctest::Contains("get_mobilenet: multiplier must be a finite "
+                         "number > 0 that leaves fewer than 2^40 channels, got"), ValueError);
+    CHECK_THROWS_WITH_AS(model_zoo::get_mobilenet_v2(m), doctest::Contains("get_mobilenet_v2: multiplier must be"),
+                         ValueError);
+  }
 }
 TEST_CASE("logits and gradients in double equal PyTorch's (model_zoo_numbers.json): v1 and v2") {
   test::check_numbers(*model_zoo::mobilenet0_25<double>({.classes = 10}), "mobilenet0_25", R"({"classes": 10})");

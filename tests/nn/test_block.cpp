@@ -373,6 +373,83 @@ TEST_CASE("load_parameters: all or nothing; every mismatch in one message") {
   CHECK(mixed[0].params().begin()->second->data().to_vector() == w0);
   std::remove(path.c_str());
 }
+TEST_CASE("load_parameters: a checkpoint of another model gives a short message saying that no name matches") {
+  nn::reset_name_counters();
+  const std::string path = "/tmp/gluino_test_block_other_model.safetensors";
+  nn::Sequential flat;  // keys 0.weight ... 7.bias
+  for (int i = 0; i < 8; ++i) flat.add(nn::Dense{2, {.in_units = 2}});
+  flat.initialize();
+  flat.save_parameters(path);
+  nn::Sequential inner, nested;  // keys 0.0.weight ... 0.7.bias: nothing in common
+  for (int i = 0; i < 8; ++i) inner.add(nn::Dense{2, {.in_units = 2}});
+  nested.add(std::move(inner));
+  nested.initialize();
+  try {
+    nested.load_parameters(path);
+    FAIL("no exception");
+  } catch (const ValueError& e) {
+    const std::string what = e.what();
+    CAPTURE(what);
+    CHECK(what.find("(nothing was changed): 32 problems: none of the 16 names in the file is a parameter here "
+                    "(a checkpoint of another model?); Parameter '0.0.weight' is missing in the file;") !=
+          std::string::npos);
+    CHECK(what.find("; and 22 more. The file has: 0.weight, 0.bias,") != std::string::npos);
+    CHECK(what.find(", ... (16 in all); the parameters are: 0.0.weight,") != std::string::npos);
+    CHECK(what.size() < 1500);
+  }
+  // Told to skip missing and extra names, the load changes nothing, and says so.
+  const auto before = nested.collect_params_with_prefix().front().second->data().to_vector();
+  std::vector<std::string> warnings;
+  auto prev = set_warning_handler([&](const std::string& m) { warnings.push_back(m); });
+  nested.load_parameters(path, {.allow_missing = true, .ignore_extra = true});
+  set_warning_handler(prev);
+  CHECK(nested.collect_params_with_prefix().front().second->data().to_vector() == before);
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0] == "load_parameters: none of the names in '" + path + "' is a parameter here (allow_missing and "
+                       "ignore_extra): nothing was loaded");
+  std::remove(path.c_str());
+}
+TEST_CASE("load_parameters: a shared parameter given two different values by the file is an error, not the last") {
+  nn::reset_name_counters();
+  const std::string path = "/tmp/gluino_test_block_shared_conflict.safetensors";
+  nn::Dense first{3, {.in_units = 3}};
+  nn::Dense second{3, {.in_units = 3, .params = first.params()}};  // 0.weight and 1.weight: one Parameter
+  nn::Sequential net;
+  net.add(std::move(first), std::move(second));
+  net.initialize();
+  net.save_parameters(path);
+  net.load_parameters(path);  // the same values under both names: fine
+  auto t = io::load_safetensors<float>(path);
+  t[2].second = nd::full<float>({3, 3}, 7.0f);  // 1.weight now disagrees with 0.weight
+  io::save_safetensors(path, t);
+  const auto before = net.collect_params_with_prefix()[0].second->data().to_vector();
+  CHECK_THROWS_WITH_AS(net.load_parameters(path),
+                       doctest::Contains("'0.weight' and '1.weight' are one shared parameter (dense0_weight) but the "
+                                         "file holds different values for them (nothing was changed)"),
+                       ValueError);
+  CHECK(net.collect_params_with_prefix()[0].second->data().to_vector() == before);
+  std::remove(path.c_str());
+}
+TEST_CASE("load_parameters: a file of ParameterDict::save (global names) or a Trainer state is named as such") {
+  nn::reset_name_counters();
+  const std::string path = "/tmp/gluino_test_block_dict_file.safetensors";
+  MLP net;
+  net.initialize();
+  net(nd::zeros<float>({1, 20}));
+  net.collect_params().save(path);  // mlp0_dense0_weight, ...
+  CHECK_THROWS_WITH_AS(net.load_parameters(path),
+                       doctest::Contains("the file's names are the parameters' global names (ParameterDict::save): "
+                                         "load it with collect_params().load"),
+                       ValueError);
+  net.collect_params().load(path);
+  // A Trainer's state file (its metadata "format"), given instead of the parameters.
+  io::save_safetensors<float>(path, {{"0.mom", nd::zeros<float>({256, 20})}}, {{"format", "gluino.trainer_states"}});
+  CHECK_THROWS_WITH_AS(net.load_parameters(path),
+                       doctest::Contains("5 problems: the file is a Trainer's state (Trainer::save_states): load it "
+                                         "with Trainer::load_states; Parameter '0.weight' is missing"),
+                       ValueError);
+  std::remove(path.c_str());
+}
 TEST_CASE("load_parameters: deferred parameters take the file's shape and values, as Gluon") {
   nn::reset_name_counters();
   const std::string path = "/tmp/gluino_test_block_deferred.safetensors";

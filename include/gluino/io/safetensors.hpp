@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <atomic>
 #include <bit>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -119,38 +120,52 @@ class LimitedFileBuf : public std::filebuf {
 /// fills a temporary file in the same folder ("<path>.tmp<pid>-<n>"), which is flushed, checked,
 /// synced to disk (fsync) and then renamed over `path` (an atomic replacement on POSIX); on any
 /// failure the temporary is removed and ValueError (starting with `where`) or write's own
-/// exception propagates.
+/// exception propagates.  A symbolic link at `path` stays: the file it points to is replaced (as
+/// writing through the link would); a replaced file keeps its permissions.  ValueError before
+/// anything is written for an empty path, a directory, or a folder that does not exist.
 template <class Write>
 void write_file_atomically(const std::string& path, const std::string& where, Write&& write) {
+  namespace fs = std::filesystem;
   static std::atomic<unsigned> counter{0};
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  std::error_code ec;
+  GLUINO_CHECK(ValueError, !path.empty(), where, "the path is empty");
+  GLUINO_CHECK(ValueError, !fs::is_directory(path, ec), where, "is a directory; give a file name");
+  std::string target = path;
+  if (fs::is_symlink(path, ec)) {
+    target = fs::weakly_canonical(path, ec).string();
+    GLUINO_CHECK(ValueError, !ec && !target.empty(), where, "cannot resolve the symbolic link: ", ec.message());
+  }
+  const fs::path folder = fs::path(target).parent_path().empty() ? fs::path(".") : fs::path(target).parent_path();
+  GLUINO_CHECK(ValueError, fs::exists(folder, ec), where, "the folder '", folder.string(), "' does not exist");
+  GLUINO_CHECK(ValueError, fs::is_directory(folder, ec), where, "'", folder.string(), "' is not a folder");
+  const std::string tmp = target + ".tmp" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   try {
     {
       LimitedFileBuf buf;
       buf.limit = fail_writes_after_bytes;
+      errno = 0;
       GLUINO_CHECK(ValueError, buf.open(tmp, std::ios::out | std::ios::binary | std::ios::trunc) != nullptr, where,
-                   "cannot create '", tmp, "'");
+                   "cannot create '", tmp, "': ", errno ? std::strerror(errno) : "unknown error");
       std::ostream out(&buf);
       write(static_cast<std::ostream&>(out));
       out.flush();
       const bool closed = buf.close() != nullptr;
       GLUINO_CHECK(ValueError, out.good() && closed, where, "write to '", tmp, "' failed (disk full?)");
     }
+    const fs::file_status old = fs::status(target, ec);
+    if (!ec && fs::is_regular_file(old)) fs::permissions(tmp, old.permissions() & fs::perms::all, ec);
     const int fd = ::open(tmp.c_str(), O_RDONLY);
     const bool synced = fd >= 0 && ::fsync(fd) == 0;
     if (fd >= 0) ::close(fd);
     GLUINO_CHECK(ValueError, synced, where, "cannot sync '", tmp, "' to disk");
-    std::error_code ec;
-    std::filesystem::rename(tmp, path, ec);
-    GLUINO_CHECK(ValueError, !ec, where, "cannot rename '", tmp, "' to it: ", ec.message());
+    fs::rename(tmp, target, ec);
+    GLUINO_CHECK(ValueError, !ec, where, "cannot rename '", tmp, "' to '", target, "': ", ec.message());
   } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
+    fs::remove(tmp, ec);
     throw;
   }
   // Make the rename itself durable (best effort: some file systems refuse to sync a folder).
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY);
+  const int dfd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY);
   if (dfd >= 0) {
     (void)::fsync(dfd);
     ::close(dfd);

@@ -3,6 +3,7 @@
 /// MobileNet (v1) and MobileNetV2 with a width multiplier: RELU6, LinearBottleneck,
 /// get_mobilenet / get_mobilenet_v2 and mobilenet1_0 ... mobilenet_v2_0_25.  Gluon:
 /// gluon.model_zoo.vision.mobilenet (MXNet 1.x), with the same layer lists and names.
+#include <cmath>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -52,9 +53,13 @@ void zoo_add_conv(nn::BasicSequential<T>& out, std::size_t channels, std::size_t
   if (act == "relu") out.add(nn::BasicActivation<T>{"relu"});
   if (act == "relu6") out.add(model_zoo::BasicRELU6<T>{});
 }
-/// Channels times the width multiplier, rounded down as Python's int(); ValueError at 0.
+/// Channels times the width multiplier, rounded down as Python's int(); ValueError at 0, and for a
+/// multiplier that is not a finite number > 0 or makes 2^40 channels or more (checked before the cast).
 inline std::size_t zoo_scaled(std::size_t channels, double multiplier, const char* who) {
-  const auto c = static_cast<std::size_t>(static_cast<double>(channels) * multiplier);
+  const double v = static_cast<double>(channels) * multiplier;
+  GLUINO_CHECK(ValueError, std::isfinite(multiplier) && multiplier > 0 && v < 0x1p40, who,
+               ": multiplier must be a finite number > 0 that leaves fewer than 2^40 channels, got ", multiplier);
+  const auto c = static_cast<std::size_t>(v);
   GLUINO_CHECK(ValueError, c > 0, who, ": multiplier ", multiplier, " leaves ", channels, " channels at 0");
   return c;
 }

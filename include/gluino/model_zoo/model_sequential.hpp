@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "gluino/core/error.hpp"
 #include "gluino/nn/sequential.hpp"
 
 namespace gluino::detail {
@@ -23,6 +24,17 @@ class ModelSequential : public nn::BasicSequential<T> {
     this->set_hybridizable();  // Gluon's model-zoo networks are HybridBlocks
   }
   std::string type_name() const override { return model_name_; }
+  /// Runs the layers in order; a ShapeError inside is rethrown naming the model and the input's
+  /// shape first ("LeNet: cannot run on an input of shape (2, 1, 8, 8): convolution: kernel ...
+  /// larger than the padded input (2x2)"), so that an image too small for the network, or of other
+  /// channels, reads as such and not as a fault of an inner layer.
+  NDArray<T> forward(const NDArray<T>& x) override {
+    try {
+      return nn::BasicSequential<T>::forward(x);
+    } catch (const ShapeError& e) {
+      raise<ShapeError>(model_name_, ": cannot run on an input of shape ", x.shape(), ": ", e.what());
+    }
+  }
   nn::AnyBlockPtr rebuild(nn::Dtype to) const override {
     return nn::rebuild_as(to, [&]<class U>() { return std::make_shared<ModelSequential<U>>(model_name_); });
   }

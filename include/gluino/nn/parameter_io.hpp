@@ -4,6 +4,7 @@
 /// and ParameterDict::save / load are declared with their classes and defined here, so that nn/
 /// knows no file format (as torch::save is apart from torch::nn::Module).
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <set>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "gluino/core/ndarray.hpp"
+#include "gluino/core/warning.hpp"
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/nn/block.hpp"
 #include "gluino/nn/parameter_dict.hpp"
@@ -44,7 +46,11 @@ void save_named_parameters(const std::string& path, const NamedParameters<T>& pa
 /// parameters assigned.  ShapeError when every mismatch is a shape, ValueError otherwise.
 /// A parameter whose shape is still partly unknown (deferred initialization) takes the file's
 /// shape when its known dimensions agree and is initialized with the file's values, as Gluon's
-/// load_parameters does (the pending initializer is dropped).
+/// load_parameters does (the pending initializer is dropped).  The message lists at most 10
+/// problems and says when no name of the file is a parameter (a checkpoint of another model, or
+/// one of ParameterDict::save, or a Trainer's state); with allow_missing and ignore_extra such a
+/// load changes nothing and warns (gluino::warn).  A parameter shared by several blocks, saved
+/// under each of their names, must have one value in the file (ValueError otherwise).
 template <class T>
 void load_named_parameters(const std::string& path, const NamedParameters<T>& params, const nn::LoadOptions& opt,
                            const char* who) {
@@ -52,9 +58,14 @@ void load_named_parameters(const std::string& path, const NamedParameters<T>& pa
   const gluino::io::SafetensorsHeader header = gluino::io::read_safetensors_header(path);  // ValueError if malformed
   std::vector<std::pair<std::string, const gluino::io::SafetensorsEntry*>> entries;
   for (const auto& e : header.tensors) entries.emplace_back(opt.restore_prefix + e.name, &e);
+  // Messages stay short for a checkpoint of another model: at most `shown` names and problems.
+  constexpr std::size_t shown = 10;
   auto list = [](const auto& items) {
     std::string s;
-    for (const auto& kv : items) s += (s.empty() ? "" : ", ") + kv.first;
+    std::size_t n = 0;
+    for (const auto& kv : items)
+      if (n++ < shown) s += (s.empty() ? "" : ", ") + kv.first;
+    if (n > shown) s += ", ... (" + std::to_string(n) + " in all)";
     return s.empty() ? std::string("(nothing)") : s;
   };
   std::map<std::string, const gluino::io::SafetensorsEntry*> by_name(entries.begin(), entries.end());
@@ -105,9 +116,25 @@ void load_named_parameters(const std::string& path, const NamedParameters<T>& pa
   if (!opt.ignore_extra)
     for (const auto& [key, e] : entries)
       if (!known.count(key)) problem(false, "'", key, "' in the file is not a parameter here");
+  auto is_parameter = [&](const auto& e) { return known.count(e.first) > 0; };
+  const bool none_match =
+      !entries.empty() && !params.empty() && std::none_of(entries.begin(), entries.end(), is_parameter);
   if (!problems.empty()) {
     std::string all;
-    for (const auto& m : problems) all += (all.empty() ? "" : "; ") + m;
+    std::set<std::string> global;
+    for (const auto& kv : params) global.insert(kv.second->name());
+    const bool global_names =
+        std::all_of(entries.begin(), entries.end(), [&](const auto& e) { return global.count(e.first); });
+    const auto format = header.metadata.find("format");
+    if (format != header.metadata.end() && format->second == "gluino.trainer_states")
+      all = "the file is a Trainer's state (Trainer::save_states): load it with Trainer::load_states";
+    else if (none_match)
+      all = "none of the " + std::to_string(entries.size()) + " names in the file is a parameter here" +
+            (global_names ? "; the file's names are the parameters' global names (ParameterDict::save): load it "
+                            "with collect_params().load"
+                          : " (a checkpoint of another model?)");
+    for (std::size_t i = 0; i < problems.size() && i < shown; ++i) all += (all.empty() ? "" : "; ") + problems[i];
+    if (problems.size() > shown) all += "; and " + std::to_string(problems.size() - shown) + " more";
     std::ostringstream msg;
     msg << who << ": cannot load '" << path << "' (nothing was changed): " << problems.size()
         << (problems.size() == 1 ? " problem: " : " problems: ") << all << ". The file has: " << list(entries)
@@ -116,6 +143,9 @@ void load_named_parameters(const std::string& path, const NamedParameters<T>& pa
     if (only_shapes) detail::raise<ShapeError>(msg.str());
     detail::raise<ValueError>(msg.str());
   }
+  if (none_match)
+    warn(std::string(who) + ": none of the names in '" + path + "' is a parameter here (allow_missing and "
+         "ignore_extra): nothing was loaded");
   auto loaded = gluino::io::load_safetensors<T>(path);
   std::map<std::string, const NDArray<T>*> arrays;
   for (const auto& [name, arr] : loaded) arrays.emplace(name, &arr);
@@ -123,6 +153,16 @@ void load_named_parameters(const std::string& path, const NamedParameters<T>& pa
     auto it = arrays.find(name);
     GLUINO_CHECK(ValueError, it != arrays.end() && it->second->shape() == assigned.at(p.get()), who, ": '", path,
                  "' changed while it was being loaded (nothing was changed)");
+  }
+  // A parameter shared by several blocks is saved under each of their names: the file must agree.
+  std::map<const nn::BasicParameter<T>*, std::string> first_name;
+  for (const auto& [p, name] : plan) {
+    const auto [it, fresh] = first_name.emplace(p.get(), name);
+    const NDArray<T>& a = *arrays.at(it->second);
+    const NDArray<T>& b = *arrays.at(name);
+    GLUINO_CHECK(ValueError, fresh || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0, who,
+                 ": cannot load '", path, "': '", it->second, "' and '", name, "' are one shared parameter (",
+                 p->name(), ") but the file holds different values for them (nothing was changed)");
   }
   for (const auto& [p, name] : plan) p->set_data(*arrays.at(name));
 }
