@@ -161,6 +161,23 @@ TEST_CASE("Xavier and MSRAPrelu: errors") {
                        doctest::Contains("exceeds the element type's range"),
                        ValueError);
 }
+TEST_CASE("empty weights (an axis of 0) are left as they are, with no error") {
+  for (const Shape& shape : {Shape{0, 5}, Shape{5, 0}, Shape{0, 0}, Shape{0, 3, 3, 3}, Shape{4, 0, 3, 3}}) {
+    INFO(shape);
+    for (const char* factor : {"avg", "in", "out"}) {
+      NDArray<float> w(shape);
+      CHECK_NOTHROW(init::Xavier("uniform", factor)("fc_weight", w));
+      CHECK_NOTHROW(init::Xavier("gaussian", factor, 0)("fc_weight", w));
+      CHECK_NOTHROW(init::MSRAPrelu{factor}("conv_weight", w));
+      CHECK(w.size() == 0);
+    }
+    NDArray<float> w(shape);
+    CHECK_NOTHROW(init::Uniform{}("fc_weight", w));
+    CHECK_NOTHROW(init::Normal{}("fc_weight", w));
+  }
+  NDArray<float> v(Shape{0});  // still a vector: Xavier needs 2 axes, whatever the size
+  CHECK_THROWS_WITH_AS(init::Xavier{}("fc_weight", v), doctest::Contains("at least 2 axes"), ValueError);
+}
 TEST_CASE("MSRAPrelu: gaussian with magnitude 2 / (1 + slope^2)") {
   random::seed(5);
   init::BasicMSRAPrelu<double> m("in", 0.0);

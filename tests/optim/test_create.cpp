@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -45,5 +46,24 @@ TEST_CASE("unknown names and keys are ValueErrors") {
   CHECK_THROWS_WITH_AS(optim::create("adam", {{"momentum", 0.9}}), doctest::Contains("unknown option 'momentum'"),
                        ValueError);
   CHECK_THROWS_WITH_AS(optim::create("sgd", {{"begin_num_update", 1.5}}), doctest::Contains("integer"), ValueError);
+}
+TEST_CASE("option values of the wrong type are ValueErrors naming the option") {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  // Booleans are 0 or 1, not "anything non-zero".
+  CHECK_THROWS_WITH_AS(optim::create("rmsprop", {{"centered", 0.5}}),
+                       "create: option 'centered' of optimizer 'rmsprop' must be 0 or 1 (a boolean), got 0.5",
+                       ValueError);
+  CHECK_THROWS_WITH_AS(optim::create("lamb", {{"bias_correction", nan}}), doctest::Contains("'bias_correction'"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(optim::create("adamw", {{"correct_bias", -1}}), doctest::Contains("'correct_bias'"), ValueError);
+  CHECK_FALSE(dynamic_cast<optim::AdamW&>(*optim::create("adamw", {{"correct_bias", 0}})).correct_bias());
+  // Integers out of range (converting them to std::size_t would be undefined).
+  CHECK_THROWS_WITH_AS(optim::create("sgd", {{"begin_num_update", inf}}), doctest::Contains("'begin_num_update'"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(optim::create("sgd", {{"begin_num_update", 1e30}}), doctest::Contains("'begin_num_update'"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(optim::create("sgd", {{"begin_num_update", nan}}), doctest::Contains("'begin_num_update'"),
+                       ValueError);
+  CHECK(optim::create("sgd", {{"begin_num_update", 7}})->num_update() == 7);
 }
 }

@@ -49,6 +49,40 @@ TEST_CASE("CosineScheduler and PolyScheduler follow their formulas") {
   CHECK(p(5) == Approx(0.25));
   CHECK(p(10) == Approx(0.0));
 }
+TEST_CASE("PolyScheduler and CosineScheduler: final_lr past max_update, also at a first call or a jump past it") {
+  // Resuming at num_update 20 of a 10-update schedule must not restart at base_lr.
+  optim::PolyScheduler p(10, {.base_lr = 1.0, .final_lr = 0.1});
+  CHECK(p(20) == Approx(0.1));
+  optim::PolyScheduler jump(10, {.base_lr = 1.0, .final_lr = 0.1});
+  CHECK(jump(5) == Approx(0.1 + 0.9 * 0.25));
+  CHECK(jump(11) == Approx(0.1));
+  optim::CosineScheduler c(10, {.base_lr = 1.0, .final_lr = 0.2});
+  CHECK(c(15) == Approx(0.2));
+  optim::CosineScheduler cjump(10, {.base_lr = 1.0, .final_lr = 0.2});
+  CHECK(cjump(3) > 0.5);
+  CHECK(cjump(12) == Approx(0.2));
+}
+TEST_CASE("warm-up ends at the rate the schedule continues from") {
+  // Factor and MultiFactor continue from the optimizer's rate (set_base_lr): the warm-up climbs to it.
+  optim::FactorScheduler f(100, {.warmup_steps = 10});
+  f.set_base_lr(0.1);
+  CHECK(f(5) == Approx(0.05));
+  CHECK(f(9) == Approx(0.09));
+  CHECK(f(10) == Approx(0.1));
+  optim::MultiFactorScheduler m({50}, {.factor = 0.5, .warmup_steps = 4, .warmup_begin_lr = 0.001});
+  m.set_base_lr(1.0);
+  CHECK(m(2) == Approx(0.001 + 0.999 / 2));
+  // A rate below warmup_begin_lr is refused, as at construction, and the old one kept.
+  optim::FactorScheduler g(100, {.base_lr = 1.0, .warmup_steps = 10, .warmup_begin_lr = 0.5});
+  CHECK_THROWS_WITH_AS(g.set_base_lr(0.1), doctest::Contains("warmup_begin_lr"), ValueError);
+  CHECK(g.base_lr() == 1.0);
+  CHECK(g(5) == Approx(0.75));
+  // Poly and Cosine keep their own base_lr (MXNet's behaviour), so their warm-up ends there.
+  optim::PolyScheduler p(10, {.base_lr = 1.0, .warmup_steps = 2});
+  p.set_base_lr(0.5);
+  CHECK(p(1) == Approx(0.5));
+  CHECK(p(2) == Approx(1.0));
+}
 TEST_CASE("OneCycleScheduler: up to the peak, down to the floor") {
   optim::OneCycleScheduler s(10, {.base_lr = 1.0, .pct_start = 0.3, .div_factor = 10, .final_div_factor = 100,
                                   .anneal = "linear"});

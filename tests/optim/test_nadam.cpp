@@ -56,6 +56,19 @@ TEST_CASE("states and counters restored into a new optimizer: it continues as th
   }
   CHECK(v.to_vector() == w.to_vector());
 }
+TEST_CASE("counters restored below begin_num_update: the schedule counts from 1, not an empty product (1 / 0)") {
+  optim::BasicNadam<double> first({.learning_rate = 0.1});
+  auto w = nd::array<double>({1.0, -1.0});
+  for (int s = 0; s < 2; ++s) first.update(0, w, nd::array<double>({0.5, -2.0}));
+  optim::BasicNadam<double> second({.learning_rate = 0.1, .begin_num_update = 5});
+  second.set_states(first.states());
+  second.set_update_counts(first.num_update(), first.index_update_count());  // t = 2, below 5
+  auto v = w.copy();
+  first.update(0, w, nd::array<double>({1.0, 0.25}));
+  second.update(0, v, nd::array<double>({1.0, 0.25}));
+  CHECK(std::isfinite(v.to_vector()[0]));
+  CHECK(v.to_vector() == w.to_vector());
+}
 TEST_CASE("defaults as Gluon, state names, option errors") {
   optim::Nadam opt;
   CHECK(opt.name() == "nadam");

@@ -7,6 +7,7 @@
 
 #include <gluino/nd/creation.hpp>
 #include <gluino/optim/create.hpp>
+#include <gluino/optim/ftml.hpp>
 #include <gluino/optim/sgd.hpp>
 
 using namespace gluino;
@@ -102,6 +103,54 @@ TEST_CASE("errors: weight and grad shapes differ, a loaded state of the wrong sh
   opt.set_states({{"0.mom", nd::zeros<double>({4})}});
   CHECK_THROWS_WITH_AS(opt.update(0, w, nd::zeros<double>({2, 3})), doctest::Contains("(4,)"), ShapeError);
   CHECK_THROWS_AS(opt.state(9), StateError);
+}
+TEST_CASE("an update that throws leaves the weight, the states and the counters as they were") {
+  optim::BasicFTML<double> opt;
+  auto w = nd::array<double>({1.0, -2.0});
+  const auto g = nd::array<double>({0.5, 0.25});
+  CHECK_THROWS_AS(opt.update(0, w, g, /*lr_mult=*/0), ValueError);  // FTML divides by the rate
+  CHECK(w.to_vector() == std::vector<double>{1.0, -2.0});
+  CHECK_FALSE(opt.has_state(0));
+  CHECK(opt.num_update() == 0);
+  CHECK(opt.index_update_count().empty());
+  opt.update(0, w, g);  // so the next update is the first one (t = 1), as for a fresh optimizer
+  optim::BasicFTML<double> fresh;
+  auto w2 = nd::array<double>({1.0, -2.0});
+  fresh.update(0, w2, g);
+  CHECK(w.to_vector() == w2.to_vector());
+  const auto z = opt.state(0)[2].to_vector();
+  CHECK_THROWS_AS(opt.update(0, w, g, 0), ValueError);
+  CHECK(w.to_vector() == w2.to_vector());
+  CHECK(opt.state(0)[2].to_vector() == z);
+  CHECK(opt.index_update_count().at(0) == 1);
+  CHECK(opt.num_update() == 1);
+}
+TEST_CASE("lr_mult and wd_mult must be finite and >= 0: a ValueError naming the parameter, nothing changed") {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  optim::BasicSGD<double> opt({.learning_rate = 0.1, .momentum = 0.9, .wd = 0.1});
+  auto w = nd::ones<double>({2});
+  const auto g = nd::ones<double>({2});
+  CHECK_THROWS_WITH_AS(opt.update(5, w, g, -1),
+                       "sgd: update of parameter 5: lr_mult must be a finite number >= 0, got -1", ValueError);
+  CHECK_THROWS_WITH_AS(opt.update(5, w, g, nan), doctest::Contains("lr_mult"), ValueError);
+  CHECK_THROWS_WITH_AS(opt.update(5, w, g, 1, -0.5),
+                       doctest::Contains("wd_mult must be a finite number >= 0, got -0.5"), ValueError);
+  CHECK_THROWS_WITH_AS(opt.update(5, w, g, 1, inf), doctest::Contains("wd_mult"), ValueError);
+  CHECK(w.to_vector() == std::vector<double>{1.0, 1.0});
+  CHECK_FALSE(opt.has_state(5));
+  CHECK(opt.num_update() == 0);
+  opt.update(5, w, g, 0, 0);  // 0 freezes the parameter
+  CHECK(w.to_vector() == std::vector<double>{1.0, 1.0});
+}
+TEST_CASE("set_states: an index out of range is a ValueError, not std::out_of_range") {
+  optim::BasicSGD<double> opt({.momentum = 0.9});
+  CHECK_THROWS_WITH_AS(opt.set_states({{"99999999999999999999999.mom", nd::zeros<double>({2})}}),
+                       doctest::Contains("99999999999999999999999.mom"), ValueError);
+  opt.set_states({{"1.mom", nd::ones<double>({2})}});
+  CHECK_THROWS_WITH_AS(opt.set_states({{"0.mom", NDArray<double>{}}}),
+                       "sgd: set_states: state '0.mom' is an undefined array", ValueError);
+  CHECK(opt.has_state(1));
+  CHECK_FALSE(opt.has_state(0));
 }
 TEST_CASE("steady-state updates keep the weight and state storage") {
   optim::BasicSGD<float> opt({.momentum = 0.9});

@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <limits>
+#include <locale>
 #include <sstream>
 
 using namespace gluino;
@@ -36,6 +38,34 @@ TEST_CASE("render_svg: the largest value is drawn above the smallest") {
   in >> x1 >> comma >> y1 >> x2 >> comma >> y2;
   CHECK(x2 > x1);
   CHECK(y2 < y1);
+}
+TEST_CASE("render_svg: NaN and infinite values leave gaps; no nan or inf in the document") {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const std::vector<utils::Series> series{{"train", {1.0, nan, 3.0, inf, 5.0, 6.0}}, {"bad", {nan, -inf}}};
+  const std::string svg = utils::render_svg({{"loss", series}});
+  CHECK(svg.find("nan") == std::string::npos);
+  CHECK(svg.find("inf") == std::string::npos);
+  std::size_t circles = 0;
+  for (auto p = svg.find("<circle"); p != std::string::npos; p = svg.find("<circle", p + 1)) ++circles;
+  CHECK(circles == 4);  // 1, 3, 5 and 6
+}
+TEST_CASE("render_svg: numbers are written in the C locale whatever the global locale") {
+  struct Comma : std::numpunct<char> {  // a German-style locale: 1.260,5
+    char do_decimal_point() const override { return ','; }
+    char do_thousands_sep() const override { return '.'; }
+    std::string do_grouping() const override { return "\3"; }
+  };
+  const std::locale old = std::locale::global(std::locale(std::locale::classic(), new Comma));
+  std::string svg;
+  try {
+    svg = utils::render_svg({{"a", {{"s", {1.0, 2.0}}}}, {"b", {}}, {"c", {}}});
+  } catch (...) {
+    std::locale::global(old);
+    throw;
+  }
+  std::locale::global(old);
+  CHECK(svg.find("width=\"1260\"") != std::string::npos);
+  CHECK(svg.find("y1=\"198.75\"") != std::string::npos);  // the second y grid line: 30 + 225 * 3 / 4
 }
 TEST_CASE("write_svg: an unwritable path names the path") {
   CHECK_THROWS_WITH_AS(utils::write_svg("/nonexistent-dir/x.svg", {}), doctest::Contains("/nonexistent-dir/x.svg"),

@@ -16,7 +16,8 @@ namespace gluino::init {
 /// fan_out = out * k1 * k2 * ...; factor = (fan_in + fan_out) / 2 ("avg"), fan_in ("in") or
 /// fan_out ("out"); scale = sqrt(magnitude / factor); weights from U[-scale, scale) ("uniform")
 /// or N(0, scale^2) ("gaussian").  ValueError for an unknown rnd_type or factor_type, and for a
-/// weight with fewer than 2 axes.
+/// weight with fewer than 2 axes.  An empty weight (an axis of 0) is left as it is (MXNet
+/// divides by its factor of 0).
 template <class T>
 class BasicXavier : public BasicInitializer<T> {
  public:
@@ -44,6 +45,7 @@ class BasicXavier : public BasicInitializer<T> {
     const Shape& s = arr.shape();
     GLUINO_CHECK(ValueError, s.ndim() >= 2, "Xavier: cannot initialize '", name, "' of shape ", s,
                  ": it needs at least 2 axes");
+    if (arr.size() == 0) return;  // nothing to draw; its fan (a factor of 0) would give an infinite scale
     const double scale = std::sqrt(magnitude_ / factor(s));
     GLUINO_CHECK(ValueError, scale <= static_cast<double>(std::numeric_limits<T>::max()), "Xavier: the scale ", scale,
                  " for '", name, "' of shape ", s, " exceeds the element type's range (magnitude ", magnitude_, ")");

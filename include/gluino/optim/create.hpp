@@ -4,6 +4,8 @@
 /// mx.optimizer.create(name, **kwargs) and Trainer(params, "sgd", {"learning_rate": 0.1}).
 #include <algorithm>
 #include <cctype>
+#include <cmath>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -32,16 +34,22 @@ class OptionReader {
     known_.insert(key);
     if (auto it = options_.find(key); it != options_.end()) field = it->second;
   }
+  /// A boolean: 0 or 1 (ValueError otherwise, NaN included).
   void read(const std::string& key, bool& field) {
     double v = field ? 1 : 0;
     read(key, v);
+    GLUINO_CHECK(ValueError, v == 0 || v == 1, "create: option '", key, "' of optimizer '", name_,
+                 "' must be 0 or 1 (a boolean), got ", v);
     field = v != 0;
   }
+  /// A count: an integer in [0, SIZE_MAX] (checked before the conversion, undefined outside it).
   void read(const std::string& key, std::size_t& field) {
     double v = static_cast<double>(field);
     read(key, v);
-    GLUINO_CHECK(ValueError, v >= 0 && v == static_cast<double>(static_cast<std::size_t>(v)), "create: option '", key,
-                 "' of optimizer '", name_, "' must be a non-negative integer, got ", v);
+    // SIZE_MAX + 1, a power of two: SIZE_MAX itself rounds up to it as a double.
+    const double limit = 2.0 * static_cast<double>(std::numeric_limits<std::size_t>::max() / 2 + 1);
+    GLUINO_CHECK(ValueError, v >= 0 && v < limit && v == std::floor(v), "create: option '", key, "' of optimizer '",
+                 name_, "' must be a non-negative integer, got ", v);
     field = static_cast<std::size_t>(v);
   }
   template <class Opt>

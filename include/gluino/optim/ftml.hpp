@@ -30,7 +30,7 @@ struct FTMLOptions {
 ///   d = d_t;  w = -z / d_t
 /// States: "d", "v", "z".  Gluon: mx.optimizer.FTML; PyTorch has no FTML.  The learning rate
 /// (times lr_mult) must be > 0: ValueError at construction, and at an update that would divide
-/// by 0 (MXNet returns NaN there); such an update has counted but changed nothing.
+/// by 0 (MXNet returns NaN there); such an update changes nothing and does not count.
 template <class T>
 class BasicFTML : public BasicOptimizer<T> {
  public:

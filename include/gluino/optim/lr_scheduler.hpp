@@ -17,7 +17,11 @@ namespace gluino::optim {
 
 /// Base of the schedulers: the base learning rate and the warm-up.  During the first
 /// warmup_steps updates the rate goes from warmup_begin_lr to base_lr (linearly, or stays at
-/// warmup_begin_lr with warmup_mode "constant").  Gluon: mx.lr_scheduler.LRScheduler.
+/// warmup_begin_lr with warmup_mode "constant"): the base_lr set by set_base_lr (an optimizer's
+/// learning_rate) for Factor and MultiFactor, which continue from it; the one given at
+/// construction for Poly and Cosine, which keep it.  Gluon: mx.lr_scheduler.LRScheduler (whose
+/// warm-up always ends at the constructor's base_lr, so that MXNet jumps from it to the
+/// optimizer's rate after the warm-up).
 /// ValueError (naming the scheduler, `name`) for a rate that is NaN, negative or infinite.
 class LRScheduler {
  public:
@@ -44,9 +48,16 @@ class LRScheduler {
   /// The current base rate.  An optimizer given this scheduler sets it to its own learning_rate
   /// (as MXNet); Factor/MultiFactor decay it, Cosine/Poly keep the value given at construction.
   double base_lr() const { return base_lr_; }
-  /// ValueError unless lr is finite and >= 0.
+  /// Sets the base rate (and, for Factor and MultiFactor, the rate the warm-up ends at).
+  /// ValueError unless lr is finite and >= 0, or when it is below warmup_begin_lr (with a
+  /// warm-up that ends at it); the old rate is then kept.
   void set_base_lr(double lr) {
     check_rate("base_lr", lr);
+    if (warmup_follows_base_lr_) {
+      GLUINO_CHECK(ValueError, warmup_steps_ == 0 || lr >= warmup_begin_lr_, name_, ": base_lr (", lr,
+                   ") must not be below warmup_begin_lr (", warmup_begin_lr_, ")");
+      warmup_final_lr_ = lr;
+    }
     base_lr_ = lr;
   }
   std::size_t warmup_steps() const { return warmup_steps_; }
@@ -69,6 +80,7 @@ class LRScheduler {
   }
 
   double base_lr_, warmup_final_lr_, warmup_begin_lr_;
+  bool warmup_follows_base_lr_ = true;  // false for schedules that keep their constructor's base_lr
   std::size_t warmup_steps_;
   std::string warmup_mode_;
   std::string name_;  // for error messages: "FactorScheduler", ...
@@ -162,7 +174,8 @@ struct PolySchedulerOptions {
 };
 
 /// lr = final_lr + (base_lr - final_lr) * (1 - (t - warmup_steps) / (max_update - warmup_steps))^pwr
-/// for t <= max_update, final_lr after.  Gluon: mx.lr_scheduler.PolyScheduler.
+/// for t <= max_update, final_lr after (also at a first call past max_update, where MXNet
+/// returns base_lr, or the last rate it computed).  Gluon: mx.lr_scheduler.PolyScheduler.
 class PolyScheduler : public LRScheduler {
  public:
   explicit PolyScheduler(std::size_t max_update, PolySchedulerOptions opt = {})
@@ -171,6 +184,7 @@ class PolyScheduler : public LRScheduler {
         final_lr_(opt.final_lr),
         power_(opt.pwr),
         max_update_(max_update) {
+    warmup_follows_base_lr_ = false;
     check_rate("final_lr", opt.final_lr);
     GLUINO_CHECK(ValueError, std::isfinite(opt.pwr) && opt.pwr >= 0, "PolyScheduler: pwr must be a finite number >= 0, got ",
                  opt.pwr);
@@ -183,6 +197,8 @@ class PolyScheduler : public LRScheduler {
     if (num_update <= max_update_) {
       const double frac = static_cast<double>(num_update - warmup_steps_) / static_cast<double>(max_update_ - warmup_steps_);
       base_lr_ = final_lr_ + (base_lr_orig_ - final_lr_) * std::pow(1 - frac, power_);
+    } else {
+      base_lr_ = final_lr_;
     }
     return base_lr_;
   }
@@ -202,8 +218,9 @@ struct CosineSchedulerOptions {
 };
 
 /// lr = final_lr + (base_lr - final_lr) * (1 + cos(pi * (t - warmup_steps) / (max_update - warmup_steps))) / 2
-/// for t <= max_update, final_lr after.  As in MXNet, the base_lr given here is the one used
-/// (an optimizer's learning_rate does not replace it).  Gluon: mx.lr_scheduler.CosineScheduler.
+/// for t <= max_update, final_lr after (also at a first call past max_update, where MXNet
+/// returns base_lr, or the last rate it computed).  As in MXNet, the base_lr given here is the
+/// one used (an optimizer's learning_rate does not replace it).  Gluon: mx.lr_scheduler.CosineScheduler.
 class CosineScheduler : public LRScheduler {
  public:
   explicit CosineScheduler(std::size_t max_update, CosineSchedulerOptions opt = {})
@@ -211,6 +228,7 @@ class CosineScheduler : public LRScheduler {
         base_lr_orig_(opt.base_lr),
         final_lr_(opt.final_lr),
         max_update_(max_update) {
+    warmup_follows_base_lr_ = false;
     check_rate("final_lr", opt.final_lr);
     GLUINO_CHECK(ValueError, max_update >= 1, "CosineScheduler: max_update must be >= 1, got ", max_update);
     GLUINO_CHECK(ValueError, opt.base_lr >= opt.final_lr, "CosineScheduler: base_lr (", opt.base_lr,
@@ -223,6 +241,8 @@ class CosineScheduler : public LRScheduler {
     if (num_update <= max_update_) {
       const double frac = static_cast<double>(num_update - warmup_steps_) / static_cast<double>(max_update_ - warmup_steps_);
       base_lr_ = final_lr_ + (base_lr_orig_ - final_lr_) * (1 + std::cos(std::numbers::pi * frac)) / 2;
+    } else {
+      base_lr_ = final_lr_;
     }
     return base_lr_;
   }

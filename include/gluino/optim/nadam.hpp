@@ -48,7 +48,8 @@ class BasicNadam : public BasicOptimizer<T> {
         beta2_(opt.beta2),
         epsilon_(opt.epsilon),
         schedule_decay_(opt.schedule_decay),
-        memo_t_(opt.begin_num_update) {
+        memo_t_(opt.begin_num_update),
+        memo_first_(opt.begin_num_update) {
     this->check_unit("beta1", beta1_);
     this->check_unit("beta2", beta2_);
     this->check_positive("epsilon", epsilon_);
@@ -94,12 +95,14 @@ class BasicNadam : public BasicOptimizer<T> {
   }
 
  private:
-  /// mu_{begin_num_update + 1} * ... * mu_t (1 when t = begin_num_update).
+  /// mu_{begin_num_update + 1} * ... * mu_t; mu_1 * ... * mu_t when t <= begin_num_update
+  /// (counters restored from an optimizer that began at 0: the empty product, 1, would divide by 0).
   double m_schedule(std::size_t t) {
     // A memo of the last product: one multiplication per step when the parameters are at t or
     // t - 1; recomputed from the start when the counters went back (reset, set_update_counts).
-    if (t < memo_t_) {
-      memo_t_ = this->begin_num_update();
+    const std::size_t first = t > this->begin_num_update() ? this->begin_num_update() : 0;
+    if (t < memo_t_ || first != memo_first_) {
+      memo_first_ = memo_t_ = first;
       memo_ = 1;
     }
     while (memo_t_ < t) memo_ *= momentum_at(++memo_t_);
@@ -107,7 +110,7 @@ class BasicNadam : public BasicOptimizer<T> {
   }
 
   double beta1_, beta2_, epsilon_, schedule_decay_;
-  std::size_t memo_t_;
+  std::size_t memo_t_, memo_first_;  // the product is mu_{memo_first_ + 1} ... mu_{memo_t_}
   double memo_ = 1;
 };
 

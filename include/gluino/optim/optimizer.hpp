@@ -2,11 +2,13 @@
 #pragma once
 /// BasicOptimizer<T>: the hyper-parameters every optimizer shares, the update counters, and the
 /// per-parameter states.  Gluon: mx.optimizer.Optimizer (with its Updater's state dictionary).
+#include <charconv>
 #include <cmath>
 #include <cstddef>
 #include <map>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -60,14 +62,22 @@ class BasicOptimizer {
   /// Updates weight in place from grad, for the parameter numbered index: counts the update,
   /// takes lr = (lr_scheduler ? lr_scheduler(num_update) : learning_rate) * lr_mult and
   /// wd = wd * wd_mult, creates the state at the first call, and applies the rule.
-  /// ShapeError when weight, grad and a (loaded) state differ in shape.  Gluon: Optimizer.update
-  /// (lr_mult / wd_mult come from Parameter.lr_mult / wd_mult through the Trainer).
+  /// ShapeError when weight, grad and a (loaded) state differ in shape; ValueError for an
+  /// lr_mult or wd_mult that is negative, NaN or infinite.  An update that throws (these errors,
+  /// or the rule's own, such as FTML's at a rate of 0) leaves the weight, the states and the
+  /// update counts as they were.  Gluon: Optimizer.update (lr_mult / wd_mult come from
+  /// Parameter.lr_mult / wd_mult through the Trainer; Gluon does not check them).
   void update(std::size_t index, NDArray<T>& weight, const NDArray<T>& grad, double lr_mult = 1, double wd_mult = 1) {
     GLUINO_CHECK(ShapeError, weight.defined() && grad.defined() && weight.shape() == grad.shape(), name_,
                  ": update of parameter ", index, ": weight of shape ", weight.defined() ? weight.shape() : Shape{},
                  " and grad of shape ", grad.defined() ? grad.shape() : Shape{}, " differ");
+    GLUINO_CHECK(ValueError, std::isfinite(lr_mult) && lr_mult >= 0, name_, ": update of parameter ", index,
+                 ": lr_mult must be a finite number >= 0, got ", lr_mult);
+    GLUINO_CHECK(ValueError, std::isfinite(wd_mult) && wd_mult >= 0, name_, ": update of parameter ", index,
+                 ": wd_mult must be a finite number >= 0, got ", wd_mult);
     auto it = states_.find(index);
-    if (it == states_.end()) {
+    const bool fresh = it == states_.end();
+    if (fresh) {
       std::vector<NDArray<T>> st;
       for (std::size_t k = 0; k < state_names().size(); ++k) st.push_back(NDArray<T>(weight.shape()).fill(T(0)));
       it = states_.emplace(index, std::move(st)).first;
@@ -75,9 +85,24 @@ class BasicOptimizer {
     for (const NDArray<T>& s : it->second)
       GLUINO_CHECK(ShapeError, s.shape() == weight.shape(), name_, ": state of parameter ", index, " has shape ",
                    s.shape(), " but the weight has shape ", weight.shape());
-    const std::size_t t = count_update(index);
-    const double lr = (h_.lr_scheduler ? (*h_.lr_scheduler)(num_update_) : h_.learning_rate) * lr_mult;
-    step(weight, grad, it->second, lr, h_.wd * wd_mult, t);
+    // Undone if the rule throws, so that a failed update has not counted.
+    const std::size_t old_num_update = num_update_;
+    const auto old_count = index_update_count_.find(index);
+    const bool counted = old_count != index_update_count_.end();
+    const std::size_t old_t = counted ? old_count->second : 0;
+    try {
+      const std::size_t t = count_update(index);
+      const double lr = (h_.lr_scheduler ? (*h_.lr_scheduler)(num_update_) : h_.learning_rate) * lr_mult;
+      step(weight, grad, it->second, lr, h_.wd * wd_mult, t);
+    } catch (...) {
+      num_update_ = old_num_update;
+      if (counted)
+        index_update_count_[index] = old_t;
+      else
+        index_update_count_.erase(index);
+      if (fresh) states_.erase(index);
+      throw;
+    }
     weight.bump_version();  // an in-place change: a graph recorded before it can no longer backward
   }
 
@@ -147,7 +172,8 @@ class BasicOptimizer {
     return out;
   }
   /// Replaces the states by copies of named arrays as states() returns them.  ValueError for a
-  /// malformed or unknown name, or a parameter with some of its states missing.
+  /// malformed or unknown name, an undefined array, or a parameter with some of its states
+  /// missing; the states are then left as they were.
   void set_states(const std::map<std::string, NDArray<T>>& named) {
     const auto names = state_names();
     std::map<std::size_t, std::vector<NDArray<T>>> loaded;
@@ -155,11 +181,15 @@ class BasicOptimizer {
       const auto dot = key.find('.');
       GLUINO_CHECK(ValueError, dot != std::string::npos && dot > 0 && key.find_first_not_of("0123456789") == dot, name_,
                    ": set_states: malformed state name '", key, "' (expected <index>.<state>)");
-      const std::size_t index = std::stoul(key.substr(0, dot));
+      std::size_t index = 0;
+      const auto [end, ec] = std::from_chars(key.data(), key.data() + dot, index);
+      GLUINO_CHECK(ValueError, ec == std::errc() && end == key.data() + dot, name_,
+                   ": set_states: parameter index out of range in state name '", key, "'");
       const std::string slot = key.substr(dot + 1);
       std::size_t k = 0;
       while (k < names.size() && names[k] != slot) ++k;
       GLUINO_CHECK(ValueError, k < names.size(), name_, ": set_states: unknown state '", slot, "' in '", key, "'");
+      GLUINO_CHECK(ValueError, arr.defined(), name_, ": set_states: state '", key, "' is an undefined array");
       auto& v = loaded[index];
       v.resize(names.size());
       v[k] = arr.copy();

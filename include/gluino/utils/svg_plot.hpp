@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <locale>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -27,7 +28,8 @@ struct Panel {
   std::vector<Series> series;
 };
 
-/// Renders the panels side by side as an SVG document (x axis labelled `x_label`).
+/// Renders the panels side by side as an SVG document (x axis labelled `x_label`).  NaN and
+/// infinite values are left out (a gap in the line); numbers are written in the C locale.
 GLUINO_FUNC std::string render_svg(const std::vector<Panel>& panels, const std::string& x_label = "epoch");
 
 /// Writes render_svg(panels) to path; ValueError naming the path when it cannot be written.
@@ -61,6 +63,7 @@ GLUINO_FUNC std::string render_svg(const std::vector<Panel>& panels, const std::
   const double pw = 420, ph = 300, ml = 55, mr = 15, mt = 30, mb = 45;
   const char* colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"};
   std::ostringstream os;
+  os.imbue(std::locale::classic());  // "1260.5", whatever the global locale
   os << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << pw * double(panels.size()) << "\" height=\"" << ph
      << "\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   for (std::size_t p = 0; p < panels.size(); ++p) {
@@ -98,11 +101,20 @@ GLUINO_FUNC std::string render_svg(const std::vector<Panel>& panels, const std::
     for (std::size_t s = 0; s < panel.series.size(); ++s) {
       const auto& ser = panel.series[s];
       const char* c = colors[s % 5];
-      os << "<polyline fill=\"none\" stroke=\"" << c << "\" stroke-width=\"2\" points=\"";
-      for (std::size_t i = 0; i < ser.y.size(); ++i) os << X(double(i + 1)) << ',' << Y(ser.y[i]) << ' ';
-      os << "\"/>\n";
+      // One polyline per run of finite values: NaN or infinity leaves a gap.
+      for (std::size_t i = 0; i < ser.y.size();) {
+        if (!std::isfinite(ser.y[i])) {
+          ++i;
+          continue;
+        }
+        os << "<polyline fill=\"none\" stroke=\"" << c << "\" stroke-width=\"2\" points=\"";
+        for (; i < ser.y.size() && std::isfinite(ser.y[i]); ++i) os << X(double(i + 1)) << ',' << Y(ser.y[i]) << ' ';
+        os << "\"/>\n";
+      }
       for (std::size_t i = 0; i < ser.y.size(); ++i)
-        os << "<circle cx=\"" << X(double(i + 1)) << "\" cy=\"" << Y(ser.y[i]) << "\" r=\"3\" fill=\"" << c << "\"/>\n";
+        if (std::isfinite(ser.y[i]))
+          os << "<circle cx=\"" << X(double(i + 1)) << "\" cy=\"" << Y(ser.y[i]) << "\" r=\"3\" fill=\"" << c
+             << "\"/>\n";
       const double ly = mt + 14 + 16 * double(s);
       os << "<line x1=\"" << ox + ml + 10 << "\" x2=\"" << ox + ml + 30 << "\" y1=\"" << ly << "\" y2=\"" << ly
          << "\" stroke=\"" << c << "\" stroke-width=\"2\"/><text x=\"" << ox + ml + 35 << "\" y=\"" << ly + 4 << "\">"
