@@ -6,9 +6,11 @@
 #include <gluino/nn/parameter_dict.hpp>
 #include <gluino/nn/parameter_io.hpp>  // save / load
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <gluino/loss/softmax_cross_entropy_loss.hpp>
 #include <gluino/metric/accuracy.hpp>
 #include <gluino/nd.hpp>  // NDArray with all its methods and ops
@@ -306,6 +308,29 @@ TEST_CASE("step: all or nothing when a parameter waits for its shape or a state 
   CHECK_THROWS_WITH_AS(trainer.step(1), doctest::Contains("optimizer state has shape (5,)"), ShapeError);
   CHECK(first->data().to_vector() == before);
   CHECK_THROWS_WITH_AS(trainer.step(0), "Trainer: step: batch_size must be > 0", ValueError);
+}
+TEST_CASE("step: all or nothing when a later parameter's lr_mult or wd_mult is refused by the optimizer") {
+  // The optimizer refuses a negative or non-finite multiplier; the Trainer finds it before the
+  // first parameter is updated, so the layers before it keep their weights and the counts stay.
+  for (const double bad : {-0.5, std::nan(""), std::numeric_limits<double>::infinity()})
+    for (const bool lr : {true, false}) {
+      CAPTURE(bad);
+      CAPTURE(lr);
+      nn::Sequential net;
+      net.add(nn::Dense{2, {.in_units = 3}}, nn::Dense{2, {.in_units = 2}});
+      net.initialize(init::Constant{1.0f});
+      Trainer trainer(net.collect_params(), "sgd", {{"learning_rate", 0.1}});
+      for (const auto& [name, p] : net.collect_params()) p->grad().fill(1.0f);
+      auto last = net.at<nn::Dense>(1).bias();
+      if (lr)
+        last->set_lr_mult(bad);
+      else
+        last->set_wd_mult(bad);
+      const auto first = net.at<nn::Dense>(0).weight()->data().to_vector();
+      CHECK_THROWS_WITH_AS(trainer.step(1), doctest::Contains(lr ? "lr_mult" : "wd_mult"), ValueError);
+      CHECK(net.at<nn::Dense>(0).weight()->data().to_vector() == first);  // not updated
+      CHECK(trainer.optimizer().num_update() == 0);
+    }
 }
 TEST_CASE("step: grad_req add sums the gradients of several backward passes until zero_grad") {
   nn::BasicParameterDict<double> d("acc_");

@@ -67,14 +67,19 @@ class BasicOptimizer {
   /// or the rule's own, such as FTML's at a rate of 0) leaves the weight, the states and the
   /// update counts as they were.  Gluon: Optimizer.update (lr_mult / wd_mult come from
   /// Parameter.lr_mult / wd_mult through the Trainer; Gluon does not check them).
-  void update(std::size_t index, NDArray<T>& weight, const NDArray<T>& grad, double lr_mult = 1, double wd_mult = 1) {
-    GLUINO_CHECK(ShapeError, weight.defined() && grad.defined() && weight.shape() == grad.shape(), name_,
-                 ": update of parameter ", index, ": weight of shape ", weight.defined() ? weight.shape() : Shape{},
-                 " and grad of shape ", grad.defined() ? grad.shape() : Shape{}, " differ");
+  /// ValueError naming the parameter for an lr_mult or wd_mult that is negative, NaN or infinite
+  /// (what update refuses; a Trainer checks every parameter's before updating any).
+  void check_multipliers(std::size_t index, double lr_mult, double wd_mult) const {
     GLUINO_CHECK(ValueError, std::isfinite(lr_mult) && lr_mult >= 0, name_, ": update of parameter ", index,
                  ": lr_mult must be a finite number >= 0, got ", lr_mult);
     GLUINO_CHECK(ValueError, std::isfinite(wd_mult) && wd_mult >= 0, name_, ": update of parameter ", index,
                  ": wd_mult must be a finite number >= 0, got ", wd_mult);
+  }
+  void update(std::size_t index, NDArray<T>& weight, const NDArray<T>& grad, double lr_mult = 1, double wd_mult = 1) {
+    GLUINO_CHECK(ShapeError, weight.defined() && grad.defined() && weight.shape() == grad.shape(), name_,
+                 ": update of parameter ", index, ": weight of shape ", weight.defined() ? weight.shape() : Shape{},
+                 " and grad of shape ", grad.defined() ? grad.shape() : Shape{}, " differ");
+    check_multipliers(index, lr_mult, wd_mult);
     auto it = states_.find(index);
     const bool fresh = it == states_.end();
     if (fresh) {

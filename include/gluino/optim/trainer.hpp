@@ -55,7 +55,8 @@ class BasicTrainer {
   /// One update of every parameter with a gradient, gradients scaled by rescale_grad / batch_size.
   /// All or nothing: StateError naming the parameter, before anything is updated, when one with a
   /// gradient is not initialized (or waits for its shape), ShapeError when an optimizer state
-  /// (set_states, load_states) does not have its shape.  Gluon: step(batch_size).
+  /// (set_states, load_states) does not have its shape, ValueError for an lr_mult or wd_mult the
+  /// optimizer refuses (negative, NaN, infinite).  Gluon: step(batch_size).
   void step(std::size_t batch_size) {
     GLUINO_CHECK(ValueError, batch_size > 0, "Trainer: step: batch_size must be > 0");
     for (std::size_t i = 0; i < params_.size(); ++i) {
@@ -66,6 +67,11 @@ class BasicTrainer {
                        ? "waits for its shape (deferred initialization): pass a batch through the network first"
                        : "is not initialized: call initialize()",
                    "; no parameter was updated");
+      try {
+        optimizer_->check_multipliers(i, p.lr_mult(), p.wd_mult());
+      } catch (const ValueError& e) {
+        detail::raise<ValueError>("Trainer: step: parameter '", p.name(), "': ", e.what(), "; no parameter was updated");
+      }
       if (optimizer_->has_state(i))
         for (const NDArray<T>& s : optimizer_->state(i))
           GLUINO_CHECK(ShapeError, s.shape() == p.data().shape(), "Trainer: step: parameter '", p.name(),
