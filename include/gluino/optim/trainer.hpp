@@ -70,7 +70,8 @@ class BasicTrainer {
       try {
         optimizer_->check_multipliers(i, p.lr_mult(), p.wd_mult());
       } catch (const ValueError& e) {
-        detail::raise<ValueError>("Trainer: step: parameter '", p.name(), "': ", e.what(), "; no parameter was updated");
+        detail::raise<ValueError>("Trainer: step: parameter '", p.name(), "': ", e.what(),
+                                  "; no parameter was updated");
       }
       if (optimizer_->has_state(i))
         for (const NDArray<T>& s : optimizer_->state(i))
