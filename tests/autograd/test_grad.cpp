@@ -61,6 +61,24 @@ TEST_CASE("grad: returns the gradients backward() computes, and leaves grad() al
   CHECK(w.grad().to_vector() == g[1].to_vector());
 }
 
+TEST_CASE("grad: an in-place change is found before any node is freed: a second call names it again") {
+  // The multiply below fully_connected saved v; v changes after the record.  Without
+  // retain_graph the walk frees each node after its step: the error must come before the first.
+  auto x = nd::array<double>({1, 2, 3, 4}, {2, 2});
+  auto w = nd::array<double>({1, 0, 0, 1}, {2, 2}), v = nd::array<double>({2, 2, 2, 2}, {2, 2});
+  x.attach_grad();
+  w.attach_grad();
+  NDArray<double> y;
+  {
+    autograd::record rec;
+    y = nd::sum(nd::fully_connected(x, w * v));
+  }
+  v.fill(3.0);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    CAPTURE(attempt);
+    CHECK_THROWS_WITH_AS(autograd::grad(y, V{x, w}), doctest::Contains("'multiply' was modified"), StateError);
+  }
+}
 TEST_CASE("grad: head_grads, several heads, an intermediate variable, an unused variable") {
   auto x = nd::array<double>({1, 2}, {2});
   auto u = nd::array<double>({5, 6}, {2});

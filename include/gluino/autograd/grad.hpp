@@ -65,8 +65,9 @@ struct AccumulateGrad : OpBase {
 /// call backward() or grad() again; each node then runs its op's backward_graph.
 /// Errors: ValueError for no heads, a head_grads count that differs from the heads', or an op
 /// without backward_graph under create_graph; ShapeError for a head gradient of another shape;
-/// StateError for a head with no graph, a variable that is neither a leaf nor recorded, or a
-/// graph freed by an earlier backward()/grad() without retain_graph.
+/// StateError for a head with no graph, a variable that is neither a leaf nor recorded, a
+/// graph freed by an earlier backward()/grad() without retain_graph, or an array an op on a path
+/// to a variable saved and that changed in place since (found before any node is freed).
 template <class T>
 std::vector<NDArray<T>> grad(const std::vector<NDArray<T>>& heads, const std::vector<NDArray<T>>& variables,
                              const GradOptions<T>& opt = {}) {
@@ -167,6 +168,11 @@ std::vector<NDArray<T>> grad(const std::vector<NDArray<T>>& heads, const std::ve
     for (const auto& e : n->inputs) u = u || (e.node && useful.count(e.node.get())) || (e.leaf && leaf_vars.count(e.leaf.get()));
     if (u) useful.insert(n);
   }
+  // Every node the walk may run is checked for in-place changes first, so that such an error
+  // comes before any node is freed (without retain_graph): a second call names it again, as
+  // backward() does.  Checked again at each step (a hook may write a saved array meanwhile).
+  for (const auto& node : order)
+    if (useful.count(node.get())) detail::check_versions(*node);
 
   for (const auto& node : order) {
     Node<T>* n = node.get();
