@@ -72,6 +72,22 @@ TEST_CASE("reshape and slice errors name the shape") {
   CHECK_THROWS_WITH_AS(a.slice(1, 3), doctest::Contains("(2, 3)"), ShapeError);
   CHECK_THROWS_AS(a[2], ShapeError);
 }
+TEST_CASE("slice: negative bounds count from the back, as x[-2:] in Gluon; past -n names the bounds") {
+  auto m = nd::arange<float>(0, 6).reshape({3, 2});
+  CHECK(m.slice(-2, 3).to_vector() == std::vector<float>{2, 3, 4, 5});
+  CHECK(m.slice(0, -1).to_vector() == std::vector<float>{0, 1, 2, 3});
+  CHECK(m.slice(-3, -2).to_vector() == std::vector<float>{0, 1});
+  CHECK(m.slice(1u, 2L).to_vector() == std::vector<float>{2, 3});
+  CHECK(m.slice(-1, -1).shape() == Shape{0, 2});
+  m.slice(-1, 3).fill(7);  // a view
+  CHECK(m.to_vector() == std::vector<float>{0, 1, 2, 3, 7, 7});
+  // was "slice: rows [18446744073709551612, 1) out of range for shape (3, 2)"
+  CHECK_THROWS_WITH_AS(m.slice(-4, 1), "slice: rows [-4, 1) out of range for shape (3, 2)", ShapeError);
+  CHECK_THROWS_WITH_AS(m.slice(0, -4), "slice: rows [0, -4) out of range for shape (3, 2)", ShapeError);
+  CHECK_THROWS_WITH_AS(m.slice(-1, -2), "slice: rows [2, 1) out of range for shape (3, 2)", ShapeError);
+  CHECK_THROWS_WITH_AS(m.slice(0, SIZE_MAX), doctest::Contains("rows [0, 18446744073709551615)"), ShapeError);
+  CHECK_THROWS_AS(nd::zeros<float>(Shape{}).slice(-1, 0), ShapeError);
+}
 TEST_CASE("assign copies values, with broadcasting") {
   auto x = nd::zeros<float>({2, 3});
   x.assign(nd::array<float>({1, 2, 3}));
@@ -149,6 +165,16 @@ TEST_CASE("at() takes negative indices from the back, as numpy's item(); past -n
   auto s = nd::full<double>(Shape{}, 7.0);
   CHECK(s.at() == 7.0);
   CHECK_THROWS_WITH_AS(s.at(0), "at: 1 indices for an array of shape ()", ShapeError);
+}
+// at(1.5, 0) used to read at(1, 0) and at(-1.0, 0) converted -1.0 to an unsigned index (undefined behaviour)
+template <class A, class... I>
+concept indexable_at = requires(A a, I... i) { a.at(i...); };
+TEST_CASE("at() takes integer indices only: a floating-point index does not compile") {
+  CHECK(indexable_at<NDArray<float>, int, long>);
+  CHECK(indexable_at<const NDArray<float>, std::size_t, int>);
+  CHECK_FALSE(indexable_at<NDArray<float>, double, int>);
+  CHECK_FALSE(indexable_at<NDArray<float>, int, float>);
+  CHECK_FALSE(indexable_at<const NDArray<double>, double>);
 }
 TEST_CASE("view_as: a view past the end of the storage is a ShapeError, not a read out of bounds") {
   auto x = nd::arange<float>(0, 12);

@@ -79,6 +79,15 @@ class Halving : public nn::BasicHybridCustomBlock<Halving, double> {
     return y;
   }
 };
+// Branches on a value the way NumPy code does, `if (x.sum() > 0)`: an NDArray in a condition
+// tells only whether the handle is defined, so this always took the first branch.
+class SignBranch : public nn::BasicHybridCustomBlock<SignBranch, double> {
+ public:
+  NDArray<double> forward(const NDArray<double>& x) {
+    if (nd::sum(x) > 0.0) return x * 2.0;
+    return x * 3.0;
+  }
+};
 // Writes its output element by element: not an op.
 class Handmade : public nn::BasicHybridCustomBlock<Handmade, double> {
  public:
@@ -452,6 +461,19 @@ TEST_CASE("refused: control flow on values, outputs not made by ops") {
   Filled f;  // returns an array written element by element
   f.hybridize();
   CHECK_THROWS_WITH_AS((void)f(x), doctest::Contains("was not computed by ops"), StateError);
+}
+
+TEST_CASE("refused: an op's output tested in a condition (if (nd::sum(x) > 0)) while being traced") {
+  // was no error: the trace kept the branch the test took (always the first: it tests the handle)
+  SignBranch b;
+  b.hybridize();
+  const auto x = rand_array({4}, 1, -2.0, -1.0);
+  CHECK_THROWS_WITH_AS((void)b(x),
+                       doctest::Contains("signbranch0: hybridize: its forward tests an array in a condition"),
+                       StateError);
+  CHECK(b.cached_graphs().empty());
+  const NDArray<double> y = nd::sum(x) > 0.0;  // outside a trace: whether the handle is defined, as documented
+  CHECK(static_cast<bool>(y));
 }
 
 TEST_CASE("HybridCustomBlock with two inputs and two outputs") {

@@ -88,7 +88,16 @@ class NDArray {
 
   /// True when the handle refers to an array.
   bool defined() const { return impl_ != nullptr; }
-  explicit operator bool() const { return defined(); }
+  /// defined(): whether the handle refers to an array, never its values (`if (x.sum() > 0)` is
+  /// always true; read a value with item()).  While a graph is being traced (hybridize), testing
+  /// one of its values (an input or an op's output, always defined) throws StateError: such a
+  /// condition is almost surely meant as a branch on data values, which a graph cannot follow.
+  explicit operator bool() const {
+    if (impl_ && impl_->traced) [[unlikely]]
+      detail::check_not_tracing("tests an array in a condition (operator bool, which tells only whether the handle "
+                                "is defined, not its values)");
+    return defined();
+  }
 
   const Shape& shape() const { return checked().shape; }
   /// Dimension of one axis; negative counts from the back (shape(-1) is the last).
@@ -118,13 +127,16 @@ class NDArray {
 
   /// Element at a full index, e.g. x.at(1, 2); a negative index counts from the back of its axis
   /// (x.at(-1, -1) is the last element), as numpy's item().  ShapeError when the count of
-  /// indices differs from ndim() or an index is outside [-n, n) of its axis.
+  /// indices differs from ndim() or an index is outside [-n, n) of its axis.  Indices must be
+  /// integers: x.at(1.5, 0) does not compile (it would read x.at(1, 0)).
   template <class... I>
+    requires(std::is_integral_v<I> && ...)
   T& at(I... idx) {
     detail::check_not_tracing("reads array values (at)");
     return data()[offset_of({index_of(idx)...})];
   }
   template <class... I>
+    requires(std::is_integral_v<I> && ...)
   const T& at(I... idx) const {
     detail::check_not_tracing("reads array values (at)");
     return data()[offset_of({index_of(idx)...})];
@@ -204,10 +216,20 @@ class NDArray {
     return shape_ops<A>::broadcast_to(*this, s);
   }
   /// Rows [begin, end) along the first axis, sharing storage (a view).  Gluon: x[begin:end].
-  template <class A = NDArray>
-  A slice(std::size_t begin, std::size_t end) const {
+  /// A negative bound counts from the back (x.slice(-2, n) is the last two rows).  ShapeError
+  /// for a 0-d array, a bound outside [-n, n] or begin > end (no clamping, unlike Python).
+  template <class A = NDArray, class I, class J>
+  A slice(I begin, J end) const {
     static_assert(detail::complete_type<shape_ops<A>>, "NDArray::slice needs #include <gluino/nd/shape_ops.hpp> (or <gluino/gluino.hpp>)");
-    return shape_ops<A>::slice(*this, begin, end);
+    static_assert(std::is_integral_v<I> && std::is_integral_v<J>, "NDArray::slice: the bounds must be integers");
+    const Shape& s = shape();
+    GLUINO_CHECK(ShapeError, s.ndim() >= 1, "slice: cannot slice a 0-d array");
+    const Index b = index_of(begin), e = index_of(end);
+    const std::size_t rb = b.negative ? b.value + s[0] : b.value, re = e.negative ? e.value + s[0] : e.value;
+    // below -n wraps past n; the message names the bounds as given
+    GLUINO_CHECK(ShapeError, !(b.negative && rb >= s[0]) && !(e.negative && re >= s[0]), "slice: rows [", begin,
+                 ", ", end, ") out of range for shape ", s);
+    return shape_ops<A>::slice(*this, rb, re);
   }
   /// Row i along the first axis, with that axis dropped (a view); a negative i counts from the
   /// back (x[-1] is the last row).  Gluon: x[i].  ShapeError for a 0-d array or i outside [-n, n).
