@@ -9,6 +9,8 @@
 #include <onnx/checker.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -209,16 +212,14 @@ TEST_CASE("import: what the newer ops' importers refuse, naming the node") {
   check_contains(refused(emb, {1, 3},
                          [&](auto& g) { node_of(g, "Cast").mutable_attribute(0)->set_i(::onnx::TensorProto_DataType_UINT8); }),
                "only a Cast to int64, int32 (Gather's indices) or to the block's element type");
-  nn::Conv1D c1{2, 3};
-  c1.initialize();
-  check_contains(refused(c1, {1, 1, 6},
-                       [&](auto& g) {
-                         for (auto& a : *node_of(g, "Conv").mutable_attribute())
-                           if (a.name() == "pads") a.set_ints(1, 2);
-                       }),
-               "(op Conv, opset 13): only the same padding at both ends of an axis is supported");
   nn::Conv2DTranspose up{2, 3};
   up.initialize();
+  check_contains(refused(up, {1, 1, 4, 4},
+                       [&](auto& g) {
+                         for (auto& a : *node_of(g, "ConvTranspose").mutable_attribute())
+                           if (a.name() == "pads") a.set_ints(2, 1);
+                       }),
+               "(op ConvTranspose, opset 13): only the same padding at both ends of an axis is supported");
   check_contains(refused(up, {1, 1, 4, 4},
                        [&](auto& g) {
                          auto& a = *node_of(g, "ConvTranspose").add_attribute();
@@ -544,9 +545,9 @@ TEST_CASE("errors name the file, the node, the op and the opset; nothing half-ma
   auto& pad = *n.add_attribute();
   pad.set_name("auto_pad");
   pad.set_type(::onnx::AttributeProto_AttributeType_STRING);
-  pad.set_s("SAME_UPPER");
+  pad.set_s("SAME");  // not one of ONNX's values (NOTSET, VALID, SAME_UPPER, SAME_LOWER)
   CHECK_THROWS_WITH_AS(nn::SymbolBlock::from_model(m, "mem.onnx"),
-                       doctest::Contains("node 'act' (op Conv, opset 13): attribute 'auto_pad' = 'SAME_UPPER'"),
+                       doctest::Contains("node 'act' (op Conv, opset 13): attribute 'auto_pad' = 'SAME' is not"),
                        ValueError);
   // A tensor whose dimensions promise more than it holds: refused before anything is allocated.
   n.set_op_type("Relu");
@@ -613,7 +614,40 @@ struct ModelBuilder {
     for (auto x : v) t.add_int64_data(x);
     return t;
   }
+  static void attr_s(::onnx::NodeProto& n, const char* key, const std::string& v) {
+    auto& a = *n.add_attribute();
+    a.set_name(key);
+    a.set_type(::onnx::AttributeProto_AttributeType_STRING);
+    a.set_s(v);
+  }
+  void float_initializer(const std::string& name, const std::vector<std::int64_t>& dims, const std::vector<float>& v) {
+    auto& t = *g().add_initializer();
+    t.set_name(name);
+    t.set_data_type(::onnx::TensorProto_DataType_FLOAT);
+    for (auto d : dims) t.add_dims(d);
+    for (auto x : v) t.add_float_data(x);
+  }
+  void bool_initializer(const std::string& name, bool v) {  // a scalar, as PyTorch writes training_mode
+    auto& t = *g().add_initializer();
+    t.set_name(name);
+    t.set_data_type(::onnx::TensorProto_DataType_BOOL);
+    t.add_int32_data(v ? 1 : 0);
+  }
+  // Writes the model and x with gluino's output y into GLUINO_ONNX_OUT as <name>.onnx and
+  // <name>_io.json, for ONNX Runtime (tools/onnx/ort_compare.mjs).
+  void save(const std::string& name, const NDArray<float>& x, const NDArray<float>& y) const {
+    std::ofstream f(out_dir() / (name + ".onnx"), std::ios::binary);
+    m.SerializeToOstream(&f);
+    nlohmann::json io = {{"inputs", {tensor_json(m.graph().input(0).name(), x)}},
+                         {"outputs", {tensor_json(m.graph().output(0).name(), y)}}};
+    std::ofstream(out_dir() / (name + "_io.json")) << io.dump();
+  }
 };
+std::string shape_str_of(const NDArray<float>& a) {
+  std::ostringstream os;
+  os << a.shape();
+  return os.str();
+}
 NDArray<float> iota_batch(const Shape& s) {
   NDArray<float> x(s);
   for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = static_cast<float>((i * 7) % 11) - 5.0f;
@@ -644,6 +678,30 @@ std::vector<float> onnx_pool_plane(const float* x, std::size_t H, std::size_t W,
           m = std::max(m, v), sum += v, ++count;
         }
       y.push_back(is_max ? m : sum / float(include_pad ? (h1 - h0) * (w1 - w0) : count));
+    }
+  return y;
+}
+// ONNX's sliding window over one (H, W) plane with pads p = (top, bottom, left, right), no ceil_mode:
+// op 'M' the max and 'A' the average of the window's input elements (include_pad: divided by the
+// whole window), 'C' the sum of x times kern (k x k, dilation d) with zeros outside the input.
+std::vector<float> window_plane(const float* x, std::size_t H, std::size_t W, std::size_t k, std::size_t s,
+                                std::size_t d, const std::array<std::size_t, 4>& p, char op, bool include_pad = false,
+                                const float* kern = nullptr) {
+  const std::size_t span = (k - 1) * d + 1;
+  const std::size_t Ho = (H + p[0] + p[1] - span) / s + 1, Wo = (W + p[2] + p[3] - span) / s + 1;
+  std::vector<float> y;
+  for (std::size_t oh = 0; oh < Ho; ++oh)
+    for (std::size_t ow = 0; ow < Wo; ++ow) {
+      float m = -1e30f, sum = 0;
+      std::size_t count = 0;
+      for (std::size_t i = 0; i < k; ++i)
+        for (std::size_t j = 0; j < k; ++j) {
+          const long h = long(oh * s + i * d) - long(p[0]), w = long(ow * s + j * d) - long(p[2]);
+          if (h < 0 || h >= long(H) || w < 0 || w >= long(W)) continue;
+          const float v = x[std::size_t(h) * W + std::size_t(w)];
+          m = std::max(m, v), sum += kern ? kern[i * k + j] * v : v, ++count;
+        }
+      y.push_back(op == 'M' ? m : op == 'C' ? sum : sum / float(include_pad ? k * k : count));
     }
   return y;
 }
@@ -775,6 +833,341 @@ TEST_CASE("import: a value defined twice, int64 tensors not of their shape and o
     b.output("y");
     contains(message(b), "(op ReduceMax, opset 13): attribute 'axes' is of type INT, ONNX's is INTS");
   }
+}
+TEST_CASE("import: auto_pad VALID, SAME_UPPER and SAME_LOWER on Conv, MaxPool and AveragePool (ONNX's padding)") {
+  // Input (1, 2, 5, 6).  SAME: out = ceil(in / s), total pad = (out - 1) s + (k - 1) d + 1 - in, the odd one
+  // at the end (UPPER) or at the beginning (LOWER).  The pads (top, bottom, left, right), worked out by hand:
+  struct Case {
+    const char* auto_pad;
+    std::size_t k, s, d;
+    std::array<std::size_t, 4> pads;
+  };
+  const std::vector<Case> cases = {{"VALID", 3, 2, 1, {0, 0, 0, 0}},      {"SAME_UPPER", 3, 2, 1, {1, 1, 0, 1}},
+                                   {"SAME_LOWER", 3, 2, 1, {1, 1, 1, 0}}, {"SAME_UPPER", 2, 1, 1, {0, 1, 0, 1}},
+                                   {"SAME_LOWER", 2, 1, 1, {1, 0, 1, 0}}, {"SAME_UPPER", 3, 2, 2, {2, 2, 1, 2}},
+                                   {"SAME_LOWER", 3, 2, 2, {2, 2, 2, 1}}};
+  const auto x = iota_batch({1, 2, 5, 6});
+  std::vector<float> w(18);
+  for (std::size_t i = 0; i < w.size(); ++i) w[i] = float(i % 5) - 2.0f + 0.25f * float(i);
+  for (const char* op : {"MaxPool", "AveragePool", "AveragePool+pad", "Conv"})
+    for (const Case& c : cases) {
+      const std::string o = op;
+      const bool conv = o == "Conv", avg = o.rfind("AveragePool", 0) == 0, include = o == "AveragePool+pad";
+      if (c.d != 1 && !conv) continue;  // dilated pooling is not supported
+      INFO(o, " ", std::string(c.auto_pad), " k ", c.k, " s ", c.s, " d ", c.d);
+      ModelBuilder b;
+      b.input("x", {1, 2, 5, 6});
+      const auto kk = std::int64_t(c.k);
+      if (conv) b.float_initializer("w", {1, 2, kk, kk}, std::vector<float>(w.begin(), w.begin() + 2 * kk * kk));
+      auto& n = b.node(conv ? "Conv" : avg ? "AveragePool" : "MaxPool",
+                       conv ? std::vector<std::string>{"x", "w"} : std::vector<std::string>{"x"}, "y");
+      ModelBuilder::attr_s(n, "auto_pad", c.auto_pad);
+      ModelBuilder::attr(n, "kernel_shape", {std::int64_t(c.k), std::int64_t(c.k)});
+      ModelBuilder::attr(n, "strides", {std::int64_t(c.s), std::int64_t(c.s)});
+      if (conv) ModelBuilder::attr(n, "dilations", {std::int64_t(c.d), std::int64_t(c.d)});
+      if (avg) ModelBuilder::attr(n, "count_include_pad", std::int64_t(include));
+      b.output("y");
+      const auto y = (*nn::SymbolBlock::from_model(b.m))(x);
+      std::vector<float> want;
+      if (conv) {
+        want = window_plane(x.data(), 5, 6, c.k, c.s, c.d, c.pads, 'C', false, w.data());
+        const auto second = window_plane(x.data() + 30, 5, 6, c.k, c.s, c.d, c.pads, 'C', false, w.data() + kk * kk);
+        for (std::size_t i = 0; i < want.size(); ++i) want[i] += second[i];
+      } else {
+        for (std::size_t ch = 0; ch < 2; ++ch)
+          for (float v : window_plane(x.data() + ch * 30, 5, 6, c.k, c.s, 1, c.pads, avg ? 'A' : 'M', include))
+            want.push_back(v);
+      }
+      const std::size_t span = (c.k - 1) * c.d + 1;
+      REQUIRE(y.shape() == Shape{1, conv ? 1u : 2u, (5 + c.pads[0] + c.pads[1] - span) / c.s + 1,
+                                 (6 + c.pads[2] + c.pads[3] - span) / c.s + 1});
+      for (std::size_t i = 0; i < want.size(); ++i) CHECK(y.data()[i] == doctest::Approx(want[i]));
+      if (c.d == 1)  // ONNX Runtime refuses a dilated Conv with SAME ("Dilation not supported")
+        b.save("auto_pad_" + std::string(conv ? "conv" : !avg ? "max" : include ? "avg_pad" : "avg") + "_" +
+                   c.auto_pad + "_k" + std::to_string(c.k) + "s" + std::to_string(c.s),
+               x, y);
+    }
+  // Explicit pads that differ at the two ends of an axis take the same path (tf2onnx writes them).
+  for (const char* op : {"MaxPool", "AveragePool", "Conv"}) {
+    INFO(std::string(op));
+    const bool conv = op == std::string("Conv");
+    ModelBuilder b;
+    b.input("x", {1, 2, 5, 6});
+    if (conv) b.float_initializer("w", {1, 2, 3, 3}, w);
+    auto& n = b.node(op, conv ? std::vector<std::string>{"x", "w"} : std::vector<std::string>{"x"}, "y");
+    ModelBuilder::attr(n, "kernel_shape", {3, 3});
+    ModelBuilder::attr(n, "pads", {0, 1, 2, 0});  // top 0, left 1, bottom 2, right 0
+    b.output("y");
+    const auto y = (*nn::SymbolBlock::from_model(b.m))(x);
+    REQUIRE(y.shape() == Shape{1, conv ? 1u : 2u, 5, 5});
+    std::vector<float> want;
+    for (std::size_t ch = 0; ch < 2; ++ch) {
+      const auto plane = window_plane(x.data() + ch * 30, 5, 6, 3, 1, 1, {0, 2, 1, 0}, conv ? 'C' : op[0],
+                                      false, conv ? w.data() + ch * 9 : nullptr);
+      if (!conv || ch == 0)
+        want.insert(want.end(), plane.begin(), plane.end());
+      else
+        for (std::size_t i = 0; i < plane.size(); ++i) want[i] += plane[i];
+    }
+    for (std::size_t i = 0; i < want.size(); ++i) CHECK(y.data()[i] == doctest::Approx(want[i]));
+    b.save(std::string("asym_pads_") + (conv ? "conv" : op[0] == 'M' ? "max" : "avg"), x, y);
+    auto hybrid = nn::SymbolBlock::from_model(b.m);  // the padding first and the ones mask trace too
+    hybrid->hybridize();
+    CHECK(max_abs_diff((*hybrid)(x), y) == 0.0f);
+    CHECK(max_abs_diff((*hybrid)(x), y) == 0.0f);
+  }
+}
+TEST_CASE("import: auto_pad with pads is refused; ConvTranspose's SAME padding when symmetric") {
+  auto message = [](ModelBuilder& b, const Shape& in) {
+    try {
+      (void)(*nn::SymbolBlock::from_model(b.m, "bad.onnx"))(iota_batch(in));
+    } catch (const ValueError& e) {
+      return std::string(e.what());
+    }
+    return std::string("imported");
+  };
+  for (const char* op : {"Conv", "MaxPool", "AveragePool"}) {
+    ModelBuilder b;
+    b.input("x", {1, 1, 4, 4});
+    b.float_initializer("w", {1, 1, 2, 2}, {1, 2, 3, 4});
+    auto& n = b.node(op, op == std::string("Conv") ? std::vector<std::string>{"x", "w"} : std::vector<std::string>{"x"},
+                     "y");
+    ModelBuilder::attr(n, "kernel_shape", {2, 2});
+    ModelBuilder::attr(n, "pads", {0, 0, 0, 0});
+    ModelBuilder::attr_s(n, "auto_pad", "SAME_UPPER");
+    b.output("y");
+    const std::string what = message(b, {1, 1, 4, 4});
+    INFO(what);
+    CHECK(what.find(std::string("node 'y_node' (op ") + op + ", opset 13): auto_pad 'SAME_UPPER' together with "
+                    "explicit pads is invalid ONNX") != std::string::npos);
+  }
+  {  // pooling with ceil_mode and pads that differ at the ends of an axis
+    ModelBuilder b;
+    b.input("x", {1, 1, 4, 4});
+    auto& n = b.node("MaxPool", {"x"}, "y");
+    ModelBuilder::attr(n, "kernel_shape", {2, 2});
+    ModelBuilder::attr(n, "pads", {0, 0, 1, 0});
+    ModelBuilder::attr(n, "ceil_mode", 1);
+    b.output("y");
+    const std::string what = message(b, {1, 1, 4, 4});
+    INFO(what);
+    CHECK(what.find("(op MaxPool, opset 13): ceil_mode with different padding at the two ends of an axis is not "
+                    "supported") != std::string::npos);
+  }
+  // ConvTranspose: SAME gives out = in * stride, total pad = (k - 1) d + 1 + output_padding - stride; gluino's
+  // symmetric padding runs it when that is even (as explicit pads), and refuses an odd total naming the node.
+  auto deconv = [](const char* auto_pad, const std::vector<std::int64_t>& pads, std::int64_t k, std::int64_t s) {
+    ModelBuilder b;
+    b.input("x", {1, 2, 3, 3});
+    std::vector<float> w(std::size_t(2 * k * k));
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = float(i % 7) - 3.0f;
+    b.float_initializer("w", {2, 1, k, k}, w);
+    auto& n = b.node("ConvTranspose", {"x", "w"}, "y");
+    if (auto_pad) ModelBuilder::attr_s(n, "auto_pad", auto_pad);
+    if (!pads.empty()) ModelBuilder::attr(n, "pads", pads);
+    ModelBuilder::attr(n, "strides", {s, s});
+    b.output("y");
+    return b;
+  };
+  const auto x = iota_batch({1, 2, 3, 3});
+  for (const char* same : {"SAME_UPPER", "SAME_LOWER"}) {
+    auto b = deconv(same, {}, 3, 1), ref = deconv(nullptr, {1, 1, 1, 1}, 3, 1);
+    const auto y = (*nn::SymbolBlock::from_model(b.m))(x);
+    CHECK(y.shape() == Shape{1, 1, 3, 3});
+    CHECK(y.to_vector() == (*nn::SymbolBlock::from_model(ref.m))(x).to_vector());
+    b.save(std::string("deconv_") + same, x, y);  // deconv_SAME_UPPER, deconv_SAME_LOWER
+  }
+  auto valid = deconv("VALID", {}, 3, 2), ref = deconv(nullptr, {}, 3, 2);
+  const auto yv = (*nn::SymbolBlock::from_model(valid.m))(x);
+  CHECK(yv.shape() == Shape{1, 1, 7, 7});
+  CHECK(yv.to_vector() == (*nn::SymbolBlock::from_model(ref.m))(x).to_vector());
+  auto odd = deconv("SAME_UPPER", {}, 3, 2);  // total 3 + 0 - 2 = 1
+  const std::string what = message(odd, {1, 2, 3, 3});
+  INFO(what);
+  CHECK(what.find("(op ConvTranspose, opset 13): auto_pad 'SAME_UPPER' gives a total padding of 1 along axis 2, "
+                  "which gluino's symmetric padding cannot split") != std::string::npos);
+}
+TEST_CASE("import: Dropout's ratio and training_mode inputs, and Pad's constant_value, are constants read at import") {
+  auto dropout = [](float ratio, bool training) {
+    ModelBuilder b;
+    b.input("x", {2, 3});
+    b.float_initializer("ratio", {}, {ratio});
+    b.bool_initializer("training", training);
+    b.node("Dropout", {"x", "ratio", "training"}, "y");
+    b.output("y");
+    return b;
+  };
+  const auto x = iota_batch({2, 3});
+  for (float ratio : {0.0f, 0.5f, 0.9f}) {  // predict mode: the identity whatever the ratio
+    auto b = dropout(ratio, false);
+    auto net = nn::SymbolBlock::from_model(b.m);
+    CHECK(net->collect_params().size() == 0);
+    CHECK((*net)(x).to_vector() == x.to_vector());
+  }
+  {  // the ratio only, and a training_mode given as an empty name
+    ModelBuilder b;
+    b.input("x", {2, 3});
+    b.float_initializer("ratio", {}, {0.3f});
+    b.node("Dropout", {"x", "ratio", ""}, "y");
+    b.output("y");
+    auto net = nn::SymbolBlock::from_model(b.m);
+    CHECK(net->collect_params().size() == 0);
+    CHECK((*net)(x).to_vector() == x.to_vector());
+  }
+  auto message = [&](ModelBuilder b) {
+    try {
+      (void)(*nn::SymbolBlock::from_model(b.m, "bad.onnx"))(x);
+    } catch (const ValueError& e) {
+      return std::string(e.what());
+    }
+    return std::string("imported");
+  };
+  // ONNX: with training_mode true Dropout drops (ONNX Runtime does, at inference too): refused, not ignored.
+  std::string what = message(dropout(0.5f, true));
+  INFO(what);
+  CHECK(what.find("node 'y_node' (op Dropout, opset 13): training_mode = true (dropout at inference) is not "
+                  "supported") != std::string::npos);
+  what = message(dropout(1.0f, false));
+  CHECK(what.find("(op Dropout, opset 13): ratio 1 is out of [0, 1)") != std::string::npos);
+  {  // a ratio computed from the input cannot be read at import
+    ModelBuilder b;
+    b.input("x", {2, 3});
+    b.node("ReduceMean", {"x"}, "r");
+    b.node("Dropout", {"x", "r"}, "y");
+    b.output("y");
+    what = message(b);
+    CHECK(what.find("(op Dropout, opset 13): ratio must be a constant scalar") != std::string::npos);
+  }
+  {  // Pad's constant_value: a constant, not a parameter
+    ModelBuilder b;
+    b.input("x", {2, 3});
+    b.int64_initializer("pads", {4}, {0, 1, 0, 0});
+    b.float_initializer("value", {}, {2.5f});
+    b.node("Pad", {"x", "pads", "value"}, "y");
+    b.output("y");
+    auto net = nn::SymbolBlock::from_model(b.m);
+    CHECK(net->collect_params().size() == 0);
+    const auto y = (*net)(x);
+    REQUIRE(y.shape() == Shape{2, 4});
+    CHECK(y.to_vector() == std::vector<float>{2.5f, x.data()[0], x.data()[1], x.data()[2],
+                                              2.5f, x.data()[3], x.data()[4], x.data()[5]});
+    b.save("pad_constant_value", x, y);
+  }
+}
+TEST_CASE("import: outputs after the first that nothing reads, or given as \"\", are accepted; read ones refused") {
+  // Caffe2 and tf2onnx name Dropout's mask, MaxPool's Indices, BatchNormalization's statistics without reading them.
+  const auto x = iota_batch({1, 1, 4, 4});
+  for (const char* second : {"mask", ""}) {
+    INFO(std::string(second));
+    ModelBuilder b;
+    b.input("x", {1, 1, 4, 4});
+    auto& d = b.node("Dropout", {"x"}, "d");
+    d.add_output(second);
+    auto& p = b.node("MaxPool", {"d"}, "y");
+    ModelBuilder::attr(p, "kernel_shape", {2, 2});
+    p.add_output(std::string(second).empty() ? "" : "indices");
+    b.output("y");
+    const auto y = (*nn::SymbolBlock::from_model(b.m))(x);
+    REQUIRE(y.shape() == Shape{1, 1, 3, 3});
+    CHECK(y.data()[0] == std::max({x.data()[0], x.data()[1], x.data()[4], x.data()[5]}));
+  }
+  ModelBuilder b;
+  b.input("x", {1, 1, 4, 4});
+  auto& p = b.node("MaxPool", {"x"}, "p");
+  ModelBuilder::attr(p, "kernel_shape", {2, 2});
+  p.add_output("indices");
+  b.node("Relu", {"indices"}, "y");
+  b.output("y");
+  CHECK_THROWS_WITH_AS(nn::SymbolBlock::from_model(b.m, "bad.onnx"),
+                       doctest::Contains("node 'p_node' (op MaxPool, opset 13): only the first output is supported "
+                                         "(output 'indices' is read)"),
+                       ValueError);
+}
+TEST_CASE("import: Gather's axis may count from the back (-rank is axis 0)") {
+  ModelBuilder b;
+  b.input("x", {3, 4});
+  b.int64_initializer("i", {2}, {2, 0});
+  ModelBuilder::attr(b.node("Gather", {"x", "i"}, "y"), "axis", std::int64_t(-2));
+  b.output("y");
+  const auto x = iota_batch({3, 4});
+  const auto y = (*nn::SymbolBlock::from_model(b.m))(x);
+  REQUIRE(y.shape() == Shape{2, 4});
+  std::vector<float> want(x.data() + 8, x.data() + 12);
+  want.insert(want.end(), x.data(), x.data() + 4);
+  CHECK(y.to_vector() == want);
+  ModelBuilder::attr(*b.g().mutable_node(0), "axis", std::int64_t(-1));
+  b.g().mutable_node(0)->mutable_attribute()->DeleteSubrange(0, 1);
+  CHECK_THROWS_WITH_AS((*nn::SymbolBlock::from_model(b.m))(x), doctest::Contains("only Gather along axis 0"),
+                       ValueError);
+}
+TEST_CASE("import: axes as an attribute or an input as the opset says (not ignored)") {
+  auto message = [](int opset, const char* op, bool as_input) {
+    ModelBuilder b(opset);
+    b.input("x", {2, 1, 3});
+    std::vector<std::string> in = {"x"};
+    if (as_input) b.int64_initializer("axes", {1}, {1}), in.push_back("axes");
+    auto& n = b.node(op, in, "y");
+    if (!as_input) ModelBuilder::attr(n, "axes", std::vector<std::int64_t>{1});
+    b.output("y");
+    try {
+      return "imported " + shape_str_of((*nn::SymbolBlock::from_model(b.m, "bad.onnx"))(iota_batch({2, 1, 3})));
+    } catch (const ValueError& e) {
+      return std::string(e.what());
+    }
+  };
+  // The forms ONNX defines: Squeeze, Unsqueeze and ReduceSum take axes as an input from opset 13, the other
+  // reductions as an attribute up to opset 17.
+  CHECK(message(11, "Squeeze", false) == "imported (2, 3)");
+  CHECK(message(13, "Squeeze", true) == "imported (2, 3)");
+  CHECK(message(11, "Unsqueeze", false) == "imported (2, 1, 1, 3)");
+  CHECK(message(13, "ReduceSum", true) == "imported (2, 1, 3)");
+  CHECK(message(11, "ReduceSum", false) == "imported (2, 1, 3)");
+  CHECK(message(13, "ReduceMean", false) == "imported (2, 1, 3)");
+  // The others: ONNX Runtime refuses them; gluino ignored the axes (Squeeze dropped every axis of size 1).
+  for (const char* op : {"Squeeze", "Unsqueeze", "ReduceSum"}) {
+    INFO(std::string(op));
+    CHECK(message(13, op, false).find(std::string("(op ") + op + ", opset 13): from opset 13 axes is an input, not an "
+                                      "attribute") != std::string::npos);
+    CHECK(message(12, op, true).find(std::string("(op ") + op + ", opset 12): before opset 13 axes is an attribute, "
+                                     "not an input") != std::string::npos);
+  }
+  CHECK(message(13, "ReduceMax", true).find("(op ReduceMax, opset 13): before opset 18 axes is an attribute, not an "
+                                            "input") != std::string::npos);
+}
+TEST_CASE("import: Softmax and LogSoftmax before opset 13 normalize the input coerced to 2-D at axis (default 1)") {
+  // PyTorch writes softmax(dim=-1) at opset 11 and 12 as Softmax(axis = rank - 1): there the same as opset 13's.
+  const auto x = iota_batch({2, 3, 4});
+  for (const char* op : {"Softmax", "LogSoftmax"})
+    for (std::int64_t axis : {std::int64_t(-1), std::int64_t(1), std::int64_t(0), std::int64_t(99)})
+      for (int opset : {11, 12}) {
+        INFO(std::string(op), " axis ", axis, " opset ", opset);
+        ModelBuilder b(opset);
+        b.input("x", {2, 3, 4});
+        auto& n = b.node(op, {"x"}, "y");
+        if (axis != 1) ModelBuilder::attr(n, "axis", axis);  // 1: ONNX's default before opset 13
+        b.output("y");
+        if (axis == 99) {
+          CHECK_THROWS_WITH_AS((*nn::SymbolBlock::from_model(b.m))(x), doctest::Contains("axis 99 is out of range"),
+                               ValueError);
+          continue;
+        }
+        const auto y = (*nn::SymbolBlock::from_model(b.m))(x);
+        REQUIRE(y.shape() == x.shape());
+        // rows of the (outer, inner) view: inner = the product of the axes from axis on
+        const std::size_t inner = axis == -1 ? 4 : axis == 1 ? 12 : 24;
+        for (std::size_t r = 0; r < 24 / inner; ++r) {
+          double sum = 0, top = -1e30;
+          for (std::size_t i = 0; i < inner; ++i) top = std::max(top, double(x.data()[r * inner + i]));
+          for (std::size_t i = 0; i < inner; ++i) sum += std::exp(double(x.data()[r * inner + i]) - top);
+          for (std::size_t i = 0; i < inner; ++i) {
+            const double z = double(x.data()[r * inner + i]) - top;
+            const double want = op == std::string("Softmax") ? std::exp(z) / sum : z - std::log(sum);
+            CHECK(y.data()[r * inner + i] == doctest::Approx(want).epsilon(1e-5));
+          }
+        }
+        if (opset == 11 && op == std::string("Softmax"))
+          b.save("softmax11_axis" + std::to_string(axis < 0 ? 2 : axis), x, y);
+      }
 }
 }
 

@@ -14,8 +14,10 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -51,8 +53,12 @@ namespace gluino::nn {
 ///   auto logits = (*net)(x);                    // x of the model's input shape (any batch)
 /// Parameters: the model's floating-point initializers, named after them (prefix
 /// "symbolblock0_"); batch norms' running statistics have grad_req null.  Integer initializers
-/// (shapes, axes) are constants.  ValueError naming the file, the node, its op and the opset
-/// for anything not supported; the model is checked whole before the block is made.
+/// (shapes, axes), and one-value ones read only as Dropout's ratio and training_mode or Pad's
+/// constant_value, are constants.  Conv's and the pools' auto_pad (VALID, SAME_UPPER, SAME_LOWER)
+/// and pads differing at the two ends of an axis pad the input first where gluino's symmetric
+/// padding cannot.  ValueError naming the file, the node, its op and the opset for anything not
+/// supported (Dropout with training_mode true, auto_pad with pads, axes in the other opset's form);
+/// the model is checked whole before the block is made.
 template <class T>
 class BasicSymbolBlock : public BasicHybridBlock<T> {
  public:
@@ -117,7 +123,7 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     std::map<std::string, std::int64_t> ints;
     std::map<std::string, double> reals;
     std::map<std::string, std::vector<std::int64_t>> lists;
-    std::string mode;  // Pad's
+    std::string mode;  // Pad's mode, or the auto_pad of Conv, ConvTranspose and the pools ("" for NOTSET)
   };
 
   template <class S>
@@ -165,15 +171,36 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     for (const auto& d : type.shape().dim()) input_shape_.push_back(d.has_dim_value() ? d.dim_value() : 0);
 
     std::set<std::string> known = {input_};
+    std::set<std::string> read = {output_};  // what the nodes read, and the output
+    for (const auto& n : g.node()) read.insert(n.input().begin(), n.input().end());
     std::set<std::string> running;  // initializers read as running statistics: grad_req null
     for (const auto& n : g.node())
       if (n.op_type() == "BatchNormalization")
         for (int k = 3; k < n.input_size(); ++k) running.insert(n.input(k));
+    // Initializers read only as Dropout's ratio or training_mode, or as Pad's constant_value: constants,
+    // not parameters (name -> read only there).
+    std::map<std::string, bool> scalar_only;
+    for (const auto& n : g.node())
+      for (int k = 0; k < n.input_size(); ++k) {
+        const bool slot = (n.op_type() == "Dropout" && k >= 1) || (n.op_type() == "Pad" && k == 2);
+        auto [it, fresh] = scalar_only.emplace(n.input(k), slot);
+        it->second = it->second && slot;
+      }
     for (const auto& t : g.initializer()) {
       GLUINO_CHECK(ValueError, known.insert(t.name()).second || t.name() == input_, "SymbolBlock::imports: '", where_,
                    "': initializer '", t.name(), "' is defined twice");
       if (t.data_type() == ::onnx::TensorProto_DataType_INT64) {
         int_constants_[t.name()] = int64_values(t, t.name());
+        continue;
+      }
+      const auto scalar = scalar_value(t);
+      if (scalar) scalars_[t.name()] = *scalar;
+      if (auto s = scalar_only.find(t.name()); scalar && s != scalar_only.end() && s->second) {
+        Shape dims;
+        for (auto d : t.dims()) dims.push_back(std::size_t(d));
+        NDArray<T> a(dims);
+        a.data()[0] = static_cast<T>(*scalar);
+        constants_[t.name()] = a;
         continue;
       }
       NDArray<T> a = tensor_values(t, "initializer");
@@ -188,6 +215,9 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
         GLUINO_CHECK(ValueError, i.empty() || known.count(i), "SymbolBlock::imports: '", where_, "': node '", node.name,
                      "' (", node.type, ", opset ", opset_, ") reads '", i, "', which no earlier node, input or "
                      "initializer gives");
+      for (std::size_t k = 1; k < node.out.size(); ++k)  // Dropout's mask, MaxPool's Indices, ...: named, unread
+        if (!node.out[k].empty() && read.count(node.out[k]))
+          refuse(node, "only the first output is supported (output '" + node.out[k] + "' is read)");
       for (const auto& o : node.out)  // SSA, as ONNX's checker and ONNX Runtime ask: a later one would hide it
         if (!o.empty() && !known.insert(o).second)
           refuse(node, "its output '" + o + "' is already defined (by the input, an initializer or an earlier node)");
@@ -292,6 +322,33 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     return a;
   }
 
+  // The value of a tensor of one element of type float, double or bool (Dropout's ratio and training_mode,
+  // Pad's constant_value); none for any other.
+  static std::optional<double> scalar_value(const ::onnx::TensorProto& t) {
+    for (auto d : t.dims())
+      if (d != 1) return std::nullopt;
+    const std::string& raw = t.raw_data();
+    switch (t.data_type()) {
+      case ::onnx::TensorProto_DataType_FLOAT: {
+        float v = 0;
+        if (t.has_raw_data() && raw.size() == sizeof v) return std::memcpy(&v, raw.data(), sizeof v), double(v);
+        if (!t.has_raw_data() && t.float_data_size() == 1) return double(t.float_data(0));
+        return std::nullopt;
+      }
+      case ::onnx::TensorProto_DataType_DOUBLE: {
+        double v = 0;
+        if (t.has_raw_data() && raw.size() == sizeof v) return std::memcpy(&v, raw.data(), sizeof v), v;
+        if (!t.has_raw_data() && t.double_data_size() == 1) return t.double_data(0);
+        return std::nullopt;
+      }
+      case ::onnx::TensorProto_DataType_BOOL:
+        if (t.has_raw_data() && raw.size() == 1) return raw[0] != 0 ? 1.0 : 0.0;
+        if (!t.has_raw_data() && t.int32_data_size() == 1) return t.int32_data(0) != 0 ? 1.0 : 0.0;
+        return std::nullopt;
+      default: return std::nullopt;
+    }
+  }
+
   // Reads a node's attributes and checks that the op and its attributes are supported.
   Node parse(const ::onnx::NodeProto& p) {
     Node n;
@@ -326,6 +383,11 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
         case ::onnx::AttributeProto_AttributeType_INTS: n.lists[a.name()].assign(a.ints().begin(), a.ints().end()); break;
         case ::onnx::AttributeProto_AttributeType_STRING:
           if (a.name() == "auto_pad" && (a.s() == "NOTSET" || a.s().empty())) break;
+          if (a.name() == "auto_pad" && (a.s() == "VALID" || a.s() == "SAME_UPPER" || a.s() == "SAME_LOWER") &&
+              (n.type == "Conv" || n.type == "ConvTranspose" || n.type == "MaxPool" || n.type == "AveragePool")) {
+            n.mode = a.s();
+            break;
+          }
           if (n.type == "Pad" && a.name() == "mode" && (a.s() == "constant" || a.s() == "edge" || a.s() == "reflect")) {
             n.mode = a.s();
             break;
@@ -333,6 +395,9 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
           refuse(n, "attribute '" + a.name() + "' = '" + a.s() + "' is not supported");
         case ::onnx::AttributeProto_AttributeType_TENSOR:
           if (n.type == "Constant" && a.name() == "value") {
+            if (auto v = scalar_value(a.t())) scalars_[n.out.at(0)] = *v;
+            if (a.t().data_type() == ::onnx::TensorProto_DataType_BOOL && scalars_.count(n.out.at(0)))
+              break;  // a flag (Dropout's training_mode), read at import
             if (a.t().data_type() == ::onnx::TensorProto_DataType_INT64)
               int_constants_[n.out.at(0)] = int64_values(a.t(), n.out.at(0));
             else
@@ -343,8 +408,6 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
         default: refuse(n, "attribute '" + a.name() + "' of this type is not supported");
       }
     }
-    for (std::size_t k = 1; k < n.out.size(); ++k)
-      if (!n.out[k].empty()) refuse(n, "only the first output is supported (output '" + n.out[k] + "' is used)");
     // How many inputs each op takes (ONNX's optional ones included).
     static const std::map<std::string, std::pair<std::size_t, std::size_t>> arity = {
         {"Conv", {2, 3}},    {"MaxPool", {1, 1}},      {"AveragePool", {1, 1}}, {"GlobalAveragePool", {1, 1}},
@@ -390,43 +453,69 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
       for (std::size_t d = 0; same && d < pads.size() / 2; ++d) same = pads[d] == pads[d + pads.size() / 2];
       return same;
     };
+    // axes: an attribute before opset `from`, an input from it on; the other form would be ignored, so refused
+    auto axes_where = [&](int from) {
+      if (opset_ >= from && n.lists.count("axes"))
+        refuse(n, "from opset " + std::to_string(from) + " axes is an input, not an attribute");
+      if (opset_ < from && n.in.size() > 1 && !n.in[1].empty())
+        refuse(n, "before opset " + std::to_string(from) + " axes is an attribute, not an input");
+    };
     const std::string& t = n.type;
-    if (t == "Conv" || t == "ConvTranspose") {
+    if (!n.mode.empty() && n.lists.count("pads"))
+      refuse(n, "auto_pad '" + n.mode + "' together with explicit pads is invalid ONNX");
+    if (t == "Conv" || t == "ConvTranspose") {  // Conv's pads may differ at the two ends (run pads the input first)
       if (t == "Conv")
         only({"kernel_shape", "strides", "pads", "dilations", "group"});
       else
         only({"kernel_shape", "strides", "pads", "dilations", "group", "output_padding"});
-      if (!symmetric_pads()) refuse(n, "only the same padding at both ends of an axis is supported");
+      if (t == "ConvTranspose" && !symmetric_pads())
+        refuse(n, "only the same padding at both ends of an axis is supported");
     } else if (t == "MaxPool" || t == "AveragePool") {
       only({"kernel_shape", "strides", "pads", "ceil_mode", "count_include_pad", "storage_order", "dilations"});
       const auto pads = n.lists.count("pads") ? n.lists.at("pads") : std::vector<std::int64_t>{};
       const std::size_t k = n.lists.count("kernel_shape") ? n.lists.at("kernel_shape").size() : 0;
       if (k != 1 && k != 2) refuse(n, "only 1-D and 2-D pooling are supported");
-      if ((!pads.empty() && pads.size() != 2 * k) || !symmetric_pads())
-        refuse(n, "only the same padding at both ends of an axis is supported");
+      if (!pads.empty() && pads.size() != 2 * k)
+        refuse(n, "pads has " + std::to_string(pads.size()) + " values for a " + std::to_string(k) + "-D kernel");
+      if (!symmetric_pads() && int_or("ceil_mode", 0) != 0)
+        refuse(n, "ceil_mode with different padding at the two ends of an axis is not supported");
       if (int_or("storage_order", 0) != 0) refuse(n, "storage_order = 1 is not supported");
       if (n.lists.count("dilations"))
         for (auto d : n.lists.at("dilations"))
           if (d != 1) refuse(n, "dilated pooling is not supported");
-      if (n.out.size() > 1) refuse(n, "MaxPool's Indices output is not supported");
     } else if (t == "Gemm") {
       only({"alpha", "beta", "transA", "transB"});
     } else if (t == "Flatten" || t == "Softmax" || t == "LogSoftmax" || t == "Concat") {
       only({"axis"});
-      if (opset_ < 13 && (t == "Softmax" || t == "LogSoftmax"))
-        refuse(n, "before opset 13 Softmax flattens its input to 2-D; only opset 13 and later are supported for it");
     } else if (t == "BatchNormalization") {
       only({"epsilon", "momentum", "training_mode", "spatial"});
-      if (int_or("training_mode", 0) != 0 || n.out.size() > 1) refuse(n, "training_mode outputs are not supported");
-    } else if (t == "Dropout") {
+      if (int_or("training_mode", 0) != 0) refuse(n, "training_mode outputs are not supported");
+    } else if (t == "Dropout") {  // ratio and training_mode read here: run sees one input
       only({"seed", "ratio"});
+      auto constant = [&](std::size_t k, const char* what) -> std::optional<double> {
+        if (k >= n.in.size() || n.in[k].empty()) return std::nullopt;
+        auto s = scalars_.find(n.in[k]);
+        if (s == scalars_.end())
+          refuse(n, std::string(what) + " must be a constant scalar (an initializer or a Constant), '" + n.in[k] +
+                        "' is not");
+        return s->second;
+      };
+      if (auto r = constant(1, "ratio")) n.reals["ratio"] = *r;
+      // ONNX: with training_mode true Dropout drops at inference too (ONNX Runtime does), randomly: not supported.
+      if (constant(2, "training_mode").value_or(0.0) != 0.0)
+        refuse(n, "training_mode = true (dropout at inference) is not supported; export the model in eval mode");
+      const double ratio = n.reals.count("ratio") ? n.reals.at("ratio") : 0.5;
+      std::ostringstream r;
+      r << ratio;
+      if (!(ratio >= 0.0 && ratio < 1.0)) refuse(n, "ratio " + r.str() + " is out of [0, 1)");
+      n.in.resize(1);
     } else if (t == "LayerNormalization") {
       only({"axis", "epsilon", "stash_type"});
     } else if (t == "InstanceNormalization") {
       only({"epsilon"});
     } else if (t == "Gather") {
-      only({"axis"});
-      if (int_or("axis", 0) != 0) refuse(n, "only Gather along axis 0 (an embedding lookup) is supported");
+      only({"axis"});  // a negative axis is checked by run, which knows the rank
+      if (int_or("axis", 0) > 0) refuse(n, "only Gather along axis 0 (an embedding lookup) is supported");
     } else if (t == "Cast") {
       only({"to", "saturate"});
       static const std::set<std::int64_t> to = {::onnx::TensorProto_DataType_INT64, ::onnx::TensorProto_DataType_INT32,
@@ -451,11 +540,13 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
       if (int_or("allowzero", 0) != 0) refuse(n, "allowzero = 1 is not supported");
     } else if (t == "Unsqueeze" || t == "Squeeze") {
       only({"axes"});
+      axes_where(13);
     } else if (t == "ReduceSum" || t == "ReduceMean" || t == "ReduceMax" || t == "ReduceMin") {
       only({"axes", "keepdims", "noop_with_empty_axes"});
+      axes_where(t == "ReduceSum" ? 13 : 18);
       if (int_or("noop_with_empty_axes", 0) != 0) refuse(n, "noop_with_empty_axes = 1 is not supported");
     } else if (t == "Constant") {
-      if (!constants_.count(n.out[0]) && !int_constants_.count(n.out[0]))
+      if (!constants_.count(n.out[0]) && !int_constants_.count(n.out[0]) && !scalars_.count(n.out[0]))
         refuse(n, "only a Constant with a 'value' tensor is supported");
     } else {
       static const std::set<std::string> plain = {"Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Neg", "Abs",
@@ -508,8 +599,10 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     // ONNX's ceil_mode (as ONNX Runtime and PyTorch) rounds the output count up but drops a last window that would
     // start in the right padding; gluino's full convention keeps it.  True for an axis of size len where it would:
     // there the count rounded down (the valid convention, with the same windows before it) is ONNX's.
+    // With auto_pad SAME the output count is ceil(in / s) whatever ceil_mode says (as ONNX Runtime).
+    const bool ceil_mode = int_or("ceil_mode", 0) != 0 && n.mode.rfind("SAME", 0) != 0;
     auto drops_last = [&](std::size_t len, std::size_t k, std::size_t s, std::size_t p) {
-      if (!int_or("ceil_mode", 0) || len + 2 * p < k) return false;
+      if (!ceil_mode || len + 2 * p < k) return false;
       return (len + 2 * p - k + s - 1) / s * s >= len + p;
     };
     auto check_kernel = [&](const NDArray<T>& w) {
@@ -517,40 +610,106 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
       const std::vector<std::int64_t> ks(w.shape().begin() + 2, w.shape().end());
       if (n.lists.at("kernel_shape") != ks) refuse(n, "kernel_shape differs from the weight's spatial shape");
     };
+    // Each spatial axis' padding (begin, end) for input x: the pads attribute, or auto_pad's.  ONNX's SAME:
+    // out = ceil(in / s), total = max(0, (out - 1) s + (k - 1) d + 1 - in), the odd one at the end (SAME_UPPER)
+    // or at the beginning (SAME_LOWER); VALID: none.
+    using Pads = std::vector<std::array<std::size_t, 2>>;
+    auto pads_of = [&](const NDArray<T>& x, const std::vector<std::size_t>& kernel) {
+      const std::size_t k = kernel.size();
+      if (x.ndim() != k + 2)
+        refuse(n, "input of shape " + shape_str(x.shape()) + " for a " + std::to_string(k) + "-D kernel");
+      const auto v = spatial("pads", k, 0), stride = spatial("strides", k, 1), dilate = spatial("dilations", k, 1);
+      const auto& all = n.lists.count("pads") ? n.lists.at("pads") : std::vector<std::int64_t>(2 * k, 0);
+      Pads p(k);
+      for (std::size_t d = 0; d < k; ++d) {
+        p[d] = {v[d], std::size_t(all[d + k])};
+        if (n.mode.rfind("SAME", 0) != 0) continue;
+        const std::size_t len = x.shape()[2 + d], out = (len + stride[d] - 1) / stride[d];
+        const std::size_t need = out == 0 ? 0 : (out - 1) * stride[d] + (kernel[d] - 1) * dilate[d] + 1;
+        const std::size_t total = need > len ? need - len : 0, half = total / 2;
+        p[d] = n.mode == "SAME_UPPER" ? std::array<std::size_t, 2>{half, total - half}
+                                      : std::array<std::size_t, 2>{total - half, half};
+      }
+      return p;
+    };
+    // x padded by each axis' larger pad less its smaller one (with value: 0, or -inf for max pooling), at the end
+    // where it is larger; sym gets the smaller ones, the op's own symmetric padding.  x itself when symmetric.
+    auto prepad = [&](const NDArray<T>& x, const Pads& p, double value, std::vector<std::size_t>& sym) {
+      std::vector<std::size_t> width(2 * x.ndim(), 0);
+      bool asymmetric = false;
+      sym.clear();
+      for (std::size_t d = 0; d < p.size(); ++d) {
+        sym.push_back(std::min(p[d][0], p[d][1]));
+        width[2 * (2 + d)] = p[d][0] - sym[d];
+        width[2 * (2 + d) + 1] = p[d][1] - sym[d];
+        asymmetric = asymmetric || p[d][0] != p[d][1];
+      }
+      return asymmetric ? nd::pad(x, "constant", width, value) : x;
+    };
+    auto kernel_of = [&](const NDArray<T>& w) {
+      return std::vector<std::size_t>(w.shape().begin() + 2, w.shape().end());
+    };
+    // Average pooling over the input elements only, where x was padded by prepad: the window sums over x divided by
+    // the number of input elements in each (a ones mask padded alike), both pooled counting the padding.
+    auto avg_of_inputs = [&](const auto& pool, const NDArray<T>& x, const Pads& p) {
+      Shape ones = in(0).shape();
+      ones[0] = ones[1] = 1;
+      std::vector<std::size_t> sym;
+      return nd::divide(pool(x), pool(prepad(nd::ones<T>(ones), p, 0.0, sym)));
+    };
     if (t == "Conv" && in(1).ndim() == 3) {
       check_kernel(in(1));
+      std::vector<std::size_t> sym;
+      const NDArray<T> x = prepad(in(0), pads_of(in(0), kernel_of(in(1))), 0.0, sym);
       nd::Conv1DOptions o{.stride = spatial("strides", 1, 1)[0], .dilate = spatial("dilations", 1, 1)[0],
-                          .pad = spatial("pads", 1, 0)[0], .num_group = std::size_t(int_or("group", 1))};
-      y = nd::convolution1d(in(0), in(1), has(2) ? in(2) : NDArray<T>(), o);
+                          .pad = sym[0], .num_group = std::size_t(int_or("group", 1))};
+      y = nd::convolution1d(x, in(1), has(2) ? in(2) : NDArray<T>(), o);
     } else if (t == "Conv" && in(1).ndim() == 5) {
       check_kernel(in(1));
       nd::Conv3DOptions o;
-      const auto s = spatial("strides", 3, 1), d = spatial("dilations", 3, 1), p = spatial("pads", 3, 0);
+      std::vector<std::size_t> p;
+      const NDArray<T> x = prepad(in(0), pads_of(in(0), kernel_of(in(1))), 0.0, p);
+      const auto s = spatial("strides", 3, 1), d = spatial("dilations", 3, 1);
       std::copy(s.begin(), s.end(), o.stride.begin());
       std::copy(d.begin(), d.end(), o.dilate.begin());
       std::copy(p.begin(), p.end(), o.pad.begin());
       o.num_group = std::size_t(int_or("group", 1));
-      y = nd::convolution3d(in(0), in(1), has(2) ? in(2) : NDArray<T>(), o);
+      y = nd::convolution3d(x, in(1), has(2) ? in(2) : NDArray<T>(), o);
     } else if (t == "ConvTranspose") {
       if (in(1).ndim() != 4) refuse(n, "only 2-D ConvTranspose is supported");
       check_kernel(in(1));
       nd::DeconvOptions o;
-      const auto s = spatial("strides", 2, 1), d = spatial("dilations", 2, 1), p = spatial("pads", 2, 0),
-                 a = spatial("output_padding", 2, 0);
+      const auto s = spatial("strides", 2, 1), d = spatial("dilations", 2, 1), a = spatial("output_padding", 2, 0);
+      auto p = spatial("pads", 2, 0);  // symmetric (checked at import)
+      for (std::size_t k = 0; k < 2 && n.mode.rfind("SAME", 0) == 0; ++k) {
+        // ONNX: out = in * stride, so total = (kernel - 1) d + 1 + output_padding - stride, split as Conv's
+        const auto total = std::int64_t((in(1).shape()[2 + k] - 1) * d[k] + 1 + a[k]) - std::int64_t(s[k]);
+        if (total < 0 || total % 2 != 0)
+          refuse(n, "auto_pad '" + n.mode + "' gives a total padding of " + std::to_string(total) + " along axis " +
+                        std::to_string(2 + k) + ", which gluino's symmetric padding cannot " +
+                        (total < 0 ? "give" : "split"));
+        p[k] = std::size_t(total / 2);
+      }
       o.stride = {s[0], s[1]}, o.dilate = {d[0], d[1]}, o.pad = {p[0], p[1]}, o.adj = {a[0], a[1]};
       o.num_group = std::size_t(int_or("group", 1));
       y = nd::deconvolution(in(0), in(1), has(2) ? in(2) : NDArray<T>(), o);
     } else if ((t == "MaxPool" || t == "AveragePool") && n.lists.at("kernel_shape").size() == 1) {
-      nd::Pool1DOptions o{.kernel = spatial("kernel_shape", 1, 1)[0], .stride = spatial("strides", 1, 1)[0],
-                          .pad = spatial("pads", 1, 0)[0],
+      const auto kernel = spatial("kernel_shape", 1, 1);
+      const Pads pads = pads_of(in(0), kernel);
+      std::vector<std::size_t> sym;
+      const NDArray<T> x = prepad(in(0), pads, t == "MaxPool" ? -std::numeric_limits<double>::infinity() : 0.0, sym);
+      nd::Pool1DOptions o{.kernel = kernel[0], .stride = spatial("strides", 1, 1)[0], .pad = sym[0],
                           .type = t == "MaxPool" ? nd::pool_type::max : nd::pool_type::avg,
                           .global_pool = false,
-                          .convention = int_or("ceil_mode", 0) ? nd::pooling_convention::full
-                                                               : nd::pooling_convention::valid,
+                          .convention = ceil_mode ? nd::pooling_convention::full : nd::pooling_convention::valid,
                           .count_include_pad = int_or("count_include_pad", 0) != 0};
-      if (in(0).ndim() == 3 && drops_last(in(0).shape(2), o.kernel, o.stride, o.pad))
-        o.convention = nd::pooling_convention::valid;
-      y = nd::pooling1d(in(0), o);
+      if (drops_last(x.shape(2), o.kernel, o.stride, o.pad)) o.convention = nd::pooling_convention::valid;
+      if (t == "AveragePool" && !o.count_include_pad && x.shape() != in(0).shape()) {
+        o.count_include_pad = true;
+        y = avg_of_inputs([&](const NDArray<T>& a) { return nd::pooling1d(a, o); }, x, pads);
+      } else {
+        y = nd::pooling1d(x, o);
+      }
     } else if ((t == "GlobalAveragePool" || t == "GlobalMaxPool") && in(0).ndim() == 3) {
       nd::Pool1DOptions o;
       o.global_pool = true;
@@ -575,6 +734,8 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     } else if (t == "Gather") {  // rows of data (D0, ...) by index: an embedding of data viewed as (D0, rest)
       const NDArray<T>& data = in(0);
       if (data.ndim() < 1) refuse(n, "data must have at least one axis");
+      if (axis_of(int_or("axis", 0), data.ndim()) != 0)
+        refuse(n, "only Gather along axis 0 (an embedding lookup) is supported");
       const std::size_t rows = data.shape(0), rest = rows ? data.size() / rows : 0;
       NDArray<T> index;
       Shape out;  // the indices' shape (none for a scalar index: x[1]), then data's other axes
@@ -618,28 +779,37 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
       }
       y = nd::pad(x, n.mode, width, value);
     } else if (t == "Conv") {
+      if (in(1).ndim() != 4)
+        refuse(n, "a weight of shape " + shape_str(in(1).shape()) + ": 1-D, 2-D and 3-D kernels are supported");
+      check_kernel(in(1));
       nd::ConvOptions o;
       o.stride = pair("strides", 1);
       o.dilate = pair("dilations", 1);
-      const auto pads = spatial("pads", 2, 0);
-      o.pad = {pads[0], pads[1]};
+      std::vector<std::size_t> sym;
+      const NDArray<T> x = prepad(in(0), pads_of(in(0), kernel_of(in(1))), 0.0, sym);
+      o.pad = {sym[0], sym[1]};
       o.num_group = std::size_t(int_or("group", 1));
-      if (in(1).ndim() == 4) check_kernel(in(1));
-      y = nd::convolution(in(0), in(1), has(2) ? in(2) : NDArray<T>(), o);
+      y = nd::convolution(x, in(1), has(2) ? in(2) : NDArray<T>(), o);
     } else if (t == "MaxPool" || t == "AveragePool") {
       nd::PoolOptions o;
       o.kernel = pair("kernel_shape", 1);
       o.stride = pair("strides", 1);
-      const auto pads = spatial("pads", 2, 0);
-      o.pad = {pads[0], pads[1]};
+      const Pads pads = pads_of(in(0), {o.kernel[0], o.kernel[1]});
+      std::vector<std::size_t> sym;
+      const NDArray<T> x = prepad(in(0), pads, t == "MaxPool" ? -std::numeric_limits<double>::infinity() : 0.0, sym);
+      o.pad = {sym[0], sym[1]};
       o.type = t == "MaxPool" ? nd::pool_type::max : nd::pool_type::avg;
-      o.convention = int_or("ceil_mode", 0) ? nd::pooling_convention::full : nd::pooling_convention::valid;
+      o.convention = ceil_mode ? nd::pooling_convention::full : nd::pooling_convention::valid;
       o.count_include_pad = int_or("count_include_pad", 0) != 0;
       std::array<bool, 2> drop = {false, false};
-      for (std::size_t d = 0; d < 2 && in(0).ndim() == 4; ++d)
-        drop[d] = drops_last(in(0).shape()[2 + d], o.kernel[d], o.stride[d], o.pad[d]);
+      for (std::size_t d = 0; d < 2; ++d) drop[d] = drops_last(x.shape()[2 + d], o.kernel[d], o.stride[d], o.pad[d]);
       if (drop[0] && drop[1]) o.convention = nd::pooling_convention::valid;
-      y = nd::pooling(in(0), o);
+      if (t == "AveragePool" && !o.count_include_pad && x.shape() != in(0).shape()) {
+        o.count_include_pad = true;
+        y = avg_of_inputs([&](const NDArray<T>& a) { return nd::pooling(a, o); }, x, pads);
+      } else {
+        y = nd::pooling(x, o);
+      }
       if (drop[0] != drop[1]) {  // one axis only: pooled with full, its last row (or column) dropped
         const std::vector<std::size_t> to_front = drop[0] ? std::vector<std::size_t>{2, 0, 1, 3}
                                                           : std::vector<std::size_t>{3, 0, 1, 2};
@@ -731,19 +901,23 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
       o.eps = real_or("epsilon", 1e-5);
       o.momentum = real_or("momentum", 0.9);
       y = nd::batch_norm(in(0), in(1), in(2), in(3), in(4), o);
-    } else if (t == "Dropout") {
-      double ratio = real_or("ratio", 0.5);
-      if (has(1)) {
-        const NDArray<T>& r = in(1);
-        if (r.size() != 1) refuse(n, "ratio must be a scalar");
-        ratio = double(r.data()[0]);
-      }
-      y = nd::dropout(in(0), ratio);  // the identity in predict mode
+    } else if (t == "Dropout") {  // ratio and training_mode (false) read at import
+      y = nd::dropout(in(0), real_or("ratio", 0.5));  // the identity in predict mode
     } else if (t == "Identity") {
       y = in(0);
     } else if (t == "Softmax" || t == "LogSoftmax") {
-      const int axis = int(axis_of(int_or("axis", -1), in(0).ndim()));
-      y = t == "Softmax" ? nd::softmax(in(0), axis) : nd::log_softmax(in(0), axis);
+      auto norm = [&](const NDArray<T>& a, int axis) {
+        return t == "Softmax" ? nd::softmax(a, axis) : nd::log_softmax(a, axis);
+      };
+      const NDArray<T>& x = in(0);
+      if (opset_ >= 13) {
+        y = norm(x, int(axis_of(int_or("axis", -1), x.ndim())));
+      } else {  // before 13: x coerced to 2-D (the axes before axis, those from it on), normalized along the second
+        const std::size_t a = axis_of(int_or("axis", 1), x.ndim());
+        std::size_t outer = 1, inner = 1;
+        for (std::size_t d = 0; d < x.ndim(); ++d) (d < a ? outer : inner) *= x.shape()[d];
+        y = nd::reshape(norm(nd::reshape(x, Shape{outer, inner}), 1), x.shape());
+      }
     } else if (t == "Concat") {
       std::vector<NDArray<T>> xs;
       for (std::size_t k = 0; k < n.in.size(); ++k) xs.push_back(in(k));
@@ -810,6 +984,9 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
   std::map<std::string, NDArray<T>> constants_;                // Constant nodes' float tensors
   std::map<std::string, std::vector<std::int64_t>> int_constants_;
   std::map<std::string, std::vector<std::int64_t>> int_shapes_;  // their dimensions
+  // One-element float, double and bool initializers and Constants (Dropout's ratio and training_mode): read at
+  // import only, so rebuild does not copy them.
+  std::map<std::string, double> scalars_;
 };
 using SymbolBlock = BasicSymbolBlock<float>;
 
