@@ -64,8 +64,9 @@ class BasicOptimizer {
   /// wd = wd * wd_mult, creates the state at the first call, and applies the rule.
   /// ShapeError when weight, grad and a (loaded) state differ in shape; ValueError for an
   /// lr_mult or wd_mult that is negative, NaN or infinite.  An update that throws (these errors,
-  /// or the rule's own, such as FTML's at a rate of 0) leaves the weight, the states and the
-  /// update counts as they were.  Gluon: Optimizer.update (lr_mult / wd_mult come from
+  /// or the rule's own, such as FTML's at a rate of 0, which every rule makes before it writes)
+  /// leaves the weight and the states as they were; update() itself undoes the update counts and
+  /// a state it created.  Gluon: Optimizer.update (lr_mult / wd_mult come from
   /// Parameter.lr_mult / wd_mult through the Trainer; Gluon does not check them).
   /// ValueError naming the parameter for an lr_mult or wd_mult that is negative, NaN or infinite
   /// (what update refuses; a Trainer checks every parameter's before updating any).
