@@ -30,7 +30,8 @@ struct ScaleShift : autograd::OpBase {
   NDArray<double> forward(const NDArray<double>& in, const NDArray<double>& win, const NDArray<double>& b) {
     if (seen) *seen = {needs_grad(0), needs_grad(1), needs_grad(2), recording()};
     NDArray<double> y(in.shape());
-    for (std::size_t i = 0; i < y.size(); ++i) y.data()[i] = in.data()[i] * win.data()[0] + (b ? b.data()[0] : 0.0);
+    const double shift = b.defined() ? b.data()[0] : 0.0;
+    for (std::size_t i = 0; i < y.size(); ++i) y.data()[i] = in.data()[i] * win.data()[0] + shift;
     if (recording()) x = in, w = win;
     return y;
   }

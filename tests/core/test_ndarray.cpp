@@ -6,6 +6,8 @@
 #include <gluino/nd.hpp>  // NDArray with all its methods and ops
 #include <gluino/nd/creation.hpp>
 
+#include <type_traits>
+
 using namespace gluino;
 
 TEST_SUITE("core/ndarray") {
@@ -29,7 +31,8 @@ TEST_CASE("shape queries") {
   CHECK(x.shape(-1) == 4);
   CHECK(x.shape(0) == 2);
   CHECK(x.defined());
-  CHECK(static_cast<bool>(x));
+  CHECK_FALSE(NDArray<double>().defined());
+  static_assert(!std::is_constructible_v<bool, NDArray<double>>);  // not a bool: defined() or asscalar()
   CHECK_THROWS_WITH_AS(x.shape(3), doctest::Contains("(2, 3, 4)"), ShapeError);
 }
 TEST_CASE("reshape, slice and operator[] are views: writes are seen through them") {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <utility>
 #include <sstream>
+#include <type_traits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -79,12 +80,12 @@ class Halving : public nn::BasicHybridCustomBlock<Halving, double> {
     return y;
   }
 };
-// Branches on a value the way NumPy code does, `if (x.sum() > 0)`: an NDArray in a condition
-// tells only whether the handle is defined, so this always took the first branch.
+// Branches on a value: `if (nd::sum(x) > 0.0)` no longer compiles (an NDArray is not a bool), and
+// reading the value is refused while tracing.
 class SignBranch : public nn::BasicHybridCustomBlock<SignBranch, double> {
  public:
   NDArray<double> forward(const NDArray<double>& x) {
-    if (nd::sum(x) > 0.0) return x * 2.0;
+    if (nd::sum(x).asscalar() > 0.0) return x * 2.0;
     return x * 3.0;
   }
 };
@@ -463,17 +464,16 @@ TEST_CASE("refused: control flow on values, outputs not made by ops") {
   CHECK_THROWS_WITH_AS((void)f(x), doctest::Contains("was not computed by ops"), StateError);
 }
 
-TEST_CASE("refused: an op's output tested in a condition (if (nd::sum(x) > 0)) while being traced") {
-  // was no error: the trace kept the branch the test took (always the first: it tests the handle)
+TEST_CASE("refused: a branch on an op's output's value (if (nd::sum(x).asscalar() > 0)) while being traced") {
   SignBranch b;
   b.hybridize();
   const auto x = rand_array({4}, 1, -2.0, -1.0);
-  CHECK_THROWS_WITH_AS((void)b(x),
-                       doctest::Contains("signbranch0: hybridize: its forward tests an array in a condition"),
+  CHECK_THROWS_WITH_AS((void)b(x), doctest::Contains("signbranch0: hybridize: its forward reads array values (asscalar)"),
                        StateError);
   CHECK(b.cached_graphs().empty());
-  const NDArray<double> y = nd::sum(x) > 0.0;  // outside a trace: whether the handle is defined, as documented
-  CHECK(static_cast<bool>(y));
+  // `if (nd::sum(x) > 0.0)`, which tested only the handle (always true), does not compile
+  // (tests/compile_fail/ndarray_in_condition.cpp).
+  static_assert(!std::is_constructible_v<bool, NDArray<double>>);
 }
 
 TEST_CASE("HybridCustomBlock with two inputs and two outputs") {

@@ -88,16 +88,12 @@ class NDArray {
 
   /// True when the handle refers to an array.
   bool defined() const { return impl_ != nullptr; }
-  /// defined(): whether the handle refers to an array, never its values (`if (x.sum() > 0)` is
-  /// always true; read a value with item()).  While a graph is being traced (hybridize), testing
-  /// one of its values (an input or an op's output, always defined) throws StateError: such a
-  /// condition is almost surely meant as a branch on data values, which a graph cannot follow.
-  explicit operator bool() const {
-    if (impl_ && impl_->traced) [[unlikely]]
-      detail::check_not_tracing("tests an array in a condition (operator bool, which tells only whether the handle "
-                                "is defined, not its values)");
-    return defined();
-  }
+  /// Not convertible to bool, as LibTorch's at::Tensor: `if (x)` and `if (nd::sum(x) > 0)` do not
+  /// compile.  NumPy and Gluon read a one-element array's value there, and a handle test would read
+  /// whether it is defined; a C++ program meaning one and getting the other would silently branch
+  /// wrong (`if (loss < 0.01f)` was always true), so neither is guessed: write `x.defined()` for the
+  /// handle and `x.asscalar()` (or `item()`) for the value.
+  explicit operator bool() const = delete;  // not a bool: write x.defined() or x.asscalar()
 
   const Shape& shape() const { return checked().shape; }
   /// Dimension of one axis; negative counts from the back (shape(-1) is the last).
