@@ -13,7 +13,8 @@
 // learning curve.  The same seed and thread count give the same losses.  --resume continues
 // from the last finished epoch: the checkpoint keeps the epoch, the step, the recipe (checked
 // field by field: another batch size, optimizer, seed or data set is an error) and the metrics,
-// so the metrics CSV is output only.  --export also writes the trained network as an ONNX model
+// so the metrics CSV is output only.  --momentum is SGD's: with --optimizer adam it is an error,
+// not ignored.  --export also writes the trained network as an ONNX model
 // (input "data" of shape (batch, 1, 28, 28), normalised as here; output "output", the logits),
 // which examples/predict_onnx.cpp and ONNX Runtime run without this program's code.
 #include <gluino/data/dataloader.hpp>
@@ -52,6 +53,7 @@ struct Options {
   std::string optimizer = "sgd";
   double lr = 0.1;
   double momentum = 0.9;
+  bool momentum_given = false;  // --momentum on the command line: refused with --optimizer adam
   double wd = 5e-4;
   std::string schedule = "onecycle";
   int threads = 2;
@@ -66,8 +68,8 @@ struct Options {
 
 void usage() {
   std::cout << "usage: train_lenet [--data DIR] [--epochs N] [--batch-size N] [--optimizer sgd|adam] [--lr X]\n"
-               "                   [--momentum X] [--wd X] [--schedule onecycle|constant] [--threads N] [--seed N]\n"
-               "                   [--output FILE] [--metrics FILE] [--curve FILE] [--limit N] [--resume]\n"
+               "                   [--momentum X (sgd only)] [--wd X] [--schedule onecycle|constant] [--threads N]\n"
+               "                   [--seed N] [--output FILE] [--metrics FILE] [--curve FILE] [--limit N] [--resume]\n"
                "                   [--export FILE.onnx]\n";
 }
 
@@ -93,7 +95,10 @@ Options parse(int argc, char** argv) {
     else if (a == "--batch-size") o.batch_size = example::size_arg(a, value());
     else if (a == "--optimizer") o.optimizer = value();
     else if (a == "--lr") o.lr = example::real_arg(a, value());
-    else if (a == "--momentum") o.momentum = example::real_arg(a, value());
+    else if (a == "--momentum") {
+      o.momentum = example::real_arg(a, value());
+      o.momentum_given = true;
+    }
     else if (a == "--wd") o.wd = example::real_arg(a, value());
     else if (a == "--schedule") o.schedule = value();
     else if (a == "--threads") o.threads = example::int_arg(a, value());
@@ -116,6 +121,10 @@ Options parse(int argc, char** argv) {
   GLUINO_CHECK(ValueError, o.epochs > 0 && o.batch_size > 0 && o.threads > 0,
                "train_lenet: epochs, batch size and threads must be positive");
   GLUINO_CHECK(ValueError, o.optimizer == "sgd" || o.optimizer == "adam", "train_lenet: --optimizer must be sgd or adam");
+  // An option the chosen optimizer would not use is refused, not silently ignored.
+  GLUINO_CHECK(ValueError, !o.momentum_given || o.optimizer == "sgd", "train_lenet: --momentum applies to --optimizer "
+               "sgd only; ", o.optimizer, " has no momentum option (its running mean of the gradients is beta1, "
+               "0.9): drop --momentum or use --optimizer sgd");
   GLUINO_CHECK(ValueError, o.schedule == "onecycle" || o.schedule == "constant",
                "train_lenet: --schedule must be onecycle or constant");
   // The files are checked now, not after the first epoch's training.

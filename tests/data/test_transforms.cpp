@@ -7,6 +7,8 @@
 #include <gluino/data/dataloader.hpp>
 #include <gluino/nd/creation.hpp>
 
+#include <limits>
+
 using namespace gluino;
 namespace T = gluino::data::vision::transforms;
 
@@ -33,8 +35,35 @@ TEST_CASE("Normalize: per channel or one value for all") {
   CHECK(b.min().item() == 2.0f);
   CHECK_THROWS_WITH_AS(T::Normalize({0.1, 0.2}, {1.0, 1.0})(nd::zeros<float>({3, 4, 4})),
                        doctest::Contains("2 mean/std values for 3 channels"), ShapeError);
-  CHECK_THROWS_WITH_AS(T::Normalize(0.0, 0.0), doctest::Contains("std must be non-zero"), ValueError);
+  CHECK_THROWS_WITH_AS(T::Normalize(0.0, 0.0), doctest::Contains("std (every channel) must be a finite number > 0"), ValueError);
   CHECK_THROWS_AS(T::Normalize({0.1, 0.2}, {1.0}), ValueError);
+}
+TEST_CASE("Normalize: a mean or std that is not a finite number, or a std <= 0, is a ValueError naming the channel") {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  for (const double bad : {nan, inf, -inf}) {
+    CAPTURE(bad);
+    CHECK_THROWS_WITH_AS(T::Normalize({0.1, bad, 0.3}, {1.0, 1.0, 1.0}),
+                         doctest::Contains("Normalize: mean of channel 1 must be a finite number, got "), ValueError);
+    CHECK_THROWS_WITH_AS(T::Normalize(bad, 1.0), doctest::Contains("Normalize: mean (every channel) must be a finite number, got "),
+                         ValueError);
+  }
+  CHECK_THROWS_WITH_AS(T::Normalize({0.1, nan}, {1.0, 1.0}), "Normalize: mean of channel 1 must be a finite number, got nan",
+                       ValueError);
+  for (const double bad : {0.0, -0.0, -0.5, nan, inf, -inf, 1e-320 /* 1 / std is infinite */}) {
+    CAPTURE(bad);
+    CHECK_THROWS_WITH_AS(T::Normalize({0.1, 0.2}, {1.0, bad}),
+                         doctest::Contains("Normalize: std of channel 1 must be a finite number > 0"), ValueError);
+    CHECK_THROWS_WITH_AS(T::Normalize(0.0, bad), doctest::Contains("Normalize: std (every channel) must be a finite number > 0"),
+                         ValueError);
+  }
+  CHECK_THROWS_WITH_AS(T::Normalize({0.1, 0.2, 0.3}, {1.0, 1.0, -2.0}),
+                       "Normalize: std of channel 2 must be a finite number > 0 (with a finite inverse), got -2", ValueError);
+  // Values that are finite as doubles but not as the image's element type: refused at the call.
+  CHECK_THROWS_WITH_AS(T::Normalize({0.0, 1e300}, {1.0, 1.0})(nd::zeros<float>({2, 1, 1})),
+                       "Normalize: mean of channel 1 (1e+300) is not a finite float", ValueError);
+  CHECK_THROWS_WITH_AS(T::Normalize(0.0, 1e-300)(nd::zeros<float>({1, 1, 1})),
+                       doctest::Contains("Normalize: 1 / std (every channel) (1e+300) is not a finite float"), ValueError);
+  CHECK(T::Normalize({0.0, 1e300}, {1.0, 1.0})(nd::zeros<double>({2, 1, 1})).at(1, 0, 0) == -1e300);
 }
 TEST_CASE("Resize: bilinear with aligned pixel centres") {
   SUBCASE("2x upsampling of a 1x2 ramp") {

@@ -543,6 +543,41 @@ TEST_CASE("dist::Trainer: batch_size 0 on one rank, update() before allreduce_gr
     CHECK(lo == hi);
   }
 }
+TEST_CASE("dist::Trainer: an update the optimizer refuses (FTML at lr_mult 0) is refused before anything is summed") {
+  // was: the gradients were summed, then the local Trainer refused the update, leaving the sums (a
+  // retried step summed them again) and the reducer unsettled
+  const int r = dist::rank(), n = dist::size();
+  for (int refusing : {-1, 0}) {  // every rank, or rank 0 only
+    CAPTURE(refusing);
+    nn::Dense d(2, {.in_units = 2});
+    d.initialize();
+    dist::broadcast_parameters(d.collect_params());
+    dist::Trainer t(d.collect_params(), "ftml", {{"learning_rate", 0.1}});
+    const auto w = d.collect_params().nth(0), b = d.collect_params().nth(1);
+    if (refusing < 0 || r == refusing) b->set_lr_mult(0.0);
+    {
+      autograd::record rec;
+      d(nd::ones<float>({4, 2})).sum().backward();
+    }
+    const auto local = w->grad().to_vector();
+    const auto before = w->data().to_vector();
+    CHECK_ALL_THROW(t.step(4), refusing < 0 || r == refusing ? "no parameter was updated" : "failed on rank 0",
+                    ValueError);
+    CHECK(w->grad().to_vector() == local);  // nothing summed
+    CHECK(w->data().to_vector() == before);  // nothing updated
+    CHECK(t.local().optimizer().num_update() == 0);
+    b->set_lr_mult(1.0);
+    t.step(4);  // the gradients summed once: n times this rank's (every rank's are the same)
+    for (std::size_t i = 0; i < local.size(); ++i) CHECK(w->grad().to_vector()[i] == float(n) * local[i]);
+    const auto [lo, hi] = min_max(checksum(d.collect_params()));
+    CHECK(lo == hi);
+    t.allreduce_grads();
+    if (refusing < 0 || r == refusing) b->set_lr_mult(0.0);
+    CHECK_ALL_THROW(t.update(4), refusing < 0 || r == refusing ? "no parameter was updated" : "failed on rank 0",
+                    ValueError);
+    CHECK(t.local().optimizer().num_update() == 1);
+  }
+}
 TEST_CASE("a rank one step ahead (more batches), or one backward more: an error on every rank, not a hang") {
   const int r = dist::rank();
   nn::Dense d(2, {.in_units = 2});

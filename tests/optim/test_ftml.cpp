@@ -39,6 +39,13 @@ TEST_CASE("defaults as Gluon, state names, option errors; a rate of 0 is refused
   CHECK_THROWS_WITH_AS(frozen.update(0, w, nd::array<double>({1.0}), /*lr_mult=*/0),
                        doctest::Contains("ftml: the learning rate (times lr_mult) must be > 0, got 0"), ValueError);
   CHECK(w.at(0) == 1.0);
+  // The rule's condition, asked without updating anything (what a Trainer does for every
+  // parameter before it updates the first).
+  CHECK_THROWS_WITH_AS(frozen.check_step(0, 0.1), "ftml: the learning rate (times lr_mult) must be > 0, got 0 (FTML divides by it)",
+                       ValueError);
+  CHECK_NOTHROW(frozen.check_step(0.01, 0));
+  CHECK(frozen.num_update() == 0);
+  CHECK_FALSE(frozen.has_state(0));
 }
 TEST_CASE("by name: optim::create and Trainer") {
   CHECK(optim::create("FTML", {{"beta1", 0.5}})->name() == "ftml");

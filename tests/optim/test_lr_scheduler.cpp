@@ -95,6 +95,55 @@ TEST_CASE("OneCycleScheduler: up to the peak, down to the floor") {
   CHECK(cos_s(5) == Approx(1.0));
   CHECK(cos_s(0) == Approx(1.0 / 25));
 }
+TEST_CASE("rate_at: the rate operator() would give, without moving the scheduler") {
+  // Factor and MultiFactor decay base_lr when asked for a later num_update, Poly and Cosine keep
+  // the last rate in base_lr; rate_at (what an optimizer asks before an update may still fail)
+  // changes neither.  Two of each kind: one asked with rate_at first, then moved with
+  // operator(), at the same num_updates (with a jump, as resumed training makes) as the other.
+  auto check_pair = [](optim::LRScheduler& peeked, optim::LRScheduler& moved) {
+    for (const std::size_t n : {0, 1, 2, 3, 4, 7, 8, 9, 15, 40}) {
+      CAPTURE(n);
+      const double base = peeked.base_lr();
+      const double rate = peeked.rate_at(n);
+      CHECK(peeked.base_lr() == base);
+      CHECK(peeked.rate_at(n + 3) >= 0);  // a later one, asked and forgotten
+      CHECK(peeked.base_lr() == base);
+      CHECK(rate == moved(n));
+      CHECK(peeked(n) == rate);
+      CHECK(peeked.base_lr() == moved.base_lr());
+    }
+  };
+  {
+    optim::FactorScheduler a(2, {.factor = 0.5, .stop_factor_lr = 0.01, .base_lr = 1.0, .warmup_steps = 2}), b = a;
+    check_pair(a, b);
+    optim::FactorScheduler c(2, {.factor = 0.5, .base_lr = 1.0});
+    CHECK(c.rate_at(5) == 0.25);
+    CHECK(c.base_lr() == 1.0);
+    CHECK(c(1) == 1.0);
+  }
+  {
+    optim::MultiFactorScheduler a({2, 5, 8}, {.factor = 0.5, .base_lr = 1.0, .warmup_steps = 1}), b = a;
+    check_pair(a, b);
+  }
+  {
+    optim::PolyScheduler a(10, {.base_lr = 1.0, .pwr = 2, .final_lr = 0.1, .warmup_steps = 2}), b = a;
+    check_pair(a, b);
+  }
+  {
+    optim::CosineScheduler a(10, {.base_lr = 1.0, .final_lr = 0.1}), b = a;
+    check_pair(a, b);
+  }
+  {
+    optim::OneCycleScheduler a(10, {.base_lr = 1.0}), b = a;
+    check_pair(a, b);
+  }
+  // A scheduler of one's own that does not override rate_at: rate_at asks operator().
+  struct Halving : optim::LRScheduler {
+    Halving() : optim::LRScheduler(1.0) {}
+    double operator()(std::size_t num_update) override { return base_lr() / std::pow(2.0, static_cast<double>(num_update)); }
+  } h;
+  CHECK(h.rate_at(3) == 0.125);
+}
 TEST_CASE("bad arguments are ValueErrors") {
   CHECK_THROWS_AS(optim::FactorScheduler(0), ValueError);
   CHECK_THROWS_WITH_AS(optim::FactorScheduler(1, {.factor = 2}), doctest::Contains("factor"), ValueError);

@@ -3,7 +3,10 @@
 
 #include <doctest/doctest.h>
 
+#include <functional>
 #include <limits>
+#include <memory>
+#include <vector>
 
 #include <gluino/nd/creation.hpp>
 #include <gluino/optim/create.hpp>
@@ -124,6 +127,43 @@ TEST_CASE("an update that throws leaves the weight, the states and the counters 
   CHECK(opt.state(0)[2].to_vector() == z);
   CHECK(opt.index_update_count().at(0) == 1);
   CHECK(opt.num_update() == 1);
+}
+TEST_CASE("an update that throws leaves the lr_scheduler as it was (Factor and MultiFactor decay when asked)") {
+  // FactorScheduler and MultiFactorScheduler decay their base_lr as a side effect of being asked
+  // for the rate of a later num_update; Poly and Cosine keep the last rate in base_lr.  An
+  // update that FTML refuses (lr_mult 0: FTML divides by the rate) leaves every one as it was,
+  // so that the next update is the one an optimizer that never failed makes.
+  const std::vector<std::function<std::shared_ptr<optim::LRScheduler>()>> makers = {
+      [] { return std::make_shared<optim::FactorScheduler>(1, optim::FactorSchedulerOptions{.factor = 0.5}); },
+      [] {
+        return std::make_shared<optim::MultiFactorScheduler>(std::vector<std::size_t>{1},
+                                                             optim::MultiFactorSchedulerOptions{.factor = 0.5});
+      },
+      [] { return std::make_shared<optim::PolyScheduler>(10, optim::PolySchedulerOptions{.base_lr = 0.1}); },
+      [] { return std::make_shared<optim::CosineScheduler>(10, optim::CosineSchedulerOptions{.base_lr = 0.1}); }};
+  for (std::size_t k = 0; k < makers.size(); ++k) {
+    CAPTURE(k);
+    const auto sched = makers[k]();
+    optim::BasicFTML<double> opt({.learning_rate = 0.1, .lr_scheduler = sched});
+    auto w = nd::array<double>({1.0, -2.0});
+    const auto g = nd::array<double>({0.5, 0.25});
+    opt.update(0, w, g);  // num_update 1
+    const double base = sched->base_lr(), lr = opt.learning_rate();
+    const auto w1 = w.to_vector();
+    CHECK_THROWS_WITH_AS(opt.update(0, w, g, /*lr_mult=*/0), doctest::Contains("must be > 0, got 0"), ValueError);
+    CHECK(sched->base_lr() == base);
+    CHECK(opt.learning_rate() == lr);
+    CHECK(opt.num_update() == 1);
+    CHECK(w.to_vector() == w1);
+    optim::BasicFTML<double> twin({.learning_rate = 0.1, .lr_scheduler = makers[k]()});
+    auto w2 = nd::array<double>({1.0, -2.0});
+    twin.update(0, w2, g);
+    twin.update(0, w2, g);
+    opt.update(0, w, g);
+    CHECK(w.to_vector() == w2.to_vector());
+    CHECK(opt.learning_rate() == twin.learning_rate());
+    CHECK(sched->base_lr() == twin.lr_scheduler()->base_lr());
+  }
 }
 TEST_CASE("lr_mult and wd_mult must be finite and >= 0: a ValueError naming the parameter, nothing changed") {
   const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();

@@ -332,6 +332,84 @@ TEST_CASE("step: all or nothing when a later parameter's lr_mult or wd_mult is r
       CHECK(trainer.optimizer().num_update() == 0);
     }
 }
+namespace {
+/// Everything a step may change: the weights, the optimizer's states and its counters.
+struct TrainerStepState {
+  std::vector<std::vector<double>> weights;
+  std::map<std::string, std::vector<double>> states;
+  std::size_t num_update;
+  std::map<std::size_t, std::size_t> counts;
+  double learning_rate;
+  bool operator==(const TrainerStepState&) const = default;
+};
+TrainerStepState trainer_step_state(const BasicTrainer<double>& trainer) {
+  TrainerStepState s;
+  for (const auto& p : trainer.params()) s.weights.push_back(p->data().to_vector());
+  for (const auto& [name, arr] : trainer.optimizer().states()) s.states[name] = arr.to_vector();
+  s.num_update = trainer.optimizer().num_update();
+  s.counts = trainer.optimizer().index_update_count();
+  s.learning_rate = trainer.learning_rate();
+  return s;
+}
+template <class Fn>
+std::string trainer_error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const ValueError& e) {
+    return e.what();
+  }
+  return "(no ValueError)";
+}
+/// Two parameters a and b of shape (2,), with gradients.
+nn::BasicParameterDict<double> trainer_two_params() {
+  nn::BasicParameterDict<double> d("net_");
+  d.get("a", Shape{2})->set_data(nd::array<double>({1.0, -2.0}));
+  d.get("b", Shape{2})->set_data(nd::array<double>({0.5, 0.25}));
+  d["net_a"]->grad().assign(nd::array<double>({0.5, -1.0}));
+  d["net_b"]->grad().assign(nd::array<double>({2.0, 0.125}));
+  return d;
+}
+}  // namespace
+TEST_CASE("step: all or nothing when the optimizer's rule refuses a later parameter's rate (FTML at lr_mult 0)") {
+  // FTML divides by the rate: a rate of 0 (lr_mult 0) is its own rule's ValueError.  The Trainer
+  // asks the rule about every parameter before it updates the first one.
+  auto d = trainer_two_params();
+  BasicTrainer<double> trainer(d, "ftml", {{"learning_rate", 0.1}});
+  trainer.step(1);  // both updated once: states and counters exist
+  d["net_b"]->set_lr_mult(0);
+  const TrainerStepState before = trainer_step_state(trainer);
+  const std::string what = trainer_error_of([&] { trainer.step(1); });
+  CHECK(what.find("parameter 'net_b'") != std::string::npos);
+  CHECK(what.find("ftml: the learning rate (times lr_mult) must be > 0, got 0") != std::string::npos);
+  CHECK(what.find("no parameter was updated") != std::string::npos);
+  CHECK(trainer_step_state(trainer) == before);  // a's weight and states, num_update, index_update_count
+  CHECK(trainer.optimizer().num_update() == 1);
+  CHECK(trainer.optimizer().index_update_count().at(0) == 1);
+  d["net_b"]->set_lr_mult(1);
+  trainer.step(1);
+  CHECK(trainer.optimizer().index_update_count().at(0) == 2);
+  CHECK(trainer.optimizer().index_update_count().at(1) == 2);
+}
+TEST_CASE("step: all or nothing when the rate a scheduler gives a later parameter is refused by the rule") {
+  // The rate each parameter would get: the scheduler's at the num_update its update would see.
+  // Here b was counted once more than a, so a is updated at num_update 1 (rate 0.1) and b at 2,
+  // where the scheduler's rate is 0, which FTML refuses: nothing is updated, and the scheduler
+  // (which decays as a side effect of being asked) is left as it was.
+  auto d = trainer_two_params();
+  auto sched = std::make_shared<optim::FactorScheduler>(1, optim::FactorSchedulerOptions{.factor = 0, .stop_factor_lr = 0});
+  auto ftml = std::make_shared<optim::BasicFTML<double>>(optim::FTMLOptions{.learning_rate = 0.1, .lr_scheduler = sched});
+  BasicTrainer<double> trainer(d, ftml);
+  ftml->set_update_counts(1, {{1, 1}});
+  const TrainerStepState before = trainer_step_state(trainer);
+  CHECK(before.learning_rate == 0.1);
+  const std::string what = trainer_error_of([&] { trainer.step(1); });
+  CHECK(what.find("parameter 'net_b'") != std::string::npos);
+  CHECK(what.find("must be > 0, got 0") != std::string::npos);
+  CHECK(what.find("no parameter was updated") != std::string::npos);
+  CHECK(trainer_step_state(trainer) == before);
+  CHECK(sched->base_lr() == 0.1);
+  CHECK(trainer.learning_rate() == 0.1);
+}
 TEST_CASE("step: grad_req add sums the gradients of several backward passes until zero_grad") {
   nn::BasicParameterDict<double> d("acc_");
   auto p = d.get("w", Shape{2}, {}, {.grad_req = GradReq::add});

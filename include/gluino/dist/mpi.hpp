@@ -948,7 +948,9 @@ using GradientReducer = BasicGradientReducer<float>;
 /// B), so that N ranks take the step one process takes on all their samples together (N x B
 /// when all pass B; the last, shorter batch of an epoch may differ between ranks).  Every rank
 /// must call step() equally often; B = 0 on a rank is a ValueError on every rank, before
-/// anything is summed.  To change the summed gradients before the update (clipping), call
+/// anything is summed, and so is whatever the update would refuse (Trainer::check_step: a
+/// parameter not initialized, a rate the optimizer refuses), so that a refused step leaves the
+/// gradients this rank's own.  To change the summed gradients before the update (clipping), call
 /// allreduce_grads(), change them, then update(B): Gluon's three calls.  A type of its own
 /// rather than an option of gluino::Trainer, so that the core Trainer needs no MPI.
 /// Collective to construct (see GradientReducer).
@@ -966,6 +968,7 @@ class BasicTrainer {
   void step(std::size_t batch_size) {
     auto error = detail::capture([&] {
       GLUINO_CHECK(ValueError, batch_size > 0, "dist::Trainer: step: batch_size must be > 0 (this rank's batch)");
+      trainer_.check_step(batch_size);  // what the update would refuse, before anything is summed
     });
     const detail::Agreement a = reducer_.finish_call(detail::Call::trainer_step, batch_size, error, true);
     trainer_.step(global_batch(a));
@@ -986,6 +989,7 @@ class BasicTrainer {
                      "allreduce_grads(), so they are this rank's own, not the sums: call allreduce_grads() before "
                      "update() (or step(), which does both)");
       });
+    if (!error) error = detail::capture([&] { trainer_.check_step(batch_size); });
     const detail::Agreement a(detail::Call::trainer_update, {batch_size}, error);
     trainer_.step(global_batch(a));
     reducer_.settle();

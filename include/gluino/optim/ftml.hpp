@@ -30,7 +30,8 @@ struct FTMLOptions {
 ///   d = d_t;  w = -z / d_t
 /// States: "d", "v", "z".  Gluon: mx.optimizer.FTML; PyTorch has no FTML.  The learning rate
 /// (times lr_mult) must be > 0: ValueError at construction, and at an update that would divide
-/// by 0 (MXNet returns NaN there); such an update changes nothing and does not count.
+/// by 0 (MXNet returns NaN there; check_step); such an update changes nothing and does not
+/// count, and a Trainer's step where one parameter's would is refused before any is updated.
 template <class T>
 class BasicFTML : public BasicOptimizer<T> {
  public:
@@ -42,12 +43,16 @@ class BasicFTML : public BasicOptimizer<T> {
     this->check_positive("epsilon", epsilon_);
   }
   std::vector<std::string> state_names() const override { return {"d", "v", "z"}; }
+  /// ValueError for a rate (times lr_mult, at the update's num_update) that is not > 0: the rule
+  /// divides by it.  update() and Trainer::step ask before writing anything.
+  void check_step(double lr, double /*wd*/) const override {
+    GLUINO_CHECK(ValueError, lr > 0, "ftml: the learning rate (times lr_mult) must be > 0, got ", lr,
+                 " (FTML divides by it)");
+  }
 
  protected:
   void step(NDArray<T>& weight, const NDArray<T>& grad, std::vector<NDArray<T>>& state, double lr, double wd,
             std::size_t t) override {
-    GLUINO_CHECK(ValueError, lr > 0, "ftml: the learning rate (times lr_mult) must be > 0, got ", lr,
-                 " (FTML divides by it)");
     const double td = static_cast<double>(t);
     const T c = static_cast<T>((1 - std::pow(beta1_, td)) / lr), bc2 = static_cast<T>(1 - std::pow(beta2_, td));
     const T d = static_cast<T>(wd), r = static_cast<T>(this->rescale_grad()), b1 = static_cast<T>(beta1_),

@@ -4,6 +4,9 @@
 /// MultiFactorScheduler, PolyScheduler, CosineScheduler, with linear or constant warm-up), plus a
 /// one-cycle schedule (not in MXNet).  Like MXNet's, the schedulers are stateful (Factor and
 /// MultiFactor decay base_lr as num_update passes each step), so share one per optimizer.
+/// rate_at(num_update) gives the rate without that side effect: an optimizer asks it before an
+/// update that may still fail, and moves the scheduler (operator()) only once the update is made,
+/// so that a failed update leaves the scheduler as it was.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -42,8 +45,20 @@ class LRScheduler {
   }
   virtual ~LRScheduler() = default;
 
-  /// The learning rate for update number num_update (counted from 1 by the optimizer).
+  /// The learning rate for update number num_update (counted from 1 by the optimizer).  May
+  /// change the scheduler (Factor and MultiFactor decay base_lr once num_update passes a step);
+  /// asked again with the same num_update, it gives the same rate (an optimizer asks once per
+  /// parameter, as MXNet's).
   virtual double operator()(std::size_t num_update) = 0;
+  /// The rate operator()(num_update) would give now, changing nothing: what an optimizer asks
+  /// before an update that may still fail (BasicOptimizer::update, Trainer::step), moving the
+  /// scheduler with operator() only once the update is made.  Asking it for several growing
+  /// num_update gives what calling operator() with them in turn would.  Every scheduler here
+  /// overrides it; by default (a scheduler of one's own) it calls operator(), so one whose
+  /// operator() changes its state overrides this too, or a failed update may leave it changed.
+  virtual double rate_at(std::size_t num_update) const {
+    return const_cast<LRScheduler*>(this)->operator()(num_update);  // the default: see above
+  }
 
   /// The current base rate.  An optimizer given this scheduler sets it to its own learning_rate
   /// (as MXNet); Factor/MultiFactor decay it, Cosine/Poly keep the value given at construction.
@@ -111,14 +126,26 @@ class FactorScheduler : public LRScheduler {
   }
   double operator()(std::size_t num_update) override {
     if (num_update < warmup_steps_) return warmup_lr(num_update);
-    while (num_update > count_ + step_) {  // a loop: catches up after a jump (resumed training)
-      count_ += step_;
-      base_lr_ = std::max(base_lr_ * factor_, stop_factor_lr_);
-    }
+    catch_up(num_update, count_, base_lr_);
     return base_lr_;
+  }
+  double rate_at(std::size_t num_update) const override {
+    if (num_update < warmup_steps_) return warmup_lr(num_update);
+    std::size_t count = count_;
+    double lr = base_lr_;
+    catch_up(num_update, count, lr);
+    return lr;
   }
 
  private:
+  /// The decays due by num_update, applied to (count, lr).
+  void catch_up(std::size_t num_update, std::size_t& count, double& lr) const {
+    while (num_update > count + step_) {  // a loop: catches up after a jump (resumed training)
+      count += step_;
+      lr = std::max(lr * factor_, stop_factor_lr_);
+    }
+  }
+
   std::size_t step_, count_ = 0;
   double factor_, stop_factor_lr_;
 };
@@ -150,14 +177,26 @@ class MultiFactorScheduler : public LRScheduler {
   }
   double operator()(std::size_t num_update) override {
     if (num_update < warmup_steps_) return warmup_lr(num_update);
-    while (next_ < steps_.size() && num_update > steps_[next_]) {
-      ++next_;
-      base_lr_ *= factor_;
-    }
+    catch_up(num_update, next_, base_lr_);
     return base_lr_;
+  }
+  double rate_at(std::size_t num_update) const override {
+    if (num_update < warmup_steps_) return warmup_lr(num_update);
+    std::size_t next = next_;
+    double lr = base_lr_;
+    catch_up(num_update, next, lr);
+    return lr;
   }
 
  private:
+  /// The decays due by num_update, applied to (next, lr).
+  void catch_up(std::size_t num_update, std::size_t& next, double& lr) const {
+    while (next < steps_.size() && num_update > steps_[next]) {
+      ++next;
+      lr *= factor_;
+    }
+  }
+
   std::vector<std::size_t> steps_;
   std::size_t next_ = 0;
   double factor_;
@@ -194,13 +233,15 @@ class PolyScheduler : public LRScheduler {
   }
   double operator()(std::size_t num_update) override {
     if (num_update < warmup_steps_) return warmup_lr(num_update);
-    if (num_update <= max_update_) {
-      const double frac = static_cast<double>(num_update - warmup_steps_) / static_cast<double>(max_update_ - warmup_steps_);
-      base_lr_ = final_lr_ + (base_lr_orig_ - final_lr_) * std::pow(1 - frac, power_);
-    } else {
-      base_lr_ = final_lr_;
-    }
+    base_lr_ = rate_at(num_update);
     return base_lr_;
+  }
+  double rate_at(std::size_t num_update) const override {
+    if (num_update < warmup_steps_) return warmup_lr(num_update);
+    if (num_update > max_update_) return final_lr_;
+    const double frac =
+        static_cast<double>(num_update - warmup_steps_) / static_cast<double>(max_update_ - warmup_steps_);
+    return final_lr_ + (base_lr_orig_ - final_lr_) * std::pow(1 - frac, power_);
   }
 
  private:
@@ -238,13 +279,15 @@ class CosineScheduler : public LRScheduler {
   }
   double operator()(std::size_t num_update) override {
     if (num_update < warmup_steps_) return warmup_lr(num_update);
-    if (num_update <= max_update_) {
-      const double frac = static_cast<double>(num_update - warmup_steps_) / static_cast<double>(max_update_ - warmup_steps_);
-      base_lr_ = final_lr_ + (base_lr_orig_ - final_lr_) * (1 + std::cos(std::numbers::pi * frac)) / 2;
-    } else {
-      base_lr_ = final_lr_;
-    }
+    base_lr_ = rate_at(num_update);
     return base_lr_;
+  }
+  double rate_at(std::size_t num_update) const override {
+    if (num_update < warmup_steps_) return warmup_lr(num_update);
+    if (num_update > max_update_) return final_lr_;
+    const double frac =
+        static_cast<double>(num_update - warmup_steps_) / static_cast<double>(max_update_ - warmup_steps_);
+    return final_lr_ + (base_lr_orig_ - final_lr_) * (1 + std::cos(std::numbers::pi * frac)) / 2;
   }
 
  private:
@@ -278,7 +321,8 @@ class OneCycleScheduler : public LRScheduler {
     GLUINO_CHECK(ValueError, opt_.anneal == "cos" || opt_.anneal == "linear",
                  "OneCycleScheduler: anneal must be \"cos\" or \"linear\", got \"", opt_.anneal, "\"");
   }
-  double operator()(std::size_t num_update) override {
+  double operator()(std::size_t num_update) override { return rate_at(num_update); }
+  double rate_at(std::size_t num_update) const override {
     const double start = base_lr_ / opt_.div_factor, end = start / opt_.final_div_factor;
     const double t = static_cast<double>(std::min(num_update, max_update_));
     const double up = std::max(1.0, std::round(opt_.pct_start * static_cast<double>(max_update_)));

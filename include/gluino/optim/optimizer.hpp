@@ -2,6 +2,7 @@
 #pragma once
 /// BasicOptimizer<T>: the hyper-parameters every optimizer shares, the update counters, and the
 /// per-parameter states.  Gluon: mx.optimizer.Optimizer (with its Updater's state dictionary).
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstddef>
@@ -63,24 +64,20 @@ class BasicOptimizer {
   /// takes lr = (lr_scheduler ? lr_scheduler(num_update) : learning_rate) * lr_mult and
   /// wd = wd * wd_mult, creates the state at the first call, and applies the rule.
   /// ShapeError when weight, grad and a (loaded) state differ in shape; ValueError for an
-  /// lr_mult or wd_mult that is negative, NaN or infinite.  An update that throws (these errors,
-  /// or the rule's own, such as FTML's at a rate of 0, which every rule makes before it writes)
-  /// leaves the weight and the states as they were; update() itself undoes the update counts and
-  /// a state it created.  Gluon: Optimizer.update (lr_mult / wd_mult come from
-  /// Parameter.lr_mult / wd_mult through the Trainer; Gluon does not check them).
-  /// ValueError naming the parameter for an lr_mult or wd_mult that is negative, NaN or infinite
-  /// (what update refuses; a Trainer checks every parameter's before updating any).
-  void check_multipliers(std::size_t index, double lr_mult, double wd_mult) const {
-    GLUINO_CHECK(ValueError, std::isfinite(lr_mult) && lr_mult >= 0, name_, ": update of parameter ", index,
-                 ": lr_mult must be a finite number >= 0, got ", lr_mult);
-    GLUINO_CHECK(ValueError, std::isfinite(wd_mult) && wd_mult >= 0, name_, ": update of parameter ", index,
-                 ": wd_mult must be a finite number >= 0, got ", wd_mult);
-  }
+  /// lr_mult or wd_mult that is negative, NaN or infinite, and the rule's own (check_step, such
+  /// as FTML's at a rate of 0).  All of these are found before anything is written: an update
+  /// that throws leaves the weight, the states, the update counts and the lr_scheduler as they
+  /// were (the scheduler is asked with rate_at, which changes nothing, and moved only once the
+  /// update is made: FactorScheduler's decay does not stay after a failed update).  Gluon:
+  /// Optimizer.update (lr_mult / wd_mult come from Parameter.lr_mult / wd_mult through the
+  /// Trainer; Gluon does not check them).
   void update(std::size_t index, NDArray<T>& weight, const NDArray<T>& grad, double lr_mult = 1, double wd_mult = 1) {
     GLUINO_CHECK(ShapeError, weight.defined() && grad.defined() && weight.shape() == grad.shape(), name_,
                  ": update of parameter ", index, ": weight of shape ", weight.defined() ? weight.shape() : Shape{},
                  " and grad of shape ", grad.defined() ? grad.shape() : Shape{}, " differ");
-    check_multipliers(index, lr_mult, wd_mult);
+    const std::size_t t = next_update_count(index), n = std::max(num_update_, t);
+    check_update(index, lr_mult, wd_mult, n);
+    const double lr = learning_rate_at(n) * lr_mult, wd = h_.wd * wd_mult;
     auto it = states_.find(index);
     const bool fresh = it == states_.end();
     if (fresh) {
@@ -91,29 +88,64 @@ class BasicOptimizer {
     for (const NDArray<T>& s : it->second)
       GLUINO_CHECK(ShapeError, s.shape() == weight.shape(), name_, ": state of parameter ", index, " has shape ",
                    s.shape(), " but the weight has shape ", weight.shape());
-    // Undone if the rule throws, so that a failed update has not counted.
-    const std::size_t old_num_update = num_update_;
-    const auto old_count = index_update_count_.find(index);
-    const bool counted = old_count != index_update_count_.end();
-    const std::size_t old_t = counted ? old_count->second : 0;
+    // Counted only once the rule has run (the entry is made first, so that counting cannot fail).
+    const auto [count, inserted] = index_update_count_.try_emplace(index, h_.begin_num_update);
     try {
-      const std::size_t t = count_update(index);
-      const double lr = (h_.lr_scheduler ? (*h_.lr_scheduler)(num_update_) : h_.learning_rate) * lr_mult;
-      step(weight, grad, it->second, lr, h_.wd * wd_mult, t);
-    } catch (...) {
-      num_update_ = old_num_update;
-      if (counted)
-        index_update_count_[index] = old_t;
-      else
-        index_update_count_.erase(index);
+      step(weight, grad, it->second, lr, wd, t);
+    } catch (...) {  // a rule's step throws nothing check_step accepted; this is for the unforeseen
+      if (inserted) index_update_count_.erase(count);
       if (fresh) states_.erase(index);
       throw;
     }
+    count->second = t;
+    num_update_ = n;
+    if (h_.lr_scheduler) (*h_.lr_scheduler)(n);  // moves it (Factor's decay) as rate_at foresaw
     weight.bump_version();  // an in-place change: a graph recorded before it can no longer backward
   }
 
-  /// The current learning rate (the scheduler's at num_update when one is set).  Gluon: learning_rate.
-  double learning_rate() const { return h_.lr_scheduler ? (*h_.lr_scheduler)(num_update_) : h_.learning_rate; }
+  /// ValueError naming the parameter for an lr_mult or wd_mult that is negative, NaN or infinite
+  /// (what update refuses; a Trainer checks every parameter's before updating any).
+  void check_multipliers(std::size_t index, double lr_mult, double wd_mult) const {
+    GLUINO_CHECK(ValueError, std::isfinite(lr_mult) && lr_mult >= 0, name_, ": update of parameter ", index,
+                 ": lr_mult must be a finite number >= 0, got ", lr_mult);
+    GLUINO_CHECK(ValueError, std::isfinite(wd_mult) && wd_mult >= 0, name_, ": update of parameter ", index,
+                 ": wd_mult must be a finite number >= 0, got ", wd_mult);
+  }
+  /// The conditions of the rule on the rate and the weight decay it would be given (lr and wd
+  /// already times the parameter's multipliers), checked without changing anything: update()
+  /// asks before it writes, and a Trainer asks for every parameter before it updates the first.
+  /// None by default; FTML refuses a rate of 0 (it divides by it).  ValueError naming the
+  /// optimizer.  A rule whose step() could fail for another reason checks it here (or at
+  /// construction): step() itself must not throw once this passed.
+  virtual void check_step(double /*lr*/, double /*wd*/) const {}
+  /// Everything update(index, ..., lr_mult, wd_mult) would refuse but the shapes, for an update
+  /// that sees num_update n (next_num_update), changing nothing: check_multipliers, then
+  /// check_step with the rate at n (learning_rate_at) times lr_mult and wd times wd_mult.
+  void check_update(std::size_t index, double lr_mult, double wd_mult, std::size_t n) const {
+    check_multipliers(index, lr_mult, wd_mult);
+    check_step(learning_rate_at(n) * lr_mult, h_.wd * wd_mult);
+  }
+  /// The count t the next update of parameter index would have (its count + 1; begin_num_update
+  /// + 1 at its first).
+  std::size_t next_update_count(std::size_t index) const {
+    const auto it = index_update_count_.find(index);
+    return (it == index_update_count_.end() ? h_.begin_num_update : it->second) + 1;
+  }
+  /// The num_update that an update of parameter index would see after updates that brought
+  /// num_update to `after` (num_update() when it is the next one): max(after, next_update_count).
+  /// With it a Trainer foresees the rate each parameter of a step will get.
+  std::size_t next_num_update(std::size_t index, std::size_t after) const {
+    return std::max(after, next_update_count(index));
+  }
+  /// The learning rate at num_update n without moving the scheduler (lr_scheduler->rate_at(n)),
+  /// or learning_rate when there is none; before lr_mult.
+  double learning_rate_at(std::size_t n) const {
+    return h_.lr_scheduler ? h_.lr_scheduler->rate_at(n) : h_.learning_rate;
+  }
+
+  /// The current learning rate (the scheduler's at num_update when one is set, asked with
+  /// rate_at: this changes nothing).  Gluon: learning_rate.
+  double learning_rate() const { return learning_rate_at(num_update_); }
   /// Sets the learning rate; StateError when a scheduler drives it, ValueError unless lr is
   /// finite and >= 0.  Gluon: set_learning_rate.
   void set_learning_rate(double lr) {
@@ -273,13 +305,6 @@ class BasicOptimizer {
   void check_clip(const char* what, double v) const { require(true, what, "a number (< 0 = off)", v); }
 
  private:
-  std::size_t count_update(std::size_t index) {
-    auto [it, fresh] = index_update_count_.try_emplace(index, h_.begin_num_update);
-    const std::size_t t = ++it->second;
-    num_update_ = std::max(num_update_, t);
-    return t;
-  }
-
   std::string name_;
   OptimizerHyper h_;
   std::size_t num_update_ = 0;

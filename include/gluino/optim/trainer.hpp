@@ -56,9 +56,27 @@ class BasicTrainer {
   /// All or nothing: StateError naming the parameter, before anything is updated, when one with a
   /// gradient is not initialized (or waits for its shape), ShapeError when an optimizer state
   /// (set_states, load_states) does not have its shape, ValueError for an lr_mult or wd_mult the
-  /// optimizer refuses (negative, NaN, infinite).  Gluon: step(batch_size).
+  /// optimizer refuses (negative, NaN, infinite) or for a rate the optimizer's rule refuses
+  /// (check_step, e.g. FTML's at 0), each asked with the rate that parameter's update would get:
+  /// the scheduler's at the num_update that update would see (asked with rate_at, which changes
+  /// nothing), times its lr_mult.  The errors say "no parameter was updated"; the weights, the
+  /// optimizer's states and counters, and its lr_scheduler are then as they were.
+  /// Gluon: step(batch_size).
   void step(std::size_t batch_size) {
+    check_step(batch_size);
+    optimizer_->set_rescale_grad(scale_ / static_cast<double>(batch_size));
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+      const auto& p = *params_[i];
+      if (p.grad_req() == GradReq::null) continue;
+      NDArray<T> w = p.data();
+      optimizer_->update(i, w, p.grad(), p.lr_mult(), p.wd_mult());
+    }
+  }
+  /// What step(batch_size) would refuse (see step), thrown as step throws it, changing nothing:
+  /// dist::Trainer asks it on every rank before the gradients are summed.
+  void check_step(std::size_t batch_size) const {
     GLUINO_CHECK(ValueError, batch_size > 0, "Trainer: step: batch_size must be > 0");
+    std::size_t num_update = optimizer_->num_update();  // what each update in turn will see
     for (std::size_t i = 0; i < params_.size(); ++i) {
       const auto& p = *params_[i];
       if (p.grad_req() == GradReq::null) continue;
@@ -67,8 +85,9 @@ class BasicTrainer {
                        ? "waits for its shape (deferred initialization): pass a batch through the network first"
                        : "is not initialized: call initialize()",
                    "; no parameter was updated");
+      num_update = optimizer_->next_num_update(i, num_update);
       try {
-        optimizer_->check_multipliers(i, p.lr_mult(), p.wd_mult());
+        optimizer_->check_update(i, p.lr_mult(), p.wd_mult(), num_update);
       } catch (const ValueError& e) {
         detail::raise<ValueError>("Trainer: step: parameter '", p.name(), "': ", e.what(),
                                   "; no parameter was updated");
@@ -78,13 +97,6 @@ class BasicTrainer {
           GLUINO_CHECK(ShapeError, s.shape() == p.data().shape(), "Trainer: step: parameter '", p.name(),
                        "' has shape ", p.data().shape(), " but its optimizer state has shape ", s.shape(),
                        "; no parameter was updated");
-    }
-    optimizer_->set_rescale_grad(scale_ / static_cast<double>(batch_size));
-    for (std::size_t i = 0; i < params_.size(); ++i) {
-      const auto& p = *params_[i];
-      if (p.grad_req() == GradReq::null) continue;
-      NDArray<T> w = p.data();
-      optimizer_->update(i, w, p.grad(), p.lr_mult(), p.wd_mult());
     }
   }
   /// Same as step() (no separate gradient reduction on one device).  Gluon: update(batch_size).

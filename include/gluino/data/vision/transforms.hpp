@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstddef>
 #include <functional>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -46,7 +47,12 @@ class ToTensor {
 };
 
 /// Per channel: (x - mean[c]) / std[c], on (C, H, W) or a batch (N, C, H, W).  mean and std hold
-/// one value (every channel) or one per channel.  Mirrors gluon.data.vision.transforms.Normalize.
+/// one value (every channel) or one per channel.  ValueError at construction, naming the channel
+/// and the value, for a mean that is NaN or infinite, or a std that is not a finite number > 0
+/// with a finite inverse (0, negative, NaN, infinite, or so small that 1 / std overflows); and
+/// at a call, for a mean or 1 / std that is finite as a double but not as the image's element
+/// type (a mean of 1e300 on float images).  Mirrors gluon.data.vision.transforms.Normalize
+/// (which checks none of these: a std of 0 gives infinities, a NaN mean NaN images).
 class Normalize {
  public:
   Normalize(double mean, double std) : Normalize(std::vector<double>{mean}, std::vector<double>{std}) {}
@@ -54,7 +60,12 @@ class Normalize {
     GLUINO_CHECK(ValueError, !mean_.empty() && mean_.size() == std_.size(),
                  "Normalize: mean and std need the same, non-zero number of values, got ", mean_.size(), " and ",
                  std_.size());
-    for (double s : std_) GLUINO_CHECK(ValueError, s != 0.0 && std::isfinite(s), "Normalize: std must be non-zero, got ", s);
+    for (std::size_t k = 0; k < mean_.size(); ++k) {
+      GLUINO_CHECK(ValueError, std::isfinite(mean_[k]), "Normalize: mean ", channel(k),
+                   " must be a finite number, got ", mean_[k]);
+      GLUINO_CHECK(ValueError, std::isfinite(std_[k]) && std_[k] > 0 && std::isfinite(1.0 / std_[k]), "Normalize: std ",
+                   channel(k), " must be a finite number > 0 (with a finite inverse), got ", std_[k]);
+    }
   }
   template <class T>
   NDArray<T> operator()(const NDArray<T>& x) const {
@@ -64,6 +75,13 @@ class Normalize {
     const std::size_t n = batch ? x.shape(0) : 1, c = x.shape(-3), hw = x.shape(-2) * x.shape(-1);
     GLUINO_CHECK(ShapeError, mean_.size() == 1 || mean_.size() == c, "Normalize: ", mean_.size(),
                  " mean/std values for ", c, " channels, shape ", x.shape());
+    if constexpr (std::is_floating_point_v<T>)
+      for (std::size_t k = 0; k < mean_.size(); ++k) {
+        GLUINO_CHECK(ValueError, std::isfinite(static_cast<T>(mean_[k])), "Normalize: mean ", channel(k), " (",
+                     mean_[k], ") is not a finite ", sizeof(T) == 4 ? "float" : "double");
+        GLUINO_CHECK(ValueError, std::isfinite(static_cast<T>(1.0 / std_[k])), "Normalize: 1 / std ", channel(k), " (",
+                     1.0 / std_[k], ") is not a finite ", sizeof(T) == 4 ? "float" : "double");
+      }
     NDArray<T> y(x.shape());
     const T* src = x.data();
     T* dst = y.data();
@@ -76,6 +94,11 @@ class Normalize {
   }
 
  private:
+  /// "of channel k", or "(every channel)" for a single value.
+  std::string channel(std::size_t k) const {
+    return mean_.size() == 1 ? std::string("(every channel)") : "of channel " + std::to_string(k);
+  }
+
   std::vector<double> mean_, std_;
 };
 
