@@ -114,6 +114,12 @@ than editing by hand:
 
     /usr/bin/python3 scripts/make_torch_lenet_onnx.py
 
+Other fixtures here, each described by the file its script writes beside it:
+`torch_layers13.onnx`, `torch_layers17.onnx`, `torch_layers_io.json` (the newer layers:
+`scripts/make_torch_layers_onnx.py`, `torch_layers.md`) and `torch_view13.onnx`,
+`torch_view17.onnx`, `torch_view_io.json` (a small LeNet flattened by `x.view(x.size(0), -1)`,
+its int64 shape subgraph kept: `scripts/make_torch_view_onnx.py`, `torch_view.md`).
+
 | file | what it is |
 | --- | --- |
 | `torch_lenet.onnx` | A LeNet built in PyTorch (`torch.manual_seed({MODEL_SEED})`, PyTorch's default init, {n_params} parameters) and exported by `torch.onnx.export` with `opset_version={OPSET}`, `input_names=["data"]`, `output_names=["logits"]` and a dynamic batch axis on both. {len(onnx_bytes)} bytes, sha256 `{sha}`. |

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -467,6 +468,54 @@ TEST_CASE("PyTorch's ConvTranspose2d, InstanceNorm2d, ReflectionPad2d, Conv1d, M
     net->hybridize();
     (void)(*net)(x);
     CHECK(max_abs_diff((*net)(x), want) <= 1e-4f);
+  }
+}
+TEST_CASE("PyTorch's x.view(x.size(0), -1) (Shape, Gather, Unsqueeze, Concat, Reshape) at any batch, hybridized too") {
+  // torch.onnx.export writes the view as int64 ops on the runtime shape, whose values follow the batch.  Each
+  // sample's logits do not depend on the others (eval mode), so a batch of the fixture's inputs picked in another
+  // order and number has PyTorch's logits picked alike: batches of 1, 5 and 3 checked against PyTorch's numbers.
+  const auto [x, want] = fixture_io("torch_view_io.json");
+  auto rows = [](const NDArray<float>& a, const std::vector<std::size_t>& pick) {
+    Shape s = a.shape();
+    s[0] = pick.size();
+    NDArray<float> out(s);
+    const std::size_t n = a.size() / a.shape(0);
+    for (std::size_t k = 0; k < pick.size(); ++k)
+      std::copy(a.data() + pick[k] * n, a.data() + (pick[k] + 1) * n, out.data() + k * n);
+    return out;
+  };
+  const std::vector<std::vector<std::size_t>> batches = {{0, 1, 2}, {1}, {2, 0, 1, 1, 2}, {0, 1, 2}, {2}};
+  for (int opset : {13, 17}) {
+    INFO("opset ", opset);
+    auto net = nn::SymbolBlock::imports(GLUINO_TEST_DATA_DIR "/onnx/torch_view" + std::to_string(opset) + ".onnx");
+    const auto ops = net->op_types();
+    for (const char* op : {"Shape", "Gather", "Unsqueeze", "Concat", "Reshape"})
+      CHECK(std::count(ops.begin(), ops.end(), std::string(op)) == 1);
+    CHECK(net->collect_params().size() == 8);  // the int64 Constants are not parameters
+    CHECK(max_abs_diff((*net)(x), want) <= 1e-4f);
+    for (bool hybrid : {false, true}) {  // hybridized: one graph per input shape, each with its shape's values
+      INFO("hybridized ", hybrid);
+      if (hybrid) net->hybridize();
+      for (const auto& pick : batches) {
+        INFO("batch ", pick.size());
+        CHECK(max_abs_diff((*net)(rows(x, pick)), rows(want, pick)) <= 1e-4f);
+      }
+    }
+    // Block::cast rebuilds the graph (the kinds and int64 constants with it).
+    auto net64 = std::dynamic_pointer_cast<nn::BasicSymbolBlock<double>>(net->cast<double>());
+    REQUIRE(net64 != nullptr);
+    CHECK(max_abs_diff((*net64)(rows(x, {1, 2}).astype<double>()).astype<float>(), rows(want, {1, 2})) <= 1e-4f);
+    // Fine-tuning through the view: every parameter gets a gradient.
+    {
+      autograd::record rec;
+      auto y = (*net)(rows(x, {0, 1}));
+      (y * y).sum().backward();
+    }
+    for (const auto& [name, p] : net->collect_params()) {
+      INFO(name);
+      const auto g = p->grad().to_vector();
+      CHECK(std::any_of(g.begin(), g.end(), [](float v) { return v != 0.0f; }));
+    }
   }
 }
 TEST_CASE("fine-tuning: initializers are parameters with the gradients of the original network") {
@@ -1168,6 +1217,336 @@ TEST_CASE("import: Softmax and LogSoftmax before opset 13 normalize the input co
         if (opset == 11 && op == std::string("Softmax"))
           b.save("softmax11_axis" + std::to_string(axis < 0 ? 2 : axis), x, y);
       }
+}
+}
+
+namespace {
+// A Constant node giving out, its value an int64 tensor of dims (none: a scalar).
+void int_constant(ModelBuilder& b, const std::string& out, const std::vector<std::int64_t>& dims,
+                  const std::vector<std::int64_t>& v) {
+  auto& a = *b.node("Constant", {}, out).add_attribute();
+  a.set_name("value");
+  a.set_type(::onnx::AttributeProto_AttributeType_TENSOR);
+  auto& t = *a.mutable_t();
+  t.set_data_type(::onnx::TensorProto_DataType_INT64);
+  for (auto d : dims) t.add_dims(d);
+  for (auto x : v) t.add_int64_data(x);
+}
+// The input's first axis made symbolic ("batch"), as PyTorch's dynamic batch.
+void symbolic_batch(ModelBuilder& b) {
+  auto& shape = *b.g().mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  shape.mutable_dim(0)->set_dim_param("batch");
+}
+constexpr std::int64_t int64_max = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t int64_min = std::numeric_limits<std::int64_t>::min();
+}  // namespace
+
+TEST_SUITE("onnx/symbol_block") {
+TEST_CASE("import: int64 tensors computed on each call: Shape, Gather, Slice, (Un)squeeze, Concat, Reshape, Cast") {
+  // Each model: int64 ops on the shape of x (2, 3, 4, 5) and on constants; its output is the result cast to float.
+  // The expected values are ONNX's, worked out by hand.
+  const auto x = iota_batch({2, 3, 4, 5});
+  using Dims = std::vector<std::size_t>;
+  using Values = std::vector<float>;
+  auto result = [&](int opset, const std::function<std::string(ModelBuilder&)>& build) {
+    ModelBuilder b(opset);
+    b.input("x", {2, 3, 4, 5});
+    const std::string r = build(b);
+    ModelBuilder::attr(b.node("Cast", {r}, "y"), "to", std::int64_t(::onnx::TensorProto_DataType_FLOAT));
+    b.output("y");
+    const auto y = (*nn::SymbolBlock::from_model(b.m))(x);
+    return std::pair<Dims, Values>{Dims(y.shape().begin(), y.shape().end()), y.to_vector()};
+  };
+  using R = std::pair<Dims, Values>;
+  auto shape = [](std::int64_t start, std::int64_t end) {  // Shape(x) with start and end (opset 15)
+    return [=](ModelBuilder& b) {
+      auto& n = b.node("Shape", {"x"}, "s");
+      if (start != 0) ModelBuilder::attr(n, "start", start);
+      if (end != 99) ModelBuilder::attr(n, "end", end);
+      return std::string("s");
+    };
+  };
+  CHECK(result(13, shape(0, 99)) == R{{4}, {2, 3, 4, 5}});
+  CHECK(result(15, shape(1, -1)) == R{{2}, {3, 4}});
+  CHECK(result(15, shape(-10, 100)) == R{{4}, {2, 3, 4, 5}});  // clamped to the rank
+  CHECK(result(15, shape(3, 1)) == R{{0}, {}});
+
+  // Slice of [2, 3, 4, 5] (starts, ends, axes, steps; INT64_MAX and INT64_MIN as PyTorch writes open ends).
+  auto slice = [](std::vector<std::int64_t> starts, std::vector<std::int64_t> ends, std::vector<std::int64_t> axes,
+                  std::vector<std::int64_t> steps) {
+    return [=](ModelBuilder& b) {
+      b.node("Shape", {"x"}, "s");
+      const auto k = std::int64_t(starts.size());
+      int_constant(b, "starts", {k}, starts);
+      int_constant(b, "ends", {k}, ends);
+      std::vector<std::string> in = {"s", "starts", "ends"};
+      if (!axes.empty()) int_constant(b, "axes", {k}, axes);
+      if (!axes.empty() || !steps.empty()) in.push_back(axes.empty() ? "" : "axes");  // "": ONNX's omitted input
+      if (!steps.empty()) int_constant(b, "steps", {k}, steps), in.push_back("steps");
+      b.node("Slice", in, "r");
+      return std::string("r");
+    };
+  };
+  CHECK(result(13, slice({1}, {int64_max}, {}, {})) == R{{3}, {3, 4, 5}});
+  CHECK(result(13, slice({-1}, {int64_min}, {0}, {-1})) == R{{4}, {5, 4, 3, 2}});
+  CHECK(result(13, slice({-3}, {-1}, {}, {})) == R{{2}, {3, 4}});
+  CHECK(result(13, slice({0}, {4}, {-1}, {2})) == R{{2}, {2, 4}});
+  CHECK(result(13, slice({10}, {20}, {}, {})) == R{{0}, {}});
+  CHECK(result(13, slice({-1}, {int64_min}, {}, {int64_min})) == R{{1}, {5}});  // a step of -2^63: one value
+  CHECK(result(13, [](ModelBuilder& b) {  // a 2-D one, backwards along axis 1
+          int_constant(b, "c", {2, 3}, {1, 2, 3, 4, 5, 6});
+          int_constant(b, "starts", {1}, {2});
+          int_constant(b, "ends", {1}, {0});
+          int_constant(b, "axes", {1}, {1});
+          int_constant(b, "steps", {1}, {-1});
+          b.node("Slice", {"c", "starts", "ends", "axes", "steps"}, "r");
+          return std::string("r");
+        }) == R{{2, 2}, {3, 2, 6, 5}});
+
+  // Gather: a scalar index drops the axis; negative indices count from the back; any axis of an int64 tensor.
+  auto gather = [](std::vector<std::int64_t> idx_dims, std::vector<std::int64_t> idx, std::int64_t axis, bool c) {
+    return [=](ModelBuilder& b) {
+      if (c)
+        int_constant(b, "s", {2, 3}, {1, 2, 3, 4, 5, 6});
+      else
+        b.node("Shape", {"x"}, "s");
+      int_constant(b, "i", idx_dims, idx);
+      auto& n = b.node("Gather", {"s", "i"}, "r");
+      if (axis != 0) ModelBuilder::attr(n, "axis", axis);
+      return std::string("r");
+    };
+  };
+  CHECK(result(13, gather({}, {1}, 0, false)) == R{{}, {3}});
+  CHECK(result(13, gather({2}, {-1, 0}, 0, false)) == R{{2}, {5, 2}});
+  CHECK(result(13, gather({1, 2}, {2, 0}, 1, true)) == R{{2, 1, 2}, {3, 1, 6, 4}});
+  CHECK(result(13, gather({1}, {-1}, -2, true)) == R{{1, 3}, {4, 5, 6}});
+
+  // Unsqueeze and Squeeze (axes an attribute at opset 11, an input from 13), Concat, Reshape, Identity.
+  CHECK(result(11, [](ModelBuilder& b) {  // PyTorch's opset-11 view: Gather, Unsqueeze(axes=[0]), Concat
+          b.node("Shape", {"x"}, "s");
+          int_constant(b, "zero", {}, {0});
+          int_constant(b, "minus1", {1}, {-1});
+          b.node("Gather", {"s", "zero"}, "n");
+          ModelBuilder::attr(b.node("Unsqueeze", {"n"}, "n1"), "axes", std::vector<std::int64_t>{0});
+          ModelBuilder::attr(b.node("Concat", {"n1", "minus1"}, "r"), "axis", std::int64_t(0));
+          return std::string("r");
+        }) == R{{2}, {2, -1}});
+  CHECK(result(13, [](ModelBuilder& b) {
+          b.node("Shape", {"x"}, "s");
+          int_constant(b, "a", {2}, {0, -1});
+          int_constant(b, "zero", {1}, {0});
+          b.node("Unsqueeze", {"s", "a"}, "u");  // (1, 4, 1)
+          b.node("Squeeze", {"u", "zero"}, "q");  // (4, 1)
+          b.node("Identity", {"q"}, "r");
+          return std::string("r");
+        }) == R{{4, 1}, {2, 3, 4, 5}});
+  CHECK(result(13, [](ModelBuilder& b) {  // Squeeze without axes: every axis of size 1
+          int_constant(b, "c", {1, 2, 1}, {7, 8});
+          b.node("Squeeze", {"c"}, "r");
+          return std::string("r");
+        }) == R{{2}, {7, 8}});
+  CHECK(result(13, [](ModelBuilder& b) {
+          int_constant(b, "c", {2, 3}, {1, 2, 3, 4, 5, 6});
+          int_constant(b, "d", {2, 1}, {7, 8});
+          ModelBuilder::attr(b.node("Concat", {"c", "d"}, "r"), "axis", std::int64_t(-1));
+          return std::string("r");
+        }) == R{{2, 4}, {1, 2, 3, 7, 4, 5, 6, 8}});
+  CHECK(result(13, [](ModelBuilder& b) {
+          int_constant(b, "c", {2, 3}, {1, 2, 3, 4, 5, 6});
+          int_constant(b, "to", {2}, {3, -1});
+          b.node("Reshape", {"c", "to"}, "r");
+          return std::string("r");
+        }) == R{{3, 2}, {1, 2, 3, 4, 5, 6}});
+  // Cast to int32 wraps as ONNX's (and C++'s) conversion does; to int64 keeps.
+  CHECK(result(13, [](ModelBuilder& b) {
+          int_constant(b, "c", {3}, {(std::int64_t(1) << 32) + 5, -1, std::int64_t(1) << 31});
+          ModelBuilder::attr(b.node("Cast", {"c"}, "c32"), "to", std::int64_t(::onnx::TensorProto_DataType_INT32));
+          ModelBuilder::attr(b.node("Cast", {"c32"}, "r"), "to", std::int64_t(::onnx::TensorProto_DataType_INT64));
+          return std::string("r");
+        }) == R{{3}, {5, -1, -2147483648.0f}});
+  // Constant's value_int, value_ints, value_float and value_floats.
+  auto constant = [](const char* key, std::vector<float> v) {
+    return [=](ModelBuilder& b) {
+      auto& a = *b.node("Constant", {}, "r").add_attribute();
+      a.set_name(key);
+      const std::string k = key;
+      a.set_type(k == "value_int"     ? ::onnx::AttributeProto_AttributeType_INT
+                 : k == "value_ints"  ? ::onnx::AttributeProto_AttributeType_INTS
+                 : k == "value_float" ? ::onnx::AttributeProto_AttributeType_FLOAT
+                                      : ::onnx::AttributeProto_AttributeType_FLOATS);
+      if (k == "value_int") a.set_i(std::int64_t(v[0]));
+      if (k == "value_float") a.set_f(v[0]);
+      for (float f : v) {
+        if (k == "value_ints") a.add_ints(std::int64_t(f));
+        if (k == "value_floats") a.add_floats(f);
+      }
+      return std::string("r");
+    };
+  };
+  CHECK(result(13, constant("value_int", {7})) == R{{}, {7}});
+  CHECK(result(13, constant("value_ints", {3, -1})) == R{{2}, {3, -1}});
+  CHECK(result(13, constant("value_float", {2.5f})) == R{{}, {2.5f}});
+  CHECK(result(13, constant("value_floats", {1.5f, -2})) == R{{2}, {1.5f, -2}});
+  // Values that depend on the shape are refused when the forward knows them.
+  CHECK_THROWS_WITH_AS(result(13, gather({1}, {4}, 0, false)),
+                       doctest::Contains("(op Gather, opset 13): index 4 is out of range for axis 0 of size 4"),
+                       ValueError);
+}
+TEST_CASE("import: a Reshape to a shape computed from the input's, hybridized at two batch sizes (ONNX Runtime too)") {
+  // x (N, 2, 3, 4) -> Reshape to (-1, 3, 4) (its last two axes from Shape: with start at opset 15, by Slice at
+  // 13) -> plus x's axis 1 (Gather of the Shape, Cast to float): (2N, 3, 4) holding x + 2.
+  for (int opset : {13, 15}) {
+    INFO("opset ", opset);
+    ModelBuilder b(opset);
+    b.input("x", {3, 2, 3, 4});
+    symbolic_batch(b);
+    if (opset == 15) {
+      ModelBuilder::attr(b.node("Shape", {"x"}, "last2"), "start", std::int64_t(2));
+    } else {
+      b.node("Shape", {"x"}, "s");
+      int_constant(b, "from", {1}, {2});
+      int_constant(b, "to", {1}, {int64_max});
+      b.node("Slice", {"s", "from", "to"}, "last2");
+    }
+    auto& minus1 = *b.node("Constant", {}, "minus1").add_attribute();
+    minus1.set_name("value_ints");
+    minus1.set_type(::onnx::AttributeProto_AttributeType_INTS);
+    minus1.add_ints(-1);
+    ModelBuilder::attr(b.node("Concat", {"minus1", "last2"}, "target"), "axis", std::int64_t(0));
+    b.node("Reshape", {"x", "target"}, "r");
+    b.node("Shape", {"x"}, "all");
+    auto& one = *b.node("Constant", {}, "one").add_attribute();
+    one.set_name("value_int");
+    one.set_type(::onnx::AttributeProto_AttributeType_INT);
+    one.set_i(1);
+    b.node("Gather", {"all", "one"}, "c");
+    ModelBuilder::attr(b.node("Cast", {"c"}, "cf"), "to", std::int64_t(::onnx::TensorProto_DataType_FLOAT));
+    b.node("Add", {"r", "cf"}, "y");
+    b.output("y");
+    auto net = nn::SymbolBlock::from_model(b.m);
+    CHECK(net->collect_params().size() == 0);
+    auto check = [&](std::size_t n) {
+      INFO("batch ", n);
+      const auto x = iota_batch({n, 2, 3, 4});
+      const auto y = (*net)(x);
+      REQUIRE(y.shape() == Shape{2 * n, 3, 4});
+      for (std::size_t i = 0; i < x.size(); ++i) CHECK(y.data()[i] == x.data()[i] + 2.0f);
+      return y;
+    };
+    check(3), check(1);
+    net->hybridize();
+    const auto y = check(3);
+    check(1), check(5), check(3);
+    b.save("int_shape_reshape" + std::to_string(opset), iota_batch({3, 2, 3, 4}), y);
+  }
+}
+TEST_CASE("import: a float tensor where an int64 one is expected, or the reverse, is refused at import") {
+  // Refused by from_model itself, naming the node, its op and the opset; the forward is not needed.
+  auto refused = [](ModelBuilder& b) {
+    try {
+      (void)nn::SymbolBlock::from_model(b.m, "kinds.onnx");
+    } catch (const ValueError& e) {
+      return std::string(e.what());
+    }
+    return std::string("imported");
+  };
+  auto contains = [](const std::string& what, const std::string& part) {
+    INFO(what);
+    CHECK(what.find(part) != std::string::npos);
+  };
+  auto model = [](const std::function<void(ModelBuilder&)>& build, int opset = 13) {
+    ModelBuilder b(opset);
+    b.input("x", {2, 3});
+    b.node("Shape", {"x"}, "s");
+    build(b);
+    b.output("y");
+    return b;
+  };
+  {  // a Reshape to a float tensor's values
+    auto b = model([](ModelBuilder& m) {
+      m.float_initializer("f", {2}, {3, 2});
+      m.node("Reshape", {"x", "f"}, "y");
+    });
+    contains(refused(b), "'kinds.onnx': node 'y_node' (op Reshape, opset 13): input 1 ('f') is a float tensor, an "
+                         "int64 tensor is expected");
+  }
+  {  // a shape added to a float tensor
+    auto b = model([](ModelBuilder& m) { m.node("Add", {"x", "s"}, "y"); });
+    contains(refused(b), "node 'y_node' (op Add, opset 13): input 1 ('s') is an int64 tensor, a float tensor is "
+                         "expected");
+  }
+  {  // Concat of the two kinds, either way round
+    auto b = model([](ModelBuilder& m) { m.node("Concat", {"x", "s"}, "y"); });
+    contains(refused(b), "(op Concat, opset 13): input 1 ('s') is an int64 tensor, a float tensor is expected");
+    auto c = model([](ModelBuilder& m) {
+      m.node("Concat", {"s", "x"}, "t");
+      m.node("Reshape", {"x", "t"}, "y");
+    });
+    contains(refused(c), "(op Concat, opset 13): input 1 ('x') is a float tensor, an int64 tensor is expected");
+  }
+  {  // Unsqueeze's axes and Pad's pads as float tensors
+    auto b = model([](ModelBuilder& m) {
+      m.float_initializer("f", {1}, {0});
+      m.node("Unsqueeze", {"x", "f"}, "y");
+    });
+    contains(refused(b), "(op Unsqueeze, opset 13): input 1 ('f') is a float tensor, an int64 tensor is expected");
+    auto c = model([](ModelBuilder& m) {
+      m.float_initializer("p", {4}, {0, 0, 0, 0});
+      m.node("Pad", {"x", "p"}, "y");
+    });
+    contains(refused(c), "(op Pad, opset 13): input 1 ('p') is a float tensor, an int64 tensor is expected");
+  }
+  {  // Gather: float indices; a float tensor cast to int64 indexing an int64 tensor
+    auto b = model([](ModelBuilder& m) { m.node("Gather", {"x", "x"}, "y"); });
+    contains(refused(b), "(op Gather, opset 13): input 1 ('x') is a float tensor, an int64 tensor is expected");
+    auto c = model([](ModelBuilder& m) {
+      ModelBuilder::attr(m.node("Cast", {"x"}, "i"), "to", std::int64_t(::onnx::TensorProto_DataType_INT64));
+      m.node("Gather", {"s", "i"}, "t");
+      m.node("Reshape", {"x", "t"}, "y");
+    });
+    contains(refused(c), "(op Gather, opset 13): input 1 ('i') is a float tensor cast to an integer type, an int64 "
+                         "tensor is expected");
+  }
+  {  // a Slice of a float tensor
+    auto b = model([](ModelBuilder& m) {
+      m.int64_initializer("a", {1}, {0});
+      m.int64_initializer("e", {1}, {1});
+      m.node("Slice", {"x", "a", "e"}, "y");
+    });
+    contains(refused(b), "(op Slice, opset 13): input 0 ('x') is a float tensor: only a Slice of an int64 tensor");
+  }
+  {  // an int64 output; a bool constant read as a float tensor
+    auto b = model([](ModelBuilder& m) { m.node("Identity", {"s"}, "y"); });
+    contains(refused(b), "'kinds.onnx': the model's output 'y' is an int64 tensor, only a float tensor is supported");
+    auto c = model([](ModelBuilder& m) {
+      auto& a = *m.node("Constant", {}, "flag").add_attribute();
+      a.set_name("value");
+      a.set_type(::onnx::AttributeProto_AttributeType_TENSOR);
+      a.mutable_t()->set_data_type(::onnx::TensorProto_DataType_BOOL);
+      a.mutable_t()->add_int32_data(1);
+      m.node("Add", {"x", "flag"}, "y");
+    });
+    contains(refused(c), "(op Add, opset 13): input 1 ('flag') is a bool constant, a float tensor is expected");
+  }
+  {  // Shape's start and end before opset 15; a Constant of two values, or of a string
+    auto b = model([](ModelBuilder& m) {
+      ModelBuilder::attr(m.node("Shape", {"x"}, "t"), "start", std::int64_t(1));
+      m.node("Relu", {"x"}, "y");
+    });
+    contains(refused(b), "(op Shape, opset 13): start and end are attributes of Shape from opset 15 on");
+    auto c = model([](ModelBuilder& m) {
+      auto& n = m.node("Constant", {}, "k");
+      ModelBuilder::attr(n, "value_int", std::int64_t(1));
+      ModelBuilder::attr(n, "value_ints", std::vector<std::int64_t>{1});
+      m.node("Relu", {"x"}, "y");
+    });
+    contains(refused(c), "(op Constant, opset 13): a Constant has one attribute, its value; this one has 2");
+    auto d = model([](ModelBuilder& m) {
+      ModelBuilder::attr_s(m.node("Constant", {}, "k"), "value_string", "text");
+      m.node("Relu", {"x"}, "y");
+    });
+    contains(refused(d), "(op Constant, opset 13): attribute 'value_string' is not supported");
+  }
 }
 }
 
