@@ -5,7 +5,7 @@
 
 Builds, in PyTorch (torch.manual_seed(0), PyTorch's default init), a network of the layers
 whose ONNX import nn::SymbolBlock gained with them: ConvTranspose2d (groups, stride, padding,
-output_padding), InstanceNorm2d, ReflectionPad2d, Conv1d, MaxPool1d, LayerNorm, Conv3d; and
+output_padding), InstanceNorm2d, GroupNorm, ReflectionPad2d, Conv1d, MaxPool1d, LayerNorm, Conv3d; and
 exports it twice with a dynamic batch axis: at opset 13 (LayerNorm composed of ReduceMean, Sub,
 Pow, Sqrt, Div, Mul, Add) and at opset 17 (LayerNormalization).  Writes into OUT_DIR (default
 tests/data/onnx):
@@ -16,9 +16,10 @@ tests/data/onnx):
 PyTorch writes ReflectionPad2d's pads as a subgraph of int64 ops on constants (ConstantOfShape,
 Concat, Reshape, Slice, Transpose, Cast); SymbolBlock reads pads only as a constant int64
 tensor, so this script folds such subgraphs (nodes whose inputs are all constants) into
-initializers with numpy before saving, and says so in torch_layers.md.  (GroupNorm is left out:
-PyTorch's has one scale per channel, MXNet 1.x's one per group, and PyTorch's export reshapes
-by the runtime Shape of its input, which SymbolBlock does not read.)
+initializers with numpy before saving, and says so in torch_layers.md.  GroupNorm (one scale per
+channel, unlike MXNet 1.x's one per group) is exported as Reshape, InstanceNormalization, a
+Reshape back to the runtime Shape of its input (kept: it is not constant), Mul and Add; its
+weight and bias are drawn, not PyTorch's ones and zeros, so that the fixture checks them.
 
 Needs Debian's python3-torch, python3-onnx and python3-numpy: run it with /usr/bin/python3.
 """
@@ -38,12 +39,16 @@ from make_torch_lenet_onnx import (BATCH, INPUT_SEED, MODEL_SEED, debian_version
 
 
 class Layers(nn.Module):
-    # (N,2,3,3) -> up (N,4,6,6) -> inorm -> pad (N,4,8,8) -> conv (N,6,6,6) -> (N,6,36)
+    # (N,2,3,3) -> up (N,4,6,6) -> inorm -> gn -> pad (N,4,8,8) -> conv (N,6,6,6) -> (N,6,36)
     # -> conv1 (N,4,36) -> pool1 (N,4,18) -> ln -> (N,1,4,3,6) -> conv3 (N,2,4,3,6)
     def __init__(self):
         super().__init__()
         self.up = nn.ConvTranspose2d(2, 4, 3, stride=2, padding=1, output_padding=1, groups=2)
         self.inorm = nn.InstanceNorm2d(4, affine=True)
+        self.gn = nn.GroupNorm(2, 4)
+        with torch.no_grad():
+            self.gn.weight.uniform_(0.5, 1.5)
+            self.gn.bias.uniform_(-0.5, 0.5)
         self.pad = nn.ReflectionPad2d(1)
         self.conv = nn.Conv2d(4, 6, 3)
         self.conv1 = nn.Conv1d(6, 4, 3, padding=1)
@@ -52,7 +57,7 @@ class Layers(nn.Module):
         self.conv3 = nn.Conv3d(1, 2, 3, padding=1)
 
     def forward(self, x):
-        x = self.conv(self.pad(self.inorm(self.up(x)))).reshape(-1, 6, 36)
+        x = self.conv(self.pad(self.gn(self.inorm(self.up(x))))).reshape(-1, 6, 36)
         x = self.ln(self.pool1(self.conv1(x)))
         return self.conv3(x.reshape(-1, 1, 4, 3, 6))
 
@@ -126,7 +131,8 @@ editing by hand:
 
 Network (`torch.manual_seed({MODEL_SEED})`, PyTorch's default init, eval mode): ConvTranspose2d(2, 4, 3,
 stride=2, padding=1, output_padding=1, groups=2), InstanceNorm2d(4, affine=True),
-ReflectionPad2d(1), Conv2d(4, 6, 3), reshape to (N, 6, 36), Conv1d(6, 4, 3, padding=1),
+GroupNorm(2, 4) (weight drawn from U(0.5, 1.5), bias from U(-0.5, 0.5)), ReflectionPad2d(1),
+Conv2d(4, 6, 3), reshape to (N, 6, 36), Conv1d(6, 4, 3, padding=1),
 MaxPool1d(2), LayerNorm(18), reshape to (N, 1, 4, 3, 6), Conv3d(1, 2, 3, padding=1); input
 "data" (N, 2, 3, 3), output "logits" (N, 2, 4, 3, 6), batch axis dynamic.  `torch_layers_io.json`:
 {BATCH} inputs from `torch.rand` (`torch.Generator().manual_seed({INPUT_SEED})`) and PyTorch's outputs.

@@ -453,7 +453,7 @@ TEST_CASE("a SymbolBlock casts to double (Block::cast): PyTorch's LeNet in float
   net64->collect_params_with_prefix()[0].second->data().fill(0.0);
   CHECK(max_abs_diff((*net)(x), want) <= 1e-4f);
 }
-TEST_CASE("PyTorch's ConvTranspose2d, InstanceNorm2d, ReflectionPad2d, Conv1d, MaxPool1d, LayerNorm, Conv3d") {
+TEST_CASE("PyTorch's ConvTranspose2d, InstanceNorm2d, GroupNorm, ReflectionPad2d, Conv1d/3d, MaxPool1d, LayerNorm") {
   const auto [x, want] = fixture_io("torch_layers_io.json");
   for (int opset : {13, 17}) {
     INFO("opset ", opset);
@@ -461,6 +461,9 @@ TEST_CASE("PyTorch's ConvTranspose2d, InstanceNorm2d, ReflectionPad2d, Conv1d, M
     const auto ops = net->op_types();
     for (const char* op : {"ConvTranspose", "InstanceNormalization", "Pad", "Conv", "MaxPool"})
       CHECK(std::count(ops.begin(), ops.end(), std::string(op)) >= 1);
+    // GroupNorm: Reshape, InstanceNormalization, then a Reshape back to the input's runtime Shape
+    CHECK(std::count(ops.begin(), ops.end(), std::string("InstanceNormalization")) == 2);
+    CHECK(std::count(ops.begin(), ops.end(), std::string("Shape")) == 1);
     // LayerNorm: LayerNormalization at 17, PyTorch's ReduceMean, Sub, Pow, Sqrt, Div, Mul, Add at 13
     CHECK((std::count(ops.begin(), ops.end(), std::string("LayerNormalization")) == 1) == (opset == 17));
     CHECK((std::count(ops.begin(), ops.end(), std::string("Pow")) == 1) == (opset == 13));
