@@ -29,6 +29,22 @@ TEST_CASE("the same seed gives the same numbers") {
   CHECK(a.normal(1, 2) == b.normal(1, 2));
   CHECK(draw(a, 5) == draw(b, 5));
 }
+TEST_CASE("uniform(low, high) stays below high where low + (high - low) * u rounds up to it") {
+  // was: low + (high - low) * u, which rounds to high for about half the draws when the range is one ulp
+  Generator g(5);
+  const double low = 1.0, high = std::nextafter(1.0, 2.0);
+  for (int i = 0; i < 100; ++i) {
+    const double v = g.uniform(low, high);
+    CHECK(v >= low);
+    CHECK(v < high);
+  }
+  for (int i = 0; i < 100; ++i) {  // a wide range: [-3, 0.1)
+    const double v = g.uniform(-3.0, 0.1);
+    CHECK(v >= -3.0);
+    CHECK(v < 0.1);
+  }
+  CHECK(g.uniform(2.5, 2.5) == 2.5);  // an empty range gives low, as before
+}
 TEST_CASE("seed() discards a cached normal variate") {
   Generator a(3), b(3);
   a.normal(0, 1);  // caches the second Box-Muller value

@@ -25,8 +25,13 @@ class Generator {
   std::uint64_t next_u64() { return engine_(); }
   /// Uniform in [0, 1) with 53 random bits.
   double uniform01() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
-  /// Uniform in [low, high).
-  double uniform(double low, double high) { return low + (high - low) * uniform01(); }
+  /// Uniform in [low, high) (low when they are equal).  low + (high - low) * u can round up to
+  /// high (for a range of a few ulps, about half the draws): such a value becomes the largest
+  /// double below high.
+  double uniform(double low, double high) {
+    const double v = low + (high - low) * uniform01();
+    return v < high || !(low < high) ? v : std::nextafter(high, low);
+  }
   /// Normal(mean, sigma) by the Box-Muller transform (pairs cached).
   double normal(double mean, double sigma) {
     if (has_spare_) {
