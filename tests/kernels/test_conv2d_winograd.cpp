@@ -9,6 +9,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -409,5 +410,49 @@ TEST_CASE("non-finite inputs reach the outputs they touch, as in the direct sum"
   CHECK(std::none_of(y.begin(), image0_end, [](float v) { return std::isnan(v); }));
   CHECK(std::isnan(y[(1 * g.O + 4) * g.P() + 5 * g.Wo + 9]));
   CHECK(std::isnan(y[(1 * g.O + 7) * g.P() + 4 * g.Wo + 8]));
+}
+
+// The transforms spread a NaN or an infinity over the whole tile (and its neighbours whose
+// patches hold it), so conv2d_forward and conv2d_backward compute a result that comes out not
+// finite again by im2col + GEMM: non-finite exactly where the direct sum is.
+TEST_CASE("conv2d_forward and conv2d_backward: non-finite exactly where the direct sum is, not over whole tiles") {
+  const Conv2DGeometry g = make_wino_3x3(2, 64, 16, 16, 64, 1, 1);
+  REQUIRE(kernels::winograd_applies(g));
+  const auto same_class = [](auto a, auto b) {  // NaN, +inf, -inf or finite (then close), alike
+    if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+    if (std::isinf(a) || std::isinf(b)) return a == b;
+    return std::abs(double(a) - double(b)) <= 1e-4 * (1 + std::abs(double(b)));
+  };
+  const auto mismatches = [&](const auto& fast, const auto& direct) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < fast.size(); ++i) n += !same_class(fast[i], direct[i]);
+    return n;
+  };
+  for (bool relu : {false, true}) {
+    auto x = random_values<float>(g.N * g.C * g.H * g.W, 51);
+    const auto w = random_values<float>(g.O * g.C * 9, 52), b = random_values<float>(g.O, 53);
+    x[(1 * g.C + 3) * g.H * g.W + 5 * g.W + 9] = std::nanf("");                          // image 1, channel 3, (5, 9)
+    x[(0 * g.C + 60) * g.H * g.W + 12 * g.W + 2] = std::numeric_limits<float>::infinity();  // image 0, channel 60
+    std::vector<float> y(g.N * g.O * g.P()), want(y.size());
+    kernels::conv2d_forward(g, x.data(), w.data(), b.data(), y.data(), relu);
+    kernels::conv2d_forward_naive(g, x.data(), w.data(), b.data(), want.data());
+    if (relu)
+      for (float& v : want) v = v <= 0 ? 0.f : v;
+    CHECK(std::count_if(want.begin(), want.end(), [](float v) { return !std::isfinite(v); }) > 0);
+    CHECK(mismatches(y, want) == 0);
+  }
+  // Backward: a NaN in dy at an output pixel whose every tap lies inside the image (so that
+  // im2col's zeros for the padding do not meet it), an infinity in another.
+  const auto x = random_values<double>(g.N * g.C * g.H * g.W, 54), w = random_values<double>(g.O * g.C * 9, 55);
+  auto dy = random_values<double>(g.N * g.O * g.P(), 56);
+  dy[(0 * g.O + 7) * g.P() + 6 * g.Wo + 6] = std::nan("");
+  dy[(1 * g.O + 40) * g.P() + 9 * g.Wo + 3] = std::numeric_limits<double>::infinity();
+  std::vector<double> dx(x.size()), dw(w.size()), db(g.O), want_dx(x.size()), want_dw(w.size()), want_db(g.O);
+  kernels::conv2d_backward(g, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data());
+  kernels::conv2d_backward_naive(g, x.data(), w.data(), dy.data(), want_dx.data(), want_dw.data(), want_db.data());
+  CHECK(std::count_if(want_dx.begin(), want_dx.end(), [](double v) { return !std::isfinite(v); }) > 0);
+  CHECK(mismatches(dx, want_dx) == 0);
+  CHECK(mismatches(dw, want_dw) == 0);
+  CHECK(mismatches(db, want_db) == 0);
 }
 }

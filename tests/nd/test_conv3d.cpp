@@ -91,4 +91,16 @@ TEST_CASE("convolution3d: errors name both shapes") {
   CHECK_THROWS_WITH_AS(nd::convolution3d(x, nd::zeros<float>({3, 2, 2, 2, 2}), nd::zeros<float>({2})),
                        "convolution3d: bias must have shape (3,) for weight (3, 2, 2, 2, 2), got (2,)", ShapeError);
 }
+
+TEST_CASE("convolution3d: a dilation whose span passes 2^64 is a ValueError, not a kernel of span 1") {
+  // dilate 2^39 x (k - 1) = 2^25 wrapped to 0: the output came out (1, 1, 1, 1, 3), the last tap
+  // (far outside the input) added in.  The check is on shapes: nothing is allocated here.
+  const std::size_t k = (std::size_t(1) << 25) + 1, d = std::size_t(1) << 39;
+  const detail::ConvSpec spec{.op = "convolution3d", .transposed = false, .stride = {1, 1, 1}, .dilate = {1, 1, d},
+                              .pad = {0, 0, 0}, .adj = {}, .num_group = 1};
+  CHECK_THROWS_WITH_AS(detail::check_conv_args(spec, Shape{1, 1, 1, 1, 3}, Shape{1, 1, 1, 1, k}, nullptr),
+                       "convolution3d: dilate (1, 1, 549755813888) times kernel size 33554433 along axis 4 overflows "
+                       "the kernel's span: input (1, 1, 1, 1, 3) vs weight (1, 1, 1, 1, 33554433)",
+                       ValueError);
+}
 }

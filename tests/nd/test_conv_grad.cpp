@@ -108,6 +108,13 @@ TEST_CASE("conv_grad: convolution_weight_grad's errors name the shapes") {
                        "convolution_weight_grad: x and dy must be 4-D, got x (2, 3, 5, 5) and dy (2, 4, 3)", ShapeError);
   CHECK_THROWS_WITH_AS(nd::convolution_weight_grad(x, NDArray<double>(Shape{2, 4, 1, 1}).fill(0.0), {7, 7}),
                        doctest::Contains("larger than the padded input"), ShapeError);
+  // The weight is checked by its shape, not allocated first: a kernel of 2^20 x 2^20 (2^40 weights
+  // a filter) was a ValueError about the machine's memory, not about the kernel.
+  const std::size_t huge = std::size_t(1) << 20;
+  CHECK_THROWS_WITH_AS(nd::convolution_weight_grad(x, NDArray<double>(Shape{2, 4, 1, 1}).fill(0.0), {huge, huge}),
+                       "convolution: kernel (dilated to 1048576x1048576) larger than the padded input (5x5): input "
+                       "(2, 3, 5, 5) vs weight (4, 3, 1048576, 1048576)",
+                       ShapeError);
 }
 
 }  // TEST_SUITE

@@ -103,4 +103,29 @@ TEST_CASE("deconvolution: errors name both shapes") {
                        "deconvolution: dilate must be > 0, got (0, 1): input (1, 3, 4, 4) vs weight (3, 2, 3, 3)",
                        ValueError);
 }
+
+TEST_CASE("deconvolution: products of sizes below 2^40 that pass 2^64 are errors, not wrapped shapes") {
+  // (in - 1) stride: 2^39 x 2^39 gave an axis of 18446743523953737731 on an empty batch (no data
+  // to allocate, so nothing else stopped it); 2^25 x 2^39 = 2^64 wrapped to 0 and gave 3.
+  const std::size_t s39 = std::size_t(1) << 39, s25 = std::size_t(1) << 25;
+  CHECK_THROWS_WITH_AS(nd::deconvolution(nd::zeros<float>({0, 3, s39, 4}), nd::zeros<float>({3, 2, 3, 3}), {},
+                                         {.stride = {s39, 1}}),
+                       doctest::Contains("deconvolution: output too large along axis 2"), ShapeError);
+  const detail::ConvSpec grown{.op = "deconvolution", .transposed = true, .stride = {1, s39}, .dilate = {1, 1},
+                               .pad = {0, 0}, .adj = {0, 0}, .num_group = 1};
+  CHECK_THROWS_WITH_AS(detail::check_conv_args(grown, Shape{1, 1, 1, s25 + 1}, Shape{1, 1, 1, 3}, nullptr),
+                       doctest::Contains("output too large along axis 3"), ShapeError);
+  // dilate (k - 1): 2^39 x 2^25 = 2^64 wrapped the span to 1; the kernels then indexed with the
+  // wrapped taps (col2im read out of bounds).  The weight is not allocated: the check is on shapes.
+  const detail::ConvSpec dilated{.op = "deconvolution", .transposed = true, .stride = {1, 1}, .dilate = {1, s39},
+                                 .pad = {0, 0}, .adj = {0, 0}, .num_group = 1};
+  CHECK_THROWS_WITH_AS(detail::check_conv_args(dilated, Shape{1, 1, 1, 2}, Shape{1, 1, 1, s25 + 1}, nullptr),
+                       "deconvolution: dilate (1, 549755813888) times kernel size 33554433 along axis 3 overflows the "
+                       "kernel's span: input (1, 1, 1, 2) vs weight (1, 1, 1, 33554433)",
+                       ValueError);
+  // just below the limits: sizes still computed exactly
+  const detail::ConvSpec wide{.op = "deconvolution", .transposed = true, .stride = {1, s39}, .dilate = {1, 1},
+                              .pad = {0, 0}, .adj = {0, 0}, .num_group = 1};
+  CHECK(detail::check_conv_args(wide, Shape{0, 1, 1, 3}, Shape{1, 1, 1, 3}, nullptr).out[1] == 2 * s39 + 3);
+}
 }

@@ -188,6 +188,37 @@ TEST_CASE("pooling: max with the fused relu is relu then max pooling, values, gr
   }
 }
 
+TEST_CASE("pooling: the fused relu keeps a NaN as nd::relu does, values and gradient as the unfused pair") {
+  // relu(NaN) is NaN (nd::relu, the convolution's fused ReLU); the pooling's fused ReLU made it
+  // 0, so a hybridized graph (graph::fuse_relu_pool) gave 0 where the imperative one gave NaN.
+  const float nan = std::nanf("");
+  for (const nd::PoolOptions& opt : {nd::PoolOptions{.kernel = {2, 2}, .stride = {2, 2}},
+                                     nd::PoolOptions{.kernel = {3, 3}, .stride = {1, 1}, .pad = {1, 1}}}) {
+    NDArray<float> a = nd::array<float>({nan, -1, -2, 3, -4, -5, -6, -7, 8, -9, nan, -0.f, 1, 2, -3, 4}, {1, 1, 4, 4});
+    NDArray<float> b = a.copy();
+    a.attach_grad(), b.attach_grad();
+    NDArray<float> ya, yb;
+    {
+      autograd::record rec;
+      nd::ops::Pooling<float> op;
+      op.opt = opt;
+      op.relu = true;
+      ya = autograd::apply(std::move(op), a);
+      yb = nd::pooling(nd::relu(b), opt);
+    }
+    ya.backward(nd::ones<float>(ya.shape()));
+    yb.backward(nd::ones<float>(yb.shape()));
+    const auto va = ya.to_vector(), vb = yb.to_vector();
+    REQUIRE(va.size() == vb.size());
+    CHECK(std::any_of(vb.begin(), vb.end(), [](float v) { return std::isnan(v); }));
+    for (std::size_t i = 0; i < va.size(); ++i) {
+      CHECK(std::isnan(va[i]) == std::isnan(vb[i]));
+      if (!std::isnan(vb[i])) CHECK(va[i] == vb[i]);
+    }
+    CHECK(a.grad().to_vector() == b.grad().to_vector());
+  }
+}
+
 TEST_CASE("pooling: max backward routes dy to the arg-max") {
   auto x = nd::array<double>({1, 9, 3, 4, 5, 2, 8, 7, 6}, {1, 1, 3, 3});
   x.attach_grad();

@@ -75,6 +75,14 @@ struct Conv2DWorkspace {
 };
 
 namespace detail_conv {
+/// True when every one of a[0, n) is finite: a NaN or an infinity makes a sum of a[i] * 0 NaN
+/// (in lanes, so that the loop vectorises).
+template <class T>
+bool all_finite(const T* a, std::size_t n) {
+  const T check = detail::fold_lanes(a, n, T(0), [](T s, T v) { return s + v * T(0); });
+  return check == T(0);
+}
+
 /// A max pooling of the convolution's output that conv2d_forward's team applies to the planes
 /// each thread computed, where it splits one image's channels (conv2d_max_pool_forward).
 template <class T>
@@ -323,7 +331,13 @@ bool forward(const Conv2DGeometry& g, const T* x, const T* w, const T* b, T* y, 
   }
   if (winograd_applies(g)) {
     conv2d_forward_winograd(g, x, w, b, y, relu);
-    return false;
+    // The transforms mix every pixel of a tile's patch into each of its outputs: an infinite or
+    // NaN pixel or weight (or a transform that overflows) leaves outputs infinite or NaN that the
+    // direct sum keeps finite.  Such a y is computed again by im2col + GEMM.
+    if (all_finite(y, g.N * g.O * g.P())) return false;
+    Conv2DGeometry generic = g;
+    generic.generic = true;
+    return forward(generic, x, w, b, y, relu, pool);
   }
   if (direct_small_applies(g) && !direct_wide_applies<T>(g)) {
     conv2d_forward_direct_small(g, x, w, b, y, relu);
@@ -388,8 +402,20 @@ void conv2d_backward(const Conv2DGeometry& g, const T* x, const T* w, const T* d
   const std::size_t Cg = g.Cg(), Og = g.Og(), K = g.K(), P = g.P(), HW = g.H * g.W, Ho = g.Ho, Wo = g.Wo;
   if (depthwise_applies(g)) return conv2d_backward_depthwise(g, x, w, dy, dx, dw, db, relu_y);
   if (winograd_applies(g)) {  // the input and weight gradients by Winograd; db below
-    if (dx) conv2d_input_grad_winograd(g, w, dy, dx, relu_y);
-    if (dw) conv2d_weight_grad_winograd(g, x, dy, dw, relu_y);
+    // As in the forward pass, a gradient that comes out not finite is computed again by
+    // im2col + GEMM (an infinite or NaN element spreads over whole tiles in the transforms).
+    Conv2DGeometry generic = g;
+    generic.generic = true;
+    if (dx) {
+      conv2d_input_grad_winograd(g, w, dy, dx, relu_y);
+      if (!detail_conv::all_finite(dx, g.N * g.C * HW))
+        conv2d_backward(generic, x, w, dy, dx, static_cast<T*>(nullptr), static_cast<T*>(nullptr), relu_y);
+    }
+    if (dw) {
+      conv2d_weight_grad_winograd(g, x, dy, dw, relu_y);
+      if (!detail_conv::all_finite(dw, g.O * K))
+        conv2d_backward(generic, x, w, dy, static_cast<T*>(nullptr), dw, static_cast<T*>(nullptr), relu_y);
+    }
     dx = dw = nullptr;
   }
   if (dw && direct_wide_weight_grad_applies<T>(g) && conv2d_weight_grad_direct_wide(g, x, dy, dw, db, relu_y))

@@ -84,43 +84,50 @@ struct Convolution : autograd::OpBase {
   static kernels::Conv2DGeometry make_geometry(const NDArray<T>& x, const NDArray<T>& w, const NDArray<T>& b,
                                                const ConvOptions& opt) {
     GLUINO_CHECK(StateError, x.defined() && w.defined(), "convolution: input and weight must be defined arrays");
-    GLUINO_CHECK(ShapeError, x.ndim() == 4, "convolution: input must be 4-D (N, C, H, W), got ", x.shape());
-    GLUINO_CHECK(ShapeError, w.ndim() == 4, "convolution: weight must be 4-D (O, C/groups, kh, kw), got ", w.shape(),
-                 " for input ", x.shape());
+    const Shape bs = b.defined() ? b.shape() : Shape{};
+    return make_geometry(x.shape(), w.shape(), b.defined() ? &bs : nullptr, opt);
+  }
+  /// The same from the shapes of x, w and b (b null: no bias), so that a caller with no weight
+  /// array (convolution_weight_grad) need not allocate one to check its arguments.
+  static kernels::Conv2DGeometry make_geometry(const Shape& xs, const Shape& ws, const Shape* bs,
+                                               const ConvOptions& opt) {
+    GLUINO_CHECK(ShapeError, xs.ndim() == 4, "convolution: input must be 4-D (N, C, H, W), got ", xs);
+    GLUINO_CHECK(ShapeError, ws.ndim() == 4, "convolution: weight must be 4-D (O, C/groups, kh, kw), got ", ws,
+                 " for input ", xs);
     GLUINO_CHECK(ValueError, opt.stride[0] > 0 && opt.stride[1] > 0, "convolution: stride must be > 0, got (",
-                 opt.stride[0], ", ", opt.stride[1], "): input ", x.shape(), " vs weight ", w.shape());
+                 opt.stride[0], ", ", opt.stride[1], "): input ", xs, " vs weight ", ws);
     GLUINO_CHECK(ValueError, opt.dilate[0] > 0 && opt.dilate[1] > 0, "convolution: dilate must be > 0, got (",
-                 opt.dilate[0], ", ", opt.dilate[1], "): input ", x.shape(), " vs weight ", w.shape());
-    GLUINO_CHECK(ValueError, opt.num_group > 0, "convolution: num_group must be > 0, got 0: input ", x.shape(),
-                 " vs weight ", w.shape());
-    check_pad_stride(opt, x.shape(), w.shape());
+                 opt.dilate[0], ", ", opt.dilate[1], "): input ", xs, " vs weight ", ws);
+    GLUINO_CHECK(ValueError, opt.num_group > 0, "convolution: num_group must be > 0, got 0: input ", xs,
+                 " vs weight ", ws);
+    check_pad_stride(opt, xs, ws);
     kernels::Conv2DGeometry g;
-    g.N = x.shape(0), g.C = x.shape(1), g.H = x.shape(2), g.W = x.shape(3);
-    g.O = w.shape(0), g.groups = opt.num_group, g.kh = w.shape(2), g.kw = w.shape(3);
+    g.N = xs[0], g.C = xs[1], g.H = xs[2], g.W = xs[3];
+    g.O = ws[0], g.groups = opt.num_group, g.kh = ws[2], g.kw = ws[3];
     g.sh = opt.stride[0], g.sw = opt.stride[1], g.ph = opt.pad[0], g.pw = opt.pad[1];
     g.dh = opt.dilate[0], g.dw = opt.dilate[1];
     GLUINO_CHECK(ShapeError, g.C % g.groups == 0 && g.O % g.groups == 0, "convolution: input channels and filters must be multiples of num_group = ",
-                 g.groups, ": input ", x.shape(), " vs weight ", w.shape());
-    GLUINO_CHECK(ShapeError, w.shape(1) == g.C / g.groups, "convolution: weight expects ", w.shape(1) * g.groups,
-                 " input channels (", w.shape(1), " per group x ", g.groups, " groups): input ", x.shape(), " vs weight ",
-                 w.shape());
-    GLUINO_CHECK(ShapeError, g.kh > 0 && g.kw > 0, "convolution: empty kernel in weight ", w.shape());
-    GLUINO_CHECK(ShapeError, g.C > 0, "convolution: input has 0 channels: input ", x.shape(), " vs weight ", w.shape());
-    GLUINO_CHECK(ShapeError, g.O > 0, "convolution: weight has 0 filters: input ", x.shape(), " vs weight ", w.shape());
-    if (b.defined())
-      GLUINO_CHECK(ShapeError, b.ndim() == 1 && b.shape(0) == g.O, "convolution: bias must have shape (", g.O,
-                   ",) for weight ", w.shape(), ", got ", b.shape());
-    const std::size_t span_h = dilated_span(g.kh, g.dh, x.shape(), w.shape());
-    const std::size_t span_w = dilated_span(g.kw, g.dw, x.shape(), w.shape());
+                 g.groups, ": input ", xs, " vs weight ", ws);
+    GLUINO_CHECK(ShapeError, ws[1] == g.C / g.groups, "convolution: weight expects ", ws[1] * g.groups,
+                 " input channels (", ws[1], " per group x ", g.groups, " groups): input ", xs, " vs weight ",
+                 ws);
+    GLUINO_CHECK(ShapeError, g.kh > 0 && g.kw > 0, "convolution: empty kernel in weight ", ws);
+    GLUINO_CHECK(ShapeError, g.C > 0, "convolution: input has 0 channels: input ", xs, " vs weight ", ws);
+    GLUINO_CHECK(ShapeError, g.O > 0, "convolution: weight has 0 filters: input ", xs, " vs weight ", ws);
+    if (bs)
+      GLUINO_CHECK(ShapeError, bs->ndim() == 1 && (*bs)[0] == g.O, "convolution: bias must have shape (", g.O,
+                   ",) for weight ", ws, ", got ", *bs);
+    const std::size_t span_h = dilated_span(g.kh, g.dh, xs, ws);
+    const std::size_t span_w = dilated_span(g.kw, g.dw, xs, ws);
     GLUINO_CHECK(ShapeError, span_h <= g.H + 2 * g.ph && span_w <= g.W + 2 * g.pw, "convolution: kernel (dilated to ",
                  span_h, "x", span_w, ") larger than the padded input (", g.H + 2 * g.ph, "x", g.W + 2 * g.pw,
-                 "): input ", x.shape(), " vs weight ", w.shape());
+                 "): input ", xs, " vs weight ", ws);
     g.infer_output();
     std::size_t numel = 0;
     const bool wraps = __builtin_mul_overflow(g.N, g.O, &numel) || __builtin_mul_overflow(numel, g.Ho, &numel) ||
                        __builtin_mul_overflow(numel, g.Wo, &numel);
     GLUINO_CHECK(ShapeError, !wraps && numel < max_extent, "convolution: output (", g.N, ", ", g.O, ", ", g.Ho, ", ",
-                 g.Wo, ") too large: input ", x.shape(), " vs weight ", w.shape());
+                 g.Wo, ") too large: input ", xs, " vs weight ", ws);
     return g;
   }
 

@@ -30,7 +30,8 @@ struct Conv1DOptions {
 /// reshape), and the result viewed back.  The arguments are checked first, with 1-D shapes in
 /// the messages: ShapeError for a non-3-D input or weight, a channel or bias mismatch, channels
 /// not multiples of num_group, a kernel larger than the padded input; ValueError for a zero
-/// stride, dilation or num_group, or a size of 2^40 or more (a negative number converted).
+/// stride, dilation or num_group, a size of 2^40 or more (a negative number converted), or a
+/// dilation times kernel size whose span would wrap.
 template <class T>
 NDArray<T> convolution1d(const NDArray<T>& x, const NDArray<T>& weight, const NDArray<T>& bias = {},
                          Conv1DOptions opt = {}) {

@@ -188,8 +188,9 @@ std::vector<NDArray<T>> Convolution3D<T>::backward_graph(const NDArray<T>& dy, c
 /// Returns (N, O, Do, Ho, Wo), Do = (D + 2 pad - dilate (kd - 1) - 1) / stride + 1 (likewise).
 /// Direct loops (kernels/conv3d.hpp): correct, not fast.  Throws ShapeError for a non-5-D input
 /// or weight, a channel or bias mismatch, channels or filters not multiples of num_group, a
-/// kernel larger than the padded input; ValueError for a zero stride, dilation or num_group, or
-/// a size of 2^40 or more.  Every message names the input's and the weight's shapes.
+/// kernel larger than the padded input; ValueError for a zero stride, dilation or num_group, a
+/// size of 2^40 or more, or a dilation times kernel size whose span would wrap.  Every message
+/// names the input's and the weight's shapes.
 /// The options are taken by reference (see nd::deconvolution).
 template <class T>
 NDArray<T> convolution3d(const NDArray<T>& x, const NDArray<T>& weight, const NDArray<T>& bias = {},

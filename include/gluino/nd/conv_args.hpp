@@ -36,8 +36,9 @@ struct ConvSizes {
 /// ShapeError for a wrong rank, a channel or bias mismatch, channels not multiples of the groups,
 /// an empty kernel, input or weight, a kernel larger than the padded input (convolution) or an
 /// output of size < 1 (deconvolution), an output too large to index; ValueError for a zero
-/// stride, dilation or num_group, adj >= stride, and any size of 2^40 or more (a negative number
-/// converted to size_t).  Every message names the op, the input's and the weight's shapes.
+/// stride, dilation or num_group, adj >= stride, any size of 2^40 or more (a negative number
+/// converted to size_t), and a dilation times kernel size of 2^62 or more (the dilated kernel's
+/// span would wrap).  Every message names the op, the input's and the weight's shapes.
 GLUINO_FUNC ConvSizes check_conv_args(const ConvSpec& spec, const Shape& x, const Shape& w, const Shape* b);
 
 }  // namespace gluino::detail
@@ -110,13 +111,27 @@ GLUINO_FUNC ConvSizes check_conv_args(const ConvSpec& spec, const Shape& x, cons
     const std::size_t adj = spec.adj.empty() ? 0 : spec.adj[a];
     GLUINO_CHECK(ShapeError, k > 0 && k < lim, op, ": empty or huge kernel in weight ", w, " for input ", x);
     GLUINO_CHECK(ShapeError, in < lim, op, ": input ", x, " too large");
-    const std::size_t span = d * (k - 1) + 1;  // both factors < 2^40: no wrap
+    // d (k - 1) and (in - 1) stride: each factor below 2^40, so a product can reach 2^80 and wrap
+    // (a dilation of 2^39 and a kernel of 2^25 + 1 taps wrapped to a span of 1: convolution3d
+    // then added the last tap in, deconvolution's col2im read out of bounds).
+    std::size_t span = 0;
+    GLUINO_CHECK(ValueError, !__builtin_mul_overflow(d, k - 1, &span) && span < (std::size_t(1) << 62), op,
+                 ": dilate ", list(spec.dilate), " times kernel size ", k, " along axis ", 2 + a,
+                 " overflows the kernel's span: input ", x, " vs weight ", w);
+    ++span;
     std::size_t out = 0;
     if (spec.transposed) {
       GLUINO_CHECK(ValueError, adj < st, op, ": adj ", list(spec.adj), " must be smaller than stride ",
                    list(spec.stride), ": input ", x, " vs weight ", w);
       GLUINO_CHECK(ShapeError, in > 0, op, ": empty input ", x, " vs weight ", w);
-      const std::size_t grown = (in - 1) * st + span + adj;
+      std::size_t grown = 0;
+      GLUINO_CHECK(ShapeError,
+                   !__builtin_mul_overflow(in - 1, st, &grown) && grown < (std::size_t(1) << 62) &&
+                       span + adj < (std::size_t(1) << 62) - grown,
+                   op, ": output too large along axis ", 2 + a,
+                   " ((in - 1) stride + dilate (k - 1) + 1 + adj with stride ", list(spec.stride), "): input ", x,
+                   " vs weight ", w);
+      grown += span + adj;
       GLUINO_CHECK(ShapeError, grown > 2 * p, op, ": pad ", list(spec.pad), " leaves no output: input ", x,
                    " vs weight ", w);
       out = grown - 2 * p;

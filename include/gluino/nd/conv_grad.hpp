@@ -133,12 +133,14 @@ NDArray<T> convolution_weight_grad(const NDArray<T>& x, const NDArray<T>& dy, st
   GLUINO_CHECK(StateError, x.defined() && dy.defined(), "convolution_weight_grad: x and dy must be defined arrays");
   GLUINO_CHECK(ShapeError, x.ndim() == 4 && dy.ndim() == 4, "convolution_weight_grad: x and dy must be 4-D, got x ",
                x.shape(), " and dy ", dy.shape());
-  const NDArray<T> w(Shape{dy.shape(1), opt.num_group == 0 ? 0 : x.shape(1) / opt.num_group, kernel[0], kernel[1]});
+  // The weight's shape only: an array of it would be allocated before the checks (a kernel of
+  // 2^20 x 2^20 asked the system for terabytes first).
+  const Shape ws{dy.shape(1), opt.num_group == 0 ? 0 : x.shape(1) / opt.num_group, kernel[0], kernel[1]};
   ops::ConvolutionWeightGrad<T> op;
-  op.geom = ops::Convolution<T>::make_geometry(x, w, NDArray<T>{}, opt);
+  op.geom = ops::Convolution<T>::make_geometry(x.shape(), ws, nullptr, opt);
   const Shape want{op.geom.N, op.geom.O, op.geom.Ho, op.geom.Wo};
   GLUINO_CHECK(ShapeError, dy.shape() == want, "convolution_weight_grad: dy must have the convolution's output shape ",
-               want, " for x ", x.shape(), " and weight ", w.shape(), ", got ", dy.shape());
+               want, " for x ", x.shape(), " and weight ", ws, ", got ", dy.shape());
   return autograd::apply(std::move(op), x, dy);
 }
 

@@ -105,9 +105,10 @@ struct Deconvolution : autograd::OpBase {
 /// channels first), bias (O,) or an undefined array for none.  Returns (N, O, Ho, Wo),
 /// Ho = (H - 1) stride - 2 pad + dilate (kh - 1) + 1 + adj (likewise Wo).  MXNet's target_shape
 /// is not supported: give adj.  Throws ShapeError for a non-4-D input or weight, a channel or bias
-/// mismatch, channels not multiples of num_group, an empty input, an output of size < 1;
-/// ValueError for a zero stride, dilation or num_group, adj >= stride, or a size of 2^40 or more
-/// (a negative number converted to size_t).  Every message names the input's and the weight's
+/// mismatch, channels not multiples of num_group, an empty input, an output of size < 1 or of
+/// 2^62 or more along an axis; ValueError for a zero stride, dilation or num_group, adj >= stride,
+/// a size of 2^40 or more (a negative number converted to size_t), or a dilation times kernel
+/// size whose span would wrap.  Every message names the input's and the weight's
 /// shapes.
 /// The options are taken by reference: passed by value, their 32-byte alignment changes the
 /// calling convention (g++ notes it, -Wpsabi).

@@ -47,7 +47,8 @@ struct PoolGradPiece;
 /// max ignores padding, avg divides by the clipped window size (count_include_pad) or by the
 /// number of real elements.  Backward: max sends dy to the arg-max position that forward saved
 /// (only when recording); avg spreads dy / divisor over the window.
-/// With `relu` (max only), y = max(pooling(x), 0), which equals pooling(max(x, 0)) for finite x:
+/// With `relu` (max only), y = relu(pooling(x)) (NaN stays NaN, as nd::relu), which equals
+/// pooling(relu(x)) for every x, NaN included (a NaN in a window is its maximum either way):
 /// a hybridized training graph runs a convolution's ReLU here (graph::fuse_relu_pool), so that
 /// backward needs the arg-max and the pooled output only, not the convolution's whole output.
 template <class T>
@@ -93,7 +94,8 @@ struct Pooling : autograd::OpBase {
       gluino::detail::parallel_for(planes, [&](std::size_t p) {
         kernels::max_pool2d_plane(geom, px + p * in_plane, py + p * out_plane, idx ? idx + p * out_plane : nullptr);
         if (relu)
-          for (T* v = py + p * out_plane; v != py + (p + 1) * out_plane; ++v) *v = *v > T(0) ? *v : T(0);
+          for (T* v = py + p * out_plane; v != py + (p + 1) * out_plane; ++v)
+            *v = *v <= T(0) ? T(0) : *v;  // NaN stays NaN, as nd::relu
       }, cost);
       if (relu && recording()) relu_out = y;
     } else {
