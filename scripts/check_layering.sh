@@ -30,7 +30,7 @@ declare -A allowed=(
   [optim]="optim nn graph init io nd autograd kernels core"
   [data]="data nd autograd kernels core"
   [model_zoo]="model_zoo nn graph init nd autograd kernels core"
-  [onnx]="onnx nn graph init nd autograd kernels core"
+  [onnx]="onnx nn graph init io nd autograd kernels core"
   [dist]="dist optim metric nn graph init io nd autograd kernels core"
   [utils]="utils nn graph init nd autograd kernels core"
 )

@@ -895,3 +895,99 @@ TEST_CASE("a trace that throws after a deferred initialization: later calls matc
   CHECK(net.cached_graphs()[0]->find(net.collect_params().begin()->first) >= 0);  // bound by name
 }
 }
+
+namespace {
+// Gluon's stop-gradient idiom: a target computed inside autograd::pause, which no gradient flows
+// through, then multiplied with the recorded path.
+class PausedTarget : public nn::BasicHybridCustomBlock<PausedTarget, double> {
+ public:
+  PausedTarget() { w_ = this->params().get("w", Shape{3}); }
+  NDArray<double> forward(const NDArray<double>& x) {
+    NDArray<double> t;
+    {
+      autograd::pause no_record;
+      t = nd::tanh(x * w_->data());
+    }
+    return x * w_->data() * t;
+  }
+  std::shared_ptr<nn::BasicParameter<double>> w_;
+};
+// Records its Conv2D and BatchNorm (predict mode: running statistics) whatever the caller does.
+class RecordsItself : public nn::BasicHybridCustomBlock<RecordsItself, double> {
+ public:
+  RecordsItself() {
+    conv_ = this->register_child(nn::BasicConv2D<double>{3, 3, {.in_channels = 2}});
+    bn_ = this->register_child(nn::BasicBatchNorm<double>{});
+  }
+  NDArray<double> forward(const NDArray<double>& x) {
+    autograd::record rec(false);
+    return (*bn_)((*conv_)(x));
+  }
+  std::shared_ptr<nn::BasicConv2D<double>> conv_;
+  std::shared_ptr<nn::BasicBatchNorm<double>> bn_;
+};
+}  // namespace
+
+TEST_SUITE("nn/hybrid_block") {
+TEST_CASE("autograd::pause inside forward keeps its ops out of the recorded graph at every run, as imperatively") {
+  PausedTarget net, ref;
+  for (PausedTarget* b : {&net, &ref}) {
+    b->initialize();
+    b->w_->set_data(nd::array<double>({0.5, -0.7, 1.2}, {3}));
+  }
+  net.hybridize();
+  auto step = [](PausedTarget& b, const NDArray<double>& x) {
+    b.w_->zero_grad();
+    x.grad().fill(0);
+    {
+      autograd::record rec;
+      auto y = b(x);
+      (y * y).sum().backward();
+    }
+    std::vector<std::vector<double>> g{b.w_->grad().to_vector(), x.grad().to_vector()};
+    return g;
+  };
+  for (int k = 0; k < 4; ++k) {  // the trace, the watched run, planned runs
+    CAPTURE(k);
+    auto x = rand_array({2, 3}, 170 + std::uint64_t(k));
+    x.attach_grad();
+    const auto want = step(ref, x);
+    check_close_lists(step(net, x), want, 1e-13);
+  }
+  // Not recording, the same graph's values.
+  const auto x = rand_array({2, 3}, 175);
+  for (int k = 0; k < 2; ++k) test::check_close(net(x).to_vector(), ref(x).to_vector(), 1e-14);
+  REQUIRE(net.cached_graphs().size() == 2);  // recording (oldest), then not
+  std::ostringstream os;  // the ops run under pause are marked in the printed recording graph
+  os << *net.cached_graphs()[0];
+  CHECK(os.str().find("mode(paused, predict)") != std::string::npos);
+}
+TEST_CASE("a record scope inside forward, called without recording: recorded as imperatively, not folded") {
+  RecordsItself net, ref;
+  for (RecordsItself* b : {&net, &ref}) {
+    b->initialize();
+    (void)(*b)(rand_array({2, 2, 5, 5}, 1));
+    std::uint64_t seed = 180;
+    for (const auto& [n, p] : b->collect_params_with_prefix()) p->set_data(rand_array(p->shape(), seed++, 0.5, 1.5));
+  }
+  net.hybridize();
+  const auto x = rand_array({2, 2, 5, 5}, 185);
+  for (int k = 0; k < 4; ++k) {  // the trace, the watched run, planned runs
+    CAPTURE(k);
+    std::vector<std::vector<double>> g[2];
+    int i = 0;
+    for (RecordsItself* b : {&net, &ref}) {
+      for (const auto& [n, p] : b->collect_params())
+        if (p->grad_req() != GradReq::null) p->zero_grad();
+      const auto y = (*b)(x);  // not recording here: forward records
+      y.backward(rand_array(y.shape(), 186));
+      g[i++] = grads_of(*b);
+    }
+    check_close_lists(g[0], g[1], 1e-12);
+  }
+  std::ostringstream os;
+  os << *net.cached_graphs()[0];
+  CHECK(os.str().find("convolution_batch_norm") == std::string::npos);
+  CHECK(os.str().find("mode(recording, predict)") != std::string::npos);
+}
+}

@@ -1592,3 +1592,186 @@ TEST_CASE("Dense with flatten = false on (N, 1, C): (N, 1, units), not Gemm's (N
   export_and_check("dense_no_flatten", net, {1, 1, 5});
 }
 }
+
+namespace {
+// Blocks whose output does not hold the batch on its axis 0: the sum over it, a transpose
+// moving it to axis 1, and a stack putting a new axis before it.
+class SumOverBatch : public nn::HybridCustomBlock<SumOverBatch> {
+ public:
+  NDArray<float> forward(const NDArray<float>& x) { return nd::sum(nd::tanh(x), {0}); }
+};
+class BatchLast : public nn::HybridCustomBlock<BatchLast> {
+ public:
+  NDArray<float> forward(const NDArray<float>& x) { return nd::transpose(nd::relu(x), {1, 0}) * 2.0f; }
+};
+class StackFirst : public nn::HybridCustomBlock<StackFirst> {
+ public:
+  NDArray<float> forward(const NDArray<float>& x) {
+    return nd::stack(std::vector<NDArray<float>>{nd::relu(x), nd::tanh(x)}, 0);
+  }
+};
+// The output's dimensions: "batch" for a symbolic one, else the number.
+std::vector<std::string> output_dims(const ::onnx::ModelProto& m) {
+  std::vector<std::string> d;
+  for (const auto& dim : m.graph().output(0).type().tensor_type().shape().dim())
+    d.push_back(dim.has_dim_param() ? dim.dim_param() : std::to_string(dim.dim_value()));
+  return d;
+}
+}  // namespace
+
+TEST_SUITE("onnx/export") {
+TEST_CASE("an output whose batch axis moved or went: the symbolic axis where the batch is, or none") {
+  auto check = [](nn::Block& net, const std::string& name, const std::vector<std::string>& want_dims) {
+    CAPTURE(name);
+    const auto path = out_dir() / (name + ".onnx");
+    const auto m = export_onnx(net, path.string(), {3, 4});
+    CHECK_NOTHROW(::onnx::checker::check_model(m));
+    CHECK(m.graph().input(0).type().tensor_type().shape().dim(0).dim_param() == "batch");
+    CHECK(output_dims(m) == want_dims);
+    auto back = nn::SymbolBlock::imports(path.string());
+    for (std::size_t n : {3, 5}) {
+      const auto x = random_batch({n, 4}, 30 + n);
+      const auto y = net(x);
+      CHECK(max_abs_diff((*back)(x), y) <= 1e-6f);
+      nlohmann::json io = {{"inputs", {tensor_json("data", x)}}, {"outputs", {tensor_json("output", y)}}};
+      std::ofstream(out_dir() / (name + (n == 3 ? "" : "_b5") + "_io.json")) << io.dump();
+    }
+  };
+  SumOverBatch sum;
+  check(sum, "sum_over_batch", {"4"});  // was ("batch"): a (4,) output
+  BatchLast last;
+  check(last, "batch_last", {"4", "batch"});  // was ("batch", 3): (4, 5) at batch 5
+  StackFirst stack;
+  check(stack, "stack_first", {"2", "batch", "4"});  // was a fixed batch of 3
+}
+}
+
+TEST_SUITE("onnx/export") {
+TEST_CASE("input and output names that clash with each other or with a parameter's are refused; no file is left") {
+  nn::HybridSequential net;
+  net.add(nn::Dense{3, {.in_units = 4}});
+  net.initialize();
+  const std::string weight = net.collect_params().begin()->first;
+  const auto path = out_dir() / "name_clash.onnx";
+  std::filesystem::remove(path);
+  for (const auto& opt : {OnnxExportOptions{.input_name = "x", .output_name = "x"},
+                          OnnxExportOptions{.input_name = weight}, OnnxExportOptions{.output_name = weight},
+                          OnnxExportOptions{.input_name = ""}, OnnxExportOptions{.output_name = ""}}) {
+    CAPTURE(opt.input_name);
+    CAPTURE(opt.output_name);
+    CHECK_THROWS_WITH_AS(export_onnx(net, path.string(), {2, 4}, opt), doctest::Contains("onnx export: "), ValueError);
+    CHECK_FALSE(std::filesystem::exists(path));
+  }
+  CHECK_NOTHROW(export_onnx(net, path.string(), {2, 4}, {.input_name = "x", .output_name = "y"}));
+}
+TEST_CASE("to_onnx: one value given as two outputs is made twice (an Identity for the second)") {
+  const auto x = random_batch({2, 3}, 40);
+  const graph::Graph<float> g = graph::trace<float>(
+      [](const std::vector<NDArray<float>>& in) {
+        const auto y = nd::relu(in[0]);
+        return std::vector<NDArray<float>>{y, y, in[0], in[0]};
+      },
+      {{"data", x}}, {}, "two_outputs");
+  const auto m = to_onnx(g);
+  CHECK_NOTHROW(::onnx::checker::check_model(m));
+  std::vector<std::string> made;
+  for (const auto& n : m.graph().node())
+    for (const auto& o : n.output()) made.push_back(o);
+  REQUIRE(m.graph().output_size() == 4);
+  for (const auto& o : m.graph().output()) {
+    CAPTURE(o.name());
+    CHECK(std::count(made.begin(), made.end(), o.name()) == 1);  // each output made by one node
+  }
+}
+}
+
+TEST_SUITE("onnx/export") {
+TEST_CASE("the file is replaced atomically: a failed write leaves the old file whole and no temporary; links and others' files kept") {
+  nn::HybridSequential net;
+  net.add(nn::Dense{3, {.in_units = 4}});
+  net.initialize();
+  const auto dir = out_dir() / "atomic";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "m.onnx";
+  auto read = [](const std::filesystem::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  std::ofstream(path) << "old model";
+  std::ofstream(dir / "m.onnx.tmp") << "someone's file";  // not ours to overwrite or remove
+  detail::fail_writes_after_bytes = 100;                 // the disk fills up after 100 bytes
+  CHECK_THROWS_AS(export_onnx(net, path.string(), {2, 4}), ValueError);
+  detail::fail_writes_after_bytes.reset();
+  CHECK(read(path) == "old model");
+  CHECK(read(dir / "m.onnx.tmp") == "someone's file");
+  CHECK(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator()) == 2);
+  // Through a symbolic link: the file it points to is replaced, the link stays.
+  std::filesystem::create_symlink("m.onnx", dir / "link.onnx");
+  const auto m = export_onnx(net, (dir / "link.onnx").string(), {2, 4});
+  CHECK(std::filesystem::is_symlink(dir / "link.onnx"));
+  std::string bytes;
+  REQUIRE(m.SerializeToString(&bytes));
+  CHECK(read(path) == bytes);
+  CHECK(read(dir / "m.onnx.tmp") == "someone's file");
+  // A folder that does not exist is named.
+  CHECK_THROWS_WITH_AS(export_onnx(net, (dir / "no" / "m.onnx").string(), {2, 4}),
+                       doctest::Contains("does not exist"), ValueError);
+}
+}
+
+TEST_SUITE("onnx/export") {
+TEST_CASE("to_onnx of a hybridized block's predict graph: its folded convolution and batch norm are Conv, BatchNormalization") {
+  for (bool fix_gamma : {false, true}) {
+    CAPTURE(fix_gamma);
+    nn::HybridSequential net;
+    net.add(nn::Conv2D{4, 3, {.padding = 1}}, nn::BatchNorm{{.scale = !fix_gamma}}, nn::Activation{"relu"},
+            nn::Conv2D{3, 3, {.use_bias = false}}, nn::BatchNorm{}, nn::Flatten{}, nn::Dense{5});
+    net.initialize(init::Xavier{});
+    {  // running statistics away from (0, 1)
+      autograd::train_mode tm;
+      for (int i = 0; i < 3; ++i) (void)net(random_batch({4, 2, 8, 8}, std::uint64_t(50 + i)));
+    }
+    net.hybridize();
+    const auto x = random_batch({3, 2, 8, 8}, 53);
+    const auto y = net(x);
+    (void)net(x);
+    REQUIRE(net.cached_graphs().size() == 1);
+    std::ostringstream printed;
+    printed << *net.cached_graphs()[0];
+    CHECK(printed.str().find("convolution_batch_norm") != std::string::npos);  // folded
+    const auto m = to_onnx(*net.cached_graphs()[0]);
+    CHECK_NOTHROW(::onnx::checker::check_model(m));
+    const auto ops = op_types(m);
+    CHECK(std::count(ops.begin(), ops.end(), "BatchNormalization") == 2);
+    const auto back = nn::SymbolBlock::from_model(m);
+    CHECK(max_abs_diff((*back)(x), y) <= 1e-5f);
+    const auto x2 = random_batch({2, 2, 8, 8}, 54);
+    CHECK(max_abs_diff((*back)(x2), net(x2)) <= 1e-5f);
+    // export_onnx traces the network again (batch_norm nodes, not folded): the same numbers.
+    const auto m2 = export_onnx(net, (out_dir() / "folded_source.onnx").string(), {3, 2, 8, 8});
+    CHECK(max_abs_diff((*nn::SymbolBlock::from_model(m2))(x), y) <= 1e-5f);
+  }
+}
+}
+
+namespace {
+// At a batch of 1, the input broadcast against a (3, 4) parameter: the output's axis 0 is 3 at
+// any batch of 1 and the model does not hold for other batches.
+class PlusRows : public nn::HybridCustomBlock<PlusRows> {
+ public:
+  PlusRows() { w_ = this->params().get("w", Shape{3, 4}); }
+  NDArray<float> forward(const NDArray<float>& x) { return x + w_->data(); }
+  std::shared_ptr<nn::Parameter> w_;
+};
+}  // namespace
+
+TEST_SUITE("onnx/export") {
+TEST_CASE("a batch of 1 broadcast against a parameter's axis: a fixed batch, not (batch, 4) holding 3 rows") {
+  PlusRows net;
+  net.initialize();
+  const auto m = export_onnx(net, (out_dir() / "plus_rows.onnx").string(), {1, 4});
+  CHECK(m.graph().input(0).type().tensor_type().shape().dim(0).dim_value() == 1);
+  CHECK(output_dims(m) == std::vector<std::string>{"3", "4"});
+}
+}

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -57,12 +58,24 @@ struct Value {
   int producer = -1;  ///< node values: the node's index
 };
 
+/// The autograd flags an op ran under (autograd/mode.hpp).
+struct Mode {
+  bool recording = false;
+  bool training = false;
+  bool operator==(const Mode&) const = default;
+};
+
 template <class T>
 struct Node {
   std::shared_ptr<const autograd::TracedOp<T>> op;
   std::vector<int> inputs;  ///< value ids, -1 for an undefined (absent) input such as no bias
   std::vector<int> state;   ///< value ids of the arrays the op holds (batch_norm's running stats)
   int output = -1;
+  /// The flags the op ran under when traced, where forward had changed them from those of the
+  /// traced call (an autograd::pause, record, train_mode or predict_mode scope inside forward):
+  /// run() runs the node under them, so that what forward kept out of the recorded graph stays
+  /// out, as imperatively.  Empty: the run's own flags.
+  std::optional<Mode> mode;
 };
 
 /// A traced graph.  Built by trace(); values and nodes are in execution order.
@@ -83,7 +96,8 @@ class Graph {
   /// intermediate array is released right after its last consumer ran (see plan()).  Without
   /// recording, tracing or anomaly detection, on a batch (the first input's first axis) smaller
   /// than get_num_threads(), the nodes team.hpp splits run in one team of threads each
-  /// (team_runs() counts them); team_schedule = false turns that off.
+  /// (team_runs() counts them); team_schedule = false turns that off.  A node traced under
+  /// other autograd flags than the traced call's (Node::mode) runs under those.
   std::vector<NDArray<T>> run(const std::vector<NDArray<T>>& in) const;
   /// Whether run() may take the team schedule (graph/team.hpp) on small batches.
   bool team_schedule = true;
@@ -115,6 +129,9 @@ class Graph {
       os << '%' << n.output << " = " << n.op->name() << '(';
       for (std::size_t i = 0; i < n.inputs.size(); ++i) os << (i ? ", " : "") << val(n.inputs[i]);
       os << ')';
+      if (n.mode)
+        os << " mode(" << (n.mode->recording ? "recording" : "paused") << ", " << (n.mode->training ? "train" : "predict")
+           << ')';
       if (!n.state.empty()) {
         os << " state(";
         for (std::size_t i = 0; i < n.state.size(); ++i) os << (i ? ", " : "") << val(n.state[i]);
@@ -218,7 +235,8 @@ namespace detail {
 template <class T>
 class GraphTracer final : public autograd::Tracer<T> {
  public:
-  GraphTracer(Graph<T>& g, std::string who) : g_(g), who_(std::move(who)) {}
+  GraphTracer(Graph<T>& g, std::string who)
+      : g_(g), who_(std::move(who)), entry_{autograd::is_recording(), autograd::is_training()} {}
   ~GraphTracer() override {
     for (const NDArray<T>& k : keep_) k.impl()->traced = false;
   }
@@ -261,6 +279,9 @@ class GraphTracer final : public autograd::Tracer<T> {
     for (const NDArray<T>& x : in) n.inputs.push_back(id_of(x, op->name()));
     for (const NDArray<T>& s : op->state()) n.state.push_back(id_of(s, op->name()));
     n.op = std::move(op);
+    // Called by apply() inside the scopes forward opened around the op.
+    const Mode now{autograd::is_recording(), autograd::is_training()};
+    if (now != entry_) n.mode = now;
     n.output = add_value(ValueKind::node, "", out);
     g_.values[n.output].producer = int(g_.nodes.size());
     g_.nodes.push_back(std::move(n));
@@ -281,6 +302,7 @@ class GraphTracer final : public autograd::Tracer<T> {
   std::vector<NDArray<T>> keep_;
   std::vector<NDArray<T>> sources_;
   std::size_t constants_ = 0;
+  Mode entry_;  // the flags of the traced call
 };
 
 /// A convolution with an inference-mode batch norm folded into it (fold_batch_norm).  Inputs:
@@ -451,6 +473,7 @@ std::vector<NDArray<T>> Graph<T>::run(const std::vector<NDArray<T>>& in) const {
       std::size_t j = i, work = 0;
       steps.clear();
       for (;;) {
+        if (nodes[j].mode) break;  // run alone, under its own flags
         TeamStep<T> s;
         // Packed filters are kept only for a weight the graph holds (a parameter or constant:
         // its storage lives on and in-place changes bump its version); a weight computed in the
@@ -483,7 +506,12 @@ std::vector<NDArray<T>> Graph<T>::run(const std::vector<NDArray<T>>& in) const {
         continue;
       }
     }
-    slot[nodes[i].output] = nodes[i].op->run(args);
+    if (nodes[i].mode) {
+      const autograd::detail::ModeGuard mode(nodes[i].mode->recording, nodes[i].mode->training);
+      slot[nodes[i].output] = nodes[i].op->run(args);
+    } else {
+      slot[nodes[i].output] = nodes[i].op->run(args);
+    }
     release(i);
   }
   if (teamed) team_runs_->fetch_add(1, std::memory_order_relaxed);
@@ -529,8 +557,10 @@ Node<T>* convolution_under_max_pool(Graph<T>& g, const std::vector<std::size_t>&
   const int x = pool_node.inputs[0];
   if (x < 0 || g.values[x].kind != ValueKind::node || readers[x] != 1) return nullptr;
   Node<T>& conv_node = g.nodes[g.values[x].producer];
-  return conv_node.op->op_type() == typeid(nd::ops::Convolution<T>) && conv_node.inputs.size() == 3 ? &conv_node
-                                                                                                     : nullptr;
+  return conv_node.op->op_type() == typeid(nd::ops::Convolution<T>) && conv_node.inputs.size() == 3 &&
+                 conv_node.mode == pool_node.mode
+             ? &conv_node
+             : nullptr;
 }
 // Removes the nodes `drop` marks (a pass folded them into others), renumbers the producers and
 // plans the graph again.
@@ -559,7 +589,8 @@ std::size_t fold_batch_norm(Graph<T>& g) {
         bn_node.state.size() != 2 || bn_node.inputs[1] < 0 || bn_node.inputs[2] < 0)
       continue;
     Node<T>& conv_node = g.nodes[g.values[x].producer];
-    if (conv_node.op->op_type() != typeid(nd::ops::Convolution<T>)) continue;
+    // Not where forward changed the flags (a record scope would need the pair's gradients).
+    if (conv_node.op->op_type() != typeid(nd::ops::Convolution<T>) || conv_node.mode || bn_node.mode) continue;
     const auto& conv = *static_cast<const nd::ops::Convolution<T>*>(conv_node.op->op());
     if (conv.relu) continue;
     conv_node.op = std::make_shared<const detail::FoldedConvBatchNorm<T>>(conv, bn);

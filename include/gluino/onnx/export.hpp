@@ -12,10 +12,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <map>
+#include <ostream>
 #include <set>
 #include <string>
 #include <utility>
@@ -25,6 +24,7 @@
 #include "gluino/autograd/mode.hpp"
 #include "gluino/core/error.hpp"
 #include "gluino/graph/graph.hpp"
+#include "gluino/io/safetensors.hpp"  // detail::write_file_atomically
 #include "gluino/nd/activations.hpp"
 #include "gluino/nd/creation.hpp"
 #include "gluino/nn/block.hpp"
@@ -37,7 +37,7 @@ struct OnnxExportOptions {
   int opset = 13;                       ///< 13 to 17; from 17 a layer norm over the last axis is LayerNormalization
   std::string input_name = "data";      ///< the graph input's name (Gluon's default)
   std::string output_name = "output";   ///< the graph output's name
-  bool dynamic_batch = true;            ///< axis 0 of the input and output is "batch"
+  bool dynamic_batch = true;            ///< the input's axis 0, and the outputs' axis holding it, is "batch"
   std::string graph_name = "";          ///< "" = the block's name
 };
 
@@ -53,7 +53,9 @@ template <class T>
 ::onnx::ModelProto export_onnx(nn::BasicBlock<T>& net, const std::string& path, const Shape& input_shape,
                                 const OnnxExportOptions& opt = {});
 
-/// Writes a model to path atomically (a temporary file renamed).  ValueError naming the path.
+/// Writes a model to path atomically, as save_parameters does (a temporary file of its own in
+/// the same folder, synced to disk, renamed over path: a failure leaves an existing file whole;
+/// through a symbolic link the file it points to is replaced).  ValueError naming the path.
 inline void save_onnx(const ::onnx::ModelProto& model, const std::string& path);
 
 // ---- implementation ----
@@ -110,8 +112,14 @@ class Writer {
     find_height1_views();
     for (std::size_t i = 0; i < g_.nodes.size(); ++i)
       if (!skipped_.count(i)) node(i);
-    for (std::size_t k = 0; k < g_.outputs.size(); ++k)  // an output that no node makes (Identity): copied
-      if (g_.values[g_.outputs[k]].kind != graph::ValueKind::node) emit("Identity", {name_of(g_.outputs[k])}, output_name(k));
+    // An output that no node makes, or that an earlier output already names (one value returned
+    // twice): copied by an Identity.
+    for (std::size_t k = 0; k < g_.outputs.size(); ++k) {
+      const int v = g_.outputs[k];
+      const bool earlier = std::find(g_.outputs.begin(), g_.outputs.begin() + std::ptrdiff_t(k), v) !=
+                           g_.outputs.begin() + std::ptrdiff_t(k);
+      if (g_.values[v].kind != graph::ValueKind::node || earlier) emit("Identity", {name_of(v)}, output_name(k));
+    }
   }
   /// The graph's k-th output's name.
   std::string output_name(std::size_t k) const {
@@ -294,6 +302,16 @@ class Writer {
     }
     if (relu) emit("Relu", {pool_out}, out);
   }
+  // BatchNormalization's scale: gamma, or with fix_gamma (attributes a) an initializer of ones
+  // of gamma's shape.
+  std::string batch_norm_scale(const autograd::Attributes& a, const std::string& gamma, const Shape& shape,
+                               const std::string& tmp) {
+    if (!attr_int(a, "fix_gamma")) return gamma;
+    NDArray<T> ones(shape);
+    ones.fill(T(1));
+    add_initializer(tmp + "ones", ones);
+    return tmp + "ones";
+  }
   // ONNX pads: all begins, then all ends.
   static std::vector<std::int64_t> both_ends(const std::vector<std::int64_t>& p) {
     std::vector<std::int64_t> r = p;
@@ -446,20 +464,21 @@ class Writer {
           emit("Add", {tmp + "mm", in[2]}, out);
         }
       }
+    } else if (op == "convolution_batch_norm") {  // graph::fold_batch_norm's: the pair it computes
+      // Inputs x, w, b (or none), gamma, beta, running mean, running variance; the convolution's
+      // attributes, then eps and fix_gamma.
+      write_conv(a, {in[0], in[1], in[2]}, shape_of(1), tmp + "conv_out", tmp, spatial);
+      auto& bn = emit("BatchNormalization", {tmp + "conv_out", batch_norm_scale(a, in[3], shape_of(3), tmp), in[4],
+                                             in[5], in[6]}, out);
+      set_float(bn, "epsilon", attr_real(a, "eps"));
     } else if (op == "batch_norm") {
       if (attr_int(a, "batch_stats"))
         refuse(i, "a batch norm with batch statistics (train mode) has no ONNX inference form; export traces in "
                   "predict mode, so this comes from a graph traced in train mode");
       if (attr_int(a, "axis") != 1 && attr_int(a, "axis") != -std::int64_t(shape_of(0).ndim()) + 1)
         refuse(i, "ONNX BatchNormalization normalizes axis 1 only");
-      std::string scale = in[1];
-      if (attr_int(a, "fix_gamma")) {
-        NDArray<T> ones(Shape{shape_of(1)});
-        ones.fill(T(1));
-        scale = tmp + "ones";
-        add_initializer(scale, ones);
-      }
-      auto& bn = emit("BatchNormalization", {in[0], scale, in[2], name_of(n.state.at(0)), name_of(n.state.at(1))}, out);
+      auto& bn = emit("BatchNormalization", {in[0], batch_norm_scale(a, in[1], shape_of(1), tmp), in[2],
+                                             name_of(n.state.at(0)), name_of(n.state.at(1))}, out);
       set_float(bn, "epsilon", attr_real(a, "eps"));
       set_float(bn, "momentum", attr_real(a, "momentum"));
     } else if (op == "layer_norm" || op == "instance_norm" || op == "group_norm") {
@@ -609,44 +628,133 @@ class Writer {
   std::set<std::size_t> skipped_;       // the reshapes around them
 };
 
-// Writes the input or output value_info: element type and shape, axis 0 symbolic if asked.
+// Writes the input or output value_info: element type and shape, axis `batch_axis` symbolic
+// ("batch") unless it is -1.
 template <class T>
-void describe(::onnx::ValueInfoProto& info, const std::string& name, const Shape& shape, bool dynamic_batch) {
+void describe(::onnx::ValueInfoProto& info, const std::string& name, const Shape& shape, int batch_axis) {
   info.set_name(name);
   auto& tensor = *info.mutable_type()->mutable_tensor_type();
   tensor.set_elem_type(elem_type<T>());
   auto& dims = *tensor.mutable_shape();
   for (std::size_t d = 0; d < shape.ndim(); ++d) {
     auto& dim = *dims.add_dim();
-    if (d == 0 && dynamic_batch)
+    if (int(d) == batch_axis)
       dim.set_dim_param("batch");
     else
       dim.set_dim_value(static_cast<std::int64_t>(shape[d]));
   }
 }
 
-// True when every node works for any batch size (no op fixes axis 0 from the traced shape).
+// Whether every node works for any batch size (no op fixes the input's axis 0 from the traced
+// shape), and then, per value, the axis that holds the batch: the input's axis 0, moved by a
+// transpose, shifted by a stack or by broadcasting against a value of higher rank; -1 for values
+// not computed from the input and where an op reduced the batch away (a sum over it), whose
+// shapes are fixed.  An output's axis 0 is the batch only where this says so.
+struct BatchAxes {
+  bool free = false;
+  std::vector<int> axis;
+};
 template <class T>
-bool batch_free(const graph::Graph<T>& g) {
-  const std::size_t n = g.values[g.inputs.at(0)].shape.ndim() ? g.values[g.inputs.at(0)].shape[0] : 0;
+BatchAxes batch_axes(const graph::Graph<T>& g) {
+  const Shape& in_shape = g.values[g.inputs.at(0)].shape;
+  if (in_shape.ndim() == 0) return {};
+  const std::size_t n = in_shape[0];
+  // Ops whose output has the batch where their (broadcast) inputs have it, whatever its axis.
+  static const std::set<std::string> pointwise = {
+      "relu",  "sigmoid", "tanh",     "exp",      "log",      "sqrt",     "abs",           "negative",
+      "softrelu", "softsign", "square", "leaky_relu", "elu",   "selu",     "erf",           "gelu",
+      "swish", "add",     "subtract", "multiply", "divide",   "maximum",  "minimum",       "power",
+      "rminus_scalar", "rdiv_scalar", "power_scalar", "rpower_scalar", "softmax", "log_softmax", "dropout"};
+  BatchAxes r;
+  r.axis.assign(g.values.size(), -1);
   std::vector<bool> from_input(g.values.size(), false);  // values computed from the input
   from_input[std::size_t(g.inputs[0])] = true;
+  r.axis[std::size_t(g.inputs[0])] = 0;
+  auto normalized = [](std::int64_t a, std::size_t ndim) { return int(a < 0 ? a + std::int64_t(ndim) : a); };
   for (const auto& node : g.nodes) {
-    for (int v : node.inputs)
-      if (v >= 0 && from_input[std::size_t(v)]) from_input[std::size_t(node.output)] = true;
-    if (!from_input[std::size_t(node.output)]) continue;  // parameters reshaped: fixed shapes either way
     const std::string op = node.op->name();
-    if (op == "slice" || op == "broadcast_to" || op == "dot") return false;
-    if (op == "reshape") {
-      const auto to = attr_ints(node.op->attributes(), "shape");
-      const Shape& from = g.values[node.inputs[0]].shape;
-      if (to.empty() || !from.ndim() || std::size_t(to[0]) != from[0] || from[0] != n) return false;
+    const std::size_t y = std::size_t(node.output), out_ndim = g.values[y].shape.ndim();
+    const bool pw = pointwise.count(op) > 0;
+    int b = -1;  // where the inputs hold the batch (in the output's axes, for a pointwise op)
+    for (int v : node.inputs) {
+      if (v < 0 || !from_input[std::size_t(v)]) continue;
+      from_input[y] = true;
+      int bv = r.axis[std::size_t(v)];
+      if (bv < 0) continue;
+      if (pw) bv += int(out_ndim) - int(g.values[std::size_t(v)].shape.ndim());  // broadcasting aligns the last axes
+      if (b >= 0 && bv != b) return {};  // inputs holding the batch at different axes
+      b = bv;
     }
-    if (op == "concat" && attr_int(node.op->attributes(), "axis") == 0) return false;
+    if (!from_input[y]) continue;  // parameters reshaped: fixed shapes either way
+    if (op == "slice" || op == "broadcast_to" || op == "dot") return {};
+    if (b < 0) continue;  // the batch was reduced away before: fixed shapes from here
+    const autograd::Attributes a = node.op->attributes();
+    if (pw) {
+      r.axis[y] = b;
+    } else if (op == "transpose") {
+      const auto perm = attr_ints(a, "axes");
+      for (std::size_t k = 0; k < perm.size(); ++k)
+        if (perm[k] == b) r.axis[y] = int(k);
+    } else if (op == "reduce") {
+      const auto axes = attr_ints(a, "axes");
+      const std::size_t in_ndim = g.values[std::size_t(node.inputs[0])].shape.ndim();
+      int before = 0;  // reduced axes before the batch's
+      bool reduced = axes.empty();
+      for (auto x : axes) {
+        const int k = normalized(x, in_ndim);
+        reduced = reduced || k == b;
+        before += k < b;
+      }
+      r.axis[y] = reduced ? -1 : attr_int(a, "keepdims") ? b : b - before;
+    } else if (op == "concat") {
+      const int axis = normalized(attr_int(a, "axis"), out_ndim);
+      if (attr_int(a, "new_axis")) {  // stack: a new axis at `axis`
+        r.axis[y] = b + (axis <= b);
+      } else {
+        if (axis == b) return {};  // joined along the batch
+        r.axis[y] = b;
+      }
+    } else if (op == "reshape") {
+      const auto to = attr_ints(a, "shape");
+      const Shape& from = g.values[std::size_t(node.inputs[0])].shape;
+      if (b != 0 || to.empty() || std::size_t(to[0]) != from[0] || from[0] != n) return {};
+      r.axis[y] = 0;
+    } else {
+      // Any other op (convolution, pooling, dense, normalizations, embedding, pad...) reads the
+      // batch on axis 0 and keeps it there.
+      if (b != 0) return {};
+      if (op == "pad") {
+        const auto w = attr_ints(a, "pad_width");
+        if (w.size() >= 2 && (w[0] || w[1])) return {};  // padded along the batch
+      }
+      r.axis[y] = 0;
+    }
+    // The batch's axis keeps its size (not broadcast against another value's, at a batch of 1).
+    if (r.axis[y] >= 0 && (std::size_t(r.axis[y]) >= out_ndim || g.values[y].shape[std::size_t(r.axis[y])] != n))
+      return {};
   }
   for (const auto& v : g.values)
-    if (v.kind == graph::ValueKind::constant && v.shape.ndim() && v.shape[0] == n && n > 1) return false;
-  return true;
+    if (v.kind == graph::ValueKind::constant && v.shape.ndim() && v.shape[0] == n && n > 1) return {};
+  r.free = true;
+  return r;
+}
+
+// Each name defined once (ONNX's single assignment): the input, the initializers and the nodes'
+// outputs.  The options' names could clash with a parameter's or with each other, which ONNX
+// Runtime refuses or, for an input named as an initializer, reads as that initializer's default.
+inline void check_names(const ::onnx::GraphProto& gp) {
+  std::set<std::string> defined;
+  auto define = [&](const std::string& n, const char* what) {
+    GLUINO_CHECK(ValueError, !n.empty(), "onnx export: ", what, " has an empty name");
+    GLUINO_CHECK(ValueError, defined.insert(n).second, "onnx export: the name '", n, "' (", what, ") is defined "
+                 "twice; input_name and output_name must differ from each other and from the parameters' names");
+  };
+  for (const auto& i : gp.input()) define(i.name(), "the input");
+  for (const auto& t : gp.initializer()) define(t.name(), "an initializer");
+  for (const auto& n : gp.node())
+    for (const auto& o : n.output()) define(o, ("the output of node '" + n.name() + "'").c_str());
+  for (const auto& o : gp.output())
+    GLUINO_CHECK(ValueError, !o.name().empty(), "onnx export: an output has an empty name");
 }
 
 }  // namespace detail::onnx_export
@@ -668,10 +776,13 @@ template <class T>
   gp.set_name(opt.graph_name.empty() ? name : opt.graph_name);
   detail::onnx_export::Writer<T> w(g, gp, opt);
   w.write();
-  const bool dynamic = opt.dynamic_batch && detail::onnx_export::batch_free(g);
-  detail::onnx_export::describe<T>(*gp.add_input(), opt.input_name, g.values[g.inputs[0]].shape, dynamic);
+  const detail::onnx_export::BatchAxes batch =
+      opt.dynamic_batch ? detail::onnx_export::batch_axes(g) : detail::onnx_export::BatchAxes{};
+  detail::onnx_export::describe<T>(*gp.add_input(), opt.input_name, g.values[g.inputs[0]].shape, batch.free ? 0 : -1);
   for (std::size_t k = 0; k < g.outputs.size(); ++k)
-    detail::onnx_export::describe<T>(*gp.add_output(), w.output_name(k), g.values[g.outputs[k]].shape, dynamic);
+    detail::onnx_export::describe<T>(*gp.add_output(), w.output_name(k), g.values[g.outputs[k]].shape,
+                                     batch.free ? batch.axis[std::size_t(g.outputs[k])] : -1);
+  detail::onnx_export::check_names(gp);
   return m;
 }
 
@@ -694,21 +805,10 @@ template <class T>
 inline void save_onnx(const ::onnx::ModelProto& model, const std::string& path) {
   std::string bytes;
   GLUINO_CHECK(ValueError, model.SerializeToString(&bytes), "onnx export: cannot serialize the model for '", path, "'");
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    GLUINO_CHECK(ValueError, f.good(), "onnx export: cannot open '", tmp, "' for writing");
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    f.close();
-    if (!f.good()) {
-      std::remove(tmp.c_str());
-      ::gluino::detail::raise<ValueError>("onnx export: writing '", tmp, "' failed");
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    ::gluino::detail::raise<ValueError>("onnx export: cannot rename '", tmp, "' to '", path, "'");
-  }
+  // As save_parameters: a temporary of its own in the same folder, synced, then renamed.
+  detail::write_file_atomically(path, "onnx export: '" + path + "': ", [&](std::ostream& out) {
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  });
 }
 
 }  // namespace gluino
