@@ -1686,7 +1686,7 @@ TEST_CASE("to_onnx: one value given as two outputs is made twice (an Identity fo
 }
 
 TEST_SUITE("onnx/export") {
-TEST_CASE("the file is replaced atomically: a failed write leaves the old file whole and no temporary; links and others' files kept") {
+TEST_CASE("the file is replaced atomically: a failed write leaves the old file whole, no temporary; links kept") {
   nn::HybridSequential net;
   net.add(nn::Dense{3, {.in_units = 4}});
   net.initialize();

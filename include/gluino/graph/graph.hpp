@@ -130,8 +130,8 @@ class Graph {
       for (std::size_t i = 0; i < n.inputs.size(); ++i) os << (i ? ", " : "") << val(n.inputs[i]);
       os << ')';
       if (n.mode)
-        os << " mode(" << (n.mode->recording ? "recording" : "paused") << ", " << (n.mode->training ? "train" : "predict")
-           << ')';
+        os << " mode(" << (n.mode->recording ? "recording" : "paused") << ", "
+           << (n.mode->training ? "train" : "predict") << ')';
       if (!n.state.empty()) {
         os << " state(";
         for (std::size_t i = 0; i < n.state.size(); ++i) os << (i ? ", " : "") << val(n.state[i]);
