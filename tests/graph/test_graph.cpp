@@ -69,6 +69,16 @@ TEST_CASE("refused while tracing: reading values, drawing random arrays, views m
   auto reads = [](const Arrays& in) { return Arrays{in[0] * in[0].sum().asscalar()}; };
   CHECK_THROWS_WITH_AS(graph::trace<double>(reads, {{"x", rand_array({3}, 1)}}, {}, "reader"),
                        doctest::Contains("reader: hybridize: its forward reads array values (asscalar)"), StateError);
+  CHECK_THROWS_WITH_AS(graph::trace<double>(reads, {{"x", rand_array({3}, 1)}}, {}, "reader"),
+                       doctest::Contains("call the block without hybridize()"), StateError);
+  // Traced for an export, the advice is export's: leaving hybridize() off would not help there.
+  const auto exported = [&] {
+    (void)graph::trace<double>(reads, {{"x", rand_array({3}, 1)}}, {}, "reader", nullptr,
+                               autograd::TracePurpose::onnx_export);
+  };
+  CHECK_THROWS_WITH_AS(exported(), doctest::Contains("reader: onnx export: its forward reads array values (asscalar)"),
+                       StateError);
+  CHECK_THROWS_WITH_AS(exported(), doctest::Contains("export needs a forward computed with ops only"), StateError);
   auto draws = [](const Arrays& in) { return Arrays{in[0] + nd::random::uniform<double>(in[0].shape())}; };
   CHECK_THROWS_WITH_AS(graph::trace<double>(draws, {{"x", rand_array({3}, 1)}}, {}, "drawer"),
                        doctest::Contains("draws random numbers (nd::random::uniform)"), StateError);

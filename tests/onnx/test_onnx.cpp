@@ -90,6 +90,20 @@ bool has_op(const ::onnx::ModelProto& m, const std::string& op) {
   CHECK(max_abs_diff((*back)(x2), net(x2)) <= 1e-5f);
   return m;
 }
+// A branch on a value: runs imperatively, cannot be traced.
+class ValueBranch : public nn::HybridCustomBlock<ValueBranch> {
+ public:
+  NDArray<float> forward(const NDArray<float>& x) { return nd::sum(x).asscalar() > 0.0f ? x * 2.0f : x * 3.0f; }
+};
+// An output written element by element: not made by ops.
+class Handwritten : public nn::HybridCustomBlock<Handwritten> {
+ public:
+  NDArray<float> forward(const NDArray<float>& x) {
+    NDArray<float> y(x.shape());
+    for (float& v : y) v = 1;
+    return y;
+  }
+};
 }  // namespace
 
 TEST_SUITE("onnx/export") {
@@ -241,6 +255,35 @@ TEST_CASE("an op without an ONNX form is refused, naming it; no file is left") {
   std::filesystem::remove(path);
   CHECK_THROWS_WITH_AS(export_onnx(net, path.string(), {2, 5}),
                        doctest::Contains("node 0 ('pick', output (2,)): this op has no ONNX export"), ValueError);
+  CHECK_FALSE(std::filesystem::exists(path));
+}
+TEST_CASE("a forward that reads values: export's own StateError (not hybridize's advice); no file is left") {
+  // Export traces the forward as hybridize does, so reading a value is refused the same way, but
+  // "call the block without hybridize()" would not help there: the model needs ops only.
+  ValueBranch net;
+  const auto path = out_dir() / "reads_values.onnx";
+  std::filesystem::remove(path);
+  for (const bool hybridized : {false, true}) {
+    CAPTURE(hybridized);
+    net.hybridize(hybridized);
+    try {
+      (void)export_onnx(net, path.string(), {2, 5});
+      FAIL("no exception");
+    } catch (const StateError& e) {
+      const std::string m = e.what();
+      CHECK(m.find(net.name() + ": onnx export: its forward reads array values (asscalar)") != std::string::npos);
+      CHECK(m.find("export needs a forward computed with ops only") != std::string::npos);
+      CHECK(m.find("hybridize") == std::string::npos);
+    }
+    CHECK_FALSE(std::filesystem::exists(path));
+  }
+  // Called directly (imperatively), the block runs as written.
+  net.hybridize(false);
+  CHECK(net(nd::ones<float>({2, 5})).to_vector() == std::vector<float>(10, 2.0f));
+  // An output written element by element: export's name too.
+  Handwritten hand;
+  const std::string said = hand.name() + ": onnx export: output 0 (shape (2, 5)) was not computed by ops";
+  CHECK_THROWS_WITH_AS(export_onnx(hand, path.string(), {2, 5}), doctest::Contains(said.c_str()), StateError);
   CHECK_FALSE(std::filesystem::exists(path));
 }
 TEST_CASE("Conv1D and 1-D pooling: Conv and the pools with 1-D kernels, for any batch size") {
@@ -515,7 +558,8 @@ TEST_CASE("PyTorch's x.view(x.size(0), -1) (Shape, Gather, Unsqueeze, Concat, Re
       (y * y).sum().backward();
     }
     for (const auto& [name, p] : net->collect_params()) {
-      INFO(name);
+      const std::string& param = name;  // INFO captures it in a lambda: clang 14 cannot capture a binding
+      INFO(param);
       const auto g = p->grad().to_vector();
       CHECK(std::any_of(g.begin(), g.end(), [](float v) { return v != 0.0f; }));
     }
@@ -545,7 +589,8 @@ TEST_CASE("fine-tuning: initializers are parameters with the gradients of the or
   REQUIRE(want.size() == 8);
   REQUIRE(got.size() == 8);
   for (const auto& [name, w] : want) {
-    INFO(name);
+    const std::string& param = name;  // INFO captures it in a lambda: clang 14 cannot capture a binding
+    INFO(param);
     REQUIRE(got.count(name));
     const auto& g = got.at(name);
     REQUIRE(w.size() == g.size());
@@ -1598,7 +1643,7 @@ namespace {
 // moving it to axis 1, and a stack putting a new axis before it.
 class SumOverBatch : public nn::HybridCustomBlock<SumOverBatch> {
  public:
-  NDArray<float> forward(const NDArray<float>& x) { return nd::sum(nd::tanh(x), {0}); }
+  NDArray<float> forward(const NDArray<float>& x) { return nd::sum(nd::tanh(x), 0); }
 };
 class BatchLast : public nn::HybridCustomBlock<BatchLast> {
  public:
@@ -1629,7 +1674,7 @@ TEST_CASE("an output whose batch axis moved or went: the symbolic axis where the
     CHECK(m.graph().input(0).type().tensor_type().shape().dim(0).dim_param() == "batch");
     CHECK(output_dims(m) == want_dims);
     auto back = nn::SymbolBlock::imports(path.string());
-    for (std::size_t n : {3, 5}) {
+    for (std::size_t n : {std::size_t{3}, std::size_t{5}}) {
       const auto x = random_batch({n, 4}, 30 + n);
       const auto y = net(x);
       CHECK(max_abs_diff((*back)(x), y) <= 1e-6f);

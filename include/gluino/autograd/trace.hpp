@@ -61,28 +61,43 @@ Tracer<T>* active_tracer() {
   return detail::active_tracer<T>();
 }
 
+/// What a trace is for, which its refusals say (a value read while tracing): hybridize() can
+/// be left off, an export cannot.
+enum class TracePurpose { hybridize, onnx_export };
+/// How a trace's messages name the step that traces: "hybridize", "onnx export".
+inline const char* trace_step(TracePurpose purpose) {
+  return purpose == TracePurpose::onnx_export ? "onnx export" : "hybridize";
+}
+
 /// Installs a tracer on this thread for its lifetime (and marks the thread as tracing, so that
-/// reading an array's values outside ops throws: see gluino::detail::check_not_tracing).
+/// reading an array's values outside ops throws, naming `who` and the purpose: see
+/// gluino::detail::check_not_tracing).
 template <class T>
 class TraceScope {
  public:
-  TraceScope(Tracer<T>* tracer, const std::string& who)
-      : saved_(detail::active_tracer<T>()), saved_who_(gluino::detail::tracing_block()) {
+  TraceScope(Tracer<T>* tracer, const std::string& who, TracePurpose purpose = TracePurpose::hybridize)
+      : saved_(detail::active_tracer<T>()), saved_context_(gluino::detail::tracing_block()), who_(who) {
+    context_.who = who_.c_str();
+    context_.step = trace_step(purpose);
+    context_.advice = purpose == TracePurpose::onnx_export
+                          ? "export needs a forward computed with ops only (the ONNX model is that graph); called "
+                            "directly, the block still runs as written"
+                          : "call the block without hybridize(), or compute with ops only";
     detail::active_tracer<T>() = tracer;
-    who_ = who;
-    gluino::detail::tracing_block() = who_.c_str();
+    gluino::detail::tracing_block() = &context_;
   }
   ~TraceScope() {
     detail::active_tracer<T>() = saved_;
-    gluino::detail::tracing_block() = saved_who_;
+    gluino::detail::tracing_block() = saved_context_;
   }
   TraceScope(const TraceScope&) = delete;
   TraceScope& operator=(const TraceScope&) = delete;
 
  private:
   Tracer<T>* saved_;
-  const char* saved_who_;
+  const gluino::detail::TracingContext* saved_context_;
   std::string who_;
+  gluino::detail::TracingContext context_{};
 };
 
 namespace detail {
@@ -91,18 +106,18 @@ namespace detail {
 /// may read values.
 template <class T>
 struct TracePause {
-  TracePause() : tracer(active_tracer<T>()), who(gluino::detail::tracing_block()) {
+  TracePause() : tracer(active_tracer<T>()), context(gluino::detail::tracing_block()) {
     active_tracer<T>() = nullptr;
     gluino::detail::tracing_block() = nullptr;
   }
   ~TracePause() {
     active_tracer<T>() = tracer;
-    gluino::detail::tracing_block() = who;
+    gluino::detail::tracing_block() = context;
   }
   TracePause(const TracePause&) = delete;
   TracePause& operator=(const TracePause&) = delete;
   Tracer<T>* tracer;
-  const char* who;
+  const gluino::detail::TracingContext* context;
 };
 
 template <class T, class Op>

@@ -51,19 +51,26 @@ struct ndarray_autograd_ops;  // autograd/engine.hpp: backward
 /// A copy of x stretched to `shape` (detail/broadcast.hpp, included at the end of this header).
 template <class T>
 NDArray<T> broadcast_copy(const NDArray<T>& x, const Shape& shape, const char* op);
-/// While a block's forward is traced into a graph (autograd/trace.hpp), the block's name;
+/// A trace as its refusals name it: the traced block, the step that traces ("hybridize",
+/// "onnx export") and what the user can do instead (autograd::TraceScope fills it).
+struct TracingContext {
+  const char* who;
+  const char* step;
+  const char* advice;
+};
+/// While a block's forward is traced into a graph (autograd/trace.hpp), the trace's context;
 /// otherwise null.  Reading an array's values then (at, asscalar, to_vector) throws, as does
 /// drawing random arrays outside ops: a graph cannot follow a branch taken on data values
 /// (Gluon's rule for hybridize), and would replay the draw as a constant.
-inline const char*& tracing_block() {
-  thread_local const char* who = nullptr;
-  return who;
+inline const TracingContext*& tracing_block() {
+  thread_local const TracingContext* context = nullptr;
+  return context;
 }
 inline void check_not_tracing(const char* what) {
-  if (const char* who = tracing_block()) [[unlikely]]
-    raise<StateError>(who, ": hybridize: its forward ", what,
+  if (const TracingContext* c = tracing_block()) [[unlikely]]
+    raise<StateError>(c->who, ": ", c->step, ": its forward ", what,
                       " while being traced into a graph; a graph holds ops only and cannot follow control flow "
-                      "that depends on data values: call the block without hybridize(), or compute with ops only");
+                      "that depends on data values: ", c->advice);
 }
 /// True when X is a complete type here (its header was included before this use).
 template <class X>

@@ -186,12 +186,13 @@ using Function = std::function<std::vector<NDArray<T>>(const std::vector<NDArray
 /// (in outputs) what f returned.  params are the arrays f reads by name (a block's parameters:
 /// their data handles); any other array an op reads that no op made becomes a constant.
 /// StateError, naming `who`, when f reads array values or draws random arrays outside ops
-/// (control flow on data cannot be traced), returns an array no op made, or hands an op a view
-/// of a traced array made without an op.
+/// (control flow on data cannot be traced; the message's advice follows `purpose`), returns an
+/// array no op made, or hands an op a view of a traced array made without an op.
 template <class T>
 Graph<T> trace(const Function<T>& f, const std::vector<std::pair<std::string, NDArray<T>>>& inputs,
                const std::vector<std::pair<std::string, NDArray<T>>>& params, const std::string& who,
-               std::vector<NDArray<T>>* outputs = nullptr);
+               std::vector<NDArray<T>>* outputs = nullptr,
+               autograd::TracePurpose purpose = autograd::TracePurpose::hybridize);
 
 /// Marks the constants of g that are the arrays of params (by identity) as those parameters
 /// (trace() does it for the parameters it is given; a deferred initialization during the trace
@@ -235,8 +236,9 @@ namespace detail {
 template <class T>
 class GraphTracer final : public autograd::Tracer<T> {
  public:
-  GraphTracer(Graph<T>& g, std::string who)
-      : g_(g), who_(std::move(who)), entry_{autograd::is_recording(), autograd::is_training()} {}
+  GraphTracer(Graph<T>& g, std::string who, autograd::TracePurpose purpose)
+      : g_(g), label_(std::move(who) + ": " + autograd::trace_step(purpose)),
+        entry_{autograd::is_recording(), autograd::is_training()} {}
   ~GraphTracer() override {
     for (const NDArray<T>& k : keep_) k.impl()->traced = false;
   }
@@ -268,7 +270,7 @@ class GraphTracer final : public autograd::Tracer<T> {
     const bool source = std::any_of(sources_.begin(), sources_.end(),
                                     [&](const NDArray<T>& s) { return s.impl() == a.impl(); });
     for (const NDArray<T>& k : keep_)
-      GLUINO_CHECK(StateError, source || k.impl()->storage != a.impl()->storage, who_, ": hybridize: an input of '",
+      GLUINO_CHECK(StateError, source || k.impl()->storage != a.impl()->storage, label_, ": an input of '",
                    op, "' (shape ", a.shape(), ") is a view of a traced array made without an op (NDArray::view_as, "
                    "detach); a graph cannot follow it: use nd::reshape or another op");
     return add_value(ValueKind::constant, "const" + std::to_string(constants_++), a);
@@ -287,9 +289,9 @@ class GraphTracer final : public autograd::Tracer<T> {
     g_.nodes.push_back(std::move(n));
   }
   int output_id(const NDArray<T>& a, std::size_t i) const {
-    GLUINO_CHECK(StateError, a.defined(), who_, ": hybridize: output ", i, " is an empty array");
+    GLUINO_CHECK(StateError, a.defined(), label_, ": output ", i, " is an empty array");
     auto it = ids_.find(a.impl().get());
-    GLUINO_CHECK(StateError, it != ids_.end(), who_, ": hybridize: output ", i, " (shape ", a.shape(),
+    GLUINO_CHECK(StateError, it != ids_.end(), label_, ": output ", i, " (shape ", a.shape(),
                  ") was not computed by ops from the inputs and parameters (it was written element by element, "
                  "or is a view made without an op); a graph cannot reproduce it");
     return it->second;
@@ -297,7 +299,7 @@ class GraphTracer final : public autograd::Tracer<T> {
 
  private:
   Graph<T>& g_;
-  std::string who_;
+  std::string label_;  // "<block>: <step>", which messages start with
   std::unordered_map<const void*, int> ids_;
   std::vector<NDArray<T>> keep_;
   std::vector<NDArray<T>> sources_;
@@ -375,9 +377,9 @@ class FoldedConvBatchNorm final : public autograd::TracedOp<T> {
 template <class T>
 Graph<T> trace(const Function<T>& f, const std::vector<std::pair<std::string, NDArray<T>>>& inputs,
                const std::vector<std::pair<std::string, NDArray<T>>>& params, const std::string& who,
-               std::vector<NDArray<T>>* outputs) {
+               std::vector<NDArray<T>>* outputs, autograd::TracePurpose purpose) {
   Graph<T> g;
-  detail::GraphTracer<T> tracer(g, who);
+  detail::GraphTracer<T> tracer(g, who, purpose);
   std::vector<NDArray<T>> in;
   for (const auto& [name, a] : inputs) {
     GLUINO_CHECK(StateError, a.defined(), who, ": trace: input '", name, "' is an empty array");
@@ -393,7 +395,7 @@ Graph<T> trace(const Function<T>& f, const std::vector<std::pair<std::string, ND
     if (a.defined()) tracer.add_value(ValueKind::parameter, name, a);
   std::vector<NDArray<T>> out;
   {
-    autograd::TraceScope<T> scope(&tracer, who);
+    autograd::TraceScope<T> scope(&tracer, who, purpose);
     out = f(in);
   }
   for (std::size_t i = 0; i < out.size(); ++i) g.outputs.push_back(tracer.output_id(out[i], i));
@@ -662,7 +664,7 @@ std::size_t fuse_conv_max_pool(Graph<T>& g) {
   X class Graph<T>;                                                                                              \
   X Graph<T> trace<T>(const Function<T>&, const std::vector<std::pair<std::string, NDArray<T>>>&,               \
                       const std::vector<std::pair<std::string, NDArray<T>>>&, const std::string&,               \
-                      std::vector<NDArray<T>>*);                                                                 \
+                      std::vector<NDArray<T>>*, autograd::TracePurpose);                                         \
   X void name_parameters<T>(Graph<T>&, const std::vector<std::pair<std::string, NDArray<T>>>&);              \
   X std::size_t fold_batch_norm<T>(Graph<T>&);                                                                 \
   X std::size_t fuse_relu_pool<T>(Graph<T>&);                                                                   \

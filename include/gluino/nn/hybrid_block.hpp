@@ -23,6 +23,17 @@
 #include "gluino/nn/custom_block.hpp"
 #include "gluino/nn/sequential.hpp"
 
+namespace gluino::detail {
+/// True while a HybridCustomBlock runs its cached graph for a forward other than Block's virtual
+/// forward(x) (other arities, or several outputs from one input).  Part of the graph's key: such a
+/// block called through a Block& would otherwise run that graph and return its first output.
+template <class T>
+bool& hybrid_derived_call() {
+  thread_local bool on = false;
+  return on;
+}
+}  // namespace gluino::detail
+
 namespace gluino::nn {
 
 /// A block with a forward of one array that hybridize() turns into a graph.  Derive from it
@@ -63,13 +74,21 @@ using HybridSequential = BasicHybridSequential<float>;
 /// A user's block (as CustomBlock: named after its class, forward of any arity) that
 /// hybridize() turns into a graph when its forward takes arrays only and returns an array or a
 /// std::vector of arrays.  `class Net : public nn::HybridCustomBlock<Net>`.  Gluon: a
-/// gluon.HybridBlock subclass.
+/// gluon.HybridBlock subclass.  One input and several outputs: `std::vector<NDArray<T>>
+/// forward(NDArray<T> x)`, the input by value (a forward(const NDArray<T>&) overrides Block's,
+/// which returns one array), called on the derived type: `auto outs = net(x)`.
 template <class Derived, class T = float>
 class BasicHybridCustomBlock : public BasicCustomBlock<Derived, T> {
  public:
   using HybridCustomBlock = BasicHybridCustomBlock;
   explicit BasicHybridCustomBlock(std::string prefix = "", BasicParameterDict<T> params = {})
       : BasicCustomBlock<Derived, T>(std::move(prefix), std::move(params)) {
+    // C++ makes a forward(const NDArray<T>&) the override of Block's, whose return type it keeps.
+    using ListOfOne = std::vector<NDArray<T>> (Derived::*)(const NDArray<T>&);
+    static_assert(!requires { static_cast<ListOfOne>(&Derived::forward); },
+                  "HybridCustomBlock: forward(const NDArray<T>&) is Block's virtual forward(x), which returns one "
+                  "array; to return several from one input, take it by value: "
+                  "std::vector<NDArray<T>> forward(NDArray<T> x) (docs/hybridize.md)");
     this->set_hybridizable();
   }
 
@@ -81,8 +100,9 @@ class BasicHybridCustomBlock : public BasicCustomBlock<Derived, T> {
                   "HybridCustomBlock: the block has no public forward taking these arguments");
     using R = std::remove_cvref_t<decltype(self.forward(args...))>;
     constexpr bool arrays_only = (std::is_same_v<A, NDArray<T>> && ...);
-    constexpr bool graphable = arrays_only && (std::is_same_v<R, NDArray<T>> || std::is_same_v<R, std::vector<NDArray<T>>>);
     using List = std::vector<NDArray<T>>;
+    constexpr bool graphable = arrays_only && (std::is_same_v<R, NDArray<T>> || std::is_same_v<R, List>);
+    static constexpr bool block_forward = sizeof...(A) == 1 && std::is_same_v<R, NDArray<T>>;
     return this->call(
         [&] {
           if constexpr (requires { self.infer_shape(args...); }) self.infer_shape(args...);
@@ -98,6 +118,11 @@ class BasicHybridCustomBlock : public BasicCustomBlock<Derived, T> {
                     return List(self.forward(in[I]...));
                 }(std::index_sequence_for<A...>{});
               };
+              struct Tag {  // the graph's key tells this forward from Block's virtual one
+                bool saved = detail::hybrid_derived_call<T>();
+                Tag() { detail::hybrid_derived_call<T>() = !block_forward; }
+                ~Tag() { detail::hybrid_derived_call<T>() = saved; }
+              } tag;
               List out = this->run_hybrid(List{args...}, fwd);
               if constexpr (std::is_same_v<R, NDArray<T>>)
                 return out[0];
@@ -121,18 +146,20 @@ using HybridCustomBlock = BasicHybridCustomBlock<Derived, float>;
 
 /// The graph of forward(inputs) with block's parameters bound by name, those a deferred
 /// initialization made during the trace too (graph::trace, then graph::name_parameters); what
-/// forward returned goes to *outputs.  Used by hybridize() and by ONNX export.
+/// forward returned goes to *outputs.  Used by hybridize() and by ONNX export (`purpose`: what
+/// a refusal advises).
 template <class T>
 graph::Graph<T> trace_block(BasicBlock<T>& block, const graph::Function<T>& forward,
                             const std::vector<std::pair<std::string, NDArray<T>>>& inputs,
-                            std::vector<NDArray<T>>* outputs = nullptr) {
+                            std::vector<NDArray<T>>* outputs = nullptr,
+                            autograd::TracePurpose purpose = autograd::TracePurpose::hybridize) {
   auto initialized = [&] {
     std::vector<std::pair<std::string, NDArray<T>>> ps;
     for (const auto& [n, p] : block.collect_params())
       if (p->is_initialized()) ps.emplace_back(n, p->data());
     return ps;
   };
-  graph::Graph<T> g = graph::trace<T>(forward, inputs, initialized(), block.name(), outputs);
+  graph::Graph<T> g = graph::trace<T>(forward, inputs, initialized(), block.name(), outputs, purpose);
   graph::name_parameters<T>(g, initialized());
   return g;
 }
@@ -149,7 +176,8 @@ class CachedGraphs final : public HybridState<T> {
   explicit CachedGraphs(nn::HybridizeOptions opt) : opt_(opt) {}
 
   Arrays call(nn::BasicBlock<T>& block, const Arrays& in, const std::function<Arrays(const Arrays&)>& forward) override {
-    Key key{{}, autograd::is_training(), autograd::is_recording()};
+    Key key{{}, autograd::is_training(), autograd::is_recording(), detail::hybrid_derived_call<T>()};
+    detail::hybrid_derived_call<T>() = false;  // not for the blocks this one calls
     for (const NDArray<T>& x : in) {
       GLUINO_CHECK(StateError, x.defined(), block.name(), ": hybridize: an input is an empty array");
       key.shapes.push_back(x.shape());
@@ -236,6 +264,7 @@ class CachedGraphs final : public HybridState<T> {
   struct Key {
     std::vector<Shape> shapes;
     bool training = false, recording = false;
+    bool derived_forward = false;  // see hybrid_derived_call
     bool operator==(const Key&) const = default;
   };
   nn::HybridizeOptions opt_;

@@ -795,7 +795,7 @@ template <class T>
     const NDArray<T> x = nd::zeros<T>(input_shape);
     g = nn::trace_block<T>(
         net, [&](const std::vector<NDArray<T>>& in) { return std::vector<NDArray<T>>{net(in[0])}; },
-        {{opt.input_name, x}});
+        {{opt.input_name, x}}, nullptr, autograd::TracePurpose::onnx_export);
   }
   ::onnx::ModelProto m = to_onnx(g, opt, net.name());
   save_onnx(m, path);
