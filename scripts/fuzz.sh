@@ -13,7 +13,7 @@ seconds=${1:-30}
 shift $(( $# > 0 ? 1 : 0 ))
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(fuzz_safetensors_float fuzz_safetensors_double fuzz_idx_raw fuzz_idx_gzip
-                                     fuzz_load_parameters fuzz_trainer_states fuzz_imdecode fuzz_onnx_import)
+                                     fuzz_load_parameters fuzz_trainer_states fuzz_imdecode fuzz_cifar fuzz_onnx_import)
 bash scripts/setup.sh clang libclang-rt-14-dev
 build=${GLUINO_FUZZ_BUILD_DIR:-build/fuzz}
 jobs=${GLUINO_JOBS:-$(nproc)}
@@ -34,11 +34,12 @@ corpora() {
     fuzz_trainer_states) echo "trainer_states safetensors" ;;
     fuzz_onnx_import) echo "onnx_import" ;;
     fuzz_imdecode) echo "imdecode" ;;
+    fuzz_cifar) echo "cifar" ;;
   esac
 }
 max_len() {
   case $1 in
-    fuzz_safetensors_*) echo 16384 ;;
+    fuzz_safetensors_* | fuzz_cifar) echo 16384 ;;
     fuzz_idx_*) echo 100000 ;;
     fuzz_onnx_import | fuzz_imdecode) echo 65536 ;;
     *) echo 1500000 ;;  # LeNet's checkpoints: 684 KB of parameters, 1.4 MB of Adam states

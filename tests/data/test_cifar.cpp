@@ -115,4 +115,17 @@ TEST_CASE("CIFAR100: coarse labels by default, fine ones on request") {
   write_cifar_file(root / "cifar-100-binary" / "test.bin", {5}, {{20, 42}});
   CHECK_THROWS_WITH_AS(CIFAR100(root.string(), {.train = false}), doctest::Contains("is not a class 0-19"), ValueError);
 }
+TEST_CASE("CIFAR100: a record is checked for both labels, whichever one is asked for") {
+  // Found by fuzz_cifar: a file loaded or not depending on fine_label (a coarse label of 20 read
+  // with fine labels, a fine label of 100 with coarse ones).
+  const fs::path root = gluino::test::scratch / "cifar100-labels";
+  fs::remove_all(root);
+  write_cifar_file(root / "train.bin", {0, 1}, {{3, 77}, {20, 42}});
+  write_cifar_file(root / "test.bin", {2}, {{3, 100}});
+  CHECK_THROWS_WITH_AS(CIFAR100(root.string(), {.fine_label = true}),
+                       doctest::Contains("coarse label 20 of record 1 is not a class 0-19"), ValueError);
+  CHECK_THROWS_WITH_AS(CIFAR100(root.string(), {.train = false}),
+                       doctest::Contains("test.bin': fine label 100 of record 0 is not a class 0-99"), ValueError);
+  CHECK_THROWS_WITH_AS(CIFAR100(root.string()), doctest::Contains("coarse label 20 of record 1"), ValueError);
+}
 }

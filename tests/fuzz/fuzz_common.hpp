@@ -36,10 +36,12 @@ inline const std::string& write_input(const std::uint8_t* data, std::size_t size
   return path;
 }
 
-/// Removes the input file at exit.
+/// Removes the input file at exit.  Keeps its own copy of the path: input_file's static string is
+/// created after a static RemoveInputAtExit and so destroyed before it (the file was left behind).
 struct RemoveInputAtExit {
-  std::string suffix;
-  ~RemoveInputAtExit() { std::remove(input_file(suffix).c_str()); }
+  std::string path;
+  explicit RemoveInputAtExit(const std::string& suffix) : path(input_file(suffix)) {}
+  ~RemoveInputAtExit() { std::remove(path.c_str()); }
 };
 
 }  // namespace gluino_fuzz

@@ -172,6 +172,24 @@ int main(int argc, char** argv) {
     write_image_file(dir / "rgb-arithmetic.jpg", encode_jpeg(16, 12, 3, first(3), 80, false, true));
     write_image_file(dir / "cmyk.jpg", encode_jpeg(16, 12, 4, first(4), 80));
   }
+  // CIFAR batches (records of label bytes and 3072 pixel bytes): CIFAR-10's (one label byte) and
+  // CIFAR-100's (coarse, fine), one to three records; and CIFAR-100 records with a label out of range.
+  {
+    auto cifar = [](const std::vector<Bytes>& labels) {
+      Bytes b;
+      for (std::size_t r = 0; r < labels.size(); ++r) {
+        b.insert(b.end(), labels[r].begin(), labels[r].end());
+        for (std::size_t i = 0; i < 3072; ++i) b.push_back(static_cast<std::uint8_t>((r * 7 + i * 5 + i / 32) % 256));
+      }
+      return b;
+    };
+    write("cifar", "cifar10-1.bin", cifar({{3}}));
+    write("cifar", "cifar10-3.bin", cifar({{0}, {9}, {5}}));
+    write("cifar", "cifar100-1.bin", cifar({{19, 99}}));
+    write("cifar", "cifar100-2.bin", cifar({{0, 0}, {7, 42}}));
+    write("cifar", "regression-cifar100-coarse-20.bin", cifar({{20, 42}}));
+    write("cifar", "regression-cifar100-fine-100.bin", cifar({{3, 100}}));
+  }
   std::cout << "make_seeds: wrote the seeds under " << out_dir << "\n";
   return 0;
 }

@@ -58,12 +58,15 @@ class CIFARBinary : public DatasetBase<Derived, T> {
   static constexpr std::size_t side = 32, record_pixels = 3 * 32 * 32;
 
  protected:
-  // How a variant's files are laid out: label bytes per record, which one is the label, classes.
+  // How a variant's files are laid out: label bytes per record (each one's name and number of
+  // classes: every one is checked, whichever is returned), and which one is the label.
   struct Layout {
     const char* name;
     const char* env_var;
     const char* subfolder;
-    std::size_t label_bytes, label_index, classes;
+    std::size_t label_bytes, label_index;
+    const char* label_names[2];
+    std::size_t classes[2];
     const char* url;
   };
   void load(const Layout& layout, std::string root, const std::vector<std::string>& files) {
@@ -77,7 +80,8 @@ class CIFARBinary : public DatasetBase<Derived, T> {
                  " is not set. To get the files: download ", layout.url, ", unpack it, and pass the folder as root");
     root_ = root;
     std::error_code ec;
-    const std::string dir = fs::is_directory(fs::path(root) / layout.subfolder, ec) ? root + "/" + layout.subfolder : root;
+    const std::string dir =
+        fs::is_directory(fs::path(root) / layout.subfolder, ec) ? root + "/" + layout.subfolder : root;
     auto labels = std::make_shared<std::vector<std::uint8_t>>();
     auto pixels = std::make_shared<std::vector<std::uint8_t>>();
     const std::size_t record = layout.label_bytes + record_pixels;
@@ -98,10 +102,10 @@ class CIFARBinary : public DatasetBase<Derived, T> {
       for (std::size_t r = 0; r < n; ++r) {
         GLUINO_CHECK(ValueError, std::fread(rec.data(), 1, record, in.get()) == record, layout.name, ": '", path,
                      "': read failed at record ", r);
-        const std::uint8_t label = rec[layout.label_index];
-        GLUINO_CHECK(ValueError, label < layout.classes, layout.name, ": '", path, "': label ", int(label),
-                     " of record ", r, " is not a class 0-", layout.classes - 1);
-        labels->push_back(label);
+        for (std::size_t k = 0; k < layout.label_bytes; ++k)
+          GLUINO_CHECK(ValueError, rec[k] < layout.classes[k], layout.name, ": '", path, "': ", layout.label_names[k],
+                       " ", int(rec[k]), " of record ", r, " is not a class 0-", layout.classes[k] - 1);
+        labels->push_back(rec[layout.label_index]);
         pixels->insert(pixels->end(), rec.begin() + static_cast<std::ptrdiff_t>(layout.label_bytes), rec.end());
       }
     }
@@ -132,7 +136,7 @@ class CIFAR10 : public CIFARBinary<CIFAR10<T>, T> {
       for (int b = 1; b <= 5; ++b) files.push_back("data_batch_" + std::to_string(b) + ".bin");
     else
       files.push_back("test_batch.bin");
-    this->load({"CIFAR10", "GLUINO_CIFAR10_DATA", "cifar-10-batches-bin", 1, 0, 10,
+    this->load({"CIFAR10", "GLUINO_CIFAR10_DATA", "cifar-10-batches-bin", 1, 0, {"label", ""}, {10, 0},
                 "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"},
                std::move(root), files);
   }
@@ -149,13 +153,15 @@ class CIFAR10 : public CIFARBinary<CIFAR10<T>, T> {
 /// gluon.data.vision.CIFAR100(fine_label=False, train=True).  Reads the binary version
 /// (cifar-100-binary.tar.gz): train.bin or test.bin, records of a coarse label byte, a fine
 /// label byte and 3072 pixel bytes, in root/cifar-100-binary/ or root; root "" =
-/// $GLUINO_CIFAR100_DATA.  Samples as CIFAR10's, the label coarse or fine as asked.
+/// $GLUINO_CIFAR100_DATA.  Samples as CIFAR10's, the label coarse or fine as asked.  Both labels
+/// of every record are checked whichever is asked for (a coarse label out of 0-19 or a fine one
+/// out of 0-99 is a ValueError naming the file and record): a file reads or fails alike either way.
 template <class T = float>
 class CIFAR100 : public CIFARBinary<CIFAR100<T>, T> {
  public:
   explicit CIFAR100(std::string root = "", CIFAR100Options opt = {}) {
     this->load({"CIFAR100", "GLUINO_CIFAR100_DATA", "cifar-100-binary", 2, opt.fine_label ? 1u : 0u,
-                opt.fine_label ? 100u : 20u, "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz"},
+                {"coarse label", "fine label"}, {20, 100}, "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz"},
                std::move(root), {opt.train ? "train.bin" : "test.bin"});
   }
   explicit CIFAR100(CIFAR100Options opt) : CIFAR100("", opt) {}
