@@ -4,7 +4,7 @@
 # Usage: scripts/setup.sh [extra-package ...]
 set -euo pipefail
 pkgs=(g++ cmake ninja-build libeigen3-dev libopenblas-dev doctest-dev libbenchmark-dev nlohmann-json3-dev zlib1g-dev libssl-dev libpng-dev libjpeg-dev
-      libonnx-dev libprotobuf-dev libopenmpi-dev openmpi-bin "$@")
+      libonnx-dev libprotobuf-dev libopenmpi-dev openmpi-bin python3 "$@")
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -26,6 +26,8 @@ source scripts/blas_env.sh  # OpenBLAS kernels for this CPU when it is newer tha
 # (docs/building.md).
 bash scripts/check_layering.sh
 bash scripts/check_instantiations.sh
+# Every ```cpp block of README.md and docs/*.md compiles against the headers (docs/building.md).
+/usr/bin/python3 scripts/check_doc_snippets.py
 jobs=${GLUINO_JOBS:-$(nproc)}
 
 # 1. Warnings are errors here (-Wall -Wextra -Wpedantic -Wshadow -Wconversion); Eigen's own are
