@@ -183,7 +183,11 @@ class Scale : public nn::CustomBlock<Scale> {
 // Two inputs (Gluon's forward(self, x, *args)): a gate computed from one input applied to the
 // other.  Called as gate(x, y); a block of other arities is called on its own type and cannot be
 // a Sequential's child (Sequential::add says so at compile time).
+// Block's own forward(x) is hidden on purpose: the using-declaration, private, says so (clang's
+// -Wall warns otherwise, -Woverloaded-virtual) and keeps gate(x) a compile-time error.
 class Gate : public nn::CustomBlock<Gate> {
+  using nn::CustomBlock<Gate>::forward;
+
  public:
   Gate() {
     auto scope = name_scope();
@@ -197,6 +201,8 @@ class Gate : public nn::CustomBlock<Gate> {
 
 // A recurrent cell returning (output, state), as Gluon's cells do: out, state = cell(x, state).
 class TinyRNNCell : public nn::CustomBlock<TinyRNNCell> {
+  using nn::CustomBlock<TinyRNNCell>::forward;  // Block's forward(x), hidden (as Gate's)
+
  public:
   explicit TinyRNNCell(std::size_t hidden) {
     auto scope = name_scope();
