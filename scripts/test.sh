@@ -4,7 +4,8 @@
 #   1. Release, against the precompiled library (gluino::precompiled), with OpenBLAS under Eigen's
 #      matrix products and warnings as errors: the doctest suite, the compile-fail programs, the
 #      install/find_package consumer (header-only and precompiled), each example on small data
-#      and each benchmark once, briefly;
+#      and each benchmark once, briefly; then a program using the whole public API compiled (syntax
+#      only) by clang with a user's strict warnings as errors (tests/clang_warnings);
 #   2. AddressSanitizer + UBSan, against the precompiled library built with them, with Eigen's own
 #      kernels (so both GEMM paths are tested): the suite and every example;
 #   3. header-only (gluino::gluino), at -O0: the suite again;
@@ -38,6 +39,15 @@ cmake --build build/release -j "$jobs"
 step "release build"
 ctest --test-dir build/release --output-on-failure -j "$jobs"
 step "release tests"
+# Users build with clang too: its -Wconversion includes -Wsign-conversion, which gcc's lacks, so
+# a user's strict flags with -Werror must pass on the headers (tests/clang_warnings, ~20 s).
+bash scripts/setup.sh clang libomp-14-dev
+mpi_include=()
+for d in $(mpicxx --showme:incdirs); do mpi_include+=(-isystem "$d"); done
+clang++ -std=c++20 -fsyntax-only -march=native -fopenmp -Iinclude -isystem /usr/include/eigen3 "${mpi_include[@]}" \
+  -DONNX_NAMESPACE=onnx -DONNX_ML=1 -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Werror \
+  tests/clang_warnings/strict_flags.cpp
+step "clang strict warnings"
 
 # 2. ASan + UBSan: the suite and the examples on the fixture (examples/CMakeLists.txt registers
 # them; their exit, with arrays at namespace scope, is checked too).  The library and the

@@ -14,6 +14,7 @@
 /// story.
 #include <algorithm>
 #include <atomic>
+#include <cassert>
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -45,6 +46,14 @@
 #include "gluino/nd/shape_ops.hpp"
 
 namespace gluino::graph {
+
+namespace detail {
+/// A value or node id (an int, -1 for an absent input) as an index, for an id known to be >= 0.
+inline std::size_t idx(int id) {
+  assert(id >= 0);
+  return static_cast<std::size_t>(id);
+}
+}  // namespace detail
 
 /// What a value of the graph is.
 enum class ValueKind { input, parameter, constant, node };
@@ -124,7 +133,7 @@ class Graph {
   /// One line per node: "%5 = convolution(%0 data, %1 conv0_weight, %2 conv0_bias) {stride=[1, 1], ...}".
   friend std::ostream& operator<<(std::ostream& os, const Graph& g) {
     auto val = [&](int v) { return v < 0 ? std::string("none") : g.label(v); };
-    for (int v : g.inputs) os << "input " << val(v) << ' ' << g.values[v].shape << '\n';
+    for (int v : g.inputs) os << "input " << val(v) << ' ' << g.values[detail::idx(v)].shape << '\n';
     for (const Node<T>& n : g.nodes) {
       os << '%' << n.output << " = " << n.op->name() << '(';
       for (std::size_t i = 0; i < n.inputs.size(); ++i) os << (i ? ", " : "") << val(n.inputs[i]);
@@ -156,14 +165,14 @@ class Graph {
         }
         os << '}';
       }
-      os << ' ' << g.values[n.output].shape << '\n';
+      os << ' ' << g.values[detail::idx(n.output)].shape << '\n';
     }
     os << "output";
     for (int v : g.outputs) os << ' ' << val(v);
     return os << '\n';
   }
   std::string label(int v) const {
-    const Value<T>& x = values[v];
+    const Value<T>& x = values[detail::idx(v)];
     std::string s(1, '%');
     s += std::to_string(v);
     if (x.kind != ValueKind::node && !x.name.empty()) s.append(1, ' ').append(x.name);
@@ -285,7 +294,7 @@ class GraphTracer final : public autograd::Tracer<T> {
     const Mode now{autograd::is_recording(), autograd::is_training()};
     if (now != entry_) n.mode = now;
     n.output = add_value(ValueKind::node, "", out);
-    g_.values[n.output].producer = int(g_.nodes.size());
+    g_.values[idx(n.output)].producer = int(g_.nodes.size());
     g_.nodes.push_back(std::move(n));
   }
   int output_id(const NDArray<T>& a, std::size_t i) const {
@@ -419,8 +428,8 @@ void Graph<T>::plan() {
   last_use_.assign(values.size(), 0);
   for (std::size_t i = 0; i < nodes.size(); ++i)
     for (int v : nodes[i].inputs)
-      if (v >= 0) last_use_[v] = i;
-  for (int v : outputs) last_use_[v] = nodes.size();  // kept to the end
+      if (v >= 0) last_use_[detail::idx(v)] = i;
+  for (int v : outputs) last_use_[detail::idx(v)] = nodes.size();  // kept to the end
   arena_ = std::make_shared<::gluino::detail::StepArena>();
   team_runs_ = std::make_shared<std::atomic<std::size_t>>(0);
   packs_ = std::make_shared<PackedFilters<T>>();
@@ -443,10 +452,10 @@ std::vector<NDArray<T>> Graph<T>::run(const std::vector<NDArray<T>>& in) const {
   GLUINO_CHECK(ValueError, in.size() == inputs.size(), "graph: ", inputs.size(), " inputs expected, got ", in.size());
   std::vector<NDArray<T>> slot(values.size());
   for (std::size_t i = 0; i < in.size(); ++i) {
-    const Value<T>& v = values[inputs[i]];
+    const Value<T>& v = values[detail::idx(inputs[i])];
     GLUINO_CHECK(ShapeError, in[i].defined() && in[i].shape() == v.shape, "graph: input '", v.name,
                  "' was traced with shape ", v.shape, ", got ", in[i].defined() ? in[i].shape() : Shape{});
-    slot[inputs[i]] = in[i];
+    slot[detail::idx(inputs[i])] = in[i];
   }
   for (std::size_t v = 0; v < values.size(); ++v)
     if (values[v].kind == ValueKind::parameter || values[v].kind == ValueKind::constant) slot[v] = values[v].array;
@@ -462,15 +471,18 @@ std::vector<NDArray<T>> Graph<T>::run(const std::vector<NDArray<T>>& in) const {
   const ::gluino::detail::ArenaScope scope(arena);
   std::vector<NDArray<T>> args;
   auto release = [&](std::size_t i) {  // the plan: free intermediates after their last reader
-    for (int v : nodes[i].inputs)
-      if (v >= 0 && values[v].kind == ValueKind::node && last_use_[v] == i) slot[v] = NDArray<T>();
+    for (int v : nodes[i].inputs) {
+      if (v < 0) continue;
+      const std::size_t u = detail::idx(v);
+      if (values[u].kind == ValueKind::node && last_use_[u] == i) slot[u] = NDArray<T>();
+    }
   };
   const bool team = use_team(in);
   std::vector<TeamStep<T>> steps;
   bool teamed = false;
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     args.clear();
-    for (int v : nodes[i].inputs) args.push_back(v < 0 ? NDArray<T>() : slot[v]);
+    for (int v : nodes[i].inputs) args.push_back(v < 0 ? NDArray<T>() : slot[detail::idx(v)]);
     if (team) {  // the nodes from i on that team.hpp splits, prepared in order, then run by one team
       std::size_t j = i, work = 0;
       steps.clear();
@@ -481,22 +493,22 @@ std::vector<NDArray<T>> Graph<T>::run(const std::vector<NDArray<T>>& in) const {
         // its storage lives on and in-place changes bump its version); a weight computed in the
         // run may come back in the same arena block with other values.
         const std::vector<int>& ins = nodes[j].inputs;
-        const bool held = ins.size() > 1 && ins[1] >= 0 &&
-                          (values[ins[1]].kind == ValueKind::parameter || values[ins[1]].kind == ValueKind::constant);
+        const ValueKind weight = ins.size() > 1 && ins[1] >= 0 ? values[detail::idx(ins[1])].kind : ValueKind::node;
+        const bool held = weight == ValueKind::parameter || weight == ValueKind::constant;
         // A relu of the previous node's product, its only reader (no later node or output
         // reads the product): applied in the product's step, on its array.
-        if (!steps.empty() && ins.size() == 1 && ins[0] >= 0 && last_use_[ins[0]] == j &&
-            values[ins[0]].kind == ValueKind::node && steps.back().absorb_relu(*nodes[j].op, args)) {
-          slot[nodes[j].output] = steps.back().output();
+        if (!steps.empty() && ins.size() == 1 && ins[0] >= 0 && last_use_[detail::idx(ins[0])] == j &&
+            values[detail::idx(ins[0])].kind == ValueKind::node && steps.back().absorb_relu(*nodes[j].op, args)) {
+          slot[detail::idx(nodes[j].output)] = steps.back().output();
         } else {
           if (!s.prepare(*nodes[j].op, args, held ? packs_.get() : nullptr, j)) break;
           work += s.has_work();
-          slot[nodes[j].output] = s.output();
+          slot[detail::idx(nodes[j].output)] = s.output();
           steps.push_back(std::move(s));
         }
         if (++j == nodes.size()) break;
         args.clear();
-        for (int v : nodes[j].inputs) args.push_back(v < 0 ? NDArray<T>() : slot[v]);
+        for (int v : nodes[j].inputs) args.push_back(v < 0 ? NDArray<T>() : slot[detail::idx(v)]);
       }
       if (!steps.empty()) {
         for (std::size_t k = 0; k + 1 < steps.size(); ++k) steps[k].fuse_pooling(steps[k + 1], get_num_threads());
@@ -510,16 +522,16 @@ std::vector<NDArray<T>> Graph<T>::run(const std::vector<NDArray<T>>& in) const {
     }
     if (nodes[i].mode) {
       const autograd::detail::ModeGuard mode(nodes[i].mode->recording, nodes[i].mode->training);
-      slot[nodes[i].output] = nodes[i].op->run(args);
+      slot[detail::idx(nodes[i].output)] = nodes[i].op->run(args);
     } else {
-      slot[nodes[i].output] = nodes[i].op->run(args);
+      slot[detail::idx(nodes[i].output)] = nodes[i].op->run(args);
     }
     release(i);
   }
   if (teamed) team_runs_->fetch_add(1, std::memory_order_relaxed);
   args.clear();
   std::vector<NDArray<T>> out;
-  for (int v : outputs) out.push_back(slot[v]);
+  for (int v : outputs) out.push_back(slot[detail::idx(v)]);
   return out;
 }
 
@@ -529,11 +541,14 @@ std::pair<std::size_t, std::size_t> Graph<T>::peak_live() const {
   std::vector<bool> alive(values.size(), false);
   for (std::size_t i = 0; i < nodes.size(); ++i) {
     const Node<T>& n = nodes[i];
-    alive[n.output] = true;
-    ++live, bytes += values[n.output].shape.size() * sizeof(T);
+    alive[detail::idx(n.output)] = true;
+    ++live, bytes += values[detail::idx(n.output)].shape.size() * sizeof(T);
     if (bytes > peak_bytes) peak = live, peak_bytes = bytes;
-    for (int v : n.inputs)
-      if (v >= 0 && alive[v] && last_use_[v] == i) alive[v] = false, --live, bytes -= values[v].shape.size() * sizeof(T);
+    for (int v : n.inputs) {
+      if (v < 0) continue;
+      const std::size_t u = detail::idx(v);
+      if (alive[u] && last_use_[u] == i) alive[u] = false, --live, bytes -= values[u].shape.size() * sizeof(T);
+    }
   }
   return {peak, peak_bytes};
 }
@@ -545,8 +560,8 @@ std::vector<std::size_t> reader_counts(const Graph<T>& g) {
   std::vector<std::size_t> readers(g.values.size(), 0);
   for (const Node<T>& n : g.nodes)
     for (int v : n.inputs)
-      if (v >= 0) ++readers[v];
-  for (int v : g.outputs) ++readers[v];
+      if (v >= 0) ++readers[idx(v)];
+  for (int v : g.outputs) ++readers[idx(v)];
   return readers;
 }
 // The convolution node whose output only `pool_node`, a max pooling, reads (readers:
@@ -557,8 +572,8 @@ Node<T>* convolution_under_max_pool(Graph<T>& g, const std::vector<std::size_t>&
       static_cast<const nd::ops::Pooling<T>*>(pool_node.op->op())->opt.type != nd::pool_type::max)
     return nullptr;
   const int x = pool_node.inputs[0];
-  if (x < 0 || g.values[x].kind != ValueKind::node || readers[x] != 1) return nullptr;
-  Node<T>& conv_node = g.nodes[g.values[x].producer];
+  if (x < 0 || g.values[idx(x)].kind != ValueKind::node || readers[idx(x)] != 1) return nullptr;
+  Node<T>& conv_node = g.nodes[idx(g.values[idx(x)].producer)];
   return conv_node.op->op_type() == typeid(nd::ops::Convolution<T>) && conv_node.inputs.size() == 3 &&
                  conv_node.mode == pool_node.mode
              ? &conv_node
@@ -572,7 +587,7 @@ void drop_nodes(Graph<T>& g, const std::vector<bool>& drop) {
   for (std::size_t j = 0; j < g.nodes.size(); ++j)
     if (!drop[j]) kept.push_back(std::move(g.nodes[j]));
   g.nodes = std::move(kept);
-  for (std::size_t i = 0; i < g.nodes.size(); ++i) g.values[g.nodes[i].output].producer = int(i);
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) g.values[idx(g.nodes[i].output)].producer = int(i);
   g.plan();
 }
 }  // namespace detail
@@ -587,10 +602,10 @@ std::size_t fold_batch_norm(Graph<T>& g) {
     if (bn_node.op->op_type() != typeid(nd::ops::BatchNorm<T>)) continue;
     const auto& bn = *static_cast<const nd::ops::BatchNorm<T>*>(bn_node.op->op());
     const int x = bn_node.inputs[0];
-    if (bn.batch_stats || bn.opt.axis != 1 || x < 0 || g.values[x].kind != ValueKind::node || readers[x] != 1 ||
-        bn_node.state.size() != 2 || bn_node.inputs[1] < 0 || bn_node.inputs[2] < 0)
+    if (bn.batch_stats || bn.opt.axis != 1 || x < 0 || g.values[detail::idx(x)].kind != ValueKind::node ||
+        readers[detail::idx(x)] != 1 || bn_node.state.size() != 2 || bn_node.inputs[1] < 0 || bn_node.inputs[2] < 0)
       continue;
-    Node<T>& conv_node = g.nodes[g.values[x].producer];
+    Node<T>& conv_node = g.nodes[detail::idx(g.values[detail::idx(x)].producer)];
     // Not where forward changed the flags (a record scope would need the pair's gradients).
     if (conv_node.op->op_type() != typeid(nd::ops::Convolution<T>) || conv_node.mode || bn_node.mode) continue;
     const auto& conv = *static_cast<const nd::ops::Convolution<T>*>(conv_node.op->op());
@@ -600,7 +615,7 @@ std::size_t fold_batch_norm(Graph<T>& g) {
                         bn_node.inputs[2],   bn_node.state[0],    bn_node.state[1]};
     // The folded node now produces the batch norm's value.
     const int y = bn_node.output;
-    g.values[y].producer = g.values[x].producer;
+    g.values[detail::idx(y)].producer = g.values[detail::idx(x)].producer;
     conv_node.output = y;
     drop[j] = true;
     ++folded;
@@ -648,7 +663,7 @@ std::size_t fuse_conv_max_pool(Graph<T>& g) {
     conv_node.op = std::make_shared<const autograd::detail::TracedOpOf<T, nd::ops::ConvolutionMaxPool<T>>>(both, 3);
     // The fused node now produces the pooling's value.
     const int y = pool_node.output;
-    g.values[y].producer = g.values[pool_node.inputs[0]].producer;
+    g.values[detail::idx(y)].producer = g.values[detail::idx(pool_node.inputs[0])].producer;
     conv_node.output = y;
     drop[j] = true;
     ++fused;

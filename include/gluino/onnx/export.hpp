@@ -95,7 +95,7 @@ class Writer {
   Writer(const graph::Graph<T>& g, ::onnx::GraphProto& out, const OnnxExportOptions& opt) : g_(g), out_(out), opt_(opt) {}
 
   void write() {
-    const Shape& in_shape = g_.values[g_.inputs.at(0)].shape;
+    const Shape& in_shape = value(g_.inputs.at(0)).shape;
     batch_ = in_shape.ndim() ? in_shape[0] : 0;
     std::vector<bool> used(g_.values.size(), false);  // parameters no node reads are left out
     for (const auto& n : g_.nodes) {
@@ -118,15 +118,17 @@ class Writer {
       const int v = g_.outputs[k];
       const bool earlier = std::find(g_.outputs.begin(), g_.outputs.begin() + std::ptrdiff_t(k), v) !=
                            g_.outputs.begin() + std::ptrdiff_t(k);
-      if (g_.values[v].kind != graph::ValueKind::node || earlier) emit("Identity", {name_of(v)}, output_name(k));
+      if (value(v).kind != graph::ValueKind::node || earlier) emit("Identity", {name_of(v)}, output_name(k));
     }
   }
   /// The graph's k-th output's name.
   std::string output_name(std::size_t k) const {
     return g_.outputs.size() == 1 ? opt_.output_name : opt_.output_name + std::to_string(k);
   }
+  /// The value of id v (>= 0).
+  const graph::Value<T>& value(int v) const { return g_.values[graph::detail::idx(v)]; }
   std::string name_of(int v) const {
-    const graph::Value<T>& x = g_.values[v];
+    const graph::Value<T>& x = value(v);
     if (x.kind == graph::ValueKind::input) return opt_.input_name;
     if (x.kind == graph::ValueKind::node)
       for (std::size_t k = 0; k < g_.outputs.size(); ++k)
@@ -187,7 +189,7 @@ class Writer {
   }
   [[noreturn]] void refuse(std::size_t i, const std::string& why) const {
     ::gluino::detail::raise<ValueError>("onnx export: node ", i, " ('", g_.nodes[i].op->name(), "', output ",
-                                        g_.values[g_.nodes[i].output].shape, "): ", why);
+                                        value(g_.nodes[i].output).shape, "): ", why);
   }
 
   // A 1-D convolution or pooling (nd::convolution1d, nd::pooling1d) runs as the 2-D op of a
@@ -198,8 +200,8 @@ class Writer {
     int x, w, y;
   };
   const graph::Node<T>* producer_if(int v, const char* op) const {
-    if (v < 0 || g_.values[v].kind != graph::ValueKind::node) return nullptr;
-    const graph::Node<T>& p = g_.nodes[std::size_t(g_.values[v].producer)];
+    if (v < 0 || value(v).kind != graph::ValueKind::node) return nullptr;
+    const graph::Node<T>& p = g_.nodes[std::size_t(value(v).producer)];
     return p.op->name() == std::string(op) ? &p : nullptr;
   }
   // (a, b, c) -> (a, b, 1, c): the height-1 view of a 3-D value.
@@ -218,22 +220,20 @@ class Writer {
       const std::string op = n.op->name();
       if (op != "convolution" && op != "pooling") continue;
       const graph::Node<T>* rx = producer_if(n.inputs[0], "reshape");
-      if (!rx || !is_view(g_.values[rx->inputs[0]].shape, g_.values[n.inputs[0]].shape) || !only_reader(n.inputs[0]))
-        continue;
+      if (!rx || !is_view(value(rx->inputs[0]).shape, value(n.inputs[0]).shape) || !only_reader(n.inputs[0])) continue;
       const graph::Node<T>* rw = nullptr;
       if (op == "convolution") {
         rw = producer_if(n.inputs[1], "reshape");
-        if (!rw || !is_view(g_.values[rw->inputs[0]].shape, g_.values[n.inputs[1]].shape) || !only_reader(n.inputs[1]))
+        if (!rw || !is_view(value(rw->inputs[0]).shape, value(n.inputs[1]).shape) || !only_reader(n.inputs[1]))
           continue;
       }
       if (!only_reader(n.output)) continue;
       const std::size_t back = readers[std::size_t(n.output)][0];
       const graph::Node<T>& ry = g_.nodes[back];
-      if (ry.op->name() != std::string("reshape") || !is_view(g_.values[ry.output].shape, g_.values[n.output].shape))
-        continue;
+      if (ry.op->name() != std::string("reshape") || !is_view(value(ry.output).shape, value(n.output).shape)) continue;
       view_[i] = {rx->inputs[0], rw ? rw->inputs[0] : -1, ry.output};
-      skipped_.insert(std::size_t(g_.values[n.inputs[0]].producer));
-      if (rw) skipped_.insert(std::size_t(g_.values[n.inputs[1]].producer));
+      skipped_.insert(std::size_t(value(n.inputs[0]).producer));
+      if (rw) skipped_.insert(std::size_t(value(n.inputs[1]).producer));
       skipped_.insert(back);
     }
   }
@@ -327,7 +327,7 @@ class Writer {
     for (int v : n.inputs) in.push_back(v < 0 ? std::string() : name_of(v));
     std::string out = name_of(n.output);
     const std::string tmp = "node" + std::to_string(i) + "_";
-    auto shape_of = [&](std::size_t k) -> const Shape& { return g_.values[n.inputs.at(k)].shape; };
+    auto shape_of = [&](std::size_t k) -> const Shape& { return value(n.inputs.at(k)).shape; };
     // 1-D (a height-1 view, see find_height1_views): the 3-D values, and the width entries of pairs
     const auto view = view_.find(i);
     const bool is_1d = view != view_.end();
@@ -448,7 +448,7 @@ class Writer {
       if (!in[2].empty()) ins.push_back(in[2]);
       // (N, ...) flattened to (N, in_units): Gemm.  Not (N, 1, in_units) without flattening: its
       // output keeps the axes.
-      if (g_.values[n.output].shape.ndim() == 2 && (x.ndim() == 2 || rows == x[0])) {
+      if (value(n.output).shape.ndim() == 2 && (x.ndim() == 2 || rows == x[0])) {
         if (x.ndim() != 2) {
           set_int(emit("Flatten", {in[0]}, tmp + "flat"), "axis", 1);
           ins[0] = tmp + "flat";
@@ -562,7 +562,7 @@ class Writer {
   // norm with the per-group gamma and beta is exactly it, and viewed back.
   void normalization(std::size_t i, const std::string& op, const autograd::Attributes& a,
                      const std::vector<std::string>& in, const std::string& out, const std::string& tmp) {
-    const Shape& x = g_.values[g_.nodes[i].inputs[0]].shape;
+    const Shape& x = value(g_.nodes[i].inputs[0]).shape;
     const auto nd = std::int64_t(x.ndim());
     const double eps = attr_real(a, "eps");
     if (op == "group_norm") {
@@ -656,7 +656,7 @@ struct BatchAxes {
 };
 template <class T>
 BatchAxes batch_axes(const graph::Graph<T>& g) {
-  const Shape& in_shape = g.values[g.inputs.at(0)].shape;
+  const Shape& in_shape = g.values[graph::detail::idx(g.inputs.at(0))].shape;
   if (in_shape.ndim() == 0) return {};
   const std::size_t n = in_shape[0];
   // Ops whose output has the batch where their (broadcast) inputs have it, whatever its axis.
@@ -778,9 +778,9 @@ template <class T>
   w.write();
   const detail::onnx_export::BatchAxes batch =
       opt.dynamic_batch ? detail::onnx_export::batch_axes(g) : detail::onnx_export::BatchAxes{};
-  detail::onnx_export::describe<T>(*gp.add_input(), opt.input_name, g.values[g.inputs[0]].shape, batch.free ? 0 : -1);
+  detail::onnx_export::describe<T>(*gp.add_input(), opt.input_name, w.value(g.inputs[0]).shape, batch.free ? 0 : -1);
   for (std::size_t k = 0; k < g.outputs.size(); ++k)
-    detail::onnx_export::describe<T>(*gp.add_output(), w.output_name(k), g.values[g.outputs[k]].shape,
+    detail::onnx_export::describe<T>(*gp.add_output(), w.output_name(k), w.value(g.outputs[k]).shape,
                                      batch.free ? batch.axis[std::size_t(g.outputs[k])] : -1);
   detail::onnx_export::check_names(gp);
   return m;
