@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Checks the header layering and the precompiled mode's lists, then builds and runs gluino's
-# tests (docs/building.md says what each pass is for and how long it takes):
+# Checks the header layering, the precompiled mode's lists and that the docs' C++ blocks compile,
+# then builds and runs gluino's tests (docs/building.md says what each pass is for and how long
+# it takes):
 #   1. Release, against the precompiled library (gluino::precompiled), with OpenBLAS under Eigen's
 #      matrix products and warnings as errors: the doctest suite, the compile-fail programs, the
 #      install/find_package consumer (header-only and precompiled), each example on small data
