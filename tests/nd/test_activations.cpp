@@ -106,6 +106,12 @@ TEST_CASE("gradients match central differences (double)") {
   SUBCASE("prelu, x and a slope per channel") {
     CHECK(gradcheck([](const V& in) { return nd::prelu(in[0], in[1]); }, {x, nd::array<double>({0.1, 0.2, 0.3})}));
   }
+  SUBCASE("prelu, a slope per channel of 2-D (N, C) and 4-D (N, C, H, W) data") {
+    CHECK(gradcheck([](const V& in) { return nd::prelu(in[0], in[1]); },
+                    {away_from_zero({4, 3}, 8), nd::array<double>({0.1, -0.2, 0.3})}));
+    CHECK(gradcheck([](const V& in) { return nd::prelu(in[0], in[1]); },
+                    {away_from_zero({2, 2, 3, 2}, 9), nd::array<double>({0.25, 0.5})}));
+  }
 }
 TEST_CASE("prelu: a slope without a gradient leaves x's gradient right, and the reverse") {
   auto x = nd::array<double>({-1, 2}, {1, 2});

@@ -203,6 +203,12 @@ TEST_CASE("batch_norm: gradients match central differences (double)") {
   SUBCASE("use_global_stats in train mode") {
     CHECK(gradcheck(bn({.use_global_stats = true}, false), {rand_array({3, 3}, 18), g3.copy(), b3.copy()}));
   }
+  SUBCASE("train, 3-D (N, C, L), axis -2") {
+    CHECK(gradcheck(bn({.axis = -2}, false), {rand_array({3, 3, 4}, 19), g3.copy(), b3.copy()}));
+  }
+  SUBCASE("predict, 4-D channels last, fix_gamma") {
+    CHECK(gradcheck(bn({.fix_gamma = true, .axis = -1}, true), {rand_array({2, 2, 2, 3}, 20), g3.copy(), b3.copy()}));
+  }
 }
 TEST_CASE("batch_norm: float input on a larger batch (parallel channel path)") {
   autograd::train_mode tm;

@@ -198,6 +198,64 @@ TEST_CASE("convolution: gradients match central differences (double)") {
   }
 }
 
+TEST_CASE("convolution: stride, dilation, padding and groups at once: gradients match central differences (double)") {
+  // Unequal options per axis; the strides leave the last padded row and columns unread.
+  const nd::ConvOptions mixed{.stride = {2, 3}, .dilate = {2, 1}, .pad = {2, 1}, .num_group = 2};
+  SUBCASE("two groups of two channels, 3x2 kernel") {
+    CHECK(gradcheck(conv_fn(mixed, true), conv_inputs({2, 4, 7, 8, 6, 3, 2, mixed, true})));
+  }
+  SUBCASE("the same, fused relu") {
+    CHECK(gradcheck([mixed](const V& x) { return nd::convolution_relu(x[0], x[1], x[2], mixed); },
+                    conv_inputs({2, 4, 7, 8, 6, 3, 2, mixed, true})));
+  }
+  SUBCASE("depthwise, channel multiplier 2, stride and dilation on different axes") {
+    const nd::ConvOptions o{.stride = {2, 1}, .dilate = {1, 2}, .pad = {1, 2}, .num_group = 2};
+    CHECK(gradcheck(conv_fn(o, true), conv_inputs({2, 2, 6, 7, 4, 3, 3, o, true})));
+  }
+  SUBCASE("1x1 kernel with padding, stride and groups (not the pointwise path)") {
+    const nd::ConvOptions o{.stride = {2, 2}, .pad = {1, 1}, .num_group = 2};
+    CHECK(gradcheck(conv_fn(o, false), conv_inputs({1, 4, 5, 5, 4, 1, 1, o, false})));
+  }
+}
+
+TEST_CASE("convolution: random combinations of every option: gradients match central differences (double)") {
+  random::Generator gen(99);
+  const auto in = [&](std::size_t lo, std::size_t hi) { return lo + gen.randint(hi - lo + 1); };  // in [lo, hi]
+  for (int t = 0; t < 60; ++t) {
+    const std::size_t groups = in(1, 3), kh = in(1, 3), kw = in(1, 3);
+    const nd::ConvOptions o{.stride = {in(1, 3), in(1, 3)}, .dilate = {in(1, 2), in(1, 2)}, .pad = {in(0, 2), in(0, 2)},
+                            .num_group = groups};
+    const ConvCase c{in(1, 2), groups * in(1, 2), in(1, 6) + (kh - 1) * o.dilate[0], in(1, 6) + (kw - 1) * o.dilate[1],
+                     groups * in(1, 2), kh, kw, o, in(0, 1) == 1};
+    const bool relu = in(0, 1) == 1;
+    CAPTURE(t);
+    CHECK(gradcheck(
+        [&](const V& x) {
+          const NDArray<double> b = c.bias ? x[2] : NDArray<double>();
+          return relu ? nd::convolution_relu(x[0], x[1], b, o) : nd::convolution(x[0], x[1], b, o);
+        },
+        conv_inputs(c)));
+  }
+}
+
+TEST_CASE("convolution: gradients through the fast kernels match central differences (double)") {
+  // The cases above are too small for the direct kernels' tiles: these reach them end to end.
+  SUBCASE("wide direct kernel (10x10, pad 1): forward, input and weight gradients") {
+    const ConvCase c{2, 2, 10, 10, 3, 3, 3, {.pad = {1, 1}}, true};
+    const auto g = geometry(c);
+    CHECK((kernels::direct_wide_applies<double>(g) && kernels::direct_wide_input_grad_applies<double>(g) &&
+           kernels::direct_wide_weight_grad_applies<double>(g)));
+    CHECK(gradcheck(conv_fn(c.opt, true), conv_inputs(c)));
+    CHECK(gradcheck([o = c.opt](const V& x) { return nd::convolution_relu(x[0], x[1], x[2], o); }, conv_inputs(c)));
+  }
+  SUBCASE("small-channel direct kernels: forward, weight gradient (17 outputs a row: wasteful for the wide one)") {
+    const ConvCase c{2, 2, 3, 19, 3, 3, 3, {}, true};
+    CHECK(kernels::direct_small_applies(geometry(c)));
+    CHECK(!kernels::direct_wide_applies<double>(geometry(c)));
+    CHECK(gradcheck(conv_fn(c.opt, true), conv_inputs(c)));
+  }
+}
+
 TEST_CASE("convolution_relu: the values and gradients of relu(convolution)") {
   for (const ConvCase& c : conv_cases) {
     CAPTURE(c.N);

@@ -70,6 +70,27 @@ TEST_CASE("conv_grad: deconvolution's create_graph gradients match finite differ
                       {rand_array({1, 4, 3, 3}, 15), rand_array({4, 1, 2, 2}, 16)}));
 }
 
+TEST_CASE("conv_grad: second derivatives with stride, dilation, padding and groups at once (double)") {
+  // Strides that drop a padded row and column (the recorded input gradient needs adj), a dilation
+  // on one axis only, two groups.
+  const nd::ConvOptions opt{.stride = {2, 3}, .dilate = {2, 1}, .pad = {2, 1}, .num_group = 2};
+  SUBCASE("convolution") {
+    CHECK(hessian_check([&](const V& v) { return nd::tanh(nd::convolution(v[0], v[1], v[2], opt)); },
+                        {rand_array({1, 4, 6, 7}, 31), rand_array({4, 2, 3, 2}, 32), rand_array({4}, 33)}));
+  }
+  SUBCASE("convolution_weight_grad: first order (an op of its own) and second") {
+    const V in{rand_array({1, 4, 6, 7}, 34), rand_array({1, 4, 3, 3}, 35)};
+    CHECK(test::gradcheck([&](const V& v) { return nd::convolution_weight_grad(v[0], v[1], {3, 2}, opt); }, in));
+    CHECK(hessian_check([&](const V& v) { return nd::square(nd::convolution_weight_grad(v[0], v[1], {3, 2}, opt)); },
+                        in));
+  }
+  SUBCASE("deconvolution with adj") {
+    const nd::DeconvOptions d{.stride = {2, 3}, .dilate = {2, 1}, .pad = {1, 1}, .adj = {1, 2}, .num_group = 2};
+    CHECK(hessian_check([&](const V& v) { return nd::tanh(nd::deconvolution(v[0], v[1], v[2], d)); },
+                        {rand_array({1, 4, 3, 3}, 36), rand_array({4, 2, 3, 2}, 37), rand_array({4}, 38)}));
+  }
+}
+
 TEST_CASE("conv_grad: convolution_weight_grad is convolution's weight gradient, differentiable twice (double)") {
   const nd::ConvOptions opt{.stride = {2, 1}, .pad = {1, 1}};
   auto x = rand_array({2, 2, 5, 4}, 17), w = rand_array({3, 2, 3, 2}, 18);
@@ -82,6 +103,7 @@ TEST_CASE("conv_grad: convolution_weight_grad is convolution's weight gradient, 
   const auto dw = nd::convolution_weight_grad(x, dy, {3, 2}, opt);
   REQUIRE(dw.shape() == w.shape());
   for (std::size_t i = 0; i < dw.size(); ++i) CHECK(dw.data()[i] == doctest::Approx(w.grad().data()[i]).epsilon(1e-12));
+  CHECK(test::gradcheck([&](const V& v) { return nd::convolution_weight_grad(v[0], v[1], {3, 2}, opt); }, {x, dy}));
   CHECK(hessian_check([&](const V& v) { return nd::square(nd::convolution_weight_grad(v[0], v[1], {3, 2}, opt)); },
                       {x, dy}));
 }

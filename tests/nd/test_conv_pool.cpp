@@ -38,6 +38,11 @@ TEST_CASE("convolution_max_pool: the values and gradients of pooling(convolution
       {{.pad = {1, 1}, .num_group = 2},
        {.kernel = {2, 2}, .stride = {2, 2}, .convention = nd::pooling_convention::full},
        true},
+      // Dilation and unequal strides in the convolution; a padded ceil-mode pool whose last
+      // windows end past the padded input.
+      {{.stride = {1, 2}, .dilate = {2, 1}, .pad = {1, 0}},
+       {.kernel = {3, 2}, .stride = {2, 1}, .pad = {1, 1}, .convention = nd::pooling_convention::full},
+       false},
   };
   for (const Layer& l : layers) {
     CAPTURE(l.relu);

@@ -66,6 +66,15 @@ TEST_CASE("deconvolution: gradients of x, weight and bias match central differen
   SUBCASE("dilation 2, one output channel") {
     CHECK(check({2, 2, 3, 3}, {2, 1, 2, 3}, {.stride = {2, 1}, .dilate = {2, 2}, .pad = {1, 1}}));
   }
+  SUBCASE("stride, dilation, pad, adj and groups at once, unequal per axis") {
+    CHECK(check({2, 4, 3, 3}, {4, 2, 3, 2},
+                {.stride = {2, 3}, .dilate = {2, 1}, .pad = {1, 1}, .adj = {1, 2}, .num_group = 2}));
+  }
+  SUBCASE("one channel per group (the depthwise kernels), no bias, adj on the strided axis only") {
+    const nd::DeconvOptions o{.stride = {1, 2}, .dilate = {2, 1}, .pad = {0, 1}, .adj = {0, 1}, .num_group = 4};
+    CHECK(gradcheck([o](const V& in) { return nd::deconvolution(in[0], in[1], NDArray<double>{}, o); },
+                    {rand_array({2, 4, 3, 2}, 4), rand_array({4, 1, 2, 3}, 5)}));
+  }
 }
 TEST_CASE("deconvolution: forward and gradients match PyTorch's conv_transpose2d") {
   test::check_conv_references("deconvolution", [](const auto& in, const nlohmann::json& o) {

@@ -102,6 +102,7 @@ TEST_CASE("gradients in x, gamma and beta match central differences (double)") {
     check({3, 5}, 5, [](auto& x, auto& g, auto& b) { return nd::layer_norm(x, g, b); });
     check({2, 3, 4}, 3, [](auto& x, auto& g, auto& b) { return nd::layer_norm(x, g, b, 1, 0.1); });
     check({4, 2}, 4, [](auto& x, auto& g, auto& b) { return nd::layer_norm(x, g, b, 0); });
+    check({2, 3, 4, 2}, 4, [](auto& x, auto& g, auto& b) { return nd::layer_norm(x, g, b, -2, 0.01); });
   }
   SUBCASE("instance_norm") {
     check({2, 3, 4}, 3, [](auto& x, auto& g, auto& b) { return nd::instance_norm(x, g, b); });
@@ -112,6 +113,7 @@ TEST_CASE("gradients in x, gamma and beta match central differences (double)") {
     check({2, 6, 3}, 3, [](auto& x, auto& g, auto& b) { return nd::group_norm(x, g, b, 3); });
     check({2, 4, 2, 2}, 1, [](auto& x, auto& g, auto& b) { return nd::group_norm(x, g, b, 1, 0.2); });
     check({3, 4}, 2, [](auto& x, auto& g, auto& b) { return nd::group_norm(x, g, b, 2); });
+    check({2, 4, 3, 2}, 2, [](auto& x, auto& g, auto& b) { return nd::group_norm(x, g, b, 2, 0.01); });
   }
 }
 TEST_CASE("forward and gradients match PyTorch 1.13 (tests/data/reference/norms.json)") {

@@ -171,6 +171,12 @@ TEST_CASE("batch_dot: gradients match central differences (double)") {
   SUBCASE("transpose_a") { CHECK(gradcheck(f(true, false), {rand_array({2, 3, 2}), rand_array({2, 3, 4}, 8)})); }
   SUBCASE("transpose_b") { CHECK(gradcheck(f(false, true), {rand_array({2, 2, 3}), rand_array({2, 4, 3}, 8)})); }
   SUBCASE("both") { CHECK(gradcheck(f(true, true), {rand_array({2, 3, 2}), rand_array({2, 4, 3}, 8)})); }
+  SUBCASE("two batch axes, each transpose") {
+    CHECK(gradcheck(f(false, false), {rand_array({2, 3, 2, 4}), rand_array({2, 3, 4, 2}, 8)}));
+    CHECK(gradcheck(f(true, false), {rand_array({2, 3, 4, 2}), rand_array({2, 3, 4, 3}, 8)}));
+    CHECK(gradcheck(f(false, true), {rand_array({2, 3, 2, 4}), rand_array({2, 3, 3, 4}, 8)}));
+    CHECK(gradcheck(f(true, true), {rand_array({2, 3, 4, 2}), rand_array({2, 3, 3, 4}, 8)}));
+  }
 }
 TEST_CASE("batch_dot: errors") {
   CHECK_THROWS_WITH_AS(nd::batch_dot(nd::zeros<float>({2, 3}), nd::zeros<float>({3, 4})),

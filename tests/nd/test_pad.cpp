@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <gluino/nd/creation.hpp>
+#include <gluino/nd/elementwise.hpp>
 #include "support/check_close.hpp"
 #include "support/gradcheck.hpp"
 #include "support/op_reference.hpp"
@@ -46,6 +47,13 @@ TEST_CASE("gradients match central differences (double)") {
     CAPTURE(mode);
     const std::string m = mode;
     CHECK(gradcheck([&](const V& in) { return nd::pad(in[0], m, {0, 1, 2, 2, 1, 0}, 0.5); }, {rand_array({2, 3, 2})}));
+    // 4-D, the largest reflect padding on both sides of two axes (elements read several times),
+    // an axis of one element padded (edge, constant) or not (reflect); squared, so that the
+    // gradient depends on the values read.
+    const bool reflect = m == "reflect";
+    const std::vector<std::size_t> w{1, 0, 0, reflect ? 0u : 2u, 3, 3, 2, 2};
+    CHECK(gradcheck([&](const V& in) { return nd::square(nd::pad(in[0], m, w, -0.25)); },
+                    {rand_array({2, 1, 4, 3}, 9)}));
   }
 }
 TEST_CASE("forward and gradients match PyTorch 1.13's F.pad (tests/data/reference/norms.json)") {

@@ -8,6 +8,7 @@
 #include <gluino/kernels/pool.hpp>
 #include <gluino/nd/creation.hpp>
 #include "support/gradcheck.hpp"
+#include "support/hessian_check.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -393,6 +394,65 @@ TEST_CASE("pooling: gradients match central differences (double)") {
   SUBCASE("global max and avg") {
     CHECK(gradcheck([](const V& x) { return nd::global_max_pool(x[0]); }, in));
     CHECK(gradcheck([](const V& x) { return nd::global_avg_pool(x[0]); }, in));
+  }
+}
+
+TEST_CASE("pooling: ceil mode with padding, windows past the edge or wholly in the padding: first and second order") {
+  using nd::pool_type, nd::pooling_convention;
+  const auto full = pooling_convention::full;
+  // (5, 6) with kernel (3, 2) or (2, 3), stride 2, pad 1, full: the last windows end past the
+  // padded input.
+  const V in{rand_array({2, 2, 5, 6}, 41)};
+  // (5, 5) with kernel 2, stride 2, pad 1, full: the last row and column of windows lie wholly in
+  // the padding (outputs 0, no gradient), the first ones half in it.
+  const V edge{rand_array({1, 2, 5, 5}, 42)};
+  const auto squared = [](nd::PoolOptions o) {
+    return [o](const V& x) { return nd::square(nd::pooling(x[0], o)); };
+  };
+  SUBCASE("avg, with and without the padding in the divisor") {
+    for (const bool include : {true, false}) {
+      CAPTURE(include);
+      const nd::PoolOptions avg{.kernel = {3, 2}, .stride = {2, 2}, .pad = {1, 1}, .type = pool_type::avg,
+                                .convention = full, .count_include_pad = include};
+      const nd::PoolOptions avg_edge{.kernel = {2, 2}, .stride = {2, 2}, .pad = {1, 1}, .type = pool_type::avg,
+                                     .convention = full, .count_include_pad = include};
+      // Stride above the kernel: gaps between the windows, the first ones half in the padding.
+      const nd::PoolOptions gaps{.kernel = {2, 2}, .stride = {3, 3}, .pad = {1, 1}, .type = pool_type::avg,
+                                 .count_include_pad = include};
+      CHECK(gradcheck(pool_fn(avg), in));
+      CHECK(gradcheck(pool_fn(avg_edge), edge));
+      CHECK(gradcheck(pool_fn(gaps), V{rand_array({1, 2, 7, 8}, 43)}));
+      CHECK(test::hessian_check(squared(avg), in));
+      CHECK(test::hessian_check(squared(avg_edge), edge));
+    }
+  }
+  SUBCASE("max") {
+    const nd::PoolOptions max{.kernel = {2, 3}, .stride = {2, 2}, .pad = {1, 1}, .convention = full};
+    const nd::PoolOptions max_edge{.kernel = {2, 2}, .stride = {2, 2}, .pad = {1, 1}, .convention = full};
+    CHECK(gradcheck(pool_fn(max), in));
+    CHECK(gradcheck(pool_fn(max_edge), edge));
+    CHECK(test::hessian_check(squared(max), in));
+    CHECK(test::hessian_check(squared(max_edge), edge));
+  }
+}
+
+TEST_CASE("pooling: random combinations of every option: first and second order (double)") {
+  random::Generator gen(97);
+  const auto in = [&](std::size_t lo, std::size_t hi) { return lo + gen.randint(hi - lo + 1); };  // in [lo, hi]
+  for (int t = 0; t < 100; ++t) {
+    nd::PoolOptions o;
+    o.kernel = {in(1, 4), in(1, 4)};
+    o.stride = {in(1, 4), in(1, 4)};
+    o.pad = {in(0, o.kernel[0] - 1), in(0, o.kernel[1] - 1)};
+    o.type = in(0, 1) == 1 ? nd::pool_type::max : nd::pool_type::avg;
+    o.convention = in(0, 1) == 1 ? nd::pooling_convention::full : nd::pooling_convention::valid;
+    o.count_include_pad = in(0, 1) == 1;
+    // At least the kernel, padding included: every draw is a valid pooling.
+    const std::size_t H = std::max(in(1, 7), o.kernel[0]), W = std::max(in(1, 7), o.kernel[1]);
+    const V x{rand_array({in(1, 2), in(1, 2), H, W}, 1000 + static_cast<std::uint64_t>(t))};
+    CAPTURE(t);
+    CHECK(gradcheck(pool_fn(o), x));
+    CHECK(test::hessian_check([o](const V& v) { return nd::square(nd::pooling(v[0], o)); }, x));
   }
 }
 

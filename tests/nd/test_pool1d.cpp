@@ -53,6 +53,14 @@ TEST_CASE("pooling1d: gradients match central differences (double)") {
         },
         {x}));
     CHECK(gradcheck([&](const V& in) { return nd::pooling1d(in[0], {.type = type, .global_pool = true}); }, {x}));
+    // Ceil mode with padding, the padding left out of the average: the last window [7, 10) ends
+    // past the padded input (clipped to [7, 9)), half of it padding.
+    CHECK(gradcheck(
+        [&](const V& in) {
+          return nd::pooling1d(in[0], {.kernel = 3, .stride = 2, .pad = 1, .type = type,
+                                       .convention = nd::pooling_convention::full, .count_include_pad = false});
+        },
+        {rand_array({2, 2, 8}, 4)}));
   }
 }
 TEST_CASE("pooling1d: forward and gradients match PyTorch's max_pool1d and avg_pool1d") {

@@ -9,6 +9,7 @@
 #include <gluino/nd.hpp>  // NDArray with all its methods and ops
 #include <gluino/nd/creation.hpp>
 #include "support/gradcheck.hpp"
+#include "support/hessian_check.hpp"
 
 using namespace gluino;
 using gluino::test::check_close;
@@ -108,6 +109,13 @@ TEST_CASE("softmax family: gradients match central differences (double)") {
   SUBCASE("log_softmax, last and first axis") {
     CHECK(gradcheck([](const V& x) { return nd::log_softmax(x[0]); }, {rand_array({3, 4})}));
     CHECK(gradcheck([](const V& x) { return nd::log_softmax(x[0], 0); }, {rand_array({3, 2, 2}, 9)}));
+  }
+  SUBCASE("negative axes other than -1, 4-D; and their second derivatives") {
+    const V x{rand_array({2, 3, 2, 2}, 11, -2, 2)};
+    CHECK(gradcheck([](const V& v) { return nd::softmax(v[0], -2); }, x));
+    CHECK(gradcheck([](const V& v) { return nd::log_softmax(v[0], -3); }, x));
+    CHECK(test::hessian_check([](const V& v) { return nd::softmax(v[0], -2); }, x));
+    CHECK(test::hessian_check([](const V& v) { return nd::log_softmax(v[0], -3); }, x));
   }
   SUBCASE("softmax_cross_entropy (labels skipped)") {
     CHECK(gradcheck([](const V& x) { return nd::softmax_cross_entropy(x[0], x[1]); },
