@@ -621,7 +621,9 @@ TEST_CASE("grad: the CNN's gradient penalty through nn blocks (Conv2D, MaxPool2D
   const auto params = net.collect_params_with_prefix();
   const std::vector<std::pair<std::string, const char*>> names{
       {"0.weight", "Wc"}, {"0.bias", "bc"}, {"2.gamma", "gamma"}, {"2.beta", "beta"}, {"3.weight", "Wf"}, {"3.bias", "bf"}};
-  for (const auto& [key, ref] : names) {
+  for (const auto& entry : names) {
+    const std::string& key = entry.first;  // a named variable: clang 14 cannot capture a binding
+    const char* const ref = entry.second;
     auto it = std::find_if(params.begin(), params.end(), [&](const auto& p) { return p.first == key; });
     REQUIRE_MESSAGE(it != params.end(), key);
     it->second->set_data(test::reference_array<double>(in.at(ref)));
@@ -633,7 +635,9 @@ TEST_CASE("grad: the CNN's gradient penalty through nn blocks (Conv2D, MaxPool2D
     const auto dx = autograd::grad(l, {x}, {.create_graph = true})[0];
     (l + nd::sum(dx * dx) * test::reference_array<double>(in.at("lambda")).at(0)).backward();
   }
-  for (const auto& [key, ref] : names) {
+  for (const auto& entry : names) {
+    const std::string& key = entry.first;  // a named variable: clang 14 cannot capture a binding
+    const char* const ref = entry.second;
     auto it = std::find_if(params.begin(), params.end(), [&](const auto& p) { return p.first == key; });
     test::check_reference_close(it->second->grad(), out.at(std::string("dtotal_d") + ref), key, 1e-9, 1e-12);
   }

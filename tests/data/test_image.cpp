@@ -256,7 +256,9 @@ TEST_CASE("imdecode: files that are not PNG or JPEG are a ValueError naming them
       {"two bytes of a JPEG", {0xff, 0xd8}},
       {"seven of a PNG", {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a}},
   };
-  for (const auto& [what, bytes] : foreign) {
+  for (const auto& entry : foreign) {
+    const std::string& what = entry.first;  // a named variable: clang 14 cannot capture a binding
+    const ImageBytes& bytes = entry.second;
     CAPTURE(what);
     CHECK_THROWS_WITH_AS(imdecode<float>(bytes, {}, "f.bin"), "imdecode: 'f.bin' is neither a PNG nor a JPEG file",
                          ValueError);

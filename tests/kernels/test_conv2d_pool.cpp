@@ -415,7 +415,9 @@ TEST_CASE("conv2d_max_pool_forward keeps the wide kernel's packed filters across
   // every call: 3.5 of 48 us of a batch-1 LeNet) and on a batch of 4 on two threads.
   const int saved = gluino::get_num_threads();
   auto& cache = kernels::WidePackCache<float>::instance();
-  for (const auto& [c, threads] : {std::pair{cases[9], 1}, std::pair{cases[1], 2}}) {
+  for (const auto& entry : {std::pair{cases[9], 1}, std::pair{cases[1], 2}}) {
+    const auto& c = entry.first;  // a named variable: clang 14 cannot capture a binding
+    const int threads = entry.second;
     CAPTURE(describe(c));
     gluino::set_num_threads(threads);
     const Conv2DGeometry g = conv_of(c);

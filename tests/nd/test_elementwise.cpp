@@ -244,7 +244,8 @@ TEST_CASE("binary ops: gradients match central differences (double)") {
   const std::vector<std::pair<Shape, Shape>> pairs = {
       {{2, 3}, {2, 3}}, {{2, 3}, {3}}, {{3}, {2, 3}}, {{2, 1, 3}, {4, 1}}, {{2, 3}, {}}, {{}, {2, 3}}, {{1}, {2, 3}},
       {{2, 3}, {1}}, {{2, 1}, {1, 3}}};
-  for (const auto& [sa, sb] : pairs) {
+  for (const auto& pair : pairs) {
+    const Shape &sa = pair.first, &sb = pair.second;  // named: clang 14 cannot capture a binding
     CAPTURE(sa);
     CAPTURE(sb);
     auto a = rand_array(sa, 3), b = rand_array(sb, 4);

@@ -124,7 +124,9 @@ TEST_CASE("reductions agree with the definition over every kind of axis set") {
       {{3, 37}, {{}, {1}, {-1}}},
       {{2, 20003}, {{1}}},
   };
-  for (const auto& [shape, axis_sets] : cases) {
+  for (const auto& entry : cases) {
+    const auto& shape = entry.first;  // a named variable: clang 14 cannot capture a binding
+    const auto& axis_sets = entry.second;
     const auto x = distinct(shape);
     for (const auto& axes : axis_sets) {
       for (bool keepdims : {false, true}) {
@@ -150,7 +152,9 @@ TEST_CASE("reductions: gradients match central differences (double)") {
       {{2, 3, 4}, {{0, 2}, {1}, {-2, 0}}},
       {{2, 1, 2, 3}, {{0, 2}, {1, 3}, {3, 0}}},
   };
-  for (const auto& [shape, axis_sets] : cases) {
+  for (const auto& entry : cases) {
+    const auto& shape = entry.first;  // a named variable: clang 14 cannot capture a binding
+    const auto& axis_sets = entry.second;
     const auto x = distinct(shape);  // no ties: max/min are differentiable there
     for (const auto& axes : axis_sets)
       for (bool keepdims : {false, true}) {

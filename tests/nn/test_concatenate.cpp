@@ -71,7 +71,9 @@ TEST_CASE("Concatenate: gradients reach every branch and the input (double, fini
   }
   const auto params = net->collect_params();
   CHECK(params.size() == 4);
-  for (const auto& [name, p] : params) {
+  for (const auto& entry : params) {
+    const std::string& name = entry.first;  // a named variable: clang 14 cannot capture a binding
+    const auto& p = entry.second;
     CAPTURE(name);
     CHECK(nd::sum(nd::abs(p->grad())).asscalar() > 0.0);
   }

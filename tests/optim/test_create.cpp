@@ -31,7 +31,9 @@ TEST_CASE("every registered name, with its state names") {
       {"adagrad", {"history"}}, {"adadelta", {"acc_g", "acc_delta"}}, {"adamax", {"mean", "u"}},
       {"nadam", {"mean", "var"}}, {"signum", {"mom"}}, {"ftml", {"d", "v", "z"}},
       {"lamb", {"mean", "var"}}, {"adamw", {"mean", "var"}}};
-  for (const auto& [name, names] : states) {
+  for (const auto& entry : states) {
+    const std::string& name = entry.first;  // a named variable: clang 14 cannot capture a binding
+    const std::vector<std::string>& names = entry.second;
     INFO(name);
     auto opt = optim::create<double>(name, {{"learning_rate", 0.5}, {"wd", 0.25}, {"clip_gradient", 2}});
     CHECK(opt->name() == name);

@@ -92,7 +92,8 @@ inline void check_numbers(nn::BasicBlock<double>& net, const std::string& model,
   const auto& want_params = ref.at("params");
   REQUIRE(params.size() == want_params.size());
   for (std::size_t k = 0; k < params.size(); ++k) {
-    const auto& [name, p] = params[k];
+    const std::string& name = params[k].first;  // a named variable: clang 14 cannot capture a binding
+    const auto& p = params[k].second;
     const auto& w = want_params[k];
     CAPTURE(name);
     REQUIRE(p->shape() == Shape(w.at("shape").get<std::vector<std::size_t>>()));
@@ -165,7 +166,9 @@ std::pair<T, T> check_training_step(nn::BasicBlock<T>& net, const NDArray<T>& x,
     l.backward();
   }
   const auto skip = exempt.empty() ? nn::BasicParameterDict<T>() : net.collect_params(exempt);
-  for (const auto& [name, p] : net.collect_params()) {
+  for (const auto& entry : net.collect_params()) {
+    const std::string& name = entry.first;  // a named variable: clang 14 cannot capture a binding
+    const auto& p = entry.second;
     if (p->grad_req() == GradReq::null || (!exempt.empty() && skip.contains(name))) continue;
     CAPTURE(name);
     CHECK(nd::max(nd::abs(p->grad())).asscalar() > T(0));
