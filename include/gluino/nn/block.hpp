@@ -66,9 +66,12 @@ class HybridState {
   using Arrays = std::vector<NDArray<T>>;
   virtual ~HybridState() = default;
   /// forward(inputs) through the graph traced for these inputs' shapes and the autograd mode
-  /// (traced by running forward once, on the first such call).
+  /// (traced by running forward once, on the first such call).  derived_forward: forward is not
+  /// Block's virtual forward(x) but a HybridCustomBlock's own (another arity, or several
+  /// outputs); graphs are kept apart by it, so that a call through a Block& never runs a graph
+  /// traced for the other.
   virtual Arrays call(nn::BasicBlock<T>& block, const Arrays& inputs,
-                      const std::function<Arrays(const Arrays&)>& forward) = 0;
+                      const std::function<Arrays(const Arrays&)>& forward, bool derived_forward) = 0;
   /// Drops the cached graphs (the block's structure changed).
   virtual void clear() = 0;
   /// The cached graphs, oldest first.
@@ -593,11 +596,12 @@ class BasicBlock {
   }
   /// forward(x) through the cached graph (hybrid_active() must be true).
   NDArray<T> run_hybrid(const NDArray<T>& x) {
-    return hybrid_->call(*this, {x}, [this](const Arrays& in) { return Arrays{forward(in[0])}; })[0];
+    return hybrid_->call(*this, {x}, [this](const Arrays& in) { return Arrays{forward(in[0])}; }, false)[0];
   }
-  /// The same for any number of inputs and outputs, with the forward to trace.
-  Arrays run_hybrid(const Arrays& xs, const std::function<Arrays(const Arrays&)>& fwd) {
-    return hybrid_->call(*this, xs, fwd);
+  /// The same for any number of inputs and outputs, with the forward to trace (derived_forward:
+  /// see HybridState::call).
+  Arrays run_hybrid(const Arrays& xs, const std::function<Arrays(const Arrays&)>& fwd, bool derived_forward) {
+    return hybrid_->call(*this, xs, fwd, derived_forward);
   }
   /// False for pure containers (Sequential), which summary() does not list.
   virtual bool in_summary() const { return true; }

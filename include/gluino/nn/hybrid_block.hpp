@@ -23,17 +23,6 @@
 #include "gluino/nn/custom_block.hpp"
 #include "gluino/nn/sequential.hpp"
 
-namespace gluino::detail {
-/// True while a HybridCustomBlock runs its cached graph for a forward other than Block's virtual
-/// forward(x) (other arities, or several outputs from one input).  Part of the graph's key: such a
-/// block called through a Block& would otherwise run that graph and return its first output.
-template <class T>
-bool& hybrid_derived_call() {
-  thread_local bool on = false;
-  return on;
-}
-}  // namespace gluino::detail
-
 namespace gluino::nn {
 
 /// A block with a forward of one array that hybridize() turns into a graph.  Derive from it
@@ -118,12 +107,8 @@ class BasicHybridCustomBlock : public BasicCustomBlock<Derived, T> {
                     return List(self.forward(in[I]...));
                 }(std::index_sequence_for<A...>{});
               };
-              struct Tag {  // the graph's key tells this forward from Block's virtual one
-                bool saved = detail::hybrid_derived_call<T>();
-                Tag() { detail::hybrid_derived_call<T>() = !block_forward; }
-                ~Tag() { detail::hybrid_derived_call<T>() = saved; }
-              } tag;
-              List out = this->run_hybrid(List{args...}, fwd);
+              // The graph's key tells this forward from Block's virtual one.
+              List out = this->run_hybrid(List{args...}, fwd, !block_forward);
               if constexpr (std::is_same_v<R, NDArray<T>>)
                 return out[0];
               else
@@ -175,9 +160,9 @@ class CachedGraphs final : public HybridState<T> {
   using Arrays = typename HybridState<T>::Arrays;
   explicit CachedGraphs(nn::HybridizeOptions opt) : opt_(opt) {}
 
-  Arrays call(nn::BasicBlock<T>& block, const Arrays& in, const std::function<Arrays(const Arrays&)>& forward) override {
-    Key key{{}, autograd::is_training(), autograd::is_recording(), detail::hybrid_derived_call<T>()};
-    detail::hybrid_derived_call<T>() = false;  // not for the blocks this one calls
+  Arrays call(nn::BasicBlock<T>& block, const Arrays& in, const std::function<Arrays(const Arrays&)>& forward,
+              bool derived_forward) override {
+    Key key{{}, autograd::is_training(), autograd::is_recording(), derived_forward};
     for (const NDArray<T>& x : in) {
       GLUINO_CHECK(StateError, x.defined(), block.name(), ": hybridize: an input is an empty array");
       key.shapes.push_back(x.shape());
@@ -264,7 +249,7 @@ class CachedGraphs final : public HybridState<T> {
   struct Key {
     std::vector<Shape> shapes;
     bool training = false, recording = false;
-    bool derived_forward = false;  // see hybrid_derived_call
+    bool derived_forward = false;  // see HybridState::call
     bool operator==(const Key&) const = default;
   };
   nn::HybridizeOptions opt_;
