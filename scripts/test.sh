@@ -9,7 +9,7 @@
 #      only) by clang with a user's strict warnings as errors (tests/clang_warnings);
 #   2. AddressSanitizer + UBSan, against the precompiled library built with them, with Eigen's own
 #      kernels (so both GEMM paths are tested): the suite and every example;
-#   3. header-only (gluino::gluino), at -O0: the suite again;
+#   3. header-only (gluino::gluino), at -O0, for AVX2 (x86-64-v3): the suite again;
 #   4. libFuzzer (clang, ASan + UBSan, header-only): each fuzz target for 20 s
 #      (GLUINO_FUZZ_SECONDS), two at a time;
 #   5. ThreadSanitizer, header-only: the thread tests.
@@ -63,7 +63,11 @@ step "sanitize tests"
 
 # 3. Header-only: every test file compiles and passes without the precompiled library (-O0: the
 # instantiations are what is tested here, not speed); the ONNX and MPI tests ran in passes 1 and 2.
-cmake -S . -B build/header-only -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g0" \
+# Compiled for AVX2 (x86-64-v3) rather than this CPU, so that on an AVX-512 machine the kernels'
+# AVX2 and generic paths are tested too (passes 1 and 2 test the AVX-512 ones).
+isa=(-DGLUINO_NATIVE=ON)
+if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then isa=(-DGLUINO_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3); fi
+cmake -S . -B build/header-only -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g0" "${isa[@]}" \
   -DGLUINO_PRECOMPILED=OFF -DGLUINO_UNITY_TESTS=ON -DGLUINO_COMPILE_FAIL_TESTS=OFF -DGLUINO_BUILD_EXAMPLES=OFF \
   -DGLUINO_BUILD_BENCH=OFF -DGLUINO_INSTALL=OFF -DGLUINO_ONNX=OFF -DGLUINO_MPI=OFF >/dev/null
 cmake --build build/header-only -j "$jobs"
