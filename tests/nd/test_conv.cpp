@@ -403,7 +403,7 @@ TEST_CASE("convolution: sizes that would wrap, negative ones converted to size_t
                          doctest::Contains("convolution: weight has 0 filters: input (1, 3, 8, 8) vs weight (0, 3, 3, 3)"),
                          ShapeError);
   }
-  SUBCASE("an empty batch or an empty image is fine") {
+  SUBCASE("an empty batch is fine (an empty image is not: tests/nd/test_torch_reference.cpp)") {
     CHECK(nd::convolution(nd::zeros<float>({0, 3, 8, 8}), w).shape() == Shape{0, 4, 6, 6});
   }
   SUBCASE("zero num_group names the shapes") {

@@ -65,6 +65,13 @@ TEST_CASE("Embedding: errors") {
   CHECK_THROWS_WITH_AS(nn::Embedding(0, 3), doctest::Contains("input_dim and output_dim must be > 0"), ValueError);
   CHECK_THROWS_AS(nn::Embedding(3, 0), ValueError);
   CHECK_THROWS_WITH_AS(nn::Embedding(std::size_t(1) << 40, std::size_t(1) << 40), doctest::Contains("too large"), ValueError);
+  // A float index holds integers exactly only up to 2^24: a larger table is refused before any
+  // weight is allocated (16777217.f is 16777216: an index would silently read another row).
+  CHECK_THROWS_WITH_AS(nn::Embedding((std::size_t(1) << 24) + 1, 4),
+                       doctest::Contains("Embedding: input_dim 16777217 is more than float indices name exactly "
+                                         "(2^24 = 16777216)"),
+                       ValueError);
+  CHECK_NOTHROW(nn::BasicEmbedding<double>((std::size_t(1) << 24) + 1, 1));  // no weight allocated yet
   nn::Embedding emb{5, 2};
   emb.initialize();
   CHECK_THROWS_WITH_AS(emb(nd::array<float>({1, 5})), doctest::Contains("index 5 at position 1"), ValueError);

@@ -114,6 +114,9 @@ struct Convolution : autograd::OpBase {
     GLUINO_CHECK(ShapeError, g.kh > 0 && g.kw > 0, "convolution: empty kernel in weight ", ws);
     GLUINO_CHECK(ShapeError, g.C > 0, "convolution: input has 0 channels: input ", xs, " vs weight ", ws);
     GLUINO_CHECK(ShapeError, g.O > 0, "convolution: weight has 0 filters: input ", xs, " vs weight ", ws);
+    // Padding around nothing is no image (PyTorch refuses it too): only the batch may be empty.
+    GLUINO_CHECK(ShapeError, g.H > 0 && g.W > 0, "convolution: empty input ", xs,
+                 ": H and W must be > 0 (only the batch may be empty) vs weight ", ws);
     if (bs)
       GLUINO_CHECK(ShapeError, bs->ndim() == 1 && (*bs)[0] == g.O, "convolution: bias must have shape (", g.O,
                    ",) for weight ", ws, ", got ", *bs);
@@ -165,7 +168,8 @@ struct Convolution : autograd::OpBase {
 /// Returns (N, O, Ho, Wo), Ho = (H + 2 pad - dilate (kh - 1) - 1) / stride + 1 (likewise Wo).
 /// Kernel size and filter count come from weight's shape (Gluon passes them redundantly).
 /// Throws ShapeError for a non-4-D input or weight, a channel or bias mismatch, an input with 0
-/// channels or a weight with 0 filters, channels or filters not multiples of num_group, or a
+/// channels or a weight with 0 filters, an empty image (H or W of 0, whatever the padding, as
+/// PyTorch; an empty batch is fine), channels or filters not multiples of num_group, or a
 /// kernel larger than the padded input; ValueError for a zero stride, dilation or num_group, a
 /// pad or dilation so large that the padded size or the kernel's span would wrap (a negative
 /// number converted to size_t).  Every message names the input's and the weight's shapes.

@@ -29,7 +29,8 @@ struct Conv1DOptions {
 /// (O, C / num_group, 1, k) (reshape ops, so autograd and hybridize see reshape, convolution,
 /// reshape), and the result viewed back.  The arguments are checked first, with 1-D shapes in
 /// the messages: ShapeError for a non-3-D input or weight, a channel or bias mismatch, channels
-/// not multiples of num_group, a kernel larger than the padded input; ValueError for a zero
+/// not multiples of num_group, an empty input (W of 0, whatever the padding, as PyTorch; an
+/// empty batch is fine), a kernel larger than the padded input; ValueError for a zero
 /// stride, dilation or num_group, a size of 2^40 or more (a negative number converted), or a
 /// dilation times kernel size whose span would wrap.
 template <class T>

@@ -187,8 +187,9 @@ std::vector<NDArray<T>> Convolution3D<T>::backward_graph(const NDArray<T>& dy, c
 /// x (N, C, D, H, W), weight (O, C / num_group, kd, kh, kw), bias (O,) or an undefined array.
 /// Returns (N, O, Do, Ho, Wo), Do = (D + 2 pad - dilate (kd - 1) - 1) / stride + 1 (likewise).
 /// Direct loops (kernels/conv3d.hpp): correct, not fast.  Throws ShapeError for a non-5-D input
-/// or weight, a channel or bias mismatch, channels or filters not multiples of num_group, a
-/// kernel larger than the padded input; ValueError for a zero stride, dilation or num_group, a
+/// or weight, a channel or bias mismatch, channels or filters not multiples of num_group, an
+/// empty image (D, H or W of 0, as PyTorch; an empty batch is fine), a kernel larger than the
+/// padded input; ValueError for a zero stride, dilation or num_group, a
 /// size of 2^40 or more, or a dilation times kernel size whose span would wrap.  Every message
 /// names the input's and the weight's shapes.
 /// The options are taken by reference (see nd::deconvolution).

@@ -34,11 +34,12 @@ struct ConvSizes {
 ///  convolution:   x (N, C, in...), w (O, C / groups, k...), out = (in + 2 pad - dilate (k - 1) - 1) / stride + 1
 ///  deconvolution: x (N, C, in...), w (C, O / groups, k...), out = (in - 1) stride - 2 pad + dilate (k - 1) + 1 + adj
 /// ShapeError for a wrong rank, a channel or bias mismatch, channels not multiples of the groups,
-/// an empty kernel, input or weight, a kernel larger than the padded input (convolution) or an
-/// output of size < 1 (deconvolution), an output too large to index; ValueError for a zero
-/// stride, dilation or num_group, adj >= stride, any size of 2^40 or more (a negative number
-/// converted to size_t), and a dilation times kernel size of 2^62 or more (the dilated kernel's
-/// span would wrap).  Every message names the op, the input's and the weight's shapes.
+/// an empty kernel, input (a spatial axis of size 0, whatever the padding, as PyTorch; the batch
+/// may be 0) or weight, a kernel larger than the padded input (convolution) or an output of size
+/// < 1 (deconvolution), an output too large to index; ValueError for a zero stride, dilation or
+/// num_group, adj >= stride, any size of 2^40 or more (a negative number converted to size_t),
+/// and a dilation times kernel size of 2^62 or more (the dilated kernel's span would wrap).
+/// Every message names the op, the input's and the weight's shapes.
 GLUINO_FUNC ConvSizes check_conv_args(const ConvSpec& spec, const Shape& x, const Shape& w, const Shape* b);
 
 }  // namespace gluino::detail
@@ -136,6 +137,9 @@ GLUINO_FUNC ConvSizes check_conv_args(const ConvSpec& spec, const Shape& x, cons
                    " vs weight ", w);
       out = grown - 2 * p;
     } else {
+      // Padding around nothing is no image (PyTorch refuses it too): only the batch may be empty.
+      GLUINO_CHECK(ShapeError, in > 0, op, ": empty input ", x, ": axis ", 2 + a,
+                   " has size 0 (only the batch may be empty) vs weight ", w);
       GLUINO_CHECK(ShapeError, span <= in + 2 * p, op, ": kernel (dilated to ", span, " along axis ", 2 + a,
                    ") larger than the padded input (", in + 2 * p, "): input ", x, " vs weight ", w);
       out = (in + 2 * p - span) / st + 1;

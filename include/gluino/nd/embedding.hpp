@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "gluino/autograd/engine.hpp"
@@ -114,7 +116,10 @@ std::vector<NDArray<T>> Embedding<T>::backward_graph(const NDArray<T>& dy, const
 /// positions that looked it up); the index gets none.  Gluon: nd.Embedding(data, weight,
 /// input_dim, output_dim).  Differs from MXNet: an index that is out of range or not an integer
 /// is a ValueError naming it, its position and input_dim (MXNet clips it into range).
-/// ShapeError when weight is not a matrix.
+/// ShapeError when weight is not a matrix.  ValueError when weight has more rows than T holds
+/// integers exactly (2^24 for float, 2^53 for double): a float index above 2^24 is rounded
+/// before the op sees it (16777217.f is 16777216) and would name a wrong row silently; take
+/// double indices and weight for a larger table.
 template <class T>
 NDArray<T> embedding(const NDArray<T>& index, const NDArray<T>& weight) {
   GLUINO_CHECK(ShapeError, index.defined() && weight.defined(), "embedding: needs an index array and a weight array");
@@ -123,6 +128,11 @@ NDArray<T> embedding(const NDArray<T>& index, const NDArray<T>& weight) {
   GLUINO_CHECK(ShapeError, index.ndim() < Shape::max_dims, "embedding: index of shape ", index.shape(),
                " has ", Shape::max_dims, " axes: the result would have one more than an array can (weight ",
                weight.shape(), ")");
+  constexpr int digits = std::numeric_limits<T>::digits;
+  constexpr std::size_t exact = std::size_t(1) << digits;  // T holds every integer up to this
+  GLUINO_CHECK(ValueError, weight.shape()[0] <= exact, "embedding: weight of shape ", weight.shape(),
+               " has more rows than ", std::is_same_v<T, float> ? "float" : "double", " indices name exactly (2^",
+               digits, " = ", exact, "): an index above that is rounded to another row; use double");
   return autograd::apply(ops::Embedding<T>{}, index, weight);
 }
 

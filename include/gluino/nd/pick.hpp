@@ -2,6 +2,8 @@
 #pragma once
 /// pick: one element per lane along an axis, chosen by an index array.  Gluon: nd.pick.
 #include <cmath>
+#include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "gluino/autograd/engine.hpp"
@@ -75,7 +77,9 @@ struct Pick : autograd::OpBase {
 /// Returns x's shape without `axis` (keepdims = false) or with `axis` kept as 1.
 /// Differentiable in x (the gradient goes to the picked positions only).  Gluon: nd.pick(x, index,
 /// axis, keepdims).  Differs from Gluon: an out-of-range or non-integer index is a ValueError
-/// (Gluon's default mode="clip" silently clips it).  ShapeError names both shapes.
+/// (Gluon's default mode="clip" silently clips it).  ShapeError names both shapes.  ValueError
+/// when the axis is longer than T holds integers exactly (2^24 for float, 2^53 for double): a
+/// float index above 2^24 is rounded before pick sees it and would pick a wrong position.
 template <class T>
 NDArray<T> pick(const NDArray<T>& x, const NDArray<T>& index, int axis = -1, bool keepdims = false) {
   GLUINO_CHECK(ShapeError, x.defined() && index.defined(), "pick: needs a data array and an index array");
@@ -83,6 +87,11 @@ NDArray<T> pick(const NDArray<T>& x, const NDArray<T>& index, int axis = -1, boo
   const int nd = static_cast<int>(s.ndim());
   GLUINO_CHECK(ShapeError, nd >= 1 && axis >= -nd && axis < nd, "pick: axis ", axis, " out of range for shape ", s);
   const std::size_t a = s.normalize_axis(axis);
+  constexpr int digits = std::numeric_limits<T>::digits;
+  constexpr std::size_t exact = std::size_t(1) << digits;  // T holds every integer up to this
+  GLUINO_CHECK(ValueError, s[a] <= exact, "pick: axis ", axis, " of shape ", s, " is longer than ",
+               std::is_same_v<T, float> ? "float" : "double", " indices name exactly (2^", digits, " = ", exact,
+               "): an index above that is rounded to another position; use double");
   ops::Pick<T> op;
   op.in_shape = s;
   op.outer = 1, op.inner = 1, op.n = s[a];

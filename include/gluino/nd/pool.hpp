@@ -154,6 +154,9 @@ struct Pooling : autograd::OpBase {
       GLUINO_CHECK(ShapeError, g.H > 0 && g.W > 0, "pooling: global pooling of an empty plane: input ", xs);
       return g;
     }
+    // Padding around nothing is no image (PyTorch refuses it too): only the batch may be empty.
+    GLUINO_CHECK(ShapeError, g.H > 0 && g.W > 0, "pooling: empty input ", xs,
+                 ": H and W must be > 0 (only the batch may be empty)");
     GLUINO_CHECK(ValueError, opt.kernel[0] > 0 && opt.kernel[1] > 0, "pooling: kernel must be > 0, got (",
                  opt.kernel[0], ", ", opt.kernel[1], "): input ", xs);
     GLUINO_CHECK(ValueError, opt.stride[0] > 0 && opt.stride[1] > 0, "pooling: stride must be > 0, got (",
@@ -249,7 +252,8 @@ struct PoolGradPiece : autograd::OpBase {
 /// 2-D pooling.  Gluon: nd.Pooling(x, kernel, pool_type, global_pool, pooling_convention,
 /// stride, pad, count_include_pad).  x (N, C, H, W) -> (N, C, Ho, Wo) with
 /// Ho = floor((H + 2 pad - kernel) / stride) + 1 (valid) or ceil(...) + 1 (full); (N, C, 1, 1)
-/// when global_pool.  Throws ShapeError for a non-4-D input or a kernel larger than the padded
+/// when global_pool.  Throws ShapeError for a non-4-D input, an empty image (H or W of 0,
+/// whatever the padding, as PyTorch; an empty batch is fine) or a kernel larger than the padded
 /// input; ValueError for a zero kernel or stride, pad >= kernel, or a kernel or stride of 2^40
 /// or more (a negative number converted to size_t).  Messages name the input's shape.
 /// Differs from MXNet: a max window lying entirely in the padding (possible only with the full

@@ -30,7 +30,8 @@ struct Pool1DOptions {
 /// Wo = floor((W + 2 pad - kernel) / stride) + 1 (valid) or ceil(...) + 1 (full); (N, C, 1) when
 /// global_pool.  Runs as nd::pooling of a height-1 image (reshape, pooling, reshape), with the
 /// window rules of nd::pooling.  Checked first, with 1-D shapes in the messages: ShapeError for a
-/// non-3-D input, a kernel larger than the padded input, a global pool of an empty input;
+/// non-3-D input, an empty input (W of 0, whatever the padding, also for a global pool, as
+/// PyTorch; an empty batch is fine), a kernel larger than the padded input;
 /// ValueError for a zero kernel or stride, pad >= kernel, or a kernel or stride of 2^40 or more.
 template <class T>
 NDArray<T> pooling1d(const NDArray<T>& x, Pool1DOptions opt = {}) {
@@ -43,6 +44,8 @@ NDArray<T> pooling1d(const NDArray<T>& x, Pool1DOptions opt = {}) {
   if (opt.global_pool) {
     GLUINO_CHECK(ShapeError, W > 0, "pooling1d: global pooling of an empty input ", x.shape());
   } else {
+    GLUINO_CHECK(ShapeError, W > 0, "pooling1d: empty input ", x.shape(),
+                 ": W must be > 0 (only the batch may be empty)");
     constexpr std::size_t lim = std::size_t(1) << 40;
     const auto signed_ = [](std::size_t v) { return static_cast<long long>(v); };
     GLUINO_CHECK(ValueError, opt.kernel > 0 && opt.stride > 0, "pooling1d: kernel and stride must be > 0, got kernel ",

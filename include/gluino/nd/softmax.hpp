@@ -3,6 +3,8 @@
 /// The softmax family: softmax, log_softmax (over any axis) and softmax_cross_entropy (per
 /// sample, on class-index labels).  Gluon: nd.softmax, nd.log_softmax, nd.softmax_cross_entropy.
 #include <cmath>
+#include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "gluino/autograd/engine.hpp"
@@ -152,8 +154,9 @@ NDArray<T> log_softmax(const NDArray<T>& x, int axis = -1) {
 /// one loss per sample, the building block of gluon.loss.SoftmaxCrossEntropyLoss (take sum() for
 /// MXNet's value).  The gradient flows to logits only (softmax - onehot, times dy); labels get none.
 /// ShapeError when logits are not 2-D or labels are not (N,); ValueError naming the label and C
-/// when a label is not an integer in [0, C) (so for any sample when C is 0).  An empty batch
-/// (N = 0) gives an empty, recorded result.
+/// when a label is not an integer in [0, C) (so for any sample when C is 0), or when C is more
+/// than T holds integers exactly (2^24 for float: a larger label would be rounded unseen).  An
+/// empty batch (N = 0) gives an empty, recorded result.
 template <class T>
 NDArray<T> softmax_cross_entropy(const NDArray<T>& logits, const NDArray<T>& labels) {
   GLUINO_CHECK(ShapeError, logits.defined() && logits.ndim() == 2,
@@ -165,6 +168,12 @@ NDArray<T> softmax_cross_entropy(const NDArray<T>& logits, const NDArray<T>& lab
                ", got ", labels.defined() ? labels.shape() : Shape{});
   GLUINO_CHECK(ValueError, C > 0 || N == 0, "softmax_cross_entropy: logits of shape ", logits.shape(),
                " have no classes: no label is in [0, 0)");
+  constexpr int digits = std::numeric_limits<T>::digits;
+  constexpr std::size_t exact = std::size_t(1) << digits;  // T holds every integer up to this
+  GLUINO_CHECK(ValueError, C <= exact, "softmax_cross_entropy: ", C, " classes, more than ",
+               std::is_same_v<T, float> ? "float" : "double", " labels name exactly (2^", digits, " = ", exact,
+               "): a label above that is rounded to another class; use double (logits of shape ", logits.shape(),
+               ")");
   return autograd::apply(ops::SoftmaxCrossEntropy<T>{}, logits, labels);
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// Embedding: integer indices to dense vectors, rows of a learned matrix.  Gluon: gluon.nn.Embedding.
+#include <limits>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -26,7 +27,8 @@ struct BasicEmbeddingOptions {
 /// x: any shape, holding integer values in [0, input_dim) (stored as T, as Gluon's float32
 /// indices) -> x.shape + (output_dim,).  Parameter, named as in Gluon: weight
 /// (input_dim, output_dim) (embedding0_weight); x gets no gradient.  Computed by nd::embedding.
-/// ValueError for input_dim or output_dim 0 or a weight too large to allocate; at forward a
+/// ValueError for input_dim or output_dim 0, a weight too large to allocate, or input_dim above
+/// 2^24 for float (2^53 for double): T holds indices exactly only up to there; at forward a
 /// ValueError naming the index, its position and input_dim when an index is out of range or not
 /// an integer (MXNet clips it).  Printed as Gluon: "Embedding(10 -> 3, float32)".
 template <class T>
@@ -41,6 +43,12 @@ class BasicEmbedding : public BasicBlock<T> {
     std::size_t n = 0;
     GLUINO_CHECK(ValueError, !gluino::detail::mul_overflows(input_dim, output_dim, &n) && n <= Storage<T>::max_size(),
                  "Embedding: a weight of shape ", Shape{input_dim, output_dim}, " is too large to allocate");
+    // Indices are stored as T: a float holds every integer only up to 2^24 (nd::embedding).
+    constexpr int digits = std::numeric_limits<T>::digits;
+    GLUINO_CHECK(ValueError, input_dim <= (std::size_t(1) << digits), "Embedding: input_dim ", input_dim,
+                 " is more than ", std::is_same_v<T, float> ? "float" : "double", " indices name exactly (2^", digits,
+                 " = ", std::size_t(1) << digits, "): an index above that is rounded to another row; use "
+                 "BasicEmbedding<double>");
     weight_ = this->declare_param("weight", Shape{input_dim, output_dim}, std::move(opt.weight_initializer));
   }
   std::string type_name() const override { return "Embedding"; }
