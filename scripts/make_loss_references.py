@@ -58,11 +58,13 @@ class Case:
 
 def weighted_mean(loss, options, sample_weight):
     """Gluon's _apply_weighting, then mean over every axis but batch_axis (gluino: a 1-D
-    sample weight is per sample, along batch_axis)."""
+    sample weight of length N is per sample, along batch_axis; other shapes broadcast)."""
     b = options.get("batch_axis", 0) % loss.dim()
     if sample_weight is not None:
         w = sample_weight
-        if w.dim() == 1 and loss.dim() > 1:
+        if w.dim() == 1 and loss.dim() > 1 and w.shape[0] == loss.shape[b] != 1:
+            # gluino refuses a weight that the last axis (NumPy's reading) would also fit.
+            assert b == loss.dim() - 1 or loss.shape[-1] != loss.shape[b], "ambiguous sample weight"
             w = w.reshape([loss.shape[b] if d == b else 1 for d in range(loss.dim())])
         loss = loss * w
     loss = loss * options.get("weight", 1.0)
@@ -116,6 +118,30 @@ def poisson_nll(o, pred, target):
                               full=o.get("compute_full", False), eps=1e-8, reduction="none")
 
 
+def l1(o, pred, label):
+    return torch.abs(label.reshape(pred.shape) - pred)
+
+
+def l2(o, pred, label):
+    return 0.5 * (label.reshape(pred.shape) - pred) ** 2
+
+
+def sigmoid_bce(o, pred, label):
+    z = label.reshape(pred.shape)
+    if o.get("from_sigmoid", False):
+        return F.binary_cross_entropy(pred, z, reduction="none")
+    return F.binary_cross_entropy_with_logits(pred, z, reduction="none")
+
+
+def softmax_ce(o, pred, label):
+    axis = o.get("axis", -1) % pred.dim()
+    logp = pred if o.get("from_logits", False) else F.log_softmax(pred, dim=axis)
+    if o.get("sparse_label", True):
+        # Gluon: -pick(logp, label, axis, keepdims=True); label: pred's shape without `axis`.
+        return -torch.gather(logp, axis, label.long().unsqueeze(axis))
+    return -(logp * label.reshape(pred.shape)).sum(dim=axis, keepdim=True)
+
+
 def make_cases():
     cases = []
 
@@ -155,7 +181,7 @@ def make_cases():
     c = Case(10)
     add("KLDivLoss", kl_div, {"from_logits": False, "axis": 1, "weight": 2.0}, c,
         [("pred", c.uniform((2, 3, 2), -2, 2)), ("label", F.softmax(c.uniform((2, 3, 2), -2, 2), dim=1))],
-        c.uniform((2,), 0, 2))
+        c.uniform((2, 1, 1), 0, 2))  # (2,) would be ambiguous: the last axis has length 2 too
 
     c = Case(11)
     add("TripletLoss", triplet, {}, c,
@@ -180,6 +206,46 @@ def make_cases():
     add("PoissonNLLLoss", poisson_nll, {"weight": 0.5, "from_logits": False, "compute_full": True}, c,
         [("pred", c.uniform((2, 3, 2), 0.5, 3)), ("target", c.uniform((2, 3, 2), 0.2, 4))],
         c.uniform((2, 1, 1), 0, 2), final_mean=True)
+
+    # Every sample-weight layout that broadcasts (scalar-like, per sample, per position, full),
+    # and batch axes other than 0.
+    c = Case(17)
+    add("L1Loss", l1, {}, c, [("pred", c.uniform((3, 4), -2, 2)), ("label", c.uniform((3, 4), -2, 2))])
+    c = Case(18)
+    add("L1Loss", l1, {"weight": 0.5, "batch_axis": 1}, c,
+        [("pred", c.uniform((2, 3, 4))), ("label", c.uniform((24,)))], c.uniform((2, 1, 4), 0, 2))
+    c = Case(19)
+    add("L2Loss", l2, {}, c, [("pred", c.uniform((3, 4), -2, 2)), ("label", c.uniform((3, 4), -2, 2))],
+        c.uniform((1,), 0, 2))
+    c = Case(20)
+    add("L2Loss", l2, {"weight": 2.0, "batch_axis": -1}, c,
+        [("pred", c.uniform((2, 3, 4))), ("label", c.uniform((2, 3, 4)))], c.uniform((4,), 0, 2))
+    c = Case(21)
+    add("L2Loss", l2, {"batch_axis": 1}, c,
+        [("pred", c.uniform((2, 3, 4))), ("label", c.uniform((2, 3, 4)))], c.uniform((2, 3, 4), 0, 2))
+    c = Case(22)
+    add("L2Loss", l2, {}, c, [("pred", c.uniform((3, 4))), ("label", c.uniform((3, 4)))], c.uniform((3, 1), 0, 2))
+    c = Case(23)
+    add("SigmoidBinaryCrossEntropyLoss", sigmoid_bce, {}, c,
+        [("pred", c.uniform((3, 4), -4, 4)), ("label", c.bits((3, 4)))], c.uniform((1, 4), 0, 2))
+    c = Case(24)
+    add("SigmoidBinaryCrossEntropyLoss", sigmoid_bce, {"from_sigmoid": True, "weight": 1.5, "batch_axis": 1}, c,
+        [("pred", c.uniform((2, 3, 2), 0.05, 0.95)), ("label", c.uniform((2, 3, 2), 0, 1))], c.uniform((3,), 0, 2))
+    c = Case(25)
+    add("SoftmaxCrossEntropyLoss", softmax_ce, {}, c,
+        [("pred", c.uniform((4, 5), -3, 3)), ("label", c.counts((4,), 5))], c.uniform((4,), 0, 2), no_grad=("label",))
+    c = Case(26)
+    add("SoftmaxCrossEntropyLoss", softmax_ce, {"axis": 1, "batch_axis": 0, "weight": 2.0}, c,
+        [("pred", c.uniform((2, 4, 3), -3, 3)), ("label", c.counts((2, 3), 4))], c.uniform((2, 1, 3), 0, 2),
+        no_grad=("label",))
+    c = Case(27)
+    add("SoftmaxCrossEntropyLoss", softmax_ce, {"axis": 0, "batch_axis": 1, "from_logits": True}, c,
+        [("pred", F.log_softmax(c.uniform((4, 3), -3, 3), dim=0)), ("label", c.counts((3,), 4))],
+        c.uniform((3,), 0, 2), no_grad=("label",))
+    c = Case(28)
+    add("SoftmaxCrossEntropyLoss", softmax_ce, {"sparse_label": False, "batch_axis": 1}, c,
+        [("pred", c.uniform((3, 2, 4), -3, 3)), ("label", F.softmax(c.uniform((3, 2, 4), -3, 3), dim=-1))],
+        c.uniform((1, 2, 1), 0, 2))
     return cases
 
 

@@ -198,4 +198,12 @@ TEST_CASE("augmentations compose, and in a DataLoader draw the same whatever num
   CHECK(run(2) == ref);
   CHECK(run(3) == ref);
 }
+TEST_CASE("RandomCrop: a pad whose padded size does not fit in size_t is a ValueError, not a wrapped pad") {
+  // pad 2^63 + 1 on a 1 x 1 image: 1 + 2 pad wraps to 3, a crop of a 3 x 3 image as if pad were 1.
+  const std::size_t pad = (std::size_t(1) << 63) + 1;
+  CHECK_THROWS_WITH_AS(
+      tf::RandomCrop(1, {.pad = pad})(nd::ones<float>({1, 1, 1})),
+      doctest::Contains("RandomCrop: pad 9223372036854775809 is too large for an image of shape (1, 1, 1)"),
+      ValueError);
+}
 }

@@ -381,4 +381,27 @@ TEST_CASE("rollover: a sampler error at the start of an epoch keeps the carried 
   CHECK(loader.size() == 3);  // 4 still carried + 5
   CHECK(epoch(loader) == std::vector<std::vector<float>>{{4, 0}, {1, 2}, {3, 4}});
 }
+namespace {
+// Gives the first `give` indices of each epoch, while length() promises `promise`.
+struct MiscountingSampler : data::Sampler {
+  std::size_t give, promise;
+  MiscountingSampler(std::size_t g, std::size_t p) : give(g), promise(p) {}
+  std::vector<std::size_t> next_epoch(std::size_t n) override {
+    std::vector<std::size_t> v(std::min(give, n));
+    std::iota(v.begin(), v.end(), std::size_t(0));
+    return v;
+  }
+  std::size_t length(std::size_t) const override { return promise; }
+};
+}  // namespace
+TEST_CASE("a sampler whose epoch is not as long as its length() says is a ValueError, not a wrong size()") {
+  // size() (len(loader)) says 3 batches; an epoch would give 1: a schedule built on size() goes wrong.
+  data::DataLoader loader(counting(6), {.batch_size = 2, .sampler = std::make_shared<MiscountingSampler>(2, 6)});
+  CHECK(loader.size() == 3);
+  CHECK_THROWS_WITH_AS(loader.begin(),
+                       doctest::Contains("DataLoader: the sampler gave 2 indices for an epoch, but its length() is 6"),
+                       ValueError);
+  data::DataLoader fine(counting(6), {.batch_size = 2, .sampler = std::make_shared<MiscountingSampler>(4, 4)});
+  CHECK(epoch(fine) == std::vector<std::vector<float>>{{0, 1}, {2, 3}});
+}
 }

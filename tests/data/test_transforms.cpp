@@ -110,4 +110,9 @@ TEST_CASE("Compose: in order, on samples (float or double) and batches, and insi
   CHECK_THROWS_WITH_AS(only_float(nd::zeros<double>({1})), doctest::Contains("does not accept NDArray<double>"),
                        ValueError);
 }
+TEST_CASE("Resize: an output too large for the machine is a gluino error before anything is allocated") {
+  // 2^40 x 1 pixels: the interpolation table alone would be 24 TB (std::bad_alloc, or the OOM killer).
+  CHECK_THROWS_AS(T::Resize(std::size_t(1) << 40, 1)(nd::ones<float>({1, 1, 1})), gluino::Error);
+  CHECK_THROWS_AS(T::Resize(1, std::size_t(1) << 40)(nd::ones<float>({1, 1, 1})), gluino::Error);
+}
 }

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include <gluino/nd/creation.hpp>
 #include "support/check_close.hpp"
 #include "support/gradcheck.hpp"
@@ -74,5 +76,12 @@ TEST_CASE("errors: input sizes, label size, two inputs through BasicLoss") {
   const loss::BasicLoss<float>& base = f;
   CHECK_THROWS_WITH_AS(base(x, x, nd::zeros<float>({2})),
                        doctest::Contains("takes three inputs (input1, input2, label)"), ValueError);
+}
+TEST_CASE("a margin that is not a finite number is a ValueError (it would make every loss NaN)") {
+  for (double m : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+    CAPTURE(m);
+    CHECK_THROWS_WITH_AS(loss::CosineEmbeddingLoss({.margin = m}),
+                         doctest::Contains("CosineEmbeddingLoss: margin must be a finite number, got "), ValueError);
+  }
 }
 }

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include <gluino/nd/creation.hpp>
 #include "support/gradcheck.hpp"
 #include "support/loss_reference.hpp"
@@ -47,5 +49,12 @@ TEST_CASE("errors: label size, batch_axis") {
                        ShapeError);
   CHECK_THROWS_WITH_AS(loss::HingeLoss({.batch_axis = -3})(nd::zeros<float>({2, 3}), nd::zeros<float>({2, 3})),
                        doctest::Contains("batch_axis -3 out of range for a loss of shape (2, 3)"), ShapeError);
+}
+TEST_CASE("a margin that is not a finite number is a ValueError (it would make every loss NaN)") {
+  for (double m : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+    CAPTURE(m);
+    CHECK_THROWS_WITH_AS(loss::HingeLoss({.margin = m}),
+                         doctest::Contains("HingeLoss: margin must be a finite number, got "), ValueError);
+  }
 }
 }

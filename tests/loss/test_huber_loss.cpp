@@ -23,7 +23,7 @@ TEST_CASE("quadratic up to rho, linear beyond; mean over the non-batch axes") {
 TEST_CASE("weight, sample weights and batch_axis") {
   auto pred = nd::array<float>({0, 0.5f, 3, -2}, {2, 2});
   auto zero = nd::zeros<float>({4});
-  CHECK(loss::HuberLoss({.weight = 2})(pred, zero, nd::array<float>({1, 0})).to_vector() ==
+  CHECK(loss::HuberLoss({.weight = 2})(pred, zero, nd::array<float>({1, 0}, {2, 1})).to_vector() ==
         std::vector<float>{0.125f, 0});
   CHECK(loss::HuberLoss({.batch_axis = 1})(pred, zero).to_vector() == std::vector<float>{1.25f, 0.8125f});
 }

@@ -34,7 +34,7 @@ TEST_CASE("from_logits = false: log_softmax over axis first") {
 TEST_CASE("weight and sample weights") {
   auto logp = nd::log(nd::array<double>({0.25, 0.75, 0.25, 0.75}, {2, 2}));
   auto label = nd::array<double>({0.5, 0.5, 0.5, 0.5}, {2, 2});
-  auto l = loss::BasicKLDivLoss<double>({.weight = 4})(logp, label, nd::array<double>({1, 0.5}));
+  auto l = loss::BasicKLDivLoss<double>({.weight = 4})(logp, label, nd::array<double>({1, 0.5}, {2, 1}));
   CHECK(l.at(0) == doctest::Approx(std::log(4.0 / 3.0)));
   CHECK(l.at(1) == doctest::Approx(std::log(4.0 / 3.0) / 2));
 }
@@ -46,7 +46,7 @@ TEST_CASE("gradients match central differences (double)") {
   SUBCASE("logits, softmax over axis 1, with sample weights") {
     loss::BasicKLDivLoss<double> f({.from_logits = false, .axis = 1, .weight = 2});
     CHECK(gradcheck([&](const V& x) { return f(x[0], x[1], x[2]); },
-                    {rand_array({2, 3, 2}), rand_array({2, 3, 2}, 8, 0.05, 1), rand_array({2}, 9)}));
+                    {rand_array({2, 3, 2}), rand_array({2, 3, 2}, 8, 0.05, 1), rand_array({2, 1, 1}, 9)}));
   }
 }
 TEST_CASE("matches PyTorch's kl_div") {

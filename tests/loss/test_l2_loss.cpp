@@ -5,6 +5,7 @@
 
 #include <gluino/nd/creation.hpp>
 #include "support/gradcheck.hpp"
+#include "support/loss_reference.hpp"
 
 using namespace gluino;
 using test::gradcheck;
@@ -41,5 +42,10 @@ TEST_CASE("gradients match central differences (double)") {
 TEST_CASE("a label of another size names both shapes") {
   CHECK_THROWS_WITH_AS(loss::L2Loss{}(nd::zeros<float>({2, 3}), nd::zeros<float>({2, 2})),
                        doctest::Contains("label of shape (2, 2) does not match pred of shape (2, 3)"), ShapeError);
+}
+TEST_CASE("matches PyTorch: sample weights (1,), (N, 1), (4,) on the last batch axis, full; batch_axis 1, -1") {
+  test::check_loss_references<loss::BasicL2Loss>("L2Loss", [](const nlohmann::json& o) {
+    return loss::L2LossOptions{.weight = o.value("weight", 1.0), .batch_axis = o.value("batch_axis", 0)};
+  });
 }
 }

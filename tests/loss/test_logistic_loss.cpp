@@ -38,7 +38,7 @@ TEST_CASE("weight, sample weights and batch_axis") {
   auto pred = nd::array<float>({0, 0, 0, 0}, {2, 2});
   auto label = nd::array<float>({1, -1, 1, 1});
   const float ln2 = std::log(2.0f);
-  auto w = loss::LogisticLoss({.weight = 2})(pred, label, nd::array<float>({1, 0}));
+  auto w = loss::LogisticLoss({.weight = 2})(pred, label, nd::array<float>({1, 0}, {2, 1}));
   CHECK(w.at(0) == doctest::Approx(2 * ln2));
   CHECK(w.at(1) == 0);
   auto t = loss::LogisticLoss({.batch_axis = 1})(nd::array<float>({0, 100, 0, 100}, {2, 2}), label);

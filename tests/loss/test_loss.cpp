@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include <gluino/nd/creation.hpp>
 
 using namespace gluino;
@@ -36,6 +38,41 @@ TEST_CASE("a (N,) sample weight is per sample; weights broadcast to the loss") {
   CHECK(Identity{}(x, x, nd::array<float>({0, 3, 0})).to_vector() == std::vector<float>{1, 1});
   CHECK(Identity(0.5)(x, x, nd::array<float>({2}, Shape{})).to_vector() == std::vector<float>{1, 1});
 }
+TEST_CASE("a (N,) sample weight that could also be read along the last axis is a ValueError") {
+  // (10, 10): per sample (gluino) and along the last axis (NumPy/Gluon broadcasting) would differ.
+  auto x = nd::arange<float>(0, 100).reshape({10, 10});
+  auto w = nd::arange<float>(0, 10);
+  CHECK_THROWS_WITH_AS(Identity{}(x, x, w),
+                       doctest::Contains("sample_weight of shape (10,) is ambiguous for the loss of shape (10, 10)"),
+                       ValueError);
+  CHECK_THROWS_WITH_AS(Identity{}(x, x, w), doctest::Contains("pass (10, 1) to weigh samples or (1, 10)"),
+                       ValueError);
+  // batch_axis 1 of (3, 4, 4): per sample (1, 4, 1), along the last axis (1, 1, 4).
+  auto y = nd::arange<float>(0, 48).reshape({3, 4, 4});
+  CHECK_THROWS_WITH_AS(Identity(1, 1)(y, y, nd::ones<float>({4})),
+                       doctest::Contains("pass (1, 4, 1) to weigh samples or (1, 1, 4)"), ValueError);
+  CHECK_THROWS_AS(Identity(1, -2)(y, y, nd::ones<float>({4})), ValueError);
+  // The explicit shapes work, and mean what they say.
+  const std::vector<float> per_sample = Identity{}(x, x, w.reshape({10, 1})).to_vector();
+  const std::vector<float> per_column = Identity{}(x, x, w.reshape({1, 10})).to_vector();
+  for (std::size_t n = 0; n < 10; ++n) {
+    double ps = 0, pc = 0;  // naive loops
+    for (std::size_t c = 0; c < 10; ++c) {
+      ps += double(n * 10 + c) * double(n) / 10;
+      pc += double(n * 10 + c) * double(c) / 10;
+    }
+    CHECK(per_sample[n] == doctest::Approx(ps));
+    CHECK(per_column[n] == doctest::Approx(pc));
+  }
+  // Unambiguous 1-D weights keep working: the batch axis is the last axis (both readings agree),
+  // or the last axis has another length.
+  CHECK(Identity(1, -1)(x, x, w).to_vector() == Identity(1, -1)(x, x, w.reshape({1, 10})).to_vector());
+  auto z = nd::ones<float>({10, 3});
+  CHECK(Identity{}(z, z, w).to_vector() == w.to_vector());
+  auto v = nd::arange<float>(0, 36).reshape({3, 4, 3});
+  auto w4 = nd::arange<float>(1, 5);
+  CHECK(Identity(1, 1)(v, v, w4).to_vector() == Identity(1, 1)(v, v, w4.reshape({1, 4, 1})).to_vector());
+}
 TEST_CASE("three inputs: the same weighting and mean") {
   auto x = nd::arange<float>(0, 6).reshape({2, 3});
   auto one = nd::ones<float>({2, 3});
@@ -63,5 +100,13 @@ TEST_CASE("an empty batch: sample weights of its shape give an empty loss, as Gl
   CHECK_THROWS_WITH_AS(Identity{}(nd::ones<float>({2, 3}), x, nd::ones<float>({0})),
                        doctest::Contains("sample_weight of shape (0,) does not broadcast to the loss of shape (2, 3)"),
                        ShapeError);
+}
+TEST_CASE("a weight that is not a finite number is a ValueError at construction") {
+  for (double w : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+    CAPTURE(w);
+    CHECK_THROWS_WITH_AS(Identity{w}, doctest::Contains("Identity: weight must be a finite number, got "), ValueError);
+    CHECK_THROWS_WITH_AS(Sum3{w}, doctest::Contains("Sum3: weight must be a finite number"), ValueError);
+  }
+  CHECK(Identity{-2}(nd::ones<float>({1, 2}), nd::ones<float>({1, 2})).to_vector() == std::vector<float>{-2});
 }
 }

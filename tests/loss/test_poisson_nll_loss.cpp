@@ -41,7 +41,7 @@ TEST_CASE("compute_full adds Stirling's term where target > 1; a target of 0 add
 TEST_CASE("weight and sample weights, per sample along batch_axis") {
   auto pred = nd::zeros<float>({2, 2});
   auto target = nd::ones<float>({4});
-  CHECK(loss::PoissonNLLLoss({.weight = 3})(pred, target, nd::array<float>({1, 0})).to_vector() ==
+  CHECK(loss::PoissonNLLLoss({.weight = 3})(pred, target, nd::array<float>({1, 0}, {2, 1})).to_vector() ==
         std::vector<float>{1.5f});
   CHECK(loss::PoissonNLLLoss({.batch_axis = 1})(pred, target, nd::array<float>({1, 0})).to_vector() ==
         std::vector<float>{0.5f});

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <gluino/nd/creation.hpp>
 #include "support/gradcheck.hpp"
+#include "support/loss_reference.hpp"
 
 using namespace gluino;
 using test::gradcheck;
@@ -70,5 +71,13 @@ TEST_CASE("errors name the shapes") {
   CHECK_THROWS_WITH_AS(f(nd::zeros<float>({2, 3}), nd::zeros<float>({2})), doctest::Contains("(2, 3)"), ShapeError);
   CHECK_THROWS_WITH_AS(f(nd::zeros<float>({2, 3}), nd::zeros<float>({2, 3}), {}, nd::zeros<float>({2})),
                        doctest::Contains("(2,)"), ShapeError);
+}
+TEST_CASE("matches PyTorch's binary_cross_entropy(_with_logits): sample weights (1, C) and (N,) at batch_axis 1") {
+  test::check_loss_references<loss::BasicSigmoidBinaryCrossEntropyLoss>(
+      "SigmoidBinaryCrossEntropyLoss", [](const nlohmann::json& o) {
+        return loss::SigmoidBinaryCrossEntropyLossOptions{.from_sigmoid = o.value("from_sigmoid", false),
+                                                          .weight = o.value("weight", 1.0),
+                                                          .batch_axis = o.value("batch_axis", 0)};
+      });
 }
 }

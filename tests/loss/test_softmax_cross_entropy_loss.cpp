@@ -6,6 +6,7 @@
 #include <cmath>
 #include <gluino/nd/creation.hpp>
 #include "support/gradcheck.hpp"
+#include "support/loss_reference.hpp"
 
 using namespace gluino;
 using test::gradcheck;
@@ -143,5 +144,15 @@ TEST_CASE("errors name the shapes and the bad label") {
                        doctest::Contains("axis 2"), ShapeError);
   CHECK_THROWS_WITH_AS(loss::SoftmaxCrossEntropyLoss({.sparse_label = false})(nd::zeros<float>({2, 3}), nd::zeros<float>({2})),
                        doctest::Contains("(2, 3)"), ShapeError);
+}
+TEST_CASE("matches PyTorch: sparse on axis -1, 1 and 0, from_logits, dense, batch_axis 1, sample weights") {
+  const auto options = [](const nlohmann::json& o) {
+    return loss::SoftmaxCrossEntropyLossOptions{.axis = o.value("axis", -1),
+                                                .sparse_label = o.value("sparse_label", true),
+                                                .from_logits = o.value("from_logits", false),
+                                                .weight = o.value("weight", 1.0),
+                                                .batch_axis = o.value("batch_axis", 0)};
+  };
+  test::check_loss_references<loss::BasicSoftmaxCrossEntropyLoss>("SoftmaxCrossEntropyLoss", options);
 }
 }

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include <gluino/nd/creation.hpp>
 #include "support/gradcheck.hpp"
 #include "support/loss_reference.hpp"
@@ -23,7 +25,7 @@ TEST_CASE("max(0, margin - pred * label)^2, mean over the non-batch axes") {
 TEST_CASE("weight, sample weights and batch_axis") {
   auto pred = nd::array<float>({2, 0.5f, -1, 0}, {2, 2});
   auto label = nd::array<float>({1, 1, 1, -1});
-  CHECK(loss::SquaredHingeLoss({.weight = 4})(pred, label, nd::array<float>({0, 1})).to_vector() ==
+  CHECK(loss::SquaredHingeLoss({.weight = 4})(pred, label, nd::array<float>({0, 1}, {2, 1})).to_vector() ==
         std::vector<float>{0, 10});
   CHECK(loss::SquaredHingeLoss({.batch_axis = -1})(pred, label).to_vector() == std::vector<float>{2, 0.625f});
 }
@@ -46,5 +48,12 @@ TEST_CASE("errors: label size, sample weight") {
                        ShapeError);
   CHECK_THROWS_WITH_AS(f(nd::zeros<float>({2, 3}), nd::zeros<float>({2, 3}), nd::zeros<float>({3, 1})),
                        doctest::Contains("sample_weight of shape (3, 1) does not broadcast"), ShapeError);
+}
+TEST_CASE("a margin that is not a finite number is a ValueError (it would make every loss NaN)") {
+  for (double m : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+    CAPTURE(m);
+    CHECK_THROWS_WITH_AS(loss::SquaredHingeLoss({.margin = m}),
+                         doctest::Contains("SquaredHingeLoss: margin must be a finite number, got "), ValueError);
+  }
 }
 }

@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/shape_ops.hpp>
 #include "support/gradcheck.hpp"
@@ -70,5 +72,12 @@ TEST_CASE("errors: input sizes, undefined inputs, two inputs through BasicLoss")
                        ValueError);
   CHECK_THROWS_WITH_AS(loss::TripletLoss({.batch_axis = 2})(x, x, x),
                        doctest::Contains("batch_axis 2 out of range for a loss of shape (2, 2)"), ShapeError);
+}
+TEST_CASE("a margin that is not a finite number is a ValueError (it would make every loss NaN)") {
+  for (double m : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+    CAPTURE(m);
+    CHECK_THROWS_WITH_AS(loss::TripletLoss({.margin = m}),
+                         doctest::Contains("TripletLoss: margin must be a finite number, got "), ValueError);
+  }
 }
 }

@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
+#include <gluino/metric/accuracy.hpp>
 #include <gluino/nd/creation.hpp>
 
 #include "support/metric_reference.hpp"
@@ -95,5 +97,20 @@ TEST_CASE("an empty batch is skipped: it does not count as a macro batch of scor
     CHECK(m->get_global().second == doctest::Approx(1.0));
     CHECK(m->num_inst() == 2 - (m == &macro || m == &mcc));  // macro: 1 batch; micro: 2 examples
   }
+}
+TEST_CASE("a NaN score is the predicted class, as np.argmax (Gluon) and Accuracy") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  // Rows: (0, NaN) predicts 1, (NaN, 5) predicts 0, (NaN, NaN) predicts 0; labels 1, 1, 0.
+  const auto preds = nd::array<float>({0, nan, nan, 5, nan, nan}, {3, 2});
+  const auto labels = nd::array<float>({1, 1, 0});
+  metric::F1 f1("micro");
+  f1.update(labels, preds);
+  CHECK(f1.stats().tp == 1);
+  CHECK(f1.stats().fn == 1);
+  CHECK(f1.stats().tn == 1);
+  CHECK(f1.stats().fp == 0);
+  metric::Accuracy acc;  // the same predicted classes
+  acc.update(nd::array<float>({1, 0, 0}), preds);
+  CHECK(acc.get().second == 1.0);
 }
 }

@@ -49,4 +49,23 @@ TEST_CASE("bad input: index out of range, a null metric, a child's shape error")
   CHECK_THROWS_AS(m.add(nullptr), ValueError);
   CHECK_THROWS_AS(m.update(nd::zeros<float>({4}), nd::zeros<float>({3, 2})), ShapeError);
 }
+TEST_CASE("a child that refuses the batch leaves every child as it was") {
+  auto acc = std::make_shared<metric::Accuracy>();
+  auto mse = std::make_shared<metric::MSE>();
+  metric::CompositeEvalMetric m({acc, mse});
+  m.update(nd::array<float>({1, 0}), nd::array<float>({1, 1}));
+  // Accuracy takes (N,) labels with (N, C) scores, MSE refuses them: nothing is counted.
+  CHECK_THROWS_AS(m.update(nd::array<float>({1, 0}), nd::array<float>({0, 1, 1, 0}, {2, 2})), ShapeError);
+  CHECK(acc->num_inst() == 2);
+  CHECK(acc->get().second == 0.5);
+  CHECK(acc->get_global().second == 0.5);
+  CHECK(mse->num_inst() == 1);
+  // The same for lists: the second pair fails in the second child.
+  CHECK_THROWS_AS(m.update({nd::array<float>({1}), nd::array<float>({0})},
+                           {nd::array<float>({1}), nd::array<float>({0, 1}, {1, 2})}),
+                  ShapeError);
+  CHECK(acc->num_inst() == 2);
+  CHECK(mse->num_inst() == 1);
+  CHECK(m.get().second == std::vector<double>{0.5, 0.5});
+}
 }

@@ -74,4 +74,18 @@ TEST_CASE("a NaN or infinite label is a ValueError naming it, not an undefined c
   CHECK_THROWS_WITH_AS(perp.update(nd::array<float>({inf}), nd::ones<float>({1, 2})),
                        doctest::Contains("perplexity: label inf at 0 is not a class"), ValueError);
 }
+TEST_CASE("a NaN probability gives NaN, as NumPy and MXNet, not the 1e-10 floor") {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const auto preds = nd::array<float>({nan, 0.5f, 0.5f, 0.5f}, {2, 2});
+  metric::Perplexity perplexity(std::nullopt);
+  perplexity.update(nd::array<float>({0, 1}), preds);
+  CHECK(std::isnan(perplexity.get().second));
+  metric::CrossEntropy ce;
+  ce.update(nd::array<float>({0, 1}), preds);
+  CHECK(std::isnan(ce.get().second));
+  // The floor still holds for a probability of 0.
+  metric::Perplexity floor(std::nullopt);
+  floor.update(nd::array<float>({0}), nd::array<float>({0, 1}, {1, 2}));
+  CHECK(floor.get().second == doctest::Approx(1e10));
+}
 }

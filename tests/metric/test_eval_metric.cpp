@@ -4,6 +4,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <gluino/metric/binary_classification.hpp>
+#include <gluino/metric/pearson_correlation.hpp>
+#include <gluino/metric/regression.hpp>
 #include <gluino/nd/creation.hpp>
 
 using namespace gluino;
@@ -35,5 +38,40 @@ TEST_CASE("NaN before updates; local and global statistics") {
   CHECK(std::isnan(m.get_global().second));
   CHECK_THROWS_WITH_AS(m.update(std::vector<NDArray<float>>{nd::zeros<float>({1})}, {}), doctest::Contains("1 label arrays"),
                        ValueError);
+}
+TEST_CASE("update of several batches: a bad pair changes nothing, local or global") {
+  metric::BasicMSE<float> mse;
+  mse.update(nd::array<float>({1, 2}), nd::array<float>({1, 4}));
+  const double before = mse.get().second, global = mse.get_global().second;
+  const std::size_t n = mse.num_inst();
+  // The first pair is fine, the second has mismatched shapes.
+  CHECK_THROWS_AS(mse.update({nd::zeros<float>({2}), nd::zeros<float>({3})},
+                             {nd::ones<float>({2}), nd::ones<float>({2})}),
+                  ShapeError);
+  CHECK(mse.num_inst() == n);
+  CHECK(mse.get().second == before);
+  CHECK(mse.get_global().second == global);
+  // Averaged metrics restore their own statistics too (micro F1 and Pearson).
+  metric::BasicF1<float> f1("micro");
+  const auto p = nd::array<float>({0.2f, 0.8f, 0.9f, 0.1f}, {2, 2});
+  f1.update(nd::array<float>({1, 1}), p);
+  const double f1_before = f1.get().second;
+  CHECK_THROWS_AS(f1.update({nd::array<float>({0, 0}), nd::array<float>({0, 1, 2})},
+                            {p, nd::zeros<float>({3, 2})}),
+                  ValueError);
+  CHECK(f1.get().second == f1_before);
+  CHECK(f1.stats().tp == 1);
+  CHECK(f1.stats().fn == 1);
+  CHECK(f1.global_stats().total() == 2);
+  metric::BasicPearsonCorrelation<float> r("micro");
+  r.update(nd::array<float>({1, 2, 3}), nd::array<float>({1, 2, 4}));
+  const double r_before = r.get().second;
+  CHECK_THROWS_AS(r.update({nd::array<float>({5, 1}), nd::zeros<float>({2})},
+                           {nd::array<float>({1, 5}), nd::zeros<float>({3})}),
+                  ShapeError);
+  CHECK(r.get().second == r_before);
+  CHECK(r.stats().n == 3);
+  r.update(nd::array<float>({5, 1}), nd::array<float>({1, 5}));  // and goes on from there
+  CHECK(r.stats().n == 5);
 }
 }

@@ -7,9 +7,25 @@
 #include <fstream>
 #include <limits>
 #include <locale>
+#include <set>
 #include <sstream>
+#include <string>
+#include <vector>
 
 using namespace gluino;
+
+namespace {
+/// The text of every y-axis label (text-anchor "end"), top to bottom of each panel.
+std::vector<std::string> y_labels(const std::string& svg) {
+  std::vector<std::string> out;
+  const std::string key = "text-anchor=\"end\">";
+  for (auto p = svg.find(key); p != std::string::npos; p = svg.find(key, p + 1)) {
+    const auto b = p + key.size();
+    out.push_back(svg.substr(b, svg.find('<', b) - b));
+  }
+  return out;
+}
+}  // namespace
 
 TEST_SUITE("utils/svg_plot") {
 TEST_CASE("render_svg: one polyline and one point per value, names escaped") {
@@ -70,5 +86,53 @@ TEST_CASE("render_svg: numbers are written in the C locale whatever the global l
 TEST_CASE("write_svg: an unwritable path names the path") {
   CHECK_THROWS_WITH_AS(utils::write_svg("/nonexistent-dir/x.svg", {}), doctest::Contains("/nonexistent-dir/x.svg"),
                        ValueError);
+}
+TEST_CASE("render_svg: values near the ends of double give finite coordinates") {
+  const double big = std::numeric_limits<double>::max(), tiny = std::numeric_limits<double>::denorm_min();
+  for (const std::vector<double>& y : {std::vector<double>{big, -big}, std::vector<double>{-big, 0.0, big},
+                                       std::vector<double>{tiny, 2 * tiny}, std::vector<double>{1e300, 1e300}}) {
+    CAPTURE(y[0]);
+    const std::string svg = utils::render_svg({{"loss", {{"train", y}}}});
+    CHECK(svg.find("nan") == std::string::npos);
+    CHECK(svg.find("inf") == std::string::npos);
+    CHECK(y_labels(svg).size() == 5);
+  }
+}
+TEST_CASE("render_svg: y labels tell the ticks apart, however narrow the range") {
+  for (const std::vector<double>& y : {std::vector<double>{1000.1, 1000.2}, std::vector<double>{0.5, 0.5000001},
+                                       std::vector<double>{1e-15, 2e-15}, std::vector<double>{-3e8, 3e8},
+                                       std::vector<double>{123456.0, 123457.0}}) {
+    CAPTURE(y[0]);
+    CAPTURE(y[1]);
+    const std::vector<std::string> labels = y_labels(utils::render_svg({{"loss", {{"train", y}}}}));
+    REQUIRE(labels.size() == 5);
+    CHECK(std::set<std::string>(labels.begin(), labels.end()).size() == 5);
+    // Each label reads back close to its tick: the ticks split [lo, hi] in four.
+    const double step = std::stod(labels[1]) - std::stod(labels[0]);
+    CHECK(step > 0);
+    for (std::size_t i = 1; i < 5; ++i)
+      CHECK(std::stod(labels[i]) - std::stod(labels[i - 1]) == doctest::Approx(step).epsilon(0.02));
+    CHECK(std::stod(labels[0]) <= y[0]);
+    CHECK(std::stod(labels[4]) >= y[1]);
+  }
+}
+TEST_CASE("write_svg: a write that fails when the file is closed is an error, not a silent empty file") {
+  // /dev/full accepts the open and fails every write; a small document fits the stream's buffer,
+  // so the failure shows only when the buffer is flushed.
+  std::FILE* probe = std::fopen("/dev/full", "w");
+  if (probe == nullptr) return;  // not Linux
+  std::fclose(probe);
+  CHECK_THROWS_WITH_AS(utils::write_svg("/dev/full", {}), doctest::Contains("/dev/full"), ValueError);
+}
+TEST_CASE("render_svg: control characters in names, which XML forbids, are replaced; long names kept whole") {
+  const std::string bad = std::string("a\x01" "b\x1b" "[0mc") + '\0' + "d\te";
+  const std::string svg = utils::render_svg({{bad, {{bad, {1.0, 2.0}}}}}, bad);
+  for (char ch : svg) {
+    const auto u = static_cast<unsigned char>(ch);
+    CHECK((u >= 0x20 || ch == '\n' || ch == '\t'));
+  }
+  CHECK(svg.find("a\xEF\xBF\xBD" "b") != std::string::npos);  // U+FFFD in UTF-8
+  const std::string long_name(10000, 'x');
+  CHECK(utils::render_svg({{"p", {{long_name, {1.0}}}}}).find(long_name) != std::string::npos);
 }
 }

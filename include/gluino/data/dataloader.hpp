@@ -79,7 +79,8 @@ struct DataLoaderOptions {
 /// assembling batch k is rethrown by the loop when it reaches batch k; with or without workers the
 /// epoch then ends (the iterator equals end(), and ++ on it does nothing), as a Gluon loop's
 /// generator that raised.
-/// Leaving a loop early, or destroying the loader, stops and joins the threads.  When begin() fails
+/// Leaving a loop early, or destroying the loader, stops and joins the threads.  A sampler's epoch
+/// must be as long as its length() says (size() counts with it): ValueError otherwise.  When begin() fails
 /// (a sampler's error, threads that cannot start: a gluino Error naming num_workers), the loader
 /// is as before the call: the rollover carry and the shuffling generator are unchanged.
 /// Differences from Gluon: no batchify_fn; workers are threads, not processes.
@@ -147,6 +148,9 @@ class DataLoader {
     const std::size_t first = order.size();
     if (opt_.sampler) {
       std::vector<std::size_t> picked = opt_.sampler->next_epoch(n);
+      const std::size_t promised = opt_.sampler->length(n);  // what size() counted the batches with
+      GLUINO_CHECK(ValueError, picked.size() == promised, "DataLoader: the sampler gave ", picked.size(),
+                   " indices for an epoch, but its length() is ", promised);
       for (std::size_t i : picked)
         GLUINO_CHECK(ValueError, i < n, "DataLoader: the sampler gave index ", i, " for a dataset of ", n, " samples");
       order.insert(order.end(), picked.begin(), picked.end());

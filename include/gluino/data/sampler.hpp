@@ -14,7 +14,8 @@
 namespace gluino::data {
 
 /// A sampler's next_epoch(n) gives the indices (< n, the dataset's size) of one epoch, in order;
-/// each call is the next epoch.  length(n) is how many indices an epoch gives.
+/// each call is the next epoch.  length(n) is how many indices an epoch gives (DataLoader::size()
+/// counts with it, and DataLoader::begin() throws ValueError when an epoch has another count).
 class Sampler {
  public:
   virtual ~Sampler() = default;

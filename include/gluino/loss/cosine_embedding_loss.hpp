@@ -11,7 +11,7 @@ namespace gluino::loss {
 struct CosineEmbeddingLossOptions {
   double weight = 1;   ///< global scale of the loss (1 stands for Gluon's None)
   int batch_axis = 0;  ///< the axis kept by the final mean
-  double margin = 0;   ///< a label -1 pair costs only its cosine above the margin
+  double margin = 0;   ///< a label -1 pair costs only its cosine above the margin (finite)
 };
 
 /// With cos the cosine similarity of input1 and input2 along their last axis,
@@ -31,7 +31,9 @@ class BasicCosineEmbeddingLoss : public BasicThreeInputLoss<T> {
  public:
   explicit BasicCosineEmbeddingLoss(CosineEmbeddingLossOptions opt = {})
       : BasicThreeInputLoss<T>("CosineEmbeddingLoss", {"input1", "input2", "label"}, opt.weight, opt.batch_axis),
-        opt_(opt) {}
+        opt_(opt) {
+    this->check_finite("margin", opt.margin);
+  }
   using BasicThreeInputLoss<T>::operator();
   const CosineEmbeddingLossOptions& options() const { return opt_; }
 

@@ -6,6 +6,7 @@
 /// Differs from Gluon: losses are plain callable objects, not Blocks (no parameters, no hooks,
 /// no hybridize); call them like a function: `auto l = loss_fn(pred, label);`.
 #include <array>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -23,10 +24,13 @@ namespace gluino::loss {
 template <class T>
 class BasicLoss {
  public:
-  /// name: the class name used in error messages; weight: Gluon's `weight` (a global scale);
+  /// name: the class name used in error messages; weight: Gluon's `weight` (a global scale;
+  /// ValueError when it is NaN or infinite, which would make every loss NaN or infinite);
   /// batch_axis: the axis kept by the final mean (Gluon's `batch_axis`).
   BasicLoss(std::string name, double weight, int batch_axis)
-      : name_(std::move(name)), weight_(weight), batch_axis_(batch_axis) {}
+      : name_(std::move(name)), weight_(weight), batch_axis_(batch_axis) {
+    check_finite("weight", weight);
+  }
   virtual ~BasicLoss() = default;
 
   /// Per-sample losses (N,) of pred against label.  Gluon: loss(pred, label).
@@ -35,6 +39,9 @@ class BasicLoss {
   }
   /// Per-sample losses (N,) with element-wise sample weights.  sample_weight must broadcast to
   /// the unreduced loss (e.g. (N, 1) for pred (N, C)); a 1-D (N,) weight is taken per sample.
+  /// Differs from Gluon, whose broadcasting reads a 1-D weight along the last axis: when both
+  /// readings fit and differ (the last axis is not the batch axis and also has length N, e.g.
+  /// L2Loss on (10, 10)), ValueError asks for (N, 1) or (1, C) instead of guessing.
   /// An undefined sample_weight means none.  Gluon: loss(pred, label, sample_weight).
   NDArray<T> operator()(const NDArray<T>& pred, const NDArray<T>& label, const NDArray<T>& sample_weight) const {
     check_defined(pred, label);
@@ -49,6 +56,12 @@ class BasicLoss {
  protected:
   /// The unreduced, unweighted loss (Gluon's hybrid_forward before _apply_weighting).
   virtual NDArray<T> compute(const NDArray<T>& pred, const NDArray<T>& label) const = 0;
+
+  /// ValueError "<name>: <what> must be a finite number, got <v>" for NaN or infinity (an option
+  /// such as a margin, which would turn every loss into NaN).
+  void check_finite(const char* what, double v) const {
+    GLUINO_CHECK(ValueError, std::isfinite(v), name_, ": ", what, " must be a finite number, got ", v);
+  }
 
   void check_defined(const NDArray<T>& pred, const NDArray<T>& label) const {
     GLUINO_CHECK(StateError, pred.defined() && label.defined(), name_, ": pred and label must be defined arrays");
@@ -86,8 +99,16 @@ class BasicLoss {
     if (sample_weight.defined()) {
       NDArray<T> w = sample_weight;
       if (w.ndim() == 1 && s.ndim() > 1 && w.shape()[0] == s[b] && s[b] != 1) {
-        Shape per_sample;  // (N,) -> 1 everywhere but the batch axis
-        for (std::size_t d = 0; d < s.ndim(); ++d) per_sample.push_back(d == b ? s[b] : 1);
+        Shape per_sample, last_axis;  // (N,) -> 1 everywhere but the batch axis (or the last axis)
+        for (std::size_t d = 0; d < s.ndim(); ++d) {
+          per_sample.push_back(d == b ? s[b] : 1);
+          last_axis.push_back(d + 1 == s.ndim() ? s[d] : 1);
+        }
+        // NumPy (and Gluon's broadcast_mul) would read the same weight along the last axis: when
+        // that fits too and is another axis, refuse to guess.
+        GLUINO_CHECK(ValueError, b + 1 == s.ndim() || s[s.ndim() - 1] != s[b], name_, ": sample_weight of shape ",
+                     sample_weight.shape(), " is ambiguous for the loss of shape ", s, " (batch_axis ", batch_axis_,
+                     "): pass ", per_sample, " to weigh samples or ", last_axis, " to weigh the last axis");
         w = w.reshape(per_sample);
       }
       GLUINO_CHECK(ShapeError, broadcasts_into(w.shape(), s), name_, ": sample_weight of shape ",

@@ -8,7 +8,7 @@ namespace gluino::loss {
 
 /// Options of SquaredHingeLoss, in the order of Gluon's keyword arguments.
 struct SquaredHingeLossOptions {
-  double margin = 1;   ///< the margin (any value, as Gluon)
+  double margin = 1;   ///< the margin (any finite value; NaN or infinity is a ValueError)
   double weight = 1;   ///< global scale of the loss (1 stands for Gluon's None)
   int batch_axis = 0;  ///< the axis kept by the final mean
 };
@@ -23,7 +23,9 @@ template <class T>
 class BasicSquaredHingeLoss : public BasicLoss<T> {
  public:
   explicit BasicSquaredHingeLoss(SquaredHingeLossOptions opt = {})
-      : BasicLoss<T>("SquaredHingeLoss", opt.weight, opt.batch_axis), opt_(opt) {}
+      : BasicLoss<T>("SquaredHingeLoss", opt.weight, opt.batch_axis), opt_(opt) {
+    this->check_finite("margin", opt.margin);
+  }
   using BasicLoss<T>::operator();
   const SquaredHingeLossOptions& options() const { return opt_; }
 

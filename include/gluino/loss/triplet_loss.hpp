@@ -8,7 +8,7 @@ namespace gluino::loss {
 
 /// Options of TripletLoss, in the order of Gluon's keyword arguments.
 struct TripletLossOptions {
-  double margin = 1;   ///< margin of separation between the positive and the negative pair
+  double margin = 1;   ///< separation of the positive and the negative pair (finite)
   double weight = 1;   ///< global scale of the loss (1 stands for Gluon's None)
   int batch_axis = 0;  ///< the axis of the samples
 };
@@ -27,7 +27,9 @@ class BasicTripletLoss : public BasicThreeInputLoss<T> {
  public:
   explicit BasicTripletLoss(TripletLossOptions opt = {})
       : BasicThreeInputLoss<T>("TripletLoss", {"pred", "positive", "negative"}, opt.weight, opt.batch_axis),
-        opt_(opt) {}
+        opt_(opt) {
+    this->check_finite("margin", opt.margin);
+  }
   using BasicThreeInputLoss<T>::operator();
   const TripletLossOptions& options() const { return opt_; }
 

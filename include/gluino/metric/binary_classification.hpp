@@ -40,7 +40,8 @@ struct BinaryCounts {
 /// A score (value()) of the binary counts, averaged as Gluon's "macro" (the mean of each
 /// update's score; get_global() the mean since reset()) or "micro" (the score of the counts
 /// since reset_local(), get_global() since reset()): BasicAveragedMetric.  preds: scores (N, 2),
-/// the class is their arg-max along axis 1; labels: N values, 1 is positive and anything else negative.  ShapeError names both shapes
+/// the class is their arg-max along axis 1 (the first NaN if any, as np.argmax and Accuracy);
+/// labels: N values, 1 is positive and anything else negative.  ShapeError names both shapes
 /// when preds is not (N, C) with N labels; ValueError when labels hold more than two values.
 /// Each update(labels, preds) is one batch: Gluon's update(list, list) counts its whole list as
 /// one macro batch, gluino's update(vector, vector) counts each pair.  An empty batch is skipped
@@ -62,9 +63,9 @@ class BasicBinaryClassificationMetric : public BasicAveragedMetric<T, BinaryCoun
       // truncated, as MXNet's int32 cast; NaN or infinite: a value of its own, negative
       const long long label = detail::class_index(pl[i]).value_or(std::numeric_limits<long long>::min());
       values.insert(label);
-      std::size_t best = 0;
-      for (std::size_t k = 1; k < c; ++k)
-        if (pp[i * c + k] > pp[i * c + best]) best = k;
+      std::size_t best = 0;  // the first largest score, or the first NaN (np.argmax, as Accuracy)
+      for (std::size_t k = 1; k < c && !std::isnan(pp[i * c + best]); ++k)
+        if (pp[i * c + k] > pp[i * c + best] || std::isnan(pp[i * c + k])) best = k;
       const bool pred_true = best == 1, label_true = label == 1;
       (pred_true ? (label_true ? batch.tp : batch.fp) : (label_true ? batch.fn : batch.tn)) += 1;
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// CompositeEvalMetric: several metrics updated together.  Gluon: mx.metric.CompositeEvalMetric.
+#include <any>
 #include <memory>
 #include <string>
 #include <utility>
@@ -39,12 +40,14 @@ class BasicCompositeEvalMetric {
   std::size_t size() const { return metrics_.size(); }
   const std::string& name() const { return name_; }
 
-  /// Updates every child with the same batch.  Gluon: update(labels, preds).
+  /// Updates every child with the same batch.  Gluon: update(labels, preds).  All or nothing:
+  /// when a child refuses the batch (its exception propagates), the children before it are put
+  /// back as they were (Gluon leaves them updated).
   void update(const NDArray<T>& labels, const NDArray<T>& preds) {
-    for (auto& m : metrics_) m->update(labels, preds);
+    all_or_nothing([&](Metric& m) { m.update(labels, preds); });
   }
   void update(const std::vector<NDArray<T>>& labels, const std::vector<NDArray<T>>& preds) {
-    for (auto& m : metrics_) m->update(labels, preds);
+    all_or_nothing([&](Metric& m) { m.update(labels, preds); });
   }
   void reset() {
     for (auto& m : metrics_) m->reset();
@@ -58,6 +61,18 @@ class BasicCompositeEvalMetric {
   NamesValues get_global() const { return collect(&Metric::get_global); }
 
  private:
+  template <class F>
+  void all_or_nothing(F&& f) {
+    std::vector<std::any> saved;
+    for (const auto& m : metrics_) saved.push_back(m->save_state());
+    std::size_t i = 0;
+    try {
+      for (; i < metrics_.size(); ++i) f(*metrics_[i]);
+    } catch (...) {
+      for (std::size_t k = 0; k <= i && k < metrics_.size(); ++k) metrics_[k]->restore_state(saved[k]);
+      throw;
+    }
+  }
   NamesValues collect(std::pair<std::string, double> (Metric::*read)() const) const {
     NamesValues out;
     for (const auto& m : metrics_) {

@@ -41,13 +41,14 @@ class BasicCrossEntropy : public BasicEvalMetric<T> {
   double eps_;
 };
 
-/// exp(sum of -log max(p, 1e-10) / count) over every label seen, p the probability preds gives
-/// the label along `axis` (default -1: preds (..., C), labels of preds' shape without that axis,
-/// or any shape of as many elements).  Labels equal to ignore_label are left out of the sum and
-/// the count; without ignore_label (std::nullopt) every label counts.  get() and get_global() are
-/// exp of the mean, so the mean runs over labels, not batches.  Gluon: mx.metric.Perplexity(
-/// ignore_label, axis=-1, name="perplexity").  ShapeError names both shapes when the counts
-/// differ; ValueError for a counted label outside [0, C) (MXNet's pick clips it).
+/// exp(sum of -log max(p, 1e-10) / count) over every label seen (a NaN p gives NaN, as NumPy),
+/// p the probability preds gives the label along `axis` (default -1: preds (..., C), labels of
+/// preds' shape without that axis, or any shape of as many elements).  Labels equal to
+/// ignore_label are left out of the sum and the count; without ignore_label (std::nullopt) every
+/// label counts.  get() and get_global() are exp of the mean, so the mean runs over labels, not
+/// batches.  Gluon: mx.metric.Perplexity(ignore_label, axis=-1, name="perplexity").  ShapeError
+/// names both shapes when the counts differ; ValueError for a counted label outside [0, C)
+/// (MXNet's pick clips it).
 template <class T>
 class BasicPerplexity : public BasicEvalMetric<T> {
  public:
@@ -71,7 +72,7 @@ class BasicPerplexity : public BasicEvalMetric<T> {
                    labels.data()[j], " at ", j, " is not a class of probabilities of shape ", preds.shape());
       const std::size_t outer = j / inner, in = j % inner;
       const double p = static_cast<double>(preds.data()[(outer * c + static_cast<std::size_t>(*label)) * inner + in]);
-      s -= std::log(std::max(1e-10, p));
+      s -= std::log(p > 1e-10 || std::isnan(p) ? p : 1e-10);  // a NaN stays NaN (std::max would floor it)
       ++count;
     }
     this->accumulate(s, count);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// BasicEvalMetric<T>: a running (sum, count) with a name.  Gluon: mx.metric.EvalMetric.
+#include <any>
 #include <cmath>
 #include <cstddef>
 #include <limits>
@@ -26,6 +27,9 @@ std::optional<long long> class_index(T v) {
 
 namespace gluino::metric {
 
+template <class T>
+class BasicCompositeEvalMetric;
+
 /// Base of the metrics: update(labels, preds) adds to sum_metric and num_inst; get() returns
 /// (name, sum_metric / num_inst), NaN before any update.  reset() clears the local and the
 /// global statistics, reset_local() only the local ones; get_global() reads the global ones
@@ -38,11 +42,18 @@ class BasicEvalMetric {
 
   /// Adds one batch.  Gluon: update(labels, preds).
   virtual void update(const NDArray<T>& labels, const NDArray<T>& preds) = 0;
-  /// Adds several batches, pairwise; ValueError when the lists differ in length.
+  /// Adds several batches, pairwise; ValueError when the lists differ in length.  All or nothing:
+  /// when a pair is refused (its exception propagates), the pairs before it are taken back.
   void update(const std::vector<NDArray<T>>& labels, const std::vector<NDArray<T>>& preds) {
     GLUINO_CHECK(ValueError, labels.size() == preds.size(), name_, ": ", labels.size(), " label arrays but ",
                  preds.size(), " prediction arrays");
-    for (std::size_t i = 0; i < labels.size(); ++i) update(labels[i], preds[i]);
+    const std::any saved = save_state();
+    try {
+      for (std::size_t i = 0; i < labels.size(); ++i) update(labels[i], preds[i]);
+    } catch (...) {
+      restore_state(saved);
+      throw;
+    }
   }
 
   /// (name, value).  Gluon: get().
@@ -70,6 +81,16 @@ class BasicEvalMetric {
     sum_metric_ += value, global_sum_metric_ += value;
     num_inst_ += count, global_num_inst_ += count;
   }
+  /// Every statistic update() changes, and putting them back: update(vector, vector) and
+  /// CompositeEvalMetric undo a partial update with these.  A metric with statistics of its own
+  /// overrides both, wrapping these (as BasicAveragedMetric does).
+  virtual std::any save_state() const { return Sums{sum_metric_, global_sum_metric_, num_inst_, global_num_inst_}; }
+  virtual void restore_state(const std::any& state) {
+    const auto& s = std::any_cast<const Sums&>(state);
+    sum_metric_ = s.sum, global_sum_metric_ = s.global_sum, num_inst_ = s.num, global_num_inst_ = s.global_num;
+  }
+  template <class> friend class BasicCompositeEvalMetric;
+
   /// Replaces the sums and counts (a metric computed from statistics of its own, as Gluon's
   /// F1(average="micro") sets sum_metric = F1 * examples and num_inst = examples).
   void assign(double sum, std::size_t count, double global_sum, std::size_t global_count) {
@@ -80,6 +101,10 @@ class BasicEvalMetric {
   static double ratio(double s, std::size_t n) {
     return n == 0 ? std::numeric_limits<double>::quiet_NaN() : s / static_cast<double>(n);
   }
+  struct Sums {  // what save_state() keeps
+    double sum, global_sum;
+    std::size_t num, global_num;
+  };
   std::string name_;
   double sum_metric_ = 0, global_sum_metric_ = 0;
   std::size_t num_inst_ = 0, global_num_inst_ = 0;
@@ -111,6 +136,14 @@ class BasicAveragedMetric : public BasicEvalMetric<T> {
   const Stats& global_stats() const { return global_; }
 
  protected:
+  std::any save_state() const override {
+    return std::make_pair(BasicEvalMetric<T>::save_state(), std::make_pair(local_, global_));
+  }
+  void restore_state(const std::any& state) override {
+    const auto& s = std::any_cast<const std::pair<std::any, std::pair<Stats, Stats>>&>(state);
+    BasicEvalMetric<T>::restore_state(s.first);
+    local_ = s.second.first, global_ = s.second.second;
+  }
   virtual double value(const Stats& s) const = 0;
   /// Adds one update's statistics.
   void add(const Stats& batch) {

@@ -3,9 +3,11 @@
 /// A small SVG line-chart writer for learning curves: one or two panels (e.g. loss, and
 /// accuracy), each with named series over a shared x axis (epochs).  No dependencies.
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <locale>
 #include <sstream>
 #include <string>
@@ -29,31 +31,64 @@ struct Panel {
 };
 
 /// Renders the panels side by side as an SVG document (x axis labelled `x_label`).  NaN and
-/// infinite values are left out (a gap in the line); numbers are written in the C locale.
+/// infinite values are left out (a gap in the line); numbers are written in the C locale
+/// (whatever std::locale::global or setlocale say).  The y range fits every finite value, up to
+/// the ends of double; the y labels carry as many digits (3 to 17) as it takes to put each within
+/// 1% of a tick spacing of its tick, so a narrow range (1000.1 to 1000.2) still reads.
 GLUINO_FUNC std::string render_svg(const std::vector<Panel>& panels, const std::string& x_label = "epoch");
 
-/// Writes render_svg(panels) to path; ValueError naming the path when it cannot be written.
-GLUINO_FUNC void write_svg(const std::string& path, const std::vector<Panel>& panels, const std::string& x_label = "epoch");
+/// Writes render_svg(panels) to path; ValueError naming the path when it cannot be opened or
+/// written (checked after the file is closed, so a full disk is reported).  Not atomic: a crash
+/// mid-write leaves a partial file; write to a temporary beside it and rename it over the
+/// target for that (as examples/train_lenet.cpp does).
+GLUINO_FUNC void write_svg(const std::string& path, const std::vector<Panel>& panels,
+                           const std::string& x_label = "epoch");
 
 }  // namespace gluino::utils
 
 // The bodies: compiled where used, or once in the precompiled library (detail/precompiled.hpp).
 #if GLUINO_FUNCTION_BODIES
 namespace gluino::detail {
+/// s as XML text: <, > and & escaped; control characters other than tab, newline and carriage
+/// return, which XML 1.0 forbids even as character references, become U+FFFD.
 inline std::string svg_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
-    if (c == '<') out += "&lt;";
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 && c != '\t' && c != '\n' && c != '\r') out += "\xEF\xBF\xBD";
+    else if (c == '<') out += "&lt;";
     else if (c == '>') out += "&gt;";
     else if (c == '&') out += "&amp;";
     else out += c;
   }
   return out;
 }
+/// v in %g style with prec significant digits, in the C locale whatever setlocale says
+/// (std::to_chars); at most 17 digits, so the buffer always holds it.
 inline std::string fmt(double v, int prec = 3) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.*g", prec, v);
-  return buf;
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, prec);
+  return std::string(buf, r.ptr);
+}
+/// The labels of the y ticks (evenly spaced): the fewest significant digits (3 to 17) with which
+/// every label reads back within 1% of the spacing of its tick, so labels differ and sit right.
+inline std::vector<std::string> tick_labels(const std::vector<double>& ticks) {
+  const double tolerance = ticks.size() > 1 ? 0.01 * (ticks.back() / 2 - ticks.front() / 2) * 2 /
+                                                  static_cast<double>(ticks.size() - 1)
+                                            : 0;
+  std::vector<std::string> out;
+  for (int prec = 3; prec <= 17; ++prec) {
+    out.clear();
+    bool close = true;
+    for (double v : ticks) {
+      out.push_back(fmt(v, prec));
+      double back = 0;
+      std::from_chars(out.back().data(), out.back().data() + out.back().size(), back);
+      close = close && std::abs(back - v) <= tolerance;
+    }
+    if (close) break;
+  }
+  return out;
 }
 }  // namespace gluino::detail
 
@@ -77,20 +112,34 @@ GLUINO_FUNC std::string render_svg(const std::vector<Panel>& panels, const std::
         if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
     }
     if (!(lo <= hi)) lo = 0, hi = 1;
-    if (hi - lo < 1e-12) lo -= 0.5, hi += 0.5;
-    const double pad = 0.05 * (hi - lo);
-    lo -= pad, hi += pad;
+    // The layout works on v / scale, in [-1, 1]: hi - lo of values near the ends of double would
+    // overflow (1e308 - -1e308) or lose every digit (denormals).
+    const double scale = std::max(std::abs(lo), std::abs(hi)) > 0 ? std::max(std::abs(lo), std::abs(hi)) : 1;
+    double ulo = lo / scale, uhi = hi / scale;
+    if (uhi - ulo < 1e-9) {  // a flat line: widen by 0.5, or by a millionth of the value when that is lost
+      const double widen = std::max(std::min(0.5 / scale, 1e300), 1e-6);
+      ulo -= widen, uhi += widen;
+    }
+    const double pad = 0.05 * (uhi - ulo);
+    ulo -= pad, uhi += pad;
     auto X = [&](double i) { return ox + ml + (n > 1 ? (i - 1) / double(n - 1) : 0.5) * w; };
-    auto Y = [&](double v) { return mt + (hi - v) / (hi - lo) * h; };
+    auto Y = [&](double v) { return mt + (uhi - v / scale) / (uhi - ulo) * h; };
+    auto value_at = [&](double u) {  // u * scale, kept finite at the ends of double
+      const double v = u * scale, big = std::numeric_limits<double>::max();
+      return std::isfinite(v) ? v : (v > 0 ? big : -big);
+    };
+    std::vector<double> ticks;
+    for (int t = 0; t <= 4; ++t) ticks.push_back(value_at(ulo + (uhi - ulo) * t / 4.0));
+    const std::vector<std::string> labels = detail::tick_labels(ticks);
     os << "<text x=\"" << ox + ml + w / 2 << "\" y=\"18\" text-anchor=\"middle\" font-weight=\"bold\">"
        << detail::svg_escape(panel.title) << "</text>\n";
     os << "<rect x=\"" << ox + ml << "\" y=\"" << mt << "\" width=\"" << w << "\" height=\"" << h
        << "\" fill=\"none\" stroke=\"#444\"/>\n";
-    for (int t = 0; t <= 4; ++t) {  // y grid and labels
-      const double v = lo + (hi - lo) * t / 4.0, y = Y(v);
+    for (std::size_t t = 0; t <= 4; ++t) {  // y grid and labels
+      const double y = mt + (4.0 - double(t)) / 4.0 * h;
       os << "<line x1=\"" << ox + ml << "\" x2=\"" << ox + ml + w << "\" y1=\"" << y << "\" y2=\"" << y
          << "\" stroke=\"#ddd\"/><text x=\"" << ox + ml - 5 << "\" y=\"" << y + 4 << "\" text-anchor=\"end\">"
-         << detail::fmt(v) << "</text>\n";
+         << labels[t] << "</text>\n";
     }
     for (std::size_t i = 1; i <= n; ++i)  // x ticks
       if (n <= 20 || i % ((n + 9) / 10) == 0 || i == 1)
@@ -126,10 +175,12 @@ GLUINO_FUNC std::string render_svg(const std::vector<Panel>& panels, const std::
 }
 
 GLUINO_FUNC void write_svg(const std::string& path, const std::vector<Panel>& panels, const std::string& x_label) {
+  const std::string svg = render_svg(panels, x_label);  // before the file is touched
   std::ofstream f(path);
   GLUINO_CHECK(ValueError, f.good(), "write_svg: cannot open '", path, "' for writing");
-  f << render_svg(panels, x_label);
-  GLUINO_CHECK(ValueError, f.good(), "write_svg: writing '", path, "' failed");
+  f << svg;
+  f.close();  // flushes: a full disk shows here, not in the destructor that would swallow it
+  GLUINO_CHECK(ValueError, !f.fail(), "write_svg: writing '", path, "' failed (disk full?)");
 }
 
 }  // namespace gluino::utils

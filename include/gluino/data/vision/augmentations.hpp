@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <utility>
 
 #include "gluino/core/ndarray.hpp"
@@ -138,7 +139,8 @@ class CenterCrop {
 
 /// Options of RandomCrop.
 struct RandomCropOptions {
-  /// Zeros added on every side before cropping (CIFAR's usual 4).  Gluon: pad (an int).
+  /// Zeros added on every side before cropping (CIFAR's usual 4).  Gluon: pad (an int).  A pad
+  /// whose padded side does not fit in size_t is a ValueError (not a wrapped, smaller pad).
   std::size_t pad = 0;
   /// Where the offsets come from; null = data::sample_generator().  Not in Gluon.
   random::Generator* generator = nullptr;
@@ -159,6 +161,9 @@ class RandomCrop {
   template <class T>
   NDArray<T> operator()(const NDArray<T>& x) const {
     detail::check_image(x, "RandomCrop", false);
+    const std::size_t side = std::max(x.shape(0), x.shape(1));
+    GLUINO_CHECK(ValueError, opt_.pad <= (std::numeric_limits<std::size_t>::max() - side) / 2, "RandomCrop: pad ",
+                 opt_.pad, " is too large for an image of shape ", x.shape());
     const NDArray<T> src = opt_.pad > 0 ? padded(x) : x;
     const std::size_t h = src.shape(0), w = src.shape(1);
     const auto [cw, ch] = detail::scale_down(w, h, width_, height_);

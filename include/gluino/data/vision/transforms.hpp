@@ -137,8 +137,9 @@ class Resize {
       }
       return t;
     };
-    const std::vector<Tap> ty = taps(ih, oh), tx = taps(iw, ow);
+    // The output first: an output too large for the machine is Storage's error, before the taps.
     NDArray<T> y(batch ? Shape{n, oh, ow, c} : Shape{oh, ow, c});
+    const std::vector<Tap> ty = taps(ih, oh), tx = taps(iw, ow);
     const T* src = x.data();
     T* dst = y.data();
     gluino::detail::parallel_for(n * oh, [&](std::size_t row) {
