@@ -401,10 +401,9 @@ int run(const Options& o) {
 
   std::vector<double> loss, tr, te;
   for (const auto& r : history) loss.push_back(r.loss), tr.push_back(r.train_acc), te.push_back(r.test_acc);
-  replace_file(o.curve, [&](const std::string& tmp) {
-    utils::write_svg(tmp, {{"LeNet on Fashion-MNIST: training loss", {{"train loss", loss}}},
-                           {"accuracy", {{"train", tr}, {"test", te}}}});
-  });
+  // Atomic itself: a temporary beside it, synced and renamed over it.
+  utils::write_svg(o.curve, {{"LeNet on Fashion-MNIST: training loss", {{"train loss", loss}}},
+                             {"accuracy", {{"train", tr}, {"test", te}}}});
 #if GLUINO_EXAMPLES_ONNX
   if (!o.onnx_path.empty()) {
     export_onnx(*net, o.onnx_path, {1, 1, 28, 28});

@@ -9,6 +9,7 @@ cd "$(dirname "$0")/../include"
 layer_of() {
   case "$1" in
     gluino/detail/asan.hpp | gluino/detail/broadcast.hpp | gluino/detail/precompiled.hpp) echo core ;;
+    gluino/detail/atomic_file.hpp) echo core ;;
     gluino/detail/fold_lanes.hpp) echo kernels ;;
     gluino/detail/block_naming.hpp) echo nn ;;
     gluino/*/*) local d=${1#gluino/}; echo "${d%%/*}" ;;

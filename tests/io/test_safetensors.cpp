@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <unistd.h>
 #include <fstream>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 using namespace gluino;
@@ -322,6 +323,24 @@ TEST_CASE("save: an empty path, a directory or a missing folder is a ValueError 
   CHECK_THROWS_WITH_AS(io::save_safetensors<float>(through, t), doctest::Contains("is not a folder"), ValueError);
   CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 2);  // sub and file
   CHECK(fs::is_empty(dir / "sub"));
+}
+TEST_CASE("save: a path that is a pipe or a device is a ValueError, not replaced by a regular file") {
+  // The write goes to a temporary renamed over the path: over a FIFO (or, for root, /dev/null)
+  // that would put a regular file where the special one was.
+  const fs::path dir = tmp_dir() / "special";
+  fs::create_directories(dir);
+  const fs::path fifo = dir / "pipe";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THROWS_WITH_AS(io::save_safetensors<float>(fifo.string(), {{"a", nd::zeros<float>({1})}}),
+                       ("save_safetensors: '" + fifo.string() + "': is not a regular file (a pipe, a device or a "
+                        "socket): give a file's path").c_str(),
+                       ValueError);
+  CHECK(fs::is_fifo(fifo));
+  CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);  // no temporary
+  const fs::path link = dir / "to-pipe";  // through a symbolic link too
+  fs::create_symlink(fifo, link);
+  CHECK_THROWS_AS(io::save_safetensors<float>(link.string(), {{"a", nd::zeros<float>({1})}}), ValueError);
+  CHECK(fs::is_fifo(fifo));
 }
 TEST_CASE("save: through a symbolic link replaces the file it points to and keeps the link and the file's mode") {
   const fs::path dir = tmp_dir() / "link";

@@ -3,7 +3,7 @@
 
 #include <doctest/doctest.h>
 
-#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <locale>
@@ -11,6 +11,8 @@
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 using namespace gluino;
 
@@ -116,13 +118,27 @@ TEST_CASE("render_svg: y labels tell the ticks apart, however narrow the range")
     CHECK(std::stod(labels[4]) >= y[1]);
   }
 }
-TEST_CASE("write_svg: a write that fails when the file is closed is an error, not a silent empty file") {
-  // /dev/full accepts the open and fails every write; a small document fits the stream's buffer,
-  // so the failure shows only when the buffer is flushed.
-  std::FILE* probe = std::fopen("/dev/full", "w");
-  if (probe == nullptr) return;  // not Linux
-  std::fclose(probe);
-  CHECK_THROWS_WITH_AS(utils::write_svg("/dev/full", {}), doctest::Contains("/dev/full"), ValueError);
+TEST_CASE("write_svg: a write that fails (a full disk) is an error and leaves the previous file whole") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("gluino-test-svg-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "curve.svg").string();
+  const std::vector<utils::Panel> one{{"loss", {{"train", {1.0, 0.5}}}}};
+  utils::write_svg(path, one);
+  const auto read = [&] {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  };
+  const std::string before = read();
+  CHECK(before == utils::render_svg(one));
+  gluino::detail::fail_writes_after_bytes = 100;  // as a full disk: the stream goes bad after 100 bytes
+  CHECK_THROWS_WITH_AS(utils::write_svg(path, {{"loss", {{"train", {2.0, 1.0, 0.5}}}}}),
+                       doctest::Contains(("write_svg: '" + path + "': write to").c_str()), ValueError);
+  gluino::detail::fail_writes_after_bytes.reset();
+  CHECK(read() == before);
+  CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);  // no temporary left
+  CHECK_THROWS_WITH_AS(utils::write_svg(dir.string(), one), doctest::Contains("is a directory"), ValueError);
+  fs::remove_all(dir);
 }
 TEST_CASE("render_svg: control characters in names, which XML forbids, are replaced; long names kept whole") {
   const std::string bad = std::string("a\x01" "b\x1b" "[0mc") + '\0' + "d\te";

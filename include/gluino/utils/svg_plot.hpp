@@ -5,8 +5,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <cstdio>
-#include <fstream>
 #include <limits>
 #include <locale>
 #include <sstream>
@@ -14,6 +12,7 @@
 #include <vector>
 
 #include "gluino/core/error.hpp"
+#include "gluino/detail/atomic_file.hpp"
 #include "gluino/detail/precompiled.hpp"
 
 namespace gluino::utils {
@@ -37,10 +36,10 @@ struct Panel {
 /// 1% of a tick spacing of its tick, so a narrow range (1000.1 to 1000.2) still reads.
 GLUINO_FUNC std::string render_svg(const std::vector<Panel>& panels, const std::string& x_label = "epoch");
 
-/// Writes render_svg(panels) to path; ValueError naming the path when it cannot be opened or
-/// written (checked after the file is closed, so a full disk is reported).  Not atomic: a crash
-/// mid-write leaves a partial file; write to a temporary beside it and rename it over the
-/// target for that (as examples/train_lenet.cpp does).
+/// Writes render_svg(panels) to path, atomically (detail::write_file_atomically: a temporary
+/// beside it, synced and renamed over it, so a failure or a crash leaves a previous file whole);
+/// ValueError naming the path when it cannot be written (a full disk included), is a directory,
+/// a pipe or a device, or its folder does not exist.
 GLUINO_FUNC void write_svg(const std::string& path, const std::vector<Panel>& panels,
                            const std::string& x_label = "epoch");
 
@@ -176,11 +175,7 @@ GLUINO_FUNC std::string render_svg(const std::vector<Panel>& panels, const std::
 
 GLUINO_FUNC void write_svg(const std::string& path, const std::vector<Panel>& panels, const std::string& x_label) {
   const std::string svg = render_svg(panels, x_label);  // before the file is touched
-  std::ofstream f(path);
-  GLUINO_CHECK(ValueError, f.good(), "write_svg: cannot open '", path, "' for writing");
-  f << svg;
-  f.close();  // flushes: a full disk shows here, not in the destructor that would swallow it
-  GLUINO_CHECK(ValueError, !f.fail(), "write_svg: writing '", path, "' failed (disk full?)");
+  detail::write_file_atomically(path, "write_svg: '" + path + "': ", [&](std::ostream& out) { out << svg; });
 }
 
 }  // namespace gluino::utils
