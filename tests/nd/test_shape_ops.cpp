@@ -228,6 +228,11 @@ TEST_CASE("concat and stack: errors name the op and the shapes") {
   CHECK_THROWS_WITH_AS(nd::stack<float>({a, a}, 3), doctest::Contains("stack: axis 3"), ShapeError);
   CHECK_THROWS_WITH_AS(nd::stack<float>({a, a}, -4), doctest::Contains("(2, 3)"), ShapeError);
   CHECK_THROWS_WITH_AS(nd::stack<float>({}), doctest::Contains("stack"), ValueError);
+  // An empty (default-constructed) array in the list is named by the op and its position.
+  CHECK_THROWS_WITH_AS(nd::concat<float>({a, NDArray<float>{}}, 0),
+                       "concat: array 1 of 2 is empty (default-constructed)", StateError);
+  CHECK_THROWS_WITH_AS(nd::stack<float>({NDArray<float>{}, a}), "stack: array 0 of 2 is empty (default-constructed)",
+                       StateError);
 }
 
 TEST_CASE("shape ops: gradients match central differences (double)") {

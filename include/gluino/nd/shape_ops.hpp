@@ -241,6 +241,9 @@ struct Concat : autograd::OpBase {
   NDArray<T> forward(const std::vector<NDArray<T>>& xs) {
     const char* op = new_axis ? "stack" : "concat";
     GLUINO_CHECK(ValueError, !xs.empty(), op, ": needs at least one array");
+    for (std::size_t i = 0; i < xs.size(); ++i)
+      GLUINO_CHECK(StateError, xs[i].defined(), op, ": array ", i, " of ", xs.size(),
+                   " is empty (default-constructed)");
     Shape first = xs[0].shape();
     Shape base = first;
     if (new_axis) {  // stack: insert a 1 at axis, then concatenate
@@ -457,7 +460,9 @@ NDArray<T> slice_axis0(const NDArray<T>& x, std::size_t begin, std::size_t end) 
   return autograd::apply(std::move(op), x);
 }
 
-/// Joins arrays along an existing axis.  Gluon: nd.concat(*arrays, dim=axis).
+/// Joins arrays along an existing axis.  Gluon: nd.concat(*arrays, dim=axis).  ValueError for
+/// an empty list, StateError naming the position of an empty (default-constructed) array,
+/// ShapeError naming the shapes that differ outside the axis or an axis out of range.
 template <class T>
 NDArray<T> concat(const std::vector<NDArray<T>>& xs, int axis = 1) {
   ops::Concat<T> op;
@@ -465,7 +470,8 @@ NDArray<T> concat(const std::vector<NDArray<T>>& xs, int axis = 1) {
   return autograd::apply_n(std::move(op), xs);
 }
 
-/// Joins arrays of one shape along a new axis.  Gluon: nd.stack(*arrays, axis=axis).
+/// Joins arrays of one shape along a new axis.  Gluon: nd.stack(*arrays, axis=axis).  Errors as
+/// concat's, named "stack".
 template <class T>
 NDArray<T> stack(const std::vector<NDArray<T>>& xs, int axis = 0) {
   ops::Concat<T> op;
