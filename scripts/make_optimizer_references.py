@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Makes tests/data/reference/optimizers.json: reference steps of the optimizers added in issue 15.
+"""Makes tests/data/reference/optimizers.json: reference steps of gluino's optimizers.
 
     /usr/bin/python3 scripts/make_optimizer_references.py [OUT_FILE]
 
@@ -11,13 +11,15 @@ tests/optim/test_<optimizer>.cpp replay the cases through optim::create and comp
 The reference of a case is either
   torch  torch.optim (PyTorch 1.13, Debian's python3-torch), used only where its rule is
          MXNet's exactly for the options of the case (AdaDelta with wd = 0; Adamax with eps = 0
-         and no clipping).  rescale_grad and clip_gradient are applied to the gradient given to
+         and no clipping; SGD, whose momentum buffer is MXNet's mom / -lr at a constant rate;
+         NAG as SGD with nesterov = True).  rescale_grad and clip_gradient are applied to the gradient given to
          torch, as MXNet applies them first.  The NumPy rule of the same case must agree to 1e-12.
   numpy  a plain NumPy transcription (float64) of MXNet 1.x's rule, written below from
          python/mxnet/optimizer/optimizer.py and src/operator/optimizer_op-inl.h of MXNet 1.9.1
          (AdamW: src/operator/contrib/adamw-inl.h, driven as MXNet 2.0's optimizer/adamW.py
          does), for the optimizers PyTorch lacks (Signum, FTML, LAMB) or whose PyTorch rule
-         differs (AdaGrad, Nadam, AdamW; AdaDelta with wd; Adamax with clipping).
+         differs (AdaGrad, Nadam, AdamW, Adam and RMSProp, whose epsilon PyTorch adds elsewhere;
+         AdaDelta with wd; Adamax with clipping).
 
 Defaults are Gluon's and are written here again on purpose: a case that leaves an option out
 checks gluino's default against this table.  Inputs are rounded to float32 so that the float and
@@ -40,6 +42,11 @@ SHAPE = (2, 3)
 # Gluon's defaults (MXNet 1.x's optimizer.py; AdamW: MXNet 2.0's adamW.py), by gluino's option names.
 COMMON = {"learning_rate": 0.01, "wd": 0.0, "rescale_grad": 1.0, "clip_gradient": -1.0}
 DEFAULTS = {
+    "sgd": {"momentum": 0.0},
+    "nag": {"momentum": 0.0},
+    "adam": {"learning_rate": 0.001, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8},
+    "rmsprop": {"learning_rate": 0.001, "gamma1": 0.9, "gamma2": 0.9, "epsilon": 1e-8, "centered": 0,
+                "clip_weights": -1.0},
     "adagrad": {"eps": 1e-7},
     "adadelta": {"learning_rate": 1.0, "rho": 0.9, "epsilon": 1e-5},
     "adamax": {"learning_rate": 0.002, "beta1": 0.9, "beta2": 0.999},
@@ -51,6 +58,10 @@ DEFAULTS = {
     "adamw": {"learning_rate": 0.001, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-6, "correct_bias": 1},
 }
 STATE_NAMES = {
+    "sgd": ["mom"],
+    "nag": ["mom"],
+    "adam": ["mean", "var"],
+    "rmsprop": ["n"],
     "adagrad": ["history"],
     "adadelta": ["acc_g", "acc_delta"],
     "adamax": ["mean", "u"],
@@ -68,6 +79,44 @@ def clip(x, c):
 
 # Each rule: (o, st, w, grad, t) -> new w, with o the options (lr and wd include the multipliers),
 # st the states by name (updated in place), t the update count (1 at the first step).
+def sgd(o, st, w, grad, t):
+    g = clip(o["rescale_grad"] * grad, o["clip_gradient"])
+    if o["momentum"] == 0:  # sgd_update
+        return (1 - o["lr"] * o["wd"]) * w - o["lr"] * g
+    st["mom"][:] = o["momentum"] * st["mom"] - o["lr"] * o["wd"] * w - o["lr"] * g  # sgd_mom_update
+    return w + st["mom"]
+
+
+def nag(o, st, w, grad, t):
+    g = clip(o["rescale_grad"] * grad, o["clip_gradient"]) + o["wd"] * w
+    if o["momentum"] == 0:
+        return w - o["lr"] * g
+    st["mom"][:] = o["momentum"] * st["mom"] - o["lr"] * g
+    return w + o["momentum"] * st["mom"] - o["lr"] * g
+
+
+def adam(o, st, w, grad, t):
+    b1, b2 = o["beta1"], o["beta2"]
+    g = clip(o["rescale_grad"] * grad + o["wd"] * w, o["clip_gradient"])
+    st["mean"][:] = b1 * st["mean"] + (1 - b1) * g
+    st["var"][:] = b2 * st["var"] + (1 - b2) * g * g
+    lr_t = o["lr"] * math.sqrt(1 - b2**t) / (1 - b1**t)
+    return w - lr_t * st["mean"] / (np.sqrt(st["var"]) + o["epsilon"])
+
+
+def rmsprop(o, st, w, grad, t):
+    g1, g2, eps = o["gamma1"], o["gamma2"], o["epsilon"]
+    g = clip(o["rescale_grad"] * grad + o["wd"] * w, o["clip_gradient"])
+    st["n"][:] = (1 - g1) * g * g + g1 * st["n"]
+    if o["centered"]:  # rmspropalex_update
+        st["g"][:] = (1 - g1) * g + g1 * st["g"]
+        st["delta"][:] = g2 * st["delta"] - o["lr"] * g / np.sqrt(st["n"] - st["g"] ** 2 + eps)
+        w = w + st["delta"]
+    else:
+        w = w - o["lr"] * g / np.sqrt(st["n"] + eps)
+    return w if o["clip_weights"] < 0 else np.clip(w, -o["clip_weights"], o["clip_weights"])
+
+
 def adagrad(o, st, w, grad, t):
     g = clip(o["rescale_grad"] * grad, o["clip_gradient"])
     st["history"] += g * g
@@ -154,7 +203,7 @@ def adamw(o, st, w, grad, t):
     return w - eta * (st["mean"] / (np.sqrt(st["var"]) + o["epsilon"]) + o["wd"] * w)
 
 
-RULES = {f.__name__: f for f in (adagrad, adadelta, adamax, nadam, signum, ftml, lamb, adamw)}
+RULES = {f.__name__: f for f in (sgd, nag, adam, rmsprop, adagrad, adadelta, adamax, nadam, signum, ftml, lamb, adamw)}
 
 
 def effective(case):
@@ -169,8 +218,10 @@ def effective(case):
 def run_numpy(case, w0, grads):
     o = effective(case)
     names = STATE_NAMES[case["optimizer"]]
-    if case["optimizer"] == "signum" and o["momentum"] == 0:
+    if case["optimizer"] in ("sgd", "nag", "signum") and o["momentum"] == 0:
         names = []
+    if case["optimizer"] == "rmsprop" and o["centered"]:
+        names = ["n", "g", "delta"]
     st = {n: np.zeros(SHAPE) for n in names}
     w, weights = w0.copy(), []
     for t, g in enumerate(grads, start=1):
@@ -182,15 +233,23 @@ def run_numpy(case, w0, grads):
 def run_torch(case, w0, grads):
     o = effective(case)
     p = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
-    if case["optimizer"] == "adadelta":
+    same = lambda s: s  # noqa: E731
+    if case["optimizer"] in ("sgd", "nag"):
+        nesterov = case["optimizer"] == "nag" and o["momentum"] > 0
+        opt = torch.optim.SGD([p], lr=o["lr"], momentum=o["momentum"], weight_decay=o["wd"], nesterov=nesterov,
+                              foreach=False)
+        # torch: buf = momentum * buf + g + wd * w, w -= lr * buf (nesterov: lr * (g + wd * w + momentum * buf));
+        # MXNet's mom is -lr * buf at a constant rate.
+        names = {"mom": ("momentum_buffer", lambda s: -o["lr"] * s)} if o["momentum"] > 0 else {}
+    elif case["optimizer"] == "adadelta":
         assert o["wd"] == 0, "torch's Adadelta adds wd to the gradient: not MXNet's rule"
         opt = torch.optim.Adadelta([p], lr=o["lr"], rho=o["rho"], eps=o["epsilon"], weight_decay=0, foreach=False)
-        names = {"acc_g": "square_avg", "acc_delta": "acc_delta"}
+        names = {"acc_g": ("square_avg", same), "acc_delta": ("acc_delta", same)}
     elif case["optimizer"] == "adamax":
         assert o["clip_gradient"] < 0, "torch's Adamax adds wd after MXNet would clip"
         opt = torch.optim.Adamax([p], lr=o["lr"], betas=(o["beta1"], o["beta2"]), eps=0.0, weight_decay=o["wd"],
                                  foreach=False)
-        names = {"mean": "exp_avg", "u": "exp_inf"}
+        names = {"mean": ("exp_avg", same), "u": ("exp_inf", same)}
     else:
         raise ValueError(case["optimizer"])
     weights = []
@@ -200,7 +259,7 @@ def run_torch(case, w0, grads):
         opt.step()
         weights.append(p.detach().numpy().copy())
     state = opt.state[p]
-    return weights, {ours: state[theirs].numpy().copy() for ours, theirs in names.items()}
+    return weights, {ours: conv(state[theirs].numpy().copy()) for ours, (theirs, conv) in names.items()}
 
 
 def f32(a):
@@ -237,6 +296,32 @@ CASES = [
     ("adamw", "numpy", {"learning_rate": 0.01, "wd": 0.1, "rescale_grad": 0.5, "clip_gradient": 0.6}, 1, 1, 1.5,
      "bias-corrected eta on the decay too; epsilon on sqrt(var): not torch's AdamW"),
     ("adamw", "numpy", {"learning_rate": 0.01, "wd": 0.05, "correct_bias": 0}, 1, 2, 1.0, "correct_bias off, wd_mult"),
+    # SGD, NAG, Adam and RMSProp, with options at their edges (added after the others, so that
+    # the seeded inputs of the cases above stay as they were).
+    ("sgd", "torch", {"learning_rate": 0.1, "momentum": 0.9, "wd": 0.1, "rescale_grad": 0.5, "clip_gradient": 0.6}, 2,
+     0.5, 1.5, "momentum, wd (outside the clip), rescale_grad, clip_gradient, lr_mult, wd_mult"),
+    ("sgd", "torch", {"wd": 0.05}, 1, 1, 1.0, "Gluon's defaults (momentum 0: no state) with wd"),
+    ("sgd", "torch", {"learning_rate": 0.1, "momentum": 0.9, "wd": 0.1}, 0, 1, 1.0,
+     "lr_mult 0 with wd: no decay either (MXNet scales wd by the rate), the momentum stays 0"),
+    ("sgd", "torch", {"learning_rate": 0.1, "momentum": 0.5, "wd": 0.2, "clip_gradient": 0.0}, 1, 1, 1.0,
+     "clip_gradient 0: every gradient clipped to 0, only wd moves the weight"),
+    ("sgd", "numpy", {"learning_rate": 0.01, "rescale_grad": 1e6, "clip_gradient": 1.0}, 1, 3, 1.0,
+     "a huge rescale_grad clipped to +-1 (signSGD-like), momentum 0"),
+    ("nag", "torch", {"learning_rate": 0.1, "momentum": 0.9, "wd": 0.1, "rescale_grad": 0.5, "clip_gradient": 0.6}, 2,
+     0.5, 1.5, "torch's SGD with nesterov: momentum, wd added after the clip, rescale_grad, multipliers"),
+    ("nag", "torch", {"learning_rate": 0.1, "wd": 0.1}, 1, 1, 1.0, "Gluon's default momentum 0: an SGD step, no state"),
+    ("nag", "numpy", {"learning_rate": 0.1, "momentum": 0.9, "wd": 0.1}, 0, 1, 1.0, "lr_mult 0 with wd: nothing moves"),
+    ("adam", "numpy", {}, 1, 1, 1.0, "Gluon's defaults"),
+    ("adam", "numpy", {"learning_rate": 0.01, "wd": 0.1, "rescale_grad": 0.5, "clip_gradient": 0.6}, 2, 0.5, 1.5,
+     "wd inside the clip, bias-corrected rate, rescale_grad, multipliers; torch adds epsilon after the correction"),
+    ("adam", "numpy", {"learning_rate": 0.01, "beta1": 0.0, "beta2": 0.5, "epsilon": 1e-3}, 1, 1, 1.0,
+     "beta1 0 (no momentum), a short beta2, a large epsilon"),
+    ("rmsprop", "numpy", {}, 1, 1, 1.0, "Gluon's defaults (plain); torch adds epsilon outside the root"),
+    ("rmsprop", "numpy", {"learning_rate": 0.01, "wd": 0.1, "rescale_grad": 0.5, "clip_gradient": 0.6,
+                          "clip_weights": 0.5}, 2, 0.5, 1.5,
+     "plain: wd inside the clip, rescale_grad, multipliers, clip_weights"),
+    ("rmsprop", "numpy", {"learning_rate": 0.01, "centered": 1, "gamma1": 0.95, "gamma2": 0.8, "epsilon": 1e-4,
+                          "wd": 0.05, "clip_gradient": 0.6}, 1, 2, 1.5, "centered (Graves): n, g and delta, wd_mult"),
 ]
 
 

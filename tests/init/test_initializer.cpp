@@ -117,6 +117,11 @@ TEST_CASE("Normal, Constant, Zero, One") {
   CHECK_NOTHROW(init::BasicUniform<double>{1e300});
   CHECK_THROWS_WITH_AS(init::Normal{inf}, "Normal: sigma must be >= 0 and finite, got inf", ValueError);
   CHECK_THROWS_AS(init::Normal{nan}, ValueError);
+  // Constant: a value that is not a finite T would fill the weights with NaN or inf.
+  CHECK_THROWS_WITH_AS(init::Constant{nan}, "Constant: value must be a finite number, got nan", ValueError);
+  CHECK_THROWS_AS(init::Constant{-inf}, ValueError);
+  CHECK_THROWS_AS(init::Constant{1e300}, ValueError);  // finite, but not as a float
+  CHECK_NOTHROW(init::BasicConstant<double>{-1e300});
 }
 TEST_CASE("Xavier: uniform bounds sqrt(magnitude / factor) for each factor_type") {
   random::seed(3);
@@ -155,7 +160,8 @@ TEST_CASE("Xavier and MSRAPrelu: errors") {
   CHECK_THROWS_AS(init::MSRAPrelu("sum"), ValueError);
   CHECK_THROWS_WITH_AS(init::Xavier("uniform", "avg", std::numeric_limits<double>::infinity()),
                        doctest::Contains("magnitude must be >= 0 and finite"), ValueError);
-  CHECK_THROWS_AS(init::MSRAPrelu("avg", std::numeric_limits<double>::quiet_NaN()), ValueError);
+  CHECK_THROWS_WITH_AS(init::MSRAPrelu("avg", std::numeric_limits<double>::quiet_NaN()),
+                       "MSRAPrelu: slope must be a finite number, got nan", ValueError);
   NDArray<float> w(Shape{2, 2});
   CHECK_THROWS_WITH_AS(init::Xavier("uniform", "avg", 1e300)("fc_weight", w),
                        doctest::Contains("exceeds the element type's range"),

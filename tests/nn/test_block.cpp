@@ -471,6 +471,19 @@ TEST_CASE("load_parameters: deferred parameters take the file's shape and values
   CHECK_FALSE(known_wrong[0].params().begin()->second->is_initialized());
   std::remove(path.c_str());
 }
+TEST_CASE("load_parameters: a double model's file into a float model says how to convert it") {
+  const std::string path = "/tmp/gluino_test_block_f64.safetensors";
+  nn::BasicDense<double> d64{2, {.in_units = 3}};
+  d64.initialize();
+  d64.save_parameters(path);
+  nn::Dense d32{2, {.in_units = 3}};
+  d32.initialize();
+  const auto before = d32.weight()->data().to_vector();
+  CHECK_THROWS_WITH_AS(d32.load_parameters(path), doctest::Contains("load it into a double model and cast<float>() it"),
+                       ValueError);
+  CHECK(d32.weight()->data().to_vector() == before);
+  std::remove(path.c_str());
+}
 TEST_CASE("save_parameters: metadata, and a failed save leaves the previous file whole") {
   nn::reset_name_counters();
   const std::string path = "/tmp/gluino_test_block_atomic_save.safetensors";

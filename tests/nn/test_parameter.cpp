@@ -146,6 +146,23 @@ TEST_CASE("Parameter: gradients, grad_req and zero_grad") {
   CHECK_THROWS_WITH_AS(p.grad(), doctest::Contains("grad_req is null"), StateError);
   p.zero_grad();  // nothing to do, no error
 }
+TEST_CASE("Parameter: set_grad_req to the grad_req it has keeps the gradient (accumulation loops), as Gluon") {
+  // A gradient-accumulation loop that sets grad_req add at every batch (on the parameter or on
+  // collect_params()) must keep what the earlier batches added; so must a handle to grad().
+  Parameter p("w_weight", {3});
+  p.initialize(init::One{});
+  p.set_grad_req(GradReq::add);
+  const NDArray<float> held = p.grad();
+  for (int i = 0; i < 3; ++i) {
+    p.set_grad_req(GradReq::add);
+    autograd::record rec;
+    (p.data() * 2.0f).sum().backward();
+  }
+  CHECK(all_equal(p.grad(), 6.0f));
+  CHECK(held.data() == p.grad().data());
+  p.set_grad_req(GradReq::write);  // another grad_req: a fresh zero gradient, as Gluon's _init_grad
+  CHECK(all_equal(p.grad(), 0.0f));
+}
 TEST_CASE("Parameter: set_data copies values; shapes are checked") {
   Parameter p("w_weight", {2, 2});
   p.initialize(init::Zero{});

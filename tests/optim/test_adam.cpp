@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include "support/optimizer_references.hpp"
 #include "support/optimizer_steps.hpp"
 
 #include <algorithm>
@@ -40,5 +41,8 @@ TEST_CASE("defaults as Gluon; bad betas") {
   CHECK(opt.learning_rate() == 0.001);
   CHECK(opt.state_names() == std::vector<std::string>{"mean", "var"});
   CHECK_THROWS_WITH_AS(optim::Adam({.beta1 = 1.0}), doctest::Contains("beta1"), ValueError);
+}
+TEST_CASE("5 steps match torch.optim or MXNet's rule in NumPy, options at their edges (optimizers.json)") {
+  CHECK(test::check_optimizer_references("adam") == 3);
 }
 }

@@ -144,6 +144,27 @@ TEST_CASE("rate_at: the rate operator() would give, without moving the scheduler
   } h;
   CHECK(h.rate_at(3) == 0.125);
 }
+TEST_CASE("asked for an earlier num_update (counters set back), Factor and MultiFactor give its rate again") {
+  // An optimizer's reset() or a Trainer's load_states of an earlier checkpoint sets num_update
+  // back; the schedulers that decay as num_update passes their steps start again from the base
+  // rate instead of keeping the decay of updates that are undone.
+  auto check_back = [](optim::LRScheduler& s, optim::LRScheduler& fresh) {
+    for (const std::size_t n : {1, 2, 3, 4, 7, 9, 15}) CHECK(s(n) >= 0);
+    for (const std::size_t n : {3, 1, 9, 2, 2, 15, 0, 6}) {
+      CAPTURE(n);
+      CHECK(s.rate_at(n) == fresh.rate_at(n));
+      CHECK(s(n) == fresh.rate_at(n));
+    }
+  };
+  {
+    optim::FactorScheduler a(2, {.factor = 0.5, .stop_factor_lr = 0.01, .base_lr = 1.0, .warmup_steps = 1}), b = a;
+    check_back(a, b);
+  }
+  {
+    optim::MultiFactorScheduler a({2, 5, 8}, {.factor = 0.5, .base_lr = 1.0}), b = a;
+    check_back(a, b);
+  }
+}
 TEST_CASE("bad arguments are ValueErrors") {
   CHECK_THROWS_AS(optim::FactorScheduler(0), ValueError);
   CHECK_THROWS_WITH_AS(optim::FactorScheduler(1, {.factor = 2}), doctest::Contains("factor"), ValueError);

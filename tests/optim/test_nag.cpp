@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include "support/optimizer_references.hpp"
 #include "support/optimizer_steps.hpp"
 
 #include <algorithm>
@@ -37,5 +38,8 @@ TEST_CASE("no momentum: plain SGD step w -= lr * (g + wd * w)") {
   opt.update(0, w, nd::array<double>(grads[0]));
   CHECK(w.at(0) == doctest::Approx(1.0 - 0.1 * (0.5 + 0.1)));
   CHECK(opt.state(0).empty());
+}
+TEST_CASE("5 steps match torch.optim or MXNet's rule in NumPy, options at their edges (optimizers.json)") {
+  CHECK(test::check_optimizer_references("nag") == 3);
 }
 }

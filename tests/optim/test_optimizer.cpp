@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <functional>
 #include <limits>
 #include <memory>
@@ -164,6 +165,107 @@ TEST_CASE("an update that throws leaves the lr_scheduler as it was (Factor and M
     CHECK(opt.learning_rate() == twin.learning_rate());
     CHECK(sched->base_lr() == twin.lr_scheduler()->base_lr());
   }
+}
+TEST_CASE("a scheduler of one's own that counts its calls (no rate_at) is asked once per update number") {
+  // A user's scheduler in the PyTorch style: each call is one step of the schedule (the rate
+  // halves at every call), and it does not override rate_at.  The optimizer asks it once per
+  // num_update and keeps the rate: an update refused by the rule (FTML at lr_mult 0) and its
+  // retry at the same num_update do not count twice.
+  struct Halving : optim::LRScheduler {
+    std::vector<std::size_t> asked;
+    double operator()(std::size_t num_update) override {
+      asked.push_back(num_update);
+      return base_lr() * std::pow(0.5, static_cast<double>(asked.size() - 1));
+    }
+  };
+  auto sched = std::make_shared<Halving>();
+  optim::BasicSGD<double> opt({.learning_rate = 1.0, .lr_scheduler = sched});
+  auto w = nd::array<double>({1.0, -2.0});
+  const auto g = nd::array<double>({0.5, 0.25});
+  std::vector<double> naive = w.to_vector();
+  for (int k = 0; k < 3; ++k) {
+    opt.update(0, w, g);
+    for (std::size_t i = 0; i < naive.size(); ++i) naive[i] -= std::pow(0.5, k) * g.to_vector()[i];
+  }
+  CHECK(sched->asked == std::vector<std::size_t>{1, 2, 3});
+  CHECK(w.to_vector() == naive);
+  CHECK(opt.learning_rate() == 0.25);  // the rate of update 3, not a fourth step of the schedule
+  CHECK(sched->asked.size() == 3);
+
+  auto sched2 = std::make_shared<Halving>();
+  optim::BasicFTML<double> ftml({.learning_rate = 0.1, .lr_scheduler = sched2});
+  auto w2 = nd::array<double>({1.0, -2.0});
+  ftml.update(0, w2, g);
+  CHECK_THROWS_AS(ftml.update(0, w2, g, /*lr_mult=*/0), ValueError);
+  ftml.update(0, w2, g);
+  CHECK(sched2->asked == std::vector<std::size_t>{1, 2});
+  CHECK(ftml.learning_rate() == 0.05);
+
+  // Counters set back (reset, or loaded states of an earlier step): the update numbers come
+  // again and the scheduler is asked again, not answered from before.
+  opt.reset();
+  opt.update(0, w, g);
+  opt.set_update_counts(2, {{0, 2}});
+  opt.update(0, w, g);
+  CHECK(sched->asked == std::vector<std::size_t>{1, 2, 3, 1, 3});
+}
+TEST_CASE("reset(): the next update starts afresh, also the rate of a FactorScheduler that decayed") {
+  auto sched = std::make_shared<optim::FactorScheduler>(1, optim::FactorSchedulerOptions{.factor = 0.5});
+  optim::BasicSGD<double> opt({.learning_rate = 1.0, .lr_scheduler = sched});
+  auto w = nd::array<double>({1.0});
+  const auto g = nd::array<double>({1.0});
+  for (int k = 0; k < 4; ++k) opt.update(0, w, g);
+  CHECK(opt.learning_rate() == 0.125);
+  opt.reset();
+  const double before = w.to_vector()[0];
+  opt.update(0, w, g);
+  CHECK(w.to_vector()[0] == before - 1.0);  // the rate of update 1
+  CHECK(opt.learning_rate() == 1.0);
+}
+TEST_CASE("a rate, weight decay or rescale_grad beyond float's range is a ValueError in float, not NaN weights") {
+  // 1e300 is a finite double but infinite as a float: lr * 0 (a zero gradient, or wd 0) would
+  // then make NaN of every weight.  The float optimizer refuses the update; double takes it.
+  const std::vector<float> w0{1.0f, -2.0f};
+  auto w = nd::array<float>(w0);
+  const auto g = nd::array<float>({0.0f, 1.0f});
+  optim::SGD huge_lr({.learning_rate = 1e300});
+  CHECK_THROWS_WITH_AS(huge_lr.update(0, w, g), doctest::Contains("too large for float"), ValueError);
+  optim::SGD huge_mult({.learning_rate = 1.0});
+  CHECK_THROWS_WITH_AS(huge_mult.update(0, w, g, /*lr_mult=*/1e39), doctest::Contains("too large for float"), ValueError);
+  optim::SGD huge_wd({.learning_rate = 0.1, .wd = 1e39});
+  CHECK_THROWS_AS(huge_wd.update(0, w, g), ValueError);
+  optim::SGD huge_rescale({.learning_rate = 0.1, .rescale_grad = 1e39});
+  CHECK_THROWS_AS(huge_rescale.update(0, w, g), ValueError);
+  CHECK(w.to_vector() == w0);
+  CHECK(huge_lr.num_update() == 0);
+  CHECK_FALSE(huge_lr.has_state(0));
+  optim::BasicSGD<double> in_double({.learning_rate = 1e300});
+  auto wd = nd::array<double>({1.0, -2.0});
+  in_double.update(0, wd, nd::array<double>({0.0, 1e-300}));
+  CHECK(wd.to_vector()[0] == 1.0);
+  CHECK(wd.to_vector()[1] == doctest::Approx(-3.0));
+}
+TEST_CASE("a scheduler of one's own giving a negative or NaN rate: a ValueError naming it, nothing changed") {
+  struct Fixed : optim::LRScheduler {
+    double rate = 0;
+    double operator()(std::size_t) override { return rate; }
+  };
+  auto sched = std::make_shared<Fixed>();
+  optim::BasicSGD<double> opt({.learning_rate = 0.1, .momentum = 0.9, .lr_scheduler = sched});
+  auto w = nd::array<double>({1.0, -2.0});
+  const auto g = nd::array<double>({0.5, 0.25});
+  for (const double bad : {-0.5, std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity()}) {
+    CAPTURE(bad);
+    sched->rate = bad;
+    sched->forget_rates();
+    CHECK_THROWS_WITH_AS(opt.update(0, w, g), doctest::Contains("lr_scheduler"), ValueError);
+    CHECK(w.to_vector() == std::vector<double>{1.0, -2.0});
+    CHECK(opt.num_update() == 0);
+  }
+  sched->rate = 0.5;
+  sched->forget_rates();
+  opt.update(0, w, g);
+  CHECK(w.to_vector() == std::vector<double>{0.75, -2.125});
 }
 TEST_CASE("lr_mult and wd_mult must be finite and >= 0: a ValueError naming the parameter, nothing changed") {
   const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();

@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include "support/optimizer_references.hpp"
 #include "support/optimizer_steps.hpp"
 
 #include <algorithm>
@@ -55,5 +56,8 @@ TEST_CASE("defaults as Gluon") {
   optim::RMSProp opt;
   CHECK(opt.learning_rate() == 0.001);
   CHECK_FALSE(opt.centered());
+}
+TEST_CASE("5 steps match torch.optim or MXNet's rule in NumPy, options at their edges (optimizers.json)") {
+  CHECK(test::check_optimizer_references("rmsprop") == 3);
 }
 }

@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include "support/optimizer_references.hpp"
 #include "support/optimizer_steps.hpp"
 
 #include <algorithm>
@@ -55,5 +56,8 @@ TEST_CASE("float alias and defaults as Gluon") {
   CHECK(opt.wd() == 0);
   CHECK(opt.clip_gradient() < 0);
   CHECK(opt.name() == "sgd");
+}
+TEST_CASE("5 steps match torch.optim or MXNet's rule in NumPy, options at their edges (optimizers.json)") {
+  CHECK(test::check_optimizer_references("sgd") == 5);
 }
 }

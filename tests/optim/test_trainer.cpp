@@ -410,6 +410,65 @@ TEST_CASE("step: all or nothing when the rate a scheduler gives a later paramete
   CHECK(sched->base_lr() == 0.1);
   CHECK(trainer.learning_rate() == 0.1);
 }
+TEST_CASE("step: a scheduler of one's own (no rate_at) is asked once per step, whatever the number of parameters") {
+  // A scheduler that counts its calls as steps of the schedule and does not override rate_at:
+  // a Trainer of two parameters (with a third one skipped) moves it once per step(), as
+  // MXNet's num_update does, and the rate of step k is 0.5^(k-1).
+  struct Counting : optim::LRScheduler {
+    std::vector<std::size_t> asked;
+    double operator()(std::size_t num_update) override {
+      asked.push_back(num_update);
+      return base_lr() * std::pow(0.5, static_cast<double>(asked.size() - 1));
+    }
+  };
+  auto d = make_params();
+  auto sched = std::make_shared<Counting>();
+  auto sgd = std::make_shared<optim::BasicSGD<double>>(optim::SGDOptions{.learning_rate = 1.0, .lr_scheduler = sched});
+  BasicTrainer<double> trainer(d, sgd);
+  std::vector<double> a = d["net_a"]->data().to_vector(), c = d["net_c"]->data().to_vector();
+  for (int k = 1; k <= 3; ++k) {
+    set_grads(d, k);
+    const auto ga = d["net_a"]->grad().to_vector(), gc = d["net_c"]->grad().to_vector();
+    trainer.step(1);
+    const double lr = std::pow(0.5, k - 1);
+    for (std::size_t i = 0; i < 2; ++i) {
+      a[i] -= lr * 2 * ga[i];  // lr_mult 2
+      c[i] -= lr * gc[i];
+    }
+  }
+  CHECK(sched->asked == std::vector<std::size_t>{1, 2, 3});
+  CHECK(d["net_a"]->data().to_vector() == a);
+  CHECK(d["net_c"]->data().to_vector() == c);
+}
+TEST_CASE("load_states of an earlier checkpoint into a trainer that went on: a decayed rate goes back too") {
+  // Training goes on past a checkpoint (the rate halves at every update), then rolls back to it
+  // with load_states: the next step gets the rate of update 2, as a trainer that never went on.
+  const std::string path = trainer_temp_path("gluino_test_trainer_rollback.safetensors");
+  auto make = [](nn::BasicParameterDict<double> d) {
+    auto sched = std::make_shared<optim::FactorScheduler>(1, optim::FactorSchedulerOptions{.factor = 0.5});
+    return BasicTrainer<double>(
+        d, std::make_shared<optim::BasicSGD<double>>(optim::SGDOptions{.learning_rate = 1.0, .lr_scheduler = sched}));
+  };
+  auto p1 = make_params(), p2 = make_params();
+  auto t1 = make(p1), t2 = make(p2);
+  set_grads(p1, 1), set_grads(p2, 1);
+  t1.step(1), t2.step(1);
+  t1.save_states(path);
+  for (int s = 2; s <= 4; ++s) {
+    set_grads(p1, s);
+    t1.step(1);
+  }
+  CHECK(t1.learning_rate() == 0.125);
+  t1.load_states(path);
+  CHECK(t1.learning_rate() == t2.learning_rate());
+  for (const char* n : {"net_a", "net_c"}) p1[n]->set_data(p2[n]->data());
+  set_grads(p1, 2), set_grads(p2, 2);
+  t1.step(1), t2.step(1);
+  CHECK(p1["net_a"]->data().to_vector() == p2["net_a"]->data().to_vector());
+  CHECK(p1["net_c"]->data().to_vector() == p2["net_c"]->data().to_vector());
+  CHECK(t1.learning_rate() == 0.5);
+  std::remove(path.c_str());
+}
 TEST_CASE("step: grad_req add sums the gradients of several backward passes until zero_grad") {
   nn::BasicParameterDict<double> d("acc_");
   auto p = d.get("w", Shape{2}, {}, {.grad_req = GradReq::add});

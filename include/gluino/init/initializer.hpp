@@ -10,6 +10,7 @@
 ///     void init_weight(const std::string&, NDArray<float>& arr) override { arr.fill(1.0f); }
 ///   };
 ///   net.initialize(MyInit{});
+#include <cmath>
 #include <limits>
 #include <memory>
 #include <string>
@@ -204,7 +205,11 @@ class BasicConstant : public BasicInitializer<T> {
   std::shared_ptr<BasicInitializer<double>> rebind_double() const override {
     return std::make_shared<BasicConstant<double>>(*this);
   }
-  explicit BasicConstant(double value) : value_(value) {}
+  /// ValueError unless |value| <= the largest T (NaN and infinity would fill the weights with them).
+  explicit BasicConstant(double value) : value_(value) {
+    GLUINO_CHECK(ValueError, std::abs(value) <= static_cast<double>(std::numeric_limits<T>::max()),
+                 "Constant: value must be a finite number, got ", value);
+  }
   template <class U>
   explicit BasicConstant(const BasicConstant<U>& o) : BasicConstant(o.value()) {}
   void init_weight(const std::string&, NDArray<T>& arr) override { arr.fill(static_cast<T>(value_)); }

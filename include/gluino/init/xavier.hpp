@@ -86,13 +86,18 @@ class BasicMSRAPrelu : public BasicXavier<T> {
   std::shared_ptr<BasicInitializer<double>> rebind_double() const override {
     return std::make_shared<BasicMSRAPrelu<double>>(*this);
   }
+  /// ValueError for a slope that is NaN or infinite, or an unknown factor_type.
   explicit BasicMSRAPrelu(std::string factor_type = "avg", double slope = 0.25)
-      : BasicXavier<T>("gaussian", std::move(factor_type), 2.0 / (1.0 + slope * slope)), slope_(slope) {}
+      : BasicXavier<T>("gaussian", std::move(factor_type), magnitude_of(slope)), slope_(slope) {}
   template <class U>
   explicit BasicMSRAPrelu(const BasicMSRAPrelu<U>& o) : BasicMSRAPrelu(o.factor_type(), o.slope()) {}
   double slope() const { return slope_; }
 
  private:
+  static double magnitude_of(double slope) {
+    GLUINO_CHECK(ValueError, std::isfinite(slope), "MSRAPrelu: slope must be a finite number, got ", slope);
+    return 2.0 / (1.0 + slope * slope);
+  }
   double slope_;
 };
 

@@ -156,9 +156,11 @@ class BasicParameter {
     shape_ = s;
   }
   GradReq grad_req() const { return opt_.grad_req; }
-  /// Changes grad_req; on an initialized parameter this (re)allocates or drops the gradient.
-  /// Gluon: param.grad_req = "null".
+  /// Changes grad_req; on an initialized parameter this allocates a zero gradient or drops it.
+  /// The grad_req it has already changes nothing (the gradient and handles to it are kept, so
+  /// an accumulation loop may set GradReq::add at every batch).  Gluon: param.grad_req = "null".
   void set_grad_req(GradReq req) {
+    if (req == opt_.grad_req && (!data_.defined() || data_.grad_req() == req)) return;
     opt_.grad_req = req;
     if (data_.defined()) data_.attach_grad(req);
   }

@@ -92,7 +92,8 @@ void load_named_parameters(const std::string& path, const NamedParameters<T>& pa
     const gluino::io::SafetensorsEntry& e = *it->second;
     if (e.dtype != "F32" && !(e.dtype == "F64" && sizeof(T) == 8)) {
       problem(false, "Parameter '", key, "' is stored as ", e.dtype, ", which does not load into ",
-              sizeof(T) == 4 ? "float (F32 expected)" : "double (F32 or F64 expected)");
+              sizeof(T) == 4 ? "float (F32 expected)" : "double (F32 or F64 expected)",
+              e.dtype == "F64" ? " (a double model's file: load it into a double model and cast<float>() it)" : "");
       continue;
     }
     if (e.shape.size() > Shape::max_dims) {

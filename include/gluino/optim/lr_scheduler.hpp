@@ -5,11 +5,13 @@
 /// one-cycle schedule (not in MXNet).  Like MXNet's, the schedulers are stateful (Factor and
 /// MultiFactor decay base_lr as num_update passes each step), so share one per optimizer.
 /// rate_at(num_update) gives the rate without that side effect: an optimizer asks it before an
-/// update that may still fail, and moves the scheduler (operator()) only once the update is made,
-/// so that a failed update leaves the scheduler as it was.
+/// update that may still fail, and moves the scheduler (advance, which calls operator()) only once
+/// the update is made, so that a failed update leaves the scheduler as it was.  A scheduler of
+/// one's own need only override operator(): the optimizer calls it once per update number.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <map>
 #include <numbers>
 #include <string>
 #include <vector>
@@ -31,6 +33,7 @@ class LRScheduler {
   explicit LRScheduler(double base_lr = 0.01, std::size_t warmup_steps = 0, double warmup_begin_lr = 0,
                        std::string warmup_mode = "linear", const char* name = "LRScheduler")
       : base_lr_(base_lr),
+        undecayed_lr_(base_lr),
         warmup_final_lr_(base_lr),
         warmup_begin_lr_(warmup_begin_lr),
         warmup_steps_(warmup_steps),
@@ -46,19 +49,35 @@ class LRScheduler {
   virtual ~LRScheduler() = default;
 
   /// The learning rate for update number num_update (counted from 1 by the optimizer).  May
-  /// change the scheduler (Factor and MultiFactor decay base_lr once num_update passes a step);
-  /// asked again with the same num_update, it gives the same rate (an optimizer asks once per
-  /// parameter, as MXNet's).
+  /// change the scheduler (Factor and MultiFactor decay base_lr once num_update passes a step).
+  /// An optimizer calls it once per update number, however many parameters that update has
+  /// (through rate_at or advance, which remember its answer), so a scheduler of one's own may
+  /// count its calls as steps of the schedule.  (MXNet asks again for each parameter or group.)
   virtual double operator()(std::size_t num_update) = 0;
-  /// The rate operator()(num_update) would give now, changing nothing: what an optimizer asks
-  /// before an update that may still fail (BasicOptimizer::update, Trainer::step), moving the
-  /// scheduler with operator() only once the update is made.  Asking it for several growing
-  /// num_update gives what calling operator() with them in turn would.  Every scheduler here
-  /// overrides it; by default (a scheduler of one's own) it calls operator(), so one whose
-  /// operator() changes its state overrides this too, or a failed update may leave it changed.
+  /// The rate operator()(num_update) would give now: what an optimizer asks before an update
+  /// that may still fail (BasicOptimizer::update, Trainer::step), moving the scheduler with
+  /// advance() only once the update is made.  Every scheduler here overrides it and changes
+  /// nothing; asking it for several growing num_update gives what calling operator() with them
+  /// in turn would.  By default (a scheduler of one's own that only overrides operator()) it
+  /// calls operator() the first time it is asked for a num_update and remembers the rate:
+  /// such a scheduler is moved when first asked, and an update that then fails, retried at the
+  /// same num_update, gets the same rate without moving it again.
   virtual double rate_at(std::size_t num_update) const {
-    return const_cast<LRScheduler*>(this)->operator()(num_update);  // the default: see above
+    auto it = asked_.find(num_update);
+    if (it == asked_.end())  // the scheduler is held non-const (by the optimizer's shared_ptr)
+      it = asked_.emplace(num_update, const_cast<LRScheduler*>(this)->operator()(num_update)).first;
+    return it->second;
   }
+  /// What an optimizer calls once an update at num_update is made: moves the scheduler to it by
+  /// operator()(num_update), unless rate_at or advance already asked operator() for this
+  /// num_update (the rate asked is remembered), and forgets the rates of earlier updates.
+  void advance(std::size_t num_update) {
+    if (asked_.find(num_update) == asked_.end()) asked_.emplace(num_update, operator()(num_update));
+    asked_.erase(asked_.begin(), asked_.lower_bound(num_update));
+  }
+  /// Forgets the rates rate_at and advance remembered: an optimizer whose update counters go
+  /// back (reset, loaded states) calls it, so that a num_update seen before is asked again.
+  void forget_rates() { asked_.clear(); }
 
   /// The current base rate.  An optimizer given this scheduler sets it to its own learning_rate
   /// (as MXNet); Factor/MultiFactor decay it, Cosine/Poly keep the value given at construction.
@@ -73,7 +92,8 @@ class LRScheduler {
                    ") must not be below warmup_begin_lr (", warmup_begin_lr_, ")");
       warmup_final_lr_ = lr;
     }
-    base_lr_ = lr;
+    base_lr_ = undecayed_lr_ = lr;
+    asked_.clear();  // rates asked with the old base
   }
   std::size_t warmup_steps() const { return warmup_steps_; }
 
@@ -94,11 +114,16 @@ class LRScheduler {
     GLUINO_CHECK(ValueError, f >= 0 && f <= 1, name_, ": factor must be in [0, 1] so that the rate decays, got ", f);
   }
 
-  double base_lr_, warmup_final_lr_, warmup_begin_lr_;
+  double base_lr_;
+  double undecayed_lr_;  // base_lr_ before Factor's and MultiFactor's decays: the last one set
+  double warmup_final_lr_, warmup_begin_lr_;
   bool warmup_follows_base_lr_ = true;  // false for schedules that keep their constructor's base_lr
   std::size_t warmup_steps_;
   std::string warmup_mode_;
   std::string name_;  // for error messages: "FactorScheduler", ...
+
+ private:
+  mutable std::map<std::size_t, double> asked_;  // num_update -> operator()'s answer (rate_at, advance)
 };
 
 /// Options of FactorScheduler, in the order of Gluon's keyword arguments after `step`.
@@ -113,6 +138,9 @@ struct FactorSchedulerOptions {
 
 /// lr = base_lr * factor^floor((num_update - 1) / step), floored at stop_factor_lr.
 /// Gluon: mx.lr_scheduler.FactorScheduler(step, factor, stop_factor_lr, base_lr, warmup...).
+/// Asked for a num_update before a decay it made (an optimizer's counters set back by reset()
+/// or a Trainer's load_states), it starts again from the base rate set last, where MXNet's
+/// keeps the decay (MXNet's load_states restores the scheduler instead).
 class FactorScheduler : public LRScheduler {
  public:
   explicit FactorScheduler(std::size_t step, FactorSchedulerOptions opt = {})
@@ -138,8 +166,14 @@ class FactorScheduler : public LRScheduler {
   }
 
  private:
-  /// The decays due by num_update, applied to (count, lr).
+  /// The decays due by num_update, applied to (count, lr); from the undecayed rate again when
+  /// num_update is before a decay already made (an optimizer's counters set back: reset(), or
+  /// a Trainer's load_states of an earlier checkpoint).
   void catch_up(std::size_t num_update, std::size_t& count, double& lr) const {
+    if (count > 0 && num_update <= count) {
+      count = 0;
+      lr = undecayed_lr_;
+    }
     while (num_update > count + step_) {  // a loop: catches up after a jump (resumed training)
       count += step_;
       lr = std::max(lr * factor_, stop_factor_lr_);
@@ -160,7 +194,8 @@ struct MultiFactorSchedulerOptions {
 };
 
 /// lr = base_lr * factor^(number of steps s with num_update > s); steps strictly increasing, >= 1.
-/// Gluon: mx.lr_scheduler.MultiFactorScheduler(step, factor, base_lr, warmup...).
+/// Gluon: mx.lr_scheduler.MultiFactorScheduler(step, factor, base_lr, warmup...).  Goes back as
+/// FactorScheduler does when asked for an earlier num_update.
 class MultiFactorScheduler : public LRScheduler {
  public:
   explicit MultiFactorScheduler(std::vector<std::size_t> steps, MultiFactorSchedulerOptions opt = {})
@@ -189,8 +224,13 @@ class MultiFactorScheduler : public LRScheduler {
   }
 
  private:
-  /// The decays due by num_update, applied to (next, lr).
+  /// The decays due by num_update, applied to (next, lr); from the undecayed rate again when
+  /// num_update is before a decay already made (counters set back, as FactorScheduler's).
   void catch_up(std::size_t num_update, std::size_t& next, double& lr) const {
+    if (next > 0 && num_update <= steps_[next - 1]) {
+      next = 0;
+      lr = undecayed_lr_;
+    }
     while (next < steps_.size() && num_update > steps_[next]) {
       ++next;
       lr *= factor_;

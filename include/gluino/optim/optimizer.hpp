@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -61,15 +62,19 @@ class BasicOptimizer {
   const std::string& name() const { return name_; }
 
   /// Updates weight in place from grad, for the parameter numbered index: counts the update,
-  /// takes lr = (lr_scheduler ? lr_scheduler(num_update) : learning_rate) * lr_mult and
-  /// wd = wd * wd_mult, creates the state at the first call, and applies the rule.
-  /// ShapeError when weight, grad and a (loaded) state differ in shape; ValueError for an
-  /// lr_mult or wd_mult that is negative, NaN or infinite, and the rule's own (check_step, such
-  /// as FTML's at a rate of 0).  All of these are found before anything is written: an update
-  /// that throws leaves the weight, the states, the update counts and the lr_scheduler as they
-  /// were (the scheduler is asked with rate_at, which changes nothing, and moved only once the
-  /// update is made: FactorScheduler's decay does not stay after a failed update).  Gluon:
-  /// Optimizer.update (lr_mult / wd_mult come from Parameter.lr_mult / wd_mult through the
+  /// takes lr = (lr_scheduler ? lr_scheduler(num_update) : learning_rate) * lr_mult and wd = wd *
+  /// wd_mult, creates the state at the first call, and applies the rule. ShapeError when weight,
+  /// grad and a (loaded) state differ in shape; ValueError for an lr_mult or wd_mult that is
+  /// negative, NaN or infinite, a rate from the scheduler that is negative, NaN or infinite, a
+  /// rate, weight decay or rescale_grad beyond T's range (check_update), and the rule's own
+  /// (check_step, such as FTML's at a rate of 0).  All of these are found before anything is
+  /// written: an update that throws leaves the weight, the states, the update counts and the
+  /// lr_scheduler as they were (the scheduler is asked with rate_at, which changes nothing, and
+  /// moved with advance only once the update is made: FactorScheduler's decay does not stay after
+  /// a failed update). The scheduler's operator() is called once per num_update, however many
+  /// parameters share it; a scheduler of one's own that only overrides operator() is moved when
+  /// first asked (see LRScheduler::rate_at), and a retry at that num_update gets the same rate.
+  /// Gluon: Optimizer.update (lr_mult / wd_mult come from Parameter.lr_mult / wd_mult through the
   /// Trainer; Gluon does not check them).
   void update(std::size_t index, NDArray<T>& weight, const NDArray<T>& grad, double lr_mult = 1, double wd_mult = 1) {
     GLUINO_CHECK(ShapeError, weight.defined() && grad.defined() && weight.shape() == grad.shape(), name_,
@@ -99,7 +104,7 @@ class BasicOptimizer {
     }
     count->second = t;
     num_update_ = n;
-    if (h_.lr_scheduler) (*h_.lr_scheduler)(n);  // moves it (Factor's decay) as rate_at foresaw
+    if (h_.lr_scheduler) h_.lr_scheduler->advance(n);  // moves it (Factor's decay) as rate_at foresaw
     weight.bump_version();  // an in-place change: a graph recorded before it can no longer backward
   }
 
@@ -121,9 +126,21 @@ class BasicOptimizer {
   /// Everything update(index, ..., lr_mult, wd_mult) would refuse but the shapes, for an update
   /// that sees num_update n (next_num_update), changing nothing: check_multipliers, then
   /// check_step with the rate at n (learning_rate_at) times lr_mult and wd times wd_mult.
+  /// Also ValueError when a scheduler (of one's own) gives a rate that is negative, NaN or
+  /// infinite, and when the rate, the weight decay or rescale_grad is beyond T's range (a
+  /// learning_rate of 1e300 is a finite double but an infinite float, whose lr * 0 would make
+  /// every weight NaN).
   void check_update(std::size_t index, double lr_mult, double wd_mult, std::size_t n) const {
     check_multipliers(index, lr_mult, wd_mult);
-    check_step(learning_rate_at(n) * lr_mult, h_.wd * wd_mult);
+    const double base = learning_rate_at(n), lr = base * lr_mult, wd = h_.wd * wd_mult;
+    GLUINO_CHECK(ValueError, std::isfinite(base) && base >= 0, name_, ": update of parameter ", index,
+                 ": the lr_scheduler's rate at num_update ", n, " must be a finite number >= 0, got ", base);
+    const double top = static_cast<double>(std::numeric_limits<T>::max());
+    GLUINO_CHECK(ValueError, lr <= top && wd <= top && h_.rescale_grad <= top, name_, ": update of parameter ", index,
+                 ": the rate ", lr, " (learning rate times lr_mult), the weight decay ", wd,
+                 " (wd times wd_mult) or rescale_grad ", h_.rescale_grad, " is too large for ",
+                 sizeof(T) == 4 ? "float" : "double", " (at most ", top, ")");
+    check_step(lr, wd);
   }
   /// The count t the next update of parameter index would have (its count + 1; begin_num_update
   /// + 1 at its first).
@@ -138,13 +155,15 @@ class BasicOptimizer {
     return std::max(after, next_update_count(index));
   }
   /// The learning rate at num_update n without moving the scheduler (lr_scheduler->rate_at(n)),
-  /// or learning_rate when there is none; before lr_mult.
+  /// or learning_rate when there is none; before lr_mult.  (A scheduler of one's own that only
+  /// overrides operator() is asked once for n, then answers from memory: LRScheduler::rate_at.)
   double learning_rate_at(std::size_t n) const {
     return h_.lr_scheduler ? h_.lr_scheduler->rate_at(n) : h_.learning_rate;
   }
 
   /// The current learning rate (the scheduler's at num_update when one is set, asked with
-  /// rate_at: this changes nothing).  Gluon: learning_rate.
+  /// rate_at: this changes nothing but, as learning_rate_at says, a scheduler of one's own asked
+  /// for the first time).  Gluon: learning_rate.
   double learning_rate() const { return learning_rate_at(num_update_); }
   /// Sets the learning rate; StateError when a scheduler drives it, ValueError unless lr is
   /// finite and >= 0.  Gluon: set_learning_rate.
@@ -185,10 +204,12 @@ class BasicOptimizer {
   std::size_t begin_num_update() const { return h_.begin_num_update; }
   /// How many times each parameter index was updated (counted from begin_num_update).
   const std::map<std::size_t, std::size_t>& index_update_count() const { return index_update_count_; }
-  /// Restores the counters (loading saved states).
+  /// Restores the counters (loading saved states); the scheduler then gives the rates of these
+  /// update numbers, also when they are earlier ones (see FactorScheduler).
   void set_update_counts(std::size_t num_update, std::map<std::size_t, std::size_t> counts) {
     num_update_ = num_update;
     index_update_count_ = std::move(counts);
+    if (h_.lr_scheduler) h_.lr_scheduler->forget_rates();  // the update numbers may come again
   }
 
   /// Names of the arrays kept per parameter, e.g. {"mom"} for SGD with momentum, {} without.
@@ -254,11 +275,13 @@ class BasicOptimizer {
     return made;
   }
 
-  /// Drops every state and counter (the next update starts afresh).
+  /// Drops every state and counter (the next update starts afresh; a Factor or MultiFactor
+  /// scheduler, asked for num_update 1 again, gives its undecayed rate).
   void reset() {
     states_.clear();
     index_update_count_.clear();
     num_update_ = h_.begin_num_update;
+    if (h_.lr_scheduler) h_.lr_scheduler->forget_rates();
   }
 
  protected:
