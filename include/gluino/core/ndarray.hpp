@@ -92,6 +92,18 @@ class NDArray {
   NDArray() = default;
   /// A new array of the given shape; elements are uninitialised (use nd::zeros to get zeros).
   explicit NDArray(const Shape& shape);
+  /// Copies and assignments share the array (a handle, as LibTorch's Tensor): y = x makes y refer
+  /// to x's storage.  Assigning to a temporary handle does not compile: `param->data() = x` or
+  /// `net.weight() = x` would rebind a copy of the handle that is then destroyed, leaving the
+  /// parameter unchanged with no error.  Write param->set_data(x), or x's values into the array
+  /// with `param->data().assign(x)`.
+  NDArray(const NDArray&) = default;
+  NDArray(NDArray&&) noexcept = default;
+  NDArray& operator=(const NDArray&) & = default;
+  NDArray& operator=(NDArray&&) & noexcept = default;
+  NDArray& operator=(const NDArray&) && = delete;  // a temporary handle would change nothing: set_data(x), assign(x)
+  NDArray& operator=(NDArray&&) && = delete;  // a temporary handle would change nothing: set_data(x), assign(x)
+  ~NDArray() = default;
 
   /// True when the handle refers to an array.
   bool defined() const { return impl_ != nullptr; }
