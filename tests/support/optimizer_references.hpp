@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
-/// Test support for the optimizers of issue 15:
+/// Test support for the optimizers (every rule of optim/, SGD and NAG through Adamax and LAMB):
 /// - check_optimizer_references(name): replays the cases of tests/data/reference/optimizers.json
 ///   (made by scripts/make_optimizer_references.py from torch.optim or a NumPy transcription of
 ///   MXNet's rule) through optim::create, in double and in float, and checks every step's weight
