@@ -118,7 +118,9 @@ Other fixtures here, each described by the file its script writes beside it:
 `torch_layers13.onnx`, `torch_layers17.onnx`, `torch_layers_io.json` (the newer layers:
 `scripts/make_torch_layers_onnx.py`, `torch_layers.md`) and `torch_view13.onnx`,
 `torch_view17.onnx`, `torch_view_io.json` (a small LeNet flattened by `x.view(x.size(0), -1)`,
-its int64 shape subgraph kept: `scripts/make_torch_view_onnx.py`, `torch_view.md`).
+its int64 shape subgraph kept: `scripts/make_torch_view_onnx.py`, `torch_view.md`) and
+`torch_cnn13.onnx` to `torch_cnn17.onnx`, `torch_cnn_io.json` (an ordinary small CNN at opsets 13 to 17:
+`scripts/make_torch_cnn_onnx.py`, `torch_cnn.md`).
 
 | file | what it is |
 | --- | --- |

@@ -1820,3 +1820,182 @@ TEST_CASE("a batch of 1 broadcast against a parameter's axis: a fixed batch, not
   CHECK(output_dims(m) == std::vector<std::string>{"3", "4"});
 }
 }
+
+TEST_SUITE("onnx/symbol_block") {
+// A hostile model (written node by node) whose op fails only when it runs, on the input's shape: the op's own
+// error, of its own type, naming the block, the file, the node, its op and the opset.
+TEST_CASE("import: an op's error at run time names the file, the node, its op and the opset (type kept)") {
+  auto run = [](ModelBuilder& b, const Shape& in) {
+    (void)(*nn::SymbolBlock::from_model(b.m, "run.onnx"))(iota_batch(in));
+  };
+  {  // (2, 4) + (3,): no broadcast
+    ModelBuilder b;
+    b.input("x", {2, 4});
+    b.float_initializer("c", {3}, {1, 2, 3});
+    b.node("Add", {"x", "c"}, "y").set_name("plus");
+    b.output("y");
+    CHECK_THROWS_WITH_AS(run(b, {2, 4}),
+                         doctest::Contains("'run.onnx': node 'plus' (op Add, opset 13): add: shapes (2, 4) and (3,)"),
+                         ShapeError);
+  }
+  {  // Gemm of a (2, 4) input by a (3, 5) weight transposed
+    ModelBuilder b;
+    b.input("x", {2, 4});
+    b.float_initializer("w", {3, 5}, std::vector<float>(15, 1.0f));
+    ModelBuilder::attr(b.node("Gemm", {"x", "w"}, "y"), "transB", 1);
+    b.output("y");
+    CHECK_THROWS_WITH_AS(run(b, {2, 4}), doctest::Contains("node 'y_node' (op Gemm, opset 13): "), ShapeError);
+  }
+  {  // a permutation that is none
+    ModelBuilder b;
+    b.input("x", {2, 4});
+    ModelBuilder::attr(b.node("Transpose", {"x"}, "y"), "perm", std::vector<std::int64_t>{0, 0});
+    b.output("y");
+    CHECK_THROWS_WITH_AS(run(b, {2, 4}), doctest::Contains("node 'y_node' (op Transpose, opset 13): transpose: "),
+                         ShapeError);
+  }
+  {  // a global pooling of a 5-D input
+    ModelBuilder b;
+    b.input("x", {1, 2, 2, 2, 2});
+    b.node("GlobalAveragePool", {"x"}, "y");
+    b.output("y");
+    CHECK_THROWS_WITH_AS(run(b, {1, 2, 2, 2, 2}),
+                         doctest::Contains("node 'y_node' (op GlobalAveragePool, opset 13): pooling: "), ShapeError);
+  }
+  {  // pads of 2^30 on both axes of a (1, 1) input: (2^31 + 1)^2 elements, refused before allocating
+    ModelBuilder b;
+    b.input("x", {1, 1});
+    b.int64_initializer("p", {4}, std::vector<std::int64_t>(4, std::int64_t(1) << 30));
+    b.node("Pad", {"x", "p"}, "y").set_name("huge");
+    b.output("y");
+    CHECK_THROWS_WITH_AS(run(b, {1, 1}), doctest::Contains("'run.onnx': node 'huge' (op Pad, opset 13): "), ValueError);
+  }
+  {  // a refusal of the importer's own at run time is not named twice
+    ModelBuilder b;
+    b.input("x", {2, 4});
+    b.int64_initializer("p", {2}, {1, 1});
+    b.node("Pad", {"x", "p"}, "y");
+    b.output("y");
+    try {
+      run(b, {2, 4});
+      FAIL("not refused");
+    } catch (const ValueError& e) {
+      const std::string what = e.what();
+      INFO(what);
+      CHECK(what.find("node 'y_node' (op Pad, opset 13): pads has 2 values") != std::string::npos);
+      CHECK(what.find("node 'y_node'") == what.rfind("node 'y_node'"));
+    }
+  }
+}
+TEST_CASE("import: Conv's and ConvTranspose's group must be at least 1; Gemm's A and B must be matrices") {
+  for (const char* op : {"Conv", "ConvTranspose"})
+    for (std::int64_t group : {std::int64_t(0), std::int64_t(-2)}) {
+      ModelBuilder b;
+      b.input("x", {1, 4, 3, 3});
+      b.float_initializer("w", {4, 2, 1, 1}, std::vector<float>(8, 1.0f));
+      ModelBuilder::attr(b.node(op, {"x", "w"}, "y"), "group", group);
+      b.output("y");
+      const std::string want =
+          std::string("(op ") + op + ", opset 13): attribute 'group' = " + std::to_string(group) + " is out of range";
+      CHECK_THROWS_WITH_AS(nn::SymbolBlock::from_model(b.m, "g.onnx"), doctest::Contains(want.c_str()), ValueError);
+    }
+  {  // ONNX Runtime: "Gemm: Invalid shape for B"; it ran as a (2, 4) x (4,) product of shape (2,)
+    ModelBuilder b;
+    b.input("x", {2, 4});
+    b.float_initializer("w", {4}, {1, 2, 3, 4});
+    b.node("Gemm", {"x", "w"}, "y");
+    b.output("y");
+    CHECK_THROWS_WITH_AS((*nn::SymbolBlock::from_model(b.m, "g.onnx"))(iota_batch({2, 4})),
+                         doctest::Contains("(op Gemm, opset 13): A and B must be matrices, got shapes (2, 4) and (4,)"),
+                         ValueError);
+  }
+  {  // a 3-D A: it ran as a batched product of shape (2, 4, 2)
+    ModelBuilder b;
+    b.input("x", {2, 4, 4});
+    b.float_initializer("w", {4, 2}, std::vector<float>(8, 1.0f));
+    b.node("Gemm", {"x", "w"}, "y");
+    b.output("y");
+    CHECK_THROWS_WITH_AS((*nn::SymbolBlock::from_model(b.m, "g.onnx"))(iota_batch({2, 4, 4})),
+                         doctest::Contains("(op Gemm, opset 13): A and B must be matrices, got shapes (2, 4, 4)"),
+                         ValueError);
+  }
+}
+TEST_CASE("import: two opsets for ONNX's domain are refused (Softmax's axis means another thing at 11 and 13)") {
+  ModelBuilder b;  // opset 13
+  b.m.add_opset_import()->set_version(11);
+  b.input("x", {2, 3, 4});
+  b.node("Softmax", {"x"}, "y");
+  b.output("y");
+  CHECK_THROWS_WITH_AS(nn::SymbolBlock::from_model(b.m, "two.onnx"),
+                       doctest::Contains("'two.onnx': ONNX's domain is imported twice, at opsets 13 and 11"),
+                       ValueError);
+  b.m.mutable_opset_import(1)->set_domain("com.microsoft");  // another domain's opset: the model imports
+  CHECK_NOTHROW(nn::SymbolBlock::from_model(b.m, "two.onnx"));
+}
+TEST_CASE("import: an initializer named as the only input: refused, saying that it hides the input") {
+  ModelBuilder b;
+  b.input("x", {2, 3});
+  b.float_initializer("x", {2, 3}, {1, 2, 3, 4, 5, 6});
+  b.node("Relu", {"x"}, "y");
+  b.output("y");
+  CHECK_THROWS_WITH_AS(nn::SymbolBlock::from_model(b.m, "hide.onnx"),
+                       doctest::Contains("got 0 inputs and 1 outputs (inputs given by an initializer, not counted: 'x')"),
+                       ValueError);
+}
+TEST_CASE("import: an input declared with a negative dimension is refused") {
+  ModelBuilder b;
+  b.input("x", {2, -4});
+  b.node("Relu", {"x"}, "y");
+  b.output("y");
+  CHECK_THROWS_WITH_AS(nn::SymbolBlock::from_model(b.m, "neg.onnx"),
+                       doctest::Contains("'neg.onnx': input 'x' of shape (2, -4) has a negative dimension"),
+                       ValueError);
+}
+}
+
+TEST_SUITE("onnx/symbol_block") {
+TEST_CASE("PyTorch's ordinary CNN at opsets 13 to 17: grouped, dilated Conv, BatchNorm, pools' ceil and padding") {
+  // scripts/make_torch_cnn_onnx.py: Conv (pads (1, 2), dilation (1, 2); groups 4, stride 2), BatchNormalization
+  // after a broadcasting Mul and Add, MaxPool (ceil_mode), AveragePool counting padding and not (PyTorch's Pad
+  // first), Concat, x.reshape(x.shape[0], -1) as int64 ops, Flatten, Gemm (transB), Softmax; batch dynamic.
+  // Each sample's output depends on it alone: batches of the fixture's inputs in another order and number have
+  // PyTorch's outputs picked alike.
+  const auto [x, want] = fixture_io("torch_cnn_io.json");
+  auto rows = [](const NDArray<float>& a, const std::vector<std::size_t>& pick) {
+    Shape s = a.shape();
+    s[0] = pick.size();
+    NDArray<float> out(s);
+    const std::size_t n = a.size() / a.shape(0);
+    for (std::size_t k = 0; k < pick.size(); ++k)
+      std::copy(a.data() + pick[k] * n, a.data() + (pick[k] + 1) * n, out.data() + k * n);
+    return out;
+  };
+  for (int opset : {13, 14, 15, 16, 17}) {
+    INFO("opset ", opset);
+    auto net = nn::SymbolBlock::imports(GLUINO_TEST_DATA_DIR "/onnx/torch_cnn" + std::to_string(opset) + ".onnx");
+    const auto ops = net->op_types();
+    for (const char* op : {"BatchNormalization", "MaxPool", "AveragePool", "Concat", "Reshape", "Gemm", "Softmax"})
+      CHECK(std::find(ops.begin(), ops.end(), op) != ops.end());
+    CHECK(max_abs_diff((*net)(x), want) <= 1e-5f);
+    for (const std::vector<std::size_t>& pick : {std::vector<std::size_t>{1}, {2, 0, 1, 1, 2}})
+      CHECK(max_abs_diff((*net)(rows(x, pick)), rows(want, pick)) <= 1e-5f);
+    net->hybridize();
+    CHECK(max_abs_diff((*net)(rows(x, {2, 0})), rows(want, {2, 0})) <= 1e-5f);
+    CHECK(max_abs_diff((*net)(x), want) <= 1e-5f);
+    auto net64 = std::dynamic_pointer_cast<nn::BasicSymbolBlock<double>>(net->cast<double>());
+    REQUIRE(net64 != nullptr);
+    CHECK(max_abs_diff((*net64)(x.astype<double>()).astype<float>(), want) <= 1e-5f);
+  }
+}
+TEST_CASE("a SymbolBlock's parameters saved and loaded: the outputs come back; running statistics too") {
+  auto net = nn::SymbolBlock::imports(GLUINO_TEST_DATA_DIR "/onnx/torch_cnn13.onnx");
+  const auto [x, want] = fixture_io("torch_cnn_io.json");
+  const auto path = (out_dir() / "torch_cnn13.safetensors").string();
+  net->save_parameters(path);
+  auto again = nn::SymbolBlock::imports(GLUINO_TEST_DATA_DIR "/onnx/torch_cnn13.onnx");
+  for (const auto& [name, p] : again->collect_params()) p->data().fill(0.5f);
+  CHECK(max_abs_diff((*again)(x), want) > 1e-3f);
+  again->load_parameters(path);
+  CHECK(max_abs_diff((*again)(x), want) <= 1e-5f);
+}
+}

@@ -347,6 +347,8 @@ Node parse(Context<T>& cx, const ::onnx::NodeProto& p) {
       for (auto v : n.lists.at(key))
         if (v < 0 || v > (std::int64_t(1) << 30) || (v == 0 && std::string(key) != "pads"))
           cx.refuse(n, std::string("attribute '") + key + "' = " + std::to_string(v) + " is out of range");
+  if (n.ints.count("group") && (n.ints.at("group") < 1 || n.ints.at("group") > (std::int64_t(1) << 30)))
+    cx.refuse(n, "attribute 'group' = " + std::to_string(n.ints.at("group")) + " is out of range (1 to 2^30)");
   // pads (begins..., ends...): the same at both ends of each axis
   auto symmetric_pads = [&]() {
     const auto& pads = n.lists.count("pads") ? n.lists.at("pads") : std::vector<std::int64_t>{};

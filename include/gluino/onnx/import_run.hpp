@@ -117,6 +117,8 @@ void run(const Context<T>& cx, const Node& n, std::map<std::string, NDArray<T>>&
     const bool ta = args.int_or("transA", 0) != 0, tb = args.int_or("transB", 0) != 0;
     const NDArray<T>& a = args.in(0);
     const NDArray<T>& b = args.in(1);
+    if (a.ndim() != 2 || b.ndim() != 2)  // as ONNX Runtime: not a batched or a vector product
+      cx.refuse(n, "A and B must be matrices, got shapes " + shape_str(a.shape()) + " and " + shape_str(b.shape()));
     const bool plain_bias = !args.has(2) || (args.in(2).ndim() == 1 && args.in(2).shape(0) == b.shape(0));
     if (!ta && tb && alpha == 1.0 && beta == 1.0 && plain_bias)
       y = nd::fully_connected(a, b, args.has(2) ? args.in(2) : NDArray<T>(), false);

@@ -39,7 +39,9 @@ namespace gluino::nn {
 /// (VALID, SAME_UPPER, SAME_LOWER) and pads differing at the two ends of an axis pad the input
 /// first where gluino's symmetric padding cannot.  ValueError naming the file, the node, its op and
 /// the opset for anything not supported (Dropout with training_mode true, auto_pad with pads, axes
-/// in the other opset's form); the model is checked whole before the block is made.
+/// in the other opset's form); the model is checked whole before the block is made.  An op's error on
+/// the input's shapes when it runs (an Add that does not broadcast) keeps its type (ShapeError, ...)
+/// and names the block, the file, the node, its op and the opset.
 template <class T>
 class BasicSymbolBlock : public BasicHybridBlock<T> {
  public:
@@ -91,7 +93,17 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     for (const auto& [name, pos] : params_) env[name] = this->param_at(pos)->data();
     for (const auto& [name, a] : cx_.constants) env[name] = a;
     std::map<std::string, detail::onnx_import::Ints> ints;  // computed from x's shape: nothing kept across calls
-    for (const Node& n : nodes_) detail::onnx_import::run(cx_, n, env, ints);
+    for (const Node& n : nodes_) {
+      try {
+        detail::onnx_import::run(cx_, n, env, ints);
+      } catch (const ShapeError& e) {  // an op's error on this input's shapes: the node named, the type kept
+        at_node<ShapeError>(n, e);
+      } catch (const ValueError& e) {
+        at_node<ValueError>(n, e);
+      } catch (const StateError& e) {
+        at_node<StateError>(n, e);
+      }  // other gluino errors (autograd::AnomalyError, ...) pass unchanged, keeping their type
+    }
     auto out = env.find(output_);
     GLUINO_CHECK(ValueError, out != env.end(), this->who(), ": the model's output '", output_,
                  "' is not a floating-point tensor");
@@ -126,8 +138,12 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
   BasicSymbolBlock(const ::onnx::ModelProto& m, const std::string& where)
       : BasicHybridBlock<T>(BasicBlockOptions<T>{.alias = "symbolblock"}) {
     cx_.where = where;
-    for (const auto& o : m.opset_import())
-      if (o.domain().empty() || o.domain() == "ai.onnx") cx_.opset = int(o.version());
+    for (const auto& o : m.opset_import())  // one for ONNX's domain: a lenient reader took the last one
+      if (o.domain().empty() || o.domain() == "ai.onnx") {
+        GLUINO_CHECK(ValueError, cx_.opset == 0, "SymbolBlock::imports: '", cx_.where,
+                     "': ONNX's domain is imported twice, at opsets ", cx_.opset, " and ", o.version());
+        cx_.opset = int(o.version());
+      }
     GLUINO_CHECK(ValueError, cx_.opset >= 11 && cx_.opset <= 17, "SymbolBlock::imports: '", cx_.where, "': opset ",
                  cx_.opset, " is not supported (11 to 17)");
     const ::onnx::GraphProto& g = m.graph();
@@ -136,9 +152,13 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     std::vector<const ::onnx::ValueInfoProto*> inputs;
     for (const auto& v : g.input())
       if (!inits.count(v.name())) inputs.push_back(&v);
+    std::string shadowed;  // graph inputs an initializer of the same name gives (ONNX: a default value)
+    for (const auto& v : g.input())
+      if (inits.count(v.name())) shadowed += (shadowed.empty() ? "'" : ", '") + v.name() + "'";
     GLUINO_CHECK(ValueError, inputs.size() == 1 && g.output_size() == 1, "SymbolBlock::imports: '", cx_.where,
                  "': a model of one input and one output is supported, got ", inputs.size(), " inputs and ",
-                 g.output_size(), " outputs");
+                 g.output_size(), " outputs",
+                 shadowed.empty() ? std::string() : " (inputs given by an initializer, not counted: " + shadowed + ")");
     input_ = inputs[0]->name();
     output_ = g.output(0).name();
     const auto& type = inputs[0]->type().tensor_type();
@@ -147,6 +167,9 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
                  " (1 float, 11 double)");
     input_shape_known_ = type.has_shape();  // a model may leave the input's shape open
     for (const auto& d : type.shape().dim()) input_shape_.push_back(d.has_dim_value() ? d.dim_value() : 0);
+    for (const auto& d : type.shape().dim())  // a lenient reader would take it for a symbolic axis
+      GLUINO_CHECK(ValueError, !d.has_dim_value() || d.dim_value() >= 0, "SymbolBlock::imports: '", cx_.where,
+                   "': input '", input_, "' of shape ", declared_str(type.shape()), " has a negative dimension");
 
     std::set<std::string> known = {input_};
     cx_.kinds[input_] = Kind::real;
@@ -228,6 +251,25 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
                  ", only a float tensor is supported");
   }
 
+  // Rethrows an op's error raised while running node n as E, prefixed with the block, the file, the node, its
+  // op and the opset (the op's message alone named neither: "add: shapes (2, 4) and (3,) ..."); the importer's
+  // own refusals (cx_.refuse) name them already and pass unchanged.
+  template <class E>
+  [[noreturn]] void at_node(const Node& n, const Error& e) const {
+    const std::string what = e.what();
+    if (what.rfind("SymbolBlock::imports: ", 0) == 0) throw;
+    ::gluino::detail::raise<E>(this->who(), ": '", cx_.where, "': node '", n.name, "' (op ", n.type, ", opset ",
+                               cx_.opset, "): ", what);
+  }
+  // A declared shape as written: (2, -4), "?" for a symbolic axis.
+  static std::string declared_str(const ::onnx::TensorShapeProto& s) {
+    std::ostringstream os;
+    os << '(';
+    for (int i = 0; i < s.dim_size(); ++i)
+      os << (i ? ", " : "") << (s.dim(i).has_dim_value() ? std::to_string(s.dim(i).dim_value()) : "?");
+    os << ')';
+    return os.str();
+  }
   static std::string dims_str(const std::vector<std::int64_t>& d) {
     std::ostringstream os;
     os << '(';
