@@ -66,7 +66,9 @@ step "sanitize tests"
 # Compiled for AVX2 (x86-64-v3) rather than this CPU, so that on an AVX-512 machine the kernels'
 # AVX2 and generic paths are tested too (passes 1 and 2 test the AVX-512 ones).
 isa=(-DGLUINO_NATIVE=ON)
-if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then isa=(-DGLUINO_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3); fi
+if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then
+  isa=(-DGLUINO_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3)
+fi
 cmake -S . -B build/header-only -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g0" "${isa[@]}" \
   -DGLUINO_PRECOMPILED=OFF -DGLUINO_UNITY_TESTS=ON -DGLUINO_COMPILE_FAIL_TESTS=OFF -DGLUINO_BUILD_EXAMPLES=OFF \
   -DGLUINO_BUILD_BENCH=OFF -DGLUINO_INSTALL=OFF -DGLUINO_ONNX=OFF -DGLUINO_MPI=OFF >/dev/null
