@@ -469,6 +469,17 @@ std::pair<NDArray<float>, NDArray<float>> fixture_io(const std::string& file) {
   };
   return {array_of(io.at("inputs")[0]), array_of(io.at("outputs")[0])};
 }
+// The rows `pick` of a (first-axis) batch, in that order: a batch of a fixture's samples in
+// another order and number, whose outputs are the fixture's outputs picked alike.
+NDArray<float> rows(const NDArray<float>& a, const std::vector<std::size_t>& pick) {
+  Shape s = a.shape();
+  s[0] = pick.size();
+  NDArray<float> out(s);
+  const std::size_t n = a.size() / a.shape(0);
+  for (std::size_t k = 0; k < pick.size(); ++k)
+    std::copy(a.data() + pick[k] * n, a.data() + (pick[k] + 1) * n, out.data() + k * n);
+  return out;
+}
 }  // namespace
 
 TEST_SUITE("onnx/symbol_block") {
@@ -521,15 +532,6 @@ TEST_CASE("PyTorch's x.view(x.size(0), -1) (Shape, Gather, Unsqueeze, Concat, Re
   // sample's logits do not depend on the others (eval mode), so a batch of the fixture's inputs picked in another
   // order and number has PyTorch's logits picked alike: batches of 1, 5 and 3 checked against PyTorch's numbers.
   const auto [x, want] = fixture_io("torch_view_io.json");
-  auto rows = [](const NDArray<float>& a, const std::vector<std::size_t>& pick) {
-    Shape s = a.shape();
-    s[0] = pick.size();
-    NDArray<float> out(s);
-    const std::size_t n = a.size() / a.shape(0);
-    for (std::size_t k = 0; k < pick.size(); ++k)
-      std::copy(a.data() + pick[k] * n, a.data() + (pick[k] + 1) * n, out.data() + k * n);
-    return out;
-  };
   const std::vector<std::vector<std::size_t>> batches = {{0, 1, 2}, {1}, {2, 0, 1, 1, 2}, {0, 1, 2}, {2}};
   for (int opset : {13, 17}) {
     INFO("opset ", opset);
@@ -1961,15 +1963,6 @@ TEST_CASE("PyTorch's ordinary CNN at opsets 13 to 17: grouped, dilated Conv, Bat
   // Each sample's output depends on it alone: batches of the fixture's inputs in another order and number have
   // PyTorch's outputs picked alike.
   const auto [x, want] = fixture_io("torch_cnn_io.json");
-  auto rows = [](const NDArray<float>& a, const std::vector<std::size_t>& pick) {
-    Shape s = a.shape();
-    s[0] = pick.size();
-    NDArray<float> out(s);
-    const std::size_t n = a.size() / a.shape(0);
-    for (std::size_t k = 0; k < pick.size(); ++k)
-      std::copy(a.data() + pick[k] * n, a.data() + (pick[k] + 1) * n, out.data() + k * n);
-    return out;
-  };
   for (int opset : {13, 14, 15, 16, 17}) {
     INFO("opset ", opset);
     auto net = nn::SymbolBlock::imports(GLUINO_TEST_DATA_DIR "/onnx/torch_cnn" + std::to_string(opset) + ".onnx");
