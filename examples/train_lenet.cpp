@@ -20,6 +20,7 @@
 #include <gluino/data/dataloader.hpp>
 #include <gluino/data/vision/datasets.hpp>
 #include <gluino/data/vision/transforms.hpp>
+#include <gluino/detail/atomic_file.hpp>  // the metrics CSV is written as the checkpoint is
 #include <gluino/gluino.hpp>
 
 #include "support/fashion_mnist.hpp"
@@ -27,7 +28,6 @@
 #if GLUINO_EXAMPLES_ONNX
 #include <gluino/onnx/export.hpp>
 #endif
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -35,8 +35,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <iostream>
+#include <locale>
 #include <map>
 #include <sstream>
 #include <string>
@@ -143,9 +143,12 @@ struct EpochRow {
 };
 
 /// The metrics as CSV text: what the metrics file holds and what the checkpoint keeps (the
-/// checkpoint's copy is the one --resume reads; the file is output only).
+/// checkpoint's copy is the one --resume reads; the file is output only).  Numbers in the
+/// classic locale whatever the global one: under a German one 0.92 would be "0,92", a column
+/// more for every reader of the CSV.
 std::string metrics_csv(const std::vector<EpochRow>& rows) {
   std::ostringstream out;
+  out.imbue(std::locale::classic());
   out << "epoch,train_loss,train_acc,test_acc,seconds,img_per_s\n";
   for (const auto& r : rows)
     out << r.epoch << ',' << r.loss << ',' << r.train_acc << ',' << r.test_acc << ',' << r.seconds << ','
@@ -169,27 +172,13 @@ std::vector<EpochRow> parse_metrics(const std::string& text, const std::string& 
   return rows;
 }
 
-/// Replaces `path` by a temporary written beside it and renamed over it, so that an interrupted
-/// write leaves the previous file whole.
-void replace_file(const std::string& path, const std::function<void(const std::string&)>& write) {
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  try {
-    write(tmp);
-    std::filesystem::rename(tmp, path);
-  } catch (...) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw;
-  }
-}
-
+/// Writes the metrics CSV as the checkpoint's files are written (detail::write_file_atomically):
+/// a temporary beside it, synced, then renamed over it, so that an interrupted write or a crash
+/// leaves the previous file whole.
 void write_metrics(const std::string& path, const std::vector<EpochRow>& rows) {
-  replace_file(path, [&](const std::string& tmp) {
-    std::ofstream out(tmp);
-    out << metrics_csv(rows);
-    out.close();
-    GLUINO_CHECK(ValueError, !out.fail(), "train_lenet: cannot write '", path, "'");
-  });
+  const std::string text = metrics_csv(rows);
+  gluino::detail::write_file_atomically(path, "train_lenet: '" + path + "': ",
+                                        [&](std::ostream& out) { out << text; });
 }
 
 /// The recipe: everything that makes a run's numbers what they are.  Kept in the checkpoint

@@ -78,6 +78,28 @@ TEST_CASE("SplitSampler: drop_last gives every part n / parts indices, none twic
   CHECK(total == huge);
   CHECK(data::SplitSampler(7, 6, {.drop_last = true}).length(huge) == huge / 7);
 }
+TEST_CASE("SplitSampler: more parts than 2^32 (up to 2^64 - 1): where each part starts does not overflow") {
+  // Part k starts at floor(k n / parts), worked out here in 128 bits.
+  __extension__ typedef unsigned __int128 Wide;
+  const std::size_t max = std::numeric_limits<std::size_t>::max();
+  auto start = [](std::size_t n, std::size_t parts, std::size_t k) {
+    return static_cast<std::size_t>(Wide(k) * Wide(n) / Wide(parts));
+  };
+  const std::size_t cases[][2] = {{max, max - 1}, {max, max}, {max - 1, 12345}, {(std::size_t(1) << 63) + 5, max},
+                                  {5000000000, (std::size_t(1) << 40) + 7}, {5000000000, 4999999999},
+                                  {(std::size_t(1) << 32) + 1, max - 3}};
+  for (const auto& [parts, n] : cases) {
+    CAPTURE(parts);
+    CAPTURE(n);
+    for (const std::size_t k : {std::size_t(0), std::size_t(1), parts / 3, parts / 2, parts - 2, parts - 1}) {
+      CAPTURE(k);
+      const std::size_t len = data::SplitSampler(parts, k).length(n);
+      CHECK(len == start(n, parts, k + 1) - start(n, parts, k));
+      CHECK(len >= n / parts);
+      CHECK(len <= n / parts + 1);
+    }
+  }
+}
 TEST_CASE("a DataLoader with a sampler visits the sampler's indices; size() counts them") {
   NDArray<float> x(Shape{10, 1}), y(Shape{10});
   for (std::size_t i = 0; i < 10; ++i) x.at(i, 0) = y.at(i) = float(i);

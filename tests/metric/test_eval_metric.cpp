@@ -4,10 +4,16 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <gluino/metric/accuracy.hpp>
 #include <gluino/metric/binary_classification.hpp>
+#include <gluino/metric/cross_entropy.hpp>
+#include <gluino/metric/loss.hpp>
 #include <gluino/metric/pearson_correlation.hpp>
 #include <gluino/metric/regression.hpp>
 #include <gluino/nd/creation.hpp>
+#include <memory>
+#include <string>
+#include <vector>
 
 using namespace gluino;
 
@@ -73,5 +79,33 @@ TEST_CASE("update of several batches: a bad pair changes nothing, local or globa
   CHECK(r.stats().n == 3);
   r.update(nd::array<float>({5, 1}), nd::array<float>({1, 5}));  // and goes on from there
   CHECK(r.stats().n == 5);
+}
+TEST_CASE("an undefined labels or preds array names the metric and the argument; nothing is counted") {
+  const NDArray<float> none, labels = nd::array<float>({0, 1});
+  const NDArray<float> scores = nd::array<float>({0.8f, 0.2f, 0.3f, 0.7f}, {2, 2});
+  const std::vector<std::shared_ptr<metric::EvalMetric>> metrics = {
+      std::make_shared<metric::Accuracy>(),         std::make_shared<metric::TopKAccuracy>(2),
+      std::make_shared<metric::F1>(),               std::make_shared<metric::MCC>(),
+      std::make_shared<metric::CrossEntropy>(),     std::make_shared<metric::Perplexity>(std::nullopt),
+      std::make_shared<metric::BasicPearsonCorrelation<float>>(), std::make_shared<metric::MAE>(),
+      std::make_shared<metric::MSE>(),              std::make_shared<metric::RMSE>()};
+  for (const auto& m : metrics) {
+    CAPTURE(m->name());
+    const std::string on_labels = m->name() + ": update: labels is an undefined (default-constructed) array";
+    const std::string on_preds = m->name() + ": update: preds is an undefined (default-constructed) array";
+    CHECK_THROWS_WITH_AS(m->update(none, scores), on_labels.c_str(), StateError);
+    CHECK_THROWS_WITH_AS(m->update(labels, none), on_preds.c_str(), StateError);
+    CHECK_THROWS_WITH_AS(m->update(none, none), on_labels.c_str(), StateError);
+    CHECK(m->num_inst() == 0);
+    CHECK(std::isnan(m->get_global().second));
+  }
+  metric::Loss loss;  // its labels are ignored (Gluon), so they may be undefined; the losses may not
+  loss.update(none, nd::array<float>({1, 3}));
+  CHECK(loss.get().second == 2.0);
+  CHECK_THROWS_WITH_AS(loss.update(labels, none), "loss: update: losses is an undefined (default-constructed) array",
+                       StateError);
+  CHECK_THROWS_WITH_AS(loss.update(none), "loss: update: losses is an undefined (default-constructed) array",
+                       StateError);
+  CHECK(loss.num_inst() == 2);
 }
 }

@@ -1889,6 +1889,73 @@ TEST_CASE("import: an op's error at run time names the file, the node, its op an
     }
   }
 }
+TEST_CASE("import: errors in backward and in a hybridized replay name the node too (type kept)") {
+  ModelBuilder b;  // z = erf(x * x): Mul saves x for its backward
+  b.input("x", {2, 3});
+  b.node("Mul", {"x", "x"}, "y").set_name("sq");
+  b.node("Erf", {"y"}, "z").set_name("e");
+  b.output("z");
+  for (const bool hybrid : {false, true}) {
+    CAPTURE(hybrid);
+    auto net = nn::SymbolBlock::from_model(b.m, "bw.onnx");
+    auto forward = [&](const NDArray<float>& x) {
+      autograd::record rec;
+      return (*net)(x);
+    };
+    if (hybrid) {
+      net->hybridize();
+      NDArray<float> x0 = iota_batch({2, 3});
+      x0.attach_grad();
+      forward(x0).backward();  // traces the recording graph; the calls below replay it
+    }
+    {  // x changed in place between forward and backward: the engine's message quotes the op with the node
+      NDArray<float> x = iota_batch({2, 3});
+      x.attach_grad();
+      NDArray<float> z = forward(x);
+      x.fill(0.5f);
+      CHECK_THROWS_WITH_AS(z.backward(), doctest::Contains("of 'multiply, in symbolblock"), StateError);
+      CHECK_THROWS_WITH_AS(z.backward(), doctest::Contains("_: 'bw.onnx': node 'sq' (op Mul, opset 13)' was modified"),
+                           StateError);
+    }
+    {  // a second backward without retain_graph
+      NDArray<float> x = iota_batch({2, 3});
+      x.attach_grad();
+      NDArray<float> z = forward(x);
+      z.backward();
+      CHECK_THROWS_WITH_AS(z.backward(), doctest::Contains("through 'erf, in symbolblock"), StateError);
+      CHECK_THROWS_WITH_AS(z.backward(), doctest::Contains("_: 'bw.onnx': node 'e' (op Erf, opset 13)' was freed"),
+                           StateError);
+    }
+    {  // the gradients are those of the ops themselves: 2x erf'(x^2) = 4x exp(-x^4) / sqrt(pi)
+      NDArray<float> x = iota_batch({2, 3});
+      x.attach_grad();
+      forward(x).backward();
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        const double v = x.data()[i];
+        CHECK(x.grad().data()[i] == doctest::Approx(4 * v * std::exp(-v * v * v * v) / std::sqrt(std::acos(-1.0))));
+      }
+    }
+  }
+  {  // an index out of range only in a replay (the trace's were in range): embedding's ValueError, named
+    ModelBuilder g;
+    g.input("i", {3});
+    g.float_initializer("w", {4, 2}, {1, 2, 3, 4, 5, 6, 7, 8});
+    ModelBuilder::attr(g.node("Cast", {"i"}, "j"), "to", std::int64_t(::onnx::TensorProto_DataType_INT64));
+    g.node("Gather", {"w", "j"}, "y").set_name("lookup");
+    g.output("y");
+    auto net = nn::SymbolBlock::from_model(g.m, "gather.onnx");
+    net->hybridize();
+    NDArray<float> i(Shape{3});
+    for (std::size_t k = 0; k < 3; ++k) i.data()[k] = float(k + 1);
+    const NDArray<float> y = (*net)(i);  // traced
+    CHECK(y.to_vector() == std::vector<float>{3, 4, 5, 6, 7, 8});
+    i.data()[2] = 7;
+    CHECK_THROWS_WITH_AS((*net)(i),
+                         doctest::Contains("_: 'gather.onnx': node 'lookup' (op Gather, opset 13): embedding: "),
+                         ValueError);
+    CHECK(net->cached_graphs().size() == 1);  // it was the replay that failed
+  }
+}
 TEST_CASE("import: Conv's and ConvTranspose's group must be at least 1; Gemm's A and B must be matrices") {
   for (const char* op : {"Conv", "ConvTranspose"})
     for (std::int64_t group : {std::int64_t(0), std::int64_t(-2)}) {
@@ -1943,6 +2010,28 @@ TEST_CASE("import: an initializer named as the only input: refused, saying that 
   CHECK_THROWS_WITH_AS(nn::SymbolBlock::from_model(b.m, "hide.onnx"),
                        doctest::Contains("got 0 inputs and 1 outputs (inputs given by an initializer, not counted: 'x')"),
                        ValueError);
+}
+TEST_CASE("import: an input declared with a dimension of 0 (ONNX: a zero size, not a symbolic axis) is refused") {
+  for (const std::vector<std::int64_t>& dims : {std::vector<std::int64_t>{0, 3}, std::vector<std::int64_t>{2, 0}}) {
+    ModelBuilder b;
+    b.input("x", dims);
+    b.node("Relu", {"x"}, "y");
+    b.output("y");
+    const std::string want = "'zero.onnx': input 'x' of shape (" + std::to_string(dims[0]) + ", " +
+                             std::to_string(dims[1]) + ") has a dimension of 0, which ONNX reads as a zero size";
+    CHECK_THROWS_WITH_AS(nn::SymbolBlock::from_model(b.m, "zero.onnx"), doctest::Contains(want.c_str()), ValueError);
+  }
+  ModelBuilder b;  // a symbolic axis: a dim_param, or no value; either takes any size
+  b.input("x", {2, 3});
+  auto& shape = *b.g().mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape();
+  shape.mutable_dim(0)->set_dim_param("batch");
+  shape.mutable_dim(1)->clear_dim_value();
+  b.node("Relu", {"x"}, "y");
+  b.output("y");
+  auto net = nn::SymbolBlock::from_model(b.m, "zero.onnx");
+  CHECK(net->input_shape() == std::vector<std::int64_t>{0, 0});
+  const NDArray<float> x = iota_batch({4, 5});
+  CHECK((*net)(x).to_vector() == nd::relu(x).to_vector());
 }
 TEST_CASE("import: an input declared with a negative dimension is refused") {
   ModelBuilder b;

@@ -5,6 +5,7 @@
 /// part of every epoch (Gluon's contrib SplitSampler, PyTorch's DistributedSampler).
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -65,10 +66,36 @@ class SplitSampler final : public Sampler {
   void set_epoch(std::uint64_t e) { epoch_ = e; }
 
  private:
-  // Where piece k starts: k n / parts (without the overflow of k n), or k (n / parts) with drop_last.
+  // Where piece k (0 <= k <= parts) starts: floor(k n / parts), worked out as k q + floor(k r / parts)
+  // (n = q parts + r) without the overflow of k n or of k r (parts above 2^32); or k q with drop_last.
   std::size_t cut(std::size_t n, std::size_t k) const {
     const std::size_t q = n / parts_, r = n % parts_;
-    return opt_.drop_last ? q * k : q * k + r * k / parts_;
+    if (opt_.drop_last) return q * k;
+    return q * k + (k == 0 || r <= std::numeric_limits<std::size_t>::max() / k ? r * k / parts_
+                                                                               : mul_div(r, k, parts_));
+  }
+  // floor(a b / c) for a < c and b <= c, by long multiplication over b's bits that keeps a times the
+  // bits read so far as quot c + rem, rem < c: no value exceeds c (quot stays below b).
+  static std::size_t mul_div(std::size_t a, std::size_t b, std::size_t c) {
+    std::size_t quot = 0, rem = 0;
+    for (int bit = std::numeric_limits<std::size_t>::digits - 1; bit >= 0; --bit) {
+      quot <<= 1;  // doubled: 2 rem may reach c
+      if (rem >= c - rem) {
+        rem -= c - rem;
+        ++quot;
+      } else {
+        rem += rem;
+      }
+      if ((b >> bit) & 1u) {  // plus a: rem + a may reach c
+        if (rem >= c - a) {
+          rem -= c - a;
+          ++quot;
+        } else {
+          rem += a;
+        }
+      }
+    }
+    return quot;
   }
   std::size_t parts_, part_;
   SplitSamplerOptions opt_;

@@ -22,6 +22,7 @@ class BasicAccuracy : public BasicEvalMetric<T> {
   explicit BasicAccuracy(int axis = 1, std::string name = "accuracy") : BasicEvalMetric<T>(std::move(name)), axis_(axis) {}
   using BasicEvalMetric<T>::update;
   void update(const NDArray<T>& labels, const NDArray<T>& preds) override {
+    this->check_defined(labels, preds);
     const NDArray<T> cls = preds.shape() == labels.shape() ? preds : nd::argmax(preds, axis_, false);
     GLUINO_CHECK(ShapeError, cls.size() == labels.size(), this->name(), ": labels of shape ", labels.shape(),
                  " do not match predictions of shape ", preds.shape());
@@ -52,6 +53,7 @@ class BasicTopKAccuracy : public BasicEvalMetric<T> {
   }
   using BasicEvalMetric<T>::update;
   void update(const NDArray<T>& labels, const NDArray<T>& preds) override {
+    this->check_defined(labels, preds);
     GLUINO_CHECK(ShapeError, preds.ndim() == 2 && labels.size() == preds.shape()[0], this->name(), ": labels of shape ",
                  labels.shape(), " do not match predictions of shape ", preds.shape(), " (expected (N, C) and (N,))");
     const std::size_t n = preds.shape()[0], c = preds.shape()[1];

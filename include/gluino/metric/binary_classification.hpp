@@ -52,6 +52,7 @@ class BasicBinaryClassificationMetric : public BasicAveragedMetric<T, BinaryCoun
   using BasicAveragedMetric<T, BinaryCounts>::BasicAveragedMetric;
   using BasicEvalMetric<T>::update;
   void update(const NDArray<T>& labels, const NDArray<T>& preds) override {
+    this->check_defined(labels, preds);
     GLUINO_CHECK(ShapeError, preds.ndim() == 2 && labels.size() == preds.shape()[0], this->name(), ": labels of shape ",
                  labels.shape(), " do not match predictions of shape ", preds.shape(), " (expected (N, 2) and (N,))");
     const std::size_t n = preds.shape()[0], c = preds.shape()[1];

@@ -24,6 +24,7 @@ class BasicCrossEntropy : public BasicEvalMetric<T> {
       : BasicEvalMetric<T>(std::move(name)), eps_(eps) {}
   using BasicEvalMetric<T>::update;
   void update(const NDArray<T>& labels, const NDArray<T>& preds) override {
+    this->check_defined(labels, preds);
     GLUINO_CHECK(ShapeError, preds.ndim() == 2 && labels.size() == preds.shape()[0], this->name(), ": labels of shape ",
                  labels.shape(), " do not match probabilities of shape ", preds.shape(), " (expected (N,) and (N, C))");
     const std::size_t n = preds.shape()[0], c = preds.shape()[1];
@@ -56,6 +57,7 @@ class BasicPerplexity : public BasicEvalMetric<T> {
       : BasicEvalMetric<T>(std::move(name)), ignore_label_(ignore_label), axis_(axis) {}
   using BasicEvalMetric<T>::update;
   void update(const NDArray<T>& labels, const NDArray<T>& preds) override {
+    this->check_defined(labels, preds);
     GLUINO_CHECK(ShapeError, preds.ndim() >= 1, this->name(), ": probabilities of shape ", preds.shape(),
                  " have no class axis");
     const std::size_t a = preds.shape().normalize_axis(axis_), c = preds.shape()[a];

@@ -90,6 +90,13 @@ class BasicEvalMetric {
     sum_metric_ = s.sum, global_sum_metric_ = s.global_sum, num_inst_ = s.num, global_num_inst_ = s.global_num;
   }
   template <class> friend class BasicCompositeEvalMetric;
+  /// StateError naming this metric and the argument when labels or preds is an undefined
+  /// (default-constructed) array, whose own message names neither: each metric's
+  /// update(labels, preds) calls it first.
+  void check_defined(const NDArray<T>& labels, const NDArray<T>& preds) const {
+    GLUINO_CHECK(StateError, labels.defined(), name_, ": update: labels is an undefined (default-constructed) array");
+    GLUINO_CHECK(StateError, preds.defined(), name_, ": update: preds is an undefined (default-constructed) array");
+  }
 
   /// Replaces the sums and counts (a metric computed from statistics of its own, as Gluon's
   /// F1(average="micro") sets sum_metric = F1 * examples and num_inst = examples).

@@ -16,6 +16,8 @@ class BasicLoss : public BasicEvalMetric<T> {
   void update(const NDArray<T>&, const NDArray<T>& losses) override { update(losses); }
   /// Adds the losses of one batch.
   void update(const NDArray<T>& losses) {
+    GLUINO_CHECK(StateError, losses.defined(), this->name(),
+                 ": update: losses is an undefined (default-constructed) array");
     double s = 0;
     for (const T v : losses) s += static_cast<double>(v);
     this->accumulate(s, losses.size());

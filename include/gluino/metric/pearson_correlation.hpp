@@ -40,6 +40,7 @@ class BasicPearsonCorrelation : public BasicAveragedMetric<T, PearsonMoments> {
       : BasicAveragedMetric<T, PearsonMoments>(std::move(name), average) {}
   using BasicEvalMetric<T>::update;
   void update(const NDArray<T>& labels, const NDArray<T>& preds) override {
+    this->check_defined(labels, preds);
     GLUINO_CHECK(ShapeError, labels.shape() == preds.shape(), this->name(), ": labels of shape ", labels.shape(),
                  " do not match predictions of shape ", preds.shape());
     if (labels.size() == 0) return;

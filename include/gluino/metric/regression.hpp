@@ -22,6 +22,7 @@ class BasicRegressionMetric : public BasicEvalMetric<T> {
   using BasicEvalMetric<T>::BasicEvalMetric;
   using BasicEvalMetric<T>::update;
   void update(const NDArray<T>& labels, const NDArray<T>& preds) override {
+    this->check_defined(labels, preds);
     const auto column = [](const Shape& s) { return s.ndim() == 1 ? Shape{s[0], 1} : s; };
     GLUINO_CHECK(ShapeError, column(labels.shape()) == column(preds.shape()), this->name(), ": labels of shape ",
                  labels.shape(), " do not match predictions of shape ", preds.shape());

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -22,6 +23,7 @@
 
 #include "gluino/core/error.hpp"
 #include "gluino/nn/hybrid_block.hpp"
+#include "gluino/onnx/import_label.hpp"
 #include "gluino/onnx/import_node.hpp"
 #include "gluino/onnx/import_run.hpp"
 
@@ -41,7 +43,9 @@ namespace gluino::nn {
 /// the opset for anything not supported (Dropout with training_mode true, auto_pad with pads, axes
 /// in the other opset's form); the model is checked whole before the block is made.  An op's error on
 /// the input's shapes when it runs (an Add that does not broadcast) keeps its type (ShapeError, ...)
-/// and names the block, the file, the node, its op and the opset.
+/// and names the block, the file, the node, its op and the opset; so does an error of the node's
+/// ops in backward (the engine's own messages, such as an input changed in place, quote the op
+/// with that label) and in a hybridized block's replay (onnx/import_label.hpp).
 template <class T>
 class BasicSymbolBlock : public BasicHybridBlock<T> {
  public:
@@ -93,16 +97,25 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
     for (const auto& [name, pos] : params_) env[name] = this->param_at(pos)->data();
     for (const auto& [name, a] : cx_.constants) env[name] = a;
     std::map<std::string, detail::onnx_import::Ints> ints;  // computed from x's shape: nothing kept across calls
+    autograd::Tracer<T>* const tracer = autograd::active_tracer<T>();
     for (const Node& n : nodes_) {
-      try {
-        detail::onnx_import::run(cx_, n, env, ints);
-      } catch (const ShapeError& e) {  // an op's error on this input's shapes: the node named, the type kept
-        at_node<ShapeError>(n, e);
-      } catch (const ValueError& e) {
-        at_node<ValueError>(n, e);
-      } catch (const StateError& e) {
-        at_node<StateError>(n, e);
-      }  // other gluino errors (autograd::AnomalyError, ...) pass unchanged, keeping their type
+      // An op's error on this input's shapes names the node, its type kept (other gluino errors,
+      // autograd::AnomalyError, ..., pass unchanged); so do the errors of the autograd nodes it
+      // records (backward) and of the ops a trace reports, when the graph replays them
+      // (onnx/import_label.hpp).  The label is made beforehand for those two only.
+      const bool recording = autograd::is_recording();
+      std::shared_ptr<const std::string> label;
+      if (recording || tracer) label = std::make_shared<const std::string>(node_label(n));
+      std::optional<detail::onnx_import::LabellingTracer<T>> relabel;
+      if (tracer) relabel.emplace(tracer, label);
+      detail::onnx_import::labelled_call([&] { return label ? *label : node_label(n); },
+                                         [&] { detail::onnx_import::run(cx_, n, env, ints); });
+      const auto y = env.find(n.out[0]);
+      if (!recording || y == env.end()) continue;  // an int64 tensor's node records nothing
+      std::vector<const NDArray<T>*> in;
+      for (const auto& i : n.in)
+        if (auto it = env.find(i); it != env.end()) in.push_back(&it->second);
+      detail::onnx_import::label_recorded(y->second, in, label);
     }
     auto out = env.find(output_);
     GLUINO_CHECK(ValueError, out != env.end(), this->who(), ": the model's output '", output_,
@@ -167,9 +180,16 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
                  " (1 float, 11 double)");
     input_shape_known_ = type.has_shape();  // a model may leave the input's shape open
     for (const auto& d : type.shape().dim()) input_shape_.push_back(d.has_dim_value() ? d.dim_value() : 0);
-    for (const auto& d : type.shape().dim())  // a lenient reader would take it for a symbolic axis
+    for (const auto& d : type.shape().dim()) {  // a lenient reader would take either for a symbolic axis
       GLUINO_CHECK(ValueError, !d.has_dim_value() || d.dim_value() >= 0, "SymbolBlock::imports: '", cx_.where,
                    "': input '", input_, "' of shape ", declared_str(type.shape()), " has a negative dimension");
+      // ONNX (IR.md, static tensor shapes): dim_value 0 is a real, zero size; an axis of any size has a dim_param
+      // or no value.  Only empty inputs would match, so such a model is refused rather than run on others.
+      GLUINO_CHECK(ValueError, !d.has_dim_value() || d.dim_value() != 0, "SymbolBlock::imports: '", cx_.where,
+                   "': input '", input_, "' of shape ", declared_str(type.shape()),
+                   " has a dimension of 0, which ONNX reads as a zero size, not as a symbolic one (that is a "
+                   "dim_param, or no value): a model of empty inputs is not supported");
+    }
 
     std::set<std::string> known = {input_};
     cx_.kinds[input_] = Kind::real;
@@ -251,15 +271,12 @@ class BasicSymbolBlock : public BasicHybridBlock<T> {
                  ", only a float tensor is supported");
   }
 
-  // Rethrows an op's error raised while running node n as E, prefixed with the block, the file, the node, its
-  // op and the opset (the op's message alone named neither: "add: shapes (2, 4) and (3,) ..."); the importer's
-  // own refusals (cx_.refuse) name them already and pass unchanged.
-  template <class E>
-  [[noreturn]] void at_node(const Node& n, const Error& e) const {
-    const std::string what = e.what();
-    if (what.rfind("SymbolBlock::imports: ", 0) == 0) throw;
-    ::gluino::detail::raise<E>(this->who(), ": '", cx_.where, "': node '", n.name, "' (op ", n.type, ", opset ",
-                               cx_.opset, "): ", what);
+  // What an op's error raised while running node n gets in front (the op's message alone names neither the
+  // block, the file nor the node: "add: shapes (2, 4) and (3,) ..."); the importer's own refusals (cx_.refuse)
+  // name them already and pass unchanged: "symbolblock0_: 'm.onnx': node 'plus' (op Add, opset 13)".
+  std::string node_label(const Node& n) const {
+    return this->who() + ": '" + cx_.where + "': node '" + n.name + "' (op " + n.type + ", opset " +
+           std::to_string(cx_.opset) + ")";
   }
   // A declared shape as written: (2, -4), "?" for a symbolic axis.
   static std::string declared_str(const ::onnx::TensorShapeProto& s) {
