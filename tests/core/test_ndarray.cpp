@@ -270,6 +270,26 @@ TEST_CASE("attach_grad and grad()") {
   x.attach_grad(GradReq::null);
   CHECK_THROWS_AS(x.grad(), StateError);
 }
+// x.grad() = nd::zeros<float>({2}) on an x of 6 elements used to rebind the gradient buffer itself:
+// backward then copied 6 gradient values into the 2-element buffer (a heap overflow), and an
+// optimizer read past it.  grad() is a handle to the buffer, as data() of a Parameter: write into it.
+TEST_CASE("grad() cannot be rebound to another array; writes through it reach the gradient buffer") {
+  CHECK_FALSE(std::is_assignable_v<decltype(std::declval<const NDArray<float>&>().grad()), NDArray<float>>);
+  CHECK_FALSE(std::is_assignable_v<decltype(std::declval<NDArray<double>&>().grad()), const NDArray<double>&>);
+  auto x = nd::array<float>({1, 2, 3});
+  x.attach_grad(GradReq::add);
+  x.grad().fill(1.0f);
+  x.grad().assign(x.grad() + 1.0f);
+  CHECK(x.grad().to_vector() == std::vector<float>{2, 2, 2});
+  {
+    autograd::record rec;
+    nd::sum(x * x).backward();  // adds 2 x
+  }
+  CHECK(x.grad().to_vector() == std::vector<float>{4, 6, 8});
+  const NDArray<float>& g = x.grad();  // a handle to the same buffer, kept alive
+  x.grad().fill(0.0f);
+  CHECK(g.to_vector() == std::vector<float>{0, 0, 0});
+}
 TEST_CASE("backward through NDArray methods") {
   auto x = nd::array<double>({1, 2, 3, 4}, {2, 2});
   x.attach_grad();

@@ -45,6 +45,16 @@ TEST_CASE("scientific notation for very large, very small or widely spread value
   CHECK(str(nd::array<double>({0.0, 1e-4})) == "[0.     0.0001]\n<NDArray 2 @cpu(0)>");  // zeros do not count
   CHECK(str(nd::array<float>({0.0f, 1e-4f})) == "[0.e+00 1.e-04]\n<NDArray 2 @cpu(0)>");   // 1e-4f < 1e-4
 }
+// Expected strings from NumPy 1.24's str() of the same float32 values.  A value whose shortest
+// digits are fewer than the column's used to be padded with zeros ("2.9413250e+08" for 294132512,
+// "-2.8000000e-03" for -0.0027999999): digits that are not the value's.
+TEST_CASE("scientific notation: every mantissa shows the value's own digits, not zeros, to the column's precision") {
+  CHECK(str(nd::array<float>({3.6457238e+08f, 2.9413251e+08f})) ==
+        "[3.6457238e+08 2.9413251e+08]\n<NDArray 2 @cpu(0)>");
+  CHECK(str(nd::array<float>({3.6457238e+08f, -2.8e-3f, 0.25f, 2.9413251e+08f})) ==
+        "[ 3.6457238e+08 -2.7999999e-03  2.5000000e-01  2.9413251e+08]\n<NDArray 4 @cpu(0)>");
+  CHECK(str(nd::array<float>({1e8f, 3.6457238e+08f})) == "[1.0000000e+08 3.6457238e+08]\n<NDArray 2 @cpu(0)>");
+}
 TEST_CASE("nan and inf") {
   const float inf = std::numeric_limits<float>::infinity();
   CHECK(str(nd::array<float>({std::nanf(""), 1.0f, -inf})) == "[ nan   1. -inf]\n<NDArray 3 @cpu(0)>");

@@ -235,6 +235,27 @@ TEST_CASE("concat and stack: errors name the op and the shapes") {
                        StateError);
 }
 
+TEST_CASE("concat and stack of zero-size arrays: the shape, and gradients of that shape") {
+  // A 0 after the joined axis makes every block empty (it used to divide by that 0 and crash).
+  auto a = nd::zeros<float>({2, 3, 0}), b = nd::zeros<float>({2, 1, 0});
+  a.attach_grad(), b.attach_grad();
+  {
+    autograd::record rec;
+    auto c = nd::concat<float>({a, b}, 1);
+    CHECK(c.shape() == Shape{2, 4, 0});
+    c.backward();
+  }
+  CHECK(a.grad().shape() == Shape{2, 3, 0});
+  CHECK(b.grad().shape() == Shape{2, 1, 0});
+  CHECK(nd::stack<float>({nd::zeros<float>({2, 0}), nd::zeros<float>({2, 0})}, 0).shape() == Shape{2, 2, 0});
+  CHECK(nd::stack<float>({nd::zeros<float>({0, 3}), nd::zeros<float>({0, 3})}, 1).shape() == Shape{0, 2, 3});
+  // A 0 before the axis, and an empty part beside a full one along it.
+  auto x = iota({2, 2});
+  CHECK(nd::concat<float>({x, nd::zeros<float>({2, 0}), x}, 1).to_vector() ==
+        std::vector<float>{0, 1, 0, 1, 2, 3, 2, 3});
+  CHECK(nd::concat<float>({nd::zeros<float>({0, 2}), x}, 0).to_vector() == x.to_vector());
+}
+
 TEST_CASE("shape ops: gradients match central differences (double)") {
   auto x = rand_array({2, 3, 4});
   // Each op followed by a non-linear function, so that a wrong gradient layout shows up.

@@ -205,6 +205,78 @@ TEST_CASE("errors: epsilon and momentum must be finite numbers in range; in_chan
   CHECK_NOTHROW(nn::BatchNorm({.momentum = 0.0}));
   CHECK_NOTHROW(nn::BatchNorm({.momentum = 1.0}));
 }
+// A naive reference: the batch statistics of channel c along `axis` of x, in double, the
+// outputs y = gamma (x - mean) / sqrt(var + eps) + beta, and MXNet's running update.
+namespace {
+struct NaiveBatchNorm {
+  std::vector<double> mean, var;  // running statistics
+  void step(const NDArray<double>& x, std::size_t axis, double momentum, double eps, const std::vector<double>& gamma,
+            const std::vector<double>& beta, std::vector<double>& y) {
+    const Shape& s = x.shape();
+    const std::size_t C = s[axis];
+    std::size_t inner = 1;
+    for (std::size_t d = axis + 1; d < s.ndim(); ++d) inner *= s[d];
+    std::vector<double> sum(C, 0.0), sq(C, 0.0);
+    const double m = static_cast<double>(x.size() / C);
+    for (std::size_t i = 0; i < x.size(); ++i) sum[i / inner % C] += x.data()[i];
+    for (std::size_t c = 0; c < C; ++c) sum[c] /= m;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const double d = x.data()[i] - sum[i / inner % C];
+      sq[i / inner % C] += d * d / m;
+    }
+    y.resize(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      const std::size_t c = i / inner % C;
+      y[i] = gamma[c] * (x.data()[i] - sum[c]) / std::sqrt(sq[c] + eps) + beta[c];
+    }
+    for (std::size_t c = 0; c < C; ++c) {
+      mean[c] = momentum * mean[c] + (1 - momentum) * sum[c];
+      var[c] = momentum * var[c] + (1 - momentum) * sq[c];
+    }
+  }
+};
+}  // namespace
+
+TEST_CASE("running statistics over several steps, any axis and momentum, match a naive loop (double)") {
+  struct Case {
+    Shape shape;
+    int axis;
+    double momentum;
+  };
+  for (const Case& k : {Case{{4, 3, 2, 2}, 1, 0.9}, Case{{5, 2, 3}, -1, 0.7}, Case{{3, 4}, 0, 0.5},
+                        Case{{1, 3}, 1, 0.9} /* a batch of one: variance 0, y = beta */, Case{{6, 2}, 1, 0.0},
+                        Case{{6, 2}, 1, 1.0} /* momentum 1: never updated */}) {
+    CAPTURE(k.shape);
+    CAPTURE(k.axis);
+    CAPTURE(k.momentum);
+    nn::BasicBatchNorm<double> bn{{.axis = k.axis, .momentum = k.momentum, .epsilon = 1e-3}};
+    bn.initialize();
+    const std::size_t axis = k.shape.normalize_axis(k.axis), C = k.shape[axis];
+    bn(nd::zeros<double>(k.shape));  // predict mode: infers C, changes nothing
+    bn.gamma()->set_data(rand_array({C}, 3, 0.5, 1.5));
+    bn.beta()->set_data(rand_array({C}, 4));
+    NaiveBatchNorm ref{std::vector<double>(C, 0.0), std::vector<double>(C, 1.0)};
+    for (int step = 0; step < 4; ++step) {
+      CAPTURE(step);
+      const auto x = rand_array(k.shape, 10 + static_cast<std::uint64_t>(step), -2.0 + step, 3.0 + 2.0 * step);
+      NDArray<double> y;
+      {
+        autograd::record rec;
+        y = bn(x);
+      }
+      std::vector<double> want;
+      ref.step(x, axis, k.momentum, 1e-3, bn.gamma()->data().to_vector(), bn.beta()->data().to_vector(), want);
+      const auto got = y.to_vector();
+      for (std::size_t i = 0; i < want.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-9));
+      const auto rm = bn.running_mean()->data().to_vector(), rv = bn.running_var()->data().to_vector();
+      for (std::size_t c = 0; c < C; ++c) {
+        CHECK(rm[c] == doctest::Approx(ref.mean[c]).epsilon(1e-12));
+        CHECK(rv[c] == doctest::Approx(ref.var[c]).epsilon(1e-12));
+      }
+    }
+  }
+}
+
 TEST_CASE("BatchNorm: the running statistics' update counts as an in-place change") {
   nn::BatchNorm bn;
   bn.initialize();

@@ -58,6 +58,12 @@ TEST_CASE("Conv1D: gradients of x, weight and bias match central differences (do
   c(x);
   CHECK(gradcheck([&](const V& in) { return c(in[0]); }, {x, c.weight()->data(), c.bias()->data()}));
 }
+TEST_CASE("Conv1D: a dilated span whose product wraps around 2^64 is refused at construction") {
+  // (k - 1) dilation = 2^24 * 2^40 = 2^64 was computed modulo 2^64 as 0 and passed the check
+  const std::size_t k = (std::size_t(1) << 24) + 1, d = std::size_t(1) << 40;
+  CHECK_THROWS_WITH_AS((nn::Conv1D{2, k, {.dilation = d}}),
+                       doctest::Contains("Conv1D: dilation 1099511627776 times kernel_size 16777217"), ValueError);
+}
 TEST_CASE("Conv1D: errors name the block, the input and the argument") {
   CHECK_THROWS_WITH_AS(nn::Conv1D(0, 3), "Conv1D: channels must be > 0 and at most 2^40, got 0", ValueError);
   CHECK_THROWS_WITH_AS(nn::Conv1D(4, 0), "Conv1D: kernel_size must be > 0, got (0,)", ValueError);

@@ -175,6 +175,14 @@ TEST_CASE("errors: hyper-parameters, rank, channel mismatch naming the prefix an
   nn::Conv2D u{2, 3};
   CHECK_THROWS_WITH_AS(u(nd::zeros<float>({1, 1, 4, 4})), doctest::Contains("call initialize()"), StateError);
 }
+TEST_CASE("errors: a dilated span whose product wraps around 2^64 is refused at construction") {
+  // (k - 1) dilation = 2^24 * 2^40 = 2^64 was computed modulo 2^64 as 0 and passed the check
+  const std::size_t k = (std::size_t(1) << 24) + 1, d = std::size_t(1) << 40;
+  CHECK_THROWS_WITH_AS((nn::Conv2D{2, {k, 1}, {.dilation = {d, 1}}}),
+                       doctest::Contains("Conv2D: dilation (1099511627776, 1) times kernel_size (16777217, 1)"),
+                       ValueError);
+  CHECK_THROWS_AS((nn::Conv2D{2, {1, k}, {.dilation = {1, d}}}), ValueError);
+}
 TEST_CASE("errors: negative sizes (ints converted to size_t) and wrapping spans name the argument") {
   nn::reset_name_counters();
   // before: padding -1 became 2^64 - 1 and cropped the input silently

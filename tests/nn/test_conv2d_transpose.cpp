@@ -68,6 +68,14 @@ TEST_CASE("Conv2DTranspose: gradients of x, weight and bias match central differ
   up(x);
   CHECK(gradcheck([&](const V& in) { return up(in[0]); }, {x, up.weight()->data(), up.bias()->data()}));
 }
+TEST_CASE("Conv2DTranspose: a dilated span whose product wraps around 2^64 is refused at construction") {
+  // (k - 1) dilation = 2^24 * 2^40 = 2^64 was computed modulo 2^64 as 0 and passed the check
+  const std::size_t k = (std::size_t(1) << 24) + 1, d = std::size_t(1) << 40;
+  CHECK_THROWS_WITH_AS((nn::Conv2DTranspose{2, {k, 1}, {.dilation = {d, 1}}}),
+                       doctest::Contains("Conv2DTranspose: dilation (1099511627776, 1) times kernel_size (16777217, "),
+                       ValueError);
+  CHECK_THROWS_AS((nn::Conv2DTranspose{2, {1, k}, {.dilation = {1, d}}}), ValueError);
+}
 TEST_CASE("Conv2DTranspose: errors name the block, the input and the argument") {
   CHECK_THROWS_WITH_AS(nn::Conv2DTranspose(4, 3, {.strides = 2, .output_padding = 2}),
                        "Conv2DTranspose: output_padding (2, 2) must be smaller than strides (2, 2)", ValueError);

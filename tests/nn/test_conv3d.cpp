@@ -50,6 +50,14 @@ TEST_CASE("Conv3D: gradients of x, weight and bias match central differences (do
   c(x);
   CHECK(gradcheck([&](const V& in) { return c(in[0]); }, {x, c.weight()->data(), c.bias()->data()}));
 }
+TEST_CASE("Conv3D: a dilated span whose product wraps around 2^64 is refused at construction") {
+  // (k - 1) dilation = 2^24 * 2^40 = 2^64 was computed modulo 2^64 as 0 and passed the check
+  const std::size_t k = (std::size_t(1) << 24) + 1, d = std::size_t(1) << 40;
+  CHECK_THROWS_WITH_AS((nn::Conv3D{2, {1, 1, k}, {.dilation = {1, 1, d}}}),
+                       doctest::Contains("Conv3D: dilation (1, 1, 1099511627776) times kernel_size (1, 1, 16777217)"),
+                       ValueError);
+  CHECK_THROWS_AS((nn::Conv3D{2, {k, 1, 1}, {.dilation = {d, 1, 1}}}), ValueError);
+}
 TEST_CASE("Conv3D: errors name the block, the input and the argument") {
   CHECK_THROWS_WITH_AS(nn::Conv3D(4, {3, 0, 3}), "Conv3D: kernel_size must be > 0, got (3, 0, 3)", ValueError);
   CHECK_THROWS_WITH_AS(nn::Conv3D(4, 3, {.padding = {0, std::size_t(-1), 0}}),

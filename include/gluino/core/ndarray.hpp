@@ -300,8 +300,11 @@ class NDArray {
   /// Allocates a zero gradient buffer and marks this array as a leaf whose gradient backward()
   /// computes.  Gluon: attach_grad(grad_req).  Detaches the array from any recorded history.
   void attach_grad(GradReq req = GradReq::write);
-  /// The gradient buffer attach_grad allocated.  StateError when none is attached.
-  NDArray& grad() const;
+  /// The gradient buffer attach_grad allocated, as a handle to it: x.grad().fill(0) and
+  /// x.grad().assign(g) write into it.  A handle, not a reference to the array's slot, so that
+  /// `x.grad() = other` does not compile: it would rebind the buffer backward() writes into (a
+  /// buffer of another shape took a gradient past its end).  StateError when none is attached.
+  NDArray grad() const;
   GradReq grad_req() const { return checked().grad_req; }
   /// Runs backward from this array (autograd/engine.hpp).  A non-scalar head gets a head
   /// gradient of ones (as MXNet).
@@ -451,7 +454,7 @@ void NDArray<T>::attach_grad(GradReq req) {
 }
 
 template <class T>
-NDArray<T>& NDArray<T>::grad() const {
+NDArray<T> NDArray<T>::grad() const {
   Impl& im = checked();
   GLUINO_CHECK(StateError, im.grad.defined(),
                "grad: no gradient is attached to this array of shape ", im.shape, "; call attach_grad() first");

@@ -6,9 +6,11 @@
 ///   <NDArray 2x2 @cpu(0)>
 /// Numbers follow NumPy's defaults: the shortest digits that identify the value as a T (at most
 /// 8 after the point), "1." for integers, decimal points aligned in a column; scientific notation
-/// when the largest magnitude is >= 1e8, the smallest non-zero one < 1e-4, or their ratio > 1000.
-/// Lines wrap at 75 characters; arrays over 1000 elements are summarised with "..." (3 items
-/// each side per axis).  Unlike NumPy, -0 prints as "0.".
+/// when the largest magnitude is >= 1e8, the smallest non-zero one < 1e-4, or their ratio > 1000,
+/// every mantissa then with as many digits as the longest needs (the value's own digits, as NumPy:
+/// "[3.6457238e+08 2.9413251e+08]", not "2.9413250e+08").  Lines wrap at 75 characters; arrays
+/// over 1000 elements are summarised with "..." (3 items each side per axis).  Unlike NumPy, -0
+/// prints as "0.".
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -53,6 +55,23 @@ NumberParts split_number(T v, bool scientific) {
   return p;
 }
 
+/// v in scientific notation with exactly `precision` fraction digits, correctly rounded from its
+/// exact value: a float's 294132512 is "2.9413251e+08" at 7, not its shortest digits padded
+/// with zeros ("2.9413250e+08", another number).  NumPy prints such a column so (min_digits).
+template <class T>
+NumberParts fixed_digits(T v, std::size_t precision) {
+  if (v == T(0)) v = T(0);  // -0 prints as 0
+  char buf[128];
+  const std::string s(buf, std::to_chars(buf, buf + sizeof buf, v, std::chars_format::scientific,
+                                         static_cast<int>(precision)).ptr);
+  const auto e = s.find('e'), dot = s.find('.');
+  NumberParts p;
+  p.exp = s.substr(e + 1);
+  p.int_part = s.substr(0, std::min(dot, e));
+  p.frac = dot == std::string::npos ? "" : s.substr(dot + 1, e - dot - 1);
+  return p;
+}
+
 /// Formats values in one column width as NumPy's FloatingFormat does.
 template <class T>
 std::vector<std::string> format_cells(const std::vector<T>& vals) {
@@ -71,11 +90,16 @@ std::vector<std::string> format_cells(const std::vector<T>& vals) {
   for (std::size_t i = 0; i < vals.size(); ++i) {
     if (!std::isfinite(vals[i])) continue;
     parts[i] = split_number(vals[i], sci);
-    pad_left = std::max(pad_left, parts[i].int_part.size());
     pad_right = std::max(pad_right, parts[i].frac.size());
+  }
+  const std::size_t precision = pad_right;  // scientific: every mantissa gets this many digits
+  for (std::size_t i = 0; i < vals.size(); ++i) {
+    if (!std::isfinite(vals[i])) continue;
+    if (sci && parts[i].frac.size() < precision)  // the value's own further digits, as NumPy's min_digits
+      parts[i] = fixed_digits(vals[i], precision);
+    pad_left = std::max(pad_left, parts[i].int_part.size());
     if (sci) exp_digits = std::max(exp_digits, parts[i].exp.size() - 1);
   }
-  const std::size_t precision = pad_right;         // scientific: every mantissa gets this many digits
   if (sci) pad_right = precision + 2 + exp_digits;  // fraction, 'e', sign, digits
   for (T v : vals)                                  // "nan", "inf", "-inf" right-aligned in the column
     if (!std::isfinite(v)) {

@@ -285,10 +285,11 @@ struct Concat : autograd::OpBase {
     NDArray<T> y(out);
     std::size_t at = 0;
     for (const auto& x : xs) {
-      const std::size_t k = (new_axis ? 1 : x.shape()[ax]) * inner;
+      const std::size_t len = new_axis ? 1 : x.shape()[ax];  // not k / inner: inner is 0 for a (2, 3, 0)
+      const std::size_t k = len * inner;
       for (std::size_t o = 0; o < outer; ++o)
         std::copy(x.data() + o * k, x.data() + (o + 1) * k, y.data() + o * total * inner + at * inner);
-      at += k / inner;
+      at += len;
     }
     return y;
   }

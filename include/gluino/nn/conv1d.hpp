@@ -55,7 +55,7 @@ class BasicConv1D : public BasicConvLayer<T> {
     detail::check_size1("Conv1D", "strides", strides_, true);
     detail::check_size1("Conv1D", "padding", padding_, false);
     detail::check_size1("Conv1D", "dilation", dilation_, true);
-    GLUINO_CHECK(ValueError, (kernel_ - 1) * dilation_ < Size2::max_side, "Conv1D: dilation ", dilation_,
+    GLUINO_CHECK(ValueError, detail::dilated_reach_fits(kernel_, dilation_), "Conv1D: dilation ", dilation_,
                  " times kernel_size ", kernel_, " exceeds 2^40");
     this->declare_parameters(Shape{channels, opt.in_channels / opt.groups, kernel_}, opt.use_bias,
                              std::move(opt.weight_initializer), std::move(opt.bias_initializer));

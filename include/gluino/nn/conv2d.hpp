@@ -12,6 +12,7 @@
 #include "gluino/nd/elementwise.hpp"
 #include "gluino/nn/activations.hpp"
 #include "gluino/nn/block.hpp"
+#include "gluino/nn/conv_layer.hpp"
 #include "gluino/nn/size2.hpp"
 
 namespace gluino::nn {
@@ -65,8 +66,10 @@ class BasicConv2D : public BasicBlock<T> {
     check_size2("Conv2D", "strides", strides_, true);
     check_size2("Conv2D", "padding", padding_, false);
     check_size2("Conv2D", "dilation", dilation_, true);
-    // the dilated kernel's span, dilation (k - 1) + 1, must not wrap: both factors are < 2^40
-    GLUINO_CHECK(ValueError, (kernel_.h - 1) * dilation_.h < max_count && (kernel_.w - 1) * dilation_.w < max_count,
+    // the dilated kernel's span, dilation (k - 1) + 1, must not wrap (nor its product, checked)
+    GLUINO_CHECK(ValueError,
+                 detail::dilated_reach_fits(kernel_.h, dilation_.h) &&
+                     detail::dilated_reach_fits(kernel_.w, dilation_.w),
                  "Conv2D: dilation ", dilation_, " times kernel_size ", kernel_, " exceeds 2^40");
     GLUINO_CHECK(ValueError, groups_ > 0 && groups_ <= max_count, "Conv2D: groups must be > 0, got ",
                  static_cast<long long>(groups_));

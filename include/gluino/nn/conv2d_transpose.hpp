@@ -65,7 +65,9 @@ class BasicConv2DTranspose : public BasicConvLayer<T> {
     check_size2("Conv2DTranspose", "dilation", dilation_, true);
     GLUINO_CHECK(ValueError, output_padding_.h < strides_.h && output_padding_.w < strides_.w,
                  "Conv2DTranspose: output_padding ", output_padding_, " must be smaller than strides ", strides_);
-    GLUINO_CHECK(ValueError, (kernel_.h - 1) * dilation_.h < Size2::max_side && (kernel_.w - 1) * dilation_.w < Size2::max_side,
+    GLUINO_CHECK(ValueError,
+                 detail::dilated_reach_fits(kernel_.h, dilation_.h) &&
+                     detail::dilated_reach_fits(kernel_.w, dilation_.w),
                  "Conv2DTranspose: dilation ", dilation_, " times kernel_size ", kernel_, " exceeds 2^40");
     this->declare_parameters(Shape{opt.in_channels, channels / opt.groups, kernel_.h, kernel_.w}, opt.use_bias,
                              std::move(opt.weight_initializer), std::move(opt.bias_initializer));

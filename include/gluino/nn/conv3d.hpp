@@ -57,8 +57,9 @@ class BasicConv3D : public BasicConvLayer<T> {
     check_size3("Conv3D", "padding", padding_, false);
     check_size3("Conv3D", "dilation", dilation_, true);
     GLUINO_CHECK(ValueError,
-                 (kernel_.d - 1) * dilation_.d < Size3::max_side && (kernel_.h - 1) * dilation_.h < Size3::max_side &&
-                     (kernel_.w - 1) * dilation_.w < Size3::max_side,
+                 detail::dilated_reach_fits(kernel_.d, dilation_.d) &&
+                     detail::dilated_reach_fits(kernel_.h, dilation_.h) &&
+                     detail::dilated_reach_fits(kernel_.w, dilation_.w),
                  "Conv3D: dilation ", dilation_, " times kernel_size ", kernel_, " exceeds 2^40");
     this->declare_parameters(Shape{channels, opt.in_channels / opt.groups, kernel_.d, kernel_.h, kernel_.w},
                              opt.use_bias, std::move(opt.weight_initializer), std::move(opt.bias_initializer));

@@ -3,7 +3,7 @@
 /// BasicConvLayer, the part Conv1D, Conv3D and Conv2DTranspose share (Gluon's _Conv): channels,
 /// groups, activation, the weight and bias parameters, the input-channel check of each forward
 /// and the tail of the printed form; and the argument checks of 1-D layers (check_size1).
-/// (Conv2D keeps its own.)
+/// (Conv2D keeps its own, but for the dilated span's check, dilated_reach_fits, which all four use.)
 #include <cstddef>
 #include <ostream>
 #include <string>
@@ -22,6 +22,14 @@ namespace gluino::detail {
 /// negative size of a 1-D layer (a negative int converted to size_t, printed as such), and
 /// "... must be at most 2^40" above that.  Gluon prints 1-D sizes as 1-tuples, "(3,)".
 GLUINO_FUNC void check_size1(const char* layer, const char* what, std::size_t n, bool positive);
+
+/// True when d (k - 1), how far a kernel of k taps dilated by d reaches past its first tap, is
+/// below 2^40.  The product is checked: each factor may be up to 2^40, and 2^24 taps 2^40 apart
+/// made 2^64, which wrapped to 0 and passed a plain `(k - 1) * d < 2^40`.
+inline bool dilated_reach_fits(std::size_t k, std::size_t d) {
+  std::size_t reach = 0;
+  return !mul_overflows(k - 1, d, &reach) && reach < (std::size_t(1) << 40);
+}
 
 /// "(3,)": a 1-D size as Gluon prints it.
 GLUINO_FUNC std::string python_tuple1(std::size_t n);
