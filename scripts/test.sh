@@ -93,7 +93,7 @@ step fuzz
 # 5. ThreadSanitizer: only the thread tests (two models trained at once, DataLoaders with a
 # prefetch worker, first calls of blocks from several threads), without OpenMP (libgomp is not
 # instrumented) and with Eigen's own kernels.
-cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" -DGLUINO_SANITIZE_THREAD=ON -DGLUINO_NATIVE=OFF \
+cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DGLUINO_SANITIZE_THREAD=ON -DGLUINO_NATIVE=OFF \
   -DGLUINO_PRECOMPILED=OFF -DGLUINO_COMPILE_FAIL_TESTS=OFF -DGLUINO_USE_OPENMP=OFF -DGLUINO_USE_OPENBLAS=OFF -DGLUINO_BUILD_EXAMPLES=OFF -DGLUINO_BUILD_BENCH=OFF -DGLUINO_INSTALL=OFF >/dev/null
 cmake --build build/tsan -j "$jobs" --target test_threads
 TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/tests/test_threads
