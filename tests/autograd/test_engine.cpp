@@ -541,4 +541,65 @@ TEST_CASE("an in-place change found by backward leaves every gradient as it was 
   CHECK(w.grad().to_vector() == D{5, 5, 5, 5});
   CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("'multiply' was modified"), StateError);  // nothing freed
 }
+TEST_CASE("under detect_anomaly, an AnomalyError in backward leaves every gradient as it was and the graph whole") {
+  // fully_connected wrote x's and w's gradients straight into grad() (dest), and its node was
+  // freed, before sqrt's backward, walked later, made the infinity: backward() threw with x and
+  // w holding new gradients and v its old one, and a second call said the graph was freed by an
+  // earlier backward().  A hook on w ran before the error too.
+  auto x = nd::array<double>({1, 2, 3, 4}, {2, 2});
+  auto w = nd::array<double>({1, 0, 0, 1}, {2, 2}), v = nd::array<double>({0, 1}, {2});
+  for (auto* a : {&x, &w, &v}) {
+    a->attach_grad();
+    a->grad().fill(5.0);
+  }
+  int hook_calls = 0;
+  const auto hook = autograd::on_gradient_ready(w, [&](const NDArray<double>&) { ++hook_calls; });
+  NDArray<double> y;
+  {
+    autograd::record rec;
+    y = nd::sum(nd::sqrt(v)) + nd::sum(nd::fully_connected(x, w));  // d sqrt(v)/dv = inf at 0
+  }
+  {
+    autograd::detect_anomaly guard;
+    for (int k = 0; k < 2; ++k) {  // the second call finds the same error: nothing was freed
+      CAPTURE(k);
+      CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("backward of 'sqrt' produced a non-finite gradient"),
+                           AnomalyError);
+      CHECK(x.grad().to_vector() == D{5, 5, 5, 5});
+      CHECK(w.grad().to_vector() == D{5, 5, 5, 5});
+      CHECK(v.grad().to_vector() == D{5, 5});
+      CHECK(hook_calls == 0);
+    }
+  }
+  // Without the check the same graph gives every gradient (the infinity included), once.
+  y.backward();
+  CHECK(x.grad().to_vector() == D{1, 1, 1, 1});
+  CHECK(w.grad().to_vector() == D{4, 6, 4, 6});
+  CHECK(std::isinf(v.grad().data()[0]));
+  CHECK(v.grad().data()[1] == doctest::Approx(0.5));
+  CHECK(hook_calls == 1);
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("was freed by an earlier backward()"), StateError);
+}
+
+TEST_CASE("under detect_anomaly, a backward that succeeds writes the gradients, runs the hooks and frees the graph") {
+  auto x = nd::array<double>({1, 2, 3, 4}, {2, 2});
+  auto w = nd::array<double>({1, 0, 0, 1}, {2, 2});
+  x.attach_grad();
+  w.attach_grad(GradReq::add);
+  w.grad().fill(1.0);
+  std::vector<D> seen;
+  const auto hook = autograd::on_gradient_ready(w, [&](const NDArray<double>& g) { seen.push_back(g.to_vector()); });
+  autograd::detect_anomaly guard;
+  NDArray<double> y;
+  {
+    autograd::record rec;
+    y = nd::sum(nd::fully_connected(x, w) * 2.0);
+  }
+  y.backward();
+  CHECK(x.grad().to_vector() == D{2, 2, 2, 2});
+  CHECK(w.grad().to_vector() == D{9, 13, 9, 13});  // 1 + 2 * column sums of x
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0] == D{9, 13, 9, 13});
+  CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("was freed by an earlier backward()"), StateError);
+}
 }

@@ -79,6 +79,30 @@ TEST_CASE("grad: an in-place change is found before any node is freed: a second 
     CHECK_THROWS_WITH_AS(autograd::grad(y, V{x, w}), doctest::Contains("'multiply' was modified"), StateError);
   }
 }
+TEST_CASE("grad: under detect_anomaly an AnomalyError frees nothing: a second call finds it again") {
+  // fully_connected's node was walked, and freed, before sqrt's backward made the infinity: the
+  // second call said the graph was freed by an earlier backward() or grad().
+  auto x = nd::array<double>({1, 2, 3, 4}, {2, 2});
+  auto w = nd::array<double>({1, 0, 0, 1}, {2, 2}), v = nd::array<double>({0, 1}, {2});
+  for (auto* a : {&x, &w, &v}) a->attach_grad();
+  NDArray<double> y;
+  {
+    autograd::record rec;
+    y = nd::sum(nd::sqrt(v)) + nd::sum(nd::fully_connected(x, w));
+  }
+  {
+    autograd::detect_anomaly guard;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      CAPTURE(attempt);
+      CHECK_THROWS_WITH_AS(autograd::grad(y, V{x, w, v}), doctest::Contains("backward of 'sqrt'"), AnomalyError);
+    }
+  }
+  const auto g = autograd::grad(y, V{x, w});  // the graph is whole; this call frees it
+  CHECK(g[0].to_vector() == std::vector<double>{1, 1, 1, 1});
+  CHECK(g[1].to_vector() == std::vector<double>{4, 6, 4, 6});
+  CHECK_THROWS_WITH_AS(autograd::grad(y, V{x}), doctest::Contains("was freed by an earlier"), StateError);
+}
+
 TEST_CASE("grad: head_grads, several heads, an intermediate variable, an unused variable") {
   auto x = nd::array<double>({1, 2}, {2});
   auto u = nd::array<double>({5, 6}, {2});

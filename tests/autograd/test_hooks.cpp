@@ -35,6 +35,20 @@ TEST_SUITE("autograd.hooks") {
     CHECK(x.grad().to_vector() == seen);
   }
 
+  TEST_CASE("a lambda is registered without naming the element type, as the docs write it") {
+    // on_gradient_ready(w, [](const NDArray<float>& g) {...}) did not compile: T was deduced from
+    // the std::function parameter too, which a lambda is not; every call needed <double>.
+    auto w = nd::array<double>({2.0, -1.0});
+    w.attach_grad();
+    std::vector<double> seen;
+    auto hook = autograd::on_gradient_ready(w, [&](const NDArray<double>& g) { seen = g.to_vector(); });
+    {
+      autograd::record rec;
+      (w * w).sum().backward();
+    }
+    CHECK(seen == std::vector<double>{4.0, -2.0});
+  }
+
   TEST_CASE("a late layer's hook runs before backward reaches the layers below it") {
     // h = x * w1, out = sum(h * w2): backward finishes w2 before it has walked to w1.
     auto x = nd::array<double>({1.0, 2.0});

@@ -21,12 +21,14 @@
 #include <gluino/core/parallel.hpp>
 #include <gluino/core/random.hpp>
 #include <gluino/core/storage.hpp>
+#include <gluino/core/warning.hpp>
 #include <gluino/graph/graph.hpp>
 #include <gluino/model_zoo/lenet.hpp>
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/elementwise.hpp>
 #include <gluino/nd/reduce.hpp>
 #include <gluino/nd/shape_ops.hpp>
+#include <gluino/nd/softmax.hpp>
 #include <gluino/nn/activations.hpp>
 #include <gluino/nn/basic_layers.hpp>
 #include <gluino/nn/batch_norm.hpp>
@@ -123,6 +125,38 @@ class Split : public nn::BasicHybridCustomBlock<Split, double> {
   Split() { w_ = this->params().get("w", Shape{3}); }
   std::vector<NDArray<double>> forward(NDArray<double> x) { return {x * w_->data(), nd::tanh(x) - x}; }
   std::shared_ptr<nn::BasicParameter<double>> w_;
+};
+// A recurrent step that also returns a zero begin-state it makes without ops (a constant of its
+// graph), as a caller may then fill it in place.
+class BeginState : public nn::BasicHybridCustomBlock<BeginState, double> {
+ public:
+  std::vector<NDArray<double>> forward(const NDArray<double>& x, const NDArray<double>& h) {
+    NDArray<double> zero = nd::zeros<double>(h.shape());
+    return {nd::tanh(x + h + zero), zero};
+  }
+};
+// Returns the gradient of a function of its input (an input-gradient feature): autograd::grad
+// inside forward, or backward() into the input's grad().
+class InputGrad : public nn::BasicHybridCustomBlock<InputGrad, double> {
+ public:
+  bool create = false, use_backward = false;
+  NDArray<double> forward(const NDArray<double>& x) {
+    NDArray<double> y = nd::sum(nd::tanh(x * 2.0));
+    if (use_backward) {
+      y.backward(true);
+      return x * 1.0;
+    }
+    return autograd::grad(y, {x}, {.create_graph = create})[0] * 1.0;
+  }
+};
+// Keeps its attention weights for display, as a member.
+class KeepsAttention : public nn::BasicHybridCustomBlock<KeepsAttention, double> {
+ public:
+  NDArray<double> forward(const NDArray<double>& x) {
+    attention = nd::softmax(x, -1);
+    return attention * x;
+  }
+  NDArray<double> attention;
 };
 // Conv2D + BatchNorm + ReLU + MaxPool + Dense, initialized at x's shape with fixed values.
 std::shared_ptr<nn::BasicHybridSequential<double>> conv_bn_net(std::uint64_t seed) {
@@ -728,6 +762,107 @@ TEST_CASE("outputs and gradients a caller keeps stay intact over later runs (sta
   }
   for (std::size_t i = 0; i < ys.size(); ++i) CHECK(ys[i].to_vector() == yv[i]);
   for (std::size_t i = 0; i < gs.size(); ++i) CHECK(gs[i].to_vector() == gv[i]);
+}
+
+TEST_CASE("an output that is a constant of the graph: each call returns its own array, as imperatively") {
+  // The graph returned its constant itself, at the trace and at every run: a caller writing
+  // into the state it was given changed what the next calls computed and returned.
+  BeginState net, ref;
+  net.hybridize();
+  const auto x = rand_array({2, 3}, 21), h = rand_array({2, 3}, 22);
+  std::vector<std::vector<NDArray<double>>> kept;
+  for (int k = 0; k < 4; ++k) {
+    CAPTURE(k);
+    auto out = net(x, h);
+    const auto want = ref(x, h);
+    REQUIRE(out.size() == 2);
+    CHECK(out[0].to_vector() == want[0].to_vector());
+    CHECK(out[1].to_vector() == want[1].to_vector());
+    CHECK(out[1].impl()->storage != net.cached_graphs()[0]->values[std::size_t(net.cached_graphs()[0]->outputs[1])]
+                                        .array.impl()->storage);
+    out[1].fill(10.0 + k);  // the caller's own state now
+    kept.push_back(out);
+  }
+  for (std::size_t k = 0; k < kept.size(); ++k)
+    CHECK(kept[k][1].to_vector() == std::vector<double>(6, 10.0 + double(k)));
+  REQUIRE(net.cached_graphs().size() == 1);
+}
+
+TEST_CASE("refused: gradients computed inside a traced forward (autograd::grad, backward)") {
+  // grad() ran the ops' backward kernels outside any op: the graph kept the traced call's
+  // gradient as a constant and returned it for every later input.  Under create_graph it threw
+  // the message of a view made without an op, which did not say what was wrong.
+  for (const bool create : {false, true}) {
+    CAPTURE(create);
+    InputGrad net, ref;
+    net.create = ref.create = create;
+    net.hybridize();
+    auto x = rand_array({2, 3}, 31);
+    x.attach_grad();
+    autograd::record rec;
+    CHECK_THROWS_WITH_AS((void)net(x),
+                         doctest::Contains(": hybridize: its forward computes gradients (autograd::grad) while being "
+                                           "traced into a graph"),
+                         StateError);
+    CHECK(net.cached_graphs().empty());
+    net.hybridize(false);  // imperatively it runs, and gives d/dx sum(tanh(2x)) = 2 (1 - tanh(2x)^2)
+    const auto got = net(x).to_vector();
+    const auto xs = x.to_vector();
+    REQUIRE(got.size() == xs.size());
+    for (std::size_t i = 0; i < xs.size(); ++i)
+      CHECK(got[i] == doctest::Approx(2 * (1 - std::tanh(2 * xs[i]) * std::tanh(2 * xs[i]))).epsilon(1e-12));
+    CHECK(ref(x).to_vector() == got);
+  }
+  InputGrad net;
+  net.use_backward = true;
+  net.hybridize();
+  auto x = rand_array({2, 3}, 32);
+  x.attach_grad();
+  autograd::record rec;
+  CHECK_THROWS_WITH_AS((void)net(x), doctest::Contains("its forward computes gradients (backward)"), StateError);
+}
+
+TEST_CASE("an array computed inside forward and kept by the block: a warning at the trace") {
+  // Later calls run the graph, which never updates the member: it kept the traced call's
+  // attention with no word said.  A forward hook that keeps a child's output is the same case.
+  std::vector<std::string> warnings;
+  struct Restore {  // the previous handler back, also when a REQUIRE leaves early
+    WarningHandler previous;
+    ~Restore() { set_warning_handler(std::move(previous)); }
+  } restore{set_warning_handler([&](const std::string& m) { warnings.push_back(m); })};
+  KeepsAttention net;
+  net.hybridize();
+  const auto x1 = rand_array({2, 3}, 41), x2 = rand_array({2, 3}, 42);
+  (void)net(x1);
+  REQUIRE(warnings.size() == 1);
+  INFO(warnings[0]);
+  CHECK(warnings[0].find("keepsattention0: hybridize: 1 array(s) computed inside forward (shape (2, 3)) are still "
+                         "held after the trace, by a block member or a forward hook") != std::string::npos);
+  (void)net(x2);
+  CHECK(warnings.size() == 1);  // once, at the trace
+  CHECK(net.attention.to_vector() == nd::softmax(x1, -1).to_vector());  // what the warning says
+  {
+    nn::BasicHybridSequential<double> seq;
+    seq.add(nn::BasicDense<double>{4, {.activation = "relu", .in_units = 3}}, nn::BasicDense<double>{2});
+    seq.initialize();
+    NDArray<double> captured;
+    auto handle = seq[0].register_forward_hook(
+        [&](nn::BasicBlock<double>&, const NDArray<double>&, const NDArray<double>& y) { captured = y; });
+    seq.hybridize();
+    (void)seq(x1);
+    REQUIRE(warnings.size() == 2);
+    CHECK(warnings[1].find("1 array(s) computed inside forward (shape (2, 4))") != std::string::npos);
+    handle.detach();
+  }
+  // Networks that keep nothing say nothing, in train and predict mode.
+  auto conv = conv_bn_net(5);
+  conv->hybridize();
+  (void)(*conv)(rand_array({2, 2, 6, 6}, 43));
+  {
+    autograd::record rec;
+    (void)(*conv)(rand_array({2, 2, 6, 6}, 44));
+  }
+  CHECK(warnings.size() == 2);
 }
 
 TEST_CASE("backward twice with retain_graph, an input used twice: the imperative input gradients") {

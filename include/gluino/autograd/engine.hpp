@@ -272,9 +272,13 @@ class TracedOpOf final : public TracedOp<T> {
 /// op was recorded (Storage::version), found before any gradient is written or the graph freed;
 /// under detect_anomaly, AnomalyError names the first op whose backward made a non-finite
 /// gradient from a finite one.  A leaf with gradient-ready hooks (autograd/hooks.hpp) gets its
-/// gradient, and its hooks called, as soon as it is final.
+/// gradient, and its hooks called, as soon as it is final.  Under detect_anomaly it is all or
+/// nothing: an AnomalyError leaves every grad() as it was and the graph whole (hooks run at the
+/// end); otherwise an op's backward that throws leaves what was written and freed so far.
+/// StateError inside a forward being traced (hybridize, ONNX export): a graph cannot replay it.
 template <class T>
 void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_graph) {
+  detail::check_no_gradient_in_trace("backward");
   GLUINO_CHECK(StateError, head.defined(), "backward: called on an empty array");
   NDArray<T> dy0;
   if (head_grad.defined()) {
@@ -345,6 +349,15 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
         break;
       }
 
+  // Under detect_anomaly, whose checks throw in the middle of the walk, backward() is all or
+  // nothing: no leaf gradient is written, no hook run and no node freed before every node's
+  // gradients have been made and checked, so that an AnomalyError leaves every grad() as it was
+  // and the graph whole (a second call finds the same error).  It costs what the walk otherwise
+  // saves: a gradient array per leaf rather than writing into grad(), and the saved arrays kept
+  // to the end.  Without it, an op's backward that throws leaves the gradients written so far
+  // (straight into grad(), or by a hook's leaf) and the nodes walked so far freed.
+  const bool whole = is_anomaly_enabled();
+  std::vector<std::shared_ptr<typename NDArray<T>::Impl>> hooked_at_end;  // whole: their hooks, in walk order
   std::unordered_map<Node<T>*, NDArray<T>> grads;
   std::vector<std::pair<std::shared_ptr<typename NDArray<T>::Impl>, NDArray<T>>> leaf_grads;
   // Writing a leaf's gradient is an in-place change of its buffer, counted (Storage::version): a
@@ -363,8 +376,9 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
   // Leaves with gradient-ready hooks (autograd/hooks.hpp) get their gradient written, and their
   // hooks called, as soon as their last edge is walked; the others at the end, all together.
   std::unordered_map<const typename NDArray<T>::Impl*, int> hooked_left;
-  for (const auto& [leaf, uses] : leaf_uses)
-    if (detail::has_grad_hooks<T>(*leaf)) hooked_left.emplace(leaf, uses);
+  if (!whole)
+    for (const auto& [leaf, uses] : leaf_uses)
+      if (detail::has_grad_hooks<T>(*leaf)) hooked_left.emplace(leaf, uses);
   auto leaf_reached = [&](const std::shared_ptr<typename NDArray<T>::Impl>& leaf) {
     auto h = hooked_left.find(leaf.get());
     if (h == hooked_left.end() || --h->second > 0) return;
@@ -395,7 +409,7 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
     std::vector<NDArray<T>> dest(n->inputs.size());
     for (std::size_t i = 0; i < dest.size(); ++i) {
       const auto& leaf = n->inputs[i].leaf;
-      if (leaf && leaf->grad_req == GradReq::write && leaf->grad.defined() && leaf_uses[leaf.get()] == 1 &&
+      if (!whole && leaf && leaf->grad_req == GradReq::write && leaf->grad.defined() && leaf_uses[leaf.get()] == 1 &&
           leaf->grad.shape() == n->inputs[i].shape && !graph_saved(leaf->grad.impl()->storage.get()))
         dest[i] = leaf->grad;
     }
@@ -437,11 +451,19 @@ void backward(const NDArray<T>& head, const NDArray<T>& head_grad, bool retain_g
             accumulate(it->second, std::move(gin[i]));
         }
         if (!hooked_left.empty()) leaf_reached(e.leaf);
+        if (whole && detail::has_grad_hooks<T>(*e.leaf) &&
+            std::find(hooked_at_end.begin(), hooked_at_end.end(), e.leaf) == hooked_at_end.end())
+          hooked_at_end.push_back(e.leaf);
       }
     }
-    if (!retain_graph) n->release();
+    if (!retain_graph && !whole) n->release();
   }
   for (auto& [leaf, g] : leaf_grads) write_leaf(*leaf, g);
+  if (!whole) return;
+  for (const auto& leaf : hooked_at_end)
+    if (leaf->grad.defined() && leaf->grad_req != GradReq::null) detail::run_grad_hooks<T>(*leaf);
+  if (!retain_graph)
+    for (const auto& [n, count] : pending) n->release();
 }
 
 }  // namespace gluino::autograd

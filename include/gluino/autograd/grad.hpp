@@ -67,10 +67,12 @@ struct AccumulateGrad : OpBase {
 /// without backward_graph under create_graph; ShapeError for a head gradient of another shape;
 /// StateError for a head with no graph, a variable that is neither a leaf nor recorded, a
 /// graph freed by an earlier backward()/grad() without retain_graph, or an array an op on a path
-/// to a variable saved and that changed in place since (found before any node is freed).
+/// to a variable saved and that changed in place since (found before any node is freed), or a
+/// call inside a forward being traced (hybridize, ONNX export), which a graph cannot replay.
 template <class T>
 std::vector<NDArray<T>> grad(const std::vector<NDArray<T>>& heads, const std::vector<NDArray<T>>& variables,
                              const GradOptions<T>& opt = {}) {
+  detail::check_no_gradient_in_trace("autograd::grad");
   GLUINO_CHECK(ValueError, !heads.empty(), "grad: no heads given");
   GLUINO_CHECK(ValueError, opt.head_grads.empty() || opt.head_grads.size() == heads.size(), "grad: ",
                opt.head_grads.size(), " head gradients for ", heads.size(), " heads");
@@ -173,6 +175,10 @@ std::vector<NDArray<T>> grad(const std::vector<NDArray<T>>& heads, const std::ve
   // backward() does.  Checked again at each step (a hook may write a saved array meanwhile).
   for (const auto& node : order)
     if (useful.count(node.get())) detail::check_versions(*node);
+  // Under detect_anomaly, whose checks throw in the middle of the walk, no node is freed before
+  // the walk is through: an AnomalyError leaves the graph whole (a second call finds the same
+  // error rather than a graph freed by the first).  As backward() (engine.hpp).
+  const bool whole = is_anomaly_enabled();
 
   for (const auto& node : order) {
     Node<T>* n = node.get();
@@ -205,8 +211,10 @@ std::vector<NDArray<T>> grad(const std::vector<NDArray<T>>& heads, const std::ve
         }
       }
     }
-    if (!retain) n->release();
+    if (!retain && !whole) n->release();
   }
+  if (!retain && whole)
+    for (const auto& node : order) node->release();
   for (std::size_t k = 0; k < result.size(); ++k)
     if (!result[k].defined()) {
       result[k] = NDArray<T>(variables[k].shape());

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -63,9 +64,14 @@ class GradHookHandle {
 /// reaches the leaf, after every path to it has been summed and grad() written (grad_req write
 /// or add), before backward() returns.  Hooks run on the thread that called backward(), in
 /// registration order; an exception from one leaves backward() at once (gradients of leaves
-/// not reached yet are then not written).  StateError when leaf has no gradient attached.
+/// not reached yet are then not written).  Under autograd::detect_anomaly they run at the end
+/// of backward(), once every gradient is written (backward() is all or nothing there).
+/// StateError when leaf has no gradient attached.
+/// T comes from the leaf alone, so a lambda is taken as it is: on_gradient_ready(w, [](const
+/// NDArray<float>& g) {...}) (it needed on_gradient_ready<float>, the lambda not being a
+/// std::function to deduce T from).
 template <class T>
-[[nodiscard]] GradHookHandle on_gradient_ready(const NDArray<T>& leaf, GradReadyFn<T> fn) {
+[[nodiscard]] GradHookHandle on_gradient_ready(const NDArray<T>& leaf, std::type_identity_t<GradReadyFn<T>> fn) {
   GLUINO_CHECK(StateError, leaf.defined(), "on_gradient_ready: the array is empty");
   GLUINO_CHECK(StateError, leaf.impl()->grad.defined() && leaf.grad_req() != GradReq::null,
                "on_gradient_ready: the array of shape ", leaf.shape(),

@@ -123,5 +123,16 @@ struct TracePause {
 template <class T, class Op>
 class TracedOpOf;
 
+/// StateError, naming the traced block, when a gradient is computed (`what`: backward,
+/// autograd::grad) while a forward is traced: backward runs the ops' gradient kernels outside
+/// any op, so a graph would keep the traced call's gradient as a constant and return it for
+/// every later input.
+inline void check_no_gradient_in_trace(const char* what) {
+  if (const gluino::detail::TracingContext* c = gluino::detail::tracing_block()) [[unlikely]]
+    ::gluino::detail::raise<StateError>(c->who, ": ", c->step, ": its forward computes gradients (", what,
+                                        ") while being traced into a graph; a graph holds ops only and would replay "
+                                        "the traced call's gradients: ", c->advice);
+}
+
 }  // namespace detail
 }  // namespace gluino::autograd

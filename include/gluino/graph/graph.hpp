@@ -36,6 +36,7 @@
 #include "gluino/autograd/trace.hpp"
 #include "gluino/core/ndarray.hpp"
 #include "gluino/core/parallel.hpp"
+#include "gluino/core/warning.hpp"
 #include "gluino/detail/precompiled.hpp"
 #include "gluino/graph/content_key.hpp"
 #include "gluino/graph/team.hpp"
@@ -106,7 +107,8 @@ class Graph {
   /// recording, tracing or anomaly detection, on a batch (the first input's first axis) smaller
   /// than get_num_threads(), the nodes team.hpp splits run in one team of threads each
   /// (team_runs() counts them); team_schedule = false turns that off.  A node traced under
-  /// other autograd flags than the traced call's (Node::mode) runs under those.
+  /// other autograd flags than the traced call's (Node::mode) runs under those.  An output that
+  /// is a constant of the graph is returned as a copy (trace() does the same for its caller).
   std::vector<NDArray<T>> run(const std::vector<NDArray<T>>& in) const;
   /// Whether run() may take the team schedule (graph/team.hpp) on small batches.
   bool team_schedule = true;
@@ -297,6 +299,21 @@ class GraphTracer final : public autograd::Tracer<T> {
     g_.values[idx(n.output)].producer = int(g_.nodes.size());
     g_.nodes.push_back(std::move(n));
   }
+  // The shapes of the op outputs something outside the trace still holds now that forward has
+  // returned, other than forward's outputs `out`: a block member or a forward hook's capture
+  // (an attention map kept for display), which the graph's later runs never update.
+  std::vector<Shape> held_elsewhere(const std::vector<NDArray<T>>& out) const {
+    std::vector<Shape> held;
+    for (const NDArray<T>& k : keep_) {
+      const auto it = ids_.find(k.impl().get());
+      if (it == ids_.end() || g_.values[idx(it->second)].kind != ValueKind::node) continue;
+      long expected = 1;  // keep_'s own handle
+      for (const NDArray<T>& o : out) expected += long(o.impl() == k.impl());
+      if (k.impl().use_count() > expected) held.push_back(k.shape());
+    }
+    return held;
+  }
+  const std::string& label() const { return label_; }
   int output_id(const NDArray<T>& a, std::size_t i) const {
     GLUINO_CHECK(StateError, a.defined(), label_, ": output ", i, " is an empty array");
     auto it = ids_.find(a.impl().get());
@@ -315,6 +332,14 @@ class GraphTracer final : public autograd::Tracer<T> {
   std::size_t constants_ = 0;
   Mode entry_;  // the flags of the traced call
 };
+
+/// What a graph returns for an output that is one of its constants: a copy, unless gradients
+/// flow into the array (an array with attach_grad() or a recorded history, which the caller
+/// needs itself, as a parameter's).
+template <class T>
+NDArray<T> output_copy(const NDArray<T>& a) {
+  return autograd::detail::requires_grad(a) ? a : a.copy();
+}
 
 /// A convolution with an inference-mode batch norm folded into it (fold_batch_norm).  Inputs:
 /// x, w, b (or none), gamma, beta, running mean, running variance.
@@ -407,7 +432,21 @@ Graph<T> trace(const Function<T>& f, const std::vector<std::pair<std::string, ND
     autograd::TraceScope<T> scope(&tracer, who, purpose);
     out = f(in);
   }
-  for (std::size_t i = 0; i < out.size(); ++i) g.outputs.push_back(tracer.output_id(out[i], i));
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    g.outputs.push_back(tracer.output_id(out[i], i));
+    // A constant returned (a begin-state made with nd::zeros): the caller gets an array of its
+    // own, so that writing into it leaves the graph's constant, which later runs read, alone.
+    if (g.values[detail::idx(g.outputs.back())].kind == ValueKind::constant) out[i] = detail::output_copy(out[i]);
+  }
+  if (purpose == autograd::TracePurpose::hybridize)
+    if (const std::vector<Shape> held = tracer.held_elsewhere(out); !held.empty()) {
+      std::ostringstream os;
+      os << tracer.label() << ": " << held.size() << " array(s) computed inside forward (shape " << held[0]
+         << (held.size() > 1 ? ", ..." : "") << ") are still held after the trace, by a block member or a "
+         << "forward hook; later calls run the graph, which does not update them: return such an array "
+            "from forward, or call the block without hybridize()";
+      warn(os.str());
+    }
   g.plan();
   if (outputs) *outputs = std::move(out);
   return g;
@@ -531,7 +570,12 @@ std::vector<NDArray<T>> Graph<T>::run(const std::vector<NDArray<T>>& in) const {
   if (teamed) team_runs_->fetch_add(1, std::memory_order_relaxed);
   args.clear();
   std::vector<NDArray<T>> out;
-  for (int v : outputs) out.push_back(slot[detail::idx(v)]);
+  for (int v : outputs) {
+    const std::size_t u = detail::idx(v);
+    // A constant output: each run returns an array of its own, as the forward made a new one at
+    // every imperative call (a caller writing into the array it got would change later runs).
+    out.push_back(values[u].kind == ValueKind::constant ? detail::output_copy(slot[u]) : slot[u]);
+  }
   return out;
 }
 
