@@ -99,6 +99,7 @@ int run(const Options& o) {
   auto sampler = std::make_shared<data::SplitSampler>(std::size_t(ranks), std::size_t(rank),
                                                       data::SplitSamplerOptions{.shuffle = true, .seed = o.seed});
   data::DataLoader<float> train_loader(train_set, {.batch_size = local_batch, .sampler = sampler});
+  dist::check_split(*sampler, train_set.size());  // the ranks' parts share out every epoch, none twice
   data::DataLoader<float> test_loader(
       test_set, {.batch_size = 1000,
                  .sampler = std::make_shared<data::SplitSampler>(std::size_t(ranks), std::size_t(rank),

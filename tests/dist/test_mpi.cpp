@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <functional>
 #include <limits>
 #include <optional>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -658,5 +661,245 @@ TEST_CASE("Environment twice, local_rank on one rank only") {
   dist::barrier();
   if (dist::rank() == 0) CHECK(dist::local_rank() == 0);  // not a collective call: no hang
   dist::barrier();
+}
+
+// ---- Ranks configured differently (helper H): refused on every rank, not trained silently apart ----
+TEST_CASE("dist::Trainer: another optimizer, rate, weight decay, lr_mult or update count on one rank: refused") {
+  // was: each rank updated with its own optimizer and rate, and the ranks' weights drifted apart
+  // with no error (only the batch size and the backward passes were compared)
+  const int r = dist::rank(), n = dist::size();
+  const bool odd = r == n - 1;  // the rank configured differently
+  struct Case {
+    std::string what;
+    std::string optimizer;
+    optim::OptimizerOptions options;
+    std::function<void(dist::Trainer&, nn::Dense&)> tweak;
+    std::string message;
+  };
+  const optim::OptimizerOptions base{{"learning_rate", 0.1}};
+  const std::vector<Case> cases{
+      {"learning rate", "sgd", {{"learning_rate", 0.2}}, {}, "learning rates differ"},
+      {"set_learning_rate", "sgd", base, [](dist::Trainer& t, nn::Dense&) { t.set_learning_rate(0.3); },
+       "learning rates differ"},
+      {"optimizer", "adam", base, {}, "optimizers differ"},
+      {"momentum", "sgd", {{"learning_rate", 0.1}, {"momentum", 0.9}}, {}, "optimizers differ"},
+      {"rescale_grad", "sgd", {{"learning_rate", 0.1}, {"rescale_grad", 2.0}}, {}, "optimizers differ"},
+      {"wd", "sgd", base, [](dist::Trainer& t, nn::Dense&) { t.local().optimizer().set_wd(0.01); },
+       "optimizers differ"},
+      {"clip_gradient", "sgd", {{"learning_rate", 0.1}, {"clip_gradient", 1.0}}, {}, "optimizers differ"},
+      {"lr_mult", "sgd", base, [](dist::Trainer&, nn::Dense& d) { d.collect_params().nth(0)->set_lr_mult(0.5); },
+       "lr_mult or wd_mult"},
+      {"wd_mult", "sgd", base, [](dist::Trainer&, nn::Dense& d) { d.collect_params().nth(1)->set_wd_mult(2.0); },
+       "lr_mult or wd_mult"},
+      {"begin_num_update", "sgd", {{"learning_rate", 0.1}, {"begin_num_update", 5}}, {}, "update counts differ"},
+  };
+  for (const Case& c : cases)
+    for (bool overlap : {true, false})
+      for (bool via_update : {false, true}) {
+        CAPTURE(c.what);
+        CAPTURE(overlap);
+        CAPTURE(via_update);
+        nn::Dense d(2, {.in_units = 3});
+        d.initialize();
+        dist::broadcast_parameters(d.collect_params());
+        dist::Trainer t(d.collect_params(), odd ? c.optimizer : std::string("sgd"), odd ? c.options : base,
+                        {.overlap = overlap});
+        if (odd && c.tweak) c.tweak(t, d);
+        const auto w = d.collect_params().nth(0);
+        {
+          autograd::record rec;
+          d(nd::ones<float>({4, 3}) * float(r + 1)).sum().backward();
+        }
+        const auto grad = w->grad().to_vector();
+        const auto before = checksum(d.collect_params());
+        if (via_update) {
+          t.allreduce_grads();
+          CHECK_ALL_THROW(t.update(4), c.message.c_str(), ValueError);
+        } else {
+          CHECK_ALL_THROW(t.step(4), c.message.c_str(), ValueError);
+          CHECK(w->grad().to_vector() == grad);  // nothing summed
+        }
+        CHECK(checksum(d.collect_params()) == before);  // nothing updated
+        const auto [lo, hi] = min_max(checksum(d.collect_params()));
+        CHECK(lo == hi);
+      }
+}
+TEST_CASE("dist::Trainer: each step is the mean of every rank's gradient (naive sums), frozen and add parameters") {
+  // Rank k's batch is k + 1 rows drawn from seed 300 + k; every rank computes every rank's gradient
+  // itself, sums them in double and takes the SGD step on the mean over all sum_k (k + 1) rows.
+  const int r = dist::rank(), n = dist::size();
+  auto batch = [](int k, int step) {
+    random::Generator g(300 + std::uint64_t(k) + 100 * std::uint64_t(step));
+    NDArray<double> x(Shape{std::size_t(k) + 1, 3});
+    for (double& v : x) v = g.uniform(-1.0, 1.0);
+    return x;
+  };
+  for (const char* req : {"write", "add"})
+    for (bool overlap : {true, false}) {
+      CAPTURE(std::string(req));
+      CAPTURE(overlap);
+      nn::BasicDense<double> d(2, {.in_units = 3});
+      d.initialize(init::Xavier{});
+      dist::broadcast_parameters(d.collect_params());
+      const auto w = d.collect_params().nth(0), b = d.collect_params().nth(1);
+      b->set_grad_req(GradReq::null);  // frozen on every rank
+      if (std::string(req) == "add") w->set_grad_req(GradReq::add);
+      const auto b0 = b->data().to_vector();
+      dist::BasicTrainer<double> t(d.collect_params(), "sgd", {{"learning_rate", 0.5}}, {.overlap = overlap});
+      std::vector<double> want = w->data().to_vector();
+      std::size_t rows = 0;
+      for (int k = 0; k < n; ++k) rows += std::size_t(k) + 1;
+      for (int step = 0; step < 3; ++step) {
+        // The naive mean: d/dW of sum(tanh(x W^T + b)) for each rank's x, by hand.
+        std::vector<double> sum(6, 0.0);
+        const auto wv = w->data().to_vector(), bv = b->data().to_vector();
+        for (int k = 0; k < n; ++k) {
+          const auto x = batch(k, step);
+          for (std::size_t i = 0; i < x.shape()[0]; ++i)
+            for (std::size_t u = 0; u < 2; ++u) {
+              double z = bv[u];
+              for (std::size_t j = 0; j < 3; ++j) z += x.data()[i * 3 + j] * wv[u * 3 + j];
+              const double dz = 1 - std::tanh(z) * std::tanh(z);
+              for (std::size_t j = 0; j < 3; ++j) sum[u * 3 + j] += dz * x.data()[i * 3 + j];
+            }
+        }
+        for (std::size_t e = 0; e < 6; ++e) want[e] -= 0.5 * sum[e] / double(rows);
+        if (std::string(req) == "add") w->zero_grad();
+        {
+          autograd::record rec;
+          nd::tanh(d(batch(r, step))).sum().backward();
+        }
+        t.step(std::size_t(r) + 1);
+        const auto got = w->data().to_vector();
+        for (std::size_t e = 0; e < 6; ++e) CHECK(got[e] == doctest::Approx(want[e]).epsilon(1e-12));
+      }
+      CHECK(b->data().to_vector() == b0);  // frozen: not updated
+      const auto [lo, hi] = min_max(checksum(d.collect_params()));
+      CHECK(lo == hi);
+    }
+}
+TEST_CASE("SplitSampler with drop_last: equal parts, disjoint, n - n % ranks indices, other ones dropped each epoch") {
+  const int r = dist::rank(), n = dist::size();
+  data::SplitSampler s(std::size_t(n), std::size_t(r), {.shuffle = true, .seed = 4, .drop_last = true});
+  const std::size_t len = 103, each = len / std::size_t(n);
+  NDArray<double> dropped(Shape{len});
+  dropped.fill(0.0);
+  for (int epoch = 0; epoch < 4; ++epoch) {
+    const auto part = s.next_epoch(len);
+    CHECK(part.size() == each);
+    CHECK(s.length(len) == each);
+    NDArray<double> seen(Shape{len});
+    seen.fill(0.0);
+    for (std::size_t i : part) seen.data()[i] += 1;
+    dist::allreduce_sum(seen);
+    double total = 0;
+    for (std::size_t i = 0; i < len; ++i) {
+      CHECK(seen.data()[i] <= 1.0);  // no index twice in an epoch, over the ranks
+      total += seen.data()[i];
+      if (seen.data()[i] == 0) dropped.data()[i] += 1;
+    }
+    CHECK(total == double(each * std::size_t(n)));
+  }
+  if (len % std::size_t(n) != 0) {  // shuffled: not the same indices dropped every epoch
+    double most = 0;
+    for (double v : dropped.to_vector()) most = std::max(most, v);
+    CHECK(most < 4.0);
+  }
+  const auto [lo, hi] = min_max(double(s.length(len)));
+  CHECK(lo == hi);  // as many samples, so as many batches, on every rank
+}
+TEST_CASE("check_split: the ranks' samplers share out an epoch; a seed per rank or part 0 everywhere refused") {
+  const int r = dist::rank(), n = dist::size();
+  const auto parts = std::size_t(n), part = std::size_t(r);
+  for (bool drop_last : {false, true}) {
+    data::SplitSampler good(parts, part, {.shuffle = true, .seed = 5, .drop_last = drop_last});
+    dist::check_split(good, 103);
+    CHECK(good.epoch() == 0);  // left as it was
+  }
+  data::SplitSampler seed_per_rank(parts, part, {.shuffle = true, .seed = 5 + std::uint64_t(r)});
+  CHECK_ALL_THROW(dist::check_split(seed_per_rank, 103), "ranks' parts", ValueError);
+  data::SplitSampler same_part(parts, 0, {.shuffle = true, .seed = 5});
+  CHECK_ALL_THROW(dist::check_split(same_part, 103), "ranks' parts", ValueError);
+  data::SplitSampler halves(parts + 1, part, {.shuffle = false});  // one part nobody takes
+  CHECK_ALL_THROW(dist::check_split(halves, 103), "on no rank's part", ValueError);
+  data::SplitSampler ok(parts, part, {.shuffle = false});
+  CHECK_ALL_THROW(dist::check_split(ok, r == 0 ? 100 : 103), "data sets differ in size", ValueError);
+  data::SplitSampler whole(1, 0);  // every rank the whole epoch
+  CHECK_ALL_THROW(dist::check_split(whole, 10), "ranks' parts", ValueError);
+}
+TEST_CASE("Parameters loaded on rank 0 only, then broadcast; every rank saving to one path at once") {
+  const int r = dist::rank();
+  const std::string path = (std::filesystem::temp_directory_path() / "gluino-test-mpi-hh-shared.safetensors").string();
+  random::seed(40);
+  nn::Dense saved(3, {.in_units = 2});
+  saved.initialize(init::Xavier{});
+  dist::broadcast_parameters(saved.collect_params());
+  const auto want = saved.collect_params().nth(0)->data().to_vector();
+  // Every rank writes the same file at once, five times: each write is whole (a temporary per
+  // process, renamed), so the file always loads and holds the weights.
+  for (int k = 0; k < 5; ++k) {
+    dist::barrier();
+    saved.save_parameters(path);
+  }
+  dist::barrier();
+  random::seed(41 + std::uint64_t(r));  // other weights on every rank
+  nn::Dense d(3, {.in_units = 2});
+  d.initialize(init::Xavier{});
+  if (r == 0) d.load_parameters(path);
+  dist::broadcast_parameters(d.collect_params());
+  CHECK(d.collect_params().nth(0)->data().to_vector() == want);
+  nn::Dense e(3, {.in_units = 2});
+  e.load_parameters(path);  // every rank reads the file the ranks wrote together
+  CHECK(e.collect_params().nth(0)->data().to_vector() == want);
+  dist::barrier();
+  if (r == 0) std::filesystem::remove(path);
+}
+TEST_CASE("dist::Trainer: an lr_scheduler on one rank is refused at the first step whose rate differs") {
+  const int r = dist::rank(), n = dist::size();
+  nn::Dense d(2, {.in_units = 3});
+  d.initialize();
+  dist::broadcast_parameters(d.collect_params());
+  dist::Trainer t(d.collect_params(), "sgd", {{"learning_rate", 0.1}});
+  if (r == n - 1)  // the same rate at first, then halved every update
+    t.local().optimizer().set_lr_scheduler(std::make_shared<optim::FactorScheduler>(1, optim::FactorSchedulerOptions{
+                                                                                            .factor = 0.5}));
+  int refused_at = -1;
+  for (int step = 0; step < 4 && refused_at < 0; ++step) {
+    {
+      autograd::record rec;
+      d(nd::ones<float>({2, 3})).sum().backward();
+    }
+    try {
+      t.step(2);
+    } catch (const ValueError& e) {
+      CHECK(std::string(e.what()).find("learning rates differ") != std::string::npos);
+      refused_at = step;
+    }
+    const auto [lo, hi] = min_max(checksum(d.collect_params()));
+    CHECK(lo == hi);  // never apart: refused before the first update at another rate
+  }
+  CHECK(refused_at >= 0);
+  const auto [lo, hi] = min_max(double(refused_at));
+  CHECK(lo == hi);  // on every rank at the same step
+}
+TEST_CASE("dist::Trainer: the same optimizer under other option spellings, and a rate set on every rank, steps") {
+  const int r = dist::rank();
+  nn::Dense d(2, {.in_units = 3});
+  d.initialize();
+  dist::broadcast_parameters(d.collect_params());
+  // The optimizer's name in another case, the options written in another order: the same optimizer.
+  dist::Trainer t(d.collect_params(), r == 0 ? "SGD" : "sgd",
+                  r == 0 ? optim::OptimizerOptions{{"learning_rate", 0.1}, {"momentum", 0.5}}
+                         : optim::OptimizerOptions{{"momentum", 0.5}, {"learning_rate", 0.1}});
+  for (int step = 0; step < 2; ++step) {
+    {
+      autograd::record rec;
+      d(nd::ones<float>({2, 3}) * float(r + 1)).sum().backward();
+    }
+    t.step(2);
+    t.set_learning_rate(0.05);  // on every rank
+  }
+  const auto [lo, hi] = min_max(checksum(d.collect_params()));
+  CHECK(lo == hi);
 }
 }

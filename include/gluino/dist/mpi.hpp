@@ -24,6 +24,8 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -144,6 +146,7 @@ enum class Call : std::uint64_t {
   global_value,
   barrier,
   environment_end,
+  check_split,
 };
 inline const char* call_name(std::uint64_t c) {
   switch (static_cast<Call>(c)) {
@@ -160,6 +163,7 @@ inline const char* call_name(std::uint64_t c) {
     case Call::global_value: return "dist::global_value";
     case Call::barrier: return "dist::barrier";
     case Call::environment_end: return "the end of dist::Environment (the program's end)";
+    case Call::check_split: return "dist::check_split";
   }
   return "an unknown call";
 }
@@ -440,6 +444,44 @@ void allreduce_sum(NDArray<T>& x) {
   detail::check(MPI_Allreduce(MPI_IN_PLACE, x.data(), int(n), detail::datatype<T>(), MPI_SUM, MPI_COMM_WORLD),
                 "MPI_Allreduce");
   x.bump_version();
+}
+
+/// Checks that the ranks' samplers share out the epochs of a data set of n samples: the next
+/// epoch of a copy of `sampler` (a data::SplitSampler or any sampler with next_epoch(n); the
+/// sampler itself is left as it is) on every rank, each index on one rank at most and fewer than
+/// size() left out (SplitSampler's drop_last).  ValueError on every rank otherwise: for another n
+/// on some rank, an index out of range, an index two ranks share (a seed, shuffle or drop_last
+/// that differs, part not rank(), parts not size()), or more left out.  Call it once before
+/// training; it sums an array of n counts over the ranks.
+template <class Sampler>
+void check_split(const Sampler& sampler, std::size_t n) {
+  detail::check_initialized("check_split");
+  std::vector<std::size_t> part;
+  auto error = detail::capture([&] {
+    Sampler copy = sampler;
+    part = copy.next_epoch(n);
+    for (std::size_t i : part)
+      GLUINO_CHECK(ValueError, i < n, "dist::check_split: this rank's sampler gives index ", i, " for a data set of ",
+                   n, " samples");
+    detail::check_count(n, "dist::check_split");
+  });
+  detail::Agreement a(detail::Call::check_split, {n}, error);
+  GLUINO_CHECK(ValueError, a.same(0), "dist::check_split: the ranks' data sets differ in size (", a.lo(0), " to ",
+               a.hi(0), " samples; this rank's ", n, ")");
+  std::vector<std::uint32_t> seen(n, 0);
+  for (std::size_t i : part) seen[i] += 1;
+  detail::check(MPI_Allreduce(MPI_IN_PLACE, seen.data(), int(n), MPI_UINT32_T, MPI_SUM, MPI_COMM_WORLD),
+                "MPI_Allreduce");
+  const char* rule = "; every rank must make its sampler with the same options (seed, shuffle, drop_last), "
+                     "size() parts and part rank()";
+  std::size_t missing = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    GLUINO_CHECK(ValueError, seen[i] <= 1, "dist::check_split: index ", i, " of the epoch is on ", seen[i],
+                 " ranks' parts (this rank's part has ", part.size(), " indices)", rule);
+    missing += seen[i] == 0;
+  }
+  GLUINO_CHECK(ValueError, missing < std::size_t(size()), "dist::check_split: ", missing, " of the ", n,
+               " indices are on no rank's part (at most ", size() - 1, " are left out by drop_last)", rule);
 }
 
 /// Broadcasts every parameter's data from root (so all ranks start equal), each parameter once,
@@ -748,17 +790,23 @@ class BasicGradientReducer {
   // The finish() of `call` (dist::Trainer's step announces itself, with its batch size):
   // returns the Agreement, whose value 0 is every rank's `batch`.  `keep`: a gradient no rank's
   // backward wrote keeps its value (dist::Trainer); otherwise it is summed as it is.
-  detail::Agreement finish_call(detail::Call call, std::uint64_t batch, std::exception_ptr error, bool keep) {
+  // `settings` (values 2 to 5 of the Agreement) are compared by `agreed`, which throws on every
+  // rank alike before anything is summed (dist::Trainer's optimizer settings).
+  template <class Agreed = void (*)(const detail::Agreement&)>
+  detail::Agreement finish_call(detail::Call call, std::uint64_t batch, std::exception_ptr error, bool keep,
+                                const std::array<std::uint64_t, 4>& settings = {},
+                                Agreed agreed = [](const detail::Agreement&) {}) {
     const auto t0 = std::chrono::steady_clock::now();
     if (!built_) make(false);
     if (!error) error = detail::capture([&] { validate(); });
     try {
-      detail::Agreement a(call, {batch, passes_}, error);
+      detail::Agreement a(call, {batch, passes_, settings[0], settings[1], settings[2], settings[3]}, error);
       if (!a.same(1))
         ::gluino::detail::raise<detail::Diverged>(
             detail::call_name(std::uint64_t(call)), ": the ranks ran different numbers of backward passes since the "
             "last step (this rank ", passes_ + 1, ", others from ", a.lo(1) + 1, " to ", a.hi(1) + 1,
             "): every rank must run as many backward() per step; the job cannot go on");
+      agreed(a);
       finish_agreed(keep);
       stats_.finish_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       return a;
@@ -950,7 +998,14 @@ using GradientReducer = BasicGradientReducer<float>;
 /// must call step() equally often; B = 0 on a rank is a ValueError on every rank, before
 /// anything is summed, and so is whatever the update would refuse (Trainer::check_step: a
 /// parameter not initialized, a rate the optimizer refuses), so that a refused step leaves the
-/// gradients this rank's own.  To change the summed gradients before the update (clipping), call
+/// gradients this rank's own.  Every rank must also update alike: step() and update() compare
+/// the optimizer (its name, the options given by name, rescale_grad, wd, clip_gradient), the
+/// rate each parameter's update will get (set_learning_rate, the lr_scheduler), num_update
+/// (begin_num_update, load_states) and the parameters' lr_mult and wd_mult, and any difference
+/// is a ValueError on every rank before anything is summed or updated (the ranks' weights
+/// would drift apart silently otherwise).  An optimizer passed as an object is compared by
+/// those; its own hyper-parameters (momentum, betas) are not seen: give the same on every rank.
+/// To change the summed gradients before the update (clipping), call
 /// allreduce_grads(), change them, then update(B): Gluon's three calls.  A type of its own
 /// rather than an option of gluino::Trainer, so that the core Trainer needs no MPI.
 /// Collective to construct (see GradientReducer).
@@ -959,18 +1014,26 @@ class BasicTrainer {
  public:
   BasicTrainer(nn::BasicParameterDict<T> params, const std::string& optimizer,
                const optim::OptimizerOptions& options = {}, ReducerOptions reducer = {})
-      : trainer_(params, optimizer, options), reducer_(std::move(params), reducer) {}
+      : trainer_(params, optimizer, options), reducer_(std::move(params), reducer) {
+    for (const auto& [key, value] : options)  // those of every optimizer are compared as the optimizer holds them
+      if (key != "learning_rate" && key != "wd" && key != "rescale_grad" && key != "clip_gradient" &&
+          key != "begin_num_update")
+        options_.add(key).add(std::bit_cast<std::uint64_t>(value));
+  }
   BasicTrainer(nn::BasicParameterDict<T> params, std::shared_ptr<optim::BasicOptimizer<T>> optimizer,
                ReducerOptions reducer = {})
       : trainer_(params, std::move(optimizer)), reducer_(std::move(params), reducer) {}
 
   /// allreduce_grads(), then update(batch_size), with one check of every rank's batch size first.
   void step(std::size_t batch_size) {
+    std::array<std::uint64_t, 4> s{};
     auto error = detail::capture([&] {
       GLUINO_CHECK(ValueError, batch_size > 0, "dist::Trainer: step: batch_size must be > 0 (this rank's batch)");
       trainer_.check_step(batch_size);  // what the update would refuse, before anything is summed
+      s = settings();  // asks the lr_scheduler, which may throw
     });
-    const detail::Agreement a = reducer_.finish_call(detail::Call::trainer_step, batch_size, error, true);
+    const detail::Agreement a = reducer_.finish_call(detail::Call::trainer_step, batch_size, error, true, s,
+                                                     [this](const detail::Agreement& b) { check_settings(b, "step"); });
     trainer_.step(global_batch(a));
     reducer_.settle();
   }
@@ -989,8 +1052,13 @@ class BasicTrainer {
                      "allreduce_grads(), so they are this rank's own, not the sums: call allreduce_grads() before "
                      "update() (or step(), which does both)");
       });
-    if (!error) error = detail::capture([&] { trainer_.check_step(batch_size); });
-    const detail::Agreement a(detail::Call::trainer_update, {batch_size}, error);
+    std::array<std::uint64_t, 4> s{};
+    if (!error) error = detail::capture([&] {
+      trainer_.check_step(batch_size);
+      s = settings();
+    });
+    const detail::Agreement a(detail::Call::trainer_update, {batch_size, 0, s[0], s[1], s[2], s[3]}, error);
+    check_settings(a, "update");
     trainer_.step(global_batch(a));
     reducer_.settle();
   }
@@ -1009,8 +1077,46 @@ class BasicTrainer {
     detail::check(MPI_Allreduce(&mine, &sum, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
     return std::size_t(sum);
   }
+  static std::uint64_t bits(double v) { return std::bit_cast<std::uint64_t>(v); }
+  // What every rank's update must agree on (values 2 to 5 of a step's Agreement): the optimizer
+  // (its name, options, rescale_grad, wd, clip_gradient); the rate each parameter's update will
+  // get (before lr_mult, at the num_update it will see, as Trainer::check_step foresees it); the
+  // update count; each parameter's lr_mult and wd_mult.
+  std::array<std::uint64_t, 4> settings() const {
+    const optim::BasicOptimizer<T>& o = trainer_.optimizer();
+    detail::Fingerprint kind = options_, rates, mults;
+    kind.add(o.name()).add(bits(rescale_)).add(bits(o.wd())).add(bits(o.clip_gradient()));
+    std::size_t n = o.num_update();
+    for (std::size_t i = 0; i < trainer_.params().size(); ++i) {
+      const auto& p = *trainer_.params()[i];
+      if (p.grad_req() == GradReq::null) continue;
+      n = o.next_num_update(i, n);
+      rates.add(bits(o.learning_rate_at(n)));
+      mults.add(bits(p.lr_mult())).add(bits(p.wd_mult()));
+    }
+    return {kind.value(), rates.value(), o.num_update(), mults.value()};
+  }
+  // After the Agreement of a step or update: ValueError on every rank when the ranks' settings()
+  // differ, before anything is summed (step) or updated.
+  void check_settings(const detail::Agreement& a, const char* call) const {
+    const optim::BasicOptimizer<T>& o = trainer_.optimizer();
+    const char* tail = "; every rank must make its dist::Trainer with the same optimizer and options and change them "
+                       "alike; no parameter was updated";
+    GLUINO_CHECK(ValueError, a.same(2), "dist::Trainer: ", call, ": the ranks' optimizers differ (the optimizer, its "
+                 "options, rescale_grad, wd or clip_gradient; this rank's: ", o.name(), ", rescale_grad ", rescale_,
+                 ", wd ", o.wd(), ", clip_gradient ", o.clip_gradient(), ")", tail);
+    GLUINO_CHECK(ValueError, a.same(3), "dist::Trainer: ", call, ": the ranks' learning rates differ (this rank's "
+                 "is ", o.learning_rate(), " at num_update ", o.num_update(), ", or its lr_scheduler differs)", tail);
+    GLUINO_CHECK(ValueError, a.same(4), "dist::Trainer: ", call, ": the ranks' optimizers' update counts differ "
+                 "(num_update ", a.lo(4), " to ", a.hi(4), "; this rank's ", a.mine(4), "; begin_num_update, or "
+                 "load_states on some ranks only)", tail);
+    GLUINO_CHECK(ValueError, a.same(5), "dist::Trainer: ", call, ": the ranks' parameters have a different lr_mult or "
+                 "wd_mult", tail);
+  }
   gluino::BasicTrainer<T> trainer_;
   BasicGradientReducer<T> reducer_;
+  detail::Fingerprint options_;  // the options given by name that only this optimizer has
+  double rescale_ = trainer_.optimizer().rescale_grad();  // before any step sets it to rescale_grad / B
 };
 using Trainer = BasicTrainer<float>;
 
