@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <gluino/core/error.hpp>
+#include <gluino/core/ndarray.hpp>
 
 using gluino::random::Generator;
 
@@ -110,6 +111,29 @@ TEST_CASE("randint is in range and hits every value") {
     ++seen[v];
   }
   for (int c : seen) CHECK(c > 50);
+}
+TEST_CASE("a draw while a forward is traced into a graph is a StateError and leaves the generator as it was") {
+  // What autograd::TraceScope installs on the tracing thread (and TracePause lifts while an op or
+  // an initializer runs): the graph would replay the traced call's numbers as constants.
+  gluino::detail::TracingContext trace{"noisy0", "hybridize", "compute with ops only"};
+  struct Restore {
+    const gluino::detail::TracingContext* saved = gluino::detail::tracing_block();
+    ~Restore() { gluino::detail::tracing_block() = saved; }
+  } restore;
+  Generator g(11), ref(11);
+  CHECK(g.normal(0, 1) == ref.normal(0, 1));  // each now holds the pair's cached second variate
+  gluino::detail::tracing_block() = &trace;
+  CHECK_THROWS_WITH_AS((void)g.normal(0, 1),
+                       doctest::Contains("noisy0: hybridize: its forward draws random numbers (random::Generator)"),
+                       gluino::StateError);
+  CHECK_THROWS_AS((void)g.uniform01(), gluino::StateError);
+  CHECK_THROWS_AS((void)g.uniform(0, 1), gluino::StateError);
+  CHECK_THROWS_AS((void)g.next_u64(), gluino::StateError);
+  CHECK_THROWS_AS((void)g.randint(6), gluino::StateError);
+  gluino::detail::tracing_block() = nullptr;
+  CHECK(g.normal(0, 1) == ref.normal(0, 1));  // the cached variate, not drawn by the refused calls
+  CHECK(draw(g, 5) == draw(ref, 5));
+  CHECK(g.randint(6) == ref.randint(6));
 }
 TEST_CASE("randint(0): an empty range is a ValueError, not a division by zero") {
   Generator g(3);

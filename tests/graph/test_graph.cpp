@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <gluino/core/random.hpp>
 #include <gluino/nd/conv.hpp>
 #include <gluino/nd/creation.hpp>
 #include <gluino/nd/elementwise.hpp>
@@ -104,6 +106,34 @@ TEST_CASE("refused while tracing: reading values, drawing random arrays, views m
     return Arrays{y};
   };
   CHECK_THROWS_AS(graph::trace<double>(writes, {{"x", rand_array({3}, 1)}}, {}, "writer"), StateError);
+  // A parameter's elements: a branch on them would be frozen into the graph.  Refused on the
+  // tracing thread only: another thread reads the same array meanwhile (a flag on the array
+  // would refuse it there, or race).
+  A w = rand_array({3}, 2);
+  double other = 0;
+  auto branches = [&](const Arrays& in) {
+    std::thread t([&] { other = w.data()[0]; });
+    t.join();
+    return Arrays{w.data()[0] > 0 ? in[0] * w : in[0] - w};
+  };
+  CHECK_THROWS_WITH_AS(graph::trace<double>(branches, {{"x", rand_array({3}, 1)}}, {{"w", w}}, "brancher"),
+                       doctest::Contains("brancher: hybridize: its forward reads or writes array values (data)"),
+                       StateError);
+  CHECK(other == w.to_vector()[0]);
+  // A view of an op's output made without an op (detach, view_as) is refused as the output is.
+  auto detached = [](const Arrays& in) {
+    const A s = nd::sum(in[0]);
+    return Arrays{s.view_as(Shape{1}).detach().data()[0] > 0 ? in[0] : -in[0]};
+  };
+  CHECK_THROWS_WITH_AS(graph::trace<double>(detached, {{"x", rand_array({3}, 1)}}, {}, "detacher"),
+                       doctest::Contains("detacher: hybridize: its forward reads or writes array values (data)"),
+                       StateError);
+  // A Generator's draw outside ops: the graph would replay the traced call's noise.
+  random::Generator gen(3);
+  auto noisy = [&gen](const Arrays& in) { return Arrays{in[0] + gen.uniform(0.0, 1.0)}; };
+  CHECK_THROWS_WITH_AS(graph::trace<double>(noisy, {{"x", rand_array({3}, 1)}}, {}, "noisy"),
+                       doctest::Contains("noisy: hybridize: its forward draws random numbers (random::Generator)"),
+                       StateError);
   // The thread is left as it was: values can be read again.
   CHECK(rand_array({1}, 1).asscalar() == rand_array({1}, 1).asscalar());
 }

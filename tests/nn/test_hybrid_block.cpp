@@ -91,6 +91,49 @@ class SignBranch : public nn::BasicHybridCustomBlock<SignBranch, double> {
     return x * 3.0;
   }
 };
+// Branches on a value read through another handle to an op's output's storage, made without an
+// op: detach(), view_as(), or a std::vector copied from detach()'s elements.
+class DetachedBranch : public nn::BasicHybridCustomBlock<DetachedBranch, double> {
+ public:
+  int how = 0;
+  NDArray<double> forward(const NDArray<double>& x) {
+    const NDArray<double> s = nd::sum(x);
+    double v = 0;
+    if (how == 0) {
+      v = s.detach().data()[0];
+    } else if (how == 1) {
+      NDArray<double> d = s.detach();
+      v = std::vector<double>(d.begin(), d.end())[0];
+    } else if (how == 2) {
+      v = s.view_as(Shape{1, 1}).data()[0];
+    } else {
+      const NDArray<double> d = x.detach();  // the input's elements, read through const data()
+      v = d.data()[0] + d.data()[1] + d.data()[2] + d.data()[3];
+    }
+    if (v > 0) return nd::relu(x);
+    return x * -1.0;
+  }
+};
+// Branches on a parameter's value.
+class ParamBranch : public nn::BasicHybridCustomBlock<ParamBranch, double> {
+ public:
+  ParamBranch() { w_ = this->params().get("w", Shape{1}); }
+  NDArray<double> forward(const NDArray<double>& x) {
+    if (w_->data().data()[0] > 0) return x * 2.0;
+    return x * 3.0;
+  }
+  std::shared_ptr<nn::BasicParameter<double>> w_;
+};
+// Adds noise drawn from its own Generator outside ops: a graph would replay one draw.
+class GeneratorNoise : public nn::BasicHybridCustomBlock<GeneratorNoise, double> {
+ public:
+  random::Generator gen{7};
+  NDArray<double> forward(const NDArray<double>& x) {
+    NDArray<double> noise(x.shape());
+    for (double& v : noise) v = gen.normal(0.0, 1.0);
+    return x + noise;
+  }
+};
 // Writes its output element by element: not an op.
 class Handmade : public nn::BasicHybridCustomBlock<Handmade, double> {
  public:
@@ -519,6 +562,59 @@ TEST_CASE("refused: a branch on an op's output's value (if (nd::sum(x).asscalar(
   // `if (nd::sum(x) > 0.0)`, which tested only the handle (always true), does not compile
   // (tests/compile_fail/ndarray_in_condition.cpp).
   static_assert(!std::is_constructible_v<bool, NDArray<double>>);
+}
+
+TEST_CASE("refused: a branch on a value read through detach(), view_as() or a copy of their elements") {
+  const auto neg = rand_array({4}, 1, -2.0, -1.0), pos = rand_array({4}, 2, 1.0, 2.0);
+  for (int how = 0; how < 4; ++how) {
+    CAPTURE(how);
+    DetachedBranch b;
+    b.how = how;
+    const auto want = b(neg).to_vector();  // imperatively: -x
+    test::check_close(want, (neg * -1.0).to_vector(), 1e-15);
+    b.hybridize();
+    CHECK_THROWS_WITH_AS((void)b(pos), doctest::Contains("detachedbranch"), StateError);
+    CHECK_THROWS_WITH_AS((void)b(pos), doctest::Contains("its forward reads"), StateError);
+    CHECK_THROWS_WITH_AS((void)b(pos), doctest::Contains("array values (data)"), StateError);
+    CHECK(b.cached_graphs().empty());
+    b.hybridize(false);
+    test::check_close(b(neg).to_vector(), want, 1e-15);
+  }
+  DetachedBranch b;
+  b.hybridize();
+  CHECK_THROWS_WITH_AS((void)b(pos), doctest::Contains("reads or writes array values (data)"), StateError);
+}
+
+TEST_CASE("refused: a branch on a parameter's value while being traced") {
+  ParamBranch b;
+  b.initialize();
+  b.w_->set_data(nd::full<double>({1}, 1.0));
+  const auto x = rand_array({4}, 3);
+  test::check_close(b(x).to_vector(), (x * 2.0).to_vector(), 1e-15);
+  b.hybridize();
+  CHECK_THROWS_WITH_AS((void)b(x), doctest::Contains("parambranch"), StateError);
+  CHECK_THROWS_WITH_AS((void)b(x), doctest::Contains("reads or writes array values (data)"), StateError);
+  CHECK(b.cached_graphs().empty());
+  b.hybridize(false);
+  b.w_->set_data(nd::full<double>({1}, -1.0));
+  test::check_close(b(x).to_vector(), (x * 3.0).to_vector(), 1e-15);
+  // The parameter is readable again after the refused trace.
+  CHECK(b.w_->data().data()[0] == -1.0);
+}
+
+TEST_CASE("refused: a random::Generator draw outside ops while being traced") {
+  GeneratorNoise b;
+  const auto x = rand_array({4}, 4);
+  const auto first = b(x).to_vector(), second = b(x).to_vector();
+  CHECK(first != second);  // imperatively, new noise each call
+  b.hybridize();
+  CHECK_THROWS_WITH_AS((void)b(x), doctest::Contains("generatornoise"), StateError);
+  CHECK_THROWS_WITH_AS((void)b(x), doctest::Contains("draws random numbers (random::Generator)"), StateError);
+  CHECK(b.cached_graphs().empty());
+  // Outside a trace the generator draws as before (the refused calls drew nothing).
+  random::Generator ref{7};
+  for (int k = 0; k < 8; ++k) (void)ref.normal(0.0, 1.0);
+  CHECK(b.gen.normal(0.0, 1.0) == ref.normal(0.0, 1.0));
 }
 
 TEST_CASE("HybridCustomBlock with two inputs and two outputs") {

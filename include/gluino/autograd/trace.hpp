@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -45,6 +46,10 @@ class Tracer {
   virtual ~Tracer() = default;
   virtual void record(std::shared_ptr<const TracedOp<T>> op, const std::vector<NDArray<T>>& inputs,
                       const NDArray<T>& output) = 0;
+  /// The storages of the arrays the trace knows, whose elements code outside ops must not touch
+  /// while it runs (NDArray::data() refuses them on the tracing thread); null: none.  The set
+  /// belongs to the tracer and is read by its own thread only.
+  virtual const std::unordered_set<const void*>* storages() const { return nullptr; }
 };
 
 namespace detail {
@@ -79,6 +84,7 @@ class TraceScope {
       : saved_(detail::active_tracer<T>()), saved_context_(gluino::detail::tracing_block()), who_(who) {
     context_.who = who_.c_str();
     context_.step = trace_step(purpose);
+    context_.storages = tracer ? tracer->storages() : nullptr;
     context_.advice = purpose == TracePurpose::onnx_export
                           ? "export needs a forward computed with ops only (the ONNX model is that graph); called "
                             "directly, the block still runs as written"

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <unordered_set>
 #include <vector>
 
 #include "gluino/core/error.hpp"
@@ -52,16 +53,20 @@ struct ndarray_autograd_ops;  // autograd/engine.hpp: backward
 template <class T>
 NDArray<T> broadcast_copy(const NDArray<T>& x, const Shape& shape, const char* op);
 /// A trace as its refusals name it: the traced block, the step that traces ("hybridize",
-/// "onnx export") and what the user can do instead (autograd::TraceScope fills it).
+/// "onnx export") and what the user can do instead (autograd::TraceScope fills it), and the
+/// storages of the arrays the trace knows (its inputs, op outputs, parameters and constants,
+/// owned by the tracer; null for a tracer that keeps none).
 struct TracingContext {
   const char* who;
   const char* step;
   const char* advice;
+  const std::unordered_set<const void*>* storages = nullptr;
 };
 /// While a block's forward is traced into a graph (autograd/trace.hpp), the trace's context;
 /// otherwise null.  Reading an array's values then (at, asscalar, to_vector) throws, as does
-/// drawing random arrays outside ops: a graph cannot follow a branch taken on data values
-/// (Gluon's rule for hybridize), and would replay the draw as a constant.
+/// drawing random numbers outside ops: a graph cannot follow a branch taken on data values
+/// (Gluon's rule for hybridize), and would replay the draw as a constant.  Per thread: a trace
+/// on one thread refuses nothing on another (which may read the same parameters meanwhile).
 inline const TracingContext*& tracing_block() {
   thread_local const TracingContext* context = nullptr;
   return context;
@@ -71,6 +76,13 @@ inline void check_not_tracing(const char* what) {
     raise<StateError>(c->who, ": ", c->step, ": its forward ", what,
                       " while being traced into a graph; a graph holds ops only and cannot follow control flow "
                       "that depends on data values: ", c->advice);
+}
+/// check_not_tracing(what) when `storage` belongs to an array the trace of this thread knows:
+/// NDArray::data() calls it, so that every handle to that storage (a copy, detach(), view_as(),
+/// a view made by an op) is refused alike.  Called only while a trace is active.
+inline void check_storage_not_traced(const void* storage, const char* what) {
+  const TracingContext* c = tracing_block();
+  if (c && c->storages && c->storages->count(storage)) check_not_tracing(what);
 }
 /// True when X is a complete type here (its header was included before this use).
 template <class X>
@@ -120,19 +132,21 @@ class NDArray {
   std::size_t ndim() const { return shape().ndim(); }
   std::size_t size() const { return shape().size(); }
 
-  /// The elements.  While a graph is being traced (hybridize), reading or writing the elements
-  /// of one of its values (an input or an op's output) outside an op throws StateError: a graph
-  /// replays ops only, and would keep what such code computed as a constant.
+  /// The elements.  While a graph is being traced on this thread (hybridize), reading or writing
+  /// outside an op the elements of an array the trace knows (an input, an op's output, a
+  /// parameter, a constant an op read), through any handle to its storage (detach(), view_as(),
+  /// begin()), throws StateError: a graph replays ops only, and would keep what such code
+  /// computed, or the branch it took, as a constant.
   T* data() {
     Impl& im = checked();
-    if (im.traced) [[unlikely]]
-      detail::check_not_tracing("reads or writes array values (data)");
+    if (detail::tracing_block()) [[unlikely]]
+      detail::check_storage_not_traced(im.storage.get(), "reads or writes array values (data)");
     return im.storage->data() + im.offset;
   }
   const T* data() const {
     const Impl& im = checked();
-    if (im.traced) [[unlikely]]
-      detail::check_not_tracing("reads array values (data)");
+    if (detail::tracing_block()) [[unlikely]]
+      detail::check_storage_not_traced(im.storage.get(), "reads array values (data)");
     return im.storage->data() + im.offset;
   }
   T* begin() { return data(); }
@@ -385,7 +399,6 @@ struct NDArray<T>::Impl {
   NDArray<T> grad;                             // set by attach_grad
   GradReq grad_req = GradReq::null;
   std::shared_ptr<autograd::GradHooks<T>> grad_hooks;  // autograd::on_gradient_ready
-  bool traced = false;  // a value of a graph being traced (graph/graph.hpp): only ops may touch its elements
 };
 
 template <class T>

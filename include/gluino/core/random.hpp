@@ -9,11 +9,15 @@
 #include <random>
 
 #include "gluino/core/error.hpp"
+#include "gluino/core/ndarray.hpp"  // detail::check_not_tracing
 
 namespace gluino::random {
 
 /// A source of uniform and normal variates.  Not thread-safe: give each thread its own (the
-/// default generators below are per thread).
+/// default generators below are per thread).  A draw (next_u64, uniform01, uniform, normal,
+/// randint) outside an op while a block's forward is traced into a graph (hybridize) throws
+/// StateError, before changing the generator: the graph would replay the traced call's numbers
+/// as constants.  Ops (Dropout's mask) and initializers draw, as they run with the trace paused.
 class Generator {
  public:
   explicit Generator(std::uint64_t seed = 5489u) : engine_(seed) {}
@@ -22,9 +26,9 @@ class Generator {
     has_spare_ = false;
   }
   /// 64 random bits.
-  std::uint64_t next_u64() { return engine_(); }
+  std::uint64_t next_u64() { return draw(); }
   /// Uniform in [0, 1) with 53 random bits.
-  double uniform01() { return static_cast<double>(engine_() >> 11) * 0x1.0p-53; }
+  double uniform01() { return static_cast<double>(draw() >> 11) * 0x1.0p-53; }
   /// Uniform in [low, high) (low when they are equal).  low + (high - low) * u can round up to
   /// high (for a range of a few ulps, about half the draws): such a value becomes the largest
   /// double below high.
@@ -35,6 +39,7 @@ class Generator {
   /// Normal(mean, sigma) by the Box-Muller transform (pairs cached).
   double normal(double mean, double sigma) {
     if (has_spare_) {
+      check_not_traced();
       has_spare_ = false;
       return mean + sigma * spare_;
     }
@@ -51,11 +56,16 @@ class Generator {
     GLUINO_CHECK(ValueError, n > 0, "randint: the range [0, n) is empty (n = 0)");
     const std::uint64_t limit = UINT64_MAX - UINT64_MAX % n;
     std::uint64_t v;
-    do v = engine_(); while (v >= limit);
+    do v = draw(); while (v >= limit);
     return v % n;
   }
 
  private:
+  static void check_not_traced() { gluino::detail::check_not_tracing("draws random numbers (random::Generator)"); }
+  std::uint64_t draw() {
+    check_not_traced();
+    return engine_();
+  }
   std::mt19937_64 engine_;
   double spare_ = 0.0;
   bool has_spare_ = false;

@@ -27,6 +27,7 @@
 #include <string>
 #include <typeinfo>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -196,7 +197,8 @@ using Function = std::function<std::vector<NDArray<T>>(const std::vector<NDArray
 /// Runs f(inputs) once with a tracer installed and returns the graph of the ops it ran, and
 /// (in outputs) what f returned.  params are the arrays f reads by name (a block's parameters:
 /// their data handles); any other array an op reads that no op made becomes a constant.
-/// StateError, naming `who`, when f reads array values or draws random arrays outside ops
+/// StateError, naming `who`, when f reads array values (those of any array the trace knows:
+/// inputs, op outputs, params, constants, through any handle) or draws random numbers outside ops
 /// (control flow on data cannot be traced; the message's advice follows `purpose`), returns an
 /// array no op made, or hands an op a view of a traced array made without an op.
 template <class T>
@@ -250,9 +252,6 @@ class GraphTracer final : public autograd::Tracer<T> {
   GraphTracer(Graph<T>& g, std::string who, autograd::TracePurpose purpose)
       : g_(g), label_(std::move(who) + ": " + autograd::trace_step(purpose)),
         entry_{autograd::is_recording(), autograd::is_training()} {}
-  ~GraphTracer() override {
-    for (const NDArray<T>& k : keep_) k.impl()->traced = false;
-  }
   GraphTracer(const GraphTracer&) = delete;
   GraphTracer& operator=(const GraphTracer&) = delete;
 
@@ -262,9 +261,11 @@ class GraphTracer final : public autograd::Tracer<T> {
     v.name = std::move(name);
     v.shape = a.shape();
     if (kind == ValueKind::parameter || kind == ValueKind::constant) v.array = a;
-    // Inputs and op outputs: code between the ops must not compute on their elements (data()
-    // throws while the trace runs), since the graph could not replay it.
-    if (kind == ValueKind::input || kind == ValueKind::node) a.impl()->traced = true;
+    // Code between the ops must not compute on the elements of any value, through any handle to
+    // its storage (data() throws on this thread while the trace runs): the graph could not
+    // replay it, and would freeze a branch taken on them.  A constant is read by reference at
+    // every run (a block's array, a parameter a deferred initialization made during the trace).
+    storages_.insert(a.impl()->storage.get());
     g_.values.push_back(std::move(v));
     const int id = int(g_.values.size()) - 1;
     ids_[a.impl().get()] = id;
@@ -314,6 +315,7 @@ class GraphTracer final : public autograd::Tracer<T> {
     return held;
   }
   const std::string& label() const { return label_; }
+  const std::unordered_set<const void*>* storages() const override { return &storages_; }
   int output_id(const NDArray<T>& a, std::size_t i) const {
     GLUINO_CHECK(StateError, a.defined(), label_, ": output ", i, " is an empty array");
     auto it = ids_.find(a.impl().get());
@@ -327,6 +329,7 @@ class GraphTracer final : public autograd::Tracer<T> {
   Graph<T>& g_;
   std::string label_;  // "<block>: <step>", which messages start with
   std::unordered_map<const void*, int> ids_;
+  std::unordered_set<const void*> storages_;  // of every value: kept alive in keep_
   std::vector<NDArray<T>> keep_;
   std::vector<NDArray<T>> sources_;
   std::size_t constants_ = 0;
