@@ -9,7 +9,7 @@
 #include <random>
 
 #include "gluino/core/error.hpp"
-#include "gluino/core/ndarray.hpp"  // detail::check_not_tracing
+#include "gluino/core/tracing.hpp"
 
 namespace gluino::random {
 
